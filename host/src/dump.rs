@@ -1,0 +1,245 @@
+//! The node dump: what `skoop collect` writes for one node and a bundle holds
+//! under `nodes/<node>.json`. Plain data, versioned; the simulation reads it.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+/// The dump format this build reads and writes.
+pub const DUMP_VERSION: u32 = 1;
+
+/// One node: its host netns and the netns of the pods on it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeDump {
+    /// Must equal [`DUMP_VERSION`].
+    pub version: u32,
+    /// Node name, as in the cluster.
+    pub node: String,
+    /// The node's host network namespace.
+    pub host: NetnsDump,
+    /// Pod network namespaces on this node.
+    #[serde(default)]
+    pub pods: Vec<PodNetns>,
+}
+
+/// A pod's network namespace, keyed by the pod.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodNetns {
+    pub namespace: String,
+    pub name: String,
+    pub netns: NetnsDump,
+}
+
+/// Everything collected from one network namespace.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetnsDump {
+    #[serde(default)]
+    pub interfaces: Vec<Interface>,
+    /// Routes of every table.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    #[serde(default)]
+    pub neighbours: Vec<Neighbour>,
+    #[serde(default)]
+    pub fdb: Vec<FdbEntry>,
+    /// Sysctls by dotted name, e.g. `net.ipv4.ip_forward`.
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
+    /// `iptables-save` output (IPv4), as text.
+    #[serde(default)]
+    pub iptables: Option<String>,
+    /// `ipset save` output, as text.
+    #[serde(default)]
+    pub ipsets: Option<String>,
+    /// Listening sockets.
+    #[serde(default)]
+    pub sockets: Vec<Socket>,
+    /// Facts that could not be collected, by fact name (`iptables`, `ipset`,
+    /// `ipvs`, `sockets`, ...), with the reason.
+    #[serde(default)]
+    pub absent: BTreeMap<String, String>,
+}
+
+/// A network interface.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    pub index: u32,
+    pub name: String,
+    /// Driver kind: device, loopback, veth, bridge, vxlan, ipip, dummy, ...
+    pub kind: String,
+    pub mtu: u32,
+    /// IFF_UP.
+    pub admin_up: bool,
+    /// Operational state as the kernel reports it: UP, DOWN, UNKNOWN, LOWERLAYERDOWN, ...
+    pub oper_state: String,
+    #[serde(default)]
+    pub master: Option<String>,
+    /// For a veth, the ifindex of its peer.
+    #[serde(default)]
+    pub peer_index: Option<u32>,
+    /// Addresses as CIDR strings, e.g. `10.244.1.1/24`.
+    #[serde(default)]
+    pub addresses: Vec<Ipv4Net>,
+    #[serde(default)]
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub vxlan: Option<Vxlan>,
+}
+
+impl Interface {
+    /// Operationally up: state UP, or UNKNOWN with IFF_UP (loopback, tunnels).
+    pub fn oper_up(&self) -> bool {
+        self.admin_up && matches!(self.oper_state.as_str(), "UP" | "UNKNOWN")
+    }
+}
+
+/// VXLAN device attributes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vxlan {
+    pub id: u32,
+    #[serde(default = "default_vxlan_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub local: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub dev: Option<String>,
+}
+
+fn default_vxlan_port() -> u16 {
+    8472
+}
+
+/// A route of any table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Table id: 255 local, 254 main, 253 default, others custom.
+    #[serde(default = "main_table")]
+    pub table: u32,
+    /// unicast, local, broadcast, blackhole, unreachable, prohibit, throw.
+    #[serde(default = "unicast", rename = "type")]
+    pub kind: String,
+    /// Destination prefix (`0.0.0.0/0` for default).
+    pub dst: Ipv4Net,
+    #[serde(default)]
+    pub gateway: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub dev: Option<String>,
+    /// host, link, universe (default).
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub proto: Option<String>,
+    #[serde(default)]
+    pub metric: u32,
+    #[serde(default)]
+    pub prefsrc: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub onlink: bool,
+    /// ECMP next hops; when present, `gateway`/`dev` are unused.
+    #[serde(default)]
+    pub nexthops: Vec<NextHop>,
+}
+
+/// One next hop of a multipath route.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NextHop {
+    #[serde(default)]
+    pub gateway: Option<Ipv4Addr>,
+    pub dev: String,
+    #[serde(default = "one")]
+    pub weight: u32,
+    #[serde(default)]
+    pub onlink: bool,
+}
+
+fn main_table() -> u32 {
+    254
+}
+fn unicast() -> String {
+    "unicast".to_string()
+}
+fn one() -> u32 {
+    1
+}
+
+/// A policy routing rule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub priority: u32,
+    #[serde(default)]
+    pub not: bool,
+    #[serde(default)]
+    pub from: Option<Ipv4Net>,
+    #[serde(default)]
+    pub to: Option<Ipv4Net>,
+    #[serde(default)]
+    pub fwmark: Option<u32>,
+    #[serde(default)]
+    pub fwmask: Option<u32>,
+    #[serde(default)]
+    pub iif: Option<String>,
+    #[serde(default)]
+    pub oif: Option<String>,
+    #[serde(default)]
+    pub tos: Option<u8>,
+    /// lookup (default), goto, blackhole, unreachable, prohibit.
+    #[serde(default = "lookup")]
+    pub action: String,
+    /// The table, for `lookup`.
+    #[serde(default)]
+    pub table: Option<u32>,
+    /// The target priority, for `goto`.
+    #[serde(default)]
+    pub goto: Option<u32>,
+}
+
+fn lookup() -> String {
+    "lookup".to_string()
+}
+
+/// A neighbour (ARP) entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Neighbour {
+    pub ip: Ipv4Addr,
+    pub dev: String,
+    #[serde(default)]
+    pub lladdr: Option<String>,
+    /// PERMANENT, REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE, NOARP.
+    pub state: String,
+}
+
+/// A bridge FDB entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FdbEntry {
+    pub mac: String,
+    pub dev: String,
+    #[serde(default)]
+    pub dst: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub master: Option<String>,
+}
+
+/// A listening socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Socket {
+    /// tcp or udp.
+    pub protocol: String,
+    /// Bound address; `0.0.0.0` for any.
+    pub ip: Ipv4Addr,
+    pub port: u16,
+}

@@ -1,0 +1,285 @@
+//! The `skoop` binary: parse the command line, load extensions, run.
+//! Exit status: 0 healthy, 3 broken, 2 bad usage or input, 1 internal failure.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::FromArgMatches;
+
+use skoop::bundle::{self, Bundle};
+use skoop::cli::{self, Cli, Cmd, DiagnoseArgs, ExtensionCmd, Format, ProtocolArg};
+use skoop::cluster::ClusterView;
+use skoop::detect::{self, Overrides};
+use skoop::diagnose::{self, Diagnosis, Flow};
+use skoop::error::{bad_input, exit, is_bad_input};
+use skoop::extension::settings_to;
+use skoop::extension::instance::{CallError, Failure, RefusedKind};
+use skoop::extension::runtime::{Limits, Runtime};
+use skoop::extension::state::HostState;
+use skoop::extension::{Extension, Origin, Registry};
+use skoop::facts::Facts;
+use skoop::netstack::Netstacks;
+use skoop::packet::Protocol;
+use skoop::report::Report;
+
+/// The demo's default flow: client-1 to the `web` ClusterIP, which has a broken backend.
+const DEMO_FLOW: (&str, &str, u16) = ("10.244.0.5", "10.96.100.10", 80);
+
+fn main() -> ExitCode {
+    match run(std::env::args_os().collect()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("skoop: {e:#}");
+            ExitCode::from(if is_bad_input(&e) {
+                exit::BAD_INPUT
+            } else {
+                exit::INTERNAL
+            })
+        }
+    }
+}
+
+fn run(args: Vec<OsString>) -> Result<u8> {
+    let pre = cli::prescan(&args);
+    let cache = if pre.no_cache {
+        None
+    } else {
+        pre.cache_dir.clone().or_else(Runtime::default_cache_dir)
+    };
+    let registry = Registry::load(Runtime::new(cache)?, &pre.extensions)?;
+    let matches = match cli::command(&registry).try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::HEALTHY };
+            let _ = e.print();
+            return Ok(code);
+        }
+    };
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| bad_input(e.to_string()))?;
+    for notice in &registry.notices {
+        eprintln!("skoop: {notice}");
+    }
+    let limits = Limits {
+        memory_bytes: cli.extension_memory.saturating_mul(1 << 20),
+        call_timeout: Duration::try_from_secs_f64(cli.extension_timeout)
+            .map_err(|_| bad_input("--extension-timeout must be a positive number of seconds"))?,
+    };
+    match &cli.command {
+        Cmd::Diagnose(args) => {
+            let values: BTreeMap<String, String> = registry
+                .config_keys()
+                .into_iter()
+                .filter_map(|(_, k)| {
+                    matches
+                        .subcommand_matches("diagnose")
+                        .and_then(|m| m.get_one::<String>(&k.name))
+                        .map(|v| (k.name.clone(), v.clone()))
+                })
+                .collect();
+            diagnose_cmd(&registry, &cli, args, values, limits)
+        }
+        Cmd::Extension { action } => extension_cmd(&registry, action),
+    }
+}
+
+fn extension_cmd(registry: &Registry, action: &ExtensionCmd) -> Result<u8> {
+    match action {
+        ExtensionCmd::List => {
+            println!("{:<10} {:<15} {:<8} {:<8} {:>9}  ORIGIN", "NAME", "KIND", "VERSION", "WIT", "SIZE");
+            for e in registry.plugins.values().chain(registry.providers.values()) {
+                println!(
+                    "{:<10} {:<15} {:<8} {:<8} {:>7}KB  {}",
+                    e.info.name,
+                    format!("{:?}", e.info.kind),
+                    e.info.version,
+                    e.info.wit_version,
+                    e.size / 1024,
+                    e.origin
+                );
+            }
+        }
+        ExtensionCmd::Inspect { file } => {
+            let label = format!("extension file {}", file.display());
+            let bytes = std::fs::read(file).map_err(|e| bad_input(format!("{label}: cannot read it: {e}")))?;
+            let ext = registry.load_component(&label, &bytes, Origin::File(file.clone()))?;
+            println!("{}", serde_json::to_string_pretty(&ext.info)?);
+        }
+    }
+    Ok(exit::HEALTHY)
+}
+
+fn ipv4(flag: &str, value: &str) -> Result<Ipv4Addr> {
+    match value.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => Ok(ip),
+        Ok(IpAddr::V6(_)) => Err(bad_input(format!(
+            "{flag} {value}: IPv6 is not supported yet; give an IPv4 address"
+        ))),
+        Err(_) => Err(bad_input(format!("{flag} {value:?} is not an IPv4 address"))),
+    }
+}
+
+fn flow(args: &DiagnoseArgs) -> Result<Flow> {
+    let protocol = match args.protocol {
+        ProtocolArg::Tcp => Protocol::Tcp,
+        ProtocolArg::Udp => Protocol::Udp,
+    };
+    let demo_default = args.demo && args.src.is_none() && args.dst.is_none() && args.port.is_none();
+    if demo_default {
+        return Ok(Flow {
+            src: ipv4("-s", DEMO_FLOW.0)?,
+            dst: ipv4("-d", DEMO_FLOW.1)?,
+            dport: DEMO_FLOW.2,
+            protocol: Protocol::Tcp,
+        });
+    }
+    let src = args
+        .src
+        .as_deref()
+        .ok_or_else(|| bad_input("missing -s SRC: the source pod or node IP"))?;
+    let dst = args
+        .dst
+        .as_deref()
+        .ok_or_else(|| bad_input("missing -d DST: the destination IP"))?;
+    let dport = args
+        .port
+        .ok_or_else(|| bad_input("missing -p PORT: the destination port"))?;
+    Ok(Flow {
+        src: ipv4("-s", src)?,
+        dst: ipv4("-d", dst)?,
+        dport,
+        protocol,
+    })
+}
+
+fn load_bundle(args: &DiagnoseArgs) -> Result<Bundle> {
+    if args.demo {
+        return bundle::load_demo();
+    }
+    if let Some(dir) = &args.snapshot {
+        return bundle::load_dir(dir);
+    }
+    if args.kubeconfig.is_some() || args.context.is_some() {
+        return Err(bad_input(
+            "live cluster mode (--kubeconfig/--context) is not available in this version; diagnose a bundle with --snapshot DIR",
+        ));
+    }
+    Err(bad_input(
+        "nothing to diagnose: pass --snapshot DIR (a bundle: cluster.json + nodes/<node>.json) or --demo",
+    ))
+}
+
+/// Store data for one extension of this diagnosis.
+fn state_for(ext: &Extension, facts: &Arc<Facts>, values: &BTreeMap<String, String>, limits: Limits, verbose: bool) -> HostState {
+    let mut s = HostState::new(&ext.info.name, limits.memory_bytes);
+    s.facts = Some(facts.clone());
+    s.reads = ext.info.reads.clone();
+    s.verbose = verbose;
+    for key in &ext.info.config {
+        if let Some(v) = values.get(&key.name).or(key.default.as_ref()) {
+            s.config.insert(key.name.clone(), v.clone());
+        }
+    }
+    s
+}
+
+/// An extension's refusal at set-up is about the user's input (a missing
+/// flag, an unsupported mode); anything else is an internal failure.
+fn setup_error(e: CallError) -> anyhow::Error {
+    match e.failure {
+        Failure::Refused(RefusedKind::Invalid | RefusedKind::Unavailable, _) => bad_input(e.to_string()),
+        _ => anyhow::Error::new(e),
+    }
+}
+
+fn names(map: &BTreeMap<String, Extension>) -> String {
+    map.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+fn diagnose_cmd(registry: &Registry, cli: &Cli, args: &DiagnoseArgs, values: BTreeMap<String, String>, limits: Limits) -> Result<u8> {
+    let flow = flow(args)?;
+    let bundle = load_bundle(args)?;
+    let mut view = ClusterView::from_bundle(&bundle)?;
+    detect::host_interfaces(&mut view, &bundle.nodes);
+    let overrides = Overrides {
+        network_plugin: args.network_plugin.clone(),
+        cloud_provider: args.cloud_provider.clone(),
+        proxy_mode: args.proxy_mode,
+        cluster_cidr: args.cluster_cidr,
+    };
+    let settings = detect::settings(&view, &bundle.nodes, &overrides, &registry.detection())?;
+    if cli.verbose {
+        eprintln!(
+            "skoop: network plugin {}, cloud provider {}, kube-proxy {:?}, cluster CIDR {}",
+            settings.network_plugin,
+            settings.cloud_provider,
+            settings.proxy_mode,
+            settings.cluster_cidr.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
+        );
+        for n in view.nodes.values() {
+            eprintln!("skoop: node {} host interface {}", n.name, n.host_interface.as_deref().unwrap_or("unknown (no dump)"));
+        }
+    }
+    let facts = Arc::new(Facts {
+        view,
+        netstacks: Netstacks::from_dumps(&bundle.nodes),
+        settings,
+    });
+    let source = diagnose::source_hop(&facts, flow.src).ok_or_else(|| {
+        bad_input(format!(
+            "source {} is neither a pod nor a node of the cluster in {}",
+            flow.src, bundle.source
+        ))
+    })?;
+    let provider_ext = registry.providers.get(&facts.settings.cloud_provider).ok_or_else(|| {
+        bad_input(format!(
+            "no cloud provider named {:?} is loaded (loaded: {}); load it with --extension",
+            facts.settings.cloud_provider,
+            names(&registry.providers)
+        ))
+    })?;
+    let mut provider = registry.provider(
+        provider_ext,
+        state_for(provider_ext, &facts, &values, limits, cli.verbose),
+        limits,
+    )?;
+    let plan = provider
+        .create_network(settings_to(&facts.settings))
+        .map_err(setup_error)?;
+    let plugin_ext = registry.plugins.get(&plan.plugin).ok_or_else(|| {
+        bad_input(format!(
+            "cloud provider {} wires network plugin {:?}, which is not loaded (loaded: {}); pass --network-plugin or load it with --extension",
+            provider_ext.info.name,
+            plan.plugin,
+            names(&registry.plugins)
+        ))
+    })?;
+    let mut state = state_for(plugin_ext, &facts, &values, limits, cli.verbose);
+    if plan.infra_shim {
+        state.infra = Some(Arc::new(Mutex::new(provider)));
+    }
+    let mut plugin = registry.plugin(plugin_ext, state, limits)?;
+    let global = plugin.setup().map_err(setup_error)?;
+    let mut diagnosis = Diagnosis::new(&facts, &mut plugin);
+    diagnosis.global(global);
+    let trace = diagnosis.run(source, flow);
+    let failed = trace.error.clone();
+    let report = Report::new(&flow, facts.settings.clone(), bundle.source.clone(), trace);
+    let text = match args.format {
+        Format::Text => report.text(),
+        Format::Json => report.json(),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    if let Some(e) = failed {
+        eprintln!("skoop: {e}");
+        return Ok(exit::INTERNAL);
+    }
+    Ok(if report.broken() { exit::BROKEN } else { exit::HEALTHY })
+}

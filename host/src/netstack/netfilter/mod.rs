@@ -1,0 +1,170 @@
+//! Netfilter simulation: `iptables-save` parsed into tables and chains, and a
+//! packet traversed through one hook with three-valued matching.
+//!
+//! INTERFACE CONTRACT (the rest of the host codes against exactly this):
+//! - `Ruleset::parse(text) -> Result<Ruleset, ParseError>`; ParseError displays `line N: ...`.
+//! - `IpsetStore::parse(text) -> Result<IpsetStore, ParseError>` (module `ipset`).
+//! - `traverse(&Ruleset, &IpsetStore, &dyn NetnsFacts, Hook, &Packet, iif, oif) -> Vec<Outcome>`.
+
+use std::net::Ipv4Addr;
+
+use crate::packet::Packet;
+
+mod branches;
+mod eval;
+pub mod ipset;
+mod lex;
+mod matches;
+mod parse;
+mod rule;
+mod targets;
+mod values;
+
+#[cfg(test)]
+mod kube_tests;
+#[cfg(test)]
+mod test_util;
+
+pub use ipset::{IpsetStore, SetDir};
+pub use parse::{Chain, Rule, Table};
+
+/// Netfilter hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hook {
+    Prerouting,
+    Input,
+    Forward,
+    Output,
+    Postrouting,
+}
+
+impl Hook {
+    /// The built-in chain of this hook (`PREROUTING`, ...).
+    pub fn chain_name(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "PREROUTING",
+            Hook::Input => "INPUT",
+            Hook::Forward => "FORWARD",
+            Hook::Output => "OUTPUT",
+            Hook::Postrouting => "POSTROUTING",
+        }
+    }
+
+    /// The tables this hook consults, in kernel priority order.
+    pub fn tables(self) -> &'static [&'static str] {
+        match self {
+            Hook::Prerouting => &["raw", "mangle", "nat"],
+            Hook::Input => &["mangle", "filter", "security", "nat"],
+            Hook::Forward => &["mangle", "filter", "security"],
+            Hook::Output => &["raw", "mangle", "nat", "filter", "security"],
+            Hook::Postrouting => &["mangle", "nat"],
+        }
+    }
+}
+
+/// What the traversal needs to know about the netns it runs in.
+pub trait NetnsFacts {
+    /// True when `ip` is a local address of the netns (addrtype LOCAL).
+    fn is_local(&self, ip: Ipv4Addr) -> bool;
+    /// The primary IPv4 address of interface `ifname` (for MASQUERADE), if any.
+    fn primary_address(&self, ifname: &str) -> Option<Ipv4Addr>;
+}
+
+/// The fate of a packet at a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Reject,
+}
+
+/// One rule the packet met (its match succeeded), or a chain policy (index 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleHit {
+    pub table: String,
+    pub chain: String,
+    pub index: u32,
+    pub rule: String,
+}
+
+/// One outcome of a traversal; several outcomes are branches (statistic, unknown matches).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub packet: Packet,
+    pub uncertain: bool,
+    pub trace: Vec<RuleHit>,
+    pub decided_by: Option<RuleHit>,
+    pub notes: Vec<String>,
+}
+
+/// A syntax error in iptables-save or ipset save text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// A parsed iptables-save dump.
+#[derive(Debug, Clone, Default)]
+pub struct Ruleset {
+    tables: Vec<Table>,
+}
+
+impl Ruleset {
+    /// Parses `iptables-save` output (legacy or nft backend). Unknown match
+    /// modules and targets keep the rule (it evaluates as unknown); only
+    /// syntax errors fail.
+    pub fn parse(text: &str) -> Result<Ruleset, ParseError> {
+        Ok(Ruleset {
+            tables: parse::parse_tables(text)?,
+        })
+    }
+
+    /// The `*table` sections in dump order (a name may repeat when a dump
+    /// concatenates two backends; both are consulted).
+    pub fn tables(&self) -> &[Table] {
+        &self.tables
+    }
+
+    /// The first section named `name`.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name() == name)
+    }
+
+    /// A chain of a table (first section of that name).
+    pub fn chain(&self, table: &str, chain: &str) -> Option<&Chain> {
+        self.table(table)?.chain(chain)
+    }
+
+    /// Number of rules in all tables.
+    pub fn rule_count(&self) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|t| t.chains())
+            .map(|c| c.rules().len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+}
+
+/// Traverse `hook` with `packet`. An empty ruleset accepts everything.
+///
+/// `iif`/`oif` None means the packet has no such device at this hook (no
+/// input device in OUTPUT, no output device in PREROUTING/INPUT).
+/// Returns every distinct outcome (at least one, at most 64).
+pub fn traverse(
+    rules: &Ruleset,
+    sets: &IpsetStore,
+    facts: &dyn NetnsFacts,
+    hook: Hook,
+    packet: &Packet,
+    iif: Option<&str>,
+    oif: Option<&str>,
+) -> Vec<Outcome> {
+    eval::traverse(rules, sets, facts, hook, packet, iif, oif)
+}

@@ -1,0 +1,112 @@
+//! The host's own packet model (the WIT `packet` converted at the boundary).
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+/// Transport protocol of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+impl Protocol {
+    /// The name iptables and ss use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+        }
+    }
+
+    /// IANA protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Icmp => 1,
+        }
+    }
+
+    /// Parses `tcp`, `udp`, `icmp` (any case).
+    pub fn parse(s: &str) -> Option<Protocol> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Some(Protocol::Tcp),
+            "udp" => Some(Protocol::Udp),
+            "icmp" => Some(Protocol::Icmp),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Overlay header kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncapKind {
+    Vxlan,
+    Ipip,
+}
+
+/// The outer header of an encapsulated packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Encap {
+    pub kind: EncapKind,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vni: Option<u32>,
+}
+
+/// A packet of the diagnosed flow at one point of its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Packet {
+    pub src: Ipv4Addr,
+    pub sport: u16,
+    pub dst: Ipv4Addr,
+    pub dport: u16,
+    pub protocol: Protocol,
+    /// skb->mark.
+    pub mark: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encap: Option<Encap>,
+    /// The reply direction of the flow (conntrack ESTABLISHED); NAT tables are not consulted.
+    pub reply: bool,
+}
+
+impl Packet {
+    /// The 5-tuple with ports, e.g. `10.244.1.5:40000 -> 10.96.0.10:80/tcp`.
+    pub fn tuple(&self) -> String {
+        format!(
+            "{}:{} -> {}:{}/{}",
+            self.src, self.sport, self.dst, self.dport, self.protocol
+        )
+    }
+}
+
+impl fmt::Display for Packet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.tuple())?;
+        if self.mark != 0 {
+            write!(f, " mark {:#x}", self.mark)?;
+        }
+        if let Some(e) = &self.encap {
+            let kind = match e.kind {
+                EncapKind::Vxlan => "vxlan",
+                EncapKind::Ipip => "ipip",
+            };
+            write!(f, " in {kind} {} -> {}", e.src, e.dst)?;
+        }
+        Ok(())
+    }
+}

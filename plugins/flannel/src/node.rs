@@ -1,0 +1,554 @@
+//! One node hop of flannel: what the host netns does with a packet, and every
+//! check flannel's layout implies (cni0, routes, flannel.1, neighbour/FDB,
+//! sysctls, iptables), on the request and the reply alike.
+
+use std::net::Ipv4Addr;
+
+use skoop_sdk::findings::Expect;
+use skoop_sdk::host::{Hook, Interface, Netns, Route, cluster, infra};
+use skoop_sdk::{
+    Encap, EncapKind, Findings, Hop as NetHop, Level, Link, LinkKind, Node, NodeStep, Packet, Pod,
+    Result, Transmission,
+};
+
+use crate::{Backend, Flannel};
+
+/// The bridge flannel's CNI config puts pods on.
+pub const BRIDGE: &str = "cni0";
+/// flannel's VXLAN device (VNI 1).
+pub const VXLAN_DEV: &str = "flannel.1";
+
+/// A packet being handled at one node.
+pub struct Hop<'a> {
+    plugin: &'a Flannel,
+    node: &'a Node,
+    upstream: Option<&'a Link>,
+    packet: Packet,
+    ns: Netns,
+    f: Findings,
+}
+
+/// Where a packet enters the node's IP layer.
+struct Ingress {
+    packet: Packet,
+    /// The L3 input interface (the bridge for a bridged veth); none when the node originates it.
+    iif: Option<String>,
+}
+
+impl<'a> Hop<'a> {
+    pub fn new(
+        plugin: &'a Flannel,
+        node: &'a Node,
+        upstream: Option<&'a Link>,
+        packet: Packet,
+    ) -> Self {
+        Hop {
+            plugin,
+            node,
+            upstream,
+            packet,
+            ns: Netns::node(&node.name),
+            f: Findings::new(),
+        }
+    }
+
+    fn backend(&self) -> Backend {
+        self.plugin.config.backend
+    }
+
+    fn host_if(&self) -> String {
+        self.node
+            .host_interface
+            .clone()
+            .unwrap_or_else(|| "eth0".to_string())
+    }
+
+    /// Node readiness, decapsulation and PREROUTING. `None`: dropped.
+    fn ingress(&mut self) -> Result<Option<Ingress>> {
+        if !self.node.ready {
+            self.f.fatal(format!("node {} is NotReady", self.node.name));
+        }
+        let Some(up) = self.upstream else {
+            return Ok(Some(Ingress {
+                packet: self.packet,
+                iif: None,
+            }));
+        };
+        let mut packet = self.packet;
+        let mut iif = up.iif.clone();
+        if let Some(encap) = packet.encap {
+            if encap.kind != EncapKind::Vxlan || self.backend() != Backend::Vxlan {
+                self.f.fatal(format!(
+                    "node {} receives {:?}-encapsulated traffic but flannel runs the {:?} backend",
+                    self.node.name,
+                    encap.kind,
+                    self.backend()
+                ));
+                return Ok(None);
+            }
+            let expect = Expect {
+                kind: Some("vxlan"),
+                ..Expect::default()
+            };
+            match self.f.interface(&self.ns, VXLAN_DEV, expect)? {
+                Some(dev) if dev.up() => {}
+                Some(_) | None if self.f.blocking() => return Ok(None),
+                _ => {}
+            }
+            packet = packet.decapsulated();
+            iif = Some(VXLAN_DEV.to_string());
+        }
+        // A veth enslaved to a bridge hands its packets to the bridge's IP layer.
+        if let Some(name) = iif.clone()
+            && let Some(Some(dev)) = self.f.tolerate(
+                &format!("interface {name} of node {}", self.node.name),
+                self.ns.interface(&name),
+            )?
+            && let Some(master) = dev.master
+        {
+            iif = Some(master);
+        }
+        let Some(packet) =
+            self.f
+                .netfilter(&self.ns, Hook::Prerouting, &packet, iif.as_deref(), None)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Ingress { packet, iif }))
+    }
+
+    /// Forwarding sysctls and FORWARD (or OUTPUT for the node's own packets),
+    /// then POSTROUTING. Returns the packet as it leaves by `oif`.
+    fn egress(&mut self, ing: &Ingress, oif: &str) -> Result<Option<Packet>> {
+        let packet = match &ing.iif {
+            Some(iif) => {
+                self.f.sysctl(
+                    &self.ns,
+                    "net.ipv4.ip_forward",
+                    "1",
+                    Level::Fatal,
+                    "the node does not forward pod traffic",
+                )?;
+                self.f.sysctl(
+                    &self.ns,
+                    &format!("net.ipv4.conf.{iif}.forwarding"),
+                    "1",
+                    Level::Fatal,
+                    "packets arriving on it are not forwarded",
+                )?;
+                self.f
+                    .netfilter(&self.ns, Hook::Forward, &ing.packet, Some(iif), Some(oif))?
+            }
+            None => self
+                .f
+                .netfilter(&self.ns, Hook::Output, &ing.packet, None, Some(oif))?,
+        };
+        let Some(packet) = packet else {
+            return Ok(None);
+        };
+        self.f.netfilter(
+            &self.ns,
+            Hook::Postrouting,
+            &packet,
+            ing.iif.as_deref(),
+            Some(oif),
+        )
+    }
+
+    fn route(&mut self, ing: &Ingress) -> Result<Option<Route>> {
+        let Some(routes) = self.f.route(&self.ns, &ing.packet, ing.iif.as_deref())? else {
+            return Ok(None);
+        };
+        if routes.len() > 1 {
+            self.f.info(format!(
+                "node {} has {} ECMP next hops to {}; following the first",
+                self.node.name,
+                routes.len(),
+                ing.packet.dst
+            ));
+        }
+        Ok(routes.into_iter().next())
+    }
+
+    fn finish(self, step: NodeStep) -> Result<NodeStep> {
+        Ok(self.f.into_step(step))
+    }
+
+    fn dropped(self) -> Result<NodeStep> {
+        self.f.dropped()
+    }
+
+    /// The packet is for a pod, here or on another node.
+    pub fn to_pod(mut self, pod: &Pod) -> Result<NodeStep> {
+        let Some(ing) = self.ingress()? else {
+            return self.dropped();
+        };
+        if pod.node == self.node.name {
+            return self.to_local_pod(ing, pod);
+        }
+        let Some(target) = cluster::node(&pod.node) else {
+            self.f.fatal(format!(
+                "pod {} runs on node {}, which is not in the cluster",
+                pod.id(),
+                pod.node
+            ));
+            return self.dropped();
+        };
+        let Some(route) = self.route(&ing)? else {
+            return self.dropped();
+        };
+        self.to_remote(ing, &route, &target, true)
+    }
+
+    /// Deliver to a pod on this node over cni0 and its veth.
+    fn to_local_pod(mut self, ing: Ingress, pod: &Pod) -> Result<NodeStep> {
+        let bridge = Expect {
+            kind: Some("bridge"),
+            mtu: Some(self.plugin.config.pod_mtu(&self.node.name)),
+            mtu_level: Level::Warning,
+            ..Expect::default()
+        };
+        match self.f.interface(&self.ns, BRIDGE, bridge)? {
+            Some(dev) if !dev.up() => return self.dropped(),
+            None if self.f.blocking() => return self.dropped(),
+            _ => {}
+        }
+        if self.plugin.config.require_bridge_nf {
+            self.f.sysctl(
+                &self.ns,
+                "net.bridge.bridge-nf-call-iptables",
+                "1",
+                Level::Warning,
+                "bridged traffic skips iptables, so Service replies between pods on one node are not un-NATed",
+            )?;
+        }
+        let Some(route) = self.route(&ing)? else {
+            return self.dropped();
+        };
+        if route.dev.as_deref() != Some(BRIDGE) {
+            self.f.fatal(format!(
+                "node {} routes pod {} ({}) via `{}`, not via {BRIDGE}: flannel's route `{} dev {BRIDGE}` is missing",
+                self.node.name,
+                pod.id(),
+                pod.ip,
+                route.text,
+                self.node
+                    .pod_cidrs
+                    .first()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "<podCIDR>".into())
+            ));
+            return self.dropped();
+        }
+        let Some(packet) = self.egress(&ing, BRIDGE)? else {
+            return self.dropped();
+        };
+        let veth = self.plugin.veth_pod(&self.node.name);
+        let Some(peer) = veth.node_side(pod, &mut self.f)? else {
+            return self.dropped();
+        };
+        let step = NodeStep::forward(vec![Transmission {
+            next_hop: pod.hop(),
+            kind: LinkKind::Veth,
+            packet,
+            oif: Some(peer),
+            iif: Some(veth.iface.clone()),
+        }]);
+        self.finish(step)
+    }
+
+    /// The packet is for another node's host network.
+    pub fn to_host(mut self, target: &Node) -> Result<NodeStep> {
+        let Some(ing) = self.ingress()? else {
+            return self.dropped();
+        };
+        let Some(route) = self.route(&ing)? else {
+            return self.dropped();
+        };
+        self.to_remote(ing, &route, target, false)
+    }
+
+    /// Follow the route toward another node: over flannel.1 or the host interface.
+    fn to_remote(
+        mut self,
+        ing: Ingress,
+        route: &Route,
+        target: &Node,
+        for_pod: bool,
+    ) -> Result<NodeStep> {
+        let dev = route.dev.clone().unwrap_or_default();
+        if dev == VXLAN_DEV {
+            return self.over_vxlan(ing, route, target);
+        }
+        if for_pod && self.backend() == Backend::Vxlan {
+            self.f.fatal(format!(
+                "node {} routes pod CIDR of node {} via `{}`; flannel vxlan expects `{} via {} dev {VXLAN_DEV} onlink`",
+                self.node.name,
+                target.name,
+                route.text,
+                route.prefix,
+                vtep_ip(target).map(|i| i.to_string()).unwrap_or_default()
+            ));
+            return self.dropped();
+        }
+        let host_if = self.host_if();
+        if dev != host_if {
+            self.f.fatal(format!(
+                "node {} routes the {} for {} via `{}`, not via the host interface {host_if}",
+                self.node.name,
+                ing.packet.direction(),
+                ing.packet.dst,
+                route.text
+            ));
+            return self.dropped();
+        }
+        let gateway = route.gateway.unwrap_or(ing.packet.dst);
+        let next = cluster::node_by_ip(gateway);
+        match &next {
+            Some(n) if n.name == target.name => {}
+            Some(n) => self.f.warning(format!(
+                "node {} sends traffic for node {} through node {} (`{}`): an asymmetric detour",
+                self.node.name, target.name, n.name, route.text
+            )),
+            None if for_pod => {
+                self.f.neighbour(&self.ns, &dev, gateway, Level::Fatal)?;
+                let why = if route.prefix.prefix_len() == 0 {
+                    format!(
+                        "node {} has no route for the pod CIDR of node {} ({}): it falls to the default route `{}` and leaves the cluster",
+                        self.node.name,
+                        target.name,
+                        target
+                            .pod_cidrs
+                            .first()
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
+                        route.text
+                    )
+                } else {
+                    format!(
+                        "node {} routes pod CIDR {} of node {} via {gateway} (`{}`), but node {} is {}",
+                        self.node.name, route.prefix, target.name, route.text, target.name, target.ip
+                    )
+                };
+                self.f.fatal(why);
+                return self.dropped();
+            }
+            None => {}
+        }
+        self.f.neighbour(&self.ns, &dev, gateway, Level::Fatal)?;
+        self.check_host_if(&host_if)?;
+        let Some(packet) = self.egress(&ing, &host_if)? else {
+            return self.dropped();
+        };
+        let next = next.unwrap_or_else(|| target.clone());
+        let suspicions = infra::node_to_node(&self.node.name, &host_if, &next.name, &packet)?;
+        self.f.extend(suspicions);
+        let step = NodeStep::forward(vec![Transmission {
+            next_hop: next.hop(),
+            kind: LinkKind::Infra,
+            packet,
+            oif: Some(host_if),
+            iif: next.host_interface.clone(),
+        }]);
+        self.finish(step)
+    }
+
+    fn check_host_if(&mut self, host_if: &str) -> Result<Option<Interface>> {
+        self.f.interface(&self.ns, host_if, Expect::default())
+    }
+
+    /// Encapsulate on flannel.1 toward the VTEP of `target`.
+    fn over_vxlan(mut self, ing: Ingress, route: &Route, target: &Node) -> Result<NodeStep> {
+        let host_if = self.host_if();
+        let host_mtu = self.check_host_if(&host_if)?.map(|i| i.mtu).unwrap_or(1500);
+        let expect = Expect {
+            kind: Some("vxlan"),
+            mtu: Some(host_mtu.saturating_sub(Backend::Vxlan.overhead())),
+            mtu_level: Level::Warning,
+            ..Expect::default()
+        };
+        match self.f.interface(&self.ns, VXLAN_DEV, expect)? {
+            Some(dev) if !dev.up() => return self.dropped(),
+            None if self.f.blocking() => return self.dropped(),
+            _ => {}
+        }
+        let Some(gateway) = route.gateway else {
+            self.f.fatal(format!(
+                "node {} routes {} via `{}` without a VTEP gateway",
+                self.node.name, ing.packet.dst, route.text
+            ));
+            return self.dropped();
+        };
+        // The gateway is a VTEP address: the network address of its node's pod CIDR.
+        let owner = cluster::nodes()
+            .into_iter()
+            .find(|n| vtep_ip(n) == Some(gateway));
+        let Some(owner) = owner else {
+            self.f.fatal(format!(
+                "node {} routes {} via VTEP {gateway} (`{}`), which belongs to no node",
+                self.node.name, ing.packet.dst, route.text
+            ));
+            return self.dropped();
+        };
+        if owner.name != target.name {
+            self.f.warning(format!(
+                "node {} sends traffic for node {} through the VTEP of node {}",
+                self.node.name, target.name, owner.name
+            ));
+        }
+        let want_mac = vtep_mac(&owner);
+        let neigh = self.f.tolerate(
+            &format!("neighbours of node {}", self.node.name),
+            self.ns.neighbour(VXLAN_DEV, gateway),
+        )?;
+        let mac = match neigh {
+            None => want_mac.clone(),
+            Some(None) => {
+                self.f.critical(format!(
+                    "node {} has no neighbour entry for VTEP {gateway} of node {} on {VXLAN_DEV}: flanneld did not program it",
+                    self.node.name, owner.name
+                ));
+                return self.dropped();
+            }
+            Some(Some(n)) => {
+                if let (Some(have), Some(want)) = (&n.lladdr, &want_mac)
+                    && !have.eq_ignore_ascii_case(want)
+                {
+                    self.f.critical(format!(
+                        "node {}'s neighbour entry for VTEP {gateway} on {VXLAN_DEV} is {have}, but node {}'s VtepMAC is {want}",
+                        self.node.name, owner.name
+                    ));
+                    return self.dropped();
+                }
+                n.lladdr.or(want_mac)
+            }
+        };
+        let Some(mac) = mac else {
+            self.f.warning(format!(
+                "VtepMAC of node {} is unknown (no flannel backend-data annotation); FDB not checked",
+                owner.name
+            ));
+            return self.dropped();
+        };
+        let Some(fdb) = self.f.tolerate(
+            &format!("FDB of node {}", self.node.name),
+            self.ns.fdb(VXLAN_DEV),
+        )?
+        else {
+            return self.dropped();
+        };
+        let entry = fdb.iter().find(|e| e.mac.eq_ignore_ascii_case(&mac));
+        let remote = match entry.and_then(|e| e.dst) {
+            None => {
+                self.f.critical(format!(
+                    "node {} has no FDB entry on {VXLAN_DEV} for VTEP MAC {mac} of node {}: VXLAN packets to it have no destination",
+                    self.node.name, owner.name
+                ));
+                return self.dropped();
+            }
+            Some(ip) => ip,
+        };
+        if remote != owner.ip {
+            let holder = cluster::node_by_ip(remote)
+                .map(|n| format!("node {}", n.name))
+                .unwrap_or_else(|| "no node".to_string());
+            self.f.critical(format!(
+                "node {}'s FDB entry on {VXLAN_DEV} for VTEP MAC {mac} of node {} points at {remote} ({holder}), but node {} is {}: stale flannel state",
+                self.node.name, owner.name, owner.name, owner.ip
+            ));
+            return self.dropped();
+        }
+        let Some(inner) = self.egress(&ing, VXLAN_DEV)? else {
+            return self.dropped();
+        };
+        let outer = Encap {
+            kind: EncapKind::Vxlan,
+            src: self.node.ip,
+            dst: remote,
+            vni: Some(1),
+        };
+        let packet = Packet {
+            encap: Some(outer),
+            ..inner
+        };
+        let suspicions = infra::node_to_node(&self.node.name, &host_if, &owner.name, &packet)?;
+        self.f.extend(suspicions);
+        let step = NodeStep::forward(vec![Transmission {
+            next_hop: owner.hop(),
+            kind: LinkKind::Vxlan,
+            packet,
+            oif: Some(VXLAN_DEV.into()),
+            iif: Some(VXLAN_DEV.into()),
+        }]);
+        self.finish(step)
+    }
+
+    /// The packet leaves the cluster.
+    pub fn to_external(mut self) -> Result<NodeStep> {
+        let Some(ing) = self.ingress()? else {
+            return self.dropped();
+        };
+        let Some(route) = self.route(&ing)? else {
+            return self.dropped();
+        };
+        let dev = route.dev.clone().unwrap_or_default();
+        if let Some(gw) = route.gateway {
+            self.f.neighbour(&self.ns, &dev, gw, Level::Fatal)?;
+        }
+        if dev != self.host_if() {
+            self.f.warning(format!(
+                "node {} sends traffic for {} out of {dev} (`{}`), not the host interface {}",
+                self.node.name,
+                ing.packet.dst,
+                route.text,
+                self.host_if()
+            ));
+        }
+        let Some(packet) = self.egress(&ing, &dev)? else {
+            return self.dropped();
+        };
+        let suspicions = infra::node_to_external(&self.node.name, &dev, &packet)?;
+        self.f.extend(suspicions);
+        let step = NodeStep::forward(vec![Transmission {
+            next_hop: NetHop::external(packet.dst),
+            kind: LinkKind::External,
+            packet,
+            oif: Some(dev),
+            iif: None,
+        }]);
+        self.finish(step)
+    }
+
+    /// The packet is for this node.
+    pub fn serve(mut self) -> Result<NodeStep> {
+        let Some(ing) = self.ingress()? else {
+            return self.dropped();
+        };
+        let iif = ing.iif.clone().unwrap_or_else(|| "lo".to_string());
+        let Some(packet) = self
+            .f
+            .netfilter(&self.ns, Hook::Input, &ing.packet, Some(&iif), None)?
+        else {
+            return self.dropped();
+        };
+        if !packet.reply {
+            self.f.listening(&self.ns, &packet, Level::Fatal)?;
+        }
+        self.finish(NodeStep::serve())
+    }
+}
+
+/// flannel's VTEP address of a node: the network address of its pod CIDR.
+fn vtep_ip(node: &Node) -> Option<Ipv4Addr> {
+    node.pod_cidrs.first().map(|c| c.network())
+}
+
+/// flannel's VtepMAC of a node, from its backend-data annotation.
+fn vtep_mac(node: &Node) -> Option<String> {
+    let data = node.annotation("flannel.alpha.coreos.com/backend-data")?;
+    let value: serde_json::Value = serde_json::from_str(data).ok()?;
+    value
+        .get("VtepMAC")
+        .and_then(|m| m.as_str())
+        .map(str::to_string)
+}

@@ -1,0 +1,329 @@
+//! Assertion helpers: check a netstack fact and record a suspicion when it is
+//! wrong. Facts the host could not collect become warnings, never silent passes.
+
+use std::net::Ipv4Addr;
+
+use crate::host::{Hook, Interface, Netns, RouteKind, Verdict};
+use crate::types::*;
+use crate::{Error, Result};
+
+/// What an interface is expected to look like.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    /// Driver kind (veth, bridge, vxlan, ...), if it matters.
+    pub kind: Option<&'a str>,
+    /// Exact MTU, if it matters.
+    pub mtu: Option<u32>,
+    /// Level when the interface is missing.
+    pub missing: Level,
+    /// Level when it is down.
+    pub down: Level,
+    /// Level when the MTU differs.
+    pub mtu_level: Level,
+}
+
+impl Default for Expect<'_> {
+    fn default() -> Self {
+        Expect {
+            kind: None,
+            mtu: None,
+            missing: Level::Fatal,
+            down: Level::Fatal,
+            mtu_level: Level::Fatal,
+        }
+    }
+}
+
+/// Findings gathered at one net-node.
+#[derive(Debug, Clone, Default)]
+pub struct Findings {
+    pub suspicions: Vec<Suspicion>,
+}
+
+impl Findings {
+    pub fn new() -> Self {
+        Findings::default()
+    }
+
+    /// Record a finding (duplicates are kept once).
+    pub fn add(&mut self, level: Level, message: impl Into<String>) {
+        let s = Suspicion::new(level, message);
+        if !self.suspicions.contains(&s) {
+            self.suspicions.push(s);
+        }
+    }
+
+    pub fn info(&mut self, message: impl Into<String>) {
+        self.add(Level::Info, message)
+    }
+    pub fn warning(&mut self, message: impl Into<String>) {
+        self.add(Level::Warning, message)
+    }
+    pub fn critical(&mut self, message: impl Into<String>) {
+        self.add(Level::Critical, message)
+    }
+    pub fn fatal(&mut self, message: impl Into<String>) {
+        self.add(Level::Fatal, message)
+    }
+
+    /// Any critical or fatal finding so far.
+    pub fn blocking(&self) -> bool {
+        self.suspicions
+            .iter()
+            .any(|s| matches!(s.level, Level::Critical | Level::Fatal))
+    }
+
+    /// Add findings from elsewhere (the underlay, the service processor).
+    pub fn extend(&mut self, more: Vec<Suspicion>) {
+        for s in more {
+            self.add(s.level, s.message);
+        }
+    }
+
+    /// A fact that was not collected becomes a warning and `None`; other
+    /// errors propagate.
+    pub fn tolerate<T>(&mut self, what: &str, r: Result<T>) -> Result<Option<T>> {
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::Unavailable(why)) => {
+                self.warning(format!("cannot check {what}: {why}"));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Finish a step: attach the findings.
+    pub fn into_step(self, step: NodeStep) -> NodeStep {
+        step.with(self.suspicions)
+    }
+
+    /// Finish with a drop.
+    pub fn dropped(self) -> Result<NodeStep> {
+        Ok(self.into_step(NodeStep::drop()))
+    }
+
+    /// Check an interface: present, of the right kind, up, with the right MTU.
+    /// Returns it when present.
+    pub fn interface(
+        &mut self,
+        ns: &Netns,
+        name: &str,
+        expect: Expect<'_>,
+    ) -> Result<Option<Interface>> {
+        let what = format!("interface {name} of {}", ns.label());
+        let Some(found) = self.tolerate(&what, ns.interface(name))? else {
+            return Ok(None);
+        };
+        let Some(iface) = found else {
+            self.add(expect.missing, format!("{what} is missing"));
+            return Ok(None);
+        };
+        if let Some(kind) = expect.kind
+            && iface.kind != kind
+        {
+            self.add(
+                expect.missing,
+                format!("{what} is a {} device, expected {kind}", iface.kind),
+            );
+        }
+        if !iface.admin_up {
+            self.add(
+                expect.down,
+                format!("{what} is administratively down (ip link set {name} up)"),
+            );
+        } else if !iface.oper_up {
+            self.add(
+                expect.down,
+                format!("{what} is up but has no carrier (operationally down)"),
+            );
+        }
+        if let Some(mtu) = expect.mtu
+            && iface.mtu != mtu
+        {
+            self.add(
+                expect.mtu_level,
+                format!("{what} has MTU {}, expected {mtu}", iface.mtu),
+            );
+        }
+        Ok(Some(iface))
+    }
+
+    /// Check that a sysctl has the wanted value.
+    pub fn sysctl(
+        &mut self,
+        ns: &Netns,
+        key: &str,
+        want: &str,
+        level: Level,
+        why: &str,
+    ) -> Result<()> {
+        let what = format!("sysctl {key} of {}", ns.label());
+        match self.tolerate(&what, ns.sysctl(key))? {
+            None => {}
+            Some(None) => self.warning(format!("{what} was not collected; {why}")),
+            Some(Some(v)) if v.trim() == want => {}
+            Some(Some(v)) => self.add(
+                level,
+                format!("{what} is {}, must be {want}: {why}", v.trim()),
+            ),
+        }
+        Ok(())
+    }
+
+    /// Policy routing must keep the `local` and `main` lookups; extra rules are worth a warning.
+    pub fn ip_rules(&mut self, ns: &Netns) -> Result<()> {
+        let what = format!("ip rules of {}", ns.label());
+        let Some(rules) = self.tolerate(&what, ns.ip_rules())? else {
+            return Ok(());
+        };
+        for (table, name) in [(255, "local"), (254, "main")] {
+            if !rules.iter().any(|r| r.table == Some(table)) {
+                self.critical(format!("{what}: no rule looks up table {name}"));
+            }
+        }
+        let extra: Vec<&str> = rules
+            .iter()
+            .filter(|r| !matches!(r.table, Some(253..=255)))
+            .map(|r| r.text.as_str())
+            .collect();
+        if !extra.is_empty() {
+            self.warning(format!("{what}: policy routing present: {}", extra.join("; ")));
+        }
+        Ok(())
+    }
+
+    /// Run a netfilter hook. A certain drop is fatal and names the deciding
+    /// rule; an uncertain one is a warning with the notes. Returns the
+    /// packet as it leaves the hook, or `None` when it is dropped.
+    pub fn netfilter(
+        &mut self,
+        ns: &Netns,
+        hook: Hook,
+        packet: &Packet,
+        iif: Option<&str>,
+        oif: Option<&str>,
+    ) -> Result<Option<Packet>> {
+        let hook_name = hook_name(hook);
+        let what = format!("iptables {hook_name} of {}", ns.label());
+        let Some(outcomes) = self.tolerate(&what, ns.netfilter(hook, packet, iif, oif))? else {
+            return Ok(Some(*packet));
+        };
+        for o in &outcomes {
+            for note in &o.notes {
+                self.warning(format!("{what}: {note}"));
+            }
+        }
+        let accepted = outcomes.iter().find(|o| o.verdict == Verdict::Accept);
+        let refused: Vec<_> = outcomes
+            .iter()
+            .filter(|o| o.verdict != Verdict::Accept)
+            .collect();
+        for o in &refused {
+            let verb = if o.verdict == Verdict::Drop {
+                "drops"
+            } else {
+                "rejects"
+            };
+            let by = match &o.decided_by {
+                Some(hit) if hit.index == 0 => {
+                    format!("{}/{} {}", hit.table, hit.chain, hit.rule)
+                }
+                Some(hit) => format!("{}/{} rule {} `{}`", hit.table, hit.chain, hit.index, hit.rule),
+                None => hook_name.to_string(),
+            };
+            let msg = format!(
+                "iptables {by} {verb} the {} {} on {}",
+                packet.direction(),
+                packet.tuple(),
+                ns.label()
+            );
+            let certain = !o.uncertain && accepted.is_none();
+            self.add(if certain { Level::Fatal } else { Level::Warning }, msg);
+        }
+        Ok(accepted.map(|o| o.packet))
+    }
+
+    /// The neighbour of `ip` on `dev` must not be FAILED/INCOMPLETE.
+    pub fn neighbour(&mut self, ns: &Netns, dev: &str, ip: Ipv4Addr, level: Level) -> Result<()> {
+        let what = format!("neighbour {ip} on {dev} of {}", ns.label());
+        if let Some(Some(n)) = self.tolerate(&what, ns.neighbour(dev, ip))?
+            && n.failed()
+        {
+            self.add(level, format!("{what} is {}: it does not answer ARP", n.state));
+        }
+        Ok(())
+    }
+
+    /// Something must listen at the packet's destination.
+    pub fn listening(&mut self, ns: &Netns, packet: &Packet, level: Level) -> Result<()> {
+        let what = format!(
+            "{} port {} on {} of {}",
+            protocol_name(packet.protocol),
+            packet.dport,
+            packet.dst,
+            ns.label()
+        );
+        if packet.protocol == Protocol::Icmp {
+            return Ok(());
+        }
+        if let Some(false) = self.tolerate(
+            &format!("sockets of {}", ns.label()),
+            ns.listening(packet.protocol, packet.dst, packet.dport),
+        )? {
+            self.add(level, format!("nothing listens on {what}"));
+        }
+        Ok(())
+    }
+
+    /// Route the packet and check the result is a usable unicast route.
+    /// Returns the chosen routes (ECMP: several) or none when it cannot be routed.
+    pub fn route(
+        &mut self,
+        ns: &Netns,
+        packet: &Packet,
+        iif: Option<&str>,
+    ) -> Result<Option<Vec<crate::host::Route>>> {
+        let what = format!("routes of {}", ns.label());
+        let Some(routes) = self.tolerate(&what, ns.route(packet.dst, None, iif, packet.mark))?
+        else {
+            return Ok(None);
+        };
+        if routes.is_empty() {
+            self.fatal(format!(
+                "{} has no route to {} for the {} {}",
+                ns.label(),
+                packet.dst,
+                packet.direction(),
+                packet.tuple()
+            ));
+            return Ok(None);
+        }
+        let first = &routes[0];
+        match first.kind {
+            RouteKind::Unicast | RouteKind::Local => Ok(Some(routes)),
+            other => {
+                self.fatal(format!(
+                    "{} routes {} to a {:?} route (`{}`): the {} is discarded",
+                    ns.label(),
+                    packet.dst,
+                    other,
+                    first.text,
+                    packet.direction()
+                ));
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The iptables name of a hook.
+pub fn hook_name(hook: Hook) -> &'static str {
+    match hook {
+        Hook::Prerouting => "PREROUTING",
+        Hook::Input => "INPUT",
+        Hook::Forward => "FORWARD",
+        Hook::Output => "OUTPUT",
+        Hook::Postrouting => "POSTROUTING",
+    }
+}

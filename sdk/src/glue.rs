@@ -1,0 +1,207 @@
+//! Glue between the generated export traits and the author's [`CniPlugin`] /
+//! [`CloudProvider`]; called by the export macros, not by authors.
+
+use std::any::Any;
+use std::cell::RefCell;
+
+use crate::cni::exports::skoop::extension::metadata as cm;
+use crate::cni::skoop::extension::{cluster as wc, types as wt};
+use crate::provider::exports::skoop::extension::{metadata as pm, provider as pp};
+use crate::types::*;
+use crate::{CloudProvider, CniPlugin, Metadata, Result, WIT_VERSION};
+
+/// What a hop export returns.
+pub type StepResult = std::result::Result<wt::NodeStep, wt::Error>;
+/// What an infra-shim export returns.
+pub type SuspicionsResult = std::result::Result<Vec<wt::Suspicion>, wt::Error>;
+
+thread_local! {
+    // A component instance is single-threaded; the plugin value lives here between calls.
+    static PLUGIN: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+fn with_plugin<T: CniPlugin>(f: impl FnOnce(&T) -> Result<NodeStep>) -> StepResult {
+    PLUGIN.with(|cell| {
+        let guard = cell.borrow();
+        let plugin = guard
+            .as_ref()
+            .and_then(|b| b.downcast_ref::<T>())
+            .ok_or_else(|| wt::Error::Internal("plugin used before setup".into()))?;
+        f(plugin).map(|s| step_to(&s)).map_err(error_to)
+    })
+}
+
+pub fn describe_cni(m: Metadata) -> cm::ExtensionInfo {
+    cm::ExtensionInfo {
+        name: m.name,
+        kind: cm::ExtensionKind::CniPlugin,
+        version: m.version,
+        wit_version: WIT_VERSION.to_string(),
+        description: m.description,
+        config: m
+            .config
+            .into_iter()
+            .map(|c| cm::ConfigKey {
+                name: c.name,
+                help: c.help,
+                default: c.default,
+            })
+            .collect(),
+        reads: m.reads,
+        detect_daemonsets: m.detect_daemonsets,
+    }
+}
+
+pub fn describe_provider(m: Metadata) -> pm::ExtensionInfo {
+    pm::ExtensionInfo {
+        name: m.name,
+        kind: pm::ExtensionKind::CloudProvider,
+        version: m.version,
+        wit_version: WIT_VERSION.to_string(),
+        description: m.description,
+        config: m
+            .config
+            .into_iter()
+            .map(|c| pm::ConfigKey {
+                name: c.name,
+                help: c.help,
+                default: c.default,
+            })
+            .collect(),
+        reads: m.reads,
+        detect_daemonsets: m.detect_daemonsets,
+    }
+}
+
+pub fn setup<T: CniPlugin>() -> std::result::Result<Vec<wt::Suspicion>, wt::Error> {
+    let (plugin, findings) = T::setup().map_err(error_to)?;
+    PLUGIN.with(|cell| *cell.borrow_mut() = Some(Box::new(plugin)));
+    Ok(findings.iter().map(suspicion_to).collect())
+}
+
+pub fn pod_send<T: CniPlugin>(pod: wt::PodInfo, packet: wt::Packet) -> StepResult {
+    with_plugin::<T>(|p| p.pod_send(&pod_from(&pod)?, packet_from(&packet)?))
+}
+
+pub fn pod_receive<T: CniPlugin>(pod: wt::PodInfo, upstream: wt::Link) -> StepResult {
+    with_plugin::<T>(|p| p.pod_receive(&pod_from(&pod)?, &link_from(&upstream)?))
+}
+
+fn upstream(l: Option<wt::Link>) -> Result<Option<Link>> {
+    l.as_ref().map(link_from).transpose()
+}
+
+pub fn to_pod<T: CniPlugin>(
+    node: wt::NodeInfo,
+    up: Option<wt::Link>,
+    packet: wt::Packet,
+    pod: wt::PodInfo,
+) -> StepResult {
+    with_plugin::<T>(|p| {
+        p.to_pod(
+            &node_from(&node)?,
+            upstream(up)?.as_ref(),
+            packet_from(&packet)?,
+            &pod_from(&pod)?,
+        )
+    })
+}
+
+pub fn to_host<T: CniPlugin>(
+    node: wt::NodeInfo,
+    up: Option<wt::Link>,
+    packet: wt::Packet,
+    target: wt::NodeInfo,
+) -> StepResult {
+    with_plugin::<T>(|p| {
+        p.to_host(
+            &node_from(&node)?,
+            upstream(up)?.as_ref(),
+            packet_from(&packet)?,
+            &node_from(&target)?,
+        )
+    })
+}
+
+pub fn to_service<T: CniPlugin>(
+    node: wt::NodeInfo,
+    up: Option<wt::Link>,
+    packet: wt::Packet,
+    service: wt::ServiceInfo,
+) -> StepResult {
+    with_plugin::<T>(|p| {
+        p.to_service(
+            &node_from(&node)?,
+            upstream(up)?.as_ref(),
+            packet_from(&packet)?,
+            &service_from(&service)?,
+        )
+    })
+}
+
+pub fn to_external<T: CniPlugin>(
+    node: wt::NodeInfo,
+    up: Option<wt::Link>,
+    packet: wt::Packet,
+) -> StepResult {
+    with_plugin::<T>(|p| {
+        p.to_external(
+            &node_from(&node)?,
+            upstream(up)?.as_ref(),
+            packet_from(&packet)?,
+        )
+    })
+}
+
+pub fn serve<T: CniPlugin>(
+    node: wt::NodeInfo,
+    up: Option<wt::Link>,
+    packet: wt::Packet,
+) -> StepResult {
+    with_plugin::<T>(|p| {
+        p.serve(
+            &node_from(&node)?,
+            upstream(up)?.as_ref(),
+            packet_from(&packet)?,
+        )
+    })
+}
+
+pub fn create_network<T: CloudProvider>(
+    settings: wc::Settings,
+) -> std::result::Result<pp::NetworkPlan, wt::Error> {
+    T::create_network(&settings).map_err(error_to)
+}
+
+pub fn node_to_node<T: CloudProvider>(
+    src: wt::NodeInfo,
+    oif: String,
+    dst: wt::NodeInfo,
+    packet: wt::Packet,
+) -> SuspicionsResult {
+    let run = || -> Result<Vec<Suspicion>> {
+        T::node_to_node(
+            &node_from(&src)?,
+            &oif,
+            &node_from(&dst)?,
+            packet_from(&packet)?,
+        )
+    };
+    run()
+        .map(|v| v.iter().map(suspicion_to).collect())
+        .map_err(error_to)
+}
+
+pub fn node_to_external<T: CloudProvider>(
+    src: wt::NodeInfo,
+    oif: String,
+    packet: wt::Packet,
+) -> SuspicionsResult {
+    let run = || -> Result<Vec<Suspicion>> {
+        T::node_to_external(&node_from(&src)?, &oif, packet_from(&packet)?)
+    };
+    run()
+        .map(|v| v.iter().map(suspicion_to).collect())
+        .map_err(error_to)
+}
+

@@ -1,0 +1,396 @@
+//! What the host lends an extension, in plain Rust: the cluster view, the
+//! netstack simulation of each network namespace, service resolution, the
+//! underlay and logging. Everything here is read-only.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::cni::skoop::extension::{
+    cluster as wc, infra as wi, log as wl, netstack as wn, service as ws, types as wt,
+};
+use crate::types::*;
+use crate::{Error, Result};
+
+pub use wn::{Hook, RouteKind, Verdict};
+
+/// The cluster view.
+pub mod cluster {
+    use super::*;
+
+    /// The settings of this diagnosis.
+    pub fn settings() -> Settings {
+        wc::current_settings()
+    }
+
+    /// The cluster CIDR, when known.
+    pub fn cluster_cidr() -> Option<Ipv4Net> {
+        wc::current_settings()
+            .cluster_cidr
+            .as_ref()
+            .and_then(|p| prefix_from(p).ok())
+    }
+
+    /// What `ip` is, given the destination port and protocol.
+    pub fn classify(ip: Ipv4Addr, port: u16, protocol: Protocol) -> Result<Endpoint> {
+        endpoint_from(&wc::classify(ip_to(ip), port, protocol))
+    }
+
+    /// A pod by `namespace/name`.
+    pub fn pod(id: &str) -> Option<Pod> {
+        wc::pod(id).and_then(|p| pod_from(&p).ok())
+    }
+
+    /// A node by name.
+    pub fn node(name: &str) -> Option<Node> {
+        wc::node(name).and_then(|n| node_from(&n).ok())
+    }
+
+    /// Every node.
+    pub fn nodes() -> Vec<Node> {
+        wc::nodes().iter().filter_map(|n| node_from(n).ok()).collect()
+    }
+
+    /// The node whose pod CIDR holds `ip`.
+    pub fn node_owning_pod_ip(ip: Ipv4Addr) -> Option<Node> {
+        nodes().into_iter().find(|n| n.owns_pod_ip(ip))
+    }
+
+    /// The node whose InternalIP is `ip`.
+    pub fn node_by_ip(ip: Ipv4Addr) -> Option<Node> {
+        nodes().into_iter().find(|n| n.ip == ip)
+    }
+
+    /// A Kubernetes object, deserialized. Declare its kind in `Metadata::reads`.
+    pub fn get_object<T: serde::de::DeserializeOwned>(
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<T>> {
+        let json = wc::get_object(api_version, kind, namespace, name).map_err(error_from)?;
+        match json {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::Invalid(format!("{kind} {namespace}/{name}: {e}"))),
+        }
+    }
+
+    /// The value of one of this extension's config keys.
+    pub fn config(key: &str) -> Option<String> {
+        wc::config(key)
+    }
+}
+
+/// A network interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub name: String,
+    pub index: u32,
+    pub kind: String,
+    pub mtu: u32,
+    pub admin_up: bool,
+    pub oper_up: bool,
+    pub master: Option<String>,
+    pub peer_index: Option<u32>,
+    pub addresses: Vec<Ipv4Net>,
+    pub mac: Option<String>,
+    /// VXLAN id, for vxlan devices.
+    pub vxlan_id: Option<u32>,
+}
+
+impl Interface {
+    /// Admin and operationally up.
+    pub fn up(&self) -> bool {
+        self.admin_up && self.oper_up
+    }
+}
+
+/// One next hop of a route lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub table: u32,
+    pub kind: RouteKind,
+    pub prefix: Ipv4Net,
+    pub gateway: Option<Ipv4Addr>,
+    pub dev: Option<String>,
+    pub source: Option<Ipv4Addr>,
+    pub rule_priority: u32,
+    /// As `ip route` prints it.
+    pub text: String,
+}
+
+/// A neighbour entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbour {
+    pub ip: Ipv4Addr,
+    pub dev: String,
+    pub lladdr: Option<String>,
+    pub state: String,
+}
+
+impl Neighbour {
+    /// FAILED or INCOMPLETE: the address does not answer ARP.
+    pub fn failed(&self) -> bool {
+        matches!(self.state.as_str(), "FAILED" | "INCOMPLETE")
+    }
+}
+
+/// A bridge FDB entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdbEntry {
+    pub mac: String,
+    pub dev: String,
+    pub dst: Option<Ipv4Addr>,
+}
+
+/// A rule the packet met.
+pub use wn::RuleHit;
+
+/// One outcome of a netfilter hook.
+#[derive(Debug, Clone)]
+pub struct FilterOutcome {
+    pub verdict: Verdict,
+    pub packet: Packet,
+    pub uncertain: bool,
+    pub trace: Vec<RuleHit>,
+    pub decided_by: Option<RuleHit>,
+    pub notes: Vec<String>,
+}
+
+/// A policy routing rule.
+pub use wn::IpRule;
+
+/// A network namespace the host holds facts for.
+#[derive(Debug, Clone)]
+pub struct Netns {
+    inner: wt::Netns,
+    label: String,
+}
+
+impl Netns {
+    /// A node's host network namespace.
+    pub fn node(name: &str) -> Netns {
+        Netns {
+            inner: wt::Netns::Node(name.to_string()),
+            label: format!("node {name}"),
+        }
+    }
+
+    /// A pod's network namespace (`namespace/name`).
+    pub fn pod(id: &str) -> Netns {
+        Netns {
+            inner: wt::Netns::Pod(id.to_string()),
+            label: format!("pod {id}"),
+        }
+    }
+
+    /// "node x" or "pod ns/name", for messages.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Every interface.
+    pub fn interfaces(&self) -> Result<Vec<Interface>> {
+        let list = wn::interfaces(&self.inner).map_err(error_from)?;
+        list.iter().map(interface_from).collect()
+    }
+
+    /// An interface by name.
+    pub fn interface(&self, name: &str) -> Result<Option<Interface>> {
+        match wn::interface_by_name(&self.inner, name).map_err(error_from)? {
+            Some(i) => interface_from(&i).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// An interface by ifindex.
+    pub fn interface_by_index(&self, index: u32) -> Result<Option<Interface>> {
+        match wn::interface_by_index(&self.inner, index).map_err(error_from)? {
+            Some(i) => interface_from(&i).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A sysctl by dotted name.
+    pub fn sysctl(&self, key: &str) -> Result<Option<String>> {
+        wn::sysctl(&self.inner, key).map_err(error_from)
+    }
+
+    /// Policy routing rules.
+    pub fn ip_rules(&self) -> Result<Vec<IpRule>> {
+        wn::ip_rules(&self.inner).map_err(error_from)
+    }
+
+    /// Route lookup; empty means no route.
+    pub fn route(
+        &self,
+        dst: Ipv4Addr,
+        src: Option<Ipv4Addr>,
+        iif: Option<&str>,
+        mark: u32,
+    ) -> Result<Vec<Route>> {
+        let q = wn::RouteQuery {
+            dst: ip_to(dst),
+            src: src.map(ip_to),
+            iif: iif.map(str::to_string),
+            mark,
+        };
+        let routes = wn::route_lookup(&self.inner, &q).map_err(error_from)?;
+        routes
+            .iter()
+            .map(|r| {
+                Ok(Route {
+                    table: r.table,
+                    kind: r.kind,
+                    prefix: prefix_from(&r.prefix)?,
+                    gateway: r.gateway.as_ref().map(ip_from).transpose()?,
+                    dev: r.dev.clone(),
+                    source: r.source.as_ref().map(ip_from).transpose()?,
+                    rule_priority: r.rule_priority,
+                    text: r.text.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// True when `ip` is local to this netns.
+    pub fn is_local(&self, ip: Ipv4Addr) -> Result<bool> {
+        wn::is_local(&self.inner, ip_to(ip)).map_err(error_from)
+    }
+
+    /// The neighbour entry for `ip` on `dev`.
+    pub fn neighbour(&self, dev: &str, ip: Ipv4Addr) -> Result<Option<Neighbour>> {
+        match wn::lookup_neighbour(&self.inner, dev, ip_to(ip)).map_err(error_from)? {
+            Some(n) => Ok(Some(Neighbour {
+                ip: ip_from(&n.ip)?,
+                dev: n.dev,
+                lladdr: n.lladdr,
+                state: n.state,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// Bridge FDB entries on `dev`.
+    pub fn fdb(&self, dev: &str) -> Result<Vec<FdbEntry>> {
+        let list = wn::fdb(&self.inner, dev).map_err(error_from)?;
+        list.into_iter()
+            .map(|e| {
+                Ok(FdbEntry {
+                    mac: e.mac,
+                    dev: e.dev,
+                    dst: e.dst.as_ref().map(ip_from).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// True when something listens on `ip` (or a wildcard) at `port`.
+    pub fn listening(&self, protocol: Protocol, ip: Ipv4Addr, port: u16) -> Result<bool> {
+        wn::listening(&self.inner, protocol, ip_to(ip), port).map_err(error_from)
+    }
+
+    /// Traverse a netfilter hook.
+    pub fn netfilter(
+        &self,
+        hook: Hook,
+        packet: &Packet,
+        iif: Option<&str>,
+        oif: Option<&str>,
+    ) -> Result<Vec<FilterOutcome>> {
+        let outcomes = wn::netfilter(&self.inner, hook, packet_to(packet), iif, oif)
+            .map_err(error_from)?;
+        outcomes
+            .into_iter()
+            .map(|o| {
+                Ok(FilterOutcome {
+                    verdict: o.verdict,
+                    packet: packet_from(&o.packet)?,
+                    uncertain: o.uncertain,
+                    trace: o.trace,
+                    decided_by: o.decided_by,
+                    notes: o.notes,
+                })
+            })
+            .collect()
+    }
+}
+
+fn interface_from(i: &wn::InterfaceInfo) -> Result<Interface> {
+    Ok(Interface {
+        name: i.name.clone(),
+        index: i.index,
+        kind: i.kind.clone(),
+        mtu: i.mtu,
+        admin_up: i.admin_up,
+        oper_up: i.oper_up,
+        master: i.master.clone(),
+        peer_index: i.peer_index,
+        addresses: i.addresses.iter().map(prefix_from).collect::<Result<_>>()?,
+        mac: i.mac.clone(),
+        vxlan_id: i.vxlan.as_ref().map(|v| v.vni),
+    })
+}
+
+/// kube-proxy style Service resolution.
+pub mod service {
+    use super::*;
+
+    /// One backend: the translated packet and what it now goes to.
+    #[derive(Debug, Clone)]
+    pub struct Backend {
+        pub packet: Packet,
+        pub target: Endpoint,
+    }
+
+    /// Backends and findings for a Service packet.
+    #[derive(Debug, Clone)]
+    pub struct Resolution {
+        pub backends: Vec<Backend>,
+        pub suspicions: Vec<Suspicion>,
+    }
+
+    /// Resolve a packet addressed to a Service on `node`.
+    pub fn resolve(node: &str, packet: Packet) -> Result<Resolution> {
+        let r = ws::resolve(node, packet_to(&packet)).map_err(error_from)?;
+        Ok(Resolution {
+            backends: r
+                .backends
+                .iter()
+                .map(|b| {
+                    Ok(Backend {
+                        packet: packet_from(&b.packet)?,
+                        target: endpoint_from(&b.target)?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            suspicions: r.suspicions.iter().map(suspicion_from).collect(),
+        })
+    }
+}
+
+/// The underlay, as checked by the active cloud provider.
+pub mod infra {
+    use super::*;
+
+    /// Check node `src` → node `dst` over the underlay.
+    pub fn node_to_node(src: &str, oif: &str, dst: &str, packet: &Packet) -> Result<Vec<Suspicion>> {
+        wi::node_to_node(src, oif, dst, packet_to(packet))
+            .map(|v| v.iter().map(suspicion_from).collect())
+            .map_err(error_from)
+    }
+
+    /// Check node `src` → outside over the underlay.
+    pub fn node_to_external(src: &str, oif: &str, packet: &Packet) -> Result<Vec<Suspicion>> {
+        wi::node_to_external(src, oif, packet_to(packet))
+            .map(|v| v.iter().map(suspicion_from).collect())
+            .map_err(error_from)
+    }
+}
+
+/// Log a line (shown with `-v`).
+pub fn log(level: Level, message: &str) {
+    wl::log(level, message);
+}

@@ -1,0 +1,219 @@
+//! A pod attached to its node by a veth pair: the common case for flannel,
+//! calico and most CNIs. Implements the pod side of `send` and `receive` with
+//! every pod check, on the request and the reply alike.
+
+use crate::findings::Expect;
+use crate::host::{self, Hook, Interface, Netns, RouteKind};
+use crate::types::*;
+use crate::{Findings, Result};
+
+/// A veth pod: `iface` inside the pod, its peer on the node.
+#[derive(Debug, Clone)]
+pub struct VethPod {
+    /// The pod-side interface name (normally `eth0`).
+    pub iface: String,
+    /// The MTU the CNI configures on pods, if it is fixed.
+    pub mtu: Option<u32>,
+    /// The bridge the node-side peer must be enslaved to (flannel: `cni0`), if any.
+    pub bridge: Option<String>,
+}
+
+impl VethPod {
+    /// A pod with `eth0`.
+    pub fn new(mtu: Option<u32>, bridge: Option<&str>) -> Self {
+        VethPod {
+            iface: "eth0".to_string(),
+            mtu,
+            bridge: bridge.map(str::to_string),
+        }
+    }
+
+    /// Checks every pod hop makes; returns the pod interface when it is usable.
+    fn pod_checks(&self, ns: &Netns, pod: &Pod, f: &mut Findings) -> Result<Option<Interface>> {
+        if !pod.ready {
+            f.warning(format!(
+                "pod {} is not ready (phase {})",
+                pod.id(),
+                pod.phase
+            ));
+        }
+        if let Some(lo) = f.interface(ns, "lo", Expect::default())?
+            && !lo.up()
+        {
+            f.fatal(format!(
+                "lo of pod {} is down: localhost and the pod's own address are unreachable inside it (probes and sidecars fail)",
+                pod.id()
+            ));
+        }
+        f.ip_rules(ns)?;
+        let expect = Expect {
+            mtu: self.mtu,
+            missing: Level::Critical,
+            ..Expect::default()
+        };
+        let iface = f.interface(ns, &self.iface, expect)?;
+        Ok(iface.filter(|i| i.up()))
+    }
+
+    /// The node-side peer of the pod interface, checked.
+    fn node_peer(&self, pod: &Pod, iface: &Interface, f: &mut Findings) -> Result<Option<String>> {
+        let node_ns = Netns::node(&pod.node);
+        let Some(index) = iface.peer_index else {
+            f.fatal(format!(
+                "{} of pod {} has no veth peer",
+                iface.name,
+                pod.id()
+            ));
+            return Ok(None);
+        };
+        let what = format!("veth peer of pod {}", pod.id());
+        let Some(found) = f.tolerate(&what, node_ns.interface_by_index(index))? else {
+            return Ok(None);
+        };
+        let Some(peer) = found else {
+            f.fatal(format!(
+                "{what} (ifindex {index}) is missing on node {}",
+                pod.node
+            ));
+            return Ok(None);
+        };
+        if peer.kind != "veth" {
+            f.fatal(format!(
+                "{what} {} on node {} is a {} device, not a veth",
+                peer.name, pod.node, peer.kind
+            ));
+        }
+        if !peer.up() {
+            f.fatal(format!(
+                "{what} {} on node {} is down: the pod is cut off",
+                peer.name, pod.node
+            ));
+        }
+        if let Some(bridge) = &self.bridge {
+            match &peer.master {
+                None => f.fatal(format!(
+                    "{what} {} on node {} is not attached to bridge {bridge}",
+                    peer.name, pod.node
+                )),
+                Some(m) if m != bridge => f.fatal(format!(
+                    "{what} {} on node {} is attached to {m}, not {bridge}",
+                    peer.name, pod.node
+                )),
+                Some(_) => {}
+            }
+        }
+        Ok(Some(peer.name))
+    }
+
+    /// The node-side veth of `pod`, checked (exists, is a veth, up, on the
+    /// right bridge). `None` when the pod is cut off from its node.
+    pub fn node_side(&self, pod: &Pod, f: &mut Findings) -> Result<Option<String>> {
+        let ns = Netns::pod(&pod.id());
+        let what = format!("interface {} of pod {}", self.iface, pod.id());
+        match f.tolerate(&what, ns.interface(&self.iface))? {
+            Some(Some(iface)) => self.node_peer(pod, &iface, f),
+            Some(None) => {
+                f.critical(format!("{what} is missing"));
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The pod originates `packet`.
+    pub fn send(&self, pod: &Pod, packet: Packet) -> Result<NodeStep> {
+        let ns = Netns::pod(&pod.id());
+        let mut f = Findings::new();
+        let Some(iface) = self.pod_checks(&ns, pod, &mut f)? else {
+            return f.dropped();
+        };
+        let Some(routes) = f.route(&ns, &packet, None)? else {
+            return f.dropped();
+        };
+        let route = &routes[0];
+        if route.kind == RouteKind::Local {
+            let step = NodeStep::forward(vec![Transmission {
+                next_hop: pod.hop(),
+                kind: LinkKind::Local,
+                packet,
+                oif: Some("lo".into()),
+                iif: Some("lo".into()),
+            }]);
+            return Ok(f.into_step(step));
+        }
+        if route.dev.as_deref() != Some(self.iface.as_str()) {
+            f.fatal(format!(
+                "pod {} routes the {} to {} via `{}`, not via {}",
+                pod.id(),
+                packet.direction(),
+                packet.dst,
+                route.text,
+                self.iface
+            ));
+            return f.dropped();
+        }
+        f.neighbour(
+            &ns,
+            &self.iface,
+            route.gateway.unwrap_or(packet.dst),
+            Level::Critical,
+        )?;
+        let oif = Some(self.iface.as_str());
+        let Some(packet) = f.netfilter(&ns, Hook::Output, &packet, None, oif)? else {
+            return f.dropped();
+        };
+        let Some(packet) = f.netfilter(&ns, Hook::Postrouting, &packet, None, oif)? else {
+            return f.dropped();
+        };
+        let Some(peer) = self.node_peer(pod, &iface, &mut f)? else {
+            return f.dropped();
+        };
+        let step = NodeStep::forward(vec![Transmission {
+            next_hop: Hop::node(&pod.node),
+            kind: LinkKind::Veth,
+            packet,
+            oif: Some(self.iface.clone()),
+            iif: Some(peer),
+        }]);
+        Ok(f.into_step(step))
+    }
+
+    /// The pod receives a packet from its node (or from itself).
+    pub fn receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep> {
+        let ns = Netns::pod(&pod.id());
+        let mut f = Findings::new();
+        if self.pod_checks(&ns, pod, &mut f)?.is_none() {
+            return f.dropped();
+        }
+        let iif = if upstream.kind == LinkKind::Local {
+            "lo"
+        } else {
+            self.iface.as_str()
+        };
+        let Some(packet) = f.netfilter(&ns, Hook::Prerouting, &upstream.packet, Some(iif), None)?
+        else {
+            return f.dropped();
+        };
+        if let Some(false) = f.tolerate("addresses of the pod", ns.is_local(packet.dst))? {
+            f.fatal(format!(
+                "the {} for {} reaches pod {} but {} is not an address of the pod",
+                packet.direction(),
+                packet.dst,
+                pod.id(),
+                packet.dst
+            ));
+            return f.dropped();
+        }
+        let Some(packet) = f.netfilter(&ns, Hook::Input, &packet, Some(iif), None)? else {
+            return f.dropped();
+        };
+        if !packet.reply {
+            f.listening(&ns, &packet, Level::Fatal)?;
+        }
+        host::log(
+            Level::Info,
+            &format!("pod {} accepts the {}", pod.id(), packet.direction()),
+        );
+        Ok(f.into_step(NodeStep::serve()))
+    }
+}
