@@ -605,7 +605,12 @@ impl<'a> Diagnosis<'a> {
                 Some(t) => NodeTarget::Host(t),
                 None => NodeTarget::External,
             },
-            Classified::External(_) => NodeTarget::External,
+            // A non-pod address in a node's pod CIDR (its VTEP or bridge
+            // address) belongs to that node.
+            Classified::External(ip) => match facts.view.nodes.values().find(|o| o.pod_cidrs.iter().any(|c| c.contains(&ip))) {
+                Some(owner) if owner.name != n.name => NodeTarget::Host(owner),
+                _ => NodeTarget::External,
+            },
         };
         self.plugin.node_hop(n, upstream, &packet, target)
     }

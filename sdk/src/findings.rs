@@ -149,7 +149,8 @@ impl Findings {
         Ok(Some(iface))
     }
 
-    /// Check that a sysctl has the wanted value.
+    /// Check that a sysctl has the wanted value; `false` when it has another
+    /// (a value that was not collected is a warning and counts as fine).
     pub fn sysctl(
         &mut self,
         ns: &Netns,
@@ -157,18 +158,23 @@ impl Findings {
         want: &str,
         level: Level,
         why: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let what = format!("sysctl {key} of {}", ns.label());
         match self.tolerate(&what, ns.sysctl(key))? {
-            None => {}
-            Some(None) => self.warning(format!("{what} was not collected; {why}")),
-            Some(Some(v)) if v.trim() == want => {}
-            Some(Some(v)) => self.add(
-                level,
-                format!("{what} is {}, must be {want}: {why}", v.trim()),
-            ),
+            None => Ok(true),
+            Some(None) => {
+                self.warning(format!("{what} was not collected; {why}"));
+                Ok(true)
+            }
+            Some(Some(v)) if v.trim() == want => Ok(true),
+            Some(Some(v)) => {
+                self.add(
+                    level,
+                    format!("{what} is {}, must be {want}: {why}", v.trim()),
+                );
+                Ok(false)
+            }
         }
-        Ok(())
     }
 
     /// Policy routing must keep the `local` and `main` lookups; extra rules are worth a warning.

@@ -37,13 +37,13 @@ impl VethPod {
                 pod.phase
             ));
         }
-        if let Some(lo) = f.interface(ns, "lo", Expect::default())?
-            && !lo.up()
-        {
-            f.fatal(format!(
-                "lo of pod {} is down: localhost and the pod's own address are unreachable inside it (probes and sidecars fail)",
-                pod.id()
-            ));
+        let what = format!("lo of pod {}", pod.id());
+        match f.tolerate(&what, ns.interface("lo"))? {
+            Some(Some(lo)) if !lo.up() => f.fatal(format!(
+                "{what} is down: localhost and the pod's own address are unreachable inside it, so probes and sidecars fail (ip link set lo up)"
+            )),
+            Some(None) => f.fatal(format!("{what} is missing")),
+            _ => {}
         }
         f.ip_rules(ns)?;
         let expect = Expect {
@@ -83,10 +83,12 @@ impl VethPod {
                 peer.name, pod.node, peer.kind
             ));
         }
-        if !peer.up() {
+        // A peer without carrier because the pod side is down is a consequence,
+        // reported on the pod's interface.
+        if !peer.admin_up || (!peer.oper_up && iface.admin_up) {
             f.fatal(format!(
-                "{what} {} on node {} is down: the pod is cut off",
-                peer.name, pod.node
+                "{what} {} on node {} is down: the pod is cut off (ip link set {} up)",
+                peer.name, pod.node, peer.name
             ));
         }
         if let Some(bridge) = &self.bridge {

@@ -122,20 +122,23 @@ impl<'a> Hop<'a> {
     fn egress(&mut self, ing: &Ingress, oif: &str) -> Result<Option<Packet>> {
         let packet = match &ing.iif {
             Some(iif) => {
-                self.f.sysctl(
+                // ip_forward=0 also clears every conf.*.forwarding: report the cause only.
+                let forwarding = self.f.sysctl(
                     &self.ns,
                     "net.ipv4.ip_forward",
                     "1",
                     Level::Fatal,
                     "the node does not forward pod traffic",
-                )?;
-                self.f.sysctl(
+                )? && self.f.sysctl(
                     &self.ns,
                     &format!("net.ipv4.conf.{iif}.forwarding"),
                     "1",
                     Level::Fatal,
                     "packets arriving on it are not forwarded",
                 )?;
+                if !forwarding {
+                    return Ok(None);
+                }
                 self.f
                     .netfilter(&self.ns, Hook::Forward, &ing.packet, Some(iif), Some(oif))?
             }
@@ -281,14 +284,27 @@ impl<'a> Hop<'a> {
             return self.over_vxlan(ing, route, target);
         }
         if for_pod && self.backend() == Backend::Vxlan {
-            self.f.fatal(format!(
-                "node {} routes pod CIDR of node {} via `{}`; flannel vxlan expects `{} via {} dev {VXLAN_DEV} onlink`",
-                self.node.name,
-                target.name,
-                route.text,
-                route.prefix,
+            let cidr = target
+                .pod_cidrs
+                .first()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "<podCIDR>".into());
+            let expect = format!(
+                "`{cidr} via {} dev {VXLAN_DEV} onlink`",
                 vtep_ip(target).map(|i| i.to_string()).unwrap_or_default()
-            ));
+            );
+            let msg = if route.prefix.prefix_len() == 0 {
+                format!(
+                    "node {} has no route for pod CIDR {cidr} of node {}: it falls to the default route `{}`; flannel vxlan programs {expect}",
+                    self.node.name, target.name, route.text
+                )
+            } else {
+                format!(
+                    "node {} routes pod CIDR {cidr} of node {} via `{}`; flannel vxlan programs {expect}",
+                    self.node.name, target.name, route.text
+                )
+            };
+            self.f.fatal(msg);
             return self.dropped();
         }
         let host_if = self.host_if();

@@ -19,7 +19,7 @@ pub(crate) const MAX_DEPTH: usize = 64;
 /// Chains one state may enter in one table (guards goto loops).
 const MAX_CHAIN_ENTRIES: u32 = 10_000;
 /// Branch points explored in one traversal before only the not-matched side is followed.
-const MAX_BRANCHES: usize = 1024;
+const MAX_BRANCHES: usize = 512;
 /// Distinct outcomes returned.
 pub(crate) const MAX_OUTCOMES: usize = 64;
 
@@ -29,9 +29,53 @@ struct Frame {
     pos: usize,
 }
 
+/// Most notes one outcome carries.
+const MAX_NOTES: usize = 64;
+
+/// A trace entry while traversing (turned into a [`RuleHit`] at the end).
+#[derive(Debug, Clone, Copy)]
+enum Hit<'r> {
+    Rule(&'r Rule),
+    Policy {
+        table: &'r str,
+        chain: &'r str,
+        verdict: Verdict,
+    },
+}
+
+impl Hit<'_> {
+    fn to_rule_hit(self) -> RuleHit {
+        match self {
+            Hit::Rule(rule) => RuleHit {
+                table: rule.table.to_string(),
+                chain: rule.chain.to_string(),
+                index: rule.index,
+                rule: rule.text.clone(),
+            },
+            Hit::Policy {
+                table,
+                chain,
+                verdict,
+            } => RuleHit {
+                table: table.to_string(),
+                chain: chain.to_string(),
+                index: 0,
+                rule: format!(
+                    "policy {}",
+                    match verdict {
+                        Verdict::Accept => "ACCEPT",
+                        Verdict::Drop => "DROP",
+                        Verdict::Reject => "REJECT",
+                    }
+                ),
+            },
+        }
+    }
+}
+
 /// One branch of the traversal in progress.
 #[derive(Debug, Clone)]
-struct State {
+struct State<'r> {
     flow: Flow,
     /// Index into the hook's table list.
     table: usize,
@@ -39,9 +83,11 @@ struct State {
     /// The built-in chain of the current table (its policy applies at the end).
     base: usize,
     entries: u32,
-    trace: Vec<RuleHit>,
+    trace: Vec<Hit<'r>>,
     notes: Vec<String>,
-    decided_by: Option<RuleHit>,
+    /// The branch limit was reported on this path.
+    limit_noted: bool,
+    decided_by: Option<Hit<'r>>,
     finished: Option<Verdict>,
     /// Some fact could not be simulated on this path (not a branch point).
     forced_uncertain: bool,
@@ -50,14 +96,19 @@ struct State {
     parent: Option<(usize, usize)>,
 }
 
-impl State {
+impl<'r> State<'r> {
     fn note(&mut self, note: String) {
-        if !self.notes.contains(&note) {
+        if self.notes.len() > MAX_NOTES || self.notes.contains(&note) {
+            return;
+        }
+        if self.notes.len() == MAX_NOTES {
+            self.notes.push("further notes omitted".to_string());
+        } else {
             self.notes.push(note);
         }
     }
 
-    fn finish(&mut self, verdict: Verdict, hit: RuleHit) {
+    fn finish(&mut self, verdict: Verdict, hit: Hit<'r>) {
         self.decided_by = Some(hit);
         self.finished = Some(verdict);
     }
@@ -79,15 +130,6 @@ enum Stop<'r> {
     },
 }
 
-fn hit(rule: &Rule) -> RuleHit {
-    RuleHit {
-        table: rule.table.to_string(),
-        chain: rule.chain.to_string(),
-        index: rule.index,
-        rule: rule.text.clone(),
-    }
-}
-
 fn rule_note(rule: &Rule, reason: &str) -> String {
     format!(
         "{}/{} rule {} ({}): {}",
@@ -105,7 +147,7 @@ struct Walk<'r, 'e> {
 
 impl<'r> Walk<'r, '_> {
     /// Runs `st` until it finishes (`st.finished` set) or reaches a branch point.
-    fn run(&self, st: &mut State) -> Stop<'r> {
+    fn run(&self, st: &mut State<'r>) -> Stop<'r> {
         loop {
             if st.finished.is_some() {
                 return Stop::Done;
@@ -170,7 +212,7 @@ impl<'r> Walk<'r, '_> {
 
     /// RETURN (or the end of a chain): back to the caller, or the policy of
     /// the built-in chain.
-    fn do_return(&self, st: &mut State, table: &Table) {
+    fn do_return(&self, st: &mut State<'r>, table: &'r Table) {
         if st.frames.len() > 1 {
             st.frames.pop();
             return;
@@ -178,27 +220,26 @@ impl<'r> Walk<'r, '_> {
         let base = &table.chains[st.base];
         match base.policy.unwrap_or(Verdict::Accept) {
             Verdict::Accept => st.next_table(),
-            v => {
-                let h = RuleHit {
-                    table: table.name.to_string(),
-                    chain: base.name.to_string(),
-                    index: 0,
-                    rule: format!("policy {}", if v == Verdict::Drop { "DROP" } else { "REJECT" }),
+            verdict => {
+                let h = Hit::Policy {
+                    table: &table.name,
+                    chain: &base.name,
+                    verdict,
                 };
-                st.trace.push(h.clone());
-                st.finish(v, h);
+                st.trace.push(h);
+                st.finish(verdict, h);
             }
         }
     }
 
-    fn enter(&self, st: &mut State, rule: &Rule, chain: usize, goto: bool) {
+    fn enter(&self, st: &mut State<'r>, rule: &'r Rule, chain: usize, goto: bool) {
         st.entries += 1;
         if st.frames.len() >= MAX_DEPTH || st.entries > MAX_CHAIN_ENTRIES {
             st.note(rule_note(
                 rule,
                 &format!("chain nesting deeper than {MAX_DEPTH} or a chain loop; packet dropped"),
             ));
-            st.finish(Verdict::Drop, hit(rule));
+            st.finish(Verdict::Drop, Hit::Rule(rule));
             return;
         }
         if goto {
@@ -208,9 +249,9 @@ impl<'r> Walk<'r, '_> {
     }
 
     /// Applies a matched rule's target.
-    fn apply(&self, st: &mut State, table: &Table, rule: &Rule) {
-        let h = hit(rule);
-        st.trace.push(h.clone());
+    fn apply(&self, st: &mut State<'r>, table: &'r Table, rule: &'r Rule) {
+        let h = Hit::Rule(rule);
+        st.trace.push(h);
         match &rule.target {
             Target::None => {}
             Target::Continue(note) => {
@@ -338,6 +379,7 @@ pub(crate) fn traverse(
         entries: 0,
         trace: Vec::new(),
         notes: Vec::new(),
+        limit_noted: false,
         decided_by: None,
         finished: None,
         forced_uncertain: false,
@@ -356,8 +398,8 @@ pub(crate) fn traverse(
                         verdict,
                         packet: st.flow.packet,
                         uncertain: false,
-                        trace: st.trace,
-                        decided_by: st.decided_by,
+                        trace: st.trace.iter().map(|h| h.to_rule_hit()).collect(),
+                        decided_by: st.decided_by.map(Hit::to_rule_hit),
                         notes: st.notes,
                     },
                     parent: st.parent,
@@ -375,10 +417,13 @@ pub(crate) fn traverse(
                 }
                 if branches >= MAX_BRANCHES {
                     st.forced_uncertain = true;
-                    st.note(rule_note(
-                        rule,
-                        "branch limit reached; only the not-matched branch was followed",
-                    ));
+                    if !st.limit_noted {
+                        st.limit_noted = true;
+                        st.note(rule_note(
+                            rule,
+                            "branch limit reached; from here on only not-matched branches were followed",
+                        ));
+                    }
                     work.push(st);
                     continue;
                 }
@@ -458,7 +503,7 @@ mod tests {
         let p = tcp("10.0.0.1", "10.0.0.2", 80);
         let j = single(fwd(&jump, &p));
         assert_eq!(j.verdict, Verdict::Drop, "after B returns, A continues to its DROP");
-        assert_eq!(j.decided_by.map(|d| (d.chain, d.index)), Some(("A".to_string(), 3)));
+        assert_eq!(j.decided_by.map(|d| (d.chain, d.index)), Some(("A".to_string(), 2)));
         let g = single(fwd(&goto, &p));
         assert_eq!(g.verdict, Verdict::Accept, "RETURN from B goes back to FORWARD");
         let chains_hit: Vec<_> = g.trace.iter().map(|h| format!("{}:{}", h.chain, h.index)).collect();
@@ -630,11 +675,11 @@ mod tests {
         // Backend 1 has an unknown rule in front of it: only its outcomes are uncertain.
         let dump = "*filter\n:OUTPUT ACCEPT\n:B1 - [0:0]\n\
             -A OUTPUT -m statistic --mode random --probability 0.5 -j B1\n\
-            -A OUTPUT -j MARK --set-mark 0x2\n\
-            -A B1 -m foo -j DROP\n-A B1 -j MARK --set-mark 0x1\nCOMMIT\n";
+            -A OUTPUT -j ACCEPT\n\
+            -A B1 -m foo -j DROP\n-A B1 -j MARK --or-mark 0x1\nCOMMIT\n";
         let outs = run(dump, Hook::Output, &tcp("10.0.0.100", "10.96.0.1", 80), None, Some("eth0"));
         let got: Vec<_> = outs.iter().map(|o| (o.verdict, o.packet.mark, o.uncertain)).collect();
-        assert_eq!(got, [(Verdict::Drop, 0, true), (Verdict::Accept, 1, true), (Verdict::Accept, 2, false)]);
+        assert_eq!(got, [(Verdict::Drop, 0, true), (Verdict::Accept, 1, true), (Verdict::Accept, 0, false)]);
     }
 
     #[test]
