@@ -90,17 +90,38 @@ fn run(args: Vec<OsString>) -> Result<u8> {
 fn extension_cmd(registry: &Registry, action: &ExtensionCmd) -> Result<u8> {
     match action {
         ExtensionCmd::List => {
-            println!("{:<10} {:<15} {:<8} {:<8} {:>9}  ORIGIN", "NAME", "KIND", "VERSION", "WIT", "SIZE");
-            for e in registry.plugins.values().chain(registry.providers.values()) {
-                println!(
-                    "{:<10} {:<15} {:<8} {:<8} {:>7}KB  {}",
-                    e.info.name,
-                    format!("{:?}", e.info.kind),
-                    e.info.version,
-                    e.info.wit_version,
-                    e.size / 1024,
-                    e.origin
-                );
+            let rows: Vec<[String; 6]> = registry
+                .plugins
+                .values()
+                .chain(registry.providers.values())
+                .map(|e| {
+                    [
+                        e.info.name.clone(),
+                        serde_json::to_value(e.info.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                        e.info.version.clone(),
+                        e.info.wit_version.clone(),
+                        format!("{}KB", e.size / 1024),
+                        e.origin.to_string(),
+                    ]
+                })
+                .collect();
+            let header = ["NAME", "KIND", "VERSION", "WIT", "SIZE", "ORIGIN"].map(String::from);
+            let mut widths = [0usize; 6];
+            for row in rows.iter().chain(std::iter::once(&header)) {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.len());
+                }
+            }
+            for row in std::iter::once(&header).chain(rows.iter()) {
+                let line: Vec<String> = row
+                    .iter()
+                    .zip(widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                println!("{}", line.join("  ").trim_end());
             }
         }
         ExtensionCmd::Inspect { file } => {

@@ -62,14 +62,18 @@ impl HostState {
         }
     }
 
-    /// The last non-empty line the extension wrote to stderr (a panic message).
+    /// What the extension last said on stderr: its panic message when it
+    /// panicked, else its last non-empty line.
     pub fn last_stderr_line(&self) -> Option<String> {
         let bytes = self.stderr.contents();
         let text = String::from_utf8_lossy(&bytes);
-        text.lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .map(|l| l.trim().to_string())
+        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        if let Some(i) = lines.iter().rposition(|l| l.contains("panicked at")) {
+            let at = lines[i].split_once("panicked at").map(|(_, r)| r.trim()).unwrap_or("");
+            let msg = lines.get(i + 1).copied().unwrap_or("");
+            return Some(format!("panicked at {at} {msg}").trim().to_string());
+        }
+        lines.last().map(|l| l.to_string())
     }
 }
 

@@ -204,7 +204,10 @@ impl<'r> Walk<'r, '_> {
                 };
             }
             for m in assumed {
-                st.note(rule_note(rule, &format!("match \"{m}\" treated as matching")));
+                st.note(rule_note(
+                    rule,
+                    &format!("match \"{m}\" treated as matching"),
+                ));
             }
             self.apply(st, table, rule);
         }
@@ -298,8 +301,11 @@ impl<'r> Walk<'r, '_> {
                     Some(a) => st.flow.packet.src = a,
                     None => {
                         let why = match self.env.oif {
-                            Some(o) => format!("MASQUERADE: no IPv4 address known on {o}; source left unchanged"),
-                            None => "MASQUERADE without an output interface; source left unchanged".to_string(),
+                            Some(o) => format!(
+                                "MASQUERADE: no IPv4 address known on {o}; source left unchanged"
+                            ),
+                            None => "MASQUERADE without an output interface; source left unchanged"
+                                .to_string(),
                         };
                         st.forced_uncertain = true;
                         st.note(rule_note(rule, &why));
@@ -442,7 +448,10 @@ pub(crate) fn traverse(
                     st.unknowns += 1;
                 }
                 for m in assumed {
-                    matched.note(rule_note(rule, &format!("match \"{m}\" treated as matching")));
+                    matched.note(rule_note(
+                        rule,
+                        &format!("match \"{m}\" treated as matching"),
+                    ));
                 }
                 let table = walk.tables[matched.table];
                 walk.apply(&mut matched, table, rule);
@@ -473,12 +482,24 @@ mod tests {
 
     #[test]
     fn empty_ruleset_accepts() {
-        let o = single(run("", Hook::Forward, &tcp("1.1.1.1", "2.2.2.2", 80), None, None));
+        let o = single(run(
+            "",
+            Hook::Forward,
+            &tcp("1.1.1.1", "2.2.2.2", 80),
+            None,
+            None,
+        ));
         assert_eq!(o.verdict, Verdict::Accept);
         assert!(o.decided_by.is_none());
         assert!(o.trace.is_empty());
         // A dump without the hook's tables accepts too.
-        let o = single(run("*raw\n:PREROUTING ACCEPT\nCOMMIT\n", Hook::Forward, &tcp("1.1.1.1", "2.2.2.2", 80), None, None));
+        let o = single(run(
+            "*raw\n:PREROUTING ACCEPT\nCOMMIT\n",
+            Hook::Forward,
+            &tcp("1.1.1.1", "2.2.2.2", 80),
+            None,
+            None,
+        ));
         assert_eq!(o.verdict, Verdict::Accept);
     }
 
@@ -488,7 +509,10 @@ mod tests {
         let o = single(fwd(&dump, &tcp("192.168.0.1", "10.0.0.2", 80)));
         assert_eq!(o.verdict, Verdict::Drop);
         let d = o.decided_by.expect("policy");
-        assert_eq!((d.table.as_str(), d.chain.as_str(), d.index, d.rule.as_str()), ("filter", "FORWARD", 0, "policy DROP"));
+        assert_eq!(
+            (d.table.as_str(), d.chain.as_str(), d.index, d.rule.as_str()),
+            ("filter", "FORWARD", 0, "policy DROP")
+        );
         let o = single(fwd(&dump, &tcp("10.1.1.1", "10.0.0.2", 80)));
         assert_eq!(o.verdict, Verdict::Accept);
         assert_eq!(o.decided_by.map(|d| d.index), Some(1));
@@ -502,27 +526,54 @@ mod tests {
         let goto = filter(chains, &format!("-A A -g B\n{base}"));
         let p = tcp("10.0.0.1", "10.0.0.2", 80);
         let j = single(fwd(&jump, &p));
-        assert_eq!(j.verdict, Verdict::Drop, "after B returns, A continues to its DROP");
-        assert_eq!(j.decided_by.map(|d| (d.chain, d.index)), Some(("A".to_string(), 2)));
+        assert_eq!(
+            j.verdict,
+            Verdict::Drop,
+            "after B returns, A continues to its DROP"
+        );
+        assert_eq!(
+            j.decided_by.map(|d| (d.chain, d.index)),
+            Some(("A".to_string(), 2))
+        );
         let g = single(fwd(&goto, &p));
-        assert_eq!(g.verdict, Verdict::Accept, "RETURN from B goes back to FORWARD");
-        let chains_hit: Vec<_> = g.trace.iter().map(|h| format!("{}:{}", h.chain, h.index)).collect();
+        assert_eq!(
+            g.verdict,
+            Verdict::Accept,
+            "RETURN from B goes back to FORWARD"
+        );
+        let chains_hit: Vec<_> = g
+            .trace
+            .iter()
+            .map(|h| format!("{}:{}", h.chain, h.index))
+            .collect();
         assert_eq!(chains_hit, ["FORWARD:1", "A:1", "B:1", "FORWARD:2"]);
     }
 
     #[test]
     fn return_from_builtin_applies_policy_and_falling_off_a_goto_chain_too() {
         let p = tcp("10.0.0.1", "10.0.0.2", 80);
-        let dump = filter("", "-A FORWARD -s 10.0.0.1 -j RETURN\n-A FORWARD -j ACCEPT\n");
+        let dump = filter(
+            "",
+            "-A FORWARD -s 10.0.0.1 -j RETURN\n-A FORWARD -j ACCEPT\n",
+        );
         let o = single(fwd(&dump, &p));
         assert_eq!(o.verdict, Verdict::Drop);
-        assert_eq!(o.decided_by.map(|d| d.rule), Some("policy DROP".to_string()));
+        assert_eq!(
+            o.decided_by.map(|d| d.rule),
+            Some("policy DROP".to_string())
+        );
         assert_eq!(o.trace.len(), 2, "RETURN rule and the policy");
         // From a user chain RETURN continues in the caller.
-        let dump = filter(":U - [0:0]\n", "-A FORWARD -j U\n-A FORWARD -j ACCEPT\n-A U -j RETURN\n-A U -j DROP\n");
+        let dump = filter(
+            ":U - [0:0]\n",
+            "-A FORWARD -j U\n-A FORWARD -j ACCEPT\n-A U -j RETURN\n-A U -j DROP\n",
+        );
         assert_eq!(single(fwd(&dump, &p)).verdict, Verdict::Accept);
         // A chain reached by goto from the built-in chain ends in its policy.
-        let dump = filter(":G - [0:0]\n", "-A FORWARD -g G\n-A FORWARD -j ACCEPT\n-A G -s 9.9.9.9 -j ACCEPT\n");
+        let dump = filter(
+            ":G - [0:0]\n",
+            "-A FORWARD -g G\n-A FORWARD -j ACCEPT\n-A G -s 9.9.9.9 -j ACCEPT\n",
+        );
         let o = single(fwd(&dump, &p));
         assert_eq!(o.verdict, Verdict::Drop);
         assert_eq!(o.decided_by.map(|d| d.index), Some(0));
@@ -530,11 +581,17 @@ mod tests {
 
     #[test]
     fn reject_and_counting_rules() {
-        let dump = filter("", "-A FORWARD -s 10.0.0.1\n-A FORWARD -p tcp -j REJECT --reject-with icmp-port-unreachable\n");
+        let dump = filter(
+            "",
+            "-A FORWARD -s 10.0.0.1\n-A FORWARD -p tcp -j REJECT --reject-with icmp-port-unreachable\n",
+        );
         let o = single(fwd(&dump, &tcp("10.0.0.1", "10.0.0.2", 80)));
         assert_eq!(o.verdict, Verdict::Reject);
         assert_eq!(o.trace.len(), 2);
-        assert_eq!(o.decided_by.map(|d| d.rule), Some("-A FORWARD -p tcp -j REJECT --reject-with icmp-port-unreachable".to_string()));
+        assert_eq!(
+            o.decided_by.map(|d| d.rule),
+            Some("-A FORWARD -p tcp -j REJECT --reject-with icmp-port-unreachable".to_string())
+        );
     }
 
     #[test]
@@ -542,7 +599,13 @@ mod tests {
         let dump = "*nat\n:PREROUTING ACCEPT [0:0]\n\
             -A PREROUTING -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.2.7:8080\n\
             -A PREROUTING -j DNAT --to-destination 1.1.1.1\nCOMMIT\n";
-        let o = single(run(dump, Hook::Prerouting, &tcp("10.244.1.5", "10.96.0.10", 80), Some("cni0"), None));
+        let o = single(run(
+            dump,
+            Hook::Prerouting,
+            &tcp("10.244.1.5", "10.96.0.10", 80),
+            Some("cni0"),
+            None,
+        ));
         assert_eq!((o.packet.dst, o.packet.dport), (ip("10.244.2.7"), 8080));
         assert_eq!(o.packet.src, ip("10.244.1.5"));
         assert_eq!(o.decided_by.map(|d| d.index), Some(1));
@@ -557,7 +620,13 @@ mod tests {
     #[test]
     fn snat_masquerade_redirect() {
         let snat = "*nat\n:POSTROUTING ACCEPT\n-A POSTROUTING -s 10.244.0.0/16 -j SNAT --to-source 192.168.1.10:5000\nCOMMIT\n";
-        let o = single(run(snat, Hook::Postrouting, &tcp("10.244.1.5", "8.8.8.8", 53), Some("cni0"), Some("eth0")));
+        let o = single(run(
+            snat,
+            Hook::Postrouting,
+            &tcp("10.244.1.5", "8.8.8.8", 53),
+            Some("cni0"),
+            Some("eth0"),
+        ));
         assert_eq!((o.packet.src, o.packet.sport), (ip("192.168.1.10"), 5000));
 
         let masq = "*nat\n:POSTROUTING ACCEPT\n-A POSTROUTING -s 10.244.0.0/16 ! -o cni0 -j MASQUERADE --random-fully\nCOMMIT\n";
@@ -569,13 +638,29 @@ mod tests {
         let outs = run(masq, Hook::Postrouting, &p, Some("cni0"), Some("wg0"));
         assert_eq!(outs.len(), 1);
         assert!(outs[0].uncertain, "no address on wg0");
-        assert!(outs[0].notes[0].contains("no IPv4 address known on wg0"), "{:?}", outs[0].notes);
+        assert!(
+            outs[0].notes[0].contains("no IPv4 address known on wg0"),
+            "{:?}",
+            outs[0].notes
+        );
 
         let redir = "*nat\n:PREROUTING ACCEPT\n:OUTPUT ACCEPT\n\
             -A PREROUTING -p tcp -j REDIRECT --to-ports 15001\n-A OUTPUT -p tcp -j REDIRECT --to-ports 15001\nCOMMIT\n";
-        let o = single(run(redir, Hook::Output, &tcp("10.244.1.5", "10.96.0.1", 443), None, Some("eth0")));
+        let o = single(run(
+            redir,
+            Hook::Output,
+            &tcp("10.244.1.5", "10.96.0.1", 443),
+            None,
+            Some("eth0"),
+        ));
         assert_eq!((o.packet.dst, o.packet.dport), (Ipv4Addr::LOCALHOST, 15001));
-        let o = single(run(redir, Hook::Prerouting, &tcp("10.244.1.5", "10.96.0.1", 443), Some("cni0"), None));
+        let o = single(run(
+            redir,
+            Hook::Prerouting,
+            &tcp("10.244.1.5", "10.96.0.1", 443),
+            Some("cni0"),
+            None,
+        ));
         assert_eq!((o.packet.dst, o.packet.dport), (ip("10.244.1.1"), 15001));
     }
 
@@ -584,7 +669,13 @@ mod tests {
         let dump = "*mangle\n:PREROUTING ACCEPT\n-A PREROUTING -s 10.244.0.0/16 -j MARK --set-xmark 0x10/0xff\n\
             -A PREROUTING -j MARK --or-mark 0x4000\nCOMMIT\n\
             *nat\n:PREROUTING ACCEPT\n-A PREROUTING -m mark --mark 0x10/0xff -j DNAT --to-destination 10.0.0.9\nCOMMIT\n";
-        let o = single(run(dump, Hook::Prerouting, &tcp("10.244.1.5", "10.96.0.10", 80), Some("cni0"), None));
+        let o = single(run(
+            dump,
+            Hook::Prerouting,
+            &tcp("10.244.1.5", "10.96.0.10", 80),
+            Some("cni0"),
+            None,
+        ));
         assert_eq!(o.packet.mark, 0x4010);
         assert_eq!(o.packet.dst, ip("10.0.0.9"));
         assert_eq!(o.trace.len(), 3);
@@ -612,8 +703,12 @@ mod tests {
 
     #[test]
     fn two_sections_of_one_table_both_run() {
-        let dump = filter("", "-A FORWARD -j ACCEPT\n") + "*filter\n:FORWARD ACCEPT\n-A FORWARD -p tcp -j DROP\nCOMMIT\n";
-        assert_eq!(single(fwd(&dump, &tcp("1.1.1.1", "2.2.2.2", 80))).verdict, Verdict::Drop);
+        let dump = filter("", "-A FORWARD -j ACCEPT\n")
+            + "*filter\n:FORWARD ACCEPT\n-A FORWARD -p tcp -j DROP\nCOMMIT\n";
+        assert_eq!(
+            single(fwd(&dump, &tcp("1.1.1.1", "2.2.2.2", 80))).verdict,
+            Verdict::Drop
+        );
     }
 
     #[test]
@@ -630,7 +725,9 @@ mod tests {
             assert!(o.uncertain);
             assert_eq!(
                 o.notes,
-                ["filter/FORWARD rule 2 (-A FORWARD -m foo --bar -j DROP): unknown match module \"foo\""]
+                [
+                    "filter/FORWARD rule 2 (-A FORWARD -m foo --bar -j DROP): unknown match module \"foo\""
+                ]
             );
         }
         assert_eq!(outs[0].decided_by.as_ref().map(|d| d.index), Some(2));
@@ -650,12 +747,28 @@ mod tests {
     #[test]
     fn unknown_target_is_explored_as_no_effect_and_as_drop() {
         let dump = "*mangle\n:PREROUTING ACCEPT\n-A PREROUTING -p tcp -j TPROXY --on-port 15006 --tproxy-mark 0x1/0x1\nCOMMIT\n";
-        let outs = run(dump, Hook::Prerouting, &tcp("1.1.1.1", "2.2.2.2", 80), Some("eth0"), None);
+        let outs = run(
+            dump,
+            Hook::Prerouting,
+            &tcp("1.1.1.1", "2.2.2.2", 80),
+            Some("eth0"),
+            None,
+        );
         let verdicts: Vec<_> = outs.iter().map(|o| (o.verdict, o.uncertain)).collect();
         assert_eq!(verdicts, [(Verdict::Drop, true), (Verdict::Accept, true)]);
         assert!(outs[0].notes[0].contains("TPROXY"));
         // Not reached when the match is false.
-        assert_eq!(single(run(dump, Hook::Prerouting, &crate::netstack::netfilter::test_util::udp("1.1.1.1", "2.2.2.2", 53), Some("eth0"), None)).verdict, Verdict::Accept);
+        assert_eq!(
+            single(run(
+                dump,
+                Hook::Prerouting,
+                &crate::netstack::netfilter::test_util::udp("1.1.1.1", "2.2.2.2", 53),
+                Some("eth0"),
+                None
+            ))
+            .verdict,
+            Verdict::Accept
+        );
     }
 
     #[test]
@@ -664,10 +777,19 @@ mod tests {
             -A SVC -m statistic --mode random --probability 0.33333333349 -j DNAT --to-destination 10.0.0.1:80\n\
             -A SVC -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.0.0.2:80\n\
             -A SVC -j DNAT --to-destination 10.0.0.3:80\nCOMMIT\n";
-        let outs = run(dump, Hook::Output, &tcp("10.0.0.100", "10.96.0.1", 80), None, Some("eth0"));
+        let outs = run(
+            dump,
+            Hook::Output,
+            &tcp("10.0.0.100", "10.96.0.1", 80),
+            None,
+            Some("eth0"),
+        );
         let dsts: Vec<_> = outs.iter().map(|o| o.packet.dst.to_string()).collect();
         assert_eq!(dsts, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
-        assert!(outs.iter().all(|o| !o.uncertain && o.verdict == Verdict::Accept));
+        assert!(
+            outs.iter()
+                .all(|o| !o.uncertain && o.verdict == Verdict::Accept)
+        );
     }
 
     #[test]
@@ -677,9 +799,25 @@ mod tests {
             -A OUTPUT -m statistic --mode random --probability 0.5 -j B1\n\
             -A OUTPUT -j ACCEPT\n\
             -A B1 -m foo -j DROP\n-A B1 -j MARK --or-mark 0x1\nCOMMIT\n";
-        let outs = run(dump, Hook::Output, &tcp("10.0.0.100", "10.96.0.1", 80), None, Some("eth0"));
-        let got: Vec<_> = outs.iter().map(|o| (o.verdict, o.packet.mark, o.uncertain)).collect();
-        assert_eq!(got, [(Verdict::Drop, 0, true), (Verdict::Accept, 1, true), (Verdict::Accept, 0, false)]);
+        let outs = run(
+            dump,
+            Hook::Output,
+            &tcp("10.0.0.100", "10.96.0.1", 80),
+            None,
+            Some("eth0"),
+        );
+        let got: Vec<_> = outs
+            .iter()
+            .map(|o| (o.verdict, o.packet.mark, o.uncertain))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Verdict::Drop, 0, true),
+                (Verdict::Accept, 1, true),
+                (Verdict::Accept, 0, false)
+            ]
+        );
     }
 
     #[test]
@@ -687,12 +825,20 @@ mod tests {
         let dump = filter("", "-A FORWARD -m limit --limit 5/min -j ACCEPT\n");
         let o = single(fwd(&dump, &tcp("1.1.1.1", "2.2.2.2", 80)));
         assert_eq!(o.verdict, Verdict::Accept);
-        assert_eq!(o.notes, ["filter/FORWARD rule 1 (-A FORWARD -m limit --limit 5/min -j ACCEPT): match \"limit\" treated as matching"]);
+        assert_eq!(
+            o.notes,
+            [
+                "filter/FORWARD rule 1 (-A FORWARD -m limit --limit 5/min -j ACCEPT): match \"limit\" treated as matching"
+            ]
+        );
     }
 
     #[test]
     fn chain_loops_are_cut() {
-        let dump = filter(":A - [0:0]\n:B - [0:0]\n", "-A FORWARD -j A\n-A A -j B\n-A B -j A\n");
+        let dump = filter(
+            ":A - [0:0]\n:B - [0:0]\n",
+            "-A FORWARD -j A\n-A A -j B\n-A B -j A\n",
+        );
         let o = single(fwd(&dump, &tcp("1.1.1.1", "2.2.2.2", 80)));
         assert_eq!(o.verdict, Verdict::Drop);
         assert!(o.notes[0].contains("chain loop"), "{:?}", o.notes);
@@ -710,9 +856,20 @@ mod tests {
             ));
         }
         let dump = format!("*nat\n:OUTPUT ACCEPT\n{rules}COMMIT\n");
-        let outs = run(&dump, Hook::Output, &tcp("10.0.0.100", "10.96.0.1", 80), None, Some("eth0"));
+        let outs = run(
+            &dump,
+            Hook::Output,
+            &tcp("10.0.0.100", "10.96.0.1", 80),
+            None,
+            Some("eth0"),
+        );
         assert_eq!(outs.len(), MAX_OUTCOMES);
-        assert!(outs[0].notes.iter().any(|n| n.contains("outcome limit reached: 37 more")));
+        assert!(
+            outs[0]
+                .notes
+                .iter()
+                .any(|n| n.contains("outcome limit reached: 37 more"))
+        );
     }
 
     #[test]
@@ -730,10 +887,21 @@ mod tests {
     #[test]
     fn ipsets_are_consulted() {
         let dump = filter("", "-A FORWARD -m set --match-set ALLOW src -j ACCEPT\n");
-        let sets = IpsetStore::parse("create ALLOW hash:net family inet\nadd ALLOW 10.0.0.0/8\n").expect("sets");
+        let sets = IpsetStore::parse("create ALLOW hash:net family inet\nadd ALLOW 10.0.0.0/8\n")
+            .expect("sets");
         let rs = parse(&dump);
         let facts: Facts = node_facts();
-        let t = |src: &str| traverse(&rs, &sets, &facts, Hook::Forward, &tcp(src, "2.2.2.2", 80), Some("eth0"), FWD);
+        let t = |src: &str| {
+            traverse(
+                &rs,
+                &sets,
+                &facts,
+                Hook::Forward,
+                &tcp(src, "2.2.2.2", 80),
+                Some("eth0"),
+                FWD,
+            )
+        };
         assert_eq!(single(t("10.1.1.1")).verdict, Verdict::Accept);
         assert_eq!(single(t("11.1.1.1")).verdict, Verdict::Drop);
     }

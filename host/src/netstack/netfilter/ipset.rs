@@ -36,10 +36,21 @@ enum Dim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Elem {
     /// Inclusive address range; `prefix` ranks specificity (32 for ranges).
-    Ip { lo: u32, hi: u32, prefix: u8 },
+    Ip {
+        lo: u32,
+        hi: u32,
+        prefix: u8,
+    },
     /// `proto` is an IANA number; ICMP entries carry a type the flow lacks.
-    Port { proto: u8, lo: u16, hi: u16 },
-    Iface { name: String, physdev: bool },
+    Port {
+        proto: u8,
+        lo: u16,
+        hi: u16,
+    },
+    Iface {
+        name: String,
+        physdev: bool,
+    },
     Mark(u32),
 }
 
@@ -156,7 +167,11 @@ fn parse_port_elem(s: &str) -> Option<Elem> {
     };
     if proto == 1 || proto == 58 {
         // icmp:TYPE[/CODE] or a type name: kept, never decidable.
-        return Some(Elem::Port { proto, lo: 0, hi: 0 });
+        return Some(Elem::Port {
+            proto,
+            lo: 0,
+            hi: 0,
+        });
     }
     let (lo, hi) = match ports.split_once('-') {
         Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
@@ -314,7 +329,11 @@ impl IpsetStore {
             match *o {
                 "family" => set.inet6 = it.next().is_some_and(|f| *f == "inet6"),
                 "netmask" => {
-                    if let Some(p) = it.next().and_then(|n| n.parse::<u8>().ok()).filter(|p| *p <= 32) {
+                    if let Some(p) = it
+                        .next()
+                        .and_then(|n| n.parse::<u8>().ok())
+                        .filter(|p| *p <= 32)
+                    {
                         set.netmask = prefix_mask(p);
                     }
                 }
@@ -466,5 +485,219 @@ impl IpSet {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netstack::netfilter::test_util::{packet, tcp, udp};
+    use SetDir::{Dst, Src};
+
+    const SAVE: &str = r#"create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x5b9a6c4e
+add KUBE-CLUSTER-IP 10.96.0.1,tcp:443
+add KUBE-CLUSTER-IP 10.96.0.10,udp:53
+add KUBE-CLUSTER-IP 10.96.0.10,9153
+create KUBE-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 65536
+add KUBE-LOOP-BACK 10.244.1.5,tcp:80,10.244.1.5
+create KUBE-LOAD-BALANCER-SOURCE-CIDR hash:ip,port,net family inet hashsize 1024 maxelem 65536
+add KUBE-LOAD-BALANCER-SOURCE-CIDR 1.2.3.4,tcp:80,192.168.0.0/16
+create NETS hash:net family inet hashsize 1024 maxelem 65536 comment
+add NETS 10.0.0.0/8 comment "all of ten"
+add NETS 10.1.0.0/16 nomatch comment "but not \"this\" one"
+add NETS 10.1.2.0/24 timeout 300
+create NETPORT hash:net,port family inet
+add NETPORT 10.0.0.0/8,tcp:80
+add NETPORT 10.9.0.0/16,tcp:80 nomatch
+create IFACES hash:net,iface family inet
+add IFACES 10.0.0.0/8,eth0
+create PORTS bitmap:port range 0-65535
+add PORTS 30080
+add PORTS 30443
+create V6 hash:ip family inet6
+add V6 fd00::1
+create LIST list:set size 8
+add LIST V6
+add LIST NETS
+create MASKED hash:ip family inet netmask 24
+add MASKED 172.16.5.0
+create ICMP hash:ip,port family inet
+add ICMP 10.0.0.1,icmp:echo-request
+create MACS hash:mac
+add MACS 00:11:22:33:44:55
+create BROKEN hash:ip family inet
+add BROKEN not-an-address
+"#;
+
+    fn store() -> IpsetStore {
+        IpsetStore::parse(SAVE).expect("ipset save parses")
+    }
+
+    #[test]
+    fn hash_ip_port_and_friends() {
+        let s = store();
+        assert_eq!(s.len(), 13);
+        assert_eq!(s.set_type("KUBE-CLUSTER-IP"), Some("hash:ip,port"));
+        let svc = tcp("10.244.1.5", "10.96.0.1", 443);
+        assert_eq!(s.test("KUBE-CLUSTER-IP", &svc, &[Dst, Dst]), Some(true));
+        assert_eq!(s.test("KUBE-CLUSTER-IP", &svc, &[Src, Dst]), Some(false));
+        assert_eq!(
+            s.test(
+                "KUBE-CLUSTER-IP",
+                &tcp("1.1.1.1", "10.96.0.1", 80),
+                &[Dst, Dst]
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            s.test(
+                "KUBE-CLUSTER-IP",
+                &udp("1.1.1.1", "10.96.0.10", 53),
+                &[Dst, Dst]
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            s.test(
+                "KUBE-CLUSTER-IP",
+                &tcp("1.1.1.1", "10.96.0.10", 53),
+                &[Dst, Dst]
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            s.test(
+                "KUBE-CLUSTER-IP",
+                &tcp("1.1.1.1", "10.96.0.10", 9153),
+                &[Dst, Dst]
+            ),
+            Some(true),
+            "tcp is the default"
+        );
+        // Fewer flags than dimensions never match.
+        assert_eq!(s.test("KUBE-CLUSTER-IP", &svc, &[Dst]), Some(false));
+        let hairpin = tcp("10.244.1.5", "10.244.1.5", 80);
+        assert_eq!(
+            s.test("KUBE-LOOP-BACK", &hairpin, &[Dst, Dst, Src]),
+            Some(true)
+        );
+        assert_eq!(
+            s.test(
+                "KUBE-LOOP-BACK",
+                &tcp("10.244.1.6", "10.244.1.5", 80),
+                &[Dst, Dst, Src]
+            ),
+            Some(false)
+        );
+        let lb = tcp("192.168.3.4", "1.2.3.4", 80);
+        assert_eq!(
+            s.test("KUBE-LOAD-BALANCER-SOURCE-CIDR", &lb, &[Dst, Dst, Src]),
+            Some(true)
+        );
+        assert_eq!(
+            s.test(
+                "KUBE-LOAD-BALANCER-SOURCE-CIDR",
+                &tcp("8.8.8.8", "1.2.3.4", 80),
+                &[Dst, Dst, Src]
+            ),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn nomatch_more_specific_wins() {
+        let s = store();
+        let from = |src: &str| tcp(src, "1.1.1.1", 80);
+        assert_eq!(s.test("NETS", &from("10.2.3.4"), &[Src]), Some(true));
+        assert_eq!(s.test("NETS", &from("10.1.5.5"), &[Src]), Some(false));
+        assert_eq!(s.test("NETS", &from("10.1.2.9"), &[Src]), Some(true));
+        assert_eq!(s.test("NETS", &from("11.0.0.1"), &[Src]), Some(false));
+        assert_eq!(
+            s.test("NETPORT", &tcp("10.2.0.1", "1.1.1.1", 80), &[Src, Dst]),
+            Some(true)
+        );
+        assert_eq!(
+            s.test("NETPORT", &tcp("10.9.0.1", "1.1.1.1", 80), &[Src, Dst]),
+            Some(false)
+        );
+        assert_eq!(
+            s.test("NETPORT", &tcp("10.2.0.1", "1.1.1.1", 81), &[Src, Dst]),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn bitmap_list_family_netmask() {
+        let s = store();
+        assert_eq!(
+            s.test("PORTS", &tcp("1.1.1.1", "192.168.1.10", 30080), &[Dst]),
+            Some(true)
+        );
+        assert_eq!(
+            s.test("PORTS", &tcp("1.1.1.1", "192.168.1.10", 30081), &[Dst]),
+            Some(false)
+        );
+        assert_eq!(
+            s.test("V6", &tcp("1.1.1.1", "2.2.2.2", 1), &[Src]),
+            Some(false)
+        );
+        assert_eq!(
+            s.test("LIST", &tcp("10.2.0.1", "2.2.2.2", 1), &[Src]),
+            Some(true)
+        );
+        assert_eq!(
+            s.test("LIST", &tcp("12.2.0.1", "2.2.2.2", 1), &[Src]),
+            Some(false)
+        );
+        assert_eq!(
+            s.test("MASKED", &tcp("172.16.5.77", "2.2.2.2", 1), &[Src]),
+            Some(true)
+        );
+        assert_eq!(
+            s.test("MASKED", &tcp("172.16.6.77", "2.2.2.2", 1), &[Src]),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn interfaces_and_unknowns() {
+        let s = store();
+        let p = tcp("10.1.1.1", "2.2.2.2", 1);
+        assert_eq!(s.test("IFACES", &p, &[Src, Src]), None);
+        assert_eq!(
+            s.test_with_ifaces("IFACES", &p, &[Src, Src], Some("eth0"), None),
+            Some(true)
+        );
+        assert_eq!(
+            s.test_with_ifaces("IFACES", &p, &[Src, Src], Some("eth1"), None),
+            Some(false)
+        );
+        assert_eq!(
+            s.test_with_ifaces("IFACES", &p, &[Src, Dst], Some("eth0"), None),
+            Some(false)
+        );
+        assert_eq!(s.test("MISSING", &p, &[Src]), None);
+        assert_eq!(s.test("MACS", &p, &[Src]), None);
+        assert!(s.unsupported_reason("MACS").is_some());
+        assert_eq!(s.test("BROKEN", &p, &[Src]), None);
+        let ping = packet(Protocol::Icmp, "1.1.1.1", 0, "10.0.0.1", 0);
+        assert_eq!(s.test("ICMP", &ping, &[Dst, Dst]), None);
+        assert_eq!(s.test("ICMP", &p, &[Dst, Dst]), Some(false));
+    }
+
+    #[test]
+    fn parse_errors_name_the_line() {
+        let e = IpsetStore::parse("create A hash:ip\nadd B 1.1.1.1\n").expect_err("undeclared");
+        assert_eq!(e.line, 2);
+        let e = IpsetStore::parse("\n\nflush\n").expect_err("garbage");
+        assert_eq!(e.line, 3);
+        let e = IpsetStore::parse("create A hash:ip comment\nadd A 1.1.1.1 comment \"open\n")
+            .expect_err("quote");
+        assert_eq!(e.line, 2);
+        assert!(IpsetStore::parse("create\n").is_err());
+        assert!(IpsetStore::parse("").expect("empty").is_empty());
+        // Legacy save syntax.
+        let s = IpsetStore::parse("-N old iphash\n-A old 1.2.3.4\n").expect("legacy");
+        assert!(s.contains("old"));
     }
 }

@@ -72,7 +72,9 @@ pub(crate) fn tokenize_into<'a>(line: &'a str, tokens: &mut Vec<Token<'a>>) -> R
                     let mut seg = i;
                     loop {
                         match bytes.get(i) {
-                            None => return Err(format!("unterminated quote at column {}", start + 1)),
+                            None => {
+                                return Err(format!("unterminated quote at column {}", start + 1));
+                            }
                             Some(b'"') => {
                                 buf.push_str(&line[seg..i]);
                                 i += 1;
@@ -132,7 +134,11 @@ fn is_space(b: u8) -> bool {
 fn simple_word(line: &str, i: usize) -> Option<(&str, bool, usize)> {
     let bytes = line.as_bytes();
     if bytes[i] == b'"' {
-        let close = i + 1 + bytes[i + 1..].iter().position(|&b| b == b'"' || b == b'\\')?;
+        let close = i
+            + 1
+            + bytes[i + 1..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\')?;
         if bytes[close] != b'"' || bytes.get(close + 1).is_some_and(|&b| !is_space(b)) {
             return None;
         }
@@ -184,16 +190,16 @@ mod tests {
 
     #[test]
     fn splits_on_whitespace() {
-        assert_eq!(words("  -A  FORWARD\t-j DROP "), ["-A", "FORWARD", "-j", "DROP"]);
+        assert_eq!(
+            words("  -A  FORWARD\t-j DROP "),
+            ["-A", "FORWARD", "-j", "DROP"]
+        );
         assert!(words("").is_empty());
     }
 
     #[test]
     fn double_quotes_group_and_escape() {
-        assert_eq!(
-            words(r#"--comment "a b" x"#),
-            ["--comment", "a b", "x"]
-        );
+        assert_eq!(words(r#"--comment "a b" x"#), ["--comment", "a b", "x"]);
         assert_eq!(words(r#""say \"hi\" \\ ok""#), [r#"say "hi" \ ok"#]);
         assert_eq!(words(r#"pre"mid dle"post"#), ["premid dlepost"]);
         assert_eq!(words(r#""""#), [""]);
@@ -229,6 +235,9 @@ mod tests {
 
     #[test]
     fn utf8_is_kept() {
-        assert_eq!(words("--comment \"héllo wörld\" ü"), ["--comment", "héllo wörld", "ü"]);
+        assert_eq!(
+            words("--comment \"héllo wörld\" ü"),
+            ["--comment", "héllo wörld", "ü"]
+        );
     }
 }

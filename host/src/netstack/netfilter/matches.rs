@@ -123,8 +123,8 @@ impl AddrKind {
             "UNICAST" => AddrKind::Unicast,
             "BROADCAST" => AddrKind::Broadcast,
             "MULTICAST" => AddrKind::Multicast,
-            "BLACKHOLE" | "UNREACHABLE" | "PROHIBIT" | "THROW" | "NAT" | "XRESOLVE"
-            | "ANYCAST" | "UNSPEC" => AddrKind::Other,
+            "BLACKHOLE" | "UNREACHABLE" | "PROHIBIT" | "THROW" | "NAT" | "XRESOLVE" | "ANYCAST"
+            | "UNSPEC" => AddrKind::Other,
             _ => return None,
         })
     }
@@ -307,7 +307,12 @@ impl Cond {
                     // A port match never matches another protocol, negated or not.
                     return CondResult::No;
                 }
-                let hit = |port: u16| ranges.as_slice().iter().any(|&(lo, hi)| lo <= port && port <= hi);
+                let hit = |port: u16| {
+                    ranges
+                        .as_slice()
+                        .iter()
+                        .any(|&(lo, hi)| lo <= port && port <= hi)
+                };
                 yes_no(match side {
                     Side::Src => hit(p.sport),
                     Side::Dst => hit(p.dport),
@@ -440,8 +445,15 @@ mod tests {
     }
     use R::*;
 
-    fn eval_with(words: &str, p: &Packet, sets: &IpsetStore, iif: Option<&str>, oif: Option<&str>) -> R {
-        let dump = format!("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD {words} -j ACCEPT\nCOMMIT\n");
+    fn eval_with(
+        words: &str,
+        p: &Packet,
+        sets: &IpsetStore,
+        iif: Option<&str>,
+        oif: Option<&str>,
+    ) -> R {
+        let dump =
+            format!("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD {words} -j ACCEPT\nCOMMIT\n");
         let rs = parse(&dump);
         let chain = rs.chain("filter", "FORWARD").expect("chain");
         let rule = &chain.rules()[0];
@@ -519,7 +531,13 @@ mod tests {
         assert_eq!(ev("! -p udp", &p), Y);
         assert_eq!(ev("-p sctp", &p), N);
         assert_eq!(ev("! -p tcp", &p), N);
-        assert_eq!(ev("-p icmp", &packet(Protocol::Icmp, "1.1.1.1", 0, "2.2.2.2", 0)), Y);
+        assert_eq!(
+            ev(
+                "-p icmp",
+                &packet(Protocol::Icmp, "1.1.1.1", 0, "2.2.2.2", 0)
+            ),
+            Y
+        );
         assert_eq!(ev("-f", &p), N);
         assert_eq!(ev("! -f", &p), Y);
     }
@@ -535,12 +553,20 @@ mod tests {
         assert_eq!(ev("-p tcp -m tcp --sport 40000 --dport 80", &p), Y);
         assert_eq!(ev("-p tcp -m tcp --destination-port 80", &p), Y);
         assert_eq!(ev("-p tcp --dport 80", &p), Y, "implicit tcp module");
-        assert_eq!(ev("-p tcp -m tcp --dport ! 80", &p), N, "old-style negation");
+        assert_eq!(
+            ev("-p tcp -m tcp --dport ! 80", &p),
+            N,
+            "old-style negation"
+        );
         assert_eq!(ev("-p tcp -m tcp --dport http", &p), Unknown);
         let u = udp("10.244.1.5", "10.96.0.10", 53);
         assert_eq!(ev("-p udp -m udp --dport 53", &u), Y);
         assert_eq!(ev("-p udp -m udp --dport 53", &p), N);
-        assert_eq!(ev("-m udp ! --dport 53", &p), N, "a port match never matches another protocol");
+        assert_eq!(
+            ev("-m udp ! --dport 53", &p),
+            N,
+            "a port match never matches another protocol"
+        );
         assert_eq!(ev("-m tcp --dport 53", &u), N);
     }
 
@@ -560,7 +586,8 @@ mod tests {
 
     #[test]
     fn ipset_match() {
-        let sets = IpsetStore::parse("create S hash:ip family inet\nadd S 10.244.1.5\n").expect("ipset");
+        let sets =
+            IpsetStore::parse("create S hash:ip family inet\nadd S 10.244.1.5\n").expect("ipset");
         let p = pod();
         let e = |w: &str| eval_with(w, &p, &sets, Some("eth0"), Some("cni0"));
         assert_eq!(e("-m set --match-set S src"), Y);
@@ -613,34 +640,78 @@ mod tests {
         assert_eq!(ev("-m addrtype --src-type LOCAL", &to_node), N);
         assert_eq!(ev("-m addrtype --dst-type UNICAST", &to_node), N);
         assert_eq!(ev("-m addrtype --dst-type LOCAL,BROADCAST", &to_node), Y);
-        assert_eq!(ev("-m addrtype --dst-type LOCAL --limit-iface-in", &to_node), Unknown);
+        assert_eq!(
+            ev("-m addrtype --dst-type LOCAL --limit-iface-in", &to_node),
+            Unknown
+        );
         let out = tcp("10.244.1.5", "8.8.8.8", 53);
         assert_eq!(ev("-m addrtype --dst-type UNICAST", &out), Y);
         assert_eq!(ev("-m addrtype --dst-type LOCAL", &out), N);
-        assert_eq!(ev("-m addrtype --dst-type MULTICAST", &tcp("1.1.1.1", "224.0.0.5", 1)), Y);
-        assert_eq!(ev("-m addrtype --dst-type BROADCAST", &tcp("1.1.1.1", "255.255.255.255", 1)), Y);
-        assert_eq!(ev("-m addrtype --src-type LOCAL", &tcp("127.0.0.1", "1.1.1.1", 1)), Y);
+        assert_eq!(
+            ev(
+                "-m addrtype --dst-type MULTICAST",
+                &tcp("1.1.1.1", "224.0.0.5", 1)
+            ),
+            Y
+        );
+        assert_eq!(
+            ev(
+                "-m addrtype --dst-type BROADCAST",
+                &tcp("1.1.1.1", "255.255.255.255", 1)
+            ),
+            Y
+        );
+        assert_eq!(
+            ev(
+                "-m addrtype --src-type LOCAL",
+                &tcp("127.0.0.1", "1.1.1.1", 1)
+            ),
+            Y
+        );
         assert_eq!(ev("-m addrtype --dst-type NOPE", &out), Unknown);
     }
 
     #[test]
     fn statistic() {
         let p = pod();
-        assert_eq!(ev("-m statistic --mode random --probability 0.33333333349", &p), Chance);
-        assert_eq!(ev("-m statistic --mode random ! --probability 0.5", &p), Chance);
+        assert_eq!(
+            ev("-m statistic --mode random --probability 0.33333333349", &p),
+            Chance
+        );
+        assert_eq!(
+            ev("-m statistic --mode random ! --probability 0.5", &p),
+            Chance
+        );
         assert_eq!(ev("-m statistic --mode random --probability 1.0", &p), Y);
         assert_eq!(ev("-m statistic --mode random --probability 0", &p), N);
-        assert_eq!(ev("-m statistic --mode nth --every 2 --packet 0", &p), Chance);
+        assert_eq!(
+            ev("-m statistic --mode nth --every 2 --packet 0", &p),
+            Chance
+        );
         assert_eq!(ev("-m statistic --mode nth --every 1 --packet 0", &p), Y);
         assert_eq!(ev("-m statistic --mode weird", &p), Unknown);
-        assert_eq!(ev("-s 1.1.1.1 -m statistic --mode random --probability 0.5", &p), N);
+        assert_eq!(
+            ev(
+                "-s 1.1.1.1 -m statistic --mode random --probability 0.5",
+                &p
+            ),
+            N
+        );
     }
 
     #[test]
     fn comment_always_matches() {
         let p = pod();
-        assert_eq!(ev(r#"-m comment --comment "kube-system/kube-dns:dns cluster IP""#, &p), Y);
-        let rs = parse("*filter\n:INPUT ACCEPT\n-A INPUT -m comment --comment \"a b\" -m comment --comment c -j ACCEPT\nCOMMIT\n");
+        assert_eq!(
+            ev(
+                r#"-m comment --comment "kube-system/kube-dns:dns cluster IP""#,
+                &p
+            ),
+            Y
+        );
+        let rs = parse(
+            "*filter\n:INPUT ACCEPT\n-A INPUT -m comment --comment \"a b\" -m comment --comment c -j ACCEPT\nCOMMIT\n",
+        );
         let rule = &rs.chain("filter", "INPUT").expect("chain").rules()[0];
         assert_eq!(rule.comment.as_deref(), Some("a b; c"));
     }
@@ -649,9 +720,24 @@ mod tests {
     fn physdev() {
         let p = pod();
         let s = IpsetStore::default();
-        assert_eq!(eval_with("-m physdev --physdev-in veth1", &p, &s, None, Some("eth0")), N);
-        assert_eq!(eval_with("-m physdev ! --physdev-is-bridged", &p, &s, None, Some("eth0")), Y);
-        assert_eq!(eval_with("-m physdev --physdev-out veth1", &p, &s, Some("cni0"), None), N);
+        assert_eq!(
+            eval_with("-m physdev --physdev-in veth1", &p, &s, None, Some("eth0")),
+            N
+        );
+        assert_eq!(
+            eval_with(
+                "-m physdev ! --physdev-is-bridged",
+                &p,
+                &s,
+                None,
+                Some("eth0")
+            ),
+            Y
+        );
+        assert_eq!(
+            eval_with("-m physdev --physdev-out veth1", &p, &s, Some("cni0"), None),
+            N
+        );
         assert_eq!(ev("-m physdev --physdev-in veth1", &p), Unknown);
         assert_eq!(ev("-m physdev --physdev-is-bridged", &p), Unknown);
     }
@@ -686,8 +772,14 @@ mod tests {
     fn assumed_modules() {
         let p = pod();
         assert_eq!(ev("-m limit --limit 5/min --limit-burst 10", &p), Assumed);
-        assert_eq!(ev("-m hashlimit --hashlimit-upto 1/sec --hashlimit-name x", &p), Assumed);
-        assert_eq!(ev("-m recent ! --rcheck --seconds 60 --name ssh", &p), Assumed);
+        assert_eq!(
+            ev("-m hashlimit --hashlimit-upto 1/sec --hashlimit-name x", &p),
+            Assumed
+        );
+        assert_eq!(
+            ev("-m recent ! --rcheck --seconds 60 --name ssh", &p),
+            Assumed
+        );
         assert_eq!(ev("-s 1.1.1.1 -m limit --limit 1/s", &p), N);
     }
 

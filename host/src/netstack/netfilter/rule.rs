@@ -8,7 +8,8 @@ use super::ipset::SetDir;
 use super::lex::Token;
 use super::matches::{
     AddrKind, CT_DNAT, CT_ESTABLISHED, CT_INVALID, CT_NEW, CT_RELATED, CT_SNAT, CT_UNTRACKED, Cond,
-    CondKind, IfPat, OneOrMany, PortProto, SetMatch, Side, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG,
+    CondKind, IfPat, OneOrMany, PortProto, SetMatch, Side, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST,
+    TCP_SYN, TCP_URG,
 };
 use super::values::{parse_addr_mask, parse_ip_range, parse_mark, parse_port_range, parse_u32};
 
@@ -185,7 +186,8 @@ impl<'a> Parser<'_, 'a> {
                 continue;
             }
             if !tok.is_option() {
-                self.conds.push(unknown(format!("unexpected word \"{}\"", tok.text)));
+                self.conds
+                    .push(unknown(format!("unexpected word \"{}\"", tok.text)));
                 negate = false;
                 continue;
             }
@@ -195,7 +197,8 @@ impl<'a> Parser<'_, 'a> {
             let mut buf = [""; MAX_ARGS];
             let n = to - from;
             if n > MAX_ARGS {
-                self.conds.push(unknown(format!("too many arguments for {opt}")));
+                self.conds
+                    .push(unknown(format!("too many arguments for {opt}")));
                 negate = false;
                 continue;
             }
@@ -243,7 +246,8 @@ impl<'a> Parser<'_, 'a> {
                             let (m, name) = (*m, *name);
                             if !self.module_option(m, opt, args, neg) {
                                 let implicit = self.implicit;
-                                if !implicit.is_some_and(|im| self.module_option(im, opt, args, neg))
+                                if !implicit
+                                    .is_some_and(|im| self.module_option(im, opt, args, neg))
                                 {
                                     self.conds.push(unknown(format!(
                                         "unknown option \"{opt}\" for match \"{name}\""
@@ -254,7 +258,8 @@ impl<'a> Parser<'_, 'a> {
                         Ctx::None => {
                             let implicit = self.implicit;
                             if !implicit.is_some_and(|im| self.module_option(im, opt, args, neg)) {
-                                self.conds.push(unknown(format!("unknown option \"{opt}\"")));
+                                self.conds
+                                    .push(unknown(format!("unknown option \"{opt}\"")));
                             }
                         }
                     }
@@ -342,7 +347,9 @@ impl<'a> Parser<'_, 'a> {
                 match list {
                     Some(l) if dst => CondKind::Dst(l),
                     Some(l) => CondKind::Src(l),
-                    None => CondKind::Unknown(format!("cannot use address \"{}\"", args.join(" ")).into()),
+                    None => CondKind::Unknown(
+                        format!("cannot use address \"{}\"", args.join(" ")).into(),
+                    ),
                 }
             }
             "-i" | "--in-interface" | "-o" | "--out-interface" => match args {
@@ -433,7 +440,10 @@ fn module_cond(
             comp: TCP_SYN,
         }),
         (Module::Icmp, "--icmp-type") => Handled::Cond(CondKind::IcmpType),
-        (Module::Multiport, "--sports" | "--source-ports" | "--dports" | "--destination-ports" | "--ports") => {
+        (
+            Module::Multiport,
+            "--sports" | "--source-ports" | "--dports" | "--destination-ports" | "--ports",
+        ) => {
             let side = match opt {
                 "--sports" | "--source-ports" => Side::Src,
                 "--ports" => Side::Either,
@@ -493,8 +503,13 @@ fn module_cond(
             None => bad(),
         },
         (Module::Addrtype, "--src-type" | "--dst-type") => {
-            let side = if opt == "--src-type" { Side::Src } else { Side::Dst };
-            let kinds: Option<Vec<_>> = one.and_then(|a| a.split(',').map(AddrKind::parse).collect());
+            let side = if opt == "--src-type" {
+                Side::Src
+            } else {
+                Side::Dst
+            };
+            let kinds: Option<Vec<_>> =
+                one.and_then(|a| a.split(',').map(AddrKind::parse).collect());
             match kinds {
                 Some(kinds) => Handled::Cond(CondKind::AddrType { side, kinds }),
                 None => bad(),
@@ -542,7 +557,11 @@ fn module_cond(
         }
         (Module::Physdev, "--physdev-is-bridged") => Handled::Cond(CondKind::PhysdevBridged),
         (Module::IpRange, "--src-range" | "--dst-range") => {
-            let side = if opt == "--src-range" { Side::Src } else { Side::Dst };
+            let side = if opt == "--src-range" {
+                Side::Src
+            } else {
+                Side::Dst
+            };
             match one.and_then(parse_ip_range) {
                 Some((lo, hi)) => Handled::Cond(CondKind::IpRange { side, lo, hi }),
                 None => bad(),

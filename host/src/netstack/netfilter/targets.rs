@@ -52,7 +52,10 @@ pub(crate) enum Target {
     Unknown(String),
     /// A name that is neither a known target nor a chain declared so far;
     /// [`resolve`] turns it into a jump/goto or an unknown target.
-    Unresolved { name: Box<str>, goto: bool },
+    Unresolved {
+        name: Box<str>,
+        goto: bool,
+    },
 }
 
 fn opt<'s>(spec: &'s TargetSpec<'_>, names: &[&str]) -> Option<&'s [Cow<'s, str>]> {
@@ -108,7 +111,10 @@ fn mark_op(spec: &TargetSpec<'_>) -> Option<MarkOp> {
         }
         "--set-mark" => {
             let (v, m) = parse_mark(arg)?;
-            MarkOp { mask: v | m, xor: v }
+            MarkOp {
+                mask: v | m,
+                xor: v,
+            }
         }
         "--and-mark" => MarkOp {
             mask: !parse_u32(arg)?,
@@ -126,7 +132,10 @@ fn mark_op(spec: &TargetSpec<'_>) -> Option<MarkOp> {
 }
 
 /// Compiles a target; `chain` looks a user chain up by name.
-pub(crate) fn compile(spec: Option<&TargetSpec<'_>>, chain: impl Fn(&str) -> Option<usize>) -> Target {
+pub(crate) fn compile(
+    spec: Option<&TargetSpec<'_>>,
+    chain: impl Fn(&str) -> Option<usize>,
+) -> Target {
     let Some(spec) = spec else {
         return Target::None;
     };
@@ -245,21 +254,30 @@ mod tests {
     #[test]
     fn nat_targets() {
         assert_eq!(
-            compile(Some(&spec("DNAT", &[("--to-destination", &["10.0.0.1:80"])])), |_| None),
+            compile(
+                Some(&spec("DNAT", &[("--to-destination", &["10.0.0.1:80"])])),
+                |_| None
+            ),
             Target::Dnat {
                 addr: Some(Ipv4Addr::new(10, 0, 0, 1)),
                 port: Some(80)
             }
         );
         assert_eq!(
-            compile(Some(&spec("SNAT", &[("--to-source", &["1.2.3.4-1.2.3.9"])])), |_| None),
+            compile(
+                Some(&spec("SNAT", &[("--to-source", &["1.2.3.4-1.2.3.9"])])),
+                |_| None
+            ),
             Target::Snat {
                 addr: Some(Ipv4Addr::new(1, 2, 3, 4)),
                 port: None
             }
         );
         assert_eq!(
-            compile(Some(&spec("DNAT", &[("--to-destination", &[":8080"])])), |_| None),
+            compile(
+                Some(&spec("DNAT", &[("--to-destination", &[":8080"])])),
+                |_| None
+            ),
             Target::Dnat {
                 addr: None,
                 port: Some(8080)
@@ -270,7 +288,10 @@ mod tests {
             Target::Unknown(_)
         ));
         assert_eq!(
-            compile(Some(&spec("REDIRECT", &[("--to-ports", &["15001"])])), |_| None),
+            compile(
+                Some(&spec("REDIRECT", &[("--to-ports", &["15001"])])),
+                |_| None
+            ),
             Target::Redirect { port: Some(15001) }
         );
     }
@@ -283,14 +304,22 @@ mod tests {
 
     #[test]
     fn chains_win_and_unknowns() {
-        assert_eq!(compile(Some(&spec("LOG", &[])), |n| (n == "LOG").then_some(3)), Target::Jump(3));
+        assert_eq!(
+            compile(Some(&spec("LOG", &[])), |n| (n == "LOG").then_some(3)),
+            Target::Jump(3)
+        );
         let mut g = spec("X", &[]);
         g.goto = true;
         assert_eq!(compile(Some(&g), |_| Some(1)), Target::Goto(1));
         assert!(matches!(resolved(&g, |_| None), Target::Unknown(_)));
-        assert!(matches!(resolved(&spec("FOO", &[]), |_| None), Target::Unknown(m) if m.contains("FOO")));
+        assert!(
+            matches!(resolved(&spec("FOO", &[]), |_| None), Target::Unknown(m) if m.contains("FOO"))
+        );
         assert_eq!(resolved(&spec("LATER", &[]), |_| Some(7)), Target::Jump(7));
-        assert!(matches!(compile(Some(&spec("TPROXY", &[])), |_| None), Target::Unknown(_)));
+        assert!(matches!(
+            compile(Some(&spec("TPROXY", &[])), |_| None),
+            Target::Unknown(_)
+        ));
         assert_eq!(compile(None, |_| None), Target::None);
         assert_eq!(
             compile(Some(&spec("CT", &[("--notrack", &[])])), |_| None),

@@ -103,7 +103,11 @@ pub(crate) fn parse_port_range(s: &str, sep: char) -> Option<(u16, u16)> {
         }
         Some((a, b)) => {
             let lo = if a.is_empty() { 0 } else { parse_port(a)? };
-            let hi = if b.is_empty() { u16::MAX } else { parse_port(b)? };
+            let hi = if b.is_empty() {
+                u16::MAX
+            } else {
+                parse_port(b)?
+            };
             (lo <= hi).then_some((lo, hi))
         }
     }
@@ -136,7 +140,10 @@ mod tests {
         assert!(parse_addr_mask("host.example").is_none());
         assert_eq!(parse_addr_mask("0.0.0.0/0").map(|m| m.mask), Some(0));
         assert_eq!(parse_cidr("10.1.2.3/16"), Some((0x0a01_0000, 16)));
-        assert_eq!(parse_ip_range("10.0.0.1-10.0.0.9"), Some((0x0a00_0001, 0x0a00_0009)));
+        assert_eq!(
+            parse_ip_range("10.0.0.1-10.0.0.9"),
+            Some((0x0a00_0001, 0x0a00_0009))
+        );
         assert_eq!(parse_ip_range("10.0.0.9-10.0.0.1"), None);
     }
 

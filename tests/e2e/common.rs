@@ -1,0 +1,88 @@
+//! Running the binary, and building the test extensions once per test run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is in the repository")
+        .to_path_buf()
+}
+
+/// The result of one run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+}
+
+fn finish(out: Output) -> Run {
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Run `skoop` with `args` from the repository root, with a cache shared by the tests.
+pub fn skoop(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_skoop"))
+        .args(args)
+        .current_dir(root())
+        .env("SKOOP_CACHE_DIR", root().join("target").join("test-cache"))
+        .output()
+        .expect("run skoop");
+    finish(out)
+}
+
+/// A bad-input failure: exit 2, one line on stderr naming `culprit`, no panic.
+pub fn assert_bad_input(run: &Run, culprit: &str) {
+    assert_eq!(run.code, 2, "expected exit 2, got {}:\n{}{}", run.code, run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr, got:\n{}", run.stderr);
+    assert!(lines[0].contains(culprit), "stderr does not name {culprit:?}:\n{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+/// The test extensions (tests/extensions/*), built to components once.
+pub fn test_extension(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let target = root().join("target").join("test-extensions");
+        let status = Command::new(env!("CARGO"))
+            .current_dir(root())
+            .args(["build", "--locked", "--target", "wasm32-wasip2", "--profile", "wasm-ext"])
+            .args(["-p", "loop-forever", "-p", "memory-hog", "-p", "trap", "-p", "third-party", "-p", "future-wit"])
+            .arg("--target-dir")
+            .arg(&target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .status()
+            .expect("run cargo to build the test extensions");
+        assert!(status.success(), "building the test extensions failed");
+        target.join("wasm32-wasip2").join("wasm-ext")
+    });
+    let file = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(file.is_file(), "{} was not built", file.display());
+    file
+}
+
+/// True when `word` occurs in `text` not as part of a longer word.
+pub fn has_word(text: &str, word: &str) -> bool {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
+}

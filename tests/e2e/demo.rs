@@ -1,0 +1,77 @@
+//! The built-in demo, the output formats and the JSON contract (DESIGN §4).
+
+use crate::common::skoop;
+
+#[test]
+fn demo_without_flags_shows_the_fault() {
+    let run = skoop(&["diagnose", "--demo"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("192.168.0.23"), "{}", run.stdout);
+    assert!(run.stdout.contains("DROPPED at node node-1"), "{}", run.stdout);
+    assert!(run.stdout.contains("delivered at pod default/web-2"), "{}", run.stdout);
+}
+
+#[test]
+fn demo_other_flow_is_healthy() {
+    let run = skoop(&["diagnose", "--demo", "-s", "10.244.0.5", "-d", "10.244.1.7", "-p", "8080"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Verdict: HEALTHY"), "{}", run.stdout);
+}
+
+#[test]
+fn json_has_the_contract_fields() {
+    let run = skoop(&["diagnose", "--demo", "--format", "json"]);
+    assert_eq!(run.code, 3);
+    let j = run.json();
+    assert_eq!(j["src"], "10.244.0.5");
+    assert_eq!(j["dst"], "10.96.100.10");
+    assert_eq!(j["protocol"], "tcp");
+    let s = &j["suspicions"][0];
+    assert_eq!(s["level"], "CRITICAL");
+    assert_eq!(s["node"], "node-1");
+    assert!(s["message"].is_string());
+    let node = &j["path"]["nodes"][0];
+    assert_eq!(node["id"], "default/client-1");
+    assert_eq!(node["type"], "pod");
+    let link = &j["path"]["links"][0];
+    for field in ["from", "to", "type", "action", "packet", "iif", "oif"] {
+        assert!(link.get(field).is_some(), "link lacks {field}: {link}");
+    }
+    assert_eq!(link["packet"]["dport"], 80);
+    assert!(j["path"]["links"].as_array().is_some_and(|l| l.iter().any(|l| l["direction"] == "reply")));
+}
+
+#[test]
+fn output_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("report.json");
+    let path = file.to_string_lossy().into_owned();
+    let run = skoop(&["diagnose", "--demo", "--format", "json", "-o", &path]);
+    assert_eq!(run.code, 3);
+    assert!(run.stdout.is_empty());
+    let text = std::fs::read_to_string(&file).expect("report written");
+    assert!(text.contains("\"suspicions\""));
+}
+
+#[test]
+fn extension_list_shows_builtins() {
+    let run = skoop(&["extension", "list"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("flannel") && run.stdout.contains("cni-plugin"), "{}", run.stdout);
+    assert!(run.stdout.contains("generic") && run.stdout.contains("built-in"), "{}", run.stdout);
+}
+
+#[test]
+fn help_lists_extension_flags() {
+    let run = skoop(&["diagnose", "--help"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("--flannel-backend-type"), "{}", run.stdout);
+}
+
+#[test]
+fn flag_overrides_detection() {
+    // The demo is vxlan; forcing host-gw makes flannel expect routes via node IPs.
+    let run = skoop(&["diagnose", "--demo", "-s", "10.244.0.5", "-d", "10.244.1.7", "-p", "8080", "--flannel-backend-type", "host-gw"]);
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert!(run.stdout.contains("overrides the cluster's flannel backend vxlan"), "{}", run.stdout);
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `skoop` binary on real bundles and real
+//! extension components.
+
+mod bad_input;
+mod cases;
+mod common;
+mod demo;
+mod sandbox;

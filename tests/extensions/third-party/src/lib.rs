@@ -1,0 +1,81 @@
+//! A third-party build of a plugin named `flannel`, depending only on the SDK:
+//! loaded with `--extension`, it replaces the built-in one. Its setup also
+//! reports what the sandbox let it see.
+
+use skoop_sdk::host::cluster;
+use skoop_sdk::*;
+
+struct ThirdParty;
+
+fn note(step: NodeStep, at: &str) -> NodeStep {
+    step.with(vec![Suspicion::new(
+        Level::Info,
+        format!("third-party flannel handled {at}"),
+    )])
+}
+
+fn forward(next: Hop, kind: LinkKind, packet: Packet) -> NodeStep {
+    NodeStep::forward(vec![Transmission {
+        next_hop: next,
+        kind,
+        packet,
+        oif: None,
+        iif: None,
+    }])
+}
+
+impl CniPlugin for ThirdParty {
+    fn metadata() -> Metadata {
+        Metadata {
+            name: "flannel".into(),
+            version: "9.9.9-third-party".into(),
+            description: "a vendor's own flannel plugin".into(),
+            config: vec![ConfigKey::new("flannel-greeting", "a word to log", Some("hello"))],
+            detect_daemonsets: vec!["kube-flannel-ds".into()],
+            ..Metadata::default()
+        }
+    }
+
+    fn setup() -> Result<(Self, Vec<Suspicion>)> {
+        let env = std::env::vars().count();
+        let args = std::env::args().count();
+        let file = match std::fs::read("/etc/hostname") {
+            Ok(_) => "readable".to_string(),
+            Err(e) => format!("denied ({})", e.kind()),
+        };
+        let greeting = cluster::config("flannel-greeting").unwrap_or_default();
+        let probe = format!("sandbox probe: {env} environment variables, {args} arguments, /etc/hostname {file}; greeting {greeting}");
+        Ok((ThirdParty, vec![Suspicion::new(Level::Info, probe)]))
+    }
+
+    fn pod_send(&self, pod: &Pod, packet: Packet) -> Result<NodeStep> {
+        Ok(note(VethPod::new(None, None).send(pod, packet)?, &pod.id()))
+    }
+
+    fn pod_receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep> {
+        Ok(note(VethPod::new(None, None).receive(pod, upstream)?, &pod.id()))
+    }
+
+    fn to_pod(&self, node: &Node, _: Option<&Link>, packet: Packet, pod: &Pod) -> Result<NodeStep> {
+        let step = if pod.node == node.name {
+            forward(pod.hop(), LinkKind::Veth, packet)
+        } else {
+            forward(Hop::node(&pod.node), LinkKind::Infra, packet)
+        };
+        Ok(note(step, &node.name))
+    }
+
+    fn to_host(&self, node: &Node, _: Option<&Link>, packet: Packet, target: &Node) -> Result<NodeStep> {
+        Ok(note(forward(target.hop(), LinkKind::Infra, packet), &node.name))
+    }
+
+    fn to_external(&self, node: &Node, _: Option<&Link>, packet: Packet) -> Result<NodeStep> {
+        Ok(note(forward(Hop::external(packet.dst), LinkKind::External, packet), &node.name))
+    }
+
+    fn serve(&self, node: &Node, _: Option<&Link>, _: Packet) -> Result<NodeStep> {
+        Ok(note(NodeStep::serve(), &node.name))
+    }
+}
+
+export_cni_plugin!(ThirdParty);
