@@ -10,10 +10,21 @@ use std::process::Command;
 const BUILTINS: [&str; 2] = ["flannel", "generic"];
 
 fn main() {
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest.parent().expect("host/ lives in the workspace").to_path_buf();
+    let manifest =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest
+        .parent()
+        .expect("host/ lives in the workspace")
+        .to_path_buf();
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for dir in ["wit", "sdk", "plugins", "providers", "Cargo.lock", "host/demo"] {
+    for dir in [
+        "wit",
+        "sdk",
+        "plugins",
+        "providers",
+        "Cargo.lock",
+        "host/demo",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     build_extensions(&root, &out);
@@ -26,7 +37,14 @@ fn build_extensions(root: &Path, out: &Path) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--locked", "--target", "wasm32-wasip2", "--profile", "wasm-ext"])
+        .args([
+            "build",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "wasm-ext",
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     for p in BUILTINS {
@@ -44,16 +62,27 @@ fn build_extensions(root: &Path, out: &Path) {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo to build the built-in extensions: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the built-in extensions: {e}"));
     if !status.success() {
         panic!(
             "building the built-in extensions for wasm32-wasip2 failed; is the target installed? (rustup target add wasm32-wasip2)"
         );
     }
-    let mut code = String::from("/// Built-in extensions: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// Built-in extensions: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n",
+    );
     for p in BUILTINS {
-        let file = target_dir.join("wasm32-wasip2").join("wasm-ext").join(format!("{p}.wasm"));
-        let _ = writeln!(code, "    ({p:?}, include_bytes!({:?})),", file.display().to_string());
+        let file = target_dir
+            .join("wasm32-wasip2")
+            .join("wasm-ext")
+            .join(format!("{p}.wasm"));
+        let _ = writeln!(
+            code,
+            "    ({p:?}, include_bytes!({:?})),",
+            file.display().to_string()
+        );
     }
     code.push_str("];\n");
     std::fs::write(out.join("builtin_extensions.rs"), code).expect("write builtin_extensions.rs");
@@ -72,8 +101,16 @@ fn embed_demo(root: &Path, out: &Path) {
         .collect();
     files.sort();
     for f in files {
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        let _ = writeln!(code, "    ({name:?}, include_str!({:?})),", f.display().to_string());
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let _ = writeln!(
+            code,
+            "    ({name:?}, include_str!({:?})),",
+            f.display().to_string()
+        );
     }
     code.push_str("];\n");
     std::fs::write(out.join("demo_files.rs"), code).expect("write demo_files.rs");

@@ -150,7 +150,10 @@ pub struct Prescan {
 /// extensions loaded first, for their flags).
 pub fn prescan(args: &[OsString]) -> Prescan {
     let mut p = Prescan::default();
-    let mut it = args.iter().skip(1).map(|a| a.to_string_lossy().into_owned());
+    let mut it = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned());
     while let Some(a) = it.next() {
         if a == "--" {
             break;
@@ -208,13 +211,23 @@ mod tests {
     #[test]
     fn prescan_finds_loader_flags() {
         let args: Vec<OsString> = [
-            "skoop", "--extension", "a.wasm", "diagnose", "--extension=b.wasm", "--no-cache", "-s", "1.2.3.4",
+            "skoop",
+            "--extension",
+            "a.wasm",
+            "diagnose",
+            "--extension=b.wasm",
+            "--no-cache",
+            "-s",
+            "1.2.3.4",
         ]
         .iter()
         .map(OsString::from)
         .collect();
         let p = prescan(&args);
-        assert_eq!(p.extensions, vec![PathBuf::from("a.wasm"), PathBuf::from("b.wasm")]);
+        assert_eq!(
+            p.extensions,
+            vec![PathBuf::from("a.wasm"), PathBuf::from("b.wasm")]
+        );
         assert!(p.no_cache);
     }
 }

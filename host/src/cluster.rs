@@ -425,7 +425,13 @@ impl ClusterView {
     }
 
     /// One raw object by name.
-    pub fn object(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<&Value> {
+    pub fn object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&Value> {
         self.objects(api_version, kind, namespace)
             .into_iter()
             .find(|v| v.pointer("/metadata/name").and_then(Value::as_str) == Some(name))

@@ -86,7 +86,10 @@ fn daemonset_names(view: &ClusterView) -> Vec<String> {
 }
 
 /// The plugin whose DaemonSet runs in the cluster.
-pub fn network_plugin(view: &ClusterView, plugins: &BTreeMap<String, Vec<String>>) -> Result<String> {
+pub fn network_plugin(
+    view: &ClusterView,
+    plugins: &BTreeMap<String, Vec<String>>,
+) -> Result<String> {
     let names = daemonset_names(view);
     for (plugin, daemonsets) in plugins {
         if names.iter().any(|n| daemonsets.contains(n)) {
@@ -99,7 +102,11 @@ pub fn network_plugin(view: &ClusterView, plugins: &BTreeMap<String, Vec<String>
         .collect();
     Err(bad_input(format!(
         "cannot detect the network plugin: none of the DaemonSets in the cluster ({}) belongs to a loaded plugin [{}]; pass --network-plugin NAME",
-        if names.is_empty() { "none".to_string() } else { names.join(", ") },
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        },
         known.join("; ")
     )))
 }
@@ -132,9 +139,12 @@ pub fn proxy_mode(view: &ClusterView, dumps: &BTreeMap<String, NodeDump>) -> Res
         };
     }
     let rules_show = |needle: &str| {
-        dumps
-            .values()
-            .any(|d| d.host.iptables.as_deref().is_some_and(|t| t.contains(needle)))
+        dumps.values().any(|d| {
+            d.host
+                .iptables
+                .as_deref()
+                .is_some_and(|t| t.contains(needle))
+        })
     };
     if rules_show("KUBE-SVC-") || rules_show("KUBE-SERVICES") {
         return Ok(ProxyMode::Iptables);
@@ -189,7 +199,10 @@ mod tests {
     fn kube_proxy_keys_are_read() {
         let conf = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nclusterCIDR: 10.244.0.0/16\nmode: \"ipvs\"\n";
         assert_eq!(kube_proxy_key(conf, "mode").as_deref(), Some("ipvs"));
-        assert_eq!(kube_proxy_key(conf, "clusterCIDR").as_deref(), Some("10.244.0.0/16"));
+        assert_eq!(
+            kube_proxy_key(conf, "clusterCIDR").as_deref(),
+            Some("10.244.0.0/16")
+        );
         assert_eq!(kube_proxy_key(conf, "nope"), None);
     }
 }

@@ -58,16 +58,25 @@ pub struct LinkRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum End {
-    Delivered { at: HopId },
+    Delivered {
+        at: HopId,
+    },
     Dropped {
         at: HopId,
         /// The packet of a branch dropped while others went on.
         #[serde(skip_serializing_if = "Option::is_none")]
         packet: Option<Packet>,
     },
-    Loop { at: HopId },
-    HopLimit { at: HopId },
-    Unfinished { at: HopId, why: String },
+    Loop {
+        at: HopId,
+    },
+    HopLimit {
+        at: HopId,
+    },
+    Unfinished {
+        at: HopId,
+        why: String,
+    },
 }
 
 /// One complete path of the packet: the links in order and how it ended.
@@ -224,7 +233,13 @@ impl<'a> Diagnosis<'a> {
     }
 
     /// The outside answers: the reply enters the cluster at whoever owns its destination.
-    fn reply_from_outside(&mut self, client: &HopId, server: &HopId, reply: Packet, request: &Packet) -> bool {
+    fn reply_from_outside(
+        &mut self,
+        client: &HopId,
+        server: &HopId,
+        reply: Packet,
+        request: &Packet,
+    ) -> bool {
         let Some(node) = self.facts.view.node_by_ip(reply.dst) else {
             self.trace.suspect(
                 Some(server),
@@ -247,18 +262,26 @@ impl<'a> Diagnosis<'a> {
             oif: None,
             iif: node.host_interface.clone(),
         };
-        let arrivals = self.bfs(vec![Item {
-            from: server.clone(),
-            tx,
-            trail: vec![],
-            seen: HashSet::new(),
-            start: server.clone(),
-        }], Direction::Reply);
+        let arrivals = self.bfs(
+            vec![Item {
+                from: server.clone(),
+                tx,
+                trail: vec![],
+                seen: HashSet::new(),
+                start: server.clone(),
+            }],
+            Direction::Reply,
+        );
         self.check_arrivals(client, arrivals, request)
     }
 
     /// The reply must reach the client from the address it sent to.
-    fn check_arrivals(&mut self, client: &HopId, arrivals: Vec<(HopId, Packet)>, request: &Packet) -> bool {
+    fn check_arrivals(
+        &mut self,
+        client: &HopId,
+        arrivals: Vec<(HopId, Packet)>,
+        request: &Packet,
+    ) -> bool {
         let mut ok = false;
         for (hop, p) in arrivals {
             if &hop != client {
@@ -311,7 +334,13 @@ impl<'a> Diagnosis<'a> {
                 Level::Fatal,
                 format!("the packet is dropped at {at} and no check explains why"),
             );
-        } else if !reply_ok && self.trace.branches.iter().all(|b| b.direction == Direction::Request) {
+        } else if !reply_ok
+            && self
+                .trace
+                .branches
+                .iter()
+                .all(|b| b.direction == Direction::Request)
+        {
             self.trace.suspect(
                 Some(source),
                 Level::Critical,
@@ -346,7 +375,10 @@ impl<'a> Diagnosis<'a> {
                     direction: dir,
                     links: vec![],
                     start: start.clone(),
-                    end: End::Unfinished { at: start.clone(), why },
+                    end: End::Unfinished {
+                        at: start.clone(),
+                        why,
+                    },
                 });
                 return vec![];
             }
@@ -360,14 +392,20 @@ impl<'a> Diagnosis<'a> {
                 direction: dir,
                 links: vec![],
                 start: start.clone(),
-                end: End::Dropped { at: start.clone(), packet: Some(*p) },
+                end: End::Dropped {
+                    at: start.clone(),
+                    packet: Some(*p),
+                },
             });
         }
         if step.transmissions.is_empty() && step.dropped.is_empty() {
             let end = if step.action == Action::Serve {
                 End::Delivered { at: start.clone() }
             } else {
-                End::Dropped { at: start.clone(), packet: None }
+                End::Dropped {
+                    at: start.clone(),
+                    packet: None,
+                }
             };
             self.trace.branches.push(Branch {
                 direction: dir,
@@ -467,7 +505,14 @@ impl<'a> Diagnosis<'a> {
             }
             self.remember_nat(&at, &input, &step);
             for p in &step.dropped {
-                finish(&mut self.trace, &item, End::Dropped { at: at.clone(), packet: Some(*p) });
+                finish(
+                    &mut self.trace,
+                    &item,
+                    End::Dropped {
+                        at: at.clone(),
+                        packet: Some(*p),
+                    },
+                );
             }
             if step.action == Action::Serve && step.transmissions.is_empty() {
                 delivered.push((at.clone(), input));
@@ -550,7 +595,10 @@ impl<'a> Diagnosis<'a> {
         if packet.reply {
             packet = self.unnat(at, packet);
         }
-        let arriving = Tx { packet, ..tx.clone() };
+        let arriving = Tx {
+            packet,
+            ..tx.clone()
+        };
         let step = match at.kind {
             NodeKind::External => Step {
                 action: Action::Serve,
@@ -572,18 +620,28 @@ impl<'a> Diagnosis<'a> {
         self.facts.view.pods.get(&at.id).ok_or_else(|| CallError {
             extension: "skoop".into(),
             call: format!("pod {}", at.id),
-            failure: Failure::Malformed(format!("the plugin sent the packet to an unknown pod {}", at.id)),
+            failure: Failure::Malformed(format!(
+                "the plugin sent the packet to an unknown pod {}",
+                at.id
+            )),
         })
     }
 
     /// Dispatch a node hop by what the (inner) destination is.
-    fn node_step(&mut self, node: &str, upstream: Option<(&HopId, &Tx)>, packet: Packet) -> Result<Step, CallError> {
+    fn node_step(
+        &mut self,
+        node: &str,
+        upstream: Option<(&HopId, &Tx)>,
+        packet: Packet,
+    ) -> Result<Step, CallError> {
         let facts = self.facts;
         let Some(n) = facts.view.nodes.get(node) else {
             return Err(CallError {
                 extension: "skoop".into(),
                 call: format!("node {node}"),
-                failure: Failure::Malformed(format!("the plugin sent the packet to an unknown node {node}")),
+                failure: Failure::Malformed(format!(
+                    "the plugin sent the packet to an unknown node {node}"
+                )),
             });
         };
         let local = facts
@@ -591,7 +649,9 @@ impl<'a> Diagnosis<'a> {
             .node(node)
             .map(|ns| ns.is_local(packet.dst))
             .unwrap_or(false);
-        let class = facts.view.classify(packet.dst, packet.dport, packet.protocol);
+        let class = facts
+            .view
+            .classify(packet.dst, packet.dport, packet.protocol);
         let target = match class {
             Classified::Service(s) if !packet.reply => NodeTarget::Service(s),
             Classified::Service(_) | Classified::Node(_) | Classified::External(_)
@@ -607,7 +667,12 @@ impl<'a> Diagnosis<'a> {
             },
             // A non-pod address in a node's pod CIDR (its VTEP or bridge
             // address) belongs to that node.
-            Classified::External(ip) => match facts.view.nodes.values().find(|o| o.pod_cidrs.iter().any(|c| c.contains(&ip))) {
+            Classified::External(ip) => match facts
+                .view
+                .nodes
+                .values()
+                .find(|o| o.pod_cidrs.iter().any(|c| c.contains(&ip)))
+            {
                 Some(owner) if owner.name != n.name => NodeTarget::Host(owner),
                 _ => NodeTarget::External,
             },

@@ -17,9 +17,9 @@ use skoop::cluster::ClusterView;
 use skoop::detect::{self, Overrides};
 use skoop::diagnose::{self, Diagnosis, Flow};
 use skoop::error::{bad_input, exit, is_bad_input};
-use skoop::extension::settings_to;
 use skoop::extension::instance::{CallError, Failure, RefusedKind};
 use skoop::extension::runtime::{Limits, Runtime};
+use skoop::extension::settings_to;
 use skoop::extension::state::HostState;
 use skoop::extension::{Extension, Origin, Registry};
 use skoop::facts::Facts;
@@ -55,7 +55,11 @@ fn run(args: Vec<OsString>) -> Result<u8> {
     let matches = match cli::command(&registry).try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => {
-            let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::HEALTHY };
+            let code = if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::HEALTHY
+            };
             let _ = e.print();
             return Ok(code);
         }
@@ -126,7 +130,8 @@ fn extension_cmd(registry: &Registry, action: &ExtensionCmd) -> Result<u8> {
         }
         ExtensionCmd::Inspect { file } => {
             let label = format!("extension file {}", file.display());
-            let bytes = std::fs::read(file).map_err(|e| bad_input(format!("{label}: cannot read it: {e}")))?;
+            let bytes = std::fs::read(file)
+                .map_err(|e| bad_input(format!("{label}: cannot read it: {e}")))?;
             let ext = registry.load_component(&label, &bytes, Origin::File(file.clone()))?;
             println!("{}", serde_json::to_string_pretty(&ext.info)?);
         }
@@ -140,7 +145,9 @@ fn ipv4(flag: &str, value: &str) -> Result<Ipv4Addr> {
         Ok(IpAddr::V6(_)) => Err(bad_input(format!(
             "{flag} {value}: IPv6 is not supported yet; give an IPv4 address"
         ))),
-        Err(_) => Err(bad_input(format!("{flag} {value:?} is not an IPv4 address"))),
+        Err(_) => Err(bad_input(format!(
+            "{flag} {value:?} is not an IPv4 address"
+        ))),
     }
 }
 
@@ -195,7 +202,13 @@ fn load_bundle(args: &DiagnoseArgs) -> Result<Bundle> {
 }
 
 /// Store data for one extension of this diagnosis.
-fn state_for(ext: &Extension, facts: &Arc<Facts>, values: &BTreeMap<String, String>, limits: Limits, verbose: bool) -> HostState {
+fn state_for(
+    ext: &Extension,
+    facts: &Arc<Facts>,
+    values: &BTreeMap<String, String>,
+    limits: Limits,
+    verbose: bool,
+) -> HostState {
     let mut s = HostState::new(&ext.info.name, limits.memory_bytes);
     s.facts = Some(facts.clone());
     s.reads = ext.info.reads.clone();
@@ -212,7 +225,9 @@ fn state_for(ext: &Extension, facts: &Arc<Facts>, values: &BTreeMap<String, Stri
 /// flag, an unsupported mode); anything else is an internal failure.
 fn setup_error(e: CallError) -> anyhow::Error {
     match e.failure {
-        Failure::Refused(RefusedKind::Invalid | RefusedKind::Unavailable, _) => bad_input(e.to_string()),
+        Failure::Refused(RefusedKind::Invalid | RefusedKind::Unavailable, _) => {
+            bad_input(e.to_string())
+        }
         _ => anyhow::Error::new(e),
     }
 }
@@ -221,7 +236,13 @@ fn names(map: &BTreeMap<String, Extension>) -> String {
     map.keys().cloned().collect::<Vec<_>>().join(", ")
 }
 
-fn diagnose_cmd(registry: &Registry, cli: &Cli, args: &DiagnoseArgs, values: BTreeMap<String, String>, limits: Limits) -> Result<u8> {
+fn diagnose_cmd(
+    registry: &Registry,
+    cli: &Cli,
+    args: &DiagnoseArgs,
+    values: BTreeMap<String, String>,
+    limits: Limits,
+) -> Result<u8> {
     let flow = flow(args)?;
     let bundle = load_bundle(args)?;
     let mut view = ClusterView::from_bundle(&bundle)?;
@@ -239,10 +260,17 @@ fn diagnose_cmd(registry: &Registry, cli: &Cli, args: &DiagnoseArgs, values: BTr
             settings.network_plugin,
             settings.cloud_provider,
             settings.proxy_mode,
-            settings.cluster_cidr.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
+            settings
+                .cluster_cidr
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "unknown".into())
         );
         for n in view.nodes.values() {
-            eprintln!("skoop: node {} host interface {}", n.name, n.host_interface.as_deref().unwrap_or("unknown (no dump)"));
+            eprintln!(
+                "skoop: node {} host interface {}",
+                n.name,
+                n.host_interface.as_deref().unwrap_or("unknown (no dump)")
+            );
         }
     }
     let facts = Arc::new(Facts {
@@ -256,13 +284,16 @@ fn diagnose_cmd(registry: &Registry, cli: &Cli, args: &DiagnoseArgs, values: BTr
             flow.src, bundle.source
         ))
     })?;
-    let provider_ext = registry.providers.get(&facts.settings.cloud_provider).ok_or_else(|| {
-        bad_input(format!(
-            "no cloud provider named {:?} is loaded (loaded: {}); load it with --extension",
-            facts.settings.cloud_provider,
-            names(&registry.providers)
-        ))
-    })?;
+    let provider_ext = registry
+        .providers
+        .get(&facts.settings.cloud_provider)
+        .ok_or_else(|| {
+            bad_input(format!(
+                "no cloud provider named {:?} is loaded (loaded: {}); load it with --extension",
+                facts.settings.cloud_provider,
+                names(&registry.providers)
+            ))
+        })?;
     let mut provider = registry.provider(
         provider_ext,
         state_for(provider_ext, &facts, &values, limits, cli.verbose),
@@ -295,12 +326,18 @@ fn diagnose_cmd(registry: &Registry, cli: &Cli, args: &DiagnoseArgs, values: BTr
         Format::Json => report.json(),
     };
     match &args.output {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
         None => print!("{text}"),
     }
     if let Some(e) = failed {
         eprintln!("skoop: {e}");
         return Ok(exit::INTERNAL);
     }
-    Ok(if report.broken() { exit::BROKEN } else { exit::HEALTHY })
+    Ok(if report.broken() {
+        exit::BROKEN
+    } else {
+        exit::HEALTHY
+    })
 }

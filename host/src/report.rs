@@ -47,7 +47,7 @@ impl Report {
             "healthy"
         };
         let mut suspicions = trace.suspicions;
-        suspicions.sort_by(|a, b| b.level.cmp(&a.level));
+        suspicions.sort_by_key(|s| std::cmp::Reverse(s.level));
         Report {
             src: flow.src.to_string(),
             dst: flow.dst.to_string(),
@@ -101,7 +101,15 @@ impl Report {
             if branches.is_empty() {
                 continue;
             }
-            let _ = writeln!(out, "\n{}:", if dir == Direction::Request { "Request" } else { "Reply" });
+            let _ = writeln!(
+                out,
+                "\n{}:",
+                if dir == Direction::Request {
+                    "Request"
+                } else {
+                    "Reply"
+                }
+            );
             for (i, b) in branches.iter().enumerate() {
                 self.branch(&mut out, i + 1, b);
             }
@@ -143,7 +151,10 @@ impl Report {
         let end = match &b.end {
             End::Delivered { at } => format!("delivered at {at}"),
             End::Dropped { at, packet: None } => format!("DROPPED at {at}"),
-            End::Dropped { at, packet: Some(p) } => format!("DROPPED at {at}: {}", p.tuple()),
+            End::Dropped {
+                at,
+                packet: Some(p),
+            } => format!("DROPPED at {at}: {}", p.tuple()),
             End::Loop { at } => format!("LOOP at {at}"),
             End::HopLimit { at } => format!("HOP LIMIT at {at}"),
             End::Unfinished { at, .. } => format!("not followed past {at}"),
@@ -152,7 +163,9 @@ impl Report {
         let _ = writeln!(out, "    {}", b.start);
         let mut last = None;
         for &i in &b.links {
-            let Some(l) = self.path.links.get(i) else { continue };
+            let Some(l) = self.path.links.get(i) else {
+                continue;
+            };
             let mut hop = format!("      -> {}", kind_name(l.kind));
             let ifs = match (&l.oif, &l.iif) {
                 (Some(o), Some(i)) => format!(" {o} > {i}"),

@@ -33,7 +33,10 @@ pub struct Resolution {
 
 /// The Service and port a packet is addressed to: by cluster IP and port, or
 /// by a node IP and NodePort.
-pub fn find<'a>(view: &'a ClusterView, packet: &Packet) -> Option<(&'a ServiceFacts, Option<&'a ServicePortFacts>, bool)> {
+pub fn find<'a>(
+    view: &'a ClusterView,
+    packet: &Packet,
+) -> Option<(&'a ServiceFacts, Option<&'a ServicePortFacts>, bool)> {
     if let Some(svc) = view.service_by_ip(packet.dst) {
         let port = svc
             .ports
@@ -66,7 +69,12 @@ fn endpoint_port(ep: &EndpointFacts, sp: &ServicePortFacts) -> Option<u16> {
 }
 
 /// Resolve `packet` on `node` the way kube-proxy's rules would.
-pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, cluster_cidr: Option<Ipv4Net>) -> Resolution {
+pub fn resolve(
+    view: &ClusterView,
+    node: &str,
+    packet: &Packet,
+    cluster_cidr: Option<Ipv4Net>,
+) -> Resolution {
     let mut out = Resolution::default();
     let Some((svc, port, via_node_port)) = find(view, packet) else {
         out.findings.push((
@@ -88,12 +96,20 @@ pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, cluster_cidr: Op
                 svc.id(),
                 packet.dport,
                 packet.protocol,
-                if have.is_empty() { "none".to_string() } else { have.join(", ") }
+                if have.is_empty() {
+                    "none".to_string()
+                } else {
+                    have.join(", ")
+                }
             ),
         ));
         return out;
     };
-    let all = view.endpoints.get(&svc.id()).map(Vec::as_slice).unwrap_or(&[]);
+    let all = view
+        .endpoints
+        .get(&svc.id())
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let local_only = via_node_port && svc.external_traffic_local;
     let ready: Vec<&EndpointFacts> = all
         .iter()
@@ -120,7 +136,9 @@ pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, cluster_cidr: Op
         ));
         return out;
     }
-    let outside = cluster_cidr.map(|c| !c.contains(&packet.src)).unwrap_or(false);
+    let outside = cluster_cidr
+        .map(|c| !c.contains(&packet.src))
+        .unwrap_or(false);
     for ep in ready {
         let Some(dport) = endpoint_port(ep, sp) else {
             out.findings.push((

@@ -194,7 +194,10 @@ impl Findings {
             .map(|r| r.text.as_str())
             .collect();
         if !extra.is_empty() {
-            self.warning(format!("{what}: policy routing present: {}", extra.join("; ")));
+            self.warning(format!(
+                "{what}: policy routing present: {}",
+                extra.join("; ")
+            ));
         }
         Ok(())
     }
@@ -235,7 +238,10 @@ impl Findings {
                 Some(hit) if hit.index == 0 => {
                     format!("{}/{} {}", hit.table, hit.chain, hit.rule)
                 }
-                Some(hit) => format!("{}/{} rule {} `{}`", hit.table, hit.chain, hit.index, hit.rule),
+                Some(hit) => format!(
+                    "{}/{} rule {} `{}`",
+                    hit.table, hit.chain, hit.index, hit.rule
+                ),
                 None => hook_name.to_string(),
             };
             let msg = format!(
@@ -245,7 +251,14 @@ impl Findings {
                 ns.label()
             );
             let certain = !o.uncertain && accepted.is_none();
-            self.add(if certain { Level::Fatal } else { Level::Warning }, msg);
+            self.add(
+                if certain {
+                    Level::Fatal
+                } else {
+                    Level::Warning
+                },
+                msg,
+            );
         }
         Ok(accepted.map(|o| o.packet))
     }
@@ -256,7 +269,10 @@ impl Findings {
         if let Some(Some(n)) = self.tolerate(&what, ns.neighbour(dev, ip))?
             && n.failed()
         {
-            self.add(level, format!("{what} is {}: it does not answer ARP", n.state));
+            self.add(
+                level,
+                format!("{what} is {}: it does not answer ARP", n.state),
+            );
         }
         Ok(())
     }

@@ -204,4 +204,3 @@ pub fn node_to_external<T: CloudProvider>(
         .map(|v| v.iter().map(suspicion_to).collect())
         .map_err(error_to)
 }
-

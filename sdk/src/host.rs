@@ -48,7 +48,10 @@ pub mod cluster {
 
     /// Every node.
     pub fn nodes() -> Vec<Node> {
-        wc::nodes().iter().filter_map(|n| node_from(n).ok()).collect()
+        wc::nodes()
+            .iter()
+            .filter_map(|n| node_from(n).ok())
+            .collect()
     }
 
     /// The node whose pod CIDR holds `ip`.
@@ -300,8 +303,8 @@ impl Netns {
         iif: Option<&str>,
         oif: Option<&str>,
     ) -> Result<Vec<FilterOutcome>> {
-        let outcomes = wn::netfilter(&self.inner, hook, packet_to(packet), iif, oif)
-            .map_err(error_from)?;
+        let outcomes =
+            wn::netfilter(&self.inner, hook, packet_to(packet), iif, oif).map_err(error_from)?;
         outcomes
             .into_iter()
             .map(|o| {
@@ -376,7 +379,12 @@ pub mod infra {
     use super::*;
 
     /// Check node `src` → node `dst` over the underlay.
-    pub fn node_to_node(src: &str, oif: &str, dst: &str, packet: &Packet) -> Result<Vec<Suspicion>> {
+    pub fn node_to_node(
+        src: &str,
+        oif: &str,
+        dst: &str,
+        packet: &Packet,
+    ) -> Result<Vec<Suspicion>> {
         wi::node_to_node(src, oif, dst, packet_to(packet))
             .map(|v| v.iter().map(suspicion_from).collect())
             .map_err(error_from)

@@ -170,7 +170,11 @@ pub trait CniPlugin: Sized + 'static {
             Endpoint::Pod(pod) => match host::cluster::node(&pod.node) {
                 Some(n) if n.name == node.name => self.serve(node, upstream, packet),
                 Some(n) => self.to_host(node, upstream, packet, &n),
-                None => Err(Error::Invalid(format!("node {} of pod {} unknown", pod.node, pod.id()))),
+                None => Err(Error::Invalid(format!(
+                    "node {} of pod {} unknown",
+                    pod.node,
+                    pod.id()
+                ))),
             },
             Endpoint::Node(n) if n.name == node.name => self.serve(node, upstream, packet),
             Endpoint::Node(n) => self.to_host(node, upstream, packet, n),
@@ -266,7 +270,7 @@ macro_rules! export_cni_plugin {
                     $crate::glue::serve::<$ty>(node, upstream, packet)
                 }
             }
-            $crate::cni::export_cni_world!(__SkoopCni with_types_in $crate::cni);
+    $crate::cni::export_cni_world!(__SkoopCni with_types_in $crate::cni);
         };
     };
 }

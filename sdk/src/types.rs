@@ -10,10 +10,10 @@ use crate::{Error, Result};
 
 pub use wt::{ActionKind, EncapKind, Level, LinkKind, NetNodeKind, Protocol};
 
-/// Cluster-wide settings of this diagnosis.
-pub use wc::Settings;
 /// How Services are implemented.
 pub use wc::ProxyMode;
+/// Cluster-wide settings of this diagnosis.
+pub use wc::Settings;
 
 /// The wiring a provider chooses for a diagnosis.
 pub use crate::provider::exports::skoop::extension::provider::NetworkPlan;

@@ -13,7 +13,10 @@ fn diagnose(extra: &[&str]) -> crate::common::Run {
 
 #[test]
 fn missing_bundle_directory() {
-    assert_bad_input(&diagnose(&["--snapshot", "tests/fixtures/no-such-bundle"]), "tests/fixtures/no-such-bundle");
+    assert_bad_input(
+        &diagnose(&["--snapshot", "tests/fixtures/no-such-bundle"]),
+        "tests/fixtures/no-such-bundle",
+    );
 }
 
 #[test]
@@ -31,19 +34,55 @@ fn wrong_dump_version() {
 
 #[test]
 fn source_not_in_cluster() {
-    let run = skoop(&["diagnose", "--demo", "-s", "10.9.9.9", "-d", "10.244.1.7", "-p", "80"]);
+    let run = skoop(&[
+        "diagnose",
+        "--demo",
+        "-s",
+        "10.9.9.9",
+        "-d",
+        "10.244.1.7",
+        "-p",
+        "80",
+    ]);
     assert_bad_input(&run, "10.9.9.9");
 }
 
 #[test]
 fn non_ipv4_addresses() {
-    assert_bad_input(&skoop(&["diagnose", "--demo", "-s", "fe80::1", "-d", "10.244.1.7", "-p", "80"]), "fe80::1");
-    assert_bad_input(&skoop(&["diagnose", "--demo", "-s", "10.244.0.5", "-d", "web", "-p", "80"]), "\"web\"");
+    assert_bad_input(
+        &skoop(&[
+            "diagnose",
+            "--demo",
+            "-s",
+            "fe80::1",
+            "-d",
+            "10.244.1.7",
+            "-p",
+            "80",
+        ]),
+        "fe80::1",
+    );
+    assert_bad_input(
+        &skoop(&[
+            "diagnose",
+            "--demo",
+            "-s",
+            "10.244.0.5",
+            "-d",
+            "web",
+            "-p",
+            "80",
+        ]),
+        "\"web\"",
+    );
 }
 
 #[test]
 fn missing_port() {
-    assert_bad_input(&skoop(&["diagnose", "--demo", "-s", "10.244.0.5", "-d", "10.244.1.7"]), "-p");
+    assert_bad_input(
+        &skoop(&["diagnose", "--demo", "-s", "10.244.0.5", "-d", "10.244.1.7"]),
+        "-p",
+    );
 }
 
 #[test]
@@ -53,7 +92,10 @@ fn nothing_to_diagnose() {
 
 #[test]
 fn extension_missing_file() {
-    assert_bad_input(&skoop(&["--extension", "no/such.wasm", "extension", "list"]), "no/such.wasm");
+    assert_bad_input(
+        &skoop(&["--extension", "no/such.wasm", "extension", "list"]),
+        "no/such.wasm",
+    );
 }
 
 #[test]
@@ -64,7 +106,11 @@ fn extension_not_wasm() {
     let path = f.to_string_lossy().into_owned();
     let run = skoop(&["--extension", &path, "extension", "list"]);
     assert_bad_input(&run, &path);
-    assert!(run.stderr.contains("not a WebAssembly file"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a WebAssembly file"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -75,7 +121,11 @@ fn extension_core_module() {
     let path = f.to_string_lossy().into_owned();
     let run = skoop(&["--extension", &path, "extension", "list"]);
     assert_bad_input(&run, &path);
-    assert!(run.stderr.contains("core WebAssembly module"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("core WebAssembly module"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -84,7 +134,11 @@ fn extension_for_another_wit_major() {
     let path = file.to_string_lossy().into_owned();
     let run = skoop(&["--extension", &path, "extension", "list"]);
     assert_bad_input(&run, &path);
-    assert!(run.stderr.contains("skoop:extension@1.0.0"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("skoop:extension@1.0.0"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

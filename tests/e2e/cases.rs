@@ -12,11 +12,17 @@ fn check(case: &Value) -> Result<(), String> {
     let bundle = case["bundle"].as_str().unwrap_or_default();
     let port = case["port"].to_string();
     let mut args = vec![
-        "diagnose", "--format", "json",
-        "-s", case["src"].as_str().unwrap_or_default(),
-        "-d", case["dst"].as_str().unwrap_or_default(),
-        "-p", &port,
-        "--protocol", case["protocol"].as_str().unwrap_or("tcp"),
+        "diagnose",
+        "--format",
+        "json",
+        "-s",
+        case["src"].as_str().unwrap_or_default(),
+        "-d",
+        case["dst"].as_str().unwrap_or_default(),
+        "-p",
+        &port,
+        "--protocol",
+        case["protocol"].as_str().unwrap_or("tcp"),
     ];
     if bundle == "host/demo" {
         args.push("--demo");
@@ -26,12 +32,19 @@ fn check(case: &Value) -> Result<(), String> {
     let run = skoop(&args);
     let expect = case["expect_exit"].as_i64().unwrap_or(-1);
     if i64::from(run.code) != expect {
-        return Err(format!("{name}: exit {} (expected {expect})\n{}{}", run.code, run.stdout, run.stderr));
+        return Err(format!(
+            "{name}: exit {} (expected {expect})\n{}{}",
+            run.code, run.stdout, run.stderr
+        ));
     }
     let report = run.json();
     let blocking: Vec<&Value> = report["suspicions"]
         .as_array()
-        .map(|a| a.iter().filter(|s| matches!(s["level"].as_str(), Some("CRITICAL" | "FATAL"))).collect())
+        .map(|a| {
+            a.iter()
+                .filter(|s| matches!(s["level"].as_str(), Some("CRITICAL" | "FATAL")))
+                .collect()
+        })
         .unwrap_or_default();
     match case.get("fault").filter(|f| !f.is_null()) {
         None if blocking.is_empty() => Ok(()),
@@ -47,11 +60,18 @@ fn check(case: &Value) -> Result<(), String> {
                 words.iter().all(|w| has_word(msg, w))
             };
             if !blocking.iter().any(names_fault) {
-                return Err(format!("{name}: no critical/fatal suspicion names {words:?}: {blocking:?}"));
+                return Err(format!(
+                    "{name}: no critical/fatal suspicion names {words:?}: {blocking:?}"
+                ));
             }
-            let elsewhere: Vec<&&Value> = blocking.iter().filter(|s| s["node"].as_str() != Some(node)).collect();
+            let elsewhere: Vec<&&Value> = blocking
+                .iter()
+                .filter(|s| s["node"].as_str() != Some(node))
+                .collect();
             if !elsewhere.is_empty() {
-                return Err(format!("{name}: blocking suspicions away from {node}: {elsewhere:?}"));
+                return Err(format!(
+                    "{name}: blocking suspicions away from {node}: {elsewhere:?}"
+                ));
             }
             Ok(())
         }
@@ -60,7 +80,8 @@ fn check(case: &Value) -> Result<(), String> {
 
 #[test]
 fn every_fixture_case() {
-    let text = std::fs::read_to_string(root().join("tests/fixtures/cases.json")).expect("cases.json");
+    let text =
+        std::fs::read_to_string(root().join("tests/fixtures/cases.json")).expect("cases.json");
     let cases: Vec<Value> = serde_json::from_str(&text).expect("cases.json is JSON");
     assert!(cases.len() >= 40, "cases.json lost cases");
     let queue = Mutex::new(cases.iter());
@@ -79,16 +100,35 @@ fn every_fixture_case() {
         }
     });
     let failures = failures.into_inner().unwrap_or_default();
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
 fn fault_cases_cover_every_required_fault() {
-    let text = std::fs::read_to_string(root().join("tests/fixtures/cases.json")).expect("cases.json");
+    let text =
+        std::fs::read_to_string(root().join("tests/fixtures/cases.json")).expect("cases.json");
     for fault in [
-        "pod-eth0-down", "pod-lo-down", "not-listening", "pod-routes-flushed", "pod-default-route-via-lo",
-        "pod-input-drop", "pod-mtu", "cni0-down", "remote-route-missing", "wrong-gateway", "route-via-eth0",
-        "fdb-missing", "ip-forward-off", "forward-drop", "svc-no-endpoints",
+        "pod-eth0-down",
+        "pod-lo-down",
+        "not-listening",
+        "pod-routes-flushed",
+        "pod-default-route-via-lo",
+        "pod-input-drop",
+        "pod-mtu",
+        "cni0-down",
+        "remote-route-missing",
+        "wrong-gateway",
+        "route-via-eth0",
+        "fdb-missing",
+        "ip-forward-off",
+        "forward-drop",
+        "svc-no-endpoints",
     ] {
         assert!(text.contains(fault), "no case for {fault}");
     }

@@ -21,8 +21,12 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -47,10 +51,27 @@ pub fn skoop(args: &[&str]) -> Run {
 
 /// A bad-input failure: exit 2, one line on stderr naming `culprit`, no panic.
 pub fn assert_bad_input(run: &Run, culprit: &str) {
-    assert_eq!(run.code, 2, "expected exit 2, got {}:\n{}{}", run.code, run.stdout, run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line on stderr, got:\n{}", run.stderr);
-    assert!(lines[0].contains(culprit), "stderr does not name {culprit:?}:\n{}", run.stderr);
+    assert_eq!(
+        run.code, 2,
+        "expected exit 2, got {}:\n{}{}",
+        run.code, run.stdout, run.stderr
+    );
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one line on stderr, got:\n{}",
+        run.stderr
+    );
+    assert!(
+        lines[0].contains(culprit),
+        "stderr does not name {culprit:?}:\n{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
@@ -61,8 +82,26 @@ pub fn test_extension(name: &str) -> PathBuf {
         let target = root().join("target").join("test-extensions");
         let status = Command::new(env!("CARGO"))
             .current_dir(root())
-            .args(["build", "--locked", "--target", "wasm32-wasip2", "--profile", "wasm-ext"])
-            .args(["-p", "loop-forever", "-p", "memory-hog", "-p", "trap", "-p", "third-party", "-p", "future-wit"])
+            .args([
+                "build",
+                "--locked",
+                "--target",
+                "wasm32-wasip2",
+                "--profile",
+                "wasm-ext",
+            ])
+            .args([
+                "-p",
+                "loop-forever",
+                "-p",
+                "memory-hog",
+                "-p",
+                "trap",
+                "-p",
+                "third-party",
+                "-p",
+                "future-wit",
+            ])
             .arg("--target-dir")
             .arg(&target)
             .env_remove("RUSTFLAGS")

@@ -7,13 +7,30 @@ fn demo_without_flags_shows_the_fault() {
     let run = skoop(&["diagnose", "--demo"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("192.168.0.23"), "{}", run.stdout);
-    assert!(run.stdout.contains("DROPPED at node node-1"), "{}", run.stdout);
-    assert!(run.stdout.contains("delivered at pod default/web-2"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("DROPPED at node node-1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("delivered at pod default/web-2"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn demo_other_flow_is_healthy() {
-    let run = skoop(&["diagnose", "--demo", "-s", "10.244.0.5", "-d", "10.244.1.7", "-p", "8080"]);
+    let run = skoop(&[
+        "diagnose",
+        "--demo",
+        "-s",
+        "10.244.0.5",
+        "-d",
+        "10.244.1.7",
+        "-p",
+        "8080",
+    ]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("Verdict: HEALTHY"), "{}", run.stdout);
 }
@@ -38,7 +55,11 @@ fn json_has_the_contract_fields() {
         assert!(link.get(field).is_some(), "link lacks {field}: {link}");
     }
     assert_eq!(link["packet"]["dport"], 80);
-    assert!(j["path"]["links"].as_array().is_some_and(|l| l.iter().any(|l| l["direction"] == "reply")));
+    assert!(
+        j["path"]["links"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|l| l["direction"] == "reply"))
+    );
 }
 
 #[test]
@@ -57,21 +78,49 @@ fn output_file() {
 fn extension_list_shows_builtins() {
     let run = skoop(&["extension", "list"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("flannel") && run.stdout.contains("cni-plugin"), "{}", run.stdout);
-    assert!(run.stdout.contains("generic") && run.stdout.contains("built-in"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("flannel") && run.stdout.contains("cni-plugin"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("generic") && run.stdout.contains("built-in"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn help_lists_extension_flags() {
     let run = skoop(&["diagnose", "--help"]);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.contains("--flannel-backend-type"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("--flannel-backend-type"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn flag_overrides_detection() {
     // The demo is vxlan; forcing host-gw makes flannel expect routes via node IPs.
-    let run = skoop(&["diagnose", "--demo", "-s", "10.244.0.5", "-d", "10.244.1.7", "-p", "8080", "--flannel-backend-type", "host-gw"]);
+    let run = skoop(&[
+        "diagnose",
+        "--demo",
+        "-s",
+        "10.244.0.5",
+        "-d",
+        "10.244.1.7",
+        "-p",
+        "8080",
+        "--flannel-backend-type",
+        "host-gw",
+    ]);
     assert_eq!(run.code, 3, "{}", run.stdout);
-    assert!(run.stdout.contains("overrides the cluster's flannel backend vxlan"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("overrides the cluster's flannel backend vxlan"),
+        "{}",
+        run.stdout
+    );
 }

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use super::bindings::{cluster as wc, infra as wi, log as wl, netstack as wn, service as ws, types as wt};
+use super::bindings::{
+    cluster as wc, infra as wi, log as wl, netstack as wn, service as ws, types as wt,
+};
 use super::convert::*;
 use super::state::HostState;
 use crate::detect::ProxyMode;
@@ -122,17 +124,31 @@ impl wc::Host for HostState {
 impl wn::Host for HostState {
     fn interfaces(&mut self, ns: wt::Netns) -> Result<Vec<wn::InterfaceInfo>, wt::Error> {
         let facts = self.facts();
-        Ok(netns(&facts, &ns)?.interfaces().iter().map(interface_to).collect())
+        Ok(netns(&facts, &ns)?
+            .interfaces()
+            .iter()
+            .map(interface_to)
+            .collect())
     }
 
-    fn interface_by_name(&mut self, ns: wt::Netns, name: String) -> Result<Option<wn::InterfaceInfo>, wt::Error> {
+    fn interface_by_name(
+        &mut self,
+        ns: wt::Netns,
+        name: String,
+    ) -> Result<Option<wn::InterfaceInfo>, wt::Error> {
         let facts = self.facts();
         Ok(netns(&facts, &ns)?.interface(&name).map(interface_to))
     }
 
-    fn interface_by_index(&mut self, ns: wt::Netns, index: u32) -> Result<Option<wn::InterfaceInfo>, wt::Error> {
+    fn interface_by_index(
+        &mut self,
+        ns: wt::Netns,
+        index: u32,
+    ) -> Result<Option<wn::InterfaceInfo>, wt::Error> {
         let facts = self.facts();
-        Ok(netns(&facts, &ns)?.interface_by_index(index).map(interface_to))
+        Ok(netns(&facts, &ns)?
+            .interface_by_index(index)
+            .map(interface_to))
     }
 
     fn sysctl(&mut self, ns: wt::Netns, key: String) -> Result<Option<String>, wt::Error> {
@@ -146,14 +162,18 @@ impl wn::Host for HostState {
         let mut rules = stack.dump.rules.clone();
         if rules.is_empty() {
             // No rules collected means the kernel's defaults.
-            return Ok([(0, 255, "local"), (32766, 254, "main"), (32767, 253, "default")]
-                .into_iter()
-                .map(|(p, t, n)| wn::IpRule {
-                    priority: p,
-                    table: Some(t),
-                    text: format!("{p}: from all lookup {n}"),
-                })
-                .collect());
+            return Ok([
+                (0, 255, "local"),
+                (32766, 254, "main"),
+                (32767, 253, "default"),
+            ]
+            .into_iter()
+            .map(|(p, t, n)| wn::IpRule {
+                priority: p,
+                table: Some(t),
+                text: format!("{p}: from all lookup {n}"),
+            })
+            .collect());
         }
         rules.sort_by_key(|r| r.priority);
         Ok(rules
@@ -166,7 +186,11 @@ impl wn::Host for HostState {
             .collect())
     }
 
-    fn route_lookup(&mut self, ns: wt::Netns, q: wn::RouteQuery) -> Result<Vec<wn::Route>, wt::Error> {
+    fn route_lookup(
+        &mut self,
+        ns: wt::Netns,
+        q: wn::RouteQuery,
+    ) -> Result<Vec<wn::Route>, wt::Error> {
         let facts = self.facts();
         let stack = netns(&facts, &ns)?;
         let query = RouteQuery {
@@ -188,7 +212,12 @@ impl wn::Host for HostState {
         Ok(netns(&facts, &ns)?.is_local(ip_from(&ip).map_err(bad)?))
     }
 
-    fn lookup_neighbour(&mut self, ns: wt::Netns, dev: String, ip: wt::IpAddress) -> Result<Option<wn::Neighbour>, wt::Error> {
+    fn lookup_neighbour(
+        &mut self,
+        ns: wt::Netns,
+        dev: String,
+        ip: wt::IpAddress,
+    ) -> Result<Option<wn::Neighbour>, wt::Error> {
         let facts = self.facts();
         let ip = ip_from(&ip).map_err(bad)?;
         Ok(netns(&facts, &ns)?
@@ -216,7 +245,13 @@ impl wn::Host for HostState {
             .collect())
     }
 
-    fn listening(&mut self, ns: wt::Netns, protocol: wt::Protocol, ip: wt::IpAddress, port: u16) -> Result<bool, wt::Error> {
+    fn listening(
+        &mut self,
+        ns: wt::Netns,
+        protocol: wt::Protocol,
+        ip: wt::IpAddress,
+        port: u16,
+    ) -> Result<bool, wt::Error> {
         let facts = self.facts();
         netns(&facts, &ns)?
             .listening(protocol_from(protocol), ip_from(&ip).map_err(bad)?, port)
@@ -247,7 +282,12 @@ fn rule_text(r: &crate::dump::Rule) -> String {
     if r.not {
         s.push_str(" not");
     }
-    s.push_str(&format!(" from {}", r.from.map(|f| f.to_string()).unwrap_or_else(|| "all".into())));
+    s.push_str(&format!(
+        " from {}",
+        r.from
+            .map(|f| f.to_string())
+            .unwrap_or_else(|| "all".into())
+    ));
     if let Some(to) = r.to {
         s.push_str(&format!(" to {to}"));
     }
@@ -279,9 +319,13 @@ impl ws::Host for HostState {
         let mut backends = Vec::new();
         for b in &r.backends {
             let target = match b.pod.as_ref().and_then(|id| facts.view.pods.get(id)) {
-                Some(p) => wt::Endpoint::Pod(pod_to(p, facts.view.nodes.get(&p.node).map(|n| n.ip))),
+                Some(p) => {
+                    wt::Endpoint::Pod(pod_to(p, facts.view.nodes.get(&p.node).map(|n| n.ip)))
+                }
                 None => {
-                    let c = facts.view.classify(b.endpoint, b.packet.dport, b.packet.protocol);
+                    let c = facts
+                        .view
+                        .classify(b.endpoint, b.packet.dport, b.packet.protocol);
                     endpoint_to(&c, |n| facts.view.nodes.get(n).map(|n| n.ip))
                 }
             };
@@ -298,13 +342,21 @@ impl ws::Host for HostState {
 }
 
 impl wi::Host for HostState {
-    fn node_to_node(&mut self, src: String, oif: String, dst: String, packet: wt::Packet) -> Result<Vec<wt::Suspicion>, wt::Error> {
+    fn node_to_node(
+        &mut self,
+        src: String,
+        oif: String,
+        dst: String,
+        packet: wt::Packet,
+    ) -> Result<Vec<wt::Suspicion>, wt::Error> {
         let Some(provider) = self.infra.clone() else {
             return Ok(vec![]);
         };
         let facts = self.facts();
         let (Some(s), Some(d)) = (facts.view.nodes.get(&src), facts.view.nodes.get(&dst)) else {
-            return Err(bad(format!("infra.node-to-node: unknown node {src} or {dst}")));
+            return Err(bad(format!(
+                "infra.node-to-node: unknown node {src} or {dst}"
+            )));
         };
         let packet = packet_from(&packet).map_err(bad)?;
         let mut p = provider
@@ -315,7 +367,12 @@ impl wi::Host for HostState {
             .map_err(|e| wt::Error::Internal(e.to_string()))
     }
 
-    fn node_to_external(&mut self, src: String, oif: String, packet: wt::Packet) -> Result<Vec<wt::Suspicion>, wt::Error> {
+    fn node_to_external(
+        &mut self,
+        src: String,
+        oif: String,
+        packet: wt::Packet,
+    ) -> Result<Vec<wt::Suspicion>, wt::Error> {
         let Some(provider) = self.infra.clone() else {
             return Ok(vec![]);
         };

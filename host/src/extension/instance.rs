@@ -86,7 +86,11 @@ impl Runner {
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
-        Runner { store, name, limits }
+        Runner {
+            store,
+            name,
+            limits,
+        }
     }
 
     fn err(&self, call: &str, failure: Failure) -> CallError {
@@ -178,7 +182,10 @@ impl PluginInstance {
         Ok(PluginInstance { run, bindings })
     }
 
-    pub fn describe(&mut self) -> Result<super::bindings::cni::exports::skoop::extension::metadata::ExtensionInfo, CallError> {
+    pub fn describe(
+        &mut self,
+    ) -> Result<super::bindings::cni::exports::skoop::extension::metadata::ExtensionInfo, CallError>
+    {
         let b = &self.bindings;
         self.run.call("metadata.describe", |s| {
             b.skoop_extension_metadata().call_describe(s).map(Ok)
@@ -197,22 +204,43 @@ impl PluginInstance {
         step_from(&raw).map_err(|e| self.run.err(call, malformed(e)))
     }
 
-    pub fn pod_send(&mut self, pod: &PodFacts, node_ip: Option<std::net::Ipv4Addr>, packet: &Packet) -> Result<Step, CallError> {
+    pub fn pod_send(
+        &mut self,
+        pod: &PodFacts,
+        node_ip: Option<std::net::Ipv4Addr>,
+        packet: &Packet,
+    ) -> Result<Step, CallError> {
         let call = format!("plugin.pod-send at pod {}", pod.id());
         let (b, p, pk) = (&self.bindings, pod_to(pod, node_ip), packet_to(packet));
-        let r = self.run.call(&call, |s| b.skoop_extension_plugin().call_pod_send(s, &p, pk));
+        let r = self.run.call(&call, |s| {
+            b.skoop_extension_plugin().call_pod_send(s, &p, pk)
+        });
         self.step(&call, r)
     }
 
-    pub fn pod_receive(&mut self, pod: &PodFacts, node_ip: Option<std::net::Ipv4Addr>, from: &HopId, tx: &Tx) -> Result<Step, CallError> {
+    pub fn pod_receive(
+        &mut self,
+        pod: &PodFacts,
+        node_ip: Option<std::net::Ipv4Addr>,
+        from: &HopId,
+        tx: &Tx,
+    ) -> Result<Step, CallError> {
         let call = format!("plugin.pod-receive at pod {}", pod.id());
         let (b, p, l) = (&self.bindings, pod_to(pod, node_ip), link_to(from, tx));
-        let r = self.run.call(&call, |s| b.skoop_extension_plugin().call_pod_receive(s, &p, &l));
+        let r = self.run.call(&call, |s| {
+            b.skoop_extension_plugin().call_pod_receive(s, &p, &l)
+        });
         self.step(&call, r)
     }
 
     /// One of the five node hops, already dispatched.
-    pub fn node_hop(&mut self, node: &NodeFacts, upstream: Option<(&HopId, &Tx)>, packet: &Packet, target: NodeTarget<'_>) -> Result<Step, CallError> {
+    pub fn node_hop(
+        &mut self,
+        node: &NodeFacts,
+        upstream: Option<(&HopId, &Tx)>,
+        packet: &Packet,
+        target: NodeTarget<'_>,
+    ) -> Result<Step, CallError> {
         let n = node_to(node);
         let up = upstream.map(|(h, t)| link_to(h, t));
         let pk = packet_to(packet);
@@ -222,29 +250,39 @@ impl PluginInstance {
             NodeTarget::Pod(pod, ip) => {
                 let call = format!("simple-plugin-node.to-pod at node {}", node.name);
                 let p = pod_to(pod, ip);
-                let r = self.run.call(&call, |s| sp.call_to_pod(s, &n, up.as_ref(), pk, &p));
+                let r = self
+                    .run
+                    .call(&call, |s| sp.call_to_pod(s, &n, up.as_ref(), pk, &p));
                 (call, r)
             }
             NodeTarget::Host(t) => {
                 let call = format!("simple-plugin-node.to-host at node {}", node.name);
                 let t = node_to(t);
-                let r = self.run.call(&call, |s| sp.call_to_host(s, &n, up.as_ref(), pk, &t));
+                let r = self
+                    .run
+                    .call(&call, |s| sp.call_to_host(s, &n, up.as_ref(), pk, &t));
                 (call, r)
             }
             NodeTarget::Service(svc) => {
                 let call = format!("simple-plugin-node.to-service at node {}", node.name);
                 let v = service_to(svc);
-                let r = self.run.call(&call, |s| sp.call_to_service(s, &n, up.as_ref(), pk, &v));
+                let r = self
+                    .run
+                    .call(&call, |s| sp.call_to_service(s, &n, up.as_ref(), pk, &v));
                 (call, r)
             }
             NodeTarget::External => {
                 let call = format!("simple-plugin-node.to-external at node {}", node.name);
-                let r = self.run.call(&call, |s| sp.call_to_external(s, &n, up.as_ref(), pk));
+                let r = self
+                    .run
+                    .call(&call, |s| sp.call_to_external(s, &n, up.as_ref(), pk));
                 (call, r)
             }
             NodeTarget::Serve => {
                 let call = format!("simple-plugin-node.serve at node {}", node.name);
-                let r = self.run.call(&call, |s| sp.call_serve(s, &n, up.as_ref(), pk));
+                let r = self
+                    .run
+                    .call(&call, |s| sp.call_serve(s, &n, up.as_ref(), pk));
                 (call, r)
             }
         };
@@ -290,17 +328,23 @@ impl ProviderInstance {
         Ok(ProviderInstance { run, bindings })
     }
 
-    pub fn describe(&mut self) -> Result<pw::exports::skoop::extension::metadata::ExtensionInfo, CallError> {
+    pub fn describe(
+        &mut self,
+    ) -> Result<pw::exports::skoop::extension::metadata::ExtensionInfo, CallError> {
         let b = &self.bindings;
         self.run.call("metadata.describe", |s| {
             b.skoop_extension_metadata().call_describe(s).map(Ok)
         })
     }
 
-    pub fn create_network(&mut self, settings: super::bindings::cluster::Settings) -> Result<NetworkPlan, CallError> {
+    pub fn create_network(
+        &mut self,
+        settings: super::bindings::cluster::Settings,
+    ) -> Result<NetworkPlan, CallError> {
         let b = &self.bindings;
         let plan = self.run.call("provider.create-network", |s| {
-            b.skoop_extension_provider().call_create_network(s, &settings)
+            b.skoop_extension_provider()
+                .call_create_network(s, &settings)
         })?;
         Ok(NetworkPlan {
             plugin: plan.plugin,
@@ -313,22 +357,35 @@ impl ProviderInstance {
         })
     }
 
-    pub fn node_to_node(&mut self, src: &NodeFacts, oif: &str, dst: &NodeFacts, packet: &Packet) -> Result<Vec<(Level, String)>, CallError> {
+    pub fn node_to_node(
+        &mut self,
+        src: &NodeFacts,
+        oif: &str,
+        dst: &NodeFacts,
+        packet: &Packet,
+    ) -> Result<Vec<(Level, String)>, CallError> {
         let b = &self.bindings;
         let (s, d, p) = (node_to(src), node_to(dst), packet_to(packet));
         self.run
             .call("infra-shim.node-to-node", |st| {
-                b.skoop_extension_infra_shim().call_node_to_node(st, &s, oif, &d, p)
+                b.skoop_extension_infra_shim()
+                    .call_node_to_node(st, &s, oif, &d, p)
             })
             .map(|v| suspicions_from(&v))
     }
 
-    pub fn node_to_external(&mut self, src: &NodeFacts, oif: &str, packet: &Packet) -> Result<Vec<(Level, String)>, CallError> {
+    pub fn node_to_external(
+        &mut self,
+        src: &NodeFacts,
+        oif: &str,
+        packet: &Packet,
+    ) -> Result<Vec<(Level, String)>, CallError> {
         let b = &self.bindings;
         let (s, p) = (node_to(src), packet_to(packet));
         self.run
             .call("infra-shim.node-to-external", |st| {
-                b.skoop_extension_infra_shim().call_node_to_external(st, &s, oif, p)
+                b.skoop_extension_infra_shim()
+                    .call_node_to_external(st, &s, oif, p)
             })
             .map(|v| suspicions_from(&v))
     }

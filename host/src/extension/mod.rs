@@ -104,7 +104,11 @@ fn version_of(name: &str) -> Option<&str> {
 /// Semver compatibility as the component model applies it: same major, or
 /// for 0.x the same minor.
 fn compatible(ours: &str, theirs: &str) -> bool {
-    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(u64::MAX)).collect() };
+    let parse = |v: &str| -> Vec<u64> {
+        v.split('.')
+            .map(|p| p.parse().unwrap_or(u64::MAX))
+            .collect()
+    };
     let (a, b) = (parse(ours), parse(theirs));
     match (a.first(), b.first()) {
         (Some(0), Some(0)) => a.get(1) == b.get(1),
@@ -117,7 +121,8 @@ impl Registry {
     /// Load the built-ins, then `files` (later ones override earlier ones).
     pub fn load(runtime: Runtime, files: &[PathBuf]) -> Result<Registry> {
         let cni_linker = cni_linker(&runtime.engine).context("linking the CNI world")?;
-        let provider_linker = provider_linker(&runtime.engine).context("linking the provider world")?;
+        let provider_linker =
+            provider_linker(&runtime.engine).context("linking the provider world")?;
         let mut reg = Registry {
             runtime,
             plugins: BTreeMap::new(),
@@ -128,13 +133,18 @@ impl Registry {
         };
         for (name, bytes) in builtin::BUILTINS {
             let ext = reg
-                .load_component(&format!("built-in extension {name}"), bytes, Origin::BuiltIn)
+                .load_component(
+                    &format!("built-in extension {name}"),
+                    bytes,
+                    Origin::BuiltIn,
+                )
                 .with_context(|| format!("loading built-in extension {name}"))?;
             reg.insert(ext);
         }
         for file in files {
             let label = format!("--extension {}", file.display());
-            let bytes = std::fs::read(file).map_err(|e| bad_input(format!("{label}: cannot read it: {e}")))?;
+            let bytes = std::fs::read(file)
+                .map_err(|e| bad_input(format!("{label}: cannot read it: {e}")))?;
             let ext = reg.load_component(&label, &bytes, Origin::File(file.clone()))?;
             reg.insert(ext);
         }
@@ -185,7 +195,11 @@ impl Registry {
                 "{label} was built for {WIT_PACKAGE}@{theirs}, but this skoop speaks {WIT_PACKAGE}@{WIT_VERSION}: rebuild it against skoop-sdk {WIT_VERSION}"
             )));
         }
-        let exports = |iface: &str| names.iter().any(|n| n.starts_with(&format!("{WIT_PACKAGE}/{iface}@")));
+        let exports = |iface: &str| {
+            names
+                .iter()
+                .any(|n| n.starts_with(&format!("{WIT_PACKAGE}/{iface}@")))
+        };
         let kind = if exports("plugin") {
             Kind::CniPlugin
         } else if exports("provider") {
@@ -199,8 +213,9 @@ impl Registry {
         let state = HostState::new(label, limits.memory_bytes);
         let info = match kind {
             Kind::CniPlugin => {
-                let mut inst = PluginInstance::new(engine, &self.cni_linker, &component, state, limits)
-                    .map_err(|e| bad_input(format!("{label}: cannot instantiate: {e:#}")))?;
+                let mut inst =
+                    PluginInstance::new(engine, &self.cni_linker, &component, state, limits)
+                        .map_err(|e| bad_input(format!("{label}: cannot instantiate: {e:#}")))?;
                 let i = inst.describe().map_err(|e| bad_input(e.to_string()))?;
                 Info {
                     name: i.name,
@@ -208,14 +223,23 @@ impl Registry {
                     version: i.version,
                     wit_version: i.wit_version,
                     description: i.description,
-                    config: i.config.into_iter().map(|c| ConfigKey { name: c.name, help: c.help, default: c.default }).collect(),
+                    config: i
+                        .config
+                        .into_iter()
+                        .map(|c| ConfigKey {
+                            name: c.name,
+                            help: c.help,
+                            default: c.default,
+                        })
+                        .collect(),
                     reads: i.reads,
                     detect_daemonsets: i.detect_daemonsets,
                 }
             }
             Kind::CloudProvider => {
-                let mut inst = ProviderInstance::new(engine, &self.provider_linker, &component, state, limits)
-                    .map_err(|e| bad_input(format!("{label}: cannot instantiate: {e:#}")))?;
+                let mut inst =
+                    ProviderInstance::new(engine, &self.provider_linker, &component, state, limits)
+                        .map_err(|e| bad_input(format!("{label}: cannot instantiate: {e:#}")))?;
                 let i = inst.describe().map_err(|e| bad_input(e.to_string()))?;
                 Info {
                     name: i.name,
@@ -223,7 +247,15 @@ impl Registry {
                     version: i.version,
                     wit_version: i.wit_version,
                     description: i.description,
-                    config: i.config.into_iter().map(|c| ConfigKey { name: c.name, help: c.help, default: c.default }).collect(),
+                    config: i
+                        .config
+                        .into_iter()
+                        .map(|c| ConfigKey {
+                            name: c.name,
+                            help: c.help,
+                            default: c.default,
+                        })
+                        .collect(),
                     reads: i.reads,
                     detect_daemonsets: i.detect_daemonsets,
                 }
@@ -256,15 +288,37 @@ impl Registry {
     }
 
     /// Instantiate a plugin for a diagnosis.
-    pub fn plugin(&self, ext: &Extension, state: HostState, limits: Limits) -> Result<PluginInstance> {
-        PluginInstance::new(&self.runtime.engine, &self.cni_linker, &ext.component, state, limits)
-            .with_context(|| format!("instantiating extension {}", ext.info.name))
+    pub fn plugin(
+        &self,
+        ext: &Extension,
+        state: HostState,
+        limits: Limits,
+    ) -> Result<PluginInstance> {
+        PluginInstance::new(
+            &self.runtime.engine,
+            &self.cni_linker,
+            &ext.component,
+            state,
+            limits,
+        )
+        .with_context(|| format!("instantiating extension {}", ext.info.name))
     }
 
     /// Instantiate a provider for a diagnosis.
-    pub fn provider(&self, ext: &Extension, state: HostState, limits: Limits) -> Result<ProviderInstance> {
-        ProviderInstance::new(&self.runtime.engine, &self.provider_linker, &ext.component, state, limits)
-            .with_context(|| format!("instantiating extension {}", ext.info.name))
+    pub fn provider(
+        &self,
+        ext: &Extension,
+        state: HostState,
+        limits: Limits,
+    ) -> Result<ProviderInstance> {
+        ProviderInstance::new(
+            &self.runtime.engine,
+            &self.provider_linker,
+            &ext.component,
+            state,
+            limits,
+        )
+        .with_context(|| format!("instantiating extension {}", ext.info.name))
     }
 }
 

@@ -67,9 +67,16 @@ impl HostState {
     pub fn last_stderr_line(&self) -> Option<String> {
         let bytes = self.stderr.contents();
         let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         if let Some(i) = lines.iter().rposition(|l| l.contains("panicked at")) {
-            let at = lines[i].split_once("panicked at").map(|(_, r)| r.trim()).unwrap_or("");
+            let at = lines[i]
+                .split_once("panicked at")
+                .map(|(_, r)| r.trim())
+                .unwrap_or("");
             let msg = lines.get(i + 1).copied().unwrap_or("");
             return Some(format!("panicked at {at} {msg}").trim().to_string());
         }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::OnceLock;
 
-use crate::dump::{FdbEntry, Interface, NetnsDump, Neighbour, NodeDump};
+use crate::dump::{FdbEntry, Interface, Neighbour, NetnsDump, NodeDump};
 use crate::packet::{Packet, Protocol};
 use netfilter::{Hook, IpsetStore, NetnsFacts, Outcome, Ruleset};
 pub use route::{RouteHit, RouteKind, RouteQuery};
@@ -94,7 +94,12 @@ impl Netstack {
     }
 
     /// A socket listens on `ip` (or any address) at `port`.
-    pub fn listening(&self, protocol: Protocol, ip: Ipv4Addr, port: u16) -> Result<bool, NetstackError> {
+    pub fn listening(
+        &self,
+        protocol: Protocol,
+        ip: Ipv4Addr,
+        port: u16,
+    ) -> Result<bool, NetstackError> {
         self.absent("sockets")?;
         Ok(self.dump.sockets.iter().any(|s| {
             Protocol::parse(&s.protocol) == Some(protocol)
@@ -134,7 +139,9 @@ impl Netstack {
         oif: Option<&str>,
     ) -> Result<Vec<Outcome>, NetstackError> {
         let (rules, sets) = self.ruleset()?;
-        Ok(netfilter::traverse(rules, sets, self, hook, packet, iif, oif))
+        Ok(netfilter::traverse(
+            rules, sets, self, hook, packet, iif, oif,
+        ))
     }
 }
 

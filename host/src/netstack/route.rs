@@ -82,7 +82,10 @@ fn rule_matches(rule: &Rule, q: &RouteQuery, dst: Ipv4Addr) -> bool {
     if let Some(from) = rule.from {
         // Without a source yet (locally originated), `from` selectors match
         // only the catch-all.
-        ok &= q.src.map(|s| from.contains(&s)).unwrap_or(from.prefix_len() == 0);
+        ok &= q
+            .src
+            .map(|s| from.contains(&s))
+            .unwrap_or(from.prefix_len() == 0);
     }
     if let Some(to) = rule.to {
         ok &= to.contains(&dst);
@@ -173,7 +176,7 @@ fn usable(dump: &NetnsDump, r: &Route) -> bool {
 }
 
 /// Longest prefix, then lowest metric, in one table.
-fn best_in_table<'a>(dump: &'a NetnsDump, table: u32, dst: Ipv4Addr) -> Option<&'a Route> {
+fn best_in_table(dump: &NetnsDump, table: u32, dst: Ipv4Addr) -> Option<&Route> {
     dump.routes
         .iter()
         .filter(|r| r.table == table && r.dst.contains(&dst) && usable(dump, r))
@@ -182,11 +185,19 @@ fn best_in_table<'a>(dump: &'a NetnsDump, table: u32, dst: Ipv4Addr) -> Option<&
 
 /// The source address the kernel picks: prefsrc, else an address of the
 /// output device in the gateway's (or destination's) subnet, else its first.
-fn select_source(dump: &NetnsDump, r: &Route, dev: Option<&str>, toward: Ipv4Addr) -> Option<Ipv4Addr> {
+fn select_source(
+    dump: &NetnsDump,
+    r: &Route,
+    dev: Option<&str>,
+    toward: Ipv4Addr,
+) -> Option<Ipv4Addr> {
     if let Some(p) = r.prefsrc {
         return Some(p);
     }
-    let iface = dump.interfaces.iter().find(|i| Some(i.name.as_str()) == dev)?;
+    let iface = dump
+        .interfaces
+        .iter()
+        .find(|i| Some(i.name.as_str()) == dev)?;
     iface
         .addresses
         .iter()
@@ -332,9 +343,19 @@ mod tests {
 
     fn base() -> NetnsDump {
         NetnsDump {
-            interfaces: vec![iface("eth0", "192.168.0.11/24", true), iface("cni0", "10.244.0.1/24", true)],
+            interfaces: vec![
+                iface("eth0", "192.168.0.11/24", true),
+                iface("cni0", "10.244.0.1/24", true),
+            ],
             routes: vec![
-                route(254, "unicast", "0.0.0.0/0", Some("192.168.0.1"), "eth0", 100),
+                route(
+                    254,
+                    "unicast",
+                    "0.0.0.0/0",
+                    Some("192.168.0.1"),
+                    "eth0",
+                    100,
+                ),
                 route(254, "unicast", "192.168.0.0/24", None, "eth0", 0),
                 route(254, "unicast", "10.244.0.0/24", None, "cni0", 0),
                 route(255, "local", "192.168.0.11/32", None, "eth0", 0),
@@ -364,8 +385,18 @@ mod tests {
     #[test]
     fn lower_metric_wins_on_equal_prefix() {
         let mut d = base();
-        d.routes.push(route(254, "unicast", "0.0.0.0/0", Some("192.168.0.2"), "eth0", 50));
-        assert_eq!(lookup(&d, &q("1.1.1.1"))[0].gateway, Some("192.168.0.2".parse().unwrap()));
+        d.routes.push(route(
+            254,
+            "unicast",
+            "0.0.0.0/0",
+            Some("192.168.0.2"),
+            "eth0",
+            50,
+        ));
+        assert_eq!(
+            lookup(&d, &q("1.1.1.1"))[0].gateway,
+            Some("192.168.0.2".parse().unwrap())
+        );
     }
 
     #[test]
@@ -386,8 +417,16 @@ mod tests {
             table: Some(100),
             ..default_rules()[1].clone()
         });
-        d.routes.push(route(100, "unicast", "0.0.0.0/0", Some("192.168.0.3"), "eth0", 0));
-        d.routes.push(route(100, "throw", "10.244.0.0/16", None, "eth0", 0));
+        d.routes.push(route(
+            100,
+            "unicast",
+            "0.0.0.0/0",
+            Some("192.168.0.3"),
+            "eth0",
+            0,
+        ));
+        d.routes
+            .push(route(100, "throw", "10.244.0.0/16", None, "eth0", 0));
         let mut marked = q("1.1.1.1");
         marked.mark = 0x10;
         assert_eq!(lookup(&d, &marked)[0].table, 100);
@@ -419,8 +458,18 @@ mod tests {
         let mut r = route(254, "unicast", "10.0.0.0/8", None, "eth0", 0);
         r.dev = None;
         r.nexthops = vec![
-            crate::dump::NextHop { gateway: Some("192.168.0.5".parse().unwrap()), dev: "eth0".into(), weight: 1, onlink: false },
-            crate::dump::NextHop { gateway: Some("192.168.0.6".parse().unwrap()), dev: "eth0".into(), weight: 1, onlink: false },
+            crate::dump::NextHop {
+                gateway: Some("192.168.0.5".parse().unwrap()),
+                dev: "eth0".into(),
+                weight: 1,
+                onlink: false,
+            },
+            crate::dump::NextHop {
+                gateway: Some("192.168.0.6".parse().unwrap()),
+                dev: "eth0".into(),
+                weight: 1,
+                onlink: false,
+            },
         ];
         d.routes.push(r);
         assert_eq!(lookup(&d, &q("10.1.2.3")).len(), 2);

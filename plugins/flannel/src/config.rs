@@ -118,12 +118,13 @@ impl FlannelConfig {
                 }
             }
         }
-        let pod_mtu_override = match cluster::config("flannel-pod-mtu") {
-            None => None,
-            Some(v) => Some(v.parse::<u32>().map_err(|_| {
-                Error::Invalid(format!("--flannel-pod-mtu {v:?} is not a number"))
-            })?),
-        };
+        let pod_mtu_override =
+            match cluster::config("flannel-pod-mtu") {
+                None => None,
+                Some(v) => Some(v.parse::<u32>().map_err(|_| {
+                    Error::Invalid(format!("--flannel-pod-mtu {v:?} is not a number"))
+                })?),
+            };
         let require_bridge_nf = cluster::config("flannel-bridge-nf-call-iptables")
             .map(|v| v != "false")
             .unwrap_or(true);
@@ -171,7 +172,9 @@ fn read_netconf() -> Result<(Option<NetConf>, Option<&'static str>)> {
             return Ok((None, Some(place)));
         };
         let conf: NetConf = serde_json::from_str(text).map_err(|e| {
-            Error::Invalid(format!("ConfigMap {place}: net-conf.json is not valid JSON: {e}"))
+            Error::Invalid(format!(
+                "ConfigMap {place}: net-conf.json is not valid JSON: {e}"
+            ))
         })?;
         return Ok((Some(conf), Some(place)));
     }

@@ -73,7 +73,7 @@ impl CniPlugin for Flannel {
         packet: Packet,
         pod: &Pod,
     ) -> Result<NodeStep> {
-        node::Hop::new(self, node, upstream, packet).to_pod(pod)
+        node::Hop::new(self, node, upstream, packet).toward_pod(pod)
     }
 
     fn to_host(
@@ -83,11 +83,16 @@ impl CniPlugin for Flannel {
         packet: Packet,
         target: &Node,
     ) -> Result<NodeStep> {
-        node::Hop::new(self, node, upstream, packet).to_host(target)
+        node::Hop::new(self, node, upstream, packet).toward_host(target)
     }
 
-    fn to_external(&self, node: &Node, upstream: Option<&Link>, packet: Packet) -> Result<NodeStep> {
-        node::Hop::new(self, node, upstream, packet).to_external()
+    fn to_external(
+        &self,
+        node: &Node,
+        upstream: Option<&Link>,
+        packet: Packet,
+    ) -> Result<NodeStep> {
+        node::Hop::new(self, node, upstream, packet).toward_external()
     }
 
     fn serve(&self, node: &Node, upstream: Option<&Link>, packet: Packet) -> Result<NodeStep> {

@@ -182,12 +182,12 @@ impl<'a> Hop<'a> {
     }
 
     /// The packet is for a pod, here or on another node.
-    pub fn to_pod(mut self, pod: &Pod) -> Result<NodeStep> {
+    pub fn toward_pod(mut self, pod: &Pod) -> Result<NodeStep> {
         let Some(ing) = self.ingress()? else {
             return self.dropped();
         };
         if pod.node == self.node.name {
-            return self.to_local_pod(ing, pod);
+            return self.toward_local_pod(ing, pod);
         }
         let Some(target) = cluster::node(&pod.node) else {
             self.f.fatal(format!(
@@ -200,11 +200,11 @@ impl<'a> Hop<'a> {
         let Some(route) = self.route(&ing)? else {
             return self.dropped();
         };
-        self.to_remote(ing, &route, &target, true)
+        self.toward_remote(ing, &route, &target, true)
     }
 
     /// Deliver to a pod on this node over cni0 and its veth.
-    fn to_local_pod(mut self, ing: Ingress, pod: &Pod) -> Result<NodeStep> {
+    fn toward_local_pod(mut self, ing: Ingress, pod: &Pod) -> Result<NodeStep> {
         let bridge = Expect {
             kind: Some("bridge"),
             mtu: Some(self.plugin.config.pod_mtu(&self.node.name)),
@@ -261,18 +261,18 @@ impl<'a> Hop<'a> {
     }
 
     /// The packet is for another node's host network.
-    pub fn to_host(mut self, target: &Node) -> Result<NodeStep> {
+    pub fn toward_host(mut self, target: &Node) -> Result<NodeStep> {
         let Some(ing) = self.ingress()? else {
             return self.dropped();
         };
         let Some(route) = self.route(&ing)? else {
             return self.dropped();
         };
-        self.to_remote(ing, &route, target, false)
+        self.toward_remote(ing, &route, target, false)
     }
 
     /// Follow the route toward another node: over flannel.1 or the host interface.
-    fn to_remote(
+    fn toward_remote(
         mut self,
         ing: Ingress,
         route: &Route,
@@ -343,7 +343,12 @@ impl<'a> Hop<'a> {
                 } else {
                     format!(
                         "node {} routes pod CIDR {} of node {} via {gateway} (`{}`), but node {} is {}",
-                        self.node.name, route.prefix, target.name, route.text, target.name, target.ip
+                        self.node.name,
+                        route.prefix,
+                        target.name,
+                        route.text,
+                        target.name,
+                        target.ip
                     )
                 };
                 self.f.fatal(why);
@@ -500,7 +505,7 @@ impl<'a> Hop<'a> {
     }
 
     /// The packet leaves the cluster.
-    pub fn to_external(mut self) -> Result<NodeStep> {
+    pub fn toward_external(mut self) -> Result<NodeStep> {
         let Some(ing) = self.ingress()? else {
             return self.dropped();
         };
@@ -541,9 +546,9 @@ impl<'a> Hop<'a> {
             return self.dropped();
         };
         let iif = ing.iif.clone().unwrap_or_else(|| "lo".to_string());
-        let Some(packet) = self
-            .f
-            .netfilter(&self.ns, Hook::Input, &ing.packet, Some(&iif), None)?
+        let Some(packet) =
+            self.f
+                .netfilter(&self.ns, Hook::Input, &ing.packet, Some(&iif), None)?
         else {
             return self.dropped();
         };

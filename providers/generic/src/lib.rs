@@ -2,8 +2,8 @@
 //! the proxy mode it detected, and has nothing to check in the underlay.
 
 use skoop_sdk::{
-    CloudProvider, Error, Metadata, NetworkPlan, Node, Packet, Result, Settings,
-    Suspicion, export_cloud_provider,
+    CloudProvider, Error, Metadata, NetworkPlan, Node, Packet, Result, Settings, Suspicion,
+    export_cloud_provider,
 };
 
 struct Generic;
@@ -40,6 +40,5 @@ impl CloudProvider for Generic {
         Ok(vec![])
     }
 }
-
 
 export_cloud_provider!(Generic);

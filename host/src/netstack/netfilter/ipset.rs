@@ -76,6 +76,8 @@ struct IpSet {
     /// hash:ip `netmask`: addresses are compared after masking.
     netmask: u32,
     markmask: u32,
+    /// bitmap:port: entries match a port of any protocol that has ports.
+    any_proto_ports: bool,
     entries: Vec<Entry>,
 }
 
@@ -234,10 +236,13 @@ impl IpSet {
                 yes(*lo <= ip && ip <= *hi)
             }
             Elem::Port { proto, lo, hi } => {
-                if *proto != p.protocol.number() {
+                if self.any_proto_ports {
+                    if p.protocol == Protocol::Icmp {
+                        return Tri::No;
+                    }
+                } else if *proto != p.protocol.number() {
                     return Tri::No;
-                }
-                if p.protocol == Protocol::Icmp {
+                } else if p.protocol == Protocol::Icmp {
                     return Tri::Unknown;
                 }
                 let port = if dir == SetDir::Src { p.sport } else { p.dport };
@@ -322,6 +327,7 @@ impl IpsetStore {
             inet6: false,
             netmask: u32::MAX,
             markmask: u32::MAX,
+            any_proto_ports: type_name == "bitmap:port",
             entries: Vec::new(),
         };
         let mut it = opts.iter();

@@ -42,7 +42,7 @@ pub(crate) fn tokenize_into<'a>(line: &'a str, tokens: &mut Vec<Token<'a>>) -> R
     let bytes = line.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i].is_ascii_whitespace() {
+        if is_space(bytes[i]) {
             i += 1;
             continue;
         }
@@ -62,7 +62,7 @@ pub(crate) fn tokenize_into<'a>(line: &'a str, tokens: &mut Vec<Token<'a>>) -> R
         let mut quoted = false;
         // Start of the current unquoted run (pushed lazily into `owned`).
         let mut run = i;
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+        while i < bytes.len() && !is_space(bytes[i]) {
             match bytes[i] {
                 b'"' => {
                     let buf = owned.get_or_insert_with(String::new);
@@ -126,8 +126,21 @@ pub(crate) fn tokenize_into<'a>(line: &'a str, tokens: &mut Vec<Token<'a>>) -> R
     Ok(())
 }
 
+/// Byte classes: 0 plain, 1 whitespace, 2 quote or backslash.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b' ' as usize] = 1;
+    t[b'\t' as usize] = 1;
+    t[b'\n' as usize] = 1;
+    t[b'\r' as usize] = 1;
+    t[0x0c] = 1;
+    t[b'"' as usize] = 2;
+    t[b'\'' as usize] = 2;
+    t
+};
+
 fn is_space(b: u8) -> bool {
-    b.is_ascii_whitespace()
+    CLASS[b as usize] == 1
 }
 
 /// The word starting at `i` when it needs no unescaping: (text, quoted, end).
@@ -144,18 +157,15 @@ fn simple_word(line: &str, i: usize) -> Option<(&str, bool, usize)> {
         }
         return Some((&line[i + 1..close], true, close + 1));
     }
-    let mut j = i;
-    while j < bytes.len() {
-        let b = bytes[j];
-        if is_space(b) {
-            break;
-        }
-        if b == b'"' || b == b'\'' {
-            return None;
-        }
-        j += 1;
+    let rest = &bytes[i..];
+    let len = rest
+        .iter()
+        .position(|&b| CLASS[b as usize] != 0)
+        .unwrap_or(rest.len());
+    if rest.get(len).is_some_and(|&b| CLASS[b as usize] == 2) {
+        return None;
     }
-    Some((&line[i..j], false, j))
+    Some((&line[i..i + len], false, i + len))
 }
 
 /// A `[packets:bytes]` counter word.

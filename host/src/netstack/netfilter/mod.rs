@@ -5,6 +5,18 @@
 //! - `Ruleset::parse(text) -> Result<Ruleset, ParseError>`; ParseError displays `line N: ...`.
 //! - `IpsetStore::parse(text) -> Result<IpsetStore, ParseError>` (module `ipset`).
 //! - `traverse(&Ruleset, &IpsetStore, &dyn NetnsFacts, Hook, &Packet, iif, oif) -> Vec<Outcome>`.
+//!
+//! Layout: `lex` tokenizes a line, `parse` reads the dump's tables and chains,
+//! `rule` turns a rule's words into conditions (`matches`) and a target
+//! (`targets`), `eval` walks a hook and `branches` merges its branches into
+//! outcomes. `ipset` reads `ipset save` and answers membership questions.
+//!
+//! Semantics in short: the simulated packet is the first packet of its
+//! connection (conntrack NEW, TCP SYN) or, with `packet.reply`, a reply
+//! (ESTABLISHED, SYN+ACK, nat tables skipped). A match that cannot be decided
+//! makes the rule *unknown*: both "matched" and "not matched" are explored and
+//! the outcomes that depend on the choice are `uncertain`. `-m statistic` is a
+//! branch whose both sides really happen (each load-balanced backend).
 
 use std::net::Ipv4Addr;
 

@@ -2,6 +2,7 @@
 //! headers, `-A` rules and `COMMIT`. Rule words are handed to `rule.rs`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use super::lex::{Token, is_counter, tokenize_into};
@@ -9,6 +10,30 @@ use super::matches::Cond;
 use super::rule::{RuleSpec, parse_rule};
 use super::targets::{Target, compile, resolve};
 use super::{ParseError, Verdict};
+
+/// FNV-1a: chain names are short and looked up once or twice per rule.
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Chain name to index.
+type ChainIndex = HashMap<String, usize, BuildHasherDefault<Fnv>>;
 
 /// One rule of a chain.
 #[derive(Debug, Clone)]
@@ -54,7 +79,7 @@ impl Chain {
 pub struct Table {
     pub(crate) name: Arc<str>,
     pub(crate) chains: Vec<Chain>,
-    pub(crate) by_name: HashMap<String, usize>,
+    pub(crate) by_name: ChainIndex,
 }
 
 impl Table {
@@ -98,7 +123,7 @@ struct PendingChain {
 struct PendingTable {
     name: Arc<str>,
     chains: Vec<PendingChain>,
-    by_name: HashMap<String, usize>,
+    by_name: ChainIndex,
 }
 
 impl PendingTable {
@@ -106,7 +131,7 @@ impl PendingTable {
         PendingTable {
             name: Arc::from(name),
             chains: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: ChainIndex::default(),
         }
     }
 
@@ -456,6 +481,24 @@ COMMIT
         // A built-in chain needs no header; a user chain does.
         assert!(Ruleset::parse("*filter\n-A FORWARD -j DROP\nCOMMIT\n").is_ok());
         assert_eq!(errline("*raw\n-A FORWARD -j DROP\nCOMMIT\n"), 2);
+    }
+
+    #[test]
+    fn parsed_data_is_shareable() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Ruleset>();
+        send_sync::<super::super::IpsetStore>();
+    }
+
+    #[test]
+    fn ipv6_only_rules_never_match() {
+        let rs =
+            Ruleset::parse("*filter\n:INPUT ACCEPT\n-A INPUT -6 -j DROP\nCOMMIT\n").expect("parse");
+        let rule = &rs.chain("filter", "INPUT").expect("INPUT").rules()[0];
+        assert!(matches!(
+            rule.conds[0].kind,
+            super::super::matches::CondKind::Const(false)
+        ));
     }
 
     #[test]

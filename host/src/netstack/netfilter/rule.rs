@@ -227,6 +227,11 @@ impl<'a> Parser<'_, 'a> {
                     }
                 }
                 "-c" | "--set-counters" | "-4" | "--ipv4" => {}
+                // An ip6tables-only rule never applies to IPv4.
+                "-6" | "--ipv6" => self.conds.push(Cond {
+                    negate: false,
+                    kind: CondKind::Const(false),
+                }),
                 _ => {
                     if let Some(c) = self.basic_option(opt, args, neg) {
                         self.conds.push(c);

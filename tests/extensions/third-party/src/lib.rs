@@ -30,7 +30,11 @@ impl CniPlugin for ThirdParty {
             name: "flannel".into(),
             version: "9.9.9-third-party".into(),
             description: "a vendor's own flannel plugin".into(),
-            config: vec![ConfigKey::new("flannel-greeting", "a word to log", Some("hello"))],
+            config: vec![ConfigKey::new(
+                "flannel-greeting",
+                "a word to log",
+                Some("hello"),
+            )],
             detect_daemonsets: vec!["kube-flannel-ds".into()],
             ..Metadata::default()
         }
@@ -44,7 +48,9 @@ impl CniPlugin for ThirdParty {
             Err(e) => format!("denied ({})", e.kind()),
         };
         let greeting = cluster::config("flannel-greeting").unwrap_or_default();
-        let probe = format!("sandbox probe: {env} environment variables, {args} arguments, /etc/hostname {file}; greeting {greeting}");
+        let probe = format!(
+            "sandbox probe: {env} environment variables, {args} arguments, /etc/hostname {file}; greeting {greeting}"
+        );
         Ok((ThirdParty, vec![Suspicion::new(Level::Info, probe)]))
     }
 
@@ -53,7 +59,10 @@ impl CniPlugin for ThirdParty {
     }
 
     fn pod_receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep> {
-        Ok(note(VethPod::new(None, None).receive(pod, upstream)?, &pod.id()))
+        Ok(note(
+            VethPod::new(None, None).receive(pod, upstream)?,
+            &pod.id(),
+        ))
     }
 
     fn to_pod(&self, node: &Node, _: Option<&Link>, packet: Packet, pod: &Pod) -> Result<NodeStep> {
@@ -65,12 +74,24 @@ impl CniPlugin for ThirdParty {
         Ok(note(step, &node.name))
     }
 
-    fn to_host(&self, node: &Node, _: Option<&Link>, packet: Packet, target: &Node) -> Result<NodeStep> {
-        Ok(note(forward(target.hop(), LinkKind::Infra, packet), &node.name))
+    fn to_host(
+        &self,
+        node: &Node,
+        _: Option<&Link>,
+        packet: Packet,
+        target: &Node,
+    ) -> Result<NodeStep> {
+        Ok(note(
+            forward(target.hop(), LinkKind::Infra, packet),
+            &node.name,
+        ))
     }
 
     fn to_external(&self, node: &Node, _: Option<&Link>, packet: Packet) -> Result<NodeStep> {
-        Ok(note(forward(Hop::external(packet.dst), LinkKind::External, packet), &node.name))
+        Ok(note(
+            forward(Hop::external(packet.dst), LinkKind::External, packet),
+            &node.name,
+        ))
     }
 
     fn serve(&self, node: &Node, _: Option<&Link>, _: Packet) -> Result<NodeStep> {
