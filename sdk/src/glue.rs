@@ -31,46 +31,37 @@ fn with_plugin<T: CniPlugin>(f: impl FnOnce(&T) -> Result<NodeStep>) -> StepResu
     })
 }
 
+/// Each world has its own generated `extension-info`; fill either alike.
+macro_rules! describe {
+    ($m:expr, $module:ident, $kind:ident) => {{
+        let m = $m;
+        $module::ExtensionInfo {
+            name: m.name,
+            kind: $module::ExtensionKind::$kind,
+            version: m.version,
+            wit_version: WIT_VERSION.to_string(),
+            description: m.description,
+            config: m
+                .config
+                .into_iter()
+                .map(|c| $module::ConfigKey {
+                    name: c.name,
+                    help: c.help,
+                    default: c.default,
+                })
+                .collect(),
+            reads: m.reads,
+            detect_daemonsets: m.detect_daemonsets,
+        }
+    }};
+}
+
 pub fn describe_cni(m: Metadata) -> cm::ExtensionInfo {
-    cm::ExtensionInfo {
-        name: m.name,
-        kind: cm::ExtensionKind::CniPlugin,
-        version: m.version,
-        wit_version: WIT_VERSION.to_string(),
-        description: m.description,
-        config: m
-            .config
-            .into_iter()
-            .map(|c| cm::ConfigKey {
-                name: c.name,
-                help: c.help,
-                default: c.default,
-            })
-            .collect(),
-        reads: m.reads,
-        detect_daemonsets: m.detect_daemonsets,
-    }
+    describe!(m, cm, CniPlugin)
 }
 
 pub fn describe_provider(m: Metadata) -> pm::ExtensionInfo {
-    pm::ExtensionInfo {
-        name: m.name,
-        kind: pm::ExtensionKind::CloudProvider,
-        version: m.version,
-        wit_version: WIT_VERSION.to_string(),
-        description: m.description,
-        config: m
-            .config
-            .into_iter()
-            .map(|c| pm::ConfigKey {
-                name: c.name,
-                help: c.help,
-                default: c.default,
-            })
-            .collect(),
-        reads: m.reads,
-        detect_daemonsets: m.detect_daemonsets,
-    }
+    describe!(m, pm, CloudProvider)
 }
 
 pub fn setup<T: CniPlugin>() -> std::result::Result<Vec<wt::Suspicion>, wt::Error> {

@@ -93,6 +93,22 @@ impl Runner {
         }
     }
 
+    /// A store with the instance `instantiate` builds in it; start-up code
+    /// runs under the same deadline and limits as any call.
+    fn start<B>(
+        engine: &Engine,
+        state: HostState,
+        limits: Limits,
+        instantiate: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<B>,
+    ) -> Result<(Runner, B), CallError> {
+        let mut run = Runner::new(engine, state, limits);
+        run.store.set_epoch_deadline(limits.ticks());
+        match instantiate(&mut run.store) {
+            Ok(b) => Ok((run, b)),
+            Err(e) => Err(run.classify("instantiate", e)),
+        }
+    }
+
     fn err(&self, call: &str, failure: Failure) -> CallError {
         CallError {
             extension: self.name.clone(),
@@ -175,10 +191,9 @@ impl PluginInstance {
         state: HostState,
         limits: Limits,
     ) -> anyhow::Result<PluginInstance> {
-        let mut run = Runner::new(engine, state, limits);
-        run.store.set_epoch_deadline(limits.ticks());
-        let bindings = cni::CniPlugin::instantiate(&mut run.store, component, linker)
-            .map_err(|e| run.classify("instantiate", e))?;
+        let (run, bindings) = Runner::start(engine, state, limits, |s| {
+            cni::CniPlugin::instantiate(s, component, linker)
+        })?;
         Ok(PluginInstance { run, bindings })
     }
 
@@ -321,10 +336,9 @@ impl ProviderInstance {
         state: HostState,
         limits: Limits,
     ) -> anyhow::Result<ProviderInstance> {
-        let mut run = Runner::new(engine, state, limits);
-        run.store.set_epoch_deadline(limits.ticks());
-        let bindings = pw::CloudProvider::instantiate(&mut run.store, component, linker)
-            .map_err(|e| run.classify("instantiate", e))?;
+        let (run, bindings) = Runner::start(engine, state, limits, |s| {
+            pw::CloudProvider::instantiate(s, component, linker)
+        })?;
         Ok(ProviderInstance { run, bindings })
     }
 

@@ -96,6 +96,31 @@ pub struct Registry {
     pub notices: Vec<String>,
 }
 
+/// The same `extension-info` record is generated once per world; both convert alike.
+macro_rules! info_from {
+    ($i:expr, $kind:expr) => {{
+        let i = $i;
+        Info {
+            name: i.name,
+            kind: $kind,
+            version: i.version,
+            wit_version: i.wit_version,
+            description: i.description,
+            config: i
+                .config
+                .into_iter()
+                .map(|c| ConfigKey {
+                    name: c.name,
+                    help: c.help,
+                    default: c.default,
+                })
+                .collect(),
+            reads: i.reads,
+            detect_daemonsets: i.detect_daemonsets,
+        }
+    }};
+}
+
 /// `x.y.z` of a versioned interface name `pkg/iface@x.y.z`.
 fn version_of(name: &str) -> Option<&str> {
     name.split_once('@').map(|(_, v)| v)
@@ -211,54 +236,19 @@ impl Registry {
         };
         let limits = Limits::default();
         let state = HostState::new(label, limits.memory_bytes);
+        let refuse = |e: anyhow::Error| bad_input(format!("{label}: cannot instantiate: {e:#}"));
         let info = match kind {
             Kind::CniPlugin => {
                 let mut inst =
                     PluginInstance::new(engine, &self.cni_linker, &component, state, limits)
-                        .map_err(|e| bad_input(format!("{label}: cannot instantiate: {e:#}")))?;
-                let i = inst.describe().map_err(|e| bad_input(e.to_string()))?;
-                Info {
-                    name: i.name,
-                    kind,
-                    version: i.version,
-                    wit_version: i.wit_version,
-                    description: i.description,
-                    config: i
-                        .config
-                        .into_iter()
-                        .map(|c| ConfigKey {
-                            name: c.name,
-                            help: c.help,
-                            default: c.default,
-                        })
-                        .collect(),
-                    reads: i.reads,
-                    detect_daemonsets: i.detect_daemonsets,
-                }
+                        .map_err(refuse)?;
+                info_from!(inst.describe().map_err(|e| bad_input(e.to_string()))?, kind)
             }
             Kind::CloudProvider => {
                 let mut inst =
                     ProviderInstance::new(engine, &self.provider_linker, &component, state, limits)
-                        .map_err(|e| bad_input(format!("{label}: cannot instantiate: {e:#}")))?;
-                let i = inst.describe().map_err(|e| bad_input(e.to_string()))?;
-                Info {
-                    name: i.name,
-                    kind,
-                    version: i.version,
-                    wit_version: i.wit_version,
-                    description: i.description,
-                    config: i
-                        .config
-                        .into_iter()
-                        .map(|c| ConfigKey {
-                            name: c.name,
-                            help: c.help,
-                            default: c.default,
-                        })
-                        .collect(),
-                    reads: i.reads,
-                    detect_daemonsets: i.detect_daemonsets,
-                }
+                        .map_err(refuse)?;
+                info_from!(inst.describe().map_err(|e| bad_input(e.to_string()))?, kind)
             }
         };
         validate(label, &info)?;
