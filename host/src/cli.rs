@@ -47,6 +47,10 @@ pub struct Cli {
 pub enum Cmd {
     /// Diagnose one flow: -s SRC -d DST -p PORT.
     Diagnose(DiagnoseArgs),
+    /// Dump the network stack of this node (and of pod netns) in the bundle's node format.
+    Collect(CollectArgs),
+    /// Capture a bundle (cluster.json + nodes/*.json) from a live cluster.
+    Snapshot(SnapshotArgs),
     /// List or inspect extensions.
     Extension {
         #[command(subcommand)]
@@ -105,13 +109,8 @@ pub struct DiagnoseArgs {
     #[arg(long)]
     pub demo: bool,
 
-    /// Kubeconfig of a live cluster (live mode is not available in this version).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// Kubeconfig context (live mode).
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub live: LiveArgs,
 
     /// Network plugin (default: detected from the DaemonSets).
     #[arg(long, value_name = "NAME")]
@@ -136,6 +135,79 @@ pub struct DiagnoseArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// How to reach a live cluster and run collector pods on it.
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
+    /// Kubeconfig of a live cluster (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Namespace of the collector pods (created if missing).
+    #[arg(long, value_name = "NS", default_value = "skoop")]
+    pub collector_namespace: String,
+
+    /// Image of the collector pods (it runs `skoop collect`).
+    #[arg(long, value_name = "IMAGE", default_value = "skoop/collector:0.1")]
+    pub collector_image: String,
+
+    /// How long to wait for a collector pod, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub collector_pod_wait_timeout: u64,
+
+    /// Keep the collector pods after the run.
+    #[arg(long)]
+    pub preserve_collector_pod: bool,
+}
+
+impl LiveArgs {
+    /// True when the user asked for live mode.
+    pub fn wanted(&self) -> bool {
+        self.kubeconfig.is_some() || self.context.is_some()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Node name (default: the hostname).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+
+    /// A pod netns to dump too, as NS/NAME=NETNS (a name under /run/netns or a path
+    /// such as /proc/PID/ns/net); repeatable. Without it, pods are found through CRI.
+    #[arg(long = "pod", value_name = "NS/NAME=NETNS")]
+    pub pods: Vec<String>,
+
+    /// Write the dump to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Directory to write the bundle to.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// Nodes to collect; repeatable.
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+
+    /// Collect every node (asks for --yes on large clusters).
+    #[arg(long)]
+    pub all_nodes: bool,
+
+    /// Confirm collecting every node of a large cluster.
+    #[arg(long)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// What must be known before extensions load: which files, which cache.

@@ -61,6 +61,9 @@ pub struct NetnsDump {
     /// Listening sockets.
     #[serde(default)]
     pub sockets: Vec<Socket>,
+    /// IPVS virtual services; `None` when the kernel has no IPVS (see `absent`).
+    #[serde(default)]
+    pub ipvs: Option<Vec<IpvsService>>,
     /// Facts that could not be collected, by fact name (`iptables`, `ipset`,
     /// `ipvs`, `sockets`, ...), with the reason.
     #[serde(default)]
@@ -231,6 +234,43 @@ pub struct FdbEntry {
     pub dst: Option<Ipv4Addr>,
     #[serde(default)]
     pub master: Option<String>,
+}
+
+/// An IPVS virtual service (`ipvsadm -Ln`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpvsService {
+    /// tcp, udp or sctp; `None` for a firewall-mark service.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// Virtual address (none for a firewall-mark service).
+    #[serde(default)]
+    pub address: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Firewall mark, for fwmark services.
+    #[serde(default)]
+    pub fwmark: Option<u32>,
+    /// Scheduler: rr, wrr, lc, sh, ...
+    pub scheduler: String,
+    #[serde(default)]
+    pub real_servers: Vec<IpvsRealServer>,
+}
+
+/// An IPVS real server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpvsRealServer {
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub weight: u32,
+    /// Masq (NAT), Route (DR), Tunnel.
+    #[serde(default = "masq")]
+    pub forward: String,
+}
+
+fn masq() -> String {
+    "Masq".to_string()
 }
 
 /// A listening socket.

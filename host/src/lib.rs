@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod collect;
 pub mod cluster;
 pub mod detect;
 pub mod diagnose;
@@ -10,6 +11,7 @@ pub mod dump;
 pub mod error;
 pub mod extension;
 pub mod facts;
+pub mod live;
 pub mod netstack;
 pub mod packet;
 pub mod path;

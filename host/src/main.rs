@@ -88,6 +88,8 @@ fn run(args: Vec<OsString>) -> Result<u8> {
             diagnose_cmd(&registry, &cli, args, values, limits)
         }
         Cmd::Extension { action } => extension_cmd(&registry, action),
+        Cmd::Collect(args) => skoop::collect::run(args),
+        Cmd::Snapshot(args) => skoop::live::snapshot(args),
     }
 }
 
@@ -191,10 +193,8 @@ fn load_bundle(args: &DiagnoseArgs) -> Result<Bundle> {
     if let Some(dir) = &args.snapshot {
         return bundle::load_dir(dir);
     }
-    if args.kubeconfig.is_some() || args.context.is_some() {
-        return Err(bad_input(
-            "live cluster mode (--kubeconfig/--context) is not available in this version; diagnose a bundle with --snapshot DIR",
-        ));
+    if args.live.wanted() {
+        return skoop::live::bundle(&args.live);
     }
     Err(bad_input(
         "nothing to diagnose: pass --snapshot DIR (a bundle: cluster.json + nodes/<node>.json) or --demo",

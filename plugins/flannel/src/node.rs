@@ -68,6 +68,7 @@ impl<'a> Hop<'a> {
         if !self.node.ready {
             self.f.fatal(format!("node {} is NotReady", self.node.name));
         }
+        self.f.ip_rules(&self.ns)?;
         let Some(up) = self.upstream else {
             return Ok(Some(Ingress {
                 packet: self.packet,
