@@ -163,6 +163,10 @@ pub struct LiveArgs {
     /// Keep the collector pods after the run.
     #[arg(long)]
     pub preserve_collector_pod: bool,
+
+    /// Deadline of one API request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub api_timeout: u64,
 }
 
 impl LiveArgs {

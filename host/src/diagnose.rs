@@ -12,7 +12,7 @@ use crate::cluster::Classified;
 use crate::extension::instance::{CallError, Failure, NodeTarget, PluginInstance, RefusedKind};
 use crate::facts::Facts;
 use crate::packet::{Packet, Protocol};
-use crate::path::{Action, HopId, LinkKind, NodeKind, Step, Tx};
+use crate::path::{Action, Finding, HopId, LinkKind, NodeKind, Step, Tx};
 use crate::suspicion::{Level, Suspicion};
 
 /// The ephemeral port simulated clients send from.
@@ -108,9 +108,27 @@ impl Trace {
     }
 
     fn suspect(&mut self, hop: Option<&HopId>, level: Level, message: String) {
+        let node = hop.map(|h| h.id.clone());
+        // "cannot check A: why" and "cannot check B: why" become "cannot check A, B: why".
+        if let Some((what, why)) = message
+            .strip_prefix("cannot check ")
+            .and_then(|m| m.split_once(": "))
+            && let Some(prev) = self.suspicions.iter_mut().find(|s| {
+                s.level == level
+                    && s.node == node
+                    && s.message.starts_with("cannot check ")
+                    && s.message.ends_with(&format!(": {why}"))
+            })
+        {
+            let head = prev.message.trim_end_matches(&format!(": {why}")).to_string();
+            if !head.split(", ").any(|w| w.ends_with(what)) {
+                prev.message = format!("{head}, {what}: {why}");
+            }
+            return;
+        }
         let s = Suspicion {
             level,
-            node: hop.map(|h| h.id.clone()),
+            node,
             message,
         };
         if !self.suspicions.contains(&s) {
@@ -192,9 +210,23 @@ impl<'a> Diagnosis<'a> {
     }
 
     /// Add cluster-wide findings (plugin setup).
-    pub fn global(&mut self, findings: Vec<(Level, String)>) {
-        for (l, m) in findings {
-            self.trace.suspect(None, l, m);
+    pub fn global(&mut self, findings: Vec<Finding>) {
+        self.record(None, &findings);
+    }
+
+    /// Record findings reported at `hop`, or at the net-node they are about.
+    fn record(&mut self, hop: Option<&HopId>, findings: &[Finding]) {
+        for f in findings {
+            let about = f.about.as_ref().map(|id| HopId {
+                kind: if id.contains('/') {
+                    NodeKind::Pod
+                } else {
+                    NodeKind::Node
+                },
+                id: id.clone(),
+            });
+            self.trace
+                .suspect(about.as_ref().or(hop), f.level, f.message.clone());
         }
     }
 
@@ -218,7 +250,8 @@ impl<'a> Diagnosis<'a> {
             }
             reply_ok |= self.reply(&source, &hop, &packet, &request);
         }
-        self.explain_silent_failures(&source, reply_ok);
+        let _ = reply_ok;
+        self.explain_silent_failures();
         self.trace
     }
 
@@ -240,7 +273,15 @@ impl<'a> Diagnosis<'a> {
         reply: Packet,
         request: &Packet,
     ) -> bool {
-        let Some(node) = self.facts.view.node_by_ip(reply.dst) else {
+        let owner = self.facts.view.node_by_ip(reply.dst).or_else(|| {
+            self.facts.view.nodes.values().find(|n| {
+                self.facts
+                    .netstacks
+                    .node(&n.name)
+                    .is_ok_and(|ns| ns.is_local(reply.dst))
+            })
+        });
+        let Some(node) = owner else {
             self.trace.suspect(
                 Some(server),
                 Level::Fatal,
@@ -307,7 +348,7 @@ impl<'a> Diagnosis<'a> {
     }
 
     /// Make sure a failed flow always carries a blocking finding.
-    fn explain_silent_failures(&mut self, source: &HopId, reply_ok: bool) {
+    fn explain_silent_failures(&mut self) {
         if self.trace.error.is_some() || self.trace.broken() {
             return;
         }
@@ -333,18 +374,6 @@ impl<'a> Diagnosis<'a> {
                 Some(at),
                 Level::Fatal,
                 format!("the packet is dropped at {at} and no check explains why"),
-            );
-        } else if !reply_ok
-            && self
-                .trace
-                .branches
-                .iter()
-                .all(|b| b.direction == Direction::Request)
-        {
-            self.trace.suspect(
-                Some(source),
-                Level::Critical,
-                "the request is never delivered".to_string(),
             );
         }
     }
@@ -383,9 +412,7 @@ impl<'a> Diagnosis<'a> {
                 return vec![];
             }
         };
-        for (l, m) in &step.findings {
-            self.trace.suspect(Some(start), *l, m.clone());
-        }
+        self.record(Some(start), &step.findings);
         self.remember_nat(start, &packet, &step);
         for p in &step.dropped {
             self.trace.branches.push(Branch {
@@ -399,13 +426,16 @@ impl<'a> Diagnosis<'a> {
             });
         }
         if step.transmissions.is_empty() && step.dropped.is_empty() {
-            let end = if step.action == Action::Serve {
-                End::Delivered { at: start.clone() }
-            } else {
-                End::Dropped {
+            let end = match step.action {
+                Action::Serve => End::Delivered { at: start.clone() },
+                Action::Unknown => End::Unfinished {
+                    at: start.clone(),
+                    why: "facts missing".into(),
+                },
+                _ => End::Dropped {
                     at: start.clone(),
                     packet: None,
-                }
+                },
             };
             self.trace.branches.push(Branch {
                 direction: dir,
@@ -500,9 +530,7 @@ impl<'a> Diagnosis<'a> {
                 }
             };
             self.trace.links[link].action = step.action;
-            for (l, m) in &step.findings {
-                self.trace.suspect(Some(&at), *l, m.clone());
-            }
+            self.record(Some(&at), &step.findings);
             self.remember_nat(&at, &input, &step);
             for p in &step.dropped {
                 finish(
@@ -520,7 +548,10 @@ impl<'a> Diagnosis<'a> {
                 continue;
             }
             if step.transmissions.is_empty() {
-                if step.dropped.is_empty() {
+                if step.action == Action::Unknown {
+                    let why = "facts missing".to_string();
+                    finish(&mut self.trace, &item, End::Unfinished { at, why });
+                } else if step.dropped.is_empty() {
                     finish(&mut self.trace, &item, End::Dropped { at, packet: None });
                 }
                 continue;
@@ -611,7 +642,8 @@ impl<'a> Diagnosis<'a> {
                 let node_ip = self.facts.view.nodes.get(&pod.node).map(|n| n.ip);
                 self.plugin.pod_receive(pod, node_ip, from, &arriving)?
             }
-            NodeKind::Node => self.node_step(&at.id, Some((from, &arriving)), packet)?,
+            // A node also gets the raw link, so its plugin can tell conntrack undid a translation here.
+            NodeKind::Node => self.node_step(&at.id, Some((from, tx)), packet)?,
         };
         Ok((packet, step))
     }
@@ -653,7 +685,16 @@ impl<'a> Diagnosis<'a> {
             .view
             .classify(packet.dst, packet.dport, packet.protocol);
         let target = match class {
-            Classified::Service(s) if !packet.reply => NodeTarget::Service(s),
+            // A ClusterIP is translated on any node; a NodePort only on the node
+            // owning the address (kube-proxy's `--dst-type LOCAL`).
+            Classified::Service(s)
+                if !packet.reply
+                    && (facts.view.service_by_ip(packet.dst).is_some()
+                        || local
+                        || packet.dst == n.ip) =>
+            {
+                NodeTarget::Service(s)
+            }
             Classified::Service(_) | Classified::Node(_) | Classified::External(_)
                 if local || packet.dst == n.ip =>
             {

@@ -23,6 +23,8 @@ use skoop::extension::settings_to;
 use skoop::extension::state::HostState;
 use skoop::extension::{Extension, Origin, Registry};
 use skoop::facts::Facts;
+use skoop::dump::NetnsDump;
+use skoop::live::Session;
 use skoop::netstack::Netstacks;
 use skoop::packet::Protocol;
 use skoop::report::Report;
@@ -193,12 +195,84 @@ fn load_bundle(args: &DiagnoseArgs) -> Result<Bundle> {
     if let Some(dir) = &args.snapshot {
         return bundle::load_dir(dir);
     }
-    if args.live.wanted() {
-        return skoop::live::bundle(&args.live);
+    skoop::live::bundle(&args.live)
+}
+
+/// The facts of a diagnosis, and the live session that collects them (the
+/// collector pods live as long as it does).
+struct Input {
+    source: String,
+    facts: Facts,
+    warnings: Vec<String>,
+    notes: Vec<String>,
+    live: Option<Session>,
+}
+
+fn overrides(args: &DiagnoseArgs) -> Overrides {
+    Overrides {
+        network_plugin: args.network_plugin.clone(),
+        cloud_provider: args.cloud_provider.clone(),
+        proxy_mode: args.proxy_mode,
+        cluster_cidr: args.cluster_cidr,
     }
-    Err(bad_input(
-        "nothing to diagnose: pass --snapshot DIR (a bundle: cluster.json + nodes/<node>.json) or --demo",
-    ))
+}
+
+/// Facts from the demo or a bundle directory.
+fn bundle_input(args: &DiagnoseArgs, registry: &Registry) -> Result<Input> {
+    let bundle = load_bundle(args)?;
+    let mut view = ClusterView::from_bundle(&bundle)?;
+    let warnings = detect::host_interfaces_with(&mut view, |n| bundle.nodes.get(n).map(|d| &d.host));
+    let hosts: Vec<(&str, &NetnsDump)> = bundle
+        .nodes
+        .iter()
+        .map(|(n, d)| (n.as_str(), &d.host))
+        .collect();
+    let detected = detect::detect(&view, &hosts, &overrides(args), &registry.detection())?;
+    Ok(Input {
+        source: bundle.source,
+        facts: Facts {
+            view,
+            netstacks: Netstacks::from_dumps(&bundle.nodes),
+            settings: detected.settings,
+        },
+        warnings: detected.warnings.into_iter().chain(warnings).collect(),
+        notes: detected.notes,
+        live: None,
+    })
+}
+
+/// Facts from a live cluster: objects now, node dumps as the diagnosis
+/// reaches each node.
+fn live_input(args: &DiagnoseArgs, registry: &Registry, src: Ipv4Addr) -> Result<Input> {
+    let session = Session::connect(&args.live)?;
+    let bundle = session.bundle()?;
+    let view = ClusterView::from_bundle(&bundle)?;
+    let netstacks = session.netstacks(&view);
+    let flags = overrides(args);
+    let mut hosts = Vec::new();
+    if detect::proxy_mode_needs_dumps(&view, &flags)
+        && let Some(node) = skoop::live::source_node(&view, src)
+    {
+        let stack = netstacks.node(&node).map_err(|e| {
+            bad_input(format!(
+                "cannot detect kube-proxy's mode: no ConfigMap kube-system/kube-proxy, and node {node} could not be collected ({e}); pass --proxy-mode iptables|ipvs|none"
+            ))
+        })?;
+        hosts.push((node, stack.dump.clone()));
+    }
+    let hosts_ref: Vec<(&str, &NetnsDump)> = hosts.iter().map(|(n, d)| (n.as_str(), d)).collect();
+    let detected = detect::detect(&view, &hosts_ref, &flags, &registry.detection())?;
+    Ok(Input {
+        source: bundle.source,
+        facts: Facts {
+            view,
+            netstacks,
+            settings: detected.settings,
+        },
+        warnings: detected.warnings,
+        notes: detected.notes,
+        live: Some(session),
+    })
 }
 
 /// Store data for one extension of this diagnosis.
@@ -236,52 +310,21 @@ fn names(map: &BTreeMap<String, Extension>) -> String {
     map.keys().cloned().collect::<Vec<_>>().join(", ")
 }
 
-fn diagnose_cmd(
+/// One pass of the diagnosis over `facts`: the report, and the engine's
+/// error if it stopped early.
+fn diagnose_once(
     registry: &Registry,
     cli: &Cli,
-    args: &DiagnoseArgs,
-    values: BTreeMap<String, String>,
+    facts: &Arc<Facts>,
+    flow: Flow,
+    values: &BTreeMap<String, String>,
     limits: Limits,
-) -> Result<u8> {
-    let flow = flow(args)?;
-    let bundle = load_bundle(args)?;
-    let mut view = ClusterView::from_bundle(&bundle)?;
-    detect::host_interfaces(&mut view, &bundle.nodes);
-    let overrides = Overrides {
-        network_plugin: args.network_plugin.clone(),
-        cloud_provider: args.cloud_provider.clone(),
-        proxy_mode: args.proxy_mode,
-        cluster_cidr: args.cluster_cidr,
-    };
-    let settings = detect::settings(&view, &bundle.nodes, &overrides, &registry.detection())?;
-    if cli.verbose {
-        eprintln!(
-            "skoop: network plugin {}, cloud provider {}, kube-proxy {:?}, cluster CIDR {}",
-            settings.network_plugin,
-            settings.cloud_provider,
-            settings.proxy_mode,
-            settings
-                .cluster_cidr
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "unknown".into())
-        );
-        for n in view.nodes.values() {
-            eprintln!(
-                "skoop: node {} host interface {}",
-                n.name,
-                n.host_interface.as_deref().unwrap_or("unknown (no dump)")
-            );
-        }
-    }
-    let facts = Arc::new(Facts {
-        view,
-        netstacks: Netstacks::from_dumps(&bundle.nodes),
-        settings,
-    });
-    let source = diagnose::source_hop(&facts, flow.src).ok_or_else(|| {
+    source_name: &str,
+) -> Result<(Report, Option<CallError>)> {
+    let source = diagnose::source_hop(facts, flow.src).ok_or_else(|| {
         bad_input(format!(
-            "source {} is neither a pod nor a node of the cluster in {}",
-            flow.src, bundle.source
+            "source {} is neither a pod nor a node of the cluster in {source_name}",
+            flow.src
         ))
     })?;
     let provider_ext = registry
@@ -296,7 +339,7 @@ fn diagnose_cmd(
         })?;
     let mut provider = registry.provider(
         provider_ext,
-        state_for(provider_ext, &facts, &values, limits, cli.verbose),
+        state_for(provider_ext, facts, values, limits, cli.verbose),
         limits,
     )?;
     let plan = provider
@@ -310,17 +353,130 @@ fn diagnose_cmd(
             names(&registry.plugins)
         ))
     })?;
-    let mut state = state_for(plugin_ext, &facts, &values, limits, cli.verbose);
+    let mut state = state_for(plugin_ext, facts, values, limits, cli.verbose);
     if plan.infra_shim {
         state.infra = Some(Arc::new(Mutex::new(provider)));
     }
     let mut plugin = registry.plugin(plugin_ext, state, limits)?;
     let global = plugin.setup().map_err(setup_error)?;
-    let mut diagnosis = Diagnosis::new(&facts, &mut plugin);
+    let mut diagnosis = Diagnosis::new(facts, &mut plugin);
     diagnosis.global(global);
     let trace = diagnosis.run(source, flow);
     let failed = trace.error.clone();
-    let report = Report::new(&flow, facts.settings.clone(), bundle.source.clone(), trace);
+    let report = Report::new(
+        &flow,
+        facts.settings.clone(),
+        source_name.to_string(),
+        trace,
+    );
+    Ok((report, failed))
+}
+
+/// Diagnose, and in live mode again while the diagnosis reaches nodes that
+/// were not collected before it started: the last pass then runs with every
+/// node it touches collected and its host interface known, as on a bundle.
+fn diagnose_live(
+    registry: &Registry,
+    cli: &Cli,
+    input: Input,
+    flow: Flow,
+    values: &BTreeMap<String, String>,
+    limits: Limits,
+) -> Result<(Report, Option<CallError>, Option<Session>)> {
+    let Input {
+        source,
+        facts,
+        live,
+        ..
+    } = input;
+    let mut facts = Arc::new(facts);
+    loop {
+        let before = facts.netstacks.loaded_nodes();
+        let (report, failed) =
+            diagnose_once(registry, cli, &facts, flow, values, limits, &source)?;
+        if let Some(e) = live.as_ref().and_then(Session::failure) {
+            return Err(e);
+        }
+        let after = facts.netstacks.loaded_nodes();
+        if live.is_none() || after == before {
+            if let Some(session) = &live {
+                let facts = &*facts;
+                for n in &after {
+                    if cli.verbose {
+                        let iface = facts.view.nodes.get(n).and_then(|n| n.host_interface.clone());
+                        eprintln!(
+                            "skoop: node {n} host interface {}",
+                            iface.as_deref().unwrap_or("unknown")
+                        );
+                    }
+                }
+                if cli.verbose {
+                    eprintln!("skoop: {} API requests", session.requests());
+                }
+            }
+            return Ok((report, failed, live));
+        }
+        let mut owned = match Arc::try_unwrap(facts) {
+            Ok(f) => f,
+            Err(_) => return Err(anyhow::anyhow!("the facts of the diagnosis are still shared")),
+        };
+        let netstacks = owned.netstacks.clone();
+        let warnings = detect::host_interfaces_with(&mut owned.view, |n| {
+            netstacks.loaded_node(n).map(|s| &s.dump)
+        });
+        for w in warnings.iter().filter(|w| {
+            before.iter().all(|b| !w.contains(&format!("node {b}:")))
+        }) {
+            eprintln!("skoop: warning: {w}");
+        }
+        facts = Arc::new(owned);
+    }
+}
+
+fn diagnose_cmd(
+    registry: &Registry,
+    cli: &Cli,
+    args: &DiagnoseArgs,
+    values: BTreeMap<String, String>,
+    limits: Limits,
+) -> Result<u8> {
+    let flow = flow(args)?;
+    let input = if args.demo || args.snapshot.is_some() {
+        bundle_input(args, registry)?
+    } else {
+        live_input(args, registry, flow.src)?
+    };
+    let settings = &input.facts.settings;
+    if cli.verbose {
+        eprintln!(
+            "skoop: network plugin {}, cloud provider {}, kube-proxy {:?}, cluster CIDR {}",
+            settings.network_plugin,
+            settings.cloud_provider,
+            settings.proxy_mode,
+            settings
+                .cluster_cidr
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "unknown".into())
+        );
+        for note in &input.notes {
+            eprintln!("skoop: detected: {note}");
+        }
+        if input.live.is_none() {
+            for n in input.facts.view.nodes.values() {
+                eprintln!(
+                    "skoop: node {} host interface {}",
+                    n.name,
+                    n.host_interface.as_deref().unwrap_or("unknown (no dump)")
+                );
+            }
+        }
+    }
+    if cli.verbose || input.live.is_some() {
+        for w in &input.warnings {
+            eprintln!("skoop: warning: {w}");
+        }
+    }
+    let (report, failed, live) = diagnose_live(registry, cli, input, flow, &values, limits)?;
     let text = match args.format {
         Format::Text => report.text(),
         Format::Json => report.json(),
@@ -331,6 +487,7 @@ fn diagnose_cmd(
         }
         None => print!("{text}"),
     }
+    drop(live);
     if let Some(e) = failed {
         eprintln!("skoop: {e}");
         return Ok(exit::INTERNAL);

@@ -55,6 +55,8 @@ pub enum Action {
     Forward,
     Serve,
     Drop,
+    /// The hop could not tell: facts were missing.
+    Unknown,
 }
 
 /// A packet leaving a net-node.
@@ -74,5 +76,14 @@ pub struct Step {
     pub transmissions: Vec<Tx>,
     /// Packets of branches that end here while others go on.
     pub dropped: Vec<Packet>,
-    pub findings: Vec<(Level, String)>,
+    pub findings: Vec<Finding>,
+}
+
+/// A finding as an extension reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub level: Level,
+    pub message: String,
+    /// The net-node it is about, when not the reporting one.
+    pub about: Option<String>,
 }

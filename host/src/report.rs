@@ -19,7 +19,8 @@ pub struct Report {
     pub port: u16,
     pub protocol: String,
     pub settings: Settings,
-    /// "healthy", "broken" or "incomplete" (an extension failed).
+    /// "healthy", "broken", "partial" (nothing wrong found, but facts were
+    /// missing for part of the path) or "incomplete" (an extension failed).
     pub verdict: &'static str,
     pub suspicions: Vec<Suspicion>,
     pub path: PathOut,
@@ -39,10 +40,17 @@ pub struct PathOut {
 
 impl Report {
     pub fn new(flow: &Flow, settings: Settings, source: String, trace: Trace) -> Report {
+        let unfinished = trace
+            .branches
+            .iter()
+            .any(|b| matches!(b.end, End::Unfinished { .. }));
         let verdict = if trace.error.is_some() {
             "incomplete"
         } else if trace.broken() {
             "broken"
+        } else if unfinished {
+            // Nothing wrong where skoop could look, but facts were missing.
+            "partial"
         } else {
             "healthy"
         };
@@ -201,5 +209,6 @@ fn action_name(a: Action) -> &'static str {
         Action::Forward => "forward",
         Action::Serve => "serve",
         Action::Drop => "DROP",
+        Action::Unknown => "unknown: facts missing",
     }
 }

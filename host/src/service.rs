@@ -5,7 +5,6 @@
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::cluster::{ClusterView, EndpointFacts, ServiceFacts, ServicePortFacts};
 use crate::packet::Packet;
@@ -55,17 +54,12 @@ pub fn find<'a>(
     None
 }
 
-/// The endpoint port for a service port: the slice port of the same name.
+/// The endpoint port for a service port: kube-proxy pairs them by name only.
 fn endpoint_port(ep: &EndpointFacts, sp: &ServicePortFacts) -> Option<u16> {
     ep.ports
         .iter()
         .find(|(name, _, proto)| name == &sp.name && *proto == sp.protocol)
         .map(|(_, port, _)| *port)
-        .or(match &sp.target_port {
-            Some(IntOrString::Int(p)) => u16::try_from(*p).ok(),
-            None => Some(sp.port),
-            Some(IntOrString::String(_)) => None,
-        })
 }
 
 /// Resolve `packet` on `node` the way kube-proxy's rules would.
@@ -136,23 +130,32 @@ pub fn resolve(
         ));
         return out;
     }
-    let outside = cluster_cidr
-        .map(|c| !c.contains(&packet.src))
-        .unwrap_or(false);
-    for ep in ready {
-        let Some(dport) = endpoint_port(ep, sp) else {
-            out.findings.push((
-                Level::Critical,
-                format!(
-                    "service {} port {}: endpoint {} has no port named {:?}",
-                    svc.id(),
-                    sp.port,
-                    ep.ip,
-                    sp.name
-                ),
-            ));
-            continue;
-        };
+    let outside = cluster_cidr.map(|c| !c.contains(&packet.src)).unwrap_or(false);
+    let with_port: Vec<(&EndpointFacts, u16)> = ready
+        .iter()
+        .filter_map(|ep| endpoint_port(ep, sp).map(|p| (*ep, p)))
+        .collect();
+    if with_port.is_empty() {
+        let names: Vec<String> = ready
+            .iter()
+            .flat_map(|e| e.ports.iter().map(|(n, p, _)| format!("{n:?} ({p})")))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        out.findings.push((
+            Level::Fatal,
+            format!(
+                "service {} port {:?} ({}/{}): its EndpointSlices have no port of that name (they have {}), so kube-proxy has no backend and rejects the traffic",
+                svc.id(),
+                sp.name,
+                sp.port,
+                sp.protocol,
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            ),
+        ));
+        return out;
+    }
+    for (ep, dport) in with_port {
         // kube-proxy marks for masquerade: NodePort traffic (externalTrafficPolicy
         // Cluster), ClusterIP traffic from outside the cluster CIDR, and hairpin.
         let masq = (via_node_port && !svc.external_traffic_local) || outside || packet.src == ep.ip;

@@ -20,6 +20,8 @@ pub struct Expect<'a> {
     pub down: Level,
     /// Level when the MTU differs.
     pub mtu_level: Level,
+    /// Check the link state (off when the caller explains a down link itself).
+    pub state: bool,
 }
 
 impl Default for Expect<'_> {
@@ -30,6 +32,7 @@ impl Default for Expect<'_> {
             missing: Level::Fatal,
             down: Level::Fatal,
             mtu_level: Level::Fatal,
+            state: true,
         }
     }
 }
@@ -38,6 +41,8 @@ impl Default for Expect<'_> {
 #[derive(Debug, Clone, Default)]
 pub struct Findings {
     pub suspicions: Vec<Suspicion>,
+    /// A fact this hop needed was not collected.
+    pub unknown: bool,
 }
 
 impl Findings {
@@ -47,7 +52,15 @@ impl Findings {
 
     /// Record a finding (duplicates are kept once).
     pub fn add(&mut self, level: Level, message: impl Into<String>) {
-        let s = Suspicion::new(level, message);
+        self.push(Suspicion::new(level, message));
+    }
+
+    /// Record a finding about another net-node (a node by name, a pod as `ns/name`).
+    pub fn add_about(&mut self, net_node: &str, level: Level, message: impl Into<String>) {
+        self.push(Suspicion::new(level, message).about(net_node));
+    }
+
+    fn push(&mut self, s: Suspicion) {
         if !self.suspicions.contains(&s) {
             self.suspicions.push(s);
         }
@@ -76,7 +89,7 @@ impl Findings {
     /// Add findings from elsewhere (the underlay, the service processor).
     pub fn extend(&mut self, more: Vec<Suspicion>) {
         for s in more {
-            self.add(s.level, s.message);
+            self.push(s);
         }
     }
 
@@ -87,6 +100,7 @@ impl Findings {
             Ok(v) => Ok(Some(v)),
             Err(Error::Unavailable(why)) => {
                 self.warning(format!("cannot check {what}: {why}"));
+                self.unknown = true;
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -98,9 +112,15 @@ impl Findings {
         step.with(self.suspicions)
     }
 
-    /// Finish with a drop.
+    /// Finish a branch that goes no further: a drop when a finding explains
+    /// it, "unknown" when a missing fact is why the hop cannot tell.
     pub fn dropped(self) -> Result<NodeStep> {
-        Ok(self.into_step(NodeStep::drop()))
+        let step = if self.unknown && !self.blocking() {
+            NodeStep::unknown()
+        } else {
+            NodeStep::drop()
+        };
+        Ok(self.into_step(step))
     }
 
     /// Check an interface: present, of the right kind, up, with the right MTU.
@@ -127,12 +147,12 @@ impl Findings {
                 format!("{what} is a {} device, expected {kind}", iface.kind),
             );
         }
-        if !iface.admin_up {
+        if expect.state && !iface.admin_up {
             self.add(
                 expect.down,
                 format!("{what} is administratively down (ip link set {name} up)"),
             );
-        } else if !iface.oper_up {
+        } else if expect.state && !iface.oper_up {
             self.add(
                 expect.down,
                 format!("{what} is up but has no carrier (operationally down)"),
@@ -326,16 +346,29 @@ impl Findings {
             RouteKind::Unicast | RouteKind::Local => Ok(Some(routes)),
             other => {
                 self.fatal(format!(
-                    "{} routes {} to a {:?} route (`{}`): the {} is discarded",
+                    "{} routes {} to a {} route (`{}`): the {} is discarded",
                     ns.label(),
                     packet.dst,
-                    other,
+                    route_kind_name(other),
                     first.text,
                     packet.direction()
                 ));
                 Ok(None)
             }
         }
+    }
+}
+
+/// The name `ip route` uses for a route kind.
+pub fn route_kind_name(kind: RouteKind) -> &'static str {
+    match kind {
+        RouteKind::Unicast => "unicast",
+        RouteKind::Local => "local",
+        RouteKind::Broadcast => "broadcast",
+        RouteKind::Blackhole => "blackhole",
+        RouteKind::Unreachable => "unreachable",
+        RouteKind::Prohibit => "prohibit",
+        RouteKind::Throw => "throw",
     }
 }
 

@@ -26,6 +26,8 @@ pub const EPHEMERAL_PORT: u16 = 40000;
 pub struct Suspicion {
     pub level: Level,
     pub message: String,
+    /// The net-node the finding is about, when not the reporting one.
+    pub about: Option<String>,
 }
 
 impl Suspicion {
@@ -33,7 +35,14 @@ impl Suspicion {
         Suspicion {
             level,
             message: message.into(),
+            about: None,
         }
+    }
+
+    /// The finding is about another net-node (a node by name, a pod as `ns/name`).
+    pub fn about(mut self, net_node: &str) -> Self {
+        self.about = Some(net_node.to_string());
+        self
     }
 }
 
@@ -283,6 +292,16 @@ impl NodeStep {
         self
     }
 
+    /// It cannot tell what happens: facts were missing.
+    pub fn unknown() -> Self {
+        NodeStep {
+            action: ActionKind::Unknown,
+            transmissions: vec![],
+            dropped: vec![],
+            suspicions: vec![],
+        }
+    }
+
     /// Fold the step of another branch, which carried `packet`, into this one:
     /// its transmissions become more branches; if it dropped, the drop is kept.
     pub fn merge(&mut self, packet: Packet, other: NodeStep) {
@@ -440,6 +459,7 @@ pub(crate) fn suspicion_to(s: &Suspicion) -> wt::Suspicion {
     wt::Suspicion {
         level: s.level,
         message: s.message.clone(),
+        about: s.about.clone(),
     }
 }
 
@@ -447,6 +467,7 @@ pub(crate) fn suspicion_from(s: &wt::Suspicion) -> Suspicion {
     Suspicion {
         level: s.level,
         message: s.message.clone(),
+        about: s.about.clone(),
     }
 }
 

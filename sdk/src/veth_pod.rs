@@ -49,13 +49,32 @@ impl VethPod {
         let expect = Expect {
             mtu: self.mtu,
             missing: Level::Critical,
+            state: false,
             ..Expect::default()
         };
-        let iface = f.interface(ns, &self.iface, expect)?;
-        Ok(iface.filter(|i| i.up()))
+        let Some(iface) = f.interface(ns, &self.iface, expect)? else {
+            return Ok(None);
+        };
+        let what = format!("interface {} of pod {}", self.iface, pod.id());
+        if !iface.admin_up {
+            f.fatal(format!(
+                "{what} is administratively down (ip link set {} up)",
+                self.iface
+            ));
+            return Ok(None);
+        }
+        if !iface.oper_up {
+            // The carrier comes from the peer: blame it when it is the cause.
+            if self.node_peer(pod, &iface, f)?.is_some() {
+                f.fatal(format!("{what} is up but has no carrier"));
+            }
+            return Ok(None);
+        }
+        Ok(Some(iface))
     }
 
-    /// The node-side peer of the pod interface, checked.
+    /// The node-side peer of the pod interface, checked; `None` when the pod
+    /// is cut off. Findings about the peer are the node's.
     fn node_peer(&self, pod: &Pod, iface: &Interface, f: &mut Findings) -> Result<Option<String>> {
         let node_ns = Netns::node(&pod.node);
         let Some(index) = iface.peer_index else {
@@ -70,41 +89,48 @@ impl VethPod {
         let Some(found) = f.tolerate(&what, node_ns.interface_by_index(index))? else {
             return Ok(None);
         };
+        let node = pod.node.as_str();
         let Some(peer) = found else {
-            f.fatal(format!(
-                "{what} (ifindex {index}) is missing on node {}",
-                pod.node
-            ));
+            f.add_about(
+                node,
+                Level::Fatal,
+                format!("{what} (ifindex {index}) is missing on node {node}"),
+            );
             return Ok(None);
         };
+        let mut cut_off = false;
+        let mut fatal = |f: &mut Findings, msg: String| {
+            f.add_about(node, Level::Fatal, msg);
+            cut_off = true;
+        };
         if peer.kind != "veth" {
-            f.fatal(format!(
-                "{what} {} on node {} is a {} device, not a veth",
-                peer.name, pod.node, peer.kind
+            fatal(f, format!(
+                "{what} {} on node {node} is a {} device, not a veth",
+                peer.name, peer.kind
             ));
         }
         // A peer without carrier because the pod side is down is a consequence,
         // reported on the pod's interface.
         if !peer.admin_up || (!peer.oper_up && iface.admin_up) {
-            f.fatal(format!(
-                "{what} {} on node {} is down: the pod is cut off (ip link set {} up)",
-                peer.name, pod.node, peer.name
+            fatal(f, format!(
+                "{what} {} on node {node} is down: the pod is cut off (ip link set {} up)",
+                peer.name, peer.name
             ));
         }
         if let Some(bridge) = &self.bridge {
             match &peer.master {
-                None => f.fatal(format!(
-                    "{what} {} on node {} is not attached to bridge {bridge}",
-                    peer.name, pod.node
+                None => fatal(f, format!(
+                    "{what} {} on node {node} is not attached to bridge {bridge}",
+                    peer.name
                 )),
-                Some(m) if m != bridge => f.fatal(format!(
-                    "{what} {} on node {} is attached to {m}, not {bridge}",
-                    peer.name, pod.node
+                Some(m) if m != bridge => fatal(f, format!(
+                    "{what} {} on node {node} is attached to {m}, not {bridge}",
+                    peer.name
                 )),
                 Some(_) => {}
             }
         }
-        Ok(Some(peer.name))
+        Ok((!cut_off).then_some(peer.name))
     }
 
     /// The node-side veth of `pod`, checked (exists, is a veth, up, on the

@@ -146,3 +146,16 @@ fn unknown_network_plugin() {
     let run = skoop(&["diagnose", "--demo", "--network-plugin", "calico"]);
     assert_bad_input(&run, "\"calico\"");
 }
+
+#[test]
+fn flannel_backend_not_supported() {
+    let run = diagnose(&["--snapshot", "tests/fixtures/bad/flannel-udp-backend"]);
+    assert_bad_input(&run, "extension flannel");
+    assert!(run.stderr.contains("--flannel-backend-type"), "{}", run.stderr);
+}
+
+#[test]
+fn flannel_backend_undetectable() {
+    let run = diagnose(&["--snapshot", "tests/fixtures/bad/flannel-no-backend-type"]);
+    assert_bad_input(&run, "--flannel-backend-type");
+}

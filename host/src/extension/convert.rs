@@ -12,7 +12,7 @@ use crate::dump::Interface;
 use crate::netstack::netfilter::{Hook, Outcome, RuleHit, Verdict};
 use crate::netstack::{NetstackError, RouteHit, RouteKind};
 use crate::packet::{Encap, EncapKind, Packet, Protocol};
-use crate::path::{Action, HopId, LinkKind, NodeKind, Step, Tx};
+use crate::path::{Action, Finding, HopId, LinkKind, NodeKind, Step, Tx};
 use crate::suspicion::Level;
 
 pub fn ip_to(ip: Ipv4Addr) -> wt::IpAddress {
@@ -185,6 +185,7 @@ pub fn step_from(s: &wt::NodeStep) -> Result<Step, String> {
             wt::ActionKind::Forward => Action::Forward,
             wt::ActionKind::Serve => Action::Serve,
             wt::ActionKind::Drop => Action::Drop,
+            wt::ActionKind::Unknown => Action::Unknown,
         },
         transmissions,
         dropped: s
@@ -196,17 +197,33 @@ pub fn step_from(s: &wt::NodeStep) -> Result<Step, String> {
     })
 }
 
-pub fn suspicions_from(list: &[wt::Suspicion]) -> Vec<(Level, String)> {
+pub fn suspicions_from(list: &[wt::Suspicion]) -> Vec<Finding> {
     list.iter()
-        .map(|s| (level_from(s.level), s.message.clone()))
+        .map(|s| Finding {
+            level: level_from(s.level),
+            message: s.message.clone(),
+            about: s.about.clone(),
+        })
         .collect()
 }
 
-pub fn suspicions_to(list: &[(Level, String)]) -> Vec<wt::Suspicion> {
+pub fn suspicions_to(list: &[Finding]) -> Vec<wt::Suspicion> {
     list.iter()
-        .map(|(l, m)| wt::Suspicion {
-            level: level_to(*l),
+        .map(|f| wt::Suspicion {
+            level: level_to(f.level),
+            message: f.message.clone(),
+            about: f.about.clone(),
+        })
+        .collect()
+}
+
+/// Findings of the host's own machinery (the service processor), reported by the hop.
+pub fn findings_of(list: &[(Level, String)]) -> Vec<Finding> {
+    list.iter()
+        .map(|(l, m)| Finding {
+            level: *l,
             message: m.clone(),
+            about: None,
         })
         .collect()
 }

@@ -336,7 +336,7 @@ impl ws::Host for HostState {
         }
         Ok(ws::Resolution {
             backends,
-            suspicions: suspicions_to(&r.findings),
+            suspicions: suspicions_to(&findings_of(&r.findings)),
         })
     }
 }

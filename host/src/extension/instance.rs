@@ -15,8 +15,7 @@ use super::state::HostState;
 use crate::cluster::{NodeFacts, PodFacts, ServiceFacts};
 use crate::detect::ProxyMode;
 use crate::packet::Packet;
-use crate::path::{HopId, Step, Tx};
-use crate::suspicion::Level;
+use crate::path::{Finding, HopId, Step, Tx};
 
 /// How a call into an extension failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +206,7 @@ impl PluginInstance {
         })
     }
 
-    pub fn setup(&mut self) -> Result<Vec<(Level, String)>, CallError> {
+    pub fn setup(&mut self) -> Result<Vec<Finding>, CallError> {
         let b = &self.bindings;
         self.run
             .call("plugin.setup", |s| b.skoop_extension_plugin().call_setup(s))
@@ -377,7 +376,7 @@ impl ProviderInstance {
         oif: &str,
         dst: &NodeFacts,
         packet: &Packet,
-    ) -> Result<Vec<(Level, String)>, CallError> {
+    ) -> Result<Vec<Finding>, CallError> {
         let b = &self.bindings;
         let (s, d, p) = (node_to(src), node_to(dst), packet_to(packet));
         self.run
@@ -393,7 +392,7 @@ impl ProviderInstance {
         src: &NodeFacts,
         oif: &str,
         packet: &Packet,
-    ) -> Result<Vec<(Level, String)>, CallError> {
+    ) -> Result<Vec<Finding>, CallError> {
         let b = &self.bindings;
         let (s, p) = (node_to(src), packet_to(packet));
         self.run

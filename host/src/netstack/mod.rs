@@ -1,17 +1,19 @@
 //! The netstack simulation of one network namespace, built from its dump:
 //! interfaces, sysctls, policy routing, neighbours/FDB, sockets and netfilter.
 
+pub mod ipvs;
 pub mod netfilter;
 pub mod route;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::dump::{FdbEntry, Interface, Neighbour, NetnsDump, NodeDump};
 use crate::packet::{Packet, Protocol};
 use netfilter::{Hook, IpsetStore, NetnsFacts, Outcome, Ruleset};
-pub use route::{RouteHit, RouteKind, RouteQuery};
+pub use ipvs::{IpvsBranch, IpvsMatch};
+pub use route::{RouteHit, RouteKind, RouteQuery, RouteSelectors};
 
 /// Why a question about a netns has no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +74,30 @@ impl Netstack {
     pub fn route(&self, q: &RouteQuery) -> Result<Vec<RouteHit>, NetstackError> {
         self.absent("routes")?;
         Ok(route::lookup(&self.dump, q))
+    }
+
+    /// Route lookup with the TOS and bound output device `ip rule`s may select on.
+    pub fn route_with(
+        &self,
+        q: &RouteQuery,
+        sel: &RouteSelectors,
+    ) -> Result<Vec<RouteHit>, NetstackError> {
+        self.absent("routes")?;
+        Ok(route::lookup_with(&self.dump, q, sel))
+    }
+
+    /// The IPVS virtual service `packet` (a new connection) hits, with every
+    /// real server it may be scheduled to. Unavailable when IPVS was not
+    /// collected or the kernel has none.
+    pub fn ipvs(&self, packet: &Packet) -> Result<Option<IpvsMatch>, NetstackError> {
+        self.absent("ipvs")?;
+        match &self.dump.ipvs {
+            Some(services) => Ok(ipvs::lookup(services, packet)),
+            None => Err(NetstackError::Unavailable(format!(
+                "IPVS of {} was not collected",
+                self.label
+            ))),
+        }
     }
 
     /// True when `ip` has a `local` route (an address of this netns).
@@ -157,42 +183,164 @@ impl NetnsFacts for Netstack {
     }
 }
 
-/// Every netns of the bundle, by netns id (`node:<name>` / `pod:<ns>/<name>`).
-#[derive(Debug, Default)]
+/// Loads one node's dump on first use (live mode: a collector pod). The error
+/// is one line naming the node and why.
+pub type NodeLoader = Box<dyn Fn(&str) -> Result<NodeDump, String> + Send + Sync>;
+
+/// The netns of one node: its host netns and its pods' netns by `ns/name`.
+#[derive(Debug)]
+struct NodeNetns {
+    host: Netstack,
+    pods: BTreeMap<String, Netstack>,
+}
+
+impl NodeNetns {
+    fn new(name: &str, d: &NodeDump) -> NodeNetns {
+        let pods = d
+            .pods
+            .iter()
+            .map(|p| {
+                let id = format!("{}/{}", p.namespace, p.name);
+                let stack = Netstack::new(format!("pod {id}"), p.netns.clone());
+                (id, stack)
+            })
+            .collect();
+        NodeNetns {
+            host: Netstack::new(format!("node {name}"), d.host.clone()),
+            pods,
+        }
+    }
+}
+
+/// Node netns loaded on first access, each at most once.
+struct Lazy {
+    loader: NodeLoader,
+    /// Every node that may be loaded, by name.
+    nodes: BTreeMap<String, OnceLock<Result<NodeNetns, NetstackError>>>,
+    /// The node of each pod (`ns/name`).
+    pod_node: BTreeMap<String, String>,
+}
+
+enum Source {
+    Loaded(BTreeMap<String, NodeNetns>),
+    Lazy(Lazy),
+}
+
+/// Every netns of the cluster: the host netns of each node and the netns of
+/// its pods, from the bundle's dumps or loaded lazily, node by node.
+/// Clones share the loaded dumps.
+#[derive(Clone)]
 pub struct Netstacks {
-    by_id: BTreeMap<String, Netstack>,
+    source: Arc<Source>,
+}
+
+impl Default for Netstacks {
+    fn default() -> Self {
+        Netstacks::from_dumps(&BTreeMap::new())
+    }
+}
+
+impl std::fmt::Debug for Netstacks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Netstacks")
+            .field("loaded_nodes", &self.loaded_nodes())
+            .finish()
+    }
 }
 
 impl Netstacks {
     pub fn from_dumps(dumps: &BTreeMap<String, NodeDump>) -> Netstacks {
-        let mut by_id = BTreeMap::new();
-        for (name, d) in dumps {
-            by_id.insert(
-                format!("node:{name}"),
-                Netstack::new(format!("node {name}"), d.host.clone()),
-            );
-            for p in &d.pods {
-                let id = format!("{}/{}", p.namespace, p.name);
-                by_id.insert(
-                    format!("pod:{id}"),
-                    Netstack::new(format!("pod {id}"), p.netns.clone()),
-                );
+        let nodes = dumps
+            .iter()
+            .map(|(name, d)| (name.clone(), NodeNetns::new(name, d)))
+            .collect();
+        Netstacks {
+            source: Arc::new(Source::Loaded(nodes)),
+        }
+    }
+
+    /// Netstacks whose node dumps are loaded on first access through
+    /// `loader`. `nodes` are the nodes that may be loaded; `pod_node` maps a
+    /// pod (`ns/name`) to its node. A failed load is remembered, not retried.
+    pub fn lazy(
+        nodes: impl IntoIterator<Item = String>,
+        pod_node: BTreeMap<String, String>,
+        loader: NodeLoader,
+    ) -> Netstacks {
+        let nodes = nodes.into_iter().map(|n| (n, OnceLock::new())).collect();
+        Netstacks {
+            source: Arc::new(Source::Lazy(Lazy {
+                loader,
+                nodes,
+                pod_node,
+            })),
+        }
+    }
+
+    fn node_netns(&self, name: &str) -> Result<&NodeNetns, NetstackError> {
+        match &*self.source {
+            Source::Loaded(nodes) => nodes.get(name).ok_or_else(|| {
+                NetstackError::Unavailable(format!("no dump of node {name} in the bundle"))
+            }),
+            Source::Lazy(lazy) => {
+                let cell = lazy.nodes.get(name).ok_or_else(|| {
+                    NetstackError::Unavailable(format!("no node {name} in the cluster"))
+                })?;
+                cell.get_or_init(|| {
+                    (lazy.loader)(name)
+                        .map(|d| NodeNetns::new(name, &d))
+                        .map_err(NetstackError::Unavailable)
+                })
+                .as_ref()
+                .map_err(Clone::clone)
             }
         }
-        Netstacks { by_id }
     }
 
-    /// A node's host netns.
+    /// A node's host netns (loaded on first access in lazy mode).
     pub fn node(&self, name: &str) -> Result<&Netstack, NetstackError> {
-        self.by_id.get(&format!("node:{name}")).ok_or_else(|| {
-            NetstackError::Unavailable(format!("no dump of node {name} in the bundle"))
-        })
+        self.node_netns(name).map(|n| &n.host)
     }
 
-    /// A pod's netns (`namespace/name`).
+    /// A pod's netns (`namespace/name`); loads its node in lazy mode.
     pub fn pod(&self, id: &str) -> Result<&Netstack, NetstackError> {
-        self.by_id.get(&format!("pod:{id}")).ok_or_else(|| {
-            NetstackError::Unavailable(format!("no dump of pod {id}'s network namespace"))
-        })
+        let missing =
+            || NetstackError::Unavailable(format!("no dump of pod {id}'s network namespace"));
+        match &*self.source {
+            Source::Loaded(nodes) => nodes
+                .values()
+                .find_map(|n| n.pods.get(id))
+                .ok_or_else(missing),
+            Source::Lazy(lazy) => {
+                let node = lazy.pod_node.get(id).ok_or_else(missing)?;
+                self.node_netns(node)?.pods.get(id).ok_or_else(missing)
+            }
+        }
+    }
+
+    /// The host netns of a node if it is loaded already; never loads.
+    pub fn loaded_node(&self, name: &str) -> Option<&Netstack> {
+        match &*self.source {
+            Source::Loaded(nodes) => nodes.get(name).map(|n| &n.host),
+            Source::Lazy(lazy) => lazy
+                .nodes
+                .get(name)
+                .and_then(OnceLock::get)
+                .and_then(|r| r.as_ref().ok())
+                .map(|n| &n.host),
+        }
+    }
+
+    /// The nodes whose dump is loaded (every node of a bundle).
+    pub fn loaded_nodes(&self) -> Vec<String> {
+        match &*self.source {
+            Source::Loaded(nodes) => nodes.keys().cloned().collect(),
+            Source::Lazy(lazy) => lazy
+                .nodes
+                .iter()
+                .filter(|(_, c)| matches!(c.get(), Some(Ok(_))))
+                .map(|(n, _)| n.clone())
+                .collect(),
+        }
     }
 }

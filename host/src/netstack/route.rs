@@ -44,6 +44,16 @@ pub struct RouteQuery {
     pub mark: u32,
 }
 
+/// Lookup inputs the kernel also matches `ip rule`s on, beyond [`RouteQuery`].
+#[derive(Debug, Clone, Default)]
+pub struct RouteSelectors {
+    /// The packet's TOS byte (rules with `tos` match its DSCP bits).
+    pub tos: u8,
+    /// The output device a socket is bound to (rules with `oif`); None for
+    /// forwarded packets and unbound sockets.
+    pub oif: Option<String>,
+}
+
 /// One next hop of a lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteHit {
@@ -77,7 +87,7 @@ fn default_rules() -> Vec<Rule> {
         .collect()
 }
 
-fn rule_matches(rule: &Rule, q: &RouteQuery, dst: Ipv4Addr) -> bool {
+fn rule_matches(rule: &Rule, q: &RouteQuery, sel: &RouteSelectors, dst: Ipv4Addr) -> bool {
     let mut ok = true;
     if let Some(from) = rule.from {
         // Without a source yet (locally originated), `from` selectors match
@@ -98,6 +108,13 @@ fn rule_matches(rule: &Rule, q: &RouteQuery, dst: Ipv4Addr) -> bool {
         // `iif lo` is how the kernel names locally generated traffic.
         let have = q.iif.as_deref().unwrap_or("lo");
         ok &= have == iif;
+    }
+    if let Some(oif) = &rule.oif {
+        ok &= sel.oif.as_deref() == Some(oif.as_str());
+    }
+    if let Some(tos) = rule.tos.filter(|t| *t != 0) {
+        // The kernel compares the DSCP bits.
+        ok &= tos & 0xfc == sel.tos & 0xfc;
     }
     ok != rule.not
 }
@@ -159,20 +176,22 @@ pub fn render(r: &Route) -> String {
     s
 }
 
-/// The kernel drops routes through an administratively down device.
+fn dev_up(dump: &NetnsDump, dev: &str) -> bool {
+    dump.interfaces
+        .iter()
+        .find(|i| i.name == dev)
+        .map(|i| i.admin_up)
+        .unwrap_or(true)
+}
+
+/// The kernel drops routes through an administratively down device; a
+/// multipath route lives while one of its next hops does.
 fn usable(dump: &NetnsDump, r: &Route) -> bool {
-    let devs: Vec<&str> = if r.nexthops.is_empty() {
-        r.dev.iter().map(String::as_str).collect()
+    if r.nexthops.is_empty() {
+        r.dev.as_deref().is_none_or(|d| dev_up(dump, d))
     } else {
-        r.nexthops.iter().map(|n| n.dev.as_str()).collect()
-    };
-    devs.iter().all(|d| {
-        dump.interfaces
-            .iter()
-            .find(|i| i.name == *d)
-            .map(|i| i.admin_up)
-            .unwrap_or(true)
-    })
+        r.nexthops.iter().any(|n| dev_up(dump, &n.dev))
+    }
 }
 
 /// Longest prefix, then lowest metric, in one table.
@@ -184,7 +203,8 @@ fn best_in_table(dump: &NetnsDump, table: u32, dst: Ipv4Addr) -> Option<&Route> 
 }
 
 /// The source address the kernel picks: prefsrc, else an address of the
-/// output device in the gateway's (or destination's) subnet, else its first.
+/// output device in the gateway's (or destination's) subnet, else its first,
+/// else the first address of any other device (loopback last).
 fn select_source(
     dump: &NetnsDump,
     r: &Route,
@@ -194,16 +214,28 @@ fn select_source(
     if let Some(p) = r.prefsrc {
         return Some(p);
     }
-    let iface = dump
+    let on_dev = dump
         .interfaces
         .iter()
-        .find(|i| Some(i.name.as_str()) == dev)?;
-    iface
-        .addresses
-        .iter()
-        .find(|a| a.contains(&toward))
-        .or_else(|| iface.addresses.first())
-        .map(|a| a.addr())
+        .find(|i| Some(i.name.as_str()) == dev)
+        .and_then(|iface| {
+            iface
+                .addresses
+                .iter()
+                .find(|a| a.contains(&toward))
+                .or_else(|| iface.addresses.first())
+        });
+    if let Some(a) = on_dev {
+        return Some(a.addr());
+    }
+    let any = |loopback: bool| {
+        dump.interfaces
+            .iter()
+            .flat_map(|i| i.addresses.iter())
+            .map(|a| a.addr())
+            .find(|a| a.is_loopback() == loopback)
+    };
+    any(false).or_else(|| any(true))
 }
 
 fn hits(dump: &NetnsDump, r: &Route, priority: u32, dst: Ipv4Addr) -> Vec<RouteHit> {
@@ -224,6 +256,7 @@ fn hits(dump: &NetnsDump, r: &Route, priority: u32, dst: Ipv4Addr) -> Vec<RouteH
     }
     r.nexthops
         .iter()
+        .filter(|nh| dev_up(dump, &nh.dev))
         .map(|nh| RouteHit {
             table: r.table,
             kind,
@@ -252,6 +285,11 @@ fn rule_route(rule: &Rule, kind: RouteKind) -> RouteHit {
 
 /// Look `q.dst` up. Empty: no route (the kernel answers ENETUNREACH).
 pub fn lookup(dump: &NetnsDump, q: &RouteQuery) -> Vec<RouteHit> {
+    lookup_with(dump, q, &RouteSelectors::default())
+}
+
+/// [`lookup`] with the TOS and bound output device the rules may select on.
+pub fn lookup_with(dump: &NetnsDump, q: &RouteQuery, sel: &RouteSelectors) -> Vec<RouteHit> {
     let Some(dst) = q.dst else {
         return vec![];
     };
@@ -260,19 +298,29 @@ pub fn lookup(dump: &NetnsDump, q: &RouteQuery) -> Vec<RouteHit> {
     } else {
         dump.rules.clone()
     };
+    // Stable: rules of equal priority keep their (kernel) order.
     rules.sort_by_key(|r| r.priority);
-    let mut goto_floor = 0u32;
-    for rule in &rules {
-        if rule.priority < goto_floor || !rule_matches(rule, q, dst) {
+    let mut i = 0;
+    while let Some(rule) = rules.get(i) {
+        i += 1;
+        if !rule_matches(rule, q, sel, dst) {
             continue;
         }
         match rule.action.as_str() {
             "goto" => {
-                goto_floor = rule.goto.unwrap_or(rule.priority + 1);
+                // To the first rule of exactly the target priority; a goto
+                // whose target is gone (or not after it) does nothing.
+                let target = rule.goto.unwrap_or(0);
+                if target > rule.priority
+                    && let Some(j) = rules.iter().position(|r| r.priority == target)
+                {
+                    i = j;
+                }
             }
             "blackhole" => return vec![rule_route(rule, RouteKind::Blackhole)],
             "unreachable" => return vec![rule_route(rule, RouteKind::Unreachable)],
             "prohibit" => return vec![rule_route(rule, RouteKind::Prohibit)],
+            "nop" => {}
             _ => {
                 let Some(table) = rule.table else { continue };
                 match best_in_table(dump, table, dst) {
@@ -473,5 +521,168 @@ mod tests {
         ];
         d.routes.push(r);
         assert_eq!(lookup(&d, &q("10.1.2.3")).len(), 2);
+    }
+
+    fn rule(priority: u32, action: &str, table: Option<u32>) -> Rule {
+        Rule {
+            priority,
+            action: action.into(),
+            table,
+            ..default_rules()[0].clone()
+        }
+    }
+
+    fn with_rules(extra: Vec<Rule>) -> NetnsDump {
+        let mut d = base();
+        d.rules = default_rules();
+        d.rules.extend(extra);
+        d
+    }
+
+    #[test]
+    fn tos_and_oif_selectors() {
+        let mut r = rule(10, "blackhole", None);
+        r.tos = Some(0x10);
+        let d = with_rules(vec![r]);
+        assert_eq!(lookup(&d, &q("8.8.8.8"))[0].kind, RouteKind::Unicast);
+        let sel = RouteSelectors {
+            tos: 0x10,
+            oif: None,
+        };
+        assert_eq!(
+            lookup_with(&d, &q("8.8.8.8"), &sel)[0].kind,
+            RouteKind::Blackhole
+        );
+        let mut r = rule(10, "prohibit", None);
+        r.oif = Some("eth0".into());
+        let d = with_rules(vec![r]);
+        assert_eq!(lookup(&d, &q("8.8.8.8"))[0].kind, RouteKind::Unicast);
+        let sel = RouteSelectors {
+            tos: 0,
+            oif: Some("eth0".into()),
+        };
+        assert_eq!(
+            lookup_with(&d, &q("8.8.8.8"), &sel)[0].kind,
+            RouteKind::Prohibit
+        );
+    }
+
+    #[test]
+    fn not_inverts_the_whole_selector() {
+        let mut r = rule(10, "blackhole", None);
+        r.not = true;
+        r.from = Some("10.244.0.0/16".parse().unwrap());
+        let d = with_rules(vec![r]);
+        let mut from_pod = q("8.8.8.8");
+        from_pod.src = Some("10.244.0.5".parse().unwrap());
+        assert_eq!(lookup(&d, &from_pod)[0].kind, RouteKind::Unicast);
+        let mut other = q("8.8.8.8");
+        other.src = Some("192.168.0.11".parse().unwrap());
+        assert_eq!(lookup(&d, &other)[0].kind, RouteKind::Blackhole);
+    }
+
+    #[test]
+    fn goto_jumps_to_the_exact_priority_and_unresolved_goto_does_nothing() {
+        let mut g = rule(10, "goto", None);
+        g.goto = Some(30);
+        let d = with_rules(vec![
+            g.clone(),
+            rule(20, "unreachable", None),
+            rule(30, "prohibit", None),
+        ]);
+        assert_eq!(lookup(&d, &q("8.8.8.8"))[0].kind, RouteKind::Prohibit);
+        g.goto = Some(25);
+        let d = with_rules(vec![
+            g,
+            rule(20, "unreachable", None),
+            rule(30, "prohibit", None),
+        ]);
+        assert_eq!(
+            lookup(&d, &q("8.8.8.8"))[0].kind,
+            RouteKind::Unreachable,
+            "no rule at 25: the goto is unresolved"
+        );
+        let d = with_rules(vec![rule(10, "nop", None)]);
+        assert_eq!(lookup(&d, &q("8.8.8.8"))[0].table, 254);
+    }
+
+    #[test]
+    fn rule_actions_and_route_types() {
+        let d = with_rules(vec![rule(5, "blackhole", None)]);
+        let h = lookup(&d, &q("8.8.8.8"));
+        assert_eq!((h[0].kind, h[0].rule_priority), (RouteKind::Blackhole, 5));
+        assert_eq!(h[0].text, "ip rule 5: blackhole");
+        let mut d = with_rules(vec![rule(5, "lookup", Some(100))]);
+        for kind in ["blackhole", "unreachable", "prohibit"] {
+            d.routes.retain(|r| r.table != 100);
+            d.routes.push(route(100, kind, "8.8.8.0/24", None, "eth0", 0));
+            let h = lookup(&d, &q("8.8.8.8"));
+            assert_eq!(h[0].kind, RouteKind::parse(kind));
+            assert_eq!(h[0].table, 100);
+        }
+        // The default table is consulted last.
+        let mut d = base();
+        d.routes.retain(|r| r.dst.prefix_len() != 0);
+        d.routes.push(route(
+            253,
+            "unicast",
+            "0.0.0.0/0",
+            Some("192.168.0.9"),
+            "eth0",
+            0,
+        ));
+        assert_eq!(lookup(&d, &q("8.8.8.8"))[0].table, 253);
+        // Broadcast routes of the local table.
+        d.routes
+            .push(route(255, "broadcast", "192.168.0.255/32", None, "eth0", 0));
+        assert_eq!(
+            lookup(&d, &q("192.168.0.255"))[0].kind,
+            RouteKind::Broadcast
+        );
+    }
+
+    #[test]
+    fn ecmp_skips_dead_next_hops_and_sources_fall_back() {
+        let mut d = base();
+        d.interfaces.push(iface("eth1", "172.16.0.2/24", false));
+        let mut r = route(254, "unicast", "10.0.0.0/8", None, "eth0", 0);
+        r.dev = None;
+        r.nexthops = vec![
+            crate::dump::NextHop {
+                gateway: Some("192.168.0.5".parse().unwrap()),
+                dev: "eth0".into(),
+                weight: 1,
+                onlink: false,
+            },
+            crate::dump::NextHop {
+                gateway: Some("172.16.0.1".parse().unwrap()),
+                dev: "eth1".into(),
+                weight: 1,
+                onlink: false,
+            },
+        ];
+        d.routes.push(r);
+        let h = lookup(&d, &q("10.1.2.3"));
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].dev.as_deref(), Some("eth0"));
+        // prefsrc wins; a device without addresses borrows another's.
+        let mut d = base();
+        d.interfaces.push(Interface {
+            addresses: vec![],
+            ..iface("wg0", "10.9.9.9/32", true)
+        });
+        d.routes
+            .push(route(254, "unicast", "10.50.0.0/16", None, "wg0", 0));
+        let mut with_src = route(254, "unicast", "10.60.0.0/16", None, "eth0", 0);
+        with_src.prefsrc = Some("10.244.0.1".parse().unwrap());
+        d.routes.push(with_src);
+        assert_eq!(
+            lookup(&d, &q("10.50.1.1"))[0].source,
+            Some("192.168.0.11".parse().unwrap())
+        );
+        assert_eq!(
+            lookup(&d, &q("10.60.1.1"))[0].source,
+            Some("10.244.0.1".parse().unwrap())
+        );
     }
 }

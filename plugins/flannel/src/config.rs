@@ -22,6 +22,14 @@ impl Backend {
         }
     }
 
+    /// The name flannel's config uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::HostGw => "host-gw",
+            Backend::Vxlan => "vxlan",
+        }
+    }
+
     /// Bytes the backend's encapsulation takes from the host MTU.
     pub fn overhead(self) -> u32 {
         match self {

@@ -79,11 +79,11 @@ impl<'a> Hop<'a> {
         let mut iif = up.iif.clone();
         if let Some(encap) = packet.encap {
             if encap.kind != EncapKind::Vxlan || self.backend() != Backend::Vxlan {
+                let kind = if encap.kind == EncapKind::Vxlan { "VXLAN" } else { "IP-in-IP" };
                 self.f.fatal(format!(
-                    "node {} receives {:?}-encapsulated traffic but flannel runs the {:?} backend",
+                    "node {} receives {kind}-encapsulated traffic but flannel runs the {} backend",
                     self.node.name,
-                    encap.kind,
-                    self.backend()
+                    self.backend().name()
                 ));
                 return Ok(None);
             }
@@ -198,6 +198,9 @@ impl<'a> Hop<'a> {
             ));
             return self.dropped();
         };
+        if !self.egress_devices_up(self.backend() == Backend::Vxlan)? {
+            return self.dropped();
+        }
         let Some(route) = self.route(&ing)? else {
             return self.dropped();
         };
@@ -217,7 +220,24 @@ impl<'a> Hop<'a> {
             None if self.f.blocking() => return self.dropped(),
             _ => {}
         }
-        if self.plugin.config.require_bridge_nf {
+        // A reply between two pods on cni0 is bridged, not routed: only
+        // br_netfilter lets conntrack undo the Service DNAT on it.
+        let unnatted = self.upstream.is_some_and(|up| {
+            (up.packet.src, up.packet.sport, up.packet.dst, up.packet.dport)
+                != (ing.packet.src, ing.packet.sport, ing.packet.dst, ing.packet.dport)
+        });
+        if ing.packet.reply && unnatted && ing.iif.as_deref() == Some(BRIDGE) {
+            let ok = self.f.sysctl(
+                &self.ns,
+                "net.bridge.bridge-nf-call-iptables",
+                "1",
+                Level::Fatal,
+                "the reply between two pods on cni0 is bridged without iptables, so conntrack never undoes the Service DNAT and the client drops it",
+            )?;
+            if !ok {
+                return self.dropped();
+            }
+        } else if self.plugin.config.require_bridge_nf {
             self.f.sysctl(
                 &self.ns,
                 "net.bridge.bridge-nf-call-iptables",
@@ -266,10 +286,36 @@ impl<'a> Hop<'a> {
         let Some(ing) = self.ingress()? else {
             return self.dropped();
         };
+        if !self.egress_devices_up(false)? {
+            return self.dropped();
+        }
         let Some(route) = self.route(&ing)? else {
             return self.dropped();
         };
         self.toward_remote(ing, &route, target, false)
+    }
+
+    /// A down device loses its routes, so a missing route is reported as the
+    /// down device it really is: check the ones traffic to other nodes needs.
+    fn egress_devices_up(&mut self, vxlan: bool) -> Result<bool> {
+        let host_if = self.host_if();
+        if let Some(dev) = self.check_host_if(&host_if)?
+            && !dev.up()
+        {
+            return Ok(false);
+        }
+        if vxlan {
+            let expect = Expect {
+                kind: Some("vxlan"),
+                ..Expect::default()
+            };
+            if let Some(dev) = self.f.interface(&self.ns, VXLAN_DEV, expect)?
+                && !dev.up()
+            {
+                return Ok(false);
+            }
+        }
+        Ok(!self.f.blocking())
     }
 
     /// Follow the route toward another node: over flannel.1 or the host interface.
@@ -281,6 +327,16 @@ impl<'a> Hop<'a> {
         for_pod: bool,
     ) -> Result<NodeStep> {
         let dev = route.dev.clone().unwrap_or_default();
+        if dev == VXLAN_DEV && self.backend() != Backend::Vxlan {
+            self.f.fatal(format!(
+                "node {} still routes {} via {VXLAN_DEV} (`{}`) but the cluster's flannel backend is {}: stale state from the previous backend (restart flanneld on the node, delete {VXLAN_DEV})",
+                self.node.name,
+                route.prefix,
+                route.text,
+                self.backend().name()
+            ));
+            return self.dropped();
+        }
         if dev == VXLAN_DEV {
             return self.over_vxlan(ing, route, target);
         }
@@ -432,6 +488,13 @@ impl<'a> Hop<'a> {
                 ));
                 return self.dropped();
             }
+            Some(Some(n)) if n.failed() || n.lladdr.is_none() => {
+                self.f.critical(format!(
+                    "node {}'s neighbour entry for VTEP {gateway} of node {} on {VXLAN_DEV} is {} with no MAC: flanneld programs it PERMANENT",
+                    self.node.name, owner.name, n.state
+                ));
+                return self.dropped();
+            }
             Some(Some(n)) => {
                 if let (Some(have), Some(want)) = (&n.lladdr, &want_mac)
                     && !have.eq_ignore_ascii_case(want)
@@ -480,6 +543,9 @@ impl<'a> Hop<'a> {
             ));
             return self.dropped();
         }
+        if !self.underlay_reaches(remote, &owner.name)? {
+            return self.dropped();
+        }
         let Some(inner) = self.egress(&ing, VXLAN_DEV)? else {
             return self.dropped();
         };
@@ -503,6 +569,26 @@ impl<'a> Hop<'a> {
             iif: Some(VXLAN_DEV.into()),
         }]);
         self.finish(step)
+    }
+
+    /// The encapsulated packet must reach `remote` over the underlay: a route
+    /// through the host interface and a neighbour that answers.
+    fn underlay_reaches(&mut self, remote: Ipv4Addr, owner: &str) -> Result<bool> {
+        let what = format!("underlay route to {remote} on node {}", self.node.name);
+        let Some(routes) = self.f.tolerate(&what, self.ns.route(remote, None, None, 0))? else {
+            return Ok(true);
+        };
+        let Some(route) = routes.first() else {
+            self.f.fatal(format!(
+                "node {} has no route to {remote} (node {owner}) for VXLAN traffic",
+                self.node.name
+            ));
+            return Ok(false);
+        };
+        let dev = route.dev.clone().unwrap_or_default();
+        let gateway = route.gateway.unwrap_or(remote);
+        self.f.neighbour(&self.ns, &dev, gateway, Level::Fatal)?;
+        Ok(!self.f.blocking())
     }
 
     /// The packet leaves the cluster.

@@ -35,7 +35,7 @@ mod values;
 #[cfg(test)]
 mod kube_tests;
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 
 pub use ipset::{IpsetStore, SetDir};
 pub use parse::{Chain, Rule, Table};

@@ -1,0 +1,44 @@
+//! The kernel-verified bench: emulated flannel clusters in network
+//! namespaces, where skoop's verdict must agree with what the kernel does.
+//!
+//! Needs root and iproute2 (`ip`, `bridge`), iptables, ipset and python3.
+//! Set SKOOP_SKIP_KERNEL_TESTS=1 to skip on machines without them.
+
+mod bench;
+mod collect;
+mod preflight;
+mod probe;
+mod scenarios;
+mod sh;
+mod skoop;
+mod topo;
+
+#[test]
+fn kernel_bench() {
+    if !preflight::ready() {
+        return;
+    }
+    if let Err(e) = bench::run() {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn collect_round_trip() {
+    if !preflight::ready() {
+        return;
+    }
+    if let Err(e) = collect::round_trip() {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn collect_fifty_pods() {
+    if !preflight::ready() {
+        return;
+    }
+    if let Err(e) = collect::fifty_pods() {
+        panic!("{e}");
+    }
+}

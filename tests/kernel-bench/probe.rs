@@ -1,0 +1,134 @@
+//! Asking the kernel: small servers inside pod/node netns, and real TCP
+//! connects / UDP exchanges from a source netns.
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use nix::sched::{CloneFlags, setns};
+
+use super::sh;
+
+/// How long the kernel gets to complete a connection or exchange.
+pub const TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Run `job` on a thread inside netns `/run/netns/NAME`.
+pub fn in_netns<T: Send + 'static>(
+    name: &str,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let path = format!("/run/netns/{name}");
+    let file = File::open(&path).map_err(|e| format!("opening {path}: {e}"))?;
+    std::thread::spawn(move || {
+        setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns {path}: {e}"))?;
+        Ok(job())
+    })
+    .join()
+    .map_err(|_| "netns thread panicked".to_string())?
+}
+
+/// Listeners on TCP and UDP ports (UDP echoes), served by one polling thread
+/// until dropped.
+pub struct Server {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start(netns: &str, tcp: &[u16], udp: &[u16]) -> Result<Self, String> {
+        let (tcp, udp) = (tcp.to_vec(), udp.to_vec());
+        let sockets = in_netns(netns, move || -> Result<_, String> {
+            let t: Vec<TcpListener> = tcp
+                .iter()
+                .map(|p| TcpListener::bind(("0.0.0.0", *p)).map_err(|e| format!("bind tcp {p}: {e}")))
+                .collect::<Result<_, _>>()?;
+            let u: Vec<UdpSocket> = udp
+                .iter()
+                .map(|p| UdpSocket::bind(("0.0.0.0", *p)).map_err(|e| format!("bind udp {p}: {e}")))
+                .collect::<Result<_, _>>()?;
+            for s in &t {
+                s.set_nonblocking(true).map_err(|e| e.to_string())?;
+            }
+            for s in &u {
+                s.set_nonblocking(true).map_err(|e| e.to_string())?;
+            }
+            Ok((t, u))
+        })??;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || serve(sockets.0, sockets.1, &flag));
+        Ok(Self { stop, thread: Some(thread) })
+    }
+}
+
+fn serve(tcp: Vec<TcpListener>, udp: Vec<UdpSocket>, stop: &AtomicBool) {
+    let mut buf = vec![0u8; 65536];
+    while !stop.load(Ordering::Relaxed) {
+        for l in &tcp {
+            while let Ok((conn, _)) = l.accept() {
+                drop(conn);
+            }
+        }
+        for u in &udp {
+            while let Ok((n, from)) = u.recv_from(&mut buf) {
+                let _ = u.send_to(&buf[..n], from);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The kernel's answer to one probe.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// A TCP connect from netns `from` to `dst:port`.
+pub fn tcp(from: &str, dst: &str, port: u16) -> Result<Outcome, String> {
+    let addr: SocketAddr = format!("{dst}:{port}").parse().map_err(|e| format!("{dst}:{port}: {e}"))?;
+    in_netns(from, move || match TcpStream::connect_timeout(&addr, TIMEOUT) {
+        Ok(_) => Outcome { ok: true, detail: "connected".into() },
+        Err(e) if e.kind() == ErrorKind::TimedOut => Outcome { ok: false, detail: "timeout".into() },
+        Err(e) => Outcome { ok: false, detail: e.to_string() },
+    })
+}
+
+/// A UDP exchange from netns `from`: one datagram with DF set that fills the
+/// source's outgoing interface MTU (`size` bytes of payload), echoed back.
+pub fn udp_full_mtu(from: &str, dst: &str, port: u16, size: usize) -> Result<Outcome, String> {
+    const SCRIPT: &str = r#"
+import socket, sys
+dst, port, size, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MTU_DISCOVER, socket.IP_PMTUDISC_DO)
+s.settimeout(timeout)
+try:
+    s.sendto(b"x" * size, (dst, port))
+    data = s.recv(65536)
+    print("ok" if len(data) == size else "short reply")
+except OSError as e:
+    print(e)
+"#;
+    let out = sh::exec(
+        from,
+        "python3",
+        &["-c", SCRIPT, dst, &port.to_string(), &size.to_string(), &TIMEOUT.as_secs_f64().to_string()],
+    )?;
+    let line = out.trim().to_string();
+    Ok(Outcome { ok: line == "ok", detail: if line == "ok" { format!("{size}-byte DF datagram echoed") } else { line } })
+}

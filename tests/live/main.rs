@@ -1,0 +1,12 @@
+//! Live cluster mode against a fake API server: cluster access and its
+//! errors, detection, collector pod lifecycle, and equivalence with the
+//! bundle the fake cluster mirrors.
+
+mod collectors;
+mod common;
+mod config;
+mod detection;
+mod equivalence;
+mod errors;
+mod scale;
+mod server;

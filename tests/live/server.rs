@@ -1,0 +1,390 @@
+//! A fake Kubernetes API server on 127.0.0.1 (plain HTTP/1.1): LIST with
+//! pagination, GET, POST, DELETE and pod logs on the paths kube uses, from
+//! fixture objects. It plays the kubelet too: a collector pod becomes ready
+//! (or not, as the test says) and its log is that node's dump.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// What the fake kubelet does with a node's collector pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kubelet {
+    /// Runs it; it succeeds and its log is the node's dump.
+    Ready,
+    /// Never starts it (ContainerCreating forever).
+    Pending,
+    /// The scheduler cannot place it.
+    Unschedulable,
+    /// It exits with status 1.
+    Crash,
+}
+
+/// One request the server saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+}
+
+#[derive(Default)]
+pub struct State {
+    /// Fixture objects, kubectl-shaped (with kind/apiVersion).
+    pub objects: Vec<Value>,
+    /// Node dumps by node name (JSON text), the collector pods' logs.
+    pub dumps: BTreeMap<String, String>,
+    /// Per-node kubelet behaviour; default Ready.
+    pub kubelet: BTreeMap<String, Kubelet>,
+    pub namespaces: BTreeSet<String>,
+    /// Collector pods by (namespace, name).
+    pub pods: BTreeMap<(String, String), Value>,
+    pub seen: Vec<Seen>,
+    /// Requests (method, path prefix) answered 403.
+    pub forbid: Vec<(String, String)>,
+    /// Path prefixes never answered.
+    pub hang: Vec<String>,
+    /// The bearer token required, if any.
+    pub token: Option<String>,
+}
+
+pub struct FakeApi {
+    pub url: String,
+    pub state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// (group, version, plural) → kind.
+const RESOURCES: &[(&str, &str, &str, &str)] = &[
+    ("", "v1", "nodes", "Node"),
+    ("", "v1", "pods", "Pod"),
+    ("", "v1", "services", "Service"),
+    ("", "v1", "configmaps", "ConfigMap"),
+    ("", "v1", "secrets", "Secret"),
+    ("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
+    ("apps", "v1", "daemonsets", "DaemonSet"),
+];
+
+impl FakeApi {
+    pub fn start(state: State) -> FakeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = Arc::new(Mutex::new(state));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (s, st) = (s.clone(), st.clone());
+                std::thread::spawn(move || serve(conn, &s, &st));
+            }
+        });
+        FakeApi { url, state, stop }
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    /// Requests with this method whose path starts with `prefix`.
+    pub fn count(&self, method: &str, prefix: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.method == method && s.path.starts_with(prefix))
+            .count()
+    }
+
+    /// Nodes the collector pods created so far were pinned to.
+    pub fn collected_nodes(&self) -> Vec<String> {
+        let seen = self.state.lock().unwrap();
+        let mut nodes: Vec<String> = seen
+            .pods
+            .values()
+            .filter_map(|p| p.pointer("/spec/nodeName").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect();
+        nodes.sort();
+        nodes
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    query: BTreeMap<String, String>,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    let (path, q) = target.split_once('?').unwrap_or((&target, ""));
+    let query = q
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), decode(v)))
+        .collect();
+    Some(Request {
+        method,
+        path: path.to_string(),
+        query,
+        headers,
+        body,
+    })
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
+    let Ok(write) = conn.try_clone() else { return };
+    let mut write = write;
+    let mut read = BufReader::new(conn);
+    while let Some(req) = read_request(&mut read) {
+        let hang = {
+            let mut s = state.lock().unwrap();
+            s.seen.push(Seen {
+                method: req.method.clone(),
+                path: req.path.clone(),
+            });
+            s.hang.iter().any(|p| req.path.starts_with(p.as_str()))
+        };
+        if hang {
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            return;
+        }
+        let (code, ctype, body) = {
+            let mut s = state.lock().unwrap();
+            handle(&mut s, &req)
+        };
+        let head = format!(
+            "HTTP/1.1 {code} {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+            reason(code),
+            body.len()
+        );
+        if write.write_all(head.as_bytes()).is_err() || write.write_all(&body).is_err() {
+            return;
+        }
+    }
+}
+
+fn reason(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        201 => "Created",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        _ => "Error",
+    }
+}
+
+fn status(code: u16, reason: &str, message: &str) -> (u16, &'static str, Vec<u8>) {
+    let v = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code});
+    (code, "application/json", v.to_string().into_bytes())
+}
+
+fn ok(code: u16, v: &Value) -> (u16, &'static str, Vec<u8>) {
+    (code, "application/json", v.to_string().into_bytes())
+}
+
+fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
+    if let Some(token) = &s.token {
+        let auth = req.headers.get("authorization").cloned().unwrap_or_default();
+        if auth != format!("Bearer {token}") {
+            return status(401, "Unauthorized", "Unauthorized");
+        }
+    }
+    if s.forbid
+        .iter()
+        .any(|(m, p)| *m == req.method && req.path.starts_with(p.as_str()))
+    {
+        return status(
+            403,
+            "Forbidden",
+            &format!(
+                "User \"test\" cannot {} resource at {}",
+                req.method.to_lowercase(),
+                req.path
+            ),
+        );
+    }
+    let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    // Cluster-wide lists: /api/v1/<plural>, /apis/<g>/<v>/<plural>.
+    let list = match segs.as_slice() {
+        ["api", "v1", plural] => Some(("", "v1", *plural)),
+        ["apis", g, v, plural] => Some((*g, *v, *plural)),
+        _ => None,
+    };
+    if let (Some((g, v, plural)), "GET") = (list, req.method.as_str())
+        && plural != "namespaces"
+    {
+        let Some(&(_, _, _, kind)) = RESOURCES
+            .iter()
+            .find(|(rg, rv, rp, _)| *rg == g && *rv == v && *rp == plural)
+        else {
+            return status(404, "NotFound", "the server could not find the requested resource");
+        };
+        return list_page(s, g, v, kind, req);
+    }
+    match (req.method.as_str(), segs.as_slice()) {
+        ("GET", ["api", "v1", "namespaces", ns]) => {
+            if s.namespaces.contains(*ns) {
+                ok(200, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+            } else {
+                status(404, "NotFound", &format!("namespaces \"{ns}\" not found"))
+            }
+        }
+        ("POST", ["api", "v1", "namespaces"]) => {
+            let v: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            if !s.namespaces.insert(name.to_string()) {
+                return status(409, "AlreadyExists", "exists");
+            }
+            ok(201, &v)
+        }
+        ("POST", ["api", "v1", "namespaces", ns, "pods"]) => {
+            if !s.namespaces.contains(*ns) {
+                return status(404, "NotFound", &format!("namespaces \"{ns}\" not found"));
+            }
+            let v: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+            if s.pods.contains_key(&(ns.to_string(), name.clone())) {
+                return status(409, "AlreadyExists", "exists");
+            }
+            s.pods.insert((ns.to_string(), name), v.clone());
+            ok(201, &v)
+        }
+        ("GET", ["api", "v1", "namespaces", ns, "pods", name]) => {
+            match s.pods.get(&(ns.to_string(), name.to_string())) {
+                Some(p) => {
+                    let node = p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+                    let k = s.kubelet.get(node).copied().unwrap_or(Kubelet::Ready);
+                    let mut p = p.clone();
+                    p["status"] = pod_status(k);
+                    ok(200, &p)
+                }
+                None => status(404, "NotFound", &format!("pods \"{name}\" not found")),
+            }
+        }
+        ("GET", ["api", "v1", "namespaces", ns, "pods", name, "log"]) => {
+            let Some(p) = s.pods.get(&(ns.to_string(), name.to_string())) else {
+                return status(404, "NotFound", &format!("pods \"{name}\" not found"));
+            };
+            let node = p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+            match s.dumps.get(node) {
+                Some(d) => (200, "text/plain", d.clone().into_bytes()),
+                None => (200, "text/plain", b"skoop: cannot collect\n".to_vec()),
+            }
+        }
+        ("DELETE", ["api", "v1", "namespaces", ns, "pods", name]) => {
+            match s.pods.remove(&(ns.to_string(), name.to_string())) {
+                Some(p) => ok(200, &p),
+                None => status(404, "NotFound", &format!("pods \"{name}\" not found")),
+            }
+        }
+        _ => status(404, "NotFound", "the server could not find the requested resource"),
+    }
+}
+
+fn pod_status(k: Kubelet) -> Value {
+    match k {
+        Kubelet::Ready => json!({"phase": "Succeeded", "containerStatuses": [
+            {"name": "collect", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}),
+        Kubelet::Pending => json!({"phase": "Pending", "containerStatuses": [
+            {"name": "collect", "state": {"waiting": {"reason": "ContainerCreating"}}}]}),
+        Kubelet::Unschedulable => json!({"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+             "message": "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/disk-pressure: }"}]}),
+        Kubelet::Crash => json!({"phase": "Failed", "containerStatuses": [
+            {"name": "collect", "state": {"terminated": {"exitCode": 1, "reason": "Error",
+             "message": "netlink: permission denied"}}}]}),
+    }
+}
+
+fn list_page(s: &State, g: &str, v: &str, kind: &str, req: &Request) -> (u16, &'static str, Vec<u8>) {
+    let api_version = if g.is_empty() { v.to_string() } else { format!("{g}/{v}") };
+    let all: Vec<&Value> = s
+        .objects
+        .iter()
+        .filter(|o| o.get("kind").and_then(Value::as_str) == Some(kind))
+        .collect();
+    let start: usize = req.query.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let limit: usize = req.query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(usize::MAX);
+    let end = start.saturating_add(limit).min(all.len());
+    let items: Vec<Value> = all[start.min(end)..end]
+        .iter()
+        .map(|o| {
+            // Real list responses omit the items' kind and apiVersion.
+            let mut o = (*o).clone();
+            if let Value::Object(m) = &mut o {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            o
+        })
+        .collect();
+    let mut meta = json!({"resourceVersion": "1000"});
+    if end < all.len() {
+        meta["continue"] = json!(end.to_string());
+    }
+    ok(200, &json!({"kind": format!("{kind}List"), "apiVersion": api_version,
+        "metadata": meta, "items": items}))
+}
