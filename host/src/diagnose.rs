@@ -120,7 +120,10 @@ impl Trace {
                     && s.message.ends_with(&format!(": {why}"))
             })
         {
-            let head = prev.message.trim_end_matches(&format!(": {why}")).to_string();
+            let head = prev
+                .message
+                .trim_end_matches(&format!(": {why}"))
+                .to_string();
             if !head.split(", ").any(|w| w.ends_with(what)) {
                 prev.message = format!("{head}, {what}: {why}");
             }

@@ -130,7 +130,9 @@ pub fn resolve(
         ));
         return out;
     }
-    let outside = cluster_cidr.map(|c| !c.contains(&packet.src)).unwrap_or(false);
+    let outside = cluster_cidr
+        .map(|c| !c.contains(&packet.src))
+        .unwrap_or(false);
     let with_port: Vec<(&EndpointFacts, u16)> = ready
         .iter()
         .filter_map(|ep| endpoint_port(ep, sp).map(|p| (*ep, p)))
@@ -172,4 +174,140 @@ pub fn resolve(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::parse_cluster;
+    use crate::packet::Protocol;
+
+    const CLUSTER: &str = r#"{"kind": "List", "apiVersion": "v1", "items": [
+      {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+       "status": {"addresses": [{"type": "InternalIP", "address": "192.168.0.11"}]}},
+      {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "d", "name": "web"},
+       "spec": {"type": "NodePort", "clusterIP": "10.96.0.5", "externalTrafficPolicy": "Cluster",
+                "ports": [{"name": "http", "port": 80, "nodePort": 30080, "protocol": "TCP", "targetPort": 8080}]}},
+      {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+       "metadata": {"namespace": "d", "name": "web-x", "labels": {"kubernetes.io/service-name": "web"}},
+       "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+       "endpoints": [{"addresses": ["10.244.0.6"], "conditions": {"ready": true}, "nodeName": "n1"},
+                     {"addresses": ["10.244.1.7"], "conditions": {"ready": false}, "nodeName": "n2"}]}
+    ]}"#;
+
+    fn view(text: &str) -> ClusterView {
+        let bundle = crate::bundle::Bundle {
+            source: "test".into(),
+            objects: parse_cluster(text, "test").unwrap(),
+            nodes: Default::default(),
+        };
+        ClusterView::from_bundle(&bundle).unwrap()
+    }
+
+    fn packet(src: &str, dst: &str, dport: u16) -> Packet {
+        Packet {
+            src: src.parse().unwrap(),
+            sport: 40000,
+            dst: dst.parse().unwrap(),
+            dport,
+            protocol: Protocol::Tcp,
+            mark: 0,
+            encap: None,
+            reply: false,
+        }
+    }
+
+    const CIDR: Option<Ipv4Net> = Some(Ipv4Net::new_assert(
+        std::net::Ipv4Addr::new(10, 244, 0, 0),
+        16,
+    ));
+
+    #[test]
+    fn cluster_ip_goes_to_ready_endpoints_only_without_masquerade() {
+        let r = resolve(
+            &view(CLUSTER),
+            "n1",
+            &packet("10.244.1.9", "10.96.0.5", 80),
+            CIDR,
+        );
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert_eq!(r.backends.len(), 1);
+        let b = &r.backends[0];
+        assert_eq!(
+            (b.packet.dst.to_string(), b.packet.dport),
+            ("10.244.0.6".into(), 8080)
+        );
+        assert_eq!(b.packet.mark & MASQ_MARK, 0);
+    }
+
+    #[test]
+    fn masquerade_for_node_port_outside_source_and_hairpin() {
+        let v = view(CLUSTER);
+        let np = resolve(&v, "n1", &packet("10.244.1.9", "192.168.0.11", 30080), CIDR);
+        assert_eq!(np.backends[0].packet.mark & MASQ_MARK, MASQ_MARK);
+        let outside = resolve(&v, "n1", &packet("172.16.0.9", "10.96.0.5", 80), CIDR);
+        assert_eq!(outside.backends[0].packet.mark & MASQ_MARK, MASQ_MARK);
+        let hairpin = resolve(&v, "n1", &packet("10.244.0.6", "10.96.0.5", 80), CIDR);
+        assert_eq!(hairpin.backends[0].packet.mark & MASQ_MARK, MASQ_MARK);
+    }
+
+    #[test]
+    fn wrong_port_and_no_ready_endpoint_are_fatal() {
+        let v = view(CLUSTER);
+        let r = resolve(&v, "n1", &packet("10.244.1.9", "10.96.0.5", 81), CIDR);
+        assert!(r.backends.is_empty());
+        assert!(
+            r.findings[0].1.contains("has no port 81/tcp"),
+            "{:?}",
+            r.findings
+        );
+        let none = CLUSTER.replace(r#""ready": true"#, r#""ready": false"#);
+        let r = resolve(
+            &view(&none),
+            "n1",
+            &packet("10.244.1.9", "10.96.0.5", 80),
+            CIDR,
+        );
+        assert_eq!(r.findings[0].0, Level::Fatal);
+        assert!(
+            r.findings[0].1.contains("no ready endpoint"),
+            "{:?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn endpoint_ports_pair_by_name_only() {
+        let renamed = CLUSTER.replace(
+            r#""ports": [{"name": "http", "port": 8080"#,
+            r#""ports": [{"name": "web", "port": 8080"#,
+        );
+        let r = resolve(
+            &view(&renamed),
+            "n1",
+            &packet("10.244.1.9", "10.96.0.5", 80),
+            CIDR,
+        );
+        assert!(r.backends.is_empty());
+        assert!(
+            r.findings[0].1.contains("no port of that name"),
+            "{:?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn local_traffic_policy_limits_node_ports_to_local_endpoints() {
+        let local = CLUSTER.replace(
+            r#""externalTrafficPolicy": "Cluster""#,
+            r#""externalTrafficPolicy": "Local""#,
+        );
+        let v = view(&local);
+        let here = resolve(&v, "n1", &packet("10.244.1.9", "192.168.0.11", 30080), CIDR);
+        assert_eq!(here.backends.len(), 1);
+        assert_eq!(here.backends[0].packet.mark & MASQ_MARK, 0);
+        let there = resolve(&v, "n2", &packet("10.244.1.9", "192.168.0.11", 30080), CIDR);
+        assert!(there.backends.is_empty());
+        assert!(there.findings[0].1.contains("externalTrafficPolicy: Local"));
+    }
 }
