@@ -120,7 +120,10 @@ pub fn detect(
         }
         None => {
             let (m, how) = proxy_mode_explained(view, hosts)?;
-            notes.push(format!("kube-proxy mode {} (detected from {how})", m.name()));
+            notes.push(format!(
+                "kube-proxy mode {} (detected from {how})",
+                m.name()
+            ));
             m
         }
     };
@@ -220,7 +223,10 @@ fn network_plugin_explained(
     let pods = view.objects("v1", "Pod", "");
     for (plugin, daemonsets) in plugins {
         let candidates: Vec<&str> = daemonsets.iter().map(String::as_str).collect();
-        if let Some(pod) = pods.iter().find(|p| pod_daemonset(p, &candidates).is_some()) {
+        if let Some(pod) = pods
+            .iter()
+            .find(|p| pod_daemonset(p, &candidates).is_some())
+        {
             let id = pod
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)

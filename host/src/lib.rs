@@ -3,8 +3,8 @@
 
 pub mod bundle;
 pub mod cli;
-pub mod collect;
 pub mod cluster;
+pub mod collect;
 pub mod detect;
 pub mod diagnose;
 pub mod dump;

@@ -16,6 +16,7 @@ use skoop::cli::{self, Cli, Cmd, DiagnoseArgs, ExtensionCmd, Format, ProtocolArg
 use skoop::cluster::ClusterView;
 use skoop::detect::{self, Overrides};
 use skoop::diagnose::{self, Diagnosis, Flow};
+use skoop::dump::NetnsDump;
 use skoop::error::{bad_input, exit, is_bad_input};
 use skoop::extension::instance::{CallError, Failure, RefusedKind};
 use skoop::extension::runtime::{Limits, Runtime};
@@ -23,7 +24,6 @@ use skoop::extension::settings_to;
 use skoop::extension::state::HostState;
 use skoop::extension::{Extension, Origin, Registry};
 use skoop::facts::Facts;
-use skoop::dump::NetnsDump;
 use skoop::live::Session;
 use skoop::netstack::Netstacks;
 use skoop::packet::Protocol;
@@ -221,7 +221,8 @@ fn overrides(args: &DiagnoseArgs) -> Overrides {
 fn bundle_input(args: &DiagnoseArgs, registry: &Registry) -> Result<Input> {
     let bundle = load_bundle(args)?;
     let mut view = ClusterView::from_bundle(&bundle)?;
-    let warnings = detect::host_interfaces_with(&mut view, |n| bundle.nodes.get(n).map(|d| &d.host));
+    let warnings =
+        detect::host_interfaces_with(&mut view, |n| bundle.nodes.get(n).map(|d| &d.host));
     let hosts: Vec<(&str, &NetnsDump)> = bundle
         .nodes
         .iter()
@@ -392,8 +393,7 @@ fn diagnose_live(
     let mut facts = Arc::new(facts);
     loop {
         let before = facts.netstacks.loaded_nodes();
-        let (report, failed) =
-            diagnose_once(registry, cli, &facts, flow, values, limits, &source)?;
+        let (report, failed) = diagnose_once(registry, cli, &facts, flow, values, limits, &source)?;
         if let Some(e) = live.as_ref().and_then(Session::failure) {
             return Err(e);
         }
@@ -403,7 +403,11 @@ fn diagnose_live(
                 let facts = &*facts;
                 for n in &after {
                     if cli.verbose {
-                        let iface = facts.view.nodes.get(n).and_then(|n| n.host_interface.clone());
+                        let iface = facts
+                            .view
+                            .nodes
+                            .get(n)
+                            .and_then(|n| n.host_interface.clone());
                         eprintln!(
                             "skoop: node {n} host interface {}",
                             iface.as_deref().unwrap_or("unknown")
@@ -418,15 +422,20 @@ fn diagnose_live(
         }
         let mut owned = match Arc::try_unwrap(facts) {
             Ok(f) => f,
-            Err(_) => return Err(anyhow::anyhow!("the facts of the diagnosis are still shared")),
+            Err(_) => {
+                return Err(anyhow::anyhow!(
+                    "the facts of the diagnosis are still shared"
+                ));
+            }
         };
         let netstacks = owned.netstacks.clone();
         let warnings = detect::host_interfaces_with(&mut owned.view, |n| {
             netstacks.loaded_node(n).map(|s| &s.dump)
         });
-        for w in warnings.iter().filter(|w| {
-            before.iter().all(|b| !w.contains(&format!("node {b}:")))
-        }) {
+        for w in warnings
+            .iter()
+            .filter(|w| before.iter().all(|b| !w.contains(&format!("node {b}:"))))
+        {
             eprintln!("skoop: warning: {w}");
         }
         facts = Arc::new(owned);

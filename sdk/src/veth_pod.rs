@@ -104,29 +104,41 @@ impl VethPod {
             cut_off = true;
         };
         if peer.kind != "veth" {
-            fatal(f, format!(
-                "{what} {} on node {node} is a {} device, not a veth",
-                peer.name, peer.kind
-            ));
+            fatal(
+                f,
+                format!(
+                    "{what} {} on node {node} is a {} device, not a veth",
+                    peer.name, peer.kind
+                ),
+            );
         }
         // A peer without carrier because the pod side is down is a consequence,
         // reported on the pod's interface.
         if !peer.admin_up || (!peer.oper_up && iface.admin_up) {
-            fatal(f, format!(
-                "{what} {} on node {node} is down: the pod is cut off (ip link set {} up)",
-                peer.name, peer.name
-            ));
+            fatal(
+                f,
+                format!(
+                    "{what} {} on node {node} is down: the pod is cut off (ip link set {} up)",
+                    peer.name, peer.name
+                ),
+            );
         }
         if let Some(bridge) = &self.bridge {
             match &peer.master {
-                None => fatal(f, format!(
-                    "{what} {} on node {node} is not attached to bridge {bridge}",
-                    peer.name
-                )),
-                Some(m) if m != bridge => fatal(f, format!(
-                    "{what} {} on node {node} is attached to {m}, not {bridge}",
-                    peer.name
-                )),
+                None => fatal(
+                    f,
+                    format!(
+                        "{what} {} on node {node} is not attached to bridge {bridge}",
+                        peer.name
+                    ),
+                ),
+                Some(m) if m != bridge => fatal(
+                    f,
+                    format!(
+                        "{what} {} on node {node} is attached to {m}, not {bridge}",
+                        peer.name
+                    ),
+                ),
                 Some(_) => {}
             }
         }

@@ -151,7 +151,11 @@ fn unknown_network_plugin() {
 fn flannel_backend_not_supported() {
     let run = diagnose(&["--snapshot", "tests/fixtures/bad/flannel-udp-backend"]);
     assert_bad_input(&run, "extension flannel");
-    assert!(run.stderr.contains("--flannel-backend-type"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--flannel-backend-type"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

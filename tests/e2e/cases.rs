@@ -135,11 +135,27 @@ fn fault_cases_cover_every_required_fault() {
         std::fs::read_to_string(root().join("tests/fixtures/cases.json")).expect("cases.json");
     // The faults issue #2 names, and a sample of the generator's others.
     for fault in [
-        "pod-eth0-down", "pod-lo-down", "not-listening", "pod-routes-flushed",
-        "pod-default-route-via-lo", "pod-input-drop", "pod-mtu", "cni0-down",
-        "remote-route-missing", "wrong-gateway", "route-via-eth0", "fdb-missing",
-        "ip-forward-off", "forward-drop", "svc-no-endpoints", "forward-drop-port",
-        "veth-peer-down", "node-not-ready", "route-loop", "no-masquerade", "detour",
+        "pod-eth0-down",
+        "pod-lo-down",
+        "not-listening",
+        "pod-routes-flushed",
+        "pod-default-route-via-lo",
+        "pod-input-drop",
+        "pod-mtu",
+        "cni0-down",
+        "remote-route-missing",
+        "wrong-gateway",
+        "route-via-eth0",
+        "fdb-missing",
+        "ip-forward-off",
+        "forward-drop",
+        "svc-no-endpoints",
+        "forward-drop-port",
+        "veth-peer-down",
+        "node-not-ready",
+        "route-loop",
+        "no-masquerade",
+        "detour",
         "node-dump-missing",
     ] {
         assert!(text.contains(fault), "no case for {fault}");

@@ -47,7 +47,9 @@ fn check() -> Result<(), String> {
     }
     let ns = format!("{}-pre", super::topo::unique_prefix());
     let mut guard = super::topo::NetnsGuard::default();
-    guard.add(&ns).map_err(|e| format!("cannot create a network namespace: {e}"))?;
+    guard
+        .add(&ns)
+        .map_err(|e| format!("cannot create a network namespace: {e}"))?;
     sh::ip_batch(
         &ns,
         &[
@@ -57,7 +59,22 @@ fn check() -> Result<(), String> {
         ],
     )
     .map_err(|e| format!("the kernel lacks bridge/veth/vxlan: {e}"))?;
-    sh::exec(&ns, "iptables", &["-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", "0.5", "-j", "ACCEPT"])
-        .map_err(|e| format!("iptables cannot use the modules kube-proxy needs: {e}"))?;
+    sh::exec(
+        &ns,
+        "iptables",
+        &[
+            "-A",
+            "FORWARD",
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            "0.5",
+            "-j",
+            "ACCEPT",
+        ],
+    )
+    .map_err(|e| format!("iptables cannot use the modules kube-proxy needs: {e}"))?;
     Ok(())
 }

@@ -44,7 +44,9 @@ impl Server {
         let sockets = in_netns(netns, move || -> Result<_, String> {
             let t: Vec<TcpListener> = tcp
                 .iter()
-                .map(|p| TcpListener::bind(("0.0.0.0", *p)).map_err(|e| format!("bind tcp {p}: {e}")))
+                .map(|p| {
+                    TcpListener::bind(("0.0.0.0", *p)).map_err(|e| format!("bind tcp {p}: {e}"))
+                })
                 .collect::<Result<_, _>>()?;
             let u: Vec<UdpSocket> = udp
                 .iter()
@@ -61,7 +63,10 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || serve(sockets.0, sockets.1, &flag));
-        Ok(Self { stop, thread: Some(thread) })
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -100,11 +105,24 @@ pub struct Outcome {
 
 /// A TCP connect from netns `from` to `dst:port`.
 pub fn tcp(from: &str, dst: &str, port: u16) -> Result<Outcome, String> {
-    let addr: SocketAddr = format!("{dst}:{port}").parse().map_err(|e| format!("{dst}:{port}: {e}"))?;
-    in_netns(from, move || match TcpStream::connect_timeout(&addr, TIMEOUT) {
-        Ok(_) => Outcome { ok: true, detail: "connected".into() },
-        Err(e) if e.kind() == ErrorKind::TimedOut => Outcome { ok: false, detail: "timeout".into() },
-        Err(e) => Outcome { ok: false, detail: e.to_string() },
+    let addr: SocketAddr = format!("{dst}:{port}")
+        .parse()
+        .map_err(|e| format!("{dst}:{port}: {e}"))?;
+    in_netns(from, move || {
+        match TcpStream::connect_timeout(&addr, TIMEOUT) {
+            Ok(_) => Outcome {
+                ok: true,
+                detail: "connected".into(),
+            },
+            Err(e) if e.kind() == ErrorKind::TimedOut => Outcome {
+                ok: false,
+                detail: "timeout".into(),
+            },
+            Err(e) => Outcome {
+                ok: false,
+                detail: e.to_string(),
+            },
+        }
     })
 }
 
@@ -115,7 +133,8 @@ pub fn udp_full_mtu(from: &str, dst: &str, port: u16, size: usize) -> Result<Out
 import socket, sys
 dst, port, size, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MTU_DISCOVER, socket.IP_PMTUDISC_DO)
+# Linux: IP_MTU_DISCOVER = 10, IP_PMTUDISC_DO = 2 (some builds lack the names)
+s.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_MTU_DISCOVER", 10), getattr(socket, "IP_PMTUDISC_DO", 2))
 s.settimeout(timeout)
 try:
     s.sendto(b"x" * size, (dst, port))
@@ -127,8 +146,22 @@ except OSError as e:
     let out = sh::exec(
         from,
         "python3",
-        &["-c", SCRIPT, dst, &port.to_string(), &size.to_string(), &TIMEOUT.as_secs_f64().to_string()],
+        &[
+            "-c",
+            SCRIPT,
+            dst,
+            &port.to_string(),
+            &size.to_string(),
+            &TIMEOUT.as_secs_f64().to_string(),
+        ],
     )?;
     let line = out.trim().to_string();
-    Ok(Outcome { ok: line == "ok", detail: if line == "ok" { format!("{size}-byte DF datagram echoed") } else { line } })
+    Ok(Outcome {
+        ok: line == "ok",
+        detail: if line == "ok" {
+            format!("{size}-byte DF datagram echoed")
+        } else {
+            line
+        },
+    })
 }

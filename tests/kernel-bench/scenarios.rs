@@ -18,6 +18,9 @@ pub enum Src {
 pub enum Probe {
     /// A TCP connect.
     Tcp,
+    /// Repeated TCP connects to a service (kube-proxy picks a backend at
+    /// random each time): broken when any attempt fails.
+    TcpEveryBackend,
     /// A UDP datagram with DF filling the source eth0's MTU, echoed back.
     UdpFullMtu,
 }
@@ -34,24 +37,44 @@ pub struct Flow {
 impl Flow {
     pub fn protocol(&self) -> &'static str {
         match self.probe {
-            Probe::Tcp => "tcp",
+            Probe::Tcp | Probe::TcpEveryBackend => "tcp",
             Probe::UdpFullMtu => "udp",
         }
     }
 }
 
 const fn pod_flow(dst: &'static str, port: u16) -> Flow {
-    Flow { src: Src::Pod("default/client-1"), src_ip: "10.244.0.5", dst, port, probe: Probe::Tcp }
+    Flow {
+        src: Src::Pod("default/client-1"),
+        src_ip: "10.244.0.5",
+        dst,
+        port,
+        probe: Probe::Tcp,
+    }
 }
 
 const SAME: Flow = pod_flow("10.244.0.6", 8080);
 const CROSS: Flow = pod_flow("10.244.1.7", 8080);
-const CLUSTER_IP: Flow = pod_flow("10.96.100.10", 80);
-const NODE_PORT: Flow = pod_flow("192.168.0.12", 30080);
+const CLUSTER_IP: Flow = Flow {
+    probe: Probe::TcpEveryBackend,
+    ..pod_flow("10.96.100.10", 80)
+};
+const NODE_PORT: Flow = Flow {
+    probe: Probe::TcpEveryBackend,
+    ..pod_flow("192.168.0.12", 30080)
+};
 const POD_TO_NODE: Flow = pod_flow("192.168.0.12", 10250);
-const NODE_TO_POD: Flow =
-    Flow { src: Src::Node("node-1"), src_ip: "192.168.0.11", dst: "10.244.1.7", port: 8080, probe: Probe::Tcp };
-const DNS_FULL_MTU: Flow = Flow { probe: Probe::UdpFullMtu, ..pod_flow("10.244.1.9", 53) };
+const NODE_TO_POD: Flow = Flow {
+    src: Src::Node("node-1"),
+    src_ip: "192.168.0.11",
+    dst: "10.244.1.7",
+    port: 8080,
+    probe: Probe::Tcp,
+};
+const DNS_FULL_MTU: Flow = Flow {
+    probe: Probe::UdpFullMtu,
+    ..pod_flow("10.244.1.9", 53)
+};
 
 /// What skoop must say.
 #[derive(Clone, Copy)]
@@ -61,7 +84,6 @@ pub enum Expect {
     Agree(&'static [&'static [&'static str]]),
     /// The kernel survives but skoop rightly warns: exit 0 and a WARNING with
     /// all words of one alternative.
-    #[allow(dead_code)]
     Warn(&'static [&'static [&'static str]]),
 }
 
@@ -84,7 +106,16 @@ pub struct Scenario {
 const HEALTHY: Expect = Expect::Agree(&[]);
 
 const fn healthy(name: &'static str, flow: Flow) -> Scenario {
-    Scenario { name, backends: BOTH, flow, variant: "healthy", silent_pod: None, fault: None, expect: HEALTHY, what: "-" }
+    Scenario {
+        name,
+        backends: BOTH,
+        flow,
+        variant: "healthy",
+        silent_pod: None,
+        fault: None,
+        expect: HEALTHY,
+        what: "-",
+    }
 }
 
 const fn fault(
@@ -95,11 +126,23 @@ const fn fault(
     inject: Inject,
     cause: &'static [&'static [&'static str]],
 ) -> Scenario {
-    Scenario { name, backends, flow, variant: "healthy", silent_pod: None, fault: Some(inject), expect: Expect::Agree(cause), what }
+    Scenario {
+        name,
+        backends,
+        flow,
+        variant: "healthy",
+        silent_pod: None,
+        fault: Some(inject),
+        expect: Expect::Agree(cause),
+        what,
+    }
 }
 
 fn pod_cidr(c: &Cluster, node: &str) -> Result<String, String> {
-    c.node_info.get(node).map(|i| i.1.clone()).ok_or_else(|| format!("no node {node}"))
+    c.node_info
+        .get(node)
+        .map(|i| i.1.clone())
+        .ok_or_else(|| format!("no node {node}"))
 }
 
 fn web2_eth0_down(c: &Cluster) -> Result<(), String> {
@@ -111,7 +154,12 @@ fn client_default_route_deleted(c: &Cluster) -> Result<(), String> {
 }
 
 fn web2_input_drop(c: &Cluster) -> Result<(), String> {
-    sh::exec(c.pod("default/web-2")?, "iptables", &["-I", "INPUT", "-j", "DROP"]).map(drop)
+    sh::exec(
+        c.pod("default/web-2")?,
+        "iptables",
+        &["-I", "INPUT", "-j", "DROP"],
+    )
+    .map(drop)
 }
 
 fn node2_cni0_down(c: &Cluster) -> Result<(), String> {
@@ -119,12 +167,20 @@ fn node2_cni0_down(c: &Cluster) -> Result<(), String> {
 }
 
 fn node1_route_to_node2_deleted(c: &Cluster) -> Result<(), String> {
-    sh::ip(c.node("node-1")?, &format!("route del {}", pod_cidr(c, "node-2")?)).map(drop)
+    sh::ip(
+        c.node("node-1")?,
+        &format!("route del {}", pod_cidr(c, "node-2")?),
+    )
+    .map(drop)
 }
 
 fn node1_route_wrong_gateway(c: &Cluster) -> Result<(), String> {
     let cidr = pod_cidr(c, "node-2")?;
-    sh::ip(c.node("node-1")?, &format!("route replace {cidr} via 192.168.0.99 dev eth0")).map(drop)
+    sh::ip(
+        c.node("node-1")?,
+        &format!("route replace {cidr} via 192.168.0.99 dev eth0"),
+    )
+    .map(drop)
 }
 
 fn node1_ip_forward_off(c: &Cluster) -> Result<(), String> {
@@ -132,17 +188,43 @@ fn node1_ip_forward_off(c: &Cluster) -> Result<(), String> {
 }
 
 fn node1_forward_drop(c: &Cluster) -> Result<(), String> {
-    sh::exec(c.node("node-1")?, "iptables", &["-I", "FORWARD", "-j", "DROP"]).map(drop)
+    sh::exec(
+        c.node("node-1")?,
+        "iptables",
+        &["-I", "FORWARD", "-j", "DROP"],
+    )
+    .map(drop)
 }
 
 fn node1_forward_drop_target_port(c: &Cluster) -> Result<(), String> {
-    sh::exec(c.node("node-1")?, "iptables", &["-I", "FORWARD", "-p", "tcp", "-m", "tcp", "--dport", "8080", "-j", "DROP"])
-        .map(drop)
+    sh::exec(
+        c.node("node-1")?,
+        "iptables",
+        &[
+            "-I", "FORWARD", "-p", "tcp", "-m", "tcp", "--dport", "8080", "-j", "DROP",
+        ],
+    )
+    .map(drop)
 }
 
 fn node1_fdb_node2_deleted(c: &Cluster) -> Result<(), String> {
     let (ip, _, _, mac) = c.node_info.get("node-2").cloned().ok_or("no node-2")?;
-    sh::run("bridge", &["-n", c.node("node-1")?, "fdb", "del", &mac, "dev", "flannel.1", "dst", &ip, "self"]).map(drop)
+    sh::run(
+        "bridge",
+        &[
+            "-n",
+            c.node("node-1")?,
+            "fdb",
+            "del",
+            &mac,
+            "dev",
+            "flannel.1",
+            "dst",
+            &ip,
+            "self",
+        ],
+    )
+    .map(drop)
 }
 
 fn node1_flannel1_down(c: &Cluster) -> Result<(), String> {
@@ -161,7 +243,59 @@ fn client_mtu_above_path(c: &Cluster) -> Result<(), String> {
         Backend::Vxlan => 1500,
         Backend::HostGw => 9000,
     };
-    sh::ip(c.pod("default/client-1")?, &format!("link set eth0 mtu {mtu}")).map(drop)
+    sh::ip(
+        c.pod("default/client-1")?,
+        &format!("link set eth0 mtu {mtu}"),
+    )
+    .map(drop)
+}
+
+fn node1_bridge_nf_off(c: &Cluster) -> Result<(), String> {
+    sysctl(c.node("node-1")?, "net.bridge.bridge-nf-call-iptables", "0")
+}
+
+fn node2_cni0_mtu(c: &Cluster) -> Result<(), String> {
+    let mtu = match c.backend {
+        Backend::Vxlan => 1500,
+        Backend::HostGw => 1400,
+    };
+    sh::ip(c.node("node-2")?, &format!("link set cni0 mtu {mtu}")).map(drop)
+}
+
+fn node1_flannel1_mtu_below_pods(c: &Cluster) -> Result<(), String> {
+    // (flannel.1 above 1450 is refused by the kernel: a VXLAN device over
+    // eth0 1500 cannot carry more.)
+    sh::ip(c.node("node-1")?, "link set flannel.1 mtu 1400").map(drop)
+}
+
+fn node1_detour_via_node3(c: &Cluster) -> Result<(), String> {
+    let cidr = pod_cidr(c, "node-2")?;
+    let (n3_ip, _, n3_vtep, _) = c.node_info.get("node-3").cloned().ok_or("no node-3")?;
+    let route = match c.backend {
+        Backend::Vxlan => format!("route replace {cidr} via {n3_vtep} dev flannel.1 onlink"),
+        Backend::HostGw => format!("route replace {cidr} via {n3_ip} dev eth0"),
+    };
+    sh::ip(c.node("node-1")?, &route).map(drop)
+}
+
+const fn warn(
+    name: &'static str,
+    backends: &'static [Backend],
+    flow: Flow,
+    what: &'static str,
+    inject: Inject,
+    words: &'static [&'static [&'static str]],
+) -> Scenario {
+    Scenario {
+        name,
+        backends,
+        flow,
+        variant: "healthy",
+        silent_pod: None,
+        fault: Some(inject),
+        expect: Expect::Warn(words),
+        what,
+    }
 }
 
 pub fn all() -> Vec<Scenario> {
@@ -173,7 +307,14 @@ pub fn all() -> Vec<Scenario> {
         healthy("node-to-pod", NODE_TO_POD),
         healthy("pod-to-node", POD_TO_NODE),
         healthy("pod-to-pod-udp-full-mtu", DNS_FULL_MTU),
-        fault("pod-eth0-down", BOTH, CROSS, "web-2: ip link set eth0 down", web2_eth0_down, &[&["web-2", "eth0"]]),
+        fault(
+            "pod-eth0-down",
+            BOTH,
+            CROSS,
+            "web-2: ip link set eth0 down",
+            web2_eth0_down,
+            &[&["web-2", "eth0"]],
+        ),
         Scenario {
             name: "not-listening",
             backends: BOTH,
@@ -192,8 +333,22 @@ pub fn all() -> Vec<Scenario> {
             client_default_route_deleted,
             &[&["client-1", "route"]],
         ),
-        fault("pod-input-drop", BOTH, CROSS, "web-2: iptables -I INPUT -j DROP", web2_input_drop, &[&["web-2", "drop"]]),
-        fault("cni0-down", BOTH, CROSS, "node-2: ip link set cni0 down", node2_cni0_down, &[&["cni0"]]),
+        fault(
+            "pod-input-drop",
+            BOTH,
+            CROSS,
+            "web-2: iptables -I INPUT -j DROP",
+            web2_input_drop,
+            &[&["web-2", "drop"]],
+        ),
+        fault(
+            "cni0-down",
+            BOTH,
+            CROSS,
+            "node-2: ip link set cni0 down",
+            node2_cni0_down,
+            &[&["cni0"]],
+        ),
         fault(
             "remote-podcidr-route-deleted",
             BOTH,
@@ -218,7 +373,14 @@ pub fn all() -> Vec<Scenario> {
             node1_ip_forward_off,
             &[&["node-1", "ip_forward"], &["node-1", "forwarding"]],
         ),
-        fault("forward-drop", BOTH, CROSS, "node-1: iptables -I FORWARD -j DROP", node1_forward_drop, &[&["node-1", "drop"]]),
+        fault(
+            "forward-drop",
+            BOTH,
+            CROSS,
+            "node-1: iptables -I FORWARD -j DROP",
+            node1_forward_drop,
+            &[&["node-1", "drop"]],
+        ),
         fault(
             "fdb-entry-missing",
             VXLAN,
@@ -268,6 +430,47 @@ pub fn all() -> Vec<Scenario> {
             "node-1: iptables -I FORWARD -p tcp --dport 8080 -j DROP",
             node1_forward_drop_target_port,
             &[&["node-1", "8080", "drop"]],
+        ),
+        fault(
+            "flannel1-mtu-below-pod-mtu",
+            VXLAN,
+            DNS_FULL_MTU,
+            "node-1: flannel.1 MTU 1400 < pod MTU 1450",
+            node1_flannel1_mtu_below_pods,
+            &[&["flannel.1", "mtu"]],
+        ),
+        fault(
+            "bridge-nf-off-service",
+            BOTH,
+            CLUSTER_IP,
+            "node-1: bridge-nf-call-iptables=0 (web-1's replies bypass conntrack)",
+            node1_bridge_nf_off,
+            &[&["node-1", "bridge-nf-call-iptables"]],
+        ),
+        // Faults the kernel survives (the probes pass) but skoop rightly warns about.
+        warn(
+            "bridge-nf-off-pod-to-pod",
+            BOTH,
+            SAME,
+            "node-1: bridge-nf-call-iptables=0 (kernel: bridged pod traffic still flows)",
+            node1_bridge_nf_off,
+            &[&["net.bridge.bridge-nf-call-iptables"]],
+        ),
+        warn(
+            "cni0-mtu-mismatch",
+            BOTH,
+            CROSS,
+            "node-2: cni0 MTU off the pod MTU (kernel: TCP handshake unaffected)",
+            node2_cni0_mtu,
+            &[&["cni0", "mtu"]],
+        ),
+        warn(
+            "detour-via-node-3",
+            BOTH,
+            CROSS,
+            "node-1: node-2's podCIDR via node-3 (kernel: node-3 forwards it on)",
+            node1_detour_via_node3,
+            &[&["node-3"]],
         ),
     ]
 }

@@ -50,7 +50,9 @@ pub fn ip_batch(ns: &str, commands: &[String]) -> Result<(), String> {
             .write_all(commands.join("\n").as_bytes())
             .map_err(|e| format!("writing to ip -batch: {e}"))?;
     }
-    let out = child.wait_with_output().map_err(|e| format!("ip -batch: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("ip -batch: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "ip -n {ns} -batch failed: {}\n{}",
@@ -76,9 +78,14 @@ pub fn exec_stdin(ns: &str, program: &str, args: &[&str], text: &str) -> Result<
             .write_all(text.as_bytes())
             .map_err(|e| format!("writing to {program}: {e}"))?;
     }
-    let out = child.wait_with_output().map_err(|e| format!("{program}: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{program}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("{program} in {ns} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "{program} in {ns} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(())
 }

@@ -37,18 +37,30 @@ impl ClusterData {
     pub fn generate(backend: Backend, variant: &str, dir: &Path) -> Result<Self, String> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/kernel-bench/cluster.py");
         let dir_s = dir.to_string_lossy().into_owned();
-        sh::run("python3", &[&script.to_string_lossy(), backend.name(), variant, &dir_s])?;
+        sh::run(
+            "python3",
+            &[&script.to_string_lossy(), backend.name(), variant, &dir_s],
+        )?;
         let text = std::fs::read_to_string(dir.join("topology.json")).map_err(|e| e.to_string())?;
         let topo = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        Ok(Self { dir: dir.to_path_buf(), topo })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            topo,
+        })
     }
 
     pub fn nodes(&self) -> Vec<&Value> {
-        self.topo["nodes"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+        self.topo["nodes"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default()
     }
 
     pub fn pods(&self) -> Vec<&Value> {
-        self.topo["pods"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+        self.topo["pods"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -59,7 +71,12 @@ fn s(v: &Value, key: &str) -> String {
 fn ports(v: &Value, key: &str) -> Vec<u16> {
     v[key]
         .as_array()
-        .map(|a| a.iter().filter_map(|p| p.as_u64()).filter_map(|p| u16::try_from(p).ok()).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_u64())
+                .filter_map(|p| u16::try_from(p).ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -67,7 +84,11 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A unique short prefix for this run's namespaces.
 pub fn unique_prefix() -> String {
-    format!("kb{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "kb{}x{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Namespaces created for a test; deleted (after the servers stop) on drop.
@@ -101,13 +122,14 @@ impl Drop for NetnsGuard {
 pub fn sysctl(ns: &str, key: &str, value: &str) -> Result<(), String> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     let value = value.to_string();
-    probe::in_netns(ns, move || std::fs::write(&path, value).map_err(|e| format!("{path}: {e}")))?
+    probe::in_netns(ns, move || {
+        std::fs::write(&path, value).map_err(|e| format!("{path}: {e}"))
+    })?
 }
 
 /// A built cluster.
 pub struct Cluster {
     pub backend: Backend,
-    pub prefix: String,
     pub data_dir: PathBuf,
     /// node name → netns name.
     pub node_ns: BTreeMap<String, String>,
@@ -132,7 +154,6 @@ impl Cluster {
         let prefix = unique_prefix();
         let mut c = Cluster {
             backend,
-            prefix: prefix.clone(),
             data_dir: data.dir.clone(),
             node_ns: BTreeMap::new(),
             pod_ns: BTreeMap::new(),
@@ -162,7 +183,10 @@ impl Cluster {
             let (cni0_ip, vtep_ip, vtep_mac) = (s(n, "cni0_ip"), s(n, "vtep_ip"), s(n, "vtep_mac"));
             let ns = format!("{prefix}-{name}");
             c.guard.add(&ns)?;
-            for key in ["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"] {
+            for key in [
+                "net.ipv4.conf.all.rp_filter",
+                "net.ipv4.conf.default.rp_filter",
+            ] {
                 sysctl(&ns, key, "0")?;
             }
             let prefix_len = cidr.rsplit('/').next().unwrap_or("24");
@@ -196,7 +220,8 @@ impl Cluster {
             let rules = std::fs::read_to_string(data.dir.join(format!("iptables-{name}.txt")))
                 .map_err(|e| e.to_string())?;
             sh::exec_stdin(&ns, "iptables-restore", &[], &rules)?;
-            c.node_info.insert(name.clone(), (ip, cidr, vtep_ip, vtep_mac));
+            c.node_info
+                .insert(name.clone(), (ip, cidr, vtep_ip, vtep_mac));
             c.node_ns.insert(name, ns);
         }
         // Routes (and VXLAN neighbours/FDB) to every other node's podCIDR.
@@ -209,11 +234,27 @@ impl Cluster {
                 match backend {
                     Backend::HostGw => cmds.push(format!("route add {ocidr} via {oip} dev eth0")),
                     Backend::Vxlan => {
-                        cmds.push(format!("route add {ocidr} via {ovtep} dev flannel.1 onlink"));
-                        cmds.push(format!("neigh add {ovtep} lladdr {omac} dev flannel.1 nud permanent"));
+                        cmds.push(format!(
+                            "route add {ocidr} via {ovtep} dev flannel.1 onlink"
+                        ));
+                        cmds.push(format!(
+                            "neigh add {ovtep} lladdr {omac} dev flannel.1 nud permanent"
+                        ));
                         sh::run(
                             "bridge",
-                            &["-n", ns, "fdb", "append", omac, "dev", "flannel.1", "dst", oip, "self", "permanent"],
+                            &[
+                                "-n",
+                                ns,
+                                "fdb",
+                                "append",
+                                omac,
+                                "dev",
+                                "flannel.1",
+                                "dst",
+                                oip,
+                                "self",
+                                "permanent",
+                            ],
                         )?;
                     }
                 }
@@ -266,10 +307,16 @@ impl Cluster {
     }
 
     pub fn node(&self, name: &str) -> Result<&str, String> {
-        self.node_ns.get(name).map(String::as_str).ok_or_else(|| format!("no node {name}"))
+        self.node_ns
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| format!("no node {name}"))
     }
 
     pub fn pod(&self, key: &str) -> Result<&str, String> {
-        self.pod_ns.get(key).map(|(_, ns)| ns.as_str()).ok_or_else(|| format!("no pod {key}"))
+        self.pod_ns
+            .get(key)
+            .map(|(_, ns)| ns.as_str())
+            .ok_or_else(|| format!("no pod {key}"))
     }
 }

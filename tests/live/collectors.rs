@@ -9,8 +9,17 @@ use crate::server::{FakeApi, Kubelet};
 const PODS: &str = "/api/v1/namespaces/skoop/pods";
 
 fn assert_all_deleted(api: &FakeApi) {
-    assert!(api.state.lock().unwrap().pods.is_empty(), "pods left: {:?}", api.seen());
-    assert_eq!(api.count("POST", PODS), api.count("DELETE", PODS), "{:?}", api.seen());
+    assert!(
+        api.state.lock().unwrap().pods.is_empty(),
+        "pods left: {:?}",
+        api.seen()
+    );
+    assert_eq!(
+        api.count("POST", PODS),
+        api.count("DELETE", PODS),
+        "{:?}",
+        api.seen()
+    );
 }
 
 #[test]
@@ -20,7 +29,11 @@ fn only_touched_nodes_are_collected() {
     let r = diagnose_flow(&api, dir.path(), SAME_NODE, &[]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(api.count("POST", PODS), 1, "{:?}", api.seen());
-    assert_eq!(api.count("POST", "/api/v1/namespaces"), 2, "namespace and one pod");
+    assert_eq!(
+        api.count("POST", "/api/v1/namespaces"),
+        2,
+        "namespace and one pod"
+    );
     let created: Vec<String> = api
         .seen()
         .iter()
@@ -35,14 +48,23 @@ fn only_touched_nodes_are_collected() {
 
 #[test]
 fn every_node_of_the_path_is_collected_once_then_deleted() {
+    // client-1 (node-1) to the `web` ClusterIP: kube-proxy sends it to web-1
+    // (node-1) or web-2 (node-2); node-3 is never reached.
     let api = server();
     let dir = tempfile::tempdir().unwrap();
     let r = diagnose(&api, dir.path(), &[]);
     assert!(r.code == 0 || r.code == 3, "{}{}", r.stdout, r.stderr);
-    assert_eq!(api.count("POST", PODS), 3, "{:?}", api.seen());
-    for n in ["node-1", "node-2", "node-3"] {
+    assert_eq!(api.count("POST", PODS), 2, "{:?}", api.seen());
+    for n in ["node-1", "node-2"] {
         assert!(r.stderr.contains(&format!("node {n}: collected")), "{}", r.stderr);
     }
+    assert!(!r.stderr.contains("node node-3"), "{}", r.stderr);
+    let logs = api
+        .seen()
+        .iter()
+        .filter(|s| s.method == "GET" && s.path.ends_with("/log"))
+        .count();
+    assert_eq!(logs, 2, "one log read per node");
     assert_all_deleted(&api);
 }
 
@@ -54,10 +76,21 @@ fn collector_pod_spec_is_privileged_pinned_and_tolerant() {
         &api,
         dir.path(),
         SAME_NODE,
-        &["--preserve-collector-pod", "--collector-image", "example/skoop:1", "--collector-namespace", "netdiag"],
+        &[
+            "--preserve-collector-pod",
+            "--collector-image",
+            "example/skoop:1",
+            "--collector-namespace",
+            "netdiag",
+        ],
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("kubectl -n netdiag delete pod -l skoop.io/run="), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("kubectl -n netdiag delete pod -l skoop.io/run="),
+        "{}",
+        r.stderr
+    );
     let s = api.state.lock().unwrap();
     assert!(s.namespaces.contains("netdiag"));
     let pod = s.pods.values().next().expect("pod preserved");
@@ -68,7 +101,11 @@ fn collector_pod_spec_is_privileged_pinned_and_tolerant() {
     let c = &pod["spec"]["containers"][0];
     assert_eq!(c["image"], "example/skoop:1");
     assert_eq!(c["securityContext"]["privileged"], true);
-    assert_eq!(c["command"], serde_json::json!(["skoop", "collect", "--node", "node-1"]));
+    assert_eq!(
+        c["command"],
+        serde_json::json!(["skoop", "collect", "--node", "node-1"])
+    );
+    drop(s);
     assert_eq!(api.count("DELETE", "/api/v1/namespaces/netdiag/pods"), 0);
 }
 
@@ -79,7 +116,14 @@ fn unschedulable_collector_names_node_and_reason_and_cleans_up() {
     });
     let dir = tempfile::tempdir().unwrap();
     let r = diagnose(&api, dir.path(), &[]);
-    assert_bad_input(&r, &["on node node-2 failed", "Unschedulable", "untolerated taint"]);
+    assert_bad_input(
+        &r,
+        &[
+            "on node node-2 failed",
+            "Unschedulable",
+            "untolerated taint",
+        ],
+    );
     assert!(api.count("POST", PODS) >= 2, "node-1 first, then node-2");
     assert_all_deleted(&api);
 }
@@ -91,7 +135,13 @@ fn crashed_collector_names_exit_and_message() {
     });
     let dir = tempfile::tempdir().unwrap();
     let r = diagnose(&api, dir.path(), &[]);
-    assert_bad_input(&r, &["node node-1", "Failed: Error (exit code 1): netlink: permission denied"]);
+    assert_bad_input(
+        &r,
+        &[
+            "node node-1",
+            "Failed: Error (exit code 1): netlink: permission denied",
+        ],
+    );
     assert_all_deleted(&api);
 }
 
@@ -104,9 +154,18 @@ fn pending_collector_times_out_with_the_flag_named() {
     let r = diagnose(&api, dir.path(), &["--collector-pod-wait-timeout", "1"]);
     assert_bad_input(
         &r,
-        &["node node-1", "still Pending, ContainerCreating after 1s", "--collector-pod-wait-timeout"],
+        &[
+            "node node-1",
+            "still Pending, ContainerCreating after 1s",
+            "--collector-pod-wait-timeout",
+        ],
     );
-    assert!(r.stderr.contains("node node-1: collector pod skoop/skoop-node-1-"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("node node-1: collector pod skoop/skoop-node-1-"),
+        "{}",
+        r.stderr
+    );
     assert_all_deleted(&api);
 }
 
@@ -117,14 +176,27 @@ fn interrupted(signal: &str, code: i32) {
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig(dir.path(), &api.url, "fake", "t0ken");
     let child = command(dir.path())
-        .args(["diagnose", "--kubeconfig", kc.to_str().unwrap(), "-s", FLOW.0, "-d", FLOW.1, "-p", FLOW.2])
+        .args([
+            "diagnose",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-s",
+            FLOW.0,
+            "-d",
+            FLOW.1,
+            "-p",
+            FLOW.2,
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let start = Instant::now();
     while api.state.lock().unwrap().pods.is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(30), "no collector pod created");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no collector pod created"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // Let it poll the pending pod once or twice.

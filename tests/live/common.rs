@@ -29,7 +29,11 @@ pub fn fixture() -> (Vec<Value>, BTreeMap<String, String>) {
     let mut dumps = BTreeMap::new();
     for entry in std::fs::read_dir(vxlan().join("nodes")).expect("nodes/") {
         let path = entry.expect("entry").path();
-        let node = path.file_stem().and_then(|s| s.to_str()).expect("name").to_string();
+        let node = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_string();
         dumps.insert(node, std::fs::read_to_string(&path).expect("dump"));
     }
     (objects, dumps)
@@ -102,7 +106,10 @@ pub struct Run {
 impl Run {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 }
@@ -164,11 +171,23 @@ pub const SAME_NODE: (&str, &str, &str) = ("10.244.0.5", "10.244.0.6", "8080");
 
 /// A bad-input failure: exit 2, one line on stderr containing each of `parts`.
 pub fn assert_bad_input(run: &Run, parts: &[&str]) {
-    assert_eq!(run.code, 2, "expected exit 2:\n{}{}", run.stdout, run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        run.code, 2,
+        "expected exit 2:\n{}{}",
+        run.stdout, run.stderr
+    );
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     let last = lines.last().copied().unwrap_or_default();
     for p in parts {
-        assert!(last.contains(p), "stderr does not name {p:?}:\n{}", run.stderr);
+        assert!(
+            last.contains(p),
+            "stderr does not name {p:?}:\n{}",
+            run.stderr
+        );
     }
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }

@@ -8,9 +8,25 @@ fn context_flag_selects_the_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig(dir.path(), &api.url, "dead", "t0ken");
     let kc = kc.to_str().unwrap();
-    let args = ["diagnose", "--kubeconfig", kc, "-s", FLOW.0, "-d", "10.244.0.6", "-p", "8080"];
+    let args = [
+        "diagnose",
+        "--kubeconfig",
+        kc,
+        "-s",
+        FLOW.0,
+        "-d",
+        "10.244.0.6",
+        "-p",
+        "8080",
+    ];
     let dead = run(dir.path(), &args);
-    assert_bad_input(&dead, &["cannot reach the API server at http://127.0.0.1:9", "context dead"]);
+    assert_bad_input(
+        &dead,
+        &[
+            "cannot reach the API server at http://127.0.0.1:9",
+            "context dead",
+        ],
+    );
     let mut with_ctx = args.to_vec();
     with_ctx.extend(["--context", "fake"]);
     let ok = run(dir.path(), &with_ctx);
@@ -40,7 +56,10 @@ fn default_kubeconfig_in_home_is_used() {
     std::fs::create_dir_all(&kube).unwrap();
     let kc = kubeconfig(dir.path(), &api.url, "fake", "t0ken");
     std::fs::rename(kc, kube.join("config")).unwrap();
-    let r = run(dir.path(), &["diagnose", "-s", FLOW.0, "-d", "10.244.0.6", "-p", "8080"]);
+    let r = run(
+        dir.path(),
+        &["diagnose", "-s", FLOW.0, "-d", "10.244.0.6", "-p", "8080"],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
 
@@ -50,7 +69,19 @@ fn unknown_context_lists_the_contexts() {
     let kc = kubeconfig(dir.path(), "http://127.0.0.1:9", "fake", "t");
     let r = run(
         dir.path(),
-        &["diagnose", "--kubeconfig", kc.to_str().unwrap(), "--context", "prod", "-s", FLOW.0, "-d", FLOW.1, "-p", "80"],
+        &[
+            "diagnose",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--context",
+            "prod",
+            "-s",
+            FLOW.0,
+            "-d",
+            FLOW.1,
+            "-p",
+            "80",
+        ],
     );
     assert_bad_input(&r, &["no context \"prod\"", "fake, dead", "--context"]);
 }
@@ -60,7 +91,17 @@ fn missing_kubeconfig_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let r = run(
         dir.path(),
-        &["diagnose", "--kubeconfig", "/nonexistent/kc", "-s", FLOW.0, "-d", FLOW.1, "-p", "80"],
+        &[
+            "diagnose",
+            "--kubeconfig",
+            "/nonexistent/kc",
+            "-s",
+            FLOW.0,
+            "-d",
+            FLOW.1,
+            "-p",
+            "80",
+        ],
     );
     assert_bad_input(&r, &["/nonexistent/kc", "does not exist"]);
     let out = command(dir.path())
@@ -74,7 +115,10 @@ fn missing_kubeconfig_is_named() {
 #[test]
 fn no_kubeconfig_outside_a_cluster_says_what_to_pass() {
     let dir = tempfile::tempdir().unwrap();
-    let r = run(dir.path(), &["diagnose", "-s", FLOW.0, "-d", FLOW.1, "-p", "80"]);
+    let r = run(
+        dir.path(),
+        &["diagnose", "-s", FLOW.0, "-d", FLOW.1, "-p", "80"],
+    );
     assert_bad_input(&r, &["no kubeconfig", "--kubeconfig", "--snapshot"]);
 }
 
@@ -85,7 +129,17 @@ fn wrong_token_is_401() {
     let kc = kubeconfig(dir.path(), &api.url, "fake", "wrong");
     let r = run(
         dir.path(),
-        &["diagnose", "--kubeconfig", kc.to_str().unwrap(), "-s", FLOW.0, "-d", FLOW.1, "-p", "80"],
+        &[
+            "diagnose",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-s",
+            FLOW.0,
+            "-d",
+            FLOW.1,
+            "-p",
+            "80",
+        ],
     );
     assert_bad_input(&r, &["401", "refused the credentials", "list nodes"]);
 }
@@ -114,7 +168,17 @@ fn exec_auth_provides_the_token() {
     .unwrap();
     let r = run(
         dir.path(),
-        &["diagnose", "--kubeconfig", kc.to_str().unwrap(), "-s", FLOW.0, "-d", "10.244.0.6", "-p", "8080"],
+        &[
+            "diagnose",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-s",
+            FLOW.0,
+            "-d",
+            "10.244.0.6",
+            "-p",
+            "8080",
+        ],
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }

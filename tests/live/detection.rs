@@ -16,7 +16,13 @@ fn verbose(tweak: impl FnOnce(&mut State), extra: &[&str]) -> Run {
 }
 
 fn assert_ok(r: &Run) {
-    assert!(r.code == 0 || r.code == 3, "exit {}:\n{}{}", r.code, r.stdout, r.stderr);
+    assert!(
+        r.code == 0 || r.code == 3,
+        "exit {}:\n{}{}",
+        r.code,
+        r.stdout,
+        r.stderr
+    );
 }
 
 fn drop_flannel(s: &mut State) {
@@ -35,7 +41,10 @@ fn drop_flannel_pods(s: &mut State) {
 fn set_kube_proxy_conf(s: &mut State, f: impl Fn(&str) -> String) {
     for o in &mut s.objects {
         if o["kind"] == "ConfigMap" && o["metadata"]["name"] == "kube-proxy" {
-            let conf = o["data"]["config.conf"].as_str().unwrap_or_default().to_string();
+            let conf = o["data"]["config.conf"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             o["data"]["config.conf"] = json!(f(&conf));
         }
     }
@@ -61,7 +70,8 @@ fn network_plugin_from_daemonset_pods() {
     let r = verbose(drop_flannel, &[]);
     assert_ok(&r);
     assert!(
-        r.stderr.contains("network plugin flannel (detected from pod kube-flannel/kube-flannel-ds-"),
+        r.stderr
+            .contains("network plugin flannel (detected from pod kube-flannel/kube-flannel-ds-"),
         "{}",
         r.stderr
     );
@@ -78,7 +88,12 @@ fn network_plugin_failure_names_what_was_looked_at() {
     );
     assert_bad_input(
         &r,
-        &["cannot detect the network plugin", "kube-system/kube-proxy", "flannel (kube-flannel-ds", "--network-plugin NAME"],
+        &[
+            "cannot detect the network plugin",
+            "kube-system/kube-proxy",
+            "flannel (kube-flannel-ds",
+            "--network-plugin NAME",
+        ],
     );
     // The flag overrides detection.
     let r = verbose(
@@ -89,7 +104,12 @@ fn network_plugin_failure_names_what_was_looked_at() {
         &["--network-plugin", "flannel"],
     );
     assert_ok(&r);
-    assert!(r.stderr.contains("network plugin flannel (--network-plugin)"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("network plugin flannel (--network-plugin)"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -105,7 +125,15 @@ fn a_known_plugin_without_extension_is_named() {
         },
         &[],
     );
-    assert_bad_input(&r, &["runs calico", "calico-node", "--extension FILE", "--network-plugin"]);
+    assert_bad_input(
+        &r,
+        &[
+            "runs calico",
+            "calico-node",
+            "--extension FILE",
+            "--network-plugin",
+        ],
+    );
 }
 
 #[test]
@@ -118,7 +146,8 @@ fn proxy_mode_and_cidr_without_kube_proxy_configmap() {
         r.stderr
     );
     assert!(
-        r.stderr.contains("cluster CIDR 10.244.0.0/22 (detected from the pod CIDRs of 3 nodes)"),
+        r.stderr
+            .contains("cluster CIDR 10.244.0.0/22 (detected from the pod CIDRs of 3 nodes)"),
         "{}",
         r.stderr
     );
@@ -126,16 +155,33 @@ fn proxy_mode_and_cidr_without_kube_proxy_configmap() {
 
 #[test]
 fn proxy_mode_ipvs_from_configmap_and_flag_override() {
-    let r = verbose(|s| set_kube_proxy_conf(s, |c| c.replace("mode: \"\"", "mode: \"ipvs\"").replace("mode: iptables", "mode: ipvs")), &[]);
-    assert!(r.stderr.contains("kube-proxy mode ipvs (detected from ConfigMap kube-system/kube-proxy)"), "{}", r.stderr);
+    let r = verbose(
+        |s| set_kube_proxy_conf(s, |c| c.replace("mode: \"iptables\"", "mode: \"ipvs\"")),
+        &[],
+    );
+    assert!(
+        r.stderr.contains("kube-proxy mode ipvs (detected from ConfigMap kube-system/kube-proxy)"),
+        "{}",
+        r.stderr
+    );
     let r = verbose(|_| {}, &["--proxy-mode", "iptables"]);
-    assert!(r.stderr.contains("kube-proxy mode iptables (--proxy-mode)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("kube-proxy mode iptables (--proxy-mode)"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn unsupported_proxy_mode_names_the_flag() {
-    let r = verbose(|s| set_kube_proxy_conf(s, |c| format!("{c}\nmode: kernelspace\n").replace("mode: \"\"\n", "")), &[]);
-    assert_bad_input(&r, &["ConfigMap kube-system/kube-proxy", "\"kernelspace\"", "--proxy-mode"]);
+    let r = verbose(
+        |s| set_kube_proxy_conf(s, |c| c.replace("mode: \"iptables\"", "mode: kernelspace")),
+        &[],
+    );
+    assert_bad_input(
+        &r,
+        &["ConfigMap kube-system/kube-proxy", "\"kernelspace\"", "--proxy-mode"],
+    );
 }
 
 #[test]
@@ -147,7 +193,14 @@ fn proxy_mode_from_a_node_that_cannot_be_collected() {
         },
         &[],
     );
-    assert_bad_input(&r, &["cannot detect kube-proxy's mode", "node node-1", "--proxy-mode"]);
+    assert_bad_input(
+        &r,
+        &[
+            "cannot detect kube-proxy's mode",
+            "node node-1",
+            "--proxy-mode",
+        ],
+    );
 }
 
 #[test]
@@ -163,8 +216,16 @@ fn undetectable_cluster_cidr_warns_with_the_flag() {
         },
         &["--proxy-mode", "iptables"],
     );
-    assert!(r.stderr.contains("warning: cannot detect the cluster CIDR"), "{}", r.stderr);
-    assert!(r.stderr.contains("pass --cluster-cidr CIDR"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: cannot detect the cluster CIDR"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("pass --cluster-cidr CIDR"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -173,7 +234,8 @@ fn host_interface_not_found_is_a_warning() {
         |s| {
             for o in &mut s.objects {
                 if o["kind"] == "Node" && o["metadata"]["name"] == "node-1" {
-                    o["status"]["addresses"] = json!([{"type": "InternalIP", "address": "192.168.0.99"}]);
+                    o["status"]["addresses"] =
+                        json!([{"type": "InternalIP", "address": "192.168.0.99"}]);
                 }
             }
         },
@@ -190,6 +252,9 @@ fn host_interface_not_found_is_a_warning() {
 fn flannel_backend_missing_names_its_flag() {
     let r = verbose(|s| remove(s, "ConfigMap", "kube-flannel-cfg"), &[]);
     assert_bad_input(&r, &["--flannel-backend-type"]);
-    let r = verbose(|s| remove(s, "ConfigMap", "kube-flannel-cfg"), &["--flannel-backend-type", "vxlan"]);
+    let r = verbose(
+        |s| remove(s, "ConfigMap", "kube-flannel-cfg"),
+        &["--flannel-backend-type", "vxlan"],
+    );
     assert_ok(&r);
 }

@@ -12,7 +12,19 @@ fn bundle_run(flow: (&str, &str, &str)) -> Run {
     let vx = vxlan();
     run(
         dir.path(),
-        &["diagnose", "--snapshot", vx.to_str().unwrap(), "-s", flow.0, "-d", flow.1, "-p", flow.2, "--format", "json"],
+        &[
+            "diagnose",
+            "--snapshot",
+            vx.to_str().unwrap(),
+            "-s",
+            flow.0,
+            "-d",
+            flow.1,
+            "-p",
+            flow.2,
+            "--format",
+            "json",
+        ],
     )
 }
 
@@ -30,7 +42,11 @@ fn live_diagnosis_equals_bundle_diagnosis() {
         let dir = tempfile::tempdir().unwrap();
         let live = diagnose_flow(&api, dir.path(), flow, &[]);
         let offline = bundle_run(flow);
-        assert_eq!(live.code, offline.code, "{flow:?}\n{}\n{}", live.stderr, offline.stderr);
+        assert_eq!(
+            live.code, offline.code,
+            "{flow:?}\n{}\n{}",
+            live.stderr, offline.stderr
+        );
         let (l, o) = (live.json(), offline.json());
         for key in ["suspicions", "path", "verdict", "settings"] {
             assert_eq!(l.get(key), o.get(key), "{flow:?}: {key} differs");
@@ -43,8 +59,12 @@ fn key(o: &Value) -> String {
         "{}/{}/{}/{}",
         o["apiVersion"].as_str().unwrap_or(""),
         o["kind"].as_str().unwrap_or(""),
-        o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(""),
-        o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+        o.pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+        o.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     )
 }
 
@@ -63,28 +83,51 @@ fn snapshot_writes_the_bundle_back() {
     let out = dir.path().join("bundle");
     let r = run(
         dir.path(),
-        &["snapshot", "--kubeconfig", kc.to_str().unwrap(), "-o", out.to_str().unwrap(), "--all-nodes"],
+        &[
+            "snapshot",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--all-nodes",
+        ],
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let (objects, dumps) = fixture();
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("cluster.json")).unwrap()).unwrap();
     assert_eq!(written["kind"], "List");
-    assert_eq!(by_key(written["items"].as_array().unwrap()), by_key(&objects));
+    assert_eq!(
+        by_key(written["items"].as_array().unwrap()),
+        by_key(&objects)
+    );
     assert!(!written.to_string().contains("c2VjcmV0"));
     assert_eq!(api.count("GET", "/api/v1/secrets"), 0);
     for (node, text) in &dumps {
         let want: Value = serde_json::from_str(text).unwrap();
-        let got: Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join(format!("nodes/{node}.json"))).unwrap())
-                .unwrap();
+        let got: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("nodes/{node}.json"))).unwrap(),
+        )
+        .unwrap();
         assert_eq!(got, want, "nodes/{node}.json differs");
     }
     assert!(api.state.lock().unwrap().pods.is_empty());
     // And the snapshot diagnoses as the original bundle does.
     let a = run(
         dir.path(),
-        &["diagnose", "--snapshot", out.to_str().unwrap(), "-s", FLOW.0, "-d", FLOW.1, "-p", FLOW.2, "--format", "json"],
+        &[
+            "diagnose",
+            "--snapshot",
+            out.to_str().unwrap(),
+            "-s",
+            FLOW.0,
+            "-d",
+            FLOW.1,
+            "-p",
+            FLOW.2,
+            "--format",
+            "json",
+        ],
     );
     let b = bundle_run(FLOW);
     assert_eq!(a.json()["suspicions"], b.json()["suspicions"]);
@@ -99,7 +142,15 @@ fn snapshot_of_chosen_nodes_only() {
     let out = dir.path().join("b");
     let r = run(
         dir.path(),
-        &["snapshot", "--kubeconfig", kc.to_str().unwrap(), "-o", out.to_str().unwrap(), "--node", "node-2"],
+        &[
+            "snapshot",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--node",
+            "node-2",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let names: Vec<String> = std::fs::read_dir(out.join("nodes"))
@@ -111,21 +162,47 @@ fn snapshot_of_chosen_nodes_only() {
     assert_eq!(api.count("POST", "/api/v1/namespaces/skoop/pods"), 1);
     let r = run(
         dir.path(),
-        &["snapshot", "--kubeconfig", kc.to_str().unwrap(), "-o", out.to_str().unwrap(), "--node", "node-9"],
+        &[
+            "snapshot",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--node",
+            "node-9",
+        ],
     );
-    assert_bad_input(&r, &["--node node-9", "no such node", "node-1, node-2, node-3"]);
-    let r = run(dir.path(), &["snapshot", "--kubeconfig", kc.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_bad_input(
+        &r,
+        &["--node node-9", "no such node", "node-1, node-2, node-3"],
+    );
+    let r = run(
+        dir.path(),
+        &[
+            "snapshot",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
     assert_bad_input(&r, &["--node NAME", "--all-nodes"]);
 }
 
 #[test]
 fn snapshot_all_nodes_of_a_large_cluster_needs_yes() {
     let api = server_with(|s| {
-        let node = s.objects.iter().find(|o| o["kind"] == "Node").cloned().unwrap();
+        let node = s
+            .objects
+            .iter()
+            .find(|o| o["kind"] == "Node")
+            .cloned()
+            .unwrap();
         for i in 0..60 {
             let mut n = node.clone();
             n["metadata"]["name"] = json!(format!("extra-{i}"));
-            n["status"]["addresses"] = json!([{"type": "InternalIP", "address": format!("192.168.1.{i}")}]);
+            n["status"]["addresses"] =
+                json!([{"type": "InternalIP", "address": format!("192.168.1.{i}")}]);
             s.objects.push(n);
         }
     });
@@ -134,7 +211,14 @@ fn snapshot_all_nodes_of_a_large_cluster_needs_yes() {
     let out = dir.path().join("b");
     let r = run(
         dir.path(),
-        &["snapshot", "--kubeconfig", kc.to_str().unwrap(), "-o", out.to_str().unwrap(), "--all-nodes"],
+        &[
+            "snapshot",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--all-nodes",
+        ],
     );
     assert_bad_input(&r, &["63 nodes", "--yes", "--node NAME"]);
     assert_eq!(api.count("POST", "/api/v1/namespaces/skoop/pods"), 0);

@@ -4,7 +4,10 @@ use crate::common::*;
 
 #[test]
 fn forbidden_list_names_verb_resource_and_rule() {
-    let api = server_with(|s| s.forbid.push(("GET".into(), "/apis/apps/v1/daemonsets".into())));
+    let api = server_with(|s| {
+        s.forbid
+            .push(("GET".into(), "/apis/apps/v1/daemonsets".into()))
+    });
     let dir = tempfile::tempdir().unwrap();
     let r = diagnose(&api, dir.path(), &[]);
     assert_bad_input(
@@ -20,12 +23,18 @@ fn forbidden_list_names_verb_resource_and_rule() {
 
 #[test]
 fn forbidden_pod_create_names_the_namespace() {
-    let api = server_with(|s| s.forbid.push(("POST".into(), "/api/v1/namespaces/skoop/pods".into())));
+    let api = server_with(|s| {
+        s.forbid
+            .push(("POST".into(), "/api/v1/namespaces/skoop/pods".into()))
+    });
     let dir = tempfile::tempdir().unwrap();
     let r = diagnose(&api, dir.path(), &[]);
     assert_bad_input(
         &r,
-        &["forbidden to create pods in namespace skoop", "resources: [\"pods\"], verbs: [\"create\"]"],
+        &[
+            "forbidden to create pods in namespace skoop",
+            "resources: [\"pods\"], verbs: [\"create\"]",
+        ],
     );
 }
 
@@ -37,7 +46,12 @@ fn api_timeout_names_the_request_and_the_flag() {
     let r = diagnose(&api, dir.path(), &["--api-timeout", "1"]);
     assert_bad_input(
         &r,
-        &["did not answer list endpointslices.discovery.k8s.io", "within 1s", "--api-timeout", &api.url],
+        &[
+            "did not answer list endpointslices.discovery.k8s.io",
+            "within 1s",
+            "--api-timeout",
+            &api.url,
+        ],
     );
     assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
 }

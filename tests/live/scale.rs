@@ -41,7 +41,13 @@ const PODS: usize = 20_000;
 const SERVICES: usize = 5_000;
 
 fn ip(base: [u8; 2], i: usize) -> String {
-    format!("{}.{}.{}.{}", base[0], base[1], (i / 250) % 250, i % 250 + 1)
+    format!(
+        "{}.{}.{}.{}",
+        base[0],
+        base[1],
+        (i / 250) % 250,
+        i % 250 + 1
+    )
 }
 
 /// The vxlan fixture plus generated nodes, pods, services and slices that
@@ -54,7 +60,11 @@ pub fn generate(objects: &mut Vec<Value>) {
             .cloned()
             .expect("fixture object")
     };
-    let (node, pod, svc) = (find("Node", "node-2"), find("Pod", "web-2"), find("Service", "web"));
+    let (node, pod, svc) = (
+        find("Node", "node-2"),
+        find("Pod", "web-2"),
+        find("Service", "web"),
+    );
     let slice = objects
         .iter()
         .find(|o| o["kind"] == "EndpointSlice")
@@ -81,7 +91,12 @@ pub fn generate(objects: &mut Vec<Value>) {
         p["metadata"]["uid"] = json!(format!("uid-pod-{i}"));
         p["metadata"]["labels"] = json!({"app": format!("gen-{}", i % SERVICES)});
         p["spec"]["nodeName"] = json!(format!("gen-node-{node}"));
-        let addr = format!("10.{}.{}.{}", 100 + node / 250, node % 250, i / extra_nodes + 2);
+        let addr = format!(
+            "10.{}.{}.{}",
+            100 + node / 250,
+            node % 250,
+            i / extra_nodes + 2
+        );
         p["status"]["podIP"] = json!(addr.clone());
         p["status"]["podIPs"] = json!([{"ip": addr}]);
         objects.push(p);
@@ -157,7 +172,19 @@ fn scale_figures() {
     let out = std::process::Command::new("/usr/bin/time")
         .args(["-f", "max RSS %M KiB"])
         .arg(env!("CARGO_BIN_EXE_skoop"))
-        .args(["diagnose", "--kubeconfig", kc.to_str().unwrap(), "-s", FLOW.0, "-d", FLOW.1, "-p", FLOW.2, "--format", "json"])
+        .args([
+            "diagnose",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-s",
+            FLOW.0,
+            "-d",
+            FLOW.1,
+            "-p",
+            FLOW.2,
+            "--format",
+            "json",
+        ])
         .current_dir(root())
         .env("SKOOP_CACHE_DIR", root().join("target").join("test-cache"))
         .env("HOME", dir.path())
@@ -177,10 +204,21 @@ fn scale_figures() {
         };
         *by_kind.entry(what).or_default() += 1;
     }
-    println!("live diagnosis: {} API requests, {:.2}s wall", seen.len(), wall.as_secs_f64());
+    println!(
+        "live diagnosis: {} API requests, {:.2}s wall",
+        seen.len(),
+        wall.as_secs_f64()
+    );
     for (k, n) in by_kind {
         println!("  {n:5}  {k}");
     }
     println!("collected nodes: {:?}", api.collected_nodes());
-    println!("{}", r.stderr.lines().filter(|l| l.contains("max RSS")).collect::<Vec<_>>().join("\n"));
+    println!(
+        "{}",
+        r.stderr
+            .lines()
+            .filter(|l| l.contains("max RSS"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }

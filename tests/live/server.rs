@@ -72,7 +72,12 @@ const RESOURCES: &[(&str, &str, &str, &str)] = &[
     ("", "v1", "configmaps", "ConfigMap"),
     ("", "v1", "secrets", "Secret"),
     ("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
-    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
+    (
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "NetworkPolicy",
+    ),
     ("apps", "v1", "daemonsets", "DaemonSet"),
 ];
 
@@ -247,7 +252,11 @@ fn ok(code: u16, v: &Value) -> (u16, &'static str, Vec<u8>) {
 
 fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
     if let Some(token) = &s.token {
-        let auth = req.headers.get("authorization").cloned().unwrap_or_default();
+        let auth = req
+            .headers
+            .get("authorization")
+            .cloned()
+            .unwrap_or_default();
         if auth != format!("Bearer {token}") {
             return status(401, "Unauthorized", "Unauthorized");
         }
@@ -280,21 +289,31 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
             .iter()
             .find(|(rg, rv, rp, _)| *rg == g && *rv == v && *rp == plural)
         else {
-            return status(404, "NotFound", "the server could not find the requested resource");
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
         };
         return list_page(s, g, v, kind, req);
     }
     match (req.method.as_str(), segs.as_slice()) {
         ("GET", ["api", "v1", "namespaces", ns]) => {
             if s.namespaces.contains(*ns) {
-                ok(200, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+                ok(
+                    200,
+                    &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                )
             } else {
                 status(404, "NotFound", &format!("namespaces \"{ns}\" not found"))
             }
         }
         ("POST", ["api", "v1", "namespaces"]) => {
             let v: Value = serde_json::from_slice(&req.body).unwrap_or_default();
-            let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            let name = v
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if !s.namespaces.insert(name.to_string()) {
                 return status(409, "AlreadyExists", "exists");
             }
@@ -305,7 +324,11 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
                 return status(404, "NotFound", &format!("namespaces \"{ns}\" not found"));
             }
             let v: Value = serde_json::from_slice(&req.body).unwrap_or_default();
-            let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+            let name = v
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if s.pods.contains_key(&(ns.to_string(), name.clone())) {
                 return status(409, "AlreadyExists", "exists");
             }
@@ -315,7 +338,10 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
         ("GET", ["api", "v1", "namespaces", ns, "pods", name]) => {
             match s.pods.get(&(ns.to_string(), name.to_string())) {
                 Some(p) => {
-                    let node = p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+                    let node = p
+                        .pointer("/spec/nodeName")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
                     let k = s.kubelet.get(node).copied().unwrap_or(Kubelet::Ready);
                     let mut p = p.clone();
                     p["status"] = pod_status(k);
@@ -328,7 +354,10 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
             let Some(p) = s.pods.get(&(ns.to_string(), name.to_string())) else {
                 return status(404, "NotFound", &format!("pods \"{name}\" not found"));
             };
-            let node = p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+            let node = p
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             match s.dumps.get(node) {
                 Some(d) => (200, "text/plain", d.clone().into_bytes()),
                 None => (200, "text/plain", b"skoop: cannot collect\n".to_vec()),
@@ -340,7 +369,11 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
                 None => status(404, "NotFound", &format!("pods \"{name}\" not found")),
             }
         }
-        _ => status(404, "NotFound", "the server could not find the requested resource"),
+        _ => status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ),
     }
 }
 
@@ -359,15 +392,33 @@ fn pod_status(k: Kubelet) -> Value {
     }
 }
 
-fn list_page(s: &State, g: &str, v: &str, kind: &str, req: &Request) -> (u16, &'static str, Vec<u8>) {
-    let api_version = if g.is_empty() { v.to_string() } else { format!("{g}/{v}") };
+fn list_page(
+    s: &State,
+    g: &str,
+    v: &str,
+    kind: &str,
+    req: &Request,
+) -> (u16, &'static str, Vec<u8>) {
+    let api_version = if g.is_empty() {
+        v.to_string()
+    } else {
+        format!("{g}/{v}")
+    };
     let all: Vec<&Value> = s
         .objects
         .iter()
         .filter(|o| o.get("kind").and_then(Value::as_str) == Some(kind))
         .collect();
-    let start: usize = req.query.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
-    let limit: usize = req.query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(usize::MAX);
+    let start: usize = req
+        .query
+        .get("continue")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = req
+        .query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(usize::MAX);
     let end = start.saturating_add(limit).min(all.len());
     let items: Vec<Value> = all[start.min(end)..end]
         .iter()
@@ -385,6 +436,9 @@ fn list_page(s: &State, g: &str, v: &str, kind: &str, req: &Request) -> (u16, &'
     if end < all.len() {
         meta["continue"] = json!(end.to_string());
     }
-    ok(200, &json!({"kind": format!("{kind}List"), "apiVersion": api_version,
-        "metadata": meta, "items": items}))
+    ok(
+        200,
+        &json!({"kind": format!("{kind}List"), "apiVersion": api_version,
+        "metadata": meta, "items": items}),
+    )
 }

@@ -189,7 +189,8 @@ COMMIT
 COMMIT
 "#;
 
-const CALICO_SETS: &str = "create cali40s:allowed-dst hash:net family inet hashsize 1024 maxelem 1048576
+const CALICO_SETS: &str =
+    "create cali40s:allowed-dst hash:net family inet hashsize 1024 maxelem 1048576
 add cali40s:allowed-dst 10.99.2.0/24
 add cali40s:allowed-dst 10.99.2.4/32 nomatch
 create cali40s:dns hash:ip,port family inet hashsize 1024 maxelem 1048576

@@ -137,7 +137,10 @@ impl Lab {
     /// A veth from `a` (named `a_if`) to `b` (named `b_if`).
     fn veth(&self, a: &str, a_if: &str, b: &str, b_if: &str) -> Result<(), String> {
         let tmp = format!("sk{}", self.created.len());
-        self.ip(a, &["link", "add", a_if, "type", "veth", "peer", "name", &tmp])?;
+        self.ip(
+            a,
+            &["link", "add", a_if, "type", "veth", "peer", "name", &tmp],
+        )?;
         self.ip(a, &["link", "set", &tmp, "netns", b])?;
         self.ip(b, &["link", "set", &tmp, "name", b_if])?;
         self.ip(a, &["link", "set", a_if, "up"])?;
@@ -238,10 +241,7 @@ pub fn enter(ns: &str) -> Result<(), String> {
     // SAFETY: setns on a valid fd only changes this thread's network namespace.
     let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
     if rc != 0 {
-        return Err(format!(
-            "setns {ns}: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(format!("setns {ns}: {}", std::io::Error::last_os_error()));
     }
     Ok(())
 }

@@ -42,9 +42,8 @@ fn missing_prerequisites() -> Option<String> {
     let missing: Vec<String> = tools
         .iter()
         .filter(|(t, _)| {
-            !std::env::var_os("PATH").is_some_and(|p| {
-                std::env::split_paths(&p).any(|d| d.join(t).is_file())
-            })
+            !std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
         })
         .map(|(t, pkg)| format!("{t} (apt-get install {pkg})"))
         .collect();
@@ -130,7 +129,11 @@ fn run_corpus(c: &Corpus, tag: usize) -> Result<(u32, Vec<Disagreement>), String
                 sport,
                 dst: spec.dst,
                 dport: spec.dport,
-                protocol: if spec.udp { Protocol::Udp } else { Protocol::Tcp },
+                protocol: if spec.udp {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                },
                 mark: 0,
                 encap: None,
                 reply: false,

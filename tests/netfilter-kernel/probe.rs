@@ -170,7 +170,14 @@ fn refused(kind: ErrorKind, raw: Option<i32>) -> bool {
     matches!(
         kind,
         ErrorKind::ConnectionRefused | ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable
-    ) || matches!(raw, Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EHOSTUNREACH) | Some(libc::ENETUNREACH) | Some(libc::ECONNREFUSED))
+    ) || matches!(
+        raw,
+        Some(libc::EACCES)
+            | Some(libc::EPERM)
+            | Some(libc::EHOSTUNREACH)
+            | Some(libc::ENETUNREACH)
+            | Some(libc::ECONNREFUSED)
+    )
 }
 
 /// What the client saw: Some(Rejected) / Some(Dropped), or None when the
@@ -191,7 +198,8 @@ fn client_side(s: &Send) -> Result<Option<Fate>, String> {
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             );
         }
-        sock.connect(s.dst).map_err(|e| format!("udp connect: {e}"))?;
+        sock.connect(s.dst)
+            .map_err(|e| format!("udp connect: {e}"))?;
         sock.set_read_timeout(Some(WAIT))
             .map_err(|e| e.to_string())?;
         if let Err(e) = sock.send(format!("probe-{}\n", s.id).as_bytes()) {

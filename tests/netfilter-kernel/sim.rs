@@ -76,13 +76,30 @@ pub fn router(iptables: String, ipsets: String, rules: Vec<Rule>, extra: Vec<Rou
         routes.push(route(
             254,
             "unicast",
-            &format!("{}/24", Ipv4Net::new(c.addr, 24).map(|n| n.network()).unwrap_or(c.addr)),
+            &format!(
+                "{}/24",
+                Ipv4Net::new(c.addr, 24)
+                    .map(|n| n.network())
+                    .unwrap_or(c.addr)
+            ),
             None,
             c.router_if,
         ));
-        routes.push(route(255, "local", &format!("{}/32", c.router_addr), None, c.router_if));
+        routes.push(route(
+            255,
+            "local",
+            &format!("{}/32", c.router_addr),
+            None,
+            c.router_if,
+        ));
     }
-    routes.push(route(255, "local", &format!("{ROUTER_SERVER_ADDR}/32"), None, SERVER_IF));
+    routes.push(route(
+        255,
+        "local",
+        &format!("{ROUTER_SERVER_ADDR}/32"),
+        None,
+        SERVER_IF,
+    ));
     routes.extend(extra);
     let dump = NetnsDump {
         interfaces: vec![
@@ -188,7 +205,9 @@ impl Sim<'_> {
         let mut ok = false;
         for p in first {
             let post = if local { None } else { from_if };
-            ok |= !self.hook(Hook::Postrouting, &p, post, Some(to_if))?.is_empty();
+            ok |= !self
+                .hook(Hook::Postrouting, &p, post, Some(to_if))?
+                .is_empty();
         }
         Ok(ok)
     }

@@ -90,7 +90,10 @@ FWM  00000001 wrr
         assert_eq!(got.len(), 3);
         assert_eq!(got[0].address, Some(Ipv4Addr::new(10, 96, 0, 1)));
         assert_eq!(got[0].port, Some(443));
-        assert_eq!(got[0].real_servers[0].address, Ipv4Addr::new(192, 168, 0, 11));
+        assert_eq!(
+            got[0].real_servers[0].address,
+            Ipv4Addr::new(192, 168, 0, 11)
+        );
         assert_eq!(got[0].real_servers[0].port, 6443);
         assert_eq!(got[1].protocol.as_deref(), Some("udp"));
         assert_eq!(got[1].real_servers.len(), 2);

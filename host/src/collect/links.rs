@@ -7,8 +7,8 @@ use anyhow::Result;
 use ipnet::Ipv4Net;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType,
-    LinkMessage, State,
+    InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+    State,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -41,7 +41,13 @@ pub fn collect(rtnl: &mut Rtnl) -> Result<Vec<Interface>> {
         .collect();
     let mut out: Vec<Interface> = links
         .iter()
-        .map(|l| interface(l, &names, addresses.remove(&l.header.index).unwrap_or_default()))
+        .map(|l| {
+            interface(
+                l,
+                &names,
+                addresses.remove(&l.header.index).unwrap_or_default(),
+            )
+        })
         .collect();
     out.sort_by_key(|i| i.index);
     Ok(out)
@@ -50,11 +56,13 @@ pub fn collect(rtnl: &mut Rtnl) -> Result<Vec<Interface>> {
 /// An address message's IPv4 address and prefix (IFA_LOCAL, else IFA_ADDRESS).
 fn ipv4_address(a: &AddressMessage) -> Option<Ipv4Net> {
     let pick = |want_local: bool| {
-        a.attributes.iter().find_map(|attr| match (attr, want_local) {
-            (AddressAttribute::Local(IpAddr::V4(ip)), true)
-            | (AddressAttribute::Address(IpAddr::V4(ip)), false) => Some(*ip),
-            _ => None,
-        })
+        a.attributes
+            .iter()
+            .find_map(|attr| match (attr, want_local) {
+                (AddressAttribute::Local(IpAddr::V4(ip)), true)
+                | (AddressAttribute::Address(IpAddr::V4(ip)), false) => Some(*ip),
+                _ => None,
+            })
     };
     let ip = pick(true).or_else(|| pick(false))?;
     Ipv4Net::new(ip, a.header.prefix_len).ok()
@@ -127,7 +135,12 @@ fn oper_state(s: &State) -> String {
 }
 
 fn vxlan(attrs: &[InfoVxlan], names: &BTreeMap<u32, String>) -> Vxlan {
-    let mut v = Vxlan { id: 0, port: 8472, local: None, dev: None };
+    let mut v = Vxlan {
+        id: 0,
+        port: 8472,
+        local: None,
+        dev: None,
+    };
     for a in attrs {
         match a {
             InfoVxlan::Id(id) => v.id = *id,
@@ -142,7 +155,11 @@ fn vxlan(attrs: &[InfoVxlan], names: &BTreeMap<u32, String>) -> Vxlan {
 
 /// `aa:bb:cc:dd:ee:ff`.
 pub fn format_mac(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[cfg(test)]
@@ -151,6 +168,9 @@ mod tests {
 
     #[test]
     fn mac_is_lower_hex_with_colons() {
-        assert_eq!(format_mac(&[0x52, 0x54, 0, 0x5a, 0xc0, 1]), "52:54:00:5a:c0:01");
+        assert_eq!(
+            format_mac(&[0x52, 0x54, 0, 0x5a, 0xc0, 1]),
+            "52:54:00:5a:c0:01"
+        );
     }
 }

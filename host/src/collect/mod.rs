@@ -35,20 +35,33 @@ pub struct PodSpec {
 
 /// Parse `NS/NAME=NETNS`.
 pub fn parse_pod(s: &str) -> Result<PodSpec> {
-    let bad = || bad_input(format!("--pod {s:?}: expected NS/NAME=NETNS (a name under /run/netns or a path such as /proc/PID/ns/net)"));
+    let bad = || {
+        bad_input(format!(
+            "--pod {s:?}: expected NS/NAME=NETNS (a name under /run/netns or a path such as /proc/PID/ns/net)"
+        ))
+    };
     let (key, ns) = s.split_once('=').ok_or_else(bad)?;
     let (namespace, name) = key.split_once('/').ok_or_else(bad)?;
     if namespace.is_empty() || name.is_empty() || ns.is_empty() || name.contains('/') {
         return Err(bad());
     }
-    Ok(PodSpec { namespace: namespace.into(), name: name.into(), netns: netns::resolve(ns) })
+    Ok(PodSpec {
+        namespace: namespace.into(),
+        name: name.into(),
+        netns: netns::resolve(ns),
+    })
 }
 
 /// Dump the node: the current netns as host, then each pod netns.
 pub fn collect_node(node: &str, pods: &[PodSpec]) -> Result<NodeDump> {
     let host = netns::run_in(Path::new("/proc/thread-self/ns/net"), netstack::collect)
         .context("dumping the host netns")?;
-    let mut dump = NodeDump { version: DUMP_VERSION, node: node.to_string(), host, pods: Vec::new() };
+    let mut dump = NodeDump {
+        version: DUMP_VERSION,
+        node: node.to_string(),
+        host,
+        pods: Vec::new(),
+    };
     for p in pods {
         if !p.netns.exists() {
             return Err(bad_input(format!(
@@ -60,23 +73,36 @@ pub fn collect_node(node: &str, pods: &[PodSpec]) -> Result<NodeDump> {
         }
         let netns = netns::run_in(&p.netns, netstack::collect)
             .with_context(|| format!("dumping pod {}/{}", p.namespace, p.name))?;
-        dump.pods.push(PodNetns { namespace: p.namespace.clone(), name: p.name.clone(), netns });
+        dump.pods.push(PodNetns {
+            namespace: p.namespace.clone(),
+            name: p.name.clone(),
+            netns,
+        });
     }
     Ok(dump)
 }
 
 /// Run `skoop collect`.
 pub fn run(args: &CollectArgs) -> Result<u8> {
-    let pods = args.pods.iter().map(|s| parse_pod(s)).collect::<Result<Vec<_>>>()?;
+    let pods = args
+        .pods
+        .iter()
+        .map(|s| parse_pod(s))
+        .collect::<Result<Vec<_>>>()?;
     let node = match &args.node {
         Some(n) => n.clone(),
         None => hostname()?,
     };
+    let mut notes = Vec::new();
+    let pods = if pods.is_empty() {
+        from_cri(&mut notes)
+    } else {
+        pods
+    };
     let mut dump = collect_node(&node, &pods)?;
-    if pods.is_empty() {
-        let why = cri::why_no_pods(Path::new("/"));
-        eprintln!("skoop collect: {why}");
-        dump.host.absent.insert("pods".into(), why);
+    for (fact, why) in notes {
+        eprintln!("skoop collect: {fact}: {why}");
+        dump.host.absent.insert(fact, why);
     }
     let text = serde_json::to_string_pretty(&dump).context("serialising the dump")?;
     match &args.output {
@@ -88,6 +114,48 @@ pub fn run(args: &CollectArgs) -> Result<u8> {
         }
     }
     Ok(exit::HEALTHY)
+}
+
+/// The pods the CRI runtime knows, with notes (fact, why) for what it could
+/// not tell; no pods at all when there is no runtime to ask.
+fn from_cri(notes: &mut Vec<(String, String)>) -> Vec<PodSpec> {
+    match cri::discover(Path::new("/")) {
+        cri::Discovery::Unavailable(why) => {
+            notes.push(("pods".into(), why));
+            Vec::new()
+        }
+        cri::Discovery::Found { socket, listing } => {
+            eprintln!(
+                "skoop collect: {} pod sandbox(es) from CRI socket {}",
+                listing.sandboxes.len(),
+                socket.display()
+            );
+            for skipped in listing.skipped {
+                let (key, why) = skipped.split_once(": ").unwrap_or(("?", skipped.as_str()));
+                notes.push((format!("pod {key}"), why.to_string()));
+            }
+            let mut pods = Vec::new();
+            for sb in listing.sandboxes {
+                let key = format!("{}/{}", sb.namespace, sb.name);
+                if sb.netns.exists() {
+                    pods.push(PodSpec {
+                        namespace: sb.namespace,
+                        name: sb.name,
+                        netns: sb.netns,
+                    });
+                } else {
+                    notes.push((
+                        format!("pod {key}"),
+                        format!(
+                            "its netns {} (from CRI) is not visible here",
+                            sb.netns.display()
+                        ),
+                    ));
+                }
+            }
+            pods
+        }
+    }
 }
 
 fn hostname() -> Result<String> {
@@ -102,7 +170,10 @@ mod tests {
     #[test]
     fn pod_specs_take_names_and_paths() {
         let p = parse_pod("default/web-1=cni-1234").expect("parse");
-        assert_eq!((p.namespace.as_str(), p.name.as_str()), ("default", "web-1"));
+        assert_eq!(
+            (p.namespace.as_str(), p.name.as_str()),
+            ("default", "web-1")
+        );
         assert_eq!(p.netns, Path::new("/run/netns/cni-1234"));
         let p = parse_pod("kube-system/dns=/proc/42/ns/net").expect("parse");
         assert_eq!(p.netns, Path::new("/proc/42/ns/net"));

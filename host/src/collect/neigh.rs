@@ -1,6 +1,7 @@
 //! IPv4 neighbours (ARP) and the bridge/VXLAN forwarding database, from rtnetlink.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 use anyhow::Result;
 use netlink_packet_route::neighbour::{
@@ -13,12 +14,17 @@ use super::netlink::Rtnl;
 use crate::dump::{FdbEntry, Neighbour};
 
 /// Every IPv4 neighbour entry.
-pub fn collect_neighbours(rtnl: &mut Rtnl, names: &BTreeMap<u32, String>) -> Result<Vec<Neighbour>> {
+pub fn collect_neighbours(
+    rtnl: &mut Rtnl,
+    names: &BTreeMap<u32, String>,
+) -> Result<Vec<Neighbour>> {
     let mut request = NeighbourMessage::default();
     request.header.family = AddressFamily::Inet;
     let mut out = Vec::new();
     for m in rtnl.dump(RouteNetlinkMessage::GetNeighbour(request))? {
-        let RouteNetlinkMessage::NewNeighbour(n) = m else { continue };
+        let RouteNetlinkMessage::NewNeighbour(n) = m else {
+            continue;
+        };
         if n.header.family != AddressFamily::Inet {
             continue;
         }
@@ -45,7 +51,9 @@ pub fn collect_fdb(rtnl: &mut Rtnl, names: &BTreeMap<u32, String>) -> Result<Vec
     request.header.family = AddressFamily::Bridge;
     let mut out = Vec::new();
     for m in rtnl.dump(RouteNetlinkMessage::GetNeighbour(request))? {
-        let RouteNetlinkMessage::NewNeighbour(n) = m else { continue };
+        let RouteNetlinkMessage::NewNeighbour(n) = m else {
+            continue;
+        };
         if n.header.family != AddressFamily::Bridge {
             continue;
         }
@@ -53,10 +61,22 @@ pub fn collect_fdb(rtnl: &mut Rtnl, names: &BTreeMap<u32, String>) -> Result<Vec
         if is_multicast(&mac) {
             continue;
         }
-        let mut entry = FdbEntry { mac, dev: ifname(names, n.header.ifindex), dst: None, master: None };
+        let mut entry = FdbEntry {
+            mac,
+            dev: ifname(names, n.header.ifindex),
+            dst: None,
+            master: None,
+        };
         for a in &n.attributes {
             match a {
-                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => entry.dst = Some(*ip),
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => {
+                    entry.dst = Some(*ip)
+                }
+                // In an AF_BRIDGE message the remote VTEP is not decoded as
+                // IPv4; four raw bytes are one.
+                NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+                    entry.dst = <[u8; 4]>::try_from(b.as_slice()).ok().map(Ipv4Addr::from);
+                }
                 NeighbourAttribute::Controller(i) => entry.master = Some(ifname(names, *i)),
                 _ => {}
             }
@@ -79,7 +99,10 @@ fn is_multicast(mac: &str) -> bool {
 }
 
 fn ifname(names: &BTreeMap<u32, String>, index: u32) -> String {
-    names.get(&index).cloned().unwrap_or_else(|| format!("if{index}"))
+    names
+        .get(&index)
+        .cloned()
+        .unwrap_or_else(|| format!("if{index}"))
 }
 
 /// The kernel's NUD state names, as `ip neigh` prints them.

@@ -24,7 +24,11 @@ impl Rtnl {
         socket
             .connect(&SocketAddr::new(0, 0))
             .context("connecting the netlink socket")?;
-        Ok(Self { socket, seq: 0, buf: vec![0; 1 << 20] })
+        Ok(Self {
+            socket,
+            seq: 0,
+            buf: vec![0; 1 << 20],
+        })
     }
 
     /// Dump every object the request asks for.
@@ -37,7 +41,9 @@ impl Rtnl {
         packet.finalize();
         let mut out = vec![0; packet.buffer_len()];
         packet.serialize(&mut out);
-        self.socket.send(&out, 0).context("sending a netlink dump request")?;
+        self.socket
+            .send(&out, 0)
+            .context("sending a netlink dump request")?;
 
         let mut answers = Vec::new();
         loop {
@@ -47,15 +53,19 @@ impl Rtnl {
                 .context("reading a netlink answer")?;
             let mut offset = 0;
             while offset < size {
-                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..size])
-                    .context("decoding a netlink answer")?;
+                let msg =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..size])
+                        .context("decoding a netlink answer")?;
                 let len = msg.header.length as usize;
                 let seq = msg.header.sequence_number;
                 match msg.payload {
                     NetlinkPayload::Done(_) if seq == self.seq => return Ok(answers),
                     NetlinkPayload::Error(e) if seq == self.seq => {
                         if let Some(code) = e.code {
-                            bail!("netlink dump failed: {}", std::io::Error::from_raw_os_error(-code.get()));
+                            bail!(
+                                "netlink dump failed: {}",
+                                std::io::Error::from_raw_os_error(-code.get())
+                            );
                         }
                     }
                     NetlinkPayload::InnerMessage(m) if seq == self.seq => answers.push(m),

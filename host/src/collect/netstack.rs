@@ -42,7 +42,13 @@ pub fn collect() -> NetnsDump {
     match std::fs::read_to_string(net.join("ip_vs")) {
         Ok(t) => d.ipvs = Some(ipvs::parse(&t)),
         Err(e) => {
-            d.absent.insert("ipvs".into(), format!("the kernel has no IPVS ({}: {e})", net.join("ip_vs").display()));
+            d.absent.insert(
+                "ipvs".into(),
+                format!(
+                    "the kernel has no IPVS ({}: {e})",
+                    net.join("ip_vs").display()
+                ),
+            );
         }
     }
     d
@@ -55,14 +61,26 @@ fn netlink_facts(rtnl: &mut Rtnl, d: &mut NetnsDump) {
             d.absent.insert("interfaces".into(), format!("{e:#}"));
         }
     }
-    let names: BTreeMap<u32, String> = d.interfaces.iter().map(|i| (i.index, i.name.clone())).collect();
+    let names: BTreeMap<u32, String> = d
+        .interfaces
+        .iter()
+        .map(|i| (i.index, i.name.clone()))
+        .collect();
     let mut record = |fact: &str, e: anyhow::Error| {
         d.absent.insert(fact.into(), format!("{e:#}"));
     };
-    let routes = routes::collect_routes(rtnl, &names).map_err(|e| record("routes", e)).ok();
-    let rules = routes::collect_rules(rtnl).map_err(|e| record("rules", e)).ok();
-    let neighbours = neigh::collect_neighbours(rtnl, &names).map_err(|e| record("neighbours", e)).ok();
-    let fdb = neigh::collect_fdb(rtnl, &names).map_err(|e| record("fdb", e)).ok();
+    let routes = routes::collect_routes(rtnl, &names)
+        .map_err(|e| record("routes", e))
+        .ok();
+    let rules = routes::collect_rules(rtnl)
+        .map_err(|e| record("rules", e))
+        .ok();
+    let neighbours = neigh::collect_neighbours(rtnl, &names)
+        .map_err(|e| record("neighbours", e))
+        .ok();
+    let fdb = neigh::collect_fdb(rtnl, &names)
+        .map_err(|e| record("fdb", e))
+        .ok();
     d.routes = routes.unwrap_or_default();
     d.rules = rules.unwrap_or_default();
     d.neighbours = neighbours.unwrap_or_default();

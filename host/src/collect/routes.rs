@@ -61,7 +61,9 @@ fn route(r: &RouteMessage, names: &BTreeMap<u32, String>) -> Option<Route> {
             _ => {}
         }
     }
-    out.dst = Ipv4Net::new(dst, r.header.destination_prefix_length).ok()?.trunc();
+    out.dst = Ipv4Net::new(dst, r.header.destination_prefix_length)
+        .ok()?
+        .trunc();
     Some(out)
 }
 
@@ -78,7 +80,10 @@ fn next_hop(h: &RouteNextHop, names: &BTreeMap<u32, String>) -> NextHop {
 }
 
 fn ifname(names: &BTreeMap<u32, String>, index: u32) -> String {
-    names.get(&index).cloned().unwrap_or_else(|| format!("if{index}"))
+    names
+        .get(&index)
+        .cloned()
+        .unwrap_or_else(|| format!("if{index}"))
 }
 
 /// The dump's `type` names; `None` for kinds the dump does not carry.
@@ -148,7 +153,9 @@ pub fn collect_rules(rtnl: &mut Rtnl) -> Result<Vec<Rule>> {
         .dump(RouteNetlinkMessage::GetRule(request))?
         .into_iter()
         .filter_map(|m| match m {
-            RouteNetlinkMessage::NewRule(r) if r.header.family == AddressFamily::Inet => Some(rule(&r)),
+            RouteNetlinkMessage::NewRule(r) if r.header.family == AddressFamily::Inet => {
+                Some(rule(&r))
+            }
             _ => None,
         })
         .collect();
@@ -186,7 +193,9 @@ fn rule(r: &RuleMessage) -> Rule {
         match a {
             RuleAttribute::Priority(p) => out.priority = *p,
             RuleAttribute::Source(IpAddr::V4(ip)) => out.from = Ipv4Net::new(*ip, h.src_len).ok(),
-            RuleAttribute::Destination(IpAddr::V4(ip)) => out.to = Ipv4Net::new(*ip, h.dst_len).ok(),
+            RuleAttribute::Destination(IpAddr::V4(ip)) => {
+                out.to = Ipv4Net::new(*ip, h.dst_len).ok()
+            }
             RuleAttribute::FwMark(m) => out.fwmark = Some(*m),
             RuleAttribute::FwMask(m) => out.fwmask = Some(*m),
             RuleAttribute::Iifname(n) => out.iif = Some(n.clone()),

@@ -57,9 +57,9 @@ pub fn parse(text: &str, protocol: &str, state: &str) -> Vec<Socket> {
 }
 
 fn remote_unset(remote: &str) -> bool {
-    remote.split_once(':').is_some_and(|(ip, port)| {
-        port.chars().all(|c| c == '0') && ip.chars().all(|c| c == '0')
-    })
+    remote
+        .split_once(':')
+        .is_some_and(|(ip, port)| port.chars().all(|c| c == '0') && ip.chars().all(|c| c == '0'))
 }
 
 /// The IPv4 address of a hex address field: 8 digits (v4, host byte order as
@@ -106,14 +106,23 @@ mod tests {
     fn listening_v4_sockets_are_parsed() {
         let got = parse(TCP, "tcp", TCP_LISTEN);
         let got: Vec<_> = got.iter().map(|s| (s.ip.to_string(), s.port)).collect();
-        assert_eq!(got, vec![("0.0.0.0".to_string(), 8080), ("127.0.0.1".to_string(), 10264)]);
+        assert_eq!(
+            got,
+            vec![
+                ("0.0.0.0".to_string(), 8080),
+                ("127.0.0.1".to_string(), 10264)
+            ]
+        );
     }
 
     #[test]
     fn v6_any_and_mapped_addresses_count_as_v4() {
         let got = parse(TCP6, "tcp", TCP_LISTEN);
         let got: Vec<_> = got.iter().map(|s| (s.ip.to_string(), s.port)).collect();
-        assert_eq!(got, vec![("0.0.0.0".to_string(), 53), ("10.244.0.5".to_string(), 80)]);
+        assert_eq!(
+            got,
+            vec![("0.0.0.0".to_string(), 53), ("10.244.0.5".to_string(), 80)]
+        );
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub fn path_of(root: &Path, key: &str) -> std::path::PathBuf {
     {
         return root.join("net/ipv4/conf").join(iface).join(leaf);
     }
-    key.split('.').fold(root.to_path_buf(), |p, part| p.join(part))
+    key.split('.')
+        .fold(root.to_path_buf(), |p, part| p.join(part))
 }
 
 fn read(root: &Path, key: &str) -> Result<String, String> {
@@ -73,7 +74,10 @@ mod tests {
             path_of(root, "net.ipv4.conf.flannel.1.forwarding"),
             Path::new("/proc/sys/net/ipv4/conf/flannel.1/forwarding")
         );
-        assert_eq!(path_of(root, "net.ipv4.ip_forward"), Path::new("/proc/sys/net/ipv4/ip_forward"));
+        assert_eq!(
+            path_of(root, "net.ipv4.ip_forward"),
+            Path::new("/proc/sys/net/ipv4/ip_forward")
+        );
         assert_eq!(
             path_of(root, "net.bridge.bridge-nf-call-iptables"),
             Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables")
@@ -101,8 +105,14 @@ mod tests {
             vxlan: None,
         };
         let got = collect(dir.path(), &[eth0], &mut absent);
-        assert_eq!(got.get("net.ipv4.ip_forward").map(String::as_str), Some("1"));
-        assert_eq!(got.get("net.ipv4.conf.eth0.forwarding").map(String::as_str), Some("0"));
+        assert_eq!(
+            got.get("net.ipv4.ip_forward").map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(
+            got.get("net.ipv4.conf.eth0.forwarding").map(String::as_str),
+            Some("0")
+        );
         assert!(absent.contains_key("sysctl net.ipv4.conf.eth0.rp_filter"));
         assert!(!got.contains_key("net.bridge.bridge-nf-call-iptables"));
     }

@@ -57,8 +57,14 @@ mod tests {
     #[test]
     fn only_backends_with_tables_are_kept() {
         assert_eq!(combine(Some(RULES.into()), Some(String::new())), RULES);
-        assert_eq!(combine(Some("# nothing\n".into()), Some(RULES.into())), RULES);
-        assert_eq!(combine(Some(RULES.into()), Some(RULES.into())), format!("{RULES}{RULES}"));
+        assert_eq!(
+            combine(Some("# nothing\n".into()), Some(RULES.into())),
+            RULES
+        );
+        assert_eq!(
+            combine(Some(RULES.into()), Some(RULES.into())),
+            format!("{RULES}{RULES}")
+        );
         assert_eq!(combine(None, None), "");
     }
 }

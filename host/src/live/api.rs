@@ -174,10 +174,12 @@ impl Api {
 
     /// POST an object; other statuses are returned to the caller.
     pub async fn create(&self, call: &Call, body: &Value) -> Result<Answer<()>> {
-        Ok(match self.send(call, http::Method::POST, Some(body)).await? {
-            Answer::Ok(_) => Answer::Ok(()),
-            Answer::Status(c, m) => Answer::Status(c, m),
-        })
+        Ok(
+            match self.send(call, http::Method::POST, Some(body)).await? {
+                Answer::Ok(_) => Answer::Ok(()),
+                Answer::Status(c, m) => Answer::Status(c, m),
+            },
+        )
     }
 
     /// DELETE an object; a missing object is not an error.

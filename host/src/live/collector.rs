@@ -185,7 +185,7 @@ impl Collectors {
         }
     }
 
-    async fn fetch(&self, node: &str, name: &str) -> Result<NodeDump> {
+    async fn fetch(&self, node: &str, name: &str) -> Result<(NodeDump, String)> {
         let ns = &self.opts.namespace;
         let call = self.pods_call(
             "get",
@@ -201,11 +201,16 @@ impl Collectors {
                 dump.node
             )));
         }
-        Ok(dump)
+        Ok((dump, text))
     }
 
     /// Collect one node: create its pod, wait for it, read its dump.
     pub async fn collect(&self, node: &str) -> Result<NodeDump> {
+        self.collect_text(node).await.map(|(dump, _)| dump)
+    }
+
+    /// Collect one node: its dump, and the dump as the collector wrote it.
+    pub async fn collect_text(&self, node: &str) -> Result<(NodeDump, String)> {
         if let Some(f) = self.failure() {
             return Err(bad_input(format!(
                 "node {node} not collected: an earlier collector failed ({f})"
@@ -219,12 +224,13 @@ impl Collectors {
                 self.opts.namespace
             );
             self.wait(node, &name).await?;
-            let dump = self.fetch(node, &name).await?;
+            let (dump, text) = self.fetch(node, &name).await?;
             eprintln!(
-                "skoop: node {node}: collected in {:.1}s",
-                start.elapsed().as_secs_f64()
+                "skoop: node {node}: collected in {:.1}s ({} KiB)",
+                start.elapsed().as_secs_f64(),
+                text.len() / 1024
             );
-            Ok::<NodeDump, anyhow::Error>(dump)
+            Ok::<_, anyhow::Error>((dump, text))
         }
         .await;
         if let Err(e) = &result
@@ -274,7 +280,9 @@ impl Collectors {
 }
 
 /// Run futures concurrently on the current task.
-pub async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+pub async fn join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
     let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {

@@ -51,9 +51,9 @@ fn kubeconfig(args: &LiveArgs) -> Result<Option<(Kubeconfig, String)>> {
         let mut merged = Kubeconfig::default();
         for p in &paths {
             let kc = read_kubeconfig(p, "from $KUBECONFIG")?;
-            merged = merged
-                .merge(kc)
-                .map_err(|e| bad_input(format!("$KUBECONFIG: cannot merge {}: {e}", p.display())))?;
+            merged = merged.merge(kc).map_err(|e| {
+                bad_input(format!("$KUBECONFIG: cannot merge {}: {e}", p.display()))
+            })?;
         }
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         return Ok(Some((merged, format!("kubeconfig {}", names.join(":")))));

@@ -121,11 +121,14 @@ impl Session {
         self.rt.block_on(self.collectors.collect(node))
     }
 
-    /// Collect several nodes, `parallel` at a time, in order.
-    pub fn collect_many(&self, nodes: &[String], parallel: usize) -> Vec<Result<NodeDump>> {
+    /// Collect several nodes, `parallel` at a time, in order: each node's
+    /// dump as its collector wrote it (checked to be a valid dump).
+    pub fn collect_many(&self, nodes: &[String], parallel: usize) -> Vec<Result<String>> {
         let mut out = Vec::with_capacity(nodes.len());
         for chunk in nodes.chunks(parallel.max(1)) {
-            let jobs = chunk.iter().map(|n| self.collectors.collect(n));
+            let jobs = chunk.iter().map(|n| async move {
+                self.collectors.collect_text(n).await.map(|(_, text)| text)
+            });
             out.extend(self.rt.block_on(collector::join_all(jobs)));
         }
         out

@@ -55,8 +55,20 @@ pub const KINDS: &[Kind] = &[
     kind("", "v1", "Node", "nodes", false),
     kind("", "v1", "Pod", "pods", false),
     kind("", "v1", "Service", "services", false),
-    kind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", false),
-    kind("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", false),
+    kind(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        false,
+    ),
+    kind(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        false,
+    ),
     kind("", "v1", "ConfigMap", "configmaps", false),
     kind("apps", "v1", "DaemonSet", "daemonsets", false),
     kind("crd.projectcalico.org", "v1", "IPPool", "ippools", true),
@@ -89,9 +101,7 @@ pub async fn list(api: &Api, k: &Kind) -> Result<Vec<Value>> {
             Answer::Status(code, message) => {
                 return Err(crate::error::bad_input(format!(
                     "the API server at {} failed to list {} ({}): HTTP {code}: {message}",
-                    api.server,
-                    k.plural,
-                    call.path
+                    api.server, k.plural, call.path
                 )));
             }
         };

@@ -173,7 +173,10 @@ mod tests {
         assert!(matches!(state(&pull), State::Failed(m) if m.starts_with("ImagePullBackOff")));
         let crash = json!({"status": {"phase": "Failed", "containerStatuses": [
             {"state": {"terminated": {"reason": "Error", "exitCode": 2}}}]}});
-        assert_eq!(state(&crash), State::Failed("Failed: Error (exit code 2)".into()));
+        assert_eq!(
+            state(&crash),
+            State::Failed("Failed: Error (exit code 2)".into())
+        );
         assert_eq!(
             state(&json!({"status": {"phase": "Succeeded"}})),
             State::Done

@@ -87,9 +87,9 @@ pub fn run(args: &SnapshotArgs) -> Result<u8> {
         &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}),
     )?;
     let dumps = session.collect_many(&nodes, PARALLEL);
-    for (node, dump) in nodes.iter().zip(dumps) {
-        let dump = dump?;
-        write_json(&nodes_dir.join(format!("{node}.json")), &dump)?;
+    for (node, text) in nodes.iter().zip(dumps) {
+        let path = nodes_dir.join(format!("{node}.json"));
+        std::fs::write(&path, text?).with_context(|| format!("writing {}", path.display()))?;
     }
     eprintln!(
         "skoop: wrote {} ({} objects, {} node dumps; {} API requests)",

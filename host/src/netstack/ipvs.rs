@@ -65,10 +65,7 @@ pub fn render_service(s: &IpvsService) -> String {
 
 /// A real server as `ipvsadm -Ln` prints it.
 pub fn render_real_server(r: &IpvsRealServer) -> String {
-    format!(
-        "-> {}:{} {} {}",
-        r.address, r.port, r.forward, r.weight
-    )
+    format!("-> {}:{} {} {}", r.address, r.port, r.forward, r.weight)
 }
 
 fn by_vip(services: &[IpvsService], p: &Packet, port: u16) -> Option<usize> {
@@ -185,7 +182,10 @@ mod tests {
             .collect();
         assert_eq!(
             dsts,
-            [("10.244.1.5".to_string(), 8080), ("10.244.2.7".to_string(), 8080)]
+            [
+                ("10.244.1.5".to_string(), 8080),
+                ("10.244.2.7".to_string(), 8080)
+            ]
         );
         assert_eq!(m.quiesced.len(), 1);
         assert_eq!(m.quiesced[0].address, ip("10.244.3.9"));

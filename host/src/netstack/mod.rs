@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::dump::{FdbEntry, Interface, Neighbour, NetnsDump, NodeDump};
 use crate::packet::{Packet, Protocol};
-use netfilter::{Hook, IpsetStore, NetnsFacts, Outcome, Ruleset};
 pub use ipvs::{IpvsBranch, IpvsMatch};
+use netfilter::{Hook, IpsetStore, NetnsFacts, Outcome, ReverseRoute, Ruleset};
 pub use route::{RouteHit, RouteKind, RouteQuery, RouteSelectors};
 
 /// Why a question about a netns has no answer.
@@ -180,6 +180,37 @@ impl NetnsFacts for Netstack {
         self.interface(ifname)
             .and_then(|i| i.addresses.first())
             .map(|a| a.addr())
+    }
+
+    fn interface_addresses(&self, ifname: &str) -> Option<Vec<Ipv4Addr>> {
+        self.interface(ifname)
+            .map(|i| i.addresses.iter().map(|a| a.addr()).collect())
+    }
+
+    fn socket_listening(&self, protocol: Protocol, ip: Ipv4Addr, port: u16, exact: bool) -> Option<bool> {
+        self.absent("sockets").ok()?;
+        Some(self.dump.sockets.iter().any(|s| {
+            Protocol::parse(&s.protocol) == Some(protocol)
+                && s.port == port
+                && (s.ip == ip || (!exact && s.ip.is_unspecified()))
+        }))
+    }
+
+    fn reverse_route(&self, to: Ipv4Addr, from: Ipv4Addr, mark: u32) -> Option<ReverseRoute> {
+        self.absent("routes").ok()?;
+        let q = RouteQuery {
+            dst: Some(to),
+            src: Some(from),
+            iif: None,
+            mark,
+        };
+        let hits = route::lookup(&self.dump, &q);
+        let kind = hits.first().map(|h| h.kind);
+        Some(ReverseRoute {
+            unicast: kind == Some(RouteKind::Unicast),
+            local: kind == Some(RouteKind::Local),
+            devs: hits.into_iter().filter_map(|h| h.dev).collect(),
+        })
     }
 }
 

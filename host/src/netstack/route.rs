@@ -615,7 +615,8 @@ mod tests {
         let mut d = with_rules(vec![rule(5, "lookup", Some(100))]);
         for kind in ["blackhole", "unreachable", "prohibit"] {
             d.routes.retain(|r| r.table != 100);
-            d.routes.push(route(100, kind, "8.8.8.0/24", None, "eth0", 0));
+            d.routes
+                .push(route(100, kind, "8.8.8.0/24", None, "eth0", 0));
             let h = lookup(&d, &q("8.8.8.8"));
             assert_eq!(h[0].kind, RouteKind::parse(kind));
             assert_eq!(h[0].table, 100);

@@ -79,7 +79,11 @@ impl<'a> Hop<'a> {
         let mut iif = up.iif.clone();
         if let Some(encap) = packet.encap {
             if encap.kind != EncapKind::Vxlan || self.backend() != Backend::Vxlan {
-                let kind = if encap.kind == EncapKind::Vxlan { "VXLAN" } else { "IP-in-IP" };
+                let kind = if encap.kind == EncapKind::Vxlan {
+                    "VXLAN"
+                } else {
+                    "IP-in-IP"
+                };
                 self.f.fatal(format!(
                     "node {} receives {kind}-encapsulated traffic but flannel runs the {} backend",
                     self.node.name,
@@ -223,8 +227,17 @@ impl<'a> Hop<'a> {
         // A reply between two pods on cni0 is bridged, not routed: only
         // br_netfilter lets conntrack undo the Service DNAT on it.
         let unnatted = self.upstream.is_some_and(|up| {
-            (up.packet.src, up.packet.sport, up.packet.dst, up.packet.dport)
-                != (ing.packet.src, ing.packet.sport, ing.packet.dst, ing.packet.dport)
+            (
+                up.packet.src,
+                up.packet.sport,
+                up.packet.dst,
+                up.packet.dport,
+            ) != (
+                ing.packet.src,
+                ing.packet.sport,
+                ing.packet.dst,
+                ing.packet.dport,
+            )
         });
         if ing.packet.reply && unnatted && ing.iif.as_deref() == Some(BRIDGE) {
             let ok = self.f.sysctl(
@@ -575,7 +588,10 @@ impl<'a> Hop<'a> {
     /// through the host interface and a neighbour that answers.
     fn underlay_reaches(&mut self, remote: Ipv4Addr, owner: &str) -> Result<bool> {
         let what = format!("underlay route to {remote} on node {}", self.node.name);
-        let Some(routes) = self.f.tolerate(&what, self.ns.route(remote, None, None, 0))? else {
+        let Some(routes) = self
+            .f
+            .tolerate(&what, self.ns.route(remote, None, None, 0))?
+        else {
             return Ok(true);
         };
         let Some(route) = routes.first() else {

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use super::branches::{BranchKind, Leaf, Tree};
 use super::matches::{Env, Flow, RuleMatch, eval_rule};
 use super::parse::{Rule, Table};
-use super::targets::Target;
+use super::targets::{ConnmarkOp, MarkOp, Target};
 use super::{Hook, IpsetStore, NetnsFacts, Outcome, RuleHit, Ruleset, Verdict};
 use crate::packet::Packet;
 
@@ -172,6 +172,9 @@ impl<'r> Walk<'r, '_> {
                 continue;
             };
             let chain = &table.chains[frame.chain];
+            if let Some(ix) = &chain.index {
+                frame.pos = ix.next(frame.pos, u32::from(st.flow.packet.dst));
+            }
             let Some(rule) = chain.rules.get(frame.pos) else {
                 // Falling off a chain: RETURN.
                 self.do_return(st, table);
@@ -251,6 +254,76 @@ impl<'r> Walk<'r, '_> {
         st.frames.push(Frame { chain, pos: 0 });
     }
 
+    /// CONNMARK: the connection mark is known from the first hook of a new
+    /// connection on; restoring an unknown one leaves the packet mark as is.
+    fn connmark(&self, st: &mut State<'r>, rule: &'r Rule, op: ConnmarkOp) {
+        let mark = st.flow.packet.mark;
+        match op {
+            ConnmarkOp::Set(m) => {
+                st.flow.ctmark = if m.mask == u32::MAX {
+                    Some(m.xor)
+                } else {
+                    st.flow.ctmark.map(|c| m.apply(c))
+                };
+            }
+            ConnmarkOp::Save { nfmask, ctmask } => {
+                st.flow.ctmark = if ctmask == u32::MAX {
+                    Some(mark & nfmask)
+                } else {
+                    st.flow.ctmark.map(|c| (c & !ctmask) ^ (mark & nfmask))
+                };
+            }
+            ConnmarkOp::Restore { nfmask, ctmask } => {
+                match (st.flow.ctmark, ctmask) {
+                    (Some(c), _) => st.flow.packet.mark = (mark & !nfmask) ^ (c & ctmask),
+                    (None, 0) => st.flow.packet.mark = mark & !nfmask,
+                    (None, _) => {
+                        st.forced_uncertain = true;
+                        st.note(rule_note(
+                            rule,
+                            "CONNMARK --restore-mark: the connection mark is not known at this hook; packet mark left unchanged",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// TPROXY: a listening socket at the target takes the packet (marked);
+    /// without one the packet is dropped.
+    fn tproxy(
+        &self,
+        st: &mut State<'r>,
+        rule: &'r Rule,
+        addr: Option<Ipv4Addr>,
+        port: u16,
+        mark: MarkOp,
+    ) {
+        let p = st.flow.packet;
+        let laddr = addr
+            .or_else(|| self.env.iif.and_then(|i| self.env.facts.primary_address(i)))
+            .unwrap_or(p.dst);
+        match self.env.facts.socket_listening(p.protocol, laddr, port, false) {
+            Some(false) => {
+                st.note(rule_note(
+                    rule,
+                    &format!("TPROXY: no socket listens on {laddr}:{port}; packet dropped"),
+                ));
+                st.finish(Verdict::Drop, Hit::Rule(rule));
+            }
+            known => {
+                if known.is_none() {
+                    st.forced_uncertain = true;
+                    st.note(rule_note(
+                        rule,
+                        &format!("TPROXY: whether a socket listens on {laddr}:{port} is not known"),
+                    ));
+                }
+                st.flow.packet.mark = mark.apply(p.mark);
+            }
+        }
+    }
+
     /// Applies a matched rule's target.
     fn apply(&self, st: &mut State<'r>, table: &'r Table, rule: &'r Rule) {
         let h = Hit::Rule(rule);
@@ -273,6 +346,16 @@ impl<'r> Walk<'r, '_> {
             Target::Jump(ci) => self.enter(st, rule, *ci, false),
             Target::Goto(ci) => self.enter(st, rule, *ci, true),
             Target::Mark(op) => st.flow.packet.mark = op.apply(st.flow.packet.mark),
+            Target::Connmark(op) => self.connmark(st, rule, *op),
+            Target::Tproxy { addr, port, mark } => {
+                self.tproxy(st, rule, *addr, *port, *mark);
+                if st.finished.is_none() {
+                    st.decided_by = Some(h);
+                    st.next_table();
+                } else {
+                    st.decided_by = Some(h);
+                }
+            }
             Target::Notrack => st.flow.untracked = true,
             Target::Dnat { addr, port } => {
                 if let Some(a) = addr {
@@ -366,6 +449,7 @@ pub(crate) fn traverse(
         chain_name: hook.chain_name(),
         hook,
         env: Env {
+            hook,
             sets,
             facts,
             iif,
@@ -373,12 +457,7 @@ pub(crate) fn traverse(
         },
     };
     let start = State {
-        flow: Flow {
-            packet: *packet,
-            dnat: false,
-            snat: false,
-            untracked: false,
-        },
+        flow: Flow::start(*packet, hook),
         table: 0,
         frames: Vec::new(),
         base: 0,
@@ -746,7 +825,7 @@ mod tests {
 
     #[test]
     fn unknown_target_is_explored_as_no_effect_and_as_drop() {
-        let dump = "*mangle\n:PREROUTING ACCEPT\n-A PREROUTING -p tcp -j TPROXY --on-port 15006 --tproxy-mark 0x1/0x1\nCOMMIT\n";
+        let dump = "*mangle\n:PREROUTING ACCEPT\n-A PREROUTING -p tcp -j NFQUEUE --queue-num 3\nCOMMIT\n";
         let outs = run(
             dump,
             Hook::Prerouting,
@@ -756,7 +835,7 @@ mod tests {
         );
         let verdicts: Vec<_> = outs.iter().map(|o| (o.verdict, o.uncertain)).collect();
         assert_eq!(verdicts, [(Verdict::Drop, true), (Verdict::Accept, true)]);
-        assert!(outs[0].notes[0].contains("TPROXY"));
+        assert!(outs[0].notes[0].contains("NFQUEUE"));
         // Not reached when the match is false.
         assert_eq!(
             single(run(

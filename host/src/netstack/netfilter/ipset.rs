@@ -224,6 +224,8 @@ struct Probe<'a> {
     dirs: &'a [SetDir],
     /// None: the caller gave no interfaces (iface sets are then unknown).
     ifaces: Option<(Option<&'a str>, Option<&'a str>)>,
+    /// `--return-nomatch`: a matching `nomatch` entry counts as a match.
+    return_nomatch: bool,
 }
 
 impl IpSet {
@@ -389,6 +391,7 @@ impl IpsetStore {
             packet,
             dirs,
             ifaces: None,
+            return_nomatch: false,
         };
         self.test_probe(name, &probe, 0)
     }
@@ -403,10 +406,25 @@ impl IpsetStore {
         iif: Option<&str>,
         oif: Option<&str>,
     ) -> Option<bool> {
+        self.test_match(name, packet, dirs, iif, oif, false)
+    }
+
+    /// Like [`IpsetStore::test_with_ifaces`]; with `return_nomatch`
+    /// (`--return-nomatch`) a matching `nomatch` entry makes the test true.
+    pub fn test_match(
+        &self,
+        name: &str,
+        packet: &Packet,
+        dirs: &[SetDir],
+        iif: Option<&str>,
+        oif: Option<&str>,
+        return_nomatch: bool,
+    ) -> Option<bool> {
         let probe = Probe {
             packet,
             dirs,
             ifaces: Some((iif, oif)),
+            return_nomatch,
         };
         self.test_probe(name, &probe, 0)
     }
@@ -466,9 +484,10 @@ impl IpsetStore {
                         }
                     }
                 }
-                let verdict = best.is_some_and(|(_, nomatch)| !nomatch);
+                let rn = probe.return_nomatch;
+                let verdict = best.is_some_and(|(_, nomatch)| !nomatch || rn);
                 if unknown {
-                    (verdict && !any_nomatch).then_some(true)
+                    (verdict && (rn || !any_nomatch)).then_some(true)
                 } else {
                     Some(verdict)
                 }

@@ -127,6 +127,7 @@ fn facts() -> Facts {
             ("cni0", ip("10.244.1.1")),
             ("flannel.1", ip("10.244.1.0")),
         ],
+        ..Facts::default()
     }
 }
 

@@ -4,9 +4,9 @@
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
-use super::NetnsFacts;
 use super::ipset::{IpsetStore, SetDir};
 use super::values::AddrMask;
+use super::{Hook, NetnsFacts};
 use crate::packet::{Packet, Protocol};
 
 /// TCP flag bits as `--tcp-flags` names them.
@@ -129,6 +129,21 @@ impl AddrKind {
         })
     }
 
+    /// `inet_dev_addr_type`: like [`AddrKind::of`] with only `addrs` (the
+    /// limiting device's addresses) local.
+    fn on_device(ip: Ipv4Addr, addrs: &[Ipv4Addr]) -> AddrKind {
+        let o = ip.octets();
+        if o[0] == 0 || ip.is_broadcast() {
+            AddrKind::Broadcast
+        } else if ip.is_multicast() {
+            AddrKind::Multicast
+        } else if addrs.contains(&ip) {
+            AddrKind::Local
+        } else {
+            AddrKind::Unicast
+        }
+    }
+
     /// The kernel's `inet_addr_type`: zeronet/limited broadcast, multicast,
     /// then the local table (subnet broadcasts are not known here).
     fn of(ip: Ipv4Addr, facts: &dyn NetnsFacts) -> AddrKind {
@@ -150,6 +165,17 @@ impl AddrKind {
 pub(crate) struct SetMatch {
     pub name: String,
     pub dirs: Vec<SetDir>,
+    /// `--return-nomatch`: a `nomatch` entry makes the match true.
+    pub return_nomatch: bool,
+}
+
+/// `-m rpfilter` flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Rpf {
+    pub loose: bool,
+    pub validmark: bool,
+    pub accept_local: bool,
+    pub invert: bool,
 }
 
 /// One condition of a rule; all conditions of a rule must hold.
@@ -192,7 +218,38 @@ pub(crate) enum CondKind {
     AddrType {
         side: Side,
         kinds: Vec<AddrKind>,
+        /// `--limit-iface-in` / `--limit-iface-out`.
+        limit_in: bool,
+        limit_out: bool,
     },
+    /// `-m connmark --mark`.
+    ConnMark {
+        value: u32,
+        mask: u32,
+    },
+    /// `--ctorigsrc` / `--ctorigdst`.
+    CtOrigAddr {
+        side: Side,
+        m: AddrMask,
+    },
+    /// `--ctorigsrcport` / `--ctorigdstport`.
+    CtOrigPort {
+        side: Side,
+        lo: u16,
+        hi: u16,
+    },
+    /// `-m owner`: only locally generated packets have a socket.
+    Owner,
+    /// `-m socket` (`--nowildcard`: exact address; `--transparent`).
+    Socket {
+        exact: bool,
+        transparent: bool,
+    },
+    Rpfilter(Rpf),
+    /// `-m mac --mac-source`.
+    Mac,
+    /// `-m length --length`.
+    Length,
     IpRange {
         side: Side,
         lo: u32,
@@ -213,6 +270,7 @@ pub(crate) enum CondKind {
 
 /// Everything an evaluation looks at besides the rules.
 pub(crate) struct Env<'a> {
+    pub hook: Hook,
     pub sets: &'a IpsetStore,
     pub facts: &'a dyn NetnsFacts,
     pub iif: Option<&'a str>,
@@ -228,6 +286,26 @@ pub(crate) struct Flow {
     pub snat: bool,
     /// NOTRACK / CT --notrack was applied.
     pub untracked: bool,
+    /// The connection mark, when known (0 for a new connection at its first hook).
+    pub ctmark: Option<u32>,
+    /// The connection's original-direction tuple, when known.
+    pub orig: Option<Packet>,
+}
+
+impl Flow {
+    /// The flow entering `hook`: a new connection's first hook (PREROUTING,
+    /// OUTPUT) knows its conntrack entry; later hooks and replies do not.
+    pub fn start(packet: Packet, hook: Hook) -> Flow {
+        let first = !packet.reply && matches!(hook, Hook::Prerouting | Hook::Output);
+        Flow {
+            packet,
+            dnat: false,
+            snat: false,
+            untracked: false,
+            ctmark: first.then_some(0),
+            orig: first.then_some(packet),
+        }
+    }
 }
 
 impl Flow {
@@ -333,7 +411,10 @@ impl Cond {
             }
             CondKind::Set(m) => {
                 let (name, dirs) = (&m.name, &m.dirs);
-                match env.sets.test_with_ifaces(name, p, dirs, env.iif, env.oif) {
+                match env
+                    .sets
+                    .test_match(name, p, dirs, env.iif, env.oif, m.return_nomatch)
+                {
                     Some(b) => yes_no(b),
                     None => {
                         let why = if let Some(r) = env.sets.unsupported_reason(name) {
@@ -351,9 +432,107 @@ impl Cond {
             CondKind::CtState(bits) => yes_no(flow.ct_state() & bits != 0),
             CondKind::CtDir(reply) => yes_no(p.reply == *reply),
             CondKind::CtProto(n) => yes_no(*n == 0 || *n == p.protocol.number()),
-            CondKind::AddrType { side, kinds } => {
-                let kind = AddrKind::of(ip_of(p, *side), env.facts);
+            CondKind::AddrType {
+                side,
+                kinds,
+                limit_in,
+                limit_out,
+            } => {
+                let ip = ip_of(p, *side);
+                let kind = if *limit_in || *limit_out {
+                    let dev = if *limit_in { env.iif } else { env.oif };
+                    match dev.and_then(|d| env.facts.interface_addresses(d)) {
+                        Some(addrs) => AddrKind::on_device(ip, &addrs),
+                        None => {
+                            return CondResult::Unknown(Cow::Borrowed(
+                                "addrtype: the limiting interface's addresses are not known",
+                            ));
+                        }
+                    }
+                } else {
+                    AddrKind::of(ip, env.facts)
+                };
                 yes_no(kinds.contains(&kind))
+            }
+            CondKind::ConnMark { value, mask } => match flow.ctmark {
+                Some(m) => yes_no(m & mask == *value),
+                None => {
+                    return CondResult::Unknown(Cow::Borrowed(
+                        "connmark: the connection mark is not known at this hook",
+                    ));
+                }
+            },
+            CondKind::CtOrigAddr { side, m } => match &flow.orig {
+                Some(o) => yes_no(m.contains(ip_of(o, *side))),
+                None => {
+                    return CondResult::Unknown(Cow::Borrowed(
+                        "conntrack: the original tuple is not known at this hook",
+                    ));
+                }
+            },
+            CondKind::CtOrigPort { side, lo, hi } => match &flow.orig {
+                Some(o) if o.protocol == Protocol::Icmp => CondResult::No,
+                Some(o) => {
+                    let port = if *side == Side::Dst { o.dport } else { o.sport };
+                    yes_no(*lo <= port && port <= *hi)
+                }
+                None => {
+                    return CondResult::Unknown(Cow::Borrowed(
+                        "conntrack: the original tuple is not known at this hook",
+                    ));
+                }
+            },
+            CondKind::Owner => {
+                if env.hook == Hook::Output || (env.iif.is_none() && env.hook == Hook::Postrouting)
+                {
+                    return CondResult::Unknown(Cow::Borrowed(
+                        "owner: the sending socket's owner is not known",
+                    ));
+                }
+                // Forwarded and received packets have no local socket.
+                CondResult::No
+            }
+            CondKind::Socket { exact, transparent } => {
+                if p.protocol == Protocol::Icmp {
+                    CondResult::No
+                } else if p.reply {
+                    return CondResult::Unknown(Cow::Borrowed(
+                        "socket: established sockets are not known",
+                    ));
+                } else {
+                    match env
+                        .facts
+                        .socket_listening(p.protocol, p.dst, p.dport, *exact)
+                    {
+                        Some(false) => CondResult::No,
+                        Some(true) if !transparent => CondResult::Yes,
+                        Some(true) => {
+                            return CondResult::Unknown(Cow::Borrowed(
+                                "socket --transparent: whether the socket is transparent is not known",
+                            ));
+                        }
+                        None => {
+                            return CondResult::Unknown(Cow::Borrowed(
+                                "socket: the netns's sockets are not known",
+                            ));
+                        }
+                    }
+                }
+            }
+            CondKind::Rpfilter(f) => return rpfilter(*f, p, env),
+            CondKind::Mac => {
+                if env.iif.is_none() {
+                    CondResult::No
+                } else {
+                    return CondResult::Unknown(Cow::Borrowed(
+                        "mac: the source MAC address is not modelled",
+                    ));
+                }
+            }
+            CondKind::Length => {
+                return CondResult::Unknown(Cow::Borrowed(
+                    "length: the packet length is not modelled",
+                ));
             }
             CondKind::IpRange { side, lo, hi } => {
                 let ip = u32::from(ip_of(p, *side));
@@ -388,6 +567,31 @@ impl Cond {
             res
         }
     }
+}
+
+/// `-m rpfilter`: the reverse route to the source must be unicast (local
+/// with `--accept-local`) and, unless `--loose`, leave through the input
+/// interface; `--invert` flips the result.
+fn rpfilter(f: Rpf, p: &Packet, env: &Env<'_>) -> CondResult<'static> {
+    let Some(iif) = env.iif else {
+        return CondResult::Unknown(Cow::Borrowed("rpfilter: no input interface"));
+    };
+    let ok = if iif == "lo" {
+        true
+    } else {
+        let mark = if f.validmark { p.mark } else { 0 };
+        let Some(back) = env.facts.reverse_route(p.src, p.dst, mark) else {
+            return CondResult::Unknown(Cow::Borrowed("rpfilter: the routes are not known"));
+        };
+        if back.local {
+            f.accept_local
+        } else if !back.unicast {
+            false
+        } else {
+            f.loose || back.devs.iter().any(|d| d == iif)
+        }
+    };
+    yes_no(ok != f.invert)
 }
 
 /// How a whole rule's conditions came out.
@@ -459,17 +663,13 @@ mod tests {
         let rule = &chain.rules()[0];
         let facts = node_facts();
         let env = Env {
+            hook: Hook::Forward,
             sets,
             facts: &facts,
             iif,
             oif,
         };
-        let flow = Flow {
-            packet: *p,
-            dnat: false,
-            snat: false,
-            untracked: false,
-        };
+        let flow = Flow::start(*p, Hook::Prerouting);
         match eval_rule(&rule.conds, &flow, &env) {
             RuleMatch::No => N,
             RuleMatch::Yes(a) if a.is_empty() => Y,

@@ -24,6 +24,7 @@ use crate::packet::Packet;
 
 mod branches;
 mod eval;
+mod index;
 pub mod ipset;
 mod lex;
 mod matches;
@@ -36,6 +37,8 @@ mod values;
 mod kube_tests;
 #[cfg(test)]
 pub(crate) mod test_util;
+#[cfg(test)]
+mod match_tests;
 
 pub use ipset::{IpsetStore, SetDir};
 pub use parse::{Chain, Rule, Table};
@@ -80,6 +83,36 @@ pub trait NetnsFacts {
     fn is_local(&self, ip: Ipv4Addr) -> bool;
     /// The primary IPv4 address of interface `ifname` (for MASQUERADE), if any.
     fn primary_address(&self, ifname: &str) -> Option<Ipv4Addr>;
+    /// The IPv4 addresses of `ifname` (addrtype `--limit-iface-*`); None: not known.
+    fn interface_addresses(&self, _ifname: &str) -> Option<Vec<Ipv4Addr>> {
+        None
+    }
+    /// A socket listens on `ip` (or any address, unless `exact`) at `port`
+    /// (`-m socket`, TPROXY); None: sockets not known.
+    fn socket_listening(
+        &self,
+        _protocol: crate::packet::Protocol,
+        _ip: Ipv4Addr,
+        _port: u16,
+        _exact: bool,
+    ) -> Option<bool> {
+        None
+    }
+    /// The route back to `to` from `from` with `mark` (for `-m rpfilter`);
+    /// None: routes not known.
+    fn reverse_route(&self, _to: Ipv4Addr, _from: Ipv4Addr, _mark: u32) -> Option<ReverseRoute> {
+        None
+    }
+}
+
+/// What `-m rpfilter` learns from the reverse route lookup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReverseRoute {
+    /// The route is unicast (or local, for `--accept-local`).
+    pub unicast: bool,
+    pub local: bool,
+    /// Its output devices (every ECMP next hop).
+    pub devs: Vec<String>,
 }
 
 /// The fate of a packet at a hook.

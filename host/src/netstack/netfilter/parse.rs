@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use super::index::DstIndex;
 use super::lex::{Token, is_counter, tokenize_into};
 use super::matches::Cond;
 use super::rule::{RuleSpec, parse_rule};
@@ -57,6 +58,8 @@ pub struct Chain {
     /// Built-in chains have a policy; user chains have none.
     pub(crate) policy: Option<Verdict>,
     pub(crate) rules: Vec<Rule>,
+    /// Destination dispatch of a long chain (see `index.rs`).
+    pub(crate) index: Option<DstIndex>,
 }
 
 impl Chain {
@@ -175,6 +178,7 @@ impl PendingTable {
                 Chain {
                     name: c.name,
                     policy: c.policy,
+                    index: DstIndex::build(&c.rules),
                     rules: c.rules,
                 }
             })

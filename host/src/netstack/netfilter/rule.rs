@@ -8,7 +8,7 @@ use super::ipset::SetDir;
 use super::lex::Token;
 use super::matches::{
     AddrKind, CT_DNAT, CT_ESTABLISHED, CT_INVALID, CT_NEW, CT_RELATED, CT_SNAT, CT_UNTRACKED, Cond,
-    CondKind, IfPat, OneOrMany, PortProto, SetMatch, Side, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST,
+    CondKind, IfPat, OneOrMany, PortProto, Rpf, SetMatch, Side, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST,
     TCP_SYN, TCP_URG,
 };
 use super::values::{parse_addr_mask, parse_ip_range, parse_mark, parse_port_range, parse_u32};
@@ -52,6 +52,12 @@ enum Module {
     Comment,
     Physdev,
     IpRange,
+    Connmark,
+    Owner,
+    Socket,
+    Rpfilter,
+    Mac,
+    Length,
     /// limit / hashlimit / recent: one assumed condition, options ignored.
     Assumed,
     /// An unknown module: one unknown condition, options swallowed.
@@ -74,6 +80,12 @@ impl Module {
             "comment" => Module::Comment,
             "physdev" => Module::Physdev,
             "iprange" => Module::IpRange,
+            "connmark" => Module::Connmark,
+            "owner" => Module::Owner,
+            "socket" => Module::Socket,
+            "rpfilter" => Module::Rpfilter,
+            "mac" => Module::Mac,
+            "length" => Module::Length,
             _ => return None,
         })
     }
@@ -143,6 +155,21 @@ struct Parser<'t, 'a> {
     statistic: Option<Statistic>,
     /// The module `-p tcp|udp|icmp` loads implicitly.
     implicit: Option<Module>,
+    /// Conditions from here on belong to the current `-m` module.
+    module_start: usize,
+    /// Flag options of the current module, applied when it ends.
+    flags: ModFlags,
+}
+
+/// Options that modify a module's conditions rather than add one.
+#[derive(Debug, Default, Clone, Copy)]
+struct ModFlags {
+    limit_in: bool,
+    limit_out: bool,
+    transparent: bool,
+    nowildcard: bool,
+    rpf: Rpf,
+    return_nomatch: bool,
 }
 
 /// Parses the words after `-A CHAIN` (counters already removed).
@@ -155,6 +182,8 @@ pub(crate) fn parse_rule<'a>(toks: &[Token<'a>]) -> RuleSpec<'a> {
         comment: None,
         statistic: None,
         implicit: None,
+        module_start: 0,
+        flags: ModFlags::default(),
     };
     p.run();
     RuleSpec {
@@ -297,9 +326,23 @@ impl<'a> Parser<'_, 'a> {
     }
 
     fn start_module(&mut self, name: &str) -> Ctx {
+        self.module_start = self.conds.len();
+        self.flags = ModFlags::default();
         if let Some(m) = Module::from_name(name) {
-            if m == Module::Statistic {
-                self.statistic = Some(Statistic::default());
+            match m {
+                Module::Statistic => self.statistic = Some(Statistic::default()),
+                Module::Socket => self.conds.push(Cond {
+                    negate: false,
+                    kind: CondKind::Socket {
+                        exact: false,
+                        transparent: false,
+                    },
+                }),
+                Module::Rpfilter => self.conds.push(Cond {
+                    negate: false,
+                    kind: CondKind::Rpfilter(Rpf::default()),
+                }),
+                _ => {}
             }
             // Module names are a small closed set: keep a static name for messages.
             let static_name = match m {
@@ -316,6 +359,12 @@ impl<'a> Parser<'_, 'a> {
                 Module::Comment => "comment",
                 Module::Physdev => "physdev",
                 Module::IpRange => "iprange",
+                Module::Connmark => "connmark",
+                Module::Owner => "owner",
+                Module::Socket => "socket",
+                Module::Rpfilter => "rpfilter",
+                Module::Mac => "mac",
+                Module::Length => "length",
                 Module::Assumed | Module::Unknown => "",
             };
             return Ctx::Module(m, static_name);
@@ -338,6 +387,44 @@ impl<'a> Parser<'_, 'a> {
         {
             self.conds.push(s.finish());
         }
+        let f = std::mem::take(&mut self.flags);
+        for c in self.conds.iter_mut().skip(self.module_start) {
+            match &mut c.kind {
+                CondKind::AddrType {
+                    limit_in,
+                    limit_out,
+                    ..
+                } => {
+                    *limit_in |= f.limit_in;
+                    *limit_out |= f.limit_out;
+                }
+                CondKind::Socket { exact, transparent } => {
+                    *exact |= f.nowildcard;
+                    *transparent |= f.transparent;
+                }
+                CondKind::Rpfilter(r) => *r = f.rpf,
+                CondKind::Set(m) => m.return_nomatch |= f.return_nomatch,
+                _ => {}
+            }
+        }
+    }
+
+    /// A flag option of module `m` (recorded, applied at the module's end).
+    fn module_flag(&mut self, m: Module, opt: &str) -> bool {
+        let f = &mut self.flags;
+        match (m, opt) {
+            (Module::Addrtype, "--limit-iface-in") => f.limit_in = true,
+            (Module::Addrtype, "--limit-iface-out") => f.limit_out = true,
+            (Module::Socket, "--transparent") => f.transparent = true,
+            (Module::Socket, "--nowildcard") => f.nowildcard = true,
+            (Module::Rpfilter, "--loose") => f.rpf.loose = true,
+            (Module::Rpfilter, "--validmark") => f.rpf.validmark = true,
+            (Module::Rpfilter, "--accept-local") => f.rpf.accept_local = true,
+            (Module::Rpfilter, "--invert") => f.rpf.invert = true,
+            (Module::Set, "--return-nomatch") => f.return_nomatch = true,
+            _ => return false,
+        }
+        true
     }
 
     /// Options every rule has: addresses, interfaces, protocol, fragment.
@@ -389,6 +476,9 @@ impl<'a> Parser<'_, 'a> {
 
     /// A module option; false when the module has no such option.
     fn module_option(&mut self, m: Module, opt: &str, args: &[&str], negate: bool) -> bool {
+        if args.is_empty() && !negate && self.module_flag(m, opt) {
+            return true;
+        }
         let kind = match module_cond(m, opt, args, &mut self.comment, &mut self.statistic, negate) {
             Handled::No => return false,
             Handled::Nothing => return true,
@@ -478,6 +568,7 @@ fn module_cond(
                     Some(dirs) => Handled::Cond(CondKind::Set(Box::new(SetMatch {
                         name: (*name).to_string(),
                         dirs,
+                        return_nomatch: false,
                     }))),
                     None => bad(),
                 }
@@ -485,9 +576,6 @@ fn module_cond(
             _ => bad(),
         },
         (Module::Set, "--update-counters" | "--update-subcounters") => Handled::Nothing,
-        (Module::Set, "--return-nomatch") => Handled::Cond(CondKind::Unknown(
-            "set: --return-nomatch is not modelled".into(),
-        )),
         (Module::Mark, "--mark") => match one.and_then(parse_mark) {
             Some((value, mask)) => Handled::Cond(CondKind::Mark { value, mask }),
             None => bad(),
@@ -503,6 +591,44 @@ fn module_cond(
             Some("REPLY") => Handled::Cond(CondKind::CtDir(true)),
             _ => bad(),
         },
+        (Module::Conntrack, "--ctorigsrc" | "--ctorigdst") => {
+            let side = if opt == "--ctorigsrc" {
+                Side::Src
+            } else {
+                Side::Dst
+            };
+            match one.and_then(parse_addr_mask) {
+                Some(m) => Handled::Cond(CondKind::CtOrigAddr { side, m }),
+                None => bad(),
+            }
+        }
+        (Module::Conntrack, "--ctorigsrcport" | "--ctorigdstport") => {
+            let side = if opt == "--ctorigsrcport" {
+                Side::Src
+            } else {
+                Side::Dst
+            };
+            match one.and_then(|a| parse_port_range(a, ':')) {
+                Some((lo, hi)) => Handled::Cond(CondKind::CtOrigPort { side, lo, hi }),
+                None => bad(),
+            }
+        }
+        (Module::Connmark, "--mark") => match one.and_then(parse_mark) {
+            Some((value, mask)) => Handled::Cond(CondKind::ConnMark { value, mask }),
+            None => bad(),
+        },
+        (Module::Owner, "--uid-owner" | "--gid-owner" | "--socket-exists") => {
+            Handled::Cond(CondKind::Owner)
+        }
+        (Module::Owner, "--suppl-groups") => Handled::Nothing,
+        (Module::Mac, "--mac-source") => match one {
+            Some(_) => Handled::Cond(CondKind::Mac),
+            None => bad(),
+        },
+        (Module::Length, "--length") => match one.and_then(|a| parse_port_range(a, ':')) {
+            Some(_) => Handled::Cond(CondKind::Length),
+            None => bad(),
+        },
         (Module::Conntrack, "--ctproto") => match one {
             Some(p) => Handled::Cond(CondKind::CtProto(protocol_number(p))),
             None => bad(),
@@ -516,13 +642,15 @@ fn module_cond(
             let kinds: Option<Vec<_>> =
                 one.and_then(|a| a.split(',').map(AddrKind::parse).collect());
             match kinds {
-                Some(kinds) => Handled::Cond(CondKind::AddrType { side, kinds }),
+                Some(kinds) => Handled::Cond(CondKind::AddrType {
+                    side,
+                    kinds,
+                    limit_in: false,
+                    limit_out: false,
+                }),
                 None => bad(),
             }
         }
-        (Module::Addrtype, "--limit-iface-in" | "--limit-iface-out") => Handled::Cond(
-            CondKind::Unknown(format!("addrtype: {opt} is not modelled").into()),
-        ),
         (Module::Statistic, "--mode" | "--probability" | "--every" | "--packet") => {
             let s = statistic.get_or_insert_with(Statistic::default);
             match (opt, one) {

@@ -21,6 +21,17 @@ impl MarkOp {
     }
 }
 
+/// What CONNMARK does to the connection mark (or, restoring, the packet mark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnmarkOp {
+    /// ctmark = op(ctmark).
+    Set(MarkOp),
+    /// ctmark = (ctmark & !ctmask) ^ (mark & nfmask).
+    Save { nfmask: u32, ctmask: u32 },
+    /// mark = (mark & !nfmask) ^ (ctmark & ctmask).
+    Restore { nfmask: u32, ctmask: u32 },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
     /// No `-j`: the rule only counts.
@@ -46,6 +57,13 @@ pub(crate) enum Target {
         port: Option<u16>,
     },
     Mark(MarkOp),
+    Connmark(ConnmarkOp),
+    /// TPROXY: to a local (transparent) socket at `addr`:`port`, marking the packet.
+    Tproxy {
+        addr: Option<Ipv4Addr>,
+        port: u16,
+        mark: MarkOp,
+    },
     /// Non-terminating with no effect on the simulated packet; optional note.
     Continue(Option<&'static str>),
     Notrack,
@@ -131,6 +149,45 @@ fn mark_op(spec: &TargetSpec<'_>) -> Option<MarkOp> {
     })
 }
 
+fn connmark_op(spec: &TargetSpec<'_>) -> Option<ConnmarkOp> {
+    let mask = |names: &[&str]| -> Option<u32> {
+        match one(spec, names) {
+            Some(m) => parse_u32(m),
+            None => Some(u32::MAX),
+        }
+    };
+    let last = spec.opts.iter().rev().find(|o| {
+        matches!(
+            o.name.as_ref(),
+            "--save-mark" | "--restore-mark" | "--set-xmark" | "--set-mark" | "--and-mark" | "--or-mark" | "--xor-mark"
+        )
+    })?;
+    let both = mask(&["--mask"])?;
+    let nfmask = if opt(spec, &["--nfmask"]).is_some() { mask(&["--nfmask"])? } else { both };
+    let ctmask = if opt(spec, &["--ctmask"]).is_some() { mask(&["--ctmask"])? } else { both };
+    Some(match last.name.as_ref() {
+        "--save-mark" => ConnmarkOp::Save { nfmask, ctmask },
+        "--restore-mark" => ConnmarkOp::Restore { nfmask, ctmask },
+        _ => ConnmarkOp::Set(mark_op(spec)?),
+    })
+}
+
+fn tproxy(spec: &TargetSpec<'_>) -> Option<Target> {
+    let port = parse_port(one(spec, &["--on-port"])?)?;
+    let addr = match one(spec, &["--on-ip"]) {
+        Some(a) => Some(parse_ipv4(a)?),
+        None => None,
+    };
+    let mark = match one(spec, &["--tproxy-mark"]) {
+        Some(m) => {
+            let (xor, mask) = parse_mark(m)?;
+            MarkOp { mask, xor }
+        }
+        None => MarkOp { mask: 0, xor: 0 },
+    };
+    Some(Target::Tproxy { addr, port, mark })
+}
+
 /// Compiles a target; `chain` looks a user chain up by name.
 pub(crate) fn compile(
     spec: Option<&TargetSpec<'_>>,
@@ -180,7 +237,10 @@ pub(crate) fn compile(
             Some(op) => Target::Mark(op),
             None => bad("mark operation"),
         },
-        "CONNMARK" => Target::Continue(Some("CONNMARK is not simulated (connection mark ignored)")),
+        "CONNMARK" => match connmark_op(spec) {
+            Some(op) => Target::Connmark(op),
+            None => bad("connmark operation"),
+        },
         "LOG" | "NFLOG" | "ULOG" | "TRACE" | "AUDIT" | "CHECKSUM" | "TCPMSS" | "CLASSIFY"
         | "DSCP" | "TOS" | "TTL" | "SET" | "SECMARK" | "CONNSECMARK" | "IDLETIMER" | "LED" => {
             Target::Continue(None)
@@ -193,7 +253,10 @@ pub(crate) fn compile(
                 Target::Continue(None)
             }
         }
-        "TPROXY" => Target::Unknown("TPROXY target is not modelled".into()),
+        "TPROXY" => match tproxy(spec) {
+            Some(t) => t,
+            None => bad("--on-port"),
+        },
         _ => Target::Unresolved {
             name: name.into(),
             goto: false,
@@ -320,6 +383,20 @@ mod tests {
             compile(Some(&spec("TPROXY", &[])), |_| None),
             Target::Unknown(_)
         ));
+        assert_eq!(
+            compile(
+                Some(&spec(
+                    "TPROXY",
+                    &[("--on-port", &["15006"]), ("--tproxy-mark", &["0x1/0x1"])]
+                )),
+                |_| None
+            ),
+            Target::Tproxy {
+                addr: None,
+                port: 15006,
+                mark: MarkOp { mask: 1, xor: 1 }
+            }
+        );
         assert_eq!(compile(None, |_| None), Target::None);
         assert_eq!(
             compile(Some(&spec("CT", &[("--notrack", &[])])), |_| None),

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Hook, IpsetStore, NetnsFacts, Outcome, Ruleset, traverse};
+use super::{Hook, IpsetStore, NetnsFacts, Outcome, ReverseRoute, Ruleset, traverse};
 use crate::packet::{Packet, Protocol};
 
 /// A netns with some local addresses and interface addresses.
@@ -10,6 +10,10 @@ use crate::packet::{Packet, Protocol};
 pub(crate) struct Facts {
     pub local: Vec<Ipv4Addr>,
     pub ifaces: Vec<(&'static str, Ipv4Addr)>,
+    /// Listening sockets; None: not known.
+    pub sockets: Option<Vec<(Protocol, Ipv4Addr, u16)>>,
+    /// Routes back to a source: (prefix address, prefix length, route); None: not known.
+    pub routes_back: Option<Vec<(Ipv4Addr, u8, ReverseRoute)>>,
 }
 
 impl NetnsFacts for Facts {
@@ -23,6 +27,35 @@ impl NetnsFacts for Facts {
             .find(|(n, _)| *n == ifname)
             .map(|(_, a)| *a)
     }
+
+    fn interface_addresses(&self, ifname: &str) -> Option<Vec<Ipv4Addr>> {
+        Some(
+            self.ifaces
+                .iter()
+                .filter(|(n, _)| *n == ifname)
+                .map(|(_, a)| *a)
+                .collect(),
+        )
+    }
+
+    fn socket_listening(&self, protocol: Protocol, ip: Ipv4Addr, port: u16, exact: bool) -> Option<bool> {
+        let socks = self.sockets.as_ref()?;
+        Some(socks.iter().any(|(p, a, n)| {
+            *p == protocol && *n == port && (*a == ip || (!exact && a.is_unspecified()))
+        }))
+    }
+
+    fn reverse_route(&self, to: Ipv4Addr, _from: Ipv4Addr, _mark: u32) -> Option<ReverseRoute> {
+        let routes = self.routes_back.as_ref()?;
+        let best = routes
+            .iter()
+            .filter(|(net, len, _)| {
+                let mask = if *len == 0 { 0 } else { u32::MAX << (32 - u32::from(*len)) };
+                u32::from(to) & mask == u32::from(*net) & mask
+            })
+            .max_by_key(|(_, len, _)| *len);
+        Some(best.map(|(_, _, r)| r.clone()).unwrap_or_default())
+    }
 }
 
 /// A node with eth0 192.168.1.10 and cni0 10.244.1.1.
@@ -32,6 +65,8 @@ pub(crate) fn node_facts() -> Facts {
     Facts {
         local: vec![eth0, cni0],
         ifaces: vec![("eth0", eth0), ("cni0", cni0)],
+        sockets: None,
+        routes_back: None,
     }
 }
 
