@@ -19,24 +19,143 @@ use skoop::packet::{Packet, Protocol};
 
 /// Words that steer mutations towards interesting parser states.
 const DICT: &[&str] = &[
-    "*filter", "*nat", "*mangle", "*raw", "*security", ":INPUT ACCEPT [0:0]", ":FORWARD DROP [0:0]",
-    ":X - [0:0]", "COMMIT", "-A", "-I", "-N", "-D", "INPUT", "FORWARD", "PREROUTING", "X", "-j",
-    "-g", "-m", "!", "-s", "-d", "-i", "-o", "-p", "-f", "tcp", "udp", "icmp", "all", "--dport",
-    "--sport", "--dports", "multiport", "set", "--match-set", "src", "dst", "src,dst,dst",
-    "statistic", "--mode", "random", "nth", "--probability", "--every", "--packet", "mark",
-    "--mark", "0x4000/0x4000", "conntrack", "--ctstate", "NEW,ESTABLISHED", "addrtype",
-    "--dst-type", "LOCAL", "comment", "--comment", "\"a \\\" b\"", "'x y'", "physdev",
-    "--physdev-is-bridged", "iprange", "--src-range", "1.1.1.1-1.1.1.9", "--tcp-flags",
-    "SYN,ACK", "SYN", "--syn", "DNAT", "--to-destination", "10.0.0.1:80-90", "SNAT",
-    "--to-source", "MASQUERADE", "REDIRECT", "--to-ports", "MARK", "--set-xmark", "--or-mark",
-    "--and-mark", "--xor-mark", "CONNMARK", "--save-mark", "RETURN", "ACCEPT", "DROP", "REJECT",
-    "CT", "--notrack", "TPROXY", "LOG", "[1:2]", "10.0.0.0/8", "0.0.0.0/0", "1.2.3.4/33",
-    "255.255.255.256", "eth+", "+", "4294967296", "99999999999999999999", "-1", "0x", ":",
-    "::1", "create", "add", "hash:ip", "hash:net", "hash:ip,port", "hash:ip,port,ip",
-    "hash:ip,port,net", "hash:net,port", "hash:net,iface", "bitmap:port", "list:set",
-    "hash:ip,mark", "family", "inet", "inet6", "netmask", "24", "nomatch", "timeout",
-    "10.0.0.1,tcp:80", "10.0.0.0/8,eth0", "10.0.0.1,udp:53,10.0.0.2", "icmp:echo-request",
-    "0-65535", "physdev:eth0", "-N", "\\", "\"", "'", "\t", "é", "\u{0}",
+    "*filter",
+    "*nat",
+    "*mangle",
+    "*raw",
+    "*security",
+    ":INPUT ACCEPT [0:0]",
+    ":FORWARD DROP [0:0]",
+    ":X - [0:0]",
+    "COMMIT",
+    "-A",
+    "-I",
+    "-N",
+    "-D",
+    "INPUT",
+    "FORWARD",
+    "PREROUTING",
+    "X",
+    "-j",
+    "-g",
+    "-m",
+    "!",
+    "-s",
+    "-d",
+    "-i",
+    "-o",
+    "-p",
+    "-f",
+    "tcp",
+    "udp",
+    "icmp",
+    "all",
+    "--dport",
+    "--sport",
+    "--dports",
+    "multiport",
+    "set",
+    "--match-set",
+    "src",
+    "dst",
+    "src,dst,dst",
+    "statistic",
+    "--mode",
+    "random",
+    "nth",
+    "--probability",
+    "--every",
+    "--packet",
+    "mark",
+    "--mark",
+    "0x4000/0x4000",
+    "conntrack",
+    "--ctstate",
+    "NEW,ESTABLISHED",
+    "addrtype",
+    "--dst-type",
+    "LOCAL",
+    "comment",
+    "--comment",
+    "\"a \\\" b\"",
+    "'x y'",
+    "physdev",
+    "--physdev-is-bridged",
+    "iprange",
+    "--src-range",
+    "1.1.1.1-1.1.1.9",
+    "--tcp-flags",
+    "SYN,ACK",
+    "SYN",
+    "--syn",
+    "DNAT",
+    "--to-destination",
+    "10.0.0.1:80-90",
+    "SNAT",
+    "--to-source",
+    "MASQUERADE",
+    "REDIRECT",
+    "--to-ports",
+    "MARK",
+    "--set-xmark",
+    "--or-mark",
+    "--and-mark",
+    "--xor-mark",
+    "CONNMARK",
+    "--save-mark",
+    "RETURN",
+    "ACCEPT",
+    "DROP",
+    "REJECT",
+    "CT",
+    "--notrack",
+    "TPROXY",
+    "LOG",
+    "[1:2]",
+    "10.0.0.0/8",
+    "0.0.0.0/0",
+    "1.2.3.4/33",
+    "255.255.255.256",
+    "eth+",
+    "+",
+    "4294967296",
+    "99999999999999999999",
+    "-1",
+    "0x",
+    ":",
+    "::1",
+    "create",
+    "add",
+    "hash:ip",
+    "hash:net",
+    "hash:ip,port",
+    "hash:ip,port,ip",
+    "hash:ip,port,net",
+    "hash:net,port",
+    "hash:net,iface",
+    "bitmap:port",
+    "list:set",
+    "hash:ip,mark",
+    "family",
+    "inet",
+    "inet6",
+    "netmask",
+    "24",
+    "nomatch",
+    "timeout",
+    "10.0.0.1,tcp:80",
+    "10.0.0.0/8,eth0",
+    "10.0.0.1,udp:53,10.0.0.2",
+    "icmp:echo-request",
+    "0-65535",
+    "physdev:eth0",
+    "-N",
+    "\\",
+    "\"",
+    "'",
+    "\t",
+    "é",
+    "\u{0}",
 ];
 
 struct Rng(u64);
@@ -49,7 +168,11 @@ impl Rng {
         self.0
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -72,14 +195,23 @@ fn seeds(root: &Path) -> Vec<String> {
     };
     let mut files: Vec<PathBuf> = bundles
         .flatten()
-        .flat_map(|b| std::fs::read_dir(b.path().join("nodes")).into_iter().flatten().flatten())
+        .flat_map(|b| {
+            std::fs::read_dir(b.path().join("nodes"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
     for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else { continue };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
         let mut netns = vec![&v["host"]];
         if let Some(pods) = v["pods"].as_array() {
             netns.extend(pods.iter().map(|p| &p["netns"]));
@@ -107,7 +239,10 @@ fn mutate(rng: &mut Rng, seeds: &[String]) -> String {
         }
         return s;
     }
-    let mut lines: Vec<String> = seeds[rng.below(seeds.len())].lines().map(str::to_string).collect();
+    let mut lines: Vec<String> = seeds[rng.below(seeds.len())]
+        .lines()
+        .map(str::to_string)
+        .collect();
     for _ in 0..=rng.below(6) {
         let n = lines.len();
         match rng.below(9) {
@@ -176,19 +311,33 @@ fn mutate(rng: &mut Rng, seeds: &[String]) -> String {
 fn exercise(input: &str) {
     let sets = IpsetStore::parse(input).unwrap_or_default();
     for line in input.lines() {
-        if let Some(name) = line.strip_prefix("create ").and_then(|l| l.split(' ').next()) {
+        if let Some(name) = line
+            .strip_prefix("create ")
+            .and_then(|l| l.split(' ').next())
+        {
             let p = packet(Protocol::Tcp);
-            for dirs in [&[SetDir::Src][..], &[SetDir::Dst, SetDir::Dst], &[SetDir::Dst, SetDir::Dst, SetDir::Src]] {
+            for dirs in [
+                &[SetDir::Src][..],
+                &[SetDir::Dst, SetDir::Dst],
+                &[SetDir::Dst, SetDir::Dst, SetDir::Src],
+            ] {
                 let _ = sets.test(name, &p, dirs);
                 let _ = sets.test_with_ifaces(name, &p, dirs, Some("eth0"), None);
             }
         }
     }
     if let Ok(rs) = Ruleset::parse(input) {
-        for hook in [Hook::Prerouting, Hook::Input, Hook::Forward, Hook::Output, Hook::Postrouting] {
+        for hook in [
+            Hook::Prerouting,
+            Hook::Input,
+            Hook::Forward,
+            Hook::Output,
+            Hook::Postrouting,
+        ] {
             for proto in [Protocol::Tcp, Protocol::Udp] {
                 let mut p = packet(proto);
-                let outs = netfilter::traverse(&rs, &sets, &Node, hook, &p, Some("eth0"), Some("cni0"));
+                let outs =
+                    netfilter::traverse(&rs, &sets, &Node, hook, &p, Some("eth0"), Some("cni0"));
                 assert!(!outs.is_empty(), "a traversal always has an outcome");
                 p.reply = true;
                 let _ = netfilter::traverse(&rs, &sets, &Node, hook, &p, None, Some("eth0"));
@@ -212,7 +361,10 @@ fn packet(protocol: Protocol) -> Packet {
 
 fn arg(name: &str) -> Option<u64> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
 }
 
 fn main() {
@@ -244,7 +396,10 @@ fn main() {
             let path = crash_dir.join(format!("crash-{crashes}.txt"));
             let _ = std::fs::write(&path, &input);
             let why = last_panic.lock().map(|l| l.clone()).unwrap_or_default();
-            eprintln!("crash {crashes}: {why}\n  input saved to {}", path.display());
+            eprintln!(
+                "crash {crashes}: {why}\n  input saved to {}",
+                path.display()
+            );
         }
     }
     println!(

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::FromArgMatches;
+use clap::{FromArgMatches, Parser};
 
 use skoop::bundle::{self, Bundle};
 use skoop::cli::{self, Cli, Cmd, DiagnoseArgs, ExtensionCmd, Format, ProtocolArg};
@@ -47,6 +47,13 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Vec<OsString>) -> Result<u8> {
+    // `collect` runs on nodes: it needs no extension, so no engine start-up.
+    if args.get(1).is_some_and(|a| a == "collect") {
+        let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| e.exit());
+        if let Cmd::Collect(collect) = &cli.command {
+            return skoop::collect::run(collect);
+        }
+    }
     let pre = cli::prescan(&args);
     let cache = if pre.no_cache {
         None
@@ -244,10 +251,25 @@ fn bundle_input(args: &DiagnoseArgs, registry: &Registry) -> Result<Input> {
 
 /// Facts from a live cluster: objects now, node dumps as the diagnosis
 /// reaches each node.
-fn live_input(args: &DiagnoseArgs, registry: &Registry, src: Ipv4Addr) -> Result<Input> {
+fn live_input(
+    args: &DiagnoseArgs,
+    registry: &Registry,
+    src: Ipv4Addr,
+    verbose: bool,
+) -> Result<Input> {
     let session = Session::connect(&args.live)?;
-    let bundle = session.bundle()?;
+    let start = std::time::Instant::now();
+    let bundle = session.objects()?;
     let view = ClusterView::from_bundle(&bundle)?;
+    if verbose {
+        eprintln!(
+            "skoop: read {} objects from the {} in {:.2}s ({} API requests)",
+            bundle.objects.len(),
+            bundle.source,
+            start.elapsed().as_secs_f64(),
+            session.requests()
+        );
+    }
     let netstacks = session.netstacks(&view);
     let flags = overrides(args);
     let mut hosts = Vec::new();
@@ -420,6 +442,16 @@ fn diagnose_live(
             }
             return Ok((report, failed, live));
         }
+        if cli.verbose {
+            let new: Vec<&String> = after.iter().filter(|n| !before.contains(n)).collect();
+            eprintln!(
+                "skoop: the diagnosis reached nodes not collected before it started ({}); diagnosing again with them",
+                new.iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         let mut owned = match Arc::try_unwrap(facts) {
             Ok(f) => f,
             Err(_) => {
@@ -453,7 +485,7 @@ fn diagnose_cmd(
     let input = if args.demo || args.snapshot.is_some() {
         bundle_input(args, registry)?
     } else {
-        live_input(args, registry, flow.src)?
+        live_input(args, registry, flow.src, cli.verbose)?
     };
     let settings = &input.facts.settings;
     if cli.verbose {

@@ -58,7 +58,7 @@ pub fn run() -> Result<(), String> {
             if !row.agree {
                 keep_bundle(&bundle, &name);
             }
-            esay!(
+            say!(
                 "{:<44} kernel={:<28} skoop={:<5} agree={}",
                 row.name,
                 row.kernel,
@@ -116,12 +116,12 @@ fn scenario(
     drop(cluster);
     let (agree, cause) = judge(sc, &kernel, &verdict);
     if !agree {
-        esay!(
+        say!(
             "--- {name}: kernel {kernel:?}; skoop exit {}:",
             verdict.exit
         );
         for s in &verdict.suspicions {
-            esay!("    {} [{}] {}", s.level, s.node, s.message);
+            say!("    {} [{}] {}", s.level, s.node, s.message);
         }
     }
     Ok(Row {
@@ -222,7 +222,7 @@ fn keep_bundle(bundle: &Path, name: &str) {
         .arg(&dest)
         .status();
     if copy.is_ok_and(|s| s.success()) {
-        esay!("kernel-bench: bundle of {name} kept in {}", dest.display());
+        say!("kernel-bench: bundle of {name} kept in {}", dest.display());
     }
 }
 

@@ -5,14 +5,13 @@ use std::sync::OnceLock;
 
 use super::sh;
 
-const TOOLS: [(&str, &str); 7] = [
+const TOOLS: [(&str, &str); 6] = [
     ("ip", "iproute2"),
     ("bridge", "iproute2"),
     ("iptables-restore", "iptables"),
     ("iptables-save", "iptables"),
     ("ipset", "ipset"),
     ("python3", "python3"),
-    ("sysctl", "procps"),
 ];
 
 /// True when the bench can run. False when it cannot and
@@ -27,7 +26,7 @@ pub fn ready() -> bool {
         }
         Err(why) => panic!(
             "kernel-bench cannot run: {why}\n\
-             It needs root and: apt-get install iproute2 iptables ipset python3 procps\n\
+             It needs root and: apt-get install iproute2 iptables ipset python3\n\
              (or set SKOOP_SKIP_KERNEL_TESTS=1 to skip it)"
         ),
     }
@@ -37,6 +36,7 @@ fn check() -> Result<(), String> {
     if !nix::unistd::geteuid().is_root() {
         return Err("not running as root".into());
     }
+    sweep_stale();
     let missing: Vec<String> = TOOLS
         .iter()
         .filter(|(tool, _)| sh::run("sh", &["-c", &format!("command -v {tool}")]).is_err())
@@ -77,4 +77,25 @@ fn check() -> Result<(), String> {
     )
     .map_err(|e| format!("iptables cannot use the modules kube-proxy needs: {e}"))?;
     Ok(())
+}
+
+/// Delete namespaces an earlier bench run left behind when it was killed
+/// (its drop guards never ran): names `kb<PID>x<N>-...` whose PID is gone.
+fn sweep_stale() {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("kb")
+            .and_then(|rest| rest.split_once('x'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = sh::run("ip", &["netns", "del", &name]);
+        }
+    }
 }

@@ -56,7 +56,11 @@ fn every_node_of_the_path_is_collected_once_then_deleted() {
     assert!(r.code == 0 || r.code == 3, "{}{}", r.stdout, r.stderr);
     assert_eq!(api.count("POST", PODS), 2, "{:?}", api.seen());
     for n in ["node-1", "node-2"] {
-        assert!(r.stderr.contains(&format!("node {n}: collected")), "{}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("node {n}: collected")),
+            "{}",
+            r.stderr
+        );
     }
     assert!(!r.stderr.contains("node node-3"), "{}", r.stderr);
     let logs = api

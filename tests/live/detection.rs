@@ -160,7 +160,8 @@ fn proxy_mode_ipvs_from_configmap_and_flag_override() {
         &[],
     );
     assert!(
-        r.stderr.contains("kube-proxy mode ipvs (detected from ConfigMap kube-system/kube-proxy)"),
+        r.stderr
+            .contains("kube-proxy mode ipvs (detected from ConfigMap kube-system/kube-proxy)"),
         "{}",
         r.stderr
     );
@@ -180,7 +181,11 @@ fn unsupported_proxy_mode_names_the_flag() {
     );
     assert_bad_input(
         &r,
-        &["ConfigMap kube-system/kube-proxy", "\"kernelspace\"", "--proxy-mode"],
+        &[
+            "ConfigMap kube-system/kube-proxy",
+            "\"kernelspace\"",
+            "--proxy-mode",
+        ],
     );
 }
 

@@ -54,6 +54,50 @@ fn live_diagnosis_equals_bundle_diagnosis() {
     }
 }
 
+#[test]
+fn slow_collectors_do_not_change_the_result() {
+    // node-2's collector takes longer than an extension call may: the pass
+    // that reaches it is cut short, and the next one runs with it collected.
+    let api = crate::common::server_with(|s| {
+        s.kubelet
+            .insert("node-2".into(), crate::server::Kubelet::SlowMs(2500));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let live = diagnose(&api, dir.path(), &["--extension-timeout", "1", "-v"]);
+    assert!(
+        live.stderr.contains("diagnosing again with them"),
+        "{}",
+        live.stderr
+    );
+    let offline = bundle_run(FLOW);
+    assert_eq!(
+        live.code, offline.code,
+        "{}\n{}",
+        live.stderr, offline.stderr
+    );
+    let (l, o) = (live.json(), offline.json());
+    assert_eq!(l["suspicions"], o["suspicions"]);
+    assert_eq!(l["path"], o["path"]);
+    assert_eq!(api.count("POST", "/api/v1/namespaces/skoop/pods"), 2);
+}
+
+#[test]
+fn a_dump_of_several_mib_is_read() {
+    let api = crate::common::server_with(|s| {
+        let d = s.dumps.get_mut("node-1").unwrap();
+        let mut v: Value = serde_json::from_str(d).unwrap();
+        let rules = v["host"]["iptables"].as_str().unwrap().to_string();
+        let pad = "# padding comment line of a large iptables-save output\n".repeat(120_000);
+        v["host"]["iptables"] = json!(format!("{pad}{rules}"));
+        *d = serde_json::to_string(&v).unwrap();
+        assert!(d.len() > 6 << 20);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let r = diagnose_flow(&api, dir.path(), SAME_NODE, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("node node-1: collected"), "{}", r.stderr);
+}
+
 fn key(o: &Value) -> String {
     format!(
         "{}/{}/{}/{}",
@@ -222,4 +266,32 @@ fn snapshot_all_nodes_of_a_large_cluster_needs_yes() {
     );
     assert_bad_input(&r, &["63 nodes", "--yes", "--node NAME"]);
     assert_eq!(api.count("POST", "/api/v1/namespaces/skoop/pods"), 0);
+}
+
+#[test]
+fn snapshot_with_a_crashing_collector_fails_and_cleans_up() {
+    let api = crate::common::server_with(|s| {
+        s.kubelet
+            .insert("node-3".into(), crate::server::Kubelet::Crash);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(dir.path(), &api.url, "fake", "t0ken");
+    let out = dir.path().join("b");
+    let r = run(
+        dir.path(),
+        &[
+            "snapshot",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--all-nodes",
+        ],
+    );
+    assert_bad_input(&r, &["node node-3", "Failed: Error (exit code 1)"]);
+    assert!(api.state.lock().unwrap().pods.is_empty());
+    assert_eq!(
+        api.count("POST", "/api/v1/namespaces/skoop/pods"),
+        api.count("DELETE", "/api/v1/namespaces/skoop/pods")
+    );
 }

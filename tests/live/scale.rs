@@ -171,7 +171,7 @@ fn scale_figures() {
     let start = Instant::now();
     let out = std::process::Command::new("/usr/bin/time")
         .args(["-f", "max RSS %M KiB"])
-        .arg(env!("CARGO_BIN_EXE_skoop"))
+        .arg(std::env::var("SKOOP_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_skoop").to_string()))
         .args([
             "diagnose",
             "--kubeconfig",
@@ -184,6 +184,7 @@ fn scale_figures() {
             FLOW.2,
             "--format",
             "json",
+            "-v",
         ])
         .current_dir(root())
         .env("SKOOP_CACHE_DIR", root().join("target").join("test-cache"))
@@ -212,12 +213,13 @@ fn scale_figures() {
     for (k, n) in by_kind {
         println!("  {n:5}  {k}");
     }
-    println!("collected nodes: {:?}", api.collected_nodes());
     println!(
         "{}",
         r.stderr
             .lines()
-            .filter(|l| l.contains("max RSS"))
+            .filter(|l| l.contains("max RSS")
+                || l.contains("collected")
+                || l.contains("objects from"))
             .collect::<Vec<_>>()
             .join("\n")
     );

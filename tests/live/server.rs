@@ -23,6 +23,8 @@ pub enum Kubelet {
     Unschedulable,
     /// It exits with status 1.
     Crash,
+    /// Ready this many milliseconds after it was created.
+    SlowMs(u64),
 }
 
 /// One request the server saw.
@@ -43,6 +45,8 @@ pub struct State {
     pub namespaces: BTreeSet<String>,
     /// Collector pods by (namespace, name).
     pub pods: BTreeMap<(String, String), Value>,
+    /// When each collector pod was created.
+    pub created: BTreeMap<(String, String), std::time::Instant>,
     pub seen: Vec<Seen>,
     /// Requests (method, path prefix) answered 403.
     pub forbid: Vec<(String, String)>,
@@ -181,12 +185,15 @@ fn decode(s: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        if b[i] == b'%'
+            && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -332,6 +339,8 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
             if s.pods.contains_key(&(ns.to_string(), name.clone())) {
                 return status(409, "AlreadyExists", "exists");
             }
+            s.created
+                .insert((ns.to_string(), name.clone()), std::time::Instant::now());
             s.pods.insert((ns.to_string(), name), v.clone());
             ok(201, &v)
         }
@@ -342,7 +351,14 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
                         .pointer("/spec/nodeName")
                         .and_then(Value::as_str)
                         .unwrap_or("");
-                    let k = s.kubelet.get(node).copied().unwrap_or(Kubelet::Ready);
+                    let mut k = s.kubelet.get(node).copied().unwrap_or(Kubelet::Ready);
+                    if let Kubelet::SlowMs(ms) = k {
+                        let born = s.created.get(&(ns.to_string(), name.to_string()));
+                        k = match born {
+                            Some(t) if t.elapsed() < Duration::from_millis(ms) => Kubelet::Pending,
+                            _ => Kubelet::Ready,
+                        };
+                    }
                     let mut p = p.clone();
                     p["status"] = pod_status(k);
                     ok(200, &p)
@@ -379,7 +395,7 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
 
 fn pod_status(k: Kubelet) -> Value {
     match k {
-        Kubelet::Ready => json!({"phase": "Succeeded", "containerStatuses": [
+        Kubelet::Ready | Kubelet::SlowMs(_) => json!({"phase": "Succeeded", "containerStatuses": [
             {"name": "collect", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}),
         Kubelet::Pending => json!({"phase": "Pending", "containerStatuses": [
             {"name": "collect", "state": {"waiting": {"reason": "ContainerCreating"}}}]}),

@@ -82,6 +82,36 @@ pub fn run(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The iptables backend a corpus is loaded with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Nft,
+    Legacy,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Nft => "nft",
+            Backend::Legacy => "legacy",
+        }
+    }
+
+    fn restore(self) -> &'static str {
+        match self {
+            Backend::Nft => "iptables-restore",
+            Backend::Legacy => "iptables-legacy-restore",
+        }
+    }
+
+    fn save(self) -> &'static str {
+        match self {
+            Backend::Nft => "iptables-save",
+            Backend::Legacy => "iptables-legacy-save",
+        }
+    }
+}
+
 /// The namespaces of one run, deleted on drop.
 pub struct Lab {
     prefix: String,
@@ -206,12 +236,13 @@ impl Lab {
         ipsets: &str,
         ip_rules: &[&str],
         ip_routes: &[&str],
+        backend: Backend,
     ) -> Result<(), String> {
         let r = self.ns("r");
         if !ipsets.trim().is_empty() {
             self.exec(&r, &["ipset", "restore"], Some(ipsets))?;
         }
-        self.exec(&r, &["iptables-restore"], Some(iptables))?;
+        self.exec(&r, &[backend.restore()], Some(iptables))?;
         for rule in ip_rules {
             let mut args = vec!["rule", "add"];
             args.extend(rule.split_whitespace());
@@ -226,10 +257,10 @@ impl Lab {
     }
 
     /// What a collector would dump from the router: `iptables-save`, `ipset save`.
-    pub fn router_dumps(&self) -> Result<(String, String), String> {
+    pub fn router_dumps(&self, backend: Backend) -> Result<(String, String), String> {
         let r = self.ns("r");
         Ok((
-            self.exec(&r, &["iptables-save"], None)?,
+            self.exec(&r, &[backend.save()], None)?,
             self.exec(&r, &["ipset", "save"], None)?,
         ))
     }

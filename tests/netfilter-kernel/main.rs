@@ -24,7 +24,12 @@ use skoop::packet::{Packet, Protocol};
 
 use corpus::{Corpus, Side};
 use fate::{Fate, Host};
-use lab::{CLIENT_A, CLIENT_B, Lab, SERVER_ADDRS, TCP_PORTS, UDP_PORTS, router_addrs};
+use lab::{Backend, CLIENT_A, CLIENT_B, Lab, SERVER_ADDRS, TCP_PORTS, UDP_PORTS, router_addrs};
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
 
 /// What is missing to run against the kernel, if anything.
 fn missing_prerequisites() -> Option<String> {
@@ -41,17 +46,14 @@ fn missing_prerequisites() -> Option<String> {
     ];
     let missing: Vec<String> = tools
         .iter()
-        .filter(|(t, _)| {
-            !std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
-        })
+        .filter(|(t, _)| !on_path(t))
         .map(|(t, pkg)| format!("{t} (apt-get install {pkg})"))
         .collect();
     (!missing.is_empty()).then(|| format!("missing tools: {}", missing.join(", ")))
 }
 
 struct Disagreement {
-    corpus: &'static str,
+    corpus: String,
     packet: String,
     kernel: Fate,
     sim: String,
@@ -77,11 +79,15 @@ fn sim_text(s: &sim::SimFates) -> String {
 }
 
 /// Runs one corpus; returns (agree, disagreements).
-fn run_corpus(c: &Corpus, tag: usize) -> Result<(u32, Vec<Disagreement>), String> {
+fn run_corpus(
+    c: &Corpus,
+    backend: Backend,
+    tag: usize,
+) -> Result<(u32, Vec<Disagreement>), String> {
     let mut lab = Lab::new(&tag.to_string());
     lab.build()?;
-    lab.load(c.iptables, c.ipsets, c.ip_rules, c.ip_routes)?;
-    let (save, sets) = lab.router_dumps()?;
+    lab.load(c.iptables, c.ipsets, c.ip_rules, c.ip_routes, backend)?;
+    let (save, sets) = lab.router_dumps(backend)?;
     let mut rules = Vec::new();
     if !c.ip_rules.is_empty() {
         rules = iproute::default_rules();
@@ -163,7 +169,7 @@ fn run_corpus(c: &Corpus, tag: usize) -> Result<(u32, Vec<Disagreement>), String
                 agree += 1;
             } else {
                 bad.push(Disagreement {
-                    corpus: c.name,
+                    corpus: format!("{} ({})", c.name, backend.name()),
                     packet: format!("{} (in on {})", packet.tuple(), client.router_if),
                     kernel,
                     sim: sim_text(&simulated),
@@ -189,15 +195,31 @@ fn simulator_agrees_with_the_kernel() {
     let start = Instant::now();
     let mut all_bad = Vec::new();
     let mut summary = Vec::new();
-    for (i, c) in corpus::all().iter().enumerate() {
-        match run_corpus(c, i) {
-            Ok((agree, bad)) => {
-                let line = format!("{}: {agree} agree, {} disagree", c.name, bad.len());
-                println!("{line}");
-                summary.push(line);
-                all_bad.extend(bad);
+    // The legacy backend too, where the kernel and the tools have it.
+    let mut backends = vec![Backend::Nft];
+    if on_path("iptables-legacy-restore") && on_path("iptables-legacy-save") {
+        backends.push(Backend::Legacy);
+    } else {
+        println!("netfilter-kernel: iptables-legacy-restore not found; nft backend only");
+    }
+    let mut tag = 0;
+    for backend in backends {
+        for c in &corpus::all() {
+            tag += 1;
+            match run_corpus(c, backend, tag) {
+                Ok((agree, bad)) => {
+                    let line = format!(
+                        "{} ({}): {agree} agree, {} disagree",
+                        c.name,
+                        backend.name(),
+                        bad.len()
+                    );
+                    println!("{line}");
+                    summary.push(line);
+                    all_bad.extend(bad);
+                }
+                Err(e) => panic!("corpus {} ({}): could not run: {e}", c.name, backend.name()),
             }
-            Err(e) => panic!("corpus {}: could not run: {e}", c.name),
         }
     }
     println!("netfilter-kernel: {:.1?} in all", start.elapsed());

@@ -191,7 +191,9 @@ pub fn iptables_save(n: u32) -> (String, usize) {
                 ),
                 _ => rule(
                     &mut out,
-                    format_args!("-A KUBE-SVC-{h} -m comment --comment \"{name} -> {ep}:8080\" -j KUBE-SEP-{sep}"),
+                    format_args!(
+                        "-A KUBE-SVC-{h} -m comment --comment \"{name} -> {ep}:8080\" -j KUBE-SEP-{sep}"
+                    ),
                 ),
             }
         }

@@ -60,9 +60,25 @@ fn trace(rules: &Ruleset, sets: &IpsetStore, i: u32) -> usize {
         if o.verdict != Verdict::Accept {
             continue;
         }
-        let f = netfilter::traverse(rules, sets, &Node, Hook::Forward, &o.packet, Some("cni0"), Some("eth0"));
+        let f = netfilter::traverse(
+            rules,
+            sets,
+            &Node,
+            Hook::Forward,
+            &o.packet,
+            Some("cni0"),
+            Some("eth0"),
+        );
         for o2 in f.into_iter().filter(|o| o.verdict == Verdict::Accept) {
-            let post = netfilter::traverse(rules, sets, &Node, Hook::Postrouting, &o2.packet, Some("cni0"), Some("eth0"));
+            let post = netfilter::traverse(
+                rules,
+                sets,
+                &Node,
+                Hook::Postrouting,
+                &o2.packet,
+                Some("cni0"),
+                Some("eth0"),
+            );
             delivered += post.iter().filter(|o| o.verdict == Verdict::Accept).count();
         }
     }
@@ -139,7 +155,15 @@ fn main() {
     };
     println!(
         "{:>7} {:>8} {:>11} {:>10} {:>11} {:>12} {:>14} {:>6} {:>9}",
-        "N", "rules", "parse+idx", "ipsets", "trace last", "trace median", "restore --test", "ratio", "peak RSS"
+        "N",
+        "rules",
+        "parse+idx",
+        "ipsets",
+        "trace last",
+        "trace median",
+        "restore --test",
+        "ratio",
+        "peak RSS"
     );
     for n in sizes {
         let (text, rules) = kube_dump::iptables_save(n);
@@ -167,7 +191,10 @@ fn main() {
         each.sort();
         let median = each[each.len() / 2];
         let (restore, ratio) = match iptables_restore_test(&text) {
-            Ok(d) => (format!("{:.1} ms", ms(d)), format!("{:.2}", ms(parse) / ms(d))),
+            Ok(d) => (
+                format!("{:.1} ms", ms(d)),
+                format!("{:.2}", ms(parse) / ms(d)),
+            ),
             Err(e) => {
                 eprintln!("iptables-restore --test not timed: {e}");
                 ("n/a".to_string(), "n/a".to_string())

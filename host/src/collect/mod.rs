@@ -18,11 +18,13 @@ mod tools;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 
 use crate::cli::CollectArgs;
-use crate::dump::{DUMP_VERSION, NodeDump, PodNetns};
+use crate::dump::{DUMP_VERSION, NetnsDump, NodeDump, PodNetns};
 use crate::error::{bad_input, exit};
 
 /// One `--pod NS/NAME=NETNS`.
@@ -54,14 +56,6 @@ pub fn parse_pod(s: &str) -> Result<PodSpec> {
 
 /// Dump the node: the current netns as host, then each pod netns.
 pub fn collect_node(node: &str, pods: &[PodSpec]) -> Result<NodeDump> {
-    let host = netns::run_in(Path::new("/proc/thread-self/ns/net"), netstack::collect)
-        .context("dumping the host netns")?;
-    let mut dump = NodeDump {
-        version: DUMP_VERSION,
-        node: node.to_string(),
-        host,
-        pods: Vec::new(),
-    };
     for p in pods {
         if !p.netns.exists() {
             return Err(bad_input(format!(
@@ -71,15 +65,58 @@ pub fn collect_node(node: &str, pods: &[PodSpec]) -> Result<NodeDump> {
                 p.netns.display()
             )));
         }
-        let netns = netns::run_in(&p.netns, netstack::collect)
-            .with_context(|| format!("dumping pod {}/{}", p.namespace, p.name))?;
-        dump.pods.push(PodNetns {
+    }
+    let host = netns::run_in(Path::new("/proc/thread-self/ns/net"), netstack::collect)
+        .context("dumping the host netns")?;
+    let netns = collect_pods(pods)?;
+    let pods = pods
+        .iter()
+        .zip(netns)
+        .map(|(p, netns)| PodNetns {
             namespace: p.namespace.clone(),
             name: p.name.clone(),
             netns,
-        });
-    }
-    Ok(dump)
+        })
+        .collect();
+    Ok(NodeDump {
+        version: DUMP_VERSION,
+        node: node.to_string(),
+        host,
+        pods,
+    })
+}
+
+/// How many pod netns are read at once (each read mostly waits on
+/// iptables-save/ipset child processes).
+const PARALLEL_PODS: usize = 4;
+
+/// Dump every pod netns, a few at a time, in the order given.
+fn collect_pods(pods: &[PodSpec]) -> Result<Vec<NetnsDump>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<NetnsDump>>>> =
+        Mutex::new((0..pods.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL_PODS.min(pods.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(p) = pods.get(i) else { break };
+                    let r = netns::run_in(&p.netns, netstack::collect)
+                        .with_context(|| format!("dumping pod {}/{}", p.namespace, p.name));
+                    if let Ok(mut all) = results.lock() {
+                        all[i] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let results = results
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a pod collector thread panicked"))?;
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("a pod netns was not dumped"))))
+        .collect()
 }
 
 /// Run `skoop collect`.

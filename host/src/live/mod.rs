@@ -106,9 +106,26 @@ impl Session {
         self.api.requests()
     }
 
-    /// The cluster's objects (one paginated LIST per kind), without node dumps.
+    /// The cluster's objects (one paginated LIST per kind), without node
+    /// dumps, as a snapshot writes them.
     pub fn bundle(&self) -> Result<Bundle> {
         let objects = self.rt.block_on(objects::all(&self.api))?;
+        Ok(Bundle {
+            source: self.source(),
+            objects,
+            nodes: BTreeMap::new(),
+        })
+    }
+
+    /// The cluster's objects for a diagnosis: as [`Session::bundle`], without
+    /// what no reader needs (kubectl's last-applied-configuration copies).
+    pub fn objects(&self) -> Result<Bundle> {
+        let objects = self
+            .rt
+            .block_on(objects::all(&self.api))?
+            .into_iter()
+            .map(objects::slim)
+            .collect();
         Ok(Bundle {
             source: self.source(),
             objects,

@@ -156,13 +156,24 @@ pub fn encode(s: &str) -> String {
     out
 }
 
-/// Every object skoop reads, kind by kind.
+/// Every object skoop reads: the kinds are listed concurrently, the pages of
+/// one kind in turn; the result is in [`KINDS`] order.
 pub async fn all(api: &Api) -> Result<Vec<Value>> {
+    let lists = super::collector::join_all(KINDS.iter().map(|k| list(api, k))).await;
     let mut out = Vec::new();
-    for k in KINDS {
-        out.extend(list(api, k).await?);
+    for l in lists {
+        out.extend(l?);
     }
     Ok(out)
+}
+
+/// Drop what no reader needs from an object kept for a diagnosis: the copy
+/// of the whole object kubectl keeps in an annotation.
+pub fn slim(mut item: Value) -> Value {
+    if let Some(Value::Object(ann)) = item.pointer_mut("/metadata/annotations") {
+        ann.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+    item
 }
 
 #[cfg(test)]

@@ -187,7 +187,13 @@ impl NetnsFacts for Netstack {
             .map(|i| i.addresses.iter().map(|a| a.addr()).collect())
     }
 
-    fn socket_listening(&self, protocol: Protocol, ip: Ipv4Addr, port: u16, exact: bool) -> Option<bool> {
+    fn socket_listening(
+        &self,
+        protocol: Protocol,
+        ip: Ipv4Addr,
+        port: u16,
+        exact: bool,
+    ) -> Option<bool> {
         self.absent("sockets").ok()?;
         Some(self.dump.sockets.iter().any(|s| {
             Protocol::parse(&s.protocol) == Some(protocol)
@@ -373,5 +379,76 @@ impl Netstacks {
                 .map(|(n, _)| n.clone())
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod netstacks_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::dump::PodNetns;
+
+    fn dump(node: &str) -> NodeDump {
+        NodeDump {
+            version: crate::dump::DUMP_VERSION,
+            node: node.to_string(),
+            host: NetnsDump::default(),
+            pods: vec![PodNetns {
+                namespace: "default".into(),
+                name: format!("{node}-pod"),
+                netns: NetnsDump::default(),
+            }],
+        }
+    }
+
+    #[test]
+    fn lazy_nodes_load_once_and_only_when_asked() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let stacks = Netstacks::lazy(
+            ["a".to_string(), "b".to_string(), "bad".to_string()],
+            BTreeMap::from([("default/b-pod".to_string(), "b".to_string())]),
+            Box::new(move |node| {
+                c.fetch_add(1, Ordering::SeqCst);
+                if node == "bad" {
+                    Err(format!("collector on {node} failed"))
+                } else {
+                    Ok(dump(node))
+                }
+            }),
+        );
+        assert!(stacks.loaded_nodes().is_empty());
+        assert!(stacks.node("a").is_ok());
+        assert!(stacks.node("a").is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            stacks.pod("default/b-pod").map(|s| s.label.clone()),
+            Ok("pod default/b-pod".into())
+        );
+        assert_eq!(
+            stacks.loaded_nodes(),
+            vec!["a".to_string(), "b".to_string()]
+        );
+        let err = stacks.node("bad").map(|_| ()).unwrap_err();
+        assert_eq!(
+            err,
+            NetstackError::Unavailable("collector on bad failed".into())
+        );
+        assert!(stacks.node("bad").is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "a failure is not retried");
+        assert!(stacks.node("nope").is_err());
+        assert!(stacks.pod("default/unknown").is_err());
+        assert!(stacks.loaded_node("c").is_none());
+    }
+
+    #[test]
+    fn bundle_netstacks_answer_as_before() {
+        let dumps = BTreeMap::from([("a".to_string(), dump("a"))]);
+        let stacks = Netstacks::from_dumps(&dumps);
+        assert!(stacks.node("a").is_ok());
+        assert!(stacks.pod("default/a-pod").is_ok());
+        assert!(stacks.node("b").is_err());
+        assert_eq!(stacks.loaded_nodes(), vec!["a".to_string()]);
     }
 }

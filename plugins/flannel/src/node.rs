@@ -454,14 +454,13 @@ impl<'a> Hop<'a> {
         let host_mtu = self.check_host_if(&host_if)?.map(|i| i.mtu).unwrap_or(1500);
         let expect = Expect {
             kind: Some("vxlan"),
-            mtu: Some(host_mtu.saturating_sub(Backend::Vxlan.overhead())),
-            mtu_level: Level::Warning,
             ..Expect::default()
         };
         match self.f.interface(&self.ns, VXLAN_DEV, expect)? {
             Some(dev) if !dev.up() => return self.dropped(),
+            Some(dev) => self.check_vxlan_mtu(dev.mtu, host_mtu),
             None if self.f.blocking() => return self.dropped(),
-            _ => {}
+            None => {}
         }
         let Some(gateway) = route.gateway else {
             self.f.fatal(format!(
@@ -582,6 +581,22 @@ impl<'a> Hop<'a> {
             iif: Some(VXLAN_DEV.into()),
         }]);
         self.finish(step)
+    }
+
+    /// flannel sets flannel.1's MTU to the host MTU less the VXLAN header; below
+    /// the pod MTU it drops every full-size packet (fragmentation needed).
+    fn check_vxlan_mtu(&mut self, mtu: u32, host_mtu: u32) {
+        let expected = host_mtu.saturating_sub(Backend::Vxlan.overhead());
+        let pod_mtu = self.plugin.config.pod_mtu(&self.node.name);
+        let what = format!("interface {VXLAN_DEV} of node {}", self.node.name);
+        if mtu < pod_mtu {
+            self.f.critical(format!(
+                "{what} has MTU {mtu}, below the pod MTU {pod_mtu}: packets larger than {mtu} bytes are dropped (fragmentation needed)"
+            ));
+        } else if mtu != expected {
+            self.f
+                .warning(format!("{what} has MTU {mtu}, expected {expected}"));
+        }
     }
 
     /// The encapsulated packet must reach `remote` over the underlay: a route

@@ -273,19 +273,17 @@ impl<'r> Walk<'r, '_> {
                     st.flow.ctmark.map(|c| (c & !ctmask) ^ (mark & nfmask))
                 };
             }
-            ConnmarkOp::Restore { nfmask, ctmask } => {
-                match (st.flow.ctmark, ctmask) {
-                    (Some(c), _) => st.flow.packet.mark = (mark & !nfmask) ^ (c & ctmask),
-                    (None, 0) => st.flow.packet.mark = mark & !nfmask,
-                    (None, _) => {
-                        st.forced_uncertain = true;
-                        st.note(rule_note(
+            ConnmarkOp::Restore { nfmask, ctmask } => match (st.flow.ctmark, ctmask) {
+                (Some(c), _) => st.flow.packet.mark = (mark & !nfmask) ^ (c & ctmask),
+                (None, 0) => st.flow.packet.mark = mark & !nfmask,
+                (None, _) => {
+                    st.forced_uncertain = true;
+                    st.note(rule_note(
                             rule,
                             "CONNMARK --restore-mark: the connection mark is not known at this hook; packet mark left unchanged",
                         ));
-                    }
                 }
-            }
+            },
         }
     }
 
@@ -303,7 +301,11 @@ impl<'r> Walk<'r, '_> {
         let laddr = addr
             .or_else(|| self.env.iif.and_then(|i| self.env.facts.primary_address(i)))
             .unwrap_or(p.dst);
-        match self.env.facts.socket_listening(p.protocol, laddr, port, false) {
+        match self
+            .env
+            .facts
+            .socket_listening(p.protocol, laddr, port, false)
+        {
             Some(false) => {
                 st.note(rule_note(
                     rule,
@@ -825,7 +827,8 @@ mod tests {
 
     #[test]
     fn unknown_target_is_explored_as_no_effect_and_as_drop() {
-        let dump = "*mangle\n:PREROUTING ACCEPT\n-A PREROUTING -p tcp -j NFQUEUE --queue-num 3\nCOMMIT\n";
+        let dump =
+            "*mangle\n:PREROUTING ACCEPT\n-A PREROUTING -p tcp -j NFQUEUE --queue-num 3\nCOMMIT\n";
         let outs = run(
             dump,
             Hook::Prerouting,

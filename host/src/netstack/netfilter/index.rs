@@ -76,7 +76,8 @@ mod tests {
     use super::super::{Hook, Verdict};
 
     fn services(n: u32) -> String {
-        let mut text = String::from("*nat\n:PREROUTING ACCEPT\n:SVC - [0:0]\n-A PREROUTING -j SVC\n");
+        let mut text =
+            String::from("*nat\n:PREROUTING ACCEPT\n:SVC - [0:0]\n-A PREROUTING -j SVC\n");
         for i in 0..n {
             text.push_str(&format!(
                 "-A SVC -d 10.96.{}.{}/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.0.{}:8080\n",
@@ -103,7 +104,11 @@ mod tests {
         let dst = u32::from(std::net::Ipv4Addr::new(10, 96, 0, 5));
         assert_eq!(ix.next(0, dst), 4);
         assert_eq!(ix.next(5, dst), 151, "the unkeyed rules come next");
-        assert_eq!(ix.next(153, dst), 202, "then the second rule for this address");
+        assert_eq!(
+            ix.next(153, dst),
+            202,
+            "then the second rule for this address"
+        );
         assert_eq!(ix.next(203, dst), 203, "then the end");
         let rs = parse(&services(10));
         assert!(rs.chain("nat", "SVC").expect("chain").index.is_none());
@@ -126,7 +131,10 @@ mod tests {
             )
         };
         assert_eq!(run("10.96.0.5", 80, false), ("10.244.0.5".into(), Some(5)));
-        assert_eq!(run("10.96.0.200", 80, false), ("10.244.0.200".into(), Some(202)));
+        assert_eq!(
+            run("10.96.0.200", 80, false),
+            ("10.244.0.200".into(), Some(202))
+        );
         assert_eq!(run("10.96.0.180", 80, true), ("9.9.9.9".into(), Some(152)));
         assert_eq!(run("10.96.0.180", 81, false), ("8.8.8.8".into(), Some(153)));
         assert_eq!(run("10.96.0.5", 443, false), ("7.7.7.7".into(), Some(203)));

@@ -22,7 +22,14 @@ enum R {
 }
 use R::*;
 
-fn outcomes(dump: &str, hook: Hook, p: &Packet, facts: &Facts, iif: Option<&str>, oif: Option<&str>) -> Vec<Outcome> {
+fn outcomes(
+    dump: &str,
+    hook: Hook,
+    p: &Packet,
+    facts: &Facts,
+    iif: Option<&str>,
+    oif: Option<&str>,
+) -> Vec<Outcome> {
     let sets = IpsetStore::parse(
         "create NETS hash:net family inet\nadd NETS 10.0.0.0/8\nadd NETS 10.244.1.0/24 nomatch\n",
     )
@@ -31,7 +38,14 @@ fn outcomes(dump: &str, hook: Hook, p: &Packet, facts: &Facts, iif: Option<&str>
 }
 
 /// One `-j ACCEPT` rule in a chain whose policy is DROP.
-fn rule_in(hook: Hook, words: &str, p: &Packet, facts: &Facts, iif: Option<&str>, oif: Option<&str>) -> R {
+fn rule_in(
+    hook: Hook,
+    words: &str,
+    p: &Packet,
+    facts: &Facts,
+    iif: Option<&str>,
+    oif: Option<&str>,
+) -> R {
     let chain = hook.chain_name();
     let dump = format!("*mangle\n:{chain} DROP [0:0]\n-A {chain} {words} -j ACCEPT\nCOMMIT\n");
     let outs = outcomes(&dump, hook, p, facts, iif, oif);
@@ -46,7 +60,14 @@ fn rule_in(hook: Hook, words: &str, p: &Packet, facts: &Facts, iif: Option<&str>
 }
 
 fn fwd(words: &str, p: &Packet) -> R {
-    rule_in(Hook::Forward, words, p, &node_facts(), Some("cni0"), Some("eth0"))
+    rule_in(
+        Hook::Forward,
+        words,
+        p,
+        &node_facts(),
+        Some("cni0"),
+        Some("eth0"),
+    )
 }
 
 fn pre(words: &str, p: &Packet, facts: &Facts) -> R {
@@ -90,7 +111,11 @@ fn connmark_is_known_on_a_new_connection_and_follows_connmark_targets() {
     let dump = "*mangle\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j CONNMARK --restore-mark\nCOMMIT\n";
     let outs = outcomes(dump, Hook::Forward, &pod(), &f, Some("cni0"), Some("eth0"));
     assert!(outs[0].uncertain);
-    assert!(outs[0].notes[0].contains("--restore-mark"), "{:?}", outs[0].notes);
+    assert!(
+        outs[0].notes[0].contains("--restore-mark"),
+        "{:?}",
+        outs[0].notes
+    );
     // Setting the whole connection mark makes it known again.
     let dump = "*mangle\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j CONNMARK --set-mark 0x7\n\
         -A FORWARD -j CONNMARK --restore-mark --mask 0x3\nCOMMIT\n";
@@ -130,8 +155,28 @@ fn original_tuple_and_nat_state() {
 #[test]
 fn owner_only_in_output() {
     let f = node_facts();
-    assert_eq!(rule_in(Hook::Output, "-m owner --uid-owner 0", &pod(), &f, None, Some("eth0")), U);
-    assert_eq!(rule_in(Hook::Output, "-m owner ! --uid-owner 0", &pod(), &f, None, Some("eth0")), U);
+    assert_eq!(
+        rule_in(
+            Hook::Output,
+            "-m owner --uid-owner 0",
+            &pod(),
+            &f,
+            None,
+            Some("eth0")
+        ),
+        U
+    );
+    assert_eq!(
+        rule_in(
+            Hook::Output,
+            "-m owner ! --uid-owner 0",
+            &pod(),
+            &f,
+            None,
+            Some("eth0")
+        ),
+        U
+    );
     assert_eq!(fwd("-m owner --uid-owner 0", &pod()), N);
     assert_eq!(fwd("-m owner ! --gid-owner 0", &pod()), Y);
     assert_eq!(fwd("-m owner --socket-exists", &pod()), N);
@@ -158,7 +203,11 @@ fn socket_match() {
     assert_eq!(pre("-m socket", &p, &none), N);
     assert_eq!(pre("-m socket --transparent", &p, &any), U);
     assert_eq!(pre("-m socket --transparent", &p, &none), N);
-    assert_eq!(pre("-m socket", &p, &node_facts()), U, "sockets not collected");
+    assert_eq!(
+        pre("-m socket", &p, &node_facts()),
+        U,
+        "sockets not collected"
+    );
     let mut r = p;
     r.reply = true;
     assert_eq!(pre("-m socket", &r, &any), U);
@@ -193,17 +242,31 @@ fn rpfilter_strict_loose_invert_and_unknown() {
     let from_pod = tcp("10.244.1.5", "192.168.1.10", 80);
     let unroutable = tcp("172.31.0.1", "192.168.1.10", 80);
     let spoofed_local = tcp("192.168.1.10", "192.168.1.10", 80);
-    let r = |words: &str, p: &Packet, iif: &str| rule_in(Hook::Prerouting, words, p, &facts, Some(iif), None);
+    let r = |words: &str, p: &Packet, iif: &str| {
+        rule_in(Hook::Prerouting, words, p, &facts, Some(iif), None)
+    };
     assert_eq!(r("-m rpfilter", &from_ten, "eth0"), Y);
-    assert_eq!(r("-m rpfilter", &from_ten, "cni0"), N, "strict: wrong interface");
+    assert_eq!(
+        r("-m rpfilter", &from_ten, "cni0"),
+        N,
+        "strict: wrong interface"
+    );
     assert_eq!(r("-m rpfilter --loose", &from_ten, "cni0"), Y);
     assert_eq!(r("-m rpfilter --invert", &from_ten, "cni0"), Y);
     assert_eq!(r("-m rpfilter --validmark --invert", &from_ten, "eth0"), N);
     assert_eq!(r("-m rpfilter --loose", &unroutable, "eth0"), N);
     assert_eq!(r("-m rpfilter", &spoofed_local, "eth0"), N);
     assert_eq!(r("-m rpfilter --accept-local", &spoofed_local, "eth0"), Y);
-    assert_eq!(r("-m rpfilter", &from_pod, "lo"), Y, "loopback always passes");
-    assert_eq!(pre("-m rpfilter", &from_ten, &node_facts()), U, "routes not known");
+    assert_eq!(
+        r("-m rpfilter", &from_pod, "lo"),
+        Y,
+        "loopback always passes"
+    );
+    assert_eq!(
+        pre("-m rpfilter", &from_ten, &node_facts()),
+        U,
+        "routes not known"
+    );
 }
 
 #[test]
@@ -211,19 +274,63 @@ fn addrtype_limited_to_an_interface() {
     let to_eth0 = tcp("10.244.1.5", "192.168.1.10", 80);
     let to_cni0 = tcp("10.244.1.5", "10.244.1.1", 80);
     let f = node_facts();
-    let r = |words: &str, p: &Packet, iif: &str| rule_in(Hook::Prerouting, words, p, &f, Some(iif), None);
-    assert_eq!(r("-m addrtype --dst-type LOCAL --limit-iface-in", &to_eth0, "eth0"), Y);
-    assert_eq!(r("-m addrtype --dst-type LOCAL --limit-iface-in", &to_cni0, "eth0"), N);
-    assert_eq!(r("-m addrtype --dst-type LOCAL", &to_cni0, "eth0"), Y);
-    assert_eq!(r("-m addrtype ! --dst-type LOCAL --limit-iface-in", &to_cni0, "eth0"), Y);
-    assert_eq!(r("-m addrtype --limit-iface-in --dst-type UNICAST", &to_cni0, "eth0"), Y);
+    let r = |words: &str, p: &Packet, iif: &str| {
+        rule_in(Hook::Prerouting, words, p, &f, Some(iif), None)
+    };
     assert_eq!(
-        rule_in(Hook::Prerouting, "-m addrtype --dst-type LOCAL --limit-iface-out", &to_eth0, &f, Some("eth0"), None),
+        r(
+            "-m addrtype --dst-type LOCAL --limit-iface-in",
+            &to_eth0,
+            "eth0"
+        ),
+        Y
+    );
+    assert_eq!(
+        r(
+            "-m addrtype --dst-type LOCAL --limit-iface-in",
+            &to_cni0,
+            "eth0"
+        ),
+        N
+    );
+    assert_eq!(r("-m addrtype --dst-type LOCAL", &to_cni0, "eth0"), Y);
+    assert_eq!(
+        r(
+            "-m addrtype ! --dst-type LOCAL --limit-iface-in",
+            &to_cni0,
+            "eth0"
+        ),
+        Y
+    );
+    assert_eq!(
+        r(
+            "-m addrtype --limit-iface-in --dst-type UNICAST",
+            &to_cni0,
+            "eth0"
+        ),
+        Y
+    );
+    assert_eq!(
+        rule_in(
+            Hook::Prerouting,
+            "-m addrtype --dst-type LOCAL --limit-iface-out",
+            &to_eth0,
+            &f,
+            Some("eth0"),
+            None
+        ),
         U,
         "no output interface in PREROUTING"
     );
     assert_eq!(
-        rule_in(Hook::Forward, "-m addrtype --src-type LOCAL --limit-iface-out", &to_cni0, &f, Some("eth0"), Some("cni0")),
+        rule_in(
+            Hook::Forward,
+            "-m addrtype --src-type LOCAL --limit-iface-out",
+            &to_cni0,
+            &f,
+            Some("eth0"),
+            Some("cni0")
+        ),
         N
     );
 }
@@ -232,8 +339,21 @@ fn addrtype_limited_to_an_interface() {
 fn mac_and_length_are_undecidable_where_they_apply() {
     let f = node_facts();
     assert_eq!(pre("-m mac --mac-source 00:11:22:33:44:55", &pod(), &f), U);
-    assert_eq!(pre("-m mac ! --mac-source 00:11:22:33:44:55", &pod(), &f), U);
-    assert_eq!(rule_in(Hook::Output, "-m mac --mac-source 00:11:22:33:44:55", &pod(), &f, None, Some("eth0")), N);
+    assert_eq!(
+        pre("-m mac ! --mac-source 00:11:22:33:44:55", &pod(), &f),
+        U
+    );
+    assert_eq!(
+        rule_in(
+            Hook::Output,
+            "-m mac --mac-source 00:11:22:33:44:55",
+            &pod(),
+            &f,
+            None,
+            Some("eth0")
+        ),
+        N
+    );
     assert_eq!(fwd("-m length --length 0:1500", &pod()), U);
     assert_eq!(fwd("-m length ! --length 1400:65535", &pod()), U);
     assert_eq!(fwd("-m length --length 9:1", &pod()), U);
@@ -248,10 +368,22 @@ fn set_return_nomatch() {
     let outside = tcp("11.0.0.1", "1.1.1.1", 80);
     assert_eq!(fwd("-m set --match-set NETS src", &inside), Y);
     assert_eq!(fwd("-m set --match-set NETS src", &excluded), N);
-    assert_eq!(fwd("-m set --match-set NETS src --return-nomatch", &excluded), Y);
-    assert_eq!(fwd("-m set --match-set NETS src --return-nomatch", &outside), N);
-    assert_eq!(fwd("-m set ! --match-set NETS src --return-nomatch", &excluded), N);
-    assert_eq!(fwd("-m set --match-set NOPE src --return-nomatch", &excluded), U);
+    assert_eq!(
+        fwd("-m set --match-set NETS src --return-nomatch", &excluded),
+        Y
+    );
+    assert_eq!(
+        fwd("-m set --match-set NETS src --return-nomatch", &outside),
+        N
+    );
+    assert_eq!(
+        fwd("-m set ! --match-set NETS src --return-nomatch", &excluded),
+        N
+    );
+    assert_eq!(
+        fwd("-m set --match-set NOPE src --return-nomatch", &excluded),
+        U
+    );
 }
 
 #[test]
@@ -263,16 +395,43 @@ fn tproxy_needs_a_listening_socket() {
     let listening = with_sockets(vec![(Protocol::Tcp, Ipv4Addr::UNSPECIFIED, 15006)]);
     let outs = outcomes(dump, Hook::Prerouting, &p, &listening, Some("eth0"), None);
     assert_eq!(outs.len(), 1);
-    assert_eq!((outs[0].verdict, outs[0].packet.mark), (Verdict::Accept, 0x1));
-    assert_eq!(outs[0].packet.dst, p.dst, "the destination is not rewritten");
+    assert_eq!(
+        (outs[0].verdict, outs[0].packet.mark),
+        (Verdict::Accept, 0x1)
+    );
+    assert_eq!(
+        outs[0].packet.dst, p.dst,
+        "the destination is not rewritten"
+    );
     assert_eq!(outs[0].decided_by.as_ref().map(|d| d.index), Some(1));
-    let outs = outcomes(dump, Hook::Prerouting, &p, &with_sockets(vec![]), Some("eth0"), None);
+    let outs = outcomes(
+        dump,
+        Hook::Prerouting,
+        &p,
+        &with_sockets(vec![]),
+        Some("eth0"),
+        None,
+    );
     assert_eq!(outs[0].verdict, Verdict::Drop);
     assert!(outs[0].notes[0].contains("no socket listens on 127.0.0.1:15006"));
-    let outs = outcomes(dump, Hook::Prerouting, &p, &node_facts(), Some("eth0"), None);
+    let outs = outcomes(
+        dump,
+        Hook::Prerouting,
+        &p,
+        &node_facts(),
+        Some("eth0"),
+        None,
+    );
     assert!(outs[0].uncertain);
     // Not reached by UDP.
-    let outs = outcomes(dump, Hook::Prerouting, &udp("1.1.1.1", "2.2.2.2", 53), &node_facts(), Some("eth0"), None);
+    let outs = outcomes(
+        dump,
+        Hook::Prerouting,
+        &udp("1.1.1.1", "2.2.2.2", 53),
+        &node_facts(),
+        Some("eth0"),
+        None,
+    );
     assert_eq!(outs[0].packet.mark, 0x99);
 }
 
@@ -283,7 +442,14 @@ fn non_terminating_targets_continue() {
         *mangle\n:PREROUTING ACCEPT [0:0]\n\
         -A PREROUTING -j LOG --log-prefix \"x: \"\n-A PREROUTING -j NFLOG --nflog-group 5\n\
         -A PREROUTING -j MARK --set-mark 0x5\nCOMMIT\n";
-    let outs = outcomes(dump, Hook::Prerouting, &pod(), &node_facts(), Some("eth0"), None);
+    let outs = outcomes(
+        dump,
+        Hook::Prerouting,
+        &pod(),
+        &node_facts(),
+        Some("eth0"),
+        None,
+    );
     assert_eq!(outs.len(), 1);
     assert_eq!(outs[0].packet.mark, 0x5);
     assert_eq!(outs[0].trace.len(), 5);
@@ -292,18 +458,44 @@ fn non_terminating_targets_continue() {
 
 #[test]
 fn reject_types_and_kube_mark_chains() {
-    for with in ["icmp-port-unreachable", "icmp-host-prohibited", "tcp-reset", "icmp-admin-prohibited"] {
+    for with in [
+        "icmp-port-unreachable",
+        "icmp-host-prohibited",
+        "tcp-reset",
+        "icmp-admin-prohibited",
+    ] {
         let words = format!("-p tcp -j REJECT --reject-with {with}");
         let dump = format!("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD {words}\nCOMMIT\n");
-        let outs = outcomes(&dump, Hook::Forward, &pod(), &node_facts(), Some("cni0"), Some("eth0"));
+        let outs = outcomes(
+            &dump,
+            Hook::Forward,
+            &pod(),
+            &node_facts(),
+            Some("cni0"),
+            Some("eth0"),
+        );
         assert_eq!(outs[0].verdict, Verdict::Reject, "{with}");
     }
     // KUBE-MARK-DROP is an ordinary chain that marks; the drop comes later.
     let dump = "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-MARK-DROP - [0:0]\n\
         -A PREROUTING -j KUBE-MARK-DROP\n-A KUBE-MARK-DROP -j MARK --set-xmark 0x8000/0x8000\nCOMMIT\n\
         *filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m mark --mark 0x8000/0x8000 -j DROP\nCOMMIT\n";
-    let o = outcomes(dump, Hook::Prerouting, &pod(), &node_facts(), Some("cni0"), None);
+    let o = outcomes(
+        dump,
+        Hook::Prerouting,
+        &pod(),
+        &node_facts(),
+        Some("cni0"),
+        None,
+    );
     assert_eq!((o[0].verdict, o[0].packet.mark), (Verdict::Accept, 0x8000));
-    let o2 = outcomes(dump, Hook::Forward, &o[0].packet, &node_facts(), Some("cni0"), Some("eth0"));
+    let o2 = outcomes(
+        dump,
+        Hook::Forward,
+        &o[0].packet,
+        &node_facts(),
+        Some("cni0"),
+        Some("eth0"),
+    );
     assert_eq!(o2[0].verdict, Verdict::Drop);
 }

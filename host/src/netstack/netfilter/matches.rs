@@ -842,7 +842,12 @@ mod tests {
         assert_eq!(ev("-m addrtype --dst-type LOCAL,BROADCAST", &to_node), Y);
         assert_eq!(
             ev("-m addrtype --dst-type LOCAL --limit-iface-in", &to_node),
-            Unknown
+            Y
+        );
+        assert_eq!(
+            ev("-m addrtype --dst-type LOCAL --limit-iface-out", &to_node),
+            N,
+            "192.168.1.10 is not an address of cni0"
         );
         let out = tcp("10.244.1.5", "8.8.8.8", 53);
         assert_eq!(ev("-m addrtype --dst-type UNICAST", &out), Y);
@@ -998,7 +1003,8 @@ mod tests {
         let p = pod();
         assert_eq!(ev("-m foo --bar 1", &p), Unknown);
         assert_eq!(ev("-m tcp -p tcp --weird", &p), Unknown);
-        assert_eq!(ev("-m owner --uid-owner 0", &p), Unknown);
+        assert_eq!(ev("-m quota2 --name q", &p), Unknown);
+        assert_eq!(ev("-m owner --uid-owner 0", &p), N, "no socket in FORWARD");
         assert_eq!(ev("--bogus", &p), Unknown);
         assert_eq!(ev("stray", &p), Unknown);
         // A false condition wins over an unknown one.

@@ -36,9 +36,9 @@ mod values;
 #[cfg(test)]
 mod kube_tests;
 #[cfg(test)]
-pub(crate) mod test_util;
-#[cfg(test)]
 mod match_tests;
+#[cfg(test)]
+pub(crate) mod test_util;
 
 pub use ipset::{IpsetStore, SetDir};
 pub use parse::{Chain, Rule, Table};

@@ -417,7 +417,7 @@ COMMIT
     #[test]
     fn unknown_modules_and_targets_parse() {
         let rs = Ruleset::parse(
-            "*mangle\n:PREROUTING ACCEPT\n-A PREROUTING -m foo --bar baz -j TPROXY --on-port 1\n-A PREROUTING -j NOSUCH\nCOMMIT\n",
+            "*mangle\n:PREROUTING ACCEPT\n-A PREROUTING -m foo --bar baz -j TPROXY --on-ip 1.1.1.1\n-A PREROUTING -j NOSUCH\nCOMMIT\n",
         )
         .expect("parse");
         let rules = rs.chain("mangle", "PREROUTING").expect("chain").rules();

@@ -407,6 +407,7 @@ impl<'a> Parser<'_, 'a> {
                 _ => {}
             }
         }
+        self.module_start = self.conds.len();
     }
 
     /// A flag option of module `m` (recorded, applied at the module's end).

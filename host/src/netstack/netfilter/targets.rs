@@ -159,12 +159,26 @@ fn connmark_op(spec: &TargetSpec<'_>) -> Option<ConnmarkOp> {
     let last = spec.opts.iter().rev().find(|o| {
         matches!(
             o.name.as_ref(),
-            "--save-mark" | "--restore-mark" | "--set-xmark" | "--set-mark" | "--and-mark" | "--or-mark" | "--xor-mark"
+            "--save-mark"
+                | "--restore-mark"
+                | "--set-xmark"
+                | "--set-mark"
+                | "--and-mark"
+                | "--or-mark"
+                | "--xor-mark"
         )
     })?;
     let both = mask(&["--mask"])?;
-    let nfmask = if opt(spec, &["--nfmask"]).is_some() { mask(&["--nfmask"])? } else { both };
-    let ctmask = if opt(spec, &["--ctmask"]).is_some() { mask(&["--ctmask"])? } else { both };
+    let nfmask = if opt(spec, &["--nfmask"]).is_some() {
+        mask(&["--nfmask"])?
+    } else {
+        both
+    };
+    let ctmask = if opt(spec, &["--ctmask"]).is_some() {
+        mask(&["--ctmask"])?
+    } else {
+        both
+    };
     Some(match last.name.as_ref() {
         "--save-mark" => ConnmarkOp::Save { nfmask, ctmask },
         "--restore-mark" => ConnmarkOp::Restore { nfmask, ctmask },

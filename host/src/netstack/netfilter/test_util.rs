@@ -38,7 +38,13 @@ impl NetnsFacts for Facts {
         )
     }
 
-    fn socket_listening(&self, protocol: Protocol, ip: Ipv4Addr, port: u16, exact: bool) -> Option<bool> {
+    fn socket_listening(
+        &self,
+        protocol: Protocol,
+        ip: Ipv4Addr,
+        port: u16,
+        exact: bool,
+    ) -> Option<bool> {
         let socks = self.sockets.as_ref()?;
         Some(socks.iter().any(|(p, a, n)| {
             *p == protocol && *n == port && (*a == ip || (!exact && a.is_unspecified()))
@@ -50,7 +56,11 @@ impl NetnsFacts for Facts {
         let best = routes
             .iter()
             .filter(|(net, len, _)| {
-                let mask = if *len == 0 { 0 } else { u32::MAX << (32 - u32::from(*len)) };
+                let mask = if *len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(*len))
+                };
                 u32::from(to) & mask == u32::from(*net) & mask
             })
             .max_by_key(|(_, len, _)| *len);
