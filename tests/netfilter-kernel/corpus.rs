@@ -235,6 +235,7 @@ COMMIT
 -A INPUT ! -i cali+ -p tcp -m tcp ! --dport 443 -j REJECT --reject-with tcp-reset
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -p tcp -m tcp --dport 443 -j CALLJ
+-A FORWARD -p tcp -m conntrack --ctstate DNAT --ctorigdst 10.96.1.1 --ctorigdstport 443 -j ACCEPT
 -A FORWARD -p tcp -m tcp --dport 9000 -j CALLG
 -A FORWARD -p tcp -m tcp --dport 9000 -j ACCEPT
 -A FORWARD -p tcp -s 10.99.3.0/24 -m tcp --dport 8080 -j RETURN
@@ -366,6 +367,7 @@ pub fn all() -> Vec<Corpus> {
                 tcp(B, "10.99.2.4", 80),
                 tcp(A, "10.96.1.1", 80),
                 tcp(B, "10.96.1.1", 80),
+                tcp(B, "10.96.1.1", 443),
                 udp(A, "10.96.1.1", 53),
                 udp(B, "10.96.1.1", 53),
                 tcp(A, "10.99.9.9", 80),

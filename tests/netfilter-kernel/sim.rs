@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ipnet::Ipv4Net;
 use skoop::dump::{Interface, NetnsDump, Route, Rule};
-use skoop::netstack::netfilter::{Hook, Verdict};
+use skoop::netstack::netfilter::{ConnState, Hook, Verdict};
 use skoop::netstack::{Netstack, RouteKind, RouteQuery};
 use skoop::packet::{Packet, Protocol};
 
@@ -137,10 +137,12 @@ impl Sim<'_> {
         p: &Packet,
         iif: Option<&str>,
         oif: Option<&str>,
-    ) -> Result<Vec<Packet>, String> {
+        conn: Option<&ConnState>,
+    ) -> Result<Vec<(Packet, ConnState)>, String> {
+        let fresh = ConnState::at(hook, p);
         let outs = self
             .router
-            .netfilter(hook, p, iif, oif)
+            .netfilter_conn(hook, p, iif, oif, conn.unwrap_or(&fresh))
             .map_err(|e| e.to_string())?;
         let mut pass = Vec::new();
         for o in outs {
@@ -153,7 +155,7 @@ impl Sim<'_> {
                 }
             }
             match o.verdict {
-                Verdict::Accept => pass.push(o.packet),
+                Verdict::Accept => pass.push((o.packet, o.conn)),
                 Verdict::Drop => {
                     self.out.fates.insert(Fate::Dropped);
                 }
@@ -194,19 +196,19 @@ impl Sim<'_> {
             reply: true,
         };
         let first = if local {
-            self.hook(Hook::Output, &r, None, Some(to_if))?
+            self.hook(Hook::Output, &r, None, Some(to_if), None)?
         } else {
             let mut fwd = Vec::new();
-            for p in self.hook(Hook::Prerouting, &r, from_if, None)? {
-                fwd.extend(self.hook(Hook::Forward, &p, from_if, Some(to_if))?);
+            for (p, c) in self.hook(Hook::Prerouting, &r, from_if, None, None)? {
+                fwd.extend(self.hook(Hook::Forward, &p, from_if, Some(to_if), Some(&c))?);
             }
             fwd
         };
         let mut ok = false;
-        for p in first {
+        for (p, c) in first {
             let post = if local { None } else { from_if };
             ok |= !self
-                .hook(Hook::Postrouting, &p, post, Some(to_if))?
+                .hook(Hook::Postrouting, &p, post, Some(to_if), Some(&c))?
                 .is_empty();
         }
         Ok(ok)
@@ -214,9 +216,9 @@ impl Sim<'_> {
 
     fn probe(&mut self, client_if: &str, p: &Packet) -> Result<(), String> {
         let iif = Some(client_if);
-        for p1 in self.hook(Hook::Prerouting, p, iif, None)? {
+        for (p1, c1) in self.hook(Hook::Prerouting, p, iif, None, None)? {
             if self.router.is_local(p1.dst) {
-                for p2 in self.hook(Hook::Input, &p1, iif, None)? {
+                for (p2, _) in self.hook(Hook::Input, &p1, iif, None, Some(&c1))? {
                     if !listens(&p2) {
                         self.out.fates.insert(Fate::Rejected);
                     } else if self.reply_passes(&p2, p.src, p.sport, None, client_if, true)? {
@@ -254,8 +256,8 @@ impl Sim<'_> {
                     _ => {}
                 }
                 let oif = h.dev.clone().unwrap_or_default();
-                for p3 in self.hook(Hook::Forward, &p1, iif, Some(&oif))? {
-                    for p4 in self.hook(Hook::Postrouting, &p3, iif, Some(&oif))? {
+                for (p3, c3) in self.hook(Hook::Forward, &p1, iif, Some(&oif), Some(&c1))? {
+                    for (p4, _) in self.hook(Hook::Postrouting, &p3, iif, Some(&oif), Some(&c3))? {
                         let next = h.gateway.unwrap_or(p4.dst);
                         let on_server = oif == SERVER_IF
                             && SERVER_ADDRS.contains(&next)

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use crate::dump::{FdbEntry, Interface, Neighbour, NetnsDump, NodeDump};
 use crate::packet::{Packet, Protocol};
 pub use ipvs::{IpvsBranch, IpvsMatch};
-use netfilter::{Hook, IpsetStore, NetnsFacts, Outcome, ReverseRoute, Ruleset};
+use netfilter::{ConnState, Hook, IpsetStore, NetnsFacts, Outcome, ReverseRoute, Ruleset};
 pub use route::{RouteHit, RouteKind, RouteQuery, RouteSelectors};
 
 /// Why a question about a netns has no answer.
@@ -167,6 +167,22 @@ impl Netstack {
         let (rules, sets) = self.ruleset()?;
         Ok(netfilter::traverse(
             rules, sets, self, hook, packet, iif, oif,
+        ))
+    }
+
+    /// [`Netstack::netfilter`] with the connection state the previous hook
+    /// left ([`Outcome::conn`]).
+    pub fn netfilter_conn(
+        &self,
+        hook: Hook,
+        packet: &Packet,
+        iif: Option<&str>,
+        oif: Option<&str>,
+        conn: &ConnState,
+    ) -> Result<Vec<Outcome>, NetstackError> {
+        let (rules, sets) = self.ruleset()?;
+        Ok(netfilter::traverse_conn(
+            rules, sets, self, hook, packet, iif, oif, conn,
         ))
     }
 }

@@ -10,7 +10,7 @@ use super::branches::{BranchKind, Leaf, Tree};
 use super::matches::{Env, Flow, RuleMatch, eval_rule};
 use super::parse::{Rule, Table};
 use super::targets::{ConnmarkOp, MarkOp, Target};
-use super::{Hook, IpsetStore, NetnsFacts, Outcome, RuleHit, Ruleset, Verdict};
+use super::{ConnState, Hook, IpsetStore, NetnsFacts, Outcome, RuleHit, Ruleset, Verdict};
 use crate::packet::Packet;
 
 /// Deepest chain nesting before the traversal gives up (kernel loops are
@@ -437,6 +437,7 @@ fn hook_tables(rules: &Ruleset, hook: Hook) -> Vec<&Table> {
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn traverse(
     rules: &Ruleset,
     sets: &IpsetStore,
@@ -445,6 +446,7 @@ pub(crate) fn traverse(
     packet: &Packet,
     iif: Option<&str>,
     oif: Option<&str>,
+    conn: &ConnState,
 ) -> Vec<Outcome> {
     let walk = Walk {
         tables: hook_tables(rules, hook),
@@ -459,7 +461,7 @@ pub(crate) fn traverse(
         },
     };
     let start = State {
-        flow: Flow::start(*packet, hook),
+        flow: Flow::start(*packet, conn),
         table: 0,
         frames: Vec::new(),
         base: 0,
@@ -487,6 +489,7 @@ pub(crate) fn traverse(
                         uncertain: false,
                         trace: st.trace.iter().map(|h| h.to_rule_hit()).collect(),
                         decided_by: st.decided_by.map(Hit::to_rule_hit),
+                        conn: st.flow.conn(),
                         notes: st.notes,
                     },
                     parent: st.parent,
@@ -974,7 +977,7 @@ mod tests {
         let rs = parse(&dump);
         let facts: Facts = node_facts();
         let t = |src: &str| {
-            traverse(
+            crate::netstack::netfilter::traverse(
                 &rs,
                 &sets,
                 &facts,

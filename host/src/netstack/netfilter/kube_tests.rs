@@ -355,7 +355,24 @@ fn pod_to_internet_is_masqueraded_by_flannel() {
 #[test]
 fn localnet_connections_from_outside_are_blocked() {
     let p = tcp("203.0.113.7", "127.0.0.1", 10248);
-    let o = one(go(Hook::Input, &p, Some("eth0"), None));
+    // Without PREROUTING's state, whether it was DNATed there is not known.
+    let outs = go(Hook::Input, &p, Some("eth0"), None);
+    assert!(outs.iter().all(|o| o.uncertain), "{outs:#?}");
+    let not_dnatted = super::ConnState {
+        dnat: Some(false),
+        ..super::ConnState::at(Hook::Input, &p)
+    };
+    let rules = Ruleset::parse(DUMP).expect("kube-proxy dump parses");
+    let o = one(super::traverse_conn(
+        &rules,
+        &IpsetStore::default(),
+        &facts(),
+        Hook::Input,
+        &p,
+        Some("eth0"),
+        None,
+        &not_dnatted,
+    ));
     assert_eq!(o.verdict, Verdict::Drop);
     assert_eq!(
         o.decided_by.map(|d| d.chain),

@@ -499,3 +499,51 @@ fn reject_types_and_kube_mark_chains() {
     );
     assert_eq!(o2[0].verdict, Verdict::Drop);
 }
+
+#[test]
+fn nat_state_flows_between_hooks_and_is_unknown_without_it() {
+    use super::{ConnState, traverse_conn};
+    let dump = "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -d 10.96.0.10 -j DNAT --to-destination 10.244.2.7:8080\nCOMMIT\n\
+        *filter\n:FORWARD DROP [0:0]\n\
+        -A FORWARD -m conntrack --ctstate DNAT --ctorigdst 10.96.0.10 -j ACCEPT\nCOMMIT\n";
+    let f = node_facts();
+    let pre = outcomes(dump, Hook::Prerouting, &pod(), &f, Some("cni0"), None);
+    assert_eq!(pre.len(), 1);
+    let conn = pre[0].conn;
+    assert_eq!(conn.dnat, Some(true));
+    assert_eq!(conn.orig.map(|o| o.dst), Some(ip("10.96.0.10")));
+    let sets = IpsetStore::default();
+    let fwd = traverse_conn(
+        &parse(dump),
+        &sets,
+        &f,
+        Hook::Forward,
+        &pre[0].packet,
+        Some("cni0"),
+        Some("eth0"),
+        &conn,
+    );
+    assert_eq!(fwd.len(), 1);
+    assert_eq!((fwd[0].verdict, fwd[0].uncertain), (Verdict::Accept, false));
+    // Not DNATed in PREROUTING: certainly not in state DNAT.
+    let direct = tcp("10.244.1.5", "10.244.2.7", 8080);
+    let conn = outcomes(dump, Hook::Prerouting, &direct, &f, Some("cni0"), None)[0].conn;
+    let fwd = traverse_conn(
+        &parse(dump),
+        &sets,
+        &f,
+        Hook::Forward,
+        &direct,
+        Some("cni0"),
+        Some("eth0"),
+        &conn,
+    );
+    assert_eq!((fwd[0].verdict, fwd[0].uncertain), (Verdict::Drop, false));
+    // Without the earlier hooks' state the DNAT bit is unknown.
+    assert_eq!(fwd_default_dnat(&pre[0].packet), U);
+    assert_eq!(ConnState::at(Hook::Forward, &direct).snat, Some(false));
+}
+
+fn fwd_default_dnat(p: &Packet) -> R {
+    fwd("-m conntrack --ctstate DNAT", p)
+}

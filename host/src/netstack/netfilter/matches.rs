@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use super::ipset::{IpsetStore, SetDir};
 use super::values::AddrMask;
-use super::{Hook, NetnsFacts};
+use super::{ConnState, Hook, NetnsFacts};
 use crate::packet::{Packet, Protocol};
 
 /// TCP flag bits as `--tcp-flags` names them.
@@ -290,41 +290,70 @@ pub(crate) struct Flow {
     pub ctmark: Option<u32>,
     /// The connection's original-direction tuple, when known.
     pub orig: Option<Packet>,
+    /// DNAT / SNAT before this hook (None: not known).
+    pub dnat_before: Option<bool>,
+    pub snat_before: Option<bool>,
 }
 
 impl Flow {
     /// The flow entering `hook`: a new connection's first hook (PREROUTING,
     /// OUTPUT) knows its conntrack entry; later hooks and replies do not.
-    pub fn start(packet: Packet, hook: Hook) -> Flow {
-        let first = !packet.reply && matches!(hook, Hook::Prerouting | Hook::Output);
+    pub fn start(packet: Packet, conn: &ConnState) -> Flow {
         Flow {
             packet,
             dnat: false,
             snat: false,
-            untracked: false,
-            ctmark: first.then_some(0),
-            orig: first.then_some(packet),
+            untracked: conn.untracked,
+            ctmark: conn.ctmark,
+            orig: conn.orig,
+            dnat_before: conn.dnat,
+            snat_before: conn.snat,
+        }
+    }
+
+    /// The connection state after the traversal so far.
+    pub fn conn(&self) -> ConnState {
+        ConnState {
+            dnat: if self.dnat {
+                Some(true)
+            } else {
+                self.dnat_before
+            },
+            snat: if self.snat {
+                Some(true)
+            } else {
+                self.snat_before
+            },
+            ctmark: self.ctmark,
+            orig: self.orig,
+            untracked: self.untracked,
         }
     }
 }
 
 impl Flow {
-    fn ct_state(&self) -> u8 {
+    /// The ctstate bits that certainly hold, and those that may.
+    fn ct_state(&self) -> (u8, u8) {
         if self.untracked {
-            return CT_UNTRACKED;
+            return (CT_UNTRACKED, 0);
         }
-        let mut s = if self.packet.reply {
+        let mut sure = if self.packet.reply {
             CT_ESTABLISHED
         } else {
             CT_NEW
         };
-        if self.dnat {
-            s |= CT_DNAT;
+        let mut maybe = 0;
+        for (now, before, bit) in [
+            (self.dnat, self.dnat_before, CT_DNAT),
+            (self.snat, self.snat_before, CT_SNAT),
+        ] {
+            match (now, before) {
+                (true, _) | (_, Some(true)) => sure |= bit,
+                (false, None) => maybe |= bit,
+                (false, Some(false)) => {}
+            }
         }
-        if self.snat {
-            s |= CT_SNAT;
-        }
-        s
+        (sure, maybe)
     }
 
     /// The first packet of a connection is a SYN; its reply a SYN+ACK.
@@ -429,7 +458,18 @@ impl Cond {
                 }
             }
             CondKind::Mark { value, mask } => yes_no(p.mark & mask == *value),
-            CondKind::CtState(bits) => yes_no(flow.ct_state() & bits != 0),
+            CondKind::CtState(bits) => {
+                let (sure, maybe) = flow.ct_state();
+                if sure & bits != 0 {
+                    CondResult::Yes
+                } else if maybe & bits != 0 {
+                    CondResult::Unknown(Cow::Borrowed(
+                        "conntrack: whether the connection was NATed before this hook is not known",
+                    ))
+                } else {
+                    CondResult::No
+                }
+            }
             CondKind::CtDir(reply) => yes_no(p.reply == *reply),
             CondKind::CtProto(n) => yes_no(*n == 0 || *n == p.protocol.number()),
             CondKind::AddrType {
@@ -669,7 +709,7 @@ mod tests {
             iif,
             oif,
         };
-        let flow = Flow::start(*p, Hook::Prerouting);
+        let flow = Flow::start(*p, &ConnState::at(Hook::Prerouting, p));
         match eval_rule(&rule.conds, &flow, &env) {
             RuleMatch::No => N,
             RuleMatch::Yes(a) if a.is_empty() => Y,

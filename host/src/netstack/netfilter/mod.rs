@@ -115,6 +115,49 @@ pub struct ReverseRoute {
     pub devs: Vec<String>,
 }
 
+/// What conntrack knows about a packet's connection when it enters a hook;
+/// None where it is not known. Carry [`Outcome::conn`] of one hook into the
+/// next with [`traverse_conn`] so NAT state, the connection mark and the
+/// original tuple flow through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnState {
+    /// The connection was DNATed (ctstate DNAT).
+    pub dnat: Option<bool>,
+    /// The connection was SNATed (ctstate SNAT).
+    pub snat: Option<bool>,
+    /// The connection mark.
+    pub ctmark: Option<u32>,
+    /// The original-direction tuple.
+    pub orig: Option<Packet>,
+    /// NOTRACK / CT --notrack applied.
+    pub untracked: bool,
+}
+
+impl ConnState {
+    /// What a traversal of `hook` knows without being told: the first hook
+    /// of a new connection (PREROUTING, OUTPUT) knows everything; a later
+    /// hook knows no SNAT happened yet (SNAT is in POSTROUTING / INPUT nat)
+    /// but not whether an earlier hook DNATed; a reply knows nothing.
+    pub fn at(hook: Hook, packet: &Packet) -> ConnState {
+        if packet.reply {
+            return ConnState::default();
+        }
+        match hook {
+            Hook::Prerouting | Hook::Output => ConnState {
+                dnat: Some(false),
+                snat: Some(false),
+                ctmark: Some(0),
+                orig: Some(*packet),
+                untracked: false,
+            },
+            _ => ConnState {
+                snat: Some(false),
+                ..ConnState::default()
+            },
+        }
+    }
+}
+
 /// The fate of a packet at a hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -141,6 +184,8 @@ pub struct Outcome {
     pub trace: Vec<RuleHit>,
     pub decided_by: Option<RuleHit>,
     pub notes: Vec<String>,
+    /// The connection's state after this hook (for the next hook).
+    pub conn: ConnState,
 }
 
 /// A syntax error in iptables-save or ipset save text.
@@ -211,5 +256,22 @@ pub fn traverse(
     iif: Option<&str>,
     oif: Option<&str>,
 ) -> Vec<Outcome> {
-    eval::traverse(rules, sets, facts, hook, packet, iif, oif)
+    let conn = ConnState::at(hook, packet);
+    eval::traverse(rules, sets, facts, hook, packet, iif, oif, &conn)
+}
+
+/// [`traverse`] with what conntrack knows from the hooks before (the
+/// previous outcome's [`Outcome::conn`]).
+#[allow(clippy::too_many_arguments)]
+pub fn traverse_conn(
+    rules: &Ruleset,
+    sets: &IpsetStore,
+    facts: &dyn NetnsFacts,
+    hook: Hook,
+    packet: &Packet,
+    iif: Option<&str>,
+    oif: Option<&str>,
+    conn: &ConnState,
+) -> Vec<Outcome> {
+    eval::traverse(rules, sets, facts, hook, packet, iif, oif, conn)
 }
