@@ -1,12 +1,15 @@
-//! kube-proxy Service resolution (iptables mode), from the Service and its
-//! EndpointSlices: every ready endpoint is a branch, translated as kube-proxy
-//! would DNAT it, with the masquerade mark kube-proxy would set.
+//! kube-proxy Service resolution. iptables mode: from the Service and its
+//! EndpointSlices, every ready endpoint is a branch, translated as kube-proxy
+//! would DNAT it, with the masquerade mark kube-proxy would set. IPVS mode:
+//! the node's IPVS table decides, checked against the EndpointSlices.
 
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use crate::cluster::{ClusterView, EndpointFacts, ServiceFacts, ServicePortFacts};
+use crate::netstack::NetstackError;
+use crate::netstack::ipvs::IpvsMatch;
 use crate::packet::Packet;
 use crate::suspicion::Level;
 
@@ -176,6 +179,114 @@ pub fn resolve(
     out
 }
 
+/// Resolve on a node where kube-proxy runs in IPVS mode: the kernel's IPVS
+/// table decides the backends, and it is checked against the EndpointSlices.
+pub fn resolve_ipvs(
+    view: &ClusterView,
+    node: &str,
+    packet: &Packet,
+    cluster_cidr: Option<Ipv4Net>,
+    ipvs: Result<Option<IpvsMatch>, NetstackError>,
+) -> Resolution {
+    let mut model = resolve(view, node, packet, cluster_cidr);
+    let svc = find(view, packet)
+        .map(|(s, _, _)| format!("service {}", s.id()))
+        .unwrap_or_else(|| "the service".to_string());
+    let m = match ipvs {
+        Err(e) => {
+            model.findings.push((
+                Level::Warning,
+                format!("cannot check IPVS of node {node}: {e}; following the EndpointSlices"),
+            ));
+            return model;
+        }
+        Ok(None) => {
+            model.findings.push((
+                Level::Fatal,
+                format!(
+                    "node {node} has no IPVS virtual service for {}:{}/{}: kube-proxy (ipvs mode) did not program {svc}",
+                    packet.dst, packet.dport, packet.protocol
+                ),
+            ));
+            model.backends.clear();
+            return model;
+        }
+        Ok(Some(m)) => m,
+    };
+    let expected: Vec<(Ipv4Addr, u16)> = model
+        .backends
+        .iter()
+        .map(|b| (b.packet.dst, b.packet.dport))
+        .collect();
+    let scheduled: Vec<(Ipv4Addr, u16)> = m
+        .branches
+        .iter()
+        .map(|b| (b.real_server.address, b.real_server.port))
+        .collect();
+    let quiesced: Vec<(Ipv4Addr, u16)> = m.quiesced.iter().map(|r| (r.address, r.port)).collect();
+    for (ip, port) in scheduled.iter().chain(&quiesced) {
+        if !expected.contains(&(*ip, *port)) {
+            model.findings.push((
+                Level::Fatal,
+                format!(
+                    "IPVS `{}` on node {node} has real server {ip}:{port}, which is not a ready endpoint of {svc}: stale kube-proxy state",
+                    m.text
+                ),
+            ));
+        }
+    }
+    for (ip, port) in &expected {
+        if !scheduled.contains(&(*ip, *port)) && !quiesced.contains(&(*ip, *port)) {
+            model.findings.push((
+                Level::Fatal,
+                format!(
+                    "endpoint {ip}:{port} of {svc} is not a real server of IPVS `{}` on node {node}",
+                    m.text
+                ),
+            ));
+        }
+    }
+    for (ip, port) in &quiesced {
+        let (level, why) = if scheduled.is_empty() {
+            (
+                Level::Fatal,
+                "every real server has weight 0, so new connections are refused",
+            )
+        } else {
+            (Level::Warning, "it takes no new connections")
+        };
+        model.findings.push((
+            level,
+            format!(
+                "real server {ip}:{port} of IPVS `{}` on node {node} has weight 0: {why}",
+                m.text
+            ),
+        ));
+    }
+    // The kernel's table is what happens; the model only lends the masquerade mark.
+    let marks: Vec<(Ipv4Addr, u32)> = model
+        .backends
+        .iter()
+        .map(|b| (b.endpoint, b.packet.mark))
+        .collect();
+    model.backends = m
+        .branches
+        .iter()
+        .map(|b| {
+            let mut out = b.packet;
+            if let Some((_, mark)) = marks.iter().find(|(ip, _)| *ip == b.real_server.address) {
+                out.mark = *mark;
+            }
+            Backend {
+                packet: out,
+                endpoint: b.real_server.address,
+                pod: view.pod_by_ip(b.real_server.address).map(|p| p.id()),
+            }
+        })
+        .collect();
+    model
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +420,83 @@ mod tests {
         let there = resolve(&v, "n2", &packet("10.244.1.9", "192.168.0.11", 30080), CIDR);
         assert!(there.backends.is_empty());
         assert!(there.findings[0].1.contains("externalTrafficPolicy: Local"));
+    }
+
+    fn ipvs_table(real_servers: &[(&str, u16, u32)]) -> Vec<crate::dump::IpvsService> {
+        vec![crate::dump::IpvsService {
+            protocol: Some("tcp".into()),
+            address: Some("10.96.0.5".parse().unwrap()),
+            port: Some(80),
+            fwmark: None,
+            scheduler: "rr".into(),
+            real_servers: real_servers
+                .iter()
+                .map(|(a, p, w)| crate::dump::IpvsRealServer {
+                    address: a.parse().unwrap(),
+                    port: *p,
+                    weight: *w,
+                    forward: "Masq".into(),
+                })
+                .collect(),
+        }]
+    }
+
+    fn ipvs(real_servers: &[(&str, u16, u32)], p: &Packet) -> Resolution {
+        let table = ipvs_table(real_servers);
+        let m = crate::netstack::ipvs::lookup(&table, p);
+        resolve_ipvs(&view(CLUSTER), "n1", p, CIDR, Ok(m))
+    }
+
+    #[test]
+    fn ipvs_in_step_with_endpoints_is_quiet() {
+        let p = packet("10.244.1.9", "10.96.0.5", 80);
+        let r = ipvs(&[("10.244.0.6", 8080, 1)], &p);
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert_eq!(r.backends.len(), 1);
+        assert_eq!(r.backends[0].packet.dst.to_string(), "10.244.0.6");
+    }
+
+    #[test]
+    fn ipvs_missing_vip_stale_and_missing_real_servers() {
+        let p = packet("10.244.1.9", "10.96.0.5", 80);
+        let none = resolve_ipvs(&view(CLUSTER), "n1", &p, CIDR, Ok(None));
+        assert!(none.backends.is_empty());
+        assert!(
+            none.findings[0]
+                .1
+                .contains("no IPVS virtual service for 10.96.0.5:80/tcp")
+        );
+        let stale = ipvs(&[("10.244.9.9", 8080, 1)], &p);
+        let msgs: Vec<&str> = stale.findings.iter().map(|f| f.1.as_str()).collect();
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("10.244.9.9:8080, which is not a ready endpoint")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m
+                    .contains("endpoint 10.244.0.6:8080 of service d/web is not a real server")),
+            "{msgs:?}"
+        );
+        assert_eq!(stale.backends[0].packet.dst.to_string(), "10.244.9.9");
+    }
+
+    #[test]
+    fn ipvs_weight_zero_is_fatal_only_when_it_is_the_only_way() {
+        let p = packet("10.244.1.9", "10.96.0.5", 80);
+        let only = ipvs(&[("10.244.0.6", 8080, 0)], &p);
+        assert!(only.backends.is_empty());
+        assert_eq!(only.findings[0].0, Level::Fatal, "{:?}", only.findings);
+        assert!(only.findings[0].1.contains("weight 0"));
+        let unavailable = resolve_ipvs(
+            &view(CLUSTER),
+            "n1",
+            &p,
+            CIDR,
+            Err(NetstackError::Unavailable("no IPVS in this kernel".into())),
+        );
+        assert_eq!(unavailable.findings[0].0, Level::Warning);
+        assert_eq!(unavailable.backends.len(), 1);
     }
 }

@@ -315,7 +315,14 @@ impl ws::Host for HostState {
     fn resolve(&mut self, node: String, packet: wt::Packet) -> Result<ws::Resolution, wt::Error> {
         let facts = self.facts();
         let packet = packet_from(&packet).map_err(bad)?;
-        let r = crate::service::resolve(&facts.view, &node, &packet, facts.settings.cluster_cidr);
+        let cidr = facts.settings.cluster_cidr;
+        let r = match facts.settings.proxy_mode {
+            ProxyMode::Ipvs => {
+                let table = facts.netstacks.node(&node).and_then(|ns| ns.ipvs(&packet));
+                crate::service::resolve_ipvs(&facts.view, &node, &packet, cidr, table)
+            }
+            _ => crate::service::resolve(&facts.view, &node, &packet, cidr),
+        };
         let mut backends = Vec::new();
         for b in &r.backends {
             let target = match b.pod.as_ref().and_then(|id| facts.view.pods.get(id)) {
