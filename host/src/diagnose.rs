@@ -246,20 +246,18 @@ impl<'a> Diagnosis<'a> {
             reply: false,
         };
         let delivered = self.walk(&source, request, Direction::Request);
-        let mut reply_ok = false;
         for (hop, packet) in delivered {
             if self.trace.error.is_some() {
                 break;
             }
-            reply_ok |= self.reply(&source, &hop, &packet, &request);
+            self.reply(&source, &hop, &packet, &request);
         }
-        let _ = reply_ok;
         self.explain_silent_failures();
         self.trace
     }
 
     /// Start the reply at the net-node that served the request.
-    fn reply(&mut self, client: &HopId, server: &HopId, served: &Packet, request: &Packet) -> bool {
+    fn reply(&mut self, client: &HopId, server: &HopId, served: &Packet, request: &Packet) {
         let reply = reversed(served);
         if server.kind == NodeKind::External {
             return self.reply_from_outside(client, server, reply, request);
@@ -275,7 +273,7 @@ impl<'a> Diagnosis<'a> {
         server: &HopId,
         reply: Packet,
         request: &Packet,
-    ) -> bool {
+    ) {
         let owner = self.facts.view.node_by_ip(reply.dst).or_else(|| {
             self.facts.view.nodes.values().find(|n| {
                 self.facts
@@ -293,7 +291,7 @@ impl<'a> Diagnosis<'a> {
                     reply.src, reply.dst
                 ),
             );
-            return false;
+            return;
         };
         let hop = HopId {
             kind: NodeKind::Node,
@@ -320,13 +318,7 @@ impl<'a> Diagnosis<'a> {
     }
 
     /// The reply must reach the client from the address it sent to.
-    fn check_arrivals(
-        &mut self,
-        client: &HopId,
-        arrivals: Vec<(HopId, Packet)>,
-        request: &Packet,
-    ) -> bool {
-        let mut ok = false;
+    fn check_arrivals(&mut self, client: &HopId, arrivals: Vec<(HopId, Packet)>, request: &Packet) {
         for (hop, p) in arrivals {
             if &hop != client {
                 self.trace.suspect(
@@ -343,11 +335,8 @@ impl<'a> Diagnosis<'a> {
                         p.src, p.sport, request.dst, request.dport
                     ),
                 );
-            } else {
-                ok = true;
             }
         }
-        ok
     }
 
     /// Make sure a failed flow always carries a blocking finding.

@@ -59,9 +59,13 @@ pub mod cluster {
         nodes().into_iter().find(|n| n.owns_pod_ip(ip))
     }
 
-    /// The node whose InternalIP is `ip`.
+    /// The node whose InternalIP is `ip` (one indexed lookup on the host; port 0
+    /// is no NodePort, so a node address classifies as the node).
     pub fn node_by_ip(ip: Ipv4Addr) -> Option<Node> {
-        nodes().into_iter().find(|n| n.ip == ip)
+        match classify(ip, 0, Protocol::Tcp) {
+            Ok(Endpoint::Node(n)) => Some(n),
+            _ => None,
+        }
     }
 
     /// A Kubernetes object, deserialized. Declare its kind in `Metadata::reads`.
