@@ -5,9 +5,9 @@
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
-use skoop::dump::NodeDump;
-use skoop::netstack::{Netstack, RouteQuery};
-use skoop::packet::Protocol;
+use skoop_netstack::dump::NodeDump;
+use skoop_netstack::packet::Protocol;
+use skoop_netstack::{Netstack, RouteQuery};
 
 use super::probe::Server;
 use super::sh;
@@ -92,7 +92,7 @@ pub fn round_trip() -> Result<(), String> {
     bin::collect(&host, "test-node", &[("default/p".into(), pod_path)], &out)?;
     let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
     let dump: NodeDump =
-        skoop::bundle::parse_node(&text, "node.json").map_err(|e| format!("{e:#}"))?;
+        skoop_engine::bundle::parse_node(&text, "node.json").map_err(|e| format!("{e:#}"))?;
     ensure(
         dump.version == 1 && dump.node == "test-node",
         "version/node",
@@ -334,7 +334,7 @@ pub fn fifty_pods() -> Result<(), String> {
     let all = start.elapsed();
     let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
     let dump: NodeDump =
-        skoop::bundle::parse_node(&text, "node.json").map_err(|e| format!("{e:#}"))?;
+        skoop_engine::bundle::parse_node(&text, "node.json").map_err(|e| format!("{e:#}"))?;
     ensure(dump.pods.len() == 50, "50 pod netns")?;
     ensure(
         dump.host

@@ -35,7 +35,8 @@ pub struct ClusterData {
 
 impl ClusterData {
     pub fn generate(backend: Backend, variant: &str, dir: &Path) -> Result<Self, String> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/kernel-bench/cluster.py");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/kernel-bench/cluster.py");
         let dir_s = dir.to_string_lossy().into_owned();
         sh::run(
             "python3",

@@ -10,10 +10,9 @@ use crate::server::{FakeApi, State};
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ is in the repository")
-        .to_path_buf()
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .canonicalize()
+        .expect("host/cli is in the repository")
 }
 
 /// The bundle the live tests mirror.

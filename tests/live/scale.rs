@@ -135,14 +135,14 @@ fn scale_figures() {
 
     // The cluster view in this process: heap growth while it is built and
     // what it keeps.
-    let bundle = skoop::bundle::Bundle {
+    let bundle = skoop_engine::bundle::Bundle {
         source: "generated".into(),
         objects: objects.clone(),
         nodes: Default::default(),
     };
     let before = LIVE.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
-    let view = skoop::cluster::ClusterView::from_bundle(&bundle).expect("view");
+    let view = skoop_engine::cluster::ClusterView::from_bundle(&bundle).expect("view");
     let kept = LIVE.load(Ordering::Relaxed) - before;
     let peak = PEAK.load(Ordering::Relaxed) - before;
     let objects_bytes = {

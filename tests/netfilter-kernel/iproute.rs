@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use skoop::dump::{Route, Rule};
+use skoop_netstack::dump::{Route, Rule};
 
 fn num(s: &str) -> Option<u32> {
     match s.strip_prefix("0x") {

@@ -20,7 +20,7 @@ use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use skoop::packet::{Packet, Protocol};
+use skoop_netstack::packet::{Packet, Protocol};
 
 use corpus::{Corpus, Side};
 use fate::{Fate, Host};

@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ipnet::Ipv4Net;
-use skoop::dump::{Interface, NetnsDump, Route, Rule};
-use skoop::netstack::netfilter::{ConnState, Hook, Verdict};
-use skoop::netstack::{Netstack, RouteKind, RouteQuery};
-use skoop::packet::{Packet, Protocol};
+use skoop_netstack::dump::{Interface, NetnsDump, Route, Rule};
+use skoop_netstack::netfilter::{ConnState, Hook, Verdict};
+use skoop_netstack::packet::{Packet, Protocol};
+use skoop_netstack::{Netstack, RouteKind, RouteQuery};
 
 use crate::fate::{Fate, Host};
 use crate::lab::{

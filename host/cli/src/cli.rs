@@ -1,0 +1,252 @@
+//! The command line (DESIGN §4). Extension config keys become ordinary flags
+//! of `diagnose`, so the parser is completed once extensions are loaded.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Arg, Args, Command, CommandFactory, Parser, Subcommand, ValueEnum};
+use ipnet::Ipv4Net;
+
+pub use skoop_collect::CollectArgs;
+use skoop_engine::detect::ProxyMode;
+pub use skoop_live::{LiveArgs, SnapshotArgs};
+use skoop_wasm::Registry;
+
+/// skoop: walk a packet through a Kubernetes cluster hop by hop and say why it fails.
+#[derive(Debug, Parser)]
+#[command(name = "skoop", version, max_term_width = 100)]
+pub struct Cli {
+    /// Load a wasm extension (CNI plugin or cloud provider); repeatable. One with
+    /// the name of a built-in one replaces it.
+    #[arg(long = "extension", global = true, value_name = "FILE")]
+    pub extensions: Vec<PathBuf>,
+
+    /// Print detected settings and extension logs on stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Memory limit of each extension instance, in MiB.
+    #[arg(long, global = true, default_value_t = 256, value_name = "MIB")]
+    pub extension_memory: usize,
+
+    /// Deadline of one call into an extension, in seconds.
+    #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
+    pub extension_timeout: f64,
+
+    /// Where compiled extensions are cached (default: $SKOOP_CACHE_DIR, else the user cache dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Do not cache compiled extensions.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Diagnose one flow: -s SRC -d DST -p PORT.
+    Diagnose(DiagnoseArgs),
+    /// Dump the network stack of this node (and of pod netns) in the bundle's node format.
+    Collect(CollectArgs),
+    /// Capture a bundle (cluster.json + nodes/*.json) from a live cluster.
+    Snapshot(SnapshotArgs),
+    /// List or inspect extensions.
+    Extension {
+        #[command(subcommand)]
+        action: ExtensionCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExtensionCmd {
+    /// List the loaded extensions (built-ins and --extension ones).
+    List,
+    /// Load one extension file and print what it declares.
+    Inspect {
+        /// The component (.wasm).
+        file: PathBuf,
+    },
+}
+
+/// Transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    Tcp,
+    Udp,
+}
+
+/// kube-proxy mode on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyModeArg {
+    Iptables,
+    Ipvs,
+    None,
+}
+
+impl From<ProxyModeArg> for ProxyMode {
+    fn from(m: ProxyModeArg) -> ProxyMode {
+        match m {
+            ProxyModeArg::Iptables => ProxyMode::Iptables,
+            ProxyModeArg::Ipvs => ProxyMode::Ipvs,
+            ProxyModeArg::None => ProxyMode::None,
+        }
+    }
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// Source address: a pod IP or a node IP.
+    #[arg(short = 's', long = "src", value_name = "IP")]
+    pub src: Option<String>,
+
+    /// Destination address: pod, service cluster IP, node, or external.
+    #[arg(short = 'd', long = "dst", value_name = "IP")]
+    pub dst: Option<String>,
+
+    /// Destination port.
+    #[arg(short = 'p', long = "port", value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Transport protocol.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Tcp)]
+    pub protocol: ProtocolArg,
+
+    /// Diagnose offline on a bundle directory (cluster.json + nodes/<node>.json).
+    #[arg(long, value_name = "DIR", conflicts_with = "demo")]
+    pub snapshot: Option<PathBuf>,
+
+    /// Diagnose on the built-in demo cluster; without -s/-d/-p it shows a broken flow.
+    #[arg(long)]
+    pub demo: bool,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    /// Network plugin (default: detected from the DaemonSets).
+    #[arg(long, value_name = "NAME")]
+    pub network_plugin: Option<String>,
+
+    /// Cloud provider.
+    #[arg(long, value_name = "NAME")]
+    pub cloud_provider: Option<String>,
+
+    /// kube-proxy mode (default: detected from its ConfigMap).
+    #[arg(long, value_enum)]
+    pub proxy_mode: Option<ProxyModeArg>,
+
+    /// Cluster (pod) CIDR (default: kube-proxy's clusterCIDR, else the node pod CIDRs).
+    #[arg(long, value_name = "CIDR")]
+    pub cluster_cidr: Option<Ipv4Net>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Write the report to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// What must be known before extensions load: which files, which cache.
+#[derive(Debug, Default)]
+pub struct Prescan {
+    pub extensions: Vec<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub no_cache: bool,
+}
+
+/// Read the loader flags out of the raw arguments (the full parse needs the
+/// extensions loaded first, for their flags).
+pub fn prescan(args: &[OsString]) -> Prescan {
+    let mut p = Prescan::default();
+    let mut it = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned());
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        match flag.as_str() {
+            "--extension" => {
+                if let Some(v) = inline.or_else(|| it.next()) {
+                    p.extensions.push(PathBuf::from(v));
+                }
+            }
+            "--cache-dir" => p.cache_dir = inline.or_else(|| it.next()).map(PathBuf::from),
+            "--no-cache" => p.no_cache = true,
+            _ => {}
+        }
+    }
+    p
+}
+
+/// The full command, with every extension's config keys as `diagnose` flags.
+pub fn command(registry: &Registry) -> Command {
+    let keys: Vec<(String, String)> = registry
+        .config_keys()
+        .into_iter()
+        .map(|(owner, k)| {
+            let default = k
+                .default
+                .as_ref()
+                .map(|d| format!(" [default: {d}]"))
+                .unwrap_or_default();
+            (k.name.clone(), format!("{} ({owner}){default}", k.help))
+        })
+        .collect();
+    Cli::command().mut_subcommand("diagnose", move |mut sc| {
+        for (name, help) in keys {
+            sc = sc.arg(
+                Arg::new(name.clone())
+                    .long(name)
+                    .value_name("VALUE")
+                    .help(help)
+                    .help_heading("Extension options"),
+            );
+        }
+        sc
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prescan_finds_loader_flags() {
+        let args: Vec<OsString> = [
+            "skoop",
+            "--extension",
+            "a.wasm",
+            "diagnose",
+            "--extension=b.wasm",
+            "--no-cache",
+            "-s",
+            "1.2.3.4",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let p = prescan(&args);
+        assert_eq!(
+            p.extensions,
+            vec![PathBuf::from("a.wasm"), PathBuf::from("b.wasm")]
+        );
+        assert!(p.no_cache);
+    }
+}

@@ -1,0 +1,543 @@
+//! The `skoop` binary: parse the command line, load extensions, run.
+//! Exit status: 0 healthy, 3 broken, 2 bad usage or input, 1 internal failure.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+mod cli;
+
+use anyhow::{Context, Result};
+use clap::{FromArgMatches, Parser};
+
+use crate::cli::{Cli, Cmd, DiagnoseArgs, ExtensionCmd, Format, ProtocolArg};
+use skoop_engine::bundle::{self, Bundle};
+use skoop_engine::cluster::ClusterView;
+use skoop_engine::detect::{self, Overrides};
+use skoop_engine::diagnose::{self, Diagnosis, Flow};
+use skoop_engine::dump::NetnsDump;
+use skoop_engine::error::{bad_input, exit, is_bad_input};
+use skoop_engine::facts::Facts;
+use skoop_engine::netstack::Netstacks;
+use skoop_engine::packet::Protocol;
+use skoop_engine::plugin::{CallError, Failure, RefusedKind};
+use skoop_engine::report::Report;
+use skoop_live::Session;
+use skoop_wasm::runtime::{Limits, Runtime};
+use skoop_wasm::settings_to;
+use skoop_wasm::state::HostState;
+use skoop_wasm::{Extension, Origin, Registry};
+
+/// The demo's default flow: client-1 to the `web` ClusterIP, which has a broken backend.
+const DEMO_FLOW: (&str, &str, u16) = ("10.244.0.5", "10.96.100.10", 80);
+
+fn main() -> ExitCode {
+    match run(std::env::args_os().collect()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("skoop: {e:#}");
+            ExitCode::from(if is_bad_input(&e) {
+                exit::BAD_INPUT
+            } else {
+                exit::INTERNAL
+            })
+        }
+    }
+}
+
+fn run(args: Vec<OsString>) -> Result<u8> {
+    // `collect` runs on nodes: it needs no extension, so no engine start-up.
+    if args.get(1).is_some_and(|a| a == "collect") {
+        let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| e.exit());
+        if let Cmd::Collect(collect) = &cli.command {
+            return skoop_collect::run(collect);
+        }
+    }
+    let pre = cli::prescan(&args);
+    let cache = if pre.no_cache {
+        None
+    } else {
+        pre.cache_dir.clone().or_else(Runtime::default_cache_dir)
+    };
+    let registry = Registry::load(Runtime::new(cache)?, &pre.extensions)?;
+    let matches = match cli::command(&registry).try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::HEALTHY
+            };
+            let _ = e.print();
+            return Ok(code);
+        }
+    };
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| bad_input(e.to_string()))?;
+    for notice in &registry.notices {
+        eprintln!("skoop: {notice}");
+    }
+    let limits = Limits {
+        memory_bytes: cli.extension_memory.saturating_mul(1 << 20),
+        call_timeout: Duration::try_from_secs_f64(cli.extension_timeout)
+            .map_err(|_| bad_input("--extension-timeout must be a positive number of seconds"))?,
+    };
+    match &cli.command {
+        Cmd::Diagnose(args) => {
+            let values: BTreeMap<String, String> = registry
+                .config_keys()
+                .into_iter()
+                .filter_map(|(_, k)| {
+                    matches
+                        .subcommand_matches("diagnose")
+                        .and_then(|m| m.get_one::<String>(&k.name))
+                        .map(|v| (k.name.clone(), v.clone()))
+                })
+                .collect();
+            diagnose_cmd(&registry, &cli, args, values, limits)
+        }
+        Cmd::Extension { action } => extension_cmd(&registry, action),
+        Cmd::Collect(args) => skoop_collect::run(args),
+        Cmd::Snapshot(args) => skoop_live::snapshot(args),
+    }
+}
+
+fn extension_cmd(registry: &Registry, action: &ExtensionCmd) -> Result<u8> {
+    match action {
+        ExtensionCmd::List => {
+            let rows: Vec<[String; 6]> = registry
+                .plugins
+                .values()
+                .chain(registry.providers.values())
+                .map(|e| {
+                    [
+                        e.info.name.clone(),
+                        serde_json::to_value(e.info.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                        e.info.version.clone(),
+                        e.info.wit_version.clone(),
+                        format!("{}KB", e.size / 1024),
+                        e.origin.to_string(),
+                    ]
+                })
+                .collect();
+            let header = ["NAME", "KIND", "VERSION", "WIT", "SIZE", "ORIGIN"].map(String::from);
+            let mut widths = [0usize; 6];
+            for row in rows.iter().chain(std::iter::once(&header)) {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.len());
+                }
+            }
+            for row in std::iter::once(&header).chain(rows.iter()) {
+                let line: Vec<String> = row
+                    .iter()
+                    .zip(widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                println!("{}", line.join("  ").trim_end());
+            }
+        }
+        ExtensionCmd::Inspect { file } => {
+            let label = format!("extension file {}", file.display());
+            let bytes = std::fs::read(file)
+                .map_err(|e| bad_input(format!("{label}: cannot read it: {e}")))?;
+            let ext = registry.load_component(&label, &bytes, Origin::File(file.clone()))?;
+            println!("{}", serde_json::to_string_pretty(&ext.info)?);
+        }
+    }
+    Ok(exit::HEALTHY)
+}
+
+fn ipv4(flag: &str, value: &str) -> Result<Ipv4Addr> {
+    match value.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => Ok(ip),
+        Ok(IpAddr::V6(_)) => Err(bad_input(format!(
+            "{flag} {value}: IPv6 is not supported yet; give an IPv4 address"
+        ))),
+        Err(_) => Err(bad_input(format!(
+            "{flag} {value:?} is not an IPv4 address"
+        ))),
+    }
+}
+
+fn flow(args: &DiagnoseArgs) -> Result<Flow> {
+    let protocol = match args.protocol {
+        ProtocolArg::Tcp => Protocol::Tcp,
+        ProtocolArg::Udp => Protocol::Udp,
+    };
+    let demo_default = args.demo && args.src.is_none() && args.dst.is_none() && args.port.is_none();
+    if demo_default {
+        return Ok(Flow {
+            src: ipv4("-s", DEMO_FLOW.0)?,
+            dst: ipv4("-d", DEMO_FLOW.1)?,
+            dport: DEMO_FLOW.2,
+            protocol: Protocol::Tcp,
+        });
+    }
+    let src = args
+        .src
+        .as_deref()
+        .ok_or_else(|| bad_input("missing -s SRC: the source pod or node IP"))?;
+    let dst = args
+        .dst
+        .as_deref()
+        .ok_or_else(|| bad_input("missing -d DST: the destination IP"))?;
+    let dport = args
+        .port
+        .ok_or_else(|| bad_input("missing -p PORT: the destination port"))?;
+    Ok(Flow {
+        src: ipv4("-s", src)?,
+        dst: ipv4("-d", dst)?,
+        dport,
+        protocol,
+    })
+}
+
+fn load_bundle(args: &DiagnoseArgs) -> Result<Bundle> {
+    if args.demo {
+        return bundle::load_demo();
+    }
+    if let Some(dir) = &args.snapshot {
+        return bundle::load_dir(dir);
+    }
+    skoop_live::bundle(&args.live)
+}
+
+/// The facts of a diagnosis, and the live session that collects them (the
+/// collector pods live as long as it does).
+struct Input {
+    source: String,
+    facts: Facts,
+    warnings: Vec<String>,
+    notes: Vec<String>,
+    live: Option<Session>,
+}
+
+fn overrides(args: &DiagnoseArgs) -> Overrides {
+    Overrides {
+        network_plugin: args.network_plugin.clone(),
+        cloud_provider: args.cloud_provider.clone(),
+        proxy_mode: args.proxy_mode.map(Into::into),
+        cluster_cidr: args.cluster_cidr,
+    }
+}
+
+/// Facts from the demo or a bundle directory.
+fn bundle_input(args: &DiagnoseArgs, registry: &Registry) -> Result<Input> {
+    let bundle = load_bundle(args)?;
+    let mut view = ClusterView::from_bundle(&bundle)?;
+    let warnings =
+        detect::host_interfaces_with(&mut view, |n| bundle.nodes.get(n).map(|d| &d.host));
+    let hosts: Vec<(&str, &NetnsDump)> = bundle
+        .nodes
+        .iter()
+        .map(|(n, d)| (n.as_str(), &d.host))
+        .collect();
+    let detected = detect::detect(&view, &hosts, &overrides(args), &registry.detection())?;
+    Ok(Input {
+        source: bundle.source,
+        facts: Facts {
+            view,
+            netstacks: Netstacks::from_dumps(&bundle.nodes),
+            settings: detected.settings,
+        },
+        warnings: detected.warnings.into_iter().chain(warnings).collect(),
+        notes: detected.notes,
+        live: None,
+    })
+}
+
+/// Facts from a live cluster: objects now, node dumps as the diagnosis
+/// reaches each node.
+fn live_input(
+    args: &DiagnoseArgs,
+    registry: &Registry,
+    src: Ipv4Addr,
+    verbose: bool,
+) -> Result<Input> {
+    let session = Session::connect(&args.live)?;
+    let start = std::time::Instant::now();
+    let bundle = session.objects()?;
+    let view = ClusterView::from_bundle(&bundle)?;
+    if verbose {
+        eprintln!(
+            "skoop: read {} objects from the {} in {:.2}s ({} API requests)",
+            bundle.objects.len(),
+            bundle.source,
+            start.elapsed().as_secs_f64(),
+            session.requests()
+        );
+    }
+    let netstacks = session.netstacks(&view);
+    let flags = overrides(args);
+    let mut hosts = Vec::new();
+    if detect::proxy_mode_needs_dumps(&view, &flags)
+        && let Some(node) = skoop_live::source_node(&view, src)
+    {
+        let stack = netstacks.node(&node).map_err(|e| {
+            bad_input(format!(
+                "cannot detect kube-proxy's mode: no ConfigMap kube-system/kube-proxy, and node {node} could not be collected ({e}); pass --proxy-mode iptables|ipvs|none"
+            ))
+        })?;
+        hosts.push((node, stack.dump.clone()));
+    }
+    let hosts_ref: Vec<(&str, &NetnsDump)> = hosts.iter().map(|(n, d)| (n.as_str(), d)).collect();
+    let detected = detect::detect(&view, &hosts_ref, &flags, &registry.detection())?;
+    Ok(Input {
+        source: bundle.source,
+        facts: Facts {
+            view,
+            netstacks,
+            settings: detected.settings,
+        },
+        warnings: detected.warnings,
+        notes: detected.notes,
+        live: Some(session),
+    })
+}
+
+/// Store data for one extension of this diagnosis.
+fn state_for(
+    ext: &Extension,
+    facts: &Arc<Facts>,
+    values: &BTreeMap<String, String>,
+    limits: Limits,
+    verbose: bool,
+) -> HostState {
+    let mut s = HostState::new(&ext.info.name, limits.memory_bytes);
+    s.facts = Some(facts.clone());
+    s.reads = ext.info.reads.clone();
+    s.verbose = verbose;
+    for key in &ext.info.config {
+        if let Some(v) = values.get(&key.name).or(key.default.as_ref()) {
+            s.config.insert(key.name.clone(), v.clone());
+        }
+    }
+    s
+}
+
+/// An extension's refusal at set-up is about the user's input (a missing
+/// flag, an unsupported mode); anything else is an internal failure.
+fn setup_error(e: CallError) -> anyhow::Error {
+    match e.failure {
+        Failure::Refused(RefusedKind::Invalid | RefusedKind::Unavailable, _) => {
+            bad_input(e.to_string())
+        }
+        _ => anyhow::Error::new(e),
+    }
+}
+
+fn names(map: &BTreeMap<String, Extension>) -> String {
+    map.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// One pass of the diagnosis over `facts`: the report, and the engine's
+/// error if it stopped early.
+fn diagnose_once(
+    registry: &Registry,
+    cli: &Cli,
+    facts: &Arc<Facts>,
+    flow: Flow,
+    values: &BTreeMap<String, String>,
+    limits: Limits,
+    source_name: &str,
+) -> Result<(Report, Option<CallError>)> {
+    let source = diagnose::source_hop(facts, flow.src).ok_or_else(|| {
+        bad_input(format!(
+            "source {} is neither a pod nor a node of the cluster in {source_name}",
+            flow.src
+        ))
+    })?;
+    let provider_ext = registry
+        .providers
+        .get(&facts.settings.cloud_provider)
+        .ok_or_else(|| {
+            bad_input(format!(
+                "no cloud provider named {:?} is loaded (loaded: {}); load it with --extension",
+                facts.settings.cloud_provider,
+                names(&registry.providers)
+            ))
+        })?;
+    let mut provider = registry.provider(
+        provider_ext,
+        state_for(provider_ext, facts, values, limits, cli.verbose),
+        limits,
+    )?;
+    let plan = provider
+        .create_network(settings_to(&facts.settings))
+        .map_err(setup_error)?;
+    let plugin_ext = registry.plugins.get(&plan.plugin).ok_or_else(|| {
+        bad_input(format!(
+            "cloud provider {} wires network plugin {:?}, which is not loaded (loaded: {}); pass --network-plugin or load it with --extension",
+            provider_ext.info.name,
+            plan.plugin,
+            names(&registry.plugins)
+        ))
+    })?;
+    let mut state = state_for(plugin_ext, facts, values, limits, cli.verbose);
+    if plan.infra_shim {
+        state.infra = Some(Arc::new(Mutex::new(provider)));
+    }
+    let mut plugin = registry.plugin(plugin_ext, state, limits)?;
+    let global = plugin.setup().map_err(setup_error)?;
+    let mut diagnosis = Diagnosis::new(facts, &mut plugin);
+    diagnosis.global(global);
+    let trace = diagnosis.run(source, flow);
+    let failed = trace.error.clone();
+    let report = Report::new(
+        &flow,
+        facts.settings.clone(),
+        source_name.to_string(),
+        trace,
+    );
+    Ok((report, failed))
+}
+
+/// Diagnose, and in live mode again while the diagnosis reaches nodes that
+/// were not collected before it started: the last pass then runs with every
+/// node it touches collected and its host interface known, as on a bundle.
+fn diagnose_live(
+    registry: &Registry,
+    cli: &Cli,
+    input: Input,
+    flow: Flow,
+    values: &BTreeMap<String, String>,
+    limits: Limits,
+) -> Result<(Report, Option<CallError>, Option<Session>)> {
+    let Input {
+        source,
+        facts,
+        live,
+        ..
+    } = input;
+    let mut facts = Arc::new(facts);
+    loop {
+        let before = facts.netstacks.loaded_nodes();
+        let (report, failed) = diagnose_once(registry, cli, &facts, flow, values, limits, &source)?;
+        if let Some(e) = live.as_ref().and_then(Session::failure) {
+            return Err(e);
+        }
+        let after = facts.netstacks.loaded_nodes();
+        if live.is_none() || after == before {
+            if let Some(session) = &live {
+                let facts = &*facts;
+                for n in &after {
+                    if cli.verbose {
+                        let iface = facts
+                            .view
+                            .nodes
+                            .get(n)
+                            .and_then(|n| n.host_interface.clone());
+                        eprintln!(
+                            "skoop: node {n} host interface {}",
+                            iface.as_deref().unwrap_or("unknown")
+                        );
+                    }
+                }
+                if cli.verbose {
+                    eprintln!("skoop: {} API requests", session.requests());
+                }
+            }
+            return Ok((report, failed, live));
+        }
+        if cli.verbose {
+            let new: Vec<&String> = after.iter().filter(|n| !before.contains(n)).collect();
+            eprintln!(
+                "skoop: the diagnosis reached nodes not collected before it started ({}); diagnosing again with them",
+                new.iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let mut owned = match Arc::try_unwrap(facts) {
+            Ok(f) => f,
+            Err(_) => {
+                return Err(anyhow::anyhow!(
+                    "the facts of the diagnosis are still shared"
+                ));
+            }
+        };
+        let netstacks = owned.netstacks.clone();
+        let warnings = detect::host_interfaces_with(&mut owned.view, |n| {
+            netstacks.loaded_node(n).map(|s| &s.dump)
+        });
+        for w in warnings
+            .iter()
+            .filter(|w| before.iter().all(|b| !w.contains(&format!("node {b}:"))))
+        {
+            eprintln!("skoop: warning: {w}");
+        }
+        facts = Arc::new(owned);
+    }
+}
+
+fn diagnose_cmd(
+    registry: &Registry,
+    cli: &Cli,
+    args: &DiagnoseArgs,
+    values: BTreeMap<String, String>,
+    limits: Limits,
+) -> Result<u8> {
+    let flow = flow(args)?;
+    let input = if args.demo || args.snapshot.is_some() {
+        bundle_input(args, registry)?
+    } else {
+        live_input(args, registry, flow.src, cli.verbose)?
+    };
+    let settings = &input.facts.settings;
+    if cli.verbose {
+        eprintln!(
+            "skoop: network plugin {}, cloud provider {}, kube-proxy {:?}, cluster CIDR {}",
+            settings.network_plugin,
+            settings.cloud_provider,
+            settings.proxy_mode,
+            settings
+                .cluster_cidr
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "unknown".into())
+        );
+        for note in &input.notes {
+            eprintln!("skoop: detected: {note}");
+        }
+        if input.live.is_none() {
+            for n in input.facts.view.nodes.values() {
+                eprintln!(
+                    "skoop: node {} host interface {}",
+                    n.name,
+                    n.host_interface.as_deref().unwrap_or("unknown (no dump)")
+                );
+            }
+        }
+    }
+    if cli.verbose || input.live.is_some() {
+        for w in &input.warnings {
+            eprintln!("skoop: warning: {w}");
+        }
+    }
+    let (report, failed, live) = diagnose_live(registry, cli, input, flow, &values, limits)?;
+    let text = match args.format {
+        Format::Text => report.text(),
+        Format::Json => report.json(),
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{text}"),
+    }
+    drop(live);
+    if let Some(e) = failed {
+        eprintln!("skoop: {e}");
+        return Ok(exit::INTERNAL);
+    }
+    Ok(if report.broken() {
+        exit::BROKEN
+    } else {
+        exit::HEALTHY
+    })
+}

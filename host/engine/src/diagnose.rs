@@ -1,0 +1,722 @@
+//! The diagnosis loop: the source sends, then every next hop receives,
+//! breadth-first, until each branch is delivered or dropped. A delivered
+//! request starts the reply, which travels back through conntrack (NAT undone
+//! where it was done). Loops and runaway paths are suspicions, not hangs.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use crate::cluster::Classified;
+use crate::facts::Facts;
+use crate::packet::{Packet, Protocol};
+use crate::path::{Action, Finding, HopId, LinkKind, NodeKind, Step, Tx};
+use crate::plugin::{CallError, Failure, NodeTarget, Plugin, RefusedKind};
+use crate::suspicion::{Level, Suspicion};
+
+/// The ephemeral port simulated clients send from.
+pub const EPHEMERAL_PORT: u16 = 40000;
+/// Hops one branch may take before it is called a loop.
+pub const MAX_HOPS: usize = 32;
+/// Hops a whole diagnosis may take (ECMP and backends multiply branches).
+pub const MAX_STEPS: usize = 4096;
+
+/// The flow to diagnose.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Flow {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub dport: u16,
+    pub protocol: Protocol,
+}
+
+/// Which way a packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Request,
+    Reply,
+}
+
+/// One link a packet crossed.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkRecord {
+    pub from: HopId,
+    pub to: HopId,
+    #[serde(rename = "type")]
+    pub kind: LinkKind,
+    /// What the receiving net-node did.
+    pub action: Action,
+    pub packet: Packet,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub direction: Direction,
+}
+
+/// How a branch ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum End {
+    Delivered {
+        at: HopId,
+    },
+    Dropped {
+        at: HopId,
+        /// The packet of a branch dropped while others went on.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        packet: Option<Packet>,
+    },
+    Loop {
+        at: HopId,
+    },
+    HopLimit {
+        at: HopId,
+    },
+    Unfinished {
+        at: HopId,
+        why: String,
+    },
+}
+
+/// One complete path of the packet: the links in order and how it ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct Branch {
+    pub direction: Direction,
+    pub links: Vec<usize>,
+    pub start: HopId,
+    pub end: End,
+}
+
+/// The outcome of a diagnosis.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Trace {
+    pub nodes: Vec<HopId>,
+    pub links: Vec<LinkRecord>,
+    pub branches: Vec<Branch>,
+    pub suspicions: Vec<Suspicion>,
+    /// An extension failure that stopped the diagnosis; the trace is partial.
+    #[serde(skip)]
+    pub error: Option<CallError>,
+}
+
+impl Trace {
+    fn node(&mut self, hop: &HopId) {
+        if !self.nodes.contains(hop) {
+            self.nodes.push(hop.clone());
+        }
+    }
+
+    fn suspect(&mut self, hop: Option<&HopId>, level: Level, message: String) {
+        let node = hop.map(|h| h.id.clone());
+        // "cannot check A: why" and "cannot check B: why" become "cannot check A, B: why".
+        if let Some((what, why)) = message
+            .strip_prefix("cannot check ")
+            .and_then(|m| m.split_once(": "))
+            && let Some(prev) = self.suspicions.iter_mut().find(|s| {
+                s.level == level
+                    && s.node == node
+                    && s.message.starts_with("cannot check ")
+                    && s.message.ends_with(&format!(": {why}"))
+            })
+        {
+            let head = prev
+                .message
+                .trim_end_matches(&format!(": {why}"))
+                .to_string();
+            if !head.split(", ").any(|w| w.ends_with(what)) {
+                prev.message = format!("{head}, {what}: {why}");
+            }
+            return;
+        }
+        let s = Suspicion {
+            level,
+            node,
+            message,
+        };
+        if !self.suspicions.contains(&s) {
+            self.suspicions.push(s);
+        }
+    }
+
+    /// Any critical or fatal finding.
+    pub fn broken(&self) -> bool {
+        self.suspicions.iter().any(|s| s.level.blocking())
+    }
+}
+
+/// A translation a net-node applied, kept so the reply can be un-translated.
+#[derive(Debug, Clone, Copy)]
+struct Nat {
+    before: Packet,
+    after: Packet,
+}
+
+fn same_tuple(a: &Packet, b: &Packet) -> bool {
+    (a.src, a.sport, a.dst, a.dport) == (b.src, b.sport, b.dst, b.dport)
+}
+
+/// The packet travelling the other way.
+fn reversed(p: &Packet) -> Packet {
+    Packet {
+        src: p.dst,
+        sport: p.dport,
+        dst: p.src,
+        dport: p.sport,
+        protocol: p.protocol,
+        mark: 0,
+        encap: None,
+        reply: true,
+    }
+}
+
+struct Item {
+    from: HopId,
+    tx: Tx,
+    trail: Vec<usize>,
+    seen: HashSet<(HopId, Packet)>,
+    start: HopId,
+}
+
+/// Runs one diagnosis over a plugin instance.
+pub struct Diagnosis<'a> {
+    facts: &'a Facts,
+    plugin: &'a mut dyn Plugin,
+    trace: Trace,
+    conntrack: HashMap<HopId, Vec<Nat>>,
+    steps: usize,
+}
+
+/// Where the flow starts: a pod, or a node (also for host-network pods).
+pub fn source_hop(facts: &Facts, src: Ipv4Addr) -> Option<HopId> {
+    if let Some(n) = facts.view.node_by_ip(src) {
+        return Some(HopId {
+            kind: NodeKind::Node,
+            id: n.name.clone(),
+        });
+    }
+    facts.view.pod_by_ip(src).map(|p| HopId {
+        kind: NodeKind::Pod,
+        id: p.id(),
+    })
+}
+
+impl<'a> Diagnosis<'a> {
+    pub fn new(facts: &'a Facts, plugin: &'a mut dyn Plugin) -> Self {
+        Diagnosis {
+            facts,
+            plugin,
+            trace: Trace::default(),
+            conntrack: HashMap::new(),
+            steps: 0,
+        }
+    }
+
+    /// Add cluster-wide findings (plugin setup).
+    pub fn global(&mut self, findings: Vec<Finding>) {
+        self.record(None, &findings);
+    }
+
+    /// Record findings reported at `hop`, or at the net-node they are about.
+    fn record(&mut self, hop: Option<&HopId>, findings: &[Finding]) {
+        for f in findings {
+            let about = f.about.as_ref().map(|id| HopId {
+                kind: if id.contains('/') {
+                    NodeKind::Pod
+                } else {
+                    NodeKind::Node
+                },
+                id: id.clone(),
+            });
+            self.trace
+                .suspect(about.as_ref().or(hop), f.level, f.message.clone());
+        }
+    }
+
+    /// Diagnose `flow` from `source`.
+    pub fn run(mut self, source: HopId, flow: Flow) -> Trace {
+        let request = Packet {
+            src: flow.src,
+            sport: EPHEMERAL_PORT,
+            dst: flow.dst,
+            dport: flow.dport,
+            protocol: flow.protocol,
+            mark: 0,
+            encap: None,
+            reply: false,
+        };
+        let delivered = self.walk(&source, request, Direction::Request);
+        for (hop, packet) in delivered {
+            if self.trace.error.is_some() {
+                break;
+            }
+            self.reply(&source, &hop, &packet, &request);
+        }
+        self.explain_silent_failures();
+        self.trace
+    }
+
+    /// Start the reply at the net-node that served the request.
+    fn reply(&mut self, client: &HopId, server: &HopId, served: &Packet, request: &Packet) {
+        let reply = reversed(served);
+        if server.kind == NodeKind::External {
+            return self.reply_from_outside(client, server, reply, request);
+        }
+        let arrivals = self.walk(server, reply, Direction::Reply);
+        self.check_arrivals(client, arrivals, request)
+    }
+
+    /// The outside answers: the reply enters the cluster at whoever owns its destination.
+    fn reply_from_outside(
+        &mut self,
+        client: &HopId,
+        server: &HopId,
+        reply: Packet,
+        request: &Packet,
+    ) {
+        let owner = self.facts.view.node_by_ip(reply.dst).or_else(|| {
+            self.facts.view.nodes.values().find(|n| {
+                self.facts
+                    .netstacks
+                    .node(&n.name)
+                    .is_ok_and(|ns| ns.is_local(reply.dst))
+            })
+        });
+        let Some(node) = owner else {
+            self.trace.suspect(
+                Some(server),
+                Level::Fatal,
+                format!(
+                    "the reply from {} is addressed to {}, which is not routable outside the cluster: the request left without masquerade (SNAT)",
+                    reply.src, reply.dst
+                ),
+            );
+            return;
+        };
+        let hop = HopId {
+            kind: NodeKind::Node,
+            id: node.name.clone(),
+        };
+        let tx = Tx {
+            next: hop,
+            kind: LinkKind::External,
+            packet: reply,
+            oif: None,
+            iif: node.host_interface.clone(),
+        };
+        let arrivals = self.bfs(
+            vec![Item {
+                from: server.clone(),
+                tx,
+                trail: vec![],
+                seen: HashSet::new(),
+                start: server.clone(),
+            }],
+            Direction::Reply,
+        );
+        self.check_arrivals(client, arrivals, request)
+    }
+
+    /// The reply must reach the client from the address it sent to.
+    fn check_arrivals(&mut self, client: &HopId, arrivals: Vec<(HopId, Packet)>, request: &Packet) {
+        for (hop, p) in arrivals {
+            if &hop != client {
+                self.trace.suspect(
+                    Some(&hop),
+                    Level::Critical,
+                    format!("the reply is delivered to {hop} instead of the client {client}"),
+                );
+            } else if (p.src, p.sport) != (request.dst, request.dport) {
+                self.trace.suspect(
+                    Some(&hop),
+                    Level::Critical,
+                    format!(
+                        "the reply reaches {client} from {}:{}, but the request went to {}:{}: no connection matches it (asymmetric path or missing NAT) and the client drops it",
+                        p.src, p.sport, request.dst, request.dport
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Make sure a failed flow always carries a blocking finding.
+    fn explain_silent_failures(&mut self) {
+        if self.trace.error.is_some() || self.trace.broken() {
+            return;
+        }
+        let unfinished = self
+            .trace
+            .branches
+            .iter()
+            .any(|b| matches!(b.end, End::Unfinished { .. }));
+        if unfinished {
+            return; // already explained by warnings: facts were missing
+        }
+        let dropped: Vec<HopId> = self
+            .trace
+            .branches
+            .iter()
+            .filter_map(|b| match &b.end {
+                End::Dropped { at, .. } => Some(at.clone()),
+                _ => None,
+            })
+            .collect();
+        if let Some(at) = dropped.first() {
+            self.trace.suspect(
+                Some(at),
+                Level::Fatal,
+                format!("the packet is dropped at {at} and no check explains why"),
+            );
+        }
+    }
+
+    fn call_failed(&mut self, at: &HopId, e: CallError) -> Option<Step> {
+        match &e.failure {
+            Failure::Refused(RefusedKind::Unavailable, m) => {
+                self.trace
+                    .suspect(Some(at), Level::Warning, format!("cannot check {at}: {m}"));
+                None
+            }
+            _ => {
+                self.trace.error = Some(e);
+                None
+            }
+        }
+    }
+
+    /// Send `packet` from `start` and follow every branch. Returns where it was delivered.
+    fn walk(&mut self, start: &HopId, packet: Packet, dir: Direction) -> Vec<(HopId, Packet)> {
+        self.trace.node(start);
+        let step = match self.send(start, packet) {
+            Ok(s) => s,
+            Err(e) => {
+                let why = e.to_string();
+                self.call_failed(start, e);
+                self.trace.branches.push(Branch {
+                    direction: dir,
+                    links: vec![],
+                    start: start.clone(),
+                    end: End::Unfinished {
+                        at: start.clone(),
+                        why,
+                    },
+                });
+                return vec![];
+            }
+        };
+        self.record(Some(start), &step.findings);
+        self.remember_nat(start, &packet, &step);
+        for p in &step.dropped {
+            self.trace.branches.push(Branch {
+                direction: dir,
+                links: vec![],
+                start: start.clone(),
+                end: End::Dropped {
+                    at: start.clone(),
+                    packet: Some(*p),
+                },
+            });
+        }
+        if step.transmissions.is_empty() && step.dropped.is_empty() {
+            let end = match step.action {
+                Action::Serve => End::Delivered { at: start.clone() },
+                Action::Unknown => End::Unfinished {
+                    at: start.clone(),
+                    why: "facts missing".into(),
+                },
+                _ => End::Dropped {
+                    at: start.clone(),
+                    packet: None,
+                },
+            };
+            self.trace.branches.push(Branch {
+                direction: dir,
+                links: vec![],
+                start: start.clone(),
+                end,
+            });
+            return vec![];
+        }
+        if step.transmissions.is_empty() {
+            return vec![];
+        }
+        let mut seen = HashSet::new();
+        seen.insert((start.clone(), packet));
+        let items = step
+            .transmissions
+            .into_iter()
+            .map(|tx| Item {
+                from: start.clone(),
+                tx,
+                trail: vec![],
+                seen: seen.clone(),
+                start: start.clone(),
+            })
+            .collect();
+        self.bfs(items, dir)
+    }
+
+    fn bfs(&mut self, items: Vec<Item>, dir: Direction) -> Vec<(HopId, Packet)> {
+        let mut queue: VecDeque<Item> = items.into();
+        let mut delivered = Vec::new();
+        while let Some(mut item) = queue.pop_front() {
+            if self.trace.error.is_some() {
+                break;
+            }
+            let at = item.tx.next.clone();
+            self.trace.node(&at);
+            let link = self.trace.links.len();
+            self.trace.links.push(LinkRecord {
+                from: item.from.clone(),
+                to: at.clone(),
+                kind: item.tx.kind,
+                action: Action::Forward,
+                packet: item.tx.packet,
+                iif: item.tx.iif.clone(),
+                oif: item.tx.oif.clone(),
+                direction: dir,
+            });
+            item.trail.push(link);
+            let finish = |trace: &mut Trace, item: &Item, end: End| {
+                trace.branches.push(Branch {
+                    direction: dir,
+                    links: item.trail.clone(),
+                    start: item.start.clone(),
+                    end,
+                });
+            };
+            self.steps += 1;
+            if item.trail.len() > MAX_HOPS || self.steps > MAX_STEPS {
+                self.trace.suspect(
+                    Some(&at),
+                    Level::Fatal,
+                    format!(
+                        "the {} is still travelling after {} hops at {at}: a forwarding loop or a runaway path",
+                        direction_name(dir),
+                        item.trail.len()
+                    ),
+                );
+                finish(&mut self.trace, &item, End::HopLimit { at });
+                continue;
+            }
+            if !item.seen.insert((at.clone(), item.tx.packet)) {
+                self.trace.suspect(
+                    Some(&at),
+                    Level::Fatal,
+                    format!(
+                        "forwarding loop: the {} {} comes back to {at}",
+                        direction_name(dir),
+                        item.tx.packet.tuple()
+                    ),
+                );
+                finish(&mut self.trace, &item, End::Loop { at });
+                continue;
+            }
+            let (input, step) = match self.receive(&item.from, &item.tx) {
+                Ok(r) => r,
+                Err(e) => {
+                    let why = e.to_string();
+                    self.call_failed(&at, e);
+                    finish(&mut self.trace, &item, End::Unfinished { at, why });
+                    continue;
+                }
+            };
+            self.trace.links[link].action = step.action;
+            self.record(Some(&at), &step.findings);
+            self.remember_nat(&at, &input, &step);
+            for p in &step.dropped {
+                finish(
+                    &mut self.trace,
+                    &item,
+                    End::Dropped {
+                        at: at.clone(),
+                        packet: Some(*p),
+                    },
+                );
+            }
+            if step.action == Action::Serve && step.transmissions.is_empty() {
+                delivered.push((at.clone(), input));
+                finish(&mut self.trace, &item, End::Delivered { at });
+                continue;
+            }
+            if step.transmissions.is_empty() {
+                if step.action == Action::Unknown {
+                    let why = "facts missing".to_string();
+                    finish(&mut self.trace, &item, End::Unfinished { at, why });
+                } else if step.dropped.is_empty() {
+                    finish(&mut self.trace, &item, End::Dropped { at, packet: None });
+                }
+                continue;
+            }
+            for tx in step.transmissions {
+                queue.push_back(Item {
+                    from: at.clone(),
+                    tx,
+                    trail: item.trail.clone(),
+                    seen: item.seen.clone(),
+                    start: item.start.clone(),
+                });
+            }
+        }
+        delivered
+    }
+
+    fn remember_nat(&mut self, at: &HopId, input: &Packet, step: &Step) {
+        for tx in &step.transmissions {
+            if !input.reply && !same_tuple(input, &tx.packet) {
+                self.conntrack.entry(at.clone()).or_default().push(Nat {
+                    before: *input,
+                    after: tx.packet,
+                });
+            }
+        }
+    }
+
+    /// Undo the translation `at` applied to the request, for its reply.
+    fn unnat(&self, at: &HopId, p: Packet) -> Packet {
+        let Some(entries) = self.conntrack.get(at) else {
+            return p;
+        };
+        for nat in entries {
+            let expect = reversed(&nat.after);
+            if same_tuple(&expect, &p) {
+                let original = reversed(&nat.before);
+                return Packet {
+                    src: original.src,
+                    sport: original.sport,
+                    dst: original.dst,
+                    dport: original.dport,
+                    ..p
+                };
+            }
+        }
+        p
+    }
+
+    /// The source net-node originates `packet`.
+    fn send(&mut self, at: &HopId, packet: Packet) -> Result<Step, CallError> {
+        match at.kind {
+            NodeKind::Pod => {
+                let pod = self.pod(at)?;
+                let node_ip = self.facts.view.nodes.get(&pod.node).map(|n| n.ip);
+                self.plugin.pod_send(pod, node_ip, &packet)
+            }
+            NodeKind::Node => self.node_step(&at.id, None, packet),
+            NodeKind::External => Ok(Step {
+                action: Action::Drop,
+                transmissions: vec![],
+                dropped: vec![],
+                findings: vec![],
+            }),
+        }
+    }
+
+    /// `tx` arrives at its next hop. Returns the packet as the hop saw it and its step.
+    fn receive(&mut self, from: &HopId, tx: &Tx) -> Result<(Packet, Step), CallError> {
+        let at = &tx.next;
+        let mut packet = tx.packet;
+        if packet.reply {
+            packet = self.unnat(at, packet);
+        }
+        let arriving = Tx {
+            packet,
+            ..tx.clone()
+        };
+        let step = match at.kind {
+            NodeKind::External => Step {
+                action: Action::Serve,
+                transmissions: vec![],
+                dropped: vec![],
+                findings: vec![],
+            },
+            NodeKind::Pod => {
+                let pod = self.pod(at)?;
+                let node_ip = self.facts.view.nodes.get(&pod.node).map(|n| n.ip);
+                self.plugin.pod_receive(pod, node_ip, from, &arriving)?
+            }
+            // A node also gets the raw link, so its plugin can tell conntrack undid a translation here.
+            NodeKind::Node => self.node_step(&at.id, Some((from, tx)), packet)?,
+        };
+        Ok((packet, step))
+    }
+
+    fn pod(&self, at: &HopId) -> Result<&'a crate::cluster::PodFacts, CallError> {
+        self.facts.view.pods.get(&at.id).ok_or_else(|| CallError {
+            extension: "skoop".into(),
+            call: format!("pod {}", at.id),
+            failure: Failure::Malformed(format!(
+                "the plugin sent the packet to an unknown pod {}",
+                at.id
+            )),
+        })
+    }
+
+    /// Dispatch a node hop by what the (inner) destination is.
+    fn node_step(
+        &mut self,
+        node: &str,
+        upstream: Option<(&HopId, &Tx)>,
+        packet: Packet,
+    ) -> Result<Step, CallError> {
+        let facts = self.facts;
+        let Some(n) = facts.view.nodes.get(node) else {
+            return Err(CallError {
+                extension: "skoop".into(),
+                call: format!("node {node}"),
+                failure: Failure::Malformed(format!(
+                    "the plugin sent the packet to an unknown node {node}"
+                )),
+            });
+        };
+        let local = facts
+            .netstacks
+            .node(node)
+            .map(|ns| ns.is_local(packet.dst))
+            .unwrap_or(false);
+        let class = facts
+            .view
+            .classify(packet.dst, packet.dport, packet.protocol);
+        let target = match class {
+            // A ClusterIP is translated on any node; a NodePort only on the node
+            // owning the address (kube-proxy's `--dst-type LOCAL`).
+            Classified::Service(s)
+                if !packet.reply
+                    && (facts.view.service_by_ip(packet.dst).is_some()
+                        || local
+                        || packet.dst == n.ip) =>
+            {
+                NodeTarget::Service(s)
+            }
+            Classified::Service(_) | Classified::Node(_) | Classified::External(_)
+                if local || packet.dst == n.ip =>
+            {
+                NodeTarget::Serve
+            }
+            Classified::Pod(p) => NodeTarget::Pod(p, facts.view.nodes.get(&p.node).map(|x| x.ip)),
+            Classified::Node(t) => NodeTarget::Host(t),
+            Classified::Service(_) => match facts.view.node_by_ip(packet.dst) {
+                Some(t) => NodeTarget::Host(t),
+                None => NodeTarget::External,
+            },
+            // A non-pod address in a node's pod CIDR (its VTEP or bridge
+            // address) belongs to that node.
+            Classified::External(ip) => match facts
+                .view
+                .nodes
+                .values()
+                .find(|o| o.pod_cidrs.iter().any(|c| c.contains(&ip)))
+            {
+                Some(owner) if owner.name != n.name => NodeTarget::Host(owner),
+                _ => NodeTarget::External,
+            },
+        };
+        self.plugin.node_hop(n, upstream, &packet, target)
+    }
+}
+
+fn direction_name(d: Direction) -> &'static str {
+    match d {
+        Direction::Request => "request",
+        Direction::Reply => "reply",
+    }
+}

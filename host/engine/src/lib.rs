@@ -1,0 +1,19 @@
+//! skoop's engine: cluster facts and netstack dumps in, simulated path and
+//! suspicions out. It talks to CNI plugins and cloud providers through the
+//! [`plugin::Plugin`] trait, so the diagnosis loop runs with native test
+//! plugins as well as with wasm components (`skoop-wasm`).
+
+pub mod bundle;
+pub mod cluster;
+pub mod detect;
+pub mod diagnose;
+pub mod facts;
+pub mod path;
+pub mod plugin;
+pub mod report;
+pub mod service;
+pub mod suspicion;
+
+pub use skoop_error as error;
+pub use skoop_netstack as netstack;
+pub use skoop_netstack::{dump, packet};

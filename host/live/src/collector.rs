@@ -1,0 +1,325 @@
+//! Collector pods: created lazily, one per node the diagnosis reaches,
+//! waited for, read through their log, and deleted at the end, on failure
+//! and on Ctrl-C/SIGTERM (unless preserved).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use tokio::runtime::Runtime;
+
+use super::api::{Answer, Api, Call};
+use super::pod::{self, State};
+use skoop_engine::bundle::parse_node;
+use skoop_engine::dump::NodeDump;
+use skoop_engine::error::bad_input;
+
+/// Settings of the collector pods.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub namespace: String,
+    pub image: String,
+    pub wait: Duration,
+    pub preserve: bool,
+    /// Labels this run's pods (`skoop.io/run`) and suffixes their names.
+    pub run_id: String,
+}
+
+/// The collector pods of one run.
+pub struct Collectors {
+    api: Arc<Api>,
+    opts: Options,
+    /// Pods created (or being created); the lock is held across a create so
+    /// cleanup never misses a pod whose create is in flight.
+    created: tokio::sync::Mutex<Vec<String>>,
+    namespace_ready: tokio::sync::OnceCell<()>,
+    /// Set once cleanup started: no more pods are created.
+    closing: AtomicBool,
+    /// The first collector failure: later nodes are not attempted.
+    failure: Mutex<Option<String>>,
+}
+
+const POLL_FIRST: Duration = Duration::from_millis(100);
+const POLL_MAX: Duration = Duration::from_secs(1);
+
+impl Collectors {
+    pub fn new(api: Arc<Api>, opts: Options) -> Arc<Collectors> {
+        Arc::new(Collectors {
+            api,
+            opts,
+            created: tokio::sync::Mutex::new(Vec::new()),
+            namespace_ready: tokio::sync::OnceCell::new(),
+            closing: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        })
+    }
+
+    /// The first collector failure of this run, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    fn pods_call(&self, verb: &'static str, resource: &'static str, path: String) -> Call {
+        Call {
+            verb,
+            group: "",
+            resource,
+            namespace: Some(self.opts.namespace.clone()),
+            path,
+        }
+    }
+
+    fn pod_path(&self, name: &str) -> String {
+        format!("/api/v1/namespaces/{}/pods/{name}", self.opts.namespace)
+    }
+
+    async fn ensure_namespace(&self) -> Result<()> {
+        self.namespace_ready
+            .get_or_try_init(|| async {
+                let ns = &self.opts.namespace;
+                let get = Call {
+                    verb: "get",
+                    group: "",
+                    resource: "namespaces",
+                    namespace: None,
+                    path: format!("/api/v1/namespaces/{ns}"),
+                };
+                if let Answer::Ok(_) = self.api.get(&get).await? {
+                    return Ok(());
+                }
+                let create = Call {
+                    verb: "create",
+                    group: "",
+                    resource: "namespaces",
+                    namespace: None,
+                    path: "/api/v1/namespaces".to_string(),
+                };
+                let body = serde_json::json!({
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": ns, "labels": {
+                        "app.kubernetes.io/managed-by": "skoop",
+                        "pod-security.kubernetes.io/enforce": "privileged",
+                    }},
+                });
+                match self.api.create(&create, &body).await? {
+                    Answer::Ok(()) | Answer::Status(409, _) => {
+                        eprintln!("skoop: created namespace {ns} for the collector pods");
+                        Ok(())
+                    }
+                    Answer::Status(code, m) => Err(bad_input(format!(
+                        "cannot create namespace {ns} for the collector pods: HTTP {code}: {m}; create it or pass --collector-namespace"
+                    ))),
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn create(&self, node: &str) -> Result<String> {
+        self.ensure_namespace().await?;
+        let name = pod::name(node, &self.opts.run_id);
+        let mut created = self.created.lock().await;
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(bad_input("interrupted"));
+        }
+        let ns = &self.opts.namespace;
+        let body = pod::manifest(&name, ns, node, &self.opts.image, &self.opts.run_id);
+        let call = self.pods_call("create", "pods", format!("/api/v1/namespaces/{ns}/pods"));
+        created.push(name.clone());
+        match self.api.create(&call, &body).await {
+            Ok(Answer::Ok(())) => Ok(name),
+            Ok(Answer::Status(code, m)) => {
+                created.retain(|n| n != &name);
+                Err(bad_input(format!(
+                    "cannot create collector pod {ns}/{name} for node {node}: HTTP {code}: {m}"
+                )))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn wait(&self, node: &str, name: &str) -> Result<()> {
+        let ns = &self.opts.namespace;
+        let call = self.pods_call("get", "pods", self.pod_path(name));
+        let start = Instant::now();
+        let mut delay = POLL_FIRST;
+        let mut last = String::new();
+        loop {
+            let pod = match self.api.get(&call).await? {
+                Answer::Ok(p) => p,
+                Answer::Status(404, _) => {
+                    return Err(bad_input(format!(
+                        "collector pod {ns}/{name} on node {node} disappeared (deleted by someone else?)"
+                    )));
+                }
+                Answer::Status(code, m) => {
+                    return Err(bad_input(format!(
+                        "cannot read collector pod {ns}/{name} on node {node}: HTTP {code}: {m}"
+                    )));
+                }
+            };
+            match pod::state(&pod) {
+                State::Done => return Ok(()),
+                State::Failed(why) => {
+                    return Err(bad_input(format!(
+                        "collector pod {ns}/{name} on node {node} failed: {why}"
+                    )));
+                }
+                State::Waiting(why) => {
+                    if why != last {
+                        eprintln!("skoop: node {node}: collector pod {ns}/{name} {why}");
+                        last = why;
+                    }
+                }
+            }
+            if start.elapsed() >= self.opts.wait {
+                return Err(bad_input(format!(
+                    "collector pod {ns}/{name} on node {node} is still {last} after {}s; check it with `kubectl -n {ns} describe pod {name}` or raise --collector-pod-wait-timeout",
+                    self.opts.wait.as_secs()
+                )));
+            }
+            tokio::time::sleep(delay.min(self.opts.wait.saturating_sub(start.elapsed()))).await;
+            delay = (delay * 2).min(POLL_MAX);
+        }
+    }
+
+    async fn fetch(&self, node: &str, name: &str) -> Result<(NodeDump, String)> {
+        let ns = &self.opts.namespace;
+        let call = self.pods_call(
+            "get",
+            "pods/log",
+            format!("{}/log?container={}", self.pod_path(name), pod::CONTAINER),
+        );
+        let text = self.api.text(&call).await?;
+        let origin = format!("log of collector pod {ns}/{name} on node {node}");
+        let dump = parse_node(&text, &origin)?;
+        if dump.node != node {
+            return Err(bad_input(format!(
+                "{origin}: the dump is of node {:?}, not {node}",
+                dump.node
+            )));
+        }
+        Ok((dump, text))
+    }
+
+    /// Collect one node: create its pod, wait for it, read its dump.
+    pub async fn collect(&self, node: &str) -> Result<NodeDump> {
+        self.collect_text(node).await.map(|(dump, _)| dump)
+    }
+
+    /// Collect one node: its dump, and the dump as the collector wrote it.
+    pub async fn collect_text(&self, node: &str) -> Result<(NodeDump, String)> {
+        if let Some(f) = self.failure() {
+            return Err(bad_input(format!(
+                "node {node} not collected: an earlier collector failed ({f})"
+            )));
+        }
+        let start = Instant::now();
+        let result = async {
+            let name = self.create(node).await?;
+            eprintln!(
+                "skoop: node {node}: collector pod {}/{name} created",
+                self.opts.namespace
+            );
+            self.wait(node, &name).await?;
+            let (dump, text) = self.fetch(node, &name).await?;
+            eprintln!(
+                "skoop: node {node}: collected in {:.1}s ({} KiB)",
+                start.elapsed().as_secs_f64(),
+                text.len() / 1024
+            );
+            Ok::<_, anyhow::Error>((dump, text))
+        }
+        .await;
+        if let Err(e) = &result
+            && let Ok(mut f) = self.failure.lock()
+            && f.is_none()
+        {
+            *f = Some(format!("{e:#}"));
+        }
+        result
+    }
+
+    /// Delete every pod of this run (unless preserved); no pod is created
+    /// after this starts.
+    pub async fn cleanup(&self) {
+        let created = {
+            let mut guard = self.created.lock().await;
+            self.closing.store(true, Ordering::SeqCst);
+            std::mem::take(&mut *guard)
+        };
+        if created.is_empty() {
+            return;
+        }
+        let ns = &self.opts.namespace;
+        if self.opts.preserve {
+            eprintln!(
+                "skoop: keeping collector pods (--preserve-collector-pod): kubectl -n {ns} delete pod -l skoop.io/run={}",
+                self.opts.run_id
+            );
+            return;
+        }
+        let deletes = created.iter().map(|name| {
+            let call = self.pods_call(
+                "delete",
+                "pods",
+                format!("{}?gracePeriodSeconds=0", self.pod_path(name)),
+            );
+            async move { (name, self.api.delete(&call).await) }
+        });
+        for (name, result) in join_all(deletes).await {
+            if let Err(e) = result {
+                eprintln!(
+                    "skoop: could not delete collector pod {ns}/{name}: {e:#}; delete it with kubectl -n {ns} delete pod {name}"
+                );
+            }
+        }
+    }
+}
+
+/// Run futures concurrently on the current task.
+pub async fn join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// Delete the pods and exit on SIGINT/SIGTERM. The signal handlers are
+/// registered before this returns, so no pod is created unguarded.
+pub fn guard_signals(rt: &Runtime, collectors: Arc<Collectors>) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _enter = rt.enter();
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    rt.spawn(async move {
+        let code = tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        };
+        eprintln!("skoop: interrupted; deleting the collector pods");
+        collectors.cleanup().await;
+        std::process::exit(code);
+    });
+    Ok(())
+}

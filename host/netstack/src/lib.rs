@@ -1,0 +1,472 @@
+//! skoop-netstack: a Linux network-namespace simulator built from node dumps.
+//! One netns: interfaces, sysctls, policy routing, neighbours/FDB, sockets and netfilter.
+
+pub mod dump;
+pub mod ipvs;
+pub mod netfilter;
+pub mod packet;
+pub mod route;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, OnceLock};
+
+use crate::dump::{FdbEntry, Interface, Neighbour, NetnsDump, NodeDump};
+use crate::packet::{Packet, Protocol};
+pub use ipvs::{IpvsBranch, IpvsMatch};
+use netfilter::{ConnState, Hook, IpsetStore, NetnsFacts, Outcome, ReverseRoute, Ruleset};
+pub use route::{RouteHit, RouteKind, RouteQuery, RouteSelectors};
+
+/// Why a question about a netns has no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetstackError {
+    /// The fact was not collected.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The collected fact cannot be read.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One network namespace.
+#[derive(Debug)]
+pub struct Netstack {
+    /// "node n" or "pod ns/name".
+    pub label: String,
+    pub dump: NetnsDump,
+    rules: OnceLock<Result<(Ruleset, IpsetStore), NetstackError>>,
+}
+
+impl Netstack {
+    pub fn new(label: String, dump: NetnsDump) -> Self {
+        Netstack {
+            label,
+            dump,
+            rules: OnceLock::new(),
+        }
+    }
+
+    fn absent(&self, fact: &str) -> Result<(), NetstackError> {
+        match self.dump.absent.get(fact) {
+            Some(why) => Err(NetstackError::Unavailable(format!(
+                "{fact} of {} was not collected ({why})",
+                self.label
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    pub fn interfaces(&self) -> &[Interface] {
+        &self.dump.interfaces
+    }
+
+    pub fn interface(&self, name: &str) -> Option<&Interface> {
+        self.dump.interfaces.iter().find(|i| i.name == name)
+    }
+
+    pub fn interface_by_index(&self, index: u32) -> Option<&Interface> {
+        self.dump.interfaces.iter().find(|i| i.index == index)
+    }
+
+    pub fn sysctl(&self, key: &str) -> Option<&str> {
+        self.dump.sysctls.get(key).map(String::as_str)
+    }
+
+    /// Route lookup through the policy rules.
+    pub fn route(&self, q: &RouteQuery) -> Result<Vec<RouteHit>, NetstackError> {
+        self.absent("routes")?;
+        Ok(route::lookup(&self.dump, q))
+    }
+
+    /// Route lookup with the TOS and bound output device `ip rule`s may select on.
+    pub fn route_with(
+        &self,
+        q: &RouteQuery,
+        sel: &RouteSelectors,
+    ) -> Result<Vec<RouteHit>, NetstackError> {
+        self.absent("routes")?;
+        Ok(route::lookup_with(&self.dump, q, sel))
+    }
+
+    /// The IPVS virtual service `packet` (a new connection) hits, with every
+    /// real server it may be scheduled to. Unavailable when IPVS was not
+    /// collected or the kernel has none.
+    pub fn ipvs(&self, packet: &Packet) -> Result<Option<IpvsMatch>, NetstackError> {
+        self.absent("ipvs")?;
+        match &self.dump.ipvs {
+            Some(services) => Ok(ipvs::lookup(services, packet)),
+            None => Err(NetstackError::Unavailable(format!(
+                "IPVS of {} was not collected",
+                self.label
+            ))),
+        }
+    }
+
+    /// True when `ip` has a `local` route (an address of this netns).
+    pub fn is_local(&self, ip: Ipv4Addr) -> bool {
+        route::is_local(&self.dump, ip)
+    }
+
+    pub fn neighbour(&self, dev: &str, ip: Ipv4Addr) -> Result<Option<&Neighbour>, NetstackError> {
+        self.absent("neighbours")?;
+        Ok(self
+            .dump
+            .neighbours
+            .iter()
+            .find(|n| n.dev == dev && n.ip == ip))
+    }
+
+    pub fn fdb(&self, dev: &str) -> Result<Vec<&FdbEntry>, NetstackError> {
+        self.absent("fdb")?;
+        Ok(self.dump.fdb.iter().filter(|e| e.dev == dev).collect())
+    }
+
+    /// A socket listens on `ip` (or any address) at `port`.
+    pub fn listening(
+        &self,
+        protocol: Protocol,
+        ip: Ipv4Addr,
+        port: u16,
+    ) -> Result<bool, NetstackError> {
+        self.absent("sockets")?;
+        Ok(self.dump.sockets.iter().any(|s| {
+            Protocol::parse(&s.protocol) == Some(protocol)
+                && s.port == port
+                && (s.ip == ip || s.ip.is_unspecified())
+        }))
+    }
+
+    fn ruleset(&self) -> Result<&(Ruleset, IpsetStore), NetstackError> {
+        self.rules
+            .get_or_init(|| {
+                self.absent("iptables")?;
+                let rules = match &self.dump.iptables {
+                    Some(text) => Ruleset::parse(text).map_err(|e| {
+                        NetstackError::Invalid(format!("iptables-save of {}: {e}", self.label))
+                    })?,
+                    None => Ruleset::default(),
+                };
+                let sets = match &self.dump.ipsets {
+                    Some(text) => IpsetStore::parse(text).map_err(|e| {
+                        NetstackError::Invalid(format!("ipset save of {}: {e}", self.label))
+                    })?,
+                    None => IpsetStore::default(),
+                };
+                Ok((rules, sets))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Traverse a netfilter hook.
+    pub fn netfilter(
+        &self,
+        hook: Hook,
+        packet: &Packet,
+        iif: Option<&str>,
+        oif: Option<&str>,
+    ) -> Result<Vec<Outcome>, NetstackError> {
+        let (rules, sets) = self.ruleset()?;
+        Ok(netfilter::traverse(
+            rules, sets, self, hook, packet, iif, oif,
+        ))
+    }
+
+    /// [`Netstack::netfilter`] with the connection state the previous hook
+    /// left ([`Outcome::conn`]).
+    pub fn netfilter_conn(
+        &self,
+        hook: Hook,
+        packet: &Packet,
+        iif: Option<&str>,
+        oif: Option<&str>,
+        conn: &ConnState,
+    ) -> Result<Vec<Outcome>, NetstackError> {
+        let (rules, sets) = self.ruleset()?;
+        Ok(netfilter::traverse_conn(
+            rules, sets, self, hook, packet, iif, oif, conn,
+        ))
+    }
+}
+
+impl NetnsFacts for Netstack {
+    fn is_local(&self, ip: Ipv4Addr) -> bool {
+        Netstack::is_local(self, ip)
+    }
+
+    fn primary_address(&self, ifname: &str) -> Option<Ipv4Addr> {
+        self.interface(ifname)
+            .and_then(|i| i.addresses.first())
+            .map(|a| a.addr())
+    }
+
+    fn interface_addresses(&self, ifname: &str) -> Option<Vec<Ipv4Addr>> {
+        self.interface(ifname)
+            .map(|i| i.addresses.iter().map(|a| a.addr()).collect())
+    }
+
+    fn socket_listening(
+        &self,
+        protocol: Protocol,
+        ip: Ipv4Addr,
+        port: u16,
+        exact: bool,
+    ) -> Option<bool> {
+        self.absent("sockets").ok()?;
+        Some(self.dump.sockets.iter().any(|s| {
+            Protocol::parse(&s.protocol) == Some(protocol)
+                && s.port == port
+                && (s.ip == ip || (!exact && s.ip.is_unspecified()))
+        }))
+    }
+
+    fn reverse_route(&self, to: Ipv4Addr, from: Ipv4Addr, mark: u32) -> Option<ReverseRoute> {
+        self.absent("routes").ok()?;
+        let q = RouteQuery {
+            dst: Some(to),
+            src: Some(from),
+            iif: None,
+            mark,
+        };
+        let hits = route::lookup(&self.dump, &q);
+        let kind = hits.first().map(|h| h.kind);
+        Some(ReverseRoute {
+            unicast: kind == Some(RouteKind::Unicast),
+            local: kind == Some(RouteKind::Local),
+            devs: hits.into_iter().filter_map(|h| h.dev).collect(),
+        })
+    }
+}
+
+/// Loads one node's dump on first use (live mode: a collector pod). The error
+/// is one line naming the node and why.
+pub type NodeLoader = Box<dyn Fn(&str) -> Result<NodeDump, String> + Send + Sync>;
+
+/// The netns of one node: its host netns and its pods' netns by `ns/name`.
+#[derive(Debug)]
+struct NodeNetns {
+    host: Netstack,
+    pods: BTreeMap<String, Netstack>,
+}
+
+impl NodeNetns {
+    fn new(name: &str, d: &NodeDump) -> NodeNetns {
+        let pods = d
+            .pods
+            .iter()
+            .map(|p| {
+                let id = format!("{}/{}", p.namespace, p.name);
+                let stack = Netstack::new(format!("pod {id}"), p.netns.clone());
+                (id, stack)
+            })
+            .collect();
+        NodeNetns {
+            host: Netstack::new(format!("node {name}"), d.host.clone()),
+            pods,
+        }
+    }
+}
+
+/// Node netns loaded on first access, each at most once.
+struct Lazy {
+    loader: NodeLoader,
+    /// Every node that may be loaded, by name.
+    nodes: BTreeMap<String, OnceLock<Result<NodeNetns, NetstackError>>>,
+    /// The node of each pod (`ns/name`).
+    pod_node: BTreeMap<String, String>,
+}
+
+enum Source {
+    Loaded(BTreeMap<String, NodeNetns>),
+    Lazy(Lazy),
+}
+
+/// Every netns of the cluster: the host netns of each node and the netns of
+/// its pods, from the bundle's dumps or loaded lazily, node by node.
+/// Clones share the loaded dumps.
+#[derive(Clone)]
+pub struct Netstacks {
+    source: Arc<Source>,
+}
+
+impl Default for Netstacks {
+    fn default() -> Self {
+        Netstacks::from_dumps(&BTreeMap::new())
+    }
+}
+
+impl std::fmt::Debug for Netstacks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Netstacks")
+            .field("loaded_nodes", &self.loaded_nodes())
+            .finish()
+    }
+}
+
+impl Netstacks {
+    pub fn from_dumps(dumps: &BTreeMap<String, NodeDump>) -> Netstacks {
+        let nodes = dumps
+            .iter()
+            .map(|(name, d)| (name.clone(), NodeNetns::new(name, d)))
+            .collect();
+        Netstacks {
+            source: Arc::new(Source::Loaded(nodes)),
+        }
+    }
+
+    /// Netstacks whose node dumps are loaded on first access through
+    /// `loader`. `nodes` are the nodes that may be loaded; `pod_node` maps a
+    /// pod (`ns/name`) to its node. A failed load is remembered, not retried.
+    pub fn lazy(
+        nodes: impl IntoIterator<Item = String>,
+        pod_node: BTreeMap<String, String>,
+        loader: NodeLoader,
+    ) -> Netstacks {
+        let nodes = nodes.into_iter().map(|n| (n, OnceLock::new())).collect();
+        Netstacks {
+            source: Arc::new(Source::Lazy(Lazy {
+                loader,
+                nodes,
+                pod_node,
+            })),
+        }
+    }
+
+    fn node_netns(&self, name: &str) -> Result<&NodeNetns, NetstackError> {
+        match &*self.source {
+            Source::Loaded(nodes) => nodes.get(name).ok_or_else(|| {
+                NetstackError::Unavailable(format!("no dump of node {name} in the bundle"))
+            }),
+            Source::Lazy(lazy) => {
+                let cell = lazy.nodes.get(name).ok_or_else(|| {
+                    NetstackError::Unavailable(format!("no node {name} in the cluster"))
+                })?;
+                cell.get_or_init(|| {
+                    (lazy.loader)(name)
+                        .map(|d| NodeNetns::new(name, &d))
+                        .map_err(NetstackError::Unavailable)
+                })
+                .as_ref()
+                .map_err(Clone::clone)
+            }
+        }
+    }
+
+    /// A node's host netns (loaded on first access in lazy mode).
+    pub fn node(&self, name: &str) -> Result<&Netstack, NetstackError> {
+        self.node_netns(name).map(|n| &n.host)
+    }
+
+    /// A pod's netns (`namespace/name`); loads its node in lazy mode.
+    pub fn pod(&self, id: &str) -> Result<&Netstack, NetstackError> {
+        let missing =
+            || NetstackError::Unavailable(format!("no dump of pod {id}'s network namespace"));
+        match &*self.source {
+            Source::Loaded(nodes) => nodes
+                .values()
+                .find_map(|n| n.pods.get(id))
+                .ok_or_else(missing),
+            Source::Lazy(lazy) => {
+                let node = lazy.pod_node.get(id).ok_or_else(missing)?;
+                self.node_netns(node)?.pods.get(id).ok_or_else(missing)
+            }
+        }
+    }
+
+    /// The host netns of a node if it is loaded already; never loads.
+    pub fn loaded_node(&self, name: &str) -> Option<&Netstack> {
+        match &*self.source {
+            Source::Loaded(nodes) => nodes.get(name).map(|n| &n.host),
+            Source::Lazy(lazy) => lazy
+                .nodes
+                .get(name)
+                .and_then(OnceLock::get)
+                .and_then(|r| r.as_ref().ok())
+                .map(|n| &n.host),
+        }
+    }
+
+    /// The nodes whose dump is loaded (every node of a bundle).
+    pub fn loaded_nodes(&self) -> Vec<String> {
+        match &*self.source {
+            Source::Loaded(nodes) => nodes.keys().cloned().collect(),
+            Source::Lazy(lazy) => lazy
+                .nodes
+                .iter()
+                .filter(|(_, c)| matches!(c.get(), Some(Ok(_))))
+                .map(|(n, _)| n.clone())
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod netstacks_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::dump::PodNetns;
+
+    fn dump(node: &str) -> NodeDump {
+        NodeDump {
+            version: crate::dump::DUMP_VERSION,
+            node: node.to_string(),
+            host: NetnsDump::default(),
+            pods: vec![PodNetns {
+                namespace: "default".into(),
+                name: format!("{node}-pod"),
+                netns: NetnsDump::default(),
+            }],
+        }
+    }
+
+    #[test]
+    fn lazy_nodes_load_once_and_only_when_asked() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let stacks = Netstacks::lazy(
+            ["a".to_string(), "b".to_string(), "bad".to_string()],
+            BTreeMap::from([("default/b-pod".to_string(), "b".to_string())]),
+            Box::new(move |node| {
+                c.fetch_add(1, Ordering::SeqCst);
+                if node == "bad" {
+                    Err(format!("collector on {node} failed"))
+                } else {
+                    Ok(dump(node))
+                }
+            }),
+        );
+        assert!(stacks.loaded_nodes().is_empty());
+        assert!(stacks.node("a").is_ok());
+        assert!(stacks.node("a").is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            stacks.pod("default/b-pod").map(|s| s.label.clone()),
+            Ok("pod default/b-pod".into())
+        );
+        assert_eq!(
+            stacks.loaded_nodes(),
+            vec!["a".to_string(), "b".to_string()]
+        );
+        let err = stacks.node("bad").map(|_| ()).unwrap_err();
+        assert_eq!(
+            err,
+            NetstackError::Unavailable("collector on bad failed".into())
+        );
+        assert!(stacks.node("bad").is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "a failure is not retried");
+        assert!(stacks.node("nope").is_err());
+        assert!(stacks.pod("default/unknown").is_err());
+        assert!(stacks.loaded_node("c").is_none());
+    }
+
+    #[test]
+    fn bundle_netstacks_answer_as_before() {
+        let dumps = BTreeMap::from([("a".to_string(), dump("a"))]);
+        let stacks = Netstacks::from_dumps(&dumps);
+        assert!(stacks.node("a").is_ok());
+        assert!(stacks.pod("default/a-pod").is_ok());
+        assert!(stacks.node("b").is_err());
+        assert_eq!(stacks.loaded_nodes(), vec!["a".to_string()]);
+    }
+}

@@ -1,0 +1,638 @@
+//! The structure of an `iptables-save` dump: `*table` sections, `:CHAIN`
+//! headers, `-A` rules and `COMMIT`. Rule words are handed to `rule.rs`.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use super::index::DstIndex;
+use super::lex::{Token, is_counter, tokenize_into};
+use super::matches::Cond;
+use super::rule::{RuleSpec, parse_rule};
+use super::targets::{Target, compile, resolve};
+use super::{ParseError, Verdict};
+
+/// FNV-1a: chain names are short and looked up once or twice per rule.
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Chain name to index.
+type ChainIndex = HashMap<String, usize, BuildHasherDefault<Fnv>>;
+
+/// One rule of a chain.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub table: Arc<str>,
+    pub chain: Arc<str>,
+    /// 1-based position in its chain.
+    pub index: u32,
+    /// The rule as written (e.g. `-A FORWARD -j DROP`), counters removed.
+    pub text: String,
+    /// The `-m comment --comment` text, if any.
+    pub comment: Option<String>,
+    pub(crate) conds: Box<[Cond]>,
+    pub(crate) target: Target,
+}
+
+/// A built-in or user chain.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    pub(crate) name: Arc<str>,
+    /// Built-in chains have a policy; user chains have none.
+    pub(crate) policy: Option<Verdict>,
+    pub(crate) rules: Vec<Rule>,
+    /// Destination dispatch of a long chain (see `index.rs`).
+    pub(crate) index: Option<DstIndex>,
+}
+
+impl Chain {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// ACCEPT or DROP for built-in chains, None for user chains.
+    pub fn policy(&self) -> Option<Verdict> {
+        self.policy
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+/// One `*table` section.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub(crate) name: Arc<str>,
+    pub(crate) chains: Vec<Chain>,
+    pub(crate) by_name: ChainIndex,
+}
+
+impl Table {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn chains(&self) -> &[Chain] {
+        &self.chains
+    }
+
+    pub fn chain(&self, name: &str) -> Option<&Chain> {
+        self.by_name.get(name).map(|&i| &self.chains[i])
+    }
+
+    pub(crate) fn chain_index(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+}
+
+const BUILTIN: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+
+/// The built-in chains a table has (all five for tables not known here).
+fn builtin_chains(table: &str) -> &'static [&'static str] {
+    match table {
+        "filter" | "security" => &["INPUT", "FORWARD", "OUTPUT"],
+        "nat" => &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+        "raw" => &["PREROUTING", "OUTPUT"],
+        _ => &BUILTIN,
+    }
+}
+
+/// A chain while its table is being read: rules wait for their targets to
+/// be compiled (a target may name a chain declared later).
+struct PendingChain {
+    name: Arc<str>,
+    policy: Option<Verdict>,
+    rules: Vec<Rule>,
+}
+
+struct PendingTable {
+    name: Arc<str>,
+    chains: Vec<PendingChain>,
+    by_name: ChainIndex,
+}
+
+impl PendingTable {
+    fn new(name: &str) -> PendingTable {
+        PendingTable {
+            name: Arc::from(name),
+            chains: Vec::new(),
+            by_name: ChainIndex::default(),
+        }
+    }
+
+    fn declare(&mut self, name: &str, policy: Option<Verdict>) -> usize {
+        if let Some(&i) = self.by_name.get(name) {
+            self.chains[i].policy = policy;
+            return i;
+        }
+        self.chains.push(PendingChain {
+            name: Arc::from(name),
+            policy,
+            rules: Vec::new(),
+        });
+        self.by_name.insert(name.to_string(), self.chains.len() - 1);
+        self.chains.len() - 1
+    }
+
+    /// The chain `-A`/`-I` names; built-in chains need no header.
+    fn chain_for_rule(&mut self, name: &str) -> Option<usize> {
+        if let Some(&i) = self.by_name.get(name) {
+            return Some(i);
+        }
+        if builtin_chains(&self.name).contains(&name) {
+            return Some(self.declare(name, Some(Verdict::Accept)));
+        }
+        None
+    }
+
+    fn finish(self) -> Table {
+        let by_name = self.by_name;
+        let lookup = |n: &str| by_name.get(n).copied();
+        let table_name = self.name;
+        let chains = self
+            .chains
+            .into_iter()
+            .map(|mut c| {
+                for (i, rule) in c.rules.iter_mut().enumerate() {
+                    rule.index = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                    resolve(&mut rule.target, lookup);
+                }
+                Chain {
+                    name: c.name,
+                    policy: c.policy,
+                    index: DstIndex::build(&c.rules),
+                    rules: c.rules,
+                }
+            })
+            .collect();
+        Table {
+            name: table_name,
+            chains,
+            by_name,
+        }
+    }
+}
+
+fn err(line: usize, message: impl Into<String>) -> ParseError {
+    ParseError {
+        line,
+        message: message.into(),
+    }
+}
+
+/// The line as written without its `[p:b]` counter words.
+fn display_text(line: &str, toks: &[Token<'_>], had_counters: bool) -> String {
+    if !had_counters {
+        return line.to_string();
+    }
+    let mut out = String::with_capacity(line.len());
+    for t in toks {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&line[t.start..t.end]);
+    }
+    out
+}
+
+/// Parses a whole `iptables-save` dump.
+pub(crate) fn parse_tables(text: &str) -> Result<Vec<Table>, ParseError> {
+    let mut tables = Vec::new();
+    let mut cur: Option<PendingTable> = None;
+    let mut toks: Vec<Token<'_>> = Vec::with_capacity(32);
+    for (i, raw) in text.lines().enumerate() {
+        let lineno = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('*') {
+            let name = name.trim();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(err(lineno, format!("bad table line \"{line}\"")));
+            }
+            if let Some(t) = cur.take() {
+                tables.push(t.finish());
+            }
+            cur = Some(PendingTable::new(name));
+            continue;
+        }
+        if line == "COMMIT" {
+            match cur.take() {
+                Some(t) => tables.push(t.finish()),
+                None => return Err(err(lineno, "COMMIT outside a table")),
+            }
+            continue;
+        }
+        let Some(table) = cur.as_mut() else {
+            return Err(err(lineno, format!("rule outside a table: \"{line}\"")));
+        };
+        tokenize_into(line, &mut toks).map_err(|m| err(lineno, m))?;
+        let before = toks.len();
+        if line.contains('[') {
+            toks.retain(|t| !is_counter(t));
+        }
+        let had_counters = toks.len() != before;
+        if let Some(name) = line.strip_prefix(':') {
+            // `:NAME POLICY [counters]`
+            let name = toks
+                .first()
+                .and_then(|t| t.text.strip_prefix(':'))
+                .unwrap_or(name);
+            if name.is_empty() {
+                return Err(err(lineno, "chain header without a name"));
+            }
+            let policy = match toks.get(1).map(|t| t.text.as_ref()) {
+                Some("ACCEPT") => Some(Verdict::Accept),
+                Some("DROP") => Some(Verdict::Drop),
+                Some("-") | None => {
+                    if BUILTIN.contains(&name) {
+                        Some(Verdict::Accept)
+                    } else {
+                        None
+                    }
+                }
+                Some(p) => return Err(err(lineno, format!("bad policy \"{p}\" for chain {name}"))),
+            };
+            table.declare(name, policy);
+            continue;
+        }
+        let cmd = toks.first().map(|t| t.text.as_ref()).unwrap_or("");
+        match cmd {
+            "-A" | "--append" | "-I" | "--insert" => {
+                let Some(chain) = toks.get(1).map(|t| t.text.as_ref()) else {
+                    return Err(err(lineno, format!("{cmd} without a chain")));
+                };
+                let Some(ci) = table.chain_for_rule(chain) else {
+                    return Err(err(
+                        lineno,
+                        format!("chain \"{chain}\" is not declared in table {}", table.name),
+                    ));
+                };
+                let insert = matches!(cmd, "-I" | "--insert");
+                let mut rest = 2;
+                let mut pos = 0usize;
+                if insert && let Some(n) = toks.get(2).and_then(|t| t.text.parse::<usize>().ok()) {
+                    pos = n.saturating_sub(1);
+                    rest = 3;
+                }
+                let RuleSpec {
+                    conds,
+                    target,
+                    comment,
+                } = parse_rule(toks.get(rest..).unwrap_or(&[]));
+                let text = display_text(line, &toks, had_counters);
+                let target = compile(target.as_ref(), |n| table.by_name.get(n).copied());
+                let chain = &mut table.chains[ci];
+                let rule = Rule {
+                    table: table.name.clone(),
+                    chain: chain.name.clone(),
+                    index: 0,
+                    text,
+                    comment,
+                    conds: conds.into_boxed_slice(),
+                    target,
+                };
+                if insert {
+                    let at = pos.min(chain.rules.len());
+                    chain.rules.insert(at, rule);
+                } else {
+                    chain.rules.push(rule);
+                }
+            }
+            "-N" | "--new-chain" => match toks.get(1) {
+                Some(t) => {
+                    let name = t.text.to_string();
+                    if !table.by_name.contains_key(&name) {
+                        table.declare(&name, None);
+                    }
+                }
+                None => return Err(err(lineno, "-N without a chain")),
+            },
+            _ => return Err(err(lineno, format!("unexpected line \"{line}\""))),
+        }
+    }
+    if let Some(t) = cur.take() {
+        tables.push(t.finish());
+    }
+    Ok(tables)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Ruleset;
+    use super::*;
+
+    const DUMP: &str = r#"# Generated by iptables-save v1.8.7 on Mon Jan  1 00:00:00 2024
+*filter
+:INPUT ACCEPT [120:3400]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:KUBE-FORWARD - [0:0]
+[5:300] -A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+-A FORWARD -s 10.244.0.0/16 [0:0] -j ACCEPT
+-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+-A KUBE-FORWARD -m comment --comment "say \"hi\"" -m mark --mark 0x4000/0x4000 -j ACCEPT
+COMMIT
+# Completed on Mon Jan  1 00:00:00 2024
+*nat
+:PREROUTING ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE --random-fully
+COMMIT
+"#;
+
+    fn errline(text: &str) -> usize {
+        match Ruleset::parse(text) {
+            Ok(_) => panic!("expected a parse error for {text:?}"),
+            Err(e) => {
+                assert!(e.to_string().starts_with(&format!("line {}: ", e.line)));
+                e.line
+            }
+        }
+    }
+
+    #[test]
+    fn tables_chains_policies() {
+        let rs = Ruleset::parse(DUMP).expect("parse");
+        assert_eq!(rs.tables().len(), 2);
+        assert_eq!(rs.rule_count(), 5);
+        let filter = rs.table("filter").expect("filter");
+        assert_eq!(filter.chains().len(), 4);
+        assert_eq!(
+            rs.chain("filter", "INPUT").and_then(|c| c.policy()),
+            Some(Verdict::Accept)
+        );
+        assert_eq!(
+            rs.chain("filter", "FORWARD").and_then(|c| c.policy()),
+            Some(Verdict::Drop)
+        );
+        assert_eq!(
+            rs.chain("filter", "KUBE-FORWARD").and_then(|c| c.policy()),
+            None
+        );
+        assert!(rs.chain("nat", "OUTPUT").is_none());
+    }
+
+    #[test]
+    fn rules_keep_position_text_and_comment() {
+        let rs = Ruleset::parse(DUMP).expect("parse");
+        let fwd = rs.chain("filter", "FORWARD").expect("FORWARD");
+        let r1 = &fwd.rules()[0];
+        assert_eq!((&*r1.table, &*r1.chain, r1.index), ("filter", "FORWARD", 1));
+        assert_eq!(
+            r1.text,
+            r#"-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD"#
+        );
+        assert_eq!(r1.comment.as_deref(), Some("kubernetes forwarding rules"));
+        assert!(matches!(r1.target, Target::Jump(_)));
+        let r2 = &fwd.rules()[1];
+        assert_eq!(r2.index, 2);
+        assert_eq!(r2.text, "-A FORWARD -s 10.244.0.0/16 -j ACCEPT");
+        let kf = rs.chain("filter", "KUBE-FORWARD").expect("KUBE-FORWARD");
+        assert_eq!(kf.rules()[1].comment.as_deref(), Some(r#"say "hi""#));
+        assert_eq!(kf.rules()[1].index, 2);
+        let masq = &rs.chain("nat", "POSTROUTING").expect("POSTROUTING").rules()[0];
+        assert_eq!(masq.target, Target::Masquerade);
+    }
+
+    #[test]
+    fn unknown_modules_and_targets_parse() {
+        let rs = Ruleset::parse(
+            "*mangle\n:PREROUTING ACCEPT\n-A PREROUTING -m foo --bar baz -j TPROXY --on-ip 1.1.1.1\n-A PREROUTING -j NOSUCH\nCOMMIT\n",
+        )
+        .expect("parse");
+        let rules = rs.chain("mangle", "PREROUTING").expect("chain").rules();
+        assert_eq!(rules.len(), 2);
+        assert!(matches!(rules[0].target, Target::Unknown(_)));
+        assert!(matches!(&rules[1].target, Target::Unknown(m) if m.contains("NOSUCH")));
+    }
+
+    #[test]
+    fn insert_and_new_chain() {
+        let rs = Ruleset::parse(
+            "*filter\n-N MINE\n-A INPUT -j DROP\n-I INPUT -j MINE\n-I INPUT 2 -s 1.1.1.1 -j ACCEPT\nCOMMIT\n",
+        )
+        .expect("parse");
+        let texts: Vec<_> = rs
+            .chain("filter", "INPUT")
+            .expect("INPUT")
+            .rules()
+            .iter()
+            .map(|r| (r.index, r.text.clone()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                (1, "-I INPUT -j MINE".to_string()),
+                (2, "-I INPUT 2 -s 1.1.1.1 -j ACCEPT".to_string()),
+                (3, "-A INPUT -j DROP".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_and_unterminated_tables() {
+        assert!(Ruleset::parse("").expect("empty").is_empty());
+        assert!(
+            Ruleset::parse("# only a comment\n\n")
+                .expect("comments")
+                .is_empty()
+        );
+        let rs = Ruleset::parse("*raw\n:PREROUTING ACCEPT [0:0]\n").expect("no COMMIT");
+        assert_eq!(rs.tables().len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        assert_eq!(errline("-A INPUT -j DROP\n"), 1);
+        assert_eq!(
+            errline("*filter\n:INPUT ACCEPT\nCOMMIT\n-A INPUT -j DROP\n"),
+            4
+        );
+        assert_eq!(
+            errline("*filter\n:INPUT ACCEPT [0:0]\n-A NOPE -j DROP\nCOMMIT\n"),
+            3
+        );
+        assert_eq!(
+            errline(
+                "*filter\n:INPUT ACCEPT\n# c\n-A INPUT -m comment --comment \"open -j DROP\nCOMMIT\n"
+            ),
+            4
+        );
+        assert_eq!(errline("COMMIT\n"), 1);
+        assert_eq!(errline("*filter\n:INPUT MAYBE\n"), 2);
+        assert_eq!(errline("*filter\nhello world\n"), 2);
+        assert_eq!(errline("*\n"), 1);
+        // A built-in chain needs no header; a user chain does.
+        assert!(Ruleset::parse("*filter\n-A FORWARD -j DROP\nCOMMIT\n").is_ok());
+        assert_eq!(errline("*raw\n-A FORWARD -j DROP\nCOMMIT\n"), 2);
+    }
+
+    #[test]
+    fn parsed_data_is_shareable() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Ruleset>();
+        send_sync::<super::super::IpsetStore>();
+    }
+
+    #[test]
+    fn ipv6_only_rules_never_match() {
+        let rs =
+            Ruleset::parse("*filter\n:INPUT ACCEPT\n-A INPUT -6 -j DROP\nCOMMIT\n").expect("parse");
+        let rule = &rs.chain("filter", "INPUT").expect("INPUT").rules()[0];
+        assert!(matches!(
+            rule.conds[0].kind,
+            super::super::matches::CondKind::Const(false)
+        ));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // A small deterministic generator (xorshift) over iptables-ish words.
+        let words = [
+            "*filter",
+            "*nat",
+            ":INPUT",
+            ":X",
+            "ACCEPT",
+            "DROP",
+            "-",
+            "[0:0]",
+            "COMMIT",
+            "-A",
+            "-I",
+            "-N",
+            "INPUT",
+            "X",
+            "-j",
+            "-g",
+            "-m",
+            "tcp",
+            "set",
+            "statistic",
+            "--dport",
+            "--mode",
+            "random",
+            "--probability",
+            "!",
+            "\"",
+            "'",
+            "\\",
+            "-s",
+            "1.2.3.4/33",
+            "-p",
+            "--match-set",
+            "src,dst",
+            "--to-destination",
+            "DNAT",
+            "MARK",
+            "--set-xmark",
+            "0x4000/0x4000",
+            "#",
+            "é",
+            "",
+            " ",
+            "\t",
+            ":",
+            "-A X",
+            "--comment",
+            "\"a b\"",
+            "1:2",
+            "99999999999",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..(next() % 8) {
+                for _ in 0..(next() % 10) {
+                    text.push_str(words[(next() % words.len() as u64) as usize]);
+                    text.push(if next() % 5 == 0 { '\n' } else { ' ' });
+                }
+                text.push('\n');
+            }
+            if let Ok(rs) = Ruleset::parse(&text) {
+                let p = crate::netfilter::test_util::tcp("10.0.0.1", "10.0.0.2", 80);
+                for hook in [
+                    super::super::Hook::Input,
+                    super::super::Hook::Output,
+                    super::super::Hook::Prerouting,
+                ] {
+                    let outs = super::super::traverse(
+                        &rs,
+                        &super::super::IpsetStore::default(),
+                        &crate::netfilter::test_util::node_facts(),
+                        hook,
+                        &p,
+                        Some("eth0"),
+                        None,
+                    );
+                    assert!(!outs.is_empty());
+                }
+            }
+            let _ = super::super::IpsetStore::parse(&text);
+        }
+        // Raw bytes turned into (lossy) text.
+        for _ in 0..2000 {
+            let bytes: Vec<u8> = (0..(next() % 120)).map(|_| (next() % 256) as u8).collect();
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = Ruleset::parse(&text);
+            let _ = super::super::IpsetStore::parse(&text);
+        }
+    }
+
+    #[test]
+    fn large_dump_parses_quickly() {
+        let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n");
+        for i in 0..1000 {
+            text.push_str(&format!(":KUBE-SVC-{i} - [0:0]\n"));
+        }
+        text.push_str(
+            "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n",
+        );
+        for i in 0..100_000u32 {
+            text.push_str(&format!(
+                "-A KUBE-SERVICES -d 10.96.{}.{}/32 -p tcp -m comment --comment \"ns/svc-{i}:http cluster IP\" -m tcp --dport 80 -j KUBE-SVC-{}\n",
+                (i >> 8) & 0xff,
+                i & 0xff,
+                i % 1000
+            ));
+        }
+        text.push_str("COMMIT\n");
+        // Best of three: the first parse of a process also pays for fresh pages.
+        let mut took = std::time::Duration::MAX;
+        for _ in 0..3 {
+            let start = std::time::Instant::now();
+            let rs = Ruleset::parse(&text).expect("parse");
+            took = took.min(start.elapsed());
+            assert_eq!(rs.rule_count(), 100_001);
+        }
+        // Debug builds are much slower; the 150 ms budget is for release.
+        let budget = if cfg!(debug_assertions) { 5000 } else { 150 };
+        assert!(took.as_millis() < budget, "parse took {took:?}");
+    }
+}

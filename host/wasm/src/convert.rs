@@ -1,0 +1,392 @@
+//! Conversions between the host's types and the WIT types at the boundary.
+//! Values coming from an extension are validated: a malformed answer is an
+//! error naming the extension, never a panic.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::bindings::{netstack as wn, types as wt};
+use skoop_engine::cluster::{Classified, NodeFacts, PodFacts, ServiceFacts};
+use skoop_engine::dump::Interface;
+use skoop_engine::netstack::netfilter::{Hook, Outcome, RuleHit, Verdict};
+use skoop_engine::netstack::{NetstackError, RouteHit, RouteKind};
+use skoop_engine::packet::{Encap, EncapKind, Packet, Protocol};
+use skoop_engine::path::{Action, Finding, HopId, LinkKind, NodeKind, Step, Tx};
+use skoop_engine::suspicion::Level;
+
+pub fn ip_to(ip: Ipv4Addr) -> wt::IpAddress {
+    let [a, b, c, d] = ip.octets();
+    wt::IpAddress::Ipv4((a, b, c, d))
+}
+
+pub fn ip_from(ip: &wt::IpAddress) -> Result<Ipv4Addr, String> {
+    match ip {
+        wt::IpAddress::Ipv4((a, b, c, d)) => Ok(Ipv4Addr::new(*a, *b, *c, *d)),
+        wt::IpAddress::Ipv6(_) => Err("an IPv6 address (skoop 0.1 simulates IPv4 only)".into()),
+    }
+}
+
+pub fn prefix_to(p: Ipv4Net) -> wt::IpPrefix {
+    wt::IpPrefix {
+        address: ip_to(p.addr()),
+        prefix_len: p.prefix_len(),
+    }
+}
+
+pub fn protocol_to(p: Protocol) -> wt::Protocol {
+    match p {
+        Protocol::Tcp => wt::Protocol::Tcp,
+        Protocol::Udp => wt::Protocol::Udp,
+        Protocol::Icmp => wt::Protocol::Icmp,
+    }
+}
+
+pub fn protocol_from(p: wt::Protocol) -> Protocol {
+    match p {
+        wt::Protocol::Tcp => Protocol::Tcp,
+        wt::Protocol::Udp => Protocol::Udp,
+        wt::Protocol::Icmp => Protocol::Icmp,
+    }
+}
+
+pub fn level_from(l: wt::Level) -> Level {
+    match l {
+        wt::Level::Info => Level::Info,
+        wt::Level::Warning => Level::Warning,
+        wt::Level::Critical => Level::Critical,
+        wt::Level::Fatal => Level::Fatal,
+    }
+}
+
+pub fn level_to(l: Level) -> wt::Level {
+    match l {
+        Level::Info => wt::Level::Info,
+        Level::Warning => wt::Level::Warning,
+        Level::Critical => wt::Level::Critical,
+        Level::Fatal => wt::Level::Fatal,
+    }
+}
+
+pub fn packet_to(p: &Packet) -> wt::Packet {
+    wt::Packet {
+        src: ip_to(p.src),
+        sport: p.sport,
+        dst: ip_to(p.dst),
+        dport: p.dport,
+        protocol: protocol_to(p.protocol),
+        mark: p.mark,
+        encap: p.encap.map(|e| wt::Encapsulation {
+            kind: match e.kind {
+                EncapKind::Vxlan => wt::EncapKind::Vxlan,
+                EncapKind::Ipip => wt::EncapKind::Ipip,
+            },
+            src: ip_to(e.src),
+            dst: ip_to(e.dst),
+            vni: e.vni,
+        }),
+        reply: p.reply,
+    }
+}
+
+pub fn packet_from(p: &wt::Packet) -> Result<Packet, String> {
+    Ok(Packet {
+        src: ip_from(&p.src)?,
+        sport: p.sport,
+        dst: ip_from(&p.dst)?,
+        dport: p.dport,
+        protocol: protocol_from(p.protocol),
+        mark: p.mark,
+        encap: match &p.encap {
+            None => None,
+            Some(e) => Some(Encap {
+                kind: match e.kind {
+                    wt::EncapKind::Vxlan => EncapKind::Vxlan,
+                    wt::EncapKind::Ipip => EncapKind::Ipip,
+                },
+                src: ip_from(&e.src)?,
+                dst: ip_from(&e.dst)?,
+                vni: e.vni,
+            }),
+        },
+        reply: p.reply,
+    })
+}
+
+pub fn hop_to(h: &HopId) -> wt::Hop {
+    wt::Hop {
+        kind: match h.kind {
+            NodeKind::Pod => wt::NetNodeKind::Pod,
+            NodeKind::Node => wt::NetNodeKind::Node,
+            NodeKind::External => wt::NetNodeKind::External,
+        },
+        id: h.id.clone(),
+    }
+}
+
+pub fn hop_from(h: &wt::Hop) -> HopId {
+    HopId {
+        kind: match h.kind {
+            wt::NetNodeKind::Pod => NodeKind::Pod,
+            wt::NetNodeKind::Node => NodeKind::Node,
+            wt::NetNodeKind::External => NodeKind::External,
+        },
+        id: h.id.clone(),
+    }
+}
+
+pub fn link_kind_to(k: LinkKind) -> wt::LinkKind {
+    match k {
+        LinkKind::Veth => wt::LinkKind::Veth,
+        LinkKind::Vxlan => wt::LinkKind::Vxlan,
+        LinkKind::Ipip => wt::LinkKind::Ipip,
+        LinkKind::Infra => wt::LinkKind::Infra,
+        LinkKind::Local => wt::LinkKind::Local,
+        LinkKind::External => wt::LinkKind::External,
+    }
+}
+
+pub fn link_kind_from(k: wt::LinkKind) -> LinkKind {
+    match k {
+        wt::LinkKind::Veth => LinkKind::Veth,
+        wt::LinkKind::Vxlan => LinkKind::Vxlan,
+        wt::LinkKind::Ipip => LinkKind::Ipip,
+        wt::LinkKind::Infra => LinkKind::Infra,
+        wt::LinkKind::Local => LinkKind::Local,
+        wt::LinkKind::External => LinkKind::External,
+    }
+}
+
+/// The link a packet arrived over.
+pub fn link_to(from: &HopId, tx: &Tx) -> wt::Link {
+    wt::Link {
+        source: hop_to(from),
+        kind: link_kind_to(tx.kind),
+        packet: packet_to(&tx.packet),
+        oif: tx.oif.clone(),
+        iif: tx.iif.clone(),
+    }
+}
+
+pub fn step_from(s: &wt::NodeStep) -> Result<Step, String> {
+    let mut transmissions = Vec::with_capacity(s.transmissions.len());
+    for t in &s.transmissions {
+        transmissions.push(Tx {
+            next: hop_from(&t.next_hop),
+            kind: link_kind_from(t.kind),
+            packet: packet_from(&t.packet)?,
+            oif: t.oif.clone(),
+            iif: t.iif.clone(),
+        });
+    }
+    Ok(Step {
+        action: match s.action {
+            wt::ActionKind::Send => Action::Send,
+            wt::ActionKind::Forward => Action::Forward,
+            wt::ActionKind::Serve => Action::Serve,
+            wt::ActionKind::Drop => Action::Drop,
+            wt::ActionKind::Unknown => Action::Unknown,
+        },
+        transmissions,
+        dropped: s
+            .dropped
+            .iter()
+            .map(packet_from)
+            .collect::<Result<_, _>>()?,
+        findings: suspicions_from(&s.suspicions),
+    })
+}
+
+pub fn suspicions_from(list: &[wt::Suspicion]) -> Vec<Finding> {
+    list.iter()
+        .map(|s| Finding {
+            level: level_from(s.level),
+            message: s.message.clone(),
+            about: s.about.clone(),
+        })
+        .collect()
+}
+
+pub fn suspicions_to(list: &[Finding]) -> Vec<wt::Suspicion> {
+    list.iter()
+        .map(|f| wt::Suspicion {
+            level: level_to(f.level),
+            message: f.message.clone(),
+            about: f.about.clone(),
+        })
+        .collect()
+}
+
+/// Findings of the host's own machinery (the service processor), reported by the hop.
+pub fn findings_of(list: &[(Level, String)]) -> Vec<Finding> {
+    list.iter()
+        .map(|(l, m)| Finding {
+            level: *l,
+            message: m.clone(),
+            about: None,
+        })
+        .collect()
+}
+
+pub fn error_text(e: &wt::Error) -> String {
+    match e {
+        wt::Error::Unavailable(m) => format!("not collected: {m}"),
+        wt::Error::Invalid(m) => m.clone(),
+        wt::Error::Internal(m) => format!("internal error: {m}"),
+    }
+}
+
+pub fn netstack_error(e: NetstackError) -> wt::Error {
+    match e {
+        NetstackError::Unavailable(m) => wt::Error::Unavailable(m),
+        NetstackError::Invalid(m) => wt::Error::Invalid(m),
+    }
+}
+
+pub fn pod_to(p: &PodFacts, node_ip: Option<Ipv4Addr>) -> wt::PodInfo {
+    let ip = p.ip.or(node_ip).unwrap_or(Ipv4Addr::UNSPECIFIED);
+    wt::PodInfo {
+        namespace: p.namespace.clone(),
+        name: p.name.clone(),
+        ip: ip_to(ip),
+        node: p.node.clone(),
+        host_network: p.host_network,
+        ready: p.ready,
+        phase: p.phase.clone(),
+        ports: p
+            .ports
+            .iter()
+            .map(|(n, port, proto)| (n.clone(), *port, protocol_to(*proto)))
+            .collect(),
+    }
+}
+
+pub fn node_to(n: &NodeFacts) -> wt::NodeInfo {
+    wt::NodeInfo {
+        name: n.name.clone(),
+        ip: ip_to(n.ip),
+        pod_cidrs: n.pod_cidrs.iter().map(|c| prefix_to(*c)).collect(),
+        ready: n.ready,
+        host_interface: n.host_interface.clone(),
+        annotations: n.annotations.clone(),
+    }
+}
+
+pub fn service_to(s: &ServiceFacts) -> wt::ServiceInfo {
+    wt::ServiceInfo {
+        namespace: s.namespace.clone(),
+        name: s.name.clone(),
+        service_type: s.service_type.clone(),
+        cluster_ips: s.cluster_ips.iter().map(|i| ip_to(*i)).collect(),
+        ports: s
+            .ports
+            .iter()
+            .map(|p| wt::ServicePort {
+                name: p.name.clone(),
+                protocol: protocol_to(p.protocol),
+                port: p.port,
+                node_port: p.node_port,
+            })
+            .collect(),
+    }
+}
+
+pub fn endpoint_to(c: &Classified<'_>, node_ip: impl Fn(&str) -> Option<Ipv4Addr>) -> wt::Endpoint {
+    match c {
+        Classified::Pod(p) => wt::Endpoint::Pod(pod_to(p, node_ip(&p.node))),
+        Classified::Node(n) => wt::Endpoint::Node(node_to(n)),
+        Classified::Service(s) => wt::Endpoint::Service(service_to(s)),
+        Classified::External(ip) => wt::Endpoint::External(ip_to(*ip)),
+    }
+}
+
+pub fn interface_to(i: &Interface) -> wn::InterfaceInfo {
+    wn::InterfaceInfo {
+        name: i.name.clone(),
+        index: i.index,
+        kind: i.kind.clone(),
+        mtu: i.mtu,
+        admin_up: i.admin_up,
+        oper_up: i.oper_up(),
+        master: i.master.clone(),
+        peer_index: i.peer_index,
+        addresses: i.addresses.iter().map(|a| prefix_to(*a)).collect(),
+        mac: i.mac.clone(),
+        vxlan: i.vxlan.as_ref().map(|v| wn::VxlanInfo {
+            vni: v.id,
+            port: v.port,
+            local: v.local.map(ip_to),
+            dev: v.dev.clone(),
+        }),
+    }
+}
+
+pub fn route_to(r: &RouteHit) -> wn::Route {
+    wn::Route {
+        table: r.table,
+        kind: match r.kind {
+            RouteKind::Unicast => wn::RouteKind::Unicast,
+            RouteKind::Local => wn::RouteKind::Local,
+            RouteKind::Broadcast => wn::RouteKind::Broadcast,
+            RouteKind::Blackhole => wn::RouteKind::Blackhole,
+            RouteKind::Unreachable => wn::RouteKind::Unreachable,
+            RouteKind::Prohibit => wn::RouteKind::Prohibit,
+            RouteKind::Throw => wn::RouteKind::Throw,
+        },
+        prefix: prefix_to(r.prefix),
+        gateway: r.gateway.map(ip_to),
+        dev: r.dev.clone(),
+        source: r.source.map(ip_to),
+        rule_priority: r.rule_priority,
+        text: r.text.clone(),
+    }
+}
+
+pub fn hook_from(h: wn::Hook) -> Hook {
+    match h {
+        wn::Hook::Prerouting => Hook::Prerouting,
+        wn::Hook::Input => Hook::Input,
+        wn::Hook::Forward => Hook::Forward,
+        wn::Hook::Output => Hook::Output,
+        wn::Hook::Postrouting => Hook::Postrouting,
+    }
+}
+
+fn hit_to(h: &RuleHit) -> wn::RuleHit {
+    wn::RuleHit {
+        table: h.table.clone(),
+        chain: h.chain.clone(),
+        index: h.index,
+        rule: h.rule.clone(),
+    }
+}
+
+pub fn outcome_to(o: &Outcome) -> wn::FilterOutcome {
+    wn::FilterOutcome {
+        verdict: match o.verdict {
+            Verdict::Accept => wn::Verdict::Accept,
+            Verdict::Drop => wn::Verdict::Drop,
+            Verdict::Reject => wn::Verdict::Reject,
+        },
+        packet: packet_to(&o.packet),
+        uncertain: o.uncertain,
+        trace: o.trace.iter().map(hit_to).collect(),
+        decided_by: o.decided_by.as_ref().map(hit_to),
+        notes: o.notes.clone(),
+    }
+}
+
+pub fn settings_to(s: &skoop_engine::detect::Settings) -> super::bindings::cluster::Settings {
+    use super::bindings::cluster as wc;
+    use skoop_engine::detect::ProxyMode;
+    wc::Settings {
+        network_plugin: s.network_plugin.clone(),
+        cloud_provider: s.cloud_provider.clone(),
+        proxy_mode: match s.proxy_mode {
+            ProxyMode::Iptables => wc::ProxyMode::Iptables,
+            ProxyMode::Ipvs => wc::ProxyMode::Ipvs,
+            ProxyMode::None => wc::ProxyMode::None,
+        },
+        cluster_cidr: s.cluster_cidr.map(prefix_to),
+    }
+}

@@ -1,0 +1,406 @@
+//! What the host lends extensions: the implementation of the imported
+//! interfaces over the diagnosis' facts. Everything is read-only.
+
+use std::sync::Arc;
+
+use super::bindings::{
+    cluster as wc, infra as wi, log as wl, netstack as wn, service as ws, types as wt,
+};
+use super::convert::*;
+use super::state::HostState;
+use skoop_engine::detect::ProxyMode;
+use skoop_engine::facts::Facts;
+use skoop_engine::netstack::{Netstack, RouteQuery};
+
+impl HostState {
+    fn facts(&self) -> Arc<Facts> {
+        // Only metadata is read before the facts exist, and it calls no import.
+        self.facts.clone().unwrap_or_else(|| {
+            Arc::new(Facts {
+                view: Default::default(),
+                netstacks: Default::default(),
+                settings: skoop_engine::detect::Settings {
+                    network_plugin: String::new(),
+                    cloud_provider: String::new(),
+                    proxy_mode: ProxyMode::None,
+                    cluster_cidr: None,
+                },
+            })
+        })
+    }
+
+    fn may_read(&self, api_version: &str, kind: &str) -> Result<(), wt::Error> {
+        let want = format!("{api_version}/{kind}");
+        if kind == "Secret" || !self.reads.iter().any(|r| r == &want) {
+            return Err(wt::Error::Invalid(format!(
+                "extension {} may not read {want}: declare it in its metadata `reads` (Secrets are never lent)",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn netns<'a>(facts: &'a Facts, ns: &wt::Netns) -> Result<&'a Netstack, wt::Error> {
+    match ns {
+        wt::Netns::Node(name) => facts.netstacks.node(name),
+        wt::Netns::Pod(id) => facts.netstacks.pod(id),
+    }
+    .map_err(netstack_error)
+}
+
+fn bad(what: String) -> wt::Error {
+    wt::Error::Invalid(what)
+}
+
+impl wt::Host for HostState {}
+
+impl wc::Host for HostState {
+    fn current_settings(&mut self) -> wc::Settings {
+        settings_to(&self.facts().settings)
+    }
+
+    fn classify(&mut self, ip: wt::IpAddress, port: u16, protocol: wt::Protocol) -> wt::Endpoint {
+        let facts = self.facts();
+        match ip_from(&ip) {
+            Ok(ip) => {
+                let c = facts.view.classify(ip, port, protocol_from(protocol));
+                endpoint_to(&c, |n| facts.view.nodes.get(n).map(|n| n.ip))
+            }
+            Err(_) => wt::Endpoint::External(ip),
+        }
+    }
+
+    fn pod(&mut self, id: String) -> Option<wt::PodInfo> {
+        let facts = self.facts();
+        let p = facts.view.pods.get(&id)?;
+        Some(pod_to(p, facts.view.nodes.get(&p.node).map(|n| n.ip)))
+    }
+
+    fn node(&mut self, name: String) -> Option<wt::NodeInfo> {
+        self.facts().view.nodes.get(&name).map(node_to)
+    }
+
+    fn nodes(&mut self) -> Vec<wt::NodeInfo> {
+        self.facts().view.nodes.values().map(node_to).collect()
+    }
+
+    fn get_object(
+        &mut self,
+        api_version: String,
+        kind: String,
+        namespace: String,
+        name: String,
+    ) -> Result<Option<String>, wt::Error> {
+        self.may_read(&api_version, &kind)?;
+        let facts = self.facts();
+        Ok(facts
+            .view
+            .object(&api_version, &kind, &namespace, &name)
+            .map(|v| v.to_string()))
+    }
+
+    fn list_objects(
+        &mut self,
+        api_version: String,
+        kind: String,
+        namespace: String,
+    ) -> Result<Vec<String>, wt::Error> {
+        self.may_read(&api_version, &kind)?;
+        let facts = self.facts();
+        Ok(facts
+            .view
+            .objects(&api_version, &kind, &namespace)
+            .into_iter()
+            .map(|v| v.to_string())
+            .collect())
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+}
+
+impl wn::Host for HostState {
+    fn interfaces(&mut self, ns: wt::Netns) -> Result<Vec<wn::InterfaceInfo>, wt::Error> {
+        let facts = self.facts();
+        Ok(netns(&facts, &ns)?
+            .interfaces()
+            .iter()
+            .map(interface_to)
+            .collect())
+    }
+
+    fn interface_by_name(
+        &mut self,
+        ns: wt::Netns,
+        name: String,
+    ) -> Result<Option<wn::InterfaceInfo>, wt::Error> {
+        let facts = self.facts();
+        Ok(netns(&facts, &ns)?.interface(&name).map(interface_to))
+    }
+
+    fn interface_by_index(
+        &mut self,
+        ns: wt::Netns,
+        index: u32,
+    ) -> Result<Option<wn::InterfaceInfo>, wt::Error> {
+        let facts = self.facts();
+        Ok(netns(&facts, &ns)?
+            .interface_by_index(index)
+            .map(interface_to))
+    }
+
+    fn sysctl(&mut self, ns: wt::Netns, key: String) -> Result<Option<String>, wt::Error> {
+        let facts = self.facts();
+        Ok(netns(&facts, &ns)?.sysctl(&key).map(str::to_string))
+    }
+
+    fn ip_rules(&mut self, ns: wt::Netns) -> Result<Vec<wn::IpRule>, wt::Error> {
+        let facts = self.facts();
+        let stack = netns(&facts, &ns)?;
+        let mut rules = stack.dump.rules.clone();
+        if rules.is_empty() {
+            // No rules collected means the kernel's defaults.
+            return Ok([
+                (0, 255, "local"),
+                (32766, 254, "main"),
+                (32767, 253, "default"),
+            ]
+            .into_iter()
+            .map(|(p, t, n)| wn::IpRule {
+                priority: p,
+                table: Some(t),
+                text: format!("{p}: from all lookup {n}"),
+            })
+            .collect());
+        }
+        rules.sort_by_key(|r| r.priority);
+        Ok(rules
+            .iter()
+            .map(|r| wn::IpRule {
+                priority: r.priority,
+                table: if r.action == "lookup" { r.table } else { None },
+                text: rule_text(r),
+            })
+            .collect())
+    }
+
+    fn route_lookup(
+        &mut self,
+        ns: wt::Netns,
+        q: wn::RouteQuery,
+    ) -> Result<Vec<wn::Route>, wt::Error> {
+        let facts = self.facts();
+        let stack = netns(&facts, &ns)?;
+        let query = RouteQuery {
+            dst: Some(ip_from(&q.dst).map_err(bad)?),
+            src: q.src.as_ref().map(ip_from).transpose().map_err(bad)?,
+            iif: q.iif,
+            mark: q.mark,
+        };
+        Ok(stack
+            .route(&query)
+            .map_err(netstack_error)?
+            .iter()
+            .map(route_to)
+            .collect())
+    }
+
+    fn is_local(&mut self, ns: wt::Netns, ip: wt::IpAddress) -> Result<bool, wt::Error> {
+        let facts = self.facts();
+        Ok(netns(&facts, &ns)?.is_local(ip_from(&ip).map_err(bad)?))
+    }
+
+    fn lookup_neighbour(
+        &mut self,
+        ns: wt::Netns,
+        dev: String,
+        ip: wt::IpAddress,
+    ) -> Result<Option<wn::Neighbour>, wt::Error> {
+        let facts = self.facts();
+        let ip = ip_from(&ip).map_err(bad)?;
+        Ok(netns(&facts, &ns)?
+            .neighbour(&dev, ip)
+            .map_err(netstack_error)?
+            .map(|n| wn::Neighbour {
+                ip: ip_to(n.ip),
+                dev: n.dev.clone(),
+                lladdr: n.lladdr.clone(),
+                state: n.state.clone(),
+            }))
+    }
+
+    fn fdb(&mut self, ns: wt::Netns, dev: String) -> Result<Vec<wn::FdbEntry>, wt::Error> {
+        let facts = self.facts();
+        Ok(netns(&facts, &ns)?
+            .fdb(&dev)
+            .map_err(netstack_error)?
+            .into_iter()
+            .map(|e| wn::FdbEntry {
+                mac: e.mac.clone(),
+                dev: e.dev.clone(),
+                dst: e.dst.map(ip_to),
+            })
+            .collect())
+    }
+
+    fn listening(
+        &mut self,
+        ns: wt::Netns,
+        protocol: wt::Protocol,
+        ip: wt::IpAddress,
+        port: u16,
+    ) -> Result<bool, wt::Error> {
+        let facts = self.facts();
+        netns(&facts, &ns)?
+            .listening(protocol_from(protocol), ip_from(&ip).map_err(bad)?, port)
+            .map_err(netstack_error)
+    }
+
+    fn netfilter(
+        &mut self,
+        ns: wt::Netns,
+        hook: wn::Hook,
+        packet: wt::Packet,
+        iif: Option<String>,
+        oif: Option<String>,
+    ) -> Result<Vec<wn::FilterOutcome>, wt::Error> {
+        let facts = self.facts();
+        let packet = packet_from(&packet).map_err(bad)?;
+        Ok(netns(&facts, &ns)?
+            .netfilter(hook_from(hook), &packet, iif.as_deref(), oif.as_deref())
+            .map_err(netstack_error)?
+            .iter()
+            .map(outcome_to)
+            .collect())
+    }
+}
+
+fn rule_text(r: &skoop_engine::dump::Rule) -> String {
+    let mut s = format!("{}:", r.priority);
+    if r.not {
+        s.push_str(" not");
+    }
+    s.push_str(&format!(
+        " from {}",
+        r.from
+            .map(|f| f.to_string())
+            .unwrap_or_else(|| "all".into())
+    ));
+    if let Some(to) = r.to {
+        s.push_str(&format!(" to {to}"));
+    }
+    if let Some(m) = r.fwmark {
+        s.push_str(&format!(" fwmark {m:#x}"));
+        if let Some(mask) = r.fwmask {
+            s.push_str(&format!("/{mask:#x}"));
+        }
+    }
+    if let Some(i) = &r.iif {
+        s.push_str(&format!(" iif {i}"));
+    }
+    if let Some(o) = &r.oif {
+        s.push_str(&format!(" oif {o}"));
+    }
+    match r.action.as_str() {
+        "lookup" => s.push_str(&format!(" lookup {}", r.table.unwrap_or(254))),
+        "goto" => s.push_str(&format!(" goto {}", r.goto.unwrap_or(0))),
+        other => s.push_str(&format!(" {other}")),
+    }
+    s
+}
+
+impl ws::Host for HostState {
+    fn resolve(&mut self, node: String, packet: wt::Packet) -> Result<ws::Resolution, wt::Error> {
+        let facts = self.facts();
+        let packet = packet_from(&packet).map_err(bad)?;
+        let cidr = facts.settings.cluster_cidr;
+        let r = match facts.settings.proxy_mode {
+            ProxyMode::Ipvs => {
+                let table = facts.netstacks.node(&node).and_then(|ns| ns.ipvs(&packet));
+                skoop_engine::service::resolve_ipvs(&facts.view, &node, &packet, cidr, table)
+            }
+            _ => skoop_engine::service::resolve(&facts.view, &node, &packet, cidr),
+        };
+        let mut backends = Vec::new();
+        for b in &r.backends {
+            let target = match b.pod.as_ref().and_then(|id| facts.view.pods.get(id)) {
+                Some(p) => {
+                    wt::Endpoint::Pod(pod_to(p, facts.view.nodes.get(&p.node).map(|n| n.ip)))
+                }
+                None => {
+                    let c = facts
+                        .view
+                        .classify(b.endpoint, b.packet.dport, b.packet.protocol);
+                    endpoint_to(&c, |n| facts.view.nodes.get(n).map(|n| n.ip))
+                }
+            };
+            backends.push(ws::Backend {
+                packet: packet_to(&b.packet),
+                target,
+            });
+        }
+        Ok(ws::Resolution {
+            backends,
+            suspicions: suspicions_to(&findings_of(&r.findings)),
+        })
+    }
+}
+
+impl wi::Host for HostState {
+    fn node_to_node(
+        &mut self,
+        src: String,
+        oif: String,
+        dst: String,
+        packet: wt::Packet,
+    ) -> Result<Vec<wt::Suspicion>, wt::Error> {
+        let Some(provider) = self.infra.clone() else {
+            return Ok(vec![]);
+        };
+        let facts = self.facts();
+        let (Some(s), Some(d)) = (facts.view.nodes.get(&src), facts.view.nodes.get(&dst)) else {
+            return Err(bad(format!(
+                "infra.node-to-node: unknown node {src} or {dst}"
+            )));
+        };
+        let packet = packet_from(&packet).map_err(bad)?;
+        let mut p = provider
+            .lock()
+            .map_err(|_| wt::Error::Internal("the provider failed earlier".into()))?;
+        p.node_to_node(s, &oif, d, &packet)
+            .map(|v| suspicions_to(&v))
+            .map_err(|e| wt::Error::Internal(e.to_string()))
+    }
+
+    fn node_to_external(
+        &mut self,
+        src: String,
+        oif: String,
+        packet: wt::Packet,
+    ) -> Result<Vec<wt::Suspicion>, wt::Error> {
+        let Some(provider) = self.infra.clone() else {
+            return Ok(vec![]);
+        };
+        let facts = self.facts();
+        let Some(s) = facts.view.nodes.get(&src) else {
+            return Err(bad(format!("infra.node-to-external: unknown node {src}")));
+        };
+        let packet = packet_from(&packet).map_err(bad)?;
+        let mut p = provider
+            .lock()
+            .map_err(|_| wt::Error::Internal("the provider failed earlier".into()))?;
+        p.node_to_external(s, &oif, &packet)
+            .map(|v| suspicions_to(&v))
+            .map_err(|e| wt::Error::Internal(e.to_string()))
+    }
+}
+
+impl wl::Host for HostState {
+    fn log(&mut self, level: wt::Level, message: String) {
+        if self.verbose {
+            eprintln!("[{}] {}: {message}", self.name, level_from(level).name());
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Extensions: CNI plugins and cloud providers as sandboxed wasm components.
+//! The built-in ones are embedded at build time; `--extension FILE` adds more
+//! and a loaded one overrides a built-in of the same name.
+
+pub mod bindings;
+mod convert;
+pub use convert::settings_to;
+mod imports;
+pub mod instance;
+pub mod runtime;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use wasmtime::component::{Component, Linker};
+
+use instance::{PluginInstance, ProviderInstance, cni_linker, provider_linker};
+use runtime::{Limits, Runtime};
+use skoop_engine::error::bad_input;
+use state::HostState;
+
+/// The WIT package version this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+/// The WIT package name.
+pub const WIT_PACKAGE: &str = "skoop:extension";
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_extensions.rs"));
+}
+
+/// What an extension provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    CniPlugin,
+    CloudProvider,
+}
+
+/// A config key an extension accepts (`--<name>`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigKey {
+    pub name: String,
+    pub help: String,
+    pub default: Option<String>,
+}
+
+/// An extension's self-description.
+#[derive(Debug, Clone, Serialize)]
+pub struct Info {
+    pub name: String,
+    pub kind: Kind,
+    pub version: String,
+    pub wit_version: String,
+    pub description: String,
+    pub config: Vec<ConfigKey>,
+    pub reads: Vec<String>,
+    pub detect_daemonsets: Vec<String>,
+}
+
+/// Where an extension came from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    BuiltIn,
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::BuiltIn => f.write_str("built-in"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// A compiled, described extension.
+pub struct Extension {
+    pub info: Info,
+    pub origin: Origin,
+    pub component: Component,
+    /// Size of the component in bytes.
+    pub size: usize,
+}
+
+/// Every loaded extension, by kind and name.
+pub struct Registry {
+    pub runtime: Runtime,
+    pub plugins: BTreeMap<String, Extension>,
+    pub providers: BTreeMap<String, Extension>,
+    cni_linker: Linker<HostState>,
+    provider_linker: Linker<HostState>,
+    /// Overrides and other things the user should know.
+    pub notices: Vec<String>,
+}
+
+/// The same `extension-info` record is generated once per world; both convert alike.
+macro_rules! info_from {
+    ($i:expr, $kind:expr) => {{
+        let i = $i;
+        Info {
+            name: i.name,
+            kind: $kind,
+            version: i.version,
+            wit_version: i.wit_version,
+            description: i.description,
+            config: i
+                .config
+                .into_iter()
+                .map(|c| ConfigKey {
+                    name: c.name,
+                    help: c.help,
+                    default: c.default,
+                })
+                .collect(),
+            reads: i.reads,
+            detect_daemonsets: i.detect_daemonsets,
+        }
+    }};
+}
+
+/// `x.y.z` of a versioned interface name `pkg/iface@x.y.z`.
+fn version_of(name: &str) -> Option<&str> {
+    name.split_once('@').map(|(_, v)| v)
+}
+
+/// Semver compatibility as the component model applies it: same major, or
+/// for 0.x the same minor.
+fn compatible(ours: &str, theirs: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> {
+        v.split('.')
+            .map(|p| p.parse().unwrap_or(u64::MAX))
+            .collect()
+    };
+    let (a, b) = (parse(ours), parse(theirs));
+    match (a.first(), b.first()) {
+        (Some(0), Some(0)) => a.get(1) == b.get(1),
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+impl Registry {
+    /// Load the built-ins, then `files` (later ones override earlier ones).
+    pub fn load(runtime: Runtime, files: &[PathBuf]) -> Result<Registry> {
+        let cni_linker = cni_linker(&runtime.engine).context("linking the CNI world")?;
+        let provider_linker =
+            provider_linker(&runtime.engine).context("linking the provider world")?;
+        let mut reg = Registry {
+            runtime,
+            plugins: BTreeMap::new(),
+            providers: BTreeMap::new(),
+            cni_linker,
+            provider_linker,
+            notices: Vec::new(),
+        };
+        for (name, bytes) in builtin::BUILTINS {
+            let ext = reg
+                .load_component(
+                    &format!("built-in extension {name}"),
+                    bytes,
+                    Origin::BuiltIn,
+                )
+                .with_context(|| format!("loading built-in extension {name}"))?;
+            reg.insert(ext);
+        }
+        for file in files {
+            let label = format!("--extension {}", file.display());
+            let bytes = std::fs::read(file)
+                .map_err(|e| bad_input(format!("{label}: cannot read it: {e}")))?;
+            let ext = reg.load_component(&label, &bytes, Origin::File(file.clone()))?;
+            reg.insert(ext);
+        }
+        Ok(reg)
+    }
+
+    fn insert(&mut self, ext: Extension) {
+        let map = match ext.info.kind {
+            Kind::CniPlugin => &mut self.plugins,
+            Kind::CloudProvider => &mut self.providers,
+        };
+        if let Some(old) = map.get(&ext.info.name) {
+            self.notices.push(format!(
+                "extension {} {} from {} overrides the {} one ({})",
+                ext.info.name, ext.info.version, ext.origin, old.origin, old.info.version
+            ));
+        }
+        map.insert(ext.info.name.clone(), ext);
+    }
+
+    /// Check, compile and describe one component. Errors name `label`.
+    pub fn load_component(&self, label: &str, bytes: &[u8], origin: Origin) -> Result<Extension> {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(bad_input(format!("{label} is not a WebAssembly file")));
+        }
+        if wasmparser::Parser::is_core_wasm(bytes) {
+            return Err(bad_input(format!(
+                "{label} is a core WebAssembly module, not a component: build it with `cargo build --target wasm32-wasip2` (or wrap it with `wasm-tools component new`)"
+            )));
+        }
+        let component = self.runtime.compile(label, bytes)?;
+        let engine = &self.runtime.engine;
+        let ty = component.component_type();
+        let names: Vec<String> = ty
+            .imports(engine)
+            .map(|(n, _)| n.to_string())
+            .chain(ty.exports(engine).map(|(n, _)| n.to_string()))
+            .filter(|n| n.starts_with(WIT_PACKAGE))
+            .collect();
+        let Some(first) = names.first() else {
+            return Err(bad_input(format!(
+                "{label} is a component but not a skoop extension: it uses no {WIT_PACKAGE} interface"
+            )));
+        };
+        let theirs = version_of(first).unwrap_or("?");
+        if !compatible(WIT_VERSION, theirs) {
+            return Err(bad_input(format!(
+                "{label} was built for {WIT_PACKAGE}@{theirs}, but this skoop speaks {WIT_PACKAGE}@{WIT_VERSION}: rebuild it against skoop-sdk {WIT_VERSION}"
+            )));
+        }
+        let exports = |iface: &str| {
+            names
+                .iter()
+                .any(|n| n.starts_with(&format!("{WIT_PACKAGE}/{iface}@")))
+        };
+        let kind = if exports("plugin") {
+            Kind::CniPlugin
+        } else if exports("provider") {
+            Kind::CloudProvider
+        } else {
+            return Err(bad_input(format!(
+                "{label} exports neither {WIT_PACKAGE}/plugin nor {WIT_PACKAGE}/provider"
+            )));
+        };
+        let limits = Limits::default();
+        let state = HostState::new(label, limits.memory_bytes);
+        let refuse = |e: anyhow::Error| bad_input(format!("{label}: cannot instantiate: {e:#}"));
+        let info = match kind {
+            Kind::CniPlugin => {
+                let mut inst =
+                    PluginInstance::new(engine, &self.cni_linker, &component, state, limits)
+                        .map_err(refuse)?;
+                info_from!(inst.describe().map_err(|e| bad_input(e.to_string()))?, kind)
+            }
+            Kind::CloudProvider => {
+                let mut inst =
+                    ProviderInstance::new(engine, &self.provider_linker, &component, state, limits)
+                        .map_err(refuse)?;
+                info_from!(inst.describe().map_err(|e| bad_input(e.to_string()))?, kind)
+            }
+        };
+        validate(label, &info)?;
+        Ok(Extension {
+            info,
+            origin,
+            component,
+            size: bytes.len(),
+        })
+    }
+
+    /// Every config key of every extension, with its owner.
+    pub fn config_keys(&self) -> Vec<(&str, &ConfigKey)> {
+        self.plugins
+            .values()
+            .chain(self.providers.values())
+            .flat_map(|e| e.info.config.iter().map(move |k| (e.info.name.as_str(), k)))
+            .collect()
+    }
+
+    /// Plugin name → DaemonSet names that reveal it, for detection.
+    pub fn detection(&self) -> BTreeMap<String, Vec<String>> {
+        self.plugins
+            .values()
+            .map(|e| (e.info.name.clone(), e.info.detect_daemonsets.clone()))
+            .collect()
+    }
+
+    /// Instantiate a plugin for a diagnosis.
+    pub fn plugin(
+        &self,
+        ext: &Extension,
+        state: HostState,
+        limits: Limits,
+    ) -> Result<PluginInstance> {
+        PluginInstance::new(
+            &self.runtime.engine,
+            &self.cni_linker,
+            &ext.component,
+            state,
+            limits,
+        )
+        .with_context(|| format!("instantiating extension {}", ext.info.name))
+    }
+
+    /// Instantiate a provider for a diagnosis.
+    pub fn provider(
+        &self,
+        ext: &Extension,
+        state: HostState,
+        limits: Limits,
+    ) -> Result<ProviderInstance> {
+        ProviderInstance::new(
+            &self.runtime.engine,
+            &self.provider_linker,
+            &ext.component,
+            state,
+            limits,
+        )
+        .with_context(|| format!("instantiating extension {}", ext.info.name))
+    }
+}
+
+/// Names must be usable as registry keys and flag prefixes.
+fn validate(label: &str, info: &Info) -> Result<()> {
+    let ok_name = !info.name.is_empty()
+        && info
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok_name {
+        return Err(bad_input(format!(
+            "{label} declares the name {:?}; names are lower-case letters, digits and dashes",
+            info.name
+        )));
+    }
+    for key in &info.config {
+        if !key.name.starts_with(&format!("{}-", info.name)) {
+            return Err(bad_input(format!(
+                "{label}: config key {:?} must start with the extension's name ({}-...)",
+                key.name, info.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(compatible("0.1.0", "0.1.3"));
+        assert!(!compatible("0.1.0", "0.2.0"));
+        assert!(!compatible("0.1.0", "1.0.0"));
+        assert!(compatible("1.2.0", "1.0.0"));
+        assert_eq!(version_of("skoop:extension/plugin@0.1.0"), Some("0.1.0"));
+    }
+}
