@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::host::{Hook, Interface, Netns, RouteKind, Verdict};
+use crate::host::{Fate, ForwardQuery, Forwarded, Hook, Interface, Netns, RouteKind, Verdict};
 use crate::types::*;
 use crate::{Error, Result};
 
@@ -281,6 +281,100 @@ impl Findings {
             );
         }
         Ok(accepted.map(|o| o.packet))
+    }
+
+    /// Walk `q` through the netns's kernel pipeline (the host's
+    /// [`Netns::forward`]). Facts it could not check and undecidable rules
+    /// become warnings; every branch comes back, dropped ones included (see
+    /// [`Findings::report_drop`]).
+    pub fn forward(&mut self, ns: &Netns, q: &ForwardQuery) -> Result<Option<Vec<Forwarded>>> {
+        let what = format!("the kernel pipeline of {}", ns.label());
+        let Some(out) = self.tolerate(&what, ns.forward(q))? else {
+            return Ok(None);
+        };
+        for f in &out {
+            for u in &f.unchecked {
+                self.warning(format!("cannot check {u}"));
+            }
+            for note in &f.notes {
+                self.warning(format!("iptables of {}: {note}", ns.label()));
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The suspicion for a branch the pipeline dropped, worded after what
+    /// decided it (the rule, the route and its table, the sysctl, the device).
+    /// A drop that depends on an undecidable rule is a warning.
+    pub fn report_drop(&mut self, ns: &Netns, packet: &Packet, f: &Forwarded) {
+        let Fate::Drop(cause) = &f.fate else {
+            return;
+        };
+        let level = if f.uncertain {
+            Level::Warning
+        } else {
+            Level::Fatal
+        };
+        let dir = packet.direction();
+        let msg = match cause.kind.as_str() {
+            "netfilter" => {
+                let by = match &cause.rule {
+                    Some(hit) if hit.index == 0 => {
+                        format!("{}/{} {}", hit.table, hit.chain, hit.rule)
+                    }
+                    Some(hit) => format!(
+                        "{}/{} rule {} `{}`",
+                        hit.table, hit.chain, hit.index, hit.rule
+                    ),
+                    None => "a hook".to_string(),
+                };
+                let verb = if cause.message.starts_with("rejected") {
+                    "rejects"
+                } else {
+                    "drops"
+                };
+                format!(
+                    "iptables {by} {verb} the {dir} {} on {}",
+                    f.packet.tuple(),
+                    ns.label()
+                )
+            }
+            "no-route" => format!(
+                "{} has no route to {} for the {dir} {}",
+                ns.label(),
+                f.packet.dst,
+                f.packet.tuple()
+            ),
+            "route" => match &cause.route {
+                Some(r) => {
+                    let table = match r.table {
+                        0 => format!("ip rule {}", r.rule_priority),
+                        254 => format!("table main (ip rule {})", r.rule_priority),
+                        t => format!("table {t} (ip rule {})", r.rule_priority),
+                    };
+                    format!(
+                        "{} routes {} to a {} route (`{}`, {table}): the {dir} is discarded",
+                        ns.label(),
+                        f.packet.dst,
+                        route_kind_name(r.kind),
+                        r.text
+                    )
+                }
+                None => format!("{}: {}", ns.label(), cause.message),
+            },
+            "unavailable" => {
+                self.warning(format!("cannot check {}: {}", ns.label(), cause.message));
+                self.unknown = true;
+                return;
+            }
+            _ => format!(
+                "{} drops the {dir} {}: {}",
+                ns.label(),
+                f.packet.tuple(),
+                cause.message
+            ),
+        };
+        self.add(level, msg);
     }
 
     /// The neighbour of `ip` on `dev` must not be FAILED/INCOMPLETE.

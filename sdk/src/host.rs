@@ -126,6 +126,131 @@ pub struct Route {
     pub rule_priority: u32,
     /// As `ip route` prints it.
     pub text: String,
+    /// The protocol that installed it (`kernel`, `bird`, ...), when known.
+    pub proto: Option<String>,
+    /// `host`, `link` or `universe`, when known.
+    pub scope: Option<String>,
+    pub metric: u32,
+    pub onlink: bool,
+}
+
+fn route_from(r: &wn::Route) -> Result<Route> {
+    Ok(Route {
+        table: r.table,
+        kind: r.kind,
+        prefix: prefix_from(&r.prefix)?,
+        gateway: r.gateway.as_ref().map(ip_from).transpose()?,
+        dev: r.dev.clone(),
+        source: r.source.as_ref().map(ip_from).transpose()?,
+        rule_priority: r.rule_priority,
+        text: r.text.clone(),
+        proto: r.proto.clone(),
+        scope: r.scope.clone(),
+        metric: r.metric,
+        onlink: r.onlink,
+    })
+}
+
+/// Where a packet enters a netns's kernel pipeline ([`Netns::forward`]).
+#[derive(Debug, Clone)]
+pub struct ForwardQuery {
+    pub packet: Packet,
+    /// The interface it arrives on; None: originated in the netns.
+    pub iif: Option<String>,
+    /// The L2 neighbour address the sender resolved (see [`Link::next_hop_address`]).
+    pub l2_next_hop: Option<Ipv4Addr>,
+    /// The TOS byte.
+    pub tos: u8,
+}
+
+impl ForwardQuery {
+    /// A packet originated in the netns.
+    pub fn originated(packet: Packet) -> ForwardQuery {
+        ForwardQuery {
+            packet,
+            iif: None,
+            l2_next_hop: None,
+            tos: 0,
+        }
+    }
+
+    /// A packet received on `iif`, sent to the L2 neighbour `l2_next_hop`.
+    pub fn received(packet: Packet, iif: &str, l2_next_hop: Option<Ipv4Addr>) -> ForwardQuery {
+        ForwardQuery {
+            packet,
+            iif: Some(iif.to_string()),
+            l2_next_hop,
+            tos: 0,
+        }
+    }
+}
+
+/// Why the pipeline dropped a packet.
+#[derive(Debug, Clone)]
+pub struct DropCause {
+    /// `netfilter`, `no-route`, `route`, `not-forwarding`, `rp-filter`, `device`, `unavailable`, ...
+    pub kind: String,
+    /// A sentence naming what decided.
+    pub message: String,
+    pub rule: Option<RuleHit>,
+    pub route: Option<Route>,
+}
+
+/// How one branch ends in a netns.
+#[derive(Debug, Clone)]
+pub enum Fate {
+    /// Delivered locally; received on this interface.
+    Deliver(String),
+    /// Sent on `oif` to the L2 neighbour `next_hop`.
+    Transmit { oif: String, next_hop: Ipv4Addr },
+    /// Dropped.
+    Drop(DropCause),
+}
+
+/// One branch of a pipeline walk ([`Netns::forward`]).
+#[derive(Debug, Clone)]
+pub struct Forwarded {
+    pub fate: Fate,
+    /// The packet as it leaves (after NAT and marks).
+    pub packet: Packet,
+    pub route: Option<Route>,
+    /// Bridged between two ports of a bridge.
+    pub bridged: bool,
+    /// Every netfilter rule that matched.
+    pub rules: Vec<RuleHit>,
+    pub uncertain: bool,
+    pub notes: Vec<String>,
+    /// Facts not collected that the walk needed.
+    pub unchecked: Vec<String>,
+    /// The connection was NATed in this netns.
+    pub natted: bool,
+}
+
+fn forwarded_from(f: wn::Forwarded) -> Result<Forwarded> {
+    let fate = match f.fate {
+        wn::Fate::Deliver(iif) => Fate::Deliver(iif),
+        wn::Fate::Transmit(t) => Fate::Transmit {
+            oif: t.oif,
+            next_hop: ip_from(&t.next_hop)?,
+        },
+        wn::Fate::Drop(d) => Fate::Drop(DropCause {
+            kind: d.kind,
+            message: d.message,
+            rule: d.rule,
+            route: d.route.as_ref().map(route_from).transpose()?,
+        }),
+    };
+    Ok(Forwarded {
+        fate,
+        packet: packet_from(&f.packet)?,
+        route: f.route.as_ref().map(route_from).transpose()?,
+        bridged: f.bridged,
+        rules: f.rules,
+        uncertain: f.uncertain,
+        notes: f.notes,
+        unchecked: f.unchecked,
+        natted: f.natted,
+    })
 }
 
 /// A neighbour entry.
@@ -245,21 +370,21 @@ impl Netns {
             mark,
         };
         let routes = wn::route_lookup(&self.inner, &q).map_err(error_from)?;
-        routes
-            .iter()
-            .map(|r| {
-                Ok(Route {
-                    table: r.table,
-                    kind: r.kind,
-                    prefix: prefix_from(&r.prefix)?,
-                    gateway: r.gateway.as_ref().map(ip_from).transpose()?,
-                    dev: r.dev.clone(),
-                    source: r.source.as_ref().map(ip_from).transpose()?,
-                    rule_priority: r.rule_priority,
-                    text: r.text.clone(),
-                })
-            })
-            .collect()
+        routes.iter().map(route_from).collect()
+    }
+
+    /// Walk a packet through this netns as the kernel does (see the WIT
+    /// `netstack.forward`): one entry per branch. The host keeps conntrack,
+    /// so a reply is translated back where its request was NATed.
+    pub fn forward(&self, q: &ForwardQuery) -> Result<Vec<Forwarded>> {
+        let wq = wn::ForwardQuery {
+            packet: packet_to(&q.packet),
+            iif: q.iif.clone(),
+            l2_next_hop: q.l2_next_hop.map(ip_to),
+            tos: q.tos,
+        };
+        let out = wn::forward(&self.inner, &wq).map_err(error_from)?;
+        out.into_iter().map(forwarded_from).collect()
     }
 
     /// True when `ip` is local to this netns.

@@ -233,6 +233,40 @@ pub struct Transmission {
     pub packet: Packet,
     pub oif: Option<String>,
     pub iif: Option<String>,
+    /// The L2 neighbour address it is sent to (route gateway, or the destination on-link).
+    pub next_hop_address: Option<Ipv4Addr>,
+}
+
+impl Transmission {
+    /// A transmission to `next_hop` over a link of `kind`, with no interfaces named.
+    pub fn new(next_hop: Hop, kind: LinkKind, packet: Packet) -> Transmission {
+        Transmission {
+            next_hop,
+            kind,
+            packet,
+            oif: None,
+            iif: None,
+            next_hop_address: None,
+        }
+    }
+
+    /// Leaving by `oif`.
+    pub fn oif(mut self, oif: impl Into<String>) -> Transmission {
+        self.oif = Some(oif.into());
+        self
+    }
+
+    /// Arriving on `iif` at the next hop.
+    pub fn iif(mut self, iif: impl Into<String>) -> Transmission {
+        self.iif = Some(iif.into());
+        self
+    }
+
+    /// Sent to the L2 neighbour `addr`.
+    pub fn via(mut self, addr: Ipv4Addr) -> Transmission {
+        self.next_hop_address = Some(addr);
+        self
+    }
 }
 
 /// A packet arriving at a net-node.
@@ -243,6 +277,8 @@ pub struct Link {
     pub packet: Packet,
     pub oif: Option<String>,
     pub iif: Option<String>,
+    /// The L2 neighbour address the sender resolved, if known.
+    pub next_hop_address: Option<Ipv4Addr>,
 }
 
 /// What a net-node did with a packet.
@@ -452,6 +488,7 @@ pub(crate) fn link_from(l: &wt::Link) -> Result<Link> {
         packet: packet_from(&l.packet)?,
         oif: l.oif.clone(),
         iif: l.iif.clone(),
+        next_hop_address: l.next_hop_address.as_ref().map(ip_from).transpose()?,
     })
 }
 
@@ -483,6 +520,7 @@ pub(crate) fn step_to(s: &NodeStep) -> wt::NodeStep {
                 packet: packet_to(&t.packet),
                 oif: t.oif.clone(),
                 iif: t.iif.clone(),
+                next_hop_address: t.next_hop_address.map(ip_to),
             })
             .collect(),
         dropped: s.dropped.iter().map(packet_to).collect(),

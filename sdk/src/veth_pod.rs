@@ -3,7 +3,7 @@
 //! every pod check, on the request and the reply alike.
 
 use crate::findings::Expect;
-use crate::host::{self, Hook, Interface, Netns, RouteKind};
+use crate::host::{self, Fate, ForwardQuery, Interface, Netns};
 use crate::types::*;
 use crate::{Findings, Result};
 
@@ -160,65 +160,73 @@ impl VethPod {
         }
     }
 
-    /// The pod originates `packet`.
+    /// The pod originates `packet`: its kernel pipeline (route, OUTPUT,
+    /// POSTROUTING) decides; every branch that leaves by the pod interface
+    /// crosses the veth to the node.
     pub fn send(&self, pod: &Pod, packet: Packet) -> Result<NodeStep> {
         let ns = Netns::pod(&pod.id());
         let mut f = Findings::new();
         let Some(iface) = self.pod_checks(&ns, pod, &mut f)? else {
             return f.dropped();
         };
-        let Some(routes) = f.route(&ns, &packet, None)? else {
+        let Some(outs) = f.forward(&ns, &ForwardQuery::originated(packet))? else {
             return f.dropped();
         };
-        let route = &routes[0];
-        if route.kind == RouteKind::Local {
-            let step = NodeStep::forward(vec![Transmission {
-                next_hop: pod.hop(),
-                kind: LinkKind::Local,
-                packet,
-                oif: Some("lo".into()),
-                iif: Some("lo".into()),
-            }]);
-            return Ok(f.into_step(step));
+        let mut step = NodeStep::forward(vec![]);
+        let mut peer: Option<Option<String>> = None;
+        for o in outs {
+            match &o.fate {
+                Fate::Drop(_) => {
+                    f.report_drop(&ns, &packet, &o);
+                    step.dropped.push(o.packet);
+                }
+                Fate::Deliver(_) => step.transmissions.push(
+                    Transmission::new(pod.hop(), LinkKind::Local, packet)
+                        .oif("lo")
+                        .iif("lo"),
+                ),
+                Fate::Transmit { oif, next_hop } => {
+                    if *oif != self.iface {
+                        let via = o
+                            .route
+                            .as_ref()
+                            .map(|r| r.text.clone())
+                            .unwrap_or_else(|| format!("dev {oif}"));
+                        f.fatal(format!(
+                            "pod {} routes the {} to {} via `{via}`, not via {}",
+                            pod.id(),
+                            packet.direction(),
+                            packet.dst,
+                            self.iface
+                        ));
+                        step.dropped.push(o.packet);
+                        continue;
+                    }
+                    f.neighbour(&ns, &self.iface, *next_hop, Level::Critical)?;
+                    if peer.is_none() {
+                        peer = Some(self.node_peer(pod, &iface, &mut f)?);
+                    }
+                    let Some(Some(peer)) = &peer else {
+                        step.dropped.push(o.packet);
+                        continue;
+                    };
+                    step.transmissions.push(
+                        Transmission::new(Hop::node(&pod.node), LinkKind::Veth, o.packet)
+                            .oif(self.iface.clone())
+                            .iif(peer.clone())
+                            .via(*next_hop),
+                    );
+                }
+            }
         }
-        if route.dev.as_deref() != Some(self.iface.as_str()) {
-            f.fatal(format!(
-                "pod {} routes the {} to {} via `{}`, not via {}",
-                pod.id(),
-                packet.direction(),
-                packet.dst,
-                route.text,
-                self.iface
-            ));
+        if step.transmissions.is_empty() {
             return f.dropped();
         }
-        f.neighbour(
-            &ns,
-            &self.iface,
-            route.gateway.unwrap_or(packet.dst),
-            Level::Critical,
-        )?;
-        let oif = Some(self.iface.as_str());
-        let Some(packet) = f.netfilter(&ns, Hook::Output, &packet, None, oif)? else {
-            return f.dropped();
-        };
-        let Some(packet) = f.netfilter(&ns, Hook::Postrouting, &packet, None, oif)? else {
-            return f.dropped();
-        };
-        let Some(peer) = self.node_peer(pod, &iface, &mut f)? else {
-            return f.dropped();
-        };
-        let step = NodeStep::forward(vec![Transmission {
-            next_hop: Hop::node(&pod.node),
-            kind: LinkKind::Veth,
-            packet,
-            oif: Some(self.iface.clone()),
-            iif: Some(peer),
-        }]);
         Ok(f.into_step(step))
     }
 
-    /// The pod receives a packet from its node (or from itself).
+    /// The pod receives a packet from its node (or from itself): its kernel
+    /// pipeline (PREROUTING, the routing decision, INPUT) decides.
     pub fn receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep> {
         let ns = Netns::pod(&pod.id());
         let mut f = Findings::new();
@@ -230,29 +238,50 @@ impl VethPod {
         } else {
             self.iface.as_str()
         };
-        let Some(packet) = f.netfilter(&ns, Hook::Prerouting, &upstream.packet, Some(iif), None)?
-        else {
+        let q = ForwardQuery::received(upstream.packet, iif, upstream.next_hop_address);
+        let Some(outs) = f.forward(&ns, &q)? else {
             return f.dropped();
         };
-        if let Some(false) = f.tolerate("addresses of the pod", ns.is_local(packet.dst))? {
-            f.fatal(format!(
-                "the {} for {} reaches pod {} but {} is not an address of the pod",
-                packet.direction(),
-                packet.dst,
-                pod.id(),
-                packet.dst
-            ));
-            return f.dropped();
+        let mut served = false;
+        for o in &outs {
+            let packet = o.packet;
+            match &o.fate {
+                Fate::Deliver(_) => {
+                    if !packet.reply {
+                        f.listening(&ns, &packet, Level::Fatal)?;
+                    }
+                    served = true;
+                }
+                Fate::Drop(cause) if cause.kind == "netfilter" => {
+                    f.report_drop(&ns, &upstream.packet, o)
+                }
+                _ => {
+                    if let Some(false) =
+                        f.tolerate("addresses of the pod", ns.is_local(packet.dst))?
+                    {
+                        f.fatal(format!(
+                            "the {} for {} reaches pod {} but {} is not an address of the pod",
+                            packet.direction(),
+                            packet.dst,
+                            pod.id(),
+                            packet.dst
+                        ));
+                    } else {
+                        f.report_drop(&ns, &upstream.packet, o);
+                    }
+                }
+            }
         }
-        let Some(packet) = f.netfilter(&ns, Hook::Input, &packet, Some(iif), None)? else {
+        if !served {
             return f.dropped();
-        };
-        if !packet.reply {
-            f.listening(&ns, &packet, Level::Fatal)?;
         }
         host::log(
             Level::Info,
-            &format!("pod {} accepts the {}", pod.id(), packet.direction()),
+            &format!(
+                "pod {} accepts the {}",
+                pod.id(),
+                upstream.packet.direction()
+            ),
         );
         Ok(f.into_step(NodeStep::serve()))
     }

@@ -240,11 +240,11 @@ fn bundle_input(args: &DiagnoseArgs, registry: &Registry) -> Result<Input> {
     let detected = detect::detect(&view, &hosts, &overrides(args), &registry.detection())?;
     Ok(Input {
         source: bundle.source,
-        facts: Facts {
+        facts: Facts::new(
             view,
-            netstacks: Netstacks::from_dumps(&bundle.nodes),
-            settings: detected.settings,
-        },
+            Netstacks::from_dumps(&bundle.nodes),
+            detected.settings,
+        ),
         warnings: detected.warnings.into_iter().chain(warnings).collect(),
         notes: detected.notes,
         live: None,
@@ -289,11 +289,7 @@ fn live_input(
     let detected = detect::detect(&view, &hosts_ref, &flags, &registry.detection())?;
     Ok(Input {
         source: bundle.source,
-        facts: Facts {
-            view,
-            netstacks,
-            settings: detected.settings,
-        },
+        facts: Facts::new(view, netstacks, detected.settings),
         warnings: detected.warnings,
         notes: detected.notes,
         live: Some(session),

@@ -235,6 +235,10 @@ impl<'a> Diagnosis<'a> {
 
     /// Diagnose `flow` from `source`.
     pub fn run(mut self, source: HopId, flow: Flow) -> Trace {
+        // Conntrack starts empty for every pass (live mode re-runs a diagnosis).
+        if let Ok(mut ct) = self.facts.conntrack.lock() {
+            ct.clear();
+        }
         let request = Packet {
             src: flow.src,
             sport: EPHEMERAL_PORT,
@@ -303,6 +307,7 @@ impl<'a> Diagnosis<'a> {
             packet: reply,
             oif: None,
             iif: node.host_interface.clone(),
+            next_hop_address: None,
         };
         let arrivals = self.bfs(
             vec![Item {

@@ -67,6 +67,8 @@ pub struct Tx {
     pub packet: Packet,
     pub oif: Option<String>,
     pub iif: Option<String>,
+    /// The L2 neighbour address the sender resolved (gateway or on-link destination).
+    pub next_hop_address: Option<std::net::Ipv4Addr>,
 }
 
 /// What an extension answered for one hop.

@@ -5,6 +5,7 @@ pub mod dump;
 pub mod ipvs;
 pub mod netfilter;
 pub mod packet;
+pub mod pipeline;
 pub mod route;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use crate::dump::{FdbEntry, Interface, Neighbour, NetnsDump, NodeDump};
 use crate::packet::{Packet, Protocol};
 pub use ipvs::{IpvsBranch, IpvsMatch};
 use netfilter::{ConnState, Hook, IpsetStore, NetnsFacts, Outcome, ReverseRoute, Ruleset};
+pub use pipeline::{Conntrack, CtEntry, DropCause, Fate, ForwardQuery, Forwarded};
 pub use route::{RouteHit, RouteKind, RouteQuery, RouteSelectors};
 
 /// Why a question about a netns has no answer.

@@ -65,6 +65,11 @@ pub struct RouteHit {
     pub source: Option<Ipv4Addr>,
     pub rule_priority: u32,
     pub text: String,
+    /// The protocol that installed the route, when the dump says.
+    pub proto: Option<String>,
+    pub scope: Option<String>,
+    pub metric: u32,
+    pub onlink: bool,
 }
 
 fn default_rules() -> Vec<Rule> {
@@ -252,6 +257,10 @@ fn hits(dump: &NetnsDump, r: &Route, priority: u32, dst: Ipv4Addr) -> Vec<RouteH
             source: select_source(dump, r, r.dev.as_deref(), toward),
             rule_priority: priority,
             text,
+            proto: r.proto.clone(),
+            scope: r.scope.clone(),
+            metric: r.metric,
+            onlink: r.onlink,
         }];
     }
     r.nexthops
@@ -266,6 +275,10 @@ fn hits(dump: &NetnsDump, r: &Route, priority: u32, dst: Ipv4Addr) -> Vec<RouteH
             source: select_source(dump, r, Some(&nh.dev), nh.gateway.unwrap_or(dst)),
             rule_priority: priority,
             text: text.clone(),
+            proto: r.proto.clone(),
+            scope: r.scope.clone(),
+            metric: r.metric,
+            onlink: nh.onlink || r.onlink,
         })
         .collect()
 }
@@ -280,6 +293,10 @@ fn rule_route(rule: &Rule, kind: RouteKind) -> RouteHit {
         source: None,
         rule_priority: rule.priority,
         text: format!("ip rule {}: {}", rule.priority, rule.action),
+        proto: None,
+        scope: None,
+        metric: 0,
+        onlink: false,
     }
 }
 

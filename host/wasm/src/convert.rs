@@ -165,6 +165,7 @@ pub fn link_to(from: &HopId, tx: &Tx) -> wt::Link {
         packet: packet_to(&tx.packet),
         oif: tx.oif.clone(),
         iif: tx.iif.clone(),
+        next_hop_address: tx.next_hop_address.map(ip_to),
     }
 }
 
@@ -177,6 +178,7 @@ pub fn step_from(s: &wt::NodeStep) -> Result<Step, String> {
             packet: packet_from(&t.packet)?,
             oif: t.oif.clone(),
             iif: t.iif.clone(),
+            next_hop_address: t.next_hop_address.as_ref().map(ip_from).transpose()?,
         });
     }
     Ok(Step {
@@ -339,6 +341,50 @@ pub fn route_to(r: &RouteHit) -> wn::Route {
         source: r.source.map(ip_to),
         rule_priority: r.rule_priority,
         text: r.text.clone(),
+        proto: r.proto.clone(),
+        scope: r.scope.clone(),
+        metric: r.metric,
+        onlink: r.onlink,
+    }
+}
+
+/// A pipeline branch as the contract carries it.
+pub fn forwarded_to(f: &skoop_engine::netstack::Forwarded) -> wn::Forwarded {
+    use skoop_engine::netstack::{DropCause, Fate};
+    let fate = match &f.fate {
+        Fate::Deliver { iif } => wn::Fate::Deliver(iif.clone()),
+        Fate::Transmit { oif, next_hop } => wn::Fate::Transmit(wn::Transmit {
+            oif: oif.clone(),
+            next_hop: ip_to(*next_hop),
+        }),
+        Fate::Drop(cause) => {
+            let (kind, rule, route) = match cause {
+                DropCause::Netfilter { by, .. } => ("netfilter", by.as_ref().map(hit_to), None),
+                DropCause::NoRoute => ("no-route", None, None),
+                DropCause::Route(r) => ("route", None, Some(route_to(r))),
+                DropCause::NotForwarding { .. } => ("not-forwarding", None, None),
+                DropCause::RpFilter { .. } => ("rp-filter", None, None),
+                DropCause::Device { .. } => ("device", None, None),
+                DropCause::Unavailable(_) => ("unavailable", None, None),
+            };
+            wn::Fate::Drop(wn::DropCause {
+                kind: kind.to_string(),
+                message: cause.to_string(),
+                rule,
+                route,
+            })
+        }
+    };
+    wn::Forwarded {
+        fate,
+        packet: packet_to(&f.packet),
+        route: f.route.as_ref().map(route_to),
+        bridged: f.bridged,
+        rules: f.rules.iter().map(hit_to).collect(),
+        uncertain: f.uncertain,
+        notes: f.notes.clone(),
+        unchecked: f.unchecked.clone(),
+        natted: f.conntrack.is_some_and(|c| c.dnat() || c.snat()),
     }
 }
 

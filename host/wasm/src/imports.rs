@@ -16,16 +16,16 @@ impl HostState {
     fn facts(&self) -> Arc<Facts> {
         // Only metadata is read before the facts exist, and it calls no import.
         self.facts.clone().unwrap_or_else(|| {
-            Arc::new(Facts {
-                view: Default::default(),
-                netstacks: Default::default(),
-                settings: skoop_engine::detect::Settings {
+            Arc::new(Facts::new(
+                Default::default(),
+                Default::default(),
+                skoop_engine::detect::Settings {
                     network_plugin: String::new(),
                     cloud_provider: String::new(),
                     proxy_mode: ProxyMode::None,
                     cluster_cidr: None,
                 },
-            })
+            ))
         })
     }
 
@@ -274,6 +274,33 @@ impl wn::Host for HostState {
             .iter()
             .map(outcome_to)
             .collect())
+    }
+
+    fn forward(
+        &mut self,
+        ns: wt::Netns,
+        query: wn::ForwardQuery,
+    ) -> Result<Vec<wn::Forwarded>, wt::Error> {
+        let facts = self.facts();
+        let stack = netns(&facts, &ns)?;
+        let q = skoop_engine::netstack::ForwardQuery {
+            packet: packet_from(&query.packet).map_err(bad)?,
+            iif: query.iif,
+            l2_next_hop: query
+                .l2_next_hop
+                .as_ref()
+                .map(ip_from)
+                .transpose()
+                .map_err(bad)?,
+            tos: query.tos,
+        };
+        // A poisoned lock only means another call panicked; the table is still usable.
+        let mut tables = facts
+            .conntrack
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ct = tables.entry(stack.label.clone()).or_default();
+        Ok(stack.forward(ct, &q).iter().map(forwarded_to).collect())
     }
 }
 

@@ -23,7 +23,7 @@ use skoop_engine::error::bad_input;
 use state::HostState;
 
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 /// The WIT package name.
 pub const WIT_PACKAGE: &str = "skoop:extension";
 

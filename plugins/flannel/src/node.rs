@@ -290,6 +290,7 @@ impl<'a> Hop<'a> {
             packet,
             oif: Some(peer),
             iif: Some(veth.iface.clone()),
+            next_hop_address: None,
         }]);
         self.finish(step)
     }
@@ -440,6 +441,7 @@ impl<'a> Hop<'a> {
             packet,
             oif: Some(host_if),
             iif: next.host_interface.clone(),
+            next_hop_address: None,
         }]);
         self.finish(step)
     }
@@ -579,6 +581,7 @@ impl<'a> Hop<'a> {
             packet,
             oif: Some(VXLAN_DEV.into()),
             iif: Some(VXLAN_DEV.into()),
+            next_hop_address: None,
         }]);
         self.finish(step)
     }
@@ -654,6 +657,7 @@ impl<'a> Hop<'a> {
             packet,
             oif: Some(dev),
             iif: None,
+            next_hop_address: None,
         }]);
         self.finish(step)
     }

@@ -15,13 +15,7 @@ fn note(step: NodeStep, at: &str) -> NodeStep {
 }
 
 fn forward(next: Hop, kind: LinkKind, packet: Packet) -> NodeStep {
-    NodeStep::forward(vec![Transmission {
-        next_hop: next,
-        kind,
-        packet,
-        oif: None,
-        iif: None,
-    }])
+    NodeStep::forward(vec![Transmission::new(next, kind, packet)])
 }
 
 impl CniPlugin for ThirdParty {
