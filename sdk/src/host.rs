@@ -204,7 +204,7 @@ pub enum Fate {
     /// Sent on `oif` to the L2 neighbour `next_hop`.
     Transmit { oif: String, next_hop: Ipv4Addr },
     /// Dropped.
-    Drop(DropCause),
+    Drop(Box<DropCause>),
 }
 
 /// One branch of a pipeline walk ([`Netns::forward`]).
@@ -233,12 +233,12 @@ fn forwarded_from(f: wn::Forwarded) -> Result<Forwarded> {
             oif: t.oif,
             next_hop: ip_from(&t.next_hop)?,
         },
-        wn::Fate::Drop(d) => Fate::Drop(DropCause {
+        wn::Fate::Drop(d) => Fate::Drop(Box::new(DropCause {
             kind: d.kind,
             message: d.message,
             rule: d.rule,
             route: d.route.as_ref().map(route_from).transpose()?,
-        }),
+        })),
     };
     Ok(Forwarded {
         fate,

@@ -133,7 +133,7 @@ pub enum DropCause {
     /// No route matched (ENETUNREACH).
     NoRoute,
     /// A blackhole, unreachable or prohibit route or rule.
-    Route(RouteHit),
+    Route(Box<RouteHit>),
     /// Forwarding is off for the input device.
     NotForwarding { sysctl: String, value: String },
     /// Reverse-path filtering rejected the source.
@@ -439,7 +439,7 @@ impl Netstack {
                         }
                     }
                 }
-                _ => out.push(w.drop(DropCause::Route(hit))),
+                _ => out.push(w.drop(DropCause::Route(Box::new(hit)))),
             }
         }
         out
@@ -552,7 +552,7 @@ impl Netstack {
                         let next_hop = hit.gateway.unwrap_or(w.packet.dst);
                         out.extend(self.postrouting(w, None, &oif, next_hop));
                     }
-                    _ => out.push(w.drop(DropCause::Route(hit))),
+                    _ => out.push(w.drop(DropCause::Route(Box::new(hit)))),
                 }
             }
         }
@@ -1078,9 +1078,7 @@ COMMIT
 
     #[test]
     fn masquerade_follows_the_mark_and_the_reply_is_un_snatted() {
-        let rules = format!(
-            "*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -s 172.16.0.0/24 -j MARK --set-xmark 0x4000/0x4000\n-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE\nCOMMIT\n"
-        );
+        let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -s 172.16.0.0/24 -j MARK --set-xmark 0x4000/0x4000\n-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE\nCOMMIT\n";
         let n = node(json!({"iptables": rules}));
         let mut ct = Conntrack::default();
         let out = n.forward(
