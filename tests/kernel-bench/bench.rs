@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::probe::{self, Outcome};
-use super::scenarios::{self, Expect, Probe, Scenario, Src};
+use super::scenarios::{Expect, Probe, Scenario, Src};
 use super::skoop::{self, Verdict};
-use super::topo::{Backend, BuildOptions, Cluster, ClusterData};
+use super::topo::{Backend, BuildOptions, Cluster, ClusterData, Tables};
 
 const SEVERE: &[&str] = &["CRITICAL", "FATAL"];
 
@@ -26,21 +26,45 @@ struct Row {
     name: String,
     what: &'static str,
     kernel: String,
-    skoop: String,
+    /// The kernel did what the scenario was designed for.
+    as_designed: bool,
+    skoop: &'static str,
+    /// When the kernel breaks the flow: a CRITICAL/FATAL suspicion holds the
+    /// scenario's keywords ("yes"/"no"); "-" otherwise.
+    keywords: &'static str,
     cause: String,
     agree: bool,
 }
 
-pub fn run() -> Result<(), String> {
+/// Which scenarios, and how much to print.
+pub struct Group {
+    pub scenarios: Vec<Scenario>,
+    /// Print every scenario's CRITICAL/FATAL and WARNING suspicions, not only
+    /// those of disagreements.
+    pub verbose: bool,
+}
+
+/// Runs a group; fails when skoop and the kernel disagree anywhere, or when
+/// the kernel does not do what a scenario was designed for.
+///
+/// KERNEL_BENCH_ONLY=TEXT runs the scenarios whose name contains TEXT;
+/// KERNEL_BENCH_KERNEL_ONLY=1 only probes the kernel (to check a scenario's
+/// design without collecting and diagnosing).
+pub fn run(group: Group) -> Result<(), String> {
     let started = Instant::now();
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut data: BTreeMap<(&str, &str), ClusterData> = BTreeMap::new();
     let mut rows = Vec::new();
     let mut collect_times = Vec::new();
     let only = std::env::var("KERNEL_BENCH_ONLY").ok();
-    for sc in scenarios::all() {
-        for &backend in sc.backends {
-            let name = format!("{}-{}", backend.name(), sc.name);
+    let kernel_only = std::env::var("KERNEL_BENCH_KERNEL_ONLY").as_deref() == Ok("1");
+    for sc in &group.scenarios {
+        for (&backend, &tables) in sc
+            .backends
+            .iter()
+            .flat_map(|b| sc.tables.iter().map(move |t| (b, t)))
+        {
+            let name = format!("{}-{}{}", backend.name(), sc.name, tables.suffix());
             if only.as_deref().is_some_and(|o| !name.contains(o)) {
                 continue;
             }
@@ -53,16 +77,30 @@ pub fn run() -> Result<(), String> {
                 }
             };
             let bundle = work.path().join(&name);
-            let row = scenario(&sc, backend, d, &bundle, &name, &mut collect_times)
+            let run = Run {
+                sc,
+                backend,
+                tables,
+                name: &name,
+                kernel_only,
+                verbose: group.verbose,
+            };
+            let row = scenario(&run, d, &bundle, &mut collect_times)
                 .map_err(|e| format!("scenario {name}: {e}"))?;
-            if !row.agree {
+            if !row.agree && !kernel_only {
                 keep_bundle(&bundle, &name);
             }
             say!(
-                "{:<44} kernel={:<28} skoop={:<5} agree={}",
+                "{:<52} kernel={:<28}{} skoop={:<5} keywords={:<3} agree={}",
                 row.name,
                 row.kernel,
+                if row.as_designed {
+                    ""
+                } else {
+                    " (NOT AS DESIGNED)"
+                },
                 row.skoop,
+                row.keywords,
                 row.agree
             );
             rows.push(row);
@@ -70,6 +108,11 @@ pub fn run() -> Result<(), String> {
     }
     print_table(&rows);
     let agreed = rows.iter().filter(|r| r.agree).count();
+    let misdesigned: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r.as_designed)
+        .map(|r| r.name.as_str())
+        .collect();
     let (sum, max) = (
         collect_times.iter().sum::<Duration>(),
         collect_times.iter().max().copied().unwrap_or_default(),
@@ -82,6 +125,12 @@ pub fn run() -> Result<(), String> {
         collect_times.len(),
         started.elapsed().as_secs_f64()
     );
+    if !misdesigned.is_empty() {
+        return Err(format!(
+            "the kernel did not do what these scenarios were designed for (fix the scenario, not skoop): {}",
+            misdesigned.join(", ")
+        ));
+    }
     if agreed != rows.len() {
         return Err(format!(
             "{} scenario(s) where skoop and the kernel disagree (bundles kept under /tmp/kernel-bench-<scenario>)",
@@ -91,52 +140,87 @@ pub fn run() -> Result<(), String> {
     Ok(())
 }
 
-fn scenario(
-    sc: &Scenario,
+/// One scenario on one flannel backend and one iptables backend.
+struct Run<'a> {
+    sc: &'a Scenario,
     backend: Backend,
+    tables: Tables,
+    name: &'a str,
+    kernel_only: bool,
+    verbose: bool,
+}
+
+fn scenario(
+    run: &Run,
     data: &ClusterData,
     bundle: &Path,
-    name: &str,
     collect_times: &mut Vec<Duration>,
 ) -> Result<Row, String> {
+    let (sc, name) = (run.sc, run.name);
     let cluster = Cluster::build(
-        backend,
+        run.backend,
         data,
         BuildOptions {
             silent_pod: sc.silent_pod,
+            tables: run.tables,
         },
     )?;
     if let Some(inject) = sc.fault {
         inject(&cluster)?;
     }
     let kernel = ask_kernel(&cluster, sc)?;
+    let kernel_text = if kernel.ok {
+        "ok".to_string()
+    } else {
+        format!("broken ({})", kernel.detail)
+    };
+    let as_designed = kernel.ok == sc.expect.kernel_reaches();
+    if run.kernel_only {
+        return Ok(Row {
+            name: name.to_string(),
+            what: sc.what,
+            kernel: kernel_text,
+            as_designed,
+            skoop: "-",
+            keywords: "-",
+            cause: "-".into(),
+            agree: as_designed,
+        });
+    }
     collect_times.extend(skoop::bundle(&cluster, bundle)?);
     let f = sc.flow;
     let verdict = skoop::diagnose(bundle, f.src_ip, f.dst, f.port, f.protocol())?;
     drop(cluster);
     let (agree, cause) = judge(sc, &kernel, &verdict);
-    if !agree {
+    if !agree || run.verbose {
         say!(
             "--- {name}: kernel {kernel:?}; skoop exit {}:",
             verdict.exit
         );
         for s in &verdict.suspicions {
+            if run.verbose && !matches!(s.level.as_str(), "CRITICAL" | "FATAL" | "WARNING") {
+                continue;
+            }
             say!("    {} [{}] {}", s.level, s.node, s.message);
         }
     }
+    let keywords = match sc.expect {
+        Expect::Agree(cause) if !kernel.ok => {
+            if verdict.names(SEVERE, cause).is_some() {
+                "yes"
+            } else {
+                "no"
+            }
+        }
+        _ => "-",
+    };
     Ok(Row {
         name: name.to_string(),
         what: sc.what,
-        kernel: if kernel.ok {
-            "ok".into()
-        } else {
-            format!("broken ({})", kernel.detail)
-        },
-        skoop: if verdict.broken() {
-            "3".into()
-        } else {
-            "0".into()
-        },
+        kernel: kernel_text,
+        as_designed,
+        skoop: if verdict.broken() { "3" } else { "0" },
+        keywords,
         cause,
         agree,
     })
@@ -228,22 +312,24 @@ fn keep_bundle(bundle: &Path, name: &str) {
 
 fn print_table(rows: &[Row]) {
     say!(
-        "\n{:<44} | {:<60} | {:<30} | {:<5} | {:<6} | named cause",
+        "\n{:<52} | {:<60} | {:<30} | {:<5} | {:<8} | {:<6} | named cause",
         "scenario",
         "fault",
         "kernel",
         "skoop",
+        "keywords",
         "agree?"
     );
-    say!("{}", "-".repeat(200));
+    say!("{}", "-".repeat(210));
     for r in rows {
         let cause: String = r.cause.chars().take(160).collect();
         say!(
-            "{:<44} | {:<60} | {:<30} | {:<5} | {:<6} | {}",
+            "{:<52} | {:<60} | {:<30} | {:<5} | {:<8} | {:<6} | {}",
             r.name,
             r.what,
             r.kernel,
             r.skoop,
+            r.keywords,
             if r.agree { "yes" } else { "NO" },
             cause
         );

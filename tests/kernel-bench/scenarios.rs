@@ -2,10 +2,12 @@
 //! must say about it.
 
 use super::sh;
-use super::topo::{Backend, Cluster, sysctl};
+use super::topo::{Backend, Cluster, Tables, sysctl};
 
-const BOTH: &[Backend] = &[Backend::Vxlan, Backend::HostGw];
+pub const BOTH: &[Backend] = &[Backend::Vxlan, Backend::HostGw];
 const VXLAN: &[Backend] = &[Backend::Vxlan];
+/// One run with the system's default iptables.
+pub const DEFAULT_TABLES: &[Tables] = &[Tables::Default];
 
 /// Where the kernel probe starts.
 #[derive(Clone, Copy)]
@@ -54,17 +56,17 @@ const fn pod_flow(dst: &'static str, port: u16) -> Flow {
 }
 
 const SAME: Flow = pod_flow("10.244.0.6", 8080);
-const CROSS: Flow = pod_flow("10.244.1.7", 8080);
-const CLUSTER_IP: Flow = Flow {
+pub const CROSS: Flow = pod_flow("10.244.1.7", 8080);
+pub const CLUSTER_IP: Flow = Flow {
     probe: Probe::TcpEveryBackend,
     ..pod_flow("10.96.100.10", 80)
 };
-const NODE_PORT: Flow = Flow {
+pub const NODE_PORT: Flow = Flow {
     probe: Probe::TcpEveryBackend,
     ..pod_flow("192.168.0.12", 30080)
 };
 const POD_TO_NODE: Flow = pod_flow("192.168.0.12", 10250);
-const NODE_TO_POD: Flow = Flow {
+pub const NODE_TO_POD: Flow = Flow {
     src: Src::Node("node-1"),
     src_ip: "192.168.0.11",
     dst: "10.244.1.7",
@@ -81,10 +83,22 @@ const DNS_FULL_MTU: Flow = Flow {
 pub enum Expect {
     /// skoop's verdict must equal the kernel's; when both say broken, a
     /// CRITICAL/FATAL suspicion must contain all words of one alternative.
+    /// The scenario is designed so that the kernel breaks the flow exactly
+    /// when alternatives are given (none: the kernel must reach it).
     Agree(&'static [&'static [&'static str]]),
     /// The kernel survives but skoop rightly warns: exit 0 and a WARNING with
     /// all words of one alternative.
     Warn(&'static [&'static [&'static str]]),
+}
+
+impl Expect {
+    /// The kernel verdict the scenario was designed for.
+    pub fn kernel_reaches(&self) -> bool {
+        match self {
+            Expect::Agree(cause) => cause.is_empty(),
+            Expect::Warn(_) => true,
+        }
+    }
 }
 
 pub type Inject = fn(&Cluster) -> Result<(), String>;
@@ -92,6 +106,8 @@ pub type Inject = fn(&Cluster) -> Result<(), String>;
 pub struct Scenario {
     pub name: &'static str,
     pub backends: &'static [Backend],
+    /// The iptables backends the nodes' rules are loaded with, one run each.
+    pub tables: &'static [Tables],
     pub flow: Flow,
     /// cluster.py variant: "healthy" or "no-endpoints".
     pub variant: &'static str,
@@ -109,6 +125,7 @@ const fn healthy(name: &'static str, flow: Flow) -> Scenario {
     Scenario {
         name,
         backends: BOTH,
+        tables: DEFAULT_TABLES,
         flow,
         variant: "healthy",
         silent_pod: None,
@@ -129,6 +146,7 @@ const fn fault(
     Scenario {
         name,
         backends,
+        tables: DEFAULT_TABLES,
         flow,
         variant: "healthy",
         silent_pod: None,
@@ -138,7 +156,7 @@ const fn fault(
     }
 }
 
-fn pod_cidr(c: &Cluster, node: &str) -> Result<String, String> {
+pub fn pod_cidr(c: &Cluster, node: &str) -> Result<String, String> {
     c.node_info
         .get(node)
         .map(|i| i.1.clone())
@@ -289,6 +307,7 @@ const fn warn(
     Scenario {
         name,
         backends,
+        tables: DEFAULT_TABLES,
         flow,
         variant: "healthy",
         silent_pod: None,
@@ -318,6 +337,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario {
             name: "not-listening",
             backends: BOTH,
+            tables: DEFAULT_TABLES,
             flow: CROSS,
             variant: "healthy",
             silent_pod: Some("default/web-2"),
@@ -416,6 +436,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario {
             name: "service-no-endpoints",
             backends: BOTH,
+            tables: DEFAULT_TABLES,
             flow: CLUSTER_IP,
             variant: "no-endpoints",
             silent_pod: None,
