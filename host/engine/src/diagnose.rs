@@ -3,7 +3,7 @@
 //! request starts the reply, which travels back through conntrack (NAT undone
 //! where it was done). Loops and runaway paths are suspicions, not hangs.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
@@ -145,17 +145,6 @@ impl Trace {
     }
 }
 
-/// A translation a net-node applied, kept so the reply can be un-translated.
-#[derive(Debug, Clone, Copy)]
-struct Nat {
-    before: Packet,
-    after: Packet,
-}
-
-fn same_tuple(a: &Packet, b: &Packet) -> bool {
-    (a.src, a.sport, a.dst, a.dport) == (b.src, b.sport, b.dst, b.dport)
-}
-
 /// The packet travelling the other way.
 fn reversed(p: &Packet) -> Packet {
     Packet {
@@ -183,7 +172,6 @@ pub struct Diagnosis<'a> {
     facts: &'a Facts,
     plugin: &'a mut dyn Plugin,
     trace: Trace,
-    conntrack: HashMap<HopId, Vec<Nat>>,
     steps: usize,
 }
 
@@ -207,7 +195,6 @@ impl<'a> Diagnosis<'a> {
             facts,
             plugin,
             trace: Trace::default(),
-            conntrack: HashMap::new(),
             steps: 0,
         }
     }
@@ -301,12 +288,20 @@ impl<'a> Diagnosis<'a> {
             kind: NodeKind::Node,
             id: node.name.clone(),
         };
+        // The reply comes back on the interface the request left by.
+        let left_by = self
+            .trace
+            .links
+            .iter()
+            .rev()
+            .find(|l| l.direction == Direction::Request && &l.to == server && l.from == hop)
+            .and_then(|l| l.oif.clone());
         let tx = Tx {
             next: hop,
             kind: LinkKind::External,
             packet: reply,
             oif: None,
-            iif: node.host_interface.clone(),
+            iif: left_by.or_else(|| node.host_interface.clone()),
             next_hop_address: None,
         };
         let arrivals = self.bfs(
@@ -410,7 +405,6 @@ impl<'a> Diagnosis<'a> {
             }
         };
         self.record(Some(start), &step.findings);
-        self.remember_nat(start, &packet, &step);
         for p in &step.dropped {
             self.trace.branches.push(Branch {
                 direction: dir,
@@ -528,7 +522,6 @@ impl<'a> Diagnosis<'a> {
             };
             self.trace.links[link].action = step.action;
             self.record(Some(&at), &step.findings);
-            self.remember_nat(&at, &input, &step);
             for p in &step.dropped {
                 finish(
                     &mut self.trace,
@@ -566,38 +559,6 @@ impl<'a> Diagnosis<'a> {
         delivered
     }
 
-    fn remember_nat(&mut self, at: &HopId, input: &Packet, step: &Step) {
-        for tx in &step.transmissions {
-            if !input.reply && !same_tuple(input, &tx.packet) {
-                self.conntrack.entry(at.clone()).or_default().push(Nat {
-                    before: *input,
-                    after: tx.packet,
-                });
-            }
-        }
-    }
-
-    /// Undo the translation `at` applied to the request, for its reply.
-    fn unnat(&self, at: &HopId, p: Packet) -> Packet {
-        let Some(entries) = self.conntrack.get(at) else {
-            return p;
-        };
-        for nat in entries {
-            let expect = reversed(&nat.after);
-            if same_tuple(&expect, &p) {
-                let original = reversed(&nat.before);
-                return Packet {
-                    src: original.src,
-                    sport: original.sport,
-                    dst: original.dst,
-                    dport: original.dport,
-                    ..p
-                };
-            }
-        }
-        p
-    }
-
     /// The source net-node originates `packet`.
     fn send(&mut self, at: &HopId, packet: Packet) -> Result<Step, CallError> {
         match at.kind {
@@ -618,15 +579,11 @@ impl<'a> Diagnosis<'a> {
 
     /// `tx` arrives at its next hop. Returns the packet as the hop saw it and its step.
     fn receive(&mut self, from: &HopId, tx: &Tx) -> Result<(Packet, Step), CallError> {
+        // Conntrack lives in the host's kernel pipeline: a reply is
+        // translated back where the plugin walks it through the node.
         let at = &tx.next;
-        let mut packet = tx.packet;
-        if packet.reply {
-            packet = self.unnat(at, packet);
-        }
-        let arriving = Tx {
-            packet,
-            ..tx.clone()
-        };
+        let packet = tx.packet;
+        let arriving = tx.clone();
         let step = match at.kind {
             NodeKind::External => Step {
                 action: Action::Serve,
@@ -678,9 +635,21 @@ impl<'a> Diagnosis<'a> {
             .node(node)
             .map(|ns| ns.is_local(packet.dst))
             .unwrap_or(false);
-        let class = facts
-            .view
-            .classify(packet.dst, packet.dport, packet.protocol);
+        // A reply to an address this node masqueraded to is for whoever
+        // conntrack says sent the request: its pipeline translates it back.
+        let mut dst = packet.dst;
+        let mut dport = packet.dport;
+        if packet.reply
+            && let Ok(ns) = facts.netstacks.node(node)
+            && let Ok(tables) = facts.conntrack.lock()
+            && let Some(e) = tables.get(&ns.label).and_then(|ct| ct.reply_of(&packet))
+            && e.snat()
+        {
+            dst = e.orig.src;
+            dport = e.orig.sport;
+        }
+        let local = local && dst == packet.dst;
+        let class = facts.view.classify(dst, dport, packet.protocol);
         let target = match class {
             // A ClusterIP is translated on any node; a NodePort only on the node
             // owning the address (kube-proxy's `--dst-type LOCAL`).
@@ -693,13 +662,13 @@ impl<'a> Diagnosis<'a> {
                 NodeTarget::Service(s)
             }
             Classified::Service(_) | Classified::Node(_) | Classified::External(_)
-                if local || packet.dst == n.ip =>
+                if local || dst == n.ip =>
             {
                 NodeTarget::Serve
             }
             Classified::Pod(p) => NodeTarget::Pod(p, facts.view.nodes.get(&p.node).map(|x| x.ip)),
             Classified::Node(t) => NodeTarget::Host(t),
-            Classified::Service(_) => match facts.view.node_by_ip(packet.dst) {
+            Classified::Service(_) => match facts.view.node_by_ip(dst) {
                 Some(t) => NodeTarget::Host(t),
                 None => NodeTarget::External,
             },

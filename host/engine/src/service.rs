@@ -1,15 +1,18 @@
-//! kube-proxy Service resolution. iptables mode: from the Service and its
-//! EndpointSlices, every ready endpoint is a branch, translated as kube-proxy
-//! would DNAT it, with the masquerade mark kube-proxy would set. IPVS mode:
-//! the node's IPVS table decides, checked against the EndpointSlices.
+//! kube-proxy Service resolution. iptables mode: the node's own nat rules
+//! decide (every statistic branch and the fall-through), cross-checked against
+//! the Service and its EndpointSlices — the intent — with each difference a
+//! suspicion; only when the node's rules were not collected does the
+//! EndpointSlice model stand in, and the report says so. IPVS mode: the
+//! node's IPVS table decides, checked against the EndpointSlices.
 
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use crate::cluster::{ClusterView, EndpointFacts, ServiceFacts, ServicePortFacts};
-use crate::netstack::NetstackError;
 use crate::netstack::ipvs::IpvsMatch;
+use crate::netstack::netfilter::Hook;
+use crate::netstack::{Netstack, NetstackError};
 use crate::packet::Packet;
 use crate::suspicion::Level;
 
@@ -177,6 +180,172 @@ pub fn resolve(
         });
     }
     out
+}
+
+/// The DNAT rule a traversal used (its KUBE-SEP rule), for messages.
+fn dnat_rule(trace: &[crate::netstack::netfilter::RuleHit]) -> String {
+    trace
+        .iter()
+        .rev()
+        .find(|h| h.rule.contains("DNAT"))
+        .map(|h| format!("{} rule {} `{}`", h.chain, h.index, h.rule))
+        .unwrap_or_else(|| "a DNAT rule".to_string())
+}
+
+/// The mark `--set-xmark V/M` or `--mark V/M` in `-A <chain>` lines of an iptables-save text.
+fn chain_mark(text: &str, chain: &str, flag: &str) -> Option<u32> {
+    let prefix = format!("-A {chain} ");
+    text.lines()
+        .filter(|l| l.starts_with(&prefix))
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == flag)?;
+            let value = words.next()?.split('/').next()?;
+            u32::from_str_radix(value.trim_start_matches("0x"), 16).ok()
+        })
+}
+
+/// Resolve on a node in iptables mode: what the node's nat rules do to the
+/// packet (PREROUTING, or OUTPUT for the node's own packets), compared with
+/// what kube-proxy should have programmed from the EndpointSlices.
+pub fn resolve_iptables(
+    view: &ClusterView,
+    node: &str,
+    packet: &Packet,
+    cluster_cidr: Option<Ipv4Net>,
+    stack: Result<&Netstack, NetstackError>,
+) -> Resolution {
+    let model = resolve(view, node, packet, cluster_cidr);
+    let svc_name = find(view, packet)
+        .map(|(s, _, _)| s.id())
+        .unwrap_or_else(|| format!("{}:{}", packet.dst, packet.dport));
+    let stack = match stack {
+        Ok(s) => s,
+        Err(e) => return model_stands_in(model, node, &e.to_string()),
+    };
+    let hook = if stack.is_local(packet.src) {
+        Hook::Output
+    } else {
+        Hook::Prerouting
+    };
+    let outcomes = match stack.netfilter(hook, packet, None, None) {
+        Ok(o) => o,
+        Err(e) => return model_stands_in(model, node, &e.to_string()),
+    };
+    // Without a ready endpoint kube-proxy programs a REJECT, not a DNAT: the
+    // model's finding says it, and the filter rules do it in the pipeline.
+    if model.backends.is_empty() {
+        return model;
+    }
+    let mut out = Resolution {
+        backends: Vec::new(),
+        findings: model.findings.clone(),
+    };
+    let translated: Vec<_> = outcomes
+        .iter()
+        .filter(|o| (o.packet.dst, o.packet.dport) != (packet.dst, packet.dport))
+        .collect();
+    let untranslated = outcomes.len() - translated.len();
+    if translated.is_empty() {
+        out.findings.push((
+            Level::Fatal,
+            format!(
+                "kube-proxy on node {node} has no rule for Service {svc_name} ({}:{}/{}), though its EndpointSlices list {} ready endpoint(s): the Service is not programmed on this node (kube-proxy not running or not synced); the packet leaves un-DNATed",
+                packet.dst,
+                packet.dport,
+                packet.protocol,
+                model.backends.len()
+            ),
+        ));
+        return out;
+    }
+    if untranslated > 0 {
+        out.findings.push((
+            Level::Fatal,
+            format!(
+                "node {node}'s rules for Service {svc_name} let some new connections fall through without DNAT (no rule catches the last statistic branch): those reach no backend",
+            ),
+        ));
+    }
+    let text = stack.dump.iptables.as_deref().unwrap_or_default();
+    let set = chain_mark(text, "KUBE-MARK-MASQ", "--set-xmark")
+        .or_else(|| chain_mark(text, "KUBE-MARK-MASQ", "--set-mark"));
+    let tested = chain_mark(text, "KUBE-POSTROUTING", "--mark");
+    let mismatch = match (set, tested) {
+        (Some(a), Some(b)) if a != b => Some((a, b)),
+        _ => None,
+    };
+    let mut seen = Vec::new();
+    for o in &translated {
+        let p = o.packet;
+        let rule = dnat_rule(&o.trace);
+        match model.backends.iter().find(|b| b.endpoint == p.dst) {
+            None => {
+                out.findings.push((
+                    Level::Fatal,
+                    format!(
+                        "node {node}: {rule} DNATs Service {svc_name} to {}:{}, which is no ready endpoint of it (stale rule: kube-proxy not synced)",
+                        p.dst, p.dport
+                    ),
+                ));
+                continue;
+            }
+            Some(b) => {
+                if b.packet.dport != p.dport {
+                    out.findings.push((
+                        Level::Fatal,
+                        format!(
+                            "node {node}: {rule} DNATs Service {svc_name} to {}:{}, but the endpoint's target port is {}",
+                            p.dst, p.dport, b.packet.dport
+                        ),
+                    ));
+                }
+                seen.push(b.endpoint);
+                if let Some((a, t)) = mismatch {
+                    let hairpin = packet.src == p.dst;
+                    out.findings.push((
+                        if hairpin { Level::Fatal } else { Level::Warning },
+                        format!(
+                            "node {node}: KUBE-MARK-MASQ sets mark {a:#x} but KUBE-POSTROUTING masquerades packets marked {t:#x}, so traffic kube-proxy marks for masquerade is not masqueraded{}",
+                            if hairpin {
+                                " (this hairpin flow's reply bypasses the Service and the client drops it)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    ));
+                }
+                out.backends.push(Backend {
+                    packet: p,
+                    endpoint: p.dst,
+                    pod: b.pod.clone(),
+                });
+            }
+        }
+    }
+    for b in &model.backends {
+        if !seen.contains(&b.endpoint) {
+            out.findings.push((
+                Level::Warning,
+                format!(
+                    "ready endpoint {} of Service {svc_name} has no rule on node {node}: it gets no traffic from this node (kube-proxy not synced)",
+                    b.endpoint
+                ),
+            ));
+        }
+    }
+    out.findings.dedup();
+    out
+}
+
+fn model_stands_in(mut model: Resolution, node: &str, why: &str) -> Resolution {
+    model.findings.push((
+        Level::Warning,
+        format!(
+            "cannot check kube-proxy's rules on node {node} ({why}): Service translation is taken from the EndpointSlices"
+        ),
+    ));
+    model
 }
 
 /// Resolve on a node where kube-proxy runs in IPVS mode: the kernel's IPVS

@@ -93,6 +93,20 @@ impl Conntrack {
     pub fn entries(&self) -> &[CtEntry] {
         &self.entries
     }
+
+    /// The connection a request packet continues: one this netns translated
+    /// into exactly this packet.
+    pub fn continued(&self, p: &Packet) -> Option<CtEntry> {
+        self.entries
+            .iter()
+            .find(|e| e.last == *p && e.orig != *p)
+            .copied()
+    }
+
+    /// Forget a connection (it was replaced by its continuation).
+    pub fn remove(&mut self, e: &CtEntry) {
+        self.entries.retain(|x| x != e);
+    }
 }
 
 /// What the pipeline is asked.
@@ -280,17 +294,31 @@ impl Netstack {
         } else {
             None
         };
+        // A request this netns already translated (kube-proxy's Service DNAT,
+        // resolved by the host before the rest of the walk) continues that
+        // connection: conntrack knows its original tuple and that it is DNATed.
+        let continued = if packet.reply {
+            None
+        } else {
+            ct.continued(&packet)
+        };
         let first = if q.iif.is_some() {
             Hook::Prerouting
         } else {
             Hook::Output
         };
+        let conn = match (entry, continued) {
+            (Some(e), _) => e.conn(),
+            (None, Some(e)) => ConnState {
+                snat: Some(false),
+                ..e.conn()
+            },
+            (None, None) => ConnState::at(first, &packet),
+        };
         let walk = Walk {
             packet,
             orig: packet,
-            conn: entry
-                .map(|e| e.conn())
-                .unwrap_or_else(|| ConnState::at(first, &packet)),
+            conn,
             entry,
             route: None,
             bridged: false,
@@ -305,24 +333,21 @@ impl Netstack {
         };
         out.truncate(MAX_BRANCHES);
         if !packet.reply {
-            for f in &out {
-                if !matches!(f.fate, Fate::Drop(_)) {
-                    ct.insert(CtEntry {
-                        orig: packet,
-                        last: f.packet,
-                        mark: f.ctmark,
-                    });
-                }
+            let orig = continued.map(|e| e.orig).unwrap_or(packet);
+            if let Some(e) = continued {
+                ct.remove(&e);
             }
-            // The entry this branch created.
             for f in &mut out {
-                if !matches!(f.fate, Fate::Drop(_)) {
-                    f.conntrack = ct
-                        .entries()
-                        .iter()
-                        .find(|e| e.orig == packet && e.last == f.packet && e.mark == f.ctmark)
-                        .copied();
+                if matches!(f.fate, Fate::Drop(_)) {
+                    continue;
                 }
+                let e = CtEntry {
+                    orig,
+                    last: f.packet,
+                    mark: f.ctmark,
+                };
+                ct.insert(e);
+                f.conntrack = Some(e);
             }
         }
         out

@@ -348,8 +348,31 @@ impl ws::Host for HostState {
                 let table = facts.netstacks.node(&node).and_then(|ns| ns.ipvs(&packet));
                 skoop_engine::service::resolve_ipvs(&facts.view, &node, &packet, cidr, table)
             }
-            _ => skoop_engine::service::resolve(&facts.view, &node, &packet, cidr),
+            ProxyMode::Iptables => skoop_engine::service::resolve_iptables(
+                &facts.view,
+                &node,
+                &packet,
+                cidr,
+                facts.netstacks.node(&node),
+            ),
+            ProxyMode::None => skoop_engine::service::resolve(&facts.view, &node, &packet, cidr),
         };
+        // The translation is the node's conntrack entry: the walk that
+        // continues the packet, and its reply, find it there.
+        if let Ok(stack) = facts.netstacks.node(&node) {
+            let mut tables = facts
+                .conntrack
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let ct = tables.entry(stack.label.clone()).or_default();
+            for b in &r.backends {
+                ct.insert(skoop_engine::netstack::CtEntry {
+                    orig: packet,
+                    last: b.packet,
+                    mark: 0,
+                });
+            }
+        }
         let mut backends = Vec::new();
         for b in &r.backends {
             let target = match b.pod.as_ref().and_then(|id| facts.view.pods.get(id)) {

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use skoop_sdk::findings::Expect;
-use skoop_sdk::host::{Hook, Interface, Netns, Route, cluster, infra};
+use skoop_sdk::host::{Fate, ForwardQuery, Forwarded, Interface, Netns, Route, cluster, infra};
 use skoop_sdk::{
     Encap, EncapKind, Findings, Hop as NetHop, Level, Link, LinkKind, Node, NodeStep, Packet, Pod,
     Result, Transmission,
@@ -28,11 +28,14 @@ pub struct Hop<'a> {
     f: Findings,
 }
 
-/// Where a packet enters the node's IP layer.
+/// A packet at the node after the host's kernel pipeline.
 struct Ingress {
+    /// The packet as it arrived (decapsulated).
     packet: Packet,
     /// The L3 input interface (the bridge for a bridged veth); none when the node originates it.
     iif: Option<String>,
+    /// The branch the pipeline took (the first, when ECMP or backends branch).
+    out: Forwarded,
 }
 
 impl<'a> Hop<'a> {
@@ -70,9 +73,14 @@ impl<'a> Hop<'a> {
         }
         self.f.ip_rules(&self.ns)?;
         let Some(up) = self.upstream else {
+            let q = ForwardQuery::originated(self.packet);
+            let Some(out) = self.pipeline(&q)? else {
+                return Ok(None);
+            };
             return Ok(Some(Ingress {
                 packet: self.packet,
                 iif: None,
+                out,
             }));
         };
         let mut packet = self.packet;
@@ -103,7 +111,9 @@ impl<'a> Hop<'a> {
             packet = packet.decapsulated();
             iif = Some(VXLAN_DEV.to_string());
         }
-        // A veth enslaved to a bridge hands its packets to the bridge's IP layer.
+        // The pipeline takes the device the packet arrived on; flannel's checks
+        // name the bridge a veth hands its packets to.
+        let arrival = iif.clone();
         if let Some(name) = iif.clone()
             && let Some(Some(dev)) = self.f.tolerate(
                 &format!("interface {name} of node {}", self.node.name),
@@ -113,69 +123,53 @@ impl<'a> Hop<'a> {
         {
             iif = Some(master);
         }
-        let Some(packet) =
-            self.f
-                .netfilter(&self.ns, Hook::Prerouting, &packet, iif.as_deref(), None)?
-        else {
+        let q = ForwardQuery {
+            packet,
+            iif: arrival,
+            l2_next_hop: up.next_hop_address,
+            tos: 0,
+        };
+        let Some(out) = self.pipeline(&q)? else {
             return Ok(None);
         };
-        Ok(Some(Ingress { packet, iif }))
+        Ok(Some(Ingress { packet, iif, out }))
     }
 
-    /// Forwarding sysctls and FORWARD (or OUTPUT for the node's own packets),
-    /// then POSTROUTING. Returns the packet as it leaves by `oif`.
-    fn egress(&mut self, ing: &Ingress, oif: &str) -> Result<Option<Packet>> {
-        let packet = match &ing.iif {
-            Some(iif) => {
-                // ip_forward=0 also clears every conf.*.forwarding: report the cause only.
-                let forwarding = self.f.sysctl(
-                    &self.ns,
-                    "net.ipv4.ip_forward",
-                    "1",
-                    Level::Fatal,
-                    "the node does not forward pod traffic",
-                )? && self.f.sysctl(
-                    &self.ns,
-                    &format!("net.ipv4.conf.{iif}.forwarding"),
-                    "1",
-                    Level::Fatal,
-                    "packets arriving on it are not forwarded",
-                )?;
-                if !forwarding {
-                    return Ok(None);
-                }
-                self.f
-                    .netfilter(&self.ns, Hook::Forward, &ing.packet, Some(iif), Some(oif))?
+    /// The host's kernel pipeline (PREROUTING, routing, INPUT or FORWARD,
+    /// POSTROUTING); drops are reported with what decided them. The first
+    /// surviving branch is followed.
+    fn pipeline(&mut self, q: &ForwardQuery) -> Result<Option<Forwarded>> {
+        let Some(outs) = self.f.forward(&self.ns, q)? else {
+            return Ok(None);
+        };
+        let mut live = Vec::new();
+        for o in outs {
+            if matches!(o.fate, Fate::Drop(_)) {
+                self.f.report_drop(&self.ns, &q.packet, &o);
+            } else {
+                live.push(o);
             }
-            None => self
-                .f
-                .netfilter(&self.ns, Hook::Output, &ing.packet, None, Some(oif))?,
-        };
-        let Some(packet) = packet else {
-            return Ok(None);
-        };
-        self.f.netfilter(
-            &self.ns,
-            Hook::Postrouting,
-            &packet,
-            ing.iif.as_deref(),
-            Some(oif),
-        )
-    }
-
-    fn route(&mut self, ing: &Ingress) -> Result<Option<Route>> {
-        let Some(routes) = self.f.route(&self.ns, &ing.packet, ing.iif.as_deref())? else {
-            return Ok(None);
-        };
-        if routes.len() > 1 {
+        }
+        if live.len() > 1 && live.iter().all(|o| o.packet == live[0].packet) {
             self.f.info(format!(
                 "node {} has {} ECMP next hops to {}; following the first",
                 self.node.name,
-                routes.len(),
-                ing.packet.dst
+                live.len(),
+                q.packet.dst
             ));
         }
-        Ok(routes.into_iter().next())
+        Ok(live.into_iter().next())
+    }
+
+    /// The packet as the pipeline lets it leave (after FORWARD or OUTPUT and
+    /// POSTROUTING); flannel's own checks have already compared the device.
+    fn egress(&mut self, ing: &Ingress, _oif: &str) -> Result<Option<Packet>> {
+        Ok(Some(ing.out.packet))
+    }
+
+    /// The route the pipeline took; none for a bridged frame or local delivery.
+    fn route(&mut self, ing: &Ingress) -> Result<Option<Route>> {
+        Ok(ing.out.route.clone())
     }
 
     fn finish(self, step: NodeStep) -> Result<NodeStep> {
@@ -188,10 +182,10 @@ impl<'a> Hop<'a> {
 
     /// The packet is for a pod, here or on another node.
     pub fn toward_pod(mut self, pod: &Pod) -> Result<NodeStep> {
-        let Some(ing) = self.ingress()? else {
-            return self.dropped();
-        };
         if pod.node == self.node.name {
+            let Some(ing) = self.ingress()? else {
+                return self.dropped();
+            };
             return self.toward_local_pod(ing, pod);
         }
         let Some(target) = cluster::node(&pod.node) else {
@@ -202,9 +196,13 @@ impl<'a> Hop<'a> {
             ));
             return self.dropped();
         };
+        // A down device has lost its routes: name the device, not the missing route.
         if !self.egress_devices_up(self.backend() == Backend::Vxlan)? {
             return self.dropped();
         }
+        let Some(ing) = self.ingress()? else {
+            return self.dropped();
+        };
         let Some(route) = self.route(&ing)? else {
             return self.dropped();
         };
@@ -225,30 +223,33 @@ impl<'a> Hop<'a> {
             _ => {}
         }
         // A reply between two pods on cni0 is bridged, not routed: only
-        // br_netfilter lets conntrack undo the Service DNAT on it.
-        let unnatted = self.upstream.is_some_and(|up| {
-            (
-                up.packet.src,
-                up.packet.sport,
-                up.packet.dst,
-                up.packet.dport,
-            ) != (
-                ing.packet.src,
-                ing.packet.sport,
-                ing.packet.dst,
-                ing.packet.dport,
-            )
-        });
-        if ing.packet.reply && unnatted && ing.iif.as_deref() == Some(BRIDGE) {
-            let ok = self.f.sysctl(
-                &self.ns,
-                "net.bridge.bridge-nf-call-iptables",
-                "1",
-                Level::Fatal,
-                "the reply between two pods on cni0 is bridged without iptables, so conntrack never undoes the Service DNAT and the client drops it",
+        // br_netfilter lets conntrack undo the Service NAT on it. The
+        // collector records the sysctl only when br_netfilter is loaded, so
+        // its absence means "not loaded", not "unknown".
+        if ing.packet.reply && ing.out.bridged && ing.out.natted {
+            let key = "net.bridge.bridge-nf-call-iptables";
+            let why = "the reply between two pods on cni0 is bridged without iptables, so conntrack never undoes the Service NAT and the client drops it";
+            let value = self.f.tolerate(
+                &format!("sysctl {key} of {}", self.ns.label()),
+                self.ns.sysctl(key),
             )?;
-            if !ok {
-                return self.dropped();
+            match value {
+                Some(None) => {
+                    self.f.fatal(format!(
+                        "br_netfilter is not loaded on node {} (no {key}): {why}",
+                        self.node.name
+                    ));
+                    return self.dropped();
+                }
+                Some(Some(v)) if v.trim() != "1" => {
+                    self.f.fatal(format!(
+                        "sysctl {key} of {} is {}, must be 1: {why}",
+                        self.ns.label(),
+                        v.trim()
+                    ));
+                    return self.dropped();
+                }
+                _ => {}
             }
         } else if self.plugin.config.require_bridge_nf {
             self.f.sysctl(
@@ -259,10 +260,15 @@ impl<'a> Hop<'a> {
                 "bridged traffic skips iptables, so Service replies between pods on one node are not un-NATed",
             )?;
         }
-        let Some(route) = self.route(&ing)? else {
-            return self.dropped();
+        // A frame for another port of cni0 is bridged: no route decides it.
+        let bridged_here =
+            ing.out.bridged && matches!(&ing.out.fate, Fate::Transmit { oif, .. } if oif == BRIDGE);
+        let route = match self.route(&ing)? {
+            Some(r) => Some(r),
+            None if bridged_here => None,
+            None => return self.dropped(),
         };
-        if route.dev.as_deref() != Some(BRIDGE) {
+        if let Some(route) = route.filter(|r| r.dev.as_deref() != Some(BRIDGE)) {
             self.f.fatal(format!(
                 "node {} routes pod {} ({}) via `{}`, not via {BRIDGE}: flannel's route `{} dev {BRIDGE}` is missing",
                 self.node.name,
@@ -297,12 +303,12 @@ impl<'a> Hop<'a> {
 
     /// The packet is for another node's host network.
     pub fn toward_host(mut self, target: &Node) -> Result<NodeStep> {
-        let Some(ing) = self.ingress()? else {
-            return self.dropped();
-        };
         if !self.egress_devices_up(false)? {
             return self.dropped();
         }
+        let Some(ing) = self.ingress()? else {
+            return self.dropped();
+        };
         let Some(route) = self.route(&ing)? else {
             return self.dropped();
         };
@@ -384,12 +390,16 @@ impl<'a> Hop<'a> {
                 "node {} routes the {} for {} via `{}`, not via the host interface {host_if}",
                 self.node.name,
                 ing.packet.direction(),
-                ing.packet.dst,
+                ing.out.packet.dst,
                 route.text
             ));
             return self.dropped();
         }
-        let gateway = route.gateway.unwrap_or(ing.packet.dst);
+        // Where the kernel sends it: the gateway, or the (translated) destination on-link.
+        let gateway = match &ing.out.fate {
+            Fate::Transmit { next_hop, .. } => *next_hop,
+            _ => route.gateway.unwrap_or(ing.out.packet.dst),
+        };
         let next = cluster::node_by_ip(gateway);
         match &next {
             Some(n) if n.name == target.name => {}
@@ -467,7 +477,7 @@ impl<'a> Hop<'a> {
         let Some(gateway) = route.gateway else {
             self.f.fatal(format!(
                 "node {} routes {} via `{}` without a VTEP gateway",
-                self.node.name, ing.packet.dst, route.text
+                self.node.name, ing.out.packet.dst, route.text
             ));
             return self.dropped();
         };
@@ -478,7 +488,7 @@ impl<'a> Hop<'a> {
         let Some(owner) = owner else {
             self.f.fatal(format!(
                 "node {} routes {} via VTEP {gateway} (`{}`), which belongs to no node",
-                self.node.name, ing.packet.dst, route.text
+                self.node.name, ing.out.packet.dst, route.text
             ));
             return self.dropped();
         };
@@ -641,7 +651,7 @@ impl<'a> Hop<'a> {
             self.f.warning(format!(
                 "node {} sends traffic for {} out of {dev} (`{}`), not the host interface {}",
                 self.node.name,
-                ing.packet.dst,
+                ing.out.packet.dst,
                 route.text,
                 self.host_if()
             ));
@@ -667,13 +677,22 @@ impl<'a> Hop<'a> {
         let Some(ing) = self.ingress()? else {
             return self.dropped();
         };
-        let iif = ing.iif.clone().unwrap_or_else(|| "lo".to_string());
-        let Some(packet) =
-            self.f
-                .netfilter(&self.ns, Hook::Input, &ing.packet, Some(&iif), None)?
-        else {
+        if !matches!(ing.out.fate, Fate::Deliver(_)) {
+            let route = ing
+                .out
+                .route
+                .as_ref()
+                .map(|r| format!(" (`{}`)", r.text))
+                .unwrap_or_default();
+            self.f.fatal(format!(
+                "node {} does not deliver the {} for {} locally: its kernel routes it on{route}",
+                self.node.name,
+                ing.packet.direction(),
+                ing.packet.dst
+            ));
             return self.dropped();
-        };
+        }
+        let packet = ing.out.packet;
         if !packet.reply {
             self.f.listening(&self.ns, &packet, Level::Fatal)?;
         }
