@@ -319,7 +319,20 @@ impl<'a> Diagnosis<'a> {
 
     /// The reply must reach the client from the address it sent to.
     fn check_arrivals(&mut self, client: &HopId, arrivals: Vec<(HopId, Packet)>, request: &Packet) {
-        for (hop, p) in arrivals {
+        for (hop, mut p) in arrivals {
+            // The client's own netns undoes its NAT on delivery (INPUT).
+            let label = match hop.kind {
+                NodeKind::Node => format!("node {}", hop.id),
+                NodeKind::Pod => format!("pod {}", hop.id),
+                NodeKind::External => String::new(),
+            };
+            if let Ok(tables) = self.facts.conntrack.lock()
+                && let Some(e) = tables.get(&label).and_then(|ct| ct.reply_of(&p))
+                && e.dnat()
+            {
+                p.src = e.orig.dst;
+                p.sport = e.orig.dport;
+            }
             if &hop != client {
                 self.trace.suspect(
                     Some(&hop),
@@ -692,5 +705,304 @@ fn direction_name(d: Direction) -> &'static str {
     match d {
         Direction::Request => "request",
         Direction::Reply => "reply",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The loop driven by native test plugins: no wasm, no dumps.
+
+    use super::*;
+    use crate::cluster::{ClusterView, NodeFacts, PodFacts};
+    use crate::detect::{ProxyMode, Settings};
+    use crate::netstack::Netstacks;
+    use crate::plugin::{NodeTarget, Plugin};
+
+    const CLUSTER: &str = r#"{"kind": "List", "apiVersion": "v1", "items": [
+      {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+       "spec": {"podCIDRs": ["10.244.0.0/24"]},
+       "status": {"addresses": [{"type": "InternalIP", "address": "192.168.0.11"}]}},
+      {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n2"},
+       "spec": {"podCIDRs": ["10.244.1.0/24"]},
+       "status": {"addresses": [{"type": "InternalIP", "address": "192.168.0.12"}]}},
+      {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "d", "name": "a"},
+       "spec": {"nodeName": "n1"}, "status": {"phase": "Running", "podIP": "10.244.0.5",
+       "conditions": [{"type": "Ready", "status": "True"}]}},
+      {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "d", "name": "b"},
+       "spec": {"nodeName": "n2"}, "status": {"phase": "Running", "podIP": "10.244.1.7",
+       "conditions": [{"type": "Ready", "status": "True"}]}}
+    ]}"#;
+
+    fn facts() -> Facts {
+        let bundle = crate::bundle::Bundle {
+            source: "test".into(),
+            objects: crate::bundle::parse_cluster(CLUSTER, "test").expect("test cluster"),
+            nodes: Default::default(),
+        };
+        let view = ClusterView::from_bundle(&bundle).expect("test view");
+        Facts::new(
+            view,
+            Netstacks::default(),
+            Settings {
+                network_plugin: "test".into(),
+                cloud_provider: "generic".into(),
+                proxy_mode: ProxyMode::None,
+                cluster_cidr: None,
+            },
+        )
+    }
+
+    fn hop(kind: NodeKind, id: &str) -> HopId {
+        HopId {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    fn to(next: HopId, packet: Packet) -> Step {
+        Step {
+            action: Action::Forward,
+            transmissions: vec![Tx {
+                next,
+                kind: LinkKind::Infra,
+                packet,
+                oif: None,
+                iif: None,
+                next_hop_address: None,
+            }],
+            dropped: vec![],
+            findings: vec![],
+        }
+    }
+
+    fn end(action: Action, findings: Vec<Finding>) -> Step {
+        Step {
+            action,
+            transmissions: vec![],
+            dropped: vec![],
+            findings,
+        }
+    }
+
+    /// A plugin whose node hops are one closure; pods send to their node and
+    /// serve what they receive.
+    struct Scripted<F: FnMut(&str, &Packet) -> Result<Step, CallError>> {
+        node: F,
+        /// Rewrites the reply a pod sends (to test the arrival checks).
+        reply_src: Option<Ipv4Addr>,
+    }
+
+    impl<F: FnMut(&str, &Packet) -> Result<Step, CallError>> Plugin for Scripted<F> {
+        fn pod_send(
+            &mut self,
+            pod: &PodFacts,
+            _: Option<Ipv4Addr>,
+            packet: &Packet,
+        ) -> Result<Step, CallError> {
+            let mut p = *packet;
+            if p.reply
+                && let Some(src) = self.reply_src
+            {
+                p.src = src;
+            }
+            Ok(to(hop(NodeKind::Node, &pod.node), p))
+        }
+
+        fn pod_receive(
+            &mut self,
+            _: &PodFacts,
+            _: Option<Ipv4Addr>,
+            _: &HopId,
+            _: &Tx,
+        ) -> Result<Step, CallError> {
+            Ok(end(Action::Serve, vec![]))
+        }
+
+        fn node_hop(
+            &mut self,
+            node: &NodeFacts,
+            _: Option<(&HopId, &Tx)>,
+            packet: &Packet,
+            _: NodeTarget<'_>,
+        ) -> Result<Step, CallError> {
+            (self.node)(&node.name, packet)
+        }
+    }
+
+    fn flow() -> Flow {
+        Flow {
+            src: "10.244.0.5".parse().expect("ip"),
+            dst: "10.244.1.7".parse().expect("ip"),
+            dport: 8080,
+            protocol: Protocol::Tcp,
+        }
+    }
+
+    fn run(plugin: &mut dyn Plugin) -> Trace {
+        let facts = facts();
+        Diagnosis::new(&facts, plugin).run(hop(NodeKind::Pod, "d/a"), flow())
+    }
+
+    /// Nodes route by destination: pods on n1 are 10.244.0.x.
+    fn routed(node: &str, p: &Packet) -> Result<Step, CallError> {
+        let owner = if p.dst.octets()[2] == 0 { "n1" } else { "n2" };
+        let pod = if p.dst.octets()[2] == 0 { "d/a" } else { "d/b" };
+        Ok(if owner == node {
+            to(hop(NodeKind::Pod, pod), *p)
+        } else {
+            to(hop(NodeKind::Node, owner), *p)
+        })
+    }
+
+    #[test]
+    fn a_healthy_flow_is_delivered_both_ways_without_findings() {
+        let t = run(&mut Scripted {
+            node: routed,
+            reply_src: None,
+        });
+        assert!(t.suspicions.is_empty(), "{:?}", t.suspicions);
+        let delivered: Vec<_> = t
+            .branches
+            .iter()
+            .map(|b| (b.direction, b.end.clone()))
+            .collect();
+        assert_eq!(
+            delivered,
+            vec![
+                (
+                    Direction::Request,
+                    End::Delivered {
+                        at: hop(NodeKind::Pod, "d/b")
+                    }
+                ),
+                (
+                    Direction::Reply,
+                    End::Delivered {
+                        at: hop(NodeKind::Pod, "d/a")
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_loop_is_fatal_and_ends_the_branch() {
+        let t = run(&mut Scripted {
+            node: |node: &str, p: &Packet| {
+                let other = if node == "n1" { "n2" } else { "n1" };
+                Ok(to(hop(NodeKind::Node, other), *p))
+            },
+            reply_src: None,
+        });
+        assert!(t.broken());
+        assert!(
+            t.suspicions
+                .iter()
+                .any(|s| s.message.starts_with("forwarding loop")),
+            "{:?}",
+            t.suspicions
+        );
+        assert!(matches!(t.branches[0].end, End::Loop { .. }));
+    }
+
+    #[test]
+    fn a_runaway_path_hits_the_hop_limit() {
+        // Each hop changes the packet (its mark), so no state repeats.
+        let t = run(&mut Scripted {
+            node: |node: &str, p: &Packet| {
+                let other = if node == "n1" { "n2" } else { "n1" };
+                let mut q = *p;
+                q.mark += 1;
+                Ok(to(hop(NodeKind::Node, other), q))
+            },
+            reply_src: None,
+        });
+        assert!(matches!(t.branches[0].end, End::HopLimit { .. }));
+        assert!(
+            t.suspicions
+                .iter()
+                .any(|s| s.message.contains("still travelling after"))
+        );
+    }
+
+    #[test]
+    fn an_unexplained_drop_gets_a_fatal_and_an_explained_one_does_not() {
+        let t = run(&mut Scripted {
+            node: |_: &str, _: &Packet| Ok(end(Action::Drop, vec![])),
+            reply_src: None,
+        });
+        assert_eq!(t.suspicions.len(), 1);
+        assert!(t.suspicions[0].message.contains("no check explains why"));
+        let t = run(&mut Scripted {
+            node: |_: &str, _: &Packet| {
+                Ok(end(
+                    Action::Drop,
+                    vec![Finding {
+                        level: Level::Fatal,
+                        message: "rule X drops it".into(),
+                        about: None,
+                    }],
+                ))
+            },
+            reply_src: None,
+        });
+        assert_eq!(t.suspicions.len(), 1);
+        assert_eq!(t.suspicions[0].message, "rule X drops it");
+    }
+
+    #[test]
+    fn missing_facts_are_a_warning_and_an_unfinished_branch() {
+        let t = run(&mut Scripted {
+            node: |node: &str, _: &Packet| {
+                Err(CallError {
+                    extension: "test".into(),
+                    call: format!("node {node}"),
+                    failure: Failure::Refused(
+                        RefusedKind::Unavailable,
+                        "no dump of node n1".into(),
+                    ),
+                })
+            },
+            reply_src: None,
+        });
+        assert!(!t.broken());
+        assert!(t.error.is_none());
+        assert!(
+            t.suspicions
+                .iter()
+                .any(|s| s.level == Level::Warning && s.message.starts_with("cannot check node n1"))
+        );
+        assert!(matches!(t.branches[0].end, End::Unfinished { .. }));
+    }
+
+    #[test]
+    fn a_crash_stops_the_diagnosis_and_keeps_the_partial_path() {
+        let t = run(&mut Scripted {
+            node: |_: &str, _: &Packet| {
+                Err(CallError {
+                    extension: "test".into(),
+                    call: "node".into(),
+                    failure: Failure::Trap("unreachable".into()),
+                })
+            },
+            reply_src: None,
+        });
+        assert!(t.error.is_some());
+        assert_eq!(t.links.len(), 1, "the pod's link is kept");
+    }
+
+    #[test]
+    fn a_reply_from_the_wrong_address_is_critical() {
+        let t = run(&mut Scripted {
+            node: routed,
+            reply_src: Some("10.244.1.99".parse().expect("ip")),
+        });
+        assert!(
+            t.suspicions
+                .iter()
+                .any(|s| s.level == Level::Critical && s.message.contains("no connection matches")),
+            "{:?}",
+            t.suspicions
+        );
     }
 }

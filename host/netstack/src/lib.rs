@@ -48,7 +48,8 @@ impl Netstack {
         }
     }
 
-    fn absent(&self, fact: &str) -> Result<(), NetstackError> {
+    /// `Unavailable` when the collector could not read `fact` (e.g. `interfaces`, `rules`).
+    pub fn absent(&self, fact: &str) -> Result<(), NetstackError> {
         match self.dump.absent.get(fact) {
             Some(why) => Err(NetstackError::Unavailable(format!(
                 "{fact} of {} was not collected ({why})",
@@ -77,6 +78,7 @@ impl Netstack {
     /// Route lookup through the policy rules.
     pub fn route(&self, q: &RouteQuery) -> Result<Vec<RouteHit>, NetstackError> {
         self.absent("routes")?;
+        self.absent("rules")?;
         Ok(route::lookup(&self.dump, q))
     }
 
@@ -87,6 +89,7 @@ impl Netstack {
         sel: &RouteSelectors,
     ) -> Result<Vec<RouteHit>, NetstackError> {
         self.absent("routes")?;
+        self.absent("rules")?;
         Ok(route::lookup_with(&self.dump, q, sel))
     }
 

@@ -517,9 +517,9 @@ impl Netstack {
     /// changed the destination or the mark, POSTROUTING.
     fn originated(&self, mut w: Walk, q: &ForwardQuery) -> Vec<Forwarded> {
         w.unsnat();
-        // An unbound client socket routes before it has a source address;
-        // a reply's socket is bound to the address the request reached.
-        let src = w.packet.reply.then_some(w.packet.src);
+        // connect() looks the route up again once the source is chosen
+        // (ip_route_connect), so `from` rules see the packet's source.
+        let src = Some(w.packet.src);
         let hits = match self.local_route(&w.packet, src, q.tos) {
             Ok(h) => h,
             Err(e) => return vec![w.drop(DropCause::Unavailable(e.to_string()))],

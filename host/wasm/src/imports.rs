@@ -124,11 +124,9 @@ impl wc::Host for HostState {
 impl wn::Host for HostState {
     fn interfaces(&mut self, ns: wt::Netns) -> Result<Vec<wn::InterfaceInfo>, wt::Error> {
         let facts = self.facts();
-        Ok(netns(&facts, &ns)?
-            .interfaces()
-            .iter()
-            .map(interface_to)
-            .collect())
+        let stack = netns(&facts, &ns)?;
+        stack.absent("interfaces").map_err(netstack_error)?;
+        Ok(stack.interfaces().iter().map(interface_to).collect())
     }
 
     fn interface_by_name(
@@ -137,7 +135,9 @@ impl wn::Host for HostState {
         name: String,
     ) -> Result<Option<wn::InterfaceInfo>, wt::Error> {
         let facts = self.facts();
-        Ok(netns(&facts, &ns)?.interface(&name).map(interface_to))
+        let stack = netns(&facts, &ns)?;
+        stack.absent("interfaces").map_err(netstack_error)?;
+        Ok(stack.interface(&name).map(interface_to))
     }
 
     fn interface_by_index(
@@ -146,19 +146,25 @@ impl wn::Host for HostState {
         index: u32,
     ) -> Result<Option<wn::InterfaceInfo>, wt::Error> {
         let facts = self.facts();
-        Ok(netns(&facts, &ns)?
-            .interface_by_index(index)
-            .map(interface_to))
+        let stack = netns(&facts, &ns)?;
+        stack.absent("interfaces").map_err(netstack_error)?;
+        Ok(stack.interface_by_index(index).map(interface_to))
     }
 
     fn sysctl(&mut self, ns: wt::Netns, key: String) -> Result<Option<String>, wt::Error> {
         let facts = self.facts();
-        Ok(netns(&facts, &ns)?.sysctl(&key).map(str::to_string))
+        let stack = netns(&facts, &ns)?;
+        // An unreadable sysctl is "not collected", not "absent from the kernel".
+        stack
+            .absent(&format!("sysctl {key}"))
+            .map_err(netstack_error)?;
+        Ok(stack.sysctl(&key).map(str::to_string))
     }
 
     fn ip_rules(&mut self, ns: wt::Netns) -> Result<Vec<wn::IpRule>, wt::Error> {
         let facts = self.facts();
         let stack = netns(&facts, &ns)?;
+        stack.absent("rules").map_err(netstack_error)?;
         let mut rules = stack.dump.rules.clone();
         if rules.is_empty() {
             // No rules collected means the kernel's defaults.

@@ -384,22 +384,29 @@ impl<'a> Hop<'a> {
             self.f.fatal(msg);
             return self.dropped();
         }
-        let host_if = self.host_if();
-        if dev != host_if {
-            self.f.fatal(format!(
-                "node {} routes the {} for {} via `{}`, not via the host interface {host_if}",
-                self.node.name,
-                ing.packet.direction(),
-                ing.out.packet.dst,
-                route.text
-            ));
-            return self.dropped();
-        }
         // Where the kernel sends it: the gateway, or the (translated) destination on-link.
         let gateway = match &ing.out.fate {
             Fate::Transmit { next_hop, .. } => *next_hop,
             _ => route.gateway.unwrap_or(ing.out.packet.dst),
         };
+        let host_if = self.host_if();
+        if dev != host_if {
+            let msg = format!(
+                "node {} routes the {} for {} via `{}`, not via the host interface {host_if}",
+                self.node.name,
+                ing.packet.direction(),
+                ing.out.packet.dst,
+                route.text
+            );
+            // Another interface that still reaches a node carries the packet:
+            // the kernel follows it, so it is worth a warning, not a verdict.
+            if cluster::node_by_ip(gateway).is_none() {
+                self.f.fatal(msg);
+                return self.dropped();
+            }
+            self.f.warning(msg);
+        }
+        let host_if = dev.clone();
         let next = cluster::node_by_ip(gateway);
         match &next {
             Some(n) if n.name == target.name => {}
@@ -451,7 +458,7 @@ impl<'a> Hop<'a> {
             packet,
             oif: Some(host_if),
             iif: next.host_interface.clone(),
-            next_hop_address: None,
+            next_hop_address: Some(gateway),
         }]);
         self.finish(step)
     }
