@@ -66,6 +66,8 @@ pub struct Packet {
     pub mark: u32,
     pub encap: Option<Encap>,
     pub reply: bool,
+    /// The IP TOS byte.
+    pub tos: u8,
 }
 
 impl Packet {
@@ -394,6 +396,7 @@ pub(crate) fn packet_from(p: &wt::Packet) -> Result<Packet> {
             None => None,
         },
         reply: p.reply,
+        tos: p.tos,
     })
 }
 
@@ -412,6 +415,7 @@ pub(crate) fn packet_to(p: &Packet) -> wt::Packet {
             vni: e.vni,
         }),
         reply: p.reply,
+        tos: p.tos,
     }
 }
 

@@ -143,6 +143,7 @@ fn run_corpus(
                 mark: 0,
                 encap: None,
                 reply: false,
+                tos: 0,
             };
             let kernel = probe::send(
                 &probe::Send {

@@ -194,6 +194,7 @@ impl Sim<'_> {
             mark: 0,
             encap: None,
             reply: true,
+            tos: 0,
         };
         let first = if local {
             self.hook(Hook::Output, &r, None, Some(to_if), None)?

@@ -156,6 +156,7 @@ fn reversed(p: &Packet) -> Packet {
         mark: 0,
         encap: None,
         reply: true,
+        tos: 0,
     }
 }
 
@@ -235,6 +236,7 @@ impl<'a> Diagnosis<'a> {
             mark: 0,
             encap: None,
             reply: false,
+            tos: 0,
         };
         let delivered = self.walk(&source, request, Direction::Request);
         for (hop, packet) in delivered {

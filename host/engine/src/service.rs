@@ -494,6 +494,7 @@ mod tests {
             mark: 0,
             encap: None,
             reply: false,
+            tos: 0,
         }
     }
 

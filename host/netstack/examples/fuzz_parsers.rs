@@ -356,6 +356,7 @@ fn packet(protocol: Protocol) -> Packet {
         mark: 0x4000,
         encap: None,
         reply: false,
+        tos: 0,
     }
 }
 

@@ -82,6 +82,13 @@ pub struct Packet {
     pub encap: Option<Encap>,
     /// The reply direction of the flow (conntrack ESTABLISHED); NAT tables are not consulted.
     pub reply: bool,
+    /// The IP TOS byte (`ip rule … tos`, `-m tos`, set by the TOS/DSCP targets).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tos: u8,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 impl Packet {

@@ -430,6 +430,7 @@ impl Netstack {
             iif: Some(iif.to_string()),
             mark: w.packet.mark,
         };
+        let tos = if tos == 0 { w.packet.tos } else { tos };
         let hits = match self.route_with(&q, &RouteSelectors { tos, oif: None }) {
             Ok(h) => h,
             Err(e) => return vec![w.drop(DropCause::Unavailable(e.to_string()))],
@@ -596,6 +597,7 @@ impl Netstack {
             iif: None,
             mark: p.mark,
         };
+        let tos = if tos == 0 { p.tos } else { tos };
         self.route_with(&q, &RouteSelectors { tos, oif: None })
     }
 
@@ -774,6 +776,7 @@ mod tests {
             mark: 0,
             encap: None,
             reply: false,
+            tos: 0,
         }
     }
 
@@ -994,6 +997,25 @@ COMMIT
             Fate::Drop(DropCause::Route(r)) => assert_eq!(r.kind, RouteKind::Unreachable),
             f => panic!("expected unreachable, got {f:?}"),
         }
+    }
+
+    #[test]
+    fn a_tos_set_in_mangle_selects_a_tos_rule() {
+        let n = node(json!({
+            "rules": [{"priority": 100, "tos": 16, "table": 100}],
+            "routes": [{"table": 100, "type": "blackhole", "dst": "0.0.0.0/0"}],
+            "iptables": format!("*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp --dport 9090 -j TOS --set-tos 0x10/0xff\nCOMMIT\n{KUBE}")
+        }));
+        let plain = n.forward(
+            &mut Conntrack::default(),
+            &from("veth-a", tcp("10.244.0.5", "10.244.1.7", 8080)),
+        );
+        assert!(matches!(plain[0].fate, Fate::Transmit { .. }));
+        let marked = n.forward(
+            &mut Conntrack::default(),
+            &from("veth-a", tcp("10.244.0.5", "10.244.1.7", 9090)),
+        );
+        assert!(matches!(&marked[0].fate, Fate::Drop(DropCause::Route(r)) if r.table == 100));
     }
 
     #[test]

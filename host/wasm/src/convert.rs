@@ -86,6 +86,7 @@ pub fn packet_to(p: &Packet) -> wt::Packet {
             vni: e.vni,
         }),
         reply: p.reply,
+        tos: p.tos,
     }
 }
 
@@ -110,6 +111,7 @@ pub fn packet_from(p: &wt::Packet) -> Result<Packet, String> {
             }),
         },
         reply: p.reply,
+        tos: p.tos,
     })
 }
 

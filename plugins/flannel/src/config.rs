@@ -47,6 +47,12 @@ pub struct FlannelConfig {
     pub network: Option<Ipv4Net>,
     pub pod_mtu_override: Option<u32>,
     pub require_bridge_nf: bool,
+    /// VXLAN network identifier (net-conf.json `Backend.VNI`, default 1).
+    pub vni: u32,
+    /// VXLAN UDP port (`Backend.Port`, default 8472).
+    pub port: u16,
+    /// `Backend.DirectRouting`: same-subnet nodes are reached without VXLAN.
+    pub direct_routing: bool,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +67,15 @@ struct NetConf {
 struct BackendConf {
     #[serde(rename = "Type")]
     kind: Option<String>,
+    /// VXLAN network identifier (flannel's default 1; the device is `flannel.<VNI>`).
+    #[serde(rename = "VNI")]
+    vni: Option<u32>,
+    /// VXLAN UDP port (flannel's default on Linux: 8472).
+    #[serde(rename = "Port")]
+    port: Option<u16>,
+    /// Nodes on the same subnet are routed directly, as host-gw does.
+    #[serde(rename = "DirectRouting", default)]
+    direct_routing: bool,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +122,10 @@ impl FlannelConfig {
                 format!("--flannel-backend-type {f} overrides the cluster's flannel backend {c}"),
             ));
         }
+        let backend_conf = netconf.as_ref().and_then(|n| n.backend.as_ref());
+        let vni = backend_conf.and_then(|b| b.vni).unwrap_or(1);
+        let port = backend_conf.and_then(|b| b.port).unwrap_or(8472);
+        let direct_routing = backend_conf.is_some_and(|b| b.direct_routing);
         let network = netconf
             .and_then(|n| n.network)
             .and_then(|n| n.parse::<Ipv4Net>().ok())
@@ -142,9 +161,17 @@ impl FlannelConfig {
                 network,
                 pod_mtu_override,
                 require_bridge_nf,
+                vni,
+                port,
+                direct_routing,
             },
             findings,
         ))
+    }
+
+    /// flannel's VXLAN device: `flannel.<VNI>`.
+    pub fn vxlan_dev(&self) -> String {
+        format!("flannel.{}", self.vni)
     }
 
     /// The MTU flannel gives pods on `node`: the host interface's MTU less

@@ -15,8 +15,6 @@ use crate::{Backend, Flannel};
 
 /// The bridge flannel's CNI config puts pods on.
 pub const BRIDGE: &str = "cni0";
-/// flannel's VXLAN device (VNI 1).
-pub const VXLAN_DEV: &str = "flannel.1";
 
 /// A packet being handled at one node.
 pub struct Hop<'a> {
@@ -32,8 +30,6 @@ pub struct Hop<'a> {
 struct Ingress {
     /// The packet as it arrived (decapsulated).
     packet: Packet,
-    /// The L3 input interface (the bridge for a bridged veth); none when the node originates it.
-    iif: Option<String>,
     /// The branch the pipeline took (the first, when ECMP or backends branch).
     out: Forwarded,
 }
@@ -68,6 +64,7 @@ impl<'a> Hop<'a> {
 
     /// Node readiness, decapsulation and PREROUTING. `None`: dropped.
     fn ingress(&mut self) -> Result<Option<Ingress>> {
+        let vxlan_dev = self.plugin.config.vxlan_dev();
         if !self.node.ready {
             self.f.fatal(format!("node {} is NotReady", self.node.name));
         }
@@ -79,7 +76,6 @@ impl<'a> Hop<'a> {
             };
             return Ok(Some(Ingress {
                 packet: self.packet,
-                iif: None,
                 out,
             }));
         };
@@ -103,36 +99,26 @@ impl<'a> Hop<'a> {
                 kind: Some("vxlan"),
                 ..Expect::default()
             };
-            match self.f.interface(&self.ns, VXLAN_DEV, expect)? {
+            match self.f.interface(&self.ns, &vxlan_dev, expect)? {
                 Some(dev) if dev.up() => {}
                 Some(_) | None if self.f.blocking() => return Ok(None),
                 _ => {}
             }
             packet = packet.decapsulated();
-            iif = Some(VXLAN_DEV.to_string());
+            iif = Some(vxlan_dev.clone());
         }
-        // The pipeline takes the device the packet arrived on; flannel's checks
-        // name the bridge a veth hands its packets to.
-        let arrival = iif.clone();
-        if let Some(name) = iif.clone()
-            && let Some(Some(dev)) = self.f.tolerate(
-                &format!("interface {name} of node {}", self.node.name),
-                self.ns.interface(&name),
-            )?
-            && let Some(master) = dev.master
-        {
-            iif = Some(master);
-        }
+        // The pipeline takes the device the packet arrived on (a bridge port
+        // hands it to its bridge there).
         let q = ForwardQuery {
             packet,
-            iif: arrival,
+            iif,
             l2_next_hop: up.next_hop_address,
             tos: 0,
         };
         let Some(out) = self.pipeline(&q)? else {
             return Ok(None);
         };
-        Ok(Some(Ingress { packet, iif, out }))
+        Ok(Some(Ingress { packet, out }))
     }
 
     /// The host's kernel pipeline (PREROUTING, routing, INPUT or FORWARD,
@@ -318,6 +304,7 @@ impl<'a> Hop<'a> {
     /// A down device loses its routes, so a missing route is reported as the
     /// down device it really is: check the ones traffic to other nodes needs.
     fn egress_devices_up(&mut self, vxlan: bool) -> Result<bool> {
+        let vxlan_dev = self.plugin.config.vxlan_dev();
         let host_if = self.host_if();
         if let Some(dev) = self.check_host_if(&host_if)?
             && !dev.up()
@@ -329,7 +316,7 @@ impl<'a> Hop<'a> {
                 kind: Some("vxlan"),
                 ..Expect::default()
             };
-            if let Some(dev) = self.f.interface(&self.ns, VXLAN_DEV, expect)?
+            if let Some(dev) = self.f.interface(&self.ns, &vxlan_dev, expect)?
                 && !dev.up()
             {
                 return Ok(false);
@@ -346,10 +333,11 @@ impl<'a> Hop<'a> {
         target: &Node,
         for_pod: bool,
     ) -> Result<NodeStep> {
+        let vxlan_dev = self.plugin.config.vxlan_dev();
         let dev = route.dev.clone().unwrap_or_default();
-        if dev == VXLAN_DEV && self.backend() != Backend::Vxlan {
+        if dev == vxlan_dev && self.backend() != Backend::Vxlan {
             self.f.fatal(format!(
-                "node {} still routes {} via {VXLAN_DEV} (`{}`) but the cluster's flannel backend is {}: stale state from the previous backend (restart flanneld on the node, delete {VXLAN_DEV})",
+                "node {} still routes {} via {vxlan_dev} (`{}`) but the cluster's flannel backend is {}: stale state from the previous backend (restart flanneld on the node, delete {vxlan_dev})",
                 self.node.name,
                 route.prefix,
                 route.text,
@@ -357,17 +345,35 @@ impl<'a> Hop<'a> {
             ));
             return self.dropped();
         }
-        if dev == VXLAN_DEV {
+        if dev == vxlan_dev {
             return self.over_vxlan(ing, route, target);
         }
-        if for_pod && self.backend() == Backend::Vxlan {
+        // Where the kernel sends it: the gateway, or the (translated) destination on-link.
+        let gateway = match &ing.out.fate {
+            Fate::Transmit { next_hop, .. } => *next_hop,
+            _ => route.gateway.unwrap_or(ing.out.packet.dst),
+        };
+        // Straight to a node over the underlay: DirectRouting does this on
+        // purpose; otherwise the kernel still delivers, so it is a warning.
+        let direct =
+            for_pod && self.backend() == Backend::Vxlan && cluster::node_by_ip(gateway).is_some();
+        if direct && !(self.plugin.config.direct_routing && gateway == target.ip) {
+            self.f.warning(format!(
+                "node {} routes pod CIDR {} of node {} straight to {gateway} (`{}`), not over {vxlan_dev}: flannel's DirectRouting is off, so flanneld did not program this route",
+                self.node.name,
+                route.prefix,
+                target.name,
+                route.text
+            ));
+        }
+        if for_pod && self.backend() == Backend::Vxlan && !direct {
             let cidr = target
                 .pod_cidrs
                 .first()
                 .map(|c| c.to_string())
                 .unwrap_or_else(|| "<podCIDR>".into());
             let expect = format!(
-                "`{cidr} via {} dev {VXLAN_DEV} onlink`",
+                "`{cidr} via {} dev {vxlan_dev} onlink`",
                 vtep_ip(target).map(|i| i.to_string()).unwrap_or_default()
             );
             let msg = if route.prefix.prefix_len() == 0 {
@@ -384,11 +390,6 @@ impl<'a> Hop<'a> {
             self.f.fatal(msg);
             return self.dropped();
         }
-        // Where the kernel sends it: the gateway, or the (translated) destination on-link.
-        let gateway = match &ing.out.fate {
-            Fate::Transmit { next_hop, .. } => *next_hop,
-            _ => route.gateway.unwrap_or(ing.out.packet.dst),
-        };
         let host_if = self.host_if();
         if dev != host_if {
             let msg = format!(
@@ -469,13 +470,14 @@ impl<'a> Hop<'a> {
 
     /// Encapsulate on flannel.1 toward the VTEP of `target`.
     fn over_vxlan(mut self, ing: Ingress, route: &Route, target: &Node) -> Result<NodeStep> {
+        let vxlan_dev = self.plugin.config.vxlan_dev();
         let host_if = self.host_if();
         let host_mtu = self.check_host_if(&host_if)?.map(|i| i.mtu).unwrap_or(1500);
         let expect = Expect {
             kind: Some("vxlan"),
             ..Expect::default()
         };
-        match self.f.interface(&self.ns, VXLAN_DEV, expect)? {
+        match self.f.interface(&self.ns, &vxlan_dev, expect)? {
             Some(dev) if !dev.up() => return self.dropped(),
             Some(dev) => self.check_vxlan_mtu(dev.mtu, host_mtu),
             None if self.f.blocking() => return self.dropped(),
@@ -508,20 +510,20 @@ impl<'a> Hop<'a> {
         let want_mac = vtep_mac(&owner);
         let neigh = self.f.tolerate(
             &format!("neighbours of node {}", self.node.name),
-            self.ns.neighbour(VXLAN_DEV, gateway),
+            self.ns.neighbour(&vxlan_dev, gateway),
         )?;
         let mac = match neigh {
             None => want_mac.clone(),
             Some(None) => {
                 self.f.critical(format!(
-                    "node {} has no neighbour entry for VTEP {gateway} of node {} on {VXLAN_DEV}: flanneld did not program it",
+                    "node {} has no neighbour entry for VTEP {gateway} of node {} on {vxlan_dev}: flanneld did not program it",
                     self.node.name, owner.name
                 ));
                 return self.dropped();
             }
             Some(Some(n)) if n.failed() || n.lladdr.is_none() => {
                 self.f.critical(format!(
-                    "node {}'s neighbour entry for VTEP {gateway} of node {} on {VXLAN_DEV} is {} with no MAC: flanneld programs it PERMANENT",
+                    "node {}'s neighbour entry for VTEP {gateway} of node {} on {vxlan_dev} is {} with no MAC: flanneld programs it PERMANENT",
                     self.node.name, owner.name, n.state
                 ));
                 return self.dropped();
@@ -531,7 +533,7 @@ impl<'a> Hop<'a> {
                     && !have.eq_ignore_ascii_case(want)
                 {
                     self.f.critical(format!(
-                        "node {}'s neighbour entry for VTEP {gateway} on {VXLAN_DEV} is {have}, but node {}'s VtepMAC is {want}",
+                        "node {}'s neighbour entry for VTEP {gateway} on {vxlan_dev} is {have}, but node {}'s VtepMAC is {want}",
                         self.node.name, owner.name
                     ));
                     return self.dropped();
@@ -548,7 +550,7 @@ impl<'a> Hop<'a> {
         };
         let Some(fdb) = self.f.tolerate(
             &format!("FDB of node {}", self.node.name),
-            self.ns.fdb(VXLAN_DEV),
+            self.ns.fdb(&vxlan_dev),
         )?
         else {
             return self.dropped();
@@ -557,7 +559,7 @@ impl<'a> Hop<'a> {
         let remote = match entry.and_then(|e| e.dst) {
             None => {
                 self.f.critical(format!(
-                    "node {} has no FDB entry on {VXLAN_DEV} for VTEP MAC {mac} of node {}: VXLAN packets to it have no destination",
+                    "node {} has no FDB entry on {vxlan_dev} for VTEP MAC {mac} of node {}: VXLAN packets to it have no destination",
                     self.node.name, owner.name
                 ));
                 return self.dropped();
@@ -569,7 +571,7 @@ impl<'a> Hop<'a> {
                 .map(|n| format!("node {}", n.name))
                 .unwrap_or_else(|| "no node".to_string());
             self.f.critical(format!(
-                "node {}'s FDB entry on {VXLAN_DEV} for VTEP MAC {mac} of node {} points at {remote} ({holder}), but node {} is {}: stale flannel state",
+                "node {}'s FDB entry on {vxlan_dev} for VTEP MAC {mac} of node {} points at {remote} ({holder}), but node {} is {}: stale flannel state",
                 self.node.name, owner.name, owner.name, owner.ip
             ));
             return self.dropped();
@@ -577,14 +579,14 @@ impl<'a> Hop<'a> {
         if !self.underlay_reaches(remote, &owner.name)? {
             return self.dropped();
         }
-        let Some(inner) = self.egress(&ing, VXLAN_DEV)? else {
+        let Some(inner) = self.egress(&ing, &vxlan_dev)? else {
             return self.dropped();
         };
         let outer = Encap {
             kind: EncapKind::Vxlan,
             src: self.node.ip,
             dst: remote,
-            vni: Some(1),
+            vni: Some(self.plugin.config.vni),
         };
         let packet = Packet {
             encap: Some(outer),
@@ -596,8 +598,8 @@ impl<'a> Hop<'a> {
             next_hop: owner.hop(),
             kind: LinkKind::Vxlan,
             packet,
-            oif: Some(VXLAN_DEV.into()),
-            iif: Some(VXLAN_DEV.into()),
+            oif: Some(vxlan_dev.clone()),
+            iif: Some(vxlan_dev.clone()),
             next_hop_address: None,
         }]);
         self.finish(step)
@@ -606,9 +608,10 @@ impl<'a> Hop<'a> {
     /// flannel sets flannel.1's MTU to the host MTU less the VXLAN header; below
     /// the pod MTU it drops every full-size packet (fragmentation needed).
     fn check_vxlan_mtu(&mut self, mtu: u32, host_mtu: u32) {
+        let vxlan_dev = self.plugin.config.vxlan_dev();
         let expected = host_mtu.saturating_sub(Backend::Vxlan.overhead());
         let pod_mtu = self.plugin.config.pod_mtu(&self.node.name);
-        let what = format!("interface {VXLAN_DEV} of node {}", self.node.name);
+        let what = format!("interface {vxlan_dev} of node {}", self.node.name);
         if mtu < pod_mtu {
             self.f.critical(format!(
                 "{what} has MTU {mtu}, below the pod MTU {pod_mtu}: packets larger than {mtu} bytes are dropped (fragmentation needed)"

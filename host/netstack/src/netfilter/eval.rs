@@ -348,6 +348,9 @@ impl<'r> Walk<'r, '_> {
             Target::Jump(ci) => self.enter(st, rule, *ci, false),
             Target::Goto(ci) => self.enter(st, rule, *ci, true),
             Target::Mark(op) => st.flow.packet.mark = op.apply(st.flow.packet.mark),
+            Target::Tos(op) => {
+                st.flow.packet.tos = (op.apply(u32::from(st.flow.packet.tos)) & 0xff) as u8
+            }
             Target::Connmark(op) => self.connmark(st, rule, *op),
             Target::Tproxy { addr, port, mark } => {
                 self.tproxy(st, rule, *addr, *port, *mark);

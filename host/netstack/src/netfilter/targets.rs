@@ -57,6 +57,8 @@ pub(crate) enum Target {
         port: Option<u16>,
     },
     Mark(MarkOp),
+    /// TOS / DSCP: the TOS byte is rewritten like a mark (`(tos & !mask) ^ xor`).
+    Tos(MarkOp),
     Connmark(ConnmarkOp),
     /// TPROXY: to a local (transparent) socket at `addr`:`port`, marking the packet.
     Tproxy {
@@ -139,6 +141,41 @@ fn mark_op(spec: &TargetSpec<'_>) -> Option<MarkOp> {
             xor: 0,
         },
         "--or-mark" => {
+            let v = parse_u32(arg)?;
+            MarkOp { mask: v, xor: v }
+        }
+        _ => MarkOp {
+            mask: 0,
+            xor: parse_u32(arg)?,
+        },
+    })
+}
+
+/// The TOS target's operations, which work on the TOS byte as MARK's do on
+/// the mark (`--set-tos V` keeps no bit: its mask is 0xff).
+fn tos_op(spec: &TargetSpec<'_>) -> Option<MarkOp> {
+    let o = spec.opts.iter().rev().find(|o| {
+        matches!(
+            o.name.as_ref(),
+            "--set-tos" | "--and-tos" | "--or-tos" | "--xor-tos"
+        )
+    })?;
+    let [arg] = o.args.as_slice() else {
+        return None;
+    };
+    Some(match o.name.as_ref() {
+        "--set-tos" => {
+            let (xor, mask) = match arg.split_once('/') {
+                Some((v, m)) => (parse_u32(v)?, parse_u32(m)?),
+                None => (parse_u32(arg)?, 0xff),
+            };
+            MarkOp { mask, xor }
+        }
+        "--and-tos" => MarkOp {
+            mask: !parse_u32(arg)? & 0xff,
+            xor: 0,
+        },
+        "--or-tos" => {
             let v = parse_u32(arg)?;
             MarkOp { mask: v, xor: v }
         }
@@ -255,10 +292,20 @@ pub(crate) fn compile(
             Some(op) => Target::Connmark(op),
             None => bad("connmark operation"),
         },
+        "TOS" => match tos_op(spec) {
+            Some(op) => Target::Tos(op),
+            None => bad("TOS operation"),
+        },
+        "DSCP" => match one(spec, &["--set-dscp"]).and_then(parse_u32) {
+            // The DSCP is the TOS byte's upper six bits.
+            Some(d) if d < 64 => Target::Tos(MarkOp {
+                mask: 0xfc,
+                xor: d << 2,
+            }),
+            _ => bad("--set-dscp"),
+        },
         "LOG" | "NFLOG" | "ULOG" | "TRACE" | "AUDIT" | "CHECKSUM" | "TCPMSS" | "CLASSIFY"
-        | "DSCP" | "TOS" | "TTL" | "SET" | "SECMARK" | "CONNSECMARK" | "IDLETIMER" | "LED" => {
-            Target::Continue(None)
-        }
+        | "TTL" | "SET" | "SECMARK" | "CONNSECMARK" | "IDLETIMER" | "LED" => Target::Continue(None),
         "NOTRACK" => Target::Notrack,
         "CT" => {
             if opt(spec, &["--notrack"]).is_some() {
@@ -315,6 +362,23 @@ mod tests {
             Target::Mark(op) => op.apply(from),
             other => panic!("not a mark target: {other:?}"),
         }
+    }
+
+    fn tos(name: &str, opt: &str, arg: &str, from: u32) -> u32 {
+        match compile(Some(&spec(name, &[(opt, &[arg])])), |_| None) {
+            Target::Tos(op) => op.apply(from) & 0xff,
+            other => panic!("not a TOS target: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tos_and_dscp_rewrite_the_tos_byte() {
+        assert_eq!(tos("TOS", "--set-tos", "0x10/0xff", 0x02), 0x10);
+        assert_eq!(tos("TOS", "--set-tos", "0x10/0x3f", 0xc2), 0xd0);
+        assert_eq!(tos("TOS", "--set-tos", "0x10", 0x03), 0x10);
+        assert_eq!(tos("TOS", "--or-tos", "0x08", 0x10), 0x18);
+        assert_eq!(tos("TOS", "--and-tos", "0x0f", 0x1e), 0x0e);
+        assert_eq!(tos("DSCP", "--set-dscp", "0x0a", 0x01), 0x29);
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub(crate) fn packet(proto: Protocol, src: &str, sport: u16, dst: &str, dport: u
         mark: 0,
         encap: None,
         reply: false,
+        tos: 0,
     }
 }
 
