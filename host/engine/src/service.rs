@@ -2,19 +2,45 @@
 //! EndpointSlices, every ready endpoint is a branch, translated as kube-proxy
 //! would DNAT it, with the masquerade mark kube-proxy would set. IPVS mode:
 //! the node's IPVS table decides, checked against the EndpointSlices.
+//! nftables mode is not simulated: it resolves as iptables mode does.
 
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use crate::cluster::{ClusterView, EndpointFacts, ServiceFacts, ServicePortFacts};
+use crate::detect::Settings;
 use crate::netstack::NetstackError;
 use crate::netstack::ipvs::IpvsMatch;
 use crate::packet::Packet;
 use crate::suspicion::Level;
 
-/// kube-proxy's default masquerade bit (`--iptables-masquerade-bit 14`).
-pub const MASQ_MARK: u32 = 0x4000;
+/// kube-proxy's default masquerade mark (`masqueradeBit` 14), for when its
+/// config could not be read.
+pub const DEFAULT_MASQ_MARK: u32 = 0x4000;
+
+/// The warning of a diagnosis whose Services kube-proxy implements with nftables.
+pub const NFTABLES_NOT_SIMULATED: &str = "kube-proxy runs in nftables mode, which skoop does not simulate yet: Service translation is taken from the EndpointSlices";
+
+/// What kube-proxy's configuration says about Service traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyConfig {
+    pub cluster_cidr: Option<Ipv4Net>,
+    /// The mark KUBE-MARK-MASQ sets.
+    pub masquerade_mark: u32,
+    /// Every ClusterIP packet is marked (`masqueradeAll`).
+    pub masquerade_all: bool,
+}
+
+impl ProxyConfig {
+    pub fn from_settings(s: &Settings) -> ProxyConfig {
+        ProxyConfig {
+            cluster_cidr: s.cluster_cidr,
+            masquerade_mark: s.masquerade_mark.unwrap_or(DEFAULT_MASQ_MARK),
+            masquerade_all: s.masquerade_all,
+        }
+    }
+}
 
 /// One backend of a Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,12 +92,7 @@ fn endpoint_port(ep: &EndpointFacts, sp: &ServicePortFacts) -> Option<u16> {
 }
 
 /// Resolve `packet` on `node` the way kube-proxy's rules would.
-pub fn resolve(
-    view: &ClusterView,
-    node: &str,
-    packet: &Packet,
-    cluster_cidr: Option<Ipv4Net>,
-) -> Resolution {
+pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, proxy: &ProxyConfig) -> Resolution {
     let mut out = Resolution::default();
     let Some((svc, port, via_node_port)) = find(view, packet) else {
         out.findings.push((
@@ -133,7 +154,8 @@ pub fn resolve(
         ));
         return out;
     }
-    let outside = cluster_cidr
+    let outside = proxy
+        .cluster_cidr
         .map(|c| !c.contains(&packet.src))
         .unwrap_or(false);
     let with_port: Vec<(&EndpointFacts, u16)> = ready
@@ -162,13 +184,17 @@ pub fn resolve(
     }
     for (ep, dport) in with_port {
         // kube-proxy marks for masquerade: NodePort traffic (externalTrafficPolicy
-        // Cluster), ClusterIP traffic from outside the cluster CIDR, and hairpin.
-        let masq = (via_node_port && !svc.external_traffic_local) || outside || packet.src == ep.ip;
+        // Cluster), ClusterIP traffic from outside the cluster CIDR (all of it
+        // with masqueradeAll), and hairpin.
+        let masq = (via_node_port && !svc.external_traffic_local)
+            || (!via_node_port && proxy.masquerade_all)
+            || outside
+            || packet.src == ep.ip;
         let mut translated = *packet;
         translated.dst = ep.ip;
         translated.dport = dport;
         if masq {
-            translated.mark |= MASQ_MARK;
+            translated.mark |= proxy.masquerade_mark;
         }
         out.backends.push(Backend {
             packet: translated,
@@ -185,10 +211,10 @@ pub fn resolve_ipvs(
     view: &ClusterView,
     node: &str,
     packet: &Packet,
-    cluster_cidr: Option<Ipv4Net>,
+    proxy: &ProxyConfig,
     ipvs: Result<Option<IpvsMatch>, NetstackError>,
 ) -> Resolution {
-    let mut model = resolve(view, node, packet, cluster_cidr);
+    let mut model = resolve(view, node, packet, proxy);
     let svc = find(view, packet)
         .map(|(s, _, _)| format!("service {}", s.id()))
         .unwrap_or_else(|| "the service".to_string());
@@ -328,10 +354,15 @@ mod tests {
         }
     }
 
-    const CIDR: Option<Ipv4Net> = Some(Ipv4Net::new_assert(
-        std::net::Ipv4Addr::new(10, 244, 0, 0),
-        16,
-    ));
+    const MASQ_MARK: u32 = DEFAULT_MASQ_MARK;
+    const PROXY: &ProxyConfig = &ProxyConfig {
+        cluster_cidr: Some(Ipv4Net::new_assert(
+            std::net::Ipv4Addr::new(10, 244, 0, 0),
+            16,
+        )),
+        masquerade_mark: MASQ_MARK,
+        masquerade_all: false,
+    };
 
     #[test]
     fn cluster_ip_goes_to_ready_endpoints_only_without_masquerade() {
@@ -339,7 +370,7 @@ mod tests {
             &view(CLUSTER),
             "n1",
             &packet("10.244.1.9", "10.96.0.5", 80),
-            CIDR,
+            PROXY,
         );
         assert!(r.findings.is_empty(), "{:?}", r.findings);
         assert_eq!(r.backends.len(), 1);
@@ -354,18 +385,47 @@ mod tests {
     #[test]
     fn masquerade_for_node_port_outside_source_and_hairpin() {
         let v = view(CLUSTER);
-        let np = resolve(&v, "n1", &packet("10.244.1.9", "192.168.0.11", 30080), CIDR);
+        let np = resolve(
+            &v,
+            "n1",
+            &packet("10.244.1.9", "192.168.0.11", 30080),
+            PROXY,
+        );
         assert_eq!(np.backends[0].packet.mark & MASQ_MARK, MASQ_MARK);
-        let outside = resolve(&v, "n1", &packet("172.16.0.9", "10.96.0.5", 80), CIDR);
+        let outside = resolve(&v, "n1", &packet("172.16.0.9", "10.96.0.5", 80), PROXY);
         assert_eq!(outside.backends[0].packet.mark & MASQ_MARK, MASQ_MARK);
-        let hairpin = resolve(&v, "n1", &packet("10.244.0.6", "10.96.0.5", 80), CIDR);
+        let hairpin = resolve(&v, "n1", &packet("10.244.0.6", "10.96.0.5", 80), PROXY);
         assert_eq!(hairpin.backends[0].packet.mark & MASQ_MARK, MASQ_MARK);
+    }
+
+    #[test]
+    fn configured_masquerade_mark_and_masquerade_all() {
+        let v = view(CLUSTER);
+        let bit15 = &ProxyConfig {
+            masquerade_mark: 0x8000,
+            ..*PROXY
+        };
+        let np = resolve(
+            &v,
+            "n1",
+            &packet("10.244.1.9", "192.168.0.11", 30080),
+            bit15,
+        );
+        assert_eq!(np.backends[0].packet.mark, 0x8000);
+        let inside = resolve(&v, "n1", &packet("10.244.1.9", "10.96.0.5", 80), bit15);
+        assert_eq!(inside.backends[0].packet.mark, 0);
+        let all = &ProxyConfig {
+            masquerade_all: true,
+            ..*bit15
+        };
+        let inside = resolve(&v, "n1", &packet("10.244.1.9", "10.96.0.5", 80), all);
+        assert_eq!(inside.backends[0].packet.mark, 0x8000);
     }
 
     #[test]
     fn wrong_port_and_no_ready_endpoint_are_fatal() {
         let v = view(CLUSTER);
-        let r = resolve(&v, "n1", &packet("10.244.1.9", "10.96.0.5", 81), CIDR);
+        let r = resolve(&v, "n1", &packet("10.244.1.9", "10.96.0.5", 81), PROXY);
         assert!(r.backends.is_empty());
         assert!(
             r.findings[0].1.contains("has no port 81/tcp"),
@@ -377,7 +437,7 @@ mod tests {
             &view(&none),
             "n1",
             &packet("10.244.1.9", "10.96.0.5", 80),
-            CIDR,
+            PROXY,
         );
         assert_eq!(r.findings[0].0, Level::Fatal);
         assert!(
@@ -397,7 +457,7 @@ mod tests {
             &view(&renamed),
             "n1",
             &packet("10.244.1.9", "10.96.0.5", 80),
-            CIDR,
+            PROXY,
         );
         assert!(r.backends.is_empty());
         assert!(
@@ -414,10 +474,20 @@ mod tests {
             r#""externalTrafficPolicy": "Local""#,
         );
         let v = view(&local);
-        let here = resolve(&v, "n1", &packet("10.244.1.9", "192.168.0.11", 30080), CIDR);
+        let here = resolve(
+            &v,
+            "n1",
+            &packet("10.244.1.9", "192.168.0.11", 30080),
+            PROXY,
+        );
         assert_eq!(here.backends.len(), 1);
         assert_eq!(here.backends[0].packet.mark & MASQ_MARK, 0);
-        let there = resolve(&v, "n2", &packet("10.244.1.9", "192.168.0.11", 30080), CIDR);
+        let there = resolve(
+            &v,
+            "n2",
+            &packet("10.244.1.9", "192.168.0.11", 30080),
+            PROXY,
+        );
         assert!(there.backends.is_empty());
         assert!(there.findings[0].1.contains("externalTrafficPolicy: Local"));
     }
@@ -444,7 +514,7 @@ mod tests {
     fn ipvs(real_servers: &[(&str, u16, u32)], p: &Packet) -> Resolution {
         let table = ipvs_table(real_servers);
         let m = crate::netstack::ipvs::lookup(&table, p);
-        resolve_ipvs(&view(CLUSTER), "n1", p, CIDR, Ok(m))
+        resolve_ipvs(&view(CLUSTER), "n1", p, PROXY, Ok(m))
     }
 
     #[test]
@@ -459,7 +529,7 @@ mod tests {
     #[test]
     fn ipvs_missing_vip_stale_and_missing_real_servers() {
         let p = packet("10.244.1.9", "10.96.0.5", 80);
-        let none = resolve_ipvs(&view(CLUSTER), "n1", &p, CIDR, Ok(None));
+        let none = resolve_ipvs(&view(CLUSTER), "n1", &p, PROXY, Ok(None));
         assert!(none.backends.is_empty());
         assert!(
             none.findings[0]
@@ -493,7 +563,7 @@ mod tests {
             &view(CLUSTER),
             "n1",
             &p,
-            CIDR,
+            PROXY,
             Err(NetstackError::Unavailable("no IPVS in this kernel".into())),
         );
         assert_eq!(unavailable.findings[0].0, Level::Warning);
