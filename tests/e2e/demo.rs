@@ -124,3 +124,51 @@ fn flag_overrides_detection() {
         run.stdout
     );
 }
+
+#[test]
+fn nftables_mode_warns_and_resolves_services_from_endpointslices() {
+    let run_with = |mode: &str| {
+        let run = skoop(&[
+            "diagnose",
+            "--demo",
+            "--format",
+            "json",
+            "--proxy-mode",
+            mode,
+        ]);
+        assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+        run.json()
+    };
+    let (nft, ipt) = (run_with("nftables"), run_with("iptables"));
+    let warning = serde_json::json!({"level": "WARNING", "node": null,
+        "message": "kube-proxy runs in nftables mode, which skoop does not simulate yet: Service translation is taken from the EndpointSlices"});
+    let suspicions = nft["suspicions"].as_array().expect("suspicions");
+    assert_eq!(
+        suspicions.iter().filter(|s| **s == warning).count(),
+        1,
+        "{suspicions:?}"
+    );
+    assert!(!ipt["suspicions"].to_string().contains("nftables"));
+    // Apart from the warning, the Service resolves as the EndpointSlice model does.
+    assert_eq!(nft["path"], ipt["path"]);
+    assert_eq!(nft["settings"]["proxy_mode"], "nftables");
+    // A pod-to-pod flow crosses no Service: nothing to warn about.
+    let direct = skoop(&[
+        "diagnose",
+        "--demo",
+        "-s",
+        "10.244.0.5",
+        "-d",
+        "10.244.1.7",
+        "-p",
+        "8080",
+        "--proxy-mode",
+        "nftables",
+    ]);
+    assert_eq!(direct.code, 0, "{}{}", direct.stdout, direct.stderr);
+    assert!(
+        !direct.stdout.contains("nftables mode"),
+        "{}",
+        direct.stdout
+    );
+}

@@ -30,11 +30,9 @@ fn kernel_bench() {
 
 /// Faults that live in the node's state (kube-proxy rules, policy routing,
 /// conntrack matches, rp_filter, marks) while the Kubernetes objects look
-/// healthy. Ignored until the engine walks the node's own rules and routes
-/// for these (issue 8); run with `cargo test --test kernel-bench -- --ignored
-/// dataplane_scenarios`.
+/// healthy (issue 8): the verdict must follow the dataplane. Run alone with
+/// `cargo test --test kernel-bench dataplane_scenarios`.
 #[test]
-#[ignore = "enabled when the engine walks the node's rules (issue 8)"]
 fn dataplane_scenarios() {
     if !preflight::ready() {
         return;

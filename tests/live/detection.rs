@@ -190,6 +190,79 @@ fn unsupported_proxy_mode_names_the_flag() {
 }
 
 #[test]
+fn kube_proxy_config_yaml_is_read() {
+    // Dual-stack clusterCIDR, masqueradeBit 15, masqueradeAll: a real
+    // KubeProxyConfiguration's nested sections, not just top-level keys.
+    let r = verbose(
+        |s| {
+            set_kube_proxy_conf(s, |c| {
+                c.replace(
+                    "clusterCIDR: 10.244.0.0/16",
+                    "clusterCIDR: \"fd00:10:244::/56,10.244.0.0/16\"",
+                )
+                .replace("masqueradeAll: false", "masqueradeAll: true")
+                .replacen("masqueradeBit: null", "masqueradeBit: 15", 1)
+            })
+        },
+        &[],
+    );
+    assert_ok(&r);
+    for line in [
+        "cluster CIDR 10.244.0.0/16 (detected from clusterCIDR of ConfigMap kube-system/kube-proxy)",
+        "masquerade mark 0x8000 (iptables.masqueradeBit 15 of ConfigMap kube-system/kube-proxy)",
+        "kube-proxy masquerades all Service traffic (iptables.masqueradeAll of ConfigMap kube-system/kube-proxy)",
+    ] {
+        assert!(r.stderr.contains(line), "missing {line:?}:\n{}", r.stderr);
+    }
+    let settings = r.json()["settings"].clone();
+    assert_eq!(settings["masquerade_mark"], 0x8000, "{settings}");
+    assert_eq!(settings["masquerade_all"], true, "{settings}");
+}
+
+#[test]
+fn malformed_kube_proxy_config_names_the_configmap_key_and_line() {
+    let r = verbose(
+        |s| set_kube_proxy_conf(s, |c| c.replacen("  burst: 0", "  burst: [0", 1)),
+        &[],
+    );
+    assert_bad_input(
+        &r,
+        &[
+            "ConfigMap kube-system/kube-proxy",
+            "key config.conf",
+            "at line ",
+        ],
+    );
+}
+
+#[test]
+fn nftables_mode_is_detected_and_services_warned_about() {
+    let api = server_with(|s| {
+        set_kube_proxy_conf(s, |c| c.replace("mode: \"iptables\"", "mode: nftables"))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let r = diagnose(&api, dir.path(), &["-v"]);
+    assert_ok(&r);
+    assert!(
+        r.stderr
+            .contains("kube-proxy mode nftables (detected from ConfigMap kube-system/kube-proxy)"),
+        "{}",
+        r.stderr
+    );
+    let j = r.json();
+    assert!(
+        j["suspicions"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["level"] == "WARNING"
+                && s["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("kube-proxy runs in nftables mode")))),
+        "{}",
+        j["suspicions"]
+    );
+}
+
+#[test]
 fn proxy_mode_from_a_node_that_cannot_be_collected() {
     let r = verbose(
         |s| {

@@ -83,6 +83,8 @@ pub enum ProtocolArg {
 pub enum ProxyModeArg {
     Iptables,
     Ipvs,
+    /// Not simulated: Services resolve from the EndpointSlices.
+    Nftables,
     None,
 }
 
@@ -91,6 +93,7 @@ impl From<ProxyModeArg> for ProxyMode {
         match m {
             ProxyModeArg::Iptables => ProxyMode::Iptables,
             ProxyModeArg::Ipvs => ProxyMode::Ipvs,
+            ProxyModeArg::Nftables => ProxyMode::Nftables,
             ProxyModeArg::None => ProxyMode::None,
         }
     }

@@ -280,7 +280,7 @@ fn live_input(
     {
         let stack = netstacks.node(&node).map_err(|e| {
             bad_input(format!(
-                "cannot detect kube-proxy's mode: no ConfigMap kube-system/kube-proxy, and node {node} could not be collected ({e}); pass --proxy-mode iptables|ipvs|none"
+                "cannot detect kube-proxy's mode: no ConfigMap kube-system/kube-proxy, and node {node} could not be collected ({e}); pass --proxy-mode iptables|ipvs|nftables|none"
             ))
         })?;
         hosts.push((node, stack.dump.clone()));

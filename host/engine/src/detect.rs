@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cluster::ClusterView;
@@ -17,6 +18,8 @@ use crate::error::bad_input;
 pub enum ProxyMode {
     Iptables,
     Ipvs,
+    /// Not simulated: Services resolve from the EndpointSlices, with a warning.
+    Nftables,
     None,
 }
 
@@ -26,6 +29,7 @@ impl ProxyMode {
         match self {
             ProxyMode::Iptables => "iptables",
             ProxyMode::Ipvs => "ipvs",
+            ProxyMode::Nftables => "nftables",
             ProxyMode::None => "none",
         }
     }
@@ -38,6 +42,11 @@ pub struct Settings {
     pub cloud_provider: String,
     pub proxy_mode: ProxyMode,
     pub cluster_cidr: Option<Ipv4Net>,
+    /// The mark kube-proxy's KUBE-MARK-MASQ sets (`1 << masqueradeBit`);
+    /// `None` when there is no kube-proxy config to read it from.
+    pub masquerade_mark: Option<u32>,
+    /// kube-proxy masquerades all Service traffic (`masqueradeAll`).
+    pub masquerade_all: bool,
 }
 
 /// What the user passed; `None` means detect.
@@ -76,7 +85,7 @@ pub struct Detected {
 /// True when kube-proxy's mode can only come from node dumps: no flag and
 /// no ConfigMap kube-system/kube-proxy.
 pub fn proxy_mode_needs_dumps(view: &ClusterView, flags: &Overrides) -> bool {
-    flags.proxy_mode.is_none() && kube_proxy_config(view).is_none()
+    flags.proxy_mode.is_none() && kube_proxy_text(view).is_none()
 }
 
 /// Detect every setting not given on the command line. `plugins` maps a
@@ -102,6 +111,7 @@ pub fn detect(
 ) -> Result<Detected> {
     let mut notes = Vec::new();
     let mut warnings = Vec::new();
+    let kube_proxy = kube_proxy_config(view)?;
     let network_plugin = match &flags.network_plugin {
         Some(p) => {
             notes.push(format!("network plugin {p} (--network-plugin)"));
@@ -119,7 +129,7 @@ pub fn detect(
             m
         }
         None => {
-            let (m, how) = proxy_mode_explained(view, hosts)?;
+            let (m, how) = proxy_mode_explained(kube_proxy.as_ref(), hosts)?;
             notes.push(format!(
                 "kube-proxy mode {} (detected from {how})",
                 m.name()
@@ -132,19 +142,38 @@ pub fn detect(
             notes.push(format!("cluster CIDR {c} (--cluster-cidr)"));
             Some(c)
         }
-        None => match cluster_cidr_explained(view) {
+        None => match cluster_cidr_explained(view, kube_proxy.as_ref(), &mut warnings) {
             Some((c, how)) => {
                 notes.push(format!("cluster CIDR {c} (detected from {how})"));
                 Some(c)
             }
             None => {
-                let w = "cannot detect the cluster CIDR: ConfigMap kube-system/kube-proxy has no clusterCIDR and no node has spec.podCIDR(s); pass --cluster-cidr CIDR".to_string();
+                let w = "cannot detect the cluster CIDR: ConfigMap kube-system/kube-proxy has no IPv4 clusterCIDR and no node has spec.podCIDR(s); pass --cluster-cidr CIDR".to_string();
                 notes.push(format!("cluster CIDR unknown: {w}"));
                 warnings.push(w);
                 None
             }
         },
     };
+    let masquerade = kube_proxy
+        .as_ref()
+        .map(|c| c.masquerade(proxy_mode))
+        .transpose()?;
+    match &masquerade {
+        Some(m) => {
+            notes.push(format!("masquerade mark {:#x} ({})", m.mark, m.how));
+            if m.all {
+                notes.push(format!(
+                    "kube-proxy masquerades all Service traffic ({}.masqueradeAll of {KUBE_PROXY_CM})",
+                    m.section
+                ));
+            }
+        }
+        None => notes.push(format!(
+            "masquerade mark unknown (no {KUBE_PROXY_CM}); Services use kube-proxy's default {:#x}",
+            crate::service::DEFAULT_MASQ_MARK
+        )),
+    }
     let cloud_provider = match &flags.cloud_provider {
         Some(c) => {
             notes.push(format!("cloud provider {c} (--cloud-provider)"));
@@ -161,6 +190,8 @@ pub fn detect(
             cloud_provider,
             proxy_mode,
             cluster_cidr,
+            masquerade_mark: masquerade.as_ref().map(|m| m.mark),
+            masquerade_all: masquerade.is_some_and(|m| m.all),
         },
         notes,
         warnings,
@@ -279,46 +310,165 @@ fn network_plugin_explained(
     )))
 }
 
-/// A top-level `key: value` of kube-proxy's config.conf. The file is a flat
-/// KubeProxyConfiguration; only top-level scalars are read.
-fn kube_proxy_key(config: &str, key: &str) -> Option<String> {
-    config.lines().find_map(|line| {
-        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
-        Some(rest.trim().trim_matches('"').trim_matches('\'').to_string())
-    })
+/// Where kube-proxy's configuration lives, for messages.
+const KUBE_PROXY_CM: &str = "ConfigMap kube-system/kube-proxy";
+
+/// kube-proxy's default `masqueradeBit`.
+const DEFAULT_MASQ_BIT: u32 = 14;
+
+/// The fields skoop reads of kube-proxy's KubeProxyConfiguration
+/// (kubeproxy.config.k8s.io/v1alpha1); every other field is ignored. Each
+/// may be absent or null, which means kube-proxy's default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct KubeProxyConfiguration {
+    mode: Option<String>,
+    #[serde(rename = "clusterCIDR")]
+    cluster_cidr: Option<String>,
+    iptables: Option<Masquerading>,
+    nftables: Option<Masquerading>,
 }
 
-fn kube_proxy_config(view: &ClusterView) -> Option<String> {
+/// The masquerade settings of one proxier section (`iptables`, `nftables`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Masquerading {
+    masquerade_bit: Option<i64>,
+    masquerade_all: Option<bool>,
+}
+
+/// kube-proxy's masquerading, with where it was read.
+#[derive(Debug, PartialEq, Eq)]
+struct Masquerade {
+    mark: u32,
+    all: bool,
+    /// The config section it comes from: `iptables` or `nftables`.
+    section: &'static str,
+    how: String,
+}
+
+impl KubeProxyConfiguration {
+    /// kube-proxy's mode; an empty mode is iptables (kube-proxy's default on Linux).
+    fn proxy_mode(&self) -> Result<ProxyMode> {
+        match self.mode.as_deref().map(str::trim) {
+            None | Some("") | Some("iptables") => Ok(ProxyMode::Iptables),
+            Some("ipvs") => Ok(ProxyMode::Ipvs),
+            Some("nftables") => Ok(ProxyMode::Nftables),
+            Some(other) => Err(bad_input(format!(
+                "{KUBE_PROXY_CM} sets mode {other:?}, which skoop does not simulate; pass --proxy-mode iptables|ipvs|nftables|none"
+            ))),
+        }
+    }
+
+    /// The IPv4 entry of `clusterCIDR` (comma-separated when dual-stack).
+    /// `Err` carries a warning for an entry that is not a CIDR.
+    fn ipv4_cluster_cidr(&self) -> std::result::Result<Option<Ipv4Net>, String> {
+        let Some(value) = self.cluster_cidr.as_deref() else {
+            return Ok(None);
+        };
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match entry.parse::<IpNet>() {
+                Ok(IpNet::V4(net)) => return Ok(Some(net)),
+                Ok(IpNet::V6(_)) => {}
+                Err(_) => {
+                    return Err(format!(
+                        "{KUBE_PROXY_CM} has clusterCIDR {value:?}, whose entry {entry:?} is not a CIDR; ignoring it"
+                    ));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The masquerade mark and masqueradeAll of the proxier `mode` runs:
+    /// the `nftables` section in nftables mode, else the `iptables` one
+    /// (which IPVS mode uses too).
+    fn masquerade(&self, mode: ProxyMode) -> Result<Masquerade> {
+        let (section, conf) = match mode {
+            ProxyMode::Nftables => ("nftables", &self.nftables),
+            _ => ("iptables", &self.iptables),
+        };
+        let conf = conf.as_ref();
+        let (bit, how) = match conf.and_then(|c| c.masquerade_bit) {
+            Some(bit) => (
+                bit,
+                format!("{section}.masqueradeBit {bit} of {KUBE_PROXY_CM}"),
+            ),
+            None => (
+                i64::from(DEFAULT_MASQ_BIT),
+                format!(
+                    "kube-proxy's default masqueradeBit {DEFAULT_MASQ_BIT}; {KUBE_PROXY_CM} sets no {section}.masqueradeBit"
+                ),
+            ),
+        };
+        // kube-proxy itself refuses a bit outside 0..=31.
+        let mark = u32::try_from(bit)
+            .ok()
+            .and_then(|b| 1u32.checked_shl(b))
+            .ok_or_else(|| {
+                bad_input(format!(
+                    "{KUBE_PROXY_CM} sets {section}.masqueradeBit {bit}; kube-proxy accepts 0 to 31"
+                ))
+            })?;
+        Ok(Masquerade {
+            mark,
+            all: conf.and_then(|c| c.masquerade_all).unwrap_or(false),
+            section,
+            how,
+        })
+    }
+}
+
+/// The text of kube-proxy's config.conf, when its ConfigMap has one.
+fn kube_proxy_text(view: &ClusterView) -> Option<&str> {
     view.object("v1", "ConfigMap", "kube-system", "kube-proxy")
         .and_then(|cm| cm.pointer("/data/config.conf"))
         .and_then(Value::as_str)
-        .map(str::to_string)
+}
+
+/// kube-proxy's configuration: `None` without its ConfigMap (or the
+/// ConfigMap's config.conf); a document that is not a KubeProxyConfiguration
+/// is bad input naming the ConfigMap, the key and the line.
+fn kube_proxy_config(view: &ClusterView) -> Result<Option<KubeProxyConfiguration>> {
+    kube_proxy_text(view).map(parse_kube_proxy).transpose()
+}
+
+fn parse_kube_proxy(text: &str) -> Result<KubeProxyConfiguration> {
+    // An empty document is kube-proxy's defaults, as for the old line reader.
+    if text.trim().is_empty() {
+        return Ok(KubeProxyConfiguration::default());
+    }
+    serde_norway::from_str(text).map_err(|e| {
+        let line = e
+            .location()
+            .map(|l| format!(" at line {}", l.line()))
+            .unwrap_or_default();
+        // The error's own text repeats the location: keep its message only.
+        let text = e.to_string();
+        let why = text.split(" at line ").next().unwrap_or(&text);
+        bad_input(format!(
+            "{KUBE_PROXY_CM}, key config.conf, is not a valid KubeProxyConfiguration{line}: {why}"
+        ))
+    })
 }
 
 /// kube-proxy's mode: its ConfigMap, else what the node dumps show.
 pub fn proxy_mode(view: &ClusterView, dumps: &BTreeMap<String, NodeDump>) -> Result<ProxyMode> {
     let hosts: Vec<(&str, &NetnsDump)> = dumps.iter().map(|(n, d)| (n.as_str(), &d.host)).collect();
-    proxy_mode_explained(view, &hosts).map(|(m, _)| m)
+    proxy_mode_explained(kube_proxy_config(view)?.as_ref(), &hosts).map(|(m, _)| m)
 }
 
 fn proxy_mode_explained(
-    view: &ClusterView,
+    kube_proxy: Option<&KubeProxyConfiguration>,
     hosts: &[(&str, &NetnsDump)],
 ) -> Result<(ProxyMode, String)> {
-    if let Some(conf) = kube_proxy_config(view) {
-        let how = "ConfigMap kube-system/kube-proxy".to_string();
-        return match kube_proxy_key(&conf, "mode").as_deref() {
-            None | Some("") | Some("iptables") => Ok((ProxyMode::Iptables, how)),
-            Some("ipvs") => Ok((ProxyMode::Ipvs, how)),
-            Some(other) => Err(bad_input(format!(
-                "ConfigMap kube-system/kube-proxy sets mode {other:?}, which skoop does not simulate; pass --proxy-mode iptables|ipvs|none"
-            ))),
-        };
+    if let Some(conf) = kube_proxy {
+        return Ok((conf.proxy_mode()?, KUBE_PROXY_CM.to_string()));
     }
     if hosts.is_empty() {
-        return Err(bad_input(
-            "cannot detect kube-proxy's mode: no ConfigMap kube-system/kube-proxy and no node dumps; pass --proxy-mode iptables|ipvs|none",
-        ));
+        return Err(bad_input(format!(
+            "cannot detect kube-proxy's mode: no {KUBE_PROXY_CM} and no node dumps; pass --proxy-mode iptables|ipvs|nftables|none"
+        )));
     }
     let names: Vec<&str> = hosts.iter().map(|(n, _)| *n).collect();
     let how = format!("the dumps of node {}", names.join(", "));
@@ -339,23 +489,29 @@ fn proxy_mode_explained(
     Ok((
         ProxyMode::None,
         format!(
-            "no ConfigMap kube-system/kube-proxy, and neither KUBE-SERVICES rules nor IPVS services in {how}; pass --proxy-mode if that is wrong"
+            "no {KUBE_PROXY_CM}, and neither KUBE-SERVICES rules nor IPVS services in {how}; pass --proxy-mode if that is wrong"
         ),
     ))
 }
 
-/// The cluster CIDR: kube-proxy's clusterCIDR, else the smallest prefix
-/// holding every node's pod CIDR.
-pub fn cluster_cidr(view: &ClusterView) -> Option<Ipv4Net> {
-    cluster_cidr_explained(view).map(|(c, _)| c)
+/// The cluster CIDR: kube-proxy's (IPv4) clusterCIDR, else the smallest
+/// prefix holding every node's pod CIDR.
+pub fn cluster_cidr(view: &ClusterView) -> Result<Option<Ipv4Net>> {
+    let conf = kube_proxy_config(view)?;
+    Ok(cluster_cidr_explained(view, conf.as_ref(), &mut Vec::new()).map(|(c, _)| c))
 }
 
-fn cluster_cidr_explained(view: &ClusterView) -> Option<(Ipv4Net, String)> {
-    if let Some(c) = kube_proxy_config(view)
-        .and_then(|conf| kube_proxy_key(&conf, "clusterCIDR"))
-        .and_then(|c| c.parse().ok())
-    {
-        return Some((c, "clusterCIDR of ConfigMap kube-system/kube-proxy".into()));
+/// `warnings` gets a clusterCIDR that is not a CIDR (kube-proxy would not
+/// start with it, so the node pod CIDRs are a better guess).
+fn cluster_cidr_explained(
+    view: &ClusterView,
+    kube_proxy: Option<&KubeProxyConfiguration>,
+    warnings: &mut Vec<String>,
+) -> Option<(Ipv4Net, String)> {
+    match kube_proxy.map(KubeProxyConfiguration::ipv4_cluster_cidr) {
+        Some(Ok(Some(c))) => return Some((c, format!("clusterCIDR of {KUBE_PROXY_CM}"))),
+        Some(Err(w)) => warnings.push(w),
+        Some(Ok(None)) | None => {}
     }
     let cidrs: Vec<Ipv4Net> = view
         .nodes
@@ -413,15 +569,251 @@ pub fn host_interfaces_with<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::is_bad_input;
+
+    /// kube-proxy's config.conf as kubeadm writes it (kubeadm's defaults,
+    /// kubeproxy.config.k8s.io/v1alpha1).
+    const KUBEADM: &str = r#"apiVersion: kubeproxy.config.k8s.io/v1alpha1
+bindAddress: 0.0.0.0
+bindAddressHardFail: false
+clientConnection:
+  acceptContentTypes: ""
+  burst: 0
+  contentType: ""
+  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf
+  qps: 0
+clusterCIDR: 10.244.0.0/16
+configSyncPeriod: 0s
+conntrack:
+  maxPerCore: null
+  min: null
+  tcpBeLiberal: false
+  tcpCloseWaitTimeout: null
+  tcpEstablishedTimeout: null
+  udpStreamTimeout: 0s
+  udpTimeout: 0s
+detectLocal:
+  bridgeInterface: ""
+  interfaceNamePrefix: ""
+detectLocalMode: ""
+enableProfiling: false
+healthzBindAddress: ""
+hostnameOverride: ""
+iptables:
+  localhostNodePorts: null
+  masqueradeAll: false
+  masqueradeBit: null
+  minSyncPeriod: 0s
+  syncPeriod: 0s
+ipvs:
+  excludeCIDRs: null
+  minSyncPeriod: 0s
+  scheduler: ""
+  strictARP: false
+  syncPeriod: 0s
+  tcpFinTimeout: 0s
+  tcpTimeout: 0s
+  udpTimeout: 0s
+kind: KubeProxyConfiguration
+logging:
+  flushFrequency: 0
+  options:
+    json:
+      infoBufferSize: "0"
+  verbosity: 0
+metricsBindAddress: ""
+mode: ""
+nftables:
+  masqueradeAll: false
+  masqueradeBit: null
+  minSyncPeriod: 0s
+  syncPeriod: 0s
+nodePortAddresses: null
+oomScoreAdj: null
+portRange: ""
+showHiddenMetricsForPlatform: ""
+winkernel:
+  enableDSR: false
+  forwardHealthCheckVip: false
+  networkName: ""
+  rootHnsEndpointName: ""
+  sourceVip: ""
+"#;
+
+    /// `KUBEADM` with `from` replaced by `to` (which must occur).
+    fn with(from: &str, to: &str) -> KubeProxyConfiguration {
+        assert!(KUBEADM.contains(from), "{from:?}");
+        parse_kube_proxy(&KUBEADM.replacen(from, to, 1)).unwrap()
+    }
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
 
     #[test]
-    fn kube_proxy_keys_are_read() {
-        let conf = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nclusterCIDR: 10.244.0.0/16\nmode: \"ipvs\"\n";
-        assert_eq!(kube_proxy_key(conf, "mode").as_deref(), Some("ipvs"));
-        assert_eq!(
-            kube_proxy_key(conf, "clusterCIDR").as_deref(),
-            Some("10.244.0.0/16")
+    fn kubeadm_defaults_are_iptables_with_bit_14() {
+        let c = parse_kube_proxy(KUBEADM).unwrap();
+        assert_eq!(c.proxy_mode().unwrap(), ProxyMode::Iptables);
+        assert_eq!(c.ipv4_cluster_cidr(), Ok(Some(net("10.244.0.0/16"))));
+        let m = c.masquerade(ProxyMode::Iptables).unwrap();
+        assert_eq!((m.mark, m.all, m.section), (0x4000, false, "iptables"));
+        assert!(m.how.contains("default masqueradeBit 14"), "{}", m.how);
+    }
+
+    #[test]
+    fn modes_are_read_and_empty_means_iptables() {
+        for (mode, want) in [
+            ("mode: \"\"", ProxyMode::Iptables),
+            ("mode: iptables", ProxyMode::Iptables),
+            ("mode: \"ipvs\"", ProxyMode::Ipvs),
+            ("mode: nftables", ProxyMode::Nftables),
+            ("mode: null", ProxyMode::Iptables),
+        ] {
+            let c = with("mode: \"\"", mode);
+            assert_eq!(c.proxy_mode().unwrap(), want, "{mode}");
+        }
+        // No mode key at all, and an empty document: kube-proxy's defaults.
+        let c = with("mode: \"\"\n", "");
+        assert_eq!(c.proxy_mode().unwrap(), ProxyMode::Iptables);
+        let c = parse_kube_proxy("").unwrap();
+        assert_eq!(c.proxy_mode().unwrap(), ProxyMode::Iptables);
+        assert_eq!(c.masquerade(ProxyMode::Iptables).unwrap().mark, 0x4000);
+        let e = with("mode: \"\"", "mode: kernelspace")
+            .proxy_mode()
+            .unwrap_err();
+        assert!(is_bad_input(&e));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("\"kernelspace\"") && msg.contains("--proxy-mode"),
+            "{msg}"
         );
-        assert_eq!(kube_proxy_key(conf, "nope"), None);
+    }
+
+    #[test]
+    fn dual_stack_cluster_cidr_takes_the_ipv4_entry() {
+        let c = with(
+            "clusterCIDR: 10.244.0.0/16",
+            "clusterCIDR: 10.244.0.0/16,fd00:10:244::/56",
+        );
+        assert_eq!(c.ipv4_cluster_cidr(), Ok(Some(net("10.244.0.0/16"))));
+        let c = with(
+            "clusterCIDR: 10.244.0.0/16",
+            "clusterCIDR: \"fd00:10:244::/56, 10.42.0.0/16\"",
+        );
+        assert_eq!(c.ipv4_cluster_cidr(), Ok(Some(net("10.42.0.0/16"))));
+        let c = with(
+            "clusterCIDR: 10.244.0.0/16",
+            "clusterCIDR: fd00:10:244::/56",
+        );
+        assert_eq!(c.ipv4_cluster_cidr(), Ok(None), "IPv6 only");
+        let c = with("clusterCIDR: 10.244.0.0/16", "clusterCIDR: \"\"");
+        assert_eq!(c.ipv4_cluster_cidr(), Ok(None));
+        let c = with("clusterCIDR: 10.244.0.0/16", "clusterCIDR: 10.244.0.0/33");
+        let w = c.ipv4_cluster_cidr().unwrap_err();
+        assert!(w.contains("\"10.244.0.0/33\" is not a CIDR"), "{w}");
+    }
+
+    #[test]
+    fn masquerade_bit_15_and_masquerade_all() {
+        let c = with(
+            "  masqueradeAll: false\n  masqueradeBit: null\n  minSyncPeriod: 0s\n  syncPeriod: 0s\nipvs:",
+            "  masqueradeAll: true\n  masqueradeBit: 15\n  minSyncPeriod: 0s\n  syncPeriod: 0s\nipvs:",
+        );
+        let m = c.masquerade(ProxyMode::Iptables).unwrap();
+        assert_eq!((m.mark, m.all), (0x8000, true));
+        assert_eq!(
+            m.how,
+            "iptables.masqueradeBit 15 of ConfigMap kube-system/kube-proxy"
+        );
+        // IPVS mode marks with the iptables section's bit too.
+        assert_eq!(c.masquerade(ProxyMode::Ipvs).unwrap().mark, 0x8000);
+        // nftables mode reads its own section, which keeps the default.
+        assert_eq!(c.masquerade(ProxyMode::Nftables).unwrap().mark, 0x4000);
+        let bad = with("masqueradeBit: null", "masqueradeBit: 32");
+        let e = bad.masquerade(ProxyMode::Iptables).unwrap_err();
+        assert!(is_bad_input(&e));
+        assert!(e.to_string().contains("masqueradeBit 32"), "{e}");
+        let negative = with("masqueradeBit: null", "masqueradeBit: -1");
+        assert!(negative.masquerade(ProxyMode::Iptables).is_err());
+    }
+
+    #[test]
+    fn nftables_mode_reads_the_nftables_section() {
+        let c = with(
+            "mode: \"\"\nnftables:\n  masqueradeAll: false\n  masqueradeBit: null",
+            "mode: nftables\nnftables:\n  masqueradeAll: true\n  masqueradeBit: 13",
+        );
+        assert_eq!(c.proxy_mode().unwrap(), ProxyMode::Nftables);
+        let m = c.masquerade(ProxyMode::Nftables).unwrap();
+        assert_eq!((m.mark, m.all, m.section), (0x2000, true, "nftables"));
+        assert!(m.how.starts_with("nftables.masqueradeBit 13"), "{}", m.how);
+    }
+
+    #[test]
+    fn malformed_config_names_the_configmap_key_and_line() {
+        // A tab where indentation belongs (line 5) is not YAML.
+        let text = KUBEADM.replacen("  acceptContentTypes", "\tacceptContentTypes", 1);
+        let e = parse_kube_proxy(&text).unwrap_err();
+        assert!(is_bad_input(&e));
+        let msg = e.to_string();
+        for part in [
+            "ConfigMap kube-system/kube-proxy",
+            "config.conf",
+            "at line 5",
+        ] {
+            assert!(msg.contains(part), "{part:?} not in {msg}");
+        }
+        // Valid YAML of the wrong shape names its line too.
+        let e = parse_kube_proxy(&KUBEADM.replacen("masqueradeBit: null", "masqueradeBit: [1]", 1))
+            .unwrap_err();
+        assert!(e.to_string().contains("at line 30"), "{e}");
+        let e = parse_kube_proxy("- just\n- a list\n").unwrap_err();
+        assert!(e.to_string().contains("config.conf"), "{e}");
+    }
+
+    /// A view holding only kube-proxy's ConfigMap with `conf`.
+    fn view(conf: &str) -> ClusterView {
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"namespace": "kube-system", "name": "kube-proxy"},
+             "data": {"config.conf": conf}}]});
+        let bundle = crate::bundle::Bundle {
+            source: "test".into(),
+            objects: crate::bundle::parse_cluster(&list.to_string(), "test").unwrap(),
+            nodes: Default::default(),
+        };
+        ClusterView::from_bundle(&bundle).unwrap()
+    }
+
+    fn flags() -> Overrides {
+        Overrides {
+            network_plugin: Some("flannel".into()),
+            ..Overrides::default()
+        }
+    }
+
+    #[test]
+    fn detection_reports_mode_cidr_and_masquerade_mark() {
+        let conf = KUBEADM
+            .replacen("mode: \"\"", "mode: nftables", 1)
+            .replacen(
+                "clusterCIDR: 10.244.0.0/16",
+                "clusterCIDR: 10.244.0.0/16,fd00:10:244::/56",
+                1,
+            );
+        let d = detect(&view(&conf), &[], &flags(), &BTreeMap::new()).unwrap();
+        assert_eq!(d.settings.proxy_mode, ProxyMode::Nftables);
+        assert_eq!(d.settings.cluster_cidr, Some(net("10.244.0.0/16")));
+        assert_eq!(d.settings.masquerade_mark, Some(0x4000));
+        assert!(!d.settings.masquerade_all);
+        assert!(
+            d.notes.iter().any(|n| n
+                == "masquerade mark 0x4000 (kube-proxy's default masqueradeBit 14; ConfigMap kube-system/kube-proxy sets no nftables.masqueradeBit)"),
+            "{:?}",
+            d.notes
+        );
+        let e = detect(&view("mode: [\n"), &[], &flags(), &BTreeMap::new()).unwrap_err();
+        assert!(is_bad_input(&e));
+        assert!(e.to_string().contains("config.conf"), "{e}");
     }
 }

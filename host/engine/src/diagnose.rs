@@ -9,10 +9,12 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 
 use crate::cluster::Classified;
+use crate::detect::ProxyMode;
 use crate::facts::Facts;
 use crate::packet::{Packet, Protocol};
 use crate::path::{Action, Finding, HopId, LinkKind, NodeKind, Step, Tx};
 use crate::plugin::{CallError, Failure, NodeTarget, Plugin, RefusedKind};
+use crate::service::NFTABLES_NOT_SIMULATED;
 use crate::suspicion::{Level, Suspicion};
 
 /// The ephemeral port simulated clients send from.
@@ -699,6 +701,12 @@ impl<'a> Diagnosis<'a> {
                 _ => NodeTarget::External,
             },
         };
+        if matches!(target, NodeTarget::Service(_))
+            && facts.settings.proxy_mode == ProxyMode::Nftables
+        {
+            self.trace
+                .suspect(None, Level::Warning, NFTABLES_NOT_SIMULATED.to_string());
+        }
         self.plugin.node_hop(n, upstream, &packet, target)
     }
 }
@@ -750,6 +758,8 @@ mod tests {
                 cloud_provider: "generic".into(),
                 proxy_mode: ProxyMode::None,
                 cluster_cidr: None,
+                masquerade_mark: None,
+                masquerade_all: false,
             },
         )
     }

@@ -3,21 +3,50 @@
 //! the Service and its EndpointSlices — the intent — with each difference a
 //! suspicion; only when the node's rules were not collected does the
 //! EndpointSlice model stand in, and the report says so. IPVS mode: the
-//! node's IPVS table decides, checked against the EndpointSlices.
+//! node's IPVS table decides, checked against the EndpointSlices. nftables
+//! mode is not simulated: the EndpointSlice model answers, with a warning.
 
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use crate::cluster::{ClusterView, EndpointFacts, ServiceFacts, ServicePortFacts};
+use crate::detect::Settings;
 use crate::netstack::ipvs::IpvsMatch;
 use crate::netstack::netfilter::Hook;
 use crate::netstack::{Netstack, NetstackError};
 use crate::packet::Packet;
 use crate::suspicion::Level;
 
-/// kube-proxy's default masquerade bit (`--iptables-masquerade-bit 14`).
-pub const MASQ_MARK: u32 = 0x4000;
+/// kube-proxy's default masquerade mark (`masqueradeBit` 14), for when its
+/// config could not be read.
+pub const DEFAULT_MASQ_MARK: u32 = 0x4000;
+
+/// The warning of a diagnosis whose Services kube-proxy implements with nftables.
+pub const NFTABLES_NOT_SIMULATED: &str = "kube-proxy runs in nftables mode, which skoop does not simulate yet: Service translation is taken from the EndpointSlices";
+
+/// What kube-proxy's configuration says about Service traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyConfig {
+    pub cluster_cidr: Option<Ipv4Net>,
+    /// The mark KUBE-MARK-MASQ sets.
+    pub masquerade_mark: u32,
+    /// Every ClusterIP packet is marked (`masqueradeAll`).
+    pub masquerade_all: bool,
+    /// The mark kube-proxy's config gives, when it was read (not the default).
+    pub configured_mark: Option<u32>,
+}
+
+impl ProxyConfig {
+    pub fn from_settings(s: &Settings) -> ProxyConfig {
+        ProxyConfig {
+            cluster_cidr: s.cluster_cidr,
+            masquerade_mark: s.masquerade_mark.unwrap_or(DEFAULT_MASQ_MARK),
+            masquerade_all: s.masquerade_all,
+            configured_mark: s.masquerade_mark,
+        }
+    }
+}
 
 /// One backend of a Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,12 +98,7 @@ fn endpoint_port(ep: &EndpointFacts, sp: &ServicePortFacts) -> Option<u16> {
 }
 
 /// Resolve `packet` on `node` the way kube-proxy's rules would.
-pub fn resolve(
-    view: &ClusterView,
-    node: &str,
-    packet: &Packet,
-    cluster_cidr: Option<Ipv4Net>,
-) -> Resolution {
+pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, proxy: &ProxyConfig) -> Resolution {
     let mut out = Resolution::default();
     let Some((svc, port, via_node_port)) = find(view, packet) else {
         out.findings.push((
@@ -136,7 +160,8 @@ pub fn resolve(
         ));
         return out;
     }
-    let outside = cluster_cidr
+    let outside = proxy
+        .cluster_cidr
         .map(|c| !c.contains(&packet.src))
         .unwrap_or(false);
     let with_port: Vec<(&EndpointFacts, u16)> = ready
@@ -165,13 +190,17 @@ pub fn resolve(
     }
     for (ep, dport) in with_port {
         // kube-proxy marks for masquerade: NodePort traffic (externalTrafficPolicy
-        // Cluster), ClusterIP traffic from outside the cluster CIDR, and hairpin.
-        let masq = (via_node_port && !svc.external_traffic_local) || outside || packet.src == ep.ip;
+        // Cluster), ClusterIP traffic from outside the cluster CIDR (all of it
+        // with masqueradeAll), and hairpin.
+        let masq = (via_node_port && !svc.external_traffic_local)
+            || (!via_node_port && proxy.masquerade_all)
+            || outside
+            || packet.src == ep.ip;
         let mut translated = *packet;
         translated.dst = ep.ip;
         translated.dport = dport;
         if masq {
-            translated.mark |= MASQ_MARK;
+            translated.mark |= proxy.masquerade_mark;
         }
         out.backends.push(Backend {
             packet: translated,
@@ -212,10 +241,10 @@ pub fn resolve_iptables(
     view: &ClusterView,
     node: &str,
     packet: &Packet,
-    cluster_cidr: Option<Ipv4Net>,
+    proxy: &ProxyConfig,
     stack: Result<&Netstack, NetstackError>,
 ) -> Resolution {
-    let model = resolve(view, node, packet, cluster_cidr);
+    let model = resolve(view, node, packet, proxy);
     let svc_name = find(view, packet)
         .map(|(s, _, _)| s.id())
         .unwrap_or_else(|| format!("{}:{}", packet.dst, packet.dport));
@@ -275,6 +304,17 @@ pub fn resolve_iptables(
         (Some(a), Some(b)) if a != b => Some((a, b)),
         _ => None,
     };
+    // The rules against kube-proxy's own config (masqueradeBit).
+    if let (Some(a), Some(want)) = (set, proxy.configured_mark)
+        && a != want
+    {
+        out.findings.push((
+            Level::Warning,
+            format!(
+                "node {node}: KUBE-MARK-MASQ sets mark {a:#x}, but kube-proxy's config (masqueradeBit) says {want:#x}: the rules were written by another kube-proxy configuration"
+            ),
+        ));
+    }
     let mut seen = Vec::new();
     for o in &translated {
         let p = o.packet;
@@ -354,10 +394,10 @@ pub fn resolve_ipvs(
     view: &ClusterView,
     node: &str,
     packet: &Packet,
-    cluster_cidr: Option<Ipv4Net>,
+    proxy: &ProxyConfig,
     ipvs: Result<Option<IpvsMatch>, NetstackError>,
 ) -> Resolution {
-    let mut model = resolve(view, node, packet, cluster_cidr);
+    let mut model = resolve(view, node, packet, proxy);
     let svc = find(view, packet)
         .map(|(s, _, _)| format!("service {}", s.id()))
         .unwrap_or_else(|| "the service".to_string());
@@ -498,10 +538,209 @@ mod tests {
         }
     }
 
-    const CIDR: Option<Ipv4Net> = Some(Ipv4Net::new_assert(
-        std::net::Ipv4Addr::new(10, 244, 0, 0),
-        16,
-    ));
+    const MASQ_MARK: u32 = DEFAULT_MASQ_MARK;
+    const PROXY: &ProxyConfig = &ProxyConfig {
+        cluster_cidr: Some(Ipv4Net::new_assert(
+            std::net::Ipv4Addr::new(10, 244, 0, 0),
+            16,
+        )),
+        masquerade_mark: MASQ_MARK,
+        masquerade_all: false,
+        configured_mark: None,
+    };
+
+    /// node n1's nat table for Service d/web (10.96.0.5:80): one KUBE-SEP per
+    /// `(address, port)`, the last one the fall-through unless `no_fall`.
+    fn kube_rules(seps: &[(&str, u16)], no_fall: bool, mark: &str) -> String {
+        let mut t = String::from(
+            "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-WEB - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n:KUBE-POSTROUTING - [0:0]\n",
+        );
+        for i in 0..seps.len() {
+            t.push_str(&format!(":KUBE-SEP-{i} - [0:0]\n"));
+        }
+        t.push_str("-A PREROUTING -j KUBE-SERVICES\n-A OUTPUT -j KUBE-SERVICES\n-A POSTROUTING -j KUBE-POSTROUTING\n");
+        if !seps.is_empty() {
+            t.push_str(
+                "-A KUBE-SERVICES -d 10.96.0.5/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-WEB\n",
+            );
+        }
+        let n = seps.len();
+        for (i, (ip, port)) in seps.iter().enumerate() {
+            let last = i + 1 == n;
+            if last && no_fall {
+                break;
+            }
+            if last {
+                t.push_str(&format!("-A KUBE-SVC-WEB -j KUBE-SEP-{i}\n"));
+            } else {
+                let p = 1.0 / (n - i) as f64;
+                t.push_str(&format!(
+                    "-A KUBE-SVC-WEB -m statistic --mode random --probability {p:.5} -j KUBE-SEP-{i}\n"
+                ));
+            }
+            t.push_str(&format!(
+                "-A KUBE-SEP-{i} -p tcp -m tcp -j DNAT --to-destination {ip}:{port}\n"
+            ));
+        }
+        t.push_str(&format!(
+            "-A KUBE-MARK-MASQ -j MARK --set-xmark {mark}/{mark}\n"
+        ));
+        t.push_str("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n-A KUBE-POSTROUTING -j MASQUERADE\nCOMMIT\n");
+        t
+    }
+
+    fn node_stack(rules: Option<String>) -> crate::netstack::Netstack {
+        let mut dump: crate::dump::NetnsDump = serde_json::from_value(serde_json::json!({
+            "interfaces": [{"index": 2, "name": "eth0", "kind": "device", "mtu": 1500,
+                            "admin_up": true, "oper_state": "UP", "addresses": ["192.168.0.11/24"]}],
+            "routes": [{"table": 255, "type": "local", "dst": "192.168.0.11/32", "dev": "eth0"}]
+        }))
+        .unwrap();
+        match rules {
+            Some(r) => dump.iptables = Some(r),
+            None => {
+                dump.absent
+                    .insert("iptables".into(), "iptables-save not found".into());
+            }
+        }
+        crate::netstack::Netstack::new("node n1".into(), dump)
+    }
+
+    fn both_ready() -> ClusterView {
+        view(&CLUSTER.replace(r#""ready": false"#, r#""ready": true"#))
+    }
+
+    fn from_rules(rules: Option<String>, src: &str) -> Resolution {
+        let stack = node_stack(rules);
+        resolve_iptables(
+            &both_ready(),
+            "n1",
+            &packet(src, "10.96.0.5", 80),
+            PROXY,
+            Ok(&stack),
+        )
+    }
+
+    fn blocking(r: &Resolution) -> Vec<&str> {
+        r.findings
+            .iter()
+            .filter(|(l, _)| l.blocking())
+            .map(|(_, m)| m.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn rules_in_step_with_the_endpoints_are_quiet() {
+        let r = from_rules(
+            Some(kube_rules(
+                &[("10.244.0.6", 8080), ("10.244.1.7", 8080)],
+                false,
+                "0x4000",
+            )),
+            "10.244.0.5",
+        );
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        let got: Vec<_> = r
+            .backends
+            .iter()
+            .map(|b| b.packet.dst.to_string())
+            .collect();
+        assert_eq!(got, vec!["10.244.0.6", "10.244.1.7"]);
+    }
+
+    #[test]
+    fn a_service_without_rules_is_not_programmed() {
+        let r = from_rules(Some(kube_rules(&[], false, "0x4000")), "10.244.0.5");
+        assert!(r.backends.is_empty());
+        assert!(
+            blocking(&r)[0].contains("not programmed"),
+            "{:?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn a_stale_rule_and_a_wrong_port_are_fatal() {
+        let r = from_rules(
+            Some(kube_rules(
+                &[("10.244.0.6", 8080), ("10.244.1.50", 8080)],
+                false,
+                "0x4000",
+            )),
+            "10.244.0.5",
+        );
+        let b = blocking(&r);
+        assert!(
+            b.iter()
+                .any(|m| m.contains("10.244.1.50:8080") && m.contains("stale")),
+            "{b:?}"
+        );
+        assert!(
+            r.findings
+                .iter()
+                .any(|(l, m)| *l == Level::Warning && m.contains("10.244.1.7"))
+        );
+        let r = from_rules(
+            Some(kube_rules(
+                &[("10.244.0.6", 8080), ("10.244.1.7", 8081)],
+                false,
+                "0x4000",
+            )),
+            "10.244.0.5",
+        );
+        assert!(
+            blocking(&r)
+                .iter()
+                .any(|m| m.contains("8081") && m.contains("target port is 8080"))
+        );
+    }
+
+    #[test]
+    fn a_chain_without_fall_through_is_fatal() {
+        let r = from_rules(
+            Some(kube_rules(
+                &[("10.244.0.6", 8080), ("10.244.1.7", 8080)],
+                true,
+                "0x4000",
+            )),
+            "10.244.0.5",
+        );
+        assert!(
+            blocking(&r).iter().any(|m| m.contains("fall through")),
+            "{:?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn a_changed_masquerade_mark_is_fatal_only_for_hairpin() {
+        let rules = kube_rules(
+            &[("10.244.0.6", 8080), ("10.244.1.7", 8080)],
+            false,
+            "0x8000",
+        );
+        let r = from_rules(Some(rules.clone()), "10.244.0.5");
+        assert!(blocking(&r).is_empty());
+        assert!(r.findings.iter().any(|(_, m)| m.contains("0x8000")));
+        let r = from_rules(Some(rules), "10.244.0.6");
+        assert!(
+            blocking(&r)
+                .iter()
+                .any(|m| m.contains("0x8000") && m.contains("hairpin"))
+        );
+    }
+
+    #[test]
+    fn without_the_nodes_rules_the_model_stands_in_with_a_warning() {
+        let r = from_rules(None, "10.244.0.5");
+        assert_eq!(r.backends.len(), 2);
+        assert!(
+            r.findings
+                .iter()
+                .any(|(l, m)| *l == Level::Warning
+                    && m.starts_with("cannot check kube-proxy's rules"))
+        );
+    }
 
     #[test]
     fn cluster_ip_goes_to_ready_endpoints_only_without_masquerade() {
@@ -509,7 +748,7 @@ mod tests {
             &view(CLUSTER),
             "n1",
             &packet("10.244.1.9", "10.96.0.5", 80),
-            CIDR,
+            PROXY,
         );
         assert!(r.findings.is_empty(), "{:?}", r.findings);
         assert_eq!(r.backends.len(), 1);
@@ -524,18 +763,47 @@ mod tests {
     #[test]
     fn masquerade_for_node_port_outside_source_and_hairpin() {
         let v = view(CLUSTER);
-        let np = resolve(&v, "n1", &packet("10.244.1.9", "192.168.0.11", 30080), CIDR);
+        let np = resolve(
+            &v,
+            "n1",
+            &packet("10.244.1.9", "192.168.0.11", 30080),
+            PROXY,
+        );
         assert_eq!(np.backends[0].packet.mark & MASQ_MARK, MASQ_MARK);
-        let outside = resolve(&v, "n1", &packet("172.16.0.9", "10.96.0.5", 80), CIDR);
+        let outside = resolve(&v, "n1", &packet("172.16.0.9", "10.96.0.5", 80), PROXY);
         assert_eq!(outside.backends[0].packet.mark & MASQ_MARK, MASQ_MARK);
-        let hairpin = resolve(&v, "n1", &packet("10.244.0.6", "10.96.0.5", 80), CIDR);
+        let hairpin = resolve(&v, "n1", &packet("10.244.0.6", "10.96.0.5", 80), PROXY);
         assert_eq!(hairpin.backends[0].packet.mark & MASQ_MARK, MASQ_MARK);
+    }
+
+    #[test]
+    fn configured_masquerade_mark_and_masquerade_all() {
+        let v = view(CLUSTER);
+        let bit15 = &ProxyConfig {
+            masquerade_mark: 0x8000,
+            ..*PROXY
+        };
+        let np = resolve(
+            &v,
+            "n1",
+            &packet("10.244.1.9", "192.168.0.11", 30080),
+            bit15,
+        );
+        assert_eq!(np.backends[0].packet.mark, 0x8000);
+        let inside = resolve(&v, "n1", &packet("10.244.1.9", "10.96.0.5", 80), bit15);
+        assert_eq!(inside.backends[0].packet.mark, 0);
+        let all = &ProxyConfig {
+            masquerade_all: true,
+            ..*bit15
+        };
+        let inside = resolve(&v, "n1", &packet("10.244.1.9", "10.96.0.5", 80), all);
+        assert_eq!(inside.backends[0].packet.mark, 0x8000);
     }
 
     #[test]
     fn wrong_port_and_no_ready_endpoint_are_fatal() {
         let v = view(CLUSTER);
-        let r = resolve(&v, "n1", &packet("10.244.1.9", "10.96.0.5", 81), CIDR);
+        let r = resolve(&v, "n1", &packet("10.244.1.9", "10.96.0.5", 81), PROXY);
         assert!(r.backends.is_empty());
         assert!(
             r.findings[0].1.contains("has no port 81/tcp"),
@@ -547,7 +815,7 @@ mod tests {
             &view(&none),
             "n1",
             &packet("10.244.1.9", "10.96.0.5", 80),
-            CIDR,
+            PROXY,
         );
         assert_eq!(r.findings[0].0, Level::Fatal);
         assert!(
@@ -567,7 +835,7 @@ mod tests {
             &view(&renamed),
             "n1",
             &packet("10.244.1.9", "10.96.0.5", 80),
-            CIDR,
+            PROXY,
         );
         assert!(r.backends.is_empty());
         assert!(
@@ -584,10 +852,20 @@ mod tests {
             r#""externalTrafficPolicy": "Local""#,
         );
         let v = view(&local);
-        let here = resolve(&v, "n1", &packet("10.244.1.9", "192.168.0.11", 30080), CIDR);
+        let here = resolve(
+            &v,
+            "n1",
+            &packet("10.244.1.9", "192.168.0.11", 30080),
+            PROXY,
+        );
         assert_eq!(here.backends.len(), 1);
         assert_eq!(here.backends[0].packet.mark & MASQ_MARK, 0);
-        let there = resolve(&v, "n2", &packet("10.244.1.9", "192.168.0.11", 30080), CIDR);
+        let there = resolve(
+            &v,
+            "n2",
+            &packet("10.244.1.9", "192.168.0.11", 30080),
+            PROXY,
+        );
         assert!(there.backends.is_empty());
         assert!(there.findings[0].1.contains("externalTrafficPolicy: Local"));
     }
@@ -614,7 +892,7 @@ mod tests {
     fn ipvs(real_servers: &[(&str, u16, u32)], p: &Packet) -> Resolution {
         let table = ipvs_table(real_servers);
         let m = crate::netstack::ipvs::lookup(&table, p);
-        resolve_ipvs(&view(CLUSTER), "n1", p, CIDR, Ok(m))
+        resolve_ipvs(&view(CLUSTER), "n1", p, PROXY, Ok(m))
     }
 
     #[test]
@@ -629,7 +907,7 @@ mod tests {
     #[test]
     fn ipvs_missing_vip_stale_and_missing_real_servers() {
         let p = packet("10.244.1.9", "10.96.0.5", 80);
-        let none = resolve_ipvs(&view(CLUSTER), "n1", &p, CIDR, Ok(None));
+        let none = resolve_ipvs(&view(CLUSTER), "n1", &p, PROXY, Ok(None));
         assert!(none.backends.is_empty());
         assert!(
             none.findings[0]
@@ -663,7 +941,7 @@ mod tests {
             &view(CLUSTER),
             "n1",
             &p,
-            CIDR,
+            PROXY,
             Err(NetstackError::Unavailable("no IPVS in this kernel".into())),
         );
         assert_eq!(unavailable.findings[0].0, Level::Warning);

@@ -1,12 +1,12 @@
-//! Requests to the API server, each with a deadline, counted, and every
-//! failure turned into one line naming the server, the verb and resource,
-//! and for 401/403 the RBAC rule that is missing.
+//! Requests to the API server: kube's typed calls, each with a deadline,
+//! counted, and every failure turned into one line naming the server, the
+//! verb and resource, and for 401/403 the RBAC rule that is missing.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::Value;
 
 use skoop_engine::error::bad_input;
 
@@ -21,7 +21,7 @@ pub struct Call {
     pub resource: &'static str,
     /// Namespace of the object, if namespaced.
     pub namespace: Option<String>,
-    /// Request path and query.
+    /// The URL path it goes to (without the query), for messages.
     pub path: String,
 }
 
@@ -53,8 +53,8 @@ pub enum Answer<T> {
     Status(u16, String),
 }
 
-/// A client for one cluster.
-pub struct Api {
+/// The API server of one cluster.
+pub struct ApiServer {
     client: kube::Client,
     /// The API server's URL.
     pub server: String,
@@ -64,9 +64,14 @@ pub struct Api {
     requests: AtomicU64,
 }
 
-impl Api {
-    pub fn new(client: kube::Client, server: String, origin: String, timeout: Duration) -> Api {
-        Api {
+impl ApiServer {
+    pub fn new(
+        client: kube::Client,
+        server: String,
+        origin: String,
+        timeout: Duration,
+    ) -> ApiServer {
+        ApiServer {
             client,
             server,
             origin,
@@ -75,32 +80,25 @@ impl Api {
         }
     }
 
+    /// The client, for building `kube::Api`s (a cheap clone).
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
     /// Requests sent so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
 
-    async fn send(
+    /// Send one request (a `kube::Api` call described by `call`). Statuses
+    /// other than 401 and 403 are returned to the caller.
+    pub async fn send<T>(
         &self,
         call: &Call,
-        method: http::Method,
-        body: Option<&Value>,
-    ) -> Result<Answer<String>> {
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(call.path.as_str())
-            .header(http::header::ACCEPT, "application/json");
-        let bytes = match body {
-            Some(v) => {
-                req = req.header(http::header::CONTENT_TYPE, "application/json");
-                serde_json::to_vec(v)?
-            }
-            None => Vec::new(),
-        };
-        let req = req.body(bytes)?;
+        request: impl Future<Output = kube::Result<T>>,
+    ) -> Result<Answer<T>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let answer = tokio::time::timeout(self.timeout, self.client.request_text(req)).await;
-        match answer {
+        match tokio::time::timeout(self.timeout, request).await {
             Err(_) => Err(bad_input(format!(
                 "the API server at {} did not answer {} ({}) within {}s; check the network to it or raise --api-timeout",
                 self.server,
@@ -108,7 +106,7 @@ impl Api {
                 call.path,
                 self.timeout.as_secs()
             ))),
-            Ok(Ok(text)) => Ok(Answer::Ok(text)),
+            Ok(Ok(v)) => Ok(Answer::Ok(v)),
             Ok(Err(kube::Error::Api(status))) => match status.code {
                 401 => Err(bad_input(format!(
                     "the API server at {} refused the credentials of {} (401 Unauthorized) to {}: {}; log in again or pick another --context",
@@ -124,8 +122,14 @@ impl Api {
                     status.message,
                     call.rule()
                 ))),
-                code => Ok(Answer::Status(code, status.message.clone())),
+                code => Ok(Answer::Status(code, status.message)),
             },
+            Ok(Err(kube::Error::SerdeError(e))) => Err(bad_input(format!(
+                "the API server at {} answered {} ({}) with malformed JSON: {e}",
+                self.server,
+                call.what(),
+                call.path
+            ))),
             Ok(Err(e)) => Err(bad_input(format!(
                 "cannot reach the API server at {} ({}) to {}: {}",
                 self.server,
@@ -136,58 +140,26 @@ impl Api {
         }
     }
 
-    fn unexpected<T>(&self, call: &Call, code: u16, message: &str) -> Result<T> {
-        Err(bad_input(format!(
+    /// Send one request that must succeed: any status is an error.
+    pub async fn must<T>(
+        &self,
+        call: &Call,
+        request: impl Future<Output = kube::Result<T>>,
+    ) -> Result<T> {
+        match self.send(call, request).await? {
+            Answer::Ok(v) => Ok(v),
+            Answer::Status(code, message) => Err(self.unexpected(call, code, &message)),
+        }
+    }
+
+    /// The error of a status the caller did not expect.
+    pub fn unexpected(&self, call: &Call, code: u16, message: &str) -> anyhow::Error {
+        bad_input(format!(
             "the API server at {} failed to {} ({}): HTTP {code}: {message}",
             self.server,
             call.what(),
             call.path
-        )))
-    }
-
-    fn parse(&self, call: &Call, text: &str) -> Result<Value> {
-        serde_json::from_str(text).map_err(|e| {
-            bad_input(format!(
-                "the API server at {} answered {} ({}) with malformed JSON: {e}",
-                self.server,
-                call.what(),
-                call.path
-            ))
-        })
-    }
-
-    /// GET returning JSON; other statuses are returned to the caller.
-    pub async fn get(&self, call: &Call) -> Result<Answer<Value>> {
-        Ok(match self.send(call, http::Method::GET, None).await? {
-            Answer::Ok(text) => Answer::Ok(self.parse(call, &text)?),
-            Answer::Status(c, m) => Answer::Status(c, m),
-        })
-    }
-
-    /// GET of text (logs) that must succeed.
-    pub async fn text(&self, call: &Call) -> Result<String> {
-        match self.send(call, http::Method::GET, None).await? {
-            Answer::Ok(t) => Ok(t),
-            Answer::Status(c, m) => self.unexpected(call, c, &m),
-        }
-    }
-
-    /// POST an object; other statuses are returned to the caller.
-    pub async fn create(&self, call: &Call, body: &Value) -> Result<Answer<()>> {
-        Ok(
-            match self.send(call, http::Method::POST, Some(body)).await? {
-                Answer::Ok(_) => Answer::Ok(()),
-                Answer::Status(c, m) => Answer::Status(c, m),
-            },
-        )
-    }
-
-    /// DELETE an object; a missing object is not an error.
-    pub async fn delete(&self, call: &Call) -> Result<()> {
-        match self.send(call, http::Method::DELETE, None).await? {
-            Answer::Ok(_) | Answer::Status(404, _) => Ok(()),
-            Answer::Status(c, m) => self.unexpected(call, c, &m),
-        }
+        ))
     }
 }
 

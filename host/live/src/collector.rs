@@ -7,9 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, LogParams, PostParams};
 use tokio::runtime::Runtime;
 
-use super::api::{Answer, Api, Call};
+use super::api::{Answer, ApiServer, Call};
 use super::pod::{self, State};
 use skoop_engine::bundle::parse_node;
 use skoop_engine::dump::NodeDump;
@@ -28,7 +31,9 @@ pub struct Options {
 
 /// The collector pods of one run.
 pub struct Collectors {
-    api: Arc<Api>,
+    api: Arc<ApiServer>,
+    /// Pods in the collector namespace.
+    pods: kube::Api<Pod>,
     opts: Options,
     /// Pods created (or being created); the lock is held across a create so
     /// cleanup never misses a pod whose create is in flight.
@@ -40,12 +45,16 @@ pub struct Collectors {
     failure: Mutex<Option<String>>,
 }
 
+// Polling, not `kube::runtime::wait::await_condition`: a watch would need
+// the `list` and `watch` verbs on pods, which deploy/rbac.yaml does not
+// grant, and the test API server has no watch endpoint.
 const POLL_FIRST: Duration = Duration::from_millis(100);
 const POLL_MAX: Duration = Duration::from_secs(1);
 
 impl Collectors {
-    pub fn new(api: Arc<Api>, opts: Options) -> Arc<Collectors> {
+    pub fn new(api: Arc<ApiServer>, opts: Options) -> Arc<Collectors> {
         Arc::new(Collectors {
+            pods: kube::Api::namespaced(api.client(), &opts.namespace),
             api,
             opts,
             created: tokio::sync::Mutex::new(Vec::new()),
@@ -60,7 +69,16 @@ impl Collectors {
         self.failure.lock().ok().and_then(|f| f.clone())
     }
 
-    fn pods_call(&self, verb: &'static str, resource: &'static str, path: String) -> Call {
+    /// A call on pods of the collector namespace: on `name` (if not empty)
+    /// and the subresource of `resource` (`pods/log`).
+    fn pods_call(&self, verb: &'static str, resource: &'static str, name: &str) -> Call {
+        let mut path = self.pods.resource_url().to_string();
+        for part in [name, resource.strip_prefix("pods/").unwrap_or("")] {
+            if !part.is_empty() {
+                path.push('/');
+                path.push_str(part);
+            }
+        }
         Call {
             verb,
             group: "",
@@ -70,22 +88,19 @@ impl Collectors {
         }
     }
 
-    fn pod_path(&self, name: &str) -> String {
-        format!("/api/v1/namespaces/{}/pods/{name}", self.opts.namespace)
-    }
-
     async fn ensure_namespace(&self) -> Result<()> {
         self.namespace_ready
             .get_or_try_init(|| async {
                 let ns = &self.opts.namespace;
+                let namespaces = kube::Api::<Namespace>::all(self.api.client());
                 let get = Call {
                     verb: "get",
                     group: "",
                     resource: "namespaces",
                     namespace: None,
-                    path: format!("/api/v1/namespaces/{ns}"),
+                    path: format!("{}/{ns}", namespaces.resource_url()),
                 };
-                if let Answer::Ok(_) = self.api.get(&get).await? {
+                if let Answer::Ok(_) = self.api.send(&get, namespaces.get(ns)).await? {
                     return Ok(());
                 }
                 let create = Call {
@@ -93,18 +108,31 @@ impl Collectors {
                     group: "",
                     resource: "namespaces",
                     namespace: None,
-                    path: "/api/v1/namespaces".to_string(),
+                    path: namespaces.resource_url().to_string(),
                 };
-                let body = serde_json::json!({
-                    "apiVersion": "v1",
-                    "kind": "Namespace",
-                    "metadata": {"name": ns, "labels": {
-                        "app.kubernetes.io/managed-by": "skoop",
-                        "pod-security.kubernetes.io/enforce": "privileged",
-                    }},
-                });
-                match self.api.create(&create, &body).await? {
-                    Answer::Ok(()) | Answer::Status(409, _) => {
+                let labels = [
+                    ("app.kubernetes.io/managed-by", "skoop"),
+                    ("pod-security.kubernetes.io/enforce", "privileged"),
+                ];
+                let body = Namespace {
+                    metadata: ObjectMeta {
+                        name: Some(ns.clone()),
+                        labels: Some(
+                            labels
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect(),
+                        ),
+                        ..ObjectMeta::default()
+                    },
+                    ..Namespace::default()
+                };
+                match self
+                    .api
+                    .send(&create, namespaces.create(&PostParams::default(), &body))
+                    .await?
+                {
+                    Answer::Ok(_) | Answer::Status(409, _) => {
                         eprintln!("skoop: created namespace {ns} for the collector pods");
                         Ok(())
                     }
@@ -126,10 +154,11 @@ impl Collectors {
         }
         let ns = &self.opts.namespace;
         let body = pod::manifest(&name, ns, node, &self.opts.image, &self.opts.run_id);
-        let call = self.pods_call("create", "pods", format!("/api/v1/namespaces/{ns}/pods"));
+        let call = self.pods_call("create", "pods", "");
         created.push(name.clone());
-        match self.api.create(&call, &body).await {
-            Ok(Answer::Ok(())) => Ok(name),
+        let post = PostParams::default();
+        match self.api.send(&call, self.pods.create(&post, &body)).await {
+            Ok(Answer::Ok(_)) => Ok(name),
             Ok(Answer::Status(code, m)) => {
                 created.retain(|n| n != &name);
                 Err(bad_input(format!(
@@ -142,12 +171,12 @@ impl Collectors {
 
     async fn wait(&self, node: &str, name: &str) -> Result<()> {
         let ns = &self.opts.namespace;
-        let call = self.pods_call("get", "pods", self.pod_path(name));
+        let call = self.pods_call("get", "pods", name);
         let start = Instant::now();
         let mut delay = POLL_FIRST;
         let mut last = String::new();
         loop {
-            let pod = match self.api.get(&call).await? {
+            let pod = match self.api.send(&call, self.pods.get(name)).await? {
                 Answer::Ok(p) => p,
                 Answer::Status(404, _) => {
                     return Err(bad_input(format!(
@@ -187,12 +216,12 @@ impl Collectors {
 
     async fn fetch(&self, node: &str, name: &str) -> Result<(NodeDump, String)> {
         let ns = &self.opts.namespace;
-        let call = self.pods_call(
-            "get",
-            "pods/log",
-            format!("{}/log?container={}", self.pod_path(name), pod::CONTAINER),
-        );
-        let text = self.api.text(&call).await?;
+        let call = self.pods_call("get", "pods/log", name);
+        let params = LogParams {
+            container: Some(pod::CONTAINER.into()),
+            ..LogParams::default()
+        };
+        let text = self.api.must(&call, self.pods.logs(name, &params)).await?;
         let origin = format!("log of collector pod {ns}/{name} on node {node}");
         let dump = parse_node(&text, &origin)?;
         if dump.node != node {
@@ -261,15 +290,23 @@ impl Collectors {
             );
             return;
         }
+        let now = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        };
         let deletes = created.iter().map(|name| {
-            let call = self.pods_call(
-                "delete",
-                "pods",
-                format!("{}?gracePeriodSeconds=0", self.pod_path(name)),
-            );
-            async move { (name, self.api.delete(&call).await) }
+            let call = self.pods_call("delete", "pods", name);
+            let now = &now;
+            async move {
+                let result = match self.api.send(&call, self.pods.delete(name, now)).await {
+                    Ok(Answer::Ok(_) | Answer::Status(404, _)) => Ok(()),
+                    Ok(Answer::Status(code, m)) => Err(self.api.unexpected(&call, code, &m)),
+                    Err(e) => Err(e),
+                };
+                (name, result)
+            }
         });
-        for (name, result) in join_all(deletes).await {
+        for (name, result) in futures::future::join_all(deletes).await {
             if let Err(e) = result {
                 eprintln!(
                     "skoop: could not delete collector pod {ns}/{name}: {e:#}; delete it with kubectl -n {ns} delete pod {name}"
@@ -277,32 +314,6 @@ impl Collectors {
             }
         }
     }
-}
-
-/// Run futures concurrently on the current task.
-pub async fn join_all<F: std::future::Future>(
-    futures: impl IntoIterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }
 
 /// Delete the pods and exit on SIGINT/SIGTERM. The signal handlers are

@@ -33,7 +33,7 @@ pub use objects::KINDS;
 /// pods are deleted when it is dropped (and on SIGINT/SIGTERM).
 pub struct Session {
     rt: Runtime,
-    api: Arc<api::Api>,
+    api: Arc<api::ApiServer>,
     collectors: Arc<collector::Collectors>,
 }
 
@@ -73,7 +73,7 @@ impl Session {
                 ))
             })?
         };
-        let api = Arc::new(api::Api::new(
+        let api = Arc::new(api::ApiServer::new(
             client,
             server,
             target.origin,
@@ -147,7 +147,7 @@ impl Session {
             let jobs = chunk.iter().map(|n| async move {
                 self.collectors.collect_text(n).await.map(|(_, text)| text)
             });
-            out.extend(self.rt.block_on(collector::join_all(jobs)));
+            out.extend(self.rt.block_on(futures::future::join_all(jobs)));
         }
         out
     }

@@ -2,9 +2,11 @@
 //! `kubectl get -o json` prints them. Secrets are never read.
 
 use anyhow::Result;
+use kube::api::{ApiResource, DynamicObject, ListParams, TypeMeta};
 use serde_json::Value;
 
-use super::api::{Answer, Api, Call};
+use super::api::{Answer, ApiServer, Call};
+use skoop_engine::error::bad_input;
 
 /// A kind skoop reads.
 pub struct Kind {
@@ -25,11 +27,13 @@ impl Kind {
         }
     }
 
-    fn base(&self) -> String {
-        if self.group.is_empty() {
-            format!("/api/{}", self.version)
-        } else {
-            format!("/apis/{}/{}", self.group, self.version)
+    fn resource(&self) -> ApiResource {
+        ApiResource {
+            group: self.group.into(),
+            version: self.version.into(),
+            api_version: self.api_version(),
+            kind: self.kind.into(),
+            plural: self.plural.into(),
         }
     }
 }
@@ -75,91 +79,57 @@ pub const KINDS: &[Kind] = &[
 ];
 
 /// Objects per LIST page (as kubectl).
-const PAGE: usize = 500;
+const PAGE: u32 = 500;
 
 /// Every object of one kind, across namespaces, with `apiVersion`/`kind` set
 /// and `managedFields` dropped (as kubectl shows them).
-pub async fn list(api: &Api, k: &Kind) -> Result<Vec<Value>> {
+pub async fn list(api: &ApiServer, k: &Kind) -> Result<Vec<Value>> {
+    let resource = k.resource();
+    let objects = kube::Api::<DynamicObject>::all_with(api.client(), &resource);
+    let call = Call {
+        verb: "list",
+        group: k.group,
+        resource: k.plural,
+        namespace: None,
+        path: objects.resource_url().to_string(),
+    };
+    let mut params = ListParams::default().limit(PAGE);
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
     loop {
-        let mut path = format!("{}/{}?limit={PAGE}", k.base(), k.plural);
-        if let Some(t) = &token {
-            path.push_str("&continue=");
-            path.push_str(&encode(t));
-        }
-        let call = Call {
-            verb: "list",
-            group: k.group,
-            resource: k.plural,
-            namespace: None,
-            path,
-        };
-        let page = match api.get(&call).await? {
-            Answer::Ok(v) => v,
+        let page = match api.send(&call, objects.list(&params)).await? {
+            Answer::Ok(page) => page,
             Answer::Status(404, _) if k.optional => return Ok(out),
             Answer::Status(code, message) => {
-                return Err(skoop_engine::error::bad_input(format!(
+                return Err(bad_input(format!(
                     "the API server at {} failed to list {} ({}): HTTP {code}: {message}",
                     api.server, k.plural, call.path
                 )));
             }
         };
-        let (items, next) = split_page(page);
-        out.extend(items.into_iter().map(|item| shape(item, k)));
-        match next {
-            Some(t) => token = Some(t),
+        for item in page.items {
+            out.push(shape(item, &resource)?);
+        }
+        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
             None => return Ok(out),
         }
     }
 }
 
-/// A page's items and its continue token.
-fn split_page(page: Value) -> (Vec<Value>, Option<String>) {
-    let Value::Object(mut map) = page else {
-        return (Vec::new(), None);
-    };
-    let next = map
-        .get("metadata")
-        .and_then(|m| m.get("continue"))
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
-    let items = match map.remove("items") {
-        Some(Value::Array(items)) => items,
-        _ => Vec::new(),
-    };
-    (items, next)
-}
-
-fn shape(mut item: Value, k: &Kind) -> Value {
-    if let Value::Object(map) = &mut item {
-        map.insert("apiVersion".into(), Value::String(k.api_version()));
-        map.insert("kind".into(), Value::String(k.kind.into()));
-        if let Some(Value::Object(meta)) = map.get_mut("metadata") {
-            meta.remove("managedFields");
-        }
-    }
-    item
-}
-
-/// Percent-encode a query value.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// List items come without their kind and apiVersion: set them.
+fn shape(mut item: DynamicObject, r: &ApiResource) -> Result<Value> {
+    item.types = Some(TypeMeta {
+        api_version: r.api_version.clone(),
+        kind: r.kind.clone(),
+    });
+    item.metadata.managed_fields = None;
+    Ok(serde_json::to_value(item)?)
 }
 
 /// Every object skoop reads: the kinds are listed concurrently, the pages of
 /// one kind in turn; the result is in [`KINDS`] order.
-pub async fn all(api: &Api) -> Result<Vec<Value>> {
-    let lists = super::collector::join_all(KINDS.iter().map(|k| list(api, k))).await;
+pub async fn all(api: &ApiServer) -> Result<Vec<Value>> {
+    let lists = futures::future::join_all(KINDS.iter().map(|k| list(api, k))).await;
     let mut out = Vec::new();
     for l in lists {
         out.extend(l?);
@@ -181,17 +151,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pages_split_and_items_shaped() {
-        let page = serde_json::json!({
-            "metadata": {"continue": "abc"},
-            "items": [{"metadata": {"name": "n", "managedFields": []}}]
-        });
-        let (items, next) = split_page(page);
-        assert_eq!(next.as_deref(), Some("abc"));
-        let v = shape(items[0].clone(), &KINDS[0]);
+    fn items_are_shaped() {
+        let item: DynamicObject = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n", "managedFields": [{"manager": "kubelet"}],
+                         "creationTimestamp": "2024-05-06T07:41:12Z"},
+            "spec": {"podCIDR": "10.244.0.0/24"}
+        }))
+        .unwrap();
+        let v = shape(item, &KINDS[0].resource()).unwrap();
         assert_eq!(v["kind"], "Node");
         assert_eq!(v["apiVersion"], "v1");
         assert!(v["metadata"].get("managedFields").is_none());
-        assert_eq!(encode("a b/c"), "a%20b%2Fc");
+        assert_eq!(v["metadata"]["creationTimestamp"], "2024-05-06T07:41:12Z");
+        assert_eq!(v["spec"]["podCIDR"], "10.244.0.0/24");
+        let slice = KINDS.iter().find(|k| k.kind == "EndpointSlice").unwrap();
+        assert_eq!(slice.resource().api_version, "discovery.k8s.io/v1");
     }
 }

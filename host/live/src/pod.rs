@@ -1,6 +1,12 @@
 //! The collector pod: its manifest, and what its status says.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Container, HostPathVolumeSource, Pod, PodSpec, PodStatus, SecurityContext, Toleration, Volume,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// Label on every collector pod.
 pub const APP_LABEL: &str = "skoop-collector";
@@ -23,42 +29,70 @@ pub fn name(node: &str, run_id: &str) -> String {
 
 /// The manifest: privileged, host network and PID, pinned to the node,
 /// tolerating every taint, running `skoop collect --node NODE` once.
-pub fn manifest(name: &str, namespace: &str, node: &str, image: &str, run_id: &str) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {
-                "app.kubernetes.io/name": APP_LABEL,
-                "app.kubernetes.io/managed-by": "skoop",
-                "skoop.io/run": run_id,
-            },
-            "annotations": {"skoop.io/node": node},
+pub fn manifest(name: &str, namespace: &str, node: &str, image: &str, run_id: &str) -> Pod {
+    let labels = [
+        ("app.kubernetes.io/name", APP_LABEL),
+        ("app.kubernetes.io/managed-by", "skoop"),
+        ("skoop.io/run", run_id),
+    ];
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            annotations: Some(BTreeMap::from([("skoop.io/node".into(), node.into())])),
+            ..ObjectMeta::default()
         },
-        "spec": {
-            "nodeName": node,
-            "hostNetwork": true,
-            "hostPID": true,
-            "dnsPolicy": "ClusterFirstWithHostNet",
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": false,
-            "terminationGracePeriodSeconds": 0,
-            "tolerations": [{"operator": "Exists"}],
-            "containers": [{
-                "name": CONTAINER,
-                "image": image,
-                "imagePullPolicy": "IfNotPresent",
-                "command": ["skoop", "collect", "--node", node],
-                "securityContext": {"privileged": true},
-                "volumeMounts": [
-                    {"name": "run", "mountPath": "/run", "mountPropagation": "HostToContainer"},
-                ],
+        spec: Some(PodSpec {
+            node_name: Some(node.into()),
+            host_network: Some(true),
+            host_pid: Some(true),
+            dns_policy: Some("ClusterFirstWithHostNet".into()),
+            restart_policy: Some("Never".into()),
+            automount_service_account_token: Some(false),
+            termination_grace_period_seconds: Some(0),
+            tolerations: Some(vec![Toleration {
+                operator: Some("Exists".into()),
+                ..Toleration::default()
+            }]),
+            containers: vec![Container {
+                name: CONTAINER.into(),
+                image: Some(image.into()),
+                image_pull_policy: Some("IfNotPresent".into()),
+                command: Some(
+                    ["skoop", "collect", "--node", node]
+                        .map(String::from)
+                        .to_vec(),
+                ),
+                security_context: Some(SecurityContext {
+                    privileged: Some(true),
+                    ..SecurityContext::default()
+                }),
+                volume_mounts: Some(vec![VolumeMount {
+                    name: "run".into(),
+                    mount_path: "/run".into(),
+                    mount_propagation: Some("HostToContainer".into()),
+                    ..VolumeMount::default()
+                }]),
+                ..Container::default()
             }],
-            "volumes": [{"name": "run", "hostPath": {"path": "/run"}}],
-        },
-    })
+            volumes: Some(vec![Volume {
+                name: "run".into(),
+                host_path: Some(HostPathVolumeSource {
+                    path: "/run".into(),
+                    type_: None,
+                }),
+                ..Volume::default()
+            }]),
+            ..PodSpec::default()
+        }),
+        status: None,
+    }
 }
 
 /// Where a collector pod is.
@@ -83,65 +117,60 @@ const HOPELESS: &[&str] = &[
     "RunContainerError",
 ];
 
-fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+fn text(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("")
 }
 
 /// Read a pod's status.
-pub fn state(pod: &Value) -> State {
-    let phase = s(pod, "/status/phase");
-    let container = pod
-        .pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .and_then(|cs| cs.first());
+pub fn state(pod: &Pod) -> State {
+    let none = PodStatus::default();
+    let status = pod.status.as_ref().unwrap_or(&none);
+    let phase = text(&status.phase);
+    let container = status
+        .container_statuses
+        .as_deref()
+        .and_then(<[_]>::first)
+        .and_then(|c| c.state.as_ref());
+    let terminated = container.and_then(|c| c.terminated.as_ref());
     match phase {
         "Succeeded" => return State::Done,
         "Failed" => {
-            let why = container
-                .and_then(|c| c.pointer("/state/terminated"))
+            let why = terminated
                 .map(|t| {
                     format!(
                         "{} (exit code {}){}",
-                        s(t, "/reason"),
-                        t.get("exitCode").and_then(Value::as_i64).unwrap_or(-1),
-                        match s(t, "/message") {
+                        text(&t.reason),
+                        t.exit_code,
+                        match text(&t.message).trim() {
                             "" => String::new(),
-                            m => format!(": {}", m.trim()),
+                            m => format!(": {m}"),
                         }
                     )
                 })
-                .unwrap_or_else(|| {
-                    format!("{} {}", s(pod, "/status/reason"), s(pod, "/status/message"))
-                });
+                .unwrap_or_else(|| format!("{} {}", text(&status.reason), text(&status.message)));
             return State::Failed(format!("Failed: {}", why.trim()));
         }
         _ => {}
     }
-    if let Some(cond) = pod
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|cs| {
-            cs.iter()
-                .find(|c| s(c, "/type") == "PodScheduled" && s(c, "/status") == "False")
-        })
-        && s(cond, "/reason") == "Unschedulable"
+    if let Some(cond) = status.conditions.as_deref().and_then(|cs| {
+        cs.iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+    }) && text(&cond.reason) == "Unschedulable"
     {
-        return State::Failed(format!("Unschedulable: {}", s(cond, "/message")));
+        return State::Failed(format!("Unschedulable: {}", text(&cond.message)));
     }
-    if let Some(waiting) = container.and_then(|c| c.pointer("/state/waiting")) {
-        let reason = s(waiting, "/reason");
+    if let Some(waiting) = container.and_then(|c| c.waiting.as_ref()) {
+        let reason = text(&waiting.reason);
         if HOPELESS.contains(&reason) {
-            return State::Failed(format!("{reason}: {}", s(waiting, "/message")));
+            return State::Failed(format!("{reason}: {}", text(&waiting.message)));
         }
         if !reason.is_empty() {
             return State::Waiting(format!("{phase}, {reason}"));
         }
     }
-    if let Some(t) = container.and_then(|c| c.pointer("/state/terminated")) {
-        // Terminated but the phase is not final yet.
-        if t.get("exitCode").and_then(Value::as_i64) == Some(0) {
-            return State::Done;
-        }
+    // Terminated but the phase is not final yet.
+    if terminated.is_some_and(|t| t.exit_code == 0) {
+        return State::Done;
     }
     let phase = if phase.is_empty() { "Pending" } else { phase };
     State::Waiting(phase.to_string())
@@ -150,6 +179,31 @@ pub fn state(pod: &Value) -> State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    fn state(v: &Value) -> State {
+        super::state(&serde_json::from_value(v.clone()).unwrap())
+    }
+
+    #[test]
+    fn manifest_is_a_privileged_pinned_pod() {
+        let pod = manifest("skoop-n1-ab12c", "skoop", "n1", "img:1", "ab12c");
+        let v = serde_json::to_value(&pod).unwrap();
+        assert_eq!(v["apiVersion"], "v1");
+        assert_eq!(v["kind"], "Pod");
+        assert_eq!(v["metadata"]["labels"]["skoop.io/run"], "ab12c");
+        assert_eq!(v["metadata"]["annotations"]["skoop.io/node"], "n1");
+        assert_eq!(v["spec"]["nodeName"], "n1");
+        assert_eq!(v["spec"]["hostPID"], true);
+        assert_eq!(v["spec"]["tolerations"], json!([{"operator": "Exists"}]));
+        let c = &v["spec"]["containers"][0];
+        assert_eq!(c["command"], json!(["skoop", "collect", "--node", "n1"]));
+        assert_eq!(c["securityContext"], json!({"privileged": true}));
+        assert_eq!(
+            v["spec"]["volumes"],
+            json!([{"name": "run", "hostPath": {"path": "/run"}}])
+        );
+    }
 
     #[test]
     fn names_are_dns_labels() {

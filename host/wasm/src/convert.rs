@@ -433,6 +433,10 @@ pub fn settings_to(s: &skoop_engine::detect::Settings) -> super::bindings::clust
         proxy_mode: match s.proxy_mode {
             ProxyMode::Iptables => wc::ProxyMode::Iptables,
             ProxyMode::Ipvs => wc::ProxyMode::Ipvs,
+            // The contract has no nftables case: extensions see iptables
+            // semantics, and the host's service import answers from the
+            // EndpointSlice model, as it does for nftables.
+            ProxyMode::Nftables => wc::ProxyMode::Iptables,
             ProxyMode::None => wc::ProxyMode::None,
         },
         cluster_cidr: s.cluster_cidr.map(prefix_to),

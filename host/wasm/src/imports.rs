@@ -11,6 +11,7 @@ use super::state::HostState;
 use skoop_engine::detect::ProxyMode;
 use skoop_engine::facts::Facts;
 use skoop_engine::netstack::{Netstack, RouteQuery};
+use skoop_engine::service::{self, ProxyConfig};
 
 impl HostState {
     fn facts(&self) -> Arc<Facts> {
@@ -24,6 +25,8 @@ impl HostState {
                     cloud_provider: String::new(),
                     proxy_mode: ProxyMode::None,
                     cluster_cidr: None,
+                    masquerade_mark: None,
+                    masquerade_all: false,
                 },
             ))
         })
@@ -348,20 +351,24 @@ impl ws::Host for HostState {
     fn resolve(&mut self, node: String, packet: wt::Packet) -> Result<ws::Resolution, wt::Error> {
         let facts = self.facts();
         let packet = packet_from(&packet).map_err(bad)?;
-        let cidr = facts.settings.cluster_cidr;
+        let proxy = ProxyConfig::from_settings(&facts.settings);
         let r = match facts.settings.proxy_mode {
             ProxyMode::Ipvs => {
                 let table = facts.netstacks.node(&node).and_then(|ns| ns.ipvs(&packet));
-                skoop_engine::service::resolve_ipvs(&facts.view, &node, &packet, cidr, table)
+                service::resolve_ipvs(&facts.view, &node, &packet, &proxy, table)
             }
-            ProxyMode::Iptables => skoop_engine::service::resolve_iptables(
+            ProxyMode::Iptables => service::resolve_iptables(
                 &facts.view,
                 &node,
                 &packet,
-                cidr,
+                &proxy,
                 facts.netstacks.node(&node),
             ),
-            ProxyMode::None => skoop_engine::service::resolve(&facts.view, &node, &packet, cidr),
+            // nftables is not simulated: the EndpointSlice model answers (the
+            // engine warns about it once per diagnosis).
+            ProxyMode::Nftables | ProxyMode::None => {
+                service::resolve(&facts.view, &node, &packet, &proxy)
+            }
         };
         // The translation is the node's conntrack entry: the walk that
         // continues the packet, and its reply, find it there.

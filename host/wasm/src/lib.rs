@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use semver::Version;
 use serde::Serialize;
 use wasmtime::component::{Component, Linker};
 
@@ -127,18 +128,15 @@ fn version_of(name: &str) -> Option<&str> {
 }
 
 /// Semver compatibility as the component model applies it: same major, or
-/// for 0.x the same minor.
+/// for 0.x the same minor. A version that does not parse is incompatible.
 fn compatible(ours: &str, theirs: &str) -> bool {
-    let parse = |v: &str| -> Vec<u64> {
-        v.split('.')
-            .map(|p| p.parse().unwrap_or(u64::MAX))
-            .collect()
+    let (Ok(a), Ok(b)) = (Version::parse(ours), Version::parse(theirs)) else {
+        return false;
     };
-    let (a, b) = (parse(ours), parse(theirs));
-    match (a.first(), b.first()) {
-        (Some(0), Some(0)) => a.get(1) == b.get(1),
-        (Some(x), Some(y)) => x == y,
-        _ => false,
+    if a.major == 0 {
+        b.major == 0 && a.minor == b.minor
+    } else {
+        a.major == b.major
     }
 }
 
@@ -346,6 +344,9 @@ mod tests {
         assert!(!compatible("0.1.0", "0.2.0"));
         assert!(!compatible("0.1.0", "1.0.0"));
         assert!(compatible("1.2.0", "1.0.0"));
+        assert!(!compatible("1.2.0", "2.0.0"));
+        assert!(!compatible("0.1.0", "0.1"));
+        assert!(!compatible("0.1.0", "?"));
         assert_eq!(version_of("skoop:extension/plugin@0.1.0"), Some("0.1.0"));
     }
 }
