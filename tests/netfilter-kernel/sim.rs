@@ -1,16 +1,19 @@
-//! The simulator's fate for a probe: the router's hooks in kernel order
-//! (PREROUTING → routing → FORWARD → POSTROUTING, or INPUT for a local
-//! destination) on the router's own `iptables-save`/`ipset save`, and for TCP
-//! the SYN-ACK's way back (a dropped reply means the connect times out).
+//! The simulator's fate for a probe: the router's kernel pipeline — the same
+//! `Netstack::forward` the diagnosis walks (PREROUTING → routing → FORWARD →
+//! POSTROUTING, or INPUT for a local destination) — on the router's own
+//! `iptables-save`/`ipset save`, and for TCP the SYN-ACK's way back through the
+//! same conntrack (a dropped reply means the connect times out).
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ipnet::Ipv4Net;
 use skoop_netstack::dump::{Interface, NetnsDump, Route, Rule};
-use skoop_netstack::netfilter::{ConnState, Hook, Verdict};
+use skoop_netstack::netfilter::Verdict;
 use skoop_netstack::packet::{Packet, Protocol};
-use skoop_netstack::{Netstack, RouteKind, RouteQuery};
+use skoop_netstack::{
+    Conntrack, DropCause, Fate as PipelineFate, ForwardQuery, Forwarded, Netstack, RouteKind,
+};
 
 use crate::fate::{Fate, Host};
 use crate::lab::{
@@ -112,6 +115,17 @@ pub fn router(iptables: String, ipsets: String, rules: Vec<Rule>, extra: Vec<Rou
         rules,
         iptables: Some(iptables),
         ipsets: Some(ipsets),
+        // As the lab sets the router up (lab.rs): forwarding on, no rp_filter.
+        sysctls: ["all", CLIENT_A.router_if, CLIENT_B.router_if, SERVER_IF]
+            .iter()
+            .flat_map(|i| {
+                [
+                    (format!("net.ipv4.conf.{i}.forwarding"), "1".to_string()),
+                    (format!("net.ipv4.conf.{i}.rp_filter"), "0".to_string()),
+                ]
+            })
+            .chain([("net.ipv4.ip_forward".to_string(), "1".to_string())])
+            .collect(),
         ..Default::default()
     };
     Netstack::new("node router".into(), dump)
@@ -125,169 +139,118 @@ fn listens(p: &Packet) -> bool {
     }
 }
 
+/// What the client sees of a dropped branch: an ICMP error (rejected) or nothing.
+fn dropped_fate(cause: &DropCause, reply: bool) -> Fate {
+    let rejected = match cause {
+        DropCause::Netfilter { verdict, .. } => *verdict == Verdict::Reject,
+        DropCause::NoRoute => true,
+        DropCause::Route(r) => r.kind != RouteKind::Blackhole,
+        _ => false,
+    };
+    // A rejected SYN-ACK leaves the client waiting.
+    if rejected && !reply {
+        Fate::Rejected
+    } else {
+        Fate::Dropped
+    }
+}
+
+/// The router's kernel pipeline (the one the diagnosis walks), one probe
+/// and, for TCP, its SYN-ACK through the same conntrack.
 struct Sim<'a> {
     router: &'a Netstack,
+    ct: Conntrack,
     out: SimFates,
 }
 
 impl Sim<'_> {
-    fn hook(
-        &mut self,
-        hook: Hook,
-        p: &Packet,
-        iif: Option<&str>,
-        oif: Option<&str>,
-        conn: Option<&ConnState>,
-    ) -> Result<Vec<(Packet, ConnState)>, String> {
-        let fresh = ConnState::at(hook, p);
-        let outs = self
-            .router
-            .netfilter_conn(hook, p, iif, oif, conn.unwrap_or(&fresh))
-            .map_err(|e| e.to_string())?;
-        let mut pass = Vec::new();
-        for o in outs {
-            if o.uncertain {
-                self.out.uncertain = true;
-            }
-            for n in o.notes {
-                if !self.out.notes.contains(&n) {
-                    self.out.notes.push(n);
-                }
-            }
-            match o.verdict {
-                Verdict::Accept => pass.push((o.packet, o.conn)),
-                Verdict::Drop => {
-                    self.out.fates.insert(Fate::Dropped);
-                }
-                // A rejected SYN-ACK leaves the client waiting.
-                Verdict::Reject => {
-                    self.out.fates.insert(if p.reply {
-                        Fate::Dropped
-                    } else {
-                        Fate::Rejected
-                    });
+    fn walk(&mut self, q: &ForwardQuery) -> Vec<Forwarded> {
+        let outs = self.router.forward(&mut self.ct, q);
+        for o in &outs {
+            self.out.uncertain |= o.uncertain;
+            for n in &o.notes {
+                if !self.out.notes.contains(n) {
+                    self.out.notes.push(n.clone());
                 }
             }
         }
-        Ok(pass)
+        outs
     }
 
-    /// The SYN-ACK of a delivered TCP probe, back to the client; true when it arrives.
-    fn reply_passes(
-        &mut self,
-        delivered: &Packet,
-        client: Ipv4Addr,
-        sport: u16,
-        from_if: Option<&str>,
-        to_if: &str,
-        local: bool,
-    ) -> Result<bool, String> {
+    /// The SYN-ACK of a delivered TCP probe, back toward the client; true
+    /// when it leaves on the client's interface.
+    fn reply_passes(&mut self, delivered: &Packet, from_if: Option<&str>, to_if: &str) -> bool {
         if delivered.protocol != Protocol::Tcp {
-            return Ok(true);
+            return true;
         }
         let r = Packet {
             src: delivered.dst,
             sport: delivered.dport,
-            dst: client,
-            dport: sport,
-            protocol: Protocol::Tcp,
+            dst: delivered.src,
+            dport: delivered.sport,
             mark: 0,
-            encap: None,
             reply: true,
+            ..*delivered
+        };
+        let q = ForwardQuery {
+            packet: r,
+            iif: from_if.map(str::to_string),
+            l2_next_hop: None,
             tos: 0,
         };
-        let first = if local {
-            self.hook(Hook::Output, &r, None, Some(to_if), None)?
-        } else {
-            let mut fwd = Vec::new();
-            for (p, c) in self.hook(Hook::Prerouting, &r, from_if, None, None)? {
-                fwd.extend(self.hook(Hook::Forward, &p, from_if, Some(to_if), Some(&c))?);
-            }
-            fwd
-        };
-        let mut ok = false;
-        for (p, c) in first {
-            let post = if local { None } else { from_if };
-            ok |= !self
-                .hook(Hook::Postrouting, &p, post, Some(to_if), Some(&c))?
-                .is_empty();
-        }
-        Ok(ok)
+        self.walk(&q)
+            .iter()
+            .any(|o| matches!(&o.fate, PipelineFate::Transmit { oif, .. } if oif.as_str() == to_if))
     }
 
-    fn probe(&mut self, client_if: &str, p: &Packet) -> Result<(), String> {
-        let iif = Some(client_if);
-        for (p1, c1) in self.hook(Hook::Prerouting, p, iif, None, None)? {
-            if self.router.is_local(p1.dst) {
-                for (p2, _) in self.hook(Hook::Input, &p1, iif, None, Some(&c1))? {
-                    if !listens(&p2) {
-                        self.out.fates.insert(Fate::Rejected);
-                    } else if self.reply_passes(&p2, p.src, p.sport, None, client_if, true)? {
-                        self.out.fates.insert(Fate::Delivered {
+    fn probe(&mut self, client_if: &str, p: &Packet) {
+        let q = ForwardQuery {
+            packet: *p,
+            iif: Some(client_if.to_string()),
+            l2_next_hop: None,
+            tos: 0,
+        };
+        for o in self.walk(&q) {
+            let p4 = o.packet;
+            match &o.fate {
+                PipelineFate::Drop(cause) => {
+                    self.out.fates.insert(dropped_fate(cause, p.reply));
+                }
+                PipelineFate::Deliver { .. } => {
+                    let fate = if !listens(&p4) {
+                        Fate::Rejected
+                    } else if self.reply_passes(&p4, None, client_if) {
+                        Fate::Delivered {
                             host: Host::Router,
-                            dst: SocketAddrV4::new(p2.dst, p2.dport),
-                            src: p2.src,
-                        });
-                    } else {
-                        self.out.fates.insert(Fate::Dropped);
-                    }
-                }
-                continue;
-            }
-            let q = RouteQuery {
-                dst: Some(p1.dst),
-                src: Some(p1.src),
-                iif: Some(client_if.to_string()),
-                mark: p1.mark,
-            };
-            let hits = self.router.route(&q).map_err(|e| e.to_string())?;
-            if hits.is_empty() {
-                self.out.fates.insert(Fate::Rejected);
-            }
-            for h in hits {
-                match h.kind {
-                    RouteKind::Blackhole => {
-                        self.out.fates.insert(Fate::Dropped);
-                        continue;
-                    }
-                    RouteKind::Unreachable | RouteKind::Prohibit | RouteKind::Throw => {
-                        self.out.fates.insert(Fate::Rejected);
-                        continue;
-                    }
-                    _ => {}
-                }
-                let oif = h.dev.clone().unwrap_or_default();
-                for (p3, c3) in self.hook(Hook::Forward, &p1, iif, Some(&oif), Some(&c1))? {
-                    for (p4, _) in self.hook(Hook::Postrouting, &p3, iif, Some(&oif), Some(&c3))? {
-                        let next = h.gateway.unwrap_or(p4.dst);
-                        let on_server = oif == SERVER_IF
-                            && SERVER_ADDRS.contains(&next)
-                            && SERVER_ADDRS.contains(&p4.dst);
-                        if !on_server {
-                            self.out.fates.insert(Fate::Dropped);
-                        } else if !listens(&p4) {
-                            self.out.fates.insert(Fate::Rejected);
-                        } else if self.reply_passes(
-                            &p4,
-                            p.src,
-                            p.sport,
-                            Some(&oif),
-                            client_if,
-                            false,
-                        )? {
-                            self.out.fates.insert(Fate::Delivered {
-                                host: Host::Server,
-                                dst: SocketAddrV4::new(p4.dst, p4.dport),
-                                src: p4.src,
-                            });
-                        } else {
-                            self.out.fates.insert(Fate::Dropped);
+                            dst: SocketAddrV4::new(p4.dst, p4.dport),
+                            src: p4.src,
                         }
-                    }
+                    } else {
+                        Fate::Dropped
+                    };
+                    self.out.fates.insert(fate);
+                }
+                PipelineFate::Transmit { oif, next_hop } => {
+                    let on_server = oif == SERVER_IF
+                        && SERVER_ADDRS.contains(next_hop)
+                        && SERVER_ADDRS.contains(&p4.dst);
+                    let fate = if !on_server {
+                        Fate::Dropped
+                    } else if !listens(&p4) {
+                        Fate::Rejected
+                    } else if self.reply_passes(&p4, Some(SERVER_IF), client_if) {
+                        Fate::Delivered {
+                            host: Host::Server,
+                            dst: SocketAddrV4::new(p4.dst, p4.dport),
+                            src: p4.src,
+                        }
+                    } else {
+                        Fate::Dropped
+                    };
+                    self.out.fates.insert(fate);
                 }
             }
         }
-        Ok(())
     }
 }
 
@@ -295,8 +258,9 @@ impl Sim<'_> {
 pub fn simulate(router: &Netstack, client_if: &str, p: &Packet) -> Result<SimFates, String> {
     let mut sim = Sim {
         router,
+        ct: Conntrack::default(),
         out: SimFates::default(),
     };
-    sim.probe(client_if, p)?;
+    sim.probe(client_if, p);
     Ok(sim.out)
 }

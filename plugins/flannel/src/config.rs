@@ -176,16 +176,16 @@ impl FlannelConfig {
 
     /// The MTU flannel gives pods on `node`: the host interface's MTU less
     /// the backend's overhead (flannel writes it to subnet.env).
-    pub fn pod_mtu(&self, node: &str) -> u32 {
+    pub fn pod_mtu(&self, node: &str) -> Option<u32> {
         if let Some(mtu) = self.pod_mtu_override {
-            return mtu;
+            return Some(mtu);
         }
+        // Unknown host MTU: no expectation rather than a guessed 1500.
         let host_mtu = cluster::node(node)
             .and_then(|n| n.host_interface)
             .and_then(|ifname| Netns::node(node).interface(&ifname).ok().flatten())
-            .map(|i| i.mtu)
-            .unwrap_or(1500);
-        host_mtu.saturating_sub(self.backend.overhead())
+            .map(|i| i.mtu)?;
+        Some(host_mtu.saturating_sub(self.backend.overhead()))
     }
 }
 

@@ -20,7 +20,7 @@ pub struct Flannel {
 impl Flannel {
     /// The veth pod of `pod`'s node, with the MTU flannel gives pods there.
     fn veth_pod(&self, node: &str) -> VethPod {
-        VethPod::new(Some(self.config.pod_mtu(node)), Some(node::BRIDGE))
+        VethPod::new(self.config.pod_mtu(node), Some(node::BRIDGE))
     }
 }
 

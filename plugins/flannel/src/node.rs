@@ -55,11 +55,19 @@ impl<'a> Hop<'a> {
         self.plugin.config.backend
     }
 
-    fn host_if(&self) -> String {
-        self.node
-            .host_interface
-            .clone()
-            .unwrap_or_else(|| "eth0".to_string())
+    /// The interface holding the node's InternalIP. When the dump does not
+    /// show it, flannel's default `eth0` is assumed and the report says so.
+    fn host_if(&mut self) -> String {
+        match &self.node.host_interface {
+            Some(i) => i.clone(),
+            None => {
+                self.f.warning(format!(
+                    "cannot check which interface of node {} holds its InternalIP {} (not in its dump): flannel's checks assume eth0",
+                    self.node.name, self.node.ip
+                ));
+                "eth0".to_string()
+            }
+        }
     }
 
     /// Node readiness, decapsulation and PREROUTING. `None`: dropped.
@@ -199,7 +207,7 @@ impl<'a> Hop<'a> {
     fn toward_local_pod(mut self, ing: Ingress, pod: &Pod) -> Result<NodeStep> {
         let bridge = Expect {
             kind: Some("bridge"),
-            mtu: Some(self.plugin.config.pod_mtu(&self.node.name)),
+            mtu: self.plugin.config.pod_mtu(&self.node.name),
             mtu_level: Level::Warning,
             ..Expect::default()
         };
@@ -472,14 +480,18 @@ impl<'a> Hop<'a> {
     fn over_vxlan(mut self, ing: Ingress, route: &Route, target: &Node) -> Result<NodeStep> {
         let vxlan_dev = self.plugin.config.vxlan_dev();
         let host_if = self.host_if();
-        let host_mtu = self.check_host_if(&host_if)?.map(|i| i.mtu).unwrap_or(1500);
+        let host_mtu = self.check_host_if(&host_if)?.map(|i| i.mtu);
         let expect = Expect {
             kind: Some("vxlan"),
             ..Expect::default()
         };
         match self.f.interface(&self.ns, &vxlan_dev, expect)? {
             Some(dev) if !dev.up() => return self.dropped(),
-            Some(dev) => self.check_vxlan_mtu(dev.mtu, host_mtu),
+            Some(dev) => {
+                if let Some(host_mtu) = host_mtu {
+                    self.check_vxlan_mtu(dev.mtu, host_mtu)
+                }
+            }
             None if self.f.blocking() => return self.dropped(),
             None => {}
         }
@@ -610,7 +622,9 @@ impl<'a> Hop<'a> {
     fn check_vxlan_mtu(&mut self, mtu: u32, host_mtu: u32) {
         let vxlan_dev = self.plugin.config.vxlan_dev();
         let expected = host_mtu.saturating_sub(Backend::Vxlan.overhead());
-        let pod_mtu = self.plugin.config.pod_mtu(&self.node.name);
+        let Some(pod_mtu) = self.plugin.config.pod_mtu(&self.node.name) else {
+            return;
+        };
         let what = format!("interface {vxlan_dev} of node {}", self.node.name);
         if mtu < pod_mtu {
             self.f.critical(format!(
@@ -657,13 +671,11 @@ impl<'a> Hop<'a> {
         if let Some(gw) = route.gateway {
             self.f.neighbour(&self.ns, &dev, gw, Level::Fatal)?;
         }
-        if dev != self.host_if() {
+        let host_if = self.host_if();
+        if dev != host_if {
             self.f.warning(format!(
-                "node {} sends traffic for {} out of {dev} (`{}`), not the host interface {}",
-                self.node.name,
-                ing.out.packet.dst,
-                route.text,
-                self.host_if()
+                "node {} sends traffic for {} out of {dev} (`{}`), not the host interface {host_if}",
+                self.node.name, ing.out.packet.dst, route.text,
             ));
         }
         let Some(packet) = self.egress(&ing, &dev)? else {
