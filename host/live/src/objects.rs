@@ -2,7 +2,7 @@
 //! `kubectl get -o json` prints them. Secrets are never read.
 
 use anyhow::Result;
-use kube::api::{ApiResource, DynamicObject, ListParams, TypeMeta};
+use kube::api::{ApiResource, DynamicObject, ListParams};
 use serde_json::Value;
 
 use super::api::{Answer, ApiServer, Call};
@@ -116,14 +116,23 @@ pub async fn list(api: &ApiServer, k: &Kind) -> Result<Vec<Value>> {
     }
 }
 
-/// List items come without their kind and apiVersion: set them.
-fn shape(mut item: DynamicObject, r: &ApiResource) -> Result<Value> {
-    item.types = Some(TypeMeta {
-        api_version: r.api_version.clone(),
-        kind: r.kind.clone(),
-    });
-    item.metadata.managed_fields = None;
-    Ok(serde_json::to_value(item)?)
+/// List items come without their kind and apiVersion: set them. The rest
+/// of the object moves over as it is (serializing the whole DynamicObject
+/// would copy every spec and status once more).
+fn shape(item: DynamicObject, r: &ApiResource) -> Result<Value> {
+    let DynamicObject {
+        mut metadata, data, ..
+    } = item;
+    metadata.managed_fields = None;
+    // `data` holds the object's other keys, so it is always a JSON object.
+    let mut map = match data {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    map.insert("apiVersion".into(), Value::String(r.api_version.clone()));
+    map.insert("kind".into(), Value::String(r.kind.clone()));
+    map.insert("metadata".into(), serde_json::to_value(metadata)?);
+    Ok(Value::Object(map))
 }
 
 /// Every object skoop reads: the kinds are listed concurrently, the pages of
