@@ -221,17 +221,14 @@ fn dnat_rule(trace: &[crate::netstack::netfilter::RuleHit]) -> String {
         .unwrap_or_else(|| "a DNAT rule".to_string())
 }
 
-/// The mark `--set-xmark V/M` or `--mark V/M` in `-A <chain>` lines of an iptables-save text.
-fn chain_mark(text: &str, chain: &str, flag: &str) -> Option<u32> {
-    let prefix = format!("-A {chain} ");
-    text.lines()
-        .filter(|l| l.starts_with(&prefix))
-        .find_map(|l| {
-            let mut words = l.split_whitespace();
-            words.find(|w| *w == flag)?;
-            let value = words.next()?.split('/').next()?;
-            u32::from_str_radix(value.trim_start_matches("0x"), 16).ok()
-        })
+/// The mark `--set-xmark V/M` (or `--mark V/M`) in the rules of a nat chain.
+fn chain_mark(rules: &crate::netstack::netfilter::Ruleset, chain: &str, flag: &str) -> Option<u32> {
+    rules.chain("nat", chain)?.rules().iter().find_map(|r| {
+        let mut words = r.text.split_whitespace();
+        words.find(|w| *w == flag)?;
+        let value = words.next()?.split('/').next()?;
+        u32::from_str_radix(value.trim_start_matches("0x"), 16).ok()
+    })
 }
 
 /// Resolve on a node in iptables mode: what the node's nat rules do to the
@@ -296,10 +293,15 @@ pub fn resolve_iptables(
             ),
         ));
     }
-    let text = stack.dump.iptables.as_deref().unwrap_or_default();
-    let set = chain_mark(text, "KUBE-MARK-MASQ", "--set-xmark")
-        .or_else(|| chain_mark(text, "KUBE-MARK-MASQ", "--set-mark"));
-    let tested = chain_mark(text, "KUBE-POSTROUTING", "--mark");
+    // The traversal above parsed the rules already: read the two chains there.
+    let (set, tested) = match stack.rules() {
+        Ok(rules) => (
+            chain_mark(rules, "KUBE-MARK-MASQ", "--set-xmark")
+                .or_else(|| chain_mark(rules, "KUBE-MARK-MASQ", "--set-mark")),
+            chain_mark(rules, "KUBE-POSTROUTING", "--mark"),
+        ),
+        Err(_) => (None, None),
+    };
     let mismatch = match (set, tested) {
         (Some(a), Some(b)) if a != b => Some((a, b)),
         _ => None,

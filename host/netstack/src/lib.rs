@@ -141,6 +141,11 @@ impl Netstack {
         }))
     }
 
+    /// The parsed `iptables-save` of this netns (parsed once, on first use).
+    pub fn rules(&self) -> Result<&Ruleset, NetstackError> {
+        self.ruleset().map(|(r, _)| r)
+    }
+
     fn ruleset(&self) -> Result<&(Ruleset, IpsetStore), NetstackError> {
         self.rules
             .get_or_init(|| {

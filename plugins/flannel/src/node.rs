@@ -155,17 +155,6 @@ impl<'a> Hop<'a> {
         Ok(live.into_iter().next())
     }
 
-    /// The packet as the pipeline lets it leave (after FORWARD or OUTPUT and
-    /// POSTROUTING); flannel's own checks have already compared the device.
-    fn egress(&mut self, ing: &Ingress, _oif: &str) -> Result<Option<Packet>> {
-        Ok(Some(ing.out.packet))
-    }
-
-    /// The route the pipeline took; none for a bridged frame or local delivery.
-    fn route(&mut self, ing: &Ingress) -> Result<Option<Route>> {
-        Ok(ing.out.route.clone())
-    }
-
     fn finish(self, step: NodeStep) -> Result<NodeStep> {
         Ok(self.f.into_step(step))
     }
@@ -197,7 +186,7 @@ impl<'a> Hop<'a> {
         let Some(ing) = self.ingress()? else {
             return self.dropped();
         };
-        let Some(route) = self.route(&ing)? else {
+        let Some(route) = ing.out.route.clone() else {
             return self.dropped();
         };
         self.toward_remote(ing, &route, &target, true)
@@ -257,7 +246,7 @@ impl<'a> Hop<'a> {
         // A frame for another port of cni0 is bridged: no route decides it.
         let bridged_here =
             ing.out.bridged && matches!(&ing.out.fate, Fate::Transmit { oif, .. } if oif == BRIDGE);
-        let route = match self.route(&ing)? {
+        let route = match ing.out.route.clone() {
             Some(r) => Some(r),
             None if bridged_here => None,
             None => return self.dropped(),
@@ -277,9 +266,8 @@ impl<'a> Hop<'a> {
             ));
             return self.dropped();
         }
-        let Some(packet) = self.egress(&ing, BRIDGE)? else {
-            return self.dropped();
-        };
+        // The pipeline already ran FORWARD (or OUTPUT) and POSTROUTING.
+        let packet = ing.out.packet;
         let veth = self.plugin.veth_pod(&self.node.name);
         let Some(peer) = veth.node_side(pod, &mut self.f)? else {
             return self.dropped();
@@ -303,7 +291,7 @@ impl<'a> Hop<'a> {
         let Some(ing) = self.ingress()? else {
             return self.dropped();
         };
-        let Some(route) = self.route(&ing)? else {
+        let Some(route) = ing.out.route.clone() else {
             return self.dropped();
         };
         self.toward_remote(ing, &route, target, false)
@@ -455,9 +443,8 @@ impl<'a> Hop<'a> {
         }
         self.f.neighbour(&self.ns, &dev, gateway, Level::Fatal)?;
         self.check_host_if(&host_if)?;
-        let Some(packet) = self.egress(&ing, &host_if)? else {
-            return self.dropped();
-        };
+        // The pipeline already ran FORWARD (or OUTPUT) and POSTROUTING.
+        let packet = ing.out.packet;
         let next = next.unwrap_or_else(|| target.clone());
         let suspicions = infra::node_to_node(&self.node.name, &host_if, &next.name, &packet)?;
         self.f.extend(suspicions);
@@ -591,9 +578,8 @@ impl<'a> Hop<'a> {
         if !self.underlay_reaches(remote, &owner.name)? {
             return self.dropped();
         }
-        let Some(inner) = self.egress(&ing, &vxlan_dev)? else {
-            return self.dropped();
-        };
+        // The pipeline already ran FORWARD (or OUTPUT) and POSTROUTING.
+        let inner = ing.out.packet;
         let outer = Encap {
             kind: EncapKind::Vxlan,
             src: self.node.ip,
@@ -664,7 +650,7 @@ impl<'a> Hop<'a> {
         let Some(ing) = self.ingress()? else {
             return self.dropped();
         };
-        let Some(route) = self.route(&ing)? else {
+        let Some(route) = ing.out.route.clone() else {
             return self.dropped();
         };
         let dev = route.dev.clone().unwrap_or_default();
@@ -678,9 +664,8 @@ impl<'a> Hop<'a> {
                 self.node.name, ing.out.packet.dst, route.text,
             ));
         }
-        let Some(packet) = self.egress(&ing, &dev)? else {
-            return self.dropped();
-        };
+        // The pipeline already ran FORWARD (or OUTPUT) and POSTROUTING.
+        let packet = ing.out.packet;
         let suspicions = infra::node_to_external(&self.node.name, &dev, &packet)?;
         self.f.extend(suspicions);
         let step = NodeStep::forward(vec![Transmission {

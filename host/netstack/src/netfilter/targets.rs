@@ -114,33 +114,49 @@ fn nat_to(s: &str) -> Option<(Option<Ipv4Addr>, Option<u16>)> {
     Some((addr, port))
 }
 
-fn mark_op(spec: &TargetSpec<'_>) -> Option<MarkOp> {
+/// MARK's and TOS's operations share one shape: `--set-x<what> V[/M]`
+/// (xor V after clearing M), `--set-<what>` (MARK only: set the bits of V
+/// under M), `--and-`, `--or-`, `--xor-`. `width` is the field's bits (a
+/// plain `--set-tos V` replaces the whole TOS byte).
+fn bit_op(spec: &TargetSpec<'_>, what: &str, width: u32) -> Option<MarkOp> {
     let o = spec.opts.iter().rev().find(|o| {
-        matches!(
-            o.name.as_ref(),
-            "--set-xmark" | "--set-mark" | "--and-mark" | "--or-mark" | "--xor-mark"
-        )
+        o.name
+            .strip_prefix("--")
+            .and_then(|n| n.strip_suffix(what))
+            .is_some_and(|op| matches!(op, "set-x" | "set-" | "and-" | "or-" | "xor-"))
     })?;
     let [arg] = o.args.as_slice() else {
         return None;
     };
-    Some(match o.name.as_ref() {
-        "--set-xmark" => {
-            let (xor, mask) = parse_mark(arg)?;
+    let op = o.name.strip_prefix("--")?.strip_suffix(what)?;
+    let value_mask = || -> Option<(u32, u32)> {
+        match arg.split_once('/') {
+            Some((v, m)) => Some((parse_u32(v)?, parse_u32(m)?)),
+            None => Some((parse_u32(arg)?, width)),
+        }
+    };
+    Some(match op {
+        "set-x" => {
+            let (xor, mask) = value_mask()?;
             MarkOp { mask, xor }
         }
-        "--set-mark" => {
-            let (v, m) = parse_mark(arg)?;
+        // TOS's `--set-tos V/M` is the xor form; MARK's `--set-mark` sets bits.
+        "set-" if what == "tos" => {
+            let (xor, mask) = value_mask()?;
+            MarkOp { mask, xor }
+        }
+        "set-" => {
+            let (v, m) = value_mask()?;
             MarkOp {
                 mask: v | m,
                 xor: v,
             }
         }
-        "--and-mark" => MarkOp {
-            mask: !parse_u32(arg)?,
+        "and-" => MarkOp {
+            mask: !parse_u32(arg)? & width,
             xor: 0,
         },
-        "--or-mark" => {
+        "or-" => {
             let v = parse_u32(arg)?;
             MarkOp { mask: v, xor: v }
         }
@@ -151,39 +167,12 @@ fn mark_op(spec: &TargetSpec<'_>) -> Option<MarkOp> {
     })
 }
 
-/// The TOS target's operations, which work on the TOS byte as MARK's do on
-/// the mark (`--set-tos V` keeps no bit: its mask is 0xff).
+fn mark_op(spec: &TargetSpec<'_>) -> Option<MarkOp> {
+    bit_op(spec, "mark", u32::MAX)
+}
+
 fn tos_op(spec: &TargetSpec<'_>) -> Option<MarkOp> {
-    let o = spec.opts.iter().rev().find(|o| {
-        matches!(
-            o.name.as_ref(),
-            "--set-tos" | "--and-tos" | "--or-tos" | "--xor-tos"
-        )
-    })?;
-    let [arg] = o.args.as_slice() else {
-        return None;
-    };
-    Some(match o.name.as_ref() {
-        "--set-tos" => {
-            let (xor, mask) = match arg.split_once('/') {
-                Some((v, m)) => (parse_u32(v)?, parse_u32(m)?),
-                None => (parse_u32(arg)?, 0xff),
-            };
-            MarkOp { mask, xor }
-        }
-        "--and-tos" => MarkOp {
-            mask: !parse_u32(arg)? & 0xff,
-            xor: 0,
-        },
-        "--or-tos" => {
-            let v = parse_u32(arg)?;
-            MarkOp { mask: v, xor: v }
-        }
-        _ => MarkOp {
-            mask: 0,
-            xor: parse_u32(arg)?,
-        },
-    })
+    bit_op(spec, "tos", 0xff)
 }
 
 fn connmark_op(spec: &TargetSpec<'_>) -> Option<ConnmarkOp> {
