@@ -6,6 +6,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "src/engine_config.rs"]
+mod engine_config;
+
 /// Built-in extensions: (package, component file stem).
 const BUILTINS: [&str; 2] = ["flannel", "generic"];
 
@@ -63,20 +66,47 @@ fn build_extensions(root: &Path, out: &Path) {
             "building the built-in extensions for wasm32-wasip2 failed; is the target installed? (rustup target add wasm32-wasip2)"
         );
     }
+    // Native code for this engine, so a first run compiles nothing; only
+    // when the binary runs where it was built (the runtime checks the
+    // engine's compatibility hash and compiles as usual on a mismatch).
+    let native = env::var("TARGET").ok() == env::var("HOST").ok();
+    let engine = native.then(|| {
+        wasmtime::Engine::new(&engine_config::config())
+            .unwrap_or_else(|e| panic!("creating the wasm engine to precompile built-ins: {e}"))
+    });
     let mut code = String::from(
-        "/// Built-in extensions: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n",
+        "/// Built-in extensions: (name, component bytes, native code for the engine of\n/// [`PRECOMPILED_FOR`], if precompiled).\npub const BUILTINS: &[(&str, &[u8], Option<&[u8]>)] = &[\n",
     );
     for p in BUILTINS {
         let file = target_dir
             .join("wasm32-wasip2")
             .join("wasm-ext")
             .join(format!("{p}.wasm"));
+        let precompiled = match &engine {
+            Some(engine) => {
+                let bytes = std::fs::read(&file)
+                    .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+                let native = engine
+                    .precompile_component(&bytes)
+                    .unwrap_or_else(|e| panic!("precompiling {}: {e}", file.display()));
+                let path = out.join(format!("{p}.cwasm"));
+                std::fs::write(&path, native)
+                    .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+                format!("Some(include_bytes!({:?}))", path.display().to_string())
+            }
+            None => "None".to_string(),
+        };
         let _ = writeln!(
             code,
-            "    ({p:?}, include_bytes!({:?})),",
+            "    ({p:?}, include_bytes!({:?}), {precompiled}),",
             file.display().to_string()
         );
     }
     code.push_str("];\n");
+    let _ = writeln!(
+        code,
+        "/// The engine compatibility (see `engine_config::compatibility`) the native code is for.\npub const PRECOMPILED_FOR: u64 = {};",
+        engine.as_ref().map(engine_config::compatibility).unwrap_or(0)
+    );
     std::fs::write(out.join("builtin_extensions.rs"), code).expect("write builtin_extensions.rs");
 }

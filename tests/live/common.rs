@@ -22,20 +22,7 @@ pub fn vxlan() -> PathBuf {
 
 /// The vxlan bundle's objects and node dumps.
 pub fn fixture() -> (Vec<Value>, BTreeMap<String, String>) {
-    let text = std::fs::read_to_string(vxlan().join("cluster.json")).expect("cluster.json");
-    let list: Value = serde_json::from_str(&text).expect("cluster.json is JSON");
-    let objects = list["items"].as_array().expect("items").clone();
-    let mut dumps = BTreeMap::new();
-    for entry in std::fs::read_dir(vxlan().join("nodes")).expect("nodes/") {
-        let path = entry.expect("entry").path();
-        let node = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .expect("name")
-            .to_string();
-        dumps.insert(node, std::fs::read_to_string(&path).expect("dump"));
-    }
-    (objects, dumps)
+    crate::generate::fixture(&vxlan())
 }
 
 /// A server with the vxlan fixture, after `tweak`.

@@ -8,5 +8,6 @@ mod config;
 mod detection;
 mod equivalence;
 mod errors;
-mod scale;
+mod generate;
+mod large;
 mod server;

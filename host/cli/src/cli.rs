@@ -166,6 +166,16 @@ pub struct Prescan {
     pub extensions: Vec<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub no_cache: bool,
+    /// The subcommand, if one is given (the first positional argument).
+    pub subcommand: Option<String>,
+}
+
+impl Prescan {
+    /// Whether the command line needs the extensions loaded: not for the
+    /// top-level help or version, nor for `collect`.
+    pub fn needs_extensions(&self) -> bool {
+        !matches!(self.subcommand.as_deref(), None | Some("collect"))
+    }
 }
 
 /// Read the loader flags out of the raw arguments (the full parse needs the
@@ -192,6 +202,12 @@ pub fn prescan(args: &[OsString]) -> Prescan {
             }
             "--cache-dir" => p.cache_dir = inline.or_else(|| it.next()).map(PathBuf::from),
             "--no-cache" => p.no_cache = true,
+            "--extension-memory" | "--extension-timeout" => {
+                if inline.is_none() {
+                    it.next();
+                }
+            }
+            _ if p.subcommand.is_none() && !a.starts_with('-') => p.subcommand = Some(a.clone()),
             _ => {}
         }
     }
@@ -251,5 +267,18 @@ mod tests {
             vec![PathBuf::from("a.wasm"), PathBuf::from("b.wasm")]
         );
         assert!(p.no_cache);
+        assert_eq!(p.subcommand.as_deref(), Some("diagnose"));
+        assert!(p.needs_extensions());
+    }
+
+    #[test]
+    fn top_level_help_and_collect_need_no_extensions() {
+        let scan = |a: &[&str]| prescan(&a.iter().map(OsString::from).collect::<Vec<_>>());
+        assert!(!scan(&["skoop", "--help"]).needs_extensions());
+        assert!(!scan(&["skoop", "--extension-timeout", "3", "--version"]).needs_extensions());
+        assert!(!scan(&["skoop", "-v", "collect", "-o", "x"]).needs_extensions());
+        let list = scan(&["skoop", "--extension-memory", "64", "extension", "list"]);
+        assert_eq!(list.subcommand.as_deref(), Some("extension"));
+        assert!(scan(&["skoop", "help", "diagnose"]).needs_extensions());
     }
 }

@@ -15,13 +15,13 @@ use clap::{FromArgMatches, Parser};
 
 use crate::cli::{Cli, Cmd, DiagnoseArgs, ExtensionCmd, Format, ProtocolArg};
 use skoop_engine::bundle::{self, Bundle};
-use skoop_engine::cluster::ClusterView;
+use skoop_engine::cluster::Retain;
 use skoop_engine::detect::{self, Overrides};
 use skoop_engine::diagnose::{self, Diagnosis, Flow};
 use skoop_engine::dump::NetnsDump;
 use skoop_engine::error::{bad_input, exit, is_bad_input};
 use skoop_engine::facts::Facts;
-use skoop_engine::netstack::Netstacks;
+use skoop_engine::netstack::{NetstackError, Netstacks};
 use skoop_engine::packet::Protocol;
 use skoop_engine::plugin::{CallError, Failure, RefusedKind};
 use skoop_engine::report::Report;
@@ -49,14 +49,15 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Vec<OsString>) -> Result<u8> {
-    // `collect` runs on nodes: it needs no extension, so no engine start-up.
-    if args.get(1).is_some_and(|a| a == "collect") {
+    let pre = cli::prescan(&args);
+    // The top-level help and version, and `collect` (which runs on nodes),
+    // need no extension: no engine start-up, nothing compiled.
+    if !pre.needs_extensions() {
         let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| e.exit());
         if let Cmd::Collect(collect) = &cli.command {
             return skoop_collect::run(collect);
         }
     }
-    let pre = cli::prescan(&args);
     let cache = if pre.no_cache {
         None
     } else {
@@ -197,14 +198,14 @@ fn flow(args: &DiagnoseArgs) -> Result<Flow> {
     })
 }
 
-fn load_bundle(args: &DiagnoseArgs) -> Result<Bundle> {
+fn load_bundle(args: &DiagnoseArgs, retain: Retain) -> Result<Bundle> {
     if args.demo {
-        return bundle::load_demo();
+        return bundle::load_demo(retain);
     }
-    if let Some(dir) = &args.snapshot {
-        return bundle::load_dir(dir);
+    match &args.snapshot {
+        Some(dir) => bundle::load_dir(dir, retain),
+        None => Err(bad_input("no bundle: pass --snapshot DIR or --demo")),
     }
-    skoop_live::bundle(&args.live)
 }
 
 /// The facts of a diagnosis, and the live session that collects them (the
@@ -226,73 +227,89 @@ fn overrides(args: &DiagnoseArgs) -> Overrides {
     }
 }
 
-/// Facts from the demo or a bundle directory.
-fn bundle_input(args: &DiagnoseArgs, registry: &Registry) -> Result<Input> {
-    let bundle = load_bundle(args)?;
-    let mut view = ClusterView::from_bundle(&bundle)?;
-    let warnings =
-        detect::host_interfaces_with(&mut view, |n| bundle.nodes.get(n).map(|d| &d.host));
-    let hosts: Vec<(&str, &NetnsDump)> = bundle
-        .nodes
-        .iter()
-        .map(|(n, d)| (n.as_str(), &d.host))
-        .collect();
-    let detected = detect::detect(&view, &hosts, &overrides(args), &registry.detection())?;
-    Ok(Input {
-        source: bundle.source,
-        facts: Facts::new(
-            view,
-            Netstacks::from_dumps(&bundle.nodes),
-            detected.settings,
-        ),
-        warnings: detected.warnings.into_iter().chain(warnings).collect(),
-        notes: detected.notes,
-        live: None,
-    })
+/// What the loaded extensions and the host read as objects.
+fn retain(registry: &Registry) -> Retain {
+    Retain::with_reads(
+        registry
+            .plugins
+            .values()
+            .chain(registry.providers.values())
+            .flat_map(|e| e.info.reads.iter().map(String::as_str)),
+    )
 }
 
-/// Facts from a live cluster: objects now, node dumps as the diagnosis
-/// reaches each node.
-fn live_input(
-    args: &DiagnoseArgs,
-    registry: &Registry,
-    src: Ipv4Addr,
-    verbose: bool,
-) -> Result<Input> {
-    let session = Session::connect(&args.live)?;
-    let start = std::time::Instant::now();
-    let bundle = session.objects()?;
-    let view = ClusterView::from_bundle(&bundle)?;
-    if verbose {
-        eprintln!(
-            "skoop: read {} objects from the {} in {:.2}s ({} API requests)",
-            bundle.objects.len(),
-            bundle.source,
-            start.elapsed().as_secs_f64(),
-            session.requests()
-        );
-    }
-    let netstacks = session.netstacks(&view);
-    let flags = overrides(args);
-    let mut hosts = Vec::new();
-    if detect::proxy_mode_needs_dumps(&view, &flags)
-        && let Some(node) = skoop_live::source_node(&view, src)
+/// A node dump that could not be read is bad input (a bundle's malformed
+/// file); one that could not be collected is for the diagnosis to report.
+fn check_loaded(netstacks: &Netstacks) -> Result<()> {
+    match netstacks
+        .load_errors()
+        .into_iter()
+        .find(|(_, e)| matches!(e, NetstackError::Invalid(_)))
     {
-        let stack = netstacks.node(&node).map_err(|e| {
-            bad_input(format!(
-                "cannot detect kube-proxy's mode: no ConfigMap kube-system/kube-proxy, and node {node} could not be collected ({e}); pass --proxy-mode iptables|ipvs|nftables|none"
-            ))
-        })?;
-        hosts.push((node, stack.dump.clone()));
+        Some((_, e)) => Err(bad_input(e.to_string())),
+        None => Ok(()),
     }
-    let hosts_ref: Vec<(&str, &NetnsDump)> = hosts.iter().map(|(n, d)| (n.as_str(), d)).collect();
-    let detected = detect::detect(&view, &hosts_ref, &flags, &registry.detection())?;
+}
+
+/// Facts from the demo, a bundle directory or a live cluster: the objects
+/// now, and the dumps of the nodes the flow will reach, read (or collected)
+/// in parallel; other nodes' dumps as the diagnosis reaches them.
+fn input(args: &DiagnoseArgs, registry: &Registry, flow: Flow, verbose: bool) -> Result<Input> {
+    let retain = retain(registry);
+    let (source, mut view, netstacks, live) = if args.demo || args.snapshot.is_some() {
+        let b = load_bundle(args, retain)?;
+        let netstacks = b.nodes.netstacks(&b.view);
+        (b.source, b.view, netstacks, None)
+    } else {
+        let session = Session::connect(&args.live)?;
+        let start = std::time::Instant::now();
+        let view = session.view(retain)?;
+        if verbose {
+            eprintln!(
+                "skoop: read {} objects from the {} in {:.2}s ({} API requests)",
+                view.counts().values().sum::<usize>(),
+                session.source(),
+                start.elapsed().as_secs_f64(),
+                session.requests()
+            );
+        }
+        let netstacks = session.netstacks(&view);
+        (session.source(), view, netstacks, Some(session))
+    };
+    let flags = overrides(args);
+    netstacks.prefetch(&view.nodes_for(flow.src, flow.dst, flow.dport, flow.protocol));
+    if detect::proxy_mode_needs_dumps(&view, &flags) && netstacks.loaded_nodes().is_empty() {
+        match (&live, skoop_live::source_node(&view, flow.src)) {
+            (Some(_), Some(node)) => {
+                netstacks.node(&node).map_err(|e| {
+                    bad_input(format!(
+                        "cannot detect kube-proxy's mode: no ConfigMap kube-system/kube-proxy, and node {node} could not be collected ({e}); pass --proxy-mode iptables|ipvs|nftables|none"
+                    ))
+                })?;
+            }
+            (Some(_), None) => {}
+            (None, _) => {
+                let all: Vec<String> = view.nodes.keys().cloned().collect();
+                netstacks.prefetch(&all);
+            }
+        }
+    }
+    check_loaded(&netstacks)?;
+    let warnings =
+        detect::host_interfaces_with(&mut view, |n| netstacks.loaded_node(n).map(|s| &s.dump));
+    let loaded = netstacks.loaded_nodes();
+    let hosts: Vec<(&str, &NetnsDump)> = loaded
+        .iter()
+        .filter_map(|n| netstacks.loaded_node(n).map(|s| (n.as_str(), &s.dump)))
+        .collect();
+    let detected = detect::detect(&view, &hosts, &flags, &registry.detection())?;
+    drop(hosts);
     Ok(Input {
-        source: bundle.source,
+        source,
         facts: Facts::new(view, netstacks, detected.settings),
-        warnings: detected.warnings,
+        warnings: detected.warnings.into_iter().chain(warnings).collect(),
         notes: detected.notes,
-        live: Some(session),
+        live,
     })
 }
 
@@ -393,9 +410,9 @@ fn diagnose_once(
     Ok((report, failed))
 }
 
-/// Diagnose, and in live mode again while the diagnosis reaches nodes that
-/// were not collected before it started: the last pass then runs with every
-/// node it touches collected and its host interface known, as on a bundle.
+/// Diagnose, and again while the diagnosis reaches nodes whose dumps were
+/// not read (or collected) before it started: the last pass then runs with
+/// every node it touches loaded and its host interface known.
 fn diagnose_live(
     registry: &Registry,
     cli: &Cli,
@@ -417,8 +434,9 @@ fn diagnose_live(
         if let Some(e) = live.as_ref().and_then(Session::failure) {
             return Err(e);
         }
+        check_loaded(&facts.netstacks)?;
         let after = facts.netstacks.loaded_nodes();
-        if live.is_none() || after == before {
+        if after == before {
             if let Some(session) = &live {
                 let facts = &*facts;
                 for n in &after {
@@ -443,7 +461,7 @@ fn diagnose_live(
         if cli.verbose {
             let new: Vec<&String> = after.iter().filter(|n| !before.contains(n)).collect();
             eprintln!(
-                "skoop: the diagnosis reached nodes not collected before it started ({}); diagnosing again with them",
+                "skoop: the diagnosis reached nodes not loaded before it started ({}); diagnosing again with them",
                 new.iter()
                     .map(|n| n.as_str())
                     .collect::<Vec<_>>()
@@ -462,10 +480,10 @@ fn diagnose_live(
         let warnings = detect::host_interfaces_with(&mut owned.view, |n| {
             netstacks.loaded_node(n).map(|s| &s.dump)
         });
-        for w in warnings
-            .iter()
-            .filter(|w| before.iter().all(|b| !w.contains(&format!("node {b}:"))))
-        {
+        for w in warnings.iter().filter(|w| {
+            (cli.verbose || live.is_some())
+                && before.iter().all(|b| !w.contains(&format!("node {b}:")))
+        }) {
             eprintln!("skoop: warning: {w}");
         }
         facts = Arc::new(owned);
@@ -480,11 +498,7 @@ fn diagnose_cmd(
     limits: Limits,
 ) -> Result<u8> {
     let flow = flow(args)?;
-    let input = if args.demo || args.snapshot.is_some() {
-        bundle_input(args, registry)?
-    } else {
-        live_input(args, registry, flow.src, cli.verbose)?
-    };
+    let input = input(args, registry, flow, cli.verbose)?;
     let settings = &input.facts.settings;
     if cli.verbose {
         eprintln!(
@@ -502,11 +516,12 @@ fn diagnose_cmd(
         }
         if input.live.is_none() {
             for n in input.facts.view.nodes.values() {
-                eprintln!(
-                    "skoop: node {} host interface {}",
-                    n.name,
-                    n.host_interface.as_deref().unwrap_or("unknown (no dump)")
-                );
+                let iface = match (&n.host_interface, input.facts.netstacks.loaded_node(&n.name)) {
+                    (Some(i), _) => i.as_str(),
+                    (None, Some(_)) => "unknown",
+                    (None, None) => "not read yet (the path may not reach it)",
+                };
+                eprintln!("skoop: node {} host interface {iface}", n.name);
             }
         }
     }

@@ -1,24 +1,30 @@
 //! Bundles: `cluster.json` (a Kubernetes List) plus `nodes/<node>.json` dumps,
 //! from a directory or from the demo compiled into the binary.
+//!
+//! The objects are read at once into the cluster view; a node dump is read
+//! only when the diagnosis reaches its node (see [`NodeFiles::netstacks`]).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use serde_json::Value;
+use serde::Deserialize;
 
+use crate::cluster::{ClusterView, Retain};
 use crate::dump::{DUMP_VERSION, NodeDump};
 use crate::error::bad_input;
+use crate::netstack::{NetstackError, Netstacks};
 
-/// The facts of one cluster, not yet interpreted.
-#[derive(Debug, Clone)]
+/// The facts of one cluster: its objects read, its node dumps located.
+#[derive(Debug)]
 pub struct Bundle {
     /// Where it came from, for messages.
     pub source: String,
-    /// Every object of `cluster.json`'s `items`.
-    pub objects: Vec<Value>,
-    /// Node dumps by node name.
-    pub nodes: BTreeMap<String, NodeDump>,
+    /// The objects of `cluster.json`.
+    pub view: ClusterView,
+    /// The node dumps, by node name, not read yet.
+    pub nodes: NodeFiles,
 }
 
 /// The demo bundle's files, embedded at build time.
@@ -26,8 +32,81 @@ mod demo {
     include!(concat!(env!("OUT_DIR"), "/demo_files.rs"));
 }
 
-/// Read a bundle directory.
-pub fn load_dir(dir: &Path) -> Result<Bundle> {
+/// Where a node dump is.
+#[derive(Debug, Clone)]
+enum NodeFile {
+    Path(PathBuf),
+    Embedded(&'static str),
+}
+
+/// A bundle's node dumps by node name (the file name without `.json`).
+#[derive(Debug, Clone, Default)]
+pub struct NodeFiles {
+    files: BTreeMap<String, (String, NodeFile)>,
+}
+
+impl NodeFiles {
+    /// Nodes with a dump.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.files.keys()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Read and check one node's dump; bad input when it is malformed, of
+    /// another version or of another node.
+    pub fn load(&self, node: &str) -> Result<NodeDump> {
+        let (origin, file) = self
+            .files
+            .get(node)
+            .ok_or_else(|| bad_input(format!("no dump of node {node} in the bundle")))?;
+        let owned;
+        let text = match file {
+            NodeFile::Embedded(text) => *text,
+            NodeFile::Path(path) => {
+                owned = std::fs::read_to_string(path)
+                    .map_err(|e| bad_input(format!("{origin}: {e}")))?;
+                owned.as_str()
+            }
+        };
+        let dump = parse_node(text, origin)?;
+        if dump.node != node {
+            return Err(bad_input(format!(
+                "{origin}: the dump is of node {:?}; name the file {}.json",
+                dump.node, dump.node
+            )));
+        }
+        Ok(dump)
+    }
+
+    /// Netstacks that read each node's dump when the diagnosis first reaches
+    /// the node. A dump that cannot be read is remembered as `Invalid` (see
+    /// [`Netstacks::load_errors`]).
+    pub fn netstacks(self, view: &ClusterView) -> Netstacks {
+        let pod_node = view
+            .pods
+            .values()
+            .filter(|p| self.files.contains_key(&p.node))
+            .map(|p| (p.id(), p.node.clone()))
+            .collect();
+        let names: Vec<String> = self.files.keys().cloned().collect();
+        let files = Arc::new(self);
+        Netstacks::lazy(
+            names,
+            pod_node,
+            Box::new(move |node| {
+                files
+                    .load(node)
+                    .map_err(|e| NetstackError::Invalid(format!("{e:#}")))
+            }),
+        )
+    }
+}
+
+/// Read a bundle directory, keeping the objects `retain` names as JSON.
+pub fn load_dir(dir: &Path, retain: Retain) -> Result<Bundle> {
     if !dir.is_dir() {
         return Err(bad_input(format!(
             "bundle directory {} does not exist (expected cluster.json and nodes/<node>.json in it)",
@@ -37,98 +116,82 @@ pub fn load_dir(dir: &Path) -> Result<Bundle> {
     let cluster_path = dir.join("cluster.json");
     let text = std::fs::read_to_string(&cluster_path)
         .map_err(|e| bad_input(format!("{}: {e}", cluster_path.display())))?;
-    let objects = parse_cluster(&text, &cluster_path.display().to_string())?;
-    let mut nodes = BTreeMap::new();
+    let view = ClusterView::parse(&text, &cluster_path.display().to_string(), retain)?;
+    drop(text);
+    let mut nodes = NodeFiles::default();
     let nodes_dir = dir.join("nodes");
     if nodes_dir.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(&nodes_dir)
+        let entries: Vec<_> = std::fs::read_dir(&nodes_dir)
             .with_context(|| format!("reading {}", nodes_dir.display()))?
             .collect::<std::io::Result<_>>()
             .with_context(|| format!("reading {}", nodes_dir.display()))?;
-        entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let path = entry.path();
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
-            let dump = parse_node(&text, &path.display().to_string())?;
-            add_node(&mut nodes, dump, &path.display().to_string())?;
+            let origin = path.display().to_string();
+            add_node(&mut nodes, &origin, NodeFile::Path(path))?;
         }
     }
     Ok(Bundle {
         source: dir.display().to_string(),
-        objects,
+        view,
         nodes,
     })
 }
 
 /// The demo bundle compiled into the binary.
-pub fn load_demo() -> Result<Bundle> {
-    let objects = parse_cluster(demo::CLUSTER, "demo/cluster.json")?;
-    let mut nodes = BTreeMap::new();
+pub fn load_demo(retain: Retain) -> Result<Bundle> {
+    let view = ClusterView::parse(demo::CLUSTER, "demo/cluster.json", retain)?;
+    let mut nodes = NodeFiles::default();
     for (file, text) in demo::NODES {
-        let origin = format!("demo/nodes/{file}");
-        let dump = parse_node(text, &origin)?;
-        add_node(&mut nodes, dump, &origin)?;
+        add_node(
+            &mut nodes,
+            &format!("demo/nodes/{file}"),
+            NodeFile::Embedded(text),
+        )?;
     }
     Ok(Bundle {
         source: "built-in demo".to_string(),
-        objects,
+        view,
         nodes,
     })
 }
 
-fn add_node(nodes: &mut BTreeMap<String, NodeDump>, dump: NodeDump, origin: &str) -> Result<()> {
+fn add_node(nodes: &mut NodeFiles, origin: &str, file: NodeFile) -> Result<()> {
     let stem = Path::new(origin)
         .file_stem()
         .and_then(|s| s.to_str())
-        .unwrap_or_default();
-    if stem != dump.node {
-        return Err(bad_input(format!(
-            "{origin}: the dump is of node {:?}; name the file {}.json",
-            dump.node, dump.node
-        )));
-    }
-    if nodes.insert(dump.node.clone(), dump).is_some() {
+        .unwrap_or_default()
+        .to_string();
+    if nodes
+        .files
+        .insert(stem, (origin.to_string(), file))
+        .is_some()
+    {
         return Err(bad_input(format!("{origin}: node dumped twice")));
     }
     Ok(())
 }
 
-/// Parse `cluster.json`: a List (or a single object) of Kubernetes objects.
-pub fn parse_cluster(text: &str, origin: &str) -> Result<Vec<Value>> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        bad_input(format!(
-            "{origin}:{}:{}: malformed JSON: {e}",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    match value {
-        Value::Object(ref map) if map.get("items").is_some() => match map.get("items") {
-            Some(Value::Array(items)) => Ok(items.clone()),
-            _ => Err(bad_input(format!("{origin}: `items` is not a list"))),
-        },
-        Value::Object(ref map) if map.get("kind").is_some() => Ok(vec![value]),
-        _ => Err(bad_input(format!(
-            "{origin}: expected a Kubernetes List (`kubectl get ... -o json`)"
-        ))),
-    }
-}
-
-/// Parse one node dump, checking its version first so a dump from another
-/// skoop gets a clear message rather than a field error.
+/// Parse one node dump. A dump of another version gets a message that says
+/// so rather than a field error.
 pub fn parse_node(text: &str, origin: &str) -> Result<NodeDump> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        bad_input(format!(
-            "{origin}:{}:{}: malformed JSON: {e}",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    match value.get("version").and_then(Value::as_u64) {
+    #[derive(Deserialize)]
+    struct Version {
+        version: Option<u64>,
+    }
+    let parsed = serde_json::from_str::<NodeDump>(text);
+    let version = match &parsed {
+        Ok(d) => Some(u64::from(d.version)),
+        // Read the version alone, so a dump of another version is named as such.
+        Err(_) => match serde_json::from_str::<Version>(text) {
+            Ok(v) => v.version,
+            Err(e) => return Err(crate::cluster::json_error(origin, &e)),
+        },
+    };
+    match version {
         Some(v) if v == u64::from(DUMP_VERSION) => {}
         Some(v) => {
             return Err(bad_input(format!(
@@ -141,7 +204,7 @@ pub fn parse_node(text: &str, origin: &str) -> Result<NodeDump> {
             )));
         }
     }
-    serde_json::from_str(text).map_err(|e| {
+    parsed.map_err(|e| {
         bad_input(format!(
             "{origin}:{}:{}: invalid node dump: {e}",
             e.line(),
@@ -156,9 +219,13 @@ mod tests {
 
     #[test]
     fn malformed_cluster_names_line_and_column() {
-        let err = parse_cluster("{\n  \"items\": [\n    {,}\n  ]\n}", "x/cluster.json")
-            .unwrap_err()
-            .to_string();
+        let err = ClusterView::parse(
+            "{\n  \"items\": [\n    {,}\n  ]\n}",
+            "x/cluster.json",
+            Retain::host(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("x/cluster.json:3:6:"), "{err}");
     }
 
@@ -172,9 +239,35 @@ mod tests {
     }
 
     #[test]
-    fn demo_loads() {
-        let b = load_demo().unwrap();
-        assert!(!b.objects.is_empty());
-        assert!(b.nodes.len() >= 2);
+    fn dump_without_version_is_named() {
+        let err = parse_node(r#"{"node": "n"}"#, "nodes/n.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a skoop node dump"), "{err}");
+    }
+
+    #[test]
+    fn demo_loads_and_reads_dumps_only_when_asked() {
+        let b = load_demo(Retain::host()).unwrap();
+        assert!(!b.view.nodes.is_empty());
+        let names: Vec<String> = b.nodes.names().cloned().collect();
+        assert!(names.len() >= 2);
+        let stacks = b.nodes.clone().netstacks(&b.view);
+        assert!(stacks.loaded_nodes().is_empty());
+        assert!(stacks.node(&names[0]).is_ok());
+        assert_eq!(stacks.loaded_nodes(), vec![names[0].clone()]);
+    }
+
+    #[test]
+    fn a_dump_named_for_another_node_is_refused_when_read() {
+        let mut files = NodeFiles::default();
+        add_node(
+            &mut files,
+            "b/nodes/n2.json",
+            NodeFile::Embedded(r#"{"version": 1, "node": "n1", "host": {}}"#),
+        )
+        .unwrap();
+        let err = files.load("n2").unwrap_err().to_string();
+        assert!(err.contains("name the file n1.json"), "{err}");
     }
 }

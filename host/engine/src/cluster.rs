@@ -1,17 +1,18 @@
-//! The cluster view: Kubernetes objects interpreted with `k8s-openapi` types,
-//! indexed so "what is this IP" is one lookup.
+//! The cluster view: Kubernetes objects read into typed facts (borrowing from
+//! the JSON, skipping what is not needed), indexed so "what is this IP" is
+//! one lookup; the kinds detection and extensions read stay as JSON.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use anyhow::Result;
 use ipnet::Ipv4Net;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-use crate::bundle::Bundle;
 use crate::error::bad_input;
 use crate::packet::Protocol;
 
@@ -40,6 +41,8 @@ pub struct PodFacts {
     /// (name, port, protocol) of container ports.
     pub ports: Vec<(String, u16, Protocol)>,
     pub labels: BTreeMap<String, String>,
+    /// The DaemonSet owning the pod, if one does.
+    pub daemonset: Option<String>,
 }
 
 impl PodFacts {
@@ -98,6 +101,101 @@ pub enum Classified<'a> {
     External(Ipv4Addr),
 }
 
+/// A Kubernetes object kept as JSON for readers outside the view (detection,
+/// extensions): kubectl-shaped, with `apiVersion` and `kind`.
+#[derive(Debug)]
+pub struct RawObject {
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+    json: Box<RawValue>,
+}
+
+impl RawObject {
+    /// The object as JSON text.
+    pub fn json(&self) -> &str {
+        self.json.get()
+    }
+
+    /// The object as a typed value (e.g. `ConfigMap`).
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.json.get())
+    }
+
+    /// `namespace/name`, or `name` when cluster-scoped.
+    pub fn id(&self) -> String {
+        if self.namespace.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.namespace, self.name)
+        }
+    }
+}
+
+/// Kinds (`apiVersion`, `kind`) whose objects are kept as JSON: what the host
+/// itself reads from objects (DaemonSets and ConfigMaps for detection,
+/// policy objects) plus what loaded extensions declare they read. The rest
+/// is interpreted into the view and dropped, so a large cluster costs what
+/// its Pods, Services and EndpointSlices need, not their whole JSON.
+#[derive(Debug, Clone)]
+pub struct Retain {
+    kinds: HashSet<(String, String)>,
+}
+
+/// Kinds the host reads as objects.
+pub const HOST_READS: &[(&str, &str)] = &[
+    ("v1", "ConfigMap"),
+    ("apps/v1", "DaemonSet"),
+    ("v1", "Namespace"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy"),
+    ("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy"),
+];
+
+impl Default for Retain {
+    fn default() -> Retain {
+        Retain::host()
+    }
+}
+
+impl Retain {
+    /// The host's own kinds.
+    pub fn host() -> Retain {
+        Retain {
+            kinds: HOST_READS
+                .iter()
+                .map(|(a, k)| (a.to_string(), k.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The host's kinds and `reads`, each `apiVersion/Kind` (e.g. `v1/ConfigMap`,
+    /// `crd.projectcalico.org/v1/IPPool`) as extensions declare them.
+    pub fn with_reads<'a>(reads: impl IntoIterator<Item = &'a str>) -> Retain {
+        let mut r = Retain::host();
+        for read in reads {
+            if let Some((api, kind)) = read.rsplit_once('/') {
+                r.kinds.insert((api.to_string(), kind.to_string()));
+            }
+        }
+        r
+    }
+
+    /// Whether objects of this kind are kept (never Secrets).
+    pub fn keeps(&self, api_version: &str, kind: &str) -> bool {
+        kind != "Secret"
+            && self
+                .kinds
+                .iter()
+                .any(|(a, k)| a == api_version && k == kind)
+    }
+
+    /// Every kind kept, as `apiVersion/Kind`.
+    pub fn kinds(&self) -> impl Iterator<Item = String> + '_ {
+        self.kinds.iter().map(|(a, k)| format!("{a}/{k}"))
+    }
+}
+
 /// Every object of the cluster, indexed.
 #[derive(Debug, Default)]
 pub struct ClusterView {
@@ -106,37 +204,267 @@ pub struct ClusterView {
     pub services: BTreeMap<String, ServiceFacts>,
     /// Endpoints by service id.
     pub endpoints: BTreeMap<String, Vec<EndpointFacts>>,
-    /// Raw objects by (apiVersion, kind), for extensions' get/list.
-    objects: HashMap<(String, String), Vec<Value>>,
+    /// Objects kept as JSON by (apiVersion, kind), see [`Retain`].
+    objects: HashMap<(String, String), Vec<RawObject>>,
+    /// Objects seen per kind, kept or not.
+    counts: BTreeMap<(String, String), usize>,
     pod_by_ip: HashMap<Ipv4Addr, Vec<String>>,
     node_by_ip: HashMap<Ipv4Addr, String>,
     service_by_ip: HashMap<Ipv4Addr, String>,
 }
 
-fn object_name(v: &Value) -> String {
-    let meta = v.get("metadata");
-    let ns = meta
-        .and_then(|m| m.get("namespace"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let name = meta
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("?");
-    if ns.is_empty() {
-        name.to_string()
-    } else {
-        format!("{ns}/{name}")
-    }
+// What the view reads of each object: typed, borrowing from the JSON text
+// where it can, everything else skipped unread.
+
+#[derive(Deserialize)]
+struct List<'a> {
+    #[serde(borrow)]
+    items: Option<Vec<&'a RawValue>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    metadata: Option<ListMeta>,
 }
 
-fn typed<T: serde::de::DeserializeOwned>(v: &Value, origin: &str, kind: &str) -> Result<T> {
-    serde_json::from_value(v.clone()).map_err(|e| {
-        bad_input(format!(
-            "{origin}: {kind} {} is malformed: {e}",
-            object_name(v)
-        ))
-    })
+#[derive(Deserialize)]
+struct ListMeta {
+    #[serde(default, rename = "continue")]
+    continue_: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    metadata: NameMeta<'a>,
+}
+
+#[derive(Deserialize, Default)]
+struct NameMeta<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Meta<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(borrow, default)]
+    owner_references: Option<Vec<OwnerRef<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct OwnerRef<'a> {
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Condition<'a> {
+    #[serde(borrow, rename = "type")]
+    type_: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeObj<'a> {
+    #[serde(borrow, default)]
+    metadata: Meta<'a>,
+    #[serde(borrow, default)]
+    spec: Option<NodeSpec<'a>>,
+    #[serde(borrow, default)]
+    status: Option<NodeStatus<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeSpec<'a> {
+    #[serde(borrow, default, rename = "podCIDR")]
+    pod_cidr: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "podCIDRs")]
+    pod_cidrs: Option<Vec<Cow<'a, str>>>,
+}
+
+#[derive(Deserialize)]
+struct NodeAddress<'a> {
+    #[serde(borrow, rename = "type")]
+    type_: Cow<'a, str>,
+    #[serde(borrow)]
+    address: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct NodeStatus<'a> {
+    #[serde(borrow, default)]
+    addresses: Option<Vec<NodeAddress<'a>>>,
+    #[serde(borrow, default)]
+    conditions: Option<Vec<Condition<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodObj<'a> {
+    #[serde(borrow, default)]
+    metadata: Meta<'a>,
+    #[serde(borrow, default)]
+    spec: Option<PodSpec<'a>>,
+    #[serde(borrow, default)]
+    status: Option<PodStatus<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodSpec<'a> {
+    #[serde(borrow, default)]
+    node_name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    host_network: Option<bool>,
+    #[serde(borrow, default)]
+    containers: Vec<Container<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Container<'a> {
+    #[serde(borrow, default)]
+    ports: Option<Vec<ContainerPort<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContainerPort<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    container_port: i32,
+    #[serde(borrow, default)]
+    protocol: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodStatus<'a> {
+    #[serde(borrow, default, rename = "podIP")]
+    pod_ip: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    phase: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    conditions: Option<Vec<Condition<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ServiceObj<'a> {
+    #[serde(borrow, default)]
+    metadata: Meta<'a>,
+    #[serde(borrow, default)]
+    spec: Option<ServiceSpec<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceSpec<'a> {
+    #[serde(borrow, default, rename = "clusterIP")]
+    cluster_ip: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "clusterIPs")]
+    cluster_ips: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow, default)]
+    ports: Option<Vec<ServicePort<'a>>>,
+    #[serde(borrow, default, rename = "type")]
+    type_: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    external_traffic_policy: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServicePort<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    protocol: Option<Cow<'a, str>>,
+    port: i32,
+    #[serde(default)]
+    node_port: Option<i32>,
+    #[serde(default)]
+    target_port: Option<IntOrString>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SliceObj<'a> {
+    #[serde(borrow, default)]
+    metadata: Meta<'a>,
+    #[serde(borrow)]
+    address_type: Cow<'a, str>,
+    #[serde(borrow, default)]
+    endpoints: Option<Vec<SliceEndpoint<'a>>>,
+    #[serde(borrow, default)]
+    ports: Option<Vec<SlicePort<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SliceEndpoint<'a> {
+    #[serde(borrow, default)]
+    addresses: Vec<Cow<'a, str>>,
+    #[serde(default)]
+    conditions: Option<SliceConditions>,
+    #[serde(borrow, default)]
+    node_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    target_ref: Option<TargetRef<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SliceConditions {
+    #[serde(default)]
+    ready: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct TargetRef<'a> {
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct SlicePort<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    port: Option<i32>,
+    #[serde(borrow, default)]
+    protocol: Option<Cow<'a, str>>,
+}
+
+fn text(c: &Option<Cow<'_, str>>) -> String {
+    c.as_deref().unwrap_or_default().to_string()
+}
+
+fn ready(conditions: &Option<Vec<Condition<'_>>>) -> bool {
+    conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 fn protocol_of(p: Option<&str>) -> Protocol {
@@ -147,64 +475,203 @@ fn port16(p: i32, what: &str, origin: &str) -> Result<u16> {
     u16::try_from(p).map_err(|_| bad_input(format!("{origin}: {what}: port {p} out of range")))
 }
 
-impl ClusterView {
-    /// Interpret a bundle's objects. Unknown kinds are kept for extensions.
-    pub fn from_bundle(bundle: &Bundle) -> Result<ClusterView> {
-        let origin = format!("{}/cluster.json", bundle.source);
-        let mut view = ClusterView::default();
-        for item in &bundle.objects {
-            let api = item.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-            let kind = item.get("kind").and_then(Value::as_str).unwrap_or("");
-            match kind {
-                "Node" => view.add_node(typed(item, &origin, kind)?, &origin)?,
-                "Pod" => view.add_pod(typed(item, &origin, kind)?, &origin)?,
-                "Service" => view.add_service(typed(item, &origin, kind)?, &origin)?,
-                "EndpointSlice" => view.add_slice(typed(item, &origin, kind)?, &origin)?,
-                _ => {}
-            }
-            if kind == "Secret" {
-                continue; // never lent to anyone
-            }
-            view.objects
-                .entry((api.to_string(), kind.to_string()))
-                .or_default()
-                .push(item.clone());
+/// `origin:line:column: malformed JSON: …` for a parse error of `text`.
+pub fn json_error(origin: &str, e: &serde_json::Error) -> anyhow::Error {
+    bad_input(format!(
+        "{origin}:{}:{}: malformed JSON: {e}",
+        e.line(),
+        e.column()
+    ))
+}
+
+/// Builds a [`ClusterView`] from JSON: a whole `kubectl get -o json` List,
+/// or the pages of a LIST one kind at a time.
+pub struct ClusterBuilder {
+    view: ClusterView,
+    retain: Retain,
+}
+
+impl ClusterBuilder {
+    pub fn new(retain: Retain) -> ClusterBuilder {
+        ClusterBuilder {
+            view: ClusterView::default(),
+            retain,
         }
-        Ok(view)
     }
 
-    fn add_node(&mut self, node: Node, origin: &str) -> Result<()> {
-        let name = node.metadata.name.clone().unwrap_or_default();
-        let status = node.status.unwrap_or_default();
+    /// A List (or a single object) as `kubectl get … -o json` prints it.
+    pub fn add_list(&mut self, json: &str, origin: &str) -> Result<()> {
+        let list: List<'_> = serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
+        match list.items {
+            Some(items) => {
+                for item in items {
+                    self.add_object(item, None, origin)?;
+                }
+                Ok(())
+            }
+            None if list.kind.is_some() => {
+                let item: &RawValue =
+                    serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
+                self.add_object(item, None, origin)
+            }
+            None => Err(bad_input(format!(
+                "{origin}: expected a Kubernetes List (`kubectl get ... -o json`)"
+            ))),
+        }
+    }
+
+    /// The items of one LIST page of `api_version`/`kind` (the API server
+    /// leaves kind and apiVersion out of list items); returns the token of
+    /// the next page, if there is one.
+    pub fn add_page(
+        &mut self,
+        json: &str,
+        api_version: &str,
+        kind: &str,
+        origin: &str,
+    ) -> Result<Option<String>> {
+        let list: List<'_> = serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
+        for item in list.items.unwrap_or_default() {
+            self.add_object(item, Some((api_version, kind)), origin)?;
+        }
+        Ok(list
+            .metadata
+            .and_then(|m| m.continue_)
+            .filter(|t| !t.is_empty()))
+    }
+
+    /// One object; `of` gives its apiVersion and kind when the JSON lacks them.
+    pub fn add_object(
+        &mut self,
+        item: &RawValue,
+        of: Option<(&str, &str)>,
+        origin: &str,
+    ) -> Result<()> {
+        let json = item.get();
+        let head: Head<'_> = serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
+        let (api, kind) = match of {
+            Some((a, k)) => (Cow::Borrowed(a), Cow::Borrowed(k)),
+            None => (
+                head.api_version.clone().unwrap_or_default(),
+                head.kind.clone().unwrap_or_default(),
+            ),
+        };
+        let name = text(&head.metadata.name);
+        let namespace = text(&head.metadata.namespace);
+        let id = if namespace.is_empty() {
+            name.clone()
+        } else {
+            format!("{namespace}/{name}")
+        };
+        let what = |kind: &'static str| {
+            let id = id.as_str();
+            move |e: serde_json::Error| bad_input(format!("{origin}: {kind} {id} is malformed: {e}"))
+        };
+        match (api.as_ref(), kind.as_ref()) {
+            ("v1", "Node") => self
+                .view
+                .add_node(serde_json::from_str(json).map_err(what("Node"))?, origin)?,
+            ("v1", "Pod") => self
+                .view
+                .add_pod(serde_json::from_str(json).map_err(what("Pod"))?, origin)?,
+            ("v1", "Service") => self
+                .view
+                .add_service(serde_json::from_str(json).map_err(what("Service"))?, origin)?,
+            ("discovery.k8s.io/v1", "EndpointSlice") => self.view.add_slice(
+                serde_json::from_str(json).map_err(what("EndpointSlice"))?,
+                origin,
+            )?,
+            _ => {}
+        }
+        *self
+            .view
+            .counts
+            .entry((api.to_string(), kind.to_string()))
+            .or_default() += 1;
+        if self.retain.keeps(&api, &kind) {
+            let json = if of.is_some() && head.kind.is_none() {
+                with_kind(json, &api, &kind)?
+            } else {
+                item.to_owned()
+            };
+            self.view
+                .objects
+                .entry((api.into_owned(), kind.into_owned()))
+                .or_default()
+                .push(RawObject {
+                    namespace,
+                    name,
+                    json,
+                });
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> ClusterView {
+        self.view
+    }
+}
+
+/// A list item with `apiVersion` and `kind` put back, without the copy of
+/// the whole object kubectl keeps in an annotation, as kubectl shows it.
+fn with_kind(json: &str, api_version: &str, kind: &str) -> Result<Box<RawValue>> {
+    let mut v: serde_json::Map<String, Value> = serde_json::from_str(json)?;
+    v.insert("apiVersion".into(), Value::String(api_version.into()));
+    v.insert("kind".into(), Value::String(kind.into()));
+    if let Some(Value::Object(meta)) = v.get_mut("metadata") {
+        meta.remove("managedFields");
+        if let Some(Value::Object(ann)) = meta.get_mut("annotations") {
+            ann.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+    }
+    Ok(serde_json::value::to_raw_value(&v)?)
+}
+
+impl ClusterView {
+    /// Interpret `cluster.json` (a List), keeping the objects `retain` names.
+    pub fn parse(json: &str, origin: &str, retain: Retain) -> Result<ClusterView> {
+        let mut b = ClusterBuilder::new(retain);
+        b.add_list(json, origin)?;
+        Ok(b.finish())
+    }
+
+    /// How many objects of each kind were read, kept or not.
+    pub fn counts(&self) -> &BTreeMap<(String, String), usize> {
+        &self.counts
+    }
+
+    /// Whether any object of this kind was read.
+    pub fn has_kind(&self, api_version: &str, kind: &str) -> bool {
+        self.counts
+            .contains_key(&(api_version.to_string(), kind.to_string()))
+    }
+
+    fn add_node(&mut self, node: NodeObj<'_>, origin: &str) -> Result<()> {
+        let name = text(&node.metadata.name);
+        let status = node.status;
         let ip = status
-            .addresses
-            .unwrap_or_default()
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
             .into_iter()
+            .flatten()
             .find(|a| a.type_ == "InternalIP")
             .and_then(|a| a.address.parse::<Ipv4Addr>().ok())
             .ok_or_else(|| bad_input(format!("{origin}: node {name} has no IPv4 InternalIP")))?;
-        let spec = node.spec.unwrap_or_default();
-        let mut cidrs: Vec<String> = spec.pod_cidrs.unwrap_or_default();
-        if cidrs.is_empty()
-            && let Some(c) = spec.pod_cidr
-        {
-            cidrs.push(c);
+        let mut cidrs: Vec<Cow<'_, str>> = Vec::new();
+        if let Some(spec) = node.spec {
+            cidrs = spec.pod_cidrs.unwrap_or_default();
+            if cidrs.is_empty()
+                && let Some(c) = spec.pod_cidr
+            {
+                cidrs.push(c);
+            }
         }
         let pod_cidrs = cidrs
             .iter()
             .filter_map(|c| c.parse::<Ipv4Net>().ok())
             .collect();
-        let ready = status
-            .conditions
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        let annotations = node
-            .metadata
-            .annotations
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let ready = status.as_ref().is_some_and(|s| ready(&s.conditions));
+        let annotations = node.metadata.annotations.unwrap_or_default().into_iter().collect();
         self.node_by_ip.insert(ip, name.clone());
         self.nodes.insert(
             name.clone(),
@@ -220,37 +687,48 @@ impl ClusterView {
         Ok(())
     }
 
-    fn add_pod(&mut self, pod: Pod, origin: &str) -> Result<()> {
-        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let spec = pod.spec.unwrap_or_default();
-        let status = pod.status.unwrap_or_default();
-        let ip = status.pod_ip.as_deref().and_then(|s| s.parse().ok());
-        let ready = status
-            .conditions
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
+    fn add_pod(&mut self, pod: PodObj<'_>, origin: &str) -> Result<()> {
+        let namespace = text(&pod.metadata.namespace);
+        let name = text(&pod.metadata.name);
         let mut ports = Vec::new();
-        for c in &spec.containers {
-            for p in c.ports.iter().flatten() {
-                ports.push((
-                    p.name.clone().unwrap_or_default(),
-                    port16(p.container_port, &format!("pod {namespace}/{name}"), origin)?,
-                    protocol_of(p.protocol.as_deref()),
-                ));
+        let (mut node, mut host_network) = (String::new(), false);
+        if let Some(spec) = &pod.spec {
+            node = text(&spec.node_name);
+            host_network = spec.host_network.unwrap_or(false);
+            for c in &spec.containers {
+                for p in c.ports.iter().flatten() {
+                    ports.push((
+                        text(&p.name),
+                        port16(p.container_port, &format!("pod {namespace}/{name}"), origin)?,
+                        protocol_of(p.protocol.as_deref()),
+                    ));
+                }
             }
         }
+        let status = pod.status.as_ref();
+        let daemonset = pod
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|r| r.kind == "DaemonSet")
+            .map(|r| r.name.to_string());
         let facts = PodFacts {
             namespace,
             name,
-            ip,
-            node: spec.node_name.unwrap_or_default(),
-            host_network: spec.host_network.unwrap_or(false),
-            ready,
-            phase: status.phase.unwrap_or_else(|| "Unknown".into()),
+            ip: status
+                .and_then(|s| s.pod_ip.as_deref())
+                .and_then(|s| s.parse().ok()),
+            node,
+            host_network,
+            ready: status.is_some_and(|s| ready(&s.conditions)),
+            phase: status
+                .and_then(|s| s.phase.as_deref())
+                .unwrap_or("Unknown")
+                .to_string(),
             ports,
             labels: pod.metadata.labels.unwrap_or_default(),
+            daemonset,
         };
         if let (Some(ip), false) = (facts.ip, facts.host_network) {
             self.pod_by_ip.entry(ip).or_default().push(facts.id());
@@ -259,35 +737,42 @@ impl ClusterView {
         Ok(())
     }
 
-    fn add_service(&mut self, svc: Service, origin: &str) -> Result<()> {
-        let namespace = svc.metadata.namespace.clone().unwrap_or_default();
-        let name = svc.metadata.name.clone().unwrap_or_default();
-        let spec = svc.spec.unwrap_or_default();
-        let mut ips: Vec<String> = spec.cluster_ips.clone().unwrap_or_default();
-        if ips.is_empty()
-            && let Some(ip) = spec.cluster_ip.clone()
-        {
-            ips.push(ip);
-        }
-        let cluster_ips: Vec<Ipv4Addr> = ips.iter().filter_map(|s| s.parse().ok()).collect();
+    fn add_service(&mut self, svc: ServiceObj<'_>, origin: &str) -> Result<()> {
+        let namespace = text(&svc.metadata.namespace);
+        let name = text(&svc.metadata.name);
         let what = format!("service {namespace}/{name}");
+        let mut cluster_ips = Vec::new();
         let mut ports = Vec::new();
-        for p in spec.ports.unwrap_or_default() {
-            ports.push(ServicePortFacts {
-                name: p.name.unwrap_or_default(),
-                protocol: protocol_of(p.protocol.as_deref()),
-                port: port16(p.port, &what, origin)?,
-                node_port: p.node_port.map(|n| port16(n, &what, origin)).transpose()?,
-                target_port: p.target_port,
-            });
+        let (mut service_type, mut external_traffic_local) = ("ClusterIP".to_string(), false);
+        if let Some(spec) = svc.spec {
+            let mut ips = spec.cluster_ips.unwrap_or_default();
+            if ips.is_empty()
+                && let Some(ip) = spec.cluster_ip
+            {
+                ips.push(ip);
+            }
+            cluster_ips = ips.iter().filter_map(|s| s.parse().ok()).collect();
+            for p in spec.ports.unwrap_or_default() {
+                ports.push(ServicePortFacts {
+                    name: text(&p.name),
+                    protocol: protocol_of(p.protocol.as_deref()),
+                    port: port16(p.port, &what, origin)?,
+                    node_port: p.node_port.map(|n| port16(n, &what, origin)).transpose()?,
+                    target_port: p.target_port,
+                });
+            }
+            if let Some(t) = spec.type_ {
+                service_type = t.into_owned();
+            }
+            external_traffic_local = spec.external_traffic_policy.as_deref() == Some("Local");
         }
         let facts = ServiceFacts {
             namespace,
             name,
-            service_type: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
+            service_type,
             cluster_ips,
             ports,
-            external_traffic_local: spec.external_traffic_policy.as_deref() == Some("Local"),
+            external_traffic_local,
         };
         for ip in &facts.cluster_ips {
             self.service_by_ip.insert(*ip, facts.id());
@@ -296,26 +781,25 @@ impl ClusterView {
         Ok(())
     }
 
-    fn add_slice(&mut self, slice: EndpointSlice, origin: &str) -> Result<()> {
+    fn add_slice(&mut self, slice: SliceObj<'_>, origin: &str) -> Result<()> {
         if slice.address_type != "IPv4" {
             return Ok(());
         }
-        let namespace = slice.metadata.namespace.clone().unwrap_or_default();
+        let namespace = text(&slice.metadata.namespace);
         let Some(service) = slice
             .metadata
             .labels
             .as_ref()
             .and_then(|l| l.get("kubernetes.io/service-name"))
-            .cloned()
         else {
             return Ok(());
         };
         let what = format!("endpointslice of {namespace}/{service}");
         let mut ports = Vec::new();
-        for p in slice.ports.unwrap_or_default() {
+        for p in slice.ports.iter().flatten() {
             if let Some(port) = p.port {
                 ports.push((
-                    p.name.unwrap_or_default(),
+                    text(&p.name),
                     port16(port, &what, origin)?,
                     protocol_of(p.protocol.as_deref()),
                 ));
@@ -325,10 +809,9 @@ impl ClusterView {
             .endpoints
             .entry(format!("{namespace}/{service}"))
             .or_default();
-        for ep in slice.endpoints {
-            let conditions = ep.conditions.unwrap_or_default();
+        for ep in slice.endpoints.iter().flatten() {
             // A nil ready condition means ready (EndpointSlice API semantics).
-            let ready = conditions.ready.unwrap_or(true);
+            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
             let pod = ep
                 .target_ref
                 .as_ref()
@@ -336,8 +819,8 @@ impl ClusterView {
                 .map(|t| {
                     format!(
                         "{}/{}",
-                        t.namespace.clone().unwrap_or_else(|| namespace.clone()),
-                        t.name.clone().unwrap_or_default()
+                        t.namespace.as_deref().unwrap_or(&namespace),
+                        t.name.as_deref().unwrap_or_default()
                     )
                 });
             for addr in &ep.addresses {
@@ -347,7 +830,7 @@ impl ClusterView {
                 list.push(EndpointFacts {
                     ip,
                     ready,
-                    node: ep.node_name.clone(),
+                    node: ep.node_name.as_deref().map(str::to_string),
                     pod: pod.clone(),
                     ports: ports.clone(),
                 });
@@ -408,32 +891,70 @@ impl ClusterView {
         Classified::External(ip)
     }
 
-    /// Raw objects of a kind, optionally in one namespace.
-    pub fn objects(&self, api_version: &str, kind: &str, namespace: &str) -> Vec<&Value> {
+    /// The nodes a flow from `src` to `dst` will reach: the source's node
+    /// and the destination's (for a Service, the nodes of its ready
+    /// endpoints, else of all its endpoints). Loading them up front, in
+    /// parallel, is what makes a diagnosis fast; a node missed here is still
+    /// loaded when the path reaches it.
+    pub fn nodes_for(&self, src: Ipv4Addr, dst: Ipv4Addr, port: u16, protocol: Protocol) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut add = |n: &str| {
+            if !n.is_empty() && self.nodes.contains_key(n) && !out.iter().any(|o| o == n) {
+                out.push(n.to_string());
+            }
+        };
+        let of_ip = |ip: Ipv4Addr, add: &mut dyn FnMut(&str)| {
+            if let Some(p) = self.pod_by_ip(ip) {
+                add(&p.node);
+            } else if let Some(n) = self.node_by_ip(ip) {
+                add(&n.name);
+            }
+        };
+        of_ip(src, &mut add);
+        match self.classify(dst, port, protocol) {
+            Classified::Service(s) => {
+                if let Some(n) = self.node_by_ip(dst) {
+                    add(&n.name);
+                }
+                let eps = self.endpoints.get(&s.id()).map(Vec::as_slice).unwrap_or_default();
+                let any_ready = eps.iter().any(|e| e.ready);
+                for ep in eps.iter().filter(|e| e.ready || !any_ready) {
+                    match (&ep.node, ep.pod.as_ref().and_then(|p| self.pods.get(p))) {
+                        (Some(n), _) => add(n),
+                        (None, Some(p)) => add(&p.node),
+                        (None, None) => of_ip(ep.ip, &mut add),
+                    }
+                }
+            }
+            Classified::Pod(p) => add(&p.node),
+            Classified::Node(n) => add(&n.name),
+            Classified::External(_) => {}
+        }
+        out
+    }
+
+    /// Objects kept of a kind (see [`Retain`]), optionally in one namespace.
+    pub fn objects(&self, api_version: &str, kind: &str, namespace: &str) -> Vec<&RawObject> {
         self.objects
             .get(&(api_version.to_string(), kind.to_string()))
             .map(|list| {
                 list.iter()
-                    .filter(|v| {
-                        namespace.is_empty()
-                            || v.pointer("/metadata/namespace").and_then(Value::as_str)
-                                == Some(namespace)
-                    })
+                    .filter(|o| namespace.is_empty() || o.namespace == namespace)
                     .collect()
             })
             .unwrap_or_default()
     }
 
-    /// One raw object by name.
+    /// One kept object by name.
     pub fn object(
         &self,
         api_version: &str,
         kind: &str,
         namespace: &str,
         name: &str,
-    ) -> Option<&Value> {
+    ) -> Option<&RawObject> {
         self.objects(api_version, kind, namespace)
             .into_iter()
-            .find(|v| v.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+            .find(|o| o.name == name)
     }
 }

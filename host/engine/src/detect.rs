@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use ipnet::{IpNet, Ipv4Net};
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::cluster::ClusterView;
+use crate::cluster::{ClusterView, PodFacts};
 use crate::dump::{NetnsDump, NodeDump};
 use crate::error::bad_input;
 
@@ -201,29 +200,14 @@ pub fn detect(
 fn daemonset_names(view: &ClusterView) -> Vec<(String, String)> {
     view.objects("apps/v1", "DaemonSet", "")
         .iter()
-        .filter_map(|d| {
-            let name = d.pointer("/metadata/name").and_then(Value::as_str)?;
-            let ns = d
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            Some((ns.to_string(), name.to_string()))
-        })
+        .map(|d| (d.namespace.clone(), d.name.clone()))
         .collect()
 }
 
 /// The DaemonSet a pod belongs to: its owner, else a name `<ds>-<suffix>`.
-fn pod_daemonset<'a>(pod: &Value, candidates: &[&'a str]) -> Option<&'a str> {
-    let owner = pod
-        .pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .and_then(|refs| {
-            refs.iter()
-                .find(|r| r.get("kind").and_then(Value::as_str) == Some("DaemonSet"))
-        })
-        .and_then(|r| r.get("name"))
-        .and_then(Value::as_str);
-    let name = pod.pointer("/metadata/name").and_then(Value::as_str)?;
+fn pod_daemonset<'a>(pod: &PodFacts, candidates: &[&'a str]) -> Option<&'a str> {
+    let owner = pod.daemonset.as_deref();
+    let name = pod.name.as_str();
     candidates.iter().copied().find(|ds| match owner {
         Some(o) => o == *ds,
         None => name
@@ -251,22 +235,14 @@ fn network_plugin_explained(
             return Ok((plugin.clone(), format!("DaemonSet {ns}/{name}")));
         }
     }
-    let pods = view.objects("v1", "Pod", "");
     for (plugin, daemonsets) in plugins {
         let candidates: Vec<&str> = daemonsets.iter().map(String::as_str).collect();
-        if let Some(pod) = pods
-            .iter()
+        if let Some(pod) = view
+            .pods
+            .values()
             .find(|p| pod_daemonset(p, &candidates).is_some())
         {
-            let id = pod
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            let ns = pod
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            return Ok((plugin.clone(), format!("pod {ns}/{id}")));
+            return Ok((plugin.clone(), format!("pod {}", pod.id())));
         }
     }
     let loaded: Vec<&str> = plugins.keys().map(String::as_str).collect();
@@ -279,7 +255,8 @@ fn network_plugin_explained(
             .find(|(_, n)| daemonsets.contains(&n.as_str()))
             .map(|(ns, n)| format!("DaemonSet {ns}/{n}"))
             .or_else(|| {
-                pods.iter()
+                view.pods
+                    .values()
                     .find_map(|p| pod_daemonset(p, daemonsets))
                     .map(|ds| format!("pods of DaemonSet {ds}"))
             });
@@ -305,7 +282,7 @@ fn network_plugin_explained(
                 .collect::<Vec<_>>()
                 .join(", ")
         },
-        pods.len(),
+        view.pods.len(),
         known.join("; ")
     )))
 }
@@ -420,17 +397,25 @@ impl KubeProxyConfiguration {
 }
 
 /// The text of kube-proxy's config.conf, when its ConfigMap has one.
-fn kube_proxy_text(view: &ClusterView) -> Option<&str> {
-    view.object("v1", "ConfigMap", "kube-system", "kube-proxy")
-        .and_then(|cm| cm.pointer("/data/config.conf"))
-        .and_then(Value::as_str)
+fn kube_proxy_text(view: &ClusterView) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct ConfigMap {
+        data: Option<BTreeMap<String, String>>,
+    }
+    let cm: ConfigMap = view
+        .object("v1", "ConfigMap", "kube-system", "kube-proxy")?
+        .typed()
+        .ok()?;
+    cm.data?.remove("config.conf")
 }
 
 /// kube-proxy's configuration: `None` without its ConfigMap (or the
 /// ConfigMap's config.conf); a document that is not a KubeProxyConfiguration
 /// is bad input naming the ConfigMap, the key and the line.
 fn kube_proxy_config(view: &ClusterView) -> Result<Option<KubeProxyConfiguration>> {
-    kube_proxy_text(view).map(parse_kube_proxy).transpose()
+    kube_proxy_text(view)
+        .map(|text| parse_kube_proxy(&text))
+        .transpose()
 }
 
 fn parse_kube_proxy(text: &str) -> Result<KubeProxyConfiguration> {
@@ -777,12 +762,7 @@ winkernel:
             {"apiVersion": "v1", "kind": "ConfigMap",
              "metadata": {"namespace": "kube-system", "name": "kube-proxy"},
              "data": {"config.conf": conf}}]});
-        let bundle = crate::bundle::Bundle {
-            source: "test".into(),
-            objects: crate::bundle::parse_cluster(&list.to_string(), "test").unwrap(),
-            nodes: Default::default(),
-        };
-        ClusterView::from_bundle(&bundle).unwrap()
+        ClusterView::parse(&list.to_string(), "test", Default::default()).unwrap()
     }
 
     fn flags() -> Overrides {

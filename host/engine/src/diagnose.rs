@@ -744,12 +744,7 @@ mod tests {
     ]}"#;
 
     fn facts() -> Facts {
-        let bundle = crate::bundle::Bundle {
-            source: "test".into(),
-            objects: crate::bundle::parse_cluster(CLUSTER, "test").expect("test cluster"),
-            nodes: Default::default(),
-        };
-        let view = ClusterView::from_bundle(&bundle).expect("test view");
+        let view = ClusterView::parse(CLUSTER, "test", Default::default()).expect("test view");
         Facts::new(
             view,
             Netstacks::default(),

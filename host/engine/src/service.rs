@@ -501,7 +501,6 @@ pub fn resolve_ipvs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::parse_cluster;
     use crate::packet::Protocol;
 
     const CLUSTER: &str = r#"{"kind": "List", "apiVersion": "v1", "items": [
@@ -518,12 +517,7 @@ mod tests {
     ]}"#;
 
     fn view(text: &str) -> ClusterView {
-        let bundle = crate::bundle::Bundle {
-            source: "test".into(),
-            objects: parse_cluster(text, "test").unwrap(),
-            nodes: Default::default(),
-        };
-        ClusterView::from_bundle(&bundle).unwrap()
+        ClusterView::parse(text, "test", Default::default()).unwrap()
     }
 
     fn packet(src: &str, dst: &str, dport: u16) -> Packet {

@@ -12,7 +12,6 @@ mod objects;
 mod pod;
 mod snapshot;
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,11 +20,10 @@ use anyhow::Result;
 use tokio::runtime::Runtime;
 
 pub use args::{LiveArgs, SnapshotArgs};
-use skoop_engine::bundle::Bundle;
-use skoop_engine::cluster::ClusterView;
+use skoop_engine::cluster::{ClusterView, Retain};
 use skoop_engine::dump::NodeDump;
 use skoop_engine::error::bad_input;
-use skoop_engine::netstack::Netstacks;
+use skoop_engine::netstack::{NetstackError, Netstacks};
 
 pub use objects::KINDS;
 
@@ -109,32 +107,17 @@ impl Session {
 
     /// The cluster's objects (one paginated LIST per kind), without node
     /// dumps, as a snapshot writes them.
-    pub fn bundle(&self) -> Result<Bundle> {
-        let objects = self.rt.block_on(objects::all(&self.api))?;
-        Ok(Bundle {
-            source: self.source(),
-            objects,
-            nodes: BTreeMap::new(),
-        })
+    /// Every object skoop reads, kubectl-shaped, for `skoop snapshot`.
+    pub fn objects(&self) -> Result<Vec<serde_json::Value>> {
+        self.rt.block_on(objects::all(&self.api))
     }
 
-    /// The cluster's objects for a diagnosis: as [`Session::bundle`], without
-    /// what no reader needs (kubectl's last-applied-configuration copies).
-    pub fn objects(&self) -> Result<Bundle> {
-        let objects = self
-            .rt
-            .block_on(objects::all(&self.api))?
-            .into_iter()
-            .map(objects::slim)
-            .collect();
-        Ok(Bundle {
-            source: self.source(),
-            objects,
-            nodes: BTreeMap::new(),
-        })
+    /// The cluster view, read page by page; only the kinds `retain` names
+    /// are kept as JSON.
+    pub fn view(&self, retain: Retain) -> Result<ClusterView> {
+        self.rt.block_on(objects::view(&self.api, retain))
     }
 
-    /// Collect one node now (a collector pod).
     pub fn collect(&self, node: &str) -> Result<NodeDump> {
         self.rt.block_on(self.collectors.collect(node))
     }
@@ -167,7 +150,7 @@ impl Session {
             Box::new(move |node| {
                 handle
                     .block_on(collectors.collect(node))
-                    .map_err(|e| format!("{e:#}"))
+                    .map_err(|e| NetstackError::Unavailable(format!("{e:#}")))
             }),
         )
     }
@@ -194,12 +177,6 @@ pub fn source_node(view: &ClusterView, src: Ipv4Addr) -> Option<String> {
     view.node_by_ip(src)
         .map(|n| n.name.clone())
         .or_else(|| view.pod_by_ip(src).map(|p| p.node.clone()))
-}
-
-/// A bundle for diagnosing a live cluster: its objects only; node dumps are
-/// collected lazily through [`Session::netstacks`].
-pub fn bundle(args: &LiveArgs) -> Result<Bundle> {
-    Session::connect(args)?.bundle()
 }
 
 /// Run `skoop snapshot`.

@@ -1,11 +1,14 @@
 //! The cluster's objects, read with one LIST per kind (paginated), shaped as
 //! `kubectl get -o json` prints them. Secrets are never read.
 
+use std::sync::Mutex;
+
 use anyhow::Result;
 use kube::api::{ApiResource, DynamicObject, ListParams};
 use serde_json::Value;
 
 use super::api::{Answer, ApiServer, Call};
+use skoop_engine::cluster::{ClusterBuilder, ClusterView, Retain};
 use skoop_engine::error::bad_input;
 
 /// A kind skoop reads.
@@ -146,13 +149,60 @@ pub async fn all(api: &ApiServer) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-/// Drop what no reader needs from an object kept for a diagnosis: the copy
-/// of the whole object kubectl keeps in an annotation.
-pub fn slim(mut item: Value) -> Value {
-    if let Some(Value::Object(ann)) = item.pointer_mut("/metadata/annotations") {
-        ann.remove("kubectl.kubernetes.io/last-applied-configuration");
+/// Read every page of one kind into `view` as it arrives: the page's JSON
+/// is interpreted and dropped, never kept whole.
+async fn read_into(api: &ApiServer, k: &Kind, view: &Mutex<ClusterBuilder>) -> Result<()> {
+    let resource = k.resource();
+    let objects = kube::Api::<DynamicObject>::all_with(api.client(), &resource);
+    let url = objects.resource_url().to_string();
+    let call = Call {
+        verb: "list",
+        group: k.group,
+        resource: k.plural,
+        namespace: None,
+        path: url.clone(),
+    };
+    let api_version = k.api_version();
+    let mut params = ListParams::default().limit(PAGE);
+    loop {
+        let request = kube::core::Request::new(&url)
+            .list(&params)
+            .map_err(|e| bad_input(format!("cannot build the request to list {}: {e}", k.plural)))?;
+        let client = api.client();
+        let page = match api.send(&call, client.request_text(request)).await? {
+            Answer::Ok(page) => page,
+            Answer::Status(404, _) if k.optional => return Ok(()),
+            Answer::Status(code, message) => {
+                return Err(bad_input(format!(
+                    "the API server at {} failed to list {} ({}): HTTP {code}: {message}",
+                    api.server, k.plural, call.path
+                )));
+            }
+        };
+        let origin = format!("the API server's list of {} ({})", k.plural, call.path);
+        let next = view
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the cluster view was poisoned"))?
+            .add_page(&page, &api_version, k.kind, &origin)?;
+        match next {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(()),
+        }
     }
-    item
+}
+
+/// The cluster view of every kind skoop reads, listed concurrently, each
+/// page interpreted as it arrives; only the kinds `retain` names stay JSON.
+pub async fn view(api: &ApiServer, retain: Retain) -> Result<ClusterView> {
+    let builder = Mutex::new(ClusterBuilder::new(retain));
+    let lists = futures::future::join_all(KINDS.iter().map(|k| read_into(api, k, &builder))).await;
+    for l in lists {
+        l?;
+    }
+    builder
+        .into_inner()
+        .map(ClusterBuilder::finish)
+        .map_err(|_| anyhow::anyhow!("the cluster view was poisoned"))
 }
 
 #[cfg(test)]

@@ -71,9 +71,8 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
 /// Run `skoop snapshot`.
 pub fn run(args: &SnapshotArgs) -> Result<u8> {
     let session = Session::connect(&args.live)?;
-    let bundle = session.bundle()?;
-    let items: Vec<Value> = bundle
-        .objects
+    let items: Vec<Value> = session
+        .objects()?
         .into_iter()
         .filter(|o| o.get("kind").and_then(Value::as_str) != Some("Secret"))
         .collect();

@@ -250,7 +250,7 @@ impl NetnsFacts for Netstack {
 
 /// Loads one node's dump on first use (live mode: a collector pod). The error
 /// is one line naming the node and why.
-pub type NodeLoader = Box<dyn Fn(&str) -> Result<NodeDump, String> + Send + Sync>;
+pub type NodeLoader = Box<dyn Fn(&str) -> Result<NodeDump, NetstackError> + Send + Sync>;
 
 /// The netns of one node: its host netns and its pods' netns by `ns/name`.
 #[derive(Debug)]
@@ -260,18 +260,18 @@ struct NodeNetns {
 }
 
 impl NodeNetns {
-    fn new(name: &str, d: &NodeDump) -> NodeNetns {
+    fn new(name: &str, d: NodeDump) -> NodeNetns {
         let pods = d
             .pods
-            .iter()
+            .into_iter()
             .map(|p| {
                 let id = format!("{}/{}", p.namespace, p.name);
-                let stack = Netstack::new(format!("pod {id}"), p.netns.clone());
+                let stack = Netstack::new(format!("pod {id}"), p.netns);
                 (id, stack)
             })
             .collect();
         NodeNetns {
-            host: Netstack::new(format!("node {name}"), d.host.clone()),
+            host: Netstack::new(format!("node {name}"), d.host),
             pods,
         }
     }
@@ -301,7 +301,7 @@ pub struct Netstacks {
 
 impl Default for Netstacks {
     fn default() -> Self {
-        Netstacks::from_dumps(&BTreeMap::new())
+        Netstacks::from_dumps(BTreeMap::new())
     }
 }
 
@@ -314,10 +314,13 @@ impl std::fmt::Debug for Netstacks {
 }
 
 impl Netstacks {
-    pub fn from_dumps(dumps: &BTreeMap<String, NodeDump>) -> Netstacks {
+    pub fn from_dumps(dumps: BTreeMap<String, NodeDump>) -> Netstacks {
         let nodes = dumps
-            .iter()
-            .map(|(name, d)| (name.clone(), NodeNetns::new(name, d)))
+            .into_iter()
+            .map(|(name, d)| {
+                let netns = NodeNetns::new(&name, d);
+                (name, netns)
+            })
             .collect();
         Netstacks {
             source: Arc::new(Source::Loaded(nodes)),
@@ -351,11 +354,7 @@ impl Netstacks {
                 let cell = lazy.nodes.get(name).ok_or_else(|| {
                     NetstackError::Unavailable(format!("no node {name} in the cluster"))
                 })?;
-                cell.get_or_init(|| {
-                    (lazy.loader)(name)
-                        .map(|d| NodeNetns::new(name, &d))
-                        .map_err(NetstackError::Unavailable)
-                })
+                cell.get_or_init(|| (lazy.loader)(name).map(|d| NodeNetns::new(name, d)))
                 .as_ref()
                 .map_err(Clone::clone)
             }
@@ -393,6 +392,47 @@ impl Netstacks {
                 .and_then(OnceLock::get)
                 .and_then(|r| r.as_ref().ok())
                 .map(|n| &n.host),
+        }
+    }
+
+    /// Load these nodes now, in parallel (lazy mode; a no-op otherwise).
+    /// The path will reach them; loading them together saves the wait of
+    /// one after the other.
+    pub fn prefetch(&self, nodes: &[String]) {
+        let Source::Lazy(lazy) = &*self.source else {
+            return;
+        };
+        let todo: Vec<&String> = nodes
+            .iter()
+            .filter(|n| lazy.nodes.get(*n).is_some_and(|c| c.get().is_none()))
+            .collect();
+        match todo.as_slice() {
+            [] => {}
+            [one] => {
+                let _ = self.node_netns(one);
+            }
+            many => std::thread::scope(|scope| {
+                for n in many {
+                    scope.spawn(move || {
+                        let _ = self.node_netns(n);
+                    });
+                }
+            }),
+        }
+    }
+
+    /// Nodes whose dump failed to load, with why (lazy mode).
+    pub fn load_errors(&self) -> Vec<(String, NetstackError)> {
+        match &*self.source {
+            Source::Loaded(_) => Vec::new(),
+            Source::Lazy(lazy) => lazy
+                .nodes
+                .iter()
+                .filter_map(|(n, c)| match c.get() {
+                    Some(Err(e)) => Some((n.clone(), e.clone())),
+                    _ => None,
+                })
+                .collect(),
         }
     }
 
@@ -440,7 +480,7 @@ mod netstacks_tests {
             Box::new(move |node| {
                 c.fetch_add(1, Ordering::SeqCst);
                 if node == "bad" {
-                    Err(format!("collector on {node} failed"))
+                    Err(NetstackError::Unavailable(format!("collector on {node} failed")))
                 } else {
                     Ok(dump(node))
                 }
@@ -468,12 +508,31 @@ mod netstacks_tests {
         assert!(stacks.node("nope").is_err());
         assert!(stacks.pod("default/unknown").is_err());
         assert!(stacks.loaded_node("c").is_none());
+        assert_eq!(stacks.load_errors().len(), 1);
+    }
+
+    #[test]
+    fn prefetch_loads_several_nodes_at_once() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let stacks = Netstacks::lazy(
+            ["a".to_string(), "b".to_string(), "c".to_string()],
+            BTreeMap::new(),
+            Box::new(move |node| {
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(dump(node))
+            }),
+        );
+        stacks.prefetch(&["a".to_string(), "b".to_string(), "x".to_string()]);
+        assert_eq!(stacks.loaded_nodes(), vec!["a".to_string(), "b".to_string()]);
+        stacks.prefetch(&["a".to_string()]);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]
     fn bundle_netstacks_answer_as_before() {
         let dumps = BTreeMap::from([("a".to_string(), dump("a"))]);
-        let stacks = Netstacks::from_dumps(&dumps);
+        let stacks = Netstacks::from_dumps(dumps);
         assert!(stacks.node("a").is_ok());
         assert!(stacks.pod("default/a-pod").is_ok());
         assert!(stacks.node("b").is_err());

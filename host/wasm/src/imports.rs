@@ -100,7 +100,7 @@ impl wc::Host for HostState {
         Ok(facts
             .view
             .object(&api_version, &kind, &namespace, &name)
-            .map(|v| v.to_string()))
+            .map(|o| o.json().to_string()))
     }
 
     fn list_objects(
@@ -115,7 +115,7 @@ impl wc::Host for HostState {
             .view
             .objects(&api_version, &kind, &namespace)
             .into_iter()
-            .map(|v| v.to_string())
+            .map(|o| o.json().to_string())
             .collect())
     }
 

@@ -4,6 +4,7 @@
 
 pub mod bindings;
 mod convert;
+mod engine_config;
 pub use convert::settings_to;
 mod imports;
 pub mod instance;
@@ -154,13 +155,13 @@ impl Registry {
             provider_linker,
             notices: Vec::new(),
         };
-        for (name, bytes) in builtin::BUILTINS {
+        for (name, bytes, native) in builtin::BUILTINS {
+            let label = format!("built-in extension {name}");
+            let component =
+                reg.runtime
+                    .builtin(&label, bytes, *native, builtin::PRECOMPILED_FOR)?;
             let ext = reg
-                .load_component(
-                    &format!("built-in extension {name}"),
-                    bytes,
-                    Origin::BuiltIn,
-                )
+                .describe_component(&label, bytes, component, Origin::BuiltIn)
                 .with_context(|| format!("loading built-in extension {name}"))?;
             reg.insert(ext);
         }
@@ -199,6 +200,17 @@ impl Registry {
             )));
         }
         let component = self.runtime.compile(label, bytes)?;
+        self.describe_component(label, bytes, component, origin)
+    }
+
+    /// Check a compiled component's contract version and kind, and describe it.
+    fn describe_component(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        component: Component,
+        origin: Origin,
+    ) -> Result<Extension> {
         let engine = &self.runtime.engine;
         let ty = component.component_type();
         let names: Vec<String> = ty

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, ResourceLimiter};
+use wasmtime::{Engine, ResourceLimiter};
 
 use skoop_engine::error::bad_input;
 
@@ -81,9 +81,7 @@ pub struct Runtime {
 impl Runtime {
     /// An engine with epoch interruption, ticking on a background thread.
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Runtime> {
-        let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true);
-        let engine = Engine::new(&config)
+        let engine = Engine::new(&crate::engine_config::config())
             .map_err(anyhow::Error::from)
             .context("creating the wasm engine")?;
         let ticker = engine.clone();
@@ -112,6 +110,29 @@ impl Runtime {
         self.engine.precompile_compatibility_hash().hash(&mut h);
         let digest = hex::encode(Sha256::digest(bytes));
         Some(dir.join(format!("{digest}-{:016x}.cwasm", h.finish())))
+    }
+
+    /// A built-in component: the native code compiled into the binary when
+    /// it was made for this engine (same compatibility hash), else compiled
+    /// as any other component.
+    pub fn builtin(
+        &self,
+        label: &str,
+        wasm: &[u8],
+        native: Option<&[u8]>,
+        built_for: u64,
+    ) -> Result<Component> {
+        if let Some(native) = native
+            && built_for == crate::engine_config::compatibility(&self.engine)
+        {
+            // SAFETY: `native` is `Engine::precompile_component` output of
+            // this very build (embedded by build.rs), for an engine with the
+            // same configuration and compatibility hash as ours.
+            if let Ok(c) = unsafe { Component::deserialize(&self.engine, native) } {
+                return Ok(c);
+            }
+        }
+        self.compile(label, wasm)
     }
 
     /// Compile a component, reusing the cached native code when there is one.

@@ -171,7 +171,7 @@ impl<'r> Walk<'r, '_> {
             let Some(frame) = st.frames.last_mut() else {
                 continue;
             };
-            let chain = &table.chains[frame.chain];
+            let chain = table.chains[frame.chain].compiled();
             if let Some(ix) = &chain.index {
                 frame.pos = ix.next(frame.pos, u32::from(st.flow.packet.dst));
             }

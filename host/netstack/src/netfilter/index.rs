@@ -99,7 +99,7 @@ mod tests {
     fn long_chains_are_indexed_short_ones_are_not() {
         let rs = parse(&services(200));
         let svc = rs.chain("nat", "SVC").expect("chain");
-        let ix = svc.index.as_ref().expect("indexed");
+        let ix = svc.compiled().index.as_ref().expect("indexed");
         assert_eq!(ix.other.len(), 2);
         let dst = u32::from(std::net::Ipv4Addr::new(10, 96, 0, 5));
         assert_eq!(ix.next(0, dst), 4);
@@ -111,7 +111,7 @@ mod tests {
         );
         assert_eq!(ix.next(203, dst), 203, "then the end");
         let rs = parse(&services(10));
-        assert!(rs.chain("nat", "SVC").expect("chain").index.is_none());
+        assert!(rs.chain("nat", "SVC").expect("chain").compiled().index.is_none());
     }
 
     #[test]

@@ -233,7 +233,7 @@ impl Ruleset {
         self.tables
             .iter()
             .flat_map(|t| t.chains())
-            .map(|c| c.rules().len())
+            .map(|c| c.len())
             .sum()
     }
 

@@ -1,9 +1,15 @@
 //! The structure of an `iptables-save` dump: `*table` sections, `:CHAIN`
 //! headers, `-A` rules and `COMMIT`. Rule words are handed to `rule.rs`.
+//!
+//! Reading a dump checks its structure and the syntax of every line, and
+//! files each rule line under its chain; a chain's rules are compiled the
+//! first time a traversal enters it. A node with kube-proxy rules for ten
+//! thousand Services holds over a hundred thousand rules, of which a packet
+//! visits a few dozen chains.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::index::DstIndex;
 use super::lex::{Token, is_counter, tokenize_into};
@@ -51,15 +57,34 @@ pub struct Rule {
     pub(crate) target: Target,
 }
 
+/// Where a rule line is in the dump text, and where it goes in its chain.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    start: u32,
+    end: u32,
+}
+
+/// A chain's rules, compiled.
+#[derive(Debug, Clone)]
+pub(crate) struct Compiled {
+    pub(crate) rules: Vec<Rule>,
+    /// Destination dispatch of a long chain (see `index.rs`).
+    pub(crate) index: Option<DstIndex>,
+}
+
 /// A built-in or user chain.
 #[derive(Debug, Clone)]
 pub struct Chain {
     pub(crate) name: Arc<str>,
+    table: Arc<str>,
     /// Built-in chains have a policy; user chains have none.
     pub(crate) policy: Option<Verdict>,
-    pub(crate) rules: Vec<Rule>,
-    /// Destination dispatch of a long chain (see `index.rs`).
-    pub(crate) index: Option<DstIndex>,
+    /// The dump's text and this chain's lines in it, in rule order.
+    text: Arc<str>,
+    lines: Vec<Line>,
+    /// The table's chains by name, to resolve jump targets.
+    names: Arc<ChainIndex>,
+    compiled: OnceLock<Compiled>,
 }
 
 impl Chain {
@@ -72,8 +97,68 @@ impl Chain {
         self.policy
     }
 
+    /// The rules, compiled on first use.
     pub fn rules(&self) -> &[Rule] {
-        &self.rules
+        &self.compiled().rules
+    }
+
+    /// Number of rules, without compiling them.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub(crate) fn compiled(&self) -> &Compiled {
+        self.compiled.get_or_init(|| self.compile())
+    }
+
+    fn compile(&self) -> Compiled {
+        let lookup = |n: &str| self.names.get(n).copied();
+        let mut toks: Vec<Token<'_>> = Vec::with_capacity(32);
+        let mut rules = Vec::with_capacity(self.lines.len());
+        for (i, line) in self.lines.iter().enumerate() {
+            let text = &self.text[line.start as usize..line.end as usize];
+            // The syntax was checked when the dump was read.
+            if tokenize_into(text, &mut toks).is_err() {
+                continue;
+            }
+            let before = toks.len();
+            if text.contains('[') {
+                toks.retain(|t| !is_counter(t));
+            }
+            let had_counters = toks.len() != before;
+            let insert = matches!(
+                toks.first().map(|t| t.text.as_ref()),
+                Some("-I" | "--insert")
+            );
+            let mut rest = 2;
+            if insert && toks.get(2).is_some_and(|t| t.text.parse::<usize>().is_ok()) {
+                rest = 3;
+            }
+            let RuleSpec {
+                conds,
+                target,
+                comment,
+            } = parse_rule(toks.get(rest..).unwrap_or(&[]));
+            let mut target = compile(target.as_ref(), lookup);
+            resolve(&mut target, lookup);
+            rules.push(Rule {
+                table: self.table.clone(),
+                chain: self.name.clone(),
+                index: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                text: display_text(text, &toks, had_counters),
+                comment,
+                conds: conds.into_boxed_slice(),
+                target,
+            });
+        }
+        Compiled {
+            index: DstIndex::build(&rules),
+            rules,
+        }
     }
 }
 
@@ -82,7 +167,7 @@ impl Chain {
 pub struct Table {
     pub(crate) name: Arc<str>,
     pub(crate) chains: Vec<Chain>,
-    pub(crate) by_name: ChainIndex,
+    pub(crate) by_name: Arc<ChainIndex>,
 }
 
 impl Table {
@@ -115,12 +200,11 @@ fn builtin_chains(table: &str) -> &'static [&'static str] {
     }
 }
 
-/// A chain while its table is being read: rules wait for their targets to
-/// be compiled (a target may name a chain declared later).
+/// A chain while its table is being read: its rule lines, in order.
 struct PendingChain {
     name: Arc<str>,
     policy: Option<Verdict>,
-    rules: Vec<Rule>,
+    lines: Vec<Line>,
 }
 
 struct PendingTable {
@@ -146,7 +230,7 @@ impl PendingTable {
         self.chains.push(PendingChain {
             name: Arc::from(name),
             policy,
-            rules: Vec::new(),
+            lines: Vec::new(),
         });
         self.by_name.insert(name.to_string(), self.chains.len() - 1);
         self.chains.len() - 1
@@ -163,24 +247,20 @@ impl PendingTable {
         None
     }
 
-    fn finish(self) -> Table {
-        let by_name = self.by_name;
-        let lookup = |n: &str| by_name.get(n).copied();
+    fn finish(self, text: &Arc<str>) -> Table {
+        let by_name = Arc::new(self.by_name);
         let table_name = self.name;
         let chains = self
             .chains
             .into_iter()
-            .map(|mut c| {
-                for (i, rule) in c.rules.iter_mut().enumerate() {
-                    rule.index = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                    resolve(&mut rule.target, lookup);
-                }
-                Chain {
-                    name: c.name,
-                    policy: c.policy,
-                    index: DstIndex::build(&c.rules),
-                    rules: c.rules,
-                }
+            .map(|c| Chain {
+                name: c.name,
+                table: table_name.clone(),
+                policy: c.policy,
+                text: text.clone(),
+                lines: c.lines,
+                names: by_name.clone(),
+                compiled: OnceLock::new(),
             })
             .collect();
         Table {
@@ -213,8 +293,11 @@ fn display_text(line: &str, toks: &[Token<'_>], had_counters: bool) -> String {
     out
 }
 
-/// Parses a whole `iptables-save` dump.
+/// Reads a whole `iptables-save` dump: structure and syntax now, each
+/// chain's rules when first used.
 pub(crate) fn parse_tables(text: &str) -> Result<Vec<Table>, ParseError> {
+    let source: Arc<str> = Arc::from(text);
+    let text = &*source;
     let mut tables = Vec::new();
     let mut cur: Option<PendingTable> = None;
     let mut toks: Vec<Token<'_>> = Vec::with_capacity(32);
@@ -230,14 +313,14 @@ pub(crate) fn parse_tables(text: &str) -> Result<Vec<Table>, ParseError> {
                 return Err(err(lineno, format!("bad table line \"{line}\"")));
             }
             if let Some(t) = cur.take() {
-                tables.push(t.finish());
+                tables.push(t.finish(&source));
             }
             cur = Some(PendingTable::new(name));
             continue;
         }
         if line == "COMMIT" {
             match cur.take() {
-                Some(t) => tables.push(t.finish()),
+                Some(t) => tables.push(t.finish(&source)),
                 None => return Err(err(lineno, "COMMIT outside a table")),
             }
             continue;
@@ -246,11 +329,9 @@ pub(crate) fn parse_tables(text: &str) -> Result<Vec<Table>, ParseError> {
             return Err(err(lineno, format!("rule outside a table: \"{line}\"")));
         };
         tokenize_into(line, &mut toks).map_err(|m| err(lineno, m))?;
-        let before = toks.len();
         if line.contains('[') {
             toks.retain(|t| !is_counter(t));
         }
-        let had_counters = toks.len() != before;
         if let Some(name) = line.strip_prefix(':') {
             // `:NAME POLICY [counters]`
             let name = toks
@@ -288,34 +369,24 @@ pub(crate) fn parse_tables(text: &str) -> Result<Vec<Table>, ParseError> {
                     ));
                 };
                 let insert = matches!(cmd, "-I" | "--insert");
-                let mut rest = 2;
                 let mut pos = 0usize;
                 if insert && let Some(n) = toks.get(2).and_then(|t| t.text.parse::<usize>().ok()) {
                     pos = n.saturating_sub(1);
-                    rest = 3;
                 }
-                let RuleSpec {
-                    conds,
-                    target,
-                    comment,
-                } = parse_rule(toks.get(rest..).unwrap_or(&[]));
-                let text = display_text(line, &toks, had_counters);
-                let target = compile(target.as_ref(), |n| table.by_name.get(n).copied());
-                let chain = &mut table.chains[ci];
-                let rule = Rule {
-                    table: table.name.clone(),
-                    chain: chain.name.clone(),
-                    index: 0,
-                    text,
-                    comment,
-                    conds: conds.into_boxed_slice(),
-                    target,
+                // `line` is a slice of `text`: keep where it is.
+                let start = line.as_ptr() as usize - text.as_ptr() as usize;
+                let span = Line {
+                    start: u32::try_from(start)
+                        .map_err(|_| err(lineno, "iptables-save text over 4 GiB"))?,
+                    end: u32::try_from(start + line.len())
+                        .map_err(|_| err(lineno, "iptables-save text over 4 GiB"))?,
                 };
+                let chain = &mut table.chains[ci];
                 if insert {
-                    let at = pos.min(chain.rules.len());
-                    chain.rules.insert(at, rule);
+                    let at = pos.min(chain.lines.len());
+                    chain.lines.insert(at, span);
                 } else {
-                    chain.rules.push(rule);
+                    chain.lines.push(span);
                 }
             }
             "-N" | "--new-chain" => match toks.get(1) {
@@ -331,7 +402,7 @@ pub(crate) fn parse_tables(text: &str) -> Result<Vec<Table>, ParseError> {
         }
     }
     if let Some(t) = cur.take() {
-        tables.push(t.finish());
+        tables.push(t.finish(&source));
     }
     Ok(tables)
 }

@@ -1,0 +1,245 @@
+//! skoop at scale, measured against a reference in the same run (a benchmark,
+//! not a timed test; numbers are printed, nothing is asserted but correctness):
+//!
+//! 1. bundle: a snapshot of two nodes carrying kube-proxy's rules for N
+//!    Services (default 10k, 20k, 40k), diagnosed pod → the last Service's
+//!    VIP, against `iptables-restore --test` on one node's rules;
+//! 2. live: 1,000 nodes / 20,000 pods / 5,000 Services behind the fake API
+//!    server of the live tests;
+//! 3. start-up: `skoop diagnose --demo` with no component cache (cold) and
+//!    with one (warm), `skoop --help` and `skoop extension list` cold.
+//!
+//! Wall time is the best of several runs; memory is the peak RSS the kernel
+//! accounts to the process (`wait4`).
+//!
+//! `cargo bench -p skoop --bench scale [-- SERVICES...]` (release build; run
+//! as root for the iptables-restore reference, which runs in its own netns;
+//! `SKOOP_BENCH_BIN=PATH` measures another skoop binary on the same inputs).
+
+#[allow(dead_code)]
+#[path = "../../../../tests/live/common.rs"]
+mod common;
+#[allow(dead_code)]
+#[path = "../../../../tests/live/generate.rs"]
+mod generate;
+#[allow(dead_code)]
+#[path = "../../../../tests/live/server.rs"]
+mod server;
+
+mod bundle;
+mod measure;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use measure::{best_of, mib, ms};
+
+const RUNS: u32 = 3;
+
+/// The binary measured: this build's, or `SKOOP_BENCH_BIN` (e.g. an older
+/// build, for before/after figures on the same inputs).
+fn skoop_bin() -> String {
+    std::env::var("SKOOP_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_skoop").to_string())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("scale benchmark failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let sizes: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .map(|a| a.parse().map_err(|e| format!("{a}: {e}")))
+        .collect::<Result<_, _>>()?;
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 20_000, 40_000]
+    } else {
+        sizes
+    };
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let cache = scratch.path().join("cache");
+    println!("skoop scale benchmark ({})\n", skoop_bin());
+    bundles(scratch.path(), &cache, &sizes)?;
+    live(scratch.path(), &cache)?;
+    startup(scratch.path())?;
+    Ok(())
+}
+
+fn skoop(cache: &Path) -> Command {
+    let mut c = Command::new(skoop_bin());
+    c.env("SKOOP_CACHE_DIR", cache)
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    c
+}
+
+fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
+    let fixture = common::vxlan();
+    let err = scratch.join("stderr");
+    println!("1. bundle: 2 node dumps with kube-proxy rules for N Services, pod -> last VIP");
+    println!(
+        "{:>7} {:>9} {:>9} {:>11} {:>12} {:>10} {:>7} {:>10} {:>12}",
+        "N", "rules", "dump MB", "cluster MB", "restore ms", "skoop ms", "ratio", "peak MiB", "ms / 10k svc"
+    );
+    for &n in sizes {
+        let dir = scratch.join(format!("bundle-{n}"));
+        let rules = bundle::write(&fixture, &dir, n)?;
+        let size = |p: PathBuf| std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+        let node_rules = scratch.join(format!("rules-{n}.txt"));
+        let dump: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.join("nodes/node-1.json")).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(&node_rules, dump["host"]["iptables"].as_str().unwrap_or_default())
+            .map_err(|e| e.to_string())?;
+        drop(dump);
+        let reference = best_of(
+            RUNS,
+            || {
+                let mut c = Command::new("unshare");
+                c.args(["--net", "iptables-restore", "--test"]).arg(&node_rules);
+                c
+            },
+            &err,
+            &[0],
+        );
+        let vip = bundle::vip(bundle::diagnosed(n)).to_string();
+        let diagnose = || {
+            let mut c = skoop(cache);
+            c.args(["diagnose", "--snapshot"])
+                .arg(&dir)
+                .args(["-s", "10.244.0.5", "-d", &vip, "-p", "80", "--format", "json"]);
+            c
+        };
+        // Once to fill the component cache; the figures are warm.
+        best_of(1, diagnose, &err, &[0])?;
+        let s = best_of(RUNS, diagnose, &err, &[0])?;
+        let (restore, ratio) = match &reference {
+            Ok(r) => (
+                format!("{:.0}", ms(r.wall)),
+                format!("{:.2}", s.wall.as_secs_f64() / r.wall.as_secs_f64()),
+            ),
+            Err(_) => ("n/a".into(), "n/a".into()),
+        };
+        println!(
+            "{:>7} {:>9} {:>9.1} {:>11.1} {:>12} {:>10.0} {:>7} {:>10.1} {:>12.0}",
+            n,
+            rules,
+            size(dir.join("nodes/node-1.json")),
+            size(dir.join("cluster.json")),
+            restore,
+            ms(s.wall),
+            ratio,
+            mib(s.peak_rss),
+            ms(s.wall) * 10_000.0 / f64::from(n)
+        );
+        if let Err(e) = reference {
+            println!("        (no reference: {e})");
+        }
+        std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
+    }
+    println!("targets: ratio <= 0.15 and peak <= 120 MiB at 10k; time and memory at most linear in N\n");
+    Ok(())
+}
+
+fn live(scratch: &Path, cache: &Path) -> Result<(), String> {
+    let (mut objects, dumps) = generate::fixture(&common::vxlan());
+    generate::generate(&mut objects);
+    let api = server::FakeApi::start(server::State {
+        objects,
+        dumps,
+        ..server::State::default()
+    });
+    let home = scratch.join("home");
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    let kc = common::kubeconfig(&home, &api.url, "fake", "t0ken");
+    let err = scratch.join("stderr");
+    let (src, dst, port) = common::FLOW;
+    let r = best_of(
+        RUNS,
+        || {
+            let mut c = skoop(cache);
+            c.env("HOME", &home)
+                .args(["diagnose", "--kubeconfig"])
+                .arg(&kc)
+                .args(["-s", src, "-d", dst, "-p", port, "--format", "json"]);
+            c
+        },
+        &err,
+        &[0, 3],
+    )?;
+    let requests = api.seen().len() as u32 / RUNS;
+    println!(
+        "2. live: {} nodes, {} pods, {} Services via the fake API server: {:.0} ms, peak {:.1} MiB, {} API requests per run",
+        generate::NODES,
+        generate::PODS,
+        generate::SERVICES,
+        ms(r.wall),
+        mib(r.peak_rss),
+        requests
+    );
+    println!("   targets: <= 1500 ms and <= 200 MiB\n");
+    Ok(())
+}
+
+fn startup(scratch: &Path) -> Result<(), String> {
+    let err = scratch.join("stderr");
+    let mut fresh = 0;
+    let mut cold_cache = || {
+        fresh += 1;
+        scratch.join(format!("cold-{fresh}"))
+    };
+    println!("3. start-up (best of 5)");
+    let cold = best_of(
+        5,
+        || {
+            let mut c = skoop(&cold_cache());
+            c.args(["diagnose", "--demo"]);
+            c
+        },
+        &err,
+        &[3],
+    )?;
+    let warm_cache = scratch.join("warm");
+    let warm = best_of(
+        5,
+        || {
+            let mut c = skoop(&warm_cache);
+            c.args(["diagnose", "--demo"]);
+            c
+        },
+        &err,
+        &[3],
+    )?;
+    println!(
+        "   diagnose --demo, no cache: {:.1} ms (target <= 60), peak {:.1} MiB; warm: {:.1} ms",
+        ms(cold.wall),
+        mib(cold.peak_rss),
+        ms(warm.wall)
+    );
+    for args in [&["--help"][..], &["extension", "list"][..]] {
+        let dir = scratch.join(format!("untouched-{}", args.join("-")));
+        let r = best_of(
+            5,
+            || {
+                let mut c = skoop(&dir);
+                c.args(args);
+                c
+            },
+            &err,
+            &[0],
+        )?;
+        let compiled = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        println!(
+            "   skoop {}, no cache: {:.1} ms, {} file(s) written to the cache",
+            args.join(" "),
+            ms(r.wall),
+            compiled
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Wall time and peak RSS of one child process, from the kernel's own
+//! accounting (`wait4`'s rusage), not estimated.
+
+use std::fs::File;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One run of a command.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    pub wall: Duration,
+    /// Peak resident set size in bytes.
+    pub peak_rss: u64,
+    pub code: i32,
+}
+
+/// Run `cmd` to completion, its stdout discarded and its stderr kept in
+/// `stderr_to` (for the message when it fails).
+pub fn run(cmd: &mut Command, stderr_to: &std::path::Path) -> Result<Run, String> {
+    let err = File::create(stderr_to).map_err(|e| format!("{}: {e}", stderr_to.display()))?;
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(err))
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data the kernel fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own un-reaped child; both pointers are valid.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    if r != pid {
+        return Err(format!(
+            "wait4 {cmd:?}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Ok(Run {
+        wall,
+        peak_rss: (usage.ru_maxrss as u64) * 1024,
+        code,
+    })
+}
+
+/// The fastest of `n` runs (its peak RSS is the largest seen).
+pub fn best_of(
+    n: u32,
+    mut make: impl FnMut() -> Command,
+    stderr_to: &std::path::Path,
+    ok: &[i32],
+) -> Result<Run, String> {
+    let mut best: Option<Run> = None;
+    for _ in 0..n {
+        let mut cmd = make();
+        let r = run(&mut cmd, stderr_to)?;
+        if !ok.contains(&r.code) {
+            let msg = std::fs::read_to_string(stderr_to).unwrap_or_default();
+            return Err(format!("{cmd:?} exited {}: {msg}", r.code));
+        }
+        best = Some(match best {
+            None => r,
+            Some(b) => Run {
+                wall: b.wall.min(r.wall),
+                peak_rss: b.peak_rss.max(r.peak_rss),
+                code: r.code,
+            },
+        });
+    }
+    best.ok_or_else(|| "no runs".to_string())
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
