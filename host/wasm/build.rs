@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in extensions: (package, component file stem).
-const BUILTINS: [&str; 2] = ["flannel", "generic"];
+const BUILTINS: [&str; 3] = ["flannel", "calico", "generic"];
 
 fn main() {
     let manifest =
