@@ -75,6 +75,17 @@ pub fn felix_policy(chain: &str, rule: &str) -> Option<String> {
     Some(format!("{kind} {name} ({dir})"))
 }
 
+/// The chain a rule jumps or goes to.
+fn jump_target(rule: &str) -> Option<&str> {
+    let mut words = rule.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "-j" || w == "-g" || w == "--jump" || w == "--goto" {
+            return words.next();
+        }
+    }
+    None
+}
+
 impl<'a> Hop<'a> {
     pub fn new(
         plugin: &'a Calico,
@@ -180,12 +191,18 @@ impl<'a> Hop<'a> {
             && let Some(hit) = &cause.rule
         {
             // The policy is named by the innermost felix chain the packet crossed.
-            let policy = o
-                .rules
-                .iter()
-                .rev()
-                .chain(std::iter::once(hit))
-                .find_map(|r| felix_policy(&r.chain, &r.rule));
+            let policy = std::iter::once(hit)
+                .chain(o.rules.iter().rev())
+                .find_map(|r| {
+                    felix_policy(&r.chain, &r.rule)
+                        .filter(|_| r.chain.starts_with("cali-p"))
+                        .or_else(|| {
+                            jump_target(&r.rule)
+                                .filter(|t| t.starts_with("cali-pi-") || t.starts_with("cali-po-"))
+                                .and_then(|t| felix_policy(t, ""))
+                        })
+                })
+                .or_else(|| felix_policy(&hit.chain, &hit.rule));
             if hit.chain.starts_with("cali-") || policy.is_some() {
                 let rule = if hit.index == 0 {
                     format!("{}/{} {}", hit.table, hit.chain, hit.rule)
@@ -264,10 +281,16 @@ impl<'a> Hop<'a> {
     /// The packet is for a pod, here or on another node.
     pub fn toward_pod(mut self, pod: &Pod) -> Result<NodeStep> {
         if pod.node == self.node.name {
+            // A down cali veth has lost its /32 route: name the device, not
+            // the blackhole route the packet then falls into.
+            let veth = VethPod::new(None, None);
+            let Some(peer) = veth.node_side(pod, &mut self.f)? else {
+                return self.dropped();
+            };
             let Some(ing) = self.ingress()? else {
                 return self.dropped();
             };
-            return self.toward_local_pod(ing, pod);
+            return self.toward_local_pod(ing, pod, peer);
         }
         let Some(target) = self.owner(pod.ip, &pod.node) else {
             self.f.fatal(format!(
@@ -280,6 +303,23 @@ impl<'a> Hop<'a> {
         if !self.host_if_up()? {
             return self.dropped();
         }
+        // A down tunnel device has lost its routes: name it, not the route.
+        let tunnel = match self.expected_mode(pod.ip, &target) {
+            Some((Mode::Vxlan, _)) => Some((VXLAN_DEV, "vxlan")),
+            Some((Mode::Ipip, _)) => Some((IPIP_DEV, "ipip")),
+            _ => None,
+        };
+        if let Some((dev, kind)) = tunnel {
+            let expect = Expect {
+                kind: Some(kind),
+                ..Expect::default()
+            };
+            match self.f.interface(&self.ns, dev, expect)? {
+                Some(d) if !d.up() => return self.dropped(),
+                None if self.f.blocking() => return self.dropped(),
+                _ => {}
+            }
+        }
         let Some(ing) = self.ingress()? else {
             return self.dropped();
         };
@@ -290,12 +330,8 @@ impl<'a> Hop<'a> {
     }
 
     /// Deliver to a pod on this node over its cali veth.
-    fn toward_local_pod(mut self, ing: Ingress, pod: &Pod) -> Result<NodeStep> {
-        let veth = VethPod::new(None, None);
+    fn toward_local_pod(mut self, ing: Ingress, pod: &Pod, peer: String) -> Result<NodeStep> {
         let expected = self.plugin.config.veth_name(&pod.namespace, &pod.name);
-        let Some(peer) = veth.node_side(pod, &mut self.f)? else {
-            return self.dropped();
-        };
         let Some(route) = ing.out.route.clone() else {
             return self.dropped();
         };
@@ -328,9 +364,12 @@ impl<'a> Hop<'a> {
         let step = NodeStep::forward(vec![Transmission {
             next_hop: pod.hop(),
             kind: LinkKind::Veth,
-            packet: ing.out.packet,
+            packet: Packet {
+                mark: 0,
+                ..ing.out.packet
+            },
             oif: Some(peer),
-            iif: Some(veth.iface.clone()),
+            iif: Some("eth0".into()),
             next_hop_address: None,
         }]);
         self.finish(step)
@@ -495,7 +534,11 @@ impl<'a> Hop<'a> {
         }
         self.f.neighbour(&self.ns, &dev, gateway, Level::Fatal)?;
         self.check_host_if(&dev)?;
-        let packet = ing.out.packet;
+        // skb marks do not cross the wire.
+        let packet = Packet {
+            mark: 0,
+            ..ing.out.packet
+        };
         let suspicions = infra::node_to_node(&self.node.name, &dev, &next.name, &packet)?;
         self.f.extend(suspicions);
         let step = NodeStep::forward(vec![Transmission {
@@ -639,6 +682,7 @@ impl<'a> Hop<'a> {
                 dst: owner.ip,
                 vni: Some(vni),
             }),
+            mark: 0,
             ..inner
         };
         let oif = self.node.host_interface.clone().unwrap_or_default();
@@ -697,6 +741,7 @@ impl<'a> Hop<'a> {
                 dst: owner.ip,
                 vni: None,
             }),
+            mark: 0,
             ..ing.out.packet
         };
         let oif = self.node.host_interface.clone().unwrap_or_default();
@@ -734,7 +779,10 @@ impl<'a> Hop<'a> {
         if !self.underlay_reaches(target.ip, &target.name)? {
             return self.dropped();
         }
-        let packet = ing.out.packet;
+        let packet = Packet {
+            mark: 0,
+            ..ing.out.packet
+        };
         let oif = self.node.host_interface.clone().unwrap_or_default();
         let suspicions = infra::node_to_node(&self.node.name, &oif, &target.name, &packet)?;
         self.f.extend(suspicions);
