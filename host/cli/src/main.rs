@@ -33,6 +33,8 @@ use skoop_wasm::{Extension, Origin, Registry};
 
 /// The demo's default flow: client-1 to the `web` ClusterIP, which has a broken backend.
 const DEMO_FLOW: (&str, &str, u16) = ("10.244.0.5", "10.96.100.10", 80);
+/// The Calico demo's default flow: client-1 to kube-dns over UDP.
+const CALICO_DEMO_FLOW: (&str, &str, u16) = ("10.244.0.5", "10.96.0.10", 53);
 
 fn main() -> ExitCode {
     match run(std::env::args_os().collect()) {
@@ -169,13 +171,19 @@ fn flow(args: &DiagnoseArgs) -> Result<Flow> {
         ProtocolArg::Tcp => Protocol::Tcp,
         ProtocolArg::Udp => Protocol::Udp,
     };
-    let demo_default = args.demo && args.src.is_none() && args.dst.is_none() && args.port.is_none();
+    let demo_default =
+        args.demo.is_some() && args.src.is_none() && args.dst.is_none() && args.port.is_none();
     if demo_default {
+        let (f, protocol) = if args.demo.as_deref() == Some("calico") {
+            (CALICO_DEMO_FLOW, Protocol::Udp)
+        } else {
+            (DEMO_FLOW, Protocol::Tcp)
+        };
         return Ok(Flow {
-            src: ipv4("-s", DEMO_FLOW.0)?,
-            dst: ipv4("-d", DEMO_FLOW.1)?,
-            dport: DEMO_FLOW.2,
-            protocol: Protocol::Tcp,
+            src: ipv4("-s", f.0)?,
+            dst: ipv4("-d", f.1)?,
+            dport: f.2,
+            protocol,
         });
     }
     let src = args
@@ -198,8 +206,8 @@ fn flow(args: &DiagnoseArgs) -> Result<Flow> {
 }
 
 fn load_bundle(args: &DiagnoseArgs) -> Result<Bundle> {
-    if args.demo {
-        return bundle::load_demo();
+    if let Some(name) = &args.demo {
+        return bundle::load_named_demo(name);
     }
     if let Some(dir) = &args.snapshot {
         return bundle::load_dir(dir);
@@ -479,8 +487,14 @@ fn diagnose_cmd(
     values: BTreeMap<String, String>,
     limits: Limits,
 ) -> Result<u8> {
+    if args.demo.as_deref() == Some("list") {
+        for (name, what) in bundle::DEMOS {
+            println!("{name:<8} {what}");
+        }
+        return Ok(0);
+    }
     let flow = flow(args)?;
-    let input = if args.demo || args.snapshot.is_some() {
+    let input = if args.demo.is_some() || args.snapshot.is_some() {
         bundle_input(args, registry)?
     } else {
         live_input(args, registry, flow.src, cli.verbose)?

@@ -26,6 +26,48 @@ mod demo {
     include!(concat!(env!("OUT_DIR"), "/demo_files.rs"));
 }
 
+/// The Calico demo bundle's files (host/demo-calico), embedded the same way.
+mod demo_calico {
+    include!(concat!(env!("OUT_DIR"), "/demo_calico_files.rs"));
+}
+
+/// The built-in demos: (name, what it shows).
+pub const DEMOS: &[(&str, &str)] = &[
+    (
+        "flannel",
+        "flannel vxlan; a stale FDB entry breaks one backend of the web Service (the default)",
+    ),
+    (
+        "calico",
+        "Calico VXLAN; a policy on CoreDNS admits DNS over TCP only, so felix drops UDP lookups",
+    ),
+];
+
+/// A built-in demo by name (see [`DEMOS`]).
+pub fn load_named_demo(name: &str) -> Result<Bundle> {
+    match name {
+        "flannel" => load_demo(),
+        "calico" => {
+            let objects = parse_cluster(demo_calico::CLUSTER, "demo-calico/cluster.json")?;
+            let mut nodes = BTreeMap::new();
+            for (file, text) in demo_calico::NODES {
+                let origin = format!("demo-calico/nodes/{file}");
+                let dump = parse_node(text, &origin)?;
+                add_node(&mut nodes, dump, &origin)?;
+            }
+            Ok(Bundle {
+                source: "built-in calico demo".to_string(),
+                objects,
+                nodes,
+            })
+        }
+        other => Err(bad_input(format!(
+            "no built-in demo {other:?}; the demos are: {} (--demo list)",
+            DEMOS.iter().map(|d| d.0).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
 /// Read a bundle directory.
 pub fn load_dir(dir: &Path) -> Result<Bundle> {
     if !dir.is_dir() {

@@ -155,11 +155,15 @@ impl ClusterView {
         for item in &bundle.objects {
             let api = item.get("apiVersion").and_then(Value::as_str).unwrap_or("");
             let kind = item.get("kind").and_then(Value::as_str).unwrap_or("");
-            match kind {
-                "Node" => view.add_node(typed(item, &origin, kind)?, &origin)?,
-                "Pod" => view.add_pod(typed(item, &origin, kind)?, &origin)?,
-                "Service" => view.add_service(typed(item, &origin, kind)?, &origin)?,
-                "EndpointSlice" => view.add_slice(typed(item, &origin, kind)?, &origin)?,
+            // Matched by apiVersion too: a Calico `Node` (crd.projectcalico.org/v1)
+            // is not a Kubernetes Node.
+            match (api, kind) {
+                ("v1", "Node") => view.add_node(typed(item, &origin, kind)?, &origin)?,
+                ("v1", "Pod") => view.add_pod(typed(item, &origin, kind)?, &origin)?,
+                ("v1", "Service") => view.add_service(typed(item, &origin, kind)?, &origin)?,
+                ("discovery.k8s.io/v1", "EndpointSlice") => {
+                    view.add_slice(typed(item, &origin, kind)?, &origin)?
+                }
                 _ => {}
             }
             if kind == "Secret" {
