@@ -562,6 +562,7 @@ impl<'a> Hop<'a> {
         match self.f.interface(&self.ns, VXLAN_DEV, expect)? {
             Some(dev) if !dev.up() => return self.dropped(),
             Some(dev) => {
+                self.check_tunnel_mtu(&dev);
                 if let Some(id) = dev.vxlan_id
                     && id != vni
                 {
@@ -708,8 +709,9 @@ impl<'a> Hop<'a> {
         };
         match self.f.interface(&self.ns, IPIP_DEV, expect)? {
             Some(dev) if !dev.up() => return self.dropped(),
+            Some(dev) => self.check_tunnel_mtu(&dev),
             None if self.f.blocking() => return self.dropped(),
-            _ => {}
+            None => {}
         }
         let Some(gateway) = route.gateway else {
             self.f.fatal(format!(
@@ -795,6 +797,19 @@ impl<'a> Hop<'a> {
             next_hop_address: None,
         }]);
         self.finish(step)
+    }
+
+    /// A tunnel device below the pod MTU drops every full-size packet.
+    fn check_tunnel_mtu(&mut self, dev: &Interface) {
+        let Some((pod_mtu, from)) = self.plugin.config.pod_mtu(self.node) else {
+            return;
+        };
+        if dev.mtu < pod_mtu {
+            self.f.critical(format!(
+                "{} of node {} has MTU {}, below the pod MTU {pod_mtu} ({from}): packets larger than {} bytes are dropped (fragmentation needed)",
+                dev.name, self.node.name, dev.mtu, dev.mtu
+            ));
+        }
     }
 
     /// The tunnel's outer packet must reach `remote` over the underlay.
