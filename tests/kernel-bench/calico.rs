@@ -149,6 +149,9 @@ pub fn build(backend: Backend, data: &ClusterData, opts: BuildOptions) -> Result
             ],
         )?;
         sysctl(&node_ns, &format!("net/ipv4/conf/{veth}/proxy_arp"), "1")?;
+        // As Calico's CNI: answer proxy ARP at once (the kernel default
+        // delays each answer by up to 0.8 s).
+        sysctl(&node_ns, &format!("net/ipv4/neigh/{veth}/proxy_delay"), "0")?;
         sh::ip_batch(
             &pns,
             &[
