@@ -297,6 +297,13 @@ fn u64_at(v: &Value, key: &str) -> Option<u64> {
     })
 }
 
+/// An MTU setting: a positive number that fits a u32 (0 means "auto").
+fn mtu_at(v: &Value, key: &str) -> Option<u32> {
+    u64_at(v, key)
+        .and_then(|m| u32::try_from(m).ok())
+        .filter(|m| *m > 0)
+}
+
 impl CalicoConfig {
     /// Resolve the configuration; the findings are cluster-wide.
     pub fn load() -> Result<(CalicoConfig, Vec<Suspicion>)> {
@@ -405,10 +412,9 @@ impl CalicoConfig {
         }
         if pod_mtu.is_none()
             && let Some(mtu) = installation
-                .and_then(|i| u64_at(i.spec.get("calicoNetwork").unwrap_or(&Value::Null), "mtu"))
-                .filter(|m| *m > 0)
+                .and_then(|i| mtu_at(i.spec.get("calicoNetwork").unwrap_or(&Value::Null), "mtu"))
         {
-            pod_mtu = Some((mtu as u32, "Installation default calicoNetwork.mtu".into()));
+            pod_mtu = Some((mtu, "Installation default calicoNetwork.mtu".into()));
         }
         if pod_mtu.is_none() {
             let cm: Option<Object> =
@@ -417,14 +423,8 @@ impl CalicoConfig {
                     Err(Error::Unavailable(_)) => None,
                     Err(e) => return Err(e),
                 };
-            if let Some(mtu) = cm
-                .and_then(|c| u64_at(&c.data, "veth_mtu"))
-                .filter(|m| *m > 0)
-            {
-                pod_mtu = Some((
-                    mtu as u32,
-                    "ConfigMap kube-system/calico-config veth_mtu".into(),
-                ));
+            if let Some(mtu) = cm.and_then(|c| mtu_at(&c.data, "veth_mtu")) {
+                pod_mtu = Some((mtu, "ConfigMap kube-system/calico-config veth_mtu".into()));
             }
         }
         if pod_mtu.is_none() {
@@ -433,8 +433,8 @@ impl CalicoConfig {
             } else {
                 "vxlanMTU"
             };
-            if let Some(mtu) = u64_at(&felix, key).filter(|m| *m > 0) {
-                pod_mtu = Some((mtu as u32, format!("FelixConfiguration default {key}")));
+            if let Some(mtu) = mtu_at(&felix, key) {
+                pod_mtu = Some((mtu, format!("FelixConfiguration default {key}")));
             }
         }
         Ok((
@@ -631,6 +631,17 @@ mod tests {
             ..CalicoConfig::default()
         };
         assert_eq!(c.veth_name("default", "client-1").len(), 15);
+    }
+
+    #[test]
+    fn mtu_settings_zero_means_auto() {
+        // calico-config `veth_mtu: "0"` is Calico's auto-detection.
+        let v = serde_json::json!({"veth_mtu": "0", "a": "1440", "b": 1450, "c": 99999999999u64});
+        assert_eq!(mtu_at(&v, "veth_mtu"), None);
+        assert_eq!(mtu_at(&v, "a"), Some(1440));
+        assert_eq!(mtu_at(&v, "b"), Some(1450));
+        assert_eq!(mtu_at(&v, "c"), None);
+        assert_eq!(mtu_at(&v, "missing"), None);
     }
 
     #[test]
