@@ -1,4 +1,5 @@
-//! Embeds the demo bundle (host/demo) so `skoop diagnose --demo` needs no files.
+//! Embeds the demo bundles (host/demo, host/demo-calico) so `skoop diagnose
+//! --demo [calico]` needs no files.
 
 use std::env;
 use std::fmt::Write as _;
@@ -13,21 +14,25 @@ fn main() {
         .expect("host/engine lives in the workspace")
         .to_path_buf();
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("host/demo").display()
-    );
-    embed_demo(&root, &out);
+    for (dir, file) in [
+        ("demo", "demo_files.rs"),
+        ("demo-calico", "demo_calico_files.rs"),
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            root.join("host").join(dir).display()
+        );
+        embed_demo(&root.join("host").join(dir), &out.join(file));
+    }
 }
 
-fn embed_demo(root: &Path, out: &Path) {
-    let demo = root.join("host").join("demo");
+fn embed_demo(demo: &Path, out: &Path) {
     let mut code = format!(
         "/// The demo's cluster.json.\npub const CLUSTER: &str = include_str!({:?});\n/// The demo's node dumps: (file name, text).\npub const NODES: &[(&str, &str)] = &[\n",
         demo.join("cluster.json").display().to_string()
     );
     let mut files: Vec<PathBuf> = std::fs::read_dir(demo.join("nodes"))
-        .expect("host/demo/nodes exists")
+        .unwrap_or_else(|e| panic!("{}: {e}", demo.join("nodes").display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("json"))
         .collect();
@@ -45,5 +50,5 @@ fn embed_demo(root: &Path, out: &Path) {
         );
     }
     code.push_str("];\n");
-    std::fs::write(out.join("demo_files.rs"), code).expect("write demo_files.rs");
+    std::fs::write(out, code).unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 mod engine_config;
 
 /// Built-in extensions: (package, component file stem).
-const BUILTINS: [&str; 2] = ["flannel", "generic"];
+const BUILTINS: [&str; 3] = ["flannel", "calico", "generic"];
 
 fn main() {
     let manifest =

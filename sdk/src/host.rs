@@ -84,6 +84,32 @@ pub mod cluster {
         }
     }
 
+    /// Every object of a kind (in `namespace`, or all when empty),
+    /// deserialized. Declare its kind in `Metadata::reads`. An object that
+    /// does not fit `T` is an error naming it.
+    pub fn list_objects<T: serde::de::DeserializeOwned>(
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<Vec<T>> {
+        let list = wc::list_objects(api_version, kind, namespace).map_err(error_from)?;
+        list.iter()
+            .map(|text| {
+                serde_json::from_str(text).map_err(|e| {
+                    let name = serde_json::from_str::<serde_json::Value>(text)
+                        .ok()
+                        .and_then(|v| {
+                            v.pointer("/metadata/name")
+                                .and_then(|n| n.as_str())
+                                .map(str::to_string)
+                        })
+                        .unwrap_or_default();
+                    Error::Invalid(format!("{api_version} {kind} {name}: {e}"))
+                })
+            })
+            .collect()
+    }
+
     /// The value of one of this extension's config keys.
     pub fn config(key: &str) -> Option<String> {
         wc::config(key)

@@ -143,8 +143,8 @@ fn extension_for_another_wit_major() {
 
 #[test]
 fn unknown_network_plugin() {
-    let run = skoop(&["diagnose", "--demo", "--network-plugin", "calico"]);
-    assert_bad_input(&run, "\"calico\"");
+    let run = skoop(&["diagnose", "--demo", "--network-plugin", "cilium"]);
+    assert_bad_input(&run, "\"cilium\"");
 }
 
 #[test]

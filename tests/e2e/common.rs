@@ -100,6 +100,9 @@ pub fn test_extension(name: &str) -> PathBuf {
                 "third-party",
                 "-p",
                 "future-wit",
+                // The Calico plugin, built on its own as a third party would.
+                "-p",
+                "calico",
             ])
             .arg("--target-dir")
             .arg(&target)

@@ -2,6 +2,7 @@
 //! extension components.
 
 mod bad_input;
+mod calico;
 mod cases;
 mod common;
 mod demo;

@@ -342,7 +342,9 @@ fn pr_fwmark_correct_route(c: &Cluster) -> Result<(), String> {
     let (ip, cidr, vtep, _) = c.node_info.get("node-2").cloned().ok_or("no node-2")?;
     let route = match c.backend {
         Backend::Vxlan => format!("{cidr} via {vtep} dev flannel.1 onlink"),
-        Backend::HostGw => format!("{cidr} via {ip} dev eth0"),
+        Backend::HostGw | Backend::CalicoBgp | Backend::CalicoVxlan => {
+            format!("{cidr} via {ip} dev eth0")
+        }
     };
     mark_client(c, &[&route])
 }
@@ -409,7 +411,7 @@ fn asymmetric_return(c: &Cluster, rp_filter: &str) -> Result<(), String> {
     let (node1_ip, ..) = c.node_info.get("node-1").cloned().ok_or("no node-1")?;
     let (arrival, out) = match c.backend {
         Backend::Vxlan => ("flannel.1", "eth0"),
-        Backend::HostGw => {
+        Backend::HostGw | Backend::CalicoBgp | Backend::CalicoVxlan => {
             sh::ip_batch(
                 &c.vpc,
                 &[

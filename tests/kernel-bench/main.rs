@@ -5,6 +5,7 @@
 //! Set SKOOP_SKIP_KERNEL_TESTS=1 to skip on machines without them.
 
 mod bench;
+mod calico;
 mod collect;
 mod dataplane;
 mod preflight;
@@ -40,6 +41,23 @@ fn dataplane_scenarios() {
     let group = bench::Group {
         scenarios: dataplane::all(),
         verbose: true,
+    };
+    if let Err(e) = bench::run(group) {
+        panic!("{e}");
+    }
+}
+
+/// Calico in BGP and VXLAN modes (issue 10): healthy flows and one fault
+/// at a time; the kernel decides. Run alone with
+/// `KERNEL_BENCH_ONLY=calico cargo test -p skoop --test kernel-bench calico_scenarios`.
+#[test]
+fn calico_scenarios() {
+    if !preflight::ready() {
+        return;
+    }
+    let group = bench::Group {
+        scenarios: calico::all(),
+        verbose: false,
     };
     if let Err(e) = bench::run(group) {
         panic!("{e}");

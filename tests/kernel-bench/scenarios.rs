@@ -259,7 +259,7 @@ fn client_mtu_above_path(c: &Cluster) -> Result<(), String> {
     // host-gw: jumbo frames the node's veth and eth0 (1500) cannot carry.
     let mtu = match c.backend {
         Backend::Vxlan => 1500,
-        Backend::HostGw => 9000,
+        Backend::HostGw | Backend::CalicoBgp | Backend::CalicoVxlan => 9000,
     };
     sh::ip(
         c.pod("default/client-1")?,
@@ -275,7 +275,7 @@ fn node1_bridge_nf_off(c: &Cluster) -> Result<(), String> {
 fn node2_cni0_mtu(c: &Cluster) -> Result<(), String> {
     let mtu = match c.backend {
         Backend::Vxlan => 1500,
-        Backend::HostGw => 1400,
+        Backend::HostGw | Backend::CalicoBgp | Backend::CalicoVxlan => 1400,
     };
     sh::ip(c.node("node-2")?, &format!("link set cni0 mtu {mtu}")).map(drop)
 }
@@ -291,7 +291,9 @@ fn node1_detour_via_node3(c: &Cluster) -> Result<(), String> {
     let (n3_ip, _, n3_vtep, _) = c.node_info.get("node-3").cloned().ok_or("no node-3")?;
     let route = match c.backend {
         Backend::Vxlan => format!("route replace {cidr} via {n3_vtep} dev flannel.1 onlink"),
-        Backend::HostGw => format!("route replace {cidr} via {n3_ip} dev eth0"),
+        Backend::HostGw | Backend::CalicoBgp | Backend::CalicoVxlan => {
+            format!("route replace {cidr} via {n3_ip} dev eth0")
+        }
     };
     sh::ip(c.node("node-1")?, &route).map(drop)
 }

@@ -16,6 +16,10 @@ use super::sh;
 pub enum Backend {
     Vxlan,
     HostGw,
+    /// Calico, IPPool in BGP mode (no encapsulation).
+    CalicoBgp,
+    /// Calico, IPPool with vxlanMode Always.
+    CalicoVxlan,
 }
 
 impl Backend {
@@ -23,6 +27,8 @@ impl Backend {
         match self {
             Backend::Vxlan => "vxlan",
             Backend::HostGw => "host-gw",
+            Backend::CalicoBgp => "calico-bgp",
+            Backend::CalicoVxlan => "calico-vxlan",
         }
     }
 }
@@ -111,11 +117,11 @@ impl ClusterData {
     }
 }
 
-fn s(v: &Value, key: &str) -> String {
+pub fn s(v: &Value, key: &str) -> String {
     v[key].as_str().unwrap_or_default().to_string()
 }
 
-fn ports(v: &Value, key: &str) -> Vec<u16> {
+pub fn ports(v: &Value, key: &str) -> Vec<u16> {
     v[key]
         .as_array()
         .map(|a| {
@@ -207,6 +213,9 @@ pub struct BuildOptions<'a> {
 
 impl Cluster {
     pub fn build(backend: Backend, data: &ClusterData, opts: BuildOptions) -> Result<Self, String> {
+        if matches!(backend, Backend::CalicoBgp | Backend::CalicoVxlan) {
+            return super::calico::build(backend, data, opts);
+        }
         let prefix = unique_prefix();
         let vpc = format!("{prefix}-vpc");
         let mut c = Cluster {
@@ -290,7 +299,9 @@ impl Cluster {
                     continue;
                 }
                 match backend {
-                    Backend::HostGw => cmds.push(format!("route add {ocidr} via {oip} dev eth0")),
+                    Backend::HostGw | Backend::CalicoBgp | Backend::CalicoVxlan => {
+                        cmds.push(format!("route add {ocidr} via {oip} dev eth0"))
+                    }
                     Backend::Vxlan => {
                         cmds.push(format!(
                             "route add {ocidr} via {ovtep} dev flannel.1 onlink"

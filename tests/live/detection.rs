@@ -118,7 +118,7 @@ fn a_known_plugin_without_extension_is_named() {
         |s| {
             for o in &mut s.objects {
                 if o["kind"] == "DaemonSet" && o["metadata"]["name"] == "kube-flannel-ds" {
-                    o["metadata"]["name"] = json!("calico-node");
+                    o["metadata"]["name"] = json!("cilium");
                 }
             }
             drop_flannel_pods(s);
@@ -128,8 +128,8 @@ fn a_known_plugin_without_extension_is_named() {
     assert_bad_input(
         &r,
         &[
-            "runs calico",
-            "calico-node",
+            "runs cilium",
+            "cilium",
             "--extension FILE",
             "--network-plugin",
         ],

@@ -128,9 +128,10 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "DIR", conflicts_with = "demo")]
     pub snapshot: Option<PathBuf>,
 
-    /// Diagnose on the built-in demo cluster; without -s/-d/-p it shows a broken flow.
-    #[arg(long)]
-    pub demo: bool,
+    /// Diagnose on a built-in demo cluster (`flannel` when no NAME is given,
+    /// `calico`; `list` names them); without -s/-d/-p it shows a broken flow.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "flannel")]
+    pub demo: Option<String>,
 
     #[command(flatten)]
     pub live: LiveArgs,

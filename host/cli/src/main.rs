@@ -33,6 +33,8 @@ use skoop_wasm::{Extension, Origin, Registry};
 
 /// The demo's default flow: client-1 to the `web` ClusterIP, which has a broken backend.
 const DEMO_FLOW: (&str, &str, u16) = ("10.244.0.5", "10.96.100.10", 80);
+/// The Calico demo's default flow: client-1 to kube-dns over UDP.
+const CALICO_DEMO_FLOW: (&str, &str, u16) = ("10.244.0.5", "10.96.0.10", 53);
 
 fn main() -> ExitCode {
     match run(std::env::args_os().collect()) {
@@ -170,13 +172,19 @@ fn flow(args: &DiagnoseArgs) -> Result<Flow> {
         ProtocolArg::Tcp => Protocol::Tcp,
         ProtocolArg::Udp => Protocol::Udp,
     };
-    let demo_default = args.demo && args.src.is_none() && args.dst.is_none() && args.port.is_none();
+    let demo_default =
+        args.demo.is_some() && args.src.is_none() && args.dst.is_none() && args.port.is_none();
     if demo_default {
+        let (f, protocol) = if args.demo.as_deref() == Some("calico") {
+            (CALICO_DEMO_FLOW, Protocol::Udp)
+        } else {
+            (DEMO_FLOW, Protocol::Tcp)
+        };
         return Ok(Flow {
-            src: ipv4("-s", DEMO_FLOW.0)?,
-            dst: ipv4("-d", DEMO_FLOW.1)?,
-            dport: DEMO_FLOW.2,
-            protocol: Protocol::Tcp,
+            src: ipv4("-s", f.0)?,
+            dst: ipv4("-d", f.1)?,
+            dport: f.2,
+            protocol,
         });
     }
     let src = args
@@ -199,8 +207,8 @@ fn flow(args: &DiagnoseArgs) -> Result<Flow> {
 }
 
 fn load_bundle(args: &DiagnoseArgs, retain: Retain) -> Result<Bundle> {
-    if args.demo {
-        return bundle::load_demo(retain);
+    if let Some(name) = &args.demo {
+        return bundle::load_named_demo(name, retain);
     }
     match &args.snapshot {
         Some(dir) => bundle::load_dir(dir, retain),
@@ -256,7 +264,7 @@ fn check_loaded(netstacks: &Netstacks) -> Result<()> {
 /// in parallel; other nodes' dumps as the diagnosis reaches them.
 fn input(args: &DiagnoseArgs, registry: &Registry, flow: Flow, verbose: bool) -> Result<Input> {
     let retain = retain(registry);
-    let (source, mut view, netstacks, live) = if args.demo || args.snapshot.is_some() {
+    let (source, mut view, netstacks, live) = if args.demo.is_some() || args.snapshot.is_some() {
         let b = load_bundle(args, retain)?;
         let netstacks = b.nodes.netstacks(&b.view);
         (b.source, b.view, netstacks, None)
@@ -497,6 +505,12 @@ fn diagnose_cmd(
     values: BTreeMap<String, String>,
     limits: Limits,
 ) -> Result<u8> {
+    if args.demo.as_deref() == Some("list") {
+        for (name, what) in bundle::DEMOS {
+            println!("{name:<8} {what}");
+        }
+        return Ok(0);
+    }
     let flow = flow(args)?;
     let input = input(args, registry, flow, cli.verbose)?;
     let settings = &input.facts.settings;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use skoop_netstack::dump::Interface;
 
-const PER_CONF: [&str; 2] = ["forwarding", "rp_filter"];
+const PER_CONF: [&str; 3] = ["forwarding", "rp_filter", "proxy_arp"];
 
 /// Read the global and per-interface sysctls. Unreadable ones go into `absent`.
 /// `net.bridge.bridge-nf-call-iptables` exists only when br_netfilter is

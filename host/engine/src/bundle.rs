@@ -32,6 +32,41 @@ mod demo {
     include!(concat!(env!("OUT_DIR"), "/demo_files.rs"));
 }
 
+/// The Calico demo bundle's files (host/demo-calico), embedded the same way.
+mod demo_calico {
+    include!(concat!(env!("OUT_DIR"), "/demo_calico_files.rs"));
+}
+
+/// The built-in demos: (name, what it shows).
+pub const DEMOS: &[(&str, &str)] = &[
+    (
+        "flannel",
+        "flannel vxlan; a stale FDB entry breaks one backend of the web Service (the default)",
+    ),
+    (
+        "calico",
+        "Calico VXLAN; a policy on CoreDNS admits DNS over TCP only, so felix drops UDP lookups",
+    ),
+];
+
+/// A built-in demo by name (see [`DEMOS`]).
+pub fn load_named_demo(name: &str, retain: Retain) -> Result<Bundle> {
+    match name {
+        "flannel" => load_demo(retain),
+        "calico" => embedded(
+            "built-in calico demo",
+            "demo-calico",
+            demo_calico::CLUSTER,
+            demo_calico::NODES,
+            retain,
+        ),
+        other => Err(bad_input(format!(
+            "no built-in demo {other:?}; the demos are: {} (--demo list)",
+            DEMOS.iter().map(|d| d.0).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
 /// Where a node dump is.
 #[derive(Debug, Clone)]
 enum NodeFile {
@@ -143,17 +178,28 @@ pub fn load_dir(dir: &Path, retain: Retain) -> Result<Bundle> {
 
 /// The demo bundle compiled into the binary.
 pub fn load_demo(retain: Retain) -> Result<Bundle> {
-    let view = ClusterView::parse(demo::CLUSTER, "demo/cluster.json", retain)?;
+    embedded("built-in demo", "demo", demo::CLUSTER, demo::NODES, retain)
+}
+
+/// A bundle compiled into the binary, its files under `dir/`.
+fn embedded(
+    source: &str,
+    dir: &str,
+    cluster: &str,
+    files: &[(&str, &'static str)],
+    retain: Retain,
+) -> Result<Bundle> {
+    let view = ClusterView::parse(cluster, &format!("{dir}/cluster.json"), retain)?;
     let mut nodes = NodeFiles::default();
-    for (file, text) in demo::NODES {
+    for (file, text) in files {
         add_node(
             &mut nodes,
-            &format!("demo/nodes/{file}"),
+            &format!("{dir}/nodes/{file}"),
             NodeFile::Embedded(text),
         )?;
     }
     Ok(Bundle {
-        source: "built-in demo".to_string(),
+        source: source.to_string(),
         view,
         nodes,
     })

@@ -79,6 +79,30 @@ pub const KINDS: &[Kind] = &[
     kind("", "v1", "ConfigMap", "configmaps", false),
     kind("apps", "v1", "DaemonSet", "daemonsets", false),
     kind("crd.projectcalico.org", "v1", "IPPool", "ippools", true),
+    // What the Calico plugin reads (absent CRDs: a 404 means none, and the
+    // plugin then says it cannot check).
+    kind("projectcalico.org", "v3", "IPPool", "ippools", true),
+    kind(
+        "crd.projectcalico.org",
+        "v1",
+        "BlockAffinity",
+        "blockaffinities",
+        true,
+    ),
+    kind(
+        "crd.projectcalico.org",
+        "v1",
+        "FelixConfiguration",
+        "felixconfigurations",
+        true,
+    ),
+    kind(
+        "operator.tigera.io",
+        "v1",
+        "Installation",
+        "installations",
+        true,
+    ),
 ];
 
 /// Objects per LIST page (as kubectl).

@@ -1,0 +1,660 @@
+//! Calico's configuration as the cluster holds it: IP pools (per-pool
+//! encapsulation, natOutgoing), IPAM block affinities (which node owns a pod
+//! address), FelixConfiguration, the `calico-config` ConfigMap, the
+//! operator's Installation, and the node annotations calico-node writes.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+use serde_json::Value;
+use skoop_sdk::host::{Netns, cluster};
+use skoop_sdk::{Error, Level, Node, Result, Suspicion};
+
+/// The kinds the plugin reads (declared in its metadata).
+pub const POOL_V1: (&str, &str) = ("crd.projectcalico.org/v1", "IPPool");
+pub const POOL_V3: (&str, &str) = ("projectcalico.org/v3", "IPPool");
+pub const BLOCK_AFFINITY: (&str, &str) = ("crd.projectcalico.org/v1", "BlockAffinity");
+pub const FELIX: (&str, &str) = ("crd.projectcalico.org/v1", "FelixConfiguration");
+pub const INSTALLATION: (&str, &str) = ("operator.tigera.io/v1", "Installation");
+
+/// Node annotations calico-node writes.
+pub const ANN_ADDRESS: &str = "projectcalico.org/IPv4Address";
+pub const ANN_IPIP: &str = "projectcalico.org/IPv4IPIPTunnelAddr";
+pub const ANN_VXLAN: &str = "projectcalico.org/IPv4VXLANTunnelAddr";
+pub const ANN_WIREGUARD: &str = "projectcalico.org/IPv4WireguardInterfaceAddr";
+
+/// An encapsulation mode for IPIP or VXLAN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncapMode {
+    Never,
+    Always,
+    CrossSubnet,
+}
+
+impl EncapMode {
+    /// Calico's values; an empty or absent field is `Never`.
+    fn parse(s: Option<&str>, what: &str) -> Result<EncapMode> {
+        match s.unwrap_or("") {
+            "" | "Never" => Ok(EncapMode::Never),
+            "Always" => Ok(EncapMode::Always),
+            "CrossSubnet" => Ok(EncapMode::CrossSubnet),
+            other => Err(Error::Invalid(format!(
+                "{what}: {other:?} is not a Calico encapsulation mode (Never, Always, CrossSubnet)"
+            ))),
+        }
+    }
+}
+
+/// How Calico carries traffic between two nodes for one pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Plain routing via the remote node's address (BIRD).
+    Bgp,
+    /// IP-in-IP on `tunl0`.
+    Ipip,
+    /// VXLAN on `vxlan.calico`.
+    Vxlan,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Bgp => "BGP",
+            Mode::Ipip => "IPIP",
+            Mode::Vxlan => "VXLAN",
+        }
+    }
+}
+
+/// One IP pool.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub cidr: Ipv4Net,
+    pub ipip: EncapMode,
+    pub vxlan: EncapMode,
+    pub nat_outgoing: bool,
+    pub disabled: bool,
+    pub node_selector: String,
+    pub block_size: u8,
+}
+
+impl Pool {
+    /// The mode between two nodes; `same_subnet` is whether the remote
+    /// node's address is on the local node's subnet (CrossSubnet).
+    pub fn mode(&self, same_subnet: bool) -> Mode {
+        let pick = |m: EncapMode| match m {
+            EncapMode::Always => true,
+            EncapMode::CrossSubnet => !same_subnet,
+            EncapMode::Never => false,
+        };
+        if pick(self.vxlan) {
+            Mode::Vxlan
+        } else if pick(self.ipip) {
+            Mode::Ipip
+        } else {
+            Mode::Bgp
+        }
+    }
+
+    /// Bytes the pool's encapsulation takes from the host MTU.
+    pub fn overhead(&self) -> u32 {
+        if self.vxlan != EncapMode::Never {
+            50
+        } else if self.ipip != EncapMode::Never {
+            20
+        } else {
+            0
+        }
+    }
+}
+
+/// One IPAM block affine to a node.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub cidr: Ipv4Net,
+    pub node: String,
+}
+
+/// Everything the plugin resolved at setup.
+#[derive(Debug, Clone, Default)]
+pub struct CalicoConfig {
+    /// None: no pool object in the cluster view ("cannot check").
+    pub pools: Option<Vec<Pool>>,
+    /// None: no BlockAffinity object in the cluster view.
+    pub blocks: Option<Vec<Block>>,
+    pub interface_prefix: String,
+    pub vxlan_vni: u32,
+    pub vxlan_port: u16,
+    /// A fixed pod MTU (flag, calico-config `veth_mtu`, Installation or FelixConfiguration).
+    pub pod_mtu: Option<(u32, String)>,
+    pub wireguard: bool,
+    pub operator: bool,
+}
+
+#[derive(Deserialize, Default)]
+struct Meta {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct PoolObject {
+    #[serde(default)]
+    metadata: Meta,
+    spec: PoolSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PoolSpec {
+    cidr: String,
+    ipip_mode: Option<String>,
+    vxlan_mode: Option<String>,
+    /// Older CRDs: `ipip: {enabled, mode}`.
+    ipip: Option<LegacyIpip>,
+    #[serde(default)]
+    nat_outgoing: bool,
+    #[serde(default)]
+    disabled: bool,
+    node_selector: Option<String>,
+    block_size: Option<u8>,
+}
+
+#[derive(Deserialize)]
+struct LegacyIpip {
+    #[serde(default)]
+    enabled: bool,
+    mode: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AffinityObject {
+    #[serde(default)]
+    metadata: Meta,
+    spec: AffinitySpec,
+}
+
+#[derive(Deserialize)]
+struct AffinitySpec {
+    cidr: String,
+    node: String,
+    state: Option<String>,
+    deleted: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Object {
+    #[serde(default)]
+    metadata: Meta,
+    #[serde(default)]
+    spec: Value,
+    #[serde(default)]
+    data: Value,
+}
+
+fn parse_pool(o: PoolObject, api: &str) -> Result<Pool> {
+    let what = format!("{api} IPPool {}", o.metadata.name);
+    let cidr: Ipv4Net = o.spec.cidr.parse().map_err(|_| {
+        Error::Invalid(format!(
+            "{what}: cidr {:?} is not an IPv4 prefix",
+            o.spec.cidr
+        ))
+    })?;
+    let legacy = o.spec.ipip.as_ref().filter(|l| l.enabled).map(|l| {
+        l.mode
+            .as_deref()
+            .map(|m| {
+                if m == "cross-subnet" {
+                    "CrossSubnet"
+                } else {
+                    "Always"
+                }
+            })
+            .unwrap_or("Always")
+    });
+    Ok(Pool {
+        name: o.metadata.name,
+        cidr: cidr.trunc(),
+        ipip: EncapMode::parse(
+            o.spec.ipip_mode.as_deref().or(legacy),
+            &format!("{what} ipipMode"),
+        )?,
+        vxlan: EncapMode::parse(o.spec.vxlan_mode.as_deref(), &format!("{what} vxlanMode"))?,
+        nat_outgoing: o.spec.nat_outgoing,
+        disabled: o.spec.disabled,
+        node_selector: o.spec.node_selector.unwrap_or_else(|| "all()".into()),
+        block_size: o.spec.block_size.unwrap_or(26),
+    })
+}
+
+/// Pools from an operator Installation's `calicoNetwork.ipPools`.
+fn installation_pools(spec: &Value) -> Result<Vec<Pool>> {
+    let mut out = Vec::new();
+    let list = spec
+        .pointer("/calicoNetwork/ipPools")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, p) in list.iter().enumerate() {
+        let Some(cidr) = p.get("cidr").and_then(Value::as_str) else {
+            continue;
+        };
+        let Ok(cidr) = cidr.parse::<Ipv4Net>() else {
+            continue; // IPv6 pools are not simulated.
+        };
+        let encap = p
+            .get("encapsulation")
+            .and_then(Value::as_str)
+            .unwrap_or("IPIP");
+        let (ipip, vxlan) = match encap {
+            "IPIP" => (EncapMode::Always, EncapMode::Never),
+            "IPIPCrossSubnet" => (EncapMode::CrossSubnet, EncapMode::Never),
+            "VXLAN" => (EncapMode::Never, EncapMode::Always),
+            "VXLANCrossSubnet" => (EncapMode::Never, EncapMode::CrossSubnet),
+            "None" => (EncapMode::Never, EncapMode::Never),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "operator.tigera.io/v1 Installation default: ipPools[{i}].encapsulation {other:?} is not one of IPIP, IPIPCrossSubnet, VXLAN, VXLANCrossSubnet, None"
+                )));
+            }
+        };
+        out.push(Pool {
+            name: p
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("installation-pool-{i}")),
+            cidr: cidr.trunc(),
+            ipip,
+            vxlan,
+            nat_outgoing: p.get("natOutgoing").and_then(Value::as_str) != Some("Disabled"),
+            disabled: p.get("disabled").and_then(Value::as_bool).unwrap_or(false),
+            node_selector: p
+                .get("nodeSelector")
+                .and_then(Value::as_str)
+                .unwrap_or("all()")
+                .to_string(),
+            block_size: p
+                .get("blockSize")
+                .and_then(Value::as_u64)
+                .and_then(|b| u8::try_from(b).ok())
+                .unwrap_or(26),
+        });
+    }
+    Ok(out)
+}
+
+fn list<T: serde::de::DeserializeOwned>(kind: (&str, &str)) -> Result<Vec<T>> {
+    cluster::list_objects(kind.0, kind.1, "")
+}
+
+fn u64_at(v: &Value, key: &str) -> Option<u64> {
+    v.get(key).and_then(|x| {
+        x.as_u64()
+            .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+    })
+}
+
+/// An MTU setting: a positive number that fits a u32 (0 means "auto").
+fn mtu_at(v: &Value, key: &str) -> Option<u32> {
+    u64_at(v, key)
+        .and_then(|m| u32::try_from(m).ok())
+        .filter(|m| *m > 0)
+}
+
+impl CalicoConfig {
+    /// Resolve the configuration; the findings are cluster-wide.
+    pub fn load() -> Result<(CalicoConfig, Vec<Suspicion>)> {
+        let mut findings = Vec::new();
+        let mut pools = Vec::new();
+        for o in list::<PoolObject>(POOL_V1)? {
+            pools.push(parse_pool(o, POOL_V1.0)?);
+        }
+        for o in list::<PoolObject>(POOL_V3)? {
+            let p = parse_pool(o, POOL_V3.0)?;
+            if !pools.iter().any(|q| q.cidr == p.cidr) {
+                pools.push(p);
+            }
+        }
+        let installations: Vec<Object> = list(INSTALLATION)?;
+        let installation = installations.iter().find(|o| o.metadata.name == "default");
+        if pools.is_empty()
+            && let Some(inst) = installation
+        {
+            pools = installation_pools(&inst.spec)?;
+        }
+        let pools = if pools.is_empty() {
+            findings.push(Suspicion::new(
+                Level::Warning,
+                "cannot check Calico's IP pools: the cluster view has no IPPool (crd.projectcalico.org/v1 or projectcalico.org/v3) nor an operator Installation with ipPools; the Calico API group is missing or was not captured, so the encapsulation, pod MTU and natOutgoing checks are skipped",
+            ));
+            None
+        } else {
+            for p in pools
+                .iter()
+                .filter(|p| p.ipip != EncapMode::Never && p.vxlan != EncapMode::Never)
+            {
+                findings.push(Suspicion::new(
+                    Level::Warning,
+                    format!(
+                        "IPPool {} ({}) enables both IPIP and VXLAN; Calico rejects such a pool",
+                        p.name, p.cidr
+                    ),
+                ));
+            }
+            Some(pools)
+        };
+        let mut blocks = Vec::new();
+        for o in list::<AffinityObject>(BLOCK_AFFINITY)? {
+            let what = format!("BlockAffinity {}", o.metadata.name);
+            if o.spec.state.as_deref().is_some_and(|s| s != "confirmed")
+                || o.spec
+                    .deleted
+                    .as_ref()
+                    .is_some_and(|d| d.as_bool() == Some(true) || d.as_str() == Some("true"))
+            {
+                continue;
+            }
+            let cidr: Ipv4Net = match o.spec.cidr.parse() {
+                Ok(c) => c,
+                Err(_) if o.spec.cidr.contains(':') => continue,
+                Err(_) => {
+                    return Err(Error::Invalid(format!(
+                        "{what}: cidr {:?} is not an IP prefix",
+                        o.spec.cidr
+                    )));
+                }
+            };
+            blocks.push(Block {
+                cidr: cidr.trunc(),
+                node: o.spec.node,
+            });
+        }
+        let blocks = if blocks.is_empty() {
+            findings.push(Suspicion::new(
+                Level::Warning,
+                "cannot check Calico's IPAM blocks: the cluster view has no BlockAffinity (crd.projectcalico.org/v1); pod addresses are placed by the pod list only",
+            ));
+            None
+        } else {
+            Some(blocks)
+        };
+        let felix: Vec<Object> = list(FELIX)?;
+        let felix = felix
+            .iter()
+            .find(|o| o.metadata.name == "default")
+            .map(|o| o.spec.clone())
+            .unwrap_or(Value::Null);
+        let interface_prefix = felix
+            .get("interfacePrefix")
+            .and_then(Value::as_str)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or("cali")
+            .to_string();
+        let vxlan_vni = u64_at(&felix, "vxlanVNI")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(4096);
+        let vxlan_port = u64_at(&felix, "vxlanPort")
+            .and_then(|v| u16::try_from(v).ok())
+            .unwrap_or(4789);
+        let wireguard = felix
+            .get("wireguardEnabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut pod_mtu = None;
+        if let Some(v) = cluster::config("calico-pod-mtu") {
+            let mtu = v
+                .parse::<u32>()
+                .map_err(|_| Error::Invalid(format!("--calico-pod-mtu {v:?} is not a number")))?;
+            pod_mtu = Some((mtu, "--calico-pod-mtu".to_string()));
+        }
+        if pod_mtu.is_none()
+            && let Some(mtu) = installation
+                .and_then(|i| mtu_at(i.spec.get("calicoNetwork").unwrap_or(&Value::Null), "mtu"))
+        {
+            pod_mtu = Some((mtu, "Installation default calicoNetwork.mtu".into()));
+        }
+        if pod_mtu.is_none() {
+            let cm: Option<Object> =
+                match cluster::get_object("v1", "ConfigMap", "kube-system", "calico-config") {
+                    Ok(cm) => cm,
+                    Err(Error::Unavailable(_)) => None,
+                    Err(e) => return Err(e),
+                };
+            if let Some(mtu) = cm.and_then(|c| mtu_at(&c.data, "veth_mtu")) {
+                pod_mtu = Some((mtu, "ConfigMap kube-system/calico-config veth_mtu".into()));
+            }
+        }
+        if pod_mtu.is_none() {
+            let key = if wireguard {
+                "wireguardMTU"
+            } else {
+                "vxlanMTU"
+            };
+            if let Some(mtu) = mtu_at(&felix, key) {
+                pod_mtu = Some((mtu, format!("FelixConfiguration default {key}")));
+            }
+        }
+        Ok((
+            CalicoConfig {
+                pools,
+                blocks,
+                interface_prefix,
+                vxlan_vni,
+                vxlan_port,
+                pod_mtu,
+                wireguard,
+                operator: installation.is_some(),
+            },
+            findings,
+        ))
+    }
+
+    /// The most specific pool holding `ip`.
+    pub fn pool_of(&self, ip: Ipv4Addr) -> Option<&Pool> {
+        self.pools
+            .as_ref()?
+            .iter()
+            .filter(|p| p.cidr.contains(&ip))
+            .max_by_key(|p| p.cidr.prefix_len())
+    }
+
+    /// The node whose IPAM block holds `ip` (the most specific block), or
+    /// whose tunnel address it is.
+    pub fn owner_of(&self, ip: Ipv4Addr) -> Option<String> {
+        if let Some(b) = self.blocks.as_ref().and_then(|bs| {
+            bs.iter()
+                .filter(|b| b.cidr.contains(&ip))
+                .max_by_key(|b| b.cidr.prefix_len())
+        }) {
+            return Some(b.node.clone());
+        }
+        cluster::nodes()
+            .into_iter()
+            .find(|n| tunnel_addresses(n).contains(&ip))
+            .map(|n| n.name)
+    }
+
+    /// The blocks of `node`.
+    pub fn blocks_of(&self, node: &str) -> Vec<Ipv4Net> {
+        self.blocks
+            .iter()
+            .flatten()
+            .filter(|b| b.node == node)
+            .map(|b| b.cidr)
+            .collect()
+    }
+
+    /// The block holding `ip`.
+    pub fn block_of(&self, ip: Ipv4Addr) -> Option<&Block> {
+        self.blocks
+            .as_ref()?
+            .iter()
+            .filter(|b| b.cidr.contains(&ip))
+            .max_by_key(|b| b.cidr.prefix_len())
+    }
+
+    /// The host veth name Calico's CNI gives a pod: the interface prefix and
+    /// the first hex digits of SHA-1 over `<namespace>.<pod>`, 15 bytes in all.
+    pub fn veth_name(&self, namespace: &str, pod: &str) -> String {
+        let hash = crate::sha1::hex(format!("{namespace}.{pod}").as_bytes());
+        let keep = 15usize.saturating_sub(self.interface_prefix.len());
+        format!("{}{}", self.interface_prefix, &hash[..keep.min(hash.len())])
+    }
+
+    /// The bytes the cluster's encapsulation takes from the host MTU, as
+    /// calico-node's auto-detection computes it: the largest over the
+    /// enabled encapsulations (WireGuard 60, VXLAN 50, IPIP 20).
+    pub fn overhead(&self) -> Option<u32> {
+        let pools = self.pools.as_ref()?;
+        let mut o = pools
+            .iter()
+            .filter(|p| !p.disabled)
+            .map(Pool::overhead)
+            .max()
+            .unwrap_or(0);
+        if self.wireguard {
+            o = o.max(60);
+        }
+        Some(o)
+    }
+
+    /// The pod MTU Calico gives pods on `node`, and where it comes from.
+    pub fn pod_mtu(&self, node: &Node) -> Option<(u32, String)> {
+        if let Some(m) = &self.pod_mtu {
+            return Some(m.clone());
+        }
+        let overhead = self.overhead()?;
+        let host_mtu = node
+            .host_interface
+            .as_ref()
+            .and_then(|i| Netns::node(&node.name).interface(i).ok().flatten())
+            .map(|i| i.mtu)?;
+        Some((
+            host_mtu.saturating_sub(overhead),
+            format!("host MTU {host_mtu} less {overhead} for the enabled encapsulation"),
+        ))
+    }
+}
+
+/// The node's address as calico-node records it (`IPv4Address`, with its
+/// prefix), else the InternalIP as a /32.
+pub fn node_address(n: &Node) -> Ipv4Net {
+    n.annotation(ANN_ADDRESS)
+        .and_then(|a| a.parse::<Ipv4Net>().ok())
+        .unwrap_or_else(|| Ipv4Net::from(n.ip))
+}
+
+/// The tunnel addresses calico-node assigned to a node.
+pub fn tunnel_addresses(n: &Node) -> Vec<Ipv4Addr> {
+    [ANN_IPIP, ANN_VXLAN, ANN_WIREGUARD]
+        .iter()
+        .filter_map(|k| n.annotation(k))
+        .filter_map(|a| a.split('/').next().and_then(|s| s.parse().ok()))
+        .collect()
+}
+
+/// CrossSubnet: is `remote`'s address on `local`'s subnet? Decided by the
+/// node addresses (not the pod address; KubeSkoop's B2).
+pub fn same_subnet(local: &Node, remote: &Node) -> bool {
+    let mine = node_address(local);
+    let theirs = node_address(remote).addr();
+    if mine.prefix_len() < 32 {
+        return mine.contains(&theirs);
+    }
+    // No prefix recorded: the subnet of the host interface holding the address.
+    local
+        .host_interface
+        .as_ref()
+        .and_then(|i| Netns::node(&local.name).interface(i).ok().flatten())
+        .is_some_and(|i| i.addresses.iter().any(|a| a.contains(&theirs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(ipip: EncapMode, vxlan: EncapMode) -> Pool {
+        Pool {
+            name: "p".into(),
+            cidr: "10.244.0.0/16".parse().unwrap(),
+            ipip,
+            vxlan,
+            nat_outgoing: true,
+            disabled: false,
+            node_selector: "all()".into(),
+            block_size: 26,
+        }
+    }
+
+    #[test]
+    fn cross_subnet_encapsulates_only_across_subnets() {
+        // Calico docs (IP pool ipipMode/vxlanMode): CrossSubnet encapsulates
+        // only when the nodes are on different subnets.
+        let p = pool(EncapMode::CrossSubnet, EncapMode::Never);
+        assert_eq!(p.mode(true), Mode::Bgp);
+        assert_eq!(p.mode(false), Mode::Ipip);
+        let p = pool(EncapMode::Never, EncapMode::CrossSubnet);
+        assert_eq!(p.mode(true), Mode::Bgp);
+        assert_eq!(p.mode(false), Mode::Vxlan);
+        let p = pool(EncapMode::Always, EncapMode::Never);
+        assert_eq!(p.mode(true), Mode::Ipip);
+        assert_eq!(
+            pool(EncapMode::Never, EncapMode::Never).mode(false),
+            Mode::Bgp
+        );
+    }
+
+    #[test]
+    fn encapsulation_modes_parse_like_calico() {
+        assert_eq!(EncapMode::parse(None, "x"), Ok(EncapMode::Never));
+        assert_eq!(EncapMode::parse(Some(""), "x"), Ok(EncapMode::Never));
+        assert_eq!(
+            EncapMode::parse(Some("CrossSubnet"), "x"),
+            Ok(EncapMode::CrossSubnet)
+        );
+        assert!(EncapMode::parse(Some("always"), "x").is_err());
+    }
+
+    #[test]
+    fn veth_name_follows_calicos_rule() {
+        // `cali` + sha1("default.client-1")[:11], computed with Python's hashlib.
+        let c = CalicoConfig {
+            interface_prefix: "cali".into(),
+            ..CalicoConfig::default()
+        };
+        assert_eq!(c.veth_name("default", "client-1"), "calib731b83791f");
+        let c = CalicoConfig {
+            interface_prefix: "azv".into(),
+            ..CalicoConfig::default()
+        };
+        assert_eq!(c.veth_name("default", "client-1").len(), 15);
+    }
+
+    #[test]
+    fn mtu_settings_zero_means_auto() {
+        // calico-config `veth_mtu: "0"` is Calico's auto-detection.
+        let v = serde_json::json!({"veth_mtu": "0", "a": "1440", "b": 1450, "c": 99999999999u64});
+        assert_eq!(mtu_at(&v, "veth_mtu"), None);
+        assert_eq!(mtu_at(&v, "a"), Some(1440));
+        assert_eq!(mtu_at(&v, "b"), Some(1450));
+        assert_eq!(mtu_at(&v, "c"), None);
+        assert_eq!(mtu_at(&v, "missing"), None);
+    }
+
+    #[test]
+    fn most_specific_pool_wins() {
+        let mut small = pool(EncapMode::Never, EncapMode::Always);
+        small.cidr = "10.244.8.0/21".parse().unwrap();
+        let c = CalicoConfig {
+            pools: Some(vec![pool(EncapMode::Always, EncapMode::Never), small]),
+            ..CalicoConfig::default()
+        };
+        let ip = "10.244.9.1".parse().unwrap();
+        assert_eq!(c.pool_of(ip).map(|p| p.cidr.prefix_len()), Some(21));
+        let ip = "10.244.1.1".parse().unwrap();
+        assert_eq!(c.pool_of(ip).map(|p| p.cidr.prefix_len()), Some(16));
+    }
+}

@@ -1,0 +1,51 @@
+//! The Calico plugin: its built-in demo, the standalone calico.wasm that
+//! replaces the built-in, and a bundle holding Calico's own `Node` objects.
+
+use crate::common::{skoop, test_extension};
+
+#[test]
+fn demo_list_names_both_demos() {
+    let run = skoop(&["diagnose", "--demo", "list"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("flannel"), "{}", run.stdout);
+    assert!(run.stdout.contains("calico"), "{}", run.stdout);
+}
+
+#[test]
+fn calico_demo_names_the_felix_policy_drop() {
+    let run = skoop(&["diagnose", "--demo", "calico", "--format", "json"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["settings"]["network_plugin"], "calico");
+    let found = report["suspicions"].as_array().is_some_and(|a| {
+        a.iter().any(|s| {
+            s["level"] == "FATAL"
+                && s["node"] == "node-2"
+                && s["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("felix") && m.contains("cali-tw-"))
+        })
+    });
+    assert!(found, "{}", report["suspicions"]);
+}
+
+#[test]
+fn unknown_demo_is_bad_input() {
+    let run = skoop(&["diagnose", "--demo", "weave"]);
+    crate::common::assert_bad_input(&run, "weave");
+}
+
+#[test]
+fn standalone_calico_wasm_replaces_the_builtin() {
+    let file = test_extension("calico");
+    let path = file.to_string_lossy().into_owned();
+    let run = skoop(&["--extension", &path, "diagnose", "--demo", "calico"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("extension calico")
+            && run.stderr.contains("overrides the built-in one"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("felix"), "{}", run.stdout);
+}
