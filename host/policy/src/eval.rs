@@ -196,6 +196,39 @@ impl PolicySet {
         port: u16,
         protocol: Protocol,
     ) -> bool {
+        self.allowed_with(dir, pod, peer, port, protocol, None)
+    }
+
+    /// The NetworkPolicies selecting `pod` in `dir` (indices), for callers that evaluate
+    /// many flows of one pod.
+    pub(crate) fn selecting(&self, dir: Direction, pod: &PodInfo) -> Vec<usize> {
+        self.netpols_by_ns
+            .get(&pod.namespace)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let np = &self.netpols[i];
+                let has = match dir {
+                    Direction::Ingress => np.ingress.is_some(),
+                    Direction::Egress => np.egress.is_some(),
+                };
+                has && np.selects(pod)
+            })
+            .collect()
+    }
+
+    /// [`PolicySet::allowed`] with the selecting NetworkPolicies already known.
+    pub(crate) fn allowed_with(
+        &self,
+        dir: Direction,
+        pod: &PodInfo,
+        peer: &Endpoint,
+        port: u16,
+        protocol: Protocol,
+        selecting: Option<&[usize]>,
+    ) -> bool {
         let named_target = match (dir, peer) {
             (Direction::Ingress, _) => Some(pod),
             (Direction::Egress, Endpoint::Pod(p)) => Some(*p),
@@ -231,12 +264,15 @@ impl PolicySet {
             }
         }
         let mut isolated = false;
-        for &i in self
-            .netpols_by_ns
-            .get(&pod.namespace)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-        {
+        let candidates = match selecting {
+            Some(s) => s,
+            None => self
+                .netpols_by_ns
+                .get(&pod.namespace)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        };
+        for &i in candidates {
             let np = &self.netpols[i];
             let rules = match dir {
                 Direction::Ingress => &np.ingress,

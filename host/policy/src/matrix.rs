@@ -97,10 +97,20 @@ pub fn matrix(
             members,
         })
         .collect();
+    let sel: Vec<(Vec<usize>, Vec<usize>)> = groups
+        .iter()
+        .map(|g| {
+            let p = &pods[g.members[0]];
+            (
+                set.selecting(Direction::Egress, p),
+                set.selecting(Direction::Ingress, p),
+            )
+        })
+        .collect();
     let mut allowed = Vec::with_capacity(groups.len());
-    for gs in &groups {
+    for (si, gs) in groups.iter().enumerate() {
         let mut row = Vec::with_capacity(groups.len());
-        for gd in &groups {
+        for (di, gd) in groups.iter().enumerate() {
             let s = &pods[gs.members[0]];
             // Within a group, take two distinct pods when there are two: a pod reaching
             // itself is always allowed and says nothing about its siblings.
@@ -111,8 +121,18 @@ pub fn matrix(
             };
             let se = endpoint(s);
             let de = endpoint(d);
-            let eg = s.host_network || set.allowed(Direction::Egress, s, &de, port, protocol);
-            let ok = eg && (d.host_network || set.allowed(Direction::Ingress, d, &se, port, protocol));
+            let eg = s.host_network
+                || set.allowed_with(Direction::Egress, s, &de, port, protocol, Some(&sel[si].0));
+            let ok = eg
+                && (d.host_network
+                    || set.allowed_with(
+                        Direction::Ingress,
+                        d,
+                        &se,
+                        port,
+                        protocol,
+                        Some(&sel[di].1),
+                    ));
             row.push(ok);
         }
         allowed.push(row);
