@@ -84,6 +84,22 @@ pub enum Decision {
     },
 }
 
+impl Decision {
+    /// The decision's kind, as serialised (`network-policy-deny`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Decision::SelfTraffic => "self-traffic",
+            Decision::HostNetwork => "host-network",
+            Decision::NodeLocal => "node-local",
+            Decision::NotIsolated { .. } => "not-isolated",
+            Decision::AdminNetworkPolicy { .. } => "admin-network-policy",
+            Decision::NetworkPolicyAllow { .. } => "network-policy-allow",
+            Decision::NetworkPolicyDeny { .. } => "network-policy-deny",
+            Decision::BaselineAdminNetworkPolicy { .. } => "baseline-admin-network-policy",
+        }
+    }
+}
+
 /// The verdict of one direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DirectionVerdict {
@@ -97,10 +113,11 @@ pub struct DirectionVerdict {
 }
 
 impl DirectionVerdict {
-    /// The policies a deny names (`namespace/name`, or the admin policy's name).
-    pub fn denying_policies(&self) -> Vec<String> {
+    /// The policies the decision names (`namespace/name`, or the admin policy's name).
+    pub fn named_policies(&self) -> Vec<String> {
         match &self.decision {
             Decision::NetworkPolicyDeny { policies, .. } => policies.clone(),
+            Decision::NetworkPolicyAllow { policy, .. } => vec![policy.clone()],
             Decision::AdminNetworkPolicy { name, .. }
             | Decision::BaselineAdminNetworkPolicy { name, .. } => vec![name.clone()],
             _ => Vec::new(),

@@ -186,3 +186,18 @@ fn verdicts_name_the_deciding_policy_and_nearest_misses() {
     );
     assert!(v.explanation.contains("(Deny)"));
 }
+
+#[test]
+fn decision_kind_is_the_serialised_tag() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let c = load(&root.join("anp-integration-pass-ingress-to-np"));
+    for f in &c.pods {
+        for t in &c.pods {
+            let v = c.set.flow(&endpoint(f), &endpoint(t), 80, Protocol::Tcp);
+            for d in v.egress.iter().chain(v.ingress.iter()) {
+                let json = serde_json::to_value(d).unwrap();
+                assert_eq!(json["decision"]["kind"], d.decision.kind());
+            }
+        }
+    }
+}

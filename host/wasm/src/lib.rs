@@ -59,6 +59,8 @@ pub struct Info {
     pub config: Vec<ConfigKey>,
     pub reads: Vec<String>,
     pub detect_daemonsets: Vec<String>,
+    /// Policy kinds a CNI plugin enforces (`apiVersion/Kind`); empty: none.
+    pub enforces: Vec<String>,
 }
 
 /// Where an extension came from.
@@ -118,6 +120,7 @@ macro_rules! info_from {
                 .collect(),
             reads: i.reads,
             detect_daemonsets: i.detect_daemonsets,
+            enforces: i.enforces,
         }
     }};
 }

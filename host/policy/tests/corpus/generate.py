@@ -56,7 +56,7 @@ def pod(ns, name, ip, labels, node_name, ports=(80, 81), host_network=False):
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"namespace": ns, "name": name, "labels": labels},
             "spec": spec,
-            "status": {"phase": "Running", "podIP": ip, "hostIP": "192.168.0.%d" % (1 if node_name == "node-1" else 2)}}
+            "status": {"phase": "Running", "podIP": ip, "conditions": [{"type": "Ready", "status": "True"}], "hostIP": "192.168.0.%d" % (1 if node_name == "node-1" else 2)}}
 
 
 def netpol(ns, name, pod_selector, ingress=None, egress=None, types=None):
