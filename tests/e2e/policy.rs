@@ -14,8 +14,7 @@ fn bundle_with(policies: &[Value]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("temp dir");
     let src = root().join("tests/fixtures/bundles/host-gw");
     let mut cluster: Value =
-        serde_json::from_str(&std::fs::read_to_string(src.join("cluster.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(src.join("cluster.json")).unwrap()).unwrap();
     let items = cluster["items"].as_array_mut().unwrap();
     items.extend(policies.iter().cloned());
     std::fs::write(
@@ -72,7 +71,10 @@ fn policy_suspicions(run: &Run) -> Vec<(String, String)> {
 #[test]
 fn flannel_does_not_enforce_so_a_deny_is_a_warning_naming_the_policy() {
     let b = bundle_with(&[frontend_only()]);
-    let run = diagnose(b.path(), &["-s", "10.244.0.5", "-d", "10.244.1.7", "-p", "8080"]);
+    let run = diagnose(
+        b.path(),
+        &["-s", "10.244.0.5", "-d", "10.244.1.7", "-p", "8080"],
+    );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let sus = policy_suspicions(&run);
     assert!(!sus.is_empty(), "{}", run.stdout);
@@ -182,9 +184,9 @@ fn through_a_service_the_target_port_is_what_policy_sees() {
     let run = diagnose(b.path(), &args);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(
-        policy_suspicions(&run)
-            .iter()
-            .any(|(l, m)| l == "CRITICAL" && m.contains("default/web-port-80") && m.contains("on 8080/TCP")),
+        policy_suspicions(&run).iter().any(|(l, m)| l == "CRITICAL"
+            && m.contains("default/web-port-80")
+            && m.contains("on 8080/TCP")),
         "{}",
         run.stdout
     );
@@ -231,7 +233,14 @@ fn sctp_is_diagnosed_and_not_mistaken_for_tcp() {
     );
     let b = bundle_with(&[sctp]);
     let run = diagnose(b.path(), &args);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(policy_suspicions(&run).is_empty(), "{}", run.stdout);
+    // The request crossed the nodes as SCTP and reached the pod, where the fixture's
+    // sockets show no SCTP listener (the dataplane's own finding).
+    assert!(
+        run.stdout.contains("nothing listens on sctp port 8080"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -240,7 +249,11 @@ fn connectivity_matrix_text_json_csv() {
     let dir = case.to_str().unwrap();
     let run = skoop(&["connectivity", "--snapshot", dir, "--port", "81/tcp"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("Connectivity on 81/TCP"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Connectivity on 81/TCP"),
+        "{}",
+        run.stdout
+    );
     let run = skoop(&[
         "connectivity",
         "--snapshot",
@@ -252,8 +265,16 @@ fn connectivity_matrix_text_json_csv() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     // Upstream e2e "should enforce policy based on Ports": x/b and z/a may not reach x/a on 81.
-    assert!(run.stdout.contains("x/b,x/a,81,TCP,false"), "{}", run.stdout);
-    assert!(run.stdout.contains("z/a,x/a,81,TCP,false"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("x/b,x/a,81,TCP,false"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("z/a,x/a,81,TCP,false"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("y/a,x/a,81,TCP,true"), "{}", run.stdout);
     let run = skoop(&[
         "connectivity",
@@ -336,5 +357,49 @@ fn object_only_bundle_gives_exact_policy_verdicts() {
     assert_eq!(messages.len(), n, "each finding once: {}", run.stdout);
     // y/a -> x/a:81 is allowed: no blocking finding.
     let run = run_flow("10.0.2.10");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+/// KubeSkoop NP7: a NodePort flow is masqueraded, so the backend sees a node address and a
+/// pod-selector rule no longer admits it; a backend on the node that masqueraded sees its
+/// own node (always allowed). The direct pod-to-pod flow is admitted by the same policy.
+#[test]
+fn a_masqueraded_nodeport_flow_is_judged_by_the_node_address() {
+    let allow_client = netpol(
+        "web-from-client",
+        json!({"podSelector": {"matchLabels": {"app": "web"}},
+               "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}]}),
+    );
+    let b = bundle_with(&[allow_client]);
+    let enforce = ["--enforces-network-policy", "true"];
+    let mut args = vec!["-s", "10.244.0.5", "-d", "192.168.0.12", "-p", "30080"];
+    args.extend_from_slice(&enforce);
+    let run = diagnose(b.path(), &args);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let v = run.json();
+    let verdicts = v["policy"].as_array().unwrap();
+    let at = |pod: &str| {
+        verdicts
+            .iter()
+            .find(|d| d["direction"] == "ingress" && d["pod"] == pod)
+            .unwrap_or_else(|| panic!("no ingress verdict at {pod}: {}", run.stdout))
+    };
+    let remote = at("default/web-3");
+    assert_eq!(remote["allowed"], false, "{}", run.stdout);
+    assert!(
+        remote["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("from 192.168.0.12"),
+        "{}",
+        run.stdout
+    );
+    let local = at("default/web-2");
+    assert_eq!(local["allowed"], true, "{}", run.stdout);
+    assert_eq!(local["decision"]["kind"], "node-local");
+    // Pod to pod, no masquerade: admitted.
+    let mut args = vec!["-s", "10.244.0.5", "-d", "10.244.2.8", "-p", "8080"];
+    args.extend_from_slice(&enforce);
+    let run = diagnose(b.path(), &args);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }

@@ -216,7 +216,7 @@ impl<'a> Diagnosis<'a> {
         let Some(check) = self.policy else { return };
         let src_pod = (source.kind == NodeKind::Pod).then_some(source.id.as_str());
         let verdicts = match hop.kind {
-            NodeKind::Pod => check.at_pod(&self.facts.view, src_pod, packet, &hop.id),
+            NodeKind::Pod => check.at_pod(self.facts, src_pod, packet, &hop.id),
             NodeKind::External => src_pod
                 .and_then(|s| check.to_outside(s, packet))
                 .into_iter()

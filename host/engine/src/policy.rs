@@ -9,6 +9,7 @@ use skoop_policy::{Decision, DirectionVerdict, Endpoint, PodInfo, PolicySet};
 
 use crate::cluster::{ClusterView, PodFacts};
 use crate::error::bad_input;
+use crate::facts::Facts;
 use crate::packet::{Packet, Protocol};
 use crate::suspicion::Level;
 
@@ -18,7 +19,10 @@ const KINDS: [(&str, &str); 5] = [
     ("v1", "Node"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy"),
-    ("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy"),
+    (
+        "policy.networking.k8s.io/v1alpha1",
+        "BaselineAdminNetworkPolicy",
+    ),
 ];
 
 /// The policies of a cluster and whether the network plugin enforces them.
@@ -100,10 +104,11 @@ impl PolicyCheck {
     }
 
     /// Verdicts for a request that reached `dst_pod` as `arrived` (after DNAT and SNAT),
-    /// sent by `src_pod` (when the flow starts at a pod).
+    /// sent by `src_pod` (when the flow starts at a pod). A source address local to the
+    /// destination pod's node (e.g. its bridge address after masquerade) is that node.
     pub fn at_pod(
         &self,
-        view: &ClusterView,
+        facts: &Facts,
         src_pod: Option<&str>,
         arrived: &Packet,
         dst_pod: &str,
@@ -121,7 +126,15 @@ impl PolicyCheck {
                     .egress(src, &Endpoint::Pod(dst), arrived.dport, proto),
             );
         }
-        let seen = self.endpoint(view, arrived.src);
+        let view = &facts.view;
+        let mut seen = self.endpoint(view, arrived.src);
+        if let (Endpoint::Ip(ip), Some(node)) = (seen, view.pods.get(dst_pod).map(|p| &p.node))
+            && let Some(n) = view.nodes.get(node)
+            && ip != n.ip
+            && facts.netstacks.node(node).is_ok_and(|ns| ns.is_local(ip))
+        {
+            seen = Endpoint::Ip(n.ip);
+        }
         out.push(self.set.ingress(&seen, dst, arrived.dport, proto));
         out
     }

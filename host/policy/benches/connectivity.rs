@@ -30,9 +30,11 @@ fn main() {
                 0 => json!({"podSelector": {"matchLabels": {"app": format!("app-{p}")}},
                     "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "web"}}}],
                                  "ports": [{"port": "http"}]}]}),
-                1 => json!({"podSelector": {"matchExpressions": [{"key": "role", "operator": "In", "values": ["db"]}]},
+                1 => {
+                    json!({"podSelector": {"matchExpressions": [{"key": "role", "operator": "In", "values": ["db"]}]},
                     "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"tier": "prod"}},
-                                           "podSelector": {"matchLabels": {"role": "web"}}}]}]}),
+                                           "podSelector": {"matchLabels": {"role": "web"}}}]}]})
+                }
                 2 => json!({"podSelector": {"matchLabels": {"app": format!("app-{p}")}},
                     "policyTypes": ["Egress"],
                     "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.0.1.0/24"]}}],
@@ -40,8 +42,10 @@ fn main() {
                 _ => json!({"podSelector": {"matchLabels": {"app": format!("app-{p}")}},
                     "ingress": [{"from": [{"namespaceSelector": {}}]}]}),
             };
-            objects.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                "metadata": {"namespace": ns, "name": format!("np-{p}")}, "spec": spec}));
+            objects.push(
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"namespace": ns, "name": format!("np-{p}")}, "spec": spec}),
+            );
         }
     }
     let start = Instant::now();
@@ -59,5 +63,8 @@ fn main() {
         denied,
         elapsed.as_secs_f64()
     );
-    assert!(elapsed.as_secs_f64() <= 5.0, "the matrix must take at most 5 s");
+    assert!(
+        elapsed.as_secs_f64() <= 5.0,
+        "the matrix must take at most 5 s"
+    );
 }

@@ -117,7 +117,10 @@ fn ports(v: &Value) -> Result<Vec<AdminPort>, String> {
     arr.iter()
         .map(|p| {
             if let Some(n) = p.get("portNumber") {
-                Ok(AdminPort::Number(protocol(n)?, port_num(n.get("port"), "port")?))
+                Ok(AdminPort::Number(
+                    protocol(n)?,
+                    port_num(n.get("port"), "port")?,
+                ))
             } else if let Some(n) = p.get("namedPort").and_then(Value::as_str) {
                 Ok(AdminPort::Named(n.to_string()))
             } else if let Some(r) = p.get("portRange") {
@@ -149,7 +152,10 @@ fn peers(v: Option<&Value>) -> Result<Vec<AdminPeer>, String> {
                 let mut out = Vec::new();
                 for c in list {
                     let s = c.as_str().ok_or("a network must be a string")?;
-                    match s.parse::<IpNet>().map_err(|e| format!("network {s:?}: {e}"))? {
+                    match s
+                        .parse::<IpNet>()
+                        .map_err(|e| format!("network {s:?}: {e}"))?
+                    {
                         IpNet::V4(n) => out.push(n),
                         IpNet::V6(_) => {}
                     }

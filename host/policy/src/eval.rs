@@ -257,7 +257,12 @@ impl PolicySet {
         match peer {
             Endpoint::Pod(p) if p.namespace == pod.namespace && p.name == pod.name => return true,
             Endpoint::Ip(ip) if pod.ip == Some(*ip) => return true,
-            Endpoint::Ip(ip) if pod.node.as_deref().is_some_and(|n| self.node_ips(n).contains(ip)) => {
+            Endpoint::Ip(ip)
+                if pod
+                    .node
+                    .as_deref()
+                    .is_some_and(|n| self.node_ips(n).contains(ip)) =>
+            {
                 return true;
             }
             _ => {}
@@ -357,7 +362,10 @@ impl PolicySet {
             return verdict(
                 true,
                 Decision::HostNetwork,
-                format!("{what}: allowed, {} uses the host network, which no policy selects", pod.id()),
+                format!(
+                    "{what}: allowed, {} uses the host network, which no policy selects",
+                    pod.id()
+                ),
             );
         }
         let is_self = match peer {
@@ -377,7 +385,9 @@ impl PolicySet {
             return verdict(
                 true,
                 Decision::NodeLocal,
-                format!("{what}: allowed, traffic between a pod and its own node ({node}) is always allowed"),
+                format!(
+                    "{what}: allowed, traffic between a pod and its own node ({node}) is always allowed"
+                ),
             );
         }
 
@@ -539,7 +549,10 @@ impl PolicySet {
         verdict(
             true,
             Decision::NotIsolated { passed },
-            format!("{what}: {ptext}allowed, no policy isolates {} for {dir}", pod.id()),
+            format!(
+                "{what}: {ptext}allowed, no policy isolates {} for {dir}",
+                pod.id()
+            ),
         )
     }
 }

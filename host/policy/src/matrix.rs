@@ -29,8 +29,17 @@ impl Group {
         if self.pods.len() == 1 {
             return self.pods[0].clone();
         }
-        let l: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("{}/{{{}}} ({} pods)", self.namespace, l.join(","), self.pods.len())
+        let l: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!(
+            "{}/{{{}}} ({} pods)",
+            self.namespace,
+            l.join(","),
+            self.pods.len()
+        )
     }
 }
 
@@ -84,7 +93,14 @@ pub fn matrix(
         // hostNetwork pods act as their node address: they are grouped per address.
         let hn_ip = if p.host_network { p.ip } else { None };
         by_key
-            .entry((p.namespace.clone(), p.labels.clone(), p.host_network, ports, sig, hn_ip))
+            .entry((
+                p.namespace.clone(),
+                p.labels.clone(),
+                p.host_network,
+                ports,
+                sig,
+                hn_ip,
+            ))
             .or_default()
             .push(i);
     }

@@ -273,7 +273,9 @@ fn compile_peer(p: &NetworkPolicyPeer, ns: &str) -> Result<Peer, String> {
             .map_err(|e| format!("ipBlock cidr {:?}: {e}", b.cidr))?;
         let mut except = Vec::new();
         for e in b.except.iter().flatten() {
-            let n: IpNet = e.parse().map_err(|err| format!("ipBlock except {e:?}: {err}"))?;
+            let n: IpNet = e
+                .parse()
+                .map_err(|err| format!("ipBlock except {e:?}: {err}"))?;
             if let IpNet::V4(n) = n {
                 except.push(n);
             }

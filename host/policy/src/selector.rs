@@ -49,7 +49,10 @@ impl Selector {
                 }
                 "NotIn" => {
                     if values.is_empty() {
-                        return Err(format!("matchExpressions key {}: NotIn needs values", e.key));
+                        return Err(format!(
+                            "matchExpressions key {}: NotIn needs values",
+                            e.key
+                        ));
                     }
                     Requirement::NotIn(e.key.clone(), values)
                 }
@@ -111,7 +114,9 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     fn labels(kv: &[(&str, &str)]) -> Labels {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn expr(key: &str, op: &str, values: &[&str]) -> LabelSelector {
@@ -145,6 +150,10 @@ mod tests {
         let s = Selector::compile(&expr("env", "DoesNotExist", &[])).unwrap();
         assert!(!s.matches(&l) && s.matches(&none));
         assert!(Selector::compile(&expr("env", "Gt", &["1"])).is_err());
-        assert!(Selector::compile(&LabelSelector::default()).unwrap().matches(&none));
+        assert!(
+            Selector::compile(&LabelSelector::default())
+                .unwrap()
+                .matches(&none)
+        );
     }
 }

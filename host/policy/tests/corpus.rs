@@ -41,8 +41,12 @@ fn pod<'a>(c: &'a Case, id: &str) -> &'a PodInfo {
 fn pod_flow(c: &Case, from: &str, to: &str, port: u16, proto: Protocol) -> (bool, String) {
     let (f, t) = (pod(c, from), pod(c, to));
     let v = c.set.flow(&endpoint(f), &endpoint(t), port, proto);
-    let fast = (f.host_network || c.set.allowed(Direction::Egress, f, &endpoint(t), port, proto))
-        && (t.host_network || c.set.allowed(Direction::Ingress, t, &endpoint(f), port, proto));
+    let fast = (f.host_network
+        || c.set
+            .allowed(Direction::Egress, f, &endpoint(t), port, proto))
+        && (t.host_network
+            || c.set
+                .allowed(Direction::Ingress, t, &endpoint(f), port, proto));
     assert_eq!(
         v.allowed, fast,
         "{}: explained and fast verdicts differ for {from} -> {to}",
@@ -165,8 +169,9 @@ fn verdicts_name_the_deciding_policy_and_nearest_misses() {
         .set
         .ingress(&endpoint(pod(&c, "z/a")), pod(&c, "x/a"), 81, Protocol::Tcp);
     assert!(
-        v.explanation
-            .contains("namespaceSelector {kubernetes.io/metadata.name=y} does not match namespace z"),
+        v.explanation.contains(
+            "namespaceSelector {kubernetes.io/metadata.name=y} does not match namespace z"
+        ),
         "{}",
         v.explanation
     );

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use super::bindings::{
-    cluster as wc, infra as wi, log as wl, netstack as wn, policy as wp, service as ws,
-    types as wt,
+    cluster as wc, infra as wi, log as wl, netstack as wn, policy as wp, service as ws, types as wt,
 };
 use super::convert::*;
 use super::state::HostState;
@@ -475,15 +474,16 @@ impl wp::Host for HostState {
         };
         let check = match &self.policy {
             Some(c) => c.clone(),
-            None => match skoop_engine::policy::PolicyCheck::new(&facts.view, &self.name, &[], None)
-            {
-                Ok(c) => {
-                    let c = Arc::new(c);
-                    self.policy = Some(c.clone());
-                    c
+            None => {
+                match skoop_engine::policy::PolicyCheck::new(&facts.view, &self.name, &[], None) {
+                    Ok(c) => {
+                        let c = Arc::new(c);
+                        self.policy = Some(c.clone());
+                        c
+                    }
+                    Err(_) => return Vec::new(),
                 }
-                Err(_) => return Vec::new(),
-            },
+            }
         };
         check
             .evaluate(&facts.view, src, dst, dport, protocol_from(protocol))
