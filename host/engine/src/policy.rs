@@ -207,3 +207,95 @@ fn decided_kind(v: &DirectionVerdict) -> &'static str {
         _ => "networking.k8s.io/v1/NetworkPolicy",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle;
+
+    /// A corpus bundle: upstream e2e "should support a 'default-deny-ingress' policy".
+    fn view() -> ClusterView {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../policy/tests/corpus/e2e-default-deny-ingress");
+        ClusterView::from_bundle(&bundle::load_dir(&dir).unwrap()).unwrap()
+    }
+
+    fn facts() -> Facts {
+        Facts::new(
+            view(),
+            Default::default(),
+            crate::detect::Settings {
+                network_plugin: String::new(),
+                cloud_provider: String::new(),
+                proxy_mode: crate::detect::ProxyMode::None,
+                cluster_cidr: None,
+                masquerade_mark: None,
+                masquerade_all: false,
+            },
+        )
+    }
+
+    fn deny(check: &PolicyCheck, view: &ClusterView) -> DirectionVerdict {
+        let facts = facts();
+        let ya = view.pods.get("y/a").unwrap().ip.unwrap();
+        let xa = view.pods.get("x/a").unwrap().ip.unwrap();
+        let p = Packet {
+            src: ya,
+            sport: 40000,
+            dst: xa,
+            dport: 80,
+            protocol: Protocol::Tcp,
+            mark: 0,
+            encap: None,
+            reply: false,
+            tos: 0,
+        };
+        let v = check.at_pod(&facts, Some("y/a"), &p, "x/a");
+        v.into_iter()
+            .find(|d| !d.allowed)
+            .expect("x/a's default deny denies y/a")
+    }
+
+    #[test]
+    fn the_declared_kinds_decide_the_level() {
+        let view = view();
+        let flannel = PolicyCheck::new(&view, "flannel", &[], None).unwrap();
+        let v = deny(&flannel, &view);
+        let (level, msg) = flannel.suspicion(&v).unwrap();
+        assert_eq!(level, Level::Warning);
+        assert!(
+            msg.contains("flannel does not enforce NetworkPolicy"),
+            "{msg}"
+        );
+        assert!(msg.contains("x/deny-ingress"), "{msg}");
+
+        let enforcing = PolicyCheck::new(
+            &view,
+            "calico",
+            &["networking.k8s.io/v1/NetworkPolicy".to_string()],
+            None,
+        )
+        .unwrap();
+        let (level, msg) = enforcing.suspicion(&deny(&enforcing, &view)).unwrap();
+        assert_eq!(level, Level::Critical);
+        assert!(msg.starts_with("policy: "), "{msg}");
+
+        // The user's word wins both ways.
+        let forced = PolicyCheck::new(&view, "flannel", &[], Some(true)).unwrap();
+        assert_eq!(
+            forced.suspicion(&deny(&forced, &view)).unwrap().0,
+            Level::Critical
+        );
+        let waived = PolicyCheck::new(
+            &view,
+            "calico",
+            &["networking.k8s.io/v1/NetworkPolicy".to_string()],
+            Some(false),
+        )
+        .unwrap();
+        assert_eq!(
+            waived.suspicion(&deny(&waived, &view)).unwrap().0,
+            Level::Warning
+        );
+    }
+}
