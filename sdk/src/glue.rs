@@ -52,6 +52,7 @@ macro_rules! describe {
                 .collect(),
             reads: m.reads,
             detect_daemonsets: m.detect_daemonsets,
+            enforces: m.enforces,
         }
     }};
 }

@@ -493,6 +493,21 @@ fn interface_from(i: &wn::InterfaceInfo) -> Result<Interface> {
 }
 
 /// kube-proxy style Service resolution.
+/// The host's policy evaluator (NetworkPolicy, AdminNetworkPolicy,
+/// BaselineAdminNetworkPolicy), e.g. to cross-check what a plugin's agent programmed.
+pub mod policy {
+    use super::*;
+    use crate::cni::skoop::extension::policy as wp;
+
+    pub use wp::Verdict;
+
+    /// Verdicts for a packet from `src` to `dst`:`dport` as the destination sees it (after
+    /// DNAT/SNAT): egress when `src` is a pod, ingress when `dst` is.
+    pub fn evaluate(src: Ipv4Addr, dst: Ipv4Addr, dport: u16, protocol: Protocol) -> Vec<Verdict> {
+        wp::evaluate(ip_to(src), ip_to(dst), dport, protocol)
+    }
+}
+
 pub mod service {
     use super::*;
 

@@ -91,6 +91,9 @@ pub struct Metadata {
     pub reads: Vec<String>,
     /// DaemonSet names whose presence means this CNI plugin is in use.
     pub detect_daemonsets: Vec<String>,
+    /// Policy kinds the plugin enforces, as `apiVersion/Kind`
+    /// (e.g. `networking.k8s.io/v1/NetworkPolicy`); empty: none.
+    pub enforces: Vec<String>,
 }
 
 /// A CNI plugin. One value is built by [`CniPlugin::setup`] and serves every call.

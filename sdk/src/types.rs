@@ -101,6 +101,7 @@ pub fn protocol_name(p: Protocol) -> &'static str {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
         Protocol::Icmp => "icmp",
+        Protocol::Sctp => "sctp",
     }
 }
 

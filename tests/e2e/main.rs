@@ -6,4 +6,5 @@ mod calico;
 mod cases;
 mod common;
 mod demo;
+mod policy;
 mod sandbox;

@@ -135,7 +135,8 @@ fn listens(p: &Packet) -> bool {
     match p.protocol {
         Protocol::Tcp => TCP_PORTS.contains(&p.dport),
         Protocol::Udp => UDP_PORTS.contains(&p.dport),
-        Protocol::Icmp => false,
+        // The kernel scenarios serve no SCTP.
+        Protocol::Icmp | Protocol::Sctp => false,
     }
 }
 

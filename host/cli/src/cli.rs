@@ -53,6 +53,9 @@ pub enum Cmd {
     Collect(CollectArgs),
     /// Capture a bundle (cluster.json + nodes/*.json) from a live cluster.
     Snapshot(SnapshotArgs),
+    /// Which workloads may reach which under the NetworkPolicies, AdminNetworkPolicies and
+    /// BaselineAdminNetworkPolicies of a bundle (pods grouped by namespace and labels).
+    Connectivity(ConnectivityArgs),
     /// List or inspect extensions.
     Extension {
         #[command(subcommand)]
@@ -71,11 +74,37 @@ pub enum ExtensionCmd {
     },
 }
 
+/// Output format of `connectivity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatrixFormat {
+    Text,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectivityArgs {
+    /// The bundle directory (its cluster.json is read; node dumps are not needed).
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: PathBuf,
+    /// Only the pods of this namespace.
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The destination port, e.g. 80/TCP, 53/udp, 9003/sctp (protocol defaults to TCP).
+    /// Without it, one matrix per port the pods' containers declare.
+    #[arg(long, value_name = "PORT/PROTO")]
+    pub port: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = MatrixFormat::Text)]
+    pub format: MatrixFormat,
+}
+
 /// Transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProtocolArg {
     Tcp,
     Udp,
+    Sctp,
 }
 
 /// kube-proxy mode on the command line.
@@ -139,6 +168,12 @@ pub struct DiagnoseArgs {
     /// Network plugin (default: detected from the DaemonSets).
     #[arg(long, value_name = "NAME")]
     pub network_plugin: Option<String>,
+
+    /// Say whether the network plugin enforces NetworkPolicy, AdminNetworkPolicy and
+    /// BaselineAdminNetworkPolicy (default: what the plugin declares; flannel enforces none).
+    /// A policy deny is CRITICAL when enforced, a WARNING otherwise.
+    #[arg(long, value_name = "BOOL")]
+    pub enforces_network_policy: Option<bool>,
 
     /// Cloud provider.
     #[arg(long, value_name = "NAME")]

@@ -104,7 +104,81 @@ fn run(args: Vec<OsString>) -> Result<u8> {
         Cmd::Extension { action } => extension_cmd(&registry, action),
         Cmd::Collect(args) => skoop_collect::run(args),
         Cmd::Snapshot(args) => skoop_live::snapshot(args),
+        Cmd::Connectivity(args) => connectivity_cmd(args),
     }
+}
+
+/// `PORT[/PROTO]`.
+fn parse_port_proto(s: &str) -> Result<(u16, skoop_policy::Protocol)> {
+    let (port, proto) = match s.split_once('/') {
+        Some((p, pr)) => (p, pr),
+        None => (s, "TCP"),
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| bad_input(format!("--port {s}: expected PORT/PROTO, e.g. 80/TCP")))?;
+    let proto = skoop_policy::Protocol::parse(proto)
+        .ok_or_else(|| bad_input(format!("--port {s}: the protocol is TCP, UDP or SCTP")))?;
+    Ok((port, proto))
+}
+
+fn connectivity_cmd(args: &cli::ConnectivityArgs) -> Result<u8> {
+    let bundle = bundle::load_dir(&args.snapshot)?;
+    let set = skoop_policy::PolicySet::from_objects(&bundle.objects)
+        .map_err(|e| bad_input(format!("{}: {e}", bundle.source)))?;
+    let pods = skoop_policy::pods_from_objects(&bundle.objects)
+        .map_err(|e| bad_input(format!("{}: {e}", bundle.source)))?;
+    let ports: Vec<(u16, skoop_policy::Protocol)> = match &args.port {
+        Some(p) => vec![parse_port_proto(p)?],
+        None => {
+            let mut v: Vec<_> = pods
+                .iter()
+                .filter(|p| args.namespace.as_ref().is_none_or(|n| *n == p.namespace))
+                .flat_map(|p| p.ports.iter().map(|c| (c.port, c.protocol)))
+                .collect();
+            v.sort();
+            v.dedup();
+            if v.is_empty() {
+                return Err(bad_input(
+                    "no pod declares a container port: pass --port PORT/PROTO",
+                ));
+            }
+            v
+        }
+    };
+    let matrices: Vec<skoop_policy::matrix::Matrix> = ports
+        .iter()
+        .map(|(port, proto)| {
+            skoop_policy::matrix::matrix(&set, &pods, args.namespace.as_deref(), *port, *proto)
+        })
+        .collect();
+    match args.format {
+        cli::MatrixFormat::Text => {
+            for m in &matrices {
+                println!("{}", m.to_text());
+            }
+        }
+        cli::MatrixFormat::Csv => {
+            for (i, m) in matrices.iter().enumerate() {
+                let csv = m.to_csv();
+                // one header for all ports
+                let body = if i == 0 {
+                    csv.as_str()
+                } else {
+                    csv.split_once('\n').map_or("", |x| x.1)
+                };
+                print!("{body}");
+            }
+        }
+        cli::MatrixFormat::Json => {
+            let v = serde_json::json!({ "matrices": matrices });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).context("serialising the matrix")?
+            );
+        }
+    }
+    Ok(exit::HEALTHY)
 }
 
 fn extension_cmd(registry: &Registry, action: &ExtensionCmd) -> Result<u8> {
@@ -171,6 +245,7 @@ fn flow(args: &DiagnoseArgs) -> Result<Flow> {
     let protocol = match args.protocol {
         ProtocolArg::Tcp => Protocol::Tcp,
         ProtocolArg::Udp => Protocol::Udp,
+        ProtocolArg::Sctp => Protocol::Sctp,
     };
     let demo_default =
         args.demo.is_some() && args.src.is_none() && args.dst.is_none() && args.port.is_none();
@@ -405,7 +480,16 @@ fn diagnose_once(
     }
     let mut plugin = registry.plugin(plugin_ext, state, limits)?;
     let global = plugin.setup().map_err(setup_error)?;
-    let mut diagnosis = Diagnosis::new(facts, &mut plugin);
+    let policy = skoop_engine::policy::PolicyCheck::new(
+        &facts.view,
+        &plugin_ext.info.name,
+        &plugin_ext.info.enforces,
+        match &cli.command {
+            Cmd::Diagnose(a) => a.enforces_network_policy,
+            _ => None,
+        },
+    )?;
+    let mut diagnosis = Diagnosis::new(facts, &mut plugin).with_policy(Some(&policy));
     diagnosis.global(global);
     let trace = diagnosis.run(source, flow);
     let failed = trace.error.clone();

@@ -97,6 +97,8 @@ pub struct Trace {
     pub links: Vec<LinkRecord>,
     pub branches: Vec<Branch>,
     pub suspicions: Vec<Suspicion>,
+    /// Policy verdicts where the request arrived (per direction).
+    pub policy: Vec<skoop_policy::DirectionVerdict>,
     /// An extension failure that stopped the diagnosis; the trace is partial.
     #[serde(skip)]
     pub error: Option<CallError>,
@@ -172,6 +174,7 @@ struct Item {
 
 /// Runs one diagnosis over a plugin instance.
 pub struct Diagnosis<'a> {
+    policy: Option<&'a crate::policy::PolicyCheck>,
     facts: &'a Facts,
     plugin: &'a mut dyn Plugin,
     trace: Trace,
@@ -195,10 +198,92 @@ pub fn source_hop(facts: &Facts, src: Ipv4Addr) -> Option<HopId> {
 impl<'a> Diagnosis<'a> {
     pub fn new(facts: &'a Facts, plugin: &'a mut dyn Plugin) -> Self {
         Diagnosis {
+            policy: None,
             facts,
             plugin,
             trace: Trace::default(),
             steps: 0,
+        }
+    }
+
+    /// Evaluate the policies where the request arrives.
+    pub fn with_policy(mut self, policy: Option<&'a crate::policy::PolicyCheck>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    fn check_policy(&mut self, source: &HopId, hop: &HopId, packet: &Packet) {
+        let Some(check) = self.policy else { return };
+        let src_pod = (source.kind == NodeKind::Pod).then_some(source.id.as_str());
+        let verdicts = match hop.kind {
+            NodeKind::Pod => check.at_pod(self.facts, src_pod, packet, &hop.id),
+            NodeKind::External => src_pod
+                .and_then(|s| check.to_outside(s, packet))
+                .into_iter()
+                .collect(),
+            NodeKind::Node => Vec::new(),
+        };
+        for v in verdicts {
+            if let Some((level, message)) = check.suspicion(&v) {
+                let at = HopId {
+                    kind: NodeKind::Pod,
+                    id: v.pod.clone(),
+                };
+                self.trace.suspect(Some(&at), level, message);
+            }
+            if !self.trace.policy.contains(&v) {
+                self.trace.policy.push(v);
+            }
+        }
+    }
+
+    /// The request reached no destination in the simulation (facts missing, or dropped):
+    /// the policies are still evaluated on the objects, at the destination pod or at each
+    /// ready backend of the Service (target port), with the source unchanged.
+    fn policy_from_objects(&mut self, source: &HopId, request: &Packet) {
+        if self.policy.is_none() {
+            return;
+        }
+        let view = &self.facts.view;
+        let mut arrivals: Vec<(HopId, Packet)> = Vec::new();
+        if let Some(p) = view.pod_by_ip(request.dst) {
+            arrivals.push((
+                HopId {
+                    kind: NodeKind::Pod,
+                    id: p.id(),
+                },
+                *request,
+            ));
+        } else if let Some((svc, Some(sp), _)) = crate::service::find(view, request) {
+            for ep in view.endpoints.get(&svc.id()).into_iter().flatten() {
+                let (Some(pod), true) = (&ep.pod, ep.ready) else {
+                    continue;
+                };
+                let Some(port) = crate::service::endpoint_port(ep, sp) else {
+                    continue;
+                };
+                let mut p = *request;
+                p.dst = ep.ip;
+                p.dport = port;
+                arrivals.push((
+                    HopId {
+                        kind: NodeKind::Pod,
+                        id: pod.clone(),
+                    },
+                    p,
+                ));
+            }
+        } else if view.node_by_ip(request.dst).is_none() {
+            arrivals.push((
+                HopId {
+                    kind: NodeKind::External,
+                    id: request.dst.to_string(),
+                },
+                *request,
+            ));
+        }
+        for (hop, p) in arrivals {
+            self.check_policy(source, &hop, &p);
         }
     }
 
@@ -241,10 +326,14 @@ impl<'a> Diagnosis<'a> {
             tos: 0,
         };
         let delivered = self.walk(&source, request, Direction::Request);
+        if delivered.is_empty() {
+            self.policy_from_objects(&source, &request);
+        }
         for (hop, packet) in delivered {
             if self.trace.error.is_some() {
                 break;
             }
+            self.check_policy(&source, &hop, &packet);
             self.reply(&source, &hop, &packet, &request);
         }
         self.explain_silent_failures();

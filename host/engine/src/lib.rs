@@ -10,6 +10,7 @@ pub mod diagnose;
 pub mod facts;
 pub mod path;
 pub mod plugin;
+pub mod policy;
 pub mod report;
 pub mod service;
 pub mod suspicion;

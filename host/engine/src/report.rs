@@ -23,6 +23,8 @@ pub struct Report {
     /// missing for part of the path) or "incomplete" (an extension failed).
     pub verdict: &'static str,
     pub suspicions: Vec<Suspicion>,
+    /// Policy verdicts per direction where the request arrived.
+    pub policy: Vec<skoop_policy::DirectionVerdict>,
     pub path: PathOut,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -64,6 +66,7 @@ impl Report {
             settings,
             verdict,
             suspicions,
+            policy: trace.policy,
             path: PathOut {
                 nodes: trace.nodes,
                 links: trace.links,
@@ -120,6 +123,18 @@ impl Report {
             );
             for (i, b) in branches.iter().enumerate() {
                 self.branch(&mut out, i + 1, b);
+            }
+        }
+        if !self.policy.is_empty() {
+            let _ = writeln!(out, "\nPolicy:");
+            for v in &self.policy {
+                let _ = writeln!(
+                    out,
+                    "  {:<7} {:<7} {}",
+                    v.direction.to_string(),
+                    if v.allowed { "allowed" } else { "denied" },
+                    v.explanation
+                );
             }
         }
         let _ = writeln!(out, "\nSuspicions:");

@@ -90,7 +90,7 @@ pub fn find<'a>(
 }
 
 /// The endpoint port for a service port: kube-proxy pairs them by name only.
-fn endpoint_port(ep: &EndpointFacts, sp: &ServicePortFacts) -> Option<u16> {
+pub(crate) fn endpoint_port(ep: &EndpointFacts, sp: &ServicePortFacts) -> Option<u16> {
     ep.ports
         .iter()
         .find(|(name, _, proto)| name == &sp.name && *proto == sp.protocol)

@@ -12,6 +12,7 @@ pub enum Protocol {
     Tcp,
     Udp,
     Icmp,
+    Sctp,
 }
 
 impl Protocol {
@@ -21,6 +22,7 @@ impl Protocol {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
             Protocol::Icmp => "icmp",
+            Protocol::Sctp => "sctp",
         }
     }
 
@@ -30,15 +32,17 @@ impl Protocol {
             Protocol::Tcp => 6,
             Protocol::Udp => 17,
             Protocol::Icmp => 1,
+            Protocol::Sctp => 132,
         }
     }
 
-    /// Parses `tcp`, `udp`, `icmp` (any case).
+    /// Parses `tcp`, `udp`, `icmp`, `sctp` (any case).
     pub fn parse(s: &str) -> Option<Protocol> {
         match s.to_ascii_lowercase().as_str() {
             "tcp" => Some(Protocol::Tcp),
             "udp" => Some(Protocol::Udp),
             "icmp" => Some(Protocol::Icmp),
+            "sctp" => Some(Protocol::Sctp),
             _ => None,
         }
     }

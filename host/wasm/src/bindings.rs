@@ -23,4 +23,4 @@ pub mod provider {
     });
 }
 
-pub use cni::skoop::extension::{cluster, infra, log, netstack, service, types};
+pub use cni::skoop::extension::{cluster, infra, log, netstack, policy, service, types};

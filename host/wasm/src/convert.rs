@@ -39,6 +39,7 @@ pub fn protocol_to(p: Protocol) -> wt::Protocol {
         Protocol::Tcp => wt::Protocol::Tcp,
         Protocol::Udp => wt::Protocol::Udp,
         Protocol::Icmp => wt::Protocol::Icmp,
+        Protocol::Sctp => wt::Protocol::Sctp,
     }
 }
 
@@ -47,6 +48,7 @@ pub fn protocol_from(p: wt::Protocol) -> Protocol {
         wt::Protocol::Tcp => Protocol::Tcp,
         wt::Protocol::Udp => Protocol::Udp,
         wt::Protocol::Icmp => Protocol::Icmp,
+        wt::Protocol::Sctp => Protocol::Sctp,
     }
 }
 

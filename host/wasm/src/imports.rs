@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::bindings::{
-    cluster as wc, infra as wi, log as wl, netstack as wn, service as ws, types as wt,
+    cluster as wc, infra as wi, log as wl, netstack as wn, policy as wp, service as ws, types as wt,
 };
 use super::convert::*;
 use super::state::HostState;
@@ -457,6 +457,46 @@ impl wi::Host for HostState {
         p.node_to_external(s, &oif, &packet)
             .map(|v| suspicions_to(&v))
             .map_err(|e| wt::Error::Internal(e.to_string()))
+    }
+}
+
+impl wp::Host for HostState {
+    fn evaluate(
+        &mut self,
+        src: wt::IpAddress,
+        dst: wt::IpAddress,
+        dport: u16,
+        protocol: wt::Protocol,
+    ) -> Vec<wp::Verdict> {
+        let facts = self.facts();
+        let (Ok(src), Ok(dst)) = (ip_from(&src), ip_from(&dst)) else {
+            return Vec::new();
+        };
+        let check = match &self.policy {
+            Some(c) => c.clone(),
+            None => {
+                match skoop_engine::policy::PolicyCheck::new(&facts.view, &self.name, &[], None) {
+                    Ok(c) => {
+                        let c = Arc::new(c);
+                        self.policy = Some(c.clone());
+                        c
+                    }
+                    Err(_) => return Vec::new(),
+                }
+            }
+        };
+        check
+            .evaluate(&facts.view, src, dst, dport, protocol_from(protocol))
+            .into_iter()
+            .map(|v| wp::Verdict {
+                direction: v.direction.to_string(),
+                pod: v.pod.clone(),
+                allowed: v.allowed,
+                decision: v.decision.kind().to_string(),
+                policies: v.named_policies(),
+                explanation: v.explanation,
+            })
+            .collect()
     }
 }
 

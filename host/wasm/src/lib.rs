@@ -60,6 +60,8 @@ pub struct Info {
     pub config: Vec<ConfigKey>,
     pub reads: Vec<String>,
     pub detect_daemonsets: Vec<String>,
+    /// Policy kinds a CNI plugin enforces (`apiVersion/Kind`); empty: none.
+    pub enforces: Vec<String>,
 }
 
 /// Where an extension came from.
@@ -119,6 +121,7 @@ macro_rules! info_from {
                 .collect(),
             reads: i.reads,
             detect_daemonsets: i.detect_daemonsets,
+            enforces: i.enforces,
         }
     }};
 }

@@ -34,6 +34,8 @@ pub struct HostState {
     pub infra: Option<Arc<Mutex<ProviderInstance>>>,
     /// Print `log` calls to stderr.
     pub verbose: bool,
+    /// The policy evaluator, built on the first `policy.evaluate` call.
+    pub policy: Option<Arc<skoop_engine::policy::PolicyCheck>>,
 }
 
 impl HostState {
@@ -59,6 +61,7 @@ impl HostState {
             reads: Vec::new(),
             infra: None,
             verbose: false,
+            policy: None,
         }
     }
 

@@ -100,6 +100,7 @@ pub(crate) enum Side {
 pub(crate) enum PortProto {
     Tcp,
     Udp,
+    Sctp,
     /// multiport: any protocol with ports.
     Any,
 }
@@ -408,6 +409,7 @@ impl Cond {
                 let proto_ok = match proto {
                     PortProto::Tcp => p.protocol == Protocol::Tcp,
                     PortProto::Udp => p.protocol == Protocol::Udp,
+                    PortProto::Sctp => p.protocol == Protocol::Sctp,
                     PortProto::Any => p.protocol != Protocol::Icmp,
                 };
                 if !proto_ok {
@@ -780,6 +782,23 @@ mod tests {
         );
         assert_eq!(ev("-f", &p), N);
         assert_eq!(ev("! -f", &p), Y);
+    }
+
+    /// kube-proxy writes `-p sctp -m sctp --dport N` for an SCTP Service port (iptables-extensions(8)).
+    #[test]
+    fn sctp_protocol_and_ports() {
+        let sctp = packet(Protocol::Sctp, "10.244.1.5", 40000, "10.96.0.20", 9003);
+        assert_eq!(ev("-p sctp", &sctp), Y);
+        assert_eq!(ev("-p 132", &sctp), Y);
+        assert_eq!(ev("-p tcp", &sctp), N);
+        assert_eq!(ev("-p sctp -m sctp --dport 9003", &sctp), Y);
+        assert_eq!(ev("-p sctp -m sctp --dport 9005", &sctp), N);
+        assert_eq!(ev("-p sctp -m sctp --sport 40000", &sctp), Y);
+        assert_eq!(ev("-p sctp --dport 9000:9010", &sctp), Y);
+        // A TCP port match never matches SCTP, and the reverse.
+        assert_eq!(ev("-p tcp -m tcp --dport 9003", &sctp), N);
+        assert_eq!(ev("-p sctp -m sctp --dport 80", &pod()), N);
+        assert_eq!(ev("-m multiport --dports 9003", &sctp), Y);
     }
 
     #[test]

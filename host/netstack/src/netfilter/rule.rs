@@ -41,6 +41,7 @@ pub(crate) struct RuleSpec<'a> {
 enum Module {
     Tcp,
     Udp,
+    Sctp,
     Icmp,
     Multiport,
     Set,
@@ -69,6 +70,7 @@ impl Module {
         Some(match name {
             "tcp" => Module::Tcp,
             "udp" => Module::Udp,
+            "sctp" => Module::Sctp,
             "icmp" => Module::Icmp,
             "multiport" => Module::Multiport,
             "set" => Module::Set,
@@ -348,6 +350,7 @@ impl<'a> Parser<'_, 'a> {
             let static_name = match m {
                 Module::Tcp => "tcp",
                 Module::Udp => "udp",
+                Module::Sctp => "sctp",
                 Module::Icmp => "icmp",
                 Module::Multiport => "multiport",
                 Module::Set => "set",
@@ -462,6 +465,7 @@ impl<'a> Parser<'_, 'a> {
                     self.implicit = match n {
                         6 => Some(Module::Tcp),
                         17 => Some(Module::Udp),
+                        132 => Some(Module::Sctp),
                         1 => Some(Module::Icmp),
                         _ => None,
                     };
@@ -524,6 +528,8 @@ fn module_cond(
         (Module::Tcp, "--dport" | "--destination-port") => ports(PortProto::Tcp, Side::Dst),
         (Module::Udp, "--sport" | "--source-port") => ports(PortProto::Udp, Side::Src),
         (Module::Udp, "--dport" | "--destination-port") => ports(PortProto::Udp, Side::Dst),
+        (Module::Sctp, "--sport" | "--source-port") => ports(PortProto::Sctp, Side::Src),
+        (Module::Sctp, "--dport" | "--destination-port") => ports(PortProto::Sctp, Side::Dst),
         (Module::Tcp, "--tcp-flags") => match args {
             [mask, comp] => match (tcp_flags(mask), tcp_flags(comp)) {
                 (Some(mask), Some(comp)) => Handled::Cond(CondKind::TcpFlags { mask, comp }),
