@@ -147,6 +147,8 @@ pub const HOST_READS: &[(&str, &str)] = &[
     ("v1", "ConfigMap"),
     ("apps/v1", "DaemonSet"),
     ("v1", "Namespace"),
+    // Node labels, for AdminNetworkPolicy `nodes` peers.
+    ("v1", "Node"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy"),
     ("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy"),

@@ -79,10 +79,14 @@ impl PolicyCheck {
         enforces: &[String],
         enforced_override: Option<bool>,
     ) -> anyhow::Result<PolicyCheck> {
-        let objects = KINDS
-            .iter()
-            .flat_map(|(api, kind)| view.objects(api, kind, ""));
-        let set = PolicySet::from_objects(objects).map_err(|e| bad_input(e.to_string()))?;
+        let mut objects = Vec::new();
+        for o in KINDS.iter().flat_map(|(api, kind)| view.objects(api, kind, "")) {
+            objects.push(
+                o.typed::<serde_json::Value>()
+                    .map_err(|e| bad_input(format!("{}: {e}", o.id())))?,
+            );
+        }
+        let set = PolicySet::from_objects(objects.iter()).map_err(|e| bad_input(e.to_string()))?;
         Ok(PolicyCheck {
             set,
             pods: view

@@ -135,6 +135,8 @@ impl CniPlugin for Calico {
                 kind(config::INSTALLATION),
             ],
             detect_daemonsets: vec!["calico-node".into()],
+            // felix programs Kubernetes NetworkPolicy into the dataplane.
+            enforces: vec!["networking.k8s.io/v1/NetworkPolicy".into()],
         }
     }
 
