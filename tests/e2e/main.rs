@@ -5,4 +5,5 @@ mod bad_input;
 mod cases;
 mod common;
 mod demo;
+mod report_formats;
 mod sandbox;
