@@ -9,7 +9,6 @@ mod cdp;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -306,18 +305,18 @@ fn http_view_and_second_flow() {
     check_inert(&mut page);
 }
 
-/// The demo with markup in a pod's name and in the comment of the iptables
-/// rule that drops.
+/// A fixture bundle (a FORWARD rule drops tcp 8080 on node-1) with markup
+/// and script in the source pod's name and in the comment of that rule.
 fn hostile_bundle(dir: &Path) -> PathBuf {
-    let src = root().join("host").join("demo");
+    let src = root().join("tests/fixtures/bundles/host-gw-forward-drop-port");
     let dst = dir.join("hostile-bundle");
     let _ = std::fs::remove_dir_all(&dst);
     std::fs::create_dir_all(dst.join("nodes")).expect("bundle dir");
-    let pod = format!("web-{IMG}");
-    let rewrite = |text: String| text.replace("web-2", &pod);
-    let cluster = std::fs::read_to_string(src.join("cluster.json")).expect("demo cluster.json");
+    let pod = format!("client-{IMG}");
+    let rewrite = |text: String| text.replace("client-1", &pod);
+    let cluster = std::fs::read_to_string(src.join("cluster.json")).expect("cluster.json");
     std::fs::write(dst.join("cluster.json"), rewrite(cluster)).expect("write");
-    for entry in std::fs::read_dir(src.join("nodes")).expect("demo nodes") {
+    for entry in std::fs::read_dir(src.join("nodes")).expect("nodes") {
         let path = entry.expect("entry").path();
         let mut text = rewrite(std::fs::read_to_string(&path).expect("node dump"));
         if path.file_name().is_some_and(|n| n == "node-1.json") {
@@ -326,15 +325,13 @@ fn hostile_bundle(dir: &Path) -> PathBuf {
                 .as_str()
                 .expect("iptables")
                 .to_string();
+            let rule = "-A FORWARD -p tcp -m tcp --dport 8080";
             let marked = rules.replacen(
-                "-j DROP",
-                &format!("-m comment --comment \"{IMG}{SCRIPT}\" -j DROP"),
+                rule,
+                &format!("{rule} -m comment --comment \"{IMG}{SCRIPT}\""),
                 1,
             );
-            assert_ne!(
-                rules, marked,
-                "the demo's node-1 has no DROP rule to comment"
-            );
+            assert_ne!(rules, marked, "node-1 has no rule `{rule}` to comment");
             dump["host"]["iptables"] = Value::String(marked);
             text = serde_json::to_string_pretty(&dump).expect("json");
         }
@@ -391,7 +388,7 @@ fn markup_from_the_facts_is_text() {
         let body = page.eval("document.body.textContent");
         let body = body.as_str().expect("text");
         assert!(body.contains(IMG) && body.contains(SCRIPT), "{url}");
-        let sel = node_selector(&mut page, &format!("default/web-{IMG}"));
+        let sel = node_selector(&mut page, &format!("default/client-{IMG}"));
         page.click(&sel);
         let details = page.eval("document.getElementById('details').textContent");
         assert!(
@@ -401,5 +398,4 @@ fn markup_from_the_facts_is_text() {
         check_inert(&mut page);
         page.screenshot(&dir.join(shot));
     }
-    std::thread::sleep(Duration::from_millis(10));
 }

@@ -17,7 +17,7 @@ const CHAR_W: f64 = 7.3;
 const FONT: f64 = 12.0;
 const LINE: f64 = 15.0;
 const ROW_GAP: f64 = 70.0;
-const WRAP: usize = 150;
+const WRAP: usize = 110;
 
 /// Where each net-node is drawn.
 #[derive(Debug, Clone, Copy)]
