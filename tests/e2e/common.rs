@@ -19,14 +19,38 @@ pub struct Run {
 }
 
 impl Run {
+    /// stdout as JSON, checked against the report's schema (docs/report.schema.json).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+        let value = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
                 self.stdout, self.stderr
             )
-        })
+        });
+        assert_report_schema(&value);
+        value
     }
+}
+
+/// Fail unless `report` follows docs/report.schema.json.
+pub fn assert_report_schema(report: &serde_json::Value) {
+    static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let text = std::fs::read_to_string(root().join("docs/report.schema.json"))
+            .expect("docs/report.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&text).expect("docs/report.schema.json is JSON");
+        jsonschema::validator_for(&schema).expect("docs/report.schema.json is a valid schema")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the report does not follow docs/report.schema.json:\n{}\n{report}",
+        errors.join("\n")
+    );
 }
 
 fn finish(out: Output) -> Run {

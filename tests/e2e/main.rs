@@ -7,4 +7,5 @@ mod cases;
 mod common;
 mod demo;
 mod policy;
+mod report_formats;
 mod sandbox;

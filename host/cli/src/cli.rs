@@ -133,6 +133,14 @@ impl From<ProxyModeArg> for ProxyMode {
 pub enum Format {
     Text,
     Json,
+    /// Graphviz DOT.
+    Dot,
+    /// D2 script.
+    D2,
+    /// SVG, laid out by skoop itself.
+    Svg,
+    /// One self-contained html page (inline SVG, no network fetch).
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +202,15 @@ pub struct DiagnoseArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Print the verdict line alone on stdout (the report still goes to -o FILE).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Serve the report as an interactive page on ADDR (host:port, or a port
+    /// alone for 127.0.0.1), with a form to diagnose other flows on the same facts.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["quiet", "output"])]
+    pub http: Option<String>,
 }
 
 /// What must be known before extensions load: which files, which cache.

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod cli;
+mod http;
 
 use anyhow::{Context, Result};
 use clap::{FromArgMatches, Parser};
@@ -26,6 +28,7 @@ use skoop_engine::packet::Protocol;
 use skoop_engine::plugin::{CallError, Failure, RefusedKind};
 use skoop_engine::report::Report;
 use skoop_live::Session;
+use skoop_render::Graph;
 use skoop_wasm::runtime::{Limits, Runtime};
 use skoop_wasm::settings_to;
 use skoop_wasm::state::HostState;
@@ -504,33 +507,31 @@ fn diagnose_once(
 
 /// Diagnose, and again while the diagnosis reaches nodes whose dumps were
 /// not read (or collected) before it started: the last pass then runs with
-/// every node it touches loaded and its host interface known.
+/// every node it touches loaded and its host interface known. `facts` gains
+/// the nodes loaded on the way (the `--http` form diagnoses further flows on
+/// them).
+#[allow(clippy::too_many_arguments)]
 fn diagnose_live(
     registry: &Registry,
     cli: &Cli,
-    input: Input,
+    facts: &mut Arc<Facts>,
+    source: &str,
+    live: Option<&Session>,
     flow: Flow,
     values: &BTreeMap<String, String>,
     limits: Limits,
-) -> Result<(Report, Option<CallError>, Option<Session>)> {
-    let Input {
-        source,
-        facts,
-        live,
-        ..
-    } = input;
-    let mut facts = Arc::new(facts);
+) -> Result<(Report, Option<CallError>)> {
     loop {
         let before = facts.netstacks.loaded_nodes();
-        let (report, failed) = diagnose_once(registry, cli, &facts, flow, values, limits, &source)?;
-        if let Some(e) = live.as_ref().and_then(Session::failure) {
+        let (report, failed) = diagnose_once(registry, cli, facts, flow, values, limits, source)?;
+        if let Some(e) = live.and_then(Session::failure) {
             return Err(e);
         }
         check_loaded(&facts.netstacks)?;
         let after = facts.netstacks.loaded_nodes();
         if after == before {
-            if let Some(session) = &live {
-                let facts = &*facts;
+            if let Some(session) = live {
+                let facts = &**facts;
                 for n in &after {
                     if cli.verbose {
                         let iface = facts
@@ -548,7 +549,7 @@ fn diagnose_live(
                     eprintln!("skoop: {} API requests", session.requests());
                 }
             }
-            return Ok((report, failed, live));
+            return Ok((report, failed));
         }
         if cli.verbose {
             let new: Vec<&String> = after.iter().filter(|n| !before.contains(n)).collect();
@@ -560,13 +561,10 @@ fn diagnose_live(
                     .join(", ")
             );
         }
-        let mut owned = match Arc::try_unwrap(facts) {
-            Ok(f) => f,
-            Err(_) => {
-                return Err(anyhow::anyhow!(
-                    "the facts of the diagnosis are still shared"
-                ));
-            }
+        let Some(owned) = Arc::get_mut(facts) else {
+            return Err(anyhow::anyhow!(
+                "the facts of the diagnosis are still shared"
+            ));
         };
         let netstacks = owned.netstacks.clone();
         let warnings = detect::host_interfaces_with(&mut owned.view, |n| {
@@ -578,7 +576,6 @@ fn diagnose_live(
         }) {
             eprintln!("skoop: warning: {w}");
         }
-        facts = Arc::new(owned);
     }
 }
 
@@ -628,16 +625,80 @@ fn diagnose_cmd(
             eprintln!("skoop: warning: {w}");
         }
     }
-    let (report, failed, live) = diagnose_live(registry, cli, input, flow, &values, limits)?;
+    let Input {
+        source,
+        facts,
+        live,
+        ..
+    } = input;
+    let mut facts = Arc::new(facts);
+    let (report, failed) = diagnose_live(
+        registry,
+        cli,
+        &mut facts,
+        &source,
+        live.as_ref(),
+        flow,
+        &values,
+        limits,
+    )?;
+    if let Some(addr) = &args.http {
+        let mut diagnose = |flow: Flow| -> Result<Report> {
+            let (report, failed) = diagnose_live(
+                registry,
+                cli,
+                &mut facts,
+                &source,
+                live.as_ref(),
+                flow,
+                &values,
+                limits,
+            )?;
+            if let Some(e) = failed {
+                eprintln!("skoop: {e}");
+            }
+            Ok(report)
+        };
+        return http::serve(addr, report, &source, &mut diagnose);
+    }
+    let to_terminal = args.output.is_none()
+        && skoop_render::term::wanted(
+            std::io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        );
     let text = match args.format {
+        Format::Text if to_terminal => skoop_render::term::colour(&report.text()),
         Format::Text => report.text(),
         Format::Json => report.json(),
+        Format::Dot => skoop_render::dot::render(&Graph::new(&report)),
+        Format::D2 => skoop_render::d2::render(&Graph::new(&report)),
+        Format::Svg => skoop_render::svg::render(&Graph::new(&report)) + "\n",
+        Format::Html => skoop_render::html::render(&Graph::new(&report), None),
     };
-    match &args.output {
-        Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+    let write = |text: &str| -> Result<()> {
+        match &args.output {
+            Some(path) => {
+                std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+            }
+            None => {
+                print!("{text}");
+                Ok(())
+            }
         }
-        None => print!("{text}"),
+    };
+    if args.quiet {
+        // The report still goes to -o FILE; stdout gets the verdict alone.
+        if args.output.is_some() {
+            write(&text)?;
+        }
+        let line = report.verdict_line() + "\n";
+        if to_terminal {
+            print!("{}", skoop_render::term::colour(&line));
+        } else {
+            print!("{line}");
+        }
+    } else {
+        write(&text)?;
     }
     drop(live);
     if let Some(e) = failed {

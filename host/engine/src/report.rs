@@ -157,17 +157,22 @@ impl Report {
         if let Some(e) = &self.error {
             let _ = writeln!(out, "\nDiagnosis stopped: {e}\nThe path above is partial.");
         }
+        let _ = writeln!(out, "\n{}", self.verdict_line());
+        out
+    }
+
+    /// `Verdict: BROKEN (0 fatal, 1 critical, 2 warning, 0 info)`: the last
+    /// line of the text report, and all `--quiet` prints.
+    pub fn verdict_line(&self) -> String {
         let count = |l: Level| self.suspicions.iter().filter(|s| s.level == l).count();
-        let _ = writeln!(
-            out,
-            "\nVerdict: {} ({} fatal, {} critical, {} warning, {} info)",
+        format!(
+            "Verdict: {} ({} fatal, {} critical, {} warning, {} info)",
             self.verdict.to_uppercase(),
             count(Level::Fatal),
             count(Level::Critical),
             count(Level::Warning),
             count(Level::Info)
-        );
-        out
+        )
     }
 
     fn branch(&self, out: &mut String, n: usize, b: &Branch) {

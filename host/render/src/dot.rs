@@ -1,0 +1,115 @@
+//! Graphviz DOT: `dot -Tsvg` draws it; suspicions are in each node's
+//! tooltip and count, cluster findings in a box of their own.
+
+use std::fmt::Write as _;
+
+use skoop_engine::diagnose::Direction;
+use skoop_engine::path::NodeKind;
+
+use crate::escape::dot as q;
+use crate::graph::{Graph, direction_name, level_colour, level_name, node_kind_name};
+
+/// Stroke colour of request and reply links.
+pub fn direction_colour(d: Direction) -> &'static str {
+    match d {
+        Direction::Request => "#1f5fa8",
+        Direction::Reply => "#2b8a5c",
+    }
+}
+
+pub fn render(g: &Graph) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph skoop {{");
+    let title = format!("skoop {}  {}", g.flow, g.verdict_line);
+    let _ = writeln!(
+        out,
+        "  graph [rankdir=LR, labelloc=t, fontname=\"Helvetica\", label={}];",
+        q(&title)
+    );
+    let _ = writeln!(out, "  node [style=filled, fontname=\"Helvetica\"];");
+    let _ = writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=10];");
+    for n in &g.nodes {
+        let shape = match n.hop.kind {
+            NodeKind::Pod => "shape=box, style=\"rounded,filled\"",
+            NodeKind::Node => "shape=box3d",
+            NodeKind::External => "shape=ellipse",
+        };
+        let mut label = format!("{}\n{}", node_kind_name(n.hop.kind), n.hop.id);
+        if !n.suspicions.is_empty() {
+            let _ = write!(
+                label,
+                "\n{} ({} suspicions)",
+                level_name(n.level),
+                n.suspicions.len()
+            );
+        }
+        if n.dropped {
+            label.push_str("\nDROPPED HERE");
+        }
+        let mut tip: Vec<String> = n
+            .suspicions
+            .iter()
+            .map(|s| format!("{} {}", s.level.name(), s.message))
+            .collect();
+        tip.extend(n.ends.iter().cloned());
+        let mark = if n.dropped {
+            ", color=\"#c00000\", penwidth=3, peripheries=2"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  {} [{shape}, label={}, fillcolor=\"{}\", tooltip={}{mark}];",
+            n.key,
+            q(&label),
+            level_colour(n.level),
+            q(&tip.join("\n"))
+        );
+    }
+    for e in &g.edges {
+        let mut label = format!("{}\n{}", e.link_label(), e.branch_label());
+        if e.packet_changed {
+            let _ = write!(label, "\n{}", e.packet);
+        }
+        let style = match e.direction {
+            Direction::Request => "solid",
+            Direction::Reply => "dashed",
+        };
+        let tip = format!(
+            "{} {} -> {}: {}",
+            direction_name(e.direction),
+            g.nodes[e.from].hop,
+            g.nodes[e.to].hop,
+            e.packet
+        );
+        let _ = writeln!(
+            out,
+            "  {} -> {} [label={}, color=\"{}\", fontcolor=\"{}\", style={style}, tooltip={}];",
+            g.nodes[e.from].key,
+            g.nodes[e.to].key,
+            q(&label),
+            direction_colour(e.direction),
+            direction_colour(e.direction),
+            q(&tip)
+        );
+    }
+    if !g.cluster.is_empty() || g.error.is_some() {
+        let mut lines: Vec<String> = g.cluster.iter().map(Graph::cluster_line).collect();
+        if let Some(e) = &g.error {
+            lines.push(format!("Diagnosis stopped: {e}"));
+        }
+        let worst = g.cluster.iter().map(|s| s.level).max();
+        let _ = writeln!(out, "  subgraph cluster_findings {{");
+        let _ = writeln!(out, "    label=\"Cluster findings\";");
+        let _ = writeln!(
+            out,
+            "    findings [shape=note, fillcolor=\"{}\", label={}, tooltip={}];",
+            level_colour(worst),
+            q(&(lines.join("\n") + "\n")),
+            q(&lines.join("\n"))
+        );
+        let _ = writeln!(out, "  }}");
+    }
+    let _ = writeln!(out, "}}");
+    out
+}
