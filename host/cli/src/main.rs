@@ -125,12 +125,34 @@ fn parse_port_proto(s: &str) -> Result<(u16, skoop_policy::Protocol)> {
     Ok((port, proto))
 }
 
+/// The objects of a bundle's `cluster.json`, as JSON (the connectivity
+/// matrix reads pods and policies only, no node dumps).
+fn cluster_objects(dir: &std::path::Path) -> Result<Vec<serde_json::Value>> {
+    let path = dir.join("cluster.json");
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| bad_input(format!("{origin}: {e}")))?;
+    let mut list: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| skoop_engine::cluster::json_error(&origin, &e))?;
+    match list.get_mut("items").map(serde_json::Value::take) {
+        Some(serde_json::Value::Array(items)) => Ok(items),
+        _ => Err(bad_input(format!(
+            "{origin}: expected a Kubernetes List (`kubectl get ... -o json`)"
+        ))),
+    }
+}
+
 fn connectivity_cmd(args: &cli::ConnectivityArgs) -> Result<u8> {
-    let bundle = bundle::load_dir(&args.snapshot)?;
-    let set = skoop_policy::PolicySet::from_objects(&bundle.objects)
-        .map_err(|e| bad_input(format!("{}: {e}", bundle.source)))?;
-    let pods = skoop_policy::pods_from_objects(&bundle.objects)
-        .map_err(|e| bad_input(format!("{}: {e}", bundle.source)))?;
+    let source = args.snapshot.display().to_string();
+    if !args.snapshot.is_dir() {
+        return Err(bad_input(format!(
+            "bundle directory {source} does not exist (expected cluster.json in it)"
+        )));
+    }
+    let objects = cluster_objects(&args.snapshot)?;
+    let set = skoop_policy::PolicySet::from_objects(&objects)
+        .map_err(|e| bad_input(format!("{source}: {e}")))?;
+    let pods = skoop_policy::pods_from_objects(&objects)
+        .map_err(|e| bad_input(format!("{source}: {e}")))?;
     let ports: Vec<(u16, skoop_policy::Protocol)> = match &args.port {
         Some(p) => vec![parse_port_proto(p)?],
         None => {

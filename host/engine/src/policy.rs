@@ -221,7 +221,7 @@ mod tests {
     fn view() -> ClusterView {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../policy/tests/corpus/e2e-default-deny-ingress");
-        ClusterView::from_bundle(&bundle::load_dir(&dir).unwrap()).unwrap()
+        bundle::load_dir(&dir, Default::default()).unwrap().view
     }
 
     fn facts() -> Facts {
