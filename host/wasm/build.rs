@@ -106,7 +106,10 @@ fn build_extensions(root: &Path, out: &Path) {
     let _ = writeln!(
         code,
         "/// The engine compatibility (see `engine_config::compatibility`) the native code is for.\npub const PRECOMPILED_FOR: u64 = {};",
-        engine.as_ref().map(engine_config::compatibility).unwrap_or(0)
+        engine
+            .as_ref()
+            .map(engine_config::compatibility)
+            .unwrap_or(0)
     );
     std::fs::write(out.join("builtin_extensions.rs"), code).expect("write builtin_extensions.rs");
 }

@@ -107,4 +107,3 @@ pub fn generate(objects: &mut Vec<Value>) {
         objects.push(e);
     }
 }
-

@@ -22,7 +22,11 @@ fn a_large_cluster_is_listed_in_pages_and_collected_on_the_path_only() {
     let large = diagnose(&api, dir.path(), &[]);
     assert_eq!(large.code, 0, "{}", large.stderr);
     // 20,000 pods in pages of 500, each page a request.
-    assert!(api.count("GET", "/api/v1/pods") >= 40, "{:?}", api.seen().len());
+    assert!(
+        api.count("GET", "/api/v1/pods") >= 40,
+        "{:?}",
+        api.seen().len()
+    );
     // client-1 on node-1 to the web Service, whose endpoints are on node-1 and node-2.
     assert_eq!(
         api.collected_nodes(),

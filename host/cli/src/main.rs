@@ -131,8 +131,8 @@ fn cluster_objects(dir: &std::path::Path) -> Result<Vec<serde_json::Value>> {
     let path = dir.join("cluster.json");
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(&path).map_err(|e| bad_input(format!("{origin}: {e}")))?;
-    let mut list: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| skoop_engine::cluster::json_error(&origin, &e))?;
+    let mut list: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| skoop_engine::cluster::json_error(&origin, &e))?;
     match list.get_mut("items").map(serde_json::Value::take) {
         Some(serde_json::Value::Array(items)) => Ok(items),
         _ => Err(bad_input(format!(
@@ -633,7 +633,10 @@ fn diagnose_cmd(
         }
         if input.live.is_none() {
             for n in input.facts.view.nodes.values() {
-                let iface = match (&n.host_interface, input.facts.netstacks.loaded_node(&n.name)) {
+                let iface = match (
+                    &n.host_interface,
+                    input.facts.netstacks.loaded_node(&n.name),
+                ) {
                     (Some(i), _) => i.as_str(),
                     (None, Some(_)) => "unknown",
                     (None, None) => "not read yet (the path may not reach it)",

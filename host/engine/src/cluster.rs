@@ -151,7 +151,10 @@ pub const HOST_READS: &[(&str, &str)] = &[
     ("v1", "Node"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy"),
-    ("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy"),
+    (
+        "policy.networking.k8s.io/v1alpha1",
+        "BaselineAdminNetworkPolicy",
+    ),
 ];
 
 impl Default for Retain {
@@ -567,7 +570,9 @@ impl ClusterBuilder {
         };
         let what = |kind: &'static str| {
             let id = id.as_str();
-            move |e: serde_json::Error| bad_input(format!("{origin}: {kind} {id} is malformed: {e}"))
+            move |e: serde_json::Error| {
+                bad_input(format!("{origin}: {kind} {id} is malformed: {e}"))
+            }
         };
         match (api.as_ref(), kind.as_ref()) {
             ("v1", "Node") => self
@@ -673,7 +678,12 @@ impl ClusterView {
             .filter_map(|c| c.parse::<Ipv4Net>().ok())
             .collect();
         let ready = status.as_ref().is_some_and(|s| ready(&s.conditions));
-        let annotations = node.metadata.annotations.unwrap_or_default().into_iter().collect();
+        let annotations = node
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         self.node_by_ip.insert(ip, name.clone());
         self.nodes.insert(
             name.clone(),
@@ -898,7 +908,13 @@ impl ClusterView {
     /// endpoints, else of all its endpoints). Loading them up front, in
     /// parallel, is what makes a diagnosis fast; a node missed here is still
     /// loaded when the path reaches it.
-    pub fn nodes_for(&self, src: Ipv4Addr, dst: Ipv4Addr, port: u16, protocol: Protocol) -> Vec<String> {
+    pub fn nodes_for(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        port: u16,
+        protocol: Protocol,
+    ) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut add = |n: &str| {
             if !n.is_empty() && self.nodes.contains_key(n) && !out.iter().any(|o| o == n) {
@@ -918,7 +934,11 @@ impl ClusterView {
                 if let Some(n) = self.node_by_ip(dst) {
                     add(&n.name);
                 }
-                let eps = self.endpoints.get(&s.id()).map(Vec::as_slice).unwrap_or_default();
+                let eps = self
+                    .endpoints
+                    .get(&s.id())
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 let any_ready = eps.iter().any(|e| e.ready);
                 for ep in eps.iter().filter(|e| e.ready || !any_ready) {
                     match (&ep.node, ep.pod.as_ref().and_then(|p| self.pods.get(p))) {

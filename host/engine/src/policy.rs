@@ -80,7 +80,10 @@ impl PolicyCheck {
         enforced_override: Option<bool>,
     ) -> anyhow::Result<PolicyCheck> {
         let mut objects = Vec::new();
-        for o in KINDS.iter().flat_map(|(api, kind)| view.objects(api, kind, "")) {
+        for o in KINDS
+            .iter()
+            .flat_map(|(api, kind)| view.objects(api, kind, ""))
+        {
             objects.push(
                 o.typed::<serde_json::Value>()
                     .map_err(|e| bad_input(format!("{}: {e}", o.id())))?,

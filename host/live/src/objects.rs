@@ -189,9 +189,12 @@ async fn read_into(api: &ApiServer, k: &Kind, view: &Mutex<ClusterBuilder>) -> R
     let api_version = k.api_version();
     let mut params = ListParams::default().limit(PAGE);
     loop {
-        let request = kube::core::Request::new(&url)
-            .list(&params)
-            .map_err(|e| bad_input(format!("cannot build the request to list {}: {e}", k.plural)))?;
+        let request = kube::core::Request::new(&url).list(&params).map_err(|e| {
+            bad_input(format!(
+                "cannot build the request to list {}: {e}",
+                k.plural
+            ))
+        })?;
         let client = api.client();
         let page = match api.send(&call, client.request_text(request)).await? {
             Answer::Ok(page) => page,

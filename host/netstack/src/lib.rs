@@ -355,8 +355,8 @@ impl Netstacks {
                     NetstackError::Unavailable(format!("no node {name} in the cluster"))
                 })?;
                 cell.get_or_init(|| (lazy.loader)(name).map(|d| NodeNetns::new(name, d)))
-                .as_ref()
-                .map_err(Clone::clone)
+                    .as_ref()
+                    .map_err(Clone::clone)
             }
         }
     }
@@ -480,7 +480,9 @@ mod netstacks_tests {
             Box::new(move |node| {
                 c.fetch_add(1, Ordering::SeqCst);
                 if node == "bad" {
-                    Err(NetstackError::Unavailable(format!("collector on {node} failed")))
+                    Err(NetstackError::Unavailable(format!(
+                        "collector on {node} failed"
+                    )))
                 } else {
                     Ok(dump(node))
                 }
@@ -524,7 +526,10 @@ mod netstacks_tests {
             }),
         );
         stacks.prefetch(&["a".to_string(), "b".to_string(), "x".to_string()]);
-        assert_eq!(stacks.loaded_nodes(), vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(
+            stacks.loaded_nodes(),
+            vec!["a".to_string(), "b".to_string()]
+        );
         stacks.prefetch(&["a".to_string()]);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }

@@ -144,28 +144,43 @@ fn rules(n: u32) -> (Table, String, usize) {
     for i in 0..n {
         let (vip, name) = (vip(i), format!("default/svc-{i}:http"));
         if !has_endpoints(i) {
-            rule(&mut filter, format_args!(
-                "-A KUBE-SERVICES -d {vip}/32 -p tcp -m comment --comment \"{name} has no endpoints\" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable"
-            ));
+            rule(
+                &mut filter,
+                format_args!(
+                    "-A KUBE-SERVICES -d {vip}/32 -p tcp -m comment --comment \"{name} has no endpoints\" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable"
+                ),
+            );
             continue;
         }
         let svc = chain("KUBE-SVC-", 1, i);
         let _ = writeln!(nat.chains, ":{svc} - [0:0]");
-        rule(&mut nat.services, format_args!(
-            "-A KUBE-SERVICES -d {vip}/32 -p tcp -m comment --comment \"{name} cluster IP\" -m tcp --dport 80 -j {svc}"
-        ));
-        rule(&mut nat.rest, format_args!(
-            "-A {svc} ! -s 10.244.0.0/16 -d {vip}/32 -p tcp -m comment --comment \"{name} cluster IP\" -m tcp --dport 80 -j KUBE-MARK-MASQ"
-        ));
+        rule(
+            &mut nat.services,
+            format_args!(
+                "-A KUBE-SERVICES -d {vip}/32 -p tcp -m comment --comment \"{name} cluster IP\" -m tcp --dport 80 -j {svc}"
+            ),
+        );
+        rule(
+            &mut nat.rest,
+            format_args!(
+                "-A {svc} ! -s 10.244.0.0/16 -d {vip}/32 -p tcp -m comment --comment \"{name} cluster IP\" -m tcp --dport 80 -j KUBE-MARK-MASQ"
+            ),
+        );
         if let Some(np) = node_port(i) {
             let ext = chain("KUBE-EXT-", 1, i);
             let _ = writeln!(nat.chains, ":{ext} - [0:0]");
-            rule(&mut nat.rest, format_args!(
-                "-A KUBE-NODEPORTS -p tcp -m comment --comment \"{name}\" -m tcp --dport {np} -j {ext}"
-            ));
-            rule(&mut nat.rest, format_args!(
-                "-A {ext} -m comment --comment \"masquerade traffic for {name} external destinations\" -j KUBE-MARK-MASQ"
-            ));
+            rule(
+                &mut nat.rest,
+                format_args!(
+                    "-A KUBE-NODEPORTS -p tcp -m comment --comment \"{name}\" -m tcp --dport {np} -j {ext}"
+                ),
+            );
+            rule(
+                &mut nat.rest,
+                format_args!(
+                    "-A {ext} -m comment --comment \"masquerade traffic for {name} external destinations\" -j KUBE-MARK-MASQ"
+                ),
+            );
             rule(&mut nat.rest, format_args!("-A {ext} -j {svc}"));
         }
         for (k, (_, _, ip)) in ENDPOINTS.iter().enumerate() {
@@ -179,15 +194,24 @@ fn rules(n: u32) -> (Table, String, usize) {
             } else {
                 String::new()
             };
-            rule(&mut nat.rest, format_args!(
-                "-A {svc} -m comment --comment \"{name} -> {ip}:8080\"{statistic} -j {sep}"
-            ));
-            rule(&mut nat.rest, format_args!(
-                "-A {sep} -s {ip}/32 -m comment --comment \"{name}\" -j KUBE-MARK-MASQ"
-            ));
-            rule(&mut nat.rest, format_args!(
-                "-A {sep} -p tcp -m comment --comment \"{name}\" -m tcp -j DNAT --to-destination {ip}:8080"
-            ));
+            rule(
+                &mut nat.rest,
+                format_args!(
+                    "-A {svc} -m comment --comment \"{name} -> {ip}:8080\"{statistic} -j {sep}"
+                ),
+            );
+            rule(
+                &mut nat.rest,
+                format_args!(
+                    "-A {sep} -s {ip}/32 -m comment --comment \"{name}\" -j KUBE-MARK-MASQ"
+                ),
+            );
+            rule(
+                &mut nat.rest,
+                format_args!(
+                    "-A {sep} -p tcp -m comment --comment \"{name}\" -m tcp -j DNAT --to-destination {ip}:8080"
+                ),
+            );
         }
     }
     (nat, filter, count)
@@ -200,9 +224,16 @@ fn splice(text: &str, nat: &Table, filter: &str) -> String {
     let mut table = "";
     for line in text.lines() {
         if let Some(t) = line.strip_prefix('*') {
-            table = if t == "nat" { "nat" } else if t == "filter" { "filter" } else { "" };
+            table = if t == "nat" {
+                "nat"
+            } else if t == "filter" {
+                "filter"
+            } else {
+                ""
+            };
         }
-        let last_service_rule = line.starts_with("-A KUBE-SERVICES") && line.contains("must be the last rule");
+        let last_service_rule =
+            line.starts_with("-A KUBE-SERVICES") && line.contains("must be the last rule");
         match table {
             "nat" if last_service_rule => out.push_str(&nat.services),
             "nat" if line == "COMMIT" => out.push_str(&nat.rest),

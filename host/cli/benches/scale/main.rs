@@ -83,7 +83,15 @@ fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
     println!("1. bundle: 2 node dumps with kube-proxy rules for N Services, pod -> last VIP");
     println!(
         "{:>7} {:>9} {:>9} {:>11} {:>12} {:>10} {:>7} {:>10} {:>12}",
-        "N", "rules", "dump MB", "cluster MB", "restore ms", "skoop ms", "ratio", "peak MiB", "ms / 10k svc"
+        "N",
+        "rules",
+        "dump MB",
+        "cluster MB",
+        "restore ms",
+        "skoop ms",
+        "ratio",
+        "peak MiB",
+        "ms / 10k svc"
     );
     for &n in sizes {
         let dir = scratch.join(format!("bundle-{n}"));
@@ -94,14 +102,18 @@ fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
             &std::fs::read(dir.join("nodes/node-1.json")).map_err(|e| e.to_string())?,
         )
         .map_err(|e| e.to_string())?;
-        std::fs::write(&node_rules, dump["host"]["iptables"].as_str().unwrap_or_default())
-            .map_err(|e| e.to_string())?;
+        std::fs::write(
+            &node_rules,
+            dump["host"]["iptables"].as_str().unwrap_or_default(),
+        )
+        .map_err(|e| e.to_string())?;
         drop(dump);
         let reference = best_of(
             RUNS,
             || {
                 let mut c = Command::new("unshare");
-                c.args(["--net", "iptables-restore", "--test"]).arg(&node_rules);
+                c.args(["--net", "iptables-restore", "--test"])
+                    .arg(&node_rules);
                 c
             },
             &err,
@@ -110,9 +122,16 @@ fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
         let vip = bundle::vip(bundle::diagnosed(n)).to_string();
         let diagnose = || {
             let mut c = skoop(cache);
-            c.args(["diagnose", "--snapshot"])
-                .arg(&dir)
-                .args(["-s", "10.244.0.5", "-d", &vip, "-p", "80", "--format", "json"]);
+            c.args(["diagnose", "--snapshot"]).arg(&dir).args([
+                "-s",
+                "10.244.0.5",
+                "-d",
+                &vip,
+                "-p",
+                "80",
+                "--format",
+                "json",
+            ]);
             c
         };
         // Once to fill the component cache; the figures are warm.
@@ -142,7 +161,9 @@ fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
         }
         std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
     }
-    println!("targets: ratio <= 0.15 and peak <= 120 MiB at 10k; time and memory at most linear in N\n");
+    println!(
+        "targets: ratio <= 0.15 and peak <= 120 MiB at 10k; time and memory at most linear in N\n"
+    );
     Ok(())
 }
 

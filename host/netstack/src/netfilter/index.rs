@@ -111,7 +111,13 @@ mod tests {
         );
         assert_eq!(ix.next(203, dst), 203, "then the end");
         let rs = parse(&services(10));
-        assert!(rs.chain("nat", "SVC").expect("chain").compiled().index.is_none());
+        assert!(
+            rs.chain("nat", "SVC")
+                .expect("chain")
+                .compiled()
+                .index
+                .is_none()
+        );
     }
 
     #[test]
