@@ -74,9 +74,8 @@ fn build_extensions(root: &Path, out: &Path) {
         wasmtime::Engine::new(&engine_config::config())
             .unwrap_or_else(|e| panic!("creating the wasm engine to precompile built-ins: {e}"))
     });
-    let mut code = String::from(
-        "/// Built-in extensions: (name, component bytes, native code for the engine of\n/// [`PRECOMPILED_FOR`], if precompiled).\npub const BUILTINS: &[(&str, &[u8], Option<&[u8]>)] = &[\n",
-    );
+    let mut code =
+        String::from("/// The built-in extensions.\npub const BUILTINS: &[Builtin] = &[\n");
     for p in BUILTINS {
         let file = target_dir
             .join("wasm32-wasip2")
@@ -98,7 +97,7 @@ fn build_extensions(root: &Path, out: &Path) {
         };
         let _ = writeln!(
             code,
-            "    ({p:?}, include_bytes!({:?}), {precompiled}),",
+            "    Builtin {{ name: {p:?}, wasm: include_bytes!({:?}), native: {precompiled} }},",
             file.display().to_string()
         );
     }

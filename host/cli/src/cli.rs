@@ -255,10 +255,9 @@ pub fn prescan(args: &[OsString]) -> Prescan {
             }
             "--cache-dir" => p.cache_dir = inline.or_else(|| it.next()).map(PathBuf::from),
             "--no-cache" => p.no_cache = true,
-            "--extension-memory" | "--extension-timeout" => {
-                if inline.is_none() {
-                    it.next();
-                }
+            // Their values are no subcommand.
+            "--extension-memory" | "--extension-timeout" if inline.is_none() => {
+                it.next();
             }
             _ if p.subcommand.is_none() && !a.starts_with('-') => p.subcommand = Some(a.clone()),
             _ => {}

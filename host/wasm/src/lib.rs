@@ -30,6 +30,15 @@ pub const WIT_VERSION: &str = "0.2.0";
 pub const WIT_PACKAGE: &str = "skoop:extension";
 
 mod builtin {
+    /// A built-in extension, embedded by build.rs.
+    pub struct Builtin {
+        pub name: &'static str,
+        /// The component.
+        pub wasm: &'static [u8],
+        /// Its native code for the engine of [`PRECOMPILED_FOR`], if precompiled.
+        pub native: Option<&'static [u8]>,
+    }
+
     include!(concat!(env!("OUT_DIR"), "/builtin_extensions.rs"));
 }
 
@@ -158,14 +167,14 @@ impl Registry {
             provider_linker,
             notices: Vec::new(),
         };
-        for (name, bytes, native) in builtin::BUILTINS {
-            let label = format!("built-in extension {name}");
+        for b in builtin::BUILTINS {
+            let label = format!("built-in extension {}", b.name);
             let component =
                 reg.runtime
-                    .builtin(&label, bytes, *native, builtin::PRECOMPILED_FOR)?;
+                    .builtin(&label, b.wasm, b.native, builtin::PRECOMPILED_FOR)?;
             let ext = reg
-                .describe_component(&label, bytes, component, Origin::BuiltIn)
-                .with_context(|| format!("loading built-in extension {name}"))?;
+                .describe_component(&label, b.wasm, component, Origin::BuiltIn)
+                .with_context(|| format!("loading built-in extension {}", b.name))?;
             reg.insert(ext);
         }
         for file in files {
