@@ -30,6 +30,16 @@ impl Run {
         assert_report_schema(&value);
         value
     }
+
+    /// stdout as JSON that is not a diagnosis report (e.g. `connectivity`).
+    pub fn json_any(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
 }
 
 /// Fail unless `report` follows docs/report.schema.json.

@@ -288,7 +288,7 @@ fn connectivity_matrix_text_json_csv() {
         "json",
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let v = run.json();
+    let v = run.json_any();
     assert_eq!(v["matrices"][0]["groups"].as_array().unwrap().len(), 2);
     let run = skoop(&["connectivity", "--snapshot", dir, "--port", "81/icmp"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
