@@ -15,18 +15,26 @@ mod sh;
 mod skoop;
 mod topo;
 
+/// One scenario group at a time: the groups build namespaces and devices of
+/// the same names, and two at once would send probes through each other's.
+static GROUPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn run_group(group: bench::Group) {
+    let _one = GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(e) = bench::run(group) {
+        panic!("{e}");
+    }
+}
+
 #[test]
 fn kernel_bench() {
     if !preflight::ready() {
         return;
     }
-    let group = bench::Group {
+    run_group(bench::Group {
         scenarios: scenarios::all(),
         verbose: false,
-    };
-    if let Err(e) = bench::run(group) {
-        panic!("{e}");
-    }
+    });
 }
 
 /// Faults that live in the node's state (kube-proxy rules, policy routing,
@@ -38,13 +46,10 @@ fn dataplane_scenarios() {
     if !preflight::ready() {
         return;
     }
-    let group = bench::Group {
+    run_group(bench::Group {
         scenarios: dataplane::all(),
         verbose: true,
-    };
-    if let Err(e) = bench::run(group) {
-        panic!("{e}");
-    }
+    });
 }
 
 /// Calico in BGP and VXLAN modes (issue 10): healthy flows and one fault
@@ -55,13 +60,10 @@ fn calico_scenarios() {
     if !preflight::ready() {
         return;
     }
-    let group = bench::Group {
+    run_group(bench::Group {
         scenarios: calico::all(),
         verbose: false,
-    };
-    if let Err(e) = bench::run(group) {
-        panic!("{e}");
-    }
+    });
 }
 
 #[test]
