@@ -8,7 +8,7 @@ use ipnet::{IpNet, Ipv4Net};
 use serde::Deserialize;
 
 use crate::cluster::{ClusterView, PodFacts};
-use crate::dump::{NetnsDump, NodeDump};
+use crate::dump::NetnsDump;
 use crate::error::bad_input;
 
 /// How Services are implemented.
@@ -85,18 +85,6 @@ pub struct Detected {
 /// no ConfigMap kube-system/kube-proxy.
 pub fn proxy_mode_needs_dumps(view: &ClusterView, flags: &Overrides) -> bool {
     flags.proxy_mode.is_none() && kube_proxy_text(view).is_none()
-}
-
-/// Detect every setting not given on the command line. `plugins` maps a
-/// plugin name to the DaemonSet names that reveal it.
-pub fn settings(
-    view: &ClusterView,
-    dumps: &BTreeMap<String, NodeDump>,
-    flags: &Overrides,
-    plugins: &BTreeMap<String, Vec<String>>,
-) -> Result<Settings> {
-    let hosts: Vec<(&str, &NetnsDump)> = dumps.iter().map(|(n, d)| (n.as_str(), &d.host)).collect();
-    detect(view, &hosts, flags, plugins).map(|d| d.settings)
 }
 
 /// Detect every setting not given on the command line, explaining each.
@@ -437,12 +425,6 @@ fn parse_kube_proxy(text: &str) -> Result<KubeProxyConfiguration> {
     })
 }
 
-/// kube-proxy's mode: its ConfigMap, else what the node dumps show.
-pub fn proxy_mode(view: &ClusterView, dumps: &BTreeMap<String, NodeDump>) -> Result<ProxyMode> {
-    let hosts: Vec<(&str, &NetnsDump)> = dumps.iter().map(|(n, d)| (n.as_str(), &d.host)).collect();
-    proxy_mode_explained(kube_proxy_config(view)?.as_ref(), &hosts).map(|(m, _)| m)
-}
-
 fn proxy_mode_explained(
     kube_proxy: Option<&KubeProxyConfiguration>,
     hosts: &[(&str, &NetnsDump)],
@@ -509,11 +491,6 @@ fn cluster_cidr_explained(
         .filter_map(|len| Ipv4Net::new(first.network(), len).ok().map(|n| n.trunc()))
         .find(|net| cidrs.iter().all(|c| net.contains(c)))
         .map(|c| (c, format!("the pod CIDRs of {} nodes", view.nodes.len())))
-}
-
-/// Fill each node's host interface: the interface holding its InternalIP.
-pub fn host_interfaces(view: &mut ClusterView, dumps: &BTreeMap<String, NodeDump>) {
-    host_interfaces_with(view, |name| dumps.get(name).map(|d| &d.host));
 }
 
 /// Fill the host interface of each node whose host netns `host` gives;

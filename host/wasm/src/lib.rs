@@ -25,7 +25,7 @@ use skoop_engine::error::bad_input;
 use state::HostState;
 
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = "0.3.0";
 /// The WIT package name.
 pub const WIT_PACKAGE: &str = "skoop:extension";
 
@@ -366,6 +366,7 @@ mod tests {
     fn versions() {
         assert!(compatible("0.1.0", "0.1.3"));
         assert!(!compatible("0.1.0", "0.2.0"));
+        assert!(!compatible("0.3.0", "0.2.0"));
         assert!(!compatible("0.1.0", "1.0.0"));
         assert!(compatible("1.2.0", "1.0.0"));
         assert!(!compatible("1.2.0", "2.0.0"));
