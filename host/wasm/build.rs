@@ -30,6 +30,12 @@ fn main() {
 fn build_extensions(root: &Path, out: &Path) {
     // A separate target dir: the outer cargo holds the lock on the main one.
     let target_dir = root.join("target").join("wasm-extensions");
+    // Small, optimised components for a release build; quick ones otherwise.
+    let profile = if env::var("PROFILE").as_deref() == Ok("release") {
+        "wasm-ext"
+    } else {
+        "wasm-ext-dev"
+    };
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
@@ -39,7 +45,7 @@ fn build_extensions(root: &Path, out: &Path) {
             "--target",
             "wasm32-wasip2",
             "--profile",
-            "wasm-ext",
+            profile,
         ])
         .arg("--target-dir")
         .arg(&target_dir);
@@ -79,7 +85,7 @@ fn build_extensions(root: &Path, out: &Path) {
     for p in BUILTINS {
         let file = target_dir
             .join("wasm32-wasip2")
-            .join("wasm-ext")
+            .join(profile)
             .join(format!("{p}.wasm"));
         let precompiled = match &engine {
             Some(engine) => {

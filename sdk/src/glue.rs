@@ -52,6 +52,7 @@ macro_rules! describe {
                 .collect(),
             reads: m.reads,
             detect_daemonsets: m.detect_daemonsets,
+            detect_objects: m.detect_objects,
             enforces: m.enforces,
         }
     }};
@@ -77,6 +78,16 @@ pub fn pod_send<T: CniPlugin>(pod: wt::PodInfo, packet: wt::Packet) -> StepResul
 
 pub fn pod_receive<T: CniPlugin>(pod: wt::PodInfo, upstream: wt::Link) -> StepResult {
     with_plugin::<T>(|p| p.pod_receive(&pod_from(&pod)?, &link_from(&upstream)?))
+}
+
+pub fn address_owner<T: CniPlugin>(ip: wt::IpAddress) -> Option<String> {
+    let ip = ip_from(&ip).ok()?;
+    PLUGIN.with(|cell| {
+        cell.borrow()
+            .as_ref()
+            .and_then(|b| b.downcast_ref::<T>())
+            .and_then(|p| p.address_owner(ip))
+    })
 }
 
 fn upstream(l: Option<wt::Link>) -> Result<Option<Link>> {

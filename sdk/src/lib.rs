@@ -91,6 +91,9 @@ pub struct Metadata {
     pub reads: Vec<String>,
     /// DaemonSet names whose presence means this CNI plugin is in use.
     pub detect_daemonsets: Vec<String>,
+    /// Kinds (`apiVersion/Kind`, also listed in `reads`) whose presence means
+    /// this CNI plugin is in use, e.g. an operator's install object.
+    pub detect_objects: Vec<String>,
     /// Policy kinds the plugin enforces, as `apiVersion/Kind`
     /// (e.g. `networking.k8s.io/v1/NetworkPolicy`); empty: none.
     pub enforces: Vec<String>,
@@ -110,6 +113,13 @@ pub trait CniPlugin: Sized + 'static {
 
     /// A pod receives a packet.
     fn pod_receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep>;
+
+    /// The node owning `ip` when it is no pod's and no node's address in the
+    /// cluster objects (a tunnel device's address). The default knows none.
+    fn address_owner(&self, ip: std::net::Ipv4Addr) -> Option<String> {
+        let _ = ip;
+        None
+    }
 
     /// At `node`, the packet is for `pod`.
     fn to_pod(
@@ -231,6 +241,11 @@ macro_rules! export_cni_plugin {
                     upstream: $crate::cni::skoop::extension::types::Link,
                 ) -> $crate::glue::StepResult {
                     $crate::glue::pod_receive::<$ty>(pod, upstream)
+                }
+                fn address_owner(
+                    ip: $crate::cni::skoop::extension::types::IpAddress,
+                ) -> ::core::option::Option<::std::string::String> {
+                    $crate::glue::address_owner::<$ty>(ip)
                 }
             }
             impl $crate::cni::exports::skoop::extension::simple_plugin_node::Guest for __SkoopCni {

@@ -139,6 +139,25 @@ fn check_levels_and_details(page: &mut Page, report: &Value) {
                 );
             }
         }
+        // ...and the routes and rules its kernel pipeline decided with.
+        for d in report["path"]["decisions"].as_array().expect("decisions") {
+            if d["at"]["id"].as_str() != Some(node.as_str()) {
+                continue;
+            }
+            let texts = d["route"].as_str().into_iter().chain(
+                d["rules"]
+                    .as_array()
+                    .expect("rules")
+                    .iter()
+                    .filter_map(Value::as_str),
+            );
+            for t in texts {
+                assert!(
+                    details.contains(t),
+                    "clicking {node} does not show the decision {t:?}; the panel shows {details:?}"
+                );
+            }
+        }
     }
     // Cluster-level findings are on the page too.
     let cluster = page.eval("document.getElementById('cluster-findings').textContent");

@@ -49,3 +49,50 @@ fn standalone_calico_wasm_replaces_the_builtin() {
     );
     assert!(run.stdout.contains("felix"), "{}", run.stdout);
 }
+
+/// A NetworkPolicy felix has programmed: the drop is felix's (FATAL at the
+/// node, naming its chain) and the policy's verdict the host's (CRITICAL at
+/// the pod, naming the policy); the two agree, so nothing says they differ.
+#[test]
+fn a_programmed_network_policy_is_named_by_felix_and_by_the_objects() {
+    let run = skoop(&[
+        "diagnose",
+        "--snapshot",
+        "tests/fixtures/bundles/calico-vxlan-knp-drop",
+        "-s",
+        "10.244.0.5",
+        "-d",
+        "10.244.1.7",
+        "-p",
+        "8080",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let list = report["suspicions"].as_array().expect("suspicions");
+    let has = |level: &str, node: &str, words: &[&str]| {
+        list.iter().any(|s| {
+            s["level"] == level
+                && s["node"] == node
+                && s["message"]
+                    .as_str()
+                    .is_some_and(|m| words.iter().all(|w| m.contains(w)))
+        })
+    };
+    assert!(has("FATAL", "node-2", &["felix", "DROP"]), "{list:#?}");
+    assert!(
+        has(
+            "CRITICAL",
+            "default/web-2",
+            &["policy", "default/web-9090-only"]
+        ),
+        "{list:#?}"
+    );
+    assert!(
+        !list.iter().any(|s| s["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("intent and dataplane differ"))),
+        "{list:#?}"
+    );
+}

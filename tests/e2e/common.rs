@@ -82,6 +82,17 @@ pub fn skoop(args: &[&str]) -> Run {
     finish(out)
 }
 
+/// Run `skoop` with `args` and its compile cache in `cache`.
+pub fn skoop_cached(cache: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_skoop"))
+        .args(args)
+        .current_dir(root())
+        .env("SKOOP_CACHE_DIR", cache)
+        .output()
+        .expect("run skoop");
+    finish(out)
+}
+
 /// A bad-input failure: exit 2, one line on stderr naming `culprit`, no panic.
 pub fn assert_bad_input(run: &Run, culprit: &str) {
     assert_eq!(
@@ -121,7 +132,7 @@ pub fn test_extension(name: &str) -> PathBuf {
                 "--target",
                 "wasm32-wasip2",
                 "--profile",
-                "wasm-ext",
+                "wasm-ext-dev",
             ])
             .args([
                 "-p",
@@ -145,7 +156,7 @@ pub fn test_extension(name: &str) -> PathBuf {
             .status()
             .expect("run cargo to build the test extensions");
         assert!(status.success(), "building the test extensions failed");
-        target.join("wasm32-wasip2").join("wasm-ext")
+        target.join("wasm32-wasip2").join("wasm-ext-dev")
     });
     let file = dir.join(format!("{}.wasm", name.replace('-', "_")));
     assert!(file.is_file(), "{} was not built", file.display());

@@ -360,3 +360,52 @@ fn text_colours_only_on_a_terminal() {
     let piped = skoop(&["diagnose", "--demo"]);
     assert!(!piped.stdout.contains('\x1b'));
 }
+
+/// The JSON names the routes and rules that decided at each hop: at the node
+/// whose FORWARD chain drops port 8080, the drop and that very rule (as the
+/// fixture's iptables-save text has it); elsewhere the routes taken.
+#[test]
+fn decisions_name_the_rule_and_route_that_decided() {
+    let flow = FLOWS[2];
+    let report = run(flow, "json").json();
+    let dump = std::fs::read_to_string(
+        root().join("tests/fixtures/bundles/vxlan-forward-drop-port/nodes/node-1.json"),
+    )
+    .expect("node-1 dump");
+    let dump: Value = serde_json::from_str(&dump).expect("dump JSON");
+    let rule = dump["host"]["iptables"]
+        .as_str()
+        .expect("iptables text")
+        .lines()
+        .find(|l| l.starts_with("-A FORWARD") && l.ends_with("-j DROP"))
+        .expect("the injected FORWARD drop")
+        .trim_start_matches("-A FORWARD ")
+        .to_string();
+    let decisions = report["path"]["decisions"].as_array().expect("decisions");
+    let drop = decisions
+        .iter()
+        .find(|d| {
+            d["at"]["id"] == "node-1" && d["fate"].as_str().is_some_and(|f| f.starts_with("drop: "))
+        })
+        .unwrap_or_else(|| panic!("no drop decided at node-1: {decisions:#?}"));
+    assert!(
+        drop["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|r| r.starts_with("filter FORWARD #") && r.ends_with(&rule)),
+        "the drop at node-1 does not name `{rule}`: {drop:#}"
+    );
+    // The request left the client pod by its default route, as decided there.
+    assert!(
+        decisions.iter().any(|d| d["at"]["type"] == "pod"
+            && d["fate"]
+                .as_str()
+                .is_some_and(|f| f.starts_with("transmit on eth0"))
+            && d["route"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("default via"))),
+        "{decisions:#?}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{skoop, test_extension};
+use crate::common::{skoop, skoop_cached, test_extension};
 
 fn diagnose_with(ext: &str, extra: &[&str]) -> (crate::common::Run, Duration) {
     let file = test_extension(ext);
@@ -117,4 +117,138 @@ fn third_party_plugin_overrides_the_builtin_and_sees_nothing_it_is_not_lent() {
         run.stdout
     );
     assert!(run.stdout.contains("greeting hi"), "{}", run.stdout);
+    // Its escape sequences are shown, never sent to the terminal.
+    assert!(
+        run.stdout
+            .contains("terminal probe: \\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\u{d}\\u{a}CRITICAL fake"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'),
+        "a raw escape reached the terminal"
+    );
+}
+
+/// The cache entries (`*.cwasm`) in `dir`.
+fn cache_entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .expect("cache dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect()
+}
+
+fn mode(dir: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(dir)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Compiled code is loaded from the cache only when its digest checks out;
+/// a tampered entry is rejected, said so, and compiled again.
+#[test]
+fn a_tampered_cache_entry_is_rejected_and_recompiled() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let cache = tmp.path().join("cache");
+    let ext = test_extension("third-party");
+    let ext = ext.to_str().expect("path");
+    let list = ["--extension", ext, "extension", "list"];
+    let first = skoop_cached(&cache, &list);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(mode(&cache), 0o700, "the cache directory is not private");
+    let entries = cache_entries(&cache);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    // Flip one byte of the native code, past the header.
+    let mut bytes = std::fs::read(&entries[0]).expect("entry");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&entries[0], &bytes).expect("tamper");
+    let second = skoop_cached(&cache, &list);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("rejected (its digest does not match its contents)")
+            && second.stderr.contains("compiled again"),
+        "{}",
+        second.stderr
+    );
+    // Rewritten whole: the next run loads it without a word.
+    let third = skoop_cached(&cache, &list);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(!third.stderr.contains("cache"), "{}", third.stderr);
+}
+
+/// A cache directory others could write is closed and emptied before use;
+/// one that belongs to someone else is not used at all.
+#[test]
+fn a_cache_others_can_write_is_closed_or_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let cache = tmp.path().join("cache");
+    let ext = test_extension("third-party");
+    let ext = ext.to_str().expect("path");
+    let list = ["--extension", ext, "extension", "list"];
+    assert_eq!(skoop_cached(&cache, &list).code, 0);
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let open = skoop_cached(&cache, &list);
+    assert_eq!(open.code, 0, "{}", open.stderr);
+    assert!(
+        open.stderr
+            .contains("was open to others (mode 777): closed to mode 700 and emptied"),
+        "{}",
+        open.stderr
+    );
+    assert_eq!(mode(&cache), 0o700);
+    // The run compiled afresh and cached its own entry.
+    assert_eq!(cache_entries(&cache).len(), 1);
+    // Owned by another user (root can hand it over): never loaded from.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&cache, Some(65534), Some(65534)).expect("chown");
+        let foreign = skoop_cached(&cache, &list);
+        assert_eq!(foreign.code, 0, "{}", foreign.stderr);
+        assert!(
+            foreign
+                .stderr
+                .contains("is not used: it belongs to uid 65534, not to 0"),
+            "{}",
+            foreign.stderr
+        );
+    }
+}
+
+/// `--extension FILE@sha256:HEX` loads the file only when its digest is the
+/// pinned one (the digest here comes from coreutils' sha256sum).
+#[test]
+fn a_pinned_extension_loads_only_with_its_digest() {
+    let file = test_extension("third-party");
+    let path = file.to_string_lossy().into_owned();
+    let out = std::process::Command::new("sha256sum")
+        .arg(&file)
+        .output()
+        .expect("sha256sum");
+    let sum = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_string();
+    let good = format!("{path}@sha256:{}", sum.to_uppercase());
+    let run = skoop(&["--extension", &good, "extension", "list"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("9.9.9-third-party"), "{}", run.stdout);
+    let mut wrong = sum.into_bytes();
+    wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
+    let wrong = format!("{path}@sha256:{}", String::from_utf8(wrong).expect("hex"));
+    let run = skoop(&["--extension", &wrong, "extension", "list"]);
+    crate::common::assert_bad_input(&run, &path);
+    assert!(
+        run.stderr.contains("not the pinned") && run.stderr.contains("refusing to load it"),
+        "{}",
+        run.stderr
+    );
 }

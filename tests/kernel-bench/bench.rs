@@ -234,6 +234,7 @@ fn ask_kernel(c: &Cluster, sc: &Scenario) -> Result<Outcome, String> {
     };
     match f.probe {
         Probe::Tcp => probe::tcp(from, f.dst, f.port),
+        Probe::TcpBound => probe::tcp_from(from, f.src_ip, f.dst, f.port),
         Probe::TcpEveryBackend => {
             // kube-proxy picks a backend at random per connection: 12 tries
             // miss one of two backends with probability 2^-11.

@@ -199,6 +199,12 @@ const NODE_TO_POD: Flow = Flow {
     port: 8080,
     probe: Probe::Tcp,
 };
+/// From node-1's `vxlan.calico` address (its tunnel address, from its block).
+const TUNNEL_TO_POD: Flow = Flow {
+    src_ip: "10.244.0.0",
+    probe: Probe::TcpBound,
+    ..NODE_TO_POD
+};
 const REPLY_DIRECTION: Flow = Flow {
     src: Src::Pod("default/web-2"),
     src_ip: "10.244.1.7",
@@ -315,6 +321,14 @@ pub fn all() -> Vec<Scenario> {
         scenario("pod-to-clusterip", MODES, CLUSTER_IP, "healthy", None, &[]),
         scenario("pod-to-node", MODES, POD_TO_NODE, "healthy", None, &[]),
         scenario("node-to-pod", MODES, NODE_TO_POD, "healthy", None, &[]),
+        scenario(
+            "node-tunnel-address-to-pod",
+            VXLAN,
+            TUNNEL_TO_POD,
+            "healthy",
+            None,
+            &[],
+        ),
         scenario(
             "pod-to-outside-nat-outgoing",
             MODES,

@@ -15,12 +15,10 @@ mod sh;
 mod skoop;
 mod topo;
 
-/// One scenario group at a time: the groups build namespaces and devices of
-/// the same names, and two at once would send probes through each other's.
-static GROUPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
+/// Groups may run side by side: every namespace has a name of its own
+/// (`topo::unique_prefix`), every device lives in one, and each probe has a
+/// source port of its own.
 fn run_group(group: bench::Group) {
-    let _one = GROUPS.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(e) = bench::run(group) {
         panic!("{e}");
     }

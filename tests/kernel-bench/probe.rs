@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -103,27 +103,57 @@ pub struct Outcome {
     pub detail: String,
 }
 
+/// Source ports of the probes, below the kernel's ephemeral range: each
+/// connect gets its own. A reused port would meet the conntrack entry of the
+/// previous connect (CLOSE or TIME_WAIT), which keeps its NAT binding, so
+/// every "random" Service backend after the first would be that one's.
+static NEXT_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+fn source_port() -> u16 {
+    20_000 + NEXT_PORT.fetch_add(1, Ordering::Relaxed) % 10_000
+}
+
+/// A TCP connect from netns `from` to `dst:port`, from address `src` (None:
+/// the one the kernel picks) and a port of its own.
+fn connect(from: &str, src: Option<&str>, dst: &str, port: u16) -> Result<Outcome, String> {
+    let parse = |a: String| a.parse::<SocketAddr>().map_err(|e| format!("{a}: {e}"));
+    let src = parse(format!("{}:{}", src.unwrap_or("0.0.0.0"), source_port()))?;
+    let dst = parse(format!("{dst}:{port}"))?;
+    in_netns(from, move || {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .map_err(|e| format!("socket: {e}"))?;
+        sock.bind(&src.into())
+            .map_err(|e| format!("bind {src}: {e}"))?;
+        Ok(connected(sock.connect_timeout(&dst.into(), TIMEOUT)))
+    })?
+}
+
+/// A TCP connect from netns `from`, bound to `src`, to `dst:port`.
+pub fn tcp_from(from: &str, src: &str, dst: &str, port: u16) -> Result<Outcome, String> {
+    connect(from, Some(src), dst, port)
+}
+
+/// The outcome of a TCP connect.
+fn connected(r: std::io::Result<()>) -> Outcome {
+    match r {
+        Ok(()) => Outcome {
+            ok: true,
+            detail: "connected".into(),
+        },
+        Err(e) if e.kind() == ErrorKind::TimedOut => Outcome {
+            ok: false,
+            detail: "timeout".into(),
+        },
+        Err(e) => Outcome {
+            ok: false,
+            detail: e.to_string(),
+        },
+    }
+}
+
 /// A TCP connect from netns `from` to `dst:port`.
 pub fn tcp(from: &str, dst: &str, port: u16) -> Result<Outcome, String> {
-    let addr: SocketAddr = format!("{dst}:{port}")
-        .parse()
-        .map_err(|e| format!("{dst}:{port}: {e}"))?;
-    in_netns(from, move || {
-        match TcpStream::connect_timeout(&addr, TIMEOUT) {
-            Ok(_) => Outcome {
-                ok: true,
-                detail: "connected".into(),
-            },
-            Err(e) if e.kind() == ErrorKind::TimedOut => Outcome {
-                ok: false,
-                detail: "timeout".into(),
-            },
-            Err(e) => Outcome {
-                ok: false,
-                detail: e.to_string(),
-            },
-        }
-    })
+    connect(from, None, dst, port)
 }
 
 /// A UDP exchange from netns `from`: one datagram with DF set that fills the

@@ -25,6 +25,9 @@ pub enum Probe {
     TcpEveryBackend,
     /// A UDP datagram with DF filling the source eth0's MTU, echoed back.
     UdpFullMtu,
+    /// A TCP connect from the flow's source address, bound (a node's tunnel
+    /// address rather than the one the kernel would pick).
+    TcpBound,
 }
 
 #[derive(Clone, Copy)]
@@ -39,7 +42,7 @@ pub struct Flow {
 impl Flow {
     pub fn protocol(&self) -> &'static str {
         match self.probe {
-            Probe::Tcp | Probe::TcpEveryBackend => "tcp",
+            Probe::Tcp | Probe::TcpEveryBackend | Probe::TcpBound => "tcp",
             Probe::UdpFullMtu => "udp",
         }
     }

@@ -5,6 +5,7 @@
 mod collectors;
 mod common;
 mod config;
+mod connectivity;
 mod detection;
 mod equivalence;
 mod errors;

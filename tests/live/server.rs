@@ -71,6 +71,7 @@ impl Drop for FakeApi {
 /// (group, version, plural) → kind.
 const RESOURCES: &[(&str, &str, &str, &str)] = &[
     ("", "v1", "nodes", "Node"),
+    ("", "v1", "namespaces", "Namespace"),
     ("", "v1", "pods", "Pod"),
     ("", "v1", "services", "Service"),
     ("", "v1", "configmaps", "ConfigMap"),
@@ -83,6 +84,18 @@ const RESOURCES: &[(&str, &str, &str, &str)] = &[
         "NetworkPolicy",
     ),
     ("apps", "v1", "daemonsets", "DaemonSet"),
+    (
+        "policy.networking.k8s.io",
+        "v1alpha1",
+        "adminnetworkpolicies",
+        "AdminNetworkPolicy",
+    ),
+    (
+        "policy.networking.k8s.io",
+        "v1alpha1",
+        "baselineadminnetworkpolicies",
+        "BaselineAdminNetworkPolicy",
+    ),
 ];
 
 impl FakeApi {
@@ -289,9 +302,7 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
         ["apis", g, v, plural] => Some((*g, *v, *plural)),
         _ => None,
     };
-    if let (Some((g, v, plural)), "GET") = (list, req.method.as_str())
-        && plural != "namespaces"
-    {
+    if let (Some((g, v, plural)), "GET") = (list, req.method.as_str()) {
         let Some(&(_, _, _, kind)) = RESOURCES
             .iter()
             .find(|(rg, rv, rp, _)| *rg == g && *rv == v && *rp == plural)

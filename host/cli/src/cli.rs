@@ -85,8 +85,10 @@ pub enum MatrixFormat {
 #[derive(Debug, Args)]
 pub struct ConnectivityArgs {
     /// The bundle directory (its cluster.json is read; node dumps are not needed).
+    /// Without it, the live cluster is read (--kubeconfig/--context, else the default
+    /// kubeconfig): pods, namespaces and policies only; no collector pod is started.
     #[arg(long, value_name = "DIR")]
-    pub snapshot: PathBuf,
+    pub snapshot: Option<PathBuf>,
     /// Only the pods of this namespace.
     #[arg(short = 'n', long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
@@ -97,6 +99,9 @@ pub struct ConnectivityArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = MatrixFormat::Text)]
     pub format: MatrixFormat,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// Transport protocol.

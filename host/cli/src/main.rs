@@ -142,13 +142,21 @@ fn cluster_objects(dir: &std::path::Path) -> Result<Vec<serde_json::Value>> {
 }
 
 fn connectivity_cmd(args: &cli::ConnectivityArgs) -> Result<u8> {
-    let source = args.snapshot.display().to_string();
-    if !args.snapshot.is_dir() {
-        return Err(bad_input(format!(
-            "bundle directory {source} does not exist (expected cluster.json in it)"
-        )));
-    }
-    let objects = cluster_objects(&args.snapshot)?;
+    let (objects, source) = match &args.snapshot {
+        Some(dir) => {
+            let source = dir.display().to_string();
+            if !dir.is_dir() {
+                return Err(bad_input(format!(
+                    "bundle directory {source} does not exist (expected cluster.json in it)"
+                )));
+            }
+            (cluster_objects(dir)?, source)
+        }
+        None => {
+            let session = Session::connect(&args.live)?;
+            (session.objects()?, session.source())
+        }
+    };
     let set = skoop_policy::PolicySet::from_objects(&objects)
         .map_err(|e| bad_input(format!("{source}: {e}")))?;
     let pods = skoop_policy::pods_from_objects(&objects)
@@ -342,7 +350,8 @@ fn retain(registry: &Registry) -> Retain {
             .plugins
             .values()
             .chain(registry.providers.values())
-            .flat_map(|e| e.info.reads.iter().map(String::as_str)),
+            .flat_map(|e| e.info.reads.iter().chain(&e.info.detect_objects))
+            .map(String::as_str),
     )
 }
 
@@ -467,12 +476,6 @@ fn diagnose_once(
     limits: Limits,
     source_name: &str,
 ) -> Result<(Report, Option<CallError>)> {
-    let source = diagnose::source_hop(facts, flow.src).ok_or_else(|| {
-        bad_input(format!(
-            "source {} is neither a pod nor a node of the cluster in {source_name}",
-            flow.src
-        ))
-    })?;
     let provider_ext = registry
         .providers
         .get(&facts.settings.cloud_provider)
@@ -505,6 +508,12 @@ fn diagnose_once(
     }
     let mut plugin = registry.plugin(plugin_ext, state, limits)?;
     let global = plugin.setup().map_err(setup_error)?;
+    let source = diagnose::source_hop(facts, &mut plugin, flow.src)?.ok_or_else(|| {
+        bad_input(format!(
+            "source {} is neither a pod nor a node of the cluster in {source_name}",
+            flow.src
+        ))
+    })?;
     let policy = skoop_engine::policy::PolicyCheck::new(
         &facts.view,
         &plugin_ext.info.name,

@@ -70,6 +70,15 @@ const KNOWN_PLUGINS: &[(&str, &[&str])] = &[
     ("kube-router", &["kube-router"]),
 ];
 
+/// What reveals that a loaded CNI plugin is in use.
+#[derive(Debug, Clone, Default)]
+pub struct Reveals {
+    /// DaemonSet names (its own, or the owner of a pod).
+    pub daemonsets: Vec<String>,
+    /// Kinds as `apiVersion/Kind` (an operator's install object).
+    pub objects: Vec<String>,
+}
+
 /// Settings, with what each was detected from.
 #[derive(Debug, Clone)]
 pub struct Detected {
@@ -94,7 +103,7 @@ pub fn detect(
     view: &ClusterView,
     hosts: &[(&str, &NetnsDump)],
     flags: &Overrides,
-    plugins: &BTreeMap<String, Vec<String>>,
+    plugins: &BTreeMap<String, Reveals>,
 ) -> Result<Detected> {
     let mut notes = Vec::new();
     let mut warnings = Vec::new();
@@ -206,31 +215,43 @@ fn pod_daemonset<'a>(pod: &PodFacts, candidates: &[&'a str]) -> Option<&'a str> 
 }
 
 /// The plugin whose DaemonSet (or DaemonSet pods) runs in the cluster.
-pub fn network_plugin(
-    view: &ClusterView,
-    plugins: &BTreeMap<String, Vec<String>>,
-) -> Result<String> {
+pub fn network_plugin(view: &ClusterView, plugins: &BTreeMap<String, Reveals>) -> Result<String> {
     network_plugin_explained(view, plugins).map(|(p, _)| p)
 }
 
 fn network_plugin_explained(
     view: &ClusterView,
-    plugins: &BTreeMap<String, Vec<String>>,
+    plugins: &BTreeMap<String, Reveals>,
 ) -> Result<(String, String)> {
     let names = daemonset_names(view);
-    for (plugin, daemonsets) in plugins {
-        if let Some((ns, name)) = names.iter().find(|(_, n)| daemonsets.contains(n)) {
+    for (plugin, reveals) in plugins {
+        if let Some((ns, name)) = names.iter().find(|(_, n)| reveals.daemonsets.contains(n)) {
             return Ok((plugin.clone(), format!("DaemonSet {ns}/{name}")));
         }
     }
-    for (plugin, daemonsets) in plugins {
-        let candidates: Vec<&str> = daemonsets.iter().map(String::as_str).collect();
+    for (plugin, reveals) in plugins {
+        let candidates: Vec<&str> = reveals.daemonsets.iter().map(String::as_str).collect();
         if let Some(pod) = view
             .pods
             .values()
             .find(|p| pod_daemonset(p, &candidates).is_some())
         {
             return Ok((plugin.clone(), format!("pod {}", pod.id())));
+        }
+    }
+    for (plugin, reveals) in plugins {
+        for kind in &reveals.objects {
+            let Some((api_version, k)) = kind.rsplit_once('/') else {
+                continue;
+            };
+            if let Some(o) = view.objects(api_version, k, "").first() {
+                let name = if o.namespace.is_empty() {
+                    o.name.clone()
+                } else {
+                    format!("{}/{}", o.namespace, o.name)
+                };
+                return Ok((plugin.clone(), format!("{k} {name}")));
+            }
         }
     }
     let loaded: Vec<&str> = plugins.keys().map(String::as_str).collect();
@@ -257,7 +278,11 @@ fn network_plugin_explained(
     }
     let known: Vec<String> = plugins
         .iter()
-        .map(|(p, ds)| format!("{p} ({})", ds.join(", ")))
+        .map(|(p, r)| {
+            let mut what = r.daemonsets.clone();
+            what.extend(r.objects.iter().cloned());
+            format!("{p} ({})", what.join(", "))
+        })
         .collect();
     Err(bad_input(format!(
         "cannot detect the network plugin: none of the DaemonSets in the cluster ({}) nor of the {} pods belongs to a loaded plugin [{}]; pass --network-plugin NAME",
@@ -740,6 +765,37 @@ winkernel:
              "metadata": {"namespace": "kube-system", "name": "kube-proxy"},
              "data": {"config.conf": conf}}]});
         ClusterView::parse(&list.to_string(), "test", Default::default()).unwrap()
+    }
+
+    #[test]
+    fn an_install_object_reveals_its_plugin_when_no_daemonset_is_in_view() {
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "operator.tigera.io/v1", "kind": "Installation",
+             "metadata": {"name": "default"}, "spec": {}}]});
+        let kind = "operator.tigera.io/v1/Installation";
+        let view = ClusterView::parse(
+            &list.to_string(),
+            "test",
+            crate::cluster::Retain::with_reads([kind]),
+        )
+        .unwrap();
+        let reveals = |objects: Vec<String>| Reveals {
+            daemonsets: vec!["calico-node".into()],
+            objects,
+        };
+        let plugins = BTreeMap::from([("calico".to_string(), reveals(vec![kind.into()]))]);
+        let (p, how) = network_plugin_explained(&view, &plugins).unwrap();
+        assert_eq!(
+            (p.as_str(), how.as_str()),
+            ("calico", "Installation default")
+        );
+        // Without the declaration the same view reveals nothing.
+        let plugins = BTreeMap::from([("calico".to_string(), reveals(vec![]))]);
+        let e = network_plugin_explained(&view, &plugins).unwrap_err();
+        assert!(
+            e.to_string().contains("cannot detect the network plugin"),
+            "{e}"
+        );
     }
 
     fn flags() -> Overrides {

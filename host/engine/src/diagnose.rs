@@ -81,6 +81,15 @@ pub enum End {
     },
 }
 
+/// A pipeline decision filed under the hop whose evaluation asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HopDecision {
+    pub at: HopId,
+    pub direction: Direction,
+    #[serde(flatten)]
+    pub decision: crate::path::Decision,
+}
+
 /// One complete path of the packet: the links in order and how it ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct Branch {
@@ -99,6 +108,8 @@ pub struct Trace {
     pub suspicions: Vec<Suspicion>,
     /// Policy verdicts where the request arrived (per direction).
     pub policy: Vec<skoop_policy::DirectionVerdict>,
+    /// What the kernel pipeline decided at each hop, in the order it was asked.
+    pub decisions: Vec<HopDecision>,
     /// An extension failure that stopped the diagnosis; the trace is partial.
     #[serde(skip)]
     pub error: Option<CallError>,
@@ -181,18 +192,32 @@ pub struct Diagnosis<'a> {
     steps: usize,
 }
 
-/// Where the flow starts: a pod, or a node (also for host-network pods).
-pub fn source_hop(facts: &Facts, src: Ipv4Addr) -> Option<HopId> {
+/// Where the flow starts: a pod, or a node (also for host-network pods, and
+/// for an address the plugin says a node owns, such as a tunnel device's).
+pub fn source_hop(
+    facts: &Facts,
+    plugin: &mut dyn Plugin,
+    src: Ipv4Addr,
+) -> Result<Option<HopId>, CallError> {
     if let Some(n) = facts.view.node_by_ip(src) {
-        return Some(HopId {
+        return Ok(Some(HopId {
             kind: NodeKind::Node,
             id: n.name.clone(),
-        });
+        }));
     }
-    facts.view.pod_by_ip(src).map(|p| HopId {
-        kind: NodeKind::Pod,
-        id: p.id(),
-    })
+    if let Some(p) = facts.view.pod_by_ip(src) {
+        return Ok(Some(HopId {
+            kind: NodeKind::Pod,
+            id: p.id(),
+        }));
+    }
+    let owner = plugin.address_owner(src)?;
+    Ok(owner
+        .filter(|n| facts.view.nodes.contains_key(n))
+        .map(|id| HopId {
+            kind: NodeKind::Node,
+            id,
+        }))
 }
 
 impl<'a> Diagnosis<'a> {
@@ -212,7 +237,9 @@ impl<'a> Diagnosis<'a> {
         self
     }
 
-    fn check_policy(&mut self, source: &HopId, hop: &HopId, packet: &Packet) {
+    /// `delivered`: the simulated request reached `hop` (else the verdict is
+    /// on the objects alone).
+    fn check_policy(&mut self, source: &HopId, hop: &HopId, packet: &Packet, delivered: bool) {
         let Some(check) = self.policy else { return };
         let src_pod = (source.kind == NodeKind::Pod).then_some(source.id.as_str());
         let verdicts = match hop.kind {
@@ -224,12 +251,15 @@ impl<'a> Diagnosis<'a> {
             NodeKind::Node => Vec::new(),
         };
         for v in verdicts {
+            let at = HopId {
+                kind: NodeKind::Pod,
+                id: v.pod.clone(),
+            };
             if let Some((level, message)) = check.suspicion(&v) {
-                let at = HopId {
-                    kind: NodeKind::Pod,
-                    id: v.pod.clone(),
-                };
                 self.trace.suspect(Some(&at), level, message);
+            }
+            if let Some(message) = check.disagreement(&v, delivered) {
+                self.trace.suspect(Some(&at), Level::Warning, message);
             }
             if !self.trace.policy.contains(&v) {
                 self.trace.policy.push(v);
@@ -283,7 +313,7 @@ impl<'a> Diagnosis<'a> {
             ));
         }
         for (hop, p) in arrivals {
-            self.check_policy(source, &hop, &p);
+            self.check_policy(source, &hop, &p, false);
         }
     }
 
@@ -314,6 +344,7 @@ impl<'a> Diagnosis<'a> {
         if let Ok(mut ct) = self.facts.conntrack.lock() {
             ct.clear();
         }
+        self.facts.take_decisions();
         let request = Packet {
             src: flow.src,
             sport: EPHEMERAL_PORT,
@@ -333,7 +364,7 @@ impl<'a> Diagnosis<'a> {
             if self.trace.error.is_some() {
                 break;
             }
-            self.check_policy(&source, &hop, &packet);
+            self.check_policy(&source, &hop, &packet, true);
             self.reply(&source, &hop, &packet, &request);
         }
         self.explain_silent_failures();
@@ -510,6 +541,7 @@ impl<'a> Diagnosis<'a> {
                 return vec![];
             }
         };
+        self.file_decisions(start, dir);
         self.record(Some(start), &step.findings);
         for p in &step.dropped {
             self.trace.branches.push(Branch {
@@ -617,7 +649,9 @@ impl<'a> Diagnosis<'a> {
                 finish(&mut self.trace, &item, End::Loop { at });
                 continue;
             }
-            let (input, step) = match self.receive(&item.from, &item.tx) {
+            let received = self.receive(&item.from, &item.tx);
+            self.file_decisions(&at, dir);
+            let (input, step) = match received {
                 Ok(r) => r,
                 Err(e) => {
                     let why = e.to_string();
@@ -663,6 +697,17 @@ impl<'a> Diagnosis<'a> {
             }
         }
         delivered
+    }
+
+    /// File what the pipeline decided during the last step under `at`.
+    fn file_decisions(&mut self, at: &HopId, direction: Direction) {
+        for decision in self.facts.take_decisions() {
+            self.trace.decisions.push(HopDecision {
+                at: at.clone(),
+                direction,
+                decision,
+            });
+        }
     }
 
     /// The source net-node originates `packet`.

@@ -89,3 +89,85 @@ pub struct Finding {
     /// The net-node it is about, when not the reporting one.
     pub about: Option<String>,
 }
+
+/// What the kernel pipeline decided for one branch of a packet at a hop:
+/// the route and the netfilter rules that matched, so a reader sees why the
+/// packet went where it went (or was dropped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// The netns the pipeline walked (`node-1`, `node-1/default/web-1`).
+    pub netns: String,
+    /// The packet as it entered the pipeline.
+    pub packet: Packet,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iif: Option<String>,
+    /// `deliver on eth0`, `transmit on eth0 to 192.168.0.12`, `drop: …`.
+    pub fate: String,
+    /// The packet as it left (after NAT).
+    pub out: Packet,
+    /// The route that decided, as `ip route` prints it, with its table and rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Every netfilter rule that matched, in order (`table chain #n: rule`).
+    pub rules: Vec<String>,
+    /// The transmitting interface, for matching the decision to a link.
+    #[serde(skip)]
+    pub oif: Option<String>,
+}
+
+impl Decision {
+    /// One decision per branch of a pipeline pass.
+    pub fn of(
+        netns: &str,
+        q: &skoop_netstack::pipeline::ForwardQuery,
+        branches: &[skoop_netstack::pipeline::Forwarded],
+    ) -> Vec<Decision> {
+        use skoop_netstack::pipeline::Fate;
+        branches
+            .iter()
+            .map(|f| {
+                let (fate, oif) = match &f.fate {
+                    Fate::Deliver { iif } => (format!("deliver on {iif}"), None),
+                    Fate::Transmit { oif, next_hop } => (
+                        format!(
+                            "{} on {oif} to {next_hop}",
+                            if f.bridged { "bridge" } else { "transmit" }
+                        ),
+                        Some(oif.clone()),
+                    ),
+                    Fate::Drop(cause) => (format!("drop: {cause}"), None),
+                };
+                Decision {
+                    netns: netns.to_string(),
+                    packet: q.packet,
+                    iif: q.iif.clone(),
+                    fate,
+                    out: f.packet,
+                    route: f.route.as_ref().map(|r| {
+                        if r.text.starts_with("ip rule") {
+                            return r.text.clone();
+                        }
+                        let table = match r.table {
+                            254 => "main".to_string(),
+                            255 => "local".to_string(),
+                            t => t.to_string(),
+                        };
+                        format!("{} (table {table}, rule {})", r.text, r.rule_priority)
+                    }),
+                    rules: f
+                        .rules
+                        .iter()
+                        .map(|h| {
+                            if h.index == 0 {
+                                format!("{} {} policy {}", h.table, h.chain, h.rule)
+                            } else {
+                                format!("{} {} #{}: {}", h.table, h.chain, h.index, h.rule)
+                            }
+                        })
+                        .collect(),
+                    oif,
+                }
+            })
+            .collect()
+    }
+}

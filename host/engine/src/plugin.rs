@@ -99,4 +99,11 @@ pub trait Plugin {
         packet: &Packet,
         target: NodeTarget<'_>,
     ) -> Result<Step, CallError>;
+
+    /// The node owning `ip`, an address of no pod and no node in the objects
+    /// (a tunnel device's). The default knows none.
+    fn address_owner(&mut self, ip: std::net::Ipv4Addr) -> Result<Option<String>, CallError> {
+        let _ = ip;
+        Ok(None)
+    }
 }

@@ -181,7 +181,8 @@ impl PolicyCheck {
             .unwrap_or_else(|| self.enforces.iter().any(|k| k == kind))
     }
 
-    /// The suspicion for a deny: CRITICAL when enforced, else a WARNING.
+    /// The suspicion for a deny: CRITICAL when enforced (the object verdict
+    /// decides), else a WARNING.
     pub fn suspicion(&self, v: &DirectionVerdict) -> Option<(Level, String)> {
         if v.allowed {
             return None;
@@ -199,6 +200,24 @@ impl PolicyCheck {
                 ),
             )
         })
+    }
+}
+
+impl PolicyCheck {
+    /// The cross-check of a deny with the dataplane: the plugin declares it
+    /// enforces the kind, yet its rules on the node delivered the request
+    /// (`delivered`). Not when the user overrode the declaration: then the
+    /// enforcement may live where the dumps do not show it.
+    pub fn disagreement(&self, v: &DirectionVerdict, delivered: bool) -> Option<String> {
+        if v.allowed || !delivered || self.enforced_override.is_some() || !self.enforced(v) {
+            return None;
+        }
+        let kind = decided_kind(v);
+        let short = kind.rsplit('/').next().unwrap_or(kind);
+        Some(format!(
+            "intent and dataplane differ: {} enforces {short} and the objects deny this request to {}, yet the node's rules let it through; its agent has not programmed them (out of sync), or one of its own policies admits the flow first",
+            self.plugin, v.pod
+        ))
     }
 }
 
@@ -285,10 +304,21 @@ mod tests {
         .unwrap();
         let (level, msg) = enforcing.suspicion(&deny(&enforcing, &view)).unwrap();
         assert_eq!(level, Level::Critical);
+        // Delivered by the dataplane although the objects deny: the two differ.
+        let v = deny(&enforcing, &view);
+        let differ = enforcing.disagreement(&v, true).unwrap();
+        assert!(
+            differ.contains("intent and dataplane differ") && differ.contains("calico"),
+            "{differ}"
+        );
+        assert_eq!(enforcing.disagreement(&v, false), None);
+        assert_eq!(flannel.disagreement(&deny(&flannel, &view), true), None);
         assert!(msg.starts_with("policy: "), "{msg}");
 
         // The user's word wins both ways.
         let forced = PolicyCheck::new(&view, "flannel", &[], Some(true)).unwrap();
+        // The user's word: enforcement may be where the dumps do not show it.
+        assert_eq!(forced.disagreement(&deny(&forced, &view), true), None);
         assert_eq!(
             forced.suspicion(&deny(&forced, &view)).unwrap().0,
             Level::Critical

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::detect::Settings;
-use crate::diagnose::{Branch, Direction, End, Flow, LinkRecord, Trace};
+use crate::diagnose::{Branch, Direction, End, Flow, HopDecision, LinkRecord, Trace};
 use crate::path::{Action, HopId, LinkKind};
 use crate::suspicion::{Level, Suspicion};
 
@@ -38,6 +38,8 @@ pub struct PathOut {
     pub nodes: Vec<HopId>,
     pub links: Vec<LinkRecord>,
     pub branches: Vec<Branch>,
+    /// The routes and rules that decided, per hop (DESIGN §4 plus).
+    pub decisions: Vec<HopDecision>,
 }
 
 impl Report {
@@ -71,6 +73,7 @@ impl Report {
                 nodes: trace.nodes,
                 links: trace.links,
                 branches: trace.branches,
+                decisions: trace.decisions,
             },
             error: trace.error.map(|e| e.to_string()),
             source,

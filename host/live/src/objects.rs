@@ -60,6 +60,8 @@ const fn kind(
 /// Every kind in a bundle: what the cluster view and detection read.
 pub const KINDS: &[Kind] = &[
     kind("", "v1", "Node", "nodes", false),
+    // Namespace labels: NetworkPolicy namespaceSelectors and ANP subjects.
+    kind("", "v1", "Namespace", "namespaces", false),
     kind("", "v1", "Pod", "pods", false),
     kind("", "v1", "Service", "services", false),
     kind(
@@ -78,6 +80,21 @@ pub const KINDS: &[Kind] = &[
     ),
     kind("", "v1", "ConfigMap", "configmaps", false),
     kind("apps", "v1", "DaemonSet", "daemonsets", false),
+    // Cluster-scoped admin policies (absent CRDs: none).
+    kind(
+        "policy.networking.k8s.io",
+        "v1alpha1",
+        "AdminNetworkPolicy",
+        "adminnetworkpolicies",
+        true,
+    ),
+    kind(
+        "policy.networking.k8s.io",
+        "v1alpha1",
+        "BaselineAdminNetworkPolicy",
+        "baselineadminnetworkpolicies",
+        true,
+    ),
     kind("crd.projectcalico.org", "v1", "IPPool", "ippools", true),
     // What the Calico plugin reads (absent CRDs: a 404 means none, and the
     // plugin then says it cannot check).

@@ -2,7 +2,7 @@
 //! links merged where branches share them, branches numbered as the text
 //! report numbers them. Every graphical renderer draws this one model.
 
-use skoop_engine::diagnose::{Direction, End};
+use skoop_engine::diagnose::{Direction, End, HopDecision};
 use skoop_engine::packet::Packet;
 use skoop_engine::path::{Action, HopId, LinkKind, NodeKind};
 use skoop_engine::report::Report;
@@ -23,6 +23,8 @@ pub struct GNode {
     pub dropped: bool,
     /// The packet starts here.
     pub source: bool,
+    /// What the kernel pipeline decided here, one line per branch.
+    pub decisions: Vec<String>,
 }
 
 /// One link of the drawing (links the trace repeats per branch are merged).
@@ -42,6 +44,8 @@ pub struct GEdge {
     pub packet_changed: bool,
     /// Branches crossing it, e.g. `request #1`.
     pub branches: Vec<String>,
+    /// The route and rules of the sender's pipeline that sent the packet here.
+    pub decided_by: Vec<String>,
 }
 
 /// One branch: its name, how it ended and its edges in order.
@@ -147,6 +151,33 @@ impl GEdge {
     }
 }
 
+fn push_new(list: &mut Vec<String>, s: String) {
+    if !list.contains(&s) {
+        list.push(s);
+    }
+}
+
+/// `request in netns node-1 from eth0: 10.244.0.5:… -> …: transmit on cni0 …;
+/// route …; rules …`.
+fn decision_line(d: &HopDecision) -> String {
+    let x = &d.decision;
+    let mut line = format!("{} in {}", direction_name(d.direction), x.netns);
+    if let Some(iif) = &x.iif {
+        line.push_str(&format!(" from {iif}"));
+    }
+    line.push_str(&format!(": {} => {}", x.packet, x.fate));
+    if x.out != x.packet {
+        line.push_str(&format!(" as {}", x.out));
+    }
+    if let Some(r) = &x.route {
+        line.push_str(&format!("; route {r}"));
+    }
+    for r in &x.rules {
+        line.push_str(&format!("; {r}"));
+    }
+    line
+}
+
 impl Graph {
     pub fn new(report: &Report) -> Graph {
         let mut nodes: Vec<GNode> = Vec::new();
@@ -162,6 +193,7 @@ impl Graph {
                 ends: Vec::new(),
                 dropped: false,
                 source: false,
+                decisions: Vec::new(),
             });
             nodes.len() - 1
         }
@@ -199,6 +231,7 @@ impl Graph {
                         packet: l.packet,
                         packet_changed: false,
                         branches: Vec::new(),
+                        decided_by: Vec::new(),
                     });
                     edges.len() - 1
                 }
@@ -256,6 +289,31 @@ impl Graph {
                     failed,
                     edges: list,
                 });
+            }
+        }
+        for d in &report.path.decisions {
+            let at = index(&mut nodes, &d.at);
+            nodes[at].decisions.push(decision_line(d));
+            // The link this decision sent: same sender, direction and
+            // interface; the packet may since have been encapsulated.
+            let decided = |e: &GEdge| {
+                e.from == at
+                    && e.direction == d.direction
+                    && d.decision.oif.is_some()
+                    && e.oif == d.decision.oif
+            };
+            let exact = edges
+                .iter()
+                .position(|e| decided(e) && e.packet == d.decision.out);
+            let edge = exact.or_else(|| edges.iter().position(decided));
+            if let Some(e) = edge {
+                let e = &mut edges[e];
+                if let Some(r) = &d.decision.route {
+                    push_new(&mut e.decided_by, format!("route: {r}"));
+                }
+                for r in &d.decision.rules {
+                    push_new(&mut e.decided_by, format!("rule: {r}"));
+                }
             }
         }
         let mut cluster = Vec::new();

@@ -35,7 +35,7 @@ main{display:flex;gap:12px;padding:12px;align-items:flex-start}
 #graph{flex:1;overflow:auto;background:#fff;border:1px solid #d5dde6;max-height:80vh}
 #details{width:380px;min-width:300px;background:#fff;border:1px solid #d5dde6;padding:10px 14px;font-size:13px;overflow-wrap:anywhere}
 #details h2{font-size:15px;margin:4px 0 8px 0;font-family:monospace}
-#details dt{font-weight:bold;margin-top:4px}#details dd{margin:0 0 0 10px;font-family:monospace}
+#details dt{font-weight:bold;margin-top:4px}#details dd{margin:0 0 0 10px;font-family:monospace;white-space:pre-wrap}
 .node,.edge{cursor:pointer}.node:hover .shape{stroke-width:3}
 .selected .shape{stroke:#000!important;stroke-width:3.5!important}.edge.selected path+path{stroke-width:3.5}
 section{padding:0 20px 16px 20px}section h2{font-size:15px}
@@ -184,6 +184,7 @@ fn details(g: &Graph) -> Value {
                     ["packets in", packets_in.join("\n")],
                     ["packets out", packets_out.join("\n")],
                     ["branches ending here", n.ends.join("\n")],
+                    ["kernel decisions (routes and rules)", n.decisions.join("\n")],
                 ],
                 "suspicions": suspicions_json(&n.suspicions),
             }),
@@ -207,6 +208,7 @@ fn details(g: &Graph) -> Value {
                     ["action of the receiver", action_name(e.action)],
                     ["packet", e.packet.to_string()],
                     ["changed by NAT/encapsulation", if e.packet_changed { "yes (or first link)" } else { "no" }],
+                    ["decided by (sender's kernel)", e.decided_by.join("\n")],
                 ],
                 "suspicions": suspicions_json(&about),
             }),
@@ -280,7 +282,7 @@ pub fn render(g: &Graph, form: Option<&Form>) -> String {
     let mut body = String::new();
     let _ = write!(
         body,
-        "<main><div id=\"graph\">{}</div><aside id=\"details\"><h2>Details</h2><p>Click a net-node or a link for its interfaces, packets and suspicions.</p></aside></main>",
+        "<main><div id=\"graph\">{}</div><aside id=\"details\"><h2>Details</h2><p>Click a net-node or a link for its interfaces, packets, the routes and rules that decided, and suspicions.</p></aside></main>",
         crate::svg::render(g)
     );
     body.push_str("<section id=\"cluster-findings\"><h2>Cluster findings</h2>");

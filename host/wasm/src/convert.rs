@@ -203,12 +203,34 @@ pub fn step_from(s: &wt::NodeStep) -> Result<Step, String> {
     })
 }
 
+/// Extension-provided text made safe to print: control characters (escape
+/// sequences, carriage returns, newlines) and bidirectional overrides are
+/// shown as `\u{..}` escapes instead of acting on the terminal.
+pub fn clean(s: &str) -> String {
+    if !s.chars().any(hostile) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if hostile(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn hostile(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 pub fn suspicions_from(list: &[wt::Suspicion]) -> Vec<Finding> {
     list.iter()
         .map(|s| Finding {
             level: level_from(s.level),
-            message: s.message.clone(),
-            about: s.about.clone(),
+            message: clean(&s.message),
+            about: s.about.as_deref().map(clean),
         })
         .collect()
 }
@@ -236,9 +258,9 @@ pub fn findings_of(list: &[(Level, String)]) -> Vec<Finding> {
 
 pub fn error_text(e: &wt::Error) -> String {
     match e {
-        wt::Error::Unavailable(m) => format!("not collected: {m}"),
-        wt::Error::Invalid(m) => m.clone(),
-        wt::Error::Internal(m) => format!("internal error: {m}"),
+        wt::Error::Unavailable(m) => format!("not collected: {}", clean(m)),
+        wt::Error::Invalid(m) => clean(m),
+        wt::Error::Internal(m) => format!("internal error: {}", clean(m)),
     }
 }
 
@@ -442,5 +464,22 @@ pub fn settings_to(s: &skoop_engine::detect::Settings) -> super::bindings::clust
             ProxyMode::None => wc::ProxyMode::None,
         },
         cluster_cidr: s.cluster_cidr.map(prefix_to),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn escape_sequences_and_bidi_overrides_are_shown_not_obeyed() {
+        assert_eq!(clean("plain text: ok"), "plain text: ok");
+        assert_eq!(
+            clean("\u{1b}[31mred\u{1b}[0m\r\nfake line"),
+            "\\u{1b}[31mred\\u{1b}[0m\\u{d}\\u{a}fake line"
+        );
+        assert_eq!(clean("a\u{202e}b\u{7}"), "a\\u{202e}b\\u{7}");
+        // Non-ASCII text that is not a control character stays as it is.
+        assert_eq!(clean("café → ü"), "café → ü");
     }
 }

@@ -309,7 +309,14 @@ impl wn::Host for HostState {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let ct = tables.entry(stack.label.clone()).or_default();
-        Ok(stack.forward(ct, &q).iter().map(forwarded_to).collect())
+        let branches = stack.forward(ct, &q);
+        drop(tables);
+        facts.log_decisions(skoop_engine::path::Decision::of(
+            &stack.label,
+            &q,
+            &branches,
+        ));
+        Ok(branches.iter().map(forwarded_to).collect())
     }
 }
 
@@ -503,7 +510,12 @@ impl wp::Host for HostState {
 impl wl::Host for HostState {
     fn log(&mut self, level: wt::Level, message: String) {
         if self.verbose {
-            eprintln!("[{}] {}: {message}", self.name, level_from(level).name());
+            eprintln!(
+                "[{}] {}: {}",
+                self.name,
+                level_from(level).name(),
+                clean(&message)
+            );
         }
     }
 }

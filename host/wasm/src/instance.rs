@@ -74,7 +74,7 @@ impl Runner {
             if let Some(line) = self.store.data().last_stderr_line() {
                 msg = format!("{msg} ({line})");
             }
-            Failure::Trap(msg)
+            Failure::Trap(clean(&msg))
         };
         self.err(call, failure)
     }
@@ -191,6 +191,16 @@ impl Plugin for PluginInstance {
             b.skoop_extension_plugin().call_pod_receive(s, &p, &l)
         });
         self.step(&call, r)
+    }
+
+    fn address_owner(&mut self, ip: std::net::Ipv4Addr) -> Result<Option<String>, CallError> {
+        let b = &self.bindings;
+        let call = format!("plugin.address-owner {ip}");
+        self.run.call(&call, |s| {
+            b.skoop_extension_plugin()
+                .call_address_owner(s, ip_to(ip))
+                .map(Ok)
+        })
     }
 
     /// One of the five node hops, already dispatched.

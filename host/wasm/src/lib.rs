@@ -17,8 +17,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use semver::Version;
 use serde::Serialize;
+use sha2::Digest as _;
 use wasmtime::component::{Component, Linker};
 
+use convert::clean;
 use instance::{PluginInstance, ProviderInstance, cni_linker, provider_linker};
 use runtime::{Limits, Runtime};
 use skoop_engine::error::bad_input;
@@ -69,6 +71,8 @@ pub struct Info {
     pub config: Vec<ConfigKey>,
     pub reads: Vec<String>,
     pub detect_daemonsets: Vec<String>,
+    /// Kinds (`apiVersion/Kind`) whose presence reveals the CNI plugin.
+    pub detect_objects: Vec<String>,
     /// Policy kinds a CNI plugin enforces (`apiVersion/Kind`); empty: none.
     pub enforces: Vec<String>,
 }
@@ -109,27 +113,42 @@ pub struct Registry {
     pub notices: Vec<String>,
 }
 
+/// `FILE@sha256:HEX` is FILE pinned to that digest (64 hex digits, either
+/// case); anything else is a plain file name.
+fn pinned(arg: &std::path::Path) -> (PathBuf, Option<String>) {
+    let text = arg.to_string_lossy();
+    if let Some((file, hex)) = text.rsplit_once("@sha256:")
+        && hex.len() == 64
+        && hex.chars().all(|c| c.is_ascii_hexdigit())
+        && !file.is_empty()
+    {
+        return (PathBuf::from(file), Some(hex.to_ascii_lowercase()));
+    }
+    (arg.to_path_buf(), None)
+}
+
 /// The same `extension-info` record is generated once per world; both convert alike.
 macro_rules! info_from {
     ($i:expr, $kind:expr) => {{
         let i = $i;
         Info {
-            name: i.name,
+            name: clean(&i.name),
             kind: $kind,
-            version: i.version,
-            wit_version: i.wit_version,
-            description: i.description,
+            version: clean(&i.version),
+            wit_version: clean(&i.wit_version),
+            description: clean(&i.description),
             config: i
                 .config
                 .into_iter()
                 .map(|c| ConfigKey {
-                    name: c.name,
-                    help: c.help,
-                    default: c.default,
+                    name: clean(&c.name),
+                    help: clean(&c.help),
+                    default: c.default.as_deref().map(clean),
                 })
                 .collect(),
             reads: i.reads,
             detect_daemonsets: i.detect_daemonsets,
+            detect_objects: i.detect_objects,
             enforces: i.enforces,
         }
     }};
@@ -177,13 +196,30 @@ impl Registry {
                 .with_context(|| format!("loading built-in extension {}", b.name))?;
             reg.insert(ext);
         }
-        for file in files {
+        for arg in files {
+            let (file, pin) = pinned(arg);
             let label = format!("--extension {}", file.display());
-            let bytes = std::fs::read(file)
+            let bytes = std::fs::read(&file)
                 .map_err(|e| bad_input(format!("{label}: cannot read it: {e}")))?;
+            if let Some(pin) = pin {
+                let actual = hex::encode(sha2::Sha256::digest(&bytes));
+                if actual != pin {
+                    return Err(bad_input(format!(
+                        "{label}: its sha256 is {actual}, not the pinned {pin}; refusing to load it (a different build, or tampered with)"
+                    )));
+                }
+            }
             let ext = reg.load_component(&label, &bytes, Origin::File(file.clone()))?;
             reg.insert(ext);
         }
+        let cache = std::mem::take(
+            &mut *reg
+                .runtime
+                .notices
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        reg.notices.extend(cache);
         Ok(reg)
     }
 
@@ -291,11 +327,17 @@ impl Registry {
             .collect()
     }
 
-    /// Plugin name → DaemonSet names that reveal it, for detection.
-    pub fn detection(&self) -> BTreeMap<String, Vec<String>> {
+    /// Plugin name → what reveals it, for detection.
+    pub fn detection(&self) -> BTreeMap<String, skoop_engine::detect::Reveals> {
         self.plugins
             .values()
-            .map(|e| (e.info.name.clone(), e.info.detect_daemonsets.clone()))
+            .map(|e| {
+                let reveals = skoop_engine::detect::Reveals {
+                    daemonsets: e.info.detect_daemonsets.clone(),
+                    objects: e.info.detect_objects.clone(),
+                };
+                (e.info.name.clone(), reveals)
+            })
             .collect()
     }
 

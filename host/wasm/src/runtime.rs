@@ -40,25 +40,50 @@ impl Limits {
     }
 }
 
-/// Refuses memory growth past the limit and remembers that it did, so the
-/// resulting trap can be reported as a memory overrun.
+/// Caps on what one extension instance may create: a component nests core
+/// instances, each with its memories and tables.
+const MAX_INSTANCES: usize = 64;
+const MAX_MEMORIES: usize = 16;
+const MAX_TABLES: usize = 64;
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// Refuses memory growth that would take the store's memories, summed,
+/// past the limit (one component may hold several memories), and remembers
+/// that it did, so the resulting trap can be reported as a memory overrun.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     pub max: usize,
+    /// Bytes of every linear memory of the store, together.
+    pub used: usize,
     pub exceeded: bool,
+}
+
+impl MemoryLimiter {
+    pub fn new(max: usize) -> MemoryLimiter {
+        MemoryLimiter {
+            max,
+            used: 0,
+            exceeded: false,
+        }
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.max {
             self.exceeded = true;
-            wasmtime::bail!("memory limit of {} MiB exceeded", self.max >> 20);
+            wasmtime::bail!(
+                "memory limit of {} MiB exceeded (all memories of the instance together)",
+                self.max >> 20
+            );
         }
+        self.used = total;
         Ok(true)
     }
 
@@ -68,7 +93,19 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -76,6 +113,51 @@ impl ResourceLimiter for MemoryLimiter {
 pub struct Runtime {
     pub engine: Engine,
     cache_dir: Option<PathBuf>,
+    /// Why the cache directory is not used, or an entry was rejected.
+    pub notices: std::sync::Mutex<Vec<String>>,
+}
+
+/// Marks a cache entry: the magic, then the SHA-256 of the native code.
+const CACHE_MAGIC: &[u8; 8] = b"skoopc1\0";
+
+/// Make sure the cache directory is private, for its files are loaded as
+/// native code: created 0700 when missing; an existing one must belong to
+/// this user. One that others could write is closed (chmod 700) and emptied,
+/// which the returned note says; Err: not to be used.
+fn private_dir(dir: &Path) -> std::result::Result<Option<String>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create it: {e}"))?;
+    }
+    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_dir() {
+        return Err("it is not a directory".into());
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(format!("it belongs to uid {}, not to {me}", meta.uid()));
+    }
+    if meta.mode() & 0o077 == 0 {
+        return Ok(None);
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("others may write it and it cannot be closed: {e}"))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list it: {e}"))?;
+    for entry in entries.flatten() {
+        if entry.path().extension().is_some_and(|x| x == "cwasm") {
+            std::fs::remove_file(entry.path()).map_err(|e| format!("cannot empty it: {e}"))?;
+        }
+    }
+    Ok(Some(format!(
+        "the compile cache {} was open to others (mode {:o}): closed to mode 700 and emptied",
+        dir.display(),
+        meta.mode() & 0o777
+    )))
 }
 
 impl Runtime {
@@ -94,7 +176,32 @@ impl Runtime {
                 }
             })
             .context("starting the epoch ticker")?;
-        Ok(Runtime { engine, cache_dir })
+        let mut notices = Vec::new();
+        let cache_dir = cache_dir.filter(|dir| match private_dir(dir) {
+            Ok(note) => {
+                notices.extend(note);
+                true
+            }
+            Err(why) => {
+                notices.push(format!(
+                    "the compile cache {} is not used: {why}",
+                    dir.display()
+                ));
+                false
+            }
+        });
+        Ok(Runtime {
+            engine,
+            cache_dir,
+            notices: std::sync::Mutex::new(notices),
+        })
+    }
+
+    fn notice(&self, n: String) {
+        self.notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(n);
     }
 
     /// The default cache directory: `$SKOOP_CACHE_DIR`, else the user's cache dir.
@@ -141,10 +248,22 @@ impl Runtime {
         if let Some(path) = self.cache_path(bytes)
             && path.is_file()
         {
-            // SAFETY: the file was written by `Component::serialize` of an
-            // engine with the same compatibility hash (it is in the name).
-            if let Ok(c) = unsafe { Component::deserialize_file(&self.engine, &path) } {
-                return Ok(c);
+            match read_cache(&path) {
+                // SAFETY: the native code is what `Component::serialize` of an
+                // engine with the same compatibility hash (it is in the name)
+                // wrote into our private cache, and its digest checks out.
+                Ok(native) => {
+                    if let Ok(c) = unsafe { Component::deserialize(&self.engine, &native) } {
+                        return Ok(c);
+                    }
+                }
+                Err(why) => {
+                    let _ = std::fs::remove_file(&path);
+                    self.notice(format!(
+                        "compile cache entry {} rejected ({why}); {label} compiled again",
+                        path.display()
+                    ));
+                }
             }
         }
         let component = Component::new(&self.engine, bytes)
@@ -158,10 +277,63 @@ impl Runtime {
 }
 
 fn write_cache(path: &Path, component: &Component) -> Result<()> {
-    let dir = path.parent().context("cache path has a parent")?;
-    std::fs::create_dir_all(dir)?;
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let native = component.serialize()?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(CACHE_MAGIC)?;
+    f.write_all(&Sha256::digest(&native))?;
+    f.write_all(&native)?;
+    drop(f);
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+/// The native code of a cache entry, after its digest is checked.
+fn read_cache(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    let mut bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let head = CACHE_MAGIC.len() + 32;
+    if bytes.len() < head || !bytes.starts_with(CACHE_MAGIC) {
+        return Err("not a skoop cache entry".into());
+    }
+    if Sha256::digest(&bytes[head..]).as_slice() != &bytes[CACHE_MAGIC.len()..head] {
+        return Err("its digest does not match its contents".into());
+    }
+    bytes.drain(..head);
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_limit_counts_every_memory_of_the_instance() {
+        const MIB: usize = 1 << 20;
+        let mut l = MemoryLimiter::new(8 * MIB);
+        // Two memories created at 3 MiB each: 6 MiB in all.
+        assert!(l.memory_growing(0, 3 * MIB, None).unwrap());
+        assert!(l.memory_growing(0, 3 * MIB, None).unwrap());
+        // The first grows to 5 MiB: 8 MiB in all, at the limit.
+        assert!(l.memory_growing(3 * MIB, 5 * MIB, None).unwrap());
+        assert!(!l.exceeded);
+        // The second may not grow by one more page, though it alone is 3 MiB.
+        assert!(l.memory_growing(3 * MIB, 3 * MIB + 65536, None).is_err());
+        assert!(l.exceeded);
+        assert_eq!(l.used, 8 * MIB);
+    }
+
+    #[test]
+    fn instances_memories_and_tables_are_capped() {
+        let l = MemoryLimiter::new(1 << 20);
+        assert_eq!(
+            (l.instances(), l.memories(), l.tables()),
+            (MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES)
+        );
+    }
 }

@@ -50,10 +50,7 @@ impl HostState {
         HostState {
             wasi: b.build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                max: memory_bytes,
-                exceeded: false,
-            },
+            limiter: MemoryLimiter::new(memory_bytes),
             stderr,
             name: name.to_string(),
             facts: None,

@@ -135,6 +135,8 @@ impl CniPlugin for Calico {
                 kind(config::INSTALLATION),
             ],
             detect_daemonsets: vec!["calico-node".into()],
+            // An operator install, even where calico-node is not in view.
+            detect_objects: vec![kind(config::INSTALLATION)],
             // felix programs Kubernetes NetworkPolicy into the dataplane.
             enforces: vec!["networking.k8s.io/v1/NetworkPolicy".into()],
         }
@@ -149,6 +151,15 @@ impl CniPlugin for Calico {
         let mut step = VethPod::new(None, None).send(pod, packet)?;
         self.pod_checks(pod, &mut step, true)?;
         Ok(step)
+    }
+
+    /// A node's IPIP, VXLAN or WireGuard tunnel address (annotations
+    /// calico-node writes): a flow from it starts at that node.
+    fn address_owner(&self, ip: std::net::Ipv4Addr) -> Option<String> {
+        cluster::nodes()
+            .into_iter()
+            .find(|n| config::tunnel_addresses(n).contains(&ip))
+            .map(|n| n.name)
     }
 
     fn pod_receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep> {

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use skoop_sdk::findings::Expect;
 use skoop_sdk::host::{
-    Fate, ForwardQuery, Forwarded, Interface, Netns, Route, RouteKind, cluster, infra,
+    Fate, ForwardQuery, Forwarded, Interface, Netns, Route, RouteKind, cluster, infra, policy,
 };
 use skoop_sdk::{
     Encap, EncapKind, Findings, Hop as NetHop, Level, Link, LinkKind, Node, NodeStep, Packet, Pod,
@@ -36,6 +36,24 @@ pub struct Hop<'a> {
 struct Ingress {
     packet: Packet,
     out: Forwarded,
+}
+
+/// The cross-check of a flow felix's policy chains dropped against the
+/// Kubernetes policy objects (the host evaluates them where the packet is):
+/// when every verdict allows it, why they do; None when one denies (the host
+/// reports that deny itself) or none applies.
+fn objects_allow(p: &Packet) -> Option<String> {
+    let verdicts = policy::evaluate(p.src, p.dst, p.dport, p.protocol);
+    if verdicts.is_empty() || verdicts.iter().any(|v| !v.allowed) {
+        return None;
+    }
+    Some(
+        verdicts
+            .iter()
+            .map(|v| format!("{}: {}", v.direction, v.explanation))
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }
 
 /// The policy a felix chain enforces, recovered from its name where felix
@@ -212,6 +230,11 @@ impl<'a> Hop<'a> {
                         hit.table, hit.chain, hit.index, hit.rule
                     )
                 };
+                let disagreement = if policy.is_some() && !packet.reply {
+                    objects_allow(&o.packet)
+                } else {
+                    None
+                };
                 let policy = policy.map(|p| format!(": {p}")).unwrap_or_default();
                 self.f.add(
                     level,
@@ -222,6 +245,16 @@ impl<'a> Hop<'a> {
                         self.node.name
                     ),
                 );
+                if let Some(allowed) = disagreement {
+                    self.f.add(
+                        Level::Warning,
+                        format!(
+                            "intent and dataplane differ: the Kubernetes policy objects allow {} ({allowed}), yet felix's policy chains on node {} drop it; a Calico policy (projectcalico.org NetworkPolicy, GlobalNetworkPolicy, a tier) is in play, or felix's rules are out of sync with the objects",
+                            o.packet.tuple(),
+                            self.node.name
+                        ),
+                    );
+                }
                 return;
             }
         }

@@ -50,6 +50,7 @@ impl CniPlugin for Flannel {
             ],
             reads: vec!["v1/ConfigMap".into()],
             detect_daemonsets: vec!["kube-flannel-ds".into(), "kube-flannel-ds-amd64".into()],
+            detect_objects: vec![],
             // flannel enforces no policy.
             enforces: vec![],
         }

@@ -45,7 +45,15 @@ impl CniPlugin for ThirdParty {
         let probe = format!(
             "sandbox probe: {env} environment variables, {args} arguments, /etc/hostname {file}; greeting {greeting}"
         );
-        Ok((ThirdParty, vec![Suspicion::new(Level::Info, probe)]))
+        // A hostile message: clear the screen, retitle the terminal, fake a line.
+        let hostile = "terminal probe: \u{1b}[2J\u{1b}]0;pwned\u{7}\r\nCRITICAL fake";
+        Ok((
+            ThirdParty,
+            vec![
+                Suspicion::new(Level::Info, probe),
+                Suspicion::new(Level::Info, hostile.to_string()),
+            ],
+        ))
     }
 
     fn pod_send(&self, pod: &Pod, packet: Packet) -> Result<NodeStep> {
