@@ -143,12 +143,21 @@ pub struct Node {
     pub ready: bool,
     pub host_interface: Option<String>,
     pub annotations: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
 }
 
 impl Node {
     /// The node as a hop.
     pub fn hop(&self) -> Hop {
         Hop::node(&self.name)
+    }
+
+    /// A label's value.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// An annotation's value.
@@ -441,6 +450,7 @@ pub(crate) fn node_from(n: &wt::NodeInfo) -> Result<Node> {
         ready: n.ready,
         host_interface: n.host_interface.clone(),
         annotations: n.annotations.clone(),
+        labels: n.labels.clone(),
     })
 }
 

@@ -96,3 +96,38 @@ fn a_programmed_network_policy_is_named_by_felix_and_by_the_objects() {
         "{list:#?}"
     );
 }
+
+/// Pools whose nodeSelectors serve every node and block, with blocks of
+/// their blockSize, say nothing about them (the faults are fixture cases:
+/// calico-*-node-selector-*, no-pool-*, block-size-*).
+#[test]
+fn node_selectors_that_fit_raise_nothing() {
+    let run = skoop(&[
+        "diagnose",
+        "--snapshot",
+        "tests/fixtures/bundles/calico-multi-pool",
+        "-s",
+        "10.244.0.5",
+        "-d",
+        "10.244.1.7",
+        "-p",
+        "8080",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let noisy: Vec<_> = report["suspicions"]
+        .as_array()
+        .expect("suspicions")
+        .iter()
+        .filter(|s| {
+            s["message"].as_str().is_some_and(|m| {
+                m.contains("nodeSelector")
+                    || m.contains("no enabled IPPool selects")
+                    || m.contains("blockSize")
+            })
+        })
+        .collect();
+    assert!(noisy.is_empty(), "{noisy:#?}");
+}

@@ -403,3 +403,53 @@ fn a_masqueraded_nodeport_flow_is_judged_by_the_node_address() {
     let run = diagnose(b.path(), &args);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }
+
+/// Egress to a node's address is policy too (an egress default-deny stops
+/// a pod's calls to the kubelet); an egress rule with an ipBlock holding
+/// the node admits them.
+#[test]
+fn egress_to_a_node_address_is_judged() {
+    let deny = netpol(
+        "client-egress-deny",
+        json!({"podSelector": {"matchLabels": {"app": "client"}}, "policyTypes": ["Egress"]}),
+    );
+    let flow = ["-s", "10.244.0.5", "-d", "192.168.0.12", "-p", "10250"];
+    let b = bundle_with(std::slice::from_ref(&deny));
+    let run = diagnose(b.path(), &flow);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let v = run.json();
+    let egress = v["policy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["direction"] == "egress")
+        .unwrap_or_else(|| panic!("no egress verdict: {}", v["policy"]));
+    assert_eq!(egress["allowed"], false, "{egress}");
+    assert!(
+        policy_suspicions(&run)
+            .iter()
+            .any(|(l, m)| l == "WARNING" && m.contains("default/client-egress-deny")),
+        "{}",
+        run.stdout
+    );
+    let allow = netpol(
+        "client-to-nodes",
+        json!({"podSelector": {"matchLabels": {"app": "client"}}, "policyTypes": ["Egress"],
+               "egress": [{"to": [{"ipBlock": {"cidr": "192.168.0.0/24"}}],
+                           "ports": [{"port": 10250}]}]}),
+    );
+    let b = bundle_with(&[deny, allow]);
+    let run = diagnose(b.path(), &flow);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(policy_suspicions(&run).is_empty(), "{}", run.stdout);
+    let v = run.json();
+    assert!(
+        v["policy"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["direction"] == "egress" && d["allowed"] == true),
+        "{}",
+        v["policy"]
+    );
+}

@@ -24,6 +24,8 @@ pub struct NodeFacts {
     pub pod_cidrs: Vec<Ipv4Net>,
     pub ready: bool,
     pub annotations: Vec<(String, String)>,
+    /// Node labels (a plugin's node selectors, e.g. Calico's IPPool `nodeSelector`).
+    pub labels: Vec<(String, String)>,
     /// The interface holding `ip` in the node's dump (filled by detection).
     pub host_interface: Option<String>,
 }
@@ -684,6 +686,12 @@ impl ClusterView {
             .unwrap_or_default()
             .into_iter()
             .collect();
+        let labels = node
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         self.node_by_ip.insert(ip, name.clone());
         self.nodes.insert(
             name.clone(),
@@ -693,6 +701,7 @@ impl ClusterView {
                 pod_cidrs,
                 ready,
                 annotations,
+                labels,
                 host_interface: None,
             },
         );

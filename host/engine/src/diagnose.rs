@@ -244,11 +244,12 @@ impl<'a> Diagnosis<'a> {
         let src_pod = (source.kind == NodeKind::Pod).then_some(source.id.as_str());
         let verdicts = match hop.kind {
             NodeKind::Pod => check.at_pod(self.facts, src_pod, packet, &hop.id),
-            NodeKind::External => src_pod
+            // Egress to an address that is no pod: outside, or a node (its
+            // host network, hostNetwork pods): ipBlock and ANP `nodes` peers.
+            NodeKind::External | NodeKind::Node => src_pod
                 .and_then(|s| check.to_outside(s, packet))
                 .into_iter()
                 .collect(),
-            NodeKind::Node => Vec::new(),
         };
         for v in verdicts {
             let at = HopId {
@@ -303,7 +304,15 @@ impl<'a> Diagnosis<'a> {
                     p,
                 ));
             }
-        } else if view.node_by_ip(request.dst).is_none() {
+        } else if let Some(n) = view.node_by_ip(request.dst) {
+            arrivals.push((
+                HopId {
+                    kind: NodeKind::Node,
+                    id: n.name.clone(),
+                },
+                *request,
+            ));
+        } else {
             arrivals.push((
                 HopId {
                     kind: NodeKind::External,

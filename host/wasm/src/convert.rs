@@ -297,6 +297,7 @@ pub fn node_to(n: &NodeFacts) -> wt::NodeInfo {
         ready: n.ready,
         host_interface: n.host_interface.clone(),
         annotations: n.annotations.clone(),
+        labels: n.labels.clone(),
     }
 }
 

@@ -372,6 +372,9 @@ impl CalicoConfig {
                 node: o.spec.node,
             });
         }
+        if let Some(pools) = &pools {
+            findings.extend(node_selector_findings(pools, &blocks, &cluster::nodes()));
+        }
         let blocks = if blocks.is_empty() {
             findings.push(Suspicion::new(
                 Level::Warning,
@@ -545,6 +548,82 @@ pub fn node_address(n: &Node) -> Ipv4Net {
     n.annotation(ANN_ADDRESS)
         .and_then(|a| a.parse::<Ipv4Net>().ok())
         .unwrap_or_else(|| Ipv4Net::from(n.ip))
+}
+
+/// IPPool `nodeSelector`s against the nodes' labels and `blockSize`s against
+/// the blocks: a block whose pool no longer selects its node or has another
+/// block size, a node no enabled pool selects, and a selector that does not
+/// parse (all WARNINGs: existing pods keep their addresses, new pods on the
+/// node are the ones to suffer).
+fn node_selector_findings(pools: &[Pool], blocks: &[Block], nodes: &[Node]) -> Vec<Suspicion> {
+    use crate::selector::Selector;
+    let mut findings = Vec::new();
+    let mut parsed = Vec::new();
+    for p in pools {
+        match Selector::parse(&p.node_selector) {
+            Ok(s) => parsed.push((p, s)),
+            Err(e) => findings.push(Suspicion::new(
+                Level::Warning,
+                format!(
+                    "IPPool {} nodeSelector `{}` does not parse ({e}); Calico rejects it, and skoop cannot tell which nodes it serves",
+                    p.name, p.node_selector
+                ),
+            )),
+        }
+    }
+    let selects = |s: &Selector, node: &str| {
+        nodes
+            .iter()
+            .find(|n| n.name == node)
+            .map(|n| s.matches(&n.labels))
+    };
+    for b in blocks {
+        let Some((pool, sel)) = parsed
+            .iter()
+            .filter(|(p, _)| p.cidr.contains(&b.cidr.network()))
+            .max_by_key(|(p, _)| p.cidr.prefix_len())
+        else {
+            continue;
+        };
+        if b.cidr.prefix_len() != pool.block_size {
+            findings.push(Suspicion::new(
+                Level::Warning,
+                format!(
+                    "IPAM block {} on node {} is a /{}, but IPPool {} allocates /{} blocks (blockSize): the pool was re-created with another blockSize while blocks of the old one remain; routes follow the blocks",
+                    b.cidr,
+                    b.node,
+                    b.cidr.prefix_len(),
+                    pool.name,
+                    pool.block_size
+                ),
+            ));
+        }
+        if selects(sel, &b.node) == Some(false) {
+            findings.push(Suspicion::new(
+                Level::Warning,
+                format!(
+                    "IPAM block {} on node {} belongs to IPPool {} whose nodeSelector `{}` does not select {}: Calico assigns no new addresses from it there; pods already holding one keep it, new pods on {} take another pool's or none",
+                    b.cidr, b.node, pool.name, pool.node_selector, b.node, b.node
+                ),
+            ));
+        }
+    }
+    for n in nodes {
+        let served = parsed
+            .iter()
+            .any(|(p, s)| !p.disabled && s.matches(&n.labels));
+        // Only when every selector could be read: an unreadable one might serve it.
+        if !served && parsed.len() == pools.len() {
+            findings.push(Suspicion::new(
+                Level::Warning,
+                format!(
+                    "no enabled IPPool selects node {} (by its labels): new pods scheduled there get no address from Calico's IPAM",
+                    n.name
+                ),
+            ));
+        }
+    }
+    findings
 }
 
 /// The tunnel addresses calico-node assigned to a node.

@@ -11,6 +11,7 @@
 
 mod config;
 mod node;
+mod selector;
 mod sha1;
 
 #[cfg(target_arch = "wasm32")]

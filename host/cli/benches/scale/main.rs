@@ -43,6 +43,14 @@ fn skoop_bin() -> String {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(measure::RUSAGE_OF) {
+        if let Err(e) = measure::rusage_of(&args[2..]) {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if let Err(e) = run() {
         eprintln!("scale benchmark failed: {e}");
         std::process::exit(1);
@@ -61,11 +69,16 @@ fn run() -> Result<(), String> {
         sizes
     };
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let cache = scratch.path().join("cache");
+    // SKOOP_BENCH_KEEP=DIR keeps the generated inputs there (for profiling).
+    let dir = std::env::var_os("SKOOP_BENCH_KEEP")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| scratch.path().to_path_buf());
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let cache = dir.join("cache");
     println!("skoop scale benchmark ({})\n", skoop_bin());
-    bundles(scratch.path(), &cache, &sizes)?;
-    live(scratch.path(), &cache)?;
-    startup(scratch.path())?;
+    bundles(&dir, &cache, &sizes)?;
+    live(&dir, &cache)?;
+    startup(&dir)?;
     Ok(())
 }
 
@@ -159,7 +172,9 @@ fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
         if let Err(e) = reference {
             println!("        (no reference: {e})");
         }
-        std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
+        if std::env::var_os("SKOOP_BENCH_KEEP").is_none() {
+            std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
+        }
     }
     println!(
         "targets: ratio <= 0.15 and peak <= 120 MiB at 10k; time and memory at most linear in N\n"

@@ -1,5 +1,11 @@
 //! Wall time and peak RSS of one child process, from the kernel's own
 //! accounting (`wait4`'s rusage), not estimated.
+//!
+//! The measured command is started by a fresh copy of this binary
+//! (`--rusage-of`): a child's `ru_maxrss` counts the memory of the process
+//! it was forked from (exec records the old address space's high-water
+//! mark), so a child of the benchmark, which holds generated clusters, would
+//! report the benchmark's size rather than its own.
 
 use std::fs::File;
 use std::process::{Command, Stdio};
@@ -17,11 +23,63 @@ pub struct Run {
 /// Run `cmd` to completion, its stdout discarded and its stderr kept in
 /// `stderr_to` (for the message when it fails).
 pub fn run(cmd: &mut Command, stderr_to: &std::path::Path) -> Result<Run, String> {
+    let me = std::env::current_exe().map_err(|e| format!("this benchmark's path: {e}"))?;
+    let mut helper = Command::new(me);
+    helper
+        .arg(RUSAGE_OF)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => helper.env(k, v),
+            None => helper.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        helper.current_dir(dir);
+    }
     let err = File::create(stderr_to).map_err(|e| format!("{}: {e}", stderr_to.display()))?;
+    let out = helper
+        .stderr(Stdio::from(err))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = text.split_whitespace().map(str::parse::<u64>);
+    match (f.next(), f.next(), f.next()) {
+        (Some(Ok(wall_ns)), Some(Ok(peak_rss)), Some(Ok(code))) => Ok(Run {
+            wall: Duration::from_nanos(wall_ns),
+            peak_rss,
+            code: code as i32,
+        }),
+        _ => Err(format!("{cmd:?}: the measuring helper said {text:?}")),
+    }
+}
+
+/// The helper's flag: `BENCH --rusage-of PROGRAM ARGS…` runs the program
+/// and prints its wall time (ns), peak RSS (bytes) and exit code.
+pub const RUSAGE_OF: &str = "--rusage-of";
+
+/// The helper: measure the command in `args` (its output discarded).
+pub fn rusage_of(args: &[String]) -> Result<(), String> {
+    let (program, rest) = args.split_first().ok_or("--rusage-of needs a command")?;
+    let mut cmd = Command::new(program);
+    cmd.args(rest);
+    let r = measure(&mut cmd)?;
+    println!(
+        "{} {} {}",
+        r.wall.as_nanos(),
+        r.peak_rss,
+        u32::try_from(r.code).unwrap_or(255)
+    );
+    Ok(())
+}
+
+/// Spawn and wait for `cmd`, stdout discarded, stderr inherited.
+fn measure(cmd: &mut Command) -> Result<Run, String> {
     let start = Instant::now();
     let child = cmd
         .stdout(Stdio::null())
-        .stderr(Stdio::from(err))
         .stdin(Stdio::null())
         .spawn()
         .map_err(|e| format!("{cmd:?}: {e}"))?;
