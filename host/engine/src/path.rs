@@ -158,10 +158,15 @@ impl Decision {
                         .rules
                         .iter()
                         .map(|h| {
+                            // The rule as iptables-save prints it, less its `-A CHAIN`.
+                            let rule = h
+                                .rule
+                                .strip_prefix(&format!("-A {} ", h.chain))
+                                .unwrap_or(&h.rule);
                             if h.index == 0 {
-                                format!("{} {} policy {}", h.table, h.chain, h.rule)
+                                format!("{} {} policy {rule}", h.table, h.chain)
                             } else {
-                                format!("{} {} #{}: {}", h.table, h.chain, h.index, h.rule)
+                                format!("{} {} #{}: {rule}", h.table, h.chain, h.index)
                             }
                         })
                         .collect(),

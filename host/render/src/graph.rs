@@ -157,23 +157,24 @@ fn push_new(list: &mut Vec<String>, s: String) {
     }
 }
 
-/// `request in netns node-1 from eth0: 10.244.0.5:… -> …: transmit on cni0 …;
-/// route …; rules …`.
+/// One decision, a line for what happened and one per route and rule:
+/// `request in node-1 from eth0: 10.244.0.5:… -> …`, `  => transmit on cni0 …`,
+/// `  route …`, `  filter FORWARD #3: …`.
 fn decision_line(d: &HopDecision) -> String {
     let x = &d.decision;
     let mut line = format!("{} in {}", direction_name(d.direction), x.netns);
     if let Some(iif) = &x.iif {
         line.push_str(&format!(" from {iif}"));
     }
-    line.push_str(&format!(": {} => {}", x.packet, x.fate));
+    line.push_str(&format!(": {}\n  => {}", x.packet, x.fate));
     if x.out != x.packet {
         line.push_str(&format!(" as {}", x.out));
     }
     if let Some(r) = &x.route {
-        line.push_str(&format!("; route {r}"));
+        line.push_str(&format!("\n  route {r}"));
     }
     for r in &x.rules {
-        line.push_str(&format!("; {r}"));
+        line.push_str(&format!("\n  {r}"));
     }
     line
 }

@@ -184,7 +184,7 @@ fn details(g: &Graph) -> Value {
                     ["packets in", packets_in.join("\n")],
                     ["packets out", packets_out.join("\n")],
                     ["branches ending here", n.ends.join("\n")],
-                    ["kernel decisions (routes and rules)", n.decisions.join("\n")],
+                    ["kernel decisions (routes and rules)", n.decisions.join("\n\n")],
                 ],
                 "suspicions": suspicions_json(&n.suspicions),
             }),
