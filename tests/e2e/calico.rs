@@ -55,19 +55,7 @@ fn standalone_calico_wasm_replaces_the_builtin() {
 /// the pod, naming the policy); the two agree, so nothing says they differ.
 #[test]
 fn a_programmed_network_policy_is_named_by_felix_and_by_the_objects() {
-    let run = skoop(&[
-        "diagnose",
-        "--snapshot",
-        "tests/fixtures/bundles/calico-vxlan-knp-drop",
-        "-s",
-        "10.244.0.5",
-        "-d",
-        "10.244.1.7",
-        "-p",
-        "8080",
-        "--format",
-        "json",
-    ]);
+    let run = cross_node("calico-vxlan-knp-drop");
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     let report = run.json();
     let list = report["suspicions"].as_array().expect("suspicions");
@@ -102,19 +90,7 @@ fn a_programmed_network_policy_is_named_by_felix_and_by_the_objects() {
 /// calico-*-node-selector-*, no-pool-*, block-size-*).
 #[test]
 fn node_selectors_that_fit_raise_nothing() {
-    let run = skoop(&[
-        "diagnose",
-        "--snapshot",
-        "tests/fixtures/bundles/calico-multi-pool",
-        "-s",
-        "10.244.0.5",
-        "-d",
-        "10.244.1.7",
-        "-p",
-        "8080",
-        "--format",
-        "json",
-    ]);
+    let run = cross_node("calico-multi-pool");
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let report = run.json();
     let noisy: Vec<_> = report["suspicions"]
@@ -130,4 +106,22 @@ fn node_selectors_that_fit_raise_nothing() {
         })
         .collect();
     assert!(noisy.is_empty(), "{noisy:#?}");
+}
+
+/// client-1 -> web-2:8080 (across nodes) on a fixture bundle, as JSON.
+fn cross_node(bundle: &str) -> crate::common::Run {
+    let dir = format!("tests/fixtures/bundles/{bundle}");
+    skoop(&[
+        "diagnose",
+        "--snapshot",
+        &dir,
+        "-s",
+        "10.244.0.5",
+        "-d",
+        "10.244.1.7",
+        "-p",
+        "8080",
+        "--format",
+        "json",
+    ])
 }
