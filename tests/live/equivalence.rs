@@ -296,3 +296,46 @@ fn snapshot_with_a_crashing_collector_fails_and_cleans_up() {
         api.count("DELETE", "/api/v1/namespaces/skoop/pods")
     );
 }
+
+/// `skoop snapshot` captures the kinds the loaded extensions declare they
+/// read (the built-in Calico plugin reads `crd.projectcalico.org/v1`
+/// IPPools; the host names no Calico kind itself), found through API
+/// discovery, and no kind nobody declares.
+#[test]
+fn snapshot_captures_the_kinds_loaded_extensions_read() {
+    let pool = json!({"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool",
+        "metadata": {"name": "default-ipv4-ippool"},
+        "spec": {"cidr": "10.244.0.0/16", "vxlanMode": "Always", "natOutgoing": true}});
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {}});
+    let api = server_with(|s| s.objects.extend([pool.clone(), widget]));
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(dir.path(), &api.url, "fake", "t0ken");
+    let out = dir.path().join("bundle");
+    let r = run(
+        dir.path(),
+        &[
+            "snapshot",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--node",
+            "node-1",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("cluster.json")).unwrap()).unwrap();
+    let items = written["items"].as_array().unwrap();
+    let kinds: Vec<&str> = items.iter().filter_map(|o| o["kind"].as_str()).collect();
+    assert!(
+        items
+            .iter()
+            .any(|o| o["kind"] == "IPPool" && o["spec"] == pool["spec"]),
+        "the IPPool was not captured: {kinds:?}"
+    );
+    assert!(!kinds.contains(&"Widget"), "{kinds:?}");
+    assert!(api.count("GET", "/apis/crd.projectcalico.org/v1") >= 1);
+    assert_eq!(api.count("GET", "/apis/example.com"), 0);
+}

@@ -270,6 +270,31 @@ fn ok(code: u16, v: &Value) -> (u16, &'static str, Vec<u8>) {
     (code, "application/json", v.to_string().into_bytes())
 }
 
+/// (kind, plural) served under group `g`, version `v`: the built-in
+/// resources, and any kind of the fixture's objects there (a CRD; its
+/// plural is the kind in lower case plus "s", as for the CRDs skoop reads).
+fn served(s: &State, g: &str, v: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = RESOURCES
+        .iter()
+        .filter(|(rg, rv, _, _)| *rg == g && *rv == v)
+        .map(|(_, _, plural, kind)| (kind.to_string(), plural.to_string()))
+        .collect();
+    let api_version = if g.is_empty() {
+        v.to_string()
+    } else {
+        format!("{g}/{v}")
+    };
+    for o in &s.objects {
+        if o.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str())
+            && let Some(kind) = o.get("kind").and_then(Value::as_str)
+            && !out.iter().any(|(k, _)| k == kind)
+        {
+            out.push((kind.to_string(), format!("{}s", kind.to_lowercase())));
+        }
+    }
+    out
+}
+
 fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
     if let Some(token) = &s.token {
         let auth = req
@@ -303,17 +328,47 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
         _ => None,
     };
     if let (Some((g, v, plural)), "GET") = (list, req.method.as_str()) {
-        let Some(&(_, _, _, kind)) = RESOURCES
-            .iter()
-            .find(|(rg, rv, rp, _)| *rg == g && *rv == v && *rp == plural)
-        else {
+        let Some((kind, _)) = served(s, g, v).into_iter().find(|(_, p)| p == plural) else {
             return status(
                 404,
                 "NotFound",
                 "the server could not find the requested resource",
             );
         };
-        return list_page(s, g, v, kind, req);
+        return list_page(s, g, v, &kind, req);
+    }
+    // API discovery: /api/v1, /apis/<g>/<v>.
+    let discovery = match segs.as_slice() {
+        ["api", "v1"] => Some(("", "v1")),
+        ["apis", g, v] => Some((*g, *v)),
+        _ => None,
+    };
+    if let (Some((g, v)), "GET") = (discovery, req.method.as_str()) {
+        let kinds = served(s, g, v);
+        if kinds.is_empty() {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
+        }
+        let group_version = if g.is_empty() {
+            v.to_string()
+        } else {
+            format!("{g}/{v}")
+        };
+        let resources: Vec<Value> = kinds
+            .iter()
+            .map(|(kind, plural)| {
+                json!({"name": plural, "singularName": kind.to_lowercase(), "namespaced": false,
+                       "kind": kind, "verbs": ["get", "list"]})
+            })
+            .collect();
+        return ok(
+            200,
+            &json!({"kind": "APIResourceList", "apiVersion": "v1",
+                    "groupVersion": group_version, "resources": resources}),
+        );
     }
     match (req.method.as_str(), segs.as_slice()) {
         ("GET", ["api", "v1", "namespaces", ns]) => {

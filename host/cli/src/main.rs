@@ -106,7 +106,10 @@ fn run(args: Vec<OsString>) -> Result<u8> {
         }
         Cmd::Extension { action } => extension_cmd(&registry, action),
         Cmd::Collect(args) => skoop_collect::run(args),
-        Cmd::Snapshot(args) => skoop_live::snapshot(args),
+        Cmd::Snapshot(args) => {
+            let declared: Vec<String> = retain(&registry).kinds().collect();
+            skoop_live::snapshot(args, &declared)
+        }
         Cmd::Connectivity(args) => connectivity_cmd(args),
     }
 }
@@ -154,7 +157,8 @@ fn connectivity_cmd(args: &cli::ConnectivityArgs) -> Result<u8> {
         }
         None => {
             let session = Session::connect(&args.live)?;
-            (session.objects()?, session.source())
+            // Pods, namespaces and policies are skoop's own kinds.
+            (session.objects(&[])?, session.source())
         }
     };
     let set = skoop_policy::PolicySet::from_objects(&objects)

@@ -16,9 +16,9 @@ pub struct Call {
     /// RBAC verb: list, get, create, delete.
     pub verb: &'static str,
     /// API group ("" for the core group).
-    pub group: &'static str,
+    pub group: String,
     /// Resource plural, with its subresource: `pods`, `pods/log`.
-    pub resource: &'static str,
+    pub resource: String,
     /// Namespace of the object, if namespaced.
     pub namespace: Option<String>,
     /// The URL path it goes to (without the query), for messages.

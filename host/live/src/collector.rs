@@ -81,8 +81,8 @@ impl Collectors {
         }
         Call {
             verb,
-            group: "",
-            resource,
+            group: String::new(),
+            resource: resource.to_string(),
             namespace: Some(self.opts.namespace.clone()),
             path,
         }
@@ -95,8 +95,8 @@ impl Collectors {
                 let namespaces = kube::Api::<Namespace>::all(self.api.client());
                 let get = Call {
                     verb: "get",
-                    group: "",
-                    resource: "namespaces",
+                    group: String::new(),
+                    resource: "namespaces".into(),
                     namespace: None,
                     path: format!("{}/{ns}", namespaces.resource_url()),
                 };
@@ -105,8 +105,8 @@ impl Collectors {
                 }
                 let create = Call {
                     verb: "create",
-                    group: "",
-                    resource: "namespaces",
+                    group: String::new(),
+                    resource: "namespaces".into(),
                     namespace: None,
                     path: namespaces.resource_url().to_string(),
                 };

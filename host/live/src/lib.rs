@@ -106,14 +106,15 @@ impl Session {
     }
 
     /// The cluster's objects (one paginated LIST per kind), without node
-    /// dumps, as a snapshot writes them.
-    /// Every object skoop reads, kubectl-shaped, for `skoop snapshot`.
-    pub fn objects(&self) -> Result<Vec<serde_json::Value>> {
-        self.rt.block_on(objects::all(&self.api))
+    /// dumps, as a snapshot writes them: every kind skoop reads, and the
+    /// `declared` kinds (`apiVersion/Kind`) the loaded extensions read.
+    pub fn objects(&self, declared: &[String]) -> Result<Vec<serde_json::Value>> {
+        self.rt.block_on(objects::all(&self.api, declared))
     }
 
-    /// The cluster view, read page by page; only the kinds `retain` names
-    /// are kept as JSON.
+    /// The cluster view, read page by page, of every kind skoop reads and
+    /// the kinds `retain` adds for the extensions; only the kinds `retain`
+    /// names are kept as JSON.
     pub fn view(&self, retain: Retain) -> Result<ClusterView> {
         self.rt.block_on(objects::view(&self.api, retain))
     }
@@ -180,6 +181,8 @@ pub fn source_node(view: &ClusterView, src: Ipv4Addr) -> Option<String> {
 }
 
 /// Run `skoop snapshot`.
-pub fn snapshot(args: &SnapshotArgs) -> Result<u8> {
-    snapshot::run(args)
+/// `skoop snapshot`; `declared` are the kinds (`apiVersion/Kind`) the loaded
+/// extensions read, captured besides skoop's own.
+pub fn snapshot(args: &SnapshotArgs, declared: &[String]) -> Result<u8> {
+    snapshot::run(args, declared)
 }

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use anyhow::Result;
-use kube::api::{ApiResource, DynamicObject, ListParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::Value;
 
 use super::api::{Answer, ApiServer, Call};
@@ -95,63 +95,118 @@ pub const KINDS: &[Kind] = &[
         "baselineadminnetworkpolicies",
         true,
     ),
-    kind("crd.projectcalico.org", "v1", "IPPool", "ippools", true),
-    // What the Calico plugin reads (absent CRDs: a 404 means none, and the
-    // plugin then says it cannot check).
-    kind("projectcalico.org", "v3", "IPPool", "ippools", true),
-    kind(
-        "crd.projectcalico.org",
-        "v1",
-        "BlockAffinity",
-        "blockaffinities",
-        true,
-    ),
-    kind(
-        "crd.projectcalico.org",
-        "v1",
-        "FelixConfiguration",
-        "felixconfigurations",
-        true,
-    ),
-    kind(
-        "operator.tigera.io",
-        "v1",
-        "Installation",
-        "installations",
-        true,
-    ),
 ];
 
 /// Objects per LIST page (as kubectl).
 const PAGE: u32 = 500;
 
+/// One kind to list: one of [`KINDS`], or one an extension declares it
+/// reads, resolved by API discovery.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub resource: ApiResource,
+    /// A 404 means none (a CRD that is not installed).
+    pub optional: bool,
+}
+
+impl Kind {
+    pub fn listing(&self) -> Listing {
+        Listing {
+            resource: self.resource(),
+            optional: self.optional,
+        }
+    }
+}
+
+impl Listing {
+    fn call(&self, path: String) -> Call {
+        Call {
+            verb: "list",
+            group: self.resource.group.clone(),
+            resource: self.resource.plural.clone(),
+            namespace: None,
+            path,
+        }
+    }
+}
+
+/// The kinds extensions declare they read (`apiVersion/Kind`, e.g.
+/// `crd.projectcalico.org/v1/IPPool`) beyond [`KINDS`], resolved by API
+/// discovery. A kind the server does not serve (no such group, version or
+/// kind: a CRD not installed) is left out; the extension then sees none and
+/// says it cannot check.
+async fn discover(api: &ApiServer, declared: &[String]) -> Result<Vec<Listing>> {
+    let mut out: Vec<Listing> = Vec::new();
+    for d in declared {
+        let Some((api_version, kind)) = d.rsplit_once('/') else {
+            continue;
+        };
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let listed = KINDS
+            .iter()
+            .any(|k| k.group == group && k.version == version && k.kind == kind)
+            || out.iter().any(|l| {
+                let r = &l.resource;
+                r.group == group && r.version == version && r.kind == kind
+            });
+        if listed {
+            continue;
+        }
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let path = if group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let call = Call {
+            verb: "get",
+            group: group.to_string(),
+            resource: format!("the API discovery of {kind}"),
+            namespace: None,
+            path,
+        };
+        let client = api.client();
+        let lookup = async {
+            match kube::discovery::pinned_kind(&client, &gvk).await {
+                Ok((resource, _)) => Ok(Some(resource)),
+                // The group is served, the kind is not.
+                Err(kube::Error::Discovery(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        match api.send(&call, lookup).await? {
+            Answer::Ok(Some(resource)) => out.push(Listing {
+                resource,
+                optional: true,
+            }),
+            Answer::Ok(None) | Answer::Status(404, _) => {}
+            Answer::Status(code, message) => return Err(api.unexpected(&call, code, &message)),
+        }
+    }
+    Ok(out)
+}
+
 /// Every object of one kind, across namespaces, with `apiVersion`/`kind` set
 /// and `managedFields` dropped (as kubectl shows them).
-pub async fn list(api: &ApiServer, k: &Kind) -> Result<Vec<Value>> {
-    let resource = k.resource();
-    let objects = kube::Api::<DynamicObject>::all_with(api.client(), &resource);
-    let call = Call {
-        verb: "list",
-        group: k.group,
-        resource: k.plural,
-        namespace: None,
-        path: objects.resource_url().to_string(),
-    };
+pub async fn list(api: &ApiServer, l: &Listing) -> Result<Vec<Value>> {
+    let resource = &l.resource;
+    let objects = kube::Api::<DynamicObject>::all_with(api.client(), resource);
+    let call = l.call(objects.resource_url().to_string());
     let mut params = ListParams::default().limit(PAGE);
     let mut out = Vec::new();
     loop {
         let page = match api.send(&call, objects.list(&params)).await? {
             Answer::Ok(page) => page,
-            Answer::Status(404, _) if k.optional => return Ok(out),
+            Answer::Status(404, _) if l.optional => return Ok(out),
             Answer::Status(code, message) => {
                 return Err(bad_input(format!(
                     "the API server at {} failed to list {} ({}): HTTP {code}: {message}",
-                    api.server, k.plural, call.path
+                    api.server, resource.plural, call.path
                 )));
             }
         };
         for item in page.items {
-            out.push(shape(item, &resource)?);
+            out.push(shape(item, resource)?);
         }
         match page.metadata.continue_.filter(|t| !t.is_empty()) {
             Some(token) => params = params.continue_token(&token),
@@ -179,12 +234,18 @@ fn shape(item: DynamicObject, r: &ApiResource) -> Result<Value> {
     Ok(Value::Object(map))
 }
 
-/// Every object skoop reads: the kinds are listed concurrently, the pages of
-/// one kind in turn; the result is in [`KINDS`] order.
-pub async fn all(api: &ApiServer) -> Result<Vec<Value>> {
-    let lists = futures::future::join_all(KINDS.iter().map(|k| list(api, k))).await;
+/// Every object skoop reads, then those of the `declared` kinds extensions
+/// read (found by discovery once skoop's own lists went through): the kinds
+/// are listed concurrently, the pages of one kind in turn; the result is in
+/// [`KINDS`] order, then `declared`'s.
+pub async fn all(api: &ApiServer, declared: &[String]) -> Result<Vec<Value>> {
+    let own: Vec<Listing> = KINDS.iter().map(Kind::listing).collect();
     let mut out = Vec::new();
-    for l in lists {
+    for l in futures::future::join_all(own.iter().map(|k| list(api, k))).await {
+        out.extend(l?);
+    }
+    let extra = discover(api, declared).await?;
+    for l in futures::future::join_all(extra.iter().map(|k| list(api, k))).await {
         out.extend(l?);
     }
     Ok(out)
@@ -192,42 +253,39 @@ pub async fn all(api: &ApiServer) -> Result<Vec<Value>> {
 
 /// Read every page of one kind into `view` as it arrives: the page's JSON
 /// is interpreted and dropped, never kept whole.
-async fn read_into(api: &ApiServer, k: &Kind, view: &Mutex<ClusterBuilder>) -> Result<()> {
-    let resource = k.resource();
-    let objects = kube::Api::<DynamicObject>::all_with(api.client(), &resource);
+async fn read_into(api: &ApiServer, l: &Listing, view: &Mutex<ClusterBuilder>) -> Result<()> {
+    let resource = &l.resource;
+    let objects = kube::Api::<DynamicObject>::all_with(api.client(), resource);
     let url = objects.resource_url().to_string();
-    let call = Call {
-        verb: "list",
-        group: k.group,
-        resource: k.plural,
-        namespace: None,
-        path: url.clone(),
-    };
-    let api_version = k.api_version();
+    let call = l.call(url.clone());
+    let api_version = resource.api_version.clone();
     let mut params = ListParams::default().limit(PAGE);
     loop {
         let request = kube::core::Request::new(&url).list(&params).map_err(|e| {
             bad_input(format!(
                 "cannot build the request to list {}: {e}",
-                k.plural
+                resource.plural
             ))
         })?;
         let client = api.client();
         let page = match api.send(&call, client.request_text(request)).await? {
             Answer::Ok(page) => page,
-            Answer::Status(404, _) if k.optional => return Ok(()),
+            Answer::Status(404, _) if l.optional => return Ok(()),
             Answer::Status(code, message) => {
                 return Err(bad_input(format!(
                     "the API server at {} failed to list {} ({}): HTTP {code}: {message}",
-                    api.server, k.plural, call.path
+                    api.server, resource.plural, call.path
                 )));
             }
         };
-        let origin = format!("the API server's list of {} ({})", k.plural, call.path);
+        let origin = format!(
+            "the API server's list of {} ({})",
+            resource.plural, call.path
+        );
         let next = view
             .lock()
             .map_err(|_| anyhow::anyhow!("the cluster view was poisoned"))?
-            .add_page(&page, &api_version, k.kind, &origin)?;
+            .add_page(&page, &api_version, &resource.kind, &origin)?;
         match next {
             Some(token) => params = params.continue_token(&token),
             None => return Ok(()),
@@ -235,12 +293,19 @@ async fn read_into(api: &ApiServer, k: &Kind, view: &Mutex<ClusterBuilder>) -> R
     }
 }
 
-/// The cluster view of every kind skoop reads, listed concurrently, each
-/// page interpreted as it arrives; only the kinds `retain` names stay JSON.
+/// The cluster view of every kind skoop reads, then of the kinds `retain`
+/// adds for the extensions (found by discovery once skoop's own lists went
+/// through), each listed concurrently and each page interpreted as it
+/// arrives; only the kinds `retain` names stay JSON.
 pub async fn view(api: &ApiServer, retain: Retain) -> Result<ClusterView> {
+    let declared: Vec<String> = retain.kinds().collect();
     let builder = Mutex::new(ClusterBuilder::new(retain));
-    let lists = futures::future::join_all(KINDS.iter().map(|k| read_into(api, k, &builder))).await;
-    for l in lists {
+    let own: Vec<Listing> = KINDS.iter().map(Kind::listing).collect();
+    for l in futures::future::join_all(own.iter().map(|k| read_into(api, k, &builder))).await {
+        l?;
+    }
+    let extra = discover(api, &declared).await?;
+    for l in futures::future::join_all(extra.iter().map(|k| read_into(api, k, &builder))).await {
         l?;
     }
     builder

@@ -69,10 +69,10 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
 }
 
 /// Run `skoop snapshot`.
-pub fn run(args: &SnapshotArgs) -> Result<u8> {
+pub fn run(args: &SnapshotArgs, declared: &[String]) -> Result<u8> {
     let session = Session::connect(&args.live)?;
     let items: Vec<Value> = session
-        .objects()?
+        .objects(declared)?
         .into_iter()
         .filter(|o| o.get("kind").and_then(Value::as_str) != Some("Secret"))
         .collect();
