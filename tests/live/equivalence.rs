@@ -124,20 +124,7 @@ fn snapshot_writes_the_bundle_back() {
             "metadata": {"name": "token", "namespace": "default"}, "data": {"token": "c2VjcmV0"}}));
     });
     let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(dir.path(), &api.url, "fake", "t0ken");
-    let out = dir.path().join("bundle");
-    let r = run(
-        dir.path(),
-        &[
-            "snapshot",
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--all-nodes",
-        ],
-    );
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let out = snapshot(&api, dir.path(), &["--all-nodes"]);
     let (objects, dumps) = fixture();
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("cluster.json")).unwrap()).unwrap();
@@ -310,21 +297,7 @@ fn snapshot_captures_the_kinds_loaded_extensions_read() {
         "metadata": {"name": "w"}, "spec": {}});
     let api = server_with(|s| s.objects.extend([pool.clone(), widget]));
     let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(dir.path(), &api.url, "fake", "t0ken");
-    let out = dir.path().join("bundle");
-    let r = run(
-        dir.path(),
-        &[
-            "snapshot",
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--node",
-            "node-1",
-        ],
-    );
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let out = snapshot(&api, dir.path(), &["--node", "node-1"]);
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("cluster.json")).unwrap()).unwrap();
     let items = written["items"].as_array().unwrap();
@@ -338,4 +311,25 @@ fn snapshot_captures_the_kinds_loaded_extensions_read() {
     assert!(!kinds.contains(&"Widget"), "{kinds:?}");
     assert!(api.count("GET", "/apis/crd.projectcalico.org/v1") >= 1);
     assert_eq!(api.count("GET", "/apis/example.com"), 0);
+}
+
+/// `skoop snapshot` of `api` into `dir`/bundle with `extra` flags; the bundle's path.
+fn snapshot(
+    api: &crate::server::FakeApi,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> std::path::PathBuf {
+    let kc = kubeconfig(dir, &api.url, "fake", "t0ken");
+    let out = dir.join("bundle");
+    let mut args = vec![
+        "snapshot",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let r = run(dir, &args);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    out
 }
