@@ -13,8 +13,17 @@ use nix::sched::{CloneFlags, setns};
 
 use super::sh;
 
-/// How long the kernel gets to complete a connection or exchange.
+/// How long the kernel gets to complete a UDP exchange.
 pub const TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// How long a TCP connect may take: less than the first SYN retransmission
+/// (1 s). A SYN dropped before conntrack confirmed its entry (a blackhole
+/// route after DNAT) leaves no entry behind, so the retransmitted SYN is
+/// NATed afresh and may reach another Service backend: a connect that waited
+/// for it would measure "some backend answers", not "this one does" (seen:
+/// all 12 connects of a probe succeeding through a blackholed backend in
+/// about one run in ten).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(900);
 
 /// Run `job` on a thread inside netns `/run/netns/NAME`.
 pub fn in_netns<T: Send + 'static>(
@@ -104,9 +113,8 @@ pub struct Outcome {
 }
 
 /// Source ports of the probes, below the kernel's ephemeral range: each
-/// connect gets its own. A reused port would meet the conntrack entry of the
-/// previous connect (CLOSE or TIME_WAIT), which keeps its NAT binding, so
-/// every "random" Service backend after the first would be that one's.
+/// connect gets its own, so none meets the conntrack entry (and NAT binding)
+/// a previous connect left in TIME_WAIT.
 static NEXT_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
 
 fn source_port() -> u16 {
@@ -124,7 +132,9 @@ fn connect(from: &str, src: Option<&str>, dst: &str, port: u16) -> Result<Outcom
             .map_err(|e| format!("socket: {e}"))?;
         sock.bind(&src.into())
             .map_err(|e| format!("bind {src}: {e}"))?;
-        Ok(connected(sock.connect_timeout(&dst.into(), TIMEOUT)))
+        Ok(connected(
+            sock.connect_timeout(&dst.into(), CONNECT_TIMEOUT),
+        ))
     })?
 }
 
