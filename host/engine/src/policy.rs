@@ -187,8 +187,7 @@ impl PolicyCheck {
         if v.allowed {
             return None;
         }
-        let kind = decided_kind(v);
-        let short = kind.rsplit('/').next().unwrap_or(kind);
+        let short = short_kind(v);
         Some(if self.enforced(v) {
             (Level::Critical, format!("policy: {}", v.explanation))
         } else {
@@ -201,9 +200,7 @@ impl PolicyCheck {
             )
         })
     }
-}
 
-impl PolicyCheck {
     /// The cross-check of a deny with the dataplane: the plugin declares it
     /// enforces the kind, yet its rules on the node delivered the request
     /// (`delivered`). Not when the user overrode the declaration: then the
@@ -212,13 +209,18 @@ impl PolicyCheck {
         if v.allowed || !delivered || self.enforced_override.is_some() || !self.enforced(v) {
             return None;
         }
-        let kind = decided_kind(v);
-        let short = kind.rsplit('/').next().unwrap_or(kind);
+        let short = short_kind(v);
         Some(format!(
             "intent and dataplane differ: {} enforces {short} and the objects deny this request to {}, yet the node's rules let it through; its agent has not programmed them (out of sync), or one of its own policies admits the flow first",
             self.plugin, v.pod
         ))
     }
+}
+
+/// The kind alone (`NetworkPolicy`) of the policy that decided a verdict.
+fn short_kind(v: &DirectionVerdict) -> &'static str {
+    let kind = decided_kind(v);
+    kind.rsplit('/').next().unwrap_or(kind)
 }
 
 /// The `apiVersion/Kind` of the policy that decided a verdict.

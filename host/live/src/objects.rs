@@ -1,10 +1,12 @@
 //! The cluster's objects, read with one LIST per kind (paginated), shaped as
 //! `kubectl get -o json` prints them. Secrets are never read.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use anyhow::Result;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{ApiResource, DynamicObject, ListParams};
+use kube::core::GroupVersion;
 use serde_json::Value;
 
 use super::api::{Answer, ApiServer, Call};
@@ -132,11 +134,12 @@ impl Listing {
 
 /// The kinds extensions declare they read (`apiVersion/Kind`, e.g.
 /// `crd.projectcalico.org/v1/IPPool`) beyond [`KINDS`], resolved by API
-/// discovery. A kind the server does not serve (no such group, version or
-/// kind: a CRD not installed) is left out; the extension then sees none and
-/// says it cannot check.
+/// discovery: one request per group-version, all at once. A kind the server
+/// does not serve (no such group, version or kind: a CRD not installed) is
+/// left out; the extension then sees none and says it cannot check.
 async fn discover(api: &ApiServer, declared: &[String]) -> Result<Vec<Listing>> {
-    let mut out: Vec<Listing> = Vec::new();
+    // group-version -> the kinds wanted from it
+    let mut wanted: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
     for d in declared {
         let Some((api_version, kind)) = d.rsplit_once('/') else {
             continue;
@@ -144,46 +147,62 @@ async fn discover(api: &ApiServer, declared: &[String]) -> Result<Vec<Listing>> 
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let listed = KINDS
             .iter()
-            .any(|k| k.group == group && k.version == version && k.kind == kind)
-            || out.iter().any(|l| {
-                let r = &l.resource;
-                r.group == group && r.version == version && r.kind == kind
-            });
-        if listed {
-            continue;
-        }
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let path = if group.is_empty() {
-            format!("/api/{version}")
-        } else {
-            format!("/apis/{group}/{version}")
-        };
-        let call = Call {
-            verb: "get",
-            group: group.to_string(),
-            resource: format!("the API discovery of {kind}"),
-            namespace: None,
-            path,
-        };
-        let client = api.client();
-        let lookup = async {
-            match kube::discovery::pinned_kind(&client, &gvk).await {
-                Ok((resource, _)) => Ok(Some(resource)),
-                // The group is served, the kind is not.
-                Err(kube::Error::Discovery(_)) => Ok(None),
-                Err(e) => Err(e),
-            }
-        };
-        match api.send(&call, lookup).await? {
-            Answer::Ok(Some(resource)) => out.push(Listing {
-                resource,
-                optional: true,
-            }),
-            Answer::Ok(None) | Answer::Status(404, _) => {}
-            Answer::Status(code, message) => return Err(api.unexpected(&call, code, &message)),
+            .any(|k| k.group == group && k.version == version && k.kind == kind);
+        let kinds = wanted.entry((group, version)).or_default();
+        if !listed && !kinds.contains(&kind) {
+            kinds.push(kind);
         }
     }
+    wanted.retain(|_, kinds| !kinds.is_empty());
+    let found = futures::future::join_all(
+        wanted
+            .iter()
+            .map(|(&(group, version), kinds)| group_version(api, group, version, kinds)),
+    )
+    .await;
+    let mut out = Vec::new();
+    for f in found {
+        out.extend(f?);
+    }
     Ok(out)
+}
+
+/// The `kinds` group `group`, version `version` serves (none if it is not served).
+async fn group_version(
+    api: &ApiServer,
+    group: &str,
+    version: &str,
+    kinds: &[&str],
+) -> Result<Vec<Listing>> {
+    let gv = GroupVersion::gv(group, version);
+    let path = if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
+    let call = Call {
+        verb: "get",
+        group: group.to_string(),
+        resource: format!("the API discovery of {}", kinds.join(", ")),
+        namespace: None,
+        path,
+    };
+    let served = match api
+        .send(&call, kube::discovery::pinned_group(&api.client(), &gv))
+        .await?
+    {
+        Answer::Ok(g) => g.versioned_resources(version),
+        Answer::Status(404, _) => return Ok(Vec::new()),
+        Answer::Status(code, message) => return Err(api.unexpected(&call, code, &message)),
+    };
+    Ok(served
+        .into_iter()
+        .filter(|(r, _)| kinds.contains(&r.kind.as_str()))
+        .map(|(resource, _)| Listing {
+            resource,
+            optional: true,
+        })
+        .collect())
 }
 
 /// Every object of one kind, across namespaces, with `apiVersion`/`kind` set

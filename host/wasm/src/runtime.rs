@@ -245,10 +245,11 @@ impl Runtime {
     /// Compile a component, reusing the cached native code when there is one.
     /// `label` names the extension in errors.
     pub fn compile(&self, label: &str, bytes: &[u8]) -> Result<Component> {
-        if let Some(path) = self.cache_path(bytes)
+        let cached = self.cache_path(bytes);
+        if let Some(path) = &cached
             && path.is_file()
         {
-            match read_cache(&path) {
+            match read_cache(path) {
                 // SAFETY: the native code is what `Component::serialize` of an
                 // engine with the same compatibility hash (it is in the name)
                 // wrote into our private cache, and its digest checks out.
@@ -258,7 +259,7 @@ impl Runtime {
                     }
                 }
                 Err(why) => {
-                    let _ = std::fs::remove_file(&path);
+                    let _ = std::fs::remove_file(path);
                     self.notice(format!(
                         "compile cache entry {} rejected ({why}); {label} compiled again",
                         path.display()
@@ -268,7 +269,7 @@ impl Runtime {
         }
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| bad_input(format!("{label}: not a valid component: {e:#}")))?;
-        if let Some(path) = self.cache_path(bytes) {
+        if let Some(path) = cached {
             // A cache that cannot be written only costs time.
             let _ = write_cache(&path, &component);
         }
