@@ -10,7 +10,7 @@ use std::process::Command;
 mod engine_config;
 
 /// Built-in extensions: (package, component file stem).
-const BUILTINS: [&str; 3] = ["flannel", "calico", "generic"];
+const BUILTINS: [&str; 5] = ["flannel", "calico", "generic", "aws", "aliyun"];
 
 fn main() {
     let manifest =

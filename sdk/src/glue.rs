@@ -6,14 +6,18 @@ use std::cell::RefCell;
 
 use crate::cni::exports::skoop::extension::metadata as cm;
 use crate::cni::skoop::extension::{cluster as wc, types as wt};
-use crate::provider::exports::skoop::extension::{metadata as pm, provider as pp};
+use crate::provider::exports::skoop::extension::{
+    infra_shim as pi, metadata as pm, provider as pp,
+};
 use crate::types::*;
-use crate::{CloudProvider, CniPlugin, Metadata, Result, WIT_VERSION};
+use crate::{CloudProvider, CniPlugin, Metadata, Result, Underlay, WIT_VERSION};
 
 /// What a hop export returns.
 pub type StepResult = std::result::Result<wt::NodeStep, wt::Error>;
-/// What an infra-shim export returns.
+/// What `prefetch` returns.
 pub type SuspicionsResult = std::result::Result<Vec<wt::Suspicion>, wt::Error>;
+/// What an infra-shim export returns.
+pub type UnderlayResult = std::result::Result<pi::Underlay, wt::Error>;
 
 thread_local! {
     // A component instance is single-threaded; the plugin value lives here between calls.
@@ -48,12 +52,22 @@ macro_rules! describe {
                     name: c.name,
                     help: c.help,
                     default: c.default,
+                    secret: c.secret,
+                    env: c.env,
+                    file: c.file.map(|f| $module::CredentialsFile {
+                        path: f.path,
+                        path_env: f.path_env,
+                        section_key: f.section_key,
+                        key: f.key,
+                    }),
                 })
                 .collect(),
             reads: m.reads,
             detect_daemonsets: m.detect_daemonsets,
             detect_objects: m.detect_objects,
             enforces: m.enforces,
+            http_hosts: m.http_hosts,
+            min_host_version: m.min_host_version,
         }
     }};
 }
@@ -176,34 +190,57 @@ pub fn create_network<T: CloudProvider>(
     T::create_network(&settings).map_err(error_to)
 }
 
+fn underlay_to(u: Result<Underlay>) -> UnderlayResult {
+    u.map(|u| pi::Underlay {
+        hops: u
+            .hops
+            .into_iter()
+            .map(|h| pi::UnderlayHop {
+                kind: h.kind,
+                id: h.id,
+                detail: h.detail,
+            })
+            .collect(),
+        suspicions: u.suspicions.iter().map(suspicion_to).collect(),
+        entry: u.entry.as_ref().map(packet_to),
+    })
+    .map_err(error_to)
+}
+
 pub fn node_to_node<T: CloudProvider>(
     src: wt::NodeInfo,
     oif: String,
     dst: wt::NodeInfo,
     packet: wt::Packet,
-) -> SuspicionsResult {
-    let run = || -> Result<Vec<Suspicion>> {
+) -> UnderlayResult {
+    underlay_to((|| {
         T::node_to_node(
             &node_from(&src)?,
             &oif,
             &node_from(&dst)?,
             packet_from(&packet)?,
         )
-    };
-    run()
-        .map(|v| v.iter().map(suspicion_to).collect())
-        .map_err(error_to)
+    })())
 }
 
 pub fn node_to_external<T: CloudProvider>(
     src: wt::NodeInfo,
     oif: String,
     packet: wt::Packet,
-) -> SuspicionsResult {
-    let run = || -> Result<Vec<Suspicion>> {
+) -> UnderlayResult {
+    underlay_to((|| {
         T::node_to_external(&node_from(&src)?, &oif, packet_from(&packet)?)
-    };
-    run()
+    })())
+}
+
+pub fn external_to_node<T: CloudProvider>(dst: wt::NodeInfo, packet: wt::Packet) -> UnderlayResult {
+    underlay_to((|| {
+        T::external_to_node(&node_from(&dst)?, packet_from(&packet)?)
+    })())
+}
+
+pub fn prefetch<T: CloudProvider>() -> SuspicionsResult {
+    T::prefetch()
         .map(|v| v.iter().map(suspicion_to).collect())
         .map_err(error_to)
 }

@@ -17,6 +17,8 @@ pub mod findings;
 #[doc(hidden)]
 pub mod glue;
 pub mod host;
+pub mod http;
+pub mod meta;
 pub mod types;
 pub mod veth_pod;
 
@@ -62,11 +64,33 @@ impl std::error::Error for Error {}
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// A configuration key the extension accepts, offered as `--<name>` on the command line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ConfigKey {
     pub name: String,
     pub help: String,
     pub default: Option<String>,
+    /// A credential: the host never logs, echoes or records it, and blanks it
+    /// out of any text the extension returns.
+    pub secret: bool,
+    /// Environment variables the host reads the value from when the flag is
+    /// not given, first set wins.
+    pub env: Vec<String>,
+    /// A credentials file the host reads the value from as a last resort.
+    pub file: Option<CredentialsFile>,
+}
+
+/// A value in an INI-style credentials file, read by the host (the extension
+/// sees no filesystem).
+#[derive(Debug, Clone, Default)]
+pub struct CredentialsFile {
+    /// The file; a leading `~/` is the user's home.
+    pub path: String,
+    /// An environment variable naming the file instead, when set.
+    pub path_env: Option<String>,
+    /// The config key whose value names the section (else `default`).
+    pub section_key: Option<String>,
+    /// The key inside the section.
+    pub key: String,
 }
 
 impl ConfigKey {
@@ -76,7 +100,26 @@ impl ConfigKey {
             name: name.to_string(),
             help: help.to_string(),
             default: default.map(str::to_string),
+            ..ConfigKey::default()
         }
+    }
+
+    /// Mark the key a credential.
+    pub fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
+    /// Read the value from these environment variables when the flag is absent.
+    pub fn env(mut self, vars: &[&str]) -> Self {
+        self.env = vars.iter().map(|v| v.to_string()).collect();
+        self
+    }
+
+    /// Read the value from a credentials file as a last resort.
+    pub fn file(mut self, file: CredentialsFile) -> Self {
+        self.file = Some(file);
+        self
     }
 }
 
@@ -97,12 +140,46 @@ pub struct Metadata {
     /// Policy kinds the plugin enforces, as `apiVersion/Kind`
     /// (e.g. `networking.k8s.io/v1/NetworkPolicy`); empty: none.
     pub enforces: Vec<String>,
+    /// Hosts a cloud provider sends HTTP requests to, as globs
+    /// (`ec2.*.amazonaws.com`); see [`http::send`].
+    pub http_hosts: Vec<String>,
+    /// The oldest skoop host (`x.y.z`) the extension works with.
+    pub min_host_version: Option<String>,
+}
+
+/// A device of the cloud a packet passes, shown on the path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnderlayHop {
+    /// e.g. "security-group", "network-acl", "route-table", "nat-gateway".
+    pub kind: String,
+    /// The cloud's id of the resource.
+    pub id: String,
+    /// What it did to the packet: the rule or route that decided.
+    pub detail: String,
+}
+
+/// What the underlay does to a packet: the devices passed and the suspicions.
+#[derive(Debug, Clone, Default)]
+pub struct Underlay {
+    pub hops: Vec<UnderlayHop>,
+    pub suspicions: Vec<Suspicion>,
+    /// For [`CloudProvider::external_to_node`]: the packet as the cloud hands
+    /// it to the node when it translates it on the way in (a load balancer's
+    /// `node-ip:node-port`, an elastic IP's private address); None: unchanged.
+    pub entry: Option<Packet>,
 }
 
 /// A CNI plugin. One value is built by [`CniPlugin::setup`] and serves every call.
 pub trait CniPlugin: Sized + 'static {
-    /// Who the plugin is.
-    fn metadata() -> Metadata;
+    /// Who the plugin is, known at compile time: written into the
+    /// component's metadata section (read without running it) and the
+    /// default of [`CniPlugin::metadata`].
+    const METADATA: Option<meta::StaticMetadata> = None;
+
+    /// Who the plugin is (the default: [`CniPlugin::METADATA`]).
+    fn metadata() -> Metadata {
+        Self::METADATA.map(|m| m.to_metadata()).unwrap_or_default()
+    }
 
     /// Build the plugin from its config (read with [`host::cluster::config`])
     /// and return cluster-wide findings.
@@ -199,23 +276,57 @@ pub trait CniPlugin: Sized + 'static {
 
 /// A cloud provider.
 pub trait CloudProvider: Sized + 'static {
-    /// Who the provider is.
-    fn metadata() -> Metadata;
+    /// Who the provider is, known at compile time (see [`CniPlugin::METADATA`]).
+    const METADATA: Option<meta::StaticMetadata> = None;
+
+    /// Who the provider is (the default: [`CloudProvider::METADATA`]).
+    fn metadata() -> Metadata {
+        Self::METADATA.map(|m| m.to_metadata()).unwrap_or_default()
+    }
 
     /// Decide the wiring of a diagnosis.
     fn create_network(settings: &Settings) -> Result<NetworkPlan>;
 
-    /// Check the underlay from node `src` (leaving by `oif`) to node `dst`.
-    fn node_to_node(src: &Node, oif: &str, dst: &Node, packet: Packet) -> Result<Vec<Suspicion>>;
+    /// Check the underlay from node `src` (leaving by `oif`) to node `dst`;
+    /// `packet` is what the underlay carries (the outer packet of a tunnel).
+    /// The default sees nothing to check.
+    fn node_to_node(src: &Node, oif: &str, dst: &Node, packet: Packet) -> Result<Underlay> {
+        let _ = (src, oif, dst, packet);
+        Ok(Underlay::default())
+    }
 
     /// Check the underlay from node `src` (leaving by `oif`) to the outside.
-    fn node_to_external(src: &Node, oif: &str, packet: Packet) -> Result<Vec<Suspicion>>;
+    fn node_to_external(src: &Node, oif: &str, packet: Packet) -> Result<Underlay> {
+        let _ = (src, oif, packet);
+        Ok(Underlay::default())
+    }
+
+    /// Check the underlay from outside the cluster to node `dst` (its address,
+    /// a LoadBalancer ingress address or an external IP).
+    fn external_to_node(dst: &Node, packet: Packet) -> Result<Underlay> {
+        let _ = (dst, packet);
+        Ok(Underlay::default())
+    }
+
+    /// Ask the cloud everything the checks of this cluster may need, with
+    /// the very requests the checks make: `skoop snapshot` records the
+    /// answers so the checks run offline. The default asks nothing.
+    fn prefetch() -> Result<Vec<Suspicion>> {
+        Ok(vec![])
+    }
 }
 
 /// Export a type implementing [`CniPlugin`] as the component's `cni-plugin` world.
 #[macro_export]
 macro_rules! export_cni_plugin {
     ($ty:ty) => {
+        // The metadata section: read by `skoop extension inspect` without running anything.
+        #[cfg(target_arch = "wasm32")]
+        #[used]
+        #[unsafe(link_section = "skoop:metadata")]
+        static __SKOOP_METADATA: [u8; $crate::meta::section_len(
+            <$ty as $crate::CniPlugin>::METADATA,
+        )] = $crate::meta::section(<$ty as $crate::CniPlugin>::METADATA);
         const _: () = {
             struct __SkoopCni;
             impl $crate::cni::exports::skoop::extension::metadata::Guest for __SkoopCni {
@@ -297,6 +408,11 @@ macro_rules! export_cni_plugin {
 #[macro_export]
 macro_rules! export_cloud_provider {
     ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[used]
+        #[unsafe(link_section = "skoop:metadata")]
+        static __SKOOP_METADATA: [u8; $crate::meta::section_len(<$ty as $crate::CloudProvider>::METADATA)] =
+            $crate::meta::section(<$ty as $crate::CloudProvider>::METADATA);
         const _: () = {
             struct __SkoopProvider;
             impl $crate::provider::exports::skoop::extension::metadata::Guest for __SkoopProvider {
@@ -320,15 +436,24 @@ macro_rules! export_cloud_provider {
                     oif: ::std::string::String,
                     dst: $crate::cni::skoop::extension::types::NodeInfo,
                     packet: $crate::cni::skoop::extension::types::Packet,
-                ) -> $crate::glue::SuspicionsResult {
+                ) -> $crate::glue::UnderlayResult {
                     $crate::glue::node_to_node::<$ty>(src, oif, dst, packet)
                 }
                 fn node_to_external(
                     src: $crate::cni::skoop::extension::types::NodeInfo,
                     oif: ::std::string::String,
                     packet: $crate::cni::skoop::extension::types::Packet,
-                ) -> $crate::glue::SuspicionsResult {
+                ) -> $crate::glue::UnderlayResult {
                     $crate::glue::node_to_external::<$ty>(src, oif, packet)
+                }
+                fn external_to_node(
+                    dst: $crate::cni::skoop::extension::types::NodeInfo,
+                    packet: $crate::cni::skoop::extension::types::Packet,
+                ) -> $crate::glue::UnderlayResult {
+                    $crate::glue::external_to_node::<$ty>(dst, packet)
+                }
+                fn prefetch() -> $crate::glue::SuspicionsResult {
+                    $crate::glue::prefetch::<$ty>()
                 }
             }
             $crate::provider::export_provider_world!(__SkoopProvider with_types_in $crate::provider);

@@ -53,6 +53,8 @@ pub struct Encap {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub vni: Option<u32>,
+    /// The outer UDP destination port of VXLAN (the device's `dstport`).
+    pub port: Option<u16>,
 }
 
 /// The packet of the diagnosed flow at one point of its path.
@@ -144,6 +146,8 @@ pub struct Node {
     pub host_interface: Option<String>,
     pub annotations: Vec<(String, String)>,
     pub labels: Vec<(String, String)>,
+    /// `spec.providerID`, e.g. `aws:///us-east-1a/i-0abc`.
+    pub provider_id: Option<String>,
 }
 
 impl Node {
@@ -402,6 +406,7 @@ pub(crate) fn packet_from(p: &wt::Packet) -> Result<Packet> {
                 src: ip_from(&e.src)?,
                 dst: ip_from(&e.dst)?,
                 vni: e.vni,
+                port: e.port,
             }),
             None => None,
         },
@@ -423,6 +428,7 @@ pub(crate) fn packet_to(p: &Packet) -> wt::Packet {
             src: ip_to(e.src),
             dst: ip_to(e.dst),
             vni: e.vni,
+            port: e.port,
         }),
         reply: p.reply,
         tos: p.tos,
@@ -451,6 +457,7 @@ pub(crate) fn node_from(n: &wt::NodeInfo) -> Result<Node> {
         host_interface: n.host_interface.clone(),
         annotations: n.annotations.clone(),
         labels: n.labels.clone(),
+        provider_id: n.provider_id.clone(),
     })
 }
 

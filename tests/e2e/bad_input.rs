@@ -45,6 +45,12 @@ fn source_not_in_cluster() {
         "80",
     ]);
     assert_bad_input(&run, "10.9.9.9");
+    assert!(
+        run.stderr.contains("from outside, only a node's address or a Service's LoadBalancer or external IP can be reached")
+            && run.stderr.contains("pod default/web-2"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

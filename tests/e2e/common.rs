@@ -82,6 +82,18 @@ pub fn skoop(args: &[&str]) -> Run {
     finish(out)
 }
 
+/// Run `skoop` with `args` and extra environment variables.
+pub fn skoop_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_skoop"))
+        .args(args)
+        .current_dir(root())
+        .env("SKOOP_CACHE_DIR", root().join("target").join("test-cache"))
+        .envs(env.iter().copied())
+        .output()
+        .expect("run skoop");
+    finish(out)
+}
+
 /// Run `skoop` with `args` and its compile cache in `cache`.
 pub fn skoop_cached(cache: &Path, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_skoop"))
@@ -145,6 +157,10 @@ pub fn test_extension(name: &str) -> PathBuf {
                 "third-party",
                 "-p",
                 "future-wit",
+                "-p",
+                "hostile-provider",
+                "-p",
+                "hang-describe",
                 // The Calico plugin, built on its own as a third party would.
                 "-p",
                 "calico",

@@ -4,6 +4,8 @@
 mod bad_input;
 mod calico;
 mod cases;
+mod cloud_aliyun;
+mod cloud_aws;
 mod common;
 mod demo;
 mod policy;

@@ -1,9 +1,10 @@
 //! Extensions that misbehave are stopped within their limits and named; the
 //! host never hangs or crashes. A third-party plugin overrides a built-in one.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{skoop, skoop_cached, test_extension};
+use crate::common::{skoop, skoop_cached, skoop_env, test_extension};
 
 fn diagnose_with(ext: &str, extra: &[&str]) -> (crate::common::Run, Duration) {
     let file = test_extension(ext);
@@ -251,4 +252,130 @@ fn a_pinned_extension_loads_only_with_its_digest() {
         "{}",
         run.stderr
     );
+}
+
+/// A provider may reach only the hosts it declares, never a metadata
+/// address through them, and its secret config never reaches any output:
+/// not the report, not the log, not the path's underlay hops.
+#[test]
+fn a_provider_cannot_reach_undeclared_hosts_or_metadata_or_leak_its_secret() {
+    let file = test_extension("hostile-provider");
+    let path = file.to_string_lossy().into_owned();
+    let secret = "s3cr3t-T0ken-4711";
+    for format in ["json", "text"] {
+        let run = skoop_env(
+            &[
+                "-v",
+                "--extension",
+                &path,
+                "diagnose",
+                "--snapshot",
+                "tests/fixtures/bundles/vxlan",
+                "--cloud-provider",
+                "hostile",
+                "-s",
+                "10.244.0.5",
+                "-d",
+                "10.244.1.7",
+                "-p",
+                "8080",
+                "--format",
+                format,
+            ],
+            &[("HOSTILE_TOKEN", secret)],
+        );
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "the secret leaked:\n{}{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stdout.contains("exfiltrating token=[secret]"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stderr.contains("leaking [secret] to the log"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stdout
+                .contains("undeclared.test: it is not one of the provider's declared HTTP hosts"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout
+                .contains("169.254.169.254: it resolves to a forbidden address"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stderr
+                .contains("http GET undeclared.test/steal -> refused"),
+            "-v names refused requests: {}",
+            run.stderr
+        );
+    }
+}
+
+/// `extension inspect` reads the metadata section without running the
+/// extension: one whose describe() never returns is shown at once, with its
+/// secret key marked and its HTTP hosts; loading it stops at the deadline.
+#[test]
+fn inspect_reads_the_metadata_section_without_running_the_extension() {
+    let file = test_extension("hang-describe");
+    let path = file.to_string_lossy().into_owned();
+    let start = Instant::now();
+    let run = skoop(&["extension", "inspect", &path]);
+    let took = start.elapsed();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(took < Duration::from_secs(3), "inspect took {took:?}");
+    for line in [
+        "name          hang 0.0.1",
+        "kind          cloud provider (world cloud-provider)",
+        "contract      skoop:extension@0.3.0",
+        "http hosts    api.hang.example",
+        "config        --hang-token (secret; env HANG_TOKEN): a credential",
+        "min host      0.1.0",
+    ] {
+        assert!(run.stdout.contains(line), "no {line:?} in:\n{}", run.stdout);
+    }
+    let digest = Command::new("sha256sum")
+        .arg(&file)
+        .output()
+        .expect("sha256sum");
+    let digest = String::from_utf8_lossy(&digest.stdout);
+    let digest = digest.split_whitespace().next().unwrap_or_default();
+    assert!(
+        run.stdout.contains(&format!("sha256        {digest}")),
+        "{}",
+        run.stdout
+    );
+
+    let json = skoop(&["extension", "inspect", "-o", "json", &path]).json_any();
+    assert_eq!(json["metadata"]["config"][0]["secret"], true);
+    assert_eq!(json["kind"], "cloud-provider");
+    assert!(
+        json["imports"].as_array().unwrap().iter().any(|i| i
+            .as_str()
+            .unwrap_or("")
+            .starts_with("skoop:extension/cluster@0.3")),
+        "{json}"
+    );
+
+    // Loading it runs describe(), which the deadline stops.
+    let run = skoop(&[
+        "--extension",
+        &path,
+        "--extension-timeout",
+        "1",
+        "extension",
+        "list",
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("metadata.describe"), "{}", run.stderr);
 }

@@ -231,6 +231,20 @@ fn ask_kernel(c: &Cluster, sc: &Scenario) -> Result<Outcome, String> {
     let from = match f.src {
         Src::Pod(key) => c.pod(key)?,
         Src::Node(node) => c.node(node)?,
+        Src::Outside => {
+            // The client's address lives in the VPC netns, the nodes' default gateway.
+            super::sh::ip(&c.vpc, &format!("addr add {}/32 dev lo", f.src_ip))?;
+            super::sh::ip(&c.vpc, "link set lo up")?;
+            let mut last = None;
+            for _ in 0..12 {
+                let o = probe::tcp_from(&c.vpc, f.src_ip, f.dst, f.port)?;
+                if !o.ok || f.probe != Probe::TcpEveryBackend {
+                    return Ok(o);
+                }
+                last = Some(o);
+            }
+            return last.ok_or_else(|| "no probe ran".to_string());
+        }
     };
     match f.probe {
         Probe::Tcp => probe::tcp(from, f.dst, f.port),

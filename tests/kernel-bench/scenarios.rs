@@ -14,6 +14,8 @@ pub const DEFAULT_TABLES: &[Tables] = &[Tables::Default];
 pub enum Src {
     Pod(&'static str),
     Node(&'static str),
+    /// A host outside the cluster, beyond the nodes' gateway (the VPC netns).
+    Outside,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,14 @@ pub const NODE_PORT: Flow = Flow {
     ..pod_flow("192.168.0.12", 30080)
 };
 const POD_TO_NODE: Flow = pod_flow("192.168.0.12", 10250);
+/// A client on the internet calls node-2's NodePort.
+const OUTSIDE_TO_NODE_PORT: Flow = Flow {
+    src: Src::Outside,
+    src_ip: "203.0.113.9",
+    dst: "192.168.0.12",
+    port: 30080,
+    probe: Probe::TcpEveryBackend,
+};
 pub const NODE_TO_POD: Flow = Flow {
     src: Src::Node("node-1"),
     src_ip: "192.168.0.11",
@@ -217,6 +227,15 @@ fn node1_forward_drop(c: &Cluster) -> Result<(), String> {
     .map(drop)
 }
 
+fn node2_forward_drop_from_outside(c: &Cluster) -> Result<(), String> {
+    sh::exec(
+        c.node("node-2")?,
+        "iptables",
+        &["-I", "FORWARD", "-s", "203.0.113.9", "-j", "DROP"],
+    )
+    .map(drop)
+}
+
 fn node1_forward_drop_target_port(c: &Cluster) -> Result<(), String> {
     sh::exec(
         c.node("node-1")?,
@@ -328,6 +347,15 @@ pub fn all() -> Vec<Scenario> {
         healthy("pod-to-pod-cross-node", CROSS),
         healthy("pod-to-clusterip", CLUSTER_IP),
         healthy("pod-to-nodeport", NODE_PORT),
+        healthy("outside-to-nodeport", OUTSIDE_TO_NODE_PORT),
+        fault(
+            "outside-forward-drop",
+            BOTH,
+            OUTSIDE_TO_NODE_PORT,
+            "node-2: iptables -I FORWARD -s 203.0.113.9 -j DROP",
+            node2_forward_drop_from_outside,
+            &[&["node-2", "drop"]],
+        ),
         healthy("node-to-pod", NODE_TO_POD),
         healthy("pod-to-node", POD_TO_NODE),
         healthy("pod-to-pod-udp-full-mtu", DNS_FULL_MTU),

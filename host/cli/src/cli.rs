@@ -67,11 +67,23 @@ pub enum Cmd {
 pub enum ExtensionCmd {
     /// List the loaded extensions (built-ins and --extension ones).
     List,
-    /// Load one extension file and print what it declares.
+    /// Show what an extension file declares — name, kind, versions, config
+    /// keys (and which are secret), Kubernetes kinds read, HTTP hosts, its
+    /// world's imports, size, sha256 — without compiling or running it.
     Inspect {
         /// The component (.wasm).
         file: PathBuf,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: InspectFormat,
     },
+}
+
+/// Output format of `extension inspect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    Text,
+    Json,
 }
 
 /// Output format of `connectivity`.
@@ -282,21 +294,37 @@ pub fn command(registry: &Registry) -> Command {
                 .as_ref()
                 .map(|d| format!(" [default: {d}]"))
                 .unwrap_or_default();
-            (k.name.clone(), format!("{} ({owner}){default}", k.help))
+            let env = if k.env.is_empty() {
+                String::new()
+            } else {
+                format!(" [env: {}]", k.env.join(", "))
+            };
+            let secret = if k.secret {
+                " (secret: never shown or recorded)"
+            } else {
+                ""
+            };
+            (
+                k.name.clone(),
+                format!("{} ({owner}){secret}{default}{env}", k.help),
+            )
         })
         .collect();
-    Cli::command().mut_subcommand("diagnose", move |mut sc| {
-        for (name, help) in keys {
+    let add = move |mut sc: Command| {
+        for (name, help) in &keys {
             sc = sc.arg(
                 Arg::new(name.clone())
-                    .long(name)
+                    .long(name.clone())
                     .value_name("VALUE")
-                    .help(help)
+                    .help(help.clone())
                     .help_heading("Extension options"),
             );
         }
         sc
-    })
+    };
+    Cli::command()
+        .mut_subcommand("diagnose", add.clone())
+        .mut_subcommand("snapshot", add)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod cli;
+mod cloud;
 mod http;
 
 use anyhow::{Context, Result};
@@ -32,7 +33,7 @@ use skoop_render::Graph;
 use skoop_wasm::runtime::{Limits, Runtime};
 use skoop_wasm::settings_to;
 use skoop_wasm::state::HostState;
-use skoop_wasm::{Extension, Origin, Registry};
+use skoop_wasm::{Extension, Registry};
 
 /// The demo's default flow: client-1 to the `web` ClusterIP, which has a broken backend.
 const DEMO_FLOW: (&str, &str, u16) = ("10.244.0.5", "10.96.100.10", 80);
@@ -40,6 +41,13 @@ const DEMO_FLOW: (&str, &str, u16) = ("10.244.0.5", "10.96.100.10", 80);
 const CALICO_DEMO_FLOW: (&str, &str, u16) = ("10.244.0.5", "10.96.0.10", 53);
 
 fn main() -> ExitCode {
+    // `skoop … | head` should end quietly when the reader goes away, as a
+    // command-line tool does, not panic in println!.
+    // SAFETY: restoring the default disposition of one signal at start-up,
+    // before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(std::env::args_os().collect()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -92,23 +100,29 @@ fn run(args: Vec<OsString>) -> Result<u8> {
     };
     match &cli.command {
         Cmd::Diagnose(args) => {
-            let values: BTreeMap<String, String> = registry
-                .config_keys()
-                .into_iter()
-                .filter_map(|(_, k)| {
-                    matches
-                        .subcommand_matches("diagnose")
-                        .and_then(|m| m.get_one::<String>(&k.name))
-                        .map(|v| (k.name.clone(), v.clone()))
-                })
-                .collect();
+            let values = ExtInputs {
+                flags: flag_values(&registry, matches.subcommand_matches("diagnose")),
+                cloud: args.snapshot.as_ref().map(|d| d.join("cloud")),
+            };
             diagnose_cmd(&registry, &cli, args, values, limits)
         }
         Cmd::Extension { action } => extension_cmd(&registry, action),
         Cmd::Collect(args) => skoop_collect::run(args),
         Cmd::Snapshot(args) => {
             let declared: Vec<String> = retain(&registry).kinds().collect();
-            skoop_live::snapshot(args, &declared)
+            let code = if args.cloud_only {
+                0
+            } else {
+                skoop_live::snapshot(args, &declared)?
+            };
+            match &args.cloud_provider {
+                Some(name) if code == 0 => {
+                    let flags = flag_values(&registry, matches.subcommand_matches("snapshot"));
+                    cloud::record(&registry, name, &args.output, &flags, limits, cli.verbose)
+                        .map(|()| code)
+                }
+                _ => Ok(code),
+            }
         }
         Cmd::Connectivity(args) => connectivity_cmd(args),
     }
@@ -255,15 +269,93 @@ fn extension_cmd(registry: &Registry, action: &ExtensionCmd) -> Result<u8> {
                 println!("{}", line.join("  ").trim_end());
             }
         }
-        ExtensionCmd::Inspect { file } => {
+        ExtensionCmd::Inspect { file, output } => {
             let label = format!("extension file {}", file.display());
             let bytes = std::fs::read(file)
                 .map_err(|e| bad_input(format!("{label}: cannot read it: {e}")))?;
-            let ext = registry.load_component(&label, &bytes, Origin::File(file.clone()))?;
-            println!("{}", serde_json::to_string_pretty(&ext.info)?);
+            let found = skoop_wasm::inspect::inspect(&bytes)
+                .map_err(|e| bad_input(format!("{label}: {e}")))?;
+            match output {
+                cli::InspectFormat::Json => println!("{}", serde_json::to_string_pretty(&found)?),
+                cli::InspectFormat::Text => print!("{}", inspection_text(&found)),
+            }
         }
     }
     Ok(exit::HEALTHY)
+}
+
+/// `extension inspect` for people.
+fn inspection_text(i: &skoop_wasm::inspect::Inspection) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let kind = match i.kind {
+        Some(skoop_wasm::Kind::CniPlugin) => "CNI plugin (world cni-plugin)",
+        Some(skoop_wasm::Kind::CloudProvider) => "cloud provider (world cloud-provider)",
+        None => "not a skoop extension (exports neither plugin nor provider)",
+    };
+    let list = |l: &[String]| {
+        if l.is_empty() {
+            "-".to_string()
+        } else {
+            l.join(", ")
+        }
+    };
+    match &i.metadata {
+        Some(m) => {
+            let _ = writeln!(s, "name          {} {}", m.name, m.version);
+            let _ = writeln!(s, "kind          {kind}");
+            let _ = writeln!(s, "contract      skoop:extension@{}", m.wit_version);
+            let _ = writeln!(s, "description   {}", m.description);
+            let _ = writeln!(
+                s,
+                "min host      {}",
+                m.min_host_version.as_deref().unwrap_or("-")
+            );
+            let _ = writeln!(s, "reads         {}", list(&m.reads));
+            let _ = writeln!(s, "enforces      {}", list(&m.enforces));
+            let _ = writeln!(s, "http hosts    {}", list(&m.http_hosts));
+            if m.config.is_empty() {
+                let _ = writeln!(s, "config        -");
+            }
+            for k in &m.config {
+                let mut notes = Vec::new();
+                if k.secret {
+                    notes.push("secret".to_string());
+                }
+                if let Some(d) = &k.default {
+                    notes.push(format!("default {d}"));
+                }
+                if !k.env.is_empty() {
+                    notes.push(format!("env {}", k.env.join(", ")));
+                }
+                if let Some(f) = &k.file {
+                    notes.push(format!("file {} [{}]", f.path, f.key));
+                }
+                let notes = if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", notes.join("; "))
+                };
+                let _ = writeln!(s, "config        --{}{notes}: {}", k.name, k.help);
+            }
+        }
+        None => {
+            let _ = writeln!(s, "kind          {kind}");
+            let _ = writeln!(
+                s,
+                "contract      skoop:extension@{}",
+                i.wit_version.as_deref().unwrap_or("?")
+            );
+            let _ = writeln!(
+                s,
+                "metadata      none in the file: the extension declares it only at run time (give its impl a `METADATA` const); `skoop --extension FILE extension list` describes it by running it"
+            );
+        }
+    }
+    let _ = writeln!(s, "imports       {}", list(&i.imports));
+    let _ = writeln!(s, "size          {} bytes", i.size);
+    let _ = writeln!(s, "sha256        {}", i.sha256);
+    s
 }
 
 fn ipv4(flag: &str, value: &str) -> Result<Ipv4Addr> {
@@ -434,11 +526,31 @@ fn input(args: &DiagnoseArgs, registry: &Registry, flow: Flow, verbose: bool) ->
     })
 }
 
+/// What extensions get besides the facts: config flags, and where a
+/// bundle's cloud recordings are.
+pub struct ExtInputs {
+    pub flags: BTreeMap<String, String>,
+    /// `DIR/cloud` of the bundle, when diagnosing one.
+    pub cloud: Option<std::path::PathBuf>,
+}
+
+/// The extension config flags given on the command line of `sub`.
+fn flag_values(registry: &Registry, sub: Option<&clap::ArgMatches>) -> BTreeMap<String, String> {
+    registry
+        .config_keys()
+        .into_iter()
+        .filter_map(|(_, k)| {
+            sub.and_then(|m| m.try_get_one::<String>(&k.name).ok().flatten())
+                .map(|v| (k.name.clone(), v.clone()))
+        })
+        .collect()
+}
+
 /// Store data for one extension of this diagnosis.
 fn state_for(
     ext: &Extension,
     facts: &Arc<Facts>,
-    values: &BTreeMap<String, String>,
+    values: &ExtInputs,
     limits: Limits,
     verbose: bool,
 ) -> HostState {
@@ -446,11 +558,13 @@ fn state_for(
     s.facts = Some(facts.clone());
     s.reads = ext.info.reads.clone();
     s.verbose = verbose;
-    for key in &ext.info.config {
-        if let Some(v) = values.get(&key.name).or(key.default.as_ref()) {
-            s.config.insert(key.name.clone(), v.clone());
-        }
-    }
+    let (config, secrets) = skoop_wasm::config::resolve(
+        &ext.info,
+        &values.flags,
+        &skoop_wasm::config::Sources::process(),
+    );
+    skoop_wasm::add_secrets(secrets);
+    s.config = config;
     s
 }
 
@@ -476,7 +590,7 @@ fn diagnose_once(
     cli: &Cli,
     facts: &Arc<Facts>,
     flow: Flow,
-    values: &BTreeMap<String, String>,
+    values: &ExtInputs,
     limits: Limits,
     source_name: &str,
 ) -> Result<(Report, Option<CallError>)> {
@@ -495,6 +609,7 @@ fn diagnose_once(
         state_for(provider_ext, facts, values, limits, cli.verbose),
         limits,
     )?;
+    cloud::connect(&mut provider, provider_ext, values, cli.verbose)?;
     let plan = provider
         .create_network(settings_to(&facts.settings))
         .map_err(setup_error)?;
@@ -512,12 +627,15 @@ fn diagnose_once(
     }
     let mut plugin = registry.plugin(plugin_ext, state, limits)?;
     let global = plugin.setup().map_err(setup_error)?;
-    let source = diagnose::source_hop(facts, &mut plugin, flow.src)?.ok_or_else(|| {
-        bad_input(format!(
-            "source {} is neither a pod nor a node of the cluster in {source_name}",
-            flow.src
-        ))
-    })?;
+    let source = match diagnose::source_hop(facts, &mut plugin, flow.src)? {
+        Some(hop) => hop,
+        None => diagnose::outside_source(facts, &flow).map_err(|why| {
+            bad_input(format!(
+                "source {} is neither a pod nor a node of the cluster in {source_name}; {why}",
+                flow.src
+            ))
+        })?,
+    };
     let policy = skoop_engine::policy::PolicyCheck::new(
         &facts.view,
         &plugin_ext.info.name,
@@ -553,7 +671,7 @@ fn diagnose_live(
     source: &str,
     live: Option<&Session>,
     flow: Flow,
-    values: &BTreeMap<String, String>,
+    values: &ExtInputs,
     limits: Limits,
 ) -> Result<(Report, Option<CallError>)> {
     loop {
@@ -618,7 +736,7 @@ fn diagnose_cmd(
     registry: &Registry,
     cli: &Cli,
     args: &DiagnoseArgs,
-    values: BTreeMap<String, String>,
+    values: ExtInputs,
     limits: Limits,
 ) -> Result<u8> {
     if args.demo.as_deref() == Some("list") {

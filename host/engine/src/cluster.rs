@@ -28,6 +28,8 @@ pub struct NodeFacts {
     pub labels: Vec<(String, String)>,
     /// The interface holding `ip` in the node's dump (filled by detection).
     pub host_interface: Option<String>,
+    /// `spec.providerID` (`aws:///us-east-1a/i-0abc`): how a cloud provider finds the machine.
+    pub provider_id: Option<String>,
 }
 
 /// A pod as the diagnosis needs it.
@@ -71,11 +73,20 @@ pub struct ServiceFacts {
     pub name: String,
     pub service_type: String,
     pub cluster_ips: Vec<Ipv4Addr>,
+    /// `spec.externalIPs`.
+    pub external_ips: Vec<Ipv4Addr>,
+    /// `status.loadBalancer.ingress[].ip`.
+    pub load_balancer_ips: Vec<Ipv4Addr>,
     pub ports: Vec<ServicePortFacts>,
     pub external_traffic_local: bool,
 }
 
 impl ServiceFacts {
+    /// An address the Service is reached by from outside the cluster.
+    pub fn outside_address(&self, ip: Ipv4Addr) -> bool {
+        self.external_ips.contains(&ip) || self.load_balancer_ips.contains(&ip)
+    }
+
     /// `namespace/name`.
     pub fn id(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
@@ -307,6 +318,8 @@ struct NodeSpec<'a> {
     pod_cidr: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "podCIDRs")]
     pod_cidrs: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow, default, rename = "providerID")]
+    provider_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -380,6 +393,27 @@ struct ServiceObj<'a> {
     metadata: Meta<'a>,
     #[serde(borrow, default)]
     spec: Option<ServiceSpec<'a>>,
+    #[serde(borrow, default)]
+    status: Option<ServiceStatus<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceStatus<'a> {
+    #[serde(borrow, default)]
+    load_balancer: Option<LoadBalancerStatus<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LoadBalancerStatus<'a> {
+    #[serde(borrow, default)]
+    ingress: Option<Vec<LoadBalancerIngress<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct LoadBalancerIngress<'a> {
+    #[serde(borrow, default)]
+    ip: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -395,6 +429,8 @@ struct ServiceSpec<'a> {
     type_: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     external_traffic_policy: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "externalIPs")]
+    external_ips: Option<Vec<Cow<'a, str>>>,
 }
 
 #[derive(Deserialize)]
@@ -667,7 +703,9 @@ impl ClusterView {
             .and_then(|a| a.address.parse::<Ipv4Addr>().ok())
             .ok_or_else(|| bad_input(format!("{origin}: node {name} has no IPv4 InternalIP")))?;
         let mut cidrs: Vec<Cow<'_, str>> = Vec::new();
+        let mut provider_id = None;
         if let Some(spec) = node.spec {
+            provider_id = spec.provider_id.map(|p| p.into_owned());
             cidrs = spec.pod_cidrs.unwrap_or_default();
             if cidrs.is_empty()
                 && let Some(c) = spec.pod_cidr
@@ -703,6 +741,7 @@ impl ClusterView {
                 annotations,
                 labels,
                 host_interface: None,
+                provider_id,
             },
         );
         Ok(())
@@ -763,6 +802,7 @@ impl ClusterView {
         let name = text(&svc.metadata.name);
         let what = format!("service {namespace}/{name}");
         let mut cluster_ips = Vec::new();
+        let mut external_ips = Vec::new();
         let mut ports = Vec::new();
         let (mut service_type, mut external_traffic_local) = ("ClusterIP".to_string(), false);
         if let Some(spec) = svc.spec {
@@ -773,6 +813,12 @@ impl ClusterView {
                 ips.push(ip);
             }
             cluster_ips = ips.iter().filter_map(|s| s.parse().ok()).collect();
+            external_ips = spec
+                .external_ips
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect();
             for p in spec.ports.unwrap_or_default() {
                 ports.push(ServicePortFacts {
                     name: text(&p.name),
@@ -787,15 +833,31 @@ impl ClusterView {
             }
             external_traffic_local = spec.external_traffic_policy.as_deref() == Some("Local");
         }
+        let load_balancer_ips = svc
+            .status
+            .and_then(|s| s.load_balancer)
+            .and_then(|l| l.ingress)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.ip.as_deref().and_then(|ip| ip.parse().ok()))
+            .collect();
         let facts = ServiceFacts {
             namespace,
             name,
             service_type,
             cluster_ips,
+            external_ips,
+            load_balancer_ips,
             ports,
             external_traffic_local,
         };
-        for ip in &facts.cluster_ips {
+        // kube-proxy matches all three kinds of address in KUBE-SERVICES.
+        for ip in facts
+            .cluster_ips
+            .iter()
+            .chain(&facts.external_ips)
+            .chain(&facts.load_balancer_ips)
+        {
             self.service_by_ip.insert(*ip, facts.id());
         }
         self.services.insert(facts.id(), facts);

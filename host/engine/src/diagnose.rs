@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use crate::cluster::Classified;
+use crate::cluster::{Classified, NodeFacts};
 use crate::detect::ProxyMode;
 use crate::facts::Facts;
 use crate::packet::{Packet, Protocol};
@@ -219,6 +219,37 @@ pub fn source_hop(
             id,
         }))
 }
+
+/// A source outside the cluster, for a flow to what the outside can reach:
+/// a node's address, or a Service's LoadBalancer or external IP. Err: the
+/// destination is not reachable from outside (a pod, a ClusterIP, or
+/// another outside address), said plainly.
+pub fn outside_source(facts: &Facts, flow: &Flow) -> Result<HopId, String> {
+    let view = &facts.view;
+    let reachable = view.node_by_ip(flow.dst).is_some()
+        || view
+            .service_by_ip(flow.dst)
+            .is_some_and(|s| s.outside_address(flow.dst));
+    if reachable {
+        return Ok(HopId {
+            kind: NodeKind::External,
+            id: flow.src.to_string(),
+        });
+    }
+    let what = match view.classify(flow.dst, flow.dport, flow.protocol) {
+        Classified::Pod(p) => format!("pod {}", p.id()),
+        Classified::Service(s) => format!("ClusterIP of Service {}", s.id()),
+        Classified::Node(n) => format!("node {}", n.name),
+        Classified::External(_) => "an address outside the cluster too".to_string(),
+    };
+    Err(format!(
+        "{} is outside the cluster, and {} is the {what}: from outside, only a node's address or a Service's LoadBalancer or external IP can be reached",
+        flow.src, flow.dst
+    ))
+}
+
+/// A load balancer may spread a flow over many nodes: the diagnosis follows this many.
+const MAX_ENTRY_NODES: usize = 8;
 
 impl<'a> Diagnosis<'a> {
     pub fn new(facts: &'a Facts, plugin: &'a mut dyn Plugin) -> Self {
@@ -728,13 +759,87 @@ impl<'a> Diagnosis<'a> {
                 self.plugin.pod_send(pod, node_ip, &packet)
             }
             NodeKind::Node => self.node_step(&at.id, None, packet),
-            NodeKind::External => Ok(Step {
-                action: Action::Drop,
-                transmissions: vec![],
-                dropped: vec![],
-                findings: vec![],
-            }),
+            NodeKind::External => self.enter_from_outside(packet),
         }
+    }
+
+    /// A packet from outside enters the cluster: at the node it is addressed
+    /// to, or, for a Service's LoadBalancer or external IP, at the nodes
+    /// that may serve it (with externalTrafficPolicy Local, those of its
+    /// ready endpoints), each after the cloud underlay.
+    fn enter_from_outside(&mut self, packet: Packet) -> Result<Step, CallError> {
+        let facts = self.facts;
+        let view = &facts.view;
+        let mut findings = Vec::new();
+        let mut nodes: Vec<&NodeFacts> = match view.node_by_ip(packet.dst) {
+            Some(n) => vec![n],
+            None => match view.service_by_ip(packet.dst) {
+                Some(s) if s.external_traffic_local => {
+                    let mut names: Vec<&str> = view
+                        .endpoints
+                        .get(&s.id())
+                        .into_iter()
+                        .flatten()
+                        .filter(|e| e.ready)
+                        .filter_map(|e| e.node.as_deref())
+                        .collect();
+                    names.sort_unstable();
+                    names.dedup();
+                    if names.is_empty() {
+                        findings.push(Finding {
+                            level: Level::Fatal,
+                            message: format!(
+                                "Service {} has externalTrafficPolicy Local and no ready endpoint on any node: traffic from outside to {} has nowhere to go",
+                                s.id(),
+                                packet.dst
+                            ),
+                            about: None,
+                        });
+                    }
+                    names.iter().filter_map(|n| view.nodes.get(*n)).collect()
+                }
+                Some(_) => view.nodes.values().collect(),
+                None => vec![],
+            },
+        };
+        if nodes.len() > MAX_ENTRY_NODES {
+            findings.push(Finding {
+                level: Level::Info,
+                message: format!(
+                    "traffic to {} may enter at any of {} nodes; the diagnosis follows the first {MAX_ENTRY_NODES}",
+                    packet.dst,
+                    nodes.len()
+                ),
+                about: None,
+            });
+            nodes.truncate(MAX_ENTRY_NODES);
+        }
+        let mut transmissions = Vec::new();
+        for n in nodes {
+            let entry = self.plugin.underlay_from_outside(n, &packet)?;
+            findings.extend(entry.findings);
+            transmissions.push(Tx {
+                next: HopId {
+                    kind: NodeKind::Node,
+                    id: n.name.clone(),
+                },
+                kind: LinkKind::External,
+                packet: entry.packet.unwrap_or(packet),
+                oif: None,
+                iif: n.host_interface.clone(),
+                next_hop_address: None,
+            });
+        }
+        Ok(Step {
+            action: if transmissions.is_empty() {
+                Action::Drop
+            } else {
+                Action::Send
+            },
+            transmissions,
+            dropped: vec![],
+            findings,
+        })
     }
 
     /// `tx` arrives at its next hop. Returns the packet as the hop saw it and its step.

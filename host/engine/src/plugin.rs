@@ -106,4 +106,25 @@ pub trait Plugin {
         let _ = ip;
         Ok(None)
     }
+
+    /// What the cloud underlay does to `packet`, from outside the cluster,
+    /// on its way to `node` (the cloud provider's infra-shim). The default
+    /// has no underlay to check.
+    fn underlay_from_outside(
+        &mut self,
+        node: &NodeFacts,
+        packet: &Packet,
+    ) -> Result<Entry, CallError> {
+        let _ = (node, packet);
+        Ok(Entry::default())
+    }
+}
+
+/// What the cloud does to a packet from outside on its way to a node.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    pub findings: Vec<crate::path::Finding>,
+    /// The packet as the node receives it, when the cloud translated it
+    /// (a load balancer to `node-ip:node-port`); None: unchanged.
+    pub packet: Option<Packet>,
 }

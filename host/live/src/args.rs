@@ -61,6 +61,16 @@ pub struct SnapshotArgs {
     #[arg(long)]
     pub yes: bool,
 
+    /// Also record what this cloud provider asks its cloud about the
+    /// bundle's nodes, in DIR/cloud/<NAME>.json, so its checks run offline.
+    #[arg(long, value_name = "NAME")]
+    pub cloud_provider: Option<String>,
+
+    /// With --cloud-provider: record only the cloud, into a bundle DIR that
+    /// already holds cluster.json (taken earlier, or without cloud access).
+    #[arg(long, requires = "cloud_provider")]
+    pub cloud_only: bool,
+
     #[command(flatten)]
     pub live: LiveArgs,
 }

@@ -70,6 +70,9 @@ pub struct Encap {
     pub dst: Ipv4Addr,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vni: Option<u32>,
+    /// The outer UDP destination port of VXLAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 /// A packet of the diagnosed flow at one point of its path.

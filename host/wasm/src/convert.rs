@@ -86,6 +86,7 @@ pub fn packet_to(p: &Packet) -> wt::Packet {
             src: ip_to(e.src),
             dst: ip_to(e.dst),
             vni: e.vni,
+            port: e.port,
         }),
         reply: p.reply,
         tos: p.tos,
@@ -110,6 +111,7 @@ pub fn packet_from(p: &wt::Packet) -> Result<Packet, String> {
                 src: ip_from(&e.src)?,
                 dst: ip_from(&e.dst)?,
                 vni: e.vni,
+                port: e.port,
             }),
         },
         reply: p.reply,
@@ -207,6 +209,7 @@ pub fn step_from(s: &wt::NodeStep) -> Result<Step, String> {
 /// sequences, carriage returns, newlines) and bidirectional overrides are
 /// shown as `\u{..}` escapes instead of acting on the terminal.
 pub fn clean(s: &str) -> String {
+    let s = &redact(s);
     if !s.chars().any(hostile) {
         return s.to_string();
     }
@@ -219,6 +222,40 @@ pub fn clean(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Values of config keys declared secret, blanked out of every text an
+/// extension hands back (a provider holds its credentials and could try to
+/// put them in a message).
+static SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Shorter values are not worth blanking (and would mangle ordinary text).
+const MIN_SECRET_LEN: usize = 4;
+
+/// Add secret values to blank out.
+pub fn add_secrets(values: impl IntoIterator<Item = String>) {
+    let mut list = SECRETS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for v in values {
+        if v.len() >= MIN_SECRET_LEN && !list.contains(&v) {
+            list.push(v);
+        }
+    }
+}
+
+/// `s` with every secret value replaced by `[secret]`.
+pub fn redact(s: &str) -> String {
+    let list = SECRETS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut out = s.to_string();
+    for v in list.iter() {
+        if out.contains(v.as_str()) {
+            out = out.replace(v.as_str(), "[secret]");
+        }
+    }
+    out
 }
 
 fn hostile(c: char) -> bool {
@@ -298,6 +335,7 @@ pub fn node_to(n: &NodeFacts) -> wt::NodeInfo {
         host_interface: n.host_interface.clone(),
         annotations: n.annotations.clone(),
         labels: n.labels.clone(),
+        provider_id: n.provider_id.clone(),
     }
 }
 

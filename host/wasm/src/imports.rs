@@ -439,9 +439,11 @@ impl wi::Host for HostState {
         let mut p = provider
             .lock()
             .map_err(|_| wt::Error::Internal("the provider failed earlier".into()))?;
-        p.node_to_node(s, &oif, d, &packet)
-            .map(|v| suspicions_to(&v))
-            .map_err(|e| wt::Error::Internal(e.to_string()))
+        let u = p
+            .node_to_node(s, &oif, d, &packet)
+            .map_err(|e| wt::Error::Internal(e.to_string()))?;
+        log_underlay(&facts, &src, &oif, &format!("node {dst}"), &packet, &u);
+        Ok(suspicions_to(&u.findings))
     }
 
     fn node_to_external(
@@ -461,10 +463,50 @@ impl wi::Host for HostState {
         let mut p = provider
             .lock()
             .map_err(|_| wt::Error::Internal("the provider failed earlier".into()))?;
-        p.node_to_external(s, &oif, &packet)
-            .map(|v| suspicions_to(&v))
-            .map_err(|e| wt::Error::Internal(e.to_string()))
+        let u = p
+            .node_to_external(s, &oif, &packet)
+            .map_err(|e| wt::Error::Internal(e.to_string()))?;
+        log_underlay(&facts, &src, &oif, "the outside", &packet, &u);
+        Ok(suspicions_to(&u.findings))
     }
+}
+
+/// File what the underlay did among the pipeline's decisions of the hop
+/// that handed the packet to it: the cloud devices passed, in order.
+pub(crate) fn log_underlay(
+    facts: &skoop_engine::facts::Facts,
+    node: &str,
+    oif: &str,
+    to: &str,
+    packet: &skoop_engine::packet::Packet,
+    u: &super::instance::Underlay,
+) {
+    use skoop_engine::path::Decision;
+    use skoop_engine::suspicion::Level;
+    if u.hops.is_empty() && u.findings.is_empty() {
+        return;
+    }
+    let blocked = u
+        .findings
+        .iter()
+        .find(|f| matches!(f.level, Level::Critical | Level::Fatal));
+    facts.log_decisions(vec![Decision {
+        netns: if node.starts_with("the ") {
+            format!("underlay from {node}")
+        } else {
+            format!("underlay from node {node}")
+        },
+        packet: *packet,
+        iif: None,
+        fate: match blocked {
+            Some(f) => format!("drop: {}", f.message),
+            None => format!("carry to {to}"),
+        },
+        out: *packet,
+        route: None,
+        rules: u.hops.clone(),
+        oif: (!oif.is_empty()).then(|| oif.to_string()),
+    }]);
 }
 
 impl wp::Host for HostState {

@@ -85,6 +85,9 @@ impl Runner {
         f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<R, wt::Error>>,
     ) -> Result<R, CallError> {
         self.store.set_epoch_deadline(self.limits.ticks());
+        // Outbound HTTP waits count against the same deadline.
+        self.store.data_mut().egress.deadline =
+            Some(std::time::Instant::now() + self.limits.call_timeout);
         match f(&mut self.store) {
             Err(e) => Err(self.classify(call, e)),
             Ok(Err(e)) => {
@@ -112,6 +115,8 @@ pub fn cni_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
 pub fn provider_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    // Requests are refused unless the provider declares hosts (see egress.rs).
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
     pw::CloudProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
     Ok(linker)
 }
@@ -200,6 +205,37 @@ impl Plugin for PluginInstance {
             b.skoop_extension_plugin()
                 .call_address_owner(s, ip_to(ip))
                 .map(Ok)
+        })
+    }
+
+    /// The provider's infra-shim, asked by the host for a packet entering
+    /// from outside (no plugin hop hands it over).
+    fn underlay_from_outside(
+        &mut self,
+        node: &NodeFacts,
+        packet: &Packet,
+    ) -> Result<skoop_engine::plugin::Entry, CallError> {
+        let state = self.run.store.data();
+        let (Some(provider), Some(facts)) = (state.infra.clone(), state.facts.clone()) else {
+            return Ok(skoop_engine::plugin::Entry::default());
+        };
+        let mut p = provider.lock().map_err(|_| CallError {
+            extension: self.run.name.clone(),
+            call: "infra-shim.external-to-node".into(),
+            failure: Failure::Trap("the provider failed earlier".into()),
+        })?;
+        let u = p.external_to_node(node, packet)?;
+        super::imports::log_underlay(
+            &facts,
+            "the outside",
+            "",
+            &format!("node {}", node.name),
+            packet,
+            &u,
+        );
+        Ok(skoop_engine::plugin::Entry {
+            findings: u.findings,
+            packet: u.entry,
         })
     }
 
@@ -323,7 +359,7 @@ impl ProviderInstance {
         oif: &str,
         dst: &NodeFacts,
         packet: &Packet,
-    ) -> Result<Vec<Finding>, CallError> {
+    ) -> Result<Underlay, CallError> {
         let b = &self.bindings;
         let (s, d, p) = (node_to(src), node_to(dst), packet_to(packet));
         self.run
@@ -331,7 +367,7 @@ impl ProviderInstance {
                 b.skoop_extension_infra_shim()
                     .call_node_to_node(st, &s, oif, &d, p)
             })
-            .map(|v| suspicions_from(&v))
+            .map(underlay_from)
     }
 
     pub fn node_to_external(
@@ -339,7 +375,7 @@ impl ProviderInstance {
         src: &NodeFacts,
         oif: &str,
         packet: &Packet,
-    ) -> Result<Vec<Finding>, CallError> {
+    ) -> Result<Underlay, CallError> {
         let b = &self.bindings;
         let (s, p) = (node_to(src), packet_to(packet));
         self.run
@@ -347,6 +383,62 @@ impl ProviderInstance {
                 b.skoop_extension_infra_shim()
                     .call_node_to_external(st, &s, oif, p)
             })
+            .map(underlay_from)
+    }
+
+    pub fn external_to_node(
+        &mut self,
+        dst: &NodeFacts,
+        packet: &Packet,
+    ) -> Result<Underlay, CallError> {
+        let b = &self.bindings;
+        let (d, p) = (node_to(dst), packet_to(packet));
+        self.run
+            .call("infra-shim.external-to-node", |st| {
+                b.skoop_extension_infra_shim()
+                    .call_external_to_node(st, &d, p)
+            })
+            .map(underlay_from)
+    }
+
+    pub fn prefetch(&mut self) -> Result<Vec<Finding>, CallError> {
+        let b = &self.bindings;
+        self.run
+            .call("infra-shim.prefetch", |st| {
+                b.skoop_extension_infra_shim().call_prefetch(st)
+            })
             .map(|v| suspicions_from(&v))
+    }
+
+    /// The provider's resolved config values.
+    pub fn config(&mut self) -> &std::collections::BTreeMap<String, String> {
+        &self.run.store.data().config
+    }
+
+    /// The provider's outbound HTTP: what it may reach and where answers come from.
+    pub fn egress(&mut self) -> &mut super::egress::Egress {
+        &mut self.run.store.data_mut().egress
+    }
+}
+
+/// What a provider says the underlay does: the cloud devices passed (as
+/// `kind id: detail`) and the findings.
+#[derive(Debug, Clone, Default)]
+pub struct Underlay {
+    pub hops: Vec<String>,
+    pub findings: Vec<Finding>,
+    /// The packet as the cloud hands it to the node (external-to-node).
+    pub entry: Option<Packet>,
+}
+
+fn underlay_from(u: pw::exports::skoop::extension::infra_shim::Underlay) -> Underlay {
+    Underlay {
+        entry: u.entry.as_ref().and_then(|p| packet_from(p).ok()),
+        hops: u
+            .hops
+            .iter()
+            .map(|h| clean(&format!("{} {}: {}", h.kind, h.id, h.detail)))
+            .collect(),
+        findings: suspicions_from(&u.suspicions),
     }
 }

@@ -3,13 +3,18 @@
 //! and a loaded one overrides a built-in of the same name.
 
 pub mod bindings;
+pub mod config;
 mod convert;
+pub mod egress;
 mod engine_config;
+pub mod inspect;
 pub use convert::settings_to;
 mod imports;
 pub mod instance;
 pub mod runtime;
 pub mod state;
+
+pub use convert::{add_secrets, redact};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,6 +30,9 @@ use instance::{PluginInstance, ProviderInstance, cni_linker, provider_linker};
 use runtime::{Limits, Runtime};
 use skoop_engine::error::bad_input;
 use state::HostState;
+
+/// This host's own version, compared with an extension's `min-host-version`.
+pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.3.0";
@@ -58,6 +66,21 @@ pub struct ConfigKey {
     pub name: String,
     pub help: String,
     pub default: Option<String>,
+    /// A credential: never logged, echoed or recorded.
+    pub secret: bool,
+    /// Environment variables that give the value when the flag is absent.
+    pub env: Vec<String>,
+    /// A credentials file that gives it as a last resort.
+    pub file: Option<CredentialsFile>,
+}
+
+/// A value in an INI-style credentials file (`~/.aws/credentials`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialsFile {
+    pub path: String,
+    pub path_env: Option<String>,
+    pub section_key: Option<String>,
+    pub key: String,
 }
 
 /// An extension's self-description.
@@ -75,6 +98,10 @@ pub struct Info {
     pub detect_objects: Vec<String>,
     /// Policy kinds a CNI plugin enforces (`apiVersion/Kind`); empty: none.
     pub enforces: Vec<String>,
+    /// Hosts a cloud provider may send HTTP requests to (globs).
+    pub http_hosts: Vec<String>,
+    /// The oldest host version it works with.
+    pub min_host_version: Option<String>,
 }
 
 /// Where an extension came from.
@@ -144,12 +171,22 @@ macro_rules! info_from {
                     name: clean(&c.name),
                     help: clean(&c.help),
                     default: c.default.as_deref().map(clean),
+                    secret: c.secret,
+                    env: c.env,
+                    file: c.file.map(|f| CredentialsFile {
+                        path: f.path,
+                        path_env: f.path_env,
+                        section_key: f.section_key,
+                        key: f.key,
+                    }),
                 })
                 .collect(),
             reads: i.reads,
             detect_daemonsets: i.detect_daemonsets,
             detect_objects: i.detect_objects,
             enforces: i.enforces,
+            http_hosts: i.http_hosts,
+            min_host_version: i.min_host_version.as_deref().map(clean),
         }
     }};
 }
@@ -310,6 +347,23 @@ impl Registry {
             }
         };
         validate(label, &info)?;
+        // The metadata section (read without running it) must say what
+        // describe() says; built-ins are checked by their tests.
+        if let Origin::File(_) = origin
+            && let Ok(inspect::Inspection {
+                metadata: Some(section),
+                ..
+            }) = inspect::inspect(bytes)
+        {
+            let differ = inspect::disagreements(&section, &info);
+            if !differ.is_empty() {
+                return Err(bad_input(format!(
+                    "{label}: its {} section and its describe() disagree ({}); rebuild it",
+                    inspect::SECTION,
+                    differ.join("; ")
+                )));
+            }
+        }
         Ok(Extension {
             info,
             origin,
@@ -396,6 +450,25 @@ fn validate(label: &str, info: &Info) -> Result<()> {
                 key.name, info.name
             )));
         }
+    }
+    if let Some(min) = &info.min_host_version {
+        let Ok(wanted) = Version::parse(min) else {
+            return Err(bad_input(format!(
+                "{label} declares the minimum host version {min:?}, which is not x.y.z"
+            )));
+        };
+        let ours = Version::parse(HOST_VERSION).expect("the crate version is semver");
+        if wanted > ours {
+            return Err(bad_input(format!(
+                "{label} ({} {}) needs skoop {wanted} or newer, but this is skoop {ours}: upgrade skoop, or use an older release of the extension",
+                info.name, info.version
+            )));
+        }
+    }
+    if !info.http_hosts.is_empty() && info.kind != Kind::CloudProvider {
+        return Err(bad_input(format!(
+            "{label} declares HTTP hosts, but only cloud providers may send HTTP requests"
+        )));
     }
     Ok(())
 }

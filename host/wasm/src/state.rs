@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::egress::Egress;
 
 use super::instance::ProviderInstance;
 use super::runtime::MemoryLimiter;
@@ -36,6 +39,9 @@ pub struct HostState {
     pub verbose: bool,
     /// The policy evaluator, built on the first `policy.evaluate` call.
     pub policy: Option<Arc<skoop_engine::policy::PolicyCheck>>,
+    http: WasiHttpCtx,
+    /// Outbound HTTP of a cloud provider: refused unless configured.
+    pub egress: Egress,
 }
 
 impl HostState {
@@ -59,6 +65,8 @@ impl HostState {
             infra: None,
             verbose: false,
             policy: None,
+            http: WasiHttpCtx::new(),
+            egress: Egress::default(),
         }
     }
 
@@ -89,6 +97,16 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
         }
     }
 }

@@ -16,11 +16,11 @@ mod sha1;
 
 #[cfg(target_arch = "wasm32")]
 use skoop_sdk::export_cni_plugin;
+use skoop_sdk::meta::{StaticConfigKey, StaticMetadata};
 
 use skoop_sdk::host::{Netns, cluster};
 use skoop_sdk::{
-    CniPlugin, ConfigKey, Findings, Level, Link, Metadata, Node, NodeStep, Packet, Pod, Result,
-    Suspicion, VethPod,
+    CniPlugin, Findings, Level, Link, Node, NodeStep, Packet, Pod, Result, Suspicion, VethPod,
 };
 
 pub use config::{CalicoConfig, EncapMode, Mode, Pool};
@@ -32,10 +32,6 @@ pub const POD_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 1,
 /// The plugin value, built once by `setup`.
 pub struct Calico {
     config: CalicoConfig,
-}
-
-fn kind(k: (&str, &str)) -> String {
-    format!("{}/{}", k.0, k.1)
 }
 
 impl Calico {
@@ -117,31 +113,30 @@ impl Calico {
 }
 
 impl CniPlugin for Calico {
-    fn metadata() -> Metadata {
-        Metadata {
-            name: "calico".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Calico: cali veths with proxy ARP, IPAM blocks, BGP/IPIP/VXLAN/CrossSubnet/WireGuard per IPPool, felix policy".into(),
-            config: vec![ConfigKey::new(
-                "calico-pod-mtu",
-                "pod MTU Calico configures (default: calico-config veth_mtu, the Installation, FelixConfiguration, else the host MTU less the encapsulation)",
-                None,
-            )],
-            reads: vec![
-                "v1/ConfigMap".into(),
-                kind(config::POOL_V1),
-                kind(config::POOL_V3),
-                kind(config::BLOCK_AFFINITY),
-                kind(config::FELIX),
-                kind(config::INSTALLATION),
-            ],
-            detect_daemonsets: vec!["calico-node".into()],
-            // An operator install, even where calico-node is not in view.
-            detect_objects: vec![kind(config::INSTALLATION)],
-            // felix programs Kubernetes NetworkPolicy into the dataplane.
-            enforces: vec!["networking.k8s.io/v1/NetworkPolicy".into()],
-        }
-    }
+    const METADATA: Option<StaticMetadata> = Some(StaticMetadata {
+        name: "calico",
+        version: env!("CARGO_PKG_VERSION"),
+        description: "Calico: cali veths with proxy ARP, IPAM blocks, BGP/IPIP/VXLAN/CrossSubnet/WireGuard per IPPool, felix policy",
+        config: &[StaticConfigKey::new(
+            "calico-pod-mtu",
+            "pod MTU Calico configures (default: calico-config veth_mtu, the Installation, FelixConfiguration, else the host MTU less the encapsulation)",
+        )],
+        // The kinds of config.rs (a test checks they agree).
+        reads: &[
+            "v1/ConfigMap",
+            "crd.projectcalico.org/v1/IPPool",
+            "projectcalico.org/v3/IPPool",
+            "crd.projectcalico.org/v1/BlockAffinity",
+            "crd.projectcalico.org/v1/FelixConfiguration",
+            "operator.tigera.io/v1/Installation",
+        ],
+        detect_daemonsets: &["calico-node"],
+        // An operator install, even where calico-node is not in view.
+        detect_objects: &["operator.tigera.io/v1/Installation"],
+        // felix programs Kubernetes NetworkPolicy into the dataplane.
+        enforces: &["networking.k8s.io/v1/NetworkPolicy"],
+        ..StaticMetadata::EMPTY
+    });
 
     fn setup() -> Result<(Self, Vec<Suspicion>)> {
         let (config, findings) = CalicoConfig::load()?;
@@ -206,3 +201,27 @@ impl CniPlugin for Calico {
 // Exported only in the component: a native build (unit tests) has no host to link against.
 #[cfg(target_arch = "wasm32")]
 export_cni_plugin!(Calico);
+
+#[cfg(test)]
+mod metadata_tests {
+    use super::*;
+
+    fn kind(k: (&str, &str)) -> String {
+        format!("{}/{}", k.0, k.1)
+    }
+
+    #[test]
+    fn the_static_metadata_names_the_kinds_the_plugin_reads() {
+        let m = <Calico as CniPlugin>::metadata();
+        for k in [
+            config::POOL_V1,
+            config::POOL_V3,
+            config::BLOCK_AFFINITY,
+            config::FELIX,
+            config::INSTALLATION,
+        ] {
+            assert!(m.reads.contains(&kind(k)), "{k:?} not in {:?}", m.reads);
+        }
+        assert_eq!(m.detect_objects, vec![kind(config::INSTALLATION)]);
+    }
+}

@@ -715,6 +715,7 @@ impl<'a> Hop<'a> {
                 src: self.node.ip,
                 dst: owner.ip,
                 vni: Some(vni),
+                port: Some(self.plugin.config.vxlan_port),
             }),
             mark: 0,
             ..inner
@@ -775,6 +776,7 @@ impl<'a> Hop<'a> {
                 src: self.node.ip,
                 dst: owner.ip,
                 vni: None,
+                port: None,
             }),
             mark: 0,
             ..ing.out.packet

@@ -5,9 +5,9 @@
 mod config;
 mod node;
 
+use skoop_sdk::meta::{StaticConfigKey, StaticMetadata};
 use skoop_sdk::{
-    CniPlugin, ConfigKey, Link, Metadata, Node, NodeStep, Packet, Pod, Result, Suspicion, VethPod,
-    export_cni_plugin,
+    CniPlugin, Link, Node, NodeStep, Packet, Pod, Result, Suspicion, VethPod, export_cni_plugin,
 };
 
 pub use config::{Backend, FlannelConfig};
@@ -25,36 +25,32 @@ impl Flannel {
 }
 
 impl CniPlugin for Flannel {
-    fn metadata() -> Metadata {
-        Metadata {
-            name: "flannel".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "flannel with the host-gw or vxlan backend, pods on the cni0 bridge"
-                .into(),
-            config: vec![
-                ConfigKey::new(
-                    "flannel-backend-type",
-                    "flannel backend: vxlan or host-gw (default: from ConfigMap kube-flannel-cfg)",
-                    None,
-                ),
-                ConfigKey::new(
-                    "flannel-pod-mtu",
-                    "pod MTU flannel configures (default: host interface MTU, minus 50 for vxlan)",
-                    None,
-                ),
-                ConfigKey::new(
+    const METADATA: Option<StaticMetadata> = Some(StaticMetadata {
+        name: "flannel",
+        version: env!("CARGO_PKG_VERSION"),
+        description: "flannel with the host-gw or vxlan backend, pods on the cni0 bridge",
+        config: &[
+            StaticConfigKey::new(
+                "flannel-backend-type",
+                "flannel backend: vxlan or host-gw (default: from ConfigMap kube-flannel-cfg)",
+            ),
+            StaticConfigKey::new(
+                "flannel-pod-mtu",
+                "pod MTU flannel configures (default: host interface MTU, minus 50 for vxlan)",
+            ),
+            StaticConfigKey {
+                default: Some("true"),
+                ..StaticConfigKey::new(
                     "flannel-bridge-nf-call-iptables",
                     "require net.bridge.bridge-nf-call-iptables=1 on nodes (true/false)",
-                    Some("true"),
-                ),
-            ],
-            reads: vec!["v1/ConfigMap".into()],
-            detect_daemonsets: vec!["kube-flannel-ds".into(), "kube-flannel-ds-amd64".into()],
-            detect_objects: vec![],
-            // flannel enforces no policy.
-            enforces: vec![],
-        }
-    }
+                )
+            },
+        ],
+        reads: &["v1/ConfigMap"],
+        detect_daemonsets: &["kube-flannel-ds", "kube-flannel-ds-amd64"],
+        // flannel enforces no policy.
+        ..StaticMetadata::EMPTY
+    });
 
     fn setup() -> Result<(Self, Vec<Suspicion>)> {
         let (config, findings) = FlannelConfig::load()?;

@@ -585,6 +585,7 @@ impl<'a> Hop<'a> {
             src: self.node.ip,
             dst: remote,
             vni: Some(self.plugin.config.vni),
+            port: Some(self.plugin.config.port),
         };
         let packet = Packet {
             encap: Some(outer),

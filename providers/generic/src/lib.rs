@@ -1,23 +1,18 @@
 //! The generic cloud provider: wires whatever CNI plugin the cluster runs with
 //! the proxy mode it detected, and has nothing to check in the underlay.
 
-use skoop_sdk::{
-    CloudProvider, Error, Metadata, NetworkPlan, Node, Packet, Result, Settings, Suspicion,
-    export_cloud_provider,
-};
+use skoop_sdk::meta::StaticMetadata;
+use skoop_sdk::{CloudProvider, Error, NetworkPlan, Result, Settings, export_cloud_provider};
 
 struct Generic;
 
 impl CloudProvider for Generic {
-    fn metadata() -> Metadata {
-        Metadata {
-            name: "generic".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Any cloud or bare metal: the underlay is assumed to carry node traffic"
-                .into(),
-            ..Metadata::default()
-        }
-    }
+    const METADATA: Option<StaticMetadata> = Some(StaticMetadata {
+        name: "generic",
+        version: env!("CARGO_PKG_VERSION"),
+        description: "Any cloud or bare metal: the underlay is assumed to carry node traffic",
+        ..StaticMetadata::EMPTY
+    });
 
     fn create_network(settings: &Settings) -> Result<NetworkPlan> {
         if settings.network_plugin.is_empty() {
@@ -30,14 +25,6 @@ impl CloudProvider for Generic {
             service_processor: settings.proxy_mode,
             infra_shim: false,
         })
-    }
-
-    fn node_to_node(_: &Node, _: &str, _: &Node, _: Packet) -> Result<Vec<Suspicion>> {
-        Ok(vec![])
-    }
-
-    fn node_to_external(_: &Node, _: &str, _: Packet) -> Result<Vec<Suspicion>> {
-        Ok(vec![])
     }
 }
 
