@@ -109,16 +109,16 @@ def base():
                           "SnatTableIds": [STB], "Ips": ["47.96.100.1"]}],
         "snat_entries": [{"SnatEntryId": SNAT, "SnatTableId": STB, "SourceCIDR": "192.168.0.0/24",
                           "SourceVSwitchId": VSWITCH, "SnatIp": "47.96.100.1", "Status": "Available"}],
-        # A CLB in front of a web Service on node port 31080 (ETP Cluster: every node).
+        # A CLB in front of Service default/web-nodeport (port 80, node port 30080; ETP Cluster: every node).
         "load_balancers": [{"LoadBalancerId": LB, "Address": "47.96.200.1", "AddressType": "internet",
                             "LoadBalancerStatus": "active", "VpcId": VPC_ID,
                             "Listeners": [{"ListenerPort": 80, "ListenerProtocol": "tcp", "Status": "running",
                                            "AclStatus": "off", "VServerGroupId": RSP}]}],
         "acls": [],
         "vserver_groups": [{"VServerGroupId": RSP, "LoadBalancerId": LB, "BackendServers": [
-            {"ServerId": instance_id(n), "Port": 31080, "Type": "ecs"} for n in NODES]}],
+            {"ServerId": instance_id(n), "Port": 30080, "Type": "ecs"} for n in NODES]}],
         "health": [{"LoadBalancerId": LB, "ListenerPort": 80, "Protocol": "tcp", "ServerId": instance_id(n),
-                    "ServerIp": ip, "Port": 31080, "ServerHealthStatus": "normal"}
+                    "ServerIp": ip, "Port": 30080, "ServerHealthStatus": "normal"}
                    for n, (ip, _) in NODES.items()],
     }
 
@@ -188,7 +188,21 @@ def no_snat(w):
     return "the NAT gateway's SNAT table is empty and no node has an EIP"
 
 
+def clb_listener_stopped(w):
+    w["load_balancers"][0]["Listeners"][0]["Status"] = "stopped"
+    return "the CLB's TCP 80 listener is stopped"
+
+
+def clb_backend_unhealthy(w):
+    for h in w["health"]:
+        if h["ServerId"] == instance_id("node-2"):
+            h["ServerHealthStatus"] = "abnormal"
+    return "the CLB's health check fails on node-2's node port"
+
+
 SCENARIOS = {
+    "clb-listener-stopped": clb_listener_stopped,
+    "clb-backend-unhealthy": clb_backend_unhealthy,
     "healthy": healthy,
     "sg-blocks-vxlan": sg_blocks_vxlan,
     "sg-allows-by-group-id": sg_allows_by_group_id,

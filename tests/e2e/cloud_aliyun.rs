@@ -410,6 +410,68 @@ fn aliyun_underlay_checks_against_the_fake() {
     let _ = std::fs::remove_dir_all(&hostgw);
 }
 
+/// The bundle with Service default/web-nodeport exposed as a LoadBalancer
+/// at the fake CLB's address.
+fn with_load_balancer(dir: &Path, address: &str) {
+    let file = dir.join("cluster.json");
+    let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    for item in list["items"].as_array_mut().unwrap() {
+        if item["kind"] == "Service" && item["metadata"]["name"] == "web-nodeport" {
+            item["spec"]["type"] = "LoadBalancer".into();
+            item["status"] = serde_json::json!({"loadBalancer": {"ingress": [{"ip": address}]}});
+        }
+    }
+    std::fs::write(&file, serde_json::to_string(&list).unwrap()).unwrap();
+}
+
+/// A client on the internet calls the Service's CLB: the CLB's listener,
+/// vServer group and health are checked, and the CLB hands the packet to
+/// each node's NodePort, which kube-proxy's rules (from the node dumps)
+/// carry to a backend pod.
+#[test]
+fn aliyun_load_balancer_from_outside() {
+    if skipped() {
+        return;
+    }
+    let fake = Fake::start();
+    let ep = fake.endpoint.as_str();
+    let flow = "203.0.113.9 47.96.200.1 80";
+
+    let s = fake.scenario("healthy");
+    let dir = bundle("vxlan", &s, "clb-healthy");
+    with_load_balancer(&dir, "47.96.200.1");
+    let run = diagnose(&dir, ep, &scenario_credentials(&s), flow);
+    assert_quiet(&run);
+    let report = report(&run);
+    let decisions = report["path"]["decisions"].as_array().unwrap();
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d["netns"] == "underlay from the outside"
+                && d["rules"].as_array().is_some_and(|r| r
+                    .iter()
+                    .any(|x| x.as_str().unwrap_or("").contains(id(&s, "lb"))))),
+        "no underlay decision naming the CLB: {decisions:#?}"
+    );
+    // Each node receives the packet at its NodePort and serves it through a pod.
+    let links = report["path"]["links"].as_array().unwrap();
+    assert!(
+        links.iter().any(|l| l["type"] == "external"
+            && l["packet"]["dport"] == 30080
+            && l["packet"]["dst"] == "192.168.0.12"),
+        "{links:#?}"
+    );
+
+    let s = fake.scenario("clb-listener-stopped");
+    let run = diagnose(&dir, ep, &scenario_credentials(&s), flow);
+    assert_finding(&run, "FATAL", &[id(&s, "lb"), "stopped"]);
+
+    let s = fake.scenario("clb-backend-unhealthy");
+    let run = diagnose(&dir, ep, &scenario_credentials(&s), flow);
+    assert_finding(&run, "WARNING", &[instance(&s, "node-2")]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `skoop snapshot --cloud-provider aliyun --cloud-only` records what the
 /// checks ask; with the fake stopped, the same diagnoses run offline with
 /// the same findings and no credentials; a request the recording lacks is

@@ -135,7 +135,8 @@ pub fn assert_bad_input(run: &Run, culprit: &str) {
 pub fn test_extension(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
-        let target = root().join("target").join("test-extensions");
+        // The build script's wasm target dir: the SDK and calico are built there already.
+        let target = root().join("target").join("wasm-extensions");
         let status = Command::new(env!("CARGO"))
             .current_dir(root())
             .args([

@@ -41,7 +41,6 @@ fn url_host(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
-
 /// Wire the provider's outbound HTTP: the recording in the bundle when
 /// there is one, else its cloud, live, when it declares hosts; else none.
 pub fn connect(

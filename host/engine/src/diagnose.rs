@@ -190,6 +190,9 @@ pub struct Diagnosis<'a> {
     plugin: &'a mut dyn Plugin,
     trace: Trace,
     steps: usize,
+    /// Translations the cloud made to packets entering from outside (as
+    /// entered, as sent): a load balancer undoes them on the way back.
+    entries: Vec<(Packet, Packet)>,
 }
 
 /// Where the flow starts: a pod, or a node (also for host-network pods, and
@@ -259,6 +262,7 @@ impl<'a> Diagnosis<'a> {
             plugin,
             trace: Trace::default(),
             steps: 0,
+            entries: Vec::new(),
         }
     }
 
@@ -496,6 +500,16 @@ impl<'a> Diagnosis<'a> {
             {
                 p.src = e.orig.dst;
                 p.sport = e.orig.dport;
+            }
+            // The cloud (a load balancer, an elastic IP) undoes on the way
+            // out what it translated on the way in.
+            if hop.kind == NodeKind::External
+                && let Some((_, sent)) = self.entries.iter().find(|(entered, sent)| {
+                    (p.src, p.sport) == (entered.dst, entered.dport) && p.dst == sent.src
+                })
+            {
+                p.src = sent.dst;
+                p.sport = sent.dport;
             }
             if &hop != client {
                 self.trace.suspect(
@@ -818,6 +832,11 @@ impl<'a> Diagnosis<'a> {
         for n in nodes {
             let entry = self.plugin.underlay_from_outside(n, &packet)?;
             findings.extend(entry.findings);
+            if let Some(p) = entry.packet
+                && p != packet
+            {
+                self.entries.push((p, packet));
+            }
             transmissions.push(Tx {
                 next: HopId {
                     kind: NodeKind::Node,

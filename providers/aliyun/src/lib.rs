@@ -26,9 +26,10 @@ use std::rc::Rc;
 
 use serde_json::Value;
 use skoop_sdk::host::cluster;
+use skoop_sdk::meta::{StaticConfigKey, StaticCredentialsFile, StaticMetadata};
 use skoop_sdk::{
-    CloudProvider, ConfigKey, CredentialsFile, Error, Metadata, NetworkPlan, Node, Packet, Result,
-    Settings, Suspicion, Underlay, export_cloud_provider,
+    CloudProvider, Error, Metadata, NetworkPlan, Node, Packet, Result, Settings, Suspicion,
+    Underlay, export_cloud_provider,
 };
 
 use crate::client::{Client, HttpRequest, HttpResponse, Transport, TransportError};
@@ -44,58 +45,72 @@ pub const SECURITY_TOKEN: &str = "aliyun-security-token";
 pub const PROFILE: &str = "aliyun-profile";
 pub const ENDPOINT: &str = "aliyun-endpoint-url";
 
-fn credentials_file(key: &str) -> CredentialsFile {
-    CredentialsFile {
-        path: "~/.alibabacloud/credentials".into(),
-        path_env: Some("ALIBABA_CLOUD_CREDENTIALS_FILE".into()),
-        section_key: Some(PROFILE.into()),
-        key: key.into(),
+const fn credentials_file(key: &'static str) -> StaticCredentialsFile {
+    StaticCredentialsFile {
+        path: "~/.alibabacloud/credentials",
+        path_env: Some("ALIBABA_CLOUD_CREDENTIALS_FILE"),
+        section_key: Some(PROFILE),
+        key,
     }
 }
 
-/// The provider's self-description.
-pub fn metadata() -> Metadata {
-    Metadata {
-        name: "aliyun".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        description: "Alibaba Cloud: checks security groups, VPC route tables, NAT gateway SNAT entries and CLB load balancers between nodes and to the outside".into(),
-        config: vec![
-            ConfigKey::new(
+/// The provider's self-description, also written into the component's
+/// metadata section.
+pub const METADATA: StaticMetadata = StaticMetadata {
+    name: "aliyun",
+    version: env!("CARGO_PKG_VERSION"),
+    description: "Alibaba Cloud: checks security groups, VPC route tables, NAT gateway SNAT entries and CLB load balancers between nodes and to and from the outside",
+    config: &[
+        StaticConfigKey {
+            env: &["ALIBABA_CLOUD_REGION_ID"],
+            ..StaticConfigKey::new(
                 REGION,
                 "Alibaba Cloud region of the cluster (default: the nodes' topology.kubernetes.io/region label)",
-                None,
             )
-            .env(&["ALIBABA_CLOUD_REGION_ID"]),
-            ConfigKey::new(ACCESS_KEY_ID, "AccessKey ID for the ECS, VPC and SLB APIs (read-only access suffices)", None)
-                .secret()
-                .env(&["ALIBABA_CLOUD_ACCESS_KEY_ID"])
-                .file(credentials_file("access_key_id")),
-            ConfigKey::new(ACCESS_KEY_SECRET, "AccessKey secret", None)
-                .secret()
-                .env(&["ALIBABA_CLOUD_ACCESS_KEY_SECRET"])
-                .file(credentials_file("access_key_secret")),
-            ConfigKey::new(SECURITY_TOKEN, "STS security token, with temporary AccessKeys", None)
-                .secret()
-                .env(&["ALIBABA_CLOUD_SECURITY_TOKEN"]),
-            ConfigKey::new(
+        },
+        StaticConfigKey {
+            secret: true,
+            env: &["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+            file: Some(credentials_file("access_key_id")),
+            ..StaticConfigKey::new(
+                ACCESS_KEY_ID,
+                "AccessKey ID for the ECS, VPC and SLB APIs (read-only access suffices)",
+            )
+        },
+        StaticConfigKey {
+            secret: true,
+            env: &["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
+            file: Some(credentials_file("access_key_secret")),
+            ..StaticConfigKey::new(ACCESS_KEY_SECRET, "AccessKey secret")
+        },
+        StaticConfigKey {
+            secret: true,
+            env: &["ALIBABA_CLOUD_SECURITY_TOKEN"],
+            ..StaticConfigKey::new(
+                SECURITY_TOKEN,
+                "STS security token, with temporary AccessKeys",
+            )
+        },
+        StaticConfigKey {
+            env: &["ALIBABA_CLOUD_PROFILE"],
+            ..StaticConfigKey::new(
                 PROFILE,
                 "profile (section) of ~/.alibabacloud/credentials to read the AccessKey from (default: \"default\")",
-                None,
             )
-            .env(&["ALIBABA_CLOUD_PROFILE"]),
-            ConfigKey::new(
-                ENDPOINT,
-                "one endpoint URL for the ECS, VPC and SLB APIs (tests, private endpoints)",
-                None,
-            ),
-        ],
-        reads: vec![
-            "v1/Service".into(),
-            "discovery.k8s.io/v1/EndpointSlice".into(),
-        ],
-        http_hosts: vec!["*.aliyuncs.com".into()],
-        ..Metadata::default()
-    }
+        },
+        StaticConfigKey::new(
+            ENDPOINT,
+            "one endpoint URL for the ECS, VPC and SLB APIs (tests, private endpoints)",
+        ),
+    ],
+    reads: &["v1/Service", "discovery.k8s.io/v1/EndpointSlice"],
+    http_hosts: &["*.aliyuncs.com"],
+    ..StaticMetadata::EMPTY
+};
+
+/// The provider's self-description.
+pub fn metadata() -> Metadata {
+    METADATA.to_metadata()
 }
 
 /// The host's outbound HTTP.
@@ -255,9 +270,7 @@ fn cluster_lb_services() -> Vec<LbService> {
 struct AliyunProvider;
 
 impl CloudProvider for AliyunProvider {
-    fn metadata() -> Metadata {
-        metadata()
-    }
+    const METADATA: Option<StaticMetadata> = Some(METADATA);
 
     fn create_network(settings: &Settings) -> Result<NetworkPlan> {
         if settings.network_plugin.is_empty() {

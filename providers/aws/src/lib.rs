@@ -18,9 +18,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use skoop_sdk::meta::{StaticConfigKey, StaticCredentialsFile, StaticMetadata};
 use skoop_sdk::{
-    CloudProvider, ConfigKey, CredentialsFile, Error, Level, Metadata, NetworkPlan, Node, Packet,
-    Result, Settings, Suspicion, Underlay, host, http,
+    CloudProvider, Error, Level, NetworkPlan, Node, Packet, Result, Settings, Suspicion, Underlay,
+    host, http,
 };
 
 use crate::client::{Client, Ec2, HttpRequest, HttpResponse, Transport, TransportError};
@@ -116,12 +117,12 @@ fn with_cloud(node: &Node, check: impl FnOnce(&dyn Cloud) -> Underlay) -> Underl
     check(&*cloud)
 }
 
-fn credentials_file(key: &str) -> CredentialsFile {
-    CredentialsFile {
-        path: "~/.aws/credentials".into(),
-        path_env: Some("AWS_SHARED_CREDENTIALS_FILE".into()),
-        section_key: Some("aws-profile".into()),
-        key: key.into(),
+const fn credentials_file(key: &'static str) -> StaticCredentialsFile {
+    StaticCredentialsFile {
+        path: "~/.aws/credentials",
+        path_env: Some("AWS_SHARED_CREDENTIALS_FILE"),
+        section_key: Some("aws-profile"),
+        key,
     }
 }
 
@@ -129,58 +130,63 @@ fn credentials_file(key: &str) -> CredentialsFile {
 pub struct Aws;
 
 impl CloudProvider for Aws {
-    fn metadata() -> Metadata {
-        Metadata {
-            name: "aws".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "AWS: checks security groups, network ACLs, route tables, source/destination checks, internet and NAT gateways between nodes and to the outside (EC2 API, read-only)".into(),
-            config: vec![
-                ConfigKey::new(
+    const METADATA: Option<StaticMetadata> = Some(StaticMetadata {
+        name: "aws",
+        version: env!("CARGO_PKG_VERSION"),
+        description: "AWS: checks security groups, network ACLs, route tables, source/destination checks, internet and NAT gateways and load balancers between nodes and to and from the outside (EC2 and ELBv2 APIs, read-only)",
+        config: &[
+            StaticConfigKey {
+                env: &["AWS_REGION", "AWS_DEFAULT_REGION"],
+                ..StaticConfigKey::new(
                     "aws-region",
                     "AWS region of the cluster (default: the nodes' topology.kubernetes.io/region label, else the zone of their provider ID)",
-                    None,
                 )
-                .env(&["AWS_REGION", "AWS_DEFAULT_REGION"]),
-                ConfigKey::new(
+            },
+            StaticConfigKey {
+                env: &["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"],
+                ..StaticConfigKey::new(
                     "aws-endpoint-url",
                     "EC2 and ELBv2 endpoint instead of https://ec2.<region>.amazonaws.com (a private endpoint, or a test server); requests are signed for its host",
-                    None,
                 )
-                .env(&["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"]),
-                ConfigKey::new(
+            },
+            StaticConfigKey {
+                env: &["AWS_PROFILE"],
+                ..StaticConfigKey::new(
                     "aws-profile",
                     "Profile (section) of the shared credentials file to read the keys from (default: default)",
-                    None,
                 )
-                .env(&["AWS_PROFILE"]),
-                ConfigKey::new(
+            },
+            StaticConfigKey {
+                secret: true,
+                env: &["AWS_ACCESS_KEY_ID"],
+                file: Some(credentials_file("aws_access_key_id")),
+                ..StaticConfigKey::new(
                     "aws-access-key-id",
-                    "AWS access key id, allowed ec2:Describe* and ec2:GetManagedPrefixListEntries",
-                    None,
+                    "AWS access key id, allowed ec2:Describe*, ec2:GetManagedPrefixListEntries and elasticloadbalancing:Describe*",
                 )
-                .secret()
-                .env(&["AWS_ACCESS_KEY_ID"])
-                .file(credentials_file("aws_access_key_id")),
-                ConfigKey::new("aws-secret-access-key", "AWS secret access key", None)
-                    .secret()
-                    .env(&["AWS_SECRET_ACCESS_KEY"])
-                    .file(credentials_file("aws_secret_access_key")),
-                ConfigKey::new(
+            },
+            StaticConfigKey {
+                secret: true,
+                env: &["AWS_SECRET_ACCESS_KEY"],
+                file: Some(credentials_file("aws_secret_access_key")),
+                ..StaticConfigKey::new("aws-secret-access-key", "AWS secret access key")
+            },
+            StaticConfigKey {
+                secret: true,
+                env: &["AWS_SESSION_TOKEN"],
+                file: Some(credentials_file("aws_session_token")),
+                ..StaticConfigKey::new(
                     "aws-session-token",
                     "AWS session token of temporary credentials",
-                    None,
                 )
-                .secret()
-                .env(&["AWS_SESSION_TOKEN"])
-                .file(credentials_file("aws_session_token")),
-            ],
-            http_hosts: vec![
-                "ec2.*.amazonaws.com".into(),
-                "elasticloadbalancing.*.amazonaws.com".into(),
-            ],
-            ..Metadata::default()
-        }
-    }
+            },
+        ],
+        http_hosts: &[
+            "ec2.*.amazonaws.com",
+            "elasticloadbalancing.*.amazonaws.com",
+        ],
+        ..StaticMetadata::EMPTY
+    });
 
     fn create_network(settings: &Settings) -> Result<NetworkPlan> {
         if settings.network_plugin.is_empty() {
