@@ -420,6 +420,132 @@ fn aws_record_and_replay_offline() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Replace the answer to every recorded request for `action` with `fixture`.
+fn answer_with(recording: &mut Value, action: &str, fixture: &str) {
+    let body = std::fs::read_to_string(root().join("tests/cloud/fixtures").join(fixture)).unwrap();
+    let mut edited = false;
+    for e in recording["exchanges"].as_array_mut().unwrap() {
+        let request = e["request_body"].as_str().unwrap_or("");
+        if request.contains(&format!("Action={action}&"))
+            || request.ends_with(&format!("Action={action}"))
+        {
+            e["body"] = Value::String(body.clone());
+            edited = true;
+        }
+    }
+    assert!(edited, "the recording has no {action} exchange");
+}
+
+/// Record `scenario` from moto into a copy of the vxlan bundle whose
+/// Service default/web-nodeport is a LoadBalancer at the NLB's address.
+fn record_load_balancer(scenario: &str) -> (PathBuf, Value) {
+    let mut moto = Moto::start();
+    let s = moto.scenario(scenario);
+    let dir = bundle("vxlan", &s, scenario);
+    let file = dir.join("cluster.json");
+    let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    for item in list["items"].as_array_mut().unwrap() {
+        if item["kind"] == "Service" && item["metadata"]["name"] == "web-nodeport" {
+            item["spec"]["type"] = "LoadBalancer".into();
+            item["status"] =
+                serde_json::json!({"loadBalancer": {"ingress": [{"ip": NLB_ADDRESS}]}});
+        }
+    }
+    std::fs::write(&file, serde_json::to_string(&list).unwrap()).unwrap();
+    let d = dir.to_string_lossy().into_owned();
+    let env = credentials(&s);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let ep = moto.endpoint.clone();
+    let rec = skoop_env(
+        &[
+            "snapshot",
+            "-o",
+            &d,
+            "--cloud-provider",
+            "aws",
+            "--cloud-only",
+            "--aws-endpoint-url",
+            &ep,
+            "--aws-region",
+            "us-east-1",
+        ],
+        &env,
+    );
+    assert_eq!(rec.code, 0, "{}{}", rec.stdout, rec.stderr);
+    moto.stop();
+    // moto creates no ENI for a load balancer: the recorded answer gets the
+    // NLB's, as AWS lists it (tests/cloud/fixtures/README.md).
+    let path = dir.join("cloud/aws.json");
+    let mut recording: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    answer_with(
+        &mut recording,
+        "DescribeNetworkInterfaces",
+        "describe_network_interfaces_nlb_eni.xml",
+    );
+    std::fs::write(&path, serde_json::to_string_pretty(&recording).unwrap()).unwrap();
+    (dir, recording)
+}
+
+/// The NLB's public address in the fixture.
+const NLB_ADDRESS: &str = "54.214.0.100";
+
+/// A client on the internet calls a Service's network load balancer: healthy
+/// targets pass; an unhealthy target (a state moto cannot produce, from a
+/// fixture) and a missing listener are named with the resource.
+#[test]
+fn aws_load_balancer_from_outside() {
+    if skipped() {
+        return;
+    }
+    let flow = &format!("203.0.113.9 {NLB_ADDRESS} 80");
+    let (dir, mut recording) = record_load_balancer("elb-healthy");
+    let run = diagnose(&dir, None, &no_credentials(), flow);
+    assert_quiet(&run);
+    let links = run.json()["path"]["links"].clone();
+    assert!(
+        links
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["type"] == "external"
+                && l["packet"]["dport"] == 30080
+                && l["packet"]["dst"] == "192.168.0.12"),
+        "the NLB hands node-2 the packet at its NodePort: {links:#}"
+    );
+
+    answer_with(
+        &mut recording,
+        "DescribeTargetHealth",
+        "describe_target_health_unhealthy.xml",
+    );
+    std::fs::write(
+        dir.join("cloud/aws.json"),
+        serde_json::to_string(&recording).unwrap(),
+    )
+    .unwrap();
+    let run = diagnose(&dir, None, &no_credentials(), flow);
+    assert_finding(
+        &run,
+        "CRITICAL",
+        &[
+            "i-da2cedbb2cdec1546",
+            "unhealthy",
+            "Target.FailedHealthChecks",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let (dir, _) = record_load_balancer("elb-listener-missing");
+    let run = diagnose(&dir, None, &no_credentials(), flow);
+    assert_finding(
+        &run,
+        "CRITICAL",
+        &["no listener", "ELBV2_LISTENERS_MISMATCH"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Offline runs get no credentials at all.
 fn no_credentials() -> Value {
     serde_json::json!({"access_key_id": "", "secret_access_key": ""})

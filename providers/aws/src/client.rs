@@ -452,11 +452,18 @@ impl<T: Transport> Cloud for Ec2<T> {
     }
 
     fn load_balancer_interfaces(&self) -> Fetch<Vec<NetworkInterface>> {
-        self.describe(
+        // Every ENI, kept when its description is `ELB …` (the caller looks):
+        // a filter value with `*` or a space is form-encoded in ways not all
+        // SigV4 verifiers agree on (moto re-encodes the body and refuses it).
+        let all = self.describe(
             "DescribeNetworkInterfaces",
-            &filter(1, "description", "ELB *"),
+            &[],
             ec2::parse_network_interfaces,
-        )
+        )?;
+        Ok(all
+            .into_iter()
+            .filter(|e| e.description.starts_with("ELB "))
+            .collect())
     }
 
     fn load_balancers(&self) -> Fetch<Vec<LoadBalancer>> {

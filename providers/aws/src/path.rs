@@ -766,18 +766,43 @@ fn load_balancer(
         .iter()
         .find(|e| e.owns(flow.dst) || e.owns_public(flow.dst))
     else {
+        push(
+            u,
+            Suspicion::new(
+                Level::Warning,
+                format!(
+                    "no load balancer network interface and no interface of node {} owns {}: the AWS path of {} was not checked",
+                    node.name,
+                    flow.dst,
+                    flow.describe()
+                ),
+            ),
+        );
         return;
     };
     let lb_id = lb_eni.description.strip_prefix("ELB ").unwrap_or_default();
+    // `net/NAME/ID` or `app/NAME/ID`: NAME/ID identifies it.
+    let name_id = |id: &str| id.split('/').skip(1).collect::<Vec<_>>().join("/");
     let lb = match cloud.load_balancers() {
-        Ok(all) => all.into_iter().find(|b| b.id() == lb_id),
+        Ok(all) => all.into_iter().find(|b| name_id(b.id()) == name_id(lb_id)),
         Err(e) => {
             push(u, cannot_check(&format!("load balancer {lb_id}"), &e));
             return;
         }
     };
     let Some(lb) = lb else {
-        // A Classic Load Balancer (`ELB name`) or one that is going away.
+        push(
+            u,
+            Suspicion::new(
+                Level::Warning,
+                format!(
+                    "{} holds {} for load balancer {lb_id}, which is no Application or Network Load Balancer of the region (a Classic Load Balancer, or one being deleted): {} was not checked",
+                    lb_eni.id,
+                    flow.dst,
+                    flow.describe()
+                ),
+            ),
+        );
         return;
     };
     let name = format!("load balancer {}", lb.name);

@@ -786,9 +786,17 @@ fn ingress_from_outside() {
         bad(&u)[0],
         "network ACL acl-default of subnet subnet-a denies the request tcp 203.0.113.7 -> 10.0.1.10:22 inbound: rule 50 (deny tcp from 203.0.113.0/24) (SUBNET_ACL_RESTRICTION)"
     );
-    // An address that is not the node's: nothing to say.
+    // An address neither the node's nor a load balancer's: said, not silently passed.
     let u = external_to_node(&world(), &n1(), &tcp("203.0.113.7", "34.1.2.3", 80));
-    assert!(u.suspicions.is_empty() && u.hops.is_empty());
+    assert!(u.hops.is_empty());
+    assert_eq!(u.suspicions.len(), 1);
+    assert!(
+        u.suspicions[0].message.starts_with(
+            "no load balancer network interface and no interface of node n1 owns 34.1.2.3"
+        ),
+        "{:?}",
+        u.suspicions
+    );
 }
 
 #[test]
