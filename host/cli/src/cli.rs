@@ -238,13 +238,17 @@ pub struct Prescan {
     pub no_cache: bool,
     /// The subcommand, if one is given (the first positional argument).
     pub subcommand: Option<String>,
+    /// The word after the subcommand (`extension inspect`).
+    pub action: Option<String>,
 }
 
 impl Prescan {
     /// Whether the command line needs the extensions loaded: not for the
-    /// top-level help or version, nor for `collect`.
+    /// top-level help or version, nor for `collect` or `extension inspect`.
     pub fn needs_extensions(&self) -> bool {
-        !matches!(self.subcommand.as_deref(), None | Some("collect"))
+        let inspect = self.subcommand.as_deref() == Some("extension")
+            && self.action.as_deref() == Some("inspect");
+        !inspect && !matches!(self.subcommand.as_deref(), None | Some("collect"))
     }
 }
 
@@ -277,6 +281,9 @@ pub fn prescan(args: &[OsString]) -> Prescan {
                 it.next();
             }
             _ if p.subcommand.is_none() && !a.starts_with('-') => p.subcommand = Some(a.clone()),
+            _ if p.action.is_none() && p.subcommand.is_some() && !a.starts_with('-') => {
+                p.action = Some(a.clone())
+            }
             _ => {}
         }
     }
@@ -365,5 +372,7 @@ mod tests {
         let list = scan(&["skoop", "--extension-memory", "64", "extension", "list"]);
         assert_eq!(list.subcommand.as_deref(), Some("extension"));
         assert!(scan(&["skoop", "help", "diagnose"]).needs_extensions());
+        assert!(!scan(&["skoop", "extension", "inspect", "x.wasm"]).needs_extensions());
+        assert!(scan(&["skoop", "extension", "list"]).needs_extensions());
     }
 }

@@ -67,8 +67,12 @@ fn run(args: Vec<OsString>) -> Result<u8> {
     // need no extension: no engine start-up, nothing compiled.
     if !pre.needs_extensions() {
         let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| e.exit());
-        if let Cmd::Collect(collect) = &cli.command {
-            return skoop_collect::run(collect);
+        match &cli.command {
+            Cmd::Collect(collect) => return skoop_collect::run(collect),
+            Cmd::Extension {
+                action: action @ ExtensionCmd::Inspect { .. },
+            } => return inspect_cmd(action),
+            _ => {}
         }
     }
     let cache = if pre.no_cache {
@@ -269,6 +273,15 @@ fn extension_cmd(registry: &Registry, action: &ExtensionCmd) -> Result<u8> {
                 println!("{}", line.join("  ").trim_end());
             }
         }
+        ExtensionCmd::Inspect { .. } => return inspect_cmd(action),
+    }
+    Ok(exit::HEALTHY)
+}
+
+/// `extension inspect`: read the file, compile and run nothing.
+fn inspect_cmd(action: &ExtensionCmd) -> Result<u8> {
+    match action {
+        ExtensionCmd::List => {}
         ExtensionCmd::Inspect { file, output } => {
             let label = format!("extension file {}", file.display());
             let bytes = std::fs::read(file)
