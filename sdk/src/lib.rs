@@ -20,6 +20,7 @@ pub mod host;
 pub mod http;
 pub mod meta;
 pub mod types;
+pub mod underlay;
 pub mod veth_pod;
 
 pub use findings::Findings;

@@ -8,49 +8,23 @@
 //!
 //! Needs only `python3`; `SKOOP_SKIP_CLOUD_TESTS=1` skips these tests.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{Run, root, skoop_env};
-
-fn skipped() -> bool {
-    std::env::var_os("SKOOP_SKIP_CLOUD_TESTS").is_some()
-}
-
-fn python(args: &[&str]) -> Value {
-    let out = Command::new("python3")
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "python3 {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "python3 {args:?} printed no JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
+use crate::cloud::{Server, bundle as cloud_bundle, python, skipped, with_load_balancer};
+use crate::common::{Run, skoop_env};
 
 /// An aliyun_fake server of this test, stopped when dropped.
-struct Fake {
-    pid: u64,
-    endpoint: String,
-}
+struct Fake(Server);
 
 impl Fake {
     fn start() -> Fake {
-        let v = python(&["tests/cloud/aliyun_fake.py", "start", "--port", "0"]);
-        Fake {
-            pid: v["pid"].as_u64().expect("pid"),
-            endpoint: v["endpoint"].as_str().expect("endpoint").to_string(),
-        }
+        Fake(Server::start("tests/cloud/aliyun_fake.py"))
+    }
+
+    fn endpoint(&self) -> String {
+        self.0.endpoint.clone()
     }
 
     /// Load `scenario` into the fake; its summary (keys, nodes, ids).
@@ -58,69 +32,21 @@ impl Fake {
         python(&[
             "tests/cloud/aliyun_scenarios.py",
             "--endpoint",
-            &self.endpoint,
+            &self.0.endpoint,
             "--scenario",
             scenario,
         ])
     }
 
     fn stop(&mut self) {
-        if self.pid != 0 {
-            python(&["tests/cloud/aliyun_fake.py", "stop", &self.pid.to_string()]);
-            self.pid = 0;
-        }
+        self.0.stop()
     }
 }
 
-impl Drop for Fake {
-    fn drop(&mut self) {
-        if self.pid != 0 {
-            let _ = Command::new("python3")
-                .args(["tests/cloud/aliyun_fake.py", "stop", &self.pid.to_string()])
-                .current_dir(root())
-                .output();
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// A copy of fixture bundle `base` whose nodes are the scenario's instances
-/// (`spec.providerID` `<region>.<instanceId>` and the region label, as on ACK).
-fn bundle(base: &str, s: &Value, name: &str) -> PathBuf {
-    let dir = root()
-        .join("target")
-        .join("test-cloud")
-        .join(format!("aliyun-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    copy_dir(&root().join("tests/fixtures/bundles").join(base), &dir);
-    let file = dir.join("cluster.json");
-    let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    for item in list["items"].as_array_mut().unwrap() {
-        if item["kind"] != "Node" {
-            continue;
-        }
-        let node = item["metadata"]["name"].as_str().unwrap().to_string();
-        let Some(n) = s["nodes"].get(&node) else {
-            continue;
-        };
-        item["spec"]["providerID"] = n["provider_id"].clone();
-        item["metadata"]["labels"]["topology.kubernetes.io/region"] = s["region"].clone();
-        item["metadata"]["labels"]["topology.kubernetes.io/zone"] = n["zone"].clone();
-    }
-    std::fs::write(&file, serde_json::to_string(&list).unwrap()).unwrap();
-    dir
+/// A copy of fixture bundle `base` whose nodes are the fake's instances
+/// (`spec.providerID` `<region>.<instanceId>`, as on ACK).
+fn bundle(base: &str, s: &Value, name: &str) -> std::path::PathBuf {
+    cloud_bundle(base, s, &format!("aliyun-{name}"))
 }
 
 fn credentials(id: &str, secret: &str) -> Vec<(&'static str, String)> {
@@ -260,7 +186,7 @@ fn aliyun_underlay_checks_against_the_fake() {
         return;
     }
     let fake = Fake::start();
-    let ep = fake.endpoint.as_str();
+    let ep = &fake.endpoint();
 
     // Healthy: VXLAN between nodes in one basic group; egress by SNAT.
     let s = fake.scenario("healthy");
@@ -410,20 +336,6 @@ fn aliyun_underlay_checks_against_the_fake() {
     let _ = std::fs::remove_dir_all(&hostgw);
 }
 
-/// The bundle with Service default/web-nodeport exposed as a LoadBalancer
-/// at the fake CLB's address.
-fn with_load_balancer(dir: &Path, address: &str) {
-    let file = dir.join("cluster.json");
-    let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    for item in list["items"].as_array_mut().unwrap() {
-        if item["kind"] == "Service" && item["metadata"]["name"] == "web-nodeport" {
-            item["spec"]["type"] = "LoadBalancer".into();
-            item["status"] = serde_json::json!({"loadBalancer": {"ingress": [{"ip": address}]}});
-        }
-    }
-    std::fs::write(&file, serde_json::to_string(&list).unwrap()).unwrap();
-}
-
 /// A client on the internet calls the Service's CLB: the CLB's listener,
 /// vServer group and health are checked, and the CLB hands the packet to
 /// each node's NodePort, which kube-proxy's rules (from the node dumps)
@@ -434,7 +346,7 @@ fn aliyun_load_balancer_from_outside() {
         return;
     }
     let fake = Fake::start();
-    let ep = fake.endpoint.as_str();
+    let ep = &fake.endpoint();
     let flow = "203.0.113.9 47.96.200.1 80";
 
     let s = fake.scenario("healthy");
@@ -482,7 +394,7 @@ fn aliyun_record_and_replay_offline() {
         return;
     }
     let mut fake = Fake::start();
-    let ep = fake.endpoint.clone();
+    let ep = fake.endpoint();
     let s = fake.scenario("route-wrong-next-hop");
     let env = scenario_credentials(&s);
     let dir = bundle("host-gw", &s, "record");

@@ -9,48 +9,22 @@
 //! skips these tests (and the venv).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
+use crate::cloud::{Server, bundle, python, skipped, with_load_balancer};
 use crate::common::{Run, root, skoop_env};
 
-fn skipped() -> bool {
-    std::env::var_os("SKOOP_SKIP_CLOUD_TESTS").is_some()
-}
-
 /// A moto_server of this test, stopped when dropped.
-struct Moto {
-    pid: u64,
-    endpoint: String,
-}
-
-fn python(args: &[&str]) -> Value {
-    let out = Command::new("python3")
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "python3 {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "python3 {args:?} printed no JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
+struct Moto(Server);
 
 impl Moto {
     fn start() -> Moto {
-        let v = python(&["tests/cloud/moto_server.py", "start", "--port", "0"]);
-        Moto {
-            pid: v["pid"].as_u64().expect("pid"),
-            endpoint: v["endpoint"].as_str().expect("endpoint").to_string(),
-        }
+        Moto(Server::start("tests/cloud/moto_server.py"))
+    }
+
+    fn endpoint(&self) -> String {
+        self.0.endpoint.clone()
     }
 
     /// Reset moto and build `scenario`, with auth on.
@@ -58,7 +32,7 @@ impl Moto {
         python(&[
             "tests/cloud/moto_scenarios.py",
             "--endpoint",
-            &self.endpoint,
+            &self.0.endpoint,
             "--scenario",
             scenario,
             "--auth",
@@ -66,62 +40,8 @@ impl Moto {
     }
 
     fn stop(&mut self) {
-        if self.pid != 0 {
-            python(&["tests/cloud/moto_server.py", "stop", &self.pid.to_string()]);
-            self.pid = 0;
-        }
+        self.0.stop()
     }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        if self.pid != 0 {
-            let _ = Command::new("python3")
-                .args(["tests/cloud/moto_server.py", "stop", &self.pid.to_string()])
-                .current_dir(root())
-                .output();
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// A copy of fixture bundle `base` whose nodes are the scenario's instances
-/// (`spec.providerID` and the region label, as on EKS).
-fn bundle(base: &str, s: &Value, name: &str) -> PathBuf {
-    let dir = root()
-        .join("target")
-        .join("test-cloud")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    copy_dir(&root().join("tests/fixtures/bundles").join(base), &dir);
-    let file = dir.join("cluster.json");
-    let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    for item in list["items"].as_array_mut().unwrap() {
-        if item["kind"] != "Node" {
-            continue;
-        }
-        let node = item["metadata"]["name"].as_str().unwrap().to_string();
-        let Some(n) = s["nodes"].get(&node) else {
-            continue;
-        };
-        item["spec"]["providerID"] = n["provider_id"].clone();
-        item["metadata"]["labels"]["topology.kubernetes.io/region"] = s["region"].clone();
-        item["metadata"]["labels"]["topology.kubernetes.io/zone"] = n["zone"].clone();
-    }
-    std::fs::write(&file, serde_json::to_string(&list).unwrap()).unwrap();
-    dir
 }
 
 fn credentials(s: &Value) -> Vec<(&'static str, String)> {
@@ -242,7 +162,7 @@ fn aws_underlay_checks_against_moto() {
         return;
     }
     let moto = Moto::start();
-    let ep = moto.endpoint.as_str();
+    let ep = &moto.endpoint();
 
     // Healthy: VXLAN between nodes and egress through the internet gateway.
     let s = moto.scenario("healthy");
@@ -347,7 +267,7 @@ fn aws_record_and_replay_offline() {
         return;
     }
     let mut moto = Moto::start();
-    let ep = moto.endpoint.clone();
+    let ep = moto.endpoint();
     let s = moto.scenario("pod-cidr-routes");
     let dir = bundle("host-gw", &s, "record");
     let live = diagnose(&dir, Some(&ep), &s, CROSS_NODE);
@@ -442,20 +362,11 @@ fn record_load_balancer(scenario: &str) -> (PathBuf, Value) {
     let mut moto = Moto::start();
     let s = moto.scenario(scenario);
     let dir = bundle("vxlan", &s, scenario);
-    let file = dir.join("cluster.json");
-    let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    for item in list["items"].as_array_mut().unwrap() {
-        if item["kind"] == "Service" && item["metadata"]["name"] == "web-nodeport" {
-            item["spec"]["type"] = "LoadBalancer".into();
-            item["status"] =
-                serde_json::json!({"loadBalancer": {"ingress": [{"ip": NLB_ADDRESS}]}});
-        }
-    }
-    std::fs::write(&file, serde_json::to_string(&list).unwrap()).unwrap();
+    with_load_balancer(&dir, NLB_ADDRESS);
     let d = dir.to_string_lossy().into_owned();
     let env = credentials(&s);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let ep = moto.endpoint.clone();
+    let ep = moto.endpoint();
     let rec = skoop_env(
         &[
             "snapshot",

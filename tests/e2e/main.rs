@@ -4,6 +4,7 @@
 mod bad_input;
 mod calico;
 mod cases;
+mod cloud;
 mod cloud_aliyun;
 mod cloud_aws;
 mod common;

@@ -9,21 +9,13 @@
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use skoop_sdk::{
-    EPHEMERAL_PORT, EncapKind, Level, Packet, Protocol, Suspicion, Underlay, UnderlayHop,
-};
+pub use skoop_sdk::underlay::{EPHEMERAL, Flow, Port, Tunnel, VXLAN_PORT};
+use skoop_sdk::{Level, Suspicion, Underlay, UnderlayHop};
 
 use crate::client::FetchError;
 use crate::model::{
-    GroupKind, ICMP, IPIP, NatGateway, RouteEntry, Rule, SCTP, SecurityGroup, SnatEntry, TCP, UDP,
-    has_ports, protocol_name,
+    GroupKind, IPIP, NatGateway, RouteEntry, Rule, SecurityGroup, SnatEntry, UDP, has_ports,
 };
-
-/// The ports clients pick from when the real one is unknown.
-pub const EPHEMERAL: (u16, u16) = (1024, 65535);
-
-/// The default VXLAN port (IANA), when the encapsulation does not say.
-pub const VXLAN_PORT: u16 = 4789;
 
 /// The one warning given when no credentials are configured.
 pub const NO_CREDENTIALS: &str = "cannot check the Alibaba Cloud underlay: no credentials; give --aliyun-access-key-id and --aliyun-access-key-secret (or set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, or put access_key_id and access_key_secret in the profile named by --aliyun-profile or ALIBABA_CLOUD_PROFILE, else \"default\", of ~/.alibabacloud/credentials)";
@@ -75,141 +67,6 @@ pub fn hop(u: &mut Underlay, kind: &str, id: &str, detail: String) {
 }
 
 // ---- flows ----------------------------------------------------------------
-
-/// A port of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Port {
-    /// The protocol has no ports (ICMP, IP-in-IP, GRE).
-    None,
-    /// This port.
-    One(u16),
-    /// A client's port, unknown: any of the ephemeral ports.
-    Ephemeral,
-}
-
-impl Port {
-    fn range(self) -> Option<(u16, u16)> {
-        match self {
-            Port::None => None,
-            Port::One(p) => Some((p, p)),
-            Port::Ephemeral => Some(EPHEMERAL),
-        }
-    }
-}
-
-/// The tunnel a flow is the outer packet of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tunnel {
-    Vxlan,
-    Ipip,
-}
-
-/// What the underlay carries: addresses, IP protocol and ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Flow {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    /// IANA protocol number.
-    pub protocol: u8,
-    pub sport: Port,
-    pub dport: Port,
-    pub tunnel: Option<Tunnel>,
-    pub reply: bool,
-}
-
-fn protocol_number(p: Protocol) -> u8 {
-    match p {
-        Protocol::Tcp => TCP,
-        Protocol::Udp => UDP,
-        Protocol::Icmp => ICMP,
-        Protocol::Sctp => SCTP,
-    }
-}
-
-/// skoop's simulated client port stands for any ephemeral port.
-fn client_port(p: u16) -> Port {
-    if p == EPHEMERAL_PORT {
-        Port::Ephemeral
-    } else {
-        Port::One(p)
-    }
-}
-
-impl Flow {
-    /// The packet the underlay carries: the outer one of a tunnel (VXLAN is
-    /// UDP to the device's port, IP-in-IP is protocol 4 between the node
-    /// addresses), else the packet itself.
-    pub fn of(packet: &Packet) -> Flow {
-        match packet.encap {
-            Some(e) if e.kind == EncapKind::Vxlan => Flow {
-                src: e.src,
-                dst: e.dst,
-                protocol: UDP,
-                sport: Port::Ephemeral,
-                dport: Port::One(e.port.unwrap_or(VXLAN_PORT)),
-                tunnel: Some(Tunnel::Vxlan),
-                reply: packet.reply,
-            },
-            Some(e) => Flow {
-                src: e.src,
-                dst: e.dst,
-                protocol: IPIP,
-                sport: Port::None,
-                dport: Port::None,
-                tunnel: Some(Tunnel::Ipip),
-                reply: packet.reply,
-            },
-            None => {
-                let protocol = protocol_number(packet.protocol);
-                let (sport, dport) = if !has_ports(protocol) {
-                    (Port::None, Port::None)
-                } else if packet.reply {
-                    (Port::One(packet.sport), client_port(packet.dport))
-                } else {
-                    (client_port(packet.sport), Port::One(packet.dport))
-                };
-                Flow {
-                    src: packet.src,
-                    dst: packet.dst,
-                    protocol,
-                    sport,
-                    dport,
-                    tunnel: None,
-                    reply: packet.reply,
-                }
-            }
-        }
-    }
-
-    /// Security groups are stateful: the reply of an admitted connection
-    /// passes. A tunnel's packets from the other end are a flow of their own.
-    pub fn needs_security_groups(&self) -> bool {
-        self.tunnel.is_some() || !self.reply
-    }
-
-    /// `the request tcp 10.0.1.10 -> 10.0.2.20:80`,
-    /// `the VXLAN request udp 192.168.0.11 -> 192.168.0.12:8472`.
-    pub fn describe(&self) -> String {
-        let tunnel = match self.tunnel {
-            Some(Tunnel::Vxlan) => "VXLAN ",
-            Some(Tunnel::Ipip) => "IP-in-IP ",
-            None => "",
-        };
-        let direction = if self.reply { "reply" } else { "request" };
-        let port = |p: Port| match p {
-            Port::One(p) => format!(":{p}"),
-            _ => String::new(),
-        };
-        format!(
-            "the {tunnel}{direction} {} {}{} -> {}{}",
-            protocol_name(self.protocol),
-            self.src,
-            port(self.sport),
-            self.dst,
-            port(self.dport),
-        )
-    }
-}
 
 // ---- security groups ----------------------------------------------------------
 
@@ -750,7 +607,7 @@ mod tests {
     use super::tests_support::rule;
     use super::*;
     use crate::model::NextHop;
-    use skoop_sdk::Encap;
+    use skoop_sdk::{EPHEMERAL_PORT, Encap, EncapKind, Packet, Protocol};
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
@@ -855,7 +712,7 @@ mod tests {
         p.sport = 8080;
         p.reply = true;
         let f = Flow::of(&p);
-        assert!(!f.needs_security_groups());
+        assert!(!f.needs_stateful_check());
         assert_eq!(f.dport, Port::Ephemeral);
     }
 

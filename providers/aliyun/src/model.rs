@@ -324,12 +324,7 @@ pub enum RuleProtocol {
     Number(u8),
 }
 
-pub const ICMP: u8 = 1;
-pub const IPIP: u8 = 4;
-pub const TCP: u8 = 6;
-pub const UDP: u8 = 17;
-pub const GRE: u8 = 47;
-pub const SCTP: u8 = 132;
+pub use skoop_sdk::underlay::{GRE, ICMP, IPIP, SCTP, TCP, UDP, has_ports, protocol_name};
 
 impl RuleProtocol {
     /// `TCP`, `udp`, `ICMP`, `GRE`, `ALL`, or an IANA number.
@@ -360,24 +355,6 @@ impl RuleProtocol {
             RuleProtocol::Number(n) => protocol_name(n),
         }
     }
-}
-
-/// `tcp`, `udp`, `icmp`, `gre`, `ipip`, or `protocol N`.
-pub fn protocol_name(n: u8) -> String {
-    match n {
-        TCP => "tcp".into(),
-        UDP => "udp".into(),
-        ICMP => "icmp".into(),
-        GRE => "gre".into(),
-        IPIP => "ipip".into(),
-        SCTP => "sctp".into(),
-        n => format!("protocol {n}"),
-    }
-}
-
-/// Whether the protocol has ports.
-pub fn has_ports(n: u8) -> bool {
-    matches!(n, TCP | UDP | SCTP)
 }
 
 /// `80/80`, `1/65535`, `-1/-1` (all): None for all.

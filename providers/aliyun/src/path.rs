@@ -280,7 +280,7 @@ pub fn node_to_node(cloud: &dyn Cloud, src: &Node, dst: &Node, packet: &Packet) 
     let Some(d) = locate(cloud, &mut u, dst, flow.dst) else {
         return u;
     };
-    let sg = flow.needs_security_groups();
+    let sg = flow.needs_stateful_check();
     if sg {
         sg_check(
             cloud,
@@ -361,7 +361,7 @@ pub fn node_to_external(cloud: &dyn Cloud, src: &Node, packet: &Packet) -> Under
     let Some(s) = locate(cloud, &mut u, src, flow.src) else {
         return u;
     };
-    if flow.needs_security_groups() {
+    if flow.needs_stateful_check() {
         let peer = Peer {
             addr: Some(flow.dst),
             groups: vec![],
@@ -660,7 +660,7 @@ pub fn external_to_node(
         u.entry = Some(p);
     }
     let flow = Flow::of(&p);
-    if flow.needs_security_groups() {
+    if flow.needs_stateful_check() {
         let peer = Peer {
             addr: Some(flow.src),
             groups: vec![],

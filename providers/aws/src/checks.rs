@@ -8,23 +8,16 @@
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use skoop_sdk::{
-    EPHEMERAL_PORT, EncapKind, Level, Packet, Protocol, Suspicion, Underlay, UnderlayHop,
-};
+pub use skoop_sdk::underlay::{EPHEMERAL, Flow, Port, Tunnel, VXLAN_PORT};
+use skoop_sdk::{Level, Suspicion, Underlay, UnderlayHop};
 
 use crate::ec2::{
-    AclEntry, ICMP, IPIP, IpProtocol, NetworkAcl, NetworkInterface, Permission, Route,
-    RouteDestination, RouteTable, SCTP, SecurityGroup, TCP, UDP, has_ports, protocol_name,
+    AclEntry, ICMP, IpProtocol, NetworkAcl, NetworkInterface, Permission, Route, RouteDestination,
+    RouteTable, SecurityGroup, has_ports, protocol_name,
 };
-
-/// The ports clients pick from when the real one is unknown.
-pub const EPHEMERAL: (u16, u16) = (1024, 65535);
 
 /// Linux's default `net.ipv4.ip_local_port_range`: the ports a node's clients use.
 pub const LINUX_EPHEMERAL: (u16, u16) = (32768, 60999);
-
-/// The default VXLAN port (IANA), when the encapsulation does not say.
-pub const VXLAN_PORT: u16 = 4789;
 
 /// Why a fact could not be fetched from the cloud.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,166 +63,6 @@ pub struct NoPrefixLists;
 impl PrefixLists for NoPrefixLists {
     fn prefix_list(&self, _: &str) -> Fetch<Vec<Ipv4Net>> {
         Ok(vec![])
-    }
-}
-
-/// A port of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Port {
-    /// The protocol has no ports (ICMP, IP-in-IP).
-    None,
-    /// This port.
-    One(u16),
-    /// A client's port, unknown: any of the ephemeral ports 1024-65535.
-    Ephemeral,
-}
-
-impl Port {
-    /// The range of ports it stands for.
-    fn range(self) -> (u16, u16) {
-        match self {
-            Port::None => (0, 0),
-            Port::One(p) => (p, p),
-            Port::Ephemeral => EPHEMERAL,
-        }
-    }
-}
-
-/// The tunnel the flow is the outer packet of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tunnel {
-    Vxlan,
-    Ipip,
-}
-
-/// What the underlay carries: addresses, IP protocol and ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Flow {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    /// IANA protocol number.
-    pub protocol: u8,
-    pub sport: Port,
-    pub dport: Port,
-    pub tunnel: Option<Tunnel>,
-    pub reply: bool,
-}
-
-fn protocol_number(p: Protocol) -> u8 {
-    match p {
-        Protocol::Tcp => TCP,
-        Protocol::Udp => UDP,
-        Protocol::Icmp => ICMP,
-        Protocol::Sctp => SCTP,
-    }
-}
-
-/// skoop's simulated client port stands for any ephemeral port.
-fn client_port(p: u16) -> Port {
-    if p == EPHEMERAL_PORT {
-        Port::Ephemeral
-    } else {
-        Port::One(p)
-    }
-}
-
-impl Flow {
-    /// The packet the underlay carries: the outer one of a tunnel, else the packet itself.
-    pub fn of(packet: &Packet) -> Flow {
-        match packet.encap {
-            Some(e) if e.kind == EncapKind::Vxlan => Flow {
-                src: e.src,
-                dst: e.dst,
-                protocol: UDP,
-                sport: Port::Ephemeral,
-                dport: Port::One(e.port.unwrap_or(VXLAN_PORT)),
-                tunnel: Some(Tunnel::Vxlan),
-                reply: packet.reply,
-            },
-            Some(e) => Flow {
-                src: e.src,
-                dst: e.dst,
-                protocol: IPIP,
-                sport: Port::None,
-                dport: Port::None,
-                tunnel: Some(Tunnel::Ipip),
-                reply: packet.reply,
-            },
-            None => {
-                let protocol = protocol_number(packet.protocol);
-                let (sport, dport) = if !has_ports(protocol) {
-                    (Port::None, Port::None)
-                } else if packet.reply {
-                    (Port::One(packet.sport), client_port(packet.dport))
-                } else {
-                    (client_port(packet.sport), Port::One(packet.dport))
-                };
-                Flow {
-                    src: packet.src,
-                    dst: packet.dst,
-                    protocol,
-                    sport,
-                    dport,
-                    tunnel: None,
-                    reply: packet.reply,
-                }
-            }
-        }
-    }
-
-    /// The traffic the other way: the reply of a request (or the request of a
-    /// reply); for a tunnel, the tunnel's packets from the other end.
-    pub fn reversed(&self) -> Flow {
-        match self.tunnel {
-            Some(_) => Flow {
-                src: self.dst,
-                dst: self.src,
-                sport: if self.sport == Port::None {
-                    Port::None
-                } else {
-                    Port::Ephemeral
-                },
-                reply: !self.reply,
-                ..*self
-            },
-            None => Flow {
-                src: self.dst,
-                dst: self.src,
-                sport: self.dport,
-                dport: self.sport,
-                reply: !self.reply,
-                ..*self
-            },
-        }
-    }
-
-    /// `the request tcp 10.0.1.10 -> 10.0.2.20:80`,
-    /// `the reply tcp 10.0.2.20:80 -> 10.0.1.10 on ephemeral ports 1024-65535`,
-    /// `the VXLAN request udp 10.0.1.10 -> 10.0.2.20:8472`.
-    pub fn describe(&self) -> String {
-        let tunnel = match self.tunnel {
-            Some(Tunnel::Vxlan) => "VXLAN ",
-            Some(Tunnel::Ipip) => "IP-in-IP ",
-            None => "",
-        };
-        let direction = if self.reply { "reply" } else { "request" };
-        let port = |p: Port| match p {
-            Port::One(p) => format!(":{p}"),
-            _ => String::new(),
-        };
-        let ephemeral = if self.dport == Port::Ephemeral {
-            format!(" on ephemeral ports {}-{}", EPHEMERAL.0, EPHEMERAL.1)
-        } else {
-            String::new()
-        };
-        format!(
-            "the {tunnel}{direction} {} {}{} -> {}{}{ephemeral}",
-            protocol_name(self.protocol),
-            self.src,
-            port(self.sport),
-            self.dst,
-            port(self.dport),
-        )
     }
 }
 
@@ -328,7 +161,7 @@ fn ports_match(p: &Permission, flow: &Flow) -> bool {
         if from < 0 {
             return true;
         }
-        let (lo, hi) = flow.dport.range();
+        let (lo, hi) = flow.dport.range().unwrap_or((0, 0));
         i32::from(lo) >= from && i32::from(hi) <= to.max(from)
     } else if n == ICMP {
         // fromPort is the ICMP type, toPort the code; skoop's probes are echoes.
@@ -544,7 +377,7 @@ pub fn evaluate_acl(acl: &NetworkAcl, egress: bool, flow: &Flow) -> AclVerdict {
     let mut entries: Vec<&AclEntry> = acl.entries.iter().filter(|e| e.egress == egress).collect();
     entries.sort_by_key(|e| e.rule_number);
     let peer = if egress { flow.dst } else { flow.src };
-    let mut undecided = vec![flow.dport.range()];
+    let mut undecided = vec![flow.dport.range().unwrap_or((0, 0))];
     let mut parts = vec![];
     for e in entries {
         if undecided.is_empty() {
@@ -592,7 +425,7 @@ pub fn check_acl(
     let verdict = evaluate_acl(acl, egress, flow);
     let way = if egress { "outbound" } else { "inbound" };
     let allowed = verdict.allowed();
-    let (lo, hi) = flow.dport.range();
+    let (lo, hi) = flow.dport.range().unwrap_or((0, 0));
     let all = allowed == vec![(lo, hi)];
     if allowed.is_empty() {
         critical(
@@ -846,7 +679,8 @@ pub fn check_source_dest(u: &mut Underlay, at: Attachment<'_>, flow: &Flow, send
 mod tests {
     use super::*;
     use crate::ec2::PrivateIp;
-    use skoop_sdk::Encap;
+    use crate::ec2::{IPIP, UDP};
+    use skoop_sdk::{EPHEMERAL_PORT, Encap, EncapKind, Packet, Protocol};
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()

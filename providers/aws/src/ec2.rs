@@ -26,11 +26,7 @@ pub enum IpProtocol {
     Number(u8),
 }
 
-pub const TCP: u8 = 6;
-pub const UDP: u8 = 17;
-pub const ICMP: u8 = 1;
-pub const IPIP: u8 = 4;
-pub const SCTP: u8 = 132;
+pub use skoop_sdk::underlay::{ICMP, IPIP, SCTP, TCP, UDP, has_ports, protocol_name};
 
 impl IpProtocol {
     /// `-1`, `all`, a name (`tcp`, `udp`, `icmp`, `icmpv6`, `sctp`) or a number.
@@ -61,24 +57,6 @@ impl IpProtocol {
             IpProtocol::Number(p) => protocol_name(p),
         }
     }
-}
-
-/// The name of an IP protocol number.
-pub fn protocol_name(p: u8) -> String {
-    match p {
-        TCP => "tcp".into(),
-        UDP => "udp".into(),
-        ICMP => "icmp".into(),
-        IPIP => "ipip".into(),
-        SCTP => "sctp".into(),
-        58 => "icmpv6".into(),
-        n => format!("protocol {n}"),
-    }
-}
-
-/// Whether a protocol has ports.
-pub fn has_ports(p: u8) -> bool {
-    matches!(p, TCP | UDP | SCTP)
 }
 
 /// One private IPv4 address of a network interface.
