@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::root;
+use crate::common::{Run, root};
 
 /// `SKOOP_SKIP_CLOUD_TESTS=1` skips the cloud tests (and `tests/setup` the moto venv).
 pub fn skipped() -> bool {
@@ -130,4 +130,62 @@ pub fn with_load_balancer(dir: &Path, address: &str) {
             item["status"] = serde_json::json!({"loadBalancer": {"ingress": [{"ip": address}]}});
         }
     });
+}
+
+/// The suspicions of a run, as `LEVEL message` lines (the report checked
+/// against its schema).
+pub fn suspicions(run: &Run) -> Vec<String> {
+    run.json()["suspicions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["level"].as_str().unwrap(),
+                s["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// The findings naming a resource of the cloud (`markers`: id prefixes and names).
+pub fn cloud_lines(run: &Run, markers: &[&str]) -> Vec<String> {
+    suspicions(run)
+        .into_iter()
+        .filter(|l| markers.iter().any(|k| l.contains(k)))
+        .collect()
+}
+
+pub fn assert_finding(run: &Run, level: &str, needles: &[&str]) {
+    let lines = suspicions(run);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(level) && needles.iter().all(|n| l.contains(n))),
+        "no {level} finding with {needles:?} in:\n{}\nstderr:\n{}",
+        lines.join("\n"),
+        run.stderr
+    );
+}
+
+/// A healthy underlay: no cloud finding above INFO, and exit 0.
+pub fn assert_quiet(run: &Run, markers: &[&str]) {
+    let bad: Vec<String> = cloud_lines(run, markers)
+        .into_iter()
+        .filter(|l| !l.starts_with("INFO"))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "a healthy underlay raised:\n{}\nstderr:\n{}",
+        bad.join("\n"),
+        run.stderr
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "{}\n{}",
+        suspicions(run).join("\n"),
+        run.stderr
+    );
 }

@@ -12,7 +12,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::cloud::{Server, bundle as cloud_bundle, python, skipped, with_load_balancer};
+use crate::cloud::{
+    self, Server, assert_finding, bundle as cloud_bundle, cloud_lines, python, skipped,
+    with_load_balancer,
+};
 use crate::common::{Run, skoop_env};
 
 /// An aliyun_fake server of this test, stopped when dropped.
@@ -113,60 +116,17 @@ fn report(run: &Run) -> Value {
     run.json()
 }
 
-/// The suspicions of a run, as `LEVEL message` lines.
-fn suspicions(run: &Run) -> Vec<String> {
-    report(run)["suspicions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            format!(
-                "{} {}",
-                s["level"].as_str().unwrap(),
-                s["message"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
+/// What Alibaba Cloud findings name; the plugin's do not.
+const ALIYUN: &[&str] = &[
+    "sg-", "vtb-", "vsw-", "ngw-", "i-bp1", "lb-", "Alibaba", "aliyun", "CLB",
+];
 
 fn aliyun_lines(run: &Run) -> Vec<String> {
-    // The provider's findings name Alibaba Cloud resources; the plugin's do not.
-    suspicions(run)
-        .into_iter()
-        .filter(|l| {
-            [
-                "sg-", "vtb-", "vsw-", "ngw-", "i-bp1", "lb-", "Alibaba", "aliyun", "CLB",
-            ]
-            .iter()
-            .any(|k| l.contains(k))
-        })
-        .collect()
-}
-
-fn assert_finding(run: &Run, level: &str, needles: &[&str]) {
-    let lines = suspicions(run);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with(level) && needles.iter().all(|n| l.contains(n))),
-        "no {level} finding with {needles:?} in:\n{}\nstderr:\n{}",
-        lines.join("\n"),
-        run.stderr
-    );
+    cloud_lines(run, ALIYUN)
 }
 
 fn assert_quiet(run: &Run) {
-    let bad: Vec<String> = aliyun_lines(run)
-        .into_iter()
-        .filter(|l| !l.starts_with("INFO"))
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "a healthy underlay raised:\n{}\nstderr:\n{}",
-        bad.join("\n"),
-        run.stderr
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    cloud::assert_quiet(run, ALIYUN)
 }
 
 fn id<'a>(s: &'a Value, key: &str) -> &'a str {

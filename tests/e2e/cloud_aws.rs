@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::cloud::{Server, bundle, python, skipped, with_load_balancer};
+use crate::cloud::{
+    self, Server, assert_finding, bundle, cloud_lines, python, skipped, with_load_balancer,
+};
 use crate::common::{Run, root, skoop_env};
 
 /// A moto_server of this test, stopped when dropped.
@@ -92,66 +94,17 @@ fn diagnose(dir: &Path, endpoint: Option<&str>, s: &Value, flow: &str) -> Run {
     skoop_env(&args, &env)
 }
 
-/// The suspicions of a run, as `LEVEL message` lines.
-fn suspicions(run: &Run) -> Vec<String> {
-    run.json()["suspicions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            format!(
-                "{} {}",
-                s["level"].as_str().unwrap(),
-                s["message"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
+/// What AWS findings name; the plugin's do not.
+const AWS: &[&str] = &[
+    "sg-", "acl-", "rtb-", "eni-", "i-", "igw-", "nat-", "subnet-", "AWS", "aws",
+];
 
 fn aws_lines(run: &Run) -> Vec<String> {
-    // The provider's findings name AWS resources; the plugin's do not.
-    suspicions(run)
-        .into_iter()
-        .filter(|l| {
-            [
-                "sg-", "acl-", "rtb-", "eni-", "i-", "igw-", "nat-", "subnet-", "AWS", "aws",
-            ]
-            .iter()
-            .any(|k| l.contains(k))
-        })
-        .collect()
-}
-
-fn assert_finding(run: &Run, level: &str, needles: &[&str]) {
-    let lines = suspicions(run);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with(level) && needles.iter().all(|n| l.contains(n))),
-        "no {level} finding with {needles:?} in:\n{}\nstderr:\n{}",
-        lines.join("\n"),
-        run.stderr
-    );
+    cloud_lines(run, AWS)
 }
 
 fn assert_quiet(run: &Run) {
-    let bad: Vec<String> = aws_lines(run)
-        .into_iter()
-        .filter(|l| !l.starts_with("INFO"))
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "a healthy underlay raised:\n{}\nstderr:\n{}",
-        bad.join("\n"),
-        run.stderr
-    );
-    assert_eq!(
-        run.code,
-        0,
-        "{}\n{}",
-        suspicions(run).join("\n"),
-        run.stderr
-    );
+    cloud::assert_quiet(run, AWS)
 }
 
 const CROSS_NODE: &str = "10.244.0.5 10.244.1.7 8080";
