@@ -489,4 +489,43 @@ mod tests {
         assert!(!compatible("0.1.0", "?"));
         assert_eq!(version_of("skoop:extension/plugin@0.1.0"), Some("0.1.0"));
     }
+
+    fn info(min_host_version: Option<&str>, http_hosts: &[&str], kind: Kind) -> Info {
+        Info {
+            name: "x".into(),
+            kind,
+            version: "1.0.0".into(),
+            wit_version: WIT_VERSION.into(),
+            description: String::new(),
+            config: vec![],
+            reads: vec![],
+            detect_daemonsets: vec![],
+            detect_objects: vec![],
+            enforces: vec![],
+            http_hosts: http_hosts.iter().map(|h| h.to_string()).collect(),
+            min_host_version: min_host_version.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn an_extension_needing_a_newer_host_is_refused_naming_both_versions() {
+        assert!(validate("x.wasm", &info(Some(HOST_VERSION), &[], Kind::CniPlugin)).is_ok());
+        let e = validate("x.wasm", &info(Some("99.0.0"), &[], Kind::CniPlugin))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("needs skoop 99.0.0 or newer")
+                && e.contains(&format!("this is skoop {HOST_VERSION}")),
+            "{e}"
+        );
+        let e = validate("x.wasm", &info(Some("soon"), &[], Kind::CniPlugin)).unwrap_err();
+        assert!(e.to_string().contains("not x.y.z"), "{e}");
+    }
+
+    #[test]
+    fn only_providers_may_declare_http_hosts() {
+        assert!(validate("x.wasm", &info(None, &["*.example"], Kind::CloudProvider)).is_ok());
+        let e = validate("x.wasm", &info(None, &["*.example"], Kind::CniPlugin)).unwrap_err();
+        assert!(e.to_string().contains("only cloud providers"), "{e}");
+    }
 }
