@@ -13,9 +13,7 @@ pub use skoop_sdk::underlay::{EPHEMERAL, Flow, Port, Tunnel, VXLAN_PORT};
 use skoop_sdk::{Level, Suspicion, Underlay, UnderlayHop};
 
 use crate::client::FetchError;
-use crate::model::{
-    GroupKind, IPIP, NatGateway, RouteEntry, Rule, SecurityGroup, SnatEntry, UDP, has_ports,
-};
+use crate::model::{GroupKind, NatGateway, RouteEntry, Rule, SecurityGroup, SnatEntry, has_ports};
 
 /// The one warning given when no credentials are configured.
 pub const NO_CREDENTIALS: &str = "cannot check the Alibaba Cloud underlay: no credentials; give --aliyun-access-key-id and --aliyun-access-key-secret (or set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, or put access_key_id and access_key_secret in the profile named by --aliyun-profile or ALIBABA_CLOUD_PROFILE, else \"default\", of ~/.alibabacloud/credentials)";
@@ -607,6 +605,7 @@ mod tests {
     use super::tests_support::rule;
     use super::*;
     use crate::model::NextHop;
+    use crate::model::{IPIP, UDP};
     use skoop_sdk::{EPHEMERAL_PORT, Encap, EncapKind, Packet, Protocol};
 
     fn ip(s: &str) -> Ipv4Addr {
