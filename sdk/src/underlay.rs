@@ -237,3 +237,53 @@ impl Flow {
         )
     }
 }
+
+/// The UTC calendar time of `t` (seconds resolution) as
+/// `(year, month, day, hour, minute, second)`, for request signatures
+/// (a time before the epoch counts as the epoch).
+pub fn utc(t: std::time::SystemTime) -> (i64, u32, u32, u32, u32, u32) {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (
+        if m <= 2 { y + 1 } else { y },
+        m,
+        d,
+        (rem / 3600) as u32,
+        ((rem / 60) % 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn utc_calendar() {
+        assert_eq!(utc(UNIX_EPOCH), (1970, 1, 1, 0, 0, 0));
+        // 2015-08-30T12:36:00Z (AWS's SigV4 test suite).
+        assert_eq!(
+            utc(UNIX_EPOCH + Duration::from_secs(1_440_938_160)),
+            (2015, 8, 30, 12, 36, 0)
+        );
+        // 2024-02-29T23:59:59Z, a leap day.
+        assert_eq!(
+            utc(UNIX_EPOCH + Duration::from_secs(1_709_251_199)),
+            (2024, 2, 29, 23, 59, 59)
+        );
+    }
+}
