@@ -29,7 +29,7 @@ pub use veth_pod::VethPod;
 
 /// The version of the WIT package this SDK speaks; written into every
 /// extension's metadata and checked by the host.
-pub const WIT_VERSION: &str = "0.3.0";
+pub const WIT_VERSION: &str = "0.4.0";
 
 /// Generated bindings for the `cni-plugin` world.
 #[doc(hidden)]

@@ -35,7 +35,7 @@ use state::HostState;
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.3.0";
+pub const WIT_VERSION: &str = "0.4.0";
 /// The WIT package name.
 pub const WIT_PACKAGE: &str = "skoop:extension";
 
@@ -482,6 +482,7 @@ mod tests {
         assert!(compatible("0.1.0", "0.1.3"));
         assert!(!compatible("0.1.0", "0.2.0"));
         assert!(!compatible("0.3.0", "0.2.0"));
+        assert!(!compatible("0.4.0", "0.3.0"));
         assert!(!compatible("0.1.0", "1.0.0"));
         assert!(compatible("1.2.0", "1.0.0"));
         assert!(!compatible("1.2.0", "2.0.0"));
