@@ -9,6 +9,7 @@ mod cloud_aliyun;
 mod cloud_aws;
 mod common;
 mod demo;
+mod harness;
 mod policy;
 mod report_formats;
 mod sandbox;

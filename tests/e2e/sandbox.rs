@@ -58,22 +58,114 @@ fn trap_is_reported_with_the_partial_path() {
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stderr
-            .contains("extension trap failed in simple-plugin-node.to-service at node node-1"),
+            .contains("extension trap failed in simple-plugin-node.to-pod at node node-2"),
         "{}",
         run.stderr
     );
     assert!(
-        run.stderr.contains("deliberate panic in to_service"),
+        run.stderr.contains("deliberate panic in to_pod at node-2"),
         "{}",
         run.stderr
     );
-    // The hop that worked is still reported.
+    // The hops that worked are still reported, and so is the other branch's fault.
     assert!(
         run.stdout.contains("pod default/client-1"),
         "{}",
         run.stdout
     );
+    assert!(run.stdout.contains("FDB entry"), "{}", run.stdout);
     assert!(run.stdout.contains("Verdict: INCOMPLETE"), "{}", run.stdout);
+}
+
+#[test]
+fn a_trapped_extension_is_re_created_and_its_later_calls_work() {
+    // Service web has backends web-1 (node-1) and web-2 (node-2); the plugin
+    // panics at node-2. The web-1 branch and its reply are walked after the
+    // trap, on a re-created instance.
+    let file = test_extension("trap");
+    let run = skoop(&[
+        "-v",
+        "--extension",
+        &file.to_string_lossy(),
+        "diagnose",
+        "--snapshot",
+        "tests/fixtures/bundles/vxlan",
+        "--network-plugin",
+        "trap",
+        "-s",
+        "10.244.0.5",
+        "-d",
+        "10.96.100.10",
+        "-p",
+        "80",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("extension trap failed in simple-plugin-node.to-pod at node node-2"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("re-created in a fresh store"),
+        "{}",
+        run.stderr
+    );
+    let report = run.json();
+    let ends: Vec<(String, String, String)> = report["path"]["branches"]
+        .as_array()
+        .expect("branches")
+        .iter()
+        .map(|b| {
+            (
+                b["direction"].as_str().unwrap_or_default().to_string(),
+                b["end"]["kind"].as_str().unwrap_or_default().to_string(),
+                b["end"]["at"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let has =
+        |d: &str, k: &str, at: &str| ends.iter().any(|e| e == &(d.into(), k.into(), at.into()));
+    assert!(has("request", "unfinished", "node-2"), "{ends:?}");
+    assert!(has("request", "delivered", "default/web-1"), "{ends:?}");
+    assert!(has("reply", "delivered", "default/client-1"), "{ends:?}");
+}
+
+#[test]
+fn a_loop_on_host_imports_is_stopped_at_the_deadline() {
+    let file = test_extension("loop-forever");
+    let start = Instant::now();
+    let run = skoop(&[
+        "--extension",
+        &file.to_string_lossy(),
+        "--extension-timeout",
+        "1",
+        "diagnose",
+        "--demo",
+        "--network-plugin",
+        "loop-forever",
+        "--loop-forever-mode",
+        "imports",
+    ]);
+    let took = start.elapsed();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("extension loop-forever failed in plugin.setup"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("no answer within 1.0s"),
+        "{}",
+        run.stderr
+    );
+    assert!(took < Duration::from_secs(8), "took {took:?}");
 }
 
 #[test]

@@ -77,6 +77,62 @@ pub enum ExtensionCmd {
         #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
         output: InspectFormat,
     },
+    /// Re-run extensions against a `--record-host-calls` recording, with no
+    /// bundle or cluster: each recorded call is made again with its
+    /// arguments, the host answers from the recording, and every answer that
+    /// differs (or question the recording lacks) is shown. Load the build to
+    /// check with --extension. Exit 0: same answers; 3: they differ.
+    Replay {
+        /// The recording (JSON).
+        recording: PathBuf,
+    },
+    /// Run the extension loaded with --extension (else the built-ins) over
+    /// test cases: a bundle, a flow, the expected verdict and suspicions.
+    /// One line per case and a summary; exit 0 only when every case passes.
+    Test {
+        /// A cases file (JSON array), or a directory holding cases.json or
+        /// tests/cases.json.
+        cases: PathBuf,
+    },
+    /// Which verdicts and suspicions change between two builds of an
+    /// extension, over flows on one bundle. Exit 0: none; 3: some change.
+    Diff {
+        /// The old build: a component file, or `builtin:NAME`.
+        old: String,
+        /// The new build: a component file, or `builtin:NAME`.
+        new: String,
+        /// The bundle directory.
+        #[arg(long, value_name = "DIR")]
+        snapshot: PathBuf,
+        /// Flows to diagnose (JSON array of {src, dst, port, protocol}, or
+        /// lines `SRC DST PORT[/PROTO]`); default: pod to pod across nodes
+        /// and pod to Service, up to 64.
+        #[arg(long, value_name = "FILE")]
+        flows: Option<PathBuf>,
+    },
+    /// Start a new extension crate that builds to a component and passes its
+    /// own `skoop extension test` out of the box.
+    New {
+        /// cni or provider.
+        #[arg(value_enum)]
+        kind: NewKind,
+        /// The extension's name (lowercase letters, digits and dashes).
+        name: String,
+        /// Where to create it (default: ./NAME).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Depend on the skoop-sdk at PATH (a checkout) rather than the
+        /// published crate.
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
+    },
+}
+
+/// What `extension new` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NewKind {
+    Cni,
+    Provider,
 }
 
 /// Output format of `extension inspect`.
@@ -228,6 +284,13 @@ pub struct DiagnoseArgs {
     /// alone for 127.0.0.1), with a form to diagnose other flows on the same facts.
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["quiet", "output"])]
     pub http: Option<String>,
+
+    /// Record every call the host made into each extension and every host
+    /// import the extension made, with the answers, to FILE (JSON; secret
+    /// values blanked): `skoop extension replay FILE` re-runs an extension
+    /// against it with no bundle or cluster.
+    #[arg(long, value_name = "FILE", conflicts_with = "http")]
+    pub record_host_calls: Option<PathBuf>,
 }
 
 /// What must be known before extensions load: which files, which cache.
@@ -246,9 +309,9 @@ impl Prescan {
     /// Whether the command line needs the extensions loaded: not for the
     /// top-level help or version, nor for `collect` or `extension inspect`.
     pub fn needs_extensions(&self) -> bool {
-        let inspect = self.subcommand.as_deref() == Some("extension")
-            && self.action.as_deref() == Some("inspect");
-        !inspect && !matches!(self.subcommand.as_deref(), None | Some("collect"))
+        let standalone = self.subcommand.as_deref() == Some("extension")
+            && matches!(self.action.as_deref(), Some("inspect" | "new"));
+        !standalone && !matches!(self.subcommand.as_deref(), None | Some("collect"))
     }
 }
 
@@ -374,5 +437,7 @@ mod tests {
         assert!(scan(&["skoop", "help", "diagnose"]).needs_extensions());
         assert!(!scan(&["skoop", "extension", "inspect", "x.wasm"]).needs_extensions());
         assert!(scan(&["skoop", "extension", "list"]).needs_extensions());
+        assert!(!scan(&["skoop", "extension", "new", "cni", "x"]).needs_extensions());
+        assert!(scan(&["skoop", "extension", "test", "dir"]).needs_extensions());
     }
 }

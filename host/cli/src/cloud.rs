@@ -126,6 +126,7 @@ pub fn record(
     let inputs = ExtInputs {
         flags: flags.clone(),
         cloud: None,
+        record: None,
     };
     let mut provider = registry.provider(
         ext,

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 mod cli;
 mod cloud;
+mod harness;
 mod http;
+mod scaffold;
 
 use anyhow::{Context, Result};
 use clap::{FromArgMatches, Parser};
@@ -30,6 +32,7 @@ use skoop_engine::plugin::{CallError, Failure, RefusedKind};
 use skoop_engine::report::Report;
 use skoop_live::Session;
 use skoop_render::Graph;
+use skoop_wasm::hostcalls::{CallLog, ExtensionCalls};
 use skoop_wasm::runtime::{Limits, Runtime};
 use skoop_wasm::settings_to;
 use skoop_wasm::state::HostState;
@@ -70,7 +73,7 @@ fn run(args: Vec<OsString>) -> Result<u8> {
         match &cli.command {
             Cmd::Collect(collect) => return skoop_collect::run(collect),
             Cmd::Extension {
-                action: action @ ExtensionCmd::Inspect { .. },
+                action: action @ (ExtensionCmd::Inspect { .. } | ExtensionCmd::New { .. }),
             } => return inspect_cmd(action),
             _ => {}
         }
@@ -80,7 +83,7 @@ fn run(args: Vec<OsString>) -> Result<u8> {
     } else {
         pre.cache_dir.clone().or_else(Runtime::default_cache_dir)
     };
-    let registry = Registry::load(Runtime::new(cache)?, &pre.extensions)?;
+    let registry = Registry::load(Runtime::new(cache.clone())?, &pre.extensions)?;
     let matches = match cli::command(&registry).try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => {
@@ -107,10 +110,11 @@ fn run(args: Vec<OsString>) -> Result<u8> {
             let values = ExtInputs {
                 flags: flag_values(&registry, matches.subcommand_matches("diagnose")),
                 cloud: args.snapshot.as_ref().map(|d| d.join("cloud")),
+                record: args.record_host_calls.as_ref().map(|_| Recorder::default()),
             };
             diagnose_cmd(&registry, &cli, args, values, limits)
         }
-        Cmd::Extension { action } => extension_cmd(&registry, action),
+        Cmd::Extension { action } => extension_cmd(&registry, action, &cache, limits),
         Cmd::Collect(args) => skoop_collect::run(args),
         Cmd::Snapshot(args) => {
             let declared: Vec<String> = retain(&registry).kinds().collect();
@@ -236,7 +240,12 @@ fn connectivity_cmd(args: &cli::ConnectivityArgs) -> Result<u8> {
     Ok(exit::HEALTHY)
 }
 
-fn extension_cmd(registry: &Registry, action: &ExtensionCmd) -> Result<u8> {
+fn extension_cmd(
+    registry: &Registry,
+    action: &ExtensionCmd,
+    cache: &Option<std::path::PathBuf>,
+    limits: Limits,
+) -> Result<u8> {
     match action {
         ExtensionCmd::List => {
             let rows: Vec<[String; 6]> = registry
@@ -273,15 +282,34 @@ fn extension_cmd(registry: &Registry, action: &ExtensionCmd) -> Result<u8> {
                 println!("{}", line.join("  ").trim_end());
             }
         }
-        ExtensionCmd::Inspect { .. } => return inspect_cmd(action),
+        ExtensionCmd::Inspect { .. } | ExtensionCmd::New { .. } => return inspect_cmd(action),
+        ExtensionCmd::Test { cases } => return harness::test(registry, cases, limits),
+        ExtensionCmd::Replay { recording } => return harness::replay(registry, recording, limits),
+        ExtensionCmd::Diff {
+            old,
+            new,
+            snapshot,
+            flows,
+        } => {
+            return harness::diff(old, new, snapshot, flows.as_deref(), cache.clone(), limits);
+        }
     }
     Ok(exit::HEALTHY)
 }
 
-/// `extension inspect`: read the file, compile and run nothing.
+/// `extension inspect` and `extension new`: compile and run nothing.
 fn inspect_cmd(action: &ExtensionCmd) -> Result<u8> {
     match action {
-        ExtensionCmd::List => {}
+        ExtensionCmd::New {
+            kind,
+            name,
+            dir,
+            sdk,
+        } => return scaffold::new(*kind, name, dir.as_deref(), sdk.as_deref()),
+        ExtensionCmd::List
+        | ExtensionCmd::Test { .. }
+        | ExtensionCmd::Replay { .. }
+        | ExtensionCmd::Diff { .. } => {}
         ExtensionCmd::Inspect { file, output } => {
             let label = format!("extension file {}", file.display());
             let bytes = std::fs::read(file)
@@ -545,6 +573,49 @@ pub struct ExtInputs {
     pub flags: BTreeMap<String, String>,
     /// `DIR/cloud` of the bundle, when diagnosing one.
     pub cloud: Option<std::path::PathBuf>,
+    /// Host calls of each extension instance, when `--record-host-calls`.
+    pub record: Option<Recorder>,
+}
+
+/// The host calls of the extensions of the last diagnosis pass.
+pub type Recorder = Arc<Mutex<Vec<RecordedExt>>>;
+
+/// One extension instance's recording: its calls, and a provider's HTTP.
+pub struct RecordedExt {
+    calls: Arc<Mutex<ExtensionCalls>>,
+    http: Option<Arc<Mutex<skoop_wasm::egress::Recording>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Write what `--record-host-calls` gathered.
+fn write_host_calls(path: &std::path::Path, record: &Recorder, flow: &Flow) -> Result<()> {
+    let extensions = lock(record)
+        .iter()
+        .map(|r| {
+            let mut calls = lock(&r.calls).clone();
+            if let Some(http) = &r.http {
+                calls.http = lock(http).exchanges.clone();
+            }
+            calls
+        })
+        .collect();
+    let rec = skoop_wasm::hostcalls::Recording {
+        format: skoop_wasm::hostcalls::FORMAT.into(),
+        contract: format!("{}@{}", skoop_wasm::WIT_PACKAGE, skoop_wasm::WIT_VERSION),
+        host_version: skoop_wasm::HOST_VERSION.into(),
+        flow: format!(
+            "{} -> {}:{}/{}",
+            flow.src,
+            flow.dst,
+            flow.dport,
+            flow.protocol.name()
+        ),
+        extensions,
+    };
+    std::fs::write(path, rec.to_json()).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The extension config flags given on the command line of `sub`.
@@ -577,6 +648,31 @@ fn state_for(
         &skoop_wasm::config::Sources::process(),
     );
     skoop_wasm::add_secrets(secrets);
+    if let Some(record) = &values.record {
+        let calls = Arc::new(Mutex::new(ExtensionCalls {
+            name: ext.info.name.clone(),
+            kind: serde_json::to_value(ext.info.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            version: ext.info.version.clone(),
+            sha256: ext.sha256.clone(),
+            config: config
+                .iter()
+                .filter(|(k, _)| !ext.info.config.iter().any(|c| &c.name == *k && c.secret))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..ExtensionCalls::default()
+        }));
+        lock(record).push(RecordedExt {
+            calls: calls.clone(),
+            http: None,
+        });
+        s.calls = Some(CallLog::Record {
+            current: Vec::new(),
+            log: calls,
+        });
+    }
     s.config = config;
     s
 }
@@ -607,6 +703,10 @@ fn diagnose_once(
     limits: Limits,
     source_name: &str,
 ) -> Result<(Report, Option<CallError>)> {
+    // A recording holds the last pass only (earlier ones ran on fewer nodes).
+    if let Some(record) = &values.record {
+        lock(record).clear();
+    }
     let provider_ext = registry
         .providers
         .get(&facts.settings.cloud_provider)
@@ -623,6 +723,30 @@ fn diagnose_once(
         limits,
     )?;
     cloud::connect(&mut provider, provider_ext, values, cli.verbose)?;
+    if let Some(record) = &values.record {
+        // The provider's HTTP exchanges go into the recording too.
+        use skoop_wasm::egress::{Mode, Recording};
+        let http = match &provider.egress().mode {
+            Mode::Live(None) => {
+                let rec = Arc::new(Mutex::new(Recording {
+                    provider: provider_ext.info.name.clone(),
+                    exchanges: Vec::new(),
+                }));
+                provider.egress().mode = Mode::Live(Some(rec.clone()));
+                Some(rec)
+            }
+            Mode::Live(Some(rec)) => Some(rec.clone()),
+            Mode::Replay(rec) => Some(Arc::new(Mutex::new((**rec).clone()))),
+            Mode::Off => None,
+        };
+        if let Some(last) = lock(record)
+            .iter_mut()
+            .rev()
+            .find(|r| lock(&r.calls).name == provider_ext.info.name)
+        {
+            last.http = http;
+        }
+    }
     let plan = provider
         .create_network(settings_to(&facts.settings))
         .map_err(setup_error)?;
@@ -745,6 +869,35 @@ fn diagnose_live(
     }
 }
 
+/// Diagnose `args` and return the report: for the harness, which runs many
+/// diagnoses in one process.
+fn diagnose_report(
+    registry: &Registry,
+    cli: &Cli,
+    args: &DiagnoseArgs,
+    values: &ExtInputs,
+    limits: Limits,
+) -> Result<(Report, Option<CallError>)> {
+    let flow = flow(args)?;
+    let Input {
+        source,
+        facts,
+        live,
+        ..
+    } = input(args, registry, flow, cli.verbose)?;
+    let mut facts = Arc::new(facts);
+    diagnose_live(
+        registry,
+        cli,
+        &mut facts,
+        &source,
+        live.as_ref(),
+        flow,
+        values,
+        limits,
+    )
+}
+
 fn diagnose_cmd(
     registry: &Registry,
     cli: &Cli,
@@ -811,6 +964,9 @@ fn diagnose_cmd(
         &values,
         limits,
     )?;
+    if let (Some(path), Some(record)) = (&args.record_host_calls, &values.record) {
+        write_host_calls(path, record, &flow)?;
+    }
     if let Some(addr) = &args.http {
         let mut diagnose = |flow: Flow| -> Result<Report> {
             let (report, failed) = diagnose_live(

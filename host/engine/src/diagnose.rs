@@ -110,7 +110,8 @@ pub struct Trace {
     pub policy: Vec<skoop_policy::DirectionVerdict>,
     /// What the kernel pipeline decided at each hop, in the order it was asked.
     pub decisions: Vec<HopDecision>,
-    /// An extension failure that stopped the diagnosis; the trace is partial.
+    /// The first extension failure; the branches it ended are unfinished
+    /// and the trace is partial.
     #[serde(skip)]
     pub error: Option<CallError>,
 }
@@ -183,6 +184,11 @@ struct Item {
     start: HopId,
 }
 
+/// Failed extension calls after which a diagnosis stops: each branch a
+/// failure ends is reported unfinished, and a plugin that fails everywhere
+/// does not cost one timeout per branch.
+pub const MAX_FAILED_CALLS: usize = 3;
+
 /// Runs one diagnosis over a plugin instance.
 pub struct Diagnosis<'a> {
     policy: Option<&'a crate::policy::PolicyCheck>,
@@ -190,6 +196,8 @@ pub struct Diagnosis<'a> {
     plugin: &'a mut dyn Plugin,
     trace: Trace,
     steps: usize,
+    /// Calls into the extension that failed (trap, timeout, malformed answer).
+    failed_calls: usize,
     /// Translations the cloud made to packets entering from outside (as
     /// entered, as sent): a load balancer undoes them on the way back.
     entries: Vec<(Packet, Packet)>,
@@ -262,6 +270,7 @@ impl<'a> Diagnosis<'a> {
             plugin,
             trace: Trace::default(),
             steps: 0,
+            failed_calls: 0,
             entries: Vec::new(),
         }
     }
@@ -405,7 +414,7 @@ impl<'a> Diagnosis<'a> {
             self.policy_from_objects(&source, &request);
         }
         for (hop, packet) in delivered {
-            if self.trace.error.is_some() {
+            if self.given_up() {
                 break;
             }
             self.check_policy(&source, &hop, &packet, true);
@@ -569,10 +578,23 @@ impl<'a> Diagnosis<'a> {
                 None
             }
             _ => {
-                self.trace.error = Some(e);
+                // The branch ends here; the others go on, on an instance the
+                // host re-creates, until too many calls have failed.
+                self.failed_calls += 1;
+                if self.trace.error.is_none() {
+                    self.trace.error = Some(e);
+                } else {
+                    self.trace
+                        .suspect(Some(at), Level::Warning, format!("also: {e}"));
+                }
                 None
             }
         }
+    }
+
+    /// Too many failed calls: stop following branches.
+    fn given_up(&self) -> bool {
+        self.failed_calls >= MAX_FAILED_CALLS
     }
 
     /// Send `packet` from `start` and follow every branch. Returns where it was delivered.
@@ -651,7 +673,7 @@ impl<'a> Diagnosis<'a> {
         let mut queue: VecDeque<Item> = items.into();
         let mut delivered = Vec::new();
         while let Some(mut item) = queue.pop_front() {
-            if self.trace.error.is_some() {
+            if self.given_up() {
                 break;
             }
             let at = item.tx.next.clone();
@@ -1263,6 +1285,77 @@ mod tests {
         });
         assert!(t.error.is_some());
         assert_eq!(t.links.len(), 1, "the pod's link is kept");
+    }
+
+    #[test]
+    fn a_crash_ends_its_branch_and_the_other_branches_go_on() {
+        let t = run(&mut Scripted {
+            node: |node: &str, p: &Packet| {
+                if node == "n1" && !p.reply {
+                    // Two branches: the second is the one that crashes at n2.
+                    let mut other = *p;
+                    other.dport = 9090;
+                    let mut step = to(hop(NodeKind::Node, "n2"), *p);
+                    step.transmissions
+                        .extend(to(hop(NodeKind::Node, "n2"), other).transmissions);
+                    return Ok(step);
+                }
+                if p.dport == 9090 {
+                    return Err(CallError {
+                        extension: "test".into(),
+                        call: "node n2".into(),
+                        failure: Failure::Trap("unreachable".into()),
+                    });
+                }
+                routed(node, p)
+            },
+            reply_src: None,
+        });
+        assert!(t.error.is_some());
+        let ends: Vec<_> = t.branches.iter().map(|b| (b.direction, &b.end)).collect();
+        assert!(
+            ends.iter()
+                .any(|(d, e)| *d == Direction::Request && matches!(e, End::Unfinished { .. })),
+            "{ends:?}"
+        );
+        // The branch after the crash is followed, and so is its reply.
+        assert!(
+            ends.iter().any(|(d, e)| *d == Direction::Reply
+                && **e
+                    == End::Delivered {
+                        at: hop(NodeKind::Pod, "d/a")
+                    }),
+            "{ends:?}"
+        );
+    }
+
+    #[test]
+    fn a_plugin_that_keeps_failing_is_given_up_on() {
+        let mut calls = 0;
+        let t = run(&mut Scripted {
+            node: |_: &str, p: &Packet| {
+                calls += 1;
+                if calls == 1 {
+                    // Eight branches, each of which will fail.
+                    let mut step = to(hop(NodeKind::Node, "n2"), *p);
+                    for port in 1..8 {
+                        let mut q = *p;
+                        q.dport = port;
+                        step.transmissions
+                            .extend(to(hop(NodeKind::Node, "n2"), q).transmissions);
+                    }
+                    return Ok(step);
+                }
+                Err(CallError {
+                    extension: "test".into(),
+                    call: "node".into(),
+                    failure: Failure::Timeout(std::time::Duration::from_secs(1)),
+                })
+            },
+            reply_src: None,
+        });
+        assert!(t.error.is_some());
+        assert_eq!(calls, 1 + MAX_FAILED_CALLS);
     }
 
     #[test]

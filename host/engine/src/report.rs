@@ -158,7 +158,10 @@ impl Report {
             }
         }
         if let Some(e) = &self.error {
-            let _ = writeln!(out, "\nDiagnosis stopped: {e}\nThe path above is partial.");
+            let _ = writeln!(
+                out,
+                "\nExtension failure: {e}\nThe branches it ended are unfinished; the path above is partial."
+            );
         }
         let _ = writeln!(out, "\n{}", self.verdict_line());
         out

@@ -96,7 +96,7 @@ pub fn render(g: &Graph) -> String {
     if !g.cluster.is_empty() || g.error.is_some() {
         let mut lines: Vec<String> = g.cluster.iter().map(Graph::cluster_line).collect();
         if let Some(e) = &g.error {
-            lines.push(format!("Diagnosis stopped: {e}"));
+            lines.push(format!("Extension failure: {e}"));
         }
         let worst = g.cluster.iter().map(|s| s.level).max();
         let _ = writeln!(out, "  subgraph cluster_findings {{");

@@ -302,7 +302,7 @@ pub fn render(g: &Graph, form: Option<&Form>) -> String {
     if let Some(e) = &g.error {
         let _ = write!(
             body,
-            "<p class=\"error\">Diagnosis stopped: {}; the path is partial.</p>",
+            "<p class=\"error\">Extension failure: {}; the path is partial.</p>",
             xml(e)
         );
     }

@@ -410,7 +410,7 @@ pub fn render(g: &Graph) -> String {
         let _ = write!(
             findings,
             "<text x=\"30\" y=\"{y:.1}\" class=\"fhead\" fill=\"#c00000\">{}</text>",
-            xml(&format!("Diagnosis stopped: {e}; the path is partial"))
+            xml(&format!("Extension failure: {e}; the path is partial"))
         );
         y += LINE + 10.0;
     }

@@ -1,11 +1,18 @@
 //! Host-side bindings of the WIT package: one module per world, sharing the
 //! imported interfaces so one host implementation serves both.
+//!
+//! Every generated type is serde-(de)serializable, for `--record-host-calls`
+//! and `skoop extension replay`; imports are trappable, so a host call past
+//! the call's deadline, or one a replayed recording does not hold, ends the
+//! call instead of answering.
 
 /// The `cni-plugin` world.
 pub mod cni {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "skoop:extension/cni-plugin",
+        imports: { default: trappable },
+        additional_derives: [serde::Serialize, serde::Deserialize],
     });
 }
 
@@ -14,6 +21,8 @@ pub mod provider {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "skoop:extension/cloud-provider",
+        imports: { default: trappable },
+        additional_derives: [serde::Serialize, serde::Deserialize],
         with: {
             "skoop:extension/types": super::cni::skoop::extension::types,
             "skoop:extension/cluster": super::cni::skoop::extension::cluster,

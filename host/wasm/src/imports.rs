@@ -58,12 +58,17 @@ fn bad(what: String) -> wt::Error {
 
 impl wt::Host for HostState {}
 
-impl wc::Host for HostState {
-    fn current_settings(&mut self) -> wc::Settings {
+impl HostState {
+    fn cluster_current_settings(&mut self) -> wc::Settings {
         settings_to(&self.facts().settings)
     }
 
-    fn classify(&mut self, ip: wt::IpAddress, port: u16, protocol: wt::Protocol) -> wt::Endpoint {
+    fn cluster_classify(
+        &mut self,
+        ip: wt::IpAddress,
+        port: u16,
+        protocol: wt::Protocol,
+    ) -> wt::Endpoint {
         let facts = self.facts();
         match ip_from(&ip) {
             Ok(ip) => {
@@ -74,21 +79,21 @@ impl wc::Host for HostState {
         }
     }
 
-    fn pod(&mut self, id: String) -> Option<wt::PodInfo> {
+    fn cluster_pod(&mut self, id: String) -> Option<wt::PodInfo> {
         let facts = self.facts();
         let p = facts.view.pods.get(&id)?;
         Some(pod_to(p, facts.view.nodes.get(&p.node).map(|n| n.ip)))
     }
 
-    fn node(&mut self, name: String) -> Option<wt::NodeInfo> {
+    fn cluster_node(&mut self, name: String) -> Option<wt::NodeInfo> {
         self.facts().view.nodes.get(&name).map(node_to)
     }
 
-    fn nodes(&mut self) -> Vec<wt::NodeInfo> {
+    fn cluster_nodes(&mut self) -> Vec<wt::NodeInfo> {
         self.facts().view.nodes.values().map(node_to).collect()
     }
 
-    fn get_object(
+    fn cluster_get_object(
         &mut self,
         api_version: String,
         kind: String,
@@ -103,7 +108,7 @@ impl wc::Host for HostState {
             .map(|o| o.json().to_string()))
     }
 
-    fn list_objects(
+    fn cluster_list_objects(
         &mut self,
         api_version: String,
         kind: String,
@@ -119,20 +124,20 @@ impl wc::Host for HostState {
             .collect())
     }
 
-    fn config(&mut self, key: String) -> Option<String> {
+    fn cluster_config(&mut self, key: String) -> Option<String> {
         self.config.get(&key).cloned()
     }
 }
 
-impl wn::Host for HostState {
-    fn interfaces(&mut self, ns: wt::Netns) -> Result<Vec<wn::InterfaceInfo>, wt::Error> {
+impl HostState {
+    fn netstack_interfaces(&mut self, ns: wt::Netns) -> Result<Vec<wn::InterfaceInfo>, wt::Error> {
         let facts = self.facts();
         let stack = netns(&facts, &ns)?;
         stack.absent("interfaces").map_err(netstack_error)?;
         Ok(stack.interfaces().iter().map(interface_to).collect())
     }
 
-    fn interface_by_name(
+    fn netstack_interface_by_name(
         &mut self,
         ns: wt::Netns,
         name: String,
@@ -143,7 +148,7 @@ impl wn::Host for HostState {
         Ok(stack.interface(&name).map(interface_to))
     }
 
-    fn interface_by_index(
+    fn netstack_interface_by_index(
         &mut self,
         ns: wt::Netns,
         index: u32,
@@ -154,7 +159,7 @@ impl wn::Host for HostState {
         Ok(stack.interface_by_index(index).map(interface_to))
     }
 
-    fn sysctl(&mut self, ns: wt::Netns, key: String) -> Result<Option<String>, wt::Error> {
+    fn netstack_sysctl(&mut self, ns: wt::Netns, key: String) -> Result<Option<String>, wt::Error> {
         let facts = self.facts();
         let stack = netns(&facts, &ns)?;
         // An unreadable sysctl is "not collected", not "absent from the kernel".
@@ -164,7 +169,7 @@ impl wn::Host for HostState {
         Ok(stack.sysctl(&key).map(str::to_string))
     }
 
-    fn ip_rules(&mut self, ns: wt::Netns) -> Result<Vec<wn::IpRule>, wt::Error> {
+    fn netstack_ip_rules(&mut self, ns: wt::Netns) -> Result<Vec<wn::IpRule>, wt::Error> {
         let facts = self.facts();
         let stack = netns(&facts, &ns)?;
         stack.absent("rules").map_err(netstack_error)?;
@@ -195,7 +200,7 @@ impl wn::Host for HostState {
             .collect())
     }
 
-    fn route_lookup(
+    fn netstack_route_lookup(
         &mut self,
         ns: wt::Netns,
         q: wn::RouteQuery,
@@ -216,12 +221,12 @@ impl wn::Host for HostState {
             .collect())
     }
 
-    fn is_local(&mut self, ns: wt::Netns, ip: wt::IpAddress) -> Result<bool, wt::Error> {
+    fn netstack_is_local(&mut self, ns: wt::Netns, ip: wt::IpAddress) -> Result<bool, wt::Error> {
         let facts = self.facts();
         Ok(netns(&facts, &ns)?.is_local(ip_from(&ip).map_err(bad)?))
     }
 
-    fn lookup_neighbour(
+    fn netstack_lookup_neighbour(
         &mut self,
         ns: wt::Netns,
         dev: String,
@@ -240,7 +245,7 @@ impl wn::Host for HostState {
             }))
     }
 
-    fn fdb(&mut self, ns: wt::Netns, dev: String) -> Result<Vec<wn::FdbEntry>, wt::Error> {
+    fn netstack_fdb(&mut self, ns: wt::Netns, dev: String) -> Result<Vec<wn::FdbEntry>, wt::Error> {
         let facts = self.facts();
         Ok(netns(&facts, &ns)?
             .fdb(&dev)
@@ -254,7 +259,7 @@ impl wn::Host for HostState {
             .collect())
     }
 
-    fn listening(
+    fn netstack_listening(
         &mut self,
         ns: wt::Netns,
         protocol: wt::Protocol,
@@ -267,7 +272,7 @@ impl wn::Host for HostState {
             .map_err(netstack_error)
     }
 
-    fn netfilter(
+    fn netstack_netfilter(
         &mut self,
         ns: wt::Netns,
         hook: wn::Hook,
@@ -285,7 +290,7 @@ impl wn::Host for HostState {
             .collect())
     }
 
-    fn forward(
+    fn netstack_forward(
         &mut self,
         ns: wt::Netns,
         query: wn::ForwardQuery,
@@ -354,8 +359,12 @@ fn rule_text(r: &skoop_engine::dump::Rule) -> String {
     s
 }
 
-impl ws::Host for HostState {
-    fn resolve(&mut self, node: String, packet: wt::Packet) -> Result<ws::Resolution, wt::Error> {
+impl HostState {
+    fn service_resolve(
+        &mut self,
+        node: String,
+        packet: wt::Packet,
+    ) -> Result<ws::Resolution, wt::Error> {
         let facts = self.facts();
         let packet = packet_from(&packet).map_err(bad)?;
         let proxy = ProxyConfig::from_settings(&facts.settings);
@@ -418,8 +427,8 @@ impl ws::Host for HostState {
     }
 }
 
-impl wi::Host for HostState {
-    fn node_to_node(
+impl HostState {
+    fn infra_node_to_node(
         &mut self,
         src: String,
         oif: String,
@@ -446,7 +455,7 @@ impl wi::Host for HostState {
         Ok(suspicions_to(&u.findings))
     }
 
-    fn node_to_external(
+    fn infra_node_to_external(
         &mut self,
         src: String,
         oif: String,
@@ -509,8 +518,8 @@ pub(crate) fn log_underlay(
     }]);
 }
 
-impl wp::Host for HostState {
-    fn evaluate(
+impl HostState {
+    fn policy_evaluate(
         &mut self,
         src: wt::IpAddress,
         dst: wt::IpAddress,
@@ -549,8 +558,8 @@ impl wp::Host for HostState {
     }
 }
 
-impl wl::Host for HostState {
-    fn log(&mut self, level: wt::Level, message: String) {
+impl HostState {
+    fn log_log(&mut self, level: wt::Level, message: String) {
         if self.verbose {
             eprintln!(
                 "[{}] {}: {}",
@@ -559,5 +568,268 @@ impl wl::Host for HostState {
                 clean(&message)
             );
         }
+    }
+}
+
+// The imports proper: each call is bounded by the call deadline, and
+// recorded or replayed when asked (see hostcalls.rs).
+
+impl wc::Host for HostState {
+    fn current_settings(&mut self) -> wasmtime::Result<wc::Settings> {
+        let args = self.recording().then(|| serde_json::json!([]));
+        self.hostcall("cluster.current-settings", args, move |h| {
+            h.cluster_current_settings()
+        })
+    }
+    fn classify(
+        &mut self,
+        ip: wt::IpAddress,
+        port: u16,
+        protocol: wt::Protocol,
+    ) -> wasmtime::Result<wt::Endpoint> {
+        let args = self
+            .recording()
+            .then(|| serde_json::json!([&ip, &port, &protocol]));
+        self.hostcall("cluster.classify", args, move |h| {
+            h.cluster_classify(ip, port, protocol)
+        })
+    }
+    fn pod(&mut self, id: String) -> wasmtime::Result<Option<wt::PodInfo>> {
+        let args = self.recording().then(|| serde_json::json!([&id]));
+        self.hostcall("cluster.pod", args, move |h| h.cluster_pod(id))
+    }
+    fn node(&mut self, name: String) -> wasmtime::Result<Option<wt::NodeInfo>> {
+        let args = self.recording().then(|| serde_json::json!([&name]));
+        self.hostcall("cluster.node", args, move |h| h.cluster_node(name))
+    }
+    fn nodes(&mut self) -> wasmtime::Result<Vec<wt::NodeInfo>> {
+        let args = self.recording().then(|| serde_json::json!([]));
+        self.hostcall("cluster.nodes", args, move |h| h.cluster_nodes())
+    }
+    fn get_object(
+        &mut self,
+        api_version: String,
+        kind: String,
+        namespace: String,
+        name: String,
+    ) -> wasmtime::Result<Result<Option<String>, wt::Error>> {
+        let args = self
+            .recording()
+            .then(|| serde_json::json!([&api_version, &kind, &namespace, &name]));
+        self.hostcall("cluster.get-object", args, move |h| {
+            h.cluster_get_object(api_version, kind, namespace, name)
+        })
+    }
+    fn list_objects(
+        &mut self,
+        api_version: String,
+        kind: String,
+        namespace: String,
+    ) -> wasmtime::Result<Result<Vec<String>, wt::Error>> {
+        let args = self
+            .recording()
+            .then(|| serde_json::json!([&api_version, &kind, &namespace]));
+        self.hostcall("cluster.list-objects", args, move |h| {
+            h.cluster_list_objects(api_version, kind, namespace)
+        })
+    }
+    fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        let args = self.recording().then(|| serde_json::json!([&key]));
+        self.hostcall("cluster.config", args, move |h| h.cluster_config(key))
+    }
+}
+
+impl wn::Host for HostState {
+    fn interfaces(
+        &mut self,
+        ns: wt::Netns,
+    ) -> wasmtime::Result<Result<Vec<wn::InterfaceInfo>, wt::Error>> {
+        let args = self.recording().then(|| serde_json::json!([&ns]));
+        self.hostcall("netstack.interfaces", args, move |h| {
+            h.netstack_interfaces(ns)
+        })
+    }
+    fn interface_by_name(
+        &mut self,
+        ns: wt::Netns,
+        name: String,
+    ) -> wasmtime::Result<Result<Option<wn::InterfaceInfo>, wt::Error>> {
+        let args = self.recording().then(|| serde_json::json!([&ns, &name]));
+        self.hostcall("netstack.interface-by-name", args, move |h| {
+            h.netstack_interface_by_name(ns, name)
+        })
+    }
+    fn interface_by_index(
+        &mut self,
+        ns: wt::Netns,
+        index: u32,
+    ) -> wasmtime::Result<Result<Option<wn::InterfaceInfo>, wt::Error>> {
+        let args = self.recording().then(|| serde_json::json!([&ns, &index]));
+        self.hostcall("netstack.interface-by-index", args, move |h| {
+            h.netstack_interface_by_index(ns, index)
+        })
+    }
+    fn sysctl(
+        &mut self,
+        ns: wt::Netns,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, wt::Error>> {
+        let args = self.recording().then(|| serde_json::json!([&ns, &key]));
+        self.hostcall("netstack.sysctl", args, move |h| h.netstack_sysctl(ns, key))
+    }
+    fn ip_rules(&mut self, ns: wt::Netns) -> wasmtime::Result<Result<Vec<wn::IpRule>, wt::Error>> {
+        let args = self.recording().then(|| serde_json::json!([&ns]));
+        self.hostcall("netstack.ip-rules", args, move |h| h.netstack_ip_rules(ns))
+    }
+    fn route_lookup(
+        &mut self,
+        ns: wt::Netns,
+        q: wn::RouteQuery,
+    ) -> wasmtime::Result<Result<Vec<wn::Route>, wt::Error>> {
+        let args = self.recording().then(|| serde_json::json!([&ns, &q]));
+        self.hostcall("netstack.route-lookup", args, move |h| {
+            h.netstack_route_lookup(ns, q)
+        })
+    }
+    fn is_local(
+        &mut self,
+        ns: wt::Netns,
+        ip: wt::IpAddress,
+    ) -> wasmtime::Result<Result<bool, wt::Error>> {
+        let args = self.recording().then(|| serde_json::json!([&ns, &ip]));
+        self.hostcall("netstack.is-local", args, move |h| {
+            h.netstack_is_local(ns, ip)
+        })
+    }
+    fn lookup_neighbour(
+        &mut self,
+        ns: wt::Netns,
+        dev: String,
+        ip: wt::IpAddress,
+    ) -> wasmtime::Result<Result<Option<wn::Neighbour>, wt::Error>> {
+        let args = self
+            .recording()
+            .then(|| serde_json::json!([&ns, &dev, &ip]));
+        self.hostcall("netstack.lookup-neighbour", args, move |h| {
+            h.netstack_lookup_neighbour(ns, dev, ip)
+        })
+    }
+    fn fdb(
+        &mut self,
+        ns: wt::Netns,
+        dev: String,
+    ) -> wasmtime::Result<Result<Vec<wn::FdbEntry>, wt::Error>> {
+        let args = self.recording().then(|| serde_json::json!([&ns, &dev]));
+        self.hostcall("netstack.fdb", args, move |h| h.netstack_fdb(ns, dev))
+    }
+    fn listening(
+        &mut self,
+        ns: wt::Netns,
+        protocol: wt::Protocol,
+        ip: wt::IpAddress,
+        port: u16,
+    ) -> wasmtime::Result<Result<bool, wt::Error>> {
+        let args = self
+            .recording()
+            .then(|| serde_json::json!([&ns, &protocol, &ip, &port]));
+        self.hostcall("netstack.listening", args, move |h| {
+            h.netstack_listening(ns, protocol, ip, port)
+        })
+    }
+    fn netfilter(
+        &mut self,
+        ns: wt::Netns,
+        hook: wn::Hook,
+        packet: wt::Packet,
+        iif: Option<String>,
+        oif: Option<String>,
+    ) -> wasmtime::Result<Result<Vec<wn::FilterOutcome>, wt::Error>> {
+        let args = self
+            .recording()
+            .then(|| serde_json::json!([&ns, &hook, &packet, &iif, &oif]));
+        self.hostcall("netstack.netfilter", args, move |h| {
+            h.netstack_netfilter(ns, hook, packet, iif, oif)
+        })
+    }
+    fn forward(
+        &mut self,
+        ns: wt::Netns,
+        query: wn::ForwardQuery,
+    ) -> wasmtime::Result<Result<Vec<wn::Forwarded>, wt::Error>> {
+        let args = self.recording().then(|| serde_json::json!([&ns, &query]));
+        self.hostcall("netstack.forward", args, move |h| {
+            h.netstack_forward(ns, query)
+        })
+    }
+}
+
+impl ws::Host for HostState {
+    fn resolve(
+        &mut self,
+        node: String,
+        packet: wt::Packet,
+    ) -> wasmtime::Result<Result<ws::Resolution, wt::Error>> {
+        let args = self
+            .recording()
+            .then(|| serde_json::json!([&node, &packet]));
+        self.hostcall("service.resolve", args, move |h| {
+            h.service_resolve(node, packet)
+        })
+    }
+}
+
+impl wi::Host for HostState {
+    fn node_to_node(
+        &mut self,
+        src: String,
+        oif: String,
+        dst: String,
+        packet: wt::Packet,
+    ) -> wasmtime::Result<Result<Vec<wt::Suspicion>, wt::Error>> {
+        let args = self
+            .recording()
+            .then(|| serde_json::json!([&src, &oif, &dst, &packet]));
+        self.hostcall("infra.node-to-node", args, move |h| {
+            h.infra_node_to_node(src, oif, dst, packet)
+        })
+    }
+    fn node_to_external(
+        &mut self,
+        src: String,
+        oif: String,
+        packet: wt::Packet,
+    ) -> wasmtime::Result<Result<Vec<wt::Suspicion>, wt::Error>> {
+        let args = self
+            .recording()
+            .then(|| serde_json::json!([&src, &oif, &packet]));
+        self.hostcall("infra.node-to-external", args, move |h| {
+            h.infra_node_to_external(src, oif, packet)
+        })
+    }
+}
+
+impl wp::Host for HostState {
+    fn evaluate(
+        &mut self,
+        src: wt::IpAddress,
+        dst: wt::IpAddress,
+        dport: u16,
+        protocol: wt::Protocol,
+    ) -> wasmtime::Result<Vec<wp::Verdict>> {
+        let args = self
+            .recording()
+            .then(|| serde_json::json!([&src, &dst, &dport, &protocol]));
+        self.hostcall("policy.evaluate", args, move |h| {
+            h.policy_evaluate(src, dst, dport, protocol)
+        })
+    }
+}
+
+impl wl::Host for HostState {
+    fn log(&mut self, level: wt::Level, message: String) -> wasmtime::Result<()> {
+        let args = self
+            .recording()
+            .then(|| serde_json::json!([&level, &message]));
+        self.hostcall("log.log", args, move |h| h.log_log(level, message))
     }
 }

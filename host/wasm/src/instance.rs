@@ -2,11 +2,14 @@
 //! timeout, a memory overrun or a malformed answer becomes a [`CallError`]
 //! that names the extension and the call.
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use serde::Serialize;
+use serde_json::{Value, json};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
 use super::bindings::{cni, provider as pw, types as wt};
 use super::convert::*;
+use super::hostcalls::{Call, CallLog};
 use super::runtime::Limits;
 use super::state::HostState;
 use skoop_engine::cluster::{NodeFacts, PodFacts};
@@ -15,40 +18,85 @@ use skoop_engine::packet::Packet;
 use skoop_engine::path::{Finding, HopId, Step, Tx};
 pub use skoop_engine::plugin::{CallError, Failure, NodeTarget, Plugin, RefusedKind};
 
-/// Shared plumbing: the store, the deadline and error mapping.
-struct Runner {
-    store: Store<HostState>,
-    name: String,
-    limits: Limits,
+/// A component linked once and ready to instantiate in a fresh store: the
+/// linker's work is done at load, and a failed instance is re-created cheaply.
+pub trait Pre: Clone {
+    type Bindings;
+    fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Self::Bindings>;
 }
 
-impl Runner {
-    fn new(engine: &Engine, mut state: HostState, limits: Limits) -> Runner {
-        state.limiter.max = limits.memory_bytes;
-        let name = state.name.clone();
-        let mut store = Store::new(engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        Runner {
-            store,
-            name,
-            limits,
-        }
-    }
+/// A CNI plugin, pre-instantiated.
+pub type CniPre = cni::CniPluginPre<HostState>;
+/// A cloud provider, pre-instantiated.
+pub type ProviderPre = pw::CloudProviderPre<HostState>;
 
-    /// A store with the instance `instantiate` builds in it; start-up code
-    /// runs under the same deadline and limits as any call.
-    fn start<B>(
+impl Pre for CniPre {
+    type Bindings = cni::CniPlugin;
+    fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<cni::CniPlugin> {
+        cni::CniPluginPre::instantiate(self, store)
+    }
+}
+
+impl Pre for ProviderPre {
+    type Bindings = pw::CloudProvider;
+    fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<pw::CloudProvider> {
+        pw::CloudProviderPre::instantiate(self, store)
+    }
+}
+
+type Reinit<B> =
+    fn(&B, &mut Store<HostState>) -> wasmtime::Result<Result<Vec<wt::Suspicion>, wt::Error>>;
+
+/// Shared plumbing: the store, the deadline, error mapping, re-creation
+/// after a failure, and recording.
+struct Runner<P: Pre> {
+    store: Store<HostState>,
+    bindings: P::Bindings,
+    pre: P,
+    name: String,
+    limits: Limits,
+    /// The last call trapped, timed out or overran memory: the store is not
+    /// to be entered again, and the next call re-creates the instance.
+    poisoned: bool,
+    /// Calls made on a re-created instance before anything else (a CNI
+    /// plugin's setup, which builds its state).
+    reinit: Option<Reinit<P::Bindings>>,
+    /// The answer of the last call, as JSON, while replaying.
+    last_answer: Option<Value>,
+}
+
+fn new_store(engine: &Engine, mut state: HostState, limits: Limits) -> Store<HostState> {
+    state.limiter.max = limits.memory_bytes;
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store.epoch_deadline_trap();
+    store
+}
+
+impl<P: Pre> Runner<P> {
+    /// A store with an instance of `pre` in it; start-up code runs under the
+    /// same deadline and limits as any call.
+    fn start(
         engine: &Engine,
+        pre: P,
         state: HostState,
         limits: Limits,
-        instantiate: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<B>,
-    ) -> Result<(Runner, B), CallError> {
-        let mut run = Runner::new(engine, state, limits);
-        run.store.set_epoch_deadline(limits.ticks());
-        match instantiate(&mut run.store) {
-            Ok(b) => Ok((run, b)),
-            Err(e) => Err(run.classify("instantiate", e)),
+    ) -> Result<Runner<P>, CallError> {
+        let name = state.name.clone();
+        let mut store = new_store(engine, state, limits);
+        arm(&mut store, limits);
+        match pre.instantiate(&mut store) {
+            Ok(bindings) => Ok(Runner {
+                store,
+                bindings,
+                pre,
+                name,
+                limits,
+                poisoned: false,
+                reinit: None,
+                last_answer: None,
+            }),
+            Err(e) => Err(classify(&store, &name, limits, "instantiate", e)),
         }
     }
 
@@ -60,46 +108,144 @@ impl Runner {
         }
     }
 
-    /// Map a wasmtime error to the failure it stands for.
-    fn classify(&self, call: &str, e: wasmtime::Error) -> CallError {
-        let failure = if self.store.data().limiter.exceeded {
-            Failure::Memory(self.limits.memory_bytes)
-        } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-            Failure::Timeout(self.limits.call_timeout)
-        } else {
-            let mut msg = match e.downcast_ref::<Trap>() {
-                Some(t) => t.to_string(),
-                None => format!("{e:#}"),
-            };
-            if let Some(line) = self.store.data().last_stderr_line() {
-                msg = format!("{msg} ({line})");
-            }
-            Failure::Trap(clean(&msg))
-        };
-        self.err(call, failure)
+    /// A fresh store and instance in place of a failed one. What the host
+    /// lends carries over; the extension's own memory does not.
+    fn restart(&mut self, label: &str) -> Result<(), CallError> {
+        let state = self.store.data_mut().renew();
+        let engine = self.store.engine().clone();
+        let mut store = new_store(&engine, state, self.limits);
+        arm(&mut store, self.limits);
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&store, &self.name, self.limits, "instantiate (again)", e))?;
+        let replaying = matches!(store.data().calls, Some(CallLog::Replay { .. }));
+        if store.data().verbose {
+            eprintln!(
+                "skoop: extension {} re-created in a fresh store after its failure, for {label}",
+                self.name
+            );
+        }
+        self.store = store;
+        self.bindings = bindings;
+        self.poisoned = false;
+        // A replay re-runs the recorded setup itself, in order.
+        if let (Some(reinit), false) = (self.reinit, replaying) {
+            self.call(
+                "plugin.setup",
+                "plugin.setup (instance re-created after a failure)",
+                || json!([]),
+                reinit,
+            )?;
+        }
+        Ok(())
     }
 
-    fn call<R>(
+    /// Call into the extension: under the call deadline, on a sound
+    /// instance, recorded when asked.
+    fn call<R: Serialize>(
         &mut self,
-        call: &str,
-        f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<R, wt::Error>>,
+        export: &'static str,
+        label: &str,
+        args: impl FnOnce() -> Value,
+        f: impl FnOnce(&P::Bindings, &mut Store<HostState>) -> wasmtime::Result<Result<R, wt::Error>>,
     ) -> Result<R, CallError> {
-        self.store.set_epoch_deadline(self.limits.ticks());
-        // Outbound HTTP waits count against the same deadline.
-        self.store.data_mut().egress.deadline =
-            Some(std::time::Instant::now() + self.limits.call_timeout);
-        match f(&mut self.store) {
-            Err(e) => Err(self.classify(call, e)),
+        if self.poisoned {
+            self.restart(label)?;
+        }
+        arm(&mut self.store, self.limits);
+        let logging = self.store.data().calls.is_some();
+        let args = if logging { args() } else { Value::Null };
+        if let Some(CallLog::Record { current, .. }) = &mut self.store.data_mut().calls {
+            current.clear();
+        }
+        let raw = f(&self.bindings, &mut self.store);
+        self.store.data_mut().deadline = None;
+        let (result, answer) = match raw {
+            Err(e) => {
+                let e = classify(&self.store, &self.name, self.limits, label, e);
+                self.poisoned = true;
+                let answer = logging.then(|| json!({ "failed": e.to_string() }));
+                (Err(e), answer)
+            }
             Ok(Err(e)) => {
+                let answer = logging.then(|| json!({ "refused": e }));
                 let kind = match e {
                     wt::Error::Unavailable(_) => RefusedKind::Unavailable,
                     wt::Error::Invalid(_) => RefusedKind::Invalid,
                     wt::Error::Internal(_) => RefusedKind::Internal,
                 };
-                Err(self.err(call, Failure::Refused(kind, error_text(&e))))
+                (
+                    Err(self.err(label, Failure::Refused(kind, error_text(&e)))),
+                    answer,
+                )
             }
-            Ok(Ok(v)) => Ok(v),
+            Ok(Ok(v)) => {
+                let answer = logging.then(|| json!({ "ok": v }));
+                (Ok(v), answer)
+            }
+        };
+        if let Some(answer) = answer {
+            match &mut self.store.data_mut().calls {
+                Some(CallLog::Record { current, log }) => {
+                    let imports = std::mem::take(current);
+                    log.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .calls
+                        .push(Call {
+                            export: export.to_string(),
+                            label: clean(label),
+                            args,
+                            answer,
+                            imports,
+                        });
+                }
+                Some(CallLog::Replay { .. }) => self.last_answer = Some(answer),
+                None => {}
+            }
         }
+        result
+    }
+}
+
+/// Set the deadline of the next call: epoch ticks for guest code, an
+/// instant for host imports and outbound HTTP.
+fn arm(store: &mut Store<HostState>, limits: Limits) {
+    store.set_epoch_deadline(limits.ticks());
+    let until = std::time::Instant::now() + limits.call_timeout;
+    let data = store.data_mut();
+    data.deadline = Some(until);
+    data.deadline_hit = false;
+    data.egress.deadline = Some(until);
+}
+
+/// Map a wasmtime error to the failure it stands for.
+fn classify(
+    store: &Store<HostState>,
+    name: &str,
+    limits: Limits,
+    call: &str,
+    e: wasmtime::Error,
+) -> CallError {
+    let data = store.data();
+    let failure = if data.limiter.exceeded {
+        Failure::Memory(limits.memory_bytes)
+    } else if data.deadline_hit || matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        Failure::Timeout(limits.call_timeout)
+    } else {
+        let mut msg = match e.downcast_ref::<Trap>() {
+            Some(t) => t.to_string(),
+            None => format!("{e:#}"),
+        };
+        if let Some(line) = data.last_stderr_line() {
+            msg = format!("{msg} ({line})");
+        }
+        Failure::Trap(clean(&msg))
+    };
+    CallError {
+        extension: name.to_string(),
+        call: call.to_string(),
+        failure,
     }
 }
 
@@ -123,48 +269,214 @@ pub fn provider_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
 
 /// An instantiated CNI plugin.
 pub struct PluginInstance {
-    run: Runner,
-    bindings: cni::CniPlugin,
+    run: Runner<CniPre>,
 }
 
 fn malformed(e: String) -> Failure {
     Failure::Malformed(e)
 }
 
+/// Decode a recorded call's arguments (a JSON array) for `export`.
+fn args_of<T: serde::de::DeserializeOwned>(export: &str, args: &Value) -> Result<T, String> {
+    serde_json::from_value(args.clone())
+        .map_err(|e| format!("the recorded arguments of {export} do not fit this contract: {e}"))
+}
+
+fn setup_call(
+    b: &cni::CniPlugin,
+    s: &mut Store<HostState>,
+) -> wasmtime::Result<Result<Vec<wt::Suspicion>, wt::Error>> {
+    b.skoop_extension_plugin().call_setup(s)
+}
+
 impl PluginInstance {
     pub fn new(
         engine: &Engine,
-        linker: &Linker<HostState>,
-        component: &Component,
+        pre: &CniPre,
         state: HostState,
         limits: Limits,
     ) -> anyhow::Result<PluginInstance> {
-        let (run, bindings) = Runner::start(engine, state, limits, |s| {
-            cni::CniPlugin::instantiate(s, component, linker)
-        })?;
-        Ok(PluginInstance { run, bindings })
+        let mut run = Runner::start(engine, pre.clone(), state, limits)?;
+        run.reinit = Some(setup_call);
+        Ok(PluginInstance { run })
     }
 
     pub fn describe(
         &mut self,
     ) -> Result<super::bindings::cni::exports::skoop::extension::metadata::ExtensionInfo, CallError>
     {
-        let b = &self.bindings;
-        self.run.call("metadata.describe", |s| {
-            b.skoop_extension_metadata().call_describe(s).map(Ok)
-        })
+        self.run.call(
+            "metadata.describe",
+            "metadata.describe",
+            || json!([]),
+            |b, s| b.skoop_extension_metadata().call_describe(s).map(Ok),
+        )
     }
 
     pub fn setup(&mut self) -> Result<Vec<Finding>, CallError> {
-        let b = &self.bindings;
         self.run
-            .call("plugin.setup", |s| b.skoop_extension_plugin().call_setup(s))
+            .call("plugin.setup", "plugin.setup", || json!([]), setup_call)
             .map(|v| suspicions_from(&v))
     }
 
     fn step(&mut self, call: &str, r: Result<wt::NodeStep, CallError>) -> Result<Step, CallError> {
         let raw = r?;
         step_from(&raw).map_err(|e| self.run.err(call, malformed(e)))
+    }
+
+    /// Make a recorded call again, with its recorded arguments; its answer
+    /// is in [`PluginInstance::last_answer`].
+    pub fn invoke(&mut self, export: &str, args: &Value) -> Result<(), String> {
+        type Up = Option<wt::Link>;
+        match export {
+            "metadata.describe" => {
+                let _ = self.describe().map(|_| ());
+            }
+            "plugin.setup" => {
+                let _ = self.setup().map(|_| ());
+            }
+            "plugin.pod-send" => {
+                let (p, pk): (wt::PodInfo, wt::Packet) = args_of(export, args)?;
+                {
+                    let _ = self.run.call(
+                        "plugin.pod-send",
+                        export,
+                        || json!([]),
+                        |b, s| b.skoop_extension_plugin().call_pod_send(s, &p, pk),
+                    );
+                }
+            }
+            "plugin.pod-receive" => {
+                let (p, l): (wt::PodInfo, wt::Link) = args_of(export, args)?;
+                {
+                    let _ = self.run.call(
+                        "plugin.pod-receive",
+                        export,
+                        || json!([]),
+                        |b, s| b.skoop_extension_plugin().call_pod_receive(s, &p, &l),
+                    );
+                }
+            }
+            "plugin.address-owner" => {
+                let (ip,): (wt::IpAddress,) = args_of(export, args)?;
+                {
+                    let _ = self.run.call(
+                        "plugin.address-owner",
+                        export,
+                        || json!([]),
+                        |b, s| b.skoop_extension_plugin().call_address_owner(s, ip).map(Ok),
+                    );
+                }
+            }
+            "simple-plugin-node.to-pod" => {
+                let (n, up, pk, p): (wt::NodeInfo, Up, wt::Packet, wt::PodInfo) =
+                    args_of(export, args)?;
+                {
+                    let _ = self.run.call(
+                        "simple-plugin-node.to-pod",
+                        export,
+                        || json!([]),
+                        |b, s| {
+                            b.skoop_extension_simple_plugin_node().call_to_pod(
+                                s,
+                                &n,
+                                up.as_ref(),
+                                pk,
+                                &p,
+                            )
+                        },
+                    );
+                }
+            }
+            "simple-plugin-node.to-host" => {
+                let (n, up, pk, t): (wt::NodeInfo, Up, wt::Packet, wt::NodeInfo) =
+                    args_of(export, args)?;
+                {
+                    let _ = self.run.call(
+                        "simple-plugin-node.to-host",
+                        export,
+                        || json!([]),
+                        |b, s| {
+                            b.skoop_extension_simple_plugin_node().call_to_host(
+                                s,
+                                &n,
+                                up.as_ref(),
+                                pk,
+                                &t,
+                            )
+                        },
+                    );
+                }
+            }
+            "simple-plugin-node.to-service" => {
+                let (n, up, pk, v): (wt::NodeInfo, Up, wt::Packet, wt::ServiceInfo) =
+                    args_of(export, args)?;
+                {
+                    let _ = self.run.call(
+                        "simple-plugin-node.to-service",
+                        export,
+                        || json!([]),
+                        |b, s| {
+                            b.skoop_extension_simple_plugin_node().call_to_service(
+                                s,
+                                &n,
+                                up.as_ref(),
+                                pk,
+                                &v,
+                            )
+                        },
+                    );
+                }
+            }
+            "simple-plugin-node.to-external" => {
+                let (n, up, pk): (wt::NodeInfo, Up, wt::Packet) = args_of(export, args)?;
+                {
+                    let _ = self.run.call(
+                        "simple-plugin-node.to-external",
+                        export,
+                        || json!([]),
+                        |b, s| {
+                            b.skoop_extension_simple_plugin_node().call_to_external(
+                                s,
+                                &n,
+                                up.as_ref(),
+                                pk,
+                            )
+                        },
+                    );
+                }
+            }
+            "simple-plugin-node.serve" => {
+                let (n, up, pk): (wt::NodeInfo, Up, wt::Packet) = args_of(export, args)?;
+                {
+                    let _ = self.run.call(
+                        "simple-plugin-node.serve",
+                        export,
+                        || json!([]),
+                        |b, s| {
+                            b.skoop_extension_simple_plugin_node().call_serve(
+                                s,
+                                &n,
+                                up.as_ref(),
+                                pk,
+                            )
+                        },
+                    );
+                }
+            }
+            other => return Err(format!("a CNI plugin has no export {other}")),
+        }
+        Ok(())
+    }
+
+    /// The state of this instance (replay sets its call log).
+    pub fn state(&mut self) -> &mut HostState {
+        self.run.store.data_mut()
+    }
+
+    /// The answer of the last call, while replaying.
+    pub fn last_answer(&mut self) -> Option<Value> {
+        self.run.last_answer.take()
     }
 }
 
@@ -176,10 +488,13 @@ impl Plugin for PluginInstance {
         packet: &Packet,
     ) -> Result<Step, CallError> {
         let call = format!("plugin.pod-send at pod {}", pod.id());
-        let (b, p, pk) = (&self.bindings, pod_to(pod, node_ip), packet_to(packet));
-        let r = self.run.call(&call, |s| {
-            b.skoop_extension_plugin().call_pod_send(s, &p, pk)
-        });
+        let (p, pk) = (pod_to(pod, node_ip), packet_to(packet));
+        let r = self.run.call(
+            "plugin.pod-send",
+            &call,
+            || json!([&p, &pk]),
+            |b, s| b.skoop_extension_plugin().call_pod_send(s, &p, pk),
+        );
         self.step(&call, r)
     }
 
@@ -191,21 +506,25 @@ impl Plugin for PluginInstance {
         tx: &Tx,
     ) -> Result<Step, CallError> {
         let call = format!("plugin.pod-receive at pod {}", pod.id());
-        let (b, p, l) = (&self.bindings, pod_to(pod, node_ip), link_to(from, tx));
-        let r = self.run.call(&call, |s| {
-            b.skoop_extension_plugin().call_pod_receive(s, &p, &l)
-        });
+        let (p, l) = (pod_to(pod, node_ip), link_to(from, tx));
+        let r = self.run.call(
+            "plugin.pod-receive",
+            &call,
+            || json!([&p, &l]),
+            |b, s| b.skoop_extension_plugin().call_pod_receive(s, &p, &l),
+        );
         self.step(&call, r)
     }
 
     fn address_owner(&mut self, ip: std::net::Ipv4Addr) -> Result<Option<String>, CallError> {
-        let b = &self.bindings;
         let call = format!("plugin.address-owner {ip}");
-        self.run.call(&call, |s| {
-            b.skoop_extension_plugin()
-                .call_address_owner(s, ip_to(ip))
-                .map(Ok)
-        })
+        let ip = ip_to(ip);
+        self.run.call(
+            "plugin.address-owner",
+            &call,
+            || json!([&ip]),
+            |b, s| b.skoop_extension_plugin().call_address_owner(s, ip).map(Ok),
+        )
     }
 
     /// The provider's infra-shim, asked by the host for a packet entering
@@ -250,45 +569,93 @@ impl Plugin for PluginInstance {
         let n = node_to(node);
         let up = upstream.map(|(h, t)| link_to(h, t));
         let pk = packet_to(packet);
-        let b = &self.bindings;
-        let sp = b.skoop_extension_simple_plugin_node();
+        let at = &node.name;
         let (name, r) = match target {
             NodeTarget::Pod(pod, ip) => {
-                let call = format!("simple-plugin-node.to-pod at node {}", node.name);
+                let call = format!("simple-plugin-node.to-pod at node {at}");
                 let p = pod_to(pod, ip);
-                let r = self
-                    .run
-                    .call(&call, |s| sp.call_to_pod(s, &n, up.as_ref(), pk, &p));
+                let r = self.run.call(
+                    "simple-plugin-node.to-pod",
+                    &call,
+                    || json!([&n, &up, &pk, &p]),
+                    |b, s| {
+                        b.skoop_extension_simple_plugin_node().call_to_pod(
+                            s,
+                            &n,
+                            up.as_ref(),
+                            pk,
+                            &p,
+                        )
+                    },
+                );
                 (call, r)
             }
             NodeTarget::Host(t) => {
-                let call = format!("simple-plugin-node.to-host at node {}", node.name);
+                let call = format!("simple-plugin-node.to-host at node {at}");
                 let t = node_to(t);
-                let r = self
-                    .run
-                    .call(&call, |s| sp.call_to_host(s, &n, up.as_ref(), pk, &t));
+                let r = self.run.call(
+                    "simple-plugin-node.to-host",
+                    &call,
+                    || json!([&n, &up, &pk, &t]),
+                    |b, s| {
+                        b.skoop_extension_simple_plugin_node().call_to_host(
+                            s,
+                            &n,
+                            up.as_ref(),
+                            pk,
+                            &t,
+                        )
+                    },
+                );
                 (call, r)
             }
             NodeTarget::Service(svc) => {
-                let call = format!("simple-plugin-node.to-service at node {}", node.name);
+                let call = format!("simple-plugin-node.to-service at node {at}");
                 let v = service_to(svc);
-                let r = self
-                    .run
-                    .call(&call, |s| sp.call_to_service(s, &n, up.as_ref(), pk, &v));
+                let r = self.run.call(
+                    "simple-plugin-node.to-service",
+                    &call,
+                    || json!([&n, &up, &pk, &v]),
+                    |b, s| {
+                        b.skoop_extension_simple_plugin_node().call_to_service(
+                            s,
+                            &n,
+                            up.as_ref(),
+                            pk,
+                            &v,
+                        )
+                    },
+                );
                 (call, r)
             }
             NodeTarget::External => {
-                let call = format!("simple-plugin-node.to-external at node {}", node.name);
-                let r = self
-                    .run
-                    .call(&call, |s| sp.call_to_external(s, &n, up.as_ref(), pk));
+                let call = format!("simple-plugin-node.to-external at node {at}");
+                let r = self.run.call(
+                    "simple-plugin-node.to-external",
+                    &call,
+                    || json!([&n, &up, &pk]),
+                    |b, s| {
+                        b.skoop_extension_simple_plugin_node().call_to_external(
+                            s,
+                            &n,
+                            up.as_ref(),
+                            pk,
+                        )
+                    },
+                );
                 (call, r)
             }
             NodeTarget::Serve => {
-                let call = format!("simple-plugin-node.serve at node {}", node.name);
-                let r = self
-                    .run
-                    .call(&call, |s| sp.call_serve(s, &n, up.as_ref(), pk));
+                let call = format!("simple-plugin-node.serve at node {at}");
+                let r = self.run.call(
+                    "simple-plugin-node.serve",
+                    &call,
+                    || json!([&n, &up, &pk]),
+                    |b, s| {
+                        b.skoop_extension_simple_plugin_node()
+                            .call_serve(s, &n, up.as_ref(), pk)
+                    },
+                );
                 (call, r)
             }
         };
@@ -306,42 +673,51 @@ pub struct NetworkPlan {
 
 /// An instantiated cloud provider.
 pub struct ProviderInstance {
-    run: Runner,
-    bindings: pw::CloudProvider,
+    run: Runner<ProviderPre>,
 }
 
 impl ProviderInstance {
     pub fn new(
         engine: &Engine,
-        linker: &Linker<HostState>,
-        component: &Component,
+        pre: &ProviderPre,
         state: HostState,
         limits: Limits,
     ) -> anyhow::Result<ProviderInstance> {
-        let (run, bindings) = Runner::start(engine, state, limits, |s| {
-            pw::CloudProvider::instantiate(s, component, linker)
-        })?;
-        Ok(ProviderInstance { run, bindings })
+        let run = Runner::start(engine, pre.clone(), state, limits)?;
+        Ok(ProviderInstance { run })
     }
 
     pub fn describe(
         &mut self,
     ) -> Result<pw::exports::skoop::extension::metadata::ExtensionInfo, CallError> {
-        let b = &self.bindings;
-        self.run.call("metadata.describe", |s| {
-            b.skoop_extension_metadata().call_describe(s).map(Ok)
-        })
+        self.run.call(
+            "metadata.describe",
+            "metadata.describe",
+            || json!([]),
+            |b, s| b.skoop_extension_metadata().call_describe(s).map(Ok),
+        )
+    }
+
+    fn create_network_raw(
+        &mut self,
+        settings: &super::bindings::cluster::Settings,
+    ) -> Result<pw::exports::skoop::extension::provider::NetworkPlan, CallError> {
+        self.run.call(
+            "provider.create-network",
+            "provider.create-network",
+            || json!([settings]),
+            |b, s| {
+                b.skoop_extension_provider()
+                    .call_create_network(s, settings)
+            },
+        )
     }
 
     pub fn create_network(
         &mut self,
         settings: super::bindings::cluster::Settings,
     ) -> Result<NetworkPlan, CallError> {
-        let b = &self.bindings;
-        let plan = self.run.call("provider.create-network", |s| {
-            b.skoop_extension_provider()
-                .call_create_network(s, &settings)
-        })?;
+        let plan = self.create_network_raw(&settings)?;
         Ok(NetworkPlan {
             plugin: plan.plugin,
             proxy_mode: match plan.service_processor {
@@ -353,6 +729,24 @@ impl ProviderInstance {
         })
     }
 
+    fn node_to_node_raw(
+        &mut self,
+        s: &wt::NodeInfo,
+        oif: &str,
+        d: &wt::NodeInfo,
+        p: wt::Packet,
+    ) -> Result<pw::exports::skoop::extension::infra_shim::Underlay, CallError> {
+        self.run.call(
+            "infra-shim.node-to-node",
+            "infra-shim.node-to-node",
+            || json!([s, oif, d, &p]),
+            |b, st| {
+                b.skoop_extension_infra_shim()
+                    .call_node_to_node(st, s, oif, d, p)
+            },
+        )
+    }
+
     pub fn node_to_node(
         &mut self,
         src: &NodeFacts,
@@ -360,14 +754,25 @@ impl ProviderInstance {
         dst: &NodeFacts,
         packet: &Packet,
     ) -> Result<Underlay, CallError> {
-        let b = &self.bindings;
-        let (s, d, p) = (node_to(src), node_to(dst), packet_to(packet));
-        self.run
-            .call("infra-shim.node-to-node", |st| {
-                b.skoop_extension_infra_shim()
-                    .call_node_to_node(st, &s, oif, &d, p)
-            })
+        self.node_to_node_raw(&node_to(src), oif, &node_to(dst), packet_to(packet))
             .map(underlay_from)
+    }
+
+    fn node_to_external_raw(
+        &mut self,
+        s: &wt::NodeInfo,
+        oif: &str,
+        p: wt::Packet,
+    ) -> Result<pw::exports::skoop::extension::infra_shim::Underlay, CallError> {
+        self.run.call(
+            "infra-shim.node-to-external",
+            "infra-shim.node-to-external",
+            || json!([s, oif, &p]),
+            |b, st| {
+                b.skoop_extension_infra_shim()
+                    .call_node_to_external(st, s, oif, p)
+            },
+        )
     }
 
     pub fn node_to_external(
@@ -376,14 +781,24 @@ impl ProviderInstance {
         oif: &str,
         packet: &Packet,
     ) -> Result<Underlay, CallError> {
-        let b = &self.bindings;
-        let (s, p) = (node_to(src), packet_to(packet));
-        self.run
-            .call("infra-shim.node-to-external", |st| {
-                b.skoop_extension_infra_shim()
-                    .call_node_to_external(st, &s, oif, p)
-            })
+        self.node_to_external_raw(&node_to(src), oif, packet_to(packet))
             .map(underlay_from)
+    }
+
+    fn external_to_node_raw(
+        &mut self,
+        d: &wt::NodeInfo,
+        p: wt::Packet,
+    ) -> Result<pw::exports::skoop::extension::infra_shim::Underlay, CallError> {
+        self.run.call(
+            "infra-shim.external-to-node",
+            "infra-shim.external-to-node",
+            || json!([d, &p]),
+            |b, st| {
+                b.skoop_extension_infra_shim()
+                    .call_external_to_node(st, d, p)
+            },
+        )
     }
 
     pub fn external_to_node(
@@ -391,23 +806,60 @@ impl ProviderInstance {
         dst: &NodeFacts,
         packet: &Packet,
     ) -> Result<Underlay, CallError> {
-        let b = &self.bindings;
-        let (d, p) = (node_to(dst), packet_to(packet));
-        self.run
-            .call("infra-shim.external-to-node", |st| {
-                b.skoop_extension_infra_shim()
-                    .call_external_to_node(st, &d, p)
-            })
+        self.external_to_node_raw(&node_to(dst), packet_to(packet))
             .map(underlay_from)
     }
 
     pub fn prefetch(&mut self) -> Result<Vec<Finding>, CallError> {
-        let b = &self.bindings;
         self.run
-            .call("infra-shim.prefetch", |st| {
-                b.skoop_extension_infra_shim().call_prefetch(st)
-            })
+            .call(
+                "infra-shim.prefetch",
+                "infra-shim.prefetch",
+                || json!([]),
+                |b, st| b.skoop_extension_infra_shim().call_prefetch(st),
+            )
             .map(|v| suspicions_from(&v))
+    }
+
+    /// Make a recorded call again (see [`PluginInstance::invoke`]).
+    pub fn invoke(&mut self, export: &str, args: &Value) -> Result<(), String> {
+        match export {
+            "metadata.describe" => {
+                let _ = self.describe();
+            }
+            "provider.create-network" => {
+                let (settings,): (super::bindings::cluster::Settings,) = args_of(export, args)?;
+                let _ = self.create_network_raw(&settings);
+            }
+            "infra-shim.node-to-node" => {
+                let (s, oif, d, p): (wt::NodeInfo, String, wt::NodeInfo, wt::Packet) =
+                    args_of(export, args)?;
+                let _ = self.node_to_node_raw(&s, &oif, &d, p);
+            }
+            "infra-shim.node-to-external" => {
+                let (s, oif, p): (wt::NodeInfo, String, wt::Packet) = args_of(export, args)?;
+                let _ = self.node_to_external_raw(&s, &oif, p);
+            }
+            "infra-shim.external-to-node" => {
+                let (d, p): (wt::NodeInfo, wt::Packet) = args_of(export, args)?;
+                let _ = self.external_to_node_raw(&d, p);
+            }
+            "infra-shim.prefetch" => {
+                let _ = self.prefetch();
+            }
+            other => return Err(format!("a cloud provider has no export {other}")),
+        }
+        Ok(())
+    }
+
+    /// The state of this instance (replay sets its call log).
+    pub fn state(&mut self) -> &mut HostState {
+        self.run.store.data_mut()
+    }
+
+    /// The answer of the last call, while replaying.
+    pub fn last_answer(&mut self) -> Option<Value> {
+        self.run.last_answer.take()
     }
 
     /// The provider's resolved config values.

@@ -7,6 +7,7 @@ pub mod config;
 mod convert;
 pub mod egress;
 mod engine_config;
+pub mod hostcalls;
 pub mod inspect;
 pub use convert::settings_to;
 mod imports;
@@ -26,7 +27,9 @@ use sha2::Digest as _;
 use wasmtime::component::{Component, Linker};
 
 use convert::clean;
-use instance::{PluginInstance, ProviderInstance, cni_linker, provider_linker};
+use instance::{
+    CniPre, PluginInstance, ProviderInstance, ProviderPre, cni_linker, provider_linker,
+};
 use runtime::{Limits, Runtime};
 use skoop_engine::error::bad_input;
 use state::HostState;
@@ -120,13 +123,23 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// A component linked against its world once, ready to instantiate.
+#[derive(Clone)]
+pub enum Linked {
+    Cni(CniPre),
+    Provider(ProviderPre),
+}
+
 /// A compiled, described extension.
 pub struct Extension {
     pub info: Info,
     pub origin: Origin,
     pub component: Component,
+    pub linked: Linked,
     /// Size of the component in bytes.
     pub size: usize,
+    /// SHA-256 of the component, hex.
+    pub sha256: String,
 }
 
 /// Every loaded extension, by kind and name.
@@ -332,18 +345,27 @@ impl Registry {
         let limits = Limits::default();
         let state = HostState::new(label, limits.memory_bytes);
         let refuse = |e: anyhow::Error| bad_input(format!("{label}: cannot instantiate: {e:#}"));
-        let info = match kind {
+        let (info, linked) = match kind {
             Kind::CniPlugin => {
-                let mut inst =
-                    PluginInstance::new(engine, &self.cni_linker, &component, state, limits)
-                        .map_err(refuse)?;
-                info_from!(inst.describe().map_err(|e| bad_input(e.to_string()))?, kind)
+                let pre = self
+                    .cni_linker
+                    .instantiate_pre(&component)
+                    .map_err(|e| refuse(e.into()))
+                    .and_then(|p| CniPre::new(p).map_err(|e| refuse(e.into())))?;
+                let mut inst = PluginInstance::new(engine, &pre, state, limits).map_err(refuse)?;
+                let info = info_from!(inst.describe().map_err(|e| bad_input(e.to_string()))?, kind);
+                (info, Linked::Cni(pre))
             }
             Kind::CloudProvider => {
+                let pre = self
+                    .provider_linker
+                    .instantiate_pre(&component)
+                    .map_err(|e| refuse(e.into()))
+                    .and_then(|p| ProviderPre::new(p).map_err(|e| refuse(e.into())))?;
                 let mut inst =
-                    ProviderInstance::new(engine, &self.provider_linker, &component, state, limits)
-                        .map_err(refuse)?;
-                info_from!(inst.describe().map_err(|e| bad_input(e.to_string()))?, kind)
+                    ProviderInstance::new(engine, &pre, state, limits).map_err(refuse)?;
+                let info = info_from!(inst.describe().map_err(|e| bad_input(e.to_string()))?, kind);
+                (info, Linked::Provider(pre))
             }
         };
         validate(label, &info)?;
@@ -368,7 +390,9 @@ impl Registry {
             info,
             origin,
             component,
+            linked,
             size: bytes.len(),
+            sha256: hex::encode(sha2::Sha256::digest(bytes)),
         })
     }
 
@@ -402,14 +426,11 @@ impl Registry {
         state: HostState,
         limits: Limits,
     ) -> Result<PluginInstance> {
-        PluginInstance::new(
-            &self.runtime.engine,
-            &self.cni_linker,
-            &ext.component,
-            state,
-            limits,
-        )
-        .with_context(|| format!("instantiating extension {}", ext.info.name))
+        let Linked::Cni(pre) = &ext.linked else {
+            return Err(bad_input(format!("{} is not a CNI plugin", ext.info.name)));
+        };
+        PluginInstance::new(&self.runtime.engine, pre, state, limits)
+            .with_context(|| format!("instantiating extension {}", ext.info.name))
     }
 
     /// Instantiate a provider for a diagnosis.
@@ -419,14 +440,14 @@ impl Registry {
         state: HostState,
         limits: Limits,
     ) -> Result<ProviderInstance> {
-        ProviderInstance::new(
-            &self.runtime.engine,
-            &self.provider_linker,
-            &ext.component,
-            state,
-            limits,
-        )
-        .with_context(|| format!("instantiating extension {}", ext.info.name))
+        let Linked::Provider(pre) = &ext.linked else {
+            return Err(bad_input(format!(
+                "{} is not a cloud provider",
+                ext.info.name
+            )));
+        };
+        ProviderInstance::new(&self.runtime.engine, pre, state, limits)
+            .with_context(|| format!("instantiating extension {}", ext.info.name))
     }
 }
 

@@ -42,6 +42,15 @@ pub struct HostState {
     http: WasiHttpCtx,
     /// Outbound HTTP of a cloud provider: refused unless configured.
     pub egress: Egress,
+    /// Host calls being recorded or replayed.
+    pub calls: Option<super::hostcalls::CallLog>,
+    /// When the current call into the extension must end; imports check it.
+    pub deadline: Option<std::time::Instant>,
+    /// An import found the deadline passed (the call timed out in the host).
+    pub deadline_hit: bool,
+    /// Imports answered, and the time spent in them.
+    pub import_calls: u64,
+    pub import_time: std::time::Duration,
 }
 
 impl HostState {
@@ -67,7 +76,30 @@ impl HostState {
             policy: None,
             http: WasiHttpCtx::new(),
             egress: Egress::default(),
+            calls: None,
+            deadline: None,
+            deadline_hit: false,
+            import_calls: 0,
+            import_time: std::time::Duration::ZERO,
         }
+    }
+
+    /// The state of a re-created instance: what the host lends it and how
+    /// (facts, config, egress, recording) carries over; the WASI context,
+    /// its resources and the memory count start afresh.
+    pub fn renew(&mut self) -> HostState {
+        let mut s = HostState::new(&self.name, self.limiter.max);
+        s.facts = self.facts.clone();
+        s.config = std::mem::take(&mut self.config);
+        s.reads = std::mem::take(&mut self.reads);
+        s.infra = self.infra.take();
+        s.verbose = self.verbose;
+        s.policy = self.policy.take();
+        s.egress = std::mem::take(&mut self.egress);
+        s.calls = self.calls.take();
+        s.import_calls = self.import_calls;
+        s.import_time = self.import_time;
+        s
     }
 
     /// What the extension last said on stderr: its panic message when it

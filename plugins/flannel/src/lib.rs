@@ -5,10 +5,10 @@
 mod config;
 mod node;
 
+#[cfg(feature = "component")]
+use skoop_sdk::export_cni_plugin;
 use skoop_sdk::meta::{StaticConfigKey, StaticMetadata};
-use skoop_sdk::{
-    CniPlugin, Link, Node, NodeStep, Packet, Pod, Result, Suspicion, VethPod, export_cni_plugin,
-};
+use skoop_sdk::{CniPlugin, Link, Node, NodeStep, Packet, Pod, Result, Suspicion, VethPod};
 
 pub use config::{Backend, FlannelConfig};
 
@@ -99,4 +99,5 @@ impl CniPlugin for Flannel {
     }
 }
 
+#[cfg(feature = "component")]
 export_cni_plugin!(Flannel);
