@@ -337,4 +337,76 @@ mod tests {
             (MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES)
         );
     }
+
+    /// A component whose two core instances each own a memory: one may grow
+    /// alone within the limit, but not both together.
+    #[test]
+    fn a_component_with_two_memories_is_held_to_one_limit() {
+        use wasm_encoder::{
+            CodeSection, ComponentBuilder, ComponentExportKind, ExportKind, ExportSection,
+            Function, FunctionSection, MemorySection, MemoryType, Module, PrimitiveValType,
+            TypeSection, ValType,
+        };
+        const MIB: usize = 1 << 20;
+        // A core module with one memory and `grow(pages) -> old size`.
+        let mut m = Module::new();
+        let mut types = TypeSection::new();
+        types.ty().function([ValType::I32], [ValType::I32]);
+        m.section(&types);
+        let mut funcs = FunctionSection::new();
+        funcs.function(0);
+        m.section(&funcs);
+        let mut mems = MemorySection::new();
+        mems.memory(MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        m.section(&mems);
+        let mut exports = ExportSection::new();
+        exports.export("grow", ExportKind::Func, 0);
+        m.section(&exports);
+        let mut code = CodeSection::new();
+        let mut f = Function::new([]);
+        f.instructions().local_get(0).memory_grow(0).end();
+        code.function(&f);
+        m.section(&code);
+
+        let mut c = ComponentBuilder::default();
+        let module = c.core_module(None, &m);
+        let (ty, mut enc) = c.type_function(None);
+        enc.params([("pages", PrimitiveValType::U32)])
+            .result(Some(PrimitiveValType::S32.into()));
+        for name in ["grow-a", "grow-b"] {
+            let inst = c.core_instantiate(None, module, []);
+            let core = c.core_alias_export(None, inst, "grow", ExportKind::Func);
+            let lifted = c.lift_func(None, core, ty, []);
+            c.export(name, ComponentExportKind::Func, lifted, None);
+        }
+        let bytes = c.finish();
+
+        let engine = Engine::new(&crate::engine_config::config()).unwrap();
+        let component = Component::new(&engine, &bytes).unwrap();
+        let mut store = wasmtime::Store::new(&engine, MemoryLimiter::new(4 * MIB));
+        store.limiter(|l| l);
+        store.set_epoch_deadline(u64::MAX / 2);
+        let linker = wasmtime::component::Linker::new(&engine);
+        let instance = linker.instantiate(&mut store, &component).unwrap();
+        assert_eq!(store.data().used, 2 * 65536, "both initial memories count");
+        let grow = |store: &mut wasmtime::Store<MemoryLimiter>, name: &str, pages: u32| {
+            let f = instance
+                .get_typed_func::<(u32,), (i32,)>(&mut *store, name)
+                .unwrap();
+            f.call(&mut *store, (pages,)).map(|r| r.0)
+        };
+        // 40 pages (2.5 MiB) in the first memory: 2.56 MiB in all.
+        assert_eq!(grow(&mut store, "grow-a", 40).unwrap(), 1);
+        assert!(!store.data().exceeded);
+        // The second memory alone would stay under 4 MiB; both would not.
+        let e = grow(&mut store, "grow-b", 40).unwrap_err();
+        assert!(store.data().exceeded, "{e:#}");
+        assert!(format!("{e:#}").contains("memory limit of 4 MiB"), "{e:#}");
+    }
 }

@@ -1,0 +1,157 @@
+//! What calling an extension costs: instantiating it (linking at every
+//! instantiation, as before, versus the pre-linked InstancePre), re-creating
+//! it after a trap, an export call, a host import, and recording.
+//!
+//! `cargo bench -p skoop-wasm --bench calls` (release build; the built-in
+//! flannel plugin on the built-in demo cluster).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use skoop_engine::bundle;
+use skoop_engine::cluster::Retain;
+use skoop_engine::detect::{ProxyMode, Settings};
+use skoop_engine::facts::Facts;
+use skoop_engine::packet::{Packet, Protocol};
+use skoop_engine::plugin::Plugin;
+use skoop_wasm::bindings::cni::CniPlugin;
+use skoop_wasm::hostcalls::{CallLog, ExtensionCalls};
+use skoop_wasm::instance::cni_linker;
+use skoop_wasm::runtime::{Limits, Runtime};
+use skoop_wasm::state::HostState;
+use skoop_wasm::{Extension, Registry};
+
+fn per_op(n: u32, f: impl FnMut()) -> Duration {
+    let mut f = f;
+    // Warm up, then time.
+    for _ in 0..(n / 10).max(1) {
+        f();
+    }
+    let start = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    start.elapsed() / n
+}
+
+fn facts() -> Arc<Facts> {
+    let b = bundle::load_named_demo("flannel", Retain::with_reads(["v1/ConfigMap"]))
+        .expect("the demo loads");
+    let netstacks = b.nodes.netstacks(&b.view);
+    let nodes: Vec<String> = b.view.nodes.keys().cloned().collect();
+    netstacks.prefetch(&nodes);
+    Arc::new(Facts::new(
+        b.view,
+        netstacks,
+        Settings {
+            network_plugin: "flannel".into(),
+            cloud_provider: "generic".into(),
+            proxy_mode: ProxyMode::Iptables,
+            cluster_cidr: Some("10.244.0.0/16".parse().expect("cidr")),
+            masquerade_mark: None,
+            masquerade_all: false,
+        },
+    ))
+}
+
+fn state(ext: &Extension, facts: &Arc<Facts>) -> HostState {
+    let mut s = HostState::new(&ext.info.name, Limits::default().memory_bytes);
+    s.facts = Some(facts.clone());
+    s.reads = ext.info.reads.clone();
+    s
+}
+
+fn main() {
+    let registry = Registry::load(Runtime::new(None).expect("engine"), &[]).expect("built-ins");
+    let ext = &registry.plugins["flannel"];
+    let facts = facts();
+    let limits = Limits::default();
+    let engine = &registry.runtime.engine;
+
+    // Instantiation: resolving every import through the linker each time
+    // (what the host did before), and from the pre-linked component.
+    let linker = cni_linker(engine).expect("linker");
+    let relink = per_op(200, || {
+        let mut store = wasmtime::Store::new(engine, state(ext, &facts));
+        CniPlugin::instantiate(&mut store, &ext.component, &linker).expect("instantiate");
+    });
+    let pre = per_op(200, || {
+        registry
+            .plugin(ext, state(ext, &facts), limits)
+            .expect("instantiate");
+    });
+    println!(
+        "instantiate flannel, linking each time (before):  {:>8.1} µs",
+        relink.as_secs_f64() * 1e6
+    );
+    println!(
+        "instantiate flannel from its InstancePre (after):  {:>8.1} µs",
+        pre.as_secs_f64() * 1e6
+    );
+
+    let mut plugin = registry
+        .plugin(ext, state(ext, &facts), limits)
+        .expect("instantiate");
+    plugin.setup().expect("setup");
+    let setup = per_op(50, || {
+        let mut p = registry
+            .plugin(ext, state(ext, &facts), limits)
+            .expect("instantiate");
+        p.setup().expect("setup");
+    });
+    println!(
+        "re-create after a trap (InstancePre + setup):      {:>8.1} µs",
+        setup.as_secs_f64() * 1e6
+    );
+
+    // An export call that makes no import: the round trip alone.
+    let owner = per_op(20_000, || {
+        plugin
+            .address_owner("192.0.2.1".parse().expect("ip"))
+            .expect("address-owner");
+    });
+    println!(
+        "export call plugin.address-owner (no import):      {:>8.2} µs",
+        owner.as_secs_f64() * 1e6
+    );
+
+    // pod-send from client-1: the plugin asks the host for the pod's
+    // interfaces, routes and netfilter verdicts.
+    let pod = facts.view.pods["default/client-1"].clone();
+    let node_ip = facts.view.nodes.get(&pod.node).map(|n| n.ip);
+    let packet = Packet {
+        src: "10.244.0.5".parse().expect("ip"),
+        sport: 40000,
+        dst: "10.244.1.7".parse().expect("ip"),
+        dport: 8080,
+        protocol: Protocol::Tcp,
+        mark: 0,
+        encap: None,
+        reply: false,
+        tos: 0,
+    };
+    let before = plugin.state().import_calls;
+    plugin.pod_send(&pod, node_ip, &packet).expect("pod-send");
+    let imports = plugin.state().import_calls - before;
+    let send = per_op(2_000, || {
+        plugin.pod_send(&pod, node_ip, &packet).expect("pod-send");
+    });
+    println!(
+        "export call plugin.pod-send ({imports} imports):             {:>8.2} µs ({:.2} µs per import, host work included)",
+        send.as_secs_f64() * 1e6,
+        (send.saturating_sub(owner)).as_secs_f64() * 1e6 / imports.max(1) as f64
+    );
+
+    // The same with every import recorded (--record-host-calls).
+    plugin.state().calls = Some(CallLog::Record {
+        current: Vec::new(),
+        log: Arc::new(std::sync::Mutex::new(ExtensionCalls::default())),
+    });
+    let recorded = per_op(2_000, || {
+        plugin.pod_send(&pod, node_ip, &packet).expect("pod-send");
+    });
+    println!(
+        "the same, recording host calls:                    {:>8.2} µs",
+        recorded.as_secs_f64() * 1e6
+    );
+}
