@@ -37,7 +37,40 @@ impl Default for Expect<'_> {
     }
 }
 
-/// Findings gathered at one net-node.
+/// Findings gathered at one net-node: the suspicions a hop reports, and
+/// whether a fact it needed was missing.
+///
+/// The checking methods ([`interface`](Findings::interface),
+/// [`sysctl`](Findings::sysctl), [`forward`](Findings::forward),
+/// [`neighbour`](Findings::neighbour), …) ask the host and record what is
+/// wrong; a fact the host could not collect becomes a warning through
+/// [`tolerate`](Findings::tolerate), never a silent pass. Finish the hop
+/// with [`into_step`](Findings::into_step) or [`dropped`](Findings::dropped).
+///
+/// ```
+/// use skoop_sdk::prelude::*;
+///
+/// let mut f = Findings::new();
+/// f.info("node-1 has 2 ECMP next hops to 10.244.1.7; following the first");
+/// f.info("node-1 has 2 ECMP next hops to 10.244.1.7; following the first"); // kept once
+/// assert_eq!(f.suspicions.len(), 1);
+/// assert!(!f.blocking());
+///
+/// // A fact that was not collected: a warning, and `None` instead of the value.
+/// let missing: Result<Option<String>> = Err(Error::Unavailable("no dump of node-3".into()));
+/// assert_eq!(f.tolerate("sysctl net.ipv4.ip_forward of node node-3", missing).unwrap(), None);
+/// assert!(f.unknown);
+///
+/// // Nothing explains a drop yet: the hop "cannot tell".
+/// assert_eq!(f.clone().dropped().unwrap().action, ActionKind::Unknown);
+///
+/// // A finding that does: the hop drops, and says why.
+/// f.fatal("interface cni0 of node node-3 is administratively down (ip link set cni0 up)");
+/// let step = f.dropped().unwrap();
+/// assert_eq!(step.action, ActionKind::Drop);
+/// assert_eq!(step.suspicions.len(), 3);
+/// assert_eq!(step.suspicions[2].level, Level::Fatal);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Findings {
     pub suspicions: Vec<Suspicion>,

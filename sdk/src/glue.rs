@@ -187,7 +187,9 @@ pub fn serve<T: CniPlugin>(
 pub fn create_network<T: CloudProvider>(
     settings: wc::Settings,
 ) -> std::result::Result<pp::NetworkPlan, wt::Error> {
-    T::create_network(&settings).map_err(error_to)
+    T::create_network(&settings_from(&settings))
+        .map(network_plan_to)
+        .map_err(error_to)
 }
 
 fn underlay_to(u: Result<Underlay>) -> UnderlayResult {

@@ -12,7 +12,109 @@ use crate::cni::skoop::extension::{
 use crate::types::*;
 use crate::{Error, Result};
 
-pub use wn::{Hook, RouteKind, Verdict};
+/// Netfilter hooks, in the order a packet can meet them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Hook {
+    Prerouting,
+    Input,
+    Forward,
+    Output,
+    Postrouting,
+}
+
+/// Kinds of route, as `ip route` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RouteKind {
+    /// Forward to a gateway or a directly connected host.
+    Unicast,
+    /// Deliver locally.
+    Local,
+    /// Broadcast address.
+    Broadcast,
+    /// Silently discard.
+    Blackhole,
+    /// Discard with host-unreachable.
+    Unreachable,
+    /// Discard with administratively-prohibited.
+    Prohibit,
+    /// Continue the lookup with the next rule.
+    Throw,
+}
+
+/// The fate of a packet at a netfilter hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    /// It goes on.
+    Accept,
+    /// It is silently dropped.
+    Drop,
+    /// It is dropped and the sender told (REJECT).
+    Reject,
+}
+
+/// One netfilter rule a packet met.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RuleHit {
+    /// Table (raw, mangle, nat, filter, security).
+    pub table: String,
+    /// Chain.
+    pub chain: String,
+    /// 1-based position of the rule in its chain; 0 for the chain policy.
+    pub index: u32,
+    /// The rule as `iptables-save` prints it (or `policy DROP`).
+    pub rule: String,
+}
+
+/// A policy routing rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IpRule {
+    /// Priority.
+    pub priority: u32,
+    /// The table it selects, for `lookup` rules.
+    pub table: Option<u32>,
+    /// The rule as `ip rule` prints it.
+    pub text: String,
+}
+
+// Private conversions of the enums above to and from their generated twins.
+mirror!(
+    hook_to,
+    hook_from,
+    Hook,
+    wn::Hook,
+    [Prerouting, Input, Forward, Output, Postrouting]
+);
+mirror!(
+    route_kind_to,
+    route_kind_from,
+    RouteKind,
+    wn::RouteKind,
+    [
+        Unicast,
+        Local,
+        Broadcast,
+        Blackhole,
+        Unreachable,
+        Prohibit,
+        Throw
+    ]
+);
+mirror!(
+    verdict_to,
+    verdict_from,
+    Verdict,
+    wn::Verdict,
+    [Accept, Drop, Reject]
+);
+
+fn rule_hit_from(r: wn::RuleHit) -> RuleHit {
+    RuleHit {
+        table: r.table,
+        chain: r.chain,
+        index: r.index,
+        rule: r.rule,
+    }
+}
 
 /// The cluster view.
 pub mod cluster {
@@ -20,7 +122,7 @@ pub mod cluster {
 
     /// The settings of this diagnosis.
     pub fn settings() -> Settings {
-        wc::current_settings()
+        settings_from(&wc::current_settings())
     }
 
     /// The cluster CIDR, when known.
@@ -33,7 +135,7 @@ pub mod cluster {
 
     /// What `ip` is, given the destination port and protocol.
     pub fn classify(ip: Ipv4Addr, port: u16, protocol: Protocol) -> Result<Endpoint> {
-        endpoint_from(&wc::classify(ip_to(ip), port, protocol))
+        endpoint_from(&wc::classify(ip_to(ip), port, protocol_to(protocol)))
     }
 
     /// A pod by `namespace/name`.
@@ -131,6 +233,10 @@ pub struct Interface {
     pub mac: Option<String>,
     /// VXLAN id, for vxlan devices.
     pub vxlan_id: Option<u32>,
+    /// The UDP destination port, for vxlan devices.
+    pub vxlan_port: Option<u16>,
+    /// The local (source) address, for vxlan devices that set one.
+    pub vxlan_local: Option<Ipv4Addr>,
 }
 
 impl Interface {
@@ -163,7 +269,7 @@ pub struct Route {
 fn route_from(r: &wn::Route) -> Result<Route> {
     Ok(Route {
         table: r.table,
-        kind: r.kind,
+        kind: route_kind_from(r.kind),
         prefix: prefix_from(&r.prefix)?,
         gateway: r.gateway.as_ref().map(ip_from).transpose()?,
         dev: r.dev.clone(),
@@ -262,7 +368,7 @@ fn forwarded_from(f: wn::Forwarded) -> Result<Forwarded> {
         wn::Fate::Drop(d) => Fate::Drop(Box::new(DropCause {
             kind: d.kind,
             message: d.message,
-            rule: d.rule,
+            rule: d.rule.map(rule_hit_from),
             route: d.route.as_ref().map(route_from).transpose()?,
         })),
     };
@@ -271,7 +377,7 @@ fn forwarded_from(f: wn::Forwarded) -> Result<Forwarded> {
         packet: packet_from(&f.packet)?,
         route: f.route.as_ref().map(route_from).transpose()?,
         bridged: f.bridged,
-        rules: f.rules,
+        rules: f.rules.into_iter().map(rule_hit_from).collect(),
         uncertain: f.uncertain,
         notes: f.notes,
         unchecked: f.unchecked,
@@ -303,9 +409,6 @@ pub struct FdbEntry {
     pub dst: Option<Ipv4Addr>,
 }
 
-/// A rule the packet met.
-pub use wn::RuleHit;
-
 /// One outcome of a netfilter hook.
 #[derive(Debug, Clone)]
 pub struct FilterOutcome {
@@ -316,9 +419,6 @@ pub struct FilterOutcome {
     pub decided_by: Option<RuleHit>,
     pub notes: Vec<String>,
 }
-
-/// A policy routing rule.
-pub use wn::IpRule;
 
 /// A network namespace the host holds facts for.
 #[derive(Debug, Clone)]
@@ -378,7 +478,15 @@ impl Netns {
 
     /// Policy routing rules.
     pub fn ip_rules(&self) -> Result<Vec<IpRule>> {
-        wn::ip_rules(&self.inner).map_err(error_from)
+        let rules = wn::ip_rules(&self.inner).map_err(error_from)?;
+        Ok(rules
+            .into_iter()
+            .map(|r| IpRule {
+                priority: r.priority,
+                table: r.table,
+                text: r.text,
+            })
+            .collect())
     }
 
     /// Route lookup; empty means no route.
@@ -447,7 +555,7 @@ impl Netns {
 
     /// True when something listens on `ip` (or a wildcard) at `port`.
     pub fn listening(&self, protocol: Protocol, ip: Ipv4Addr, port: u16) -> Result<bool> {
-        wn::listening(&self.inner, protocol, ip_to(ip), port).map_err(error_from)
+        wn::listening(&self.inner, protocol_to(protocol), ip_to(ip), port).map_err(error_from)
     }
 
     /// Traverse a netfilter hook.
@@ -458,17 +566,17 @@ impl Netns {
         iif: Option<&str>,
         oif: Option<&str>,
     ) -> Result<Vec<FilterOutcome>> {
-        let outcomes =
-            wn::netfilter(&self.inner, hook, packet_to(packet), iif, oif).map_err(error_from)?;
+        let outcomes = wn::netfilter(&self.inner, hook_to(hook), packet_to(packet), iif, oif)
+            .map_err(error_from)?;
         outcomes
             .into_iter()
             .map(|o| {
                 Ok(FilterOutcome {
-                    verdict: o.verdict,
+                    verdict: verdict_from(o.verdict),
                     packet: packet_from(&o.packet)?,
                     uncertain: o.uncertain,
-                    trace: o.trace,
-                    decided_by: o.decided_by,
+                    trace: o.trace.into_iter().map(rule_hit_from).collect(),
+                    decided_by: o.decided_by.map(rule_hit_from),
                     notes: o.notes,
                 })
             })
@@ -489,6 +597,12 @@ fn interface_from(i: &wn::InterfaceInfo) -> Result<Interface> {
         addresses: i.addresses.iter().map(prefix_from).collect::<Result<_>>()?,
         mac: i.mac.clone(),
         vxlan_id: i.vxlan.as_ref().map(|v| v.vni),
+        vxlan_port: i.vxlan.as_ref().map(|v| v.port),
+        vxlan_local: i
+            .vxlan
+            .as_ref()
+            .and_then(|v| v.local.as_ref())
+            .and_then(|ip| ip_from(ip).ok()),
     })
 }
 
@@ -499,12 +613,40 @@ pub mod policy {
     use super::*;
     use crate::cni::skoop::extension::policy as wp;
 
-    pub use wp::Verdict;
+    /// The verdict of one direction.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Verdict {
+        /// "ingress" (at the destination pod) or "egress" (at the source pod).
+        pub direction: String,
+        /// The pod it is evaluated at, as `namespace/name`.
+        pub pod: String,
+        /// Whether the policies allow the packet.
+        pub allowed: bool,
+        /// What decided, e.g. "network-policy-allow", "network-policy-deny",
+        /// "admin-network-policy", "baseline-admin-network-policy", "not-isolated",
+        /// "self-traffic", "host-network", "node-local" (more may come).
+        pub decision: String,
+        /// The policies named by the decision (`namespace/name`, or an admin policy's name).
+        pub policies: Vec<String>,
+        /// One sentence: which policy and rule allowed, or for a deny the policies
+        /// selecting the pod and the nearest misses.
+        pub explanation: String,
+    }
 
     /// Verdicts for a packet from `src` to `dst`:`dport` as the destination sees it (after
     /// DNAT/SNAT): egress when `src` is a pod, ingress when `dst` is.
     pub fn evaluate(src: Ipv4Addr, dst: Ipv4Addr, dport: u16, protocol: Protocol) -> Vec<Verdict> {
-        wp::evaluate(ip_to(src), ip_to(dst), dport, protocol)
+        wp::evaluate(ip_to(src), ip_to(dst), dport, protocol_to(protocol))
+            .into_iter()
+            .map(|v| Verdict {
+                direction: v.direction,
+                pod: v.pod,
+                allowed: v.allowed,
+                decision: v.decision,
+                policies: v.policies,
+                explanation: v.explanation,
+            })
+            .collect()
     }
 }
 
@@ -570,5 +712,5 @@ pub mod infra {
 
 /// Log a line (shown with `-v`).
 pub fn log(level: Level, message: &str) {
-    wl::log(level, message);
+    wl::log(level_to(level), message);
 }

@@ -1,31 +1,149 @@
 //! # skoop-sdk
 //!
-//! Everything a skoop extension author needs: plain Rust types for packets,
-//! hops and suspicions; read-only access to what the host lends (cluster view,
-//! netstack simulation, kube-proxy service resolution, the underlay); helpers
-//! that turn netstack facts into suspicions; a ready-made veth pod; and one
-//! macro to export a CNI plugin ([`export_cni_plugin!`]) or a cloud provider
-//! ([`export_cloud_provider!`]).
+//! Write [skoop](https://example.invalid/skoop) extensions — CNI plugins and
+//! cloud providers — as WebAssembly components (`wasm32-wasip2`) that the
+//! `skoop` host loads with `--extension FILE`.
 //!
-//! A CNI plugin implements [`CniPlugin`]: pods (`pod_send`, `pod_receive`) and
-//! the five node hops the host has already dispatched by destination kind
-//! (`to_pod`, `to_host`, `to_service`, `to_external`, `serve`). Build it with
-//! `cargo build --target wasm32-wasip2 --release` and load it with
-//! `skoop --extension target/wasm32-wasip2/release/<name>.wasm diagnose ...`.
+//! Everything an author needs is in [`prelude`]: plain Rust types for
+//! packets, hops and suspicions; read-only access to what the host lends
+//! ([`host`]: the cluster view, the netstack simulation of every network
+//! namespace, kube-proxy service resolution, the underlay); [`Findings`],
+//! which turns netstack facts into suspicions; [`VethPod`], a ready-made
+//! veth-attached pod; [`KernelHop`], a node hop that forwards as the node's
+//! kernel does; and one macro to export a CNI plugin
+//! ([`export_cni_plugin!`]) or a cloud provider ([`export_cloud_provider!`]).
+//!
+//! ## A CNI plugin
+//!
+//! A CNI plugin implements [`CniPlugin`]. Only [`CniPlugin::setup`] is
+//! required: the pod side defaults to [`VethPod`] (pods on a veth pair, as
+//! with most CNIs) and the node hops the host has already dispatched by
+//! destination (`to_pod`, `to_host`, `to_service`, `to_external`, `serve`)
+//! default to [`KernelHop`], which lets the node's own kernel pipeline
+//! decide and follows bridges, VXLAN and IP-in-IP devices as the kernel
+//! does. Override a method to add what your CNI adds (its devices, its
+//! routes, its agent's state), calling [`VethPod`] or [`KernelHop`] for the
+//! rest:
+//!
+//! ```rust,standalone_crate
+//! use skoop_sdk::prelude::*;
+//!
+//! /// The plugin value, built once per diagnosis by `setup`.
+//! struct Acme {
+//!     strict: bool,
+//! }
+//!
+//! impl CniPlugin for Acme {
+//!     // Written into the component's `skoop:metadata` section, so that
+//!     // `skoop extension inspect` shows it without running any code.
+//!     const METADATA: Option<StaticMetadata> = Some(StaticMetadata {
+//!         name: "acme",
+//!         version: "0.1.0",
+//!         description: "pods on veths, nodes forward as their kernel does",
+//!         config: &[StaticConfigKey::new("acme-strict", "warn about every sysctl (true/false)")],
+//!         detect_daemonsets: &["acme-node"],
+//!         ..StaticMetadata::EMPTY
+//!     });
+//!
+//!     fn setup() -> Result<(Self, Vec<Suspicion>)> {
+//!         let strict = host::cluster::config("acme-strict").as_deref() == Some("true");
+//!         Ok((Acme { strict }, vec![]))
+//!     }
+//!
+//!     // One hop overridden: a check of our own, then the kernel's forwarding.
+//!     fn to_pod(&self, node: &Node, up: Option<&Link>, packet: Packet, pod: &Pod) -> Result<NodeStep> {
+//!         let mut hop = KernelHop::new(node, up, packet);
+//!         if self.strict {
+//!             let ns = host::Netns::node(&node.name);
+//!             hop.findings().sysctl(&ns, "net.ipv4.ip_forward", "1", Level::Fatal, "pods are routed")?;
+//!         }
+//!         hop.to_pod(pod)
+//!     }
+//! }
+//!
+//! export_cni_plugin!(Acme);
+//!
+//! fn main() {
+//!     let m = Acme::metadata();
+//!     assert_eq!(m.name, "acme");
+//!     assert_eq!(m.config[0].name, "acme-strict");
+//! }
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip2 --release` (the crate is
+//! a `cdylib`) and load it with
+//! `skoop --extension target/wasm32-wasip2/release/<name>.wasm diagnose --network-plugin <name> ...`;
+//! `skoop extension inspect FILE` shows its metadata. The SDK's own
+//! `examples/kernel_cni.rs` is such a plugin.
+//!
+//! ## A cloud provider
+//!
+//! A cloud provider implements [`CloudProvider`]: only
+//! [`CloudProvider::create_network`] is required; the underlay checks
+//! (`node_to_node`, `node_to_external`, `external_to_node`, `prefetch`)
+//! default to "nothing to check". See [`CloudProvider`] for an example.
+//!
+//! The generated WIT bindings behind the macros are an implementation
+//! detail: no type of theirs appears in this crate's API.
+
+// A pair of private conversions between an SDK enum and its generated twin.
+macro_rules! mirror {
+    ($to:ident, $from:ident, $ours:ident, $m:ident :: $theirs:ident, [$($v:ident),* $(,)?]) => {
+        #[allow(dead_code)]
+        pub(crate) fn $to(x: $ours) -> $m::$theirs {
+            match x {
+                $($ours::$v => $m::$theirs::$v,)*
+            }
+        }
+        #[allow(dead_code)]
+        pub(crate) fn $from(x: $m::$theirs) -> $ours {
+            match x {
+                $($m::$theirs::$v => $ours::$v,)*
+            }
+        }
+    };
+}
 
 pub mod findings;
 #[doc(hidden)]
 pub mod glue;
 pub mod host;
 pub mod http;
+pub mod kernel;
 pub mod meta;
 pub mod types;
 pub mod underlay;
 pub mod veth_pod;
 
 pub use findings::Findings;
+pub use kernel::KernelHop;
 pub use types::*;
 pub use veth_pod::VethPod;
+
+/// What an extension author needs, in one import: `use skoop_sdk::prelude::*;`.
+///
+/// The traits and export macros, the metadata types, the plain types of
+/// packets, hops, steps and suspicions, the helpers ([`Findings`],
+/// [`VethPod`], [`KernelHop`], [`Expect`](crate::findings::Expect)) and the
+/// modules reaching the host ([`host`], [`http`],
+/// [`underlay`]).
+pub mod prelude {
+    pub use crate::findings::{Expect, Findings};
+    pub use crate::host::{self, Netns};
+    pub use crate::kernel::KernelHop;
+    pub use crate::meta::{StaticConfigKey, StaticCredentialsFile, StaticMetadata};
+    pub use crate::types::{
+        ActionKind, EPHEMERAL_PORT, Encap, EncapKind, Endpoint, Hop, Level, Link, LinkKind,
+        NetNodeKind, NetworkPlan, Node, NodeStep, Packet, Pod, Protocol, ProxyMode, Service,
+        ServicePort, Settings, Suspicion, Transmission,
+    };
+    pub use crate::underlay;
+    pub use crate::veth_pod::VethPod;
+    pub use crate::{
+        CloudProvider, CniPlugin, ConfigKey, CredentialsFile, Error, Metadata, Result, Underlay,
+        UnderlayHop, export_cloud_provider, export_cni_plugin, http,
+    };
+}
 
 /// The version of the WIT package this SDK speaks; written into every
 /// extension's metadata and checked by the host.
@@ -64,7 +182,31 @@ impl std::error::Error for Error {}
 /// The SDK's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// A configuration key the extension accepts, offered as `--<name>` on the command line.
+/// A configuration key the extension accepts, offered as `--<name>` on the
+/// command line (name it `<extension>-…`); read its value with
+/// [`host::cluster::config`]. [`meta::StaticConfigKey`] is the same, known at
+/// compile time.
+///
+/// ```
+/// use skoop_sdk::{ConfigKey, CredentialsFile};
+///
+/// let mtu = ConfigKey::new("acme-pod-mtu", "the MTU acme gives pods", Some("1450"));
+/// assert_eq!(mtu.default.as_deref(), Some("1450"));
+/// assert!(!mtu.secret);
+///
+/// // A credential: never logged nor echoed; read from a flag, else the
+/// // environment, else a credentials file (the host reads both).
+/// let token = ConfigKey::new("acme-token", "API token", None)
+///     .secret()
+///     .env(&["ACME_TOKEN"])
+///     .file(CredentialsFile {
+///         path: "~/.acme/credentials".into(),
+///         key: "token".into(),
+///         ..CredentialsFile::default()
+///     });
+/// assert!(token.secret);
+/// assert_eq!(token.env, ["ACME_TOKEN"]);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ConfigKey {
     pub name: String,
@@ -124,7 +266,41 @@ impl ConfigKey {
     }
 }
 
-/// An extension's self-description. The WIT version is filled in by the SDK.
+/// An extension's self-description, returned by [`CniPlugin::metadata`] and
+/// [`CloudProvider::metadata`]. The WIT version is filled in by the SDK.
+///
+/// Prefer declaring a [`meta::StaticMetadata`] as the trait's `METADATA`
+/// constant: it is also written into the component, where
+/// `skoop extension inspect` reads it without running any code, and this
+/// run-time value is derived from it.
+///
+/// ```
+/// use skoop_sdk::Metadata;
+/// use skoop_sdk::meta::{StaticConfigKey, StaticMetadata};
+///
+/// // Built at run time…
+/// let m = Metadata {
+///     name: "acme".into(),
+///     version: "0.1.0".into(),
+///     description: "pods on veths".into(),
+///     detect_daemonsets: vec!["acme-node".into()],
+///     ..Metadata::default()
+/// };
+/// assert!(m.enforces.is_empty());
+///
+/// // …or, better, known at compile time.
+/// const META: StaticMetadata = StaticMetadata {
+///     name: "acme",
+///     version: "0.1.0",
+///     description: "pods on veths",
+///     config: &[StaticConfigKey::new("acme-pod-mtu", "the MTU acme gives pods")],
+///     detect_daemonsets: &["acme-node"],
+///     ..StaticMetadata::EMPTY
+/// };
+/// let m2 = META.to_metadata();
+/// assert_eq!((m2.name.as_str(), m2.detect_daemonsets.clone()), ("acme", m.detect_daemonsets));
+/// assert_eq!(m2.config[0].name, "acme-pod-mtu");
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Metadata {
     pub name: String,
@@ -171,6 +347,51 @@ pub struct Underlay {
 }
 
 /// A CNI plugin. One value is built by [`CniPlugin::setup`] and serves every call.
+///
+/// Only `setup` is required. It stays required (there is no default building
+/// `Self::default()`): a default method bounded by `where Self: Default`
+/// could not be called by the export macro for plugins that are not
+/// `Default`, so every plugin writes its three lines.
+///
+/// The defaults of the other methods:
+///
+/// - [`pod_send`](CniPlugin::pod_send) / [`pod_receive`](CniPlugin::pod_receive):
+///   a pod on a veth pair, `VethPod::new(None, None)` (interface `eth0`, any
+///   MTU, any bridge or none) — the pod's own kernel pipeline decides, with
+///   every pod check;
+/// - [`to_pod`](CniPlugin::to_pod), [`to_host`](CniPlugin::to_host),
+///   [`to_external`](CniPlugin::to_external), [`serve`](CniPlugin::serve):
+///   [`KernelHop`], the node's kernel pipeline, following veths, bridges,
+///   VXLAN and IP-in-IP devices as the kernel does;
+/// - [`to_service`](CniPlugin::to_service): the host's kube-proxy resolution,
+///   each backend handled through [`redispatch`](CniPlugin::redispatch);
+/// - [`metadata`](CniPlugin::metadata): [`CniPlugin::METADATA`].
+///
+/// ```rust,standalone_crate
+/// use skoop_sdk::prelude::*;
+///
+/// /// Pods on veths, nodes forwarding as their kernel does: all defaults.
+/// struct Plain;
+///
+/// impl CniPlugin for Plain {
+///     const METADATA: Option<StaticMetadata> = Some(StaticMetadata {
+///         name: "plain",
+///         version: "0.1.0",
+///         description: "the SDK's defaults",
+///         ..StaticMetadata::EMPTY
+///     });
+///
+///     fn setup() -> Result<(Self, Vec<Suspicion>)> {
+///         Ok((Plain, vec![]))
+///     }
+/// }
+///
+/// export_cni_plugin!(Plain);
+///
+/// fn main() {
+///     assert_eq!(Plain::metadata().version, "0.1.0");
+/// }
+/// ```
 pub trait CniPlugin: Sized + 'static {
     /// Who the plugin is, known at compile time: written into the
     /// component's metadata section (read without running it) and the
@@ -186,11 +407,17 @@ pub trait CniPlugin: Sized + 'static {
     /// and return cluster-wide findings.
     fn setup() -> Result<(Self, Vec<Suspicion>)>;
 
-    /// A pod originates `packet`.
-    fn pod_send(&self, pod: &Pod, packet: Packet) -> Result<NodeStep>;
+    /// A pod originates `packet`. The default: a veth pod,
+    /// `VethPod::new(None, None).send(pod, packet)`.
+    fn pod_send(&self, pod: &Pod, packet: Packet) -> Result<NodeStep> {
+        VethPod::new(None, None).send(pod, packet)
+    }
 
-    /// A pod receives a packet.
-    fn pod_receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep>;
+    /// A pod receives a packet. The default: a veth pod,
+    /// `VethPod::new(None, None).receive(pod, upstream)`.
+    fn pod_receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep> {
+        VethPod::new(None, None).receive(pod, upstream)
+    }
 
     /// The node owning `ip` when it is no pod's and no node's address in the
     /// cluster objects (a tunnel device's address). The default knows none.
@@ -199,23 +426,29 @@ pub trait CniPlugin: Sized + 'static {
         None
     }
 
-    /// At `node`, the packet is for `pod`.
+    /// At `node`, the packet is for `pod`. The default: the node's kernel,
+    /// `KernelHop::new(node, upstream, packet).to_pod(pod)`.
     fn to_pod(
         &self,
         node: &Node,
         upstream: Option<&Link>,
         packet: Packet,
         pod: &Pod,
-    ) -> Result<NodeStep>;
+    ) -> Result<NodeStep> {
+        KernelHop::new(node, upstream, packet).to_pod(pod)
+    }
 
-    /// At `node`, the packet is for another node's host network.
+    /// At `node`, the packet is for another node's host network. The
+    /// default: `KernelHop::new(node, upstream, packet).to_host(target)`.
     fn to_host(
         &self,
         node: &Node,
         upstream: Option<&Link>,
         packet: Packet,
         target: &Node,
-    ) -> Result<NodeStep>;
+    ) -> Result<NodeStep> {
+        KernelHop::new(node, upstream, packet).to_host(target)
+    }
 
     /// At `node`, the packet is for a Service. The default asks the host's
     /// service processor for the backends and handles each translated packet
@@ -240,12 +473,22 @@ pub trait CniPlugin: Sized + 'static {
         Ok(step)
     }
 
-    /// At `node`, the packet is for an address outside the cluster.
-    fn to_external(&self, node: &Node, upstream: Option<&Link>, packet: Packet)
-    -> Result<NodeStep>;
+    /// At `node`, the packet is for an address outside the cluster. The
+    /// default: `KernelHop::new(node, upstream, packet).to_external()`.
+    fn to_external(
+        &self,
+        node: &Node,
+        upstream: Option<&Link>,
+        packet: Packet,
+    ) -> Result<NodeStep> {
+        KernelHop::new(node, upstream, packet).to_external()
+    }
 
-    /// The packet is for `node` itself.
-    fn serve(&self, node: &Node, upstream: Option<&Link>, packet: Packet) -> Result<NodeStep>;
+    /// The packet is for `node` itself. The default:
+    /// `KernelHop::new(node, upstream, packet).serve()`.
+    fn serve(&self, node: &Node, upstream: Option<&Link>, packet: Packet) -> Result<NodeStep> {
+        KernelHop::new(node, upstream, packet).serve()
+    }
 
     /// Dispatch an already classified destination to the matching node hop;
     /// used after a translation (service backends).
@@ -275,7 +518,47 @@ pub trait CniPlugin: Sized + 'static {
     }
 }
 
-/// A cloud provider.
+/// A cloud provider: how a diagnosis is wired on this cloud
+/// ([`create_network`](CloudProvider::create_network), required) and what the
+/// underlay does to packets between nodes and to and from the outside (the
+/// infra-shim methods; each defaults to "nothing to check").
+///
+/// ```rust,standalone_crate
+/// use skoop_sdk::prelude::*;
+///
+/// struct OnPrem;
+///
+/// impl CloudProvider for OnPrem {
+///     const METADATA: Option<StaticMetadata> = Some(StaticMetadata {
+///         name: "onprem",
+///         version: "0.1.0",
+///         description: "a flat L2 underlay: nothing to check",
+///         ..StaticMetadata::EMPTY
+///     });
+///
+///     fn create_network(settings: &Settings) -> Result<NetworkPlan> {
+///         Ok(NetworkPlan {
+///             plugin: settings.network_plugin.clone(),
+///             service_processor: settings.proxy_mode,
+///             // Whether the host should ask this provider's underlay checks.
+///             infra_shim: false,
+///         })
+///     }
+/// }
+///
+/// export_cloud_provider!(OnPrem);
+///
+/// fn main() {
+///     let settings = Settings {
+///         network_plugin: "flannel".into(),
+///         cloud_provider: "onprem".into(),
+///         proxy_mode: ProxyMode::Iptables,
+///         cluster_cidr: Some("10.244.0.0/16".parse().unwrap()),
+///     };
+///     let plan = OnPrem::create_network(&settings).unwrap();
+///     assert_eq!(plan.plugin, "flannel");
+/// }
+/// ```
 pub trait CloudProvider: Sized + 'static {
     /// Who the provider is, known at compile time (see [`CniPlugin::METADATA`]).
     const METADATA: Option<meta::StaticMetadata> = None;
@@ -317,10 +600,19 @@ pub trait CloudProvider: Sized + 'static {
     }
 }
 
-/// Export a type implementing [`CniPlugin`] as the component's `cni-plugin` world.
+/// Export a type implementing [`CniPlugin`] as the component's `cni-plugin`
+/// world; use it once, at the crate root of a `cdylib` built for
+/// `wasm32-wasip2`. For other targets (native unit tests, doc tests) it only
+/// checks that the type is a [`CniPlugin`]: the component's export names are
+/// no native symbols.
 #[macro_export]
 macro_rules! export_cni_plugin {
     ($ty:ty) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            fn exported<T: $crate::CniPlugin>() {}
+            exported::<$ty>();
+        };
         // The metadata section: read by `skoop extension inspect` without running anything.
         #[cfg(target_arch = "wasm32")]
         #[used]
@@ -328,6 +620,7 @@ macro_rules! export_cni_plugin {
         static __SKOOP_METADATA: [u8; $crate::meta::section_len(
             <$ty as $crate::CniPlugin>::METADATA,
         )] = $crate::meta::section(<$ty as $crate::CniPlugin>::METADATA);
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __SkoopCni;
             impl $crate::cni::exports::skoop::extension::metadata::Guest for __SkoopCni {
@@ -405,15 +698,23 @@ macro_rules! export_cni_plugin {
     };
 }
 
-/// Export a type implementing [`CloudProvider`] as the component's `cloud-provider` world.
+/// Export a type implementing [`CloudProvider`] as the component's
+/// `cloud-provider` world (see [`export_cni_plugin!`]: for other targets than
+/// wasm32 it only checks that the type is a [`CloudProvider`]).
 #[macro_export]
 macro_rules! export_cloud_provider {
     ($ty:ty) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            fn exported<T: $crate::CloudProvider>() {}
+            exported::<$ty>();
+        };
         #[cfg(target_arch = "wasm32")]
         #[used]
         #[unsafe(link_section = "skoop:metadata")]
         static __SKOOP_METADATA: [u8; $crate::meta::section_len(<$ty as $crate::CloudProvider>::METADATA)] =
             $crate::meta::section(<$ty as $crate::CloudProvider>::METADATA);
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __SkoopProvider;
             impl $crate::provider::exports::skoop::extension::metadata::Guest for __SkoopProvider {

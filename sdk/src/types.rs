@@ -1,22 +1,125 @@
 //! Plain Rust types for what crosses the host boundary, with conversions to
-//! and from the generated WIT types.
+//! and from the generated WIT types (which stay private to the SDK).
 
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use crate::cni::skoop::extension::{cluster as wc, types as wt};
+use crate::provider::exports::skoop::extension::provider as wp;
 use crate::{Error, Result};
 
-pub use wt::{ActionKind, EncapKind, Level, LinkKind, NetNodeKind, Protocol};
+/// How bad a finding is; ordered from [`Level::Info`] to [`Level::Fatal`].
+/// The host exits with status 3 when any finding is critical or fatal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Worth knowing; traffic is not affected.
+    Info,
+    /// May affect traffic, or a fact could not be checked.
+    Warning,
+    /// Very likely breaks traffic.
+    Critical,
+    /// Certainly breaks traffic.
+    Fatal,
+}
 
-/// How Services are implemented.
-pub use wc::ProxyMode;
-/// Cluster-wide settings of this diagnosis.
-pub use wc::Settings;
+/// Transport protocol of the diagnosed flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    /// ICMP (ports are ignored).
+    Icmp,
+    Sctp,
+}
 
-/// The wiring a provider chooses for a diagnosis.
-pub use crate::provider::exports::skoop::extension::provider::NetworkPlan;
+/// Tunnel header kinds wrapped around a packet on an overlay link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EncapKind {
+    /// VXLAN over UDP.
+    Vxlan,
+    /// IP-in-IP.
+    Ipip,
+}
+
+/// Kinds of net-node a packet can visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NetNodeKind {
+    /// A pod's network namespace (host-network pods are nodes).
+    Pod,
+    /// A node's host network namespace.
+    Node,
+    /// Anything outside the cluster.
+    External,
+}
+
+/// Kinds of link between two net-nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkKind {
+    /// A veth pair between a pod and its node.
+    Veth,
+    /// A VXLAN overlay between two nodes.
+    Vxlan,
+    /// An IP-in-IP overlay between two nodes.
+    Ipip,
+    /// The underlay (the cloud network) between two nodes or to the outside.
+    Infra,
+    /// Delivery inside one network namespace.
+    Local,
+    /// To or from the outside of the cluster.
+    External,
+}
+
+/// What a net-node did with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ActionKind {
+    /// It originated the packet.
+    Send,
+    /// It passed the packet on.
+    Forward,
+    /// It delivered the packet to a local socket (or, for a reply, to the client).
+    Serve,
+    /// It dropped the packet.
+    Drop,
+    /// It cannot tell: a fact it needs was not collected (the findings say which).
+    Unknown,
+}
+
+/// How Services are implemented on the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProxyMode {
+    /// kube-proxy in iptables mode.
+    Iptables,
+    /// kube-proxy in IPVS mode.
+    Ipvs,
+    /// No kube-proxy (the CNI handles services, or there are none).
+    None,
+}
+
+/// Cluster-wide settings of this diagnosis, from flags or detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The network plugin in use (e.g. "flannel").
+    pub network_plugin: String,
+    /// The cloud provider in use (e.g. "generic").
+    pub cloud_provider: String,
+    /// How Services are implemented.
+    pub proxy_mode: ProxyMode,
+    /// The cluster (pod) CIDR, when known.
+    pub cluster_cidr: Option<Ipv4Net>,
+}
+
+/// The wiring a provider chooses for a diagnosis
+/// ([`CloudProvider::create_network`](crate::CloudProvider::create_network)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkPlan {
+    /// The CNI plugin to use, by registry name.
+    pub plugin: String,
+    /// How Services are resolved.
+    pub service_processor: ProxyMode,
+    /// Whether this provider's infra-shim checks the underlay.
+    pub infra_shim: bool,
+}
 
 /// The ephemeral source port skoop uses for simulated clients.
 pub const EPHEMERAL_PORT: u16 = 40000;
@@ -297,7 +400,50 @@ pub struct Link {
     pub next_hop_address: Option<Ipv4Addr>,
 }
 
-/// What a net-node did with a packet.
+/// What a net-node did with a packet: the value every hop returns.
+///
+/// Build it with [`NodeStep::forward`] (one [`Transmission`] per branch: ECMP
+/// next hops, Service backends), [`NodeStep::serve`], [`NodeStep::drop`] or
+/// [`NodeStep::unknown`], and attach findings with [`NodeStep::with`] (or
+/// [`Findings::into_step`](crate::Findings::into_step)).
+///
+/// ```
+/// use skoop_sdk::prelude::*;
+///
+/// let packet = Packet {
+///     src: "10.244.0.5".parse().unwrap(),
+///     sport: EPHEMERAL_PORT,
+///     dst: "10.244.1.7".parse().unwrap(),
+///     dport: 8080,
+///     protocol: Protocol::Tcp,
+///     mark: 0,
+///     encap: None,
+///     reply: false,
+///     tos: 0,
+/// };
+///
+/// // The node sends the packet to node-2 over the underlay, leaving by eth0.
+/// let step = NodeStep::forward(vec![
+///     Transmission::new(Hop::node("node-2"), LinkKind::Infra, packet)
+///         .oif("eth0")
+///         .iif("eth0")
+///         .via("192.168.0.12".parse().unwrap()),
+/// ])
+/// .with(vec![Suspicion::new(Level::Info, "routed by the host-gw route")]);
+/// assert_eq!(step.action, ActionKind::Forward);
+/// assert_eq!(step.transmissions[0].next_hop, Hop::node("node-2"));
+///
+/// // A pod that accepts it; a hop that drops it, and says why.
+/// assert_eq!(NodeStep::serve().action, ActionKind::Serve);
+/// let dropped = NodeStep::drop().with(vec![Suspicion::new(Level::Fatal, "no route to 10.244.1.7")]);
+/// assert!(dropped.transmissions.is_empty());
+///
+/// // Branches computed separately fold into one step; a dropped branch is kept.
+/// let mut both = NodeStep::forward(vec![]);
+/// both.merge(packet, step);
+/// both.merge(packet, dropped);
+/// assert_eq!((both.transmissions.len(), both.dropped.len(), both.suspicions.len()), (1, 1, 2));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeStep {
     pub action: ActionKind,
@@ -375,6 +521,73 @@ impl NodeStep {
 
 // ---- conversions -------------------------------------------------------
 
+mirror!(
+    level_to,
+    level_from,
+    Level,
+    wt::Level,
+    [Info, Warning, Critical, Fatal]
+);
+mirror!(
+    protocol_to,
+    protocol_from,
+    Protocol,
+    wt::Protocol,
+    [Tcp, Udp, Icmp, Sctp]
+);
+mirror!(
+    encap_kind_to,
+    encap_kind_from,
+    EncapKind,
+    wt::EncapKind,
+    [Vxlan, Ipip]
+);
+mirror!(
+    net_node_kind_to,
+    net_node_kind_from,
+    NetNodeKind,
+    wt::NetNodeKind,
+    [Pod, Node, External]
+);
+mirror!(
+    link_kind_to,
+    link_kind_from,
+    LinkKind,
+    wt::LinkKind,
+    [Veth, Vxlan, Ipip, Infra, Local, External]
+);
+mirror!(
+    action_kind_to,
+    action_kind_from,
+    ActionKind,
+    wt::ActionKind,
+    [Send, Forward, Serve, Drop, Unknown]
+);
+mirror!(
+    proxy_mode_to,
+    proxy_mode_from,
+    ProxyMode,
+    wc::ProxyMode,
+    [Iptables, Ipvs, None]
+);
+
+pub(crate) fn settings_from(s: &wc::Settings) -> Settings {
+    Settings {
+        network_plugin: s.network_plugin.clone(),
+        cloud_provider: s.cloud_provider.clone(),
+        proxy_mode: proxy_mode_from(s.proxy_mode),
+        cluster_cidr: s.cluster_cidr.as_ref().and_then(|p| prefix_from(p).ok()),
+    }
+}
+
+pub(crate) fn network_plan_to(p: NetworkPlan) -> wp::NetworkPlan {
+    wp::NetworkPlan {
+        plugin: p.plugin,
+        service_processor: proxy_mode_to(p.service_processor),
+        infra_shim: p.infra_shim,
+    }
+}
+
 pub(crate) fn ip_from(ip: &wt::IpAddress) -> Result<Ipv4Addr> {
     match ip {
         wt::IpAddress::Ipv4((a, b, c, d)) => Ok(Ipv4Addr::new(*a, *b, *c, *d)),
@@ -398,11 +611,11 @@ pub(crate) fn packet_from(p: &wt::Packet) -> Result<Packet> {
         sport: p.sport,
         dst: ip_from(&p.dst)?,
         dport: p.dport,
-        protocol: p.protocol,
+        protocol: protocol_from(p.protocol),
         mark: p.mark,
         encap: match &p.encap {
             Some(e) => Some(Encap {
-                kind: e.kind,
+                kind: encap_kind_from(e.kind),
                 src: ip_from(&e.src)?,
                 dst: ip_from(&e.dst)?,
                 vni: e.vni,
@@ -421,10 +634,10 @@ pub(crate) fn packet_to(p: &Packet) -> wt::Packet {
         sport: p.sport,
         dst: ip_to(p.dst),
         dport: p.dport,
-        protocol: p.protocol,
+        protocol: protocol_to(p.protocol),
         mark: p.mark,
         encap: p.encap.map(|e| wt::Encapsulation {
-            kind: e.kind,
+            kind: encap_kind_to(e.kind),
             src: ip_to(e.src),
             dst: ip_to(e.dst),
             vni: e.vni,
@@ -444,7 +657,11 @@ pub(crate) fn pod_from(p: &wt::PodInfo) -> Result<Pod> {
         host_network: p.host_network,
         ready: p.ready,
         phase: p.phase.clone(),
-        ports: p.ports.clone(),
+        ports: p
+            .ports
+            .iter()
+            .map(|(name, port, proto)| (name.clone(), *port, protocol_from(*proto)))
+            .collect(),
     })
 }
 
@@ -472,7 +689,7 @@ pub(crate) fn service_from(s: &wt::ServiceInfo) -> Result<Service> {
             .iter()
             .map(|p| ServicePort {
                 name: p.name.clone(),
-                protocol: p.protocol,
+                protocol: protocol_from(p.protocol),
                 port: p.port,
                 node_port: p.node_port,
             })
@@ -491,14 +708,14 @@ pub(crate) fn endpoint_from(e: &wt::Endpoint) -> Result<Endpoint> {
 
 pub(crate) fn hop_from(h: &wt::Hop) -> Hop {
     Hop {
-        kind: h.kind,
+        kind: net_node_kind_from(h.kind),
         id: h.id.clone(),
     }
 }
 
 pub(crate) fn hop_to(h: &Hop) -> wt::Hop {
     wt::Hop {
-        kind: h.kind,
+        kind: net_node_kind_to(h.kind),
         id: h.id.clone(),
     }
 }
@@ -506,7 +723,7 @@ pub(crate) fn hop_to(h: &Hop) -> wt::Hop {
 pub(crate) fn link_from(l: &wt::Link) -> Result<Link> {
     Ok(Link {
         source: hop_from(&l.source),
-        kind: l.kind,
+        kind: link_kind_from(l.kind),
         packet: packet_from(&l.packet)?,
         oif: l.oif.clone(),
         iif: l.iif.clone(),
@@ -516,7 +733,7 @@ pub(crate) fn link_from(l: &wt::Link) -> Result<Link> {
 
 pub(crate) fn suspicion_to(s: &Suspicion) -> wt::Suspicion {
     wt::Suspicion {
-        level: s.level,
+        level: level_to(s.level),
         message: s.message.clone(),
         about: s.about.clone(),
     }
@@ -524,7 +741,7 @@ pub(crate) fn suspicion_to(s: &Suspicion) -> wt::Suspicion {
 
 pub(crate) fn suspicion_from(s: &wt::Suspicion) -> Suspicion {
     Suspicion {
-        level: s.level,
+        level: level_from(s.level),
         message: s.message.clone(),
         about: s.about.clone(),
     }
@@ -532,13 +749,13 @@ pub(crate) fn suspicion_from(s: &wt::Suspicion) -> Suspicion {
 
 pub(crate) fn step_to(s: &NodeStep) -> wt::NodeStep {
     wt::NodeStep {
-        action: s.action,
+        action: action_kind_to(s.action),
         transmissions: s
             .transmissions
             .iter()
             .map(|t| wt::Transmission {
                 next_hop: hop_to(&t.next_hop),
-                kind: t.kind,
+                kind: link_kind_to(t.kind),
                 packet: packet_to(&t.packet),
                 oif: t.oif.clone(),
                 iif: t.iif.clone(),
@@ -563,5 +780,82 @@ pub(crate) fn error_to(e: Error) -> wt::Error {
         Error::Unavailable(m) => wt::Error::Unavailable(m),
         Error::Invalid(m) => wt::Error::Invalid(m),
         Error::Internal(m) => wt::Error::Internal(m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_cross_the_boundary_unchanged() {
+        for l in [Level::Info, Level::Warning, Level::Critical, Level::Fatal] {
+            assert_eq!(level_from(level_to(l)), l);
+        }
+        assert!(Level::Info < Level::Warning && Level::Critical < Level::Fatal);
+        for p in [Protocol::Tcp, Protocol::Udp, Protocol::Icmp, Protocol::Sctp] {
+            assert_eq!(protocol_from(protocol_to(p)), p);
+        }
+        for k in [
+            LinkKind::Veth,
+            LinkKind::Vxlan,
+            LinkKind::Ipip,
+            LinkKind::Infra,
+            LinkKind::Local,
+            LinkKind::External,
+        ] {
+            assert_eq!(link_kind_from(link_kind_to(k)), k);
+        }
+        for a in [
+            ActionKind::Send,
+            ActionKind::Forward,
+            ActionKind::Serve,
+            ActionKind::Drop,
+            ActionKind::Unknown,
+        ] {
+            assert_eq!(action_kind_from(action_kind_to(a)), a);
+        }
+        for m in [ProxyMode::Iptables, ProxyMode::Ipvs, ProxyMode::None] {
+            assert_eq!(proxy_mode_from(proxy_mode_to(m)), m);
+        }
+    }
+
+    #[test]
+    fn packets_and_settings_cross_the_boundary_unchanged() {
+        let p = Packet {
+            src: Ipv4Addr::new(10, 244, 0, 5),
+            sport: EPHEMERAL_PORT,
+            dst: Ipv4Addr::new(10, 244, 1, 7),
+            dport: 8080,
+            protocol: Protocol::Udp,
+            mark: 0x4000,
+            encap: Some(Encap {
+                kind: EncapKind::Vxlan,
+                src: Ipv4Addr::new(192, 168, 0, 11),
+                dst: Ipv4Addr::new(192, 168, 0, 12),
+                vni: Some(1),
+                port: Some(8472),
+            }),
+            reply: true,
+            tos: 0x10,
+        };
+        assert_eq!(packet_from(&packet_to(&p)).unwrap(), p);
+        let s = settings_from(&wc::Settings {
+            network_plugin: "flannel".into(),
+            cloud_provider: "generic".into(),
+            proxy_mode: wc::ProxyMode::Ipvs,
+            cluster_cidr: Some(wt::IpPrefix {
+                address: ip_to(Ipv4Addr::new(10, 244, 0, 0)),
+                prefix_len: 16,
+            }),
+        });
+        assert_eq!(s.proxy_mode, ProxyMode::Ipvs);
+        assert_eq!(s.cluster_cidr, Some("10.244.0.0/16".parse().unwrap()));
+        let plan = network_plan_to(NetworkPlan {
+            plugin: "flannel".into(),
+            service_processor: ProxyMode::Iptables,
+            infra_shim: true,
+        });
+        assert!(plan.infra_shim && plan.service_processor == wc::ProxyMode::Iptables);
     }
 }

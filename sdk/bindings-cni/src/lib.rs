@@ -2,7 +2,7 @@
 #![allow(clippy::all)]
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "wit",
     world: "skoop:extension/cni-plugin",
     pub_export_macro: true,
     export_macro_name: "export_cni_world",

@@ -3,7 +3,7 @@
 #![allow(clippy::all)]
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "wit",
     world: "skoop:extension/cloud-provider",
     pub_export_macro: true,
     export_macro_name: "export_provider_world",

@@ -1,0 +1,77 @@
+//! A complete CNI plugin, `kernel-cni`, built as a WebAssembly component:
+//! pods on veth pairs, nodes forwarding as their kernel does — everything
+//! from the SDK's defaults, plus one check of its own.
+//!
+//! ```sh
+//! cargo build -p skoop-sdk --example kernel_cni --target wasm32-wasip2
+//! skoop extension inspect target/wasm32-wasip2/debug/examples/kernel_cni.wasm
+//! skoop --extension target/wasm32-wasip2/debug/examples/kernel_cni.wasm \
+//!     diagnose --demo --network-plugin kernel-cni -s 10.244.0.5 -d 10.244.0.6 -p 8080
+//! ```
+
+use skoop_sdk::prelude::*;
+
+/// The plugin value, built once per diagnosis by `setup`.
+struct KernelCni {
+    /// Require `net.ipv4.ip_forward=1` on every node a pod's packet crosses.
+    check_forwarding: bool,
+}
+
+impl CniPlugin for KernelCni {
+    const METADATA: Option<StaticMetadata> = Some(StaticMetadata {
+        name: "kernel-cni",
+        version: env!("CARGO_PKG_VERSION"),
+        description: "example: pods on veths, nodes forward as their kernel does",
+        config: &[StaticConfigKey {
+            default: Some("true"),
+            ..StaticConfigKey::new(
+                "kernel-cni-check-forwarding",
+                "require net.ipv4.ip_forward=1 on nodes (true/false)",
+            )
+        }],
+        ..StaticMetadata::EMPTY
+    });
+
+    fn setup() -> Result<(Self, Vec<Suspicion>)> {
+        let value = host::cluster::config("kernel-cni-check-forwarding");
+        let check_forwarding = match value.as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(Error::Invalid(format!(
+                    "--kernel-cni-check-forwarding {other:?} is not true or false"
+                )));
+            }
+        };
+        Ok((KernelCni { check_forwarding }, vec![]))
+    }
+
+    // pod_send / pod_receive: the SDK's veth pod.
+    // to_host / to_external / serve / to_service: the SDK's kernel hop.
+
+    fn to_pod(
+        &self,
+        node: &Node,
+        upstream: Option<&Link>,
+        packet: Packet,
+        pod: &Pod,
+    ) -> Result<NodeStep> {
+        let mut hop = KernelHop::new(node, upstream, packet);
+        // A packet from a pod on this node to a pod is routed by the node
+        // unless it is bridged; the kernel pipeline already refuses to
+        // forward when the sysctl is off — this names it up front.
+        if self.check_forwarding && upstream.is_some() {
+            let ns = Netns::node(&node.name);
+            hop.findings().sysctl(
+                &ns,
+                "net.ipv4.ip_forward",
+                "1",
+                Level::Warning,
+                "the node does not route pod traffic",
+            )?;
+        }
+        hop.to_pod(pod)
+    }
+}
+
+export_cni_plugin!(KernelCni);
