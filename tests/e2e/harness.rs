@@ -198,3 +198,121 @@ fn extension_diff_shows_which_verdicts_and_suspicions_change() {
     assert!(run.stdout.contains("2 flows, 1 changed"), "{}", run.stdout);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Build a scaffolded crate for wasm32-wasip2 in the test extensions' target
+/// dir, with their profile, so the SDK's compiled dependencies are reused.
+fn build_component(dir: &std::path::Path) -> std::path::PathBuf {
+    let target = root().join("target").join("wasm-extensions");
+    let status = std::process::Command::new(env!("CARGO"))
+        .current_dir(dir)
+        .args(["build", "--offline", "--target", "wasm32-wasip2"])
+        .args(["--profile", "wasm-ext-dev"])
+        .args([
+            "--config",
+            "profile.wasm-ext-dev.inherits='release'",
+            "--config",
+            "profile.wasm-ext-dev.opt-level=1",
+            "--config",
+            "profile.wasm-ext-dev.lto=false",
+            "--config",
+            "profile.wasm-ext-dev.codegen-units=16",
+            "--config",
+            "profile.wasm-ext-dev.strip=true",
+            "--config",
+            "profile.wasm-ext-dev.panic='unwind'",
+            "--config",
+            "profile.wasm-ext-dev.debug=false",
+            "--config",
+            "profile.wasm-ext-dev.incremental=false",
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building {} failed", dir.display());
+    target.join("wasm32-wasip2").join("wasm-ext-dev")
+}
+
+#[test]
+fn a_vendor_workflow_from_a_scratch_directory() {
+    let dir = scratch("vendor");
+    let crate_dir = dir.join("acme");
+    let c = crate_dir.to_string_lossy().into_owned();
+    let sdk = root().join("sdk");
+    let run = skoop(&[
+        "extension",
+        "new",
+        "cni",
+        "acme",
+        "--dir",
+        &c,
+        "--sdk",
+        &sdk.to_string_lossy(),
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(
+        manifest.contains("skoop-sdk = { version = "),
+        "the SDK is version-pinned: {manifest}"
+    );
+    // A second `new` into the same place is refused, not merged.
+    let again = skoop(&["extension", "new", "cni", "acme", "--dir", &c]);
+    assert_eq!(again.code, 2, "{}{}", again.stdout, again.stderr);
+    // Same dependency versions as this checkout, and nothing downloaded.
+    std::fs::copy(root().join("Cargo.lock"), crate_dir.join("Cargo.lock")).expect("lock");
+    let wasm = build_component(&crate_dir).join("acme.wasm");
+    assert!(wasm.is_file(), "{} was built", wasm.display());
+    let w = wasm.to_string_lossy().into_owned();
+
+    // Its own tests pass as created.
+    let test = skoop(&["--extension", &w, "extension", "test", &c]);
+    assert_eq!(test.code, 0, "{}{}", test.stdout, test.stderr);
+    assert!(test.stdout.contains(" 0 failed"), "{}", test.stdout);
+
+    // Inspect shows its metadata without running it.
+    let inspect = skoop(&["extension", "inspect", &w, "-o", "json"]);
+    assert_eq!(inspect.code, 0, "{}{}", inspect.stdout, inspect.stderr);
+    let meta = inspect.json_any();
+    assert_eq!(meta["metadata"]["name"], "acme", "{meta}");
+
+    // It loads and diagnoses, pinned to its digest.
+    let sha = meta["sha256"].as_str().expect("sha256").to_string();
+    let pinned = format!("{w}@sha256:{sha}");
+    let run = skoop(&[
+        "--extension",
+        &pinned,
+        "diagnose",
+        "--demo",
+        "--network-plugin",
+        "acme",
+        "-s",
+        "10.244.0.5",
+        "-d",
+        "10.244.0.6",
+        "-p",
+        "8080",
+        "-q",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    // And is compared with the built-in flannel on a bundle.
+    let vxlan = root().join("tests/fixtures/bundles/vxlan");
+    let diff = skoop(&[
+        "extension",
+        "diff",
+        "builtin:flannel",
+        &w,
+        "--snapshot",
+        &vxlan.to_string_lossy(),
+    ]);
+    assert!(
+        diff.code == 0 || diff.code == 3,
+        "{}{}",
+        diff.stdout,
+        diff.stderr
+    );
+    assert!(diff.stdout.contains(" flows, "), "{}", diff.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}

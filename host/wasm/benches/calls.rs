@@ -73,6 +73,7 @@ fn main() {
     let linker = cni_linker(engine).expect("linker");
     let relink = per_op(200, || {
         let mut store = wasmtime::Store::new(engine, state(ext, &facts));
+        store.set_epoch_deadline(1_000);
         CniPlugin::instantiate(&mut store, &ext.component, &linker).expect("instantiate");
     });
     let pre = per_op(200, || {
