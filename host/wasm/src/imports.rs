@@ -571,265 +571,60 @@ impl HostState {
     }
 }
 
-// The imports proper: each call is bounded by the call deadline, and
-// recorded or replayed when asked (see hostcalls.rs).
-
-impl wc::Host for HostState {
-    fn current_settings(&mut self) -> wasmtime::Result<wc::Settings> {
-        let args = self.recording().then(|| serde_json::json!([]));
-        self.hostcall("cluster.current-settings", args, move |h| {
-            h.cluster_current_settings()
-        })
-    }
-    fn classify(
-        &mut self,
-        ip: wt::IpAddress,
-        port: u16,
-        protocol: wt::Protocol,
-    ) -> wasmtime::Result<wt::Endpoint> {
-        let args = self
-            .recording()
-            .then(|| serde_json::json!([&ip, &port, &protocol]));
-        self.hostcall("cluster.classify", args, move |h| {
-            h.cluster_classify(ip, port, protocol)
-        })
-    }
-    fn pod(&mut self, id: String) -> wasmtime::Result<Option<wt::PodInfo>> {
-        let args = self.recording().then(|| serde_json::json!([&id]));
-        self.hostcall("cluster.pod", args, move |h| h.cluster_pod(id))
-    }
-    fn node(&mut self, name: String) -> wasmtime::Result<Option<wt::NodeInfo>> {
-        let args = self.recording().then(|| serde_json::json!([&name]));
-        self.hostcall("cluster.node", args, move |h| h.cluster_node(name))
-    }
-    fn nodes(&mut self) -> wasmtime::Result<Vec<wt::NodeInfo>> {
-        let args = self.recording().then(|| serde_json::json!([]));
-        self.hostcall("cluster.nodes", args, move |h| h.cluster_nodes())
-    }
-    fn get_object(
-        &mut self,
-        api_version: String,
-        kind: String,
-        namespace: String,
-        name: String,
-    ) -> wasmtime::Result<Result<Option<String>, wt::Error>> {
-        let args = self
-            .recording()
-            .then(|| serde_json::json!([&api_version, &kind, &namespace, &name]));
-        self.hostcall("cluster.get-object", args, move |h| {
-            h.cluster_get_object(api_version, kind, namespace, name)
-        })
-    }
-    fn list_objects(
-        &mut self,
-        api_version: String,
-        kind: String,
-        namespace: String,
-    ) -> wasmtime::Result<Result<Vec<String>, wt::Error>> {
-        let args = self
-            .recording()
-            .then(|| serde_json::json!([&api_version, &kind, &namespace]));
-        self.hostcall("cluster.list-objects", args, move |h| {
-            h.cluster_list_objects(api_version, kind, namespace)
-        })
-    }
-    fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        let args = self.recording().then(|| serde_json::json!([&key]));
-        self.hostcall("cluster.config", args, move |h| h.cluster_config(key))
-    }
+// The imports proper: each is bounded by the call's deadline, and recorded
+// or answered from a recording when asked (see hostcalls.rs).
+macro_rules! lend {
+    ($iface:ident { $($name:literal fn $f:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $inner:ident;)* }) => {
+        impl $iface::Host for HostState {
+            $(
+                fn $f(&mut self $(, $arg: $ty)*) -> wasmtime::Result<$ret> {
+                    let args = self.recording().then(|| serde_json::json!([$(&$arg),*]));
+                    self.hostcall($name, args, move |h| h.$inner($($arg),*))
+                }
+            )*
+        }
+    };
 }
 
-impl wn::Host for HostState {
-    fn interfaces(
-        &mut self,
-        ns: wt::Netns,
-    ) -> wasmtime::Result<Result<Vec<wn::InterfaceInfo>, wt::Error>> {
-        let args = self.recording().then(|| serde_json::json!([&ns]));
-        self.hostcall("netstack.interfaces", args, move |h| {
-            h.netstack_interfaces(ns)
-        })
-    }
-    fn interface_by_name(
-        &mut self,
-        ns: wt::Netns,
-        name: String,
-    ) -> wasmtime::Result<Result<Option<wn::InterfaceInfo>, wt::Error>> {
-        let args = self.recording().then(|| serde_json::json!([&ns, &name]));
-        self.hostcall("netstack.interface-by-name", args, move |h| {
-            h.netstack_interface_by_name(ns, name)
-        })
-    }
-    fn interface_by_index(
-        &mut self,
-        ns: wt::Netns,
-        index: u32,
-    ) -> wasmtime::Result<Result<Option<wn::InterfaceInfo>, wt::Error>> {
-        let args = self.recording().then(|| serde_json::json!([&ns, &index]));
-        self.hostcall("netstack.interface-by-index", args, move |h| {
-            h.netstack_interface_by_index(ns, index)
-        })
-    }
-    fn sysctl(
-        &mut self,
-        ns: wt::Netns,
-        key: String,
-    ) -> wasmtime::Result<Result<Option<String>, wt::Error>> {
-        let args = self.recording().then(|| serde_json::json!([&ns, &key]));
-        self.hostcall("netstack.sysctl", args, move |h| h.netstack_sysctl(ns, key))
-    }
-    fn ip_rules(&mut self, ns: wt::Netns) -> wasmtime::Result<Result<Vec<wn::IpRule>, wt::Error>> {
-        let args = self.recording().then(|| serde_json::json!([&ns]));
-        self.hostcall("netstack.ip-rules", args, move |h| h.netstack_ip_rules(ns))
-    }
-    fn route_lookup(
-        &mut self,
-        ns: wt::Netns,
-        q: wn::RouteQuery,
-    ) -> wasmtime::Result<Result<Vec<wn::Route>, wt::Error>> {
-        let args = self.recording().then(|| serde_json::json!([&ns, &q]));
-        self.hostcall("netstack.route-lookup", args, move |h| {
-            h.netstack_route_lookup(ns, q)
-        })
-    }
-    fn is_local(
-        &mut self,
-        ns: wt::Netns,
-        ip: wt::IpAddress,
-    ) -> wasmtime::Result<Result<bool, wt::Error>> {
-        let args = self.recording().then(|| serde_json::json!([&ns, &ip]));
-        self.hostcall("netstack.is-local", args, move |h| {
-            h.netstack_is_local(ns, ip)
-        })
-    }
-    fn lookup_neighbour(
-        &mut self,
-        ns: wt::Netns,
-        dev: String,
-        ip: wt::IpAddress,
-    ) -> wasmtime::Result<Result<Option<wn::Neighbour>, wt::Error>> {
-        let args = self
-            .recording()
-            .then(|| serde_json::json!([&ns, &dev, &ip]));
-        self.hostcall("netstack.lookup-neighbour", args, move |h| {
-            h.netstack_lookup_neighbour(ns, dev, ip)
-        })
-    }
-    fn fdb(
-        &mut self,
-        ns: wt::Netns,
-        dev: String,
-    ) -> wasmtime::Result<Result<Vec<wn::FdbEntry>, wt::Error>> {
-        let args = self.recording().then(|| serde_json::json!([&ns, &dev]));
-        self.hostcall("netstack.fdb", args, move |h| h.netstack_fdb(ns, dev))
-    }
-    fn listening(
-        &mut self,
-        ns: wt::Netns,
-        protocol: wt::Protocol,
-        ip: wt::IpAddress,
-        port: u16,
-    ) -> wasmtime::Result<Result<bool, wt::Error>> {
-        let args = self
-            .recording()
-            .then(|| serde_json::json!([&ns, &protocol, &ip, &port]));
-        self.hostcall("netstack.listening", args, move |h| {
-            h.netstack_listening(ns, protocol, ip, port)
-        })
-    }
-    fn netfilter(
-        &mut self,
-        ns: wt::Netns,
-        hook: wn::Hook,
-        packet: wt::Packet,
-        iif: Option<String>,
-        oif: Option<String>,
-    ) -> wasmtime::Result<Result<Vec<wn::FilterOutcome>, wt::Error>> {
-        let args = self
-            .recording()
-            .then(|| serde_json::json!([&ns, &hook, &packet, &iif, &oif]));
-        self.hostcall("netstack.netfilter", args, move |h| {
-            h.netstack_netfilter(ns, hook, packet, iif, oif)
-        })
-    }
-    fn forward(
-        &mut self,
-        ns: wt::Netns,
-        query: wn::ForwardQuery,
-    ) -> wasmtime::Result<Result<Vec<wn::Forwarded>, wt::Error>> {
-        let args = self.recording().then(|| serde_json::json!([&ns, &query]));
-        self.hostcall("netstack.forward", args, move |h| {
-            h.netstack_forward(ns, query)
-        })
-    }
-}
+lend!(wc {
+    "cluster.current-settings" fn current_settings() -> wc::Settings = cluster_current_settings;
+    "cluster.classify" fn classify(ip: wt::IpAddress, port: u16, protocol: wt::Protocol) -> wt::Endpoint = cluster_classify;
+    "cluster.pod" fn pod(id: String) -> Option<wt::PodInfo> = cluster_pod;
+    "cluster.node" fn node(name: String) -> Option<wt::NodeInfo> = cluster_node;
+    "cluster.nodes" fn nodes() -> Vec<wt::NodeInfo> = cluster_nodes;
+    "cluster.get-object" fn get_object(api_version: String, kind: String, namespace: String, name: String) -> Result<Option<String>, wt::Error> = cluster_get_object;
+    "cluster.list-objects" fn list_objects(api_version: String, kind: String, namespace: String) -> Result<Vec<String>, wt::Error> = cluster_list_objects;
+    "cluster.config" fn config(key: String) -> Option<String> = cluster_config;
+});
 
-impl ws::Host for HostState {
-    fn resolve(
-        &mut self,
-        node: String,
-        packet: wt::Packet,
-    ) -> wasmtime::Result<Result<ws::Resolution, wt::Error>> {
-        let args = self
-            .recording()
-            .then(|| serde_json::json!([&node, &packet]));
-        self.hostcall("service.resolve", args, move |h| {
-            h.service_resolve(node, packet)
-        })
-    }
-}
+lend!(wn {
+    "netstack.interfaces" fn interfaces(ns: wt::Netns) -> Result<Vec<wn::InterfaceInfo>, wt::Error> = netstack_interfaces;
+    "netstack.interface-by-name" fn interface_by_name(ns: wt::Netns, name: String) -> Result<Option<wn::InterfaceInfo>, wt::Error> = netstack_interface_by_name;
+    "netstack.interface-by-index" fn interface_by_index(ns: wt::Netns, index: u32) -> Result<Option<wn::InterfaceInfo>, wt::Error> = netstack_interface_by_index;
+    "netstack.sysctl" fn sysctl(ns: wt::Netns, key: String) -> Result<Option<String>, wt::Error> = netstack_sysctl;
+    "netstack.ip-rules" fn ip_rules(ns: wt::Netns) -> Result<Vec<wn::IpRule>, wt::Error> = netstack_ip_rules;
+    "netstack.route-lookup" fn route_lookup(ns: wt::Netns, q: wn::RouteQuery) -> Result<Vec<wn::Route>, wt::Error> = netstack_route_lookup;
+    "netstack.is-local" fn is_local(ns: wt::Netns, ip: wt::IpAddress) -> Result<bool, wt::Error> = netstack_is_local;
+    "netstack.lookup-neighbour" fn lookup_neighbour(ns: wt::Netns, dev: String, ip: wt::IpAddress) -> Result<Option<wn::Neighbour>, wt::Error> = netstack_lookup_neighbour;
+    "netstack.fdb" fn fdb(ns: wt::Netns, dev: String) -> Result<Vec<wn::FdbEntry>, wt::Error> = netstack_fdb;
+    "netstack.listening" fn listening(ns: wt::Netns, protocol: wt::Protocol, ip: wt::IpAddress, port: u16) -> Result<bool, wt::Error> = netstack_listening;
+    "netstack.netfilter" fn netfilter(ns: wt::Netns, hook: wn::Hook, packet: wt::Packet, iif: Option<String>, oif: Option<String>) -> Result<Vec<wn::FilterOutcome>, wt::Error> = netstack_netfilter;
+    "netstack.forward" fn forward(ns: wt::Netns, query: wn::ForwardQuery) -> Result<Vec<wn::Forwarded>, wt::Error> = netstack_forward;
+});
 
-impl wi::Host for HostState {
-    fn node_to_node(
-        &mut self,
-        src: String,
-        oif: String,
-        dst: String,
-        packet: wt::Packet,
-    ) -> wasmtime::Result<Result<Vec<wt::Suspicion>, wt::Error>> {
-        let args = self
-            .recording()
-            .then(|| serde_json::json!([&src, &oif, &dst, &packet]));
-        self.hostcall("infra.node-to-node", args, move |h| {
-            h.infra_node_to_node(src, oif, dst, packet)
-        })
-    }
-    fn node_to_external(
-        &mut self,
-        src: String,
-        oif: String,
-        packet: wt::Packet,
-    ) -> wasmtime::Result<Result<Vec<wt::Suspicion>, wt::Error>> {
-        let args = self
-            .recording()
-            .then(|| serde_json::json!([&src, &oif, &packet]));
-        self.hostcall("infra.node-to-external", args, move |h| {
-            h.infra_node_to_external(src, oif, packet)
-        })
-    }
-}
+lend!(ws {
+    "service.resolve" fn resolve(node: String, packet: wt::Packet) -> Result<ws::Resolution, wt::Error> = service_resolve;
+});
 
-impl wp::Host for HostState {
-    fn evaluate(
-        &mut self,
-        src: wt::IpAddress,
-        dst: wt::IpAddress,
-        dport: u16,
-        protocol: wt::Protocol,
-    ) -> wasmtime::Result<Vec<wp::Verdict>> {
-        let args = self
-            .recording()
-            .then(|| serde_json::json!([&src, &dst, &dport, &protocol]));
-        self.hostcall("policy.evaluate", args, move |h| {
-            h.policy_evaluate(src, dst, dport, protocol)
-        })
-    }
-}
+lend!(wi {
+    "infra.node-to-node" fn node_to_node(src: String, oif: String, dst: String, packet: wt::Packet) -> Result<Vec<wt::Suspicion>, wt::Error> = infra_node_to_node;
+    "infra.node-to-external" fn node_to_external(src: String, oif: String, packet: wt::Packet) -> Result<Vec<wt::Suspicion>, wt::Error> = infra_node_to_external;
+});
 
-impl wl::Host for HostState {
-    fn log(&mut self, level: wt::Level, message: String) -> wasmtime::Result<()> {
-        let args = self
-            .recording()
-            .then(|| serde_json::json!([&level, &message]));
-        self.hostcall("log.log", args, move |h| h.log_log(level, message))
-    }
-}
+lend!(wp {
+    "policy.evaluate" fn evaluate(src: wt::IpAddress, dst: wt::IpAddress, dport: u16, protocol: wt::Protocol) -> Vec<wp::Verdict> = policy_evaluate;
+});
+
+lend!(wl {
+    "log.log" fn log(level: wt::Level, message: String) -> () = log_log;
+});

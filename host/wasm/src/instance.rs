@@ -324,147 +324,101 @@ impl PluginInstance {
         step_from(&raw).map_err(|e| self.run.err(call, malformed(e)))
     }
 
+    fn pod_send_raw(
+        &mut self,
+        label: &str,
+        p: &wt::PodInfo,
+        pk: wt::Packet,
+    ) -> Result<wt::NodeStep, CallError> {
+        self.run.call(
+            "plugin.pod-send",
+            label,
+            || json!([p, &pk]),
+            |b, s| b.skoop_extension_plugin().call_pod_send(s, p, pk),
+        )
+    }
+
+    fn pod_receive_raw(
+        &mut self,
+        label: &str,
+        p: &wt::PodInfo,
+        l: &wt::Link,
+    ) -> Result<wt::NodeStep, CallError> {
+        self.run.call(
+            "plugin.pod-receive",
+            label,
+            || json!([p, l]),
+            |b, s| b.skoop_extension_plugin().call_pod_receive(s, p, l),
+        )
+    }
+
+    fn address_owner_raw(
+        &mut self,
+        label: &str,
+        ip: wt::IpAddress,
+    ) -> Result<Option<String>, CallError> {
+        self.run.call(
+            "plugin.address-owner",
+            label,
+            || json!([&ip]),
+            |b, s| b.skoop_extension_plugin().call_address_owner(s, ip).map(Ok),
+        )
+    }
+
+    /// One of the five node hops, with its WIT arguments.
+    fn node_hop_raw(
+        &mut self,
+        label: &str,
+        n: &wt::NodeInfo,
+        up: &Option<wt::Link>,
+        pk: wt::Packet,
+        t: &HopTarget,
+    ) -> Result<wt::NodeStep, CallError> {
+        let args = || match t {
+            HopTarget::Pod(p) => json!([n, up, &pk, p]),
+            HopTarget::Host(h) => json!([n, up, &pk, h]),
+            HopTarget::Service(v) => json!([n, up, &pk, v]),
+            HopTarget::External | HopTarget::Serve => json!([n, up, &pk]),
+        };
+        self.run.call(t.export(), label, args, |b, s| {
+            let sp = b.skoop_extension_simple_plugin_node();
+            let up = up.as_ref();
+            match t {
+                HopTarget::Pod(p) => sp.call_to_pod(s, n, up, pk, p),
+                HopTarget::Host(h) => sp.call_to_host(s, n, up, pk, h),
+                HopTarget::Service(v) => sp.call_to_service(s, n, up, pk, v),
+                HopTarget::External => sp.call_to_external(s, n, up, pk),
+                HopTarget::Serve => sp.call_serve(s, n, up, pk),
+            }
+        })
+    }
+
     /// Make a recorded call again, with its recorded arguments; its answer
     /// is in [`PluginInstance::last_answer`].
     pub fn invoke(&mut self, export: &str, args: &Value) -> Result<(), String> {
-        type Up = Option<wt::Link>;
         match export {
             "metadata.describe" => {
-                let _ = self.describe().map(|_| ());
+                let _ = self.describe();
             }
             "plugin.setup" => {
-                let _ = self.setup().map(|_| ());
+                let _ = self.setup();
             }
             "plugin.pod-send" => {
                 let (p, pk): (wt::PodInfo, wt::Packet) = args_of(export, args)?;
-                {
-                    let _ = self.run.call(
-                        "plugin.pod-send",
-                        export,
-                        || json!([]),
-                        |b, s| b.skoop_extension_plugin().call_pod_send(s, &p, pk),
-                    );
-                }
+                let _ = self.pod_send_raw(export, &p, pk);
             }
             "plugin.pod-receive" => {
                 let (p, l): (wt::PodInfo, wt::Link) = args_of(export, args)?;
-                {
-                    let _ = self.run.call(
-                        "plugin.pod-receive",
-                        export,
-                        || json!([]),
-                        |b, s| b.skoop_extension_plugin().call_pod_receive(s, &p, &l),
-                    );
-                }
+                let _ = self.pod_receive_raw(export, &p, &l);
             }
             "plugin.address-owner" => {
                 let (ip,): (wt::IpAddress,) = args_of(export, args)?;
-                {
-                    let _ = self.run.call(
-                        "plugin.address-owner",
-                        export,
-                        || json!([]),
-                        |b, s| b.skoop_extension_plugin().call_address_owner(s, ip).map(Ok),
-                    );
-                }
+                let _ = self.address_owner_raw(export, ip);
             }
-            "simple-plugin-node.to-pod" => {
-                let (n, up, pk, p): (wt::NodeInfo, Up, wt::Packet, wt::PodInfo) =
-                    args_of(export, args)?;
-                {
-                    let _ = self.run.call(
-                        "simple-plugin-node.to-pod",
-                        export,
-                        || json!([]),
-                        |b, s| {
-                            b.skoop_extension_simple_plugin_node().call_to_pod(
-                                s,
-                                &n,
-                                up.as_ref(),
-                                pk,
-                                &p,
-                            )
-                        },
-                    );
-                }
+            _ => {
+                let (n, up, pk, t) = HopTarget::decode(export, args)?;
+                let _ = self.node_hop_raw(export, &n, &up, pk, &t);
             }
-            "simple-plugin-node.to-host" => {
-                let (n, up, pk, t): (wt::NodeInfo, Up, wt::Packet, wt::NodeInfo) =
-                    args_of(export, args)?;
-                {
-                    let _ = self.run.call(
-                        "simple-plugin-node.to-host",
-                        export,
-                        || json!([]),
-                        |b, s| {
-                            b.skoop_extension_simple_plugin_node().call_to_host(
-                                s,
-                                &n,
-                                up.as_ref(),
-                                pk,
-                                &t,
-                            )
-                        },
-                    );
-                }
-            }
-            "simple-plugin-node.to-service" => {
-                let (n, up, pk, v): (wt::NodeInfo, Up, wt::Packet, wt::ServiceInfo) =
-                    args_of(export, args)?;
-                {
-                    let _ = self.run.call(
-                        "simple-plugin-node.to-service",
-                        export,
-                        || json!([]),
-                        |b, s| {
-                            b.skoop_extension_simple_plugin_node().call_to_service(
-                                s,
-                                &n,
-                                up.as_ref(),
-                                pk,
-                                &v,
-                            )
-                        },
-                    );
-                }
-            }
-            "simple-plugin-node.to-external" => {
-                let (n, up, pk): (wt::NodeInfo, Up, wt::Packet) = args_of(export, args)?;
-                {
-                    let _ = self.run.call(
-                        "simple-plugin-node.to-external",
-                        export,
-                        || json!([]),
-                        |b, s| {
-                            b.skoop_extension_simple_plugin_node().call_to_external(
-                                s,
-                                &n,
-                                up.as_ref(),
-                                pk,
-                            )
-                        },
-                    );
-                }
-            }
-            "simple-plugin-node.serve" => {
-                let (n, up, pk): (wt::NodeInfo, Up, wt::Packet) = args_of(export, args)?;
-                {
-                    let _ = self.run.call(
-                        "simple-plugin-node.serve",
-                        export,
-                        || json!([]),
-                        |b, s| {
-                            b.skoop_extension_simple_plugin_node().call_serve(
-                                s,
-                                &n,
-                                up.as_ref(),
-                                pk,
-                            )
-                        },
-                    );
-                }
-            }
-            other => return Err(format!("a CNI plugin has no export {other}")),
         }
         Ok(())
     }
@@ -480,6 +434,49 @@ impl PluginInstance {
     }
 }
 
+/// The last argument of a node hop, by the export that takes it.
+enum HopTarget {
+    Pod(wt::PodInfo),
+    Host(wt::NodeInfo),
+    Service(wt::ServiceInfo),
+    External,
+    Serve,
+}
+
+impl HopTarget {
+    fn export(&self) -> &'static str {
+        match self {
+            HopTarget::Pod(_) => "simple-plugin-node.to-pod",
+            HopTarget::Host(_) => "simple-plugin-node.to-host",
+            HopTarget::Service(_) => "simple-plugin-node.to-service",
+            HopTarget::External => "simple-plugin-node.to-external",
+            HopTarget::Serve => "simple-plugin-node.serve",
+        }
+    }
+
+    /// A recorded node hop's arguments: node, upstream link, packet, target.
+    fn decode(
+        export: &str,
+        args: &Value,
+    ) -> Result<(wt::NodeInfo, Option<wt::Link>, wt::Packet, HopTarget), String> {
+        let list: Vec<Value> = args_of(export, args)?;
+        let (n, up, pk): (wt::NodeInfo, Option<wt::Link>, wt::Packet) = args_of(
+            export,
+            &Value::Array(list.iter().take(3).cloned().collect()),
+        )?;
+        let last = || list.get(3).cloned().unwrap_or(Value::Null);
+        let t = match export {
+            "simple-plugin-node.to-pod" => HopTarget::Pod(args_of(export, &last())?),
+            "simple-plugin-node.to-host" => HopTarget::Host(args_of(export, &last())?),
+            "simple-plugin-node.to-service" => HopTarget::Service(args_of(export, &last())?),
+            "simple-plugin-node.to-external" => HopTarget::External,
+            "simple-plugin-node.serve" => HopTarget::Serve,
+            other => return Err(format!("a CNI plugin has no export {other}")),
+        };
+        Ok((n, up, pk, t))
+    }
+}
+
 impl Plugin for PluginInstance {
     fn pod_send(
         &mut self,
@@ -488,13 +485,7 @@ impl Plugin for PluginInstance {
         packet: &Packet,
     ) -> Result<Step, CallError> {
         let call = format!("plugin.pod-send at pod {}", pod.id());
-        let (p, pk) = (pod_to(pod, node_ip), packet_to(packet));
-        let r = self.run.call(
-            "plugin.pod-send",
-            &call,
-            || json!([&p, &pk]),
-            |b, s| b.skoop_extension_plugin().call_pod_send(s, &p, pk),
-        );
+        let r = self.pod_send_raw(&call, &pod_to(pod, node_ip), packet_to(packet));
         self.step(&call, r)
     }
 
@@ -506,25 +497,12 @@ impl Plugin for PluginInstance {
         tx: &Tx,
     ) -> Result<Step, CallError> {
         let call = format!("plugin.pod-receive at pod {}", pod.id());
-        let (p, l) = (pod_to(pod, node_ip), link_to(from, tx));
-        let r = self.run.call(
-            "plugin.pod-receive",
-            &call,
-            || json!([&p, &l]),
-            |b, s| b.skoop_extension_plugin().call_pod_receive(s, &p, &l),
-        );
+        let r = self.pod_receive_raw(&call, &pod_to(pod, node_ip), &link_to(from, tx));
         self.step(&call, r)
     }
 
     fn address_owner(&mut self, ip: std::net::Ipv4Addr) -> Result<Option<String>, CallError> {
-        let call = format!("plugin.address-owner {ip}");
-        let ip = ip_to(ip);
-        self.run.call(
-            "plugin.address-owner",
-            &call,
-            || json!([&ip]),
-            |b, s| b.skoop_extension_plugin().call_address_owner(s, ip).map(Ok),
-        )
+        self.address_owner_raw(&format!("plugin.address-owner {ip}"), ip_to(ip))
     }
 
     /// The provider's infra-shim, asked by the host for a packet entering
@@ -566,100 +544,17 @@ impl Plugin for PluginInstance {
         packet: &Packet,
         target: NodeTarget<'_>,
     ) -> Result<Step, CallError> {
-        let n = node_to(node);
-        let up = upstream.map(|(h, t)| link_to(h, t));
-        let pk = packet_to(packet);
-        let at = &node.name;
-        let (name, r) = match target {
-            NodeTarget::Pod(pod, ip) => {
-                let call = format!("simple-plugin-node.to-pod at node {at}");
-                let p = pod_to(pod, ip);
-                let r = self.run.call(
-                    "simple-plugin-node.to-pod",
-                    &call,
-                    || json!([&n, &up, &pk, &p]),
-                    |b, s| {
-                        b.skoop_extension_simple_plugin_node().call_to_pod(
-                            s,
-                            &n,
-                            up.as_ref(),
-                            pk,
-                            &p,
-                        )
-                    },
-                );
-                (call, r)
-            }
-            NodeTarget::Host(t) => {
-                let call = format!("simple-plugin-node.to-host at node {at}");
-                let t = node_to(t);
-                let r = self.run.call(
-                    "simple-plugin-node.to-host",
-                    &call,
-                    || json!([&n, &up, &pk, &t]),
-                    |b, s| {
-                        b.skoop_extension_simple_plugin_node().call_to_host(
-                            s,
-                            &n,
-                            up.as_ref(),
-                            pk,
-                            &t,
-                        )
-                    },
-                );
-                (call, r)
-            }
-            NodeTarget::Service(svc) => {
-                let call = format!("simple-plugin-node.to-service at node {at}");
-                let v = service_to(svc);
-                let r = self.run.call(
-                    "simple-plugin-node.to-service",
-                    &call,
-                    || json!([&n, &up, &pk, &v]),
-                    |b, s| {
-                        b.skoop_extension_simple_plugin_node().call_to_service(
-                            s,
-                            &n,
-                            up.as_ref(),
-                            pk,
-                            &v,
-                        )
-                    },
-                );
-                (call, r)
-            }
-            NodeTarget::External => {
-                let call = format!("simple-plugin-node.to-external at node {at}");
-                let r = self.run.call(
-                    "simple-plugin-node.to-external",
-                    &call,
-                    || json!([&n, &up, &pk]),
-                    |b, s| {
-                        b.skoop_extension_simple_plugin_node().call_to_external(
-                            s,
-                            &n,
-                            up.as_ref(),
-                            pk,
-                        )
-                    },
-                );
-                (call, r)
-            }
-            NodeTarget::Serve => {
-                let call = format!("simple-plugin-node.serve at node {at}");
-                let r = self.run.call(
-                    "simple-plugin-node.serve",
-                    &call,
-                    || json!([&n, &up, &pk]),
-                    |b, s| {
-                        b.skoop_extension_simple_plugin_node()
-                            .call_serve(s, &n, up.as_ref(), pk)
-                    },
-                );
-                (call, r)
-            }
+        let t = match target {
+            NodeTarget::Pod(pod, ip) => HopTarget::Pod(pod_to(pod, ip)),
+            NodeTarget::Host(h) => HopTarget::Host(node_to(h)),
+            NodeTarget::Service(svc) => HopTarget::Service(service_to(svc)),
+            NodeTarget::External => HopTarget::External,
+            NodeTarget::Serve => HopTarget::Serve,
         };
-        self.step(&name, r)
+        let call = format!("{} at node {}", t.export(), node.name);
+        let up = upstream.map(|(h, tx)| link_to(h, tx));
+        let r = self.node_hop_raw(&call, &node_to(node), &up, packet_to(packet), &t);
+        self.step(&call, r)
     }
 }
 
