@@ -7,15 +7,22 @@
 //! - out of a pod's veth, or of the bridge its veth is enslaved to: to the pod;
 //! - out of a VXLAN device: the neighbour entry gives the MAC, the device's
 //!   FDB the remote VTEP, and the packet is encapsulated (VNI, port and local
-//!   address of the device) toward the node owning that address;
+//!   address of the device) toward the node owning that address, whose
+//!   device must have that MAC (and accept that VNI and port);
 //! - out of an IP-in-IP device: encapsulated toward the route's gateway;
 //! - out of any other device: to the node whose address is the L2 next hop,
 //!   else outside the cluster (for a destination in the cluster, with a
 //!   warning that only the network between the nodes can carry it there).
 //!
-//! Every drop is reported with what decided it, and the underlay of each hop
-//! between nodes or to the outside is checked by the cloud provider
-//! ([`host::infra`](crate::host::infra)).
+//! When the node's NAT changes the destination (conntrack undoing a
+//! masquerade for a reply, a DNAT of the node's own rules), the branch is
+//! followed to the new destination. A tunnel's outer packet must have a
+//! route and an up device, and a tunnel device must not be narrower than
+//! the sending pod's interface. Every drop is reported with what decided it,
+//! and the underlay of each hop between nodes or to the outside is checked by
+//! the cloud provider ([`host::infra`](crate::host::infra)). The checks a CNI
+//! implies beyond the kernel (expected devices, MTUs, routes its agent
+//! programs) are the plugin's to add.
 //!
 //! [`CniPlugin`](crate::CniPlugin)'s node hops use it by default; a plugin
 //! that overrides one can still call it and add its own checks:
@@ -44,20 +51,34 @@ use crate::host::{Fate, ForwardQuery, Forwarded, Interface, Netns, RouteKind, cl
 use crate::types::*;
 use crate::{Findings, Result, VethPod};
 
-/// Where a packet is headed, as the host dispatched it.
-enum Toward<'t> {
+/// Where a packet is headed: as the host dispatched it, or, when the
+/// node's NAT changed its destination, what the new destination is.
+#[derive(Clone)]
+enum Toward {
+    /// A pod on this node.
+    LocalPod(Pod),
+    /// This node itself.
+    Local,
     /// Another node (its host network, or a pod on it).
-    Node(&'t Node),
+    Node(Node),
     /// Outside the cluster.
     External,
 }
 
 /// What the pipeline did with the packet at this node.
 struct Walk {
+    /// The packet as it entered the pipeline (decapsulated).
+    packet: Packet,
     /// The branches that go on (transmitted or delivered).
     live: Vec<Forwarded>,
     /// The packets of the branches it dropped (already reported).
     dropped: Vec<Packet>,
+}
+
+/// A local pod's veth on the node: its name, and the bridge it is enslaved to.
+struct Peer {
+    name: String,
+    master: Option<String>,
 }
 
 /// One packet at one node, handled as the node's kernel handles it.
@@ -112,76 +133,20 @@ impl<'a> KernelHop<'a> {
                 _ => self.serve(),
             };
         }
-        if pod.node != self.node.name {
-            let Some(target) = cluster::node(&pod.node) else {
+        if pod.node == self.node.name {
+            return self.walk(Toward::LocalPod(pod.clone()));
+        }
+        match cluster::node(&pod.node) {
+            Some(target) => self.walk(Toward::Node(target)),
+            None => {
                 self.f.fatal(format!(
                     "pod {} runs on node {}, which is not in the cluster",
                     pod.id(),
                     pod.node
                 ));
-                return self.f.dropped();
-            };
-            return self.onward(Toward::Node(&target));
-        }
-        let Some(walk) = self.ingress()? else {
-            return self.f.dropped();
-        };
-        let Some(peer) = self.veth.node_side(pod, &mut self.f)? else {
-            return self.f.dropped();
-        };
-        let master = self
-            .f
-            .tolerate(
-                &format!("interface {peer} of {}", self.ns.label()),
-                self.ns.interface(&peer),
-            )?
-            .flatten()
-            .and_then(|i| i.master);
-        let mut transmissions = Vec::new();
-        let mut dropped = walk.dropped;
-        for o in walk.live {
-            let dir = o.packet.direction();
-            match &o.fate {
-                Fate::Transmit { oif, next_hop }
-                    if *oif == peer || master.as_deref() == Some(oif.as_str()) =>
-                {
-                    if !o.bridged {
-                        self.f
-                            .neighbour(&self.ns, oif, *next_hop, Level::Critical)?;
-                    }
-                    transmissions.push(
-                        Transmission::new(pod.hop(), LinkKind::Veth, o.packet)
-                            .oif(peer.clone())
-                            .iif(self.veth.iface.clone()),
-                    );
-                }
-                Fate::Transmit { oif, .. } => {
-                    let bridge = master
-                        .as_ref()
-                        .map(|m| format!(" or bridge {m}"))
-                        .unwrap_or_default();
-                    self.f.fatal(format!(
-                        "node {} sends the {dir} for pod {} ({}) out of {oif}{}, not to the pod's veth {peer}{bridge}",
-                        self.node.name,
-                        pod.id(),
-                        o.packet.dst,
-                        by_route(&o)
-                    ));
-                    dropped.push(o.packet);
-                }
-                Fate::Deliver(_) => {
-                    self.f.fatal(format!(
-                        "node {} delivers the {dir} for pod {} ({}) to itself: it holds the pod's address",
-                        self.node.name,
-                        pod.id(),
-                        o.packet.dst
-                    ));
-                    dropped.push(o.packet);
-                }
-                Fate::Drop(_) => dropped.push(o.packet),
+                self.f.dropped()
             }
         }
-        self.finish(transmissions, dropped)
     }
 
     /// The packet is for `target`'s host network.
@@ -189,94 +154,175 @@ impl<'a> KernelHop<'a> {
         if target.name == self.node.name {
             return self.serve();
         }
-        self.onward(Toward::Node(target))
+        self.walk(Toward::Node(target.clone()))
     }
 
     /// The packet is for an address outside the cluster.
     pub fn to_external(self) -> Result<NodeStep> {
-        self.onward(Toward::External)
+        self.walk(Toward::External)
     }
 
     /// The packet is for this node: the kernel must deliver it locally, and
-    /// (for a request) something must listen.
-    pub fn serve(mut self) -> Result<NodeStep> {
-        let Some(walk) = self.ingress()? else {
-            return self.f.dropped();
-        };
-        let mut served = false;
-        for o in &walk.live {
-            match &o.fate {
-                Fate::Deliver(_) => {
-                    if !o.packet.reply {
-                        self.f.listening(&self.ns, &o.packet, Level::Fatal)?;
-                    }
-                    served = true;
-                }
-                Fate::Transmit { oif, .. } => self.f.fatal(format!(
-                    "node {} does not deliver the {} for {} locally: its kernel sends it out of {oif}{}",
-                    self.node.name,
-                    o.packet.direction(),
-                    o.packet.dst,
-                    by_route(o)
-                )),
-                Fate::Drop(_) => {}
-            }
-        }
-        if !served {
-            return self.f.dropped();
-        }
-        Ok(self.f.into_step(NodeStep::serve()))
+    /// (for a request) something must listen — unless the node's NAT sends
+    /// it on (a reply whose masquerade conntrack undoes, a port the node
+    /// DNATs to a pod), which is then followed.
+    pub fn serve(self) -> Result<NodeStep> {
+        self.walk(Toward::Local)
     }
 
-    /// Follow every branch the kernel sends off this node.
-    fn onward(mut self, toward: Toward<'_>) -> Result<NodeStep> {
+    /// Run the pipeline and follow each branch toward where it is headed.
+    fn walk(mut self, toward: Toward) -> Result<NodeStep> {
         let Some(walk) = self.ingress()? else {
             return self.f.dropped();
         };
         let mut transmissions = Vec::new();
         let mut dropped = walk.dropped;
         let mut served = false;
+        let mut peers: Vec<(String, Option<Peer>)> = Vec::new();
         for o in walk.live {
-            match &o.fate {
-                Fate::Transmit { oif, next_hop } => {
-                    match self.transmit(&o, oif, *next_hop, &toward)? {
-                        Some(t) => transmissions.push(t),
-                        None => dropped.push(o.packet),
+            let toward = if o.packet.dst == walk.packet.dst {
+                toward.clone()
+            } else {
+                self.retarget(&o.packet, &toward)
+            };
+            let dir = o.packet.direction();
+            let sent = match (&toward, &o.fate) {
+                (Toward::Local, Fate::Deliver(_)) | (Toward::External, Fate::Deliver(_)) => {
+                    if matches!(toward, Toward::External) {
+                        // The node holds the address: the kernel answers it itself.
+                        self.f.info(format!(
+                            "node {} delivers the {dir} for {} locally: it holds the address",
+                            self.node.name, o.packet.dst
+                        ));
                     }
-                }
-                Fate::Deliver(_) if matches!(toward, Toward::External) => {
-                    // The node holds the address: the kernel answers it itself.
-                    self.f.info(format!(
-                        "node {} delivers the {} for {} locally: it holds the address",
-                        self.node.name,
-                        o.packet.direction(),
-                        o.packet.dst
-                    ));
                     if !o.packet.reply {
                         self.f.listening(&self.ns, &o.packet, Level::Fatal)?;
                     }
                     served = true;
+                    continue;
                 }
-                Fate::Deliver(_) => {
-                    let what = match &toward {
-                        Toward::Node(t) => format!("node {}", t.name),
-                        Toward::External => "the outside".to_string(),
-                    };
+                (_, Fate::Deliver(_)) => {
                     self.f.fatal(format!(
-                        "node {} delivers the {} for {} ({what}) to itself: it holds the address",
+                        "node {} delivers the {dir} for {} ({}) to itself: it holds the address",
                         self.node.name,
-                        o.packet.direction(),
-                        o.packet.dst
+                        o.packet.dst,
+                        whom(&toward)
                     ));
-                    dropped.push(o.packet);
+                    None
                 }
-                Fate::Drop(_) => dropped.push(o.packet),
+                (Toward::Local, Fate::Transmit { oif, .. }) => {
+                    self.f.fatal(format!(
+                        "node {} does not deliver the {dir} for {} locally: its kernel sends it out of {oif}{}",
+                        self.node.name,
+                        o.packet.dst,
+                        by_route(&o)
+                    ));
+                    None
+                }
+                (Toward::LocalPod(pod), Fate::Transmit { oif, next_hop }) => {
+                    let id = pod.id();
+                    let peer = match peers.iter().position(|(p, _)| *p == id) {
+                        Some(i) => &peers[i].1,
+                        None => {
+                            let peer = self.peer(pod)?;
+                            peers.push((id, peer));
+                            &peers[peers.len() - 1].1
+                        }
+                    };
+                    match peer {
+                        Some(peer) => self.onto_veth(&o, oif, *next_hop, pod, peer)?,
+                        None => None,
+                    }
+                }
+                (_, Fate::Transmit { oif, next_hop }) => {
+                    self.transmit(&o, oif, *next_hop, &toward)?
+                }
+                (_, Fate::Drop(_)) => None,
+            };
+            match sent {
+                Some(t) => transmissions.push(t),
+                None => dropped.push(o.packet),
             }
         }
         if transmissions.is_empty() && served {
             return Ok(self.f.into_step(NodeStep::serve()));
         }
         self.finish(transmissions, dropped)
+    }
+
+    /// The node's NAT changed the destination (conntrack undoing a
+    /// masquerade for a reply, a DNAT of the node's own rules): where the
+    /// packet now heads.
+    fn retarget(&self, packet: &Packet, was: &Toward) -> Toward {
+        // Port 0: a node's address is the node, never one of its NodePorts.
+        match cluster::classify(packet.dst, 0, packet.protocol) {
+            Ok(Endpoint::Pod(p)) if !p.host_network && p.node == self.node.name => {
+                Toward::LocalPod(p)
+            }
+            Ok(Endpoint::Pod(p)) => match cluster::node(&p.node) {
+                Some(n) if n.name == self.node.name => Toward::Local,
+                Some(n) => Toward::Node(n),
+                None => was.clone(),
+            },
+            Ok(Endpoint::Node(n)) if n.name == self.node.name => Toward::Local,
+            Ok(Endpoint::Node(n)) => Toward::Node(n),
+            Ok(Endpoint::External(_)) => Toward::External,
+            Ok(Endpoint::Service(_)) | Err(_) => was.clone(),
+        }
+    }
+
+    /// The node-side veth of a local pod, checked; `None`: the pod is cut
+    /// off (reported).
+    fn peer(&mut self, pod: &Pod) -> Result<Option<Peer>> {
+        let Some(name) = self.veth.node_side(pod, &mut self.f)? else {
+            return Ok(None);
+        };
+        let master = self
+            .f
+            .tolerate(
+                &format!("interface {name} of {}", self.ns.label()),
+                self.ns.interface(&name),
+            )?
+            .flatten()
+            .and_then(|i| i.master);
+        Ok(Some(Peer { name, master }))
+    }
+
+    /// A branch for a pod on this node must leave by its veth, or by the
+    /// bridge the veth is enslaved to.
+    fn onto_veth(
+        &mut self,
+        o: &Forwarded,
+        oif: &str,
+        next_hop: Ipv4Addr,
+        pod: &Pod,
+        peer: &Peer,
+    ) -> Result<Option<Transmission>> {
+        if oif != peer.name && peer.master.as_deref() != Some(oif) {
+            let bridge = peer
+                .master
+                .as_ref()
+                .map(|m| format!(" or bridge {m}"))
+                .unwrap_or_default();
+            self.f.fatal(format!(
+                "node {} sends the {} for pod {} ({}) out of {oif}{}, not to the pod's veth {}{bridge}",
+                self.node.name,
+                o.packet.direction(),
+                pod.id(),
+                o.packet.dst,
+                by_route(o),
+                peer.name
+            ));
+            return Ok(None);
+        }
+        if !o.bridged {
+            self.f.neighbour(&self.ns, oif, next_hop, Level::Critical)?;
+        }
+        Ok(Some(
+            Transmission::new(pod.hop(), LinkKind::Veth, o.packet)
+                .oif(peer.name.clone())
+                .iif(self.veth.iface.clone()),
+        ))
     }
 
     /// The step: forward over `transmissions`, or a drop when none is left.
@@ -294,8 +340,7 @@ impl<'a> KernelHop<'a> {
     /// pipeline could not run (the findings say why).
     fn ingress(&mut self) -> Result<Option<Walk>> {
         if !self.node.ready {
-            self.f
-                .warning(format!("node {} is NotReady", self.node.name));
+            self.f.fatal(format!("node {} is NotReady", self.node.name));
         }
         let mut packet = self.packet;
         let mut iif = None;
@@ -325,13 +370,19 @@ impl<'a> KernelHop<'a> {
             return Ok(None);
         };
         let mut walk = Walk {
+            packet: q.packet,
             live: vec![],
             dropped: vec![],
         };
         for o in outs {
-            if matches!(o.fate, Fate::Drop(_)) {
+            if let Fate::Drop(cause) = &o.fate {
                 self.f.report_drop(&self.ns, &q.packet, &o);
-                walk.dropped.push(o.packet);
+                // An uncertain drop is a warning and a fact not collected
+                // makes the hop "unknown": neither is a drop the findings
+                // explain, so only certain drops end a branch here.
+                if !o.uncertain && cause.kind != "unavailable" {
+                    walk.dropped.push(o.packet);
+                }
             } else {
                 walk.live.push(o);
             }
@@ -408,7 +459,7 @@ impl<'a> KernelHop<'a> {
         o: &Forwarded,
         oif: &str,
         next_hop: Ipv4Addr,
-        toward: &Toward<'_>,
+        toward: &Toward,
     ) -> Result<Option<Transmission>> {
         let dev = self
             .f
@@ -421,18 +472,15 @@ impl<'a> KernelHop<'a> {
         let dir = packet.direction();
         match dev.as_ref().map(|d| d.kind.as_str()) {
             Some("vxlan") => return self.over_vxlan(o, oif, next_hop, dev.as_ref(), toward),
-            Some("ipip") => return self.over_ipip(o, oif, next_hop, toward),
+            Some("ipip") => return self.over_ipip(o, oif, next_hop, dev.as_ref(), toward),
             Some("veth") => {
                 // A veth on the node leads into a pod, not toward another
                 // node or the outside.
-                let whom = match toward {
-                    Toward::Node(t) => format!("node {}", t.name),
-                    Toward::External => "the outside".to_string(),
-                };
                 self.f.fatal(format!(
-                    "node {} sends the {dir} for {} ({whom}) into veth {oif}{}, a pod's interface",
+                    "node {} sends the {dir} for {} ({}) into veth {oif}{}, a pod's interface",
                     self.node.name,
                     packet.dst,
+                    whom(toward),
                     by_route(o)
                 ));
                 return Ok(None);
@@ -465,7 +513,7 @@ impl<'a> KernelHop<'a> {
             return Ok(Some(t));
         }
         match toward {
-            Toward::External => {
+            Toward::External | Toward::Local | Toward::LocalPod(_) => {
                 let suspicions = infra::node_to_external(&self.node.name, oif, &packet)?;
                 self.f.extend(suspicions);
                 Ok(Some(
@@ -505,7 +553,7 @@ impl<'a> KernelHop<'a> {
         oif: &str,
         next_hop: Ipv4Addr,
         dev: Option<&Interface>,
-        toward: &Toward<'_>,
+        toward: &Toward,
     ) -> Result<Option<Transmission>> {
         let name = &self.node.name;
         let neigh = self.f.tolerate(
@@ -555,7 +603,7 @@ impl<'a> KernelHop<'a> {
         };
         let for_whom = match toward {
             Toward::Node(t) => format!(" for node {} ({})", t.name, t.ip),
-            Toward::External => String::new(),
+            _ => String::new(),
         };
         let Some(peer) = cluster::node_by_ip(remote) else {
             self.f.critical(format!(
@@ -571,6 +619,25 @@ impl<'a> KernelHop<'a> {
                 "node {name}'s FDB entry on {oif} (neighbour {next_hop}) sends the VXLAN packet{for_whom} to node {} ({remote})",
                 peer.name
             ));
+        }
+        let vni = dev.and_then(|d| d.vxlan_id);
+        let remote_dev = peer_tunnel(&peer, "vxlan", vni);
+        // The remote kernel takes only frames for its device's MAC.
+        if let (Some(have), Some(want)) = (&mac, remote_dev.as_ref().and_then(|d| d.mac.as_ref()))
+            && !have.eq_ignore_ascii_case(want)
+        {
+            self.f.critical(format!(
+                "node {name}'s neighbour entry for {next_hop} on {oif} is {have}, but {} of node {} has MAC {want}: node {} drops the VXLAN frames (stale neighbour entry)",
+                remote_dev.as_ref().map(|d| d.name.as_str()).unwrap_or(oif),
+                peer.name,
+                peer.name
+            ));
+            return Ok(None);
+        }
+        if let Some(dev) = dev
+            && !self.tunnel_mtu(dev, &o.packet)
+        {
+            return Ok(None);
         }
         let Some(underlay_if) = self.underlay(remote, &peer)? else {
             return Ok(None);
@@ -588,7 +655,8 @@ impl<'a> KernelHop<'a> {
         };
         let suspicions = infra::node_to_node(name, &underlay_if, &peer.name, &packet)?;
         self.f.extend(suspicions);
-        let iif = peer_tunnel(&peer, "vxlan", dev.and_then(|d| d.vxlan_id))
+        let iif = remote_dev
+            .map(|d| d.name)
             .unwrap_or_else(|| oif.to_string());
         Ok(Some(
             Transmission::new(peer.hop(), LinkKind::Vxlan, packet)
@@ -603,7 +671,8 @@ impl<'a> KernelHop<'a> {
         o: &Forwarded,
         oif: &str,
         next_hop: Ipv4Addr,
-        toward: &Toward<'_>,
+        dev: Option<&Interface>,
+        toward: &Toward,
     ) -> Result<Option<Transmission>> {
         let name = &self.node.name;
         let Some(peer) = cluster::node_by_ip(next_hop) else {
@@ -626,6 +695,11 @@ impl<'a> KernelHop<'a> {
                 peer.name
             ));
         }
+        if let Some(dev) = dev
+            && !self.tunnel_mtu(dev, &o.packet)
+        {
+            return Ok(None);
+        }
         let Some(underlay_if) = self.underlay(next_hop, &peer)? else {
             return Ok(None);
         };
@@ -642,7 +716,9 @@ impl<'a> KernelHop<'a> {
         };
         let suspicions = infra::node_to_node(name, &underlay_if, &peer.name, &packet)?;
         self.f.extend(suspicions);
-        let iif = peer_tunnel(&peer, "ipip", None).unwrap_or_else(|| oif.to_string());
+        let iif = peer_tunnel(&peer, "ipip", None)
+            .map(|d| d.name)
+            .unwrap_or_else(|| oif.to_string());
         Ok(Some(
             Transmission::new(peer.hop(), LinkKind::Ipip, packet)
                 .oif(oif)
@@ -680,6 +756,7 @@ impl<'a> KernelHop<'a> {
             return Ok(None);
         }
         let dev = route.dev.clone().unwrap_or(fallback);
+        self.f.interface(&self.ns, &dev, Expect::default())?;
         self.f.neighbour(
             &self.ns,
             &dev,
@@ -690,6 +767,45 @@ impl<'a> KernelHop<'a> {
             return Ok(None);
         }
         Ok(Some(dev))
+    }
+
+    /// A pod of this node sending through a tunnel device whose MTU is below
+    /// the pod's own: full-size packets are dropped (fragmentation needed).
+    /// `false` when that is so (reported).
+    fn tunnel_mtu(&mut self, dev: &Interface, packet: &Packet) -> bool {
+        let Ok(Endpoint::Pod(pod)) = cluster::classify(packet.src, 0, packet.protocol) else {
+            return true;
+        };
+        if pod.host_network || pod.node != self.node.name {
+            return true;
+        }
+        let Ok(Some(eth)) = Netns::pod(&pod.id()).interface(&self.veth.iface) else {
+            return true;
+        };
+        if eth.mtu <= dev.mtu {
+            return true;
+        }
+        self.f.critical(format!(
+            "interface {} of node {} has MTU {}, below the MTU {} of {} in pod {}: packets larger than {} bytes are dropped (fragmentation needed)",
+            dev.name,
+            self.node.name,
+            dev.mtu,
+            eth.mtu,
+            self.veth.iface,
+            pod.id(),
+            dev.mtu
+        ));
+        false
+    }
+}
+
+/// Where a packet is headed, for messages.
+fn whom(toward: &Toward) -> String {
+    match toward {
+        Toward::LocalPod(p) => format!("pod {}", p.id()),
+        Toward::Local => "this node".to_string(),
+        Toward::Node(n) => format!("node {}", n.name),
+        Toward::External => "the outside".to_string(),
     }
 }
 
@@ -716,13 +832,12 @@ fn describe_encap(e: &Encap) -> String {
     }
 }
 
-/// The tunnel device of `kind` (and VNI) on `peer`, from its dump, to name
-/// the link's input interface; `None` when the dump does not say.
-fn peer_tunnel(peer: &Node, kind: &str, vni: Option<u32>) -> Option<String> {
+/// The tunnel device of `kind` (and VNI) on `peer`, from its dump (the
+/// link's input interface, and its MAC); `None` when the dump does not say.
+fn peer_tunnel(peer: &Node, kind: &str, vni: Option<u32>) -> Option<Interface> {
     Netns::node(&peer.name)
         .interfaces()
         .ok()?
         .into_iter()
         .find(|i| i.kind == kind && (vni.is_none() || i.vxlan_id == vni))
-        .map(|i| i.name)
 }
