@@ -634,34 +634,50 @@ impl<'a> KernelHop<'a> {
             ));
             return Ok(None);
         }
+        let encap = Encap {
+            kind: EncapKind::Vxlan,
+            src: dev.and_then(|d| d.vxlan_local).unwrap_or(self.node.ip),
+            dst: remote,
+            vni: dev.and_then(|d| d.vxlan_id),
+            port: dev.and_then(|d| d.vxlan_port),
+        };
+        let iif = remote_dev.map(|d| d.name);
+        self.tunnel(o, oif, dev, &peer, encap, LinkKind::Vxlan, iif)
+    }
+
+    /// The part every tunnel shares: the inner packet must fit the device,
+    /// the outer one is routed on the node and carried by the underlay to
+    /// `peer`, where it arrives on `iif` (else on a device named as `oif`).
+    #[allow(clippy::too_many_arguments)]
+    fn tunnel(
+        &mut self,
+        o: &Forwarded,
+        oif: &str,
+        dev: Option<&Interface>,
+        peer: &Node,
+        encap: Encap,
+        kind: LinkKind,
+        iif: Option<String>,
+    ) -> Result<Option<Transmission>> {
         if let Some(dev) = dev
             && !self.tunnel_mtu(dev, &o.packet)
         {
             return Ok(None);
         }
-        let Some(underlay_if) = self.underlay(remote, &peer)? else {
+        let Some(underlay_if) = self.underlay(encap.dst, peer)? else {
             return Ok(None);
         };
         let packet = Packet {
-            encap: Some(Encap {
-                kind: EncapKind::Vxlan,
-                src: dev.and_then(|d| d.vxlan_local).unwrap_or(self.node.ip),
-                dst: remote,
-                vni: dev.and_then(|d| d.vxlan_id),
-                port: dev.and_then(|d| d.vxlan_port),
-            }),
+            encap: Some(encap),
             mark: 0,
             ..o.packet
         };
-        let suspicions = infra::node_to_node(name, &underlay_if, &peer.name, &packet)?;
+        let suspicions = infra::node_to_node(&self.node.name, &underlay_if, &peer.name, &packet)?;
         self.f.extend(suspicions);
-        let iif = remote_dev
-            .map(|d| d.name)
-            .unwrap_or_else(|| oif.to_string());
         Ok(Some(
-            Transmission::new(peer.hop(), LinkKind::Vxlan, packet)
+            Transmission::new(peer.hop(), kind, packet)
                 .oif(oif)
-                .iif(iif),
+                .iif(iif.unwrap_or_else(|| oif.to_string())),
         ))
     }
 
@@ -695,35 +711,15 @@ impl<'a> KernelHop<'a> {
                 peer.name
             ));
         }
-        if let Some(dev) = dev
-            && !self.tunnel_mtu(dev, &o.packet)
-        {
-            return Ok(None);
-        }
-        let Some(underlay_if) = self.underlay(next_hop, &peer)? else {
-            return Ok(None);
+        let encap = Encap {
+            kind: EncapKind::Ipip,
+            src: self.node.ip,
+            dst: next_hop,
+            vni: None,
+            port: None,
         };
-        let packet = Packet {
-            encap: Some(Encap {
-                kind: EncapKind::Ipip,
-                src: self.node.ip,
-                dst: next_hop,
-                vni: None,
-                port: None,
-            }),
-            mark: 0,
-            ..o.packet
-        };
-        let suspicions = infra::node_to_node(name, &underlay_if, &peer.name, &packet)?;
-        self.f.extend(suspicions);
-        let iif = peer_tunnel(&peer, "ipip", None)
-            .map(|d| d.name)
-            .unwrap_or_else(|| oif.to_string());
-        Ok(Some(
-            Transmission::new(peer.hop(), LinkKind::Ipip, packet)
-                .oif(oif)
-                .iif(iif),
-        ))
+        let iif = peer_tunnel(&peer, "ipip", None).map(|d| d.name);
+        self.tunnel(o, oif, dev, &peer, encap, LinkKind::Ipip, iif)
     }
 
     /// The outer packet of a tunnel is routed too: a route to `remote` and

@@ -214,9 +214,7 @@ impl HostState {
                 .into()
             });
         }
-        let start = Instant::now();
         let r = body(self);
-        self.import_time += start.elapsed();
         if let Some(CallLog::Record { current, .. }) = &mut self.calls {
             current.push(ImportCall {
                 import: import.to_string(),
