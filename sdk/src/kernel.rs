@@ -638,7 +638,7 @@ impl<'a> KernelHop<'a> {
             kind: EncapKind::Vxlan,
             src: dev.and_then(|d| d.vxlan_local).unwrap_or(self.node.ip),
             dst: remote,
-            vni: dev.and_then(|d| d.vxlan_id),
+            vni,
             port: dev.and_then(|d| d.vxlan_port),
         };
         let iif = remote_dev.map(|d| d.name);
