@@ -234,7 +234,7 @@ pub fn round_trip() -> Result<(), String> {
         h.sysctl("net.ipv4.conf.br-t.forwarding") == Some("1"),
         "per-interface forwarding",
     )?;
-    let rules = dump.host.iptables.as_deref().unwrap_or_default();
+    let rules = dump.host.iptables.as_deref().map_or("", String::as_str);
     ensure(
         rules.contains("-A FORWARD -p tcp -m tcp --dport 9 -j DROP"),
         "iptables-save text",

@@ -62,6 +62,37 @@ pub struct FakeApi {
     stop: Arc<AtomicBool>,
 }
 
+/// The fixture objects as LIST serves them, prepared once at start (the
+/// objects do not change while the server runs): by API version and kind,
+/// each item's JSON without its kind and apiVersion. So a page costs a copy
+/// of its items, as a real API server's watch cache serves them, and the
+/// benchmark measures skoop rather than this server.
+#[derive(Default)]
+struct Lists {
+    /// (apiVersion, kind) → items in fixture order.
+    items: BTreeMap<(String, String), Vec<String>>,
+}
+
+impl Lists {
+    fn new(objects: &[Value]) -> Lists {
+        let mut items: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for o in objects {
+            let field = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let mut item = o.clone();
+            // Real list responses omit the items' kind and apiVersion.
+            if let Value::Object(m) = &mut item {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            items
+                .entry((field("apiVersion"), field("kind")))
+                .or_default()
+                .push(item.to_string());
+        }
+        Lists { items }
+    }
+}
+
 impl Drop for FakeApi {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -102,6 +133,7 @@ impl FakeApi {
     pub fn start(state: State) -> FakeApi {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let lists = Arc::new(Lists::new(&state.objects));
         let state = Arc::new(Mutex::new(state));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (state.clone(), stop.clone());
@@ -111,8 +143,8 @@ impl FakeApi {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (s, st) = (s.clone(), st.clone());
-                std::thread::spawn(move || serve(conn, &s, &st));
+                let (s, st, l) = (s.clone(), st.clone(), lists.clone());
+                std::thread::spawn(move || serve(conn, &s, &l, &st));
             }
         });
         FakeApi { url, state, stop }
@@ -214,7 +246,7 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
+fn serve(conn: TcpStream, state: &Mutex<State>, lists: &Lists, stop: &AtomicBool) {
     let Ok(write) = conn.try_clone() else { return };
     let mut write = write;
     let mut read = BufReader::new(conn);
@@ -235,7 +267,7 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         }
         let (code, ctype, body) = {
             let mut s = state.lock().unwrap();
-            handle(&mut s, &req)
+            handle(&mut s, lists, &req)
         };
         let head = format!(
             "HTTP/1.1 {code} {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
@@ -273,7 +305,7 @@ fn ok(code: u16, v: &Value) -> (u16, &'static str, Vec<u8>) {
 /// (kind, plural) served under group `g`, version `v`: the built-in
 /// resources, and any kind of the fixture's objects there (a CRD; its
 /// plural is the kind in lower case plus "s", as for the CRDs skoop reads).
-fn served(s: &State, g: &str, v: &str) -> Vec<(String, String)> {
+fn served(lists: &Lists, g: &str, v: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = RESOURCES
         .iter()
         .filter(|(rg, rv, _, _)| *rg == g && *rv == v)
@@ -284,18 +316,15 @@ fn served(s: &State, g: &str, v: &str) -> Vec<(String, String)> {
     } else {
         format!("{g}/{v}")
     };
-    for o in &s.objects {
-        if o.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str())
-            && let Some(kind) = o.get("kind").and_then(Value::as_str)
-            && !out.iter().any(|(k, _)| k == kind)
-        {
+    for (api, kind) in lists.items.keys() {
+        if *api == api_version && !out.iter().any(|(k, _)| k == kind) {
             out.push((kind.to_string(), format!("{}s", kind.to_lowercase())));
         }
     }
     out
 }
 
-fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
+fn handle(s: &mut State, lists: &Lists, req: &Request) -> (u16, &'static str, Vec<u8>) {
     if let Some(token) = &s.token {
         let auth = req
             .headers
@@ -328,14 +357,14 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
         _ => None,
     };
     if let (Some((g, v, plural)), "GET") = (list, req.method.as_str()) {
-        let Some((kind, _)) = served(s, g, v).into_iter().find(|(_, p)| p == plural) else {
+        let Some((kind, _)) = served(lists, g, v).into_iter().find(|(_, p)| p == plural) else {
             return status(
                 404,
                 "NotFound",
                 "the server could not find the requested resource",
             );
         };
-        return list_page(s, g, v, &kind, req);
+        return list_page(lists, g, v, &kind, req);
     }
     // API discovery: /api/v1, /apis/<g>/<v>.
     let discovery = match segs.as_slice() {
@@ -344,7 +373,7 @@ fn handle(s: &mut State, req: &Request) -> (u16, &'static str, Vec<u8>) {
         _ => None,
     };
     if let (Some((g, v)), "GET") = (discovery, req.method.as_str()) {
-        let kinds = served(s, g, v);
+        let kinds = served(lists, g, v);
         if kinds.is_empty() {
             return status(
                 404,
@@ -475,7 +504,7 @@ fn pod_status(k: Kubelet) -> Value {
 }
 
 fn list_page(
-    s: &State,
+    lists: &Lists,
     g: &str,
     v: &str,
     kind: &str,
@@ -486,11 +515,10 @@ fn list_page(
     } else {
         format!("{g}/{v}")
     };
-    let all: Vec<&Value> = s
-        .objects
-        .iter()
-        .filter(|o| o.get("kind").and_then(Value::as_str) == Some(kind))
-        .collect();
+    let all: &[String] = lists
+        .items
+        .get(&(api_version.clone(), kind.to_string()))
+        .map_or(&[], Vec::as_slice);
     let start: usize = req
         .query
         .get("continue")
@@ -502,25 +530,25 @@ fn list_page(
         .and_then(|l| l.parse().ok())
         .unwrap_or(usize::MAX);
     let end = start.saturating_add(limit).min(all.len());
-    let items: Vec<Value> = all[start.min(end)..end]
-        .iter()
-        .map(|o| {
-            // Real list responses omit the items' kind and apiVersion.
-            let mut o = (*o).clone();
-            if let Value::Object(m) = &mut o {
-                m.remove("kind");
-                m.remove("apiVersion");
-            }
-            o
-        })
-        .collect();
     let mut meta = json!({"resourceVersion": "1000"});
     if end < all.len() {
         meta["continue"] = json!(end.to_string());
     }
-    ok(
-        200,
-        &json!({"kind": format!("{kind}List"), "apiVersion": api_version,
-        "metadata": meta, "items": items}),
-    )
+    // The envelope with an empty item list, the prepared items spliced in.
+    let head = json!({"kind": format!("{kind}List"), "apiVersion": api_version,
+        "metadata": meta})
+    .to_string();
+    let page = &all[start.min(end)..end];
+    let mut body =
+        Vec::with_capacity(head.len() + 12 + page.iter().map(|i| i.len() + 1).sum::<usize>());
+    body.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    body.extend_from_slice(b",\"items\":[");
+    for (i, item) in page.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(item.as_bytes());
+    }
+    body.extend_from_slice(b"]}");
+    (200, "application/json", body)
 }

@@ -261,6 +261,76 @@ struct Head<'a> {
     metadata: NameMeta<'a>,
 }
 
+/// One list item as read: its head, and its typed form for the kinds the
+/// view interprets. Borrows from the JSON text; reading needs nothing from
+/// the view, so items can be read on another thread.
+struct Parsed<'a> {
+    head: Head<'a>,
+    api: Cow<'a, str>,
+    kind: Cow<'a, str>,
+    name: String,
+    namespace: String,
+    typed: Typed<'a>,
+}
+
+enum Typed<'a> {
+    Node(NodeObj<'a>),
+    Pod(PodObj<'a>),
+    Service(ServiceFacts),
+    /// A Service's id and endpoints; `None` when the slice adds none.
+    Slice(Option<(String, Vec<EndpointFacts>)>),
+    Other,
+}
+
+impl<'a> Parsed<'a> {
+    /// `of` gives the apiVersion and kind when the JSON lacks them.
+    fn read(item: &'a RawValue, of: Option<(&'a str, &'a str)>, origin: &str) -> Result<Self> {
+        let json = item.get();
+        let head: Head<'a> = serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
+        let (api, kind) = match of {
+            Some((a, k)) => (Cow::Borrowed(a), Cow::Borrowed(k)),
+            None => (
+                head.api_version.clone().unwrap_or_default(),
+                head.kind.clone().unwrap_or_default(),
+            ),
+        };
+        let name = text(&head.metadata.name);
+        let namespace = text(&head.metadata.namespace);
+        let what = |kind: &'static str| {
+            let (name, namespace) = (&name, &namespace);
+            move |e: serde_json::Error| {
+                let id = if namespace.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{namespace}/{name}")
+                };
+                bad_input(format!("{origin}: {kind} {id} is malformed: {e}"))
+            }
+        };
+        let typed = match (api.as_ref(), kind.as_ref()) {
+            ("v1", "Node") => Typed::Node(serde_json::from_str(json).map_err(what("Node"))?),
+            ("v1", "Pod") => Typed::Pod(serde_json::from_str(json).map_err(what("Pod"))?),
+            ("v1", "Service") => Typed::Service(service_facts(
+                serde_json::from_str(json).map_err(what("Service"))?,
+                origin,
+            )?),
+            ("discovery.k8s.io/v1", "EndpointSlice") => Typed::Slice(slice_endpoints(
+                serde_json::from_str(json).map_err(what("EndpointSlice"))?,
+                origin,
+            )?),
+            _ => Typed::Other,
+        };
+        Ok(Parsed {
+            head,
+            api,
+            kind,
+            name,
+            namespace,
+            typed,
+        })
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct NameMeta<'a> {
     #[serde(borrow, default)]
@@ -546,12 +616,7 @@ impl ClusterBuilder {
     pub fn add_list(&mut self, json: &str, origin: &str) -> Result<()> {
         let list: List<'_> = serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
         match list.items {
-            Some(items) => {
-                for item in items {
-                    self.add_object(item, None, origin)?;
-                }
-                Ok(())
-            }
+            Some(items) => self.add_items(&items, None, origin),
             None if list.kind.is_some() => {
                 let item: &RawValue =
                     serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
@@ -574,68 +639,105 @@ impl ClusterBuilder {
         origin: &str,
     ) -> Result<Option<String>> {
         let list: List<'_> = serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
-        for item in list.items.unwrap_or_default() {
-            self.add_object(item, Some((api_version, kind)), origin)?;
-        }
+        self.add_items(
+            list.items.as_deref().unwrap_or_default(),
+            Some((api_version, kind)),
+            origin,
+        )?;
         Ok(list
             .metadata
             .and_then(|m| m.continue_)
             .filter(|t| !t.is_empty()))
     }
 
+    /// Items in order. Reading an item's JSON is most of the work and needs
+    /// nothing from the others, so a long list is read in chunks, two at a
+    /// time on two threads; the view takes them in list order, and the
+    /// first error in that order is the one reported, as one by one.
+    fn add_items<'j>(
+        &mut self,
+        items: &[&'j RawValue],
+        of: Option<(&'j str, &'j str)>,
+        origin: &str,
+    ) -> Result<()> {
+        /// Items per chunk: large enough that a thread's start is noise.
+        const CHUNK: usize = 1024;
+        if items.len() < 2 * CHUNK {
+            for item in items {
+                self.add_object(item, of, origin)?;
+            }
+            return Ok(());
+        }
+        let read = |chunk: &[&'j RawValue]| -> Vec<Result<Parsed<'j>>> {
+            chunk.iter().map(|i| Parsed::read(i, of, origin)).collect()
+        };
+        for pair in items.chunks(2 * CHUNK) {
+            let (first, second) = pair.split_at(pair.len().min(CHUNK));
+            let (first, second) = std::thread::scope(|scope| {
+                let other = scope.spawn(|| read(second));
+                (read(first), other.join())
+            });
+            let second = second.map_err(|_| {
+                anyhow::anyhow!("{origin}: the thread reading objects stopped unexpectedly")
+            })?;
+            for (item, parsed) in pair.iter().zip(first.into_iter().chain(second)) {
+                self.apply(item, parsed?, of, origin)?;
+            }
+        }
+        Ok(())
+    }
+
     /// One object; `of` gives its apiVersion and kind when the JSON lacks them.
-    pub fn add_object(
+    pub fn add_object<'j>(
+        &mut self,
+        item: &'j RawValue,
+        of: Option<(&'j str, &'j str)>,
+        origin: &str,
+    ) -> Result<()> {
+        let parsed = Parsed::read(item, of, origin)?;
+        self.apply(item, parsed, of, origin)
+    }
+
+    /// Add an object read by [`Parsed::read`] to the view.
+    fn apply(
         &mut self,
         item: &RawValue,
+        parsed: Parsed<'_>,
         of: Option<(&str, &str)>,
         origin: &str,
     ) -> Result<()> {
-        let json = item.get();
-        let head: Head<'_> = serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
-        let (api, kind) = match of {
-            Some((a, k)) => (Cow::Borrowed(a), Cow::Borrowed(k)),
-            None => (
-                head.api_version.clone().unwrap_or_default(),
-                head.kind.clone().unwrap_or_default(),
-            ),
-        };
-        let name = text(&head.metadata.name);
-        let namespace = text(&head.metadata.namespace);
-        let id = if namespace.is_empty() {
-            name.clone()
-        } else {
-            format!("{namespace}/{name}")
-        };
-        let what = |kind: &'static str| {
-            let id = id.as_str();
-            move |e: serde_json::Error| {
-                bad_input(format!("{origin}: {kind} {id} is malformed: {e}"))
-            }
-        };
-        match (api.as_ref(), kind.as_ref()) {
-            ("v1", "Node") => self
-                .view
-                .add_node(serde_json::from_str(json).map_err(what("Node"))?, origin)?,
-            ("v1", "Pod") => self
-                .view
-                .add_pod(serde_json::from_str(json).map_err(what("Pod"))?, origin)?,
-            ("v1", "Service") => self
-                .view
-                .add_service(serde_json::from_str(json).map_err(what("Service"))?, origin)?,
-            ("discovery.k8s.io/v1", "EndpointSlice") => self.view.add_slice(
-                serde_json::from_str(json).map_err(what("EndpointSlice"))?,
-                origin,
-            )?,
-            _ => {}
+        let Parsed {
+            head,
+            api,
+            kind,
+            name,
+            namespace,
+            typed,
+        } = parsed;
+        match typed {
+            Typed::Node(node) => self.view.add_node(node, origin)?,
+            Typed::Pod(pod) => self.view.add_pod(pod, origin)?,
+            Typed::Service(facts) => self.view.add_service(facts),
+            Typed::Slice(Some((service, endpoints))) => self.view.add_endpoints(service, endpoints),
+            Typed::Slice(None) | Typed::Other => {}
         }
-        *self
+        // A few kinds, many objects: find the count before making a key.
+        match self
             .view
             .counts
-            .entry((api.to_string(), kind.to_string()))
-            .or_default() += 1;
+            .iter_mut()
+            .find(|((a, k), _)| *a == api && *k == kind)
+        {
+            Some((_, n)) => *n += 1,
+            None => {
+                self.view
+                    .counts
+                    .insert((api.to_string(), kind.to_string()), 1);
+            }
+        }
         if self.retain.keeps(&api, &kind) {
             let json = if of.is_some() && head.kind.is_none() {
-                with_kind(json, &api, &kind)?
+                with_kind(item.get(), &api, &kind)?
             } else {
                 item.to_owned()
             };
@@ -655,6 +757,123 @@ impl ClusterBuilder {
     pub fn finish(self) -> ClusterView {
         self.view
     }
+}
+
+/// A Service as the diagnosis needs it.
+fn service_facts(svc: ServiceObj<'_>, origin: &str) -> Result<ServiceFacts> {
+    let namespace = text(&svc.metadata.namespace);
+    let name = text(&svc.metadata.name);
+    let what = format!("service {namespace}/{name}");
+    let mut cluster_ips = Vec::new();
+    let mut external_ips = Vec::new();
+    let mut ports = Vec::new();
+    let (mut service_type, mut external_traffic_local) = ("ClusterIP".to_string(), false);
+    if let Some(spec) = svc.spec {
+        let mut ips = spec.cluster_ips.unwrap_or_default();
+        if ips.is_empty()
+            && let Some(ip) = spec.cluster_ip
+        {
+            ips.push(ip);
+        }
+        cluster_ips = ips.iter().filter_map(|s| s.parse().ok()).collect();
+        external_ips = spec
+            .external_ips
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        for p in spec.ports.unwrap_or_default() {
+            ports.push(ServicePortFacts {
+                name: text(&p.name),
+                protocol: protocol_of(p.protocol.as_deref()),
+                port: port16(p.port, &what, origin)?,
+                node_port: p.node_port.map(|n| port16(n, &what, origin)).transpose()?,
+                target_port: p.target_port,
+            });
+        }
+        if let Some(t) = spec.type_ {
+            service_type = t.into_owned();
+        }
+        external_traffic_local = spec.external_traffic_policy.as_deref() == Some("Local");
+    }
+    let load_balancer_ips = svc
+        .status
+        .and_then(|s| s.load_balancer)
+        .and_then(|l| l.ingress)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| i.ip.as_deref().and_then(|ip| ip.parse().ok()))
+        .collect();
+    Ok(ServiceFacts {
+        namespace,
+        name,
+        service_type,
+        cluster_ips,
+        external_ips,
+        load_balancer_ips,
+        ports,
+        external_traffic_local,
+    })
+}
+
+/// The endpoints of an EndpointSlice, with the id (`namespace/name`) of
+/// their Service; `None` for a slice that is not IPv4 or names no Service.
+fn slice_endpoints(
+    slice: SliceObj<'_>,
+    origin: &str,
+) -> Result<Option<(String, Vec<EndpointFacts>)>> {
+    if slice.address_type != "IPv4" {
+        return Ok(None);
+    }
+    let namespace = text(&slice.metadata.namespace);
+    let Some(service) = slice
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("kubernetes.io/service-name"))
+    else {
+        return Ok(None);
+    };
+    let what = format!("endpointslice of {namespace}/{service}");
+    let mut ports = Vec::new();
+    for p in slice.ports.iter().flatten() {
+        if let Some(port) = p.port {
+            ports.push((
+                text(&p.name),
+                port16(port, &what, origin)?,
+                protocol_of(p.protocol.as_deref()),
+            ));
+        }
+    }
+    let mut list = Vec::new();
+    for ep in slice.endpoints.iter().flatten() {
+        // A nil ready condition means ready (EndpointSlice API semantics).
+        let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+        let pod = ep
+            .target_ref
+            .as_ref()
+            .filter(|t| t.kind.as_deref() == Some("Pod"))
+            .map(|t| {
+                format!(
+                    "{}/{}",
+                    t.namespace.as_deref().unwrap_or(&namespace),
+                    t.name.as_deref().unwrap_or_default()
+                )
+            });
+        for addr in &ep.addresses {
+            let Ok(ip) = addr.parse::<Ipv4Addr>() else {
+                continue;
+            };
+            list.push(EndpointFacts {
+                ip,
+                ready,
+                node: ep.node_name.as_deref().map(str::to_string),
+                pod: pod.clone(),
+                ports: ports.clone(),
+            });
+        }
+    }
+    Ok(Some((format!("{namespace}/{service}"), list)))
 }
 
 /// A list item with `apiVersion` and `kind` put back, without the copy of
@@ -797,129 +1016,29 @@ impl ClusterView {
         Ok(())
     }
 
-    fn add_service(&mut self, svc: ServiceObj<'_>, origin: &str) -> Result<()> {
-        let namespace = text(&svc.metadata.namespace);
-        let name = text(&svc.metadata.name);
-        let what = format!("service {namespace}/{name}");
-        let mut cluster_ips = Vec::new();
-        let mut external_ips = Vec::new();
-        let mut ports = Vec::new();
-        let (mut service_type, mut external_traffic_local) = ("ClusterIP".to_string(), false);
-        if let Some(spec) = svc.spec {
-            let mut ips = spec.cluster_ips.unwrap_or_default();
-            if ips.is_empty()
-                && let Some(ip) = spec.cluster_ip
-            {
-                ips.push(ip);
-            }
-            cluster_ips = ips.iter().filter_map(|s| s.parse().ok()).collect();
-            external_ips = spec
-                .external_ips
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|s| s.parse().ok())
-                .collect();
-            for p in spec.ports.unwrap_or_default() {
-                ports.push(ServicePortFacts {
-                    name: text(&p.name),
-                    protocol: protocol_of(p.protocol.as_deref()),
-                    port: port16(p.port, &what, origin)?,
-                    node_port: p.node_port.map(|n| port16(n, &what, origin)).transpose()?,
-                    target_port: p.target_port,
-                });
-            }
-            if let Some(t) = spec.type_ {
-                service_type = t.into_owned();
-            }
-            external_traffic_local = spec.external_traffic_policy.as_deref() == Some("Local");
-        }
-        let load_balancer_ips = svc
-            .status
-            .and_then(|s| s.load_balancer)
-            .and_then(|l| l.ingress)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| i.ip.as_deref().and_then(|ip| ip.parse().ok()))
-            .collect();
-        let facts = ServiceFacts {
-            namespace,
-            name,
-            service_type,
-            cluster_ips,
-            external_ips,
-            load_balancer_ips,
-            ports,
-            external_traffic_local,
-        };
+    /// Index a Service read by [`service_facts`].
+    fn add_service(&mut self, facts: ServiceFacts) {
         // kube-proxy matches all three kinds of address in KUBE-SERVICES.
+        let id = facts.id();
         for ip in facts
             .cluster_ips
             .iter()
             .chain(&facts.external_ips)
             .chain(&facts.load_balancer_ips)
         {
-            self.service_by_ip.insert(*ip, facts.id());
+            self.service_by_ip.insert(*ip, id.clone());
         }
-        self.services.insert(facts.id(), facts);
-        Ok(())
+        self.services.insert(id, facts);
     }
 
-    fn add_slice(&mut self, slice: SliceObj<'_>, origin: &str) -> Result<()> {
-        if slice.address_type != "IPv4" {
-            return Ok(());
+    /// Add the endpoints of an EndpointSlice read by [`slice_endpoints`].
+    fn add_endpoints(&mut self, service: String, endpoints: Vec<EndpointFacts>) {
+        let list = self.endpoints.entry(service).or_default();
+        if list.is_empty() {
+            *list = endpoints;
+        } else {
+            list.extend(endpoints);
         }
-        let namespace = text(&slice.metadata.namespace);
-        let Some(service) = slice
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get("kubernetes.io/service-name"))
-        else {
-            return Ok(());
-        };
-        let what = format!("endpointslice of {namespace}/{service}");
-        let mut ports = Vec::new();
-        for p in slice.ports.iter().flatten() {
-            if let Some(port) = p.port {
-                ports.push((
-                    text(&p.name),
-                    port16(port, &what, origin)?,
-                    protocol_of(p.protocol.as_deref()),
-                ));
-            }
-        }
-        let list = self
-            .endpoints
-            .entry(format!("{namespace}/{service}"))
-            .or_default();
-        for ep in slice.endpoints.iter().flatten() {
-            // A nil ready condition means ready (EndpointSlice API semantics).
-            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-            let pod = ep
-                .target_ref
-                .as_ref()
-                .filter(|t| t.kind.as_deref() == Some("Pod"))
-                .map(|t| {
-                    format!(
-                        "{}/{}",
-                        t.namespace.as_deref().unwrap_or(&namespace),
-                        t.name.as_deref().unwrap_or_default()
-                    )
-                });
-            for addr in &ep.addresses {
-                let Ok(ip) = addr.parse::<Ipv4Addr>() else {
-                    continue;
-                };
-                list.push(EndpointFacts {
-                    ip,
-                    ready,
-                    node: ep.node_name.as_deref().map(str::to_string),
-                    pod: pod.clone(),
-                    ports: ports.clone(),
-                });
-            }
-        }
-        Ok(())
     }
 
     /// The running pod that holds `ip` (host-network pods are not indexed).

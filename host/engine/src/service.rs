@@ -593,7 +593,7 @@ mod tests {
         }))
         .unwrap();
         match rules {
-            Some(r) => dump.iptables = Some(r),
+            Some(r) => dump.iptables = Some(std::sync::Arc::new(r)),
             None => {
                 dump.absent
                     .insert("iptables".into(), "iptables-save not found".into());

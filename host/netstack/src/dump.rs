@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -52,9 +53,11 @@ pub struct NetnsDump {
     /// Sysctls by dotted name, e.g. `net.ipv4.ip_forward`.
     #[serde(default)]
     pub sysctls: BTreeMap<String, String>,
-    /// `iptables-save` output (IPv4), as text.
+    /// `iptables-save` output (IPv4), as text; shared with the parsed
+    /// [`Ruleset`](crate::netfilter::Ruleset), which keeps rule lines as
+    /// spans of it rather than a second copy of many megabytes.
     #[serde(default)]
-    pub iptables: Option<String>,
+    pub iptables: Option<Arc<String>>,
     /// `ipset save` output, as text.
     #[serde(default)]
     pub ipsets: Option<String>,

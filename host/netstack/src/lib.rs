@@ -146,12 +146,19 @@ impl Netstack {
         self.ruleset().map(|(r, _)| r)
     }
 
+    /// Parse the netfilter rules now (the first traversal would): lets a
+    /// loader thread do it while the diagnosis does other work. A parse
+    /// error is kept for the traversal to report, as it would be anyway.
+    pub fn prepare(&self) {
+        let _ = self.ruleset();
+    }
+
     fn ruleset(&self) -> Result<&(Ruleset, IpsetStore), NetstackError> {
         self.rules
             .get_or_init(|| {
                 self.absent("iptables")?;
                 let rules = match &self.dump.iptables {
-                    Some(text) => Ruleset::parse(text).map_err(|e| {
+                    Some(text) => Ruleset::parse_shared(text).map_err(|e| {
                         NetstackError::Invalid(format!("iptables-save of {}: {e}", self.label))
                     })?,
                     None => Ruleset::default(),
@@ -409,15 +416,21 @@ impl Netstacks {
         match todo.as_slice() {
             [] => {}
             [one] => {
-                let _ = self.node_netns(one);
+                self.load_and_prepare(one);
             }
             many => std::thread::scope(|scope| {
                 for n in many {
-                    scope.spawn(move || {
-                        let _ = self.node_netns(n);
-                    });
+                    scope.spawn(move || self.load_and_prepare(n));
                 }
             }),
+        }
+    }
+
+    /// Load a node and parse its host's netfilter rules: the path walks
+    /// them, and on a loader thread the parse overlaps the other nodes'.
+    fn load_and_prepare(&self, node: &str) {
+        if let Ok(n) = self.node_netns(node) {
+            n.host.prepare();
         }
     }
 

@@ -210,11 +210,12 @@ fn live(scratch: &Path, cache: &Path) -> Result<(), String> {
     )?;
     let requests = api.seen().len() as u32 / RUNS;
     println!(
-        "2. live: {} nodes, {} pods, {} Services via the fake API server: {:.0} ms, peak {:.1} MiB, {} API requests per run",
+        "2. live: {} nodes, {} pods, {} Services via the fake API server: {:.0} ms ({:.0} ms of it skoop's CPU), peak {:.1} MiB, {} API requests per run",
         generate::NODES,
         generate::PODS,
         generate::SERVICES,
         ms(r.wall),
+        ms(r.cpu),
         mib(r.peak_rss),
         requests
     );

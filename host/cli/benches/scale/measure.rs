@@ -17,6 +17,9 @@ pub struct Run {
     pub wall: Duration,
     /// Peak resident set size in bytes.
     pub peak_rss: u64,
+    /// CPU time (user + system) of the process itself: in live mode the
+    /// rest of the wall time is spent waiting for the API server.
+    pub cpu: Duration,
     pub code: i32,
 }
 
@@ -46,10 +49,11 @@ pub fn run(cmd: &mut Command, stderr_to: &std::path::Path) -> Result<Run, String
         .map_err(|e| format!("{cmd:?}: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut f = text.split_whitespace().map(str::parse::<u64>);
-    match (f.next(), f.next(), f.next()) {
-        (Some(Ok(wall_ns)), Some(Ok(peak_rss)), Some(Ok(code))) => Ok(Run {
+    match (f.next(), f.next(), f.next(), f.next()) {
+        (Some(Ok(wall_ns)), Some(Ok(peak_rss)), Some(Ok(cpu_ns)), Some(Ok(code))) => Ok(Run {
             wall: Duration::from_nanos(wall_ns),
             peak_rss,
+            cpu: Duration::from_nanos(cpu_ns),
             code: code as i32,
         }),
         _ => Err(format!("{cmd:?}: the measuring helper said {text:?}")),
@@ -57,7 +61,7 @@ pub fn run(cmd: &mut Command, stderr_to: &std::path::Path) -> Result<Run, String
 }
 
 /// The helper's flag: `BENCH --rusage-of PROGRAM ARGS…` runs the program
-/// and prints its wall time (ns), peak RSS (bytes) and exit code.
+/// and prints its wall time (ns), peak RSS (bytes), CPU time (ns) and exit code.
 pub const RUSAGE_OF: &str = "--rusage-of";
 
 /// The helper: measure the command in `args` (its output discarded).
@@ -67,9 +71,10 @@ pub fn rusage_of(args: &[String]) -> Result<(), String> {
     cmd.args(rest);
     let r = measure(&mut cmd)?;
     println!(
-        "{} {} {}",
+        "{} {} {} {}",
         r.wall.as_nanos(),
         r.peak_rss,
+        r.cpu.as_nanos(),
         u32::try_from(r.code).unwrap_or(255)
     );
     Ok(())
@@ -101,14 +106,19 @@ fn measure(cmd: &mut Command) -> Result<Run, String> {
     } else {
         -1
     };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
     Ok(Run {
         wall,
         peak_rss: (usage.ru_maxrss as u64) * 1024,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
         code,
     })
 }
 
-/// The fastest of `n` runs (its peak RSS is the largest seen).
+/// The fastest of `n` runs (its peak RSS is the largest seen, its CPU time
+/// the least).
 pub fn best_of(
     n: u32,
     mut make: impl FnMut() -> Command,
@@ -128,6 +138,7 @@ pub fn best_of(
             Some(b) => Run {
                 wall: b.wall.min(r.wall),
                 peak_rss: b.peak_rss.max(r.peak_rss),
+                cpu: b.cpu.min(r.cpu),
                 code: r.code,
             },
         });

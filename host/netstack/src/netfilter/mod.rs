@@ -19,6 +19,7 @@
 //! branch whose both sides really happen (each load-balanced backend).
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use crate::packet::Packet;
 
@@ -207,6 +208,11 @@ impl Ruleset {
     /// modules and targets keep the rule (it evaluates as unknown); only
     /// syntax errors fail.
     pub fn parse(text: &str) -> Result<Ruleset, ParseError> {
+        Ruleset::parse_shared(&Arc::new(text.to_owned()))
+    }
+
+    /// [`Ruleset::parse`] of a dump's text, which the rules then share.
+    pub fn parse_shared(text: &Arc<String>) -> Result<Ruleset, ParseError> {
         Ok(Ruleset {
             tables: parse::parse_tables(text)?,
         })

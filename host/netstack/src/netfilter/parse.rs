@@ -80,7 +80,7 @@ pub struct Chain {
     /// Built-in chains have a policy; user chains have none.
     pub(crate) policy: Option<Verdict>,
     /// The dump's text and this chain's lines in it, in rule order.
-    text: Arc<str>,
+    text: Arc<String>,
     lines: Vec<Line>,
     /// The table's chains by name, to resolve jump targets.
     names: Arc<ChainIndex>,
@@ -247,7 +247,7 @@ impl PendingTable {
         None
     }
 
-    fn finish(self, text: &Arc<str>) -> Table {
+    fn finish(self, text: &Arc<String>) -> Table {
         let by_name = Arc::new(self.by_name);
         let table_name = self.name;
         let chains = self
@@ -295,9 +295,8 @@ fn display_text(line: &str, toks: &[Token<'_>], had_counters: bool) -> String {
 
 /// Reads a whole `iptables-save` dump: structure and syntax now, each
 /// chain's rules when first used.
-pub(crate) fn parse_tables(text: &str) -> Result<Vec<Table>, ParseError> {
-    let source: Arc<str> = Arc::from(text);
-    let text = &*source;
+pub(crate) fn parse_tables(source: &Arc<String>) -> Result<Vec<Table>, ParseError> {
+    let text = source.as_str();
     let mut tables = Vec::new();
     let mut cur: Option<PendingTable> = None;
     let mut toks: Vec<Token<'_>> = Vec::with_capacity(32);
@@ -313,14 +312,14 @@ pub(crate) fn parse_tables(text: &str) -> Result<Vec<Table>, ParseError> {
                 return Err(err(lineno, format!("bad table line \"{line}\"")));
             }
             if let Some(t) = cur.take() {
-                tables.push(t.finish(&source));
+                tables.push(t.finish(source));
             }
             cur = Some(PendingTable::new(name));
             continue;
         }
         if line == "COMMIT" {
             match cur.take() {
-                Some(t) => tables.push(t.finish(&source)),
+                Some(t) => tables.push(t.finish(source)),
                 None => return Err(err(lineno, "COMMIT outside a table")),
             }
             continue;
@@ -402,7 +401,7 @@ pub(crate) fn parse_tables(text: &str) -> Result<Vec<Table>, ParseError> {
         }
     }
     if let Some(t) = cur.take() {
-        tables.push(t.finish(&source));
+        tables.push(t.finish(source));
     }
     Ok(tables)
 }
