@@ -706,15 +706,7 @@ impl ClusterBuilder {
         of: Option<(&str, &str)>,
         origin: &str,
     ) -> Result<()> {
-        let Parsed {
-            head,
-            api,
-            kind,
-            name,
-            namespace,
-            typed,
-        } = parsed;
-        match typed {
+        match parsed.typed {
             Typed::Node(node) => self.view.add_node(node, origin)?,
             Typed::Pod(pod) => self.view.add_pod(pod, origin)?,
             Typed::Service(facts) => self.view.add_service(facts),
@@ -726,28 +718,28 @@ impl ClusterBuilder {
             .view
             .counts
             .iter_mut()
-            .find(|((a, k), _)| *a == api && *k == kind)
+            .find(|((a, k), _)| *a == parsed.api && *k == parsed.kind)
         {
             Some((_, n)) => *n += 1,
             None => {
                 self.view
                     .counts
-                    .insert((api.to_string(), kind.to_string()), 1);
+                    .insert((parsed.api.to_string(), parsed.kind.to_string()), 1);
             }
         }
-        if self.retain.keeps(&api, &kind) {
-            let json = if of.is_some() && head.kind.is_none() {
-                with_kind(item.get(), &api, &kind)?
+        if self.retain.keeps(&parsed.api, &parsed.kind) {
+            let json = if of.is_some() && parsed.head.kind.is_none() {
+                with_kind(item.get(), &parsed.api, &parsed.kind)?
             } else {
                 item.to_owned()
             };
             self.view
                 .objects
-                .entry((api.into_owned(), kind.into_owned()))
+                .entry((parsed.api.into_owned(), parsed.kind.into_owned()))
                 .or_default()
                 .push(RawObject {
-                    namespace,
-                    name,
+                    namespace: parsed.namespace,
+                    name: parsed.name,
                     json,
                 });
         }
@@ -1168,5 +1160,62 @@ impl ClusterView {
         self.objects(api_version, kind, namespace)
             .into_iter()
             .find(|o| o.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A List of `n` Services and their slices, interleaved; Service `bad`
+    /// and Service `bad + 1` have a port out of range, when given.
+    fn list(n: usize, bad: Option<usize>) -> String {
+        let mut items = Vec::new();
+        for i in 0..n {
+            let port = if bad.is_some_and(|b| i == b || i == b + 1) {
+                70_000
+            } else {
+                80
+            };
+            let ip = format!("10.96.{}.{}", i / 250, i % 250 + 1);
+            items.push(json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": format!("svc-{i}"), "namespace": "default"},
+                "spec": {"clusterIP": ip, "ports": [{"port": port, "protocol": "TCP"}]}}));
+            items.push(
+                json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "addressType": "IPv4",
+                "metadata": {"name": format!("svc-{i}-x"), "namespace": "default",
+                             "labels": {"kubernetes.io/service-name": format!("svc-{i}")}},
+                "endpoints": [{"addresses": [format!("10.244.0.{}", i % 250 + 1)]}],
+                "ports": [{"port": 8080, "protocol": "TCP"}]}),
+            );
+        }
+        json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+    }
+
+    #[test]
+    fn a_long_list_read_on_two_threads_gives_every_object() {
+        // 6,000 items: past the size read on two threads, ending in a short chunk.
+        let view = ClusterView::parse(&list(3_000, None), "cluster.json", Retain::host()).unwrap();
+        assert_eq!(view.services.len(), 3_000);
+        assert_eq!(view.endpoints.len(), 3_000);
+        assert_eq!(view.counts()[&("v1".into(), "Service".into())], 3_000);
+        let svc = view.service_by_ip("10.96.11.250".parse().unwrap());
+        assert_eq!(svc.map(|s| s.name.as_str()), Some("svc-2999"));
+        let eps = &view.endpoints["default/svc-2999"];
+        assert_eq!(eps.len(), 1);
+        assert_eq!(eps[0].ip, "10.244.0.250".parse::<Ipv4Addr>().unwrap());
+    }
+
+    #[test]
+    fn a_long_list_reports_its_first_bad_object() {
+        // svc-1600 is item 3,200: in the chunk the second thread reads
+        // (items 3,072 to 4,095), like svc-1601 after it.
+        let err = ClusterView::parse(&list(3_000, Some(1_600)), "cluster.json", Retain::host())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("service default/svc-1600"), "{err}");
+        assert!(err.contains("port 70000 out of range"), "{err}");
     }
 }
