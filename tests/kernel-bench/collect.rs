@@ -234,7 +234,12 @@ pub fn round_trip() -> Result<(), String> {
         h.sysctl("net.ipv4.conf.br-t.forwarding") == Some("1"),
         "per-interface forwarding",
     )?;
-    let rules = dump.host.iptables.as_deref().map_or("", String::as_str);
+    let rules = dump
+        .host
+        .iptables
+        .as_ref()
+        .map(|t| t.text())
+        .unwrap_or_default();
     ensure(
         rules.contains("-A FORWARD -p tcp -m tcp --dport 9 -j DROP"),
         "iptables-save text",
@@ -284,7 +289,7 @@ impl EmptyRules for Netstack {
     fn iptables_text_is_empty(&self) -> bool {
         self.dump
             .iptables
-            .as_deref()
+            .as_ref()
             .is_some_and(|t| !t.contains("-A "))
     }
 }

@@ -113,7 +113,7 @@ pub fn router(iptables: String, ipsets: String, rules: Vec<Rule>, extra: Vec<Rou
         ],
         routes,
         rules,
-        iptables: Some(std::sync::Arc::new(iptables)),
+        iptables: Some(iptables.into()),
         ipsets: Some(ipsets),
         // As the lab sets the router up (lab.rs): forwarding on, no rp_filter.
         sysctls: ["all", CLIENT_A.router_if, CLIENT_B.router_if, SERVER_IF]

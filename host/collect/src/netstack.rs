@@ -28,7 +28,7 @@ pub fn collect() -> NetnsDump {
         }
     }
     match tools::iptables() {
-        Ok(t) => d.iptables = Some(std::sync::Arc::new(t)),
+        Ok(t) => d.iptables = Some(t.into()),
         Err(e) => {
             d.absent.insert("iptables".into(), e);
         }

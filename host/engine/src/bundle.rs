@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::cluster::{ClusterView, Retain};
-use crate::dump::{DUMP_VERSION, NodeDump};
+use crate::dump::{DUMP_VERSION, NodeDump, read_shared};
 use crate::error::bad_input;
 use crate::netstack::{NetstackError, Netstacks};
 
@@ -97,16 +97,15 @@ impl NodeFiles {
             .files
             .get(node)
             .ok_or_else(|| bad_input(format!("no dump of node {node} in the bundle")))?;
-        let owned;
-        let text = match file {
-            NodeFile::Embedded(text) => *text,
+        let dump = match file {
+            NodeFile::Embedded(text) => parse_node(text, origin)?,
             NodeFile::Path(path) => {
-                owned = std::fs::read_to_string(path)
+                let text = std::fs::read_to_string(path)
                     .map_err(|e| bad_input(format!("{origin}: {e}")))?;
-                owned.as_str()
+                // The rules stay in the file's text (see `RulesText`).
+                parse_node_shared(&Arc::new(text), origin)?
             }
         };
-        let dump = parse_node(text, origin)?;
         if dump.node != node {
             return Err(bad_input(format!(
                 "{origin}: the dump is of node {:?}; name the file {}.json",
@@ -224,11 +223,25 @@ fn add_node(nodes: &mut NodeFiles, origin: &str, file: NodeFile) -> Result<()> {
 /// Parse one node dump. A dump of another version gets a message that says
 /// so rather than a field error.
 pub fn parse_node(text: &str, origin: &str) -> Result<NodeDump> {
+    checked_node(serde_json::from_str::<NodeDump>(text), text, origin)
+}
+
+/// [`parse_node`] of a file's text, which the dump's iptables rules then
+/// share rather than copy.
+pub fn parse_node_shared(text: &Arc<String>, origin: &str) -> Result<NodeDump> {
+    let parsed = read_shared(text, |t| serde_json::from_str::<NodeDump>(t));
+    checked_node(parsed, text, origin)
+}
+
+fn checked_node(
+    parsed: serde_json::Result<NodeDump>,
+    text: &str,
+    origin: &str,
+) -> Result<NodeDump> {
     #[derive(Deserialize)]
     struct Version {
         version: Option<u64>,
     }
-    let parsed = serde_json::from_str::<NodeDump>(text);
     let version = match &parsed {
         Ok(d) => Some(u64::from(d.version)),
         // Read the version alone, so a dump of another version is named as such.

@@ -467,7 +467,7 @@ fn proxy_mode_explained(
     let shows = |needle: &str| {
         hosts
             .iter()
-            .any(|(_, h)| h.iptables.as_deref().is_some_and(|t| t.contains(needle)))
+            .any(|(_, h)| h.iptables.as_ref().is_some_and(|t| t.contains(needle)))
     };
     let ipvs = hosts
         .iter()

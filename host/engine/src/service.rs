@@ -224,7 +224,8 @@ fn dnat_rule(trace: &[crate::netstack::netfilter::RuleHit]) -> String {
 /// The mark `--set-xmark V/M` (or `--mark V/M`) in the rules of a nat chain.
 fn chain_mark(rules: &crate::netstack::netfilter::Ruleset, chain: &str, flag: &str) -> Option<u32> {
     rules.chain("nat", chain)?.rules().iter().find_map(|r| {
-        let mut words = r.text.split_whitespace();
+        let text = r.text();
+        let mut words = text.split_whitespace();
         words.find(|w| *w == flag)?;
         let value = words.next()?.split('/').next()?;
         u32::from_str_radix(value.trim_start_matches("0x"), 16).ok()
@@ -593,7 +594,7 @@ mod tests {
         }))
         .unwrap();
         match rules {
-            Some(r) => dump.iptables = Some(std::sync::Arc::new(r)),
+            Some(r) => dump.iptables = Some(r.into()),
             None => {
                 dump.absent
                     .insert("iptables".into(), "iptables-save not found".into());

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
+
+pub use crate::netfilter::{RulesText, read_shared};
 
 /// The dump format this build reads and writes.
 pub const DUMP_VERSION: u32 = 1;
@@ -55,9 +56,10 @@ pub struct NetnsDump {
     pub sysctls: BTreeMap<String, String>,
     /// `iptables-save` output (IPv4), as text; shared with the parsed
     /// [`Ruleset`](crate::netfilter::Ruleset), which keeps rule lines as
-    /// spans of it rather than a second copy of many megabytes.
+    /// spans of it rather than a second copy of many megabytes. Read from
+    /// JSON it stays escaped until a rule is read (see [`RulesText`]).
     #[serde(default)]
-    pub iptables: Option<Arc<String>>,
+    pub iptables: Option<RulesText>,
     /// `ipset save` output, as text.
     #[serde(default)]
     pub ipsets: Option<String>,

@@ -146,11 +146,14 @@ impl Netstack {
         self.ruleset().map(|(r, _)| r)
     }
 
-    /// Parse the netfilter rules now (the first traversal would): lets a
-    /// loader thread do it while the diagnosis does other work. A parse
-    /// error is kept for the traversal to report, as it would be anyway.
+    /// Parse the netfilter rules and compile their entry chains now (the
+    /// first traversal would): lets a loader thread do it while the
+    /// diagnosis does other work. A parse error is kept for the traversal
+    /// to report, as it would be anyway.
     pub fn prepare(&self) {
-        let _ = self.ruleset();
+        if let Ok((rules, _)) = self.ruleset() {
+            rules.compile_entry_chains();
+        }
     }
 
     fn ruleset(&self) -> Result<&(Ruleset, IpsetStore), NetstackError> {
@@ -158,7 +161,7 @@ impl Netstack {
             .get_or_init(|| {
                 self.absent("iptables")?;
                 let rules = match &self.dump.iptables {
-                    Some(text) => Ruleset::parse_shared(text).map_err(|e| {
+                    Some(text) => Ruleset::parse_text(text).map_err(|e| {
                         NetstackError::Invalid(format!("iptables-save of {}: {e}", self.label))
                     })?,
                     None => Ruleset::default(),

@@ -50,7 +50,7 @@ impl Hit<'_> {
                 table: rule.table.to_string(),
                 chain: rule.chain.to_string(),
                 index: rule.index,
-                rule: rule.text.clone(),
+                rule: rule.text(),
             },
             Hit::Policy {
                 table,
@@ -133,7 +133,11 @@ enum Stop<'r> {
 fn rule_note(rule: &Rule, reason: &str) -> String {
     format!(
         "{}/{} rule {} ({}): {}",
-        rule.table, rule.chain, rule.index, rule.text, reason
+        rule.table,
+        rule.chain,
+        rule.index,
+        rule.text(),
+        reason
     )
 }
 

@@ -15,8 +15,12 @@ const MIN_RULES: usize = 64;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DstIndex {
-    /// Destination → positions of the rules that require it (ascending).
-    by_dst: HashMap<u32, Vec<u32>, BuildHasherDefault<Fnv>>,
+    /// Destination → where its rules' positions are in `keyed`.
+    by_dst: HashMap<u32, (u32, u32), BuildHasherDefault<Fnv>>,
+    /// Positions of the rules that require a destination, grouped by
+    /// destination, ascending within a group (one allocation, not one per
+    /// Service).
+    keyed: Vec<u32>,
     /// Positions of every other rule (ascending).
     other: Vec<u32>,
     len: usize,
@@ -46,12 +50,23 @@ impl DstIndex {
             len: rules.len(),
             ..DstIndex::default()
         };
+        let mut keyed: Vec<(u32, u32)> = Vec::with_capacity(rules.len());
         for (i, r) in rules.iter().enumerate() {
             let pos = i as u32;
             match r.conds.iter().find_map(exact_dst) {
-                Some(a) => ix.by_dst.entry(a).or_default().push(pos),
+                Some(a) => keyed.push((a, pos)),
                 None => ix.other.push(pos),
             }
+        }
+        keyed.sort_unstable();
+        ix.by_dst.reserve(keyed.len());
+        ix.keyed = keyed.iter().map(|&(_, pos)| pos).collect();
+        for (start, group) in keyed.chunk_by(|a, b| a.0 == b.0).scan(0u32, |at, g| {
+            let start = *at;
+            *at += g.len() as u32;
+            Some((start, g))
+        }) {
+            ix.by_dst.insert(group[0].0, (start, group.len() as u32));
         }
         (ix.other.len() * 2 <= rules.len()).then_some(ix)
     }
@@ -60,7 +75,10 @@ impl DstIndex {
     /// (the chain's length when none can).
     pub fn next(&self, pos: usize, dst: u32) -> usize {
         let other = at_or_after(&self.other, pos);
-        let keyed = self.by_dst.get(&dst).and_then(|v| at_or_after(v, pos));
+        let keyed = self.by_dst.get(&dst).and_then(|&(start, len)| {
+            let v = self.keyed.get(start as usize..(start + len) as usize)?;
+            at_or_after(v, pos)
+        });
         match (other, keyed) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) => a,

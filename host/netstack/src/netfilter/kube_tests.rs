@@ -162,7 +162,7 @@ fn dump_shape() {
         .expect("svc chain");
     assert_eq!(svc.rules().len(), 4);
     assert_eq!(
-        svc.rules()[1].comment.as_deref(),
+        svc.rules()[1].comment().as_deref(),
         Some("default/web:http -> 10.244.1.10:8080")
     );
 }

@@ -170,10 +170,11 @@ fn simple_word(line: &str, i: usize) -> Option<(&str, bool, usize)> {
 
 /// A `[packets:bytes]` counter word.
 pub(crate) fn is_counter(tok: &Token<'_>) -> bool {
-    if tok.quoted {
-        return false;
-    }
-    let t = tok.text.as_ref();
+    !tok.quoted && is_counter_word(&tok.text)
+}
+
+/// An unquoted word is `[packets:bytes]`.
+pub(crate) fn is_counter_word(t: &str) -> bool {
     let Some(inner) = t.strip_prefix('[').and_then(|t| t.strip_suffix(']')) else {
         return false;
     };

@@ -977,7 +977,7 @@ mod tests {
             "*filter\n:INPUT ACCEPT\n-A INPUT -m comment --comment \"a b\" -m comment --comment c -j ACCEPT\nCOMMIT\n",
         );
         let rule = &rs.chain("filter", "INPUT").expect("chain").rules()[0];
-        assert_eq!(rule.comment.as_deref(), Some("a b; c"));
+        assert_eq!(rule.comment().as_deref(), Some("a b; c"));
     }
 
     #[test]

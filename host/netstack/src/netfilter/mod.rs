@@ -19,7 +19,6 @@
 //! branch whose both sides really happen (each load-balanced backend).
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use crate::packet::Packet;
 
@@ -32,6 +31,7 @@ mod matches;
 mod parse;
 mod rule;
 mod targets;
+mod text;
 mod values;
 
 #[cfg(test)]
@@ -43,6 +43,7 @@ pub(crate) mod test_util;
 
 pub use ipset::{IpsetStore, SetDir};
 pub use parse::{Chain, Rule, Table};
+pub use text::{RulesText, read_shared};
 
 /// Netfilter hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -208,11 +209,12 @@ impl Ruleset {
     /// modules and targets keep the rule (it evaluates as unknown); only
     /// syntax errors fail.
     pub fn parse(text: &str) -> Result<Ruleset, ParseError> {
-        Ruleset::parse_shared(&Arc::new(text.to_owned()))
+        Ruleset::parse_text(&RulesText::from(text))
     }
 
-    /// [`Ruleset::parse`] of a dump's text, which the rules then share.
-    pub fn parse_shared(text: &Arc<String>) -> Result<Ruleset, ParseError> {
+    /// [`Ruleset::parse`] of a dump's text as held (plain or JSON-escaped),
+    /// which the rules then share.
+    pub fn parse_text(text: &RulesText) -> Result<Ruleset, ParseError> {
         Ok(Ruleset {
             tables: parse::parse_tables(text)?,
         })
@@ -232,6 +234,24 @@ impl Ruleset {
     /// A chain of a table (first section of that name).
     pub fn chain(&self, table: &str, chain: &str) -> Option<&Chain> {
         self.table(table)?.chain(chain)
+    }
+
+    /// Compiles now the chains nearly every walk enters — the built-in
+    /// chains and the chains they jump to (kube-proxy's KUBE-SERVICES, a
+    /// CNI's forward chain) — which a loader thread can do while the
+    /// diagnosis does other work. Other chains still compile on first use.
+    pub fn compile_entry_chains(&self) {
+        for table in &self.tables {
+            for chain in table.chains.iter().filter(|c| c.policy.is_some()) {
+                for rule in chain.rules() {
+                    if let targets::Target::Jump(i) | targets::Target::Goto(i) = rule.target
+                        && let Some(entered) = table.chains.get(i)
+                    {
+                        entered.compiled();
+                    }
+                }
+            }
+        }
     }
 
     /// Number of rules in all tables.

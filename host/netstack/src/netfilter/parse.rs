@@ -5,17 +5,23 @@
 //! files each rule line under its chain; a chain's rules are compiled the
 //! first time a traversal enters it. A node with kube-proxy rules for ten
 //! thousand Services holds over a hundred thousand rules, of which a packet
-//! visits a few dozen chains.
+//! visits a few dozen chains. Most lines are `-A CHAIN ...` with a quoted
+//! comment: for those the chain word and the quotes' balance are all the
+//! syntax there is to check before the chain is compiled, and they are read
+//! in place (still JSON-escaped, for a dump read from a bundle; see
+//! `text.rs`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use super::index::DstIndex;
-use super::lex::{Token, is_counter, tokenize_into};
+use super::lex::{Token, is_counter, is_counter_word, tokenize_into};
 use super::matches::Cond;
 use super::rule::{RuleSpec, parse_rule};
 use super::targets::{Target, compile, resolve};
+use super::text::{RawLine, RulesText, lines, unescape};
 use super::{ParseError, Verdict};
 
 /// FNV-1a: chain names are short and looked up once or twice per rule.
@@ -40,7 +46,7 @@ impl Hasher for Fnv {
 }
 
 /// Chain name to index.
-type ChainIndex = HashMap<String, usize, BuildHasherDefault<Fnv>>;
+type ChainIndex = HashMap<Arc<str>, usize, BuildHasherDefault<Fnv>>;
 
 /// One rule of a chain.
 #[derive(Debug, Clone)]
@@ -49,15 +55,49 @@ pub struct Rule {
     pub chain: Arc<str>,
     /// 1-based position in its chain.
     pub index: u32,
-    /// The rule as written (e.g. `-A FORWARD -j DROP`), counters removed.
-    pub text: String,
-    /// The `-m comment --comment` text, if any.
-    pub comment: Option<String>,
     pub(crate) conds: Box<[Cond]>,
     pub(crate) target: Target,
+    /// Where the rule is written, for [`Rule::text`]: a walk reports a few
+    /// of the thousands of rules it compiles.
+    shared: Arc<Shared>,
+    line: Line,
 }
 
-/// Where a rule line is in the dump text, and where it goes in its chain.
+impl Rule {
+    /// The `-m comment --comment` text, if any.
+    pub fn comment(&self) -> Option<String> {
+        let held = self.held();
+        let line = held.trim();
+        let mut toks = Vec::new();
+        tokenize_into(line, &mut toks).ok()?;
+        toks.retain(|t| !is_counter(t));
+        parse_rule(toks.get(words_before_rule(&toks)..).unwrap_or(&[])).comment
+    }
+
+    fn held(&self) -> Cow<'_, str> {
+        self.shared
+            .text
+            .span(self.line.start as usize, self.line.end as usize)
+    }
+
+    /// The rule as written (e.g. `-A FORWARD -j DROP`), counters removed.
+    pub fn text(&self) -> String {
+        let held = self.held();
+        let line = held.trim();
+        if !line.contains('[') {
+            return line.to_string();
+        }
+        let mut toks = Vec::new();
+        if tokenize_into(line, &mut toks).is_err() {
+            return line.to_string();
+        }
+        let before = toks.len();
+        toks.retain(|t| !is_counter(t));
+        display_text(line, &toks, toks.len() != before)
+    }
+}
+
+/// Where a rule line is in the dump text (as held, see `text.rs`).
 #[derive(Debug, Clone, Copy)]
 struct Line {
     start: u32,
@@ -72,19 +112,27 @@ pub(crate) struct Compiled {
     pub(crate) index: Option<DstIndex>,
 }
 
-/// A built-in or user chain.
+/// What the chains of one table share.
+#[derive(Debug)]
+struct Shared {
+    table: Arc<str>,
+    /// The dump's text.
+    text: RulesText,
+    /// The table's chains by name, to resolve jump targets.
+    names: Arc<ChainIndex>,
+}
+
+/// A built-in or user chain. Small: a node with kube-proxy rules for ten
+/// thousand Services has some thirty thousand of them, few ever compiled.
 #[derive(Debug, Clone)]
 pub struct Chain {
     pub(crate) name: Arc<str>,
-    table: Arc<str>,
     /// Built-in chains have a policy; user chains have none.
     pub(crate) policy: Option<Verdict>,
-    /// The dump's text and this chain's lines in it, in rule order.
-    text: Arc<String>,
-    lines: Vec<Line>,
-    /// The table's chains by name, to resolve jump targets.
-    names: Arc<ChainIndex>,
-    compiled: OnceLock<Compiled>,
+    shared: Arc<Shared>,
+    /// This chain's lines in the dump's text, in rule order.
+    lines: Box<[Line]>,
+    compiled: OnceLock<Box<Compiled>>,
 }
 
 impl Chain {
@@ -115,50 +163,52 @@ impl Chain {
         self.compiled.get_or_init(|| self.compile())
     }
 
-    fn compile(&self) -> Compiled {
-        let lookup = |n: &str| self.names.get(n).copied();
-        let mut toks: Vec<Token<'_>> = Vec::with_capacity(32);
+    fn compile(&self) -> Box<Compiled> {
+        let shared = &*self.shared;
+        let lookup = |n: &str| shared.names.get(n).copied();
         let mut rules = Vec::with_capacity(self.lines.len());
         for (i, line) in self.lines.iter().enumerate() {
-            let text = &self.text[line.start as usize..line.end as usize];
+            let held = shared.text.span(line.start as usize, line.end as usize);
+            let text = held.trim();
+            let mut toks: Vec<Token<'_>> = Vec::with_capacity(24);
             // The syntax was checked when the dump was read.
             if tokenize_into(text, &mut toks).is_err() {
                 continue;
             }
-            let before = toks.len();
             if text.contains('[') {
                 toks.retain(|t| !is_counter(t));
             }
-            let had_counters = toks.len() != before;
-            let insert = matches!(
-                toks.first().map(|t| t.text.as_ref()),
-                Some("-I" | "--insert")
-            );
-            let mut rest = 2;
-            if insert && toks.get(2).is_some_and(|t| t.text.parse::<usize>().is_ok()) {
-                rest = 3;
-            }
-            let RuleSpec {
-                conds,
-                target,
-                comment,
-            } = parse_rule(toks.get(rest..).unwrap_or(&[]));
+            let RuleSpec { conds, target, .. } =
+                parse_rule(toks.get(words_before_rule(&toks)..).unwrap_or(&[]));
             let mut target = compile(target.as_ref(), lookup);
             resolve(&mut target, lookup);
             rules.push(Rule {
-                table: self.table.clone(),
+                table: shared.table.clone(),
                 chain: self.name.clone(),
                 index: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                text: display_text(text, &toks, had_counters),
-                comment,
                 conds: conds.into_boxed_slice(),
                 target,
+                shared: self.shared.clone(),
+                line: *line,
             });
         }
-        Compiled {
+        Box::new(Compiled {
             index: DstIndex::build(&rules),
             rules,
-        }
+        })
+    }
+}
+
+/// The words before a rule's own: `-A CHAIN`, or `-I CHAIN [N]`.
+fn words_before_rule(toks: &[Token<'_>]) -> usize {
+    let insert = matches!(
+        toks.first().map(|t| t.text.as_ref()),
+        Some("-I" | "--insert")
+    );
+    if insert && toks.get(2).is_some_and(|t| t.text.parse::<usize>().is_ok()) {
+        3
+    } else {
+        2
     }
 }
 
@@ -211,6 +261,9 @@ struct PendingTable {
     name: Arc<str>,
     chains: Vec<PendingChain>,
     by_name: ChainIndex,
+    /// The chain of the previous `-A` line: a dump lists a chain's rules
+    /// together, so most lines need no lookup.
+    last: Option<usize>,
 }
 
 impl PendingTable {
@@ -219,6 +272,7 @@ impl PendingTable {
             name: Arc::from(name),
             chains: Vec::new(),
             by_name: ChainIndex::default(),
+            last: None,
         }
     }
 
@@ -227,39 +281,76 @@ impl PendingTable {
             self.chains[i].policy = policy;
             return i;
         }
+        let name: Arc<str> = Arc::from(name);
         self.chains.push(PendingChain {
-            name: Arc::from(name),
+            name: name.clone(),
             policy,
             lines: Vec::new(),
         });
-        self.by_name.insert(name.to_string(), self.chains.len() - 1);
+        self.by_name.insert(name, self.chains.len() - 1);
         self.chains.len() - 1
     }
 
     /// The chain `-A`/`-I` names; built-in chains need no header.
     fn chain_for_rule(&mut self, name: &str) -> Option<usize> {
-        if let Some(&i) = self.by_name.get(name) {
+        if let Some(i) = self.last
+            && *self.chains[i].name == *name
+        {
             return Some(i);
         }
-        if builtin_chains(&self.name).contains(&name) {
-            return Some(self.declare(name, Some(Verdict::Accept)));
-        }
-        None
+        let i = match self.by_name.get(name) {
+            Some(&i) => i,
+            None if builtin_chains(&self.name).contains(&name) => {
+                self.declare(name, Some(Verdict::Accept))
+            }
+            None => return None,
+        };
+        self.last = Some(i);
+        Some(i)
     }
 
-    fn finish(self, text: &Arc<String>) -> Table {
+    /// `:NAME POLICY [counters]`
+    fn header(
+        &mut self,
+        lineno: usize,
+        name: &str,
+        policy: Option<&str>,
+    ) -> Result<(), ParseError> {
+        if name.is_empty() {
+            return Err(err(lineno, "chain header without a name"));
+        }
+        let policy = match policy {
+            Some("ACCEPT") => Some(Verdict::Accept),
+            Some("DROP") => Some(Verdict::Drop),
+            Some("-") | None => {
+                if BUILTIN.contains(&name) {
+                    Some(Verdict::Accept)
+                } else {
+                    None
+                }
+            }
+            Some(p) => return Err(err(lineno, format!("bad policy \"{p}\" for chain {name}"))),
+        };
+        self.declare(name, policy);
+        Ok(())
+    }
+
+    fn finish(self, text: &RulesText) -> Table {
         let by_name = Arc::new(self.by_name);
         let table_name = self.name;
+        let shared = Arc::new(Shared {
+            table: table_name.clone(),
+            text: text.clone(),
+            names: by_name.clone(),
+        });
         let chains = self
             .chains
             .into_iter()
             .map(|c| Chain {
                 name: c.name,
-                table: table_name.clone(),
                 policy: c.policy,
-                text: text.clone(),
-                lines: c.lines,
-                names: by_name.clone(),
+                shared: shared.clone(),
+                lines: c.lines.into_boxed_slice(),
                 compiled: OnceLock::new(),
             })
             .collect();
@@ -293,67 +384,163 @@ fn display_text(line: &str, toks: &[Token<'_>], had_counters: bool) -> String {
     out
 }
 
+/// A line whose words need no tokenizer: no escapes to undo, no single
+/// quotes, and its double quotes (if any) pair up — the tokenizer would
+/// accept it. Then the words up to the first quote are whitespace-split.
+fn simple(line: &str, l: &RawLine) -> bool {
+    !l.complex && l.quotes.is_multiple_of(2) && memchr::memchr(b'\'', line.as_bytes()).is_none()
+}
+
+/// `-A CHAIN ...` read in place: the chain word, when the line is simple
+/// and the word is plain (not quoted, not a counter).
+fn fast_append(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("-A")?;
+    if !rest.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let chain = rest.split_ascii_whitespace().next()?;
+    if chain.bytes().any(|b| matches!(b, b'"' | b'\\' | b'[')) {
+        return None;
+    }
+    Some(chain)
+}
+
+/// `:NAME POLICY [counters]` read in place, when the line has no quotes.
+fn fast_header(line: &str) -> (&str, Option<&str>) {
+    let mut words = line
+        .split_ascii_whitespace()
+        .filter(|w| !is_counter_word(w));
+    let name = words.next().and_then(|w| w.strip_prefix(':')).unwrap_or("");
+    (name, words.next())
+}
+
 /// Reads a whole `iptables-save` dump: structure and syntax now, each
 /// chain's rules when first used.
-pub(crate) fn parse_tables(source: &Arc<String>) -> Result<Vec<Table>, ParseError> {
-    let text = source.as_str();
-    let mut tables = Vec::new();
-    let mut cur: Option<PendingTable> = None;
+pub(crate) fn parse_tables(source: &RulesText) -> Result<Vec<Table>, ParseError> {
+    read_tables(source, true)
+}
+
+/// `fast`: read simple lines in place (off only for tests, which check the
+/// fast path against the tokenizer).
+fn read_tables(source: &RulesText, fast: bool) -> Result<Vec<Table>, ParseError> {
+    let raw = source.raw();
+    let mut reader = Reader {
+        source,
+        tables: Vec::new(),
+        cur: None,
+    };
     let mut toks: Vec<Token<'_>> = Vec::with_capacity(32);
-    for (i, raw) in text.lines().enumerate() {
+    for (i, l) in lines(source).enumerate() {
         let lineno = i + 1;
-        let line = raw.trim();
+        let held = &raw[l.start..l.end];
+        let line = held.trim();
+        // Where the line is in `raw`, for the chain to read it again.
+        let start = line.as_ptr() as usize - raw.as_ptr() as usize;
+        let span = Line {
+            start: u32::try_from(start)
+                .map_err(|_| err(lineno, "iptables-save text over 4 GiB"))?,
+            end: u32::try_from(start + line.len())
+                .map_err(|_| err(lineno, "iptables-save text over 4 GiB"))?,
+        };
+        if fast && simple(line, &l) {
+            if let Some(table) = reader.cur.as_mut()
+                && let Some(chain) = fast_append(line)
+            {
+                table.append(lineno, chain, span)?;
+                continue;
+            }
+            if line.starts_with(':') && l.quotes == 0 && reader.cur.is_some() {
+                let (name, policy) = fast_header(line);
+                if let Some(table) = reader.cur.as_mut() {
+                    table.header(lineno, name, policy)?;
+                }
+                continue;
+            }
+        }
+        if source.escaped() && (l.complex || l.quotes > 0) {
+            let unescaped = unescape(held);
+            let mut own: Vec<Token<'_>> = Vec::new();
+            reader.line(lineno, unescaped.trim(), span, &mut own)?;
+        } else {
+            reader.line(lineno, line, span, &mut toks)?;
+        }
+    }
+    Ok(reader.finish())
+}
+
+impl PendingTable {
+    fn append(&mut self, lineno: usize, chain: &str, span: Line) -> Result<(), ParseError> {
+        let Some(ci) = self.chain_for_rule(chain) else {
+            return Err(err(
+                lineno,
+                format!("chain \"{chain}\" is not declared in table {}", self.name),
+            ));
+        };
+        self.chains[ci].lines.push(span);
+        Ok(())
+    }
+}
+
+/// The tables read so far and the one being read.
+struct Reader<'s> {
+    source: &'s RulesText,
+    tables: Vec<Table>,
+    cur: Option<PendingTable>,
+}
+
+impl Reader<'_> {
+    fn finish(mut self) -> Vec<Table> {
+        if let Some(t) = self.cur.take() {
+            self.tables.push(t.finish(self.source));
+        }
+        self.tables
+    }
+
+    /// One line read in full. `span` is where it is in the dump as held.
+    fn line<'l>(
+        &mut self,
+        lineno: usize,
+        line: &'l str,
+        span: Line,
+        toks: &mut Vec<Token<'l>>,
+    ) -> Result<(), ParseError> {
         if line.is_empty() || line.starts_with('#') {
-            continue;
+            return Ok(());
         }
         if let Some(name) = line.strip_prefix('*') {
             let name = name.trim();
             if name.is_empty() || name.contains(char::is_whitespace) {
                 return Err(err(lineno, format!("bad table line \"{line}\"")));
             }
-            if let Some(t) = cur.take() {
-                tables.push(t.finish(source));
+            if let Some(t) = self.cur.take() {
+                self.tables.push(t.finish(self.source));
             }
-            cur = Some(PendingTable::new(name));
-            continue;
+            self.cur = Some(PendingTable::new(name));
+            return Ok(());
         }
         if line == "COMMIT" {
-            match cur.take() {
-                Some(t) => tables.push(t.finish(source)),
-                None => return Err(err(lineno, "COMMIT outside a table")),
-            }
-            continue;
+            return match self.cur.take() {
+                Some(t) => {
+                    self.tables.push(t.finish(self.source));
+                    Ok(())
+                }
+                None => Err(err(lineno, "COMMIT outside a table")),
+            };
         }
-        let Some(table) = cur.as_mut() else {
+        let Some(table) = self.cur.as_mut() else {
             return Err(err(lineno, format!("rule outside a table: \"{line}\"")));
         };
-        tokenize_into(line, &mut toks).map_err(|m| err(lineno, m))?;
+        tokenize_into(line, toks).map_err(|m| err(lineno, m))?;
         if line.contains('[') {
             toks.retain(|t| !is_counter(t));
         }
         if let Some(name) = line.strip_prefix(':') {
-            // `:NAME POLICY [counters]`
             let name = toks
                 .first()
                 .and_then(|t| t.text.strip_prefix(':'))
                 .unwrap_or(name);
-            if name.is_empty() {
-                return Err(err(lineno, "chain header without a name"));
-            }
-            let policy = match toks.get(1).map(|t| t.text.as_ref()) {
-                Some("ACCEPT") => Some(Verdict::Accept),
-                Some("DROP") => Some(Verdict::Drop),
-                Some("-") | None => {
-                    if BUILTIN.contains(&name) {
-                        Some(Verdict::Accept)
-                    } else {
-                        None
-                    }
-                }
-                Some(p) => return Err(err(lineno, format!("bad policy \"{p}\" for chain {name}"))),
-            };
-            table.declare(name, policy);
-            continue;
+            let policy = toks.get(1).map(|t| t.text.as_ref());
+            return table.header(lineno, name, policy);
         }
         let cmd = toks.first().map(|t| t.text.as_ref()).unwrap_or("");
         match cmd {
@@ -361,49 +548,36 @@ pub(crate) fn parse_tables(source: &Arc<String>) -> Result<Vec<Table>, ParseErro
                 let Some(chain) = toks.get(1).map(|t| t.text.as_ref()) else {
                     return Err(err(lineno, format!("{cmd} without a chain")));
                 };
+                if !matches!(cmd, "-I" | "--insert") {
+                    return table.append(lineno, chain, span);
+                }
                 let Some(ci) = table.chain_for_rule(chain) else {
                     return Err(err(
                         lineno,
                         format!("chain \"{chain}\" is not declared in table {}", table.name),
                     ));
                 };
-                let insert = matches!(cmd, "-I" | "--insert");
                 let mut pos = 0usize;
-                if insert && let Some(n) = toks.get(2).and_then(|t| t.text.parse::<usize>().ok()) {
+                if let Some(n) = toks.get(2).and_then(|t| t.text.parse::<usize>().ok()) {
                     pos = n.saturating_sub(1);
                 }
-                // `line` is a slice of `text`: keep where it is.
-                let start = line.as_ptr() as usize - text.as_ptr() as usize;
-                let span = Line {
-                    start: u32::try_from(start)
-                        .map_err(|_| err(lineno, "iptables-save text over 4 GiB"))?,
-                    end: u32::try_from(start + line.len())
-                        .map_err(|_| err(lineno, "iptables-save text over 4 GiB"))?,
-                };
                 let chain = &mut table.chains[ci];
-                if insert {
-                    let at = pos.min(chain.lines.len());
-                    chain.lines.insert(at, span);
-                } else {
-                    chain.lines.push(span);
-                }
+                let at = pos.min(chain.lines.len());
+                chain.lines.insert(at, span);
             }
             "-N" | "--new-chain" => match toks.get(1) {
                 Some(t) => {
-                    let name = t.text.to_string();
-                    if !table.by_name.contains_key(&name) {
-                        table.declare(&name, None);
+                    let name = t.text.as_ref();
+                    if !table.by_name.contains_key(name) {
+                        table.declare(name, None);
                     }
                 }
                 None => return Err(err(lineno, "-N without a chain")),
             },
             _ => return Err(err(lineno, format!("unexpected line \"{line}\""))),
         }
+        Ok(())
     }
-    if let Some(t) = cur.take() {
-        tables.push(t.finish(source));
-    }
-    Ok(tables)
 }
 
 #[cfg(test)]
@@ -440,6 +614,73 @@ COMMIT
         }
     }
 
+    type Summary = Vec<(
+        String,
+        String,
+        Option<Verdict>,
+        Vec<(u32, String, Option<String>, String)>,
+    )>;
+
+    /// Everything a parse yields, to compare two ways of reading one text.
+    fn summary(r: Result<Vec<Table>, ParseError>) -> Result<Summary, String> {
+        let tables = r.map_err(|e| e.to_string())?;
+        Ok(tables
+            .iter()
+            .flat_map(|t| t.chains())
+            .map(|c| {
+                let rules = c
+                    .rules()
+                    .iter()
+                    .map(|r| {
+                        let target = format!("{:?}", r.target);
+                        (r.index, r.text(), r.comment(), target)
+                    })
+                    .collect();
+                (
+                    c.shared.table.to_string(),
+                    c.name.to_string(),
+                    c.policy,
+                    rules,
+                )
+            })
+            .collect())
+    }
+
+    /// The text read plain, read JSON-escaped as a node file holds it, and
+    /// read line by line through the tokenizer: the same tables, rules and
+    /// errors.
+    fn same_every_way(text: &str) {
+        let json: RulesText =
+            serde_json::from_str(&serde_json::to_string(text).expect("json")).expect("json text");
+        let plain = RulesText::from(text);
+        let reference = summary(read_tables(&plain, false));
+        assert_eq!(
+            summary(read_tables(&plain, true)),
+            reference,
+            "plain {text:?}"
+        );
+        assert_eq!(
+            summary(read_tables(&json, true)),
+            reference,
+            "json {text:?}"
+        );
+        assert_eq!(
+            summary(read_tables(&json, false)),
+            reference,
+            "json slow {text:?}"
+        );
+    }
+
+    #[test]
+    fn escaped_and_fast_reads_agree_with_the_tokenizer() {
+        same_every_way(DUMP);
+        same_every_way(
+            "*filter\n:INPUT ACCEPT\n-A INPUT -m comment --comment \"a\\\"b\" -j DROP\nCOMMIT\n",
+        );
+        same_every_way("*filter\n:X - [0:0]\n-A\tX -j DROP\n-A X 'a b' -j DROP\n-A X \"a\n");
+        same_every_way("*nat\n-A KUBE-X\u{a0}-j DROP\n");
+    }
+
     #[test]
     fn tables_chains_policies() {
         let rs = Ruleset::parse(DUMP).expect("parse");
@@ -469,16 +710,16 @@ COMMIT
         let r1 = &fwd.rules()[0];
         assert_eq!((&*r1.table, &*r1.chain, r1.index), ("filter", "FORWARD", 1));
         assert_eq!(
-            r1.text,
+            r1.text(),
             r#"-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD"#
         );
-        assert_eq!(r1.comment.as_deref(), Some("kubernetes forwarding rules"));
+        assert_eq!(r1.comment().as_deref(), Some("kubernetes forwarding rules"));
         assert!(matches!(r1.target, Target::Jump(_)));
         let r2 = &fwd.rules()[1];
         assert_eq!(r2.index, 2);
-        assert_eq!(r2.text, "-A FORWARD -s 10.244.0.0/16 -j ACCEPT");
+        assert_eq!(r2.text(), "-A FORWARD -s 10.244.0.0/16 -j ACCEPT");
         let kf = rs.chain("filter", "KUBE-FORWARD").expect("KUBE-FORWARD");
-        assert_eq!(kf.rules()[1].comment.as_deref(), Some(r#"say "hi""#));
+        assert_eq!(kf.rules()[1].comment().as_deref(), Some(r#"say "hi""#));
         assert_eq!(kf.rules()[1].index, 2);
         let masq = &rs.chain("nat", "POSTROUTING").expect("POSTROUTING").rules()[0];
         assert_eq!(masq.target, Target::Masquerade);
@@ -497,6 +738,48 @@ COMMIT
     }
 
     #[test]
+    fn text_and_comment_are_read_back_from_the_line() {
+        let text = "*filter\n:X - [0:0]\n-I INPUT 1 -m comment --comment \"first one\" -j X\n[3:4] -A X -m comment --comment \"say \\\"hi\\\"\" -j DROP\nCOMMIT\n";
+        for held in [
+            RulesText::from(text),
+            serde_json::from_str(&serde_json::to_string(text).expect("json")).expect("text"),
+        ] {
+            let rs = Ruleset::parse_text(&held).expect("parse");
+            let input = &rs.chain("filter", "INPUT").expect("INPUT").rules()[0];
+            assert_eq!(input.comment().as_deref(), Some("first one"));
+            assert_eq!(
+                input.text(),
+                "-I INPUT 1 -m comment --comment \"first one\" -j X"
+            );
+            let x = &rs.chain("filter", "X").expect("X").rules()[0];
+            assert_eq!(x.comment().as_deref(), Some("say \"hi\""));
+            assert_eq!(
+                x.text(),
+                "-A X -m comment --comment \"say \\\"hi\\\"\" -j DROP"
+            );
+        }
+    }
+
+    #[test]
+    fn entry_chains_compile_ahead_and_the_rest_on_first_use() {
+        let rs = Ruleset::parse(
+            "*nat\n:PREROUTING ACCEPT\n:SVC - [0:0]\n:SEP - [0:0]\n:LONELY - [0:0]\n-A PREROUTING -j SVC\n-A SVC -j SEP\n-A SEP -j DNAT --to-destination 1.2.3.4\n-A LONELY -j DROP\nCOMMIT\n",
+        )
+        .expect("parse");
+        let compiled = |name: &str| {
+            rs.chain("nat", name)
+                .expect("chain")
+                .compiled
+                .get()
+                .is_some()
+        };
+        assert!(!compiled("PREROUTING") && !compiled("SVC"));
+        rs.compile_entry_chains();
+        assert!(compiled("PREROUTING") && compiled("SVC"));
+        assert!(!compiled("SEP") && !compiled("LONELY"));
+    }
+
+    #[test]
     fn insert_and_new_chain() {
         let rs = Ruleset::parse(
             "*filter\n-N MINE\n-A INPUT -j DROP\n-I INPUT -j MINE\n-I INPUT 2 -s 1.1.1.1 -j ACCEPT\nCOMMIT\n",
@@ -507,7 +790,7 @@ COMMIT
             .expect("INPUT")
             .rules()
             .iter()
-            .map(|r| (r.index, r.text.clone()))
+            .map(|r| (r.index, r.text()))
             .collect();
         assert_eq!(
             texts,
@@ -645,6 +928,7 @@ COMMIT
                 }
                 text.push('\n');
             }
+            same_every_way(&text);
             if let Ok(rs) = Ruleset::parse(&text) {
                 let p = crate::netfilter::test_util::tcp("10.0.0.1", "10.0.0.2", 80);
                 for hook in [
@@ -670,7 +954,7 @@ COMMIT
         for _ in 0..2000 {
             let bytes: Vec<u8> = (0..(next() % 120)).map(|_| (next() % 256) as u8).collect();
             let text = String::from_utf8_lossy(&bytes);
-            let _ = Ruleset::parse(&text);
+            same_every_way(&text);
             let _ = super::super::IpsetStore::parse(&text);
         }
     }
