@@ -5,6 +5,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
 use ipnet::Ipv4Net;
@@ -268,8 +270,6 @@ struct Parsed<'a> {
     head: Head<'a>,
     api: Cow<'a, str>,
     kind: Cow<'a, str>,
-    name: String,
-    namespace: String,
     typed: Typed<'a>,
 }
 
@@ -294,13 +294,12 @@ impl<'a> Parsed<'a> {
                 head.kind.clone().unwrap_or_default(),
             ),
         };
-        let name = text(&head.metadata.name);
-        let namespace = text(&head.metadata.namespace);
         let what = |kind: &'static str| {
-            let (name, namespace) = (&name, &namespace);
+            let meta = &head.metadata;
             move |e: serde_json::Error| {
+                let (name, namespace) = (text(&meta.name), text(&meta.namespace));
                 let id = if namespace.is_empty() {
-                    name.clone()
+                    name
                 } else {
                     format!("{namespace}/{name}")
                 };
@@ -324,8 +323,6 @@ impl<'a> Parsed<'a> {
             head,
             api,
             kind,
-            name,
-            namespace,
             typed,
         })
     }
@@ -460,7 +457,7 @@ struct PodStatus<'a> {
 #[derive(Deserialize)]
 struct ServiceObj<'a> {
     #[serde(borrow, default)]
-    metadata: Meta<'a>,
+    metadata: NameMeta<'a>,
     #[serde(borrow, default)]
     spec: Option<ServiceSpec<'a>>,
     #[serde(borrow, default)]
@@ -521,13 +518,28 @@ struct ServicePort<'a> {
 #[serde(rename_all = "camelCase")]
 struct SliceObj<'a> {
     #[serde(borrow, default)]
-    metadata: Meta<'a>,
+    metadata: SliceMeta<'a>,
     #[serde(borrow)]
     address_type: Cow<'a, str>,
     #[serde(borrow, default)]
     endpoints: Option<Vec<SliceEndpoint<'a>>>,
     #[serde(borrow, default)]
     ports: Option<Vec<SlicePort<'a>>>,
+}
+
+/// A slice's metadata: its namespace and the one label that names its Service.
+#[derive(Deserialize, Default)]
+struct SliceMeta<'a> {
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    labels: Option<SliceLabels<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct SliceLabels<'a> {
+    #[serde(borrow, default, rename = "kubernetes.io/service-name")]
+    service: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -584,8 +596,9 @@ fn protocol_of(p: Option<&str>) -> Protocol {
     p.and_then(Protocol::parse).unwrap_or(Protocol::Tcp)
 }
 
-fn port16(p: i32, what: &str, origin: &str) -> Result<u16> {
-    u16::try_from(p).map_err(|_| bad_input(format!("{origin}: {what}: port {p} out of range")))
+/// `what` names the object, for the error only.
+fn port16(p: i32, what: impl Fn() -> String, origin: &str) -> Result<u16> {
+    u16::try_from(p).map_err(|_| bad_input(format!("{origin}: {}: port {p} out of range", what())))
 }
 
 /// `origin:line:column: malformed JSON: …` for a parse error of `text`.
@@ -651,40 +664,92 @@ impl ClusterBuilder {
     }
 
     /// Items in order. Reading an item's JSON is most of the work and needs
-    /// nothing from the others, so a long list is read in chunks, two at a
-    /// time on two threads; the view takes them in list order, and the
-    /// first error in that order is the one reported, as one by one.
+    /// nothing from the others, so a long list is read in chunks by two
+    /// threads: a helper reads chunk after chunk, and this thread takes the
+    /// chunks into the view in list order, reading the next unread chunk
+    /// itself whenever the one it needs is not ready. The first error in
+    /// list order is the one reported, as one by one.
     fn add_items<'j>(
         &mut self,
         items: &[&'j RawValue],
         of: Option<(&'j str, &'j str)>,
         origin: &str,
     ) -> Result<()> {
-        /// Items per chunk: large enough that a thread's start is noise.
-        const CHUNK: usize = 1024;
-        if items.len() < 2 * CHUNK {
+        /// Items per chunk: large enough that handing one over is noise.
+        const CHUNK: usize = 256;
+        if items.len() < 8 * CHUNK {
             for item in items {
                 self.add_object(item, of, origin)?;
             }
             return Ok(());
         }
-        let read = |chunk: &[&'j RawValue]| -> Vec<Result<Parsed<'j>>> {
-            chunk.iter().map(|i| Parsed::read(i, of, origin)).collect()
+        let chunks: Vec<&[&'j RawValue]> = items.chunks(CHUNK).collect();
+        type Slot<'j> = Mutex<Option<Vec<Result<Parsed<'j>>>>>;
+        let slots: Vec<Slot<'j>> = chunks.iter().map(|_| Mutex::new(None)).collect();
+        let take = |i: usize| {
+            slots[i]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
         };
-        for pair in items.chunks(2 * CHUNK) {
-            let (first, second) = pair.split_at(pair.len().min(CHUNK));
-            let (first, second) = std::thread::scope(|scope| {
-                let other = scope.spawn(|| read(second));
-                (read(first), other.join())
+        // The next chunk nobody has started; past the end stops the helper.
+        let next = AtomicUsize::new(0);
+        let read = |i: usize| {
+            let parsed = chunks[i]
+                .iter()
+                .map(|item| Parsed::read(item, of, origin))
+                .collect();
+            *slots[i]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(parsed);
+        };
+        let me = std::thread::current();
+        let count = chunks.len();
+        std::thread::scope(|scope| {
+            let (read, next, me) = (&read, &next, &me);
+            let helper = scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        break;
+                    }
+                    read(i);
+                    me.unpark();
+                }
             });
-            let second = second.map_err(|_| {
-                anyhow::anyhow!("{origin}: the thread reading objects stopped unexpectedly")
-            })?;
-            for (item, parsed) in pair.iter().zip(first.into_iter().chain(second)) {
-                self.apply(item, parsed?, of, origin)?;
-            }
-        }
-        Ok(())
+            let result = (|| {
+                for (i, chunk) in chunks.iter().enumerate() {
+                    let parsed = loop {
+                        if let Some(p) = take(i) {
+                            break p;
+                        }
+                        let j = next.fetch_add(1, Ordering::Relaxed);
+                        if j < chunks.len() {
+                            read(j);
+                        } else if helper.is_finished() {
+                            // The helper is done: chunk i is there, or never will be.
+                            match take(i) {
+                                Some(p) => break p,
+                                None => {
+                                    return Err(anyhow::anyhow!(
+                                        "{origin}: the thread reading objects stopped unexpectedly"
+                                    ));
+                                }
+                            }
+                        } else {
+                            std::thread::park_timeout(std::time::Duration::from_millis(1));
+                        }
+                    };
+                    for (item, parsed) in chunk.iter().zip(parsed) {
+                        self.apply(item, parsed?, of, origin)?;
+                    }
+                }
+                Ok(())
+            })();
+            // On an error the helper has nothing left to do.
+            next.store(count, Ordering::Relaxed);
+            result
+        })
     }
 
     /// One object; `of` gives its apiVersion and kind when the JSON lacks them.
@@ -738,8 +803,8 @@ impl ClusterBuilder {
                 .entry((parsed.api.into_owned(), parsed.kind.into_owned()))
                 .or_default()
                 .push(RawObject {
-                    namespace: parsed.namespace,
-                    name: parsed.name,
+                    namespace: text(&parsed.head.metadata.namespace),
+                    name: text(&parsed.head.metadata.name),
                     json,
                 });
         }
@@ -755,7 +820,7 @@ impl ClusterBuilder {
 fn service_facts(svc: ServiceObj<'_>, origin: &str) -> Result<ServiceFacts> {
     let namespace = text(&svc.metadata.namespace);
     let name = text(&svc.metadata.name);
-    let what = format!("service {namespace}/{name}");
+    let what = || format!("service {namespace}/{name}");
     let mut cluster_ips = Vec::new();
     let mut external_ips = Vec::new();
     let mut ports = Vec::new();
@@ -778,8 +843,8 @@ fn service_facts(svc: ServiceObj<'_>, origin: &str) -> Result<ServiceFacts> {
             ports.push(ServicePortFacts {
                 name: text(&p.name),
                 protocol: protocol_of(p.protocol.as_deref()),
-                port: port16(p.port, &what, origin)?,
-                node_port: p.node_port.map(|n| port16(n, &what, origin)).transpose()?,
+                port: port16(p.port, what, origin)?,
+                node_port: p.node_port.map(|n| port16(n, what, origin)).transpose()?,
                 target_port: p.target_port,
             });
         }
@@ -817,22 +882,25 @@ fn slice_endpoints(
     if slice.address_type != "IPv4" {
         return Ok(None);
     }
-    let namespace = text(&slice.metadata.namespace);
+    let namespace = slice.metadata.namespace.as_deref().unwrap_or_default();
     let Some(service) = slice
         .metadata
         .labels
         .as_ref()
-        .and_then(|l| l.get("kubernetes.io/service-name"))
+        .and_then(|l| l.service.as_deref())
     else {
         return Ok(None);
     };
-    let what = format!("endpointslice of {namespace}/{service}");
     let mut ports = Vec::new();
     for p in slice.ports.iter().flatten() {
         if let Some(port) = p.port {
             ports.push((
                 text(&p.name),
-                port16(port, &what, origin)?,
+                port16(
+                    port,
+                    || format!("endpointslice of {namespace}/{service}"),
+                    origin,
+                )?,
                 protocol_of(p.protocol.as_deref()),
             ));
         }
@@ -848,7 +916,7 @@ fn slice_endpoints(
             .map(|t| {
                 format!(
                     "{}/{}",
-                    t.namespace.as_deref().unwrap_or(&namespace),
+                    t.namespace.as_deref().unwrap_or(namespace),
                     t.name.as_deref().unwrap_or_default()
                 )
             });
@@ -970,7 +1038,11 @@ impl ClusterView {
                 for p in c.ports.iter().flatten() {
                     ports.push((
                         text(&p.name),
-                        port16(p.container_port, &format!("pod {namespace}/{name}"), origin)?,
+                        port16(
+                            p.container_port,
+                            || format!("pod {namespace}/{name}"),
+                            origin,
+                        )?,
                         protocol_of(p.protocol.as_deref()),
                     ));
                 }
