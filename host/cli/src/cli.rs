@@ -303,6 +303,8 @@ pub struct Prescan {
     pub subcommand: Option<String>,
     /// The word after the subcommand (`extension inspect`).
     pub action: Option<String>,
+    /// `--snapshot DIR`, the bundle of a `diagnose`.
+    pub snapshot: Option<PathBuf>,
 }
 
 impl Prescan {
@@ -312,6 +314,14 @@ impl Prescan {
         let standalone = self.subcommand.as_deref() == Some("extension")
             && matches!(self.action.as_deref(), Some("inspect" | "new"));
         !standalone && !matches!(self.subcommand.as_deref(), None | Some("collect"))
+    }
+
+    /// The bundle a `diagnose` will read, which can be read while the
+    /// extensions load.
+    pub fn diagnose_snapshot(&self) -> Option<&PathBuf> {
+        self.snapshot
+            .as_ref()
+            .filter(|_| self.subcommand.as_deref() == Some("diagnose"))
     }
 }
 
@@ -338,6 +348,9 @@ pub fn prescan(args: &[OsString]) -> Prescan {
                 }
             }
             "--cache-dir" => p.cache_dir = inline.or_else(|| it.next()).map(PathBuf::from),
+            "--snapshot" if p.subcommand.is_some() => {
+                p.snapshot = inline.or_else(|| it.next()).map(PathBuf::from);
+            }
             "--no-cache" => p.no_cache = true,
             // Their values are no subcommand.
             "--extension-memory" | "--extension-timeout" if inline.is_none() => {
@@ -424,6 +437,34 @@ mod tests {
         assert!(p.no_cache);
         assert_eq!(p.subcommand.as_deref(), Some("diagnose"));
         assert!(p.needs_extensions());
+    }
+
+    #[test]
+    fn the_bundle_of_a_diagnose_is_found_before_the_full_parse() {
+        let scan = |a: &[&str]| prescan(&a.iter().map(OsString::from).collect::<Vec<_>>());
+        let dir = |p: &Prescan| p.diagnose_snapshot().cloned();
+        let b = Some(PathBuf::from("b"));
+        assert_eq!(
+            dir(&scan(&[
+                "skoop",
+                "diagnose",
+                "--snapshot",
+                "b",
+                "-s",
+                "1.1.1.1"
+            ])),
+            b
+        );
+        assert_eq!(dir(&scan(&["skoop", "-v", "diagnose", "--snapshot=b"])), b);
+        assert_eq!(
+            dir(&scan(&["skoop", "connectivity", "--snapshot", "b"])),
+            None
+        );
+        assert_eq!(dir(&scan(&["skoop", "diagnose", "--demo"])), None);
+        assert_eq!(
+            dir(&scan(&["skoop", "diagnose", "--", "--snapshot", "b"])),
+            None
+        );
     }
 
     #[test]

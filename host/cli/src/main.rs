@@ -91,6 +91,8 @@ fn run(args: Vec<OsString>) -> Result<u8> {
     } else {
         pre.cache_dir.clone().or_else(Runtime::default_cache_dir)
     };
+    // A diagnosis of a bundle reads the bundle while the extensions load.
+    let preload = pre.diagnose_snapshot().cloned().map(Preload::start);
     let registry = Registry::load(Runtime::new(cache.clone())?, &pre.extensions)?;
     let matches = match cli::command(&registry).try_get_matches_from(&args) {
         Ok(m) => m,
@@ -120,7 +122,7 @@ fn run(args: Vec<OsString>) -> Result<u8> {
                 cloud: args.snapshot.as_ref().map(|d| d.join("cloud")),
                 record: args.record_host_calls.as_ref().map(|_| Recorder::default()),
             };
-            diagnose_cmd(&registry, &cli, args, values, limits)
+            diagnose_cmd(&registry, &cli, args, values, limits, preload)
         }
         Cmd::Extension { action } => extension_cmd(&registry, action, &cache, limits),
         Cmd::Collect(args) => skoop_collect::run(args),
@@ -459,9 +461,41 @@ fn flow(args: &DiagnoseArgs) -> Result<Flow> {
     })
 }
 
-fn load_bundle(args: &DiagnoseArgs, retain: Retain) -> Result<Bundle> {
+/// A bundle read on its own thread while the extensions load. What the
+/// extensions read is not known yet, so every kind is kept as JSON until
+/// it is ([`ClusterView::retain_only`](skoop_engine::cluster::ClusterView::retain_only)).
+struct Preload {
+    dir: std::path::PathBuf,
+    bundle: std::thread::JoinHandle<Result<Bundle>>,
+}
+
+impl Preload {
+    fn start(dir: std::path::PathBuf) -> Preload {
+        let read = dir.clone();
+        Preload {
+            dir,
+            bundle: std::thread::spawn(move || {
+                let bundle = bundle::load_dir(&read, Retain::all());
+                // This thread's freed memory (the cluster's JSON text).
+                release_freed_memory();
+                bundle
+            }),
+        }
+    }
+}
+
+fn load_bundle(args: &DiagnoseArgs, retain: Retain, preload: Option<Preload>) -> Result<Bundle> {
     if let Some(name) = &args.demo {
         return bundle::load_named_demo(name, retain);
+    }
+    // The full parse may read the command line otherwise than the prescan.
+    if let Some(p) = preload.filter(|p| args.snapshot.as_ref() == Some(&p.dir)) {
+        let mut b = p
+            .bundle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the thread reading {} stopped", p.dir.display()))??;
+        b.view.retain_only(&retain);
+        return Ok(b);
     }
     match &args.snapshot {
         Some(dir) => bundle::load_dir(dir, retain),
@@ -526,10 +560,16 @@ fn check_loaded(netstacks: &Netstacks) -> Result<()> {
 /// Facts from the demo, a bundle directory or a live cluster: the objects
 /// now, and the dumps of the nodes the flow will reach, read (or collected)
 /// in parallel; other nodes' dumps as the diagnosis reaches them.
-fn input(args: &DiagnoseArgs, registry: &Registry, flow: Flow, verbose: bool) -> Result<Input> {
+fn input(
+    args: &DiagnoseArgs,
+    registry: &Registry,
+    flow: Flow,
+    verbose: bool,
+    preload: Option<Preload>,
+) -> Result<Input> {
     let retain = retain(registry);
     let (source, mut view, netstacks, live) = if args.demo.is_some() || args.snapshot.is_some() {
-        let b = load_bundle(args, retain)?;
+        let b = load_bundle(args, retain, preload)?;
         release_freed_memory();
         let netstacks = b.nodes.netstacks(&b.view);
         (b.source, b.view, netstacks, None)
@@ -904,7 +944,7 @@ fn diagnose_report(
         facts,
         live,
         ..
-    } = input(args, registry, flow, cli.verbose)?;
+    } = input(args, registry, flow, cli.verbose, None)?;
     let mut facts = Arc::new(facts);
     diagnose_live(
         registry,
@@ -924,6 +964,7 @@ fn diagnose_cmd(
     args: &DiagnoseArgs,
     values: ExtInputs,
     limits: Limits,
+    preload: Option<Preload>,
 ) -> Result<u8> {
     if args.demo.as_deref() == Some("list") {
         for (name, what) in bundle::DEMOS {
@@ -932,7 +973,7 @@ fn diagnose_cmd(
         return Ok(0);
     }
     let flow = flow(args)?;
-    let input = input(args, registry, flow, cli.verbose)?;
+    let input = input(args, registry, flow, cli.verbose, preload)?;
     let settings = &input.facts.settings;
     if cli.verbose {
         eprintln!(

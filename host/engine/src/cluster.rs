@@ -155,6 +155,9 @@ impl RawObject {
 #[derive(Debug, Clone)]
 pub struct Retain {
     kinds: HashSet<(String, String)>,
+    /// Every kind (but Secrets): for reading a bundle before the loaded
+    /// extensions are known; [`ClusterView::retain_only`] drops the rest.
+    all: bool,
 }
 
 /// Kinds the host reads as objects.
@@ -186,6 +189,16 @@ impl Retain {
                 .iter()
                 .map(|(a, k)| (a.to_string(), k.to_string()))
                 .collect(),
+            all: false,
+        }
+    }
+
+    /// Every kind but Secrets, to be narrowed later with
+    /// [`ClusterView::retain_only`].
+    pub fn all() -> Retain {
+        Retain {
+            all: true,
+            ..Retain::host()
         }
     }
 
@@ -204,10 +217,11 @@ impl Retain {
     /// Whether objects of this kind are kept (never Secrets).
     pub fn keeps(&self, api_version: &str, kind: &str) -> bool {
         kind != "Secret"
-            && self
-                .kinds
-                .iter()
-                .any(|(a, k)| a == api_version && k == kind)
+            && (self.all
+                || self
+                    .kinds
+                    .iter()
+                    .any(|(a, k)| a == api_version && k == kind))
     }
 
     /// Every kind kept, as `apiVersion/Kind`.
@@ -959,6 +973,12 @@ impl ClusterView {
         Ok(b.finish())
     }
 
+    /// Drops the objects kept as JSON of the kinds `retain` does not keep
+    /// (after a read with [`Retain::all`]).
+    pub fn retain_only(&mut self, retain: &Retain) {
+        self.objects.retain(|(a, k), _| retain.keeps(a, k));
+    }
+
     /// How many objects of each kind were read, kept or not.
     pub fn counts(&self) -> &BTreeMap<(String, String), usize> {
         &self.counts
@@ -1239,6 +1259,32 @@ impl ClusterView {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn read_keeping_all_then_narrowed_to_the_extensions_reads() {
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n"}},
+            {"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool", "metadata": {"name": "p"}},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "n"}}
+        ]})
+        .to_string();
+        let mut view = ClusterView::parse(&list, "list", Retain::all()).expect("view");
+        assert_eq!(
+            view.objects("crd.projectcalico.org/v1", "IPPool", "").len(),
+            1
+        );
+        assert!(view.objects("v1", "Secret", "n").is_empty());
+        view.retain_only(&Retain::with_reads(["v1/ConfigMap"]));
+        assert!(
+            view.objects("crd.projectcalico.org/v1", "IPPool", "")
+                .is_empty()
+        );
+        assert_eq!(view.objects("v1", "ConfigMap", "n").len(), 1);
+        assert!(
+            view.has_kind("crd.projectcalico.org/v1", "IPPool"),
+            "still counted"
+        );
+    }
 
     /// A List of `n` Services and their slices, interleaved; Service `bad`
     /// and Service `bad + 1` have a port out of range, when given.
