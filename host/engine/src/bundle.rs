@@ -150,7 +150,9 @@ pub fn load_dir(dir: &Path, retain: Retain) -> Result<Bundle> {
     let cluster_path = dir.join("cluster.json");
     let text = std::fs::read_to_string(&cluster_path)
         .map_err(|e| bad_input(format!("{}: {e}", cluster_path.display())))?;
-    let view = ClusterView::parse(&text, &cluster_path.display().to_string(), retain)?;
+    let text = Arc::new(text);
+    let view = ClusterView::parse_shared(&text, &cluster_path.display().to_string(), retain)?;
+    // Kept only if the objects kept as JSON share it.
     drop(text);
     let mut nodes = NodeFiles::default();
     let nodes_dir = dir.join("nodes");

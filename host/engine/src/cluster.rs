@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use ipnet::Ipv4Net;
@@ -123,7 +123,30 @@ pub struct RawObject {
     /// Empty for cluster-scoped objects.
     pub namespace: String,
     pub name: String,
-    json: Box<RawValue>,
+    json: RawJson,
+}
+
+/// An object's JSON: its own copy, or its place in the text it was read
+/// from — a large `cluster.json` whose objects are mostly kept (a cloud
+/// provider reads every Service and EndpointSlice) is not copied piece by
+/// piece.
+#[derive(Debug)]
+enum RawJson {
+    Owned(Box<RawValue>),
+    Shared {
+        text: Arc<String>,
+        start: usize,
+        end: usize,
+    },
+}
+
+impl RawJson {
+    fn get(&self) -> &str {
+        match self {
+            RawJson::Owned(v) => v.get(),
+            RawJson::Shared { text, start, end } => text.get(*start..*end).unwrap_or_default(),
+        }
+    }
 }
 
 impl RawObject {
@@ -629,6 +652,8 @@ pub fn json_error(origin: &str, e: &serde_json::Error) -> anyhow::Error {
 pub struct ClusterBuilder {
     view: ClusterView,
     retain: Retain,
+    /// The text being read, when kept objects may share it.
+    shared: Option<Arc<String>>,
 }
 
 impl ClusterBuilder {
@@ -636,6 +661,7 @@ impl ClusterBuilder {
         ClusterBuilder {
             view: ClusterView::default(),
             retain,
+            shared: None,
         }
     }
 
@@ -653,6 +679,15 @@ impl ClusterBuilder {
                 "{origin}: expected a Kubernetes List (`kubectl get ... -o json`)"
             ))),
         }
+    }
+
+    /// [`ClusterBuilder::add_list`] of a text the kept objects may share
+    /// rather than copy (see [`ClusterView::settle_shared`]).
+    pub fn add_shared_list(&mut self, text: &Arc<String>, origin: &str) -> Result<()> {
+        self.shared = Some(text.clone());
+        let added = self.add_list(text, origin);
+        self.shared = None;
+        added
     }
 
     /// The items of one LIST page of `api_version`/`kind` (the API server
@@ -808,9 +843,10 @@ impl ClusterBuilder {
         }
         if self.retain.keeps(&parsed.api, &parsed.kind) {
             let json = if of.is_some() && parsed.head.kind.is_none() {
-                with_kind(item.get(), &parsed.api, &parsed.kind)?
+                RawJson::Owned(with_kind(item.get(), &parsed.api, &parsed.kind)?)
             } else {
-                item.to_owned()
+                self.share(item.get())
+                    .unwrap_or_else(|| RawJson::Owned(item.to_owned()))
             };
             self.view
                 .objects
@@ -823,6 +859,18 @@ impl ClusterBuilder {
                 });
         }
         Ok(())
+    }
+
+    /// `json`'s place in the shared text, if it is in it.
+    fn share(&self, json: &str) -> Option<RawJson> {
+        let text = self.shared.as_ref()?;
+        let start = (json.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+        let end = start + json.len();
+        (text.get(start..end)?.as_ptr() == json.as_ptr()).then(|| RawJson::Shared {
+            text: text.clone(),
+            start,
+            end,
+        })
     }
 
     pub fn finish(self) -> ClusterView {
@@ -973,10 +1021,43 @@ impl ClusterView {
         Ok(b.finish())
     }
 
+    /// [`ClusterView::parse`] of a text the kept objects may share.
+    pub fn parse_shared(json: &Arc<String>, origin: &str, retain: Retain) -> Result<ClusterView> {
+        let mut b = ClusterBuilder::new(retain);
+        b.add_shared_list(json, origin)?;
+        let mut view = b.finish();
+        view.settle_shared();
+        Ok(view)
+    }
+
+    /// Objects that share the text they were read from keep all of it: worth
+    /// it while they are most of it; otherwise each gets its own copy and
+    /// the text can go.
+    pub fn settle_shared(&mut self) {
+        let (mut text_len, mut kept) = (0, 0);
+        for o in self.objects.values().flatten() {
+            if let RawJson::Shared { text, start, end } = &o.json {
+                text_len = text.len();
+                kept += end - start;
+            }
+        }
+        if kept == 0 || kept * 2 >= text_len {
+            return;
+        }
+        for o in self.objects.values_mut().flatten() {
+            if matches!(o.json, RawJson::Shared { .. })
+                && let Ok(copy) = RawValue::from_string(o.json.get().to_string())
+            {
+                o.json = RawJson::Owned(copy);
+            }
+        }
+    }
+
     /// Drops the objects kept as JSON of the kinds `retain` does not keep
     /// (after a read with [`Retain::all`]).
     pub fn retain_only(&mut self, retain: &Retain) {
         self.objects.retain(|(a, k), _| retain.keeps(a, k));
+        self.settle_shared();
     }
 
     /// How many objects of each kind were read, kept or not.
@@ -1259,6 +1340,34 @@ impl ClusterView {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn kept_objects_share_the_text_only_while_they_are_most_of_it() {
+        let list = Arc::new(
+            json!({"apiVersion": "v1", "kind": "List", "items": [
+                {"apiVersion": "example.com/v1", "kind": "Blob", "metadata": {"name": "b"},
+                 "data": {"big": "x".repeat(400)}},
+                {"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool", "metadata": {"name": "p"}}
+            ]})
+            .to_string(),
+        );
+        let shared = |v: &ClusterView| {
+            v.objects
+                .values()
+                .flatten()
+                .filter(|o| matches!(o.json, RawJson::Shared { .. }))
+                .count()
+        };
+        let mut view = ClusterView::parse_shared(&list, "list", Retain::all()).expect("view");
+        assert_eq!(shared(&view), 2);
+        view.retain_only(&Retain::with_reads(["crd.projectcalico.org/v1/IPPool"]));
+        // The small IPPool is left: a copy of its own, not the whole text.
+        assert_eq!(shared(&view), 0);
+        let pool = &view.objects("crd.projectcalico.org/v1", "IPPool", "")[0];
+        let v: Value = pool.typed().expect("json");
+        assert_eq!(v["metadata"]["name"], "p");
+        assert_eq!(Arc::strong_count(&list), 1);
+    }
 
     #[test]
     fn read_keeping_all_then_narrowed_to_the_extensions_reads() {
