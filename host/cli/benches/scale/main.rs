@@ -35,6 +35,8 @@ use std::process::Command;
 use measure::{best_of, mib, ms};
 
 const RUNS: u32 = 3;
+/// Runs of each side of a bundle's ratio, in turn.
+const BUNDLE_RUNS: u32 = 5;
 
 /// The binary measured: this build's, or `SKOOP_BENCH_BIN` (e.g. an older
 /// build, for before/after figures on the same inputs).
@@ -121,17 +123,12 @@ fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
         drop(dump);
-        let reference = best_of(
-            RUNS,
-            || {
-                let mut c = Command::new("unshare");
-                c.args(["--net", "iptables-restore", "--test"])
-                    .arg(&node_rules);
-                c
-            },
-            &err,
-            &[0],
-        );
+        let restore = || {
+            let mut c = Command::new("unshare");
+            c.args(["--net", "iptables-restore", "--test"])
+                .arg(&node_rules);
+            c
+        };
         let vip = bundle::vip(bundle::diagnosed(n)).to_string();
         let diagnose = || {
             let mut c = skoop(cache);
@@ -149,7 +146,16 @@ fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
         };
         // Once to fill the component cache; the figures are warm.
         best_of(1, diagnose, &err, &[0])?;
-        let s = best_of(RUNS, diagnose, &err, &[0])?;
+        // The reference and skoop in turn, so that a slow spell of the
+        // machine falls on both rather than on one side of the ratio.
+        let mut reference = best_of(1, restore, &err, &[0]);
+        let mut s = best_of(1, diagnose, &err, &[0])?;
+        for _ in 1..BUNDLE_RUNS {
+            if let Ok(r) = reference {
+                reference = best_of(1, restore, &err, &[0]).map(|n| r.best(n));
+            }
+            s = s.best(best_of(1, diagnose, &err, &[0])?);
+        }
         let (restore, ratio) = match &reference {
             Ok(r) => (
                 format!("{:.0}", ms(r.wall)),

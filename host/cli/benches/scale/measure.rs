@@ -135,15 +135,22 @@ pub fn best_of(
         }
         best = Some(match best {
             None => r,
-            Some(b) => Run {
-                wall: b.wall.min(r.wall),
-                peak_rss: b.peak_rss.max(r.peak_rss),
-                cpu: b.cpu.min(r.cpu),
-                code: r.code,
-            },
+            Some(b) => b.best(r),
         });
     }
     best.ok_or_else(|| "no runs".to_string())
+}
+
+impl Run {
+    /// The best time and the highest peak of two runs of one command.
+    pub fn best(self, r: Run) -> Run {
+        Run {
+            wall: self.wall.min(r.wall),
+            peak_rss: self.peak_rss.max(r.peak_rss),
+            cpu: self.cpu.min(r.cpu),
+            code: r.code,
+        }
+    }
 }
 
 pub fn ms(d: Duration) -> f64 {

@@ -5,10 +5,11 @@
 //! result and the rule order are what a linear scan gives.
 
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 
 use super::matches::{Cond, CondKind, OneOrMany};
-use super::parse::{Fnv, Rule};
+use rustc_hash::FxBuildHasher;
+
+use super::parse::Rule;
 
 /// Chains shorter than this are scanned.
 const MIN_RULES: usize = 64;
@@ -16,7 +17,7 @@ const MIN_RULES: usize = 64;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DstIndex {
     /// Destination → where its rules' positions are in `keyed`.
-    by_dst: HashMap<u32, (u32, u32), BuildHasherDefault<Fnv>>,
+    by_dst: HashMap<u32, (u32, u32), FxBuildHasher>,
     /// Positions of the rules that require a destination, grouped by
     /// destination, ascending within a group (one allocation, not one per
     /// Service).

@@ -13,8 +13,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock};
+
+use rustc_hash::FxBuildHasher;
 
 use super::index::DstIndex;
 use super::lex::{Token, is_counter, is_counter_word, tokenize_into};
@@ -24,29 +25,9 @@ use super::targets::{Target, compile, resolve};
 use super::text::{RawLine, RulesText, lines, unescape};
 use super::{ParseError, Verdict};
 
-/// FNV-1a: chain names are short and looked up once or twice per rule.
-pub(crate) struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-/// Chain name to index.
-type ChainIndex = HashMap<Arc<str>, usize, BuildHasherDefault<Fnv>>;
+/// Chain name to index (FxHash: names are short, looked up once or twice
+/// per rule, and come from the node's own dump).
+type ChainIndex = HashMap<Arc<str>, usize, FxBuildHasher>;
 
 /// One rule of a chain.
 #[derive(Debug, Clone)]
