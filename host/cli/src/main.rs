@@ -577,6 +577,7 @@ fn input(
         let session = Session::connect(&args.live)?;
         let start = std::time::Instant::now();
         let view = session.view(retain)?;
+        release_freed_memory();
         if verbose {
             eprintln!(
                 "skoop: read {} objects from the {} in {:.2}s ({} API requests)",
