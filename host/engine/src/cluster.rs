@@ -323,6 +323,9 @@ impl<'a> Parsed<'a> {
     /// `of` gives the apiVersion and kind when the JSON lacks them.
     fn read(item: &'a RawValue, of: Option<(&'a str, &'a str)>, origin: &str) -> Result<Self> {
         let json = item.get();
+        if let Some(parsed) = Parsed::read_once(json, of, origin) {
+            return parsed;
+        }
         let head: Head<'a> = serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
         let (api, kind) = match of {
             Some((a, k)) => (Cow::Borrowed(a), Cow::Borrowed(k)),
@@ -363,6 +366,112 @@ impl<'a> Parsed<'a> {
             typed,
         })
     }
+
+    /// An object of a kind the view interprets, read in one pass rather
+    /// than two (its head, then the object): the kind is given (`of`) or
+    /// guessed from the text, and a guess must be confirmed by the
+    /// object's own apiVersion and kind. None: read it the long way — not
+    /// such a kind, a wrong guess, or an error the long way words.
+    fn read_once(
+        json: &'a str,
+        of: Option<(&'a str, &'a str)>,
+        origin: &str,
+    ) -> Option<Result<Self>> {
+        let (api, kind) = match of {
+            Some(k) => k,
+            None => guess_kind(json)?,
+        };
+        let head = |a: &Option<Cow<'a, str>>,
+                    k: &Option<Cow<'a, str>>,
+                    name: &Option<Cow<'a, str>>,
+                    namespace: &Option<Cow<'a, str>>| {
+            let confirmed =
+                of.is_some() || (a.as_deref() == Some(api) && k.as_deref() == Some(kind));
+            confirmed.then(|| Head {
+                api_version: a.clone(),
+                kind: k.clone(),
+                metadata: NameMeta {
+                    name: name.clone(),
+                    namespace: namespace.clone(),
+                },
+            })
+        };
+        let (head, typed) = match (api, kind) {
+            ("v1", "Node") => {
+                let o: NodeObj<'a> = serde_json::from_str(json).ok()?;
+                let m = &o.metadata;
+                (
+                    head(&o.api_version, &o.kind, &m.name, &m.namespace)?,
+                    Typed::Node(o),
+                )
+            }
+            ("v1", "Pod") => {
+                let o: PodObj<'a> = serde_json::from_str(json).ok()?;
+                let m = &o.metadata;
+                (
+                    head(&o.api_version, &o.kind, &m.name, &m.namespace)?,
+                    Typed::Pod(o),
+                )
+            }
+            ("v1", "Service") => {
+                let o: ServiceObj<'a> = serde_json::from_str(json).ok()?;
+                let m = &o.metadata;
+                let h = head(&o.api_version, &o.kind, &m.name, &m.namespace)?;
+                match service_facts(o, origin) {
+                    Ok(f) => (h, Typed::Service(f)),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            ("discovery.k8s.io/v1", "EndpointSlice") => {
+                let o: SliceObj<'a> = serde_json::from_str(json).ok()?;
+                let m = &o.metadata;
+                let h = head(&o.api_version, &o.kind, &m.name, &m.namespace)?;
+                match slice_endpoints(o, origin) {
+                    Ok(s) => (h, Typed::Slice(s)),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            _ => return None,
+        };
+        Some(Ok(Parsed {
+            head,
+            api: Cow::Borrowed(api),
+            kind: Cow::Borrowed(kind),
+            typed,
+        }))
+    }
+}
+
+/// The interpreted kind an object's text names, to try first. Nested
+/// objects have `"kind"` keys too (a slice's endpoints name their Pods, a
+/// static Pod's owner is its Node), so the kinds that are rarely nested
+/// win; the object's own fields confirm the guess.
+fn guess_kind(json: &str) -> Option<(&'static str, &'static str)> {
+    const KINDS: [(&str, &str); 4] = [
+        ("discovery.k8s.io/v1", "EndpointSlice"),
+        ("v1", "Service"),
+        ("v1", "Node"),
+        ("v1", "Pod"),
+    ];
+    let mut best: Option<usize> = None;
+    for (at, key) in json.match_indices("\"kind\"") {
+        let Some(rest) = json.get(at + key.len()..) else {
+            continue;
+        };
+        let Some(value) = rest
+            .trim_start()
+            .strip_prefix(':')
+            .map(str::trim_start)
+            .and_then(|r| r.strip_prefix('"'))
+            .and_then(|r| r.split('"').next())
+        else {
+            continue;
+        };
+        if let Some(i) = KINDS.iter().position(|(_, k)| *k == value) {
+            best = Some(best.map_or(i, |b| b.min(i)));
+        }
+    }
+    best.map(|i| KINDS[i])
 }
 
 #[derive(Deserialize, Default)]
@@ -407,6 +516,10 @@ struct Condition<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NodeObj<'a> {
+    #[serde(borrow, default, rename = "apiVersion")]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     metadata: Meta<'a>,
     #[serde(borrow, default)]
@@ -445,6 +558,10 @@ struct NodeStatus<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PodObj<'a> {
+    #[serde(borrow, default, rename = "apiVersion")]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     metadata: Meta<'a>,
     #[serde(borrow, default)]
@@ -493,6 +610,10 @@ struct PodStatus<'a> {
 
 #[derive(Deserialize)]
 struct ServiceObj<'a> {
+    #[serde(borrow, default, rename = "apiVersion")]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     metadata: NameMeta<'a>,
     #[serde(borrow, default)]
@@ -554,6 +675,10 @@ struct ServicePort<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SliceObj<'a> {
+    #[serde(borrow, default, rename = "apiVersion")]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     metadata: SliceMeta<'a>,
     #[serde(borrow)]
@@ -564,9 +689,12 @@ struct SliceObj<'a> {
     ports: Option<Vec<SlicePort<'a>>>,
 }
 
-/// A slice's metadata: its namespace and the one label that names its Service.
+/// A slice's metadata: its name, namespace and the one label that names
+/// its Service.
 #[derive(Deserialize, Default)]
 struct SliceMeta<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     namespace: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -1340,6 +1468,36 @@ impl ClusterView {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_guessed_kind_is_confirmed_by_the_object_itself() {
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": [
+            // A static pod: its owner is a Node.
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "etcd", "namespace": "kube-system",
+              "ownerReferences": [{"kind": "Node", "name": "node-1"}]},
+             "spec": {"nodeName": "node-1"}, "status": {"podIP": "10.244.0.9", "phase": "Running"}},
+            // A ConfigMap with a `kind` key that names a Service.
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n"},
+             "data": {"kind": "Service"}},
+            // A slice: its endpoints name their Pods.
+            {"addressType": "IPv4", "apiVersion": "discovery.k8s.io/v1",
+             "endpoints": [{"addresses": ["10.244.0.9"], "targetRef": {"kind": "Pod", "name": "etcd", "namespace": "kube-system"}}],
+             "kind": "EndpointSlice", "metadata": {"name": "s-1", "namespace": "kube-system",
+              "labels": {"kubernetes.io/service-name": "etcd"}}, "ports": [{"port": 2379}]}
+        ]})
+        .to_string();
+        assert_eq!(
+            guess_kind(&list),
+            Some(("discovery.k8s.io/v1", "EndpointSlice"))
+        );
+        let view = ClusterView::parse(&list, "list", Retain::host()).expect("view");
+        assert!(view.pods.contains_key("kube-system/etcd"));
+        assert!(view.nodes.is_empty());
+        assert!(view.services.is_empty());
+        assert_eq!(view.objects("v1", "ConfigMap", "n").len(), 1);
+        let eps = &view.endpoints["kube-system/etcd"];
+        assert_eq!(eps[0].pod.as_deref(), Some("kube-system/etcd"));
+    }
 
     #[test]
     fn kept_objects_share_the_text_only_while_they_are_most_of_it() {
