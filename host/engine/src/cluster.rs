@@ -381,51 +381,23 @@ impl<'a> Parsed<'a> {
             Some(k) => k,
             None => guess_kind(json)?,
         };
-        let head = |a: &Option<Cow<'a, str>>,
-                    k: &Option<Cow<'a, str>>,
-                    name: &Option<Cow<'a, str>>,
-                    namespace: &Option<Cow<'a, str>>| {
-            let confirmed =
-                of.is_some() || (a.as_deref() == Some(api) && k.as_deref() == Some(kind));
-            confirmed.then(|| Head {
-                api_version: a.clone(),
-                kind: k.clone(),
-                metadata: NameMeta {
-                    name: name.clone(),
-                    namespace: namespace.clone(),
-                },
-            })
+        // The object's own apiVersion and kind must confirm a guess.
+        let confirm = |h: &Head<'_>| {
+            of.is_some()
+                || (h.api_version.as_deref() == Some(api) && h.kind.as_deref() == Some(kind))
         };
         let (head, typed) = match (api, kind) {
-            ("v1", "Node") => {
-                let o: NodeObj<'a> = serde_json::from_str(json).ok()?;
-                let m = &o.metadata;
-                (
-                    head(&o.api_version, &o.kind, &m.name, &m.namespace)?,
-                    Typed::Node(o),
-                )
-            }
-            ("v1", "Pod") => {
-                let o: PodObj<'a> = serde_json::from_str(json).ok()?;
-                let m = &o.metadata;
-                (
-                    head(&o.api_version, &o.kind, &m.name, &m.namespace)?,
-                    Typed::Pod(o),
-                )
-            }
+            ("v1", "Node") => read_as(json, confirm).map(|(h, o)| (h, Typed::Node(o)))?,
+            ("v1", "Pod") => read_as(json, confirm).map(|(h, o)| (h, Typed::Pod(o)))?,
             ("v1", "Service") => {
-                let o: ServiceObj<'a> = serde_json::from_str(json).ok()?;
-                let m = &o.metadata;
-                let h = head(&o.api_version, &o.kind, &m.name, &m.namespace)?;
+                let (h, o) = read_as(json, confirm)?;
                 match service_facts(o, origin) {
                     Ok(f) => (h, Typed::Service(f)),
                     Err(e) => return Some(Err(e)),
                 }
             }
             ("discovery.k8s.io/v1", "EndpointSlice") => {
-                let o: SliceObj<'a> = serde_json::from_str(json).ok()?;
-                let m = &o.metadata;
-                let h = head(&o.api_version, &o.kind, &m.name, &m.namespace)?;
+                let (h, o) = read_as(json, confirm)?;
                 match slice_endpoints(o, origin) {
                     Ok(s) => (h, Typed::Slice(s)),
                     Err(e) => return Some(Err(e)),
@@ -440,6 +412,41 @@ impl<'a> Parsed<'a> {
             typed,
         }))
     }
+}
+
+/// An interpreted object's head, read from its own fields.
+trait Headed<'a> {
+    fn head(&self) -> Head<'a>;
+}
+
+macro_rules! headed {
+    ($($t:ident),*) => {$(
+        impl<'a> Headed<'a> for $t<'a> {
+            fn head(&self) -> Head<'a> {
+                Head {
+                    api_version: self.api_version.clone(),
+                    kind: self.kind.clone(),
+                    metadata: NameMeta {
+                        name: self.metadata.name.clone(),
+                        namespace: self.metadata.namespace.clone(),
+                    },
+                }
+            }
+        }
+    )*};
+}
+
+headed!(NodeObj, PodObj, ServiceObj, SliceObj);
+
+/// `json` as a `T`, with its head, if it reads as one and `confirm` accepts
+/// the head.
+fn read_as<'a, T: Deserialize<'a> + Headed<'a>>(
+    json: &'a str,
+    confirm: impl Fn(&Head<'a>) -> bool,
+) -> Option<(Head<'a>, T)> {
+    let object: T = serde_json::from_str(json).ok()?;
+    let head = object.head();
+    confirm(&head).then_some((head, object))
 }
 
 /// The interpreted kind an object's text names, to try first. Nested
