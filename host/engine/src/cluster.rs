@@ -817,8 +817,8 @@ impl ClusterBuilder {
     }
 
     /// [`ClusterBuilder::add_list`] of a text the kept objects may share
-    /// rather than copy (see [`ClusterView::settle_shared`]).
-    pub fn add_shared_list(&mut self, text: &Arc<String>, origin: &str) -> Result<()> {
+    /// rather than copy (see `ClusterView::settle_shared`).
+    fn add_shared_list(&mut self, text: &Arc<String>, origin: &str) -> Result<()> {
         self.shared = Some(text.clone());
         let added = self.add_list(text, origin);
         self.shared = None;
@@ -908,7 +908,7 @@ impl ClusterBuilder {
                             break p;
                         }
                         let j = next.fetch_add(1, Ordering::Relaxed);
-                        if j < chunks.len() {
+                        if j < count {
                             read(j);
                         } else if helper.is_finished() {
                             // The helper is done: chunk i is there, or never will be.
@@ -1168,7 +1168,7 @@ impl ClusterView {
     /// Objects that share the text they were read from keep all of it: worth
     /// it while they are most of it; otherwise each gets its own copy and
     /// the text can go.
-    pub fn settle_shared(&mut self) {
+    fn settle_shared(&mut self) {
         let (mut text_len, mut kept) = (0, 0);
         for o in self.objects.values().flatten() {
             if let RawJson::Shared { text, start, end } = &o.json {

@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use super::matches::{Cond, CondKind, OneOrMany};
 use rustc_hash::FxBuildHasher;
 
+use super::matches::{Cond, CondKind, OneOrMany};
 use super::parse::Rule;
 
 /// Chains shorter than this are scanned.
@@ -62,12 +62,11 @@ impl DstIndex {
         keyed.sort_unstable();
         ix.by_dst.reserve(keyed.len());
         ix.keyed = keyed.iter().map(|&(_, pos)| pos).collect();
-        for (start, group) in keyed.chunk_by(|a, b| a.0 == b.0).scan(0u32, |at, g| {
-            let start = *at;
-            *at += g.len() as u32;
-            Some((start, g))
-        }) {
-            ix.by_dst.insert(group[0].0, (start, group.len() as u32));
+        let mut start = 0u32;
+        for group in keyed.chunk_by(|a, b| a.0 == b.0) {
+            let len = group.len() as u32;
+            ix.by_dst.insert(group[0].0, (start, len));
+            start += len;
         }
         (ix.other.len() * 2 <= rules.len()).then_some(ix)
     }

@@ -47,35 +47,33 @@ pub struct Rule {
 impl Rule {
     /// The `-m comment --comment` text, if any.
     pub fn comment(&self) -> Option<String> {
-        let held = self.held();
-        let line = held.trim();
-        let mut toks = Vec::new();
-        tokenize_into(line, &mut toks).ok()?;
-        toks.retain(|t| !is_counter(t));
+        let held = self.shared.line(self.line);
+        let (toks, _) = rule_words(held.trim())?;
         parse_rule(toks.get(words_before_rule(&toks)..).unwrap_or(&[])).comment
-    }
-
-    fn held(&self) -> Cow<'_, str> {
-        self.shared
-            .text
-            .span(self.line.start as usize, self.line.end as usize)
     }
 
     /// The rule as written (e.g. `-A FORWARD -j DROP`), counters removed.
     pub fn text(&self) -> String {
-        let held = self.held();
+        let held = self.shared.line(self.line);
         let line = held.trim();
-        if !line.contains('[') {
-            return line.to_string();
+        match rule_words(line) {
+            Some((toks, true)) => display_text(line, &toks),
+            _ => line.to_string(),
         }
-        let mut toks = Vec::new();
-        if tokenize_into(line, &mut toks).is_err() {
-            return line.to_string();
-        }
-        let before = toks.len();
-        toks.retain(|t| !is_counter(t));
-        display_text(line, &toks, toks.len() != before)
     }
+}
+
+/// A rule line's words without its `[p:b]` counters, and whether it had
+/// any; None if the line does not tokenize (checked when the dump was read).
+fn rule_words(line: &str) -> Option<(Vec<Token<'_>>, bool)> {
+    let mut toks = Vec::with_capacity(24);
+    tokenize_into(line, &mut toks).ok()?;
+    let before = toks.len();
+    if line.contains('[') {
+        toks.retain(|t| !is_counter(t));
+    }
+    let had_counters = toks.len() != before;
+    Some((toks, had_counters))
 }
 
 /// Where a rule line is in the dump text (as held, see `text.rs`).
@@ -101,6 +99,13 @@ struct Shared {
     text: RulesText,
     /// The table's chains by name, to resolve jump targets.
     names: Arc<ChainIndex>,
+}
+
+impl Shared {
+    /// A line of the dump, unescaped if it must be.
+    fn line(&self, line: Line) -> Cow<'_, str> {
+        self.text.span(line.start as usize, line.end as usize)
+    }
 }
 
 /// A built-in or user chain. Small: a node with kube-proxy rules for ten
@@ -149,16 +154,10 @@ impl Chain {
         let lookup = |n: &str| shared.names.get(n).copied();
         let mut rules = Vec::with_capacity(self.lines.len());
         for (i, line) in self.lines.iter().enumerate() {
-            let held = shared.text.span(line.start as usize, line.end as usize);
-            let text = held.trim();
-            let mut toks: Vec<Token<'_>> = Vec::with_capacity(24);
-            // The syntax was checked when the dump was read.
-            if tokenize_into(text, &mut toks).is_err() {
+            let held = shared.line(*line);
+            let Some((toks, _)) = rule_words(held.trim()) else {
                 continue;
-            }
-            if text.contains('[') {
-                toks.retain(|t| !is_counter(t));
-            }
+            };
             let RuleSpec { conds, target, .. } =
                 parse_rule(toks.get(words_before_rule(&toks)..).unwrap_or(&[]));
             let mut target = compile(target.as_ref(), lookup);
@@ -351,10 +350,7 @@ fn err(line: usize, message: impl Into<String>) -> ParseError {
 }
 
 /// The line as written without its `[p:b]` counter words.
-fn display_text(line: &str, toks: &[Token<'_>], had_counters: bool) -> String {
-    if !had_counters {
-        return line.to_string();
-    }
+fn display_text(line: &str, toks: &[Token<'_>]) -> String {
     let mut out = String::with_capacity(line.len());
     for t in toks {
         if !out.is_empty() {

@@ -96,15 +96,6 @@ impl RulesText {
         }
     }
 
-    /// Bytes of the dump as held (escaped, if it is).
-    pub fn len(&self) -> usize {
-        self.raw().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.raw().is_empty()
-    }
-
     /// The dump contains `needle`, searched without unescaping where the
     /// escapes cannot hide a match: a needle with nothing to escape, in a
     /// text with no `\u` escape, matches where it is written — unless the
