@@ -12,10 +12,11 @@ use crate::cluster::{Classified, NodeFacts};
 use crate::detect::ProxyMode;
 use crate::facts::Facts;
 use crate::packet::{Packet, Protocol};
-use crate::path::{Action, Finding, HopId, LinkKind, NodeKind, Step, Tx};
-use crate::plugin::{CallError, Failure, NodeTarget, Plugin, RefusedKind};
-use crate::service::NFTABLES_NOT_SIMULATED;
+use crate::path::{Action, Decision, Finding, HopId, LinkKind, NodeKind, Step, Tx};
+use crate::plugin::{CallError, Failure, HopAnswer, Plugin, RefusedKind, Role};
+use crate::service::{NFTABLES_NOT_SIMULATED, ProxyConfig};
 use crate::suspicion::{Level, Suspicion};
+use crate::walk::{Arrival, BranchEnd, KernelWalk, Walker};
 
 /// The ephemeral port simulated clients send from.
 pub const EPHEMERAL_PORT: u16 = 40000;
@@ -173,6 +174,7 @@ fn reversed(p: &Packet) -> Packet {
         encap: None,
         reply: true,
         tos: 0,
+        size: 0,
     }
 }
 
@@ -182,6 +184,8 @@ struct Item {
     trail: Vec<usize>,
     seen: HashSet<(HopId, Packet)>,
     start: HopId,
+    /// The devices the packet left each net-node by so far, with their MTUs.
+    mtus: Vec<(HopId, String, u32)>,
 }
 
 /// Failed extension calls after which a diagnosis stops: each branch a
@@ -201,6 +205,10 @@ pub struct Diagnosis<'a> {
     /// Translations the cloud made to packets entering from outside (as
     /// entered, as sent): a load balancer undoes them on the way back.
     entries: Vec<(Packet, Packet)>,
+    /// What the pipeline decided at the hop being walked, until it is filed.
+    pending_decisions: Vec<Decision>,
+    /// The nftables-mode warning was given.
+    nftables_warned: bool,
 }
 
 /// Where the flow starts: a pod, or a node (also for host-network pods, and
@@ -272,6 +280,8 @@ impl<'a> Diagnosis<'a> {
             steps: 0,
             failed_calls: 0,
             entries: Vec::new(),
+            pending_decisions: Vec::new(),
+            nftables_warned: false,
         }
     }
 
@@ -408,6 +418,7 @@ impl<'a> Diagnosis<'a> {
             encap: None,
             reply: false,
             tos: 0,
+            size: 0,
         };
         let delivered = self.walk(&source, request, Direction::Request);
         if delivered.is_empty() {
@@ -480,6 +491,8 @@ impl<'a> Diagnosis<'a> {
             oif: None,
             iif: left_by.or_else(|| node.host_interface.clone()),
             next_hop_address: None,
+            dst_mac: None,
+            mtu: None,
         };
         let arrivals = self.bfs(
             vec![Item {
@@ -488,6 +501,7 @@ impl<'a> Diagnosis<'a> {
                 trail: vec![],
                 seen: HashSet::new(),
                 start: server.clone(),
+                mtus: vec![],
             }],
             Direction::Reply,
         );
@@ -658,12 +672,19 @@ impl<'a> Diagnosis<'a> {
         let items = step
             .transmissions
             .into_iter()
-            .map(|tx| Item {
-                from: start.clone(),
-                tx,
-                trail: vec![],
-                seen: seen.clone(),
-                start: start.clone(),
+            .map(|mut tx| {
+                // A full-size packet: as large as the device it leaves by allows.
+                if let Some((_, mtu)) = &tx.mtu {
+                    tx.packet.size = *mtu;
+                }
+                Item {
+                    from: start.clone(),
+                    mtus: mtu_of(start, &tx),
+                    tx,
+                    trail: vec![],
+                    seen: seen.clone(),
+                    start: start.clone(),
+                }
             })
             .collect();
         self.bfs(items, dir)
@@ -727,7 +748,7 @@ impl<'a> Diagnosis<'a> {
             }
             let received = self.receive(&item.from, &item.tx);
             self.file_decisions(&at, dir);
-            let (input, step) = match received {
+            let (delivered_here, step) = match received {
                 Ok(r) => r,
                 Err(e) => {
                     let why = e.to_string();
@@ -749,7 +770,12 @@ impl<'a> Diagnosis<'a> {
                 );
             }
             if step.action == Action::Serve && step.transmissions.is_empty() {
-                delivered.push((at.clone(), input));
+                let (packet, recv_mtu) = delivered_here
+                    .first()
+                    .copied()
+                    .unwrap_or((item.tx.packet, None));
+                self.check_mtu(dir, &item.mtus, &packet, recv_mtu);
+                delivered.push((at.clone(), packet));
                 finish(&mut self.trace, &item, End::Delivered { at });
                 continue;
             }
@@ -763,21 +789,66 @@ impl<'a> Diagnosis<'a> {
                 continue;
             }
             for tx in step.transmissions {
+                let mut mtus = item.mtus.clone();
+                mtus.extend(mtu_of(&at, &tx));
                 queue.push_back(Item {
                     from: at.clone(),
                     tx,
                     trail: item.trail.clone(),
                     seen: item.seen.clone(),
                     start: item.start.clone(),
+                    mtus,
                 });
             }
         }
         delivered
     }
 
-    /// File what the pipeline decided during the last step under `at`.
+    /// A full-size packet must fit every device it left a net-node by. TCP
+    /// sends no more than the receiver's MSS allows, so its size is bounded
+    /// by the receiving interface too. A packet too large for a device is
+    /// dropped there and answered with ICMP fragmentation-needed, from which
+    /// path-MTU discovery learns the smaller size: an extra round trip, not
+    /// a broken flow, as long as that ICMP error comes back.
+    fn check_mtu(
+        &mut self,
+        dir: Direction,
+        mtus: &[(HopId, String, u32)],
+        packet: &Packet,
+        recv_mtu: Option<u32>,
+    ) {
+        let mut size = packet.size;
+        if packet.protocol == Protocol::Tcp
+            && let Some(r) = recv_mtu
+        {
+            size = size.min(r);
+        }
+        if size == 0 {
+            return;
+        }
+        let Some((hop, dev, mtu)) = mtus
+            .iter()
+            .filter(|(_, _, m)| *m < size)
+            .min_by_key(|(_, _, m)| *m)
+        else {
+            return;
+        };
+        self.trace.suspect(
+            Some(hop),
+            Level::Warning,
+            format!(
+                "full-size packets of the {} ({size} bytes) are larger than the MTU {mtu} of {dev} on {hop}: the kernel drops them there and answers with ICMP fragmentation-needed, so path-MTU discovery must shrink them (an extra round trip); where that ICMP error cannot come back, large transfers stall",
+                direction_name(dir)
+            ),
+        );
+    }
+
+    /// File what the pipeline decided during the last step under `at`
+    /// (the host's walk, and a plugin's own walk through the host's imports).
     fn file_decisions(&mut self, at: &HopId, direction: Direction) {
-        for decision in self.facts.take_decisions() {
+        let mut all = std::mem::take(&mut self.pending_decisions);
+        all.extend(self.facts.take_decisions());
+        for decision in all {
             self.trace.decisions.push(HopDecision {
                 at: at.clone(),
                 direction,
@@ -789,13 +860,11 @@ impl<'a> Diagnosis<'a> {
     /// The source net-node originates `packet`.
     fn send(&mut self, at: &HopId, packet: Packet) -> Result<Step, CallError> {
         match at.kind {
-            NodeKind::Pod => {
-                let pod = self.pod(at)?;
-                let node_ip = self.facts.view.nodes.get(&pod.node).map(|n| n.ip);
-                self.plugin.pod_send(pod, node_ip, &packet)
-            }
-            NodeKind::Node => self.node_step(&at.id, None, packet),
             NodeKind::External => self.enter_from_outside(packet),
+            _ => {
+                let (step, _) = self.hop(at, None, &Arrival::originated(packet))?;
+                Ok(step)
+            }
         }
     }
 
@@ -859,6 +928,18 @@ impl<'a> Diagnosis<'a> {
             {
                 self.entries.push((p, packet));
             }
+            let iif = entry
+                .delivered_to
+                .as_deref()
+                .and_then(|mac| {
+                    facts.netstacks.loaded_node(&n.name).and_then(|s| {
+                        s.interfaces()
+                            .iter()
+                            .find(|i| i.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+                            .map(|i| i.name.clone())
+                    })
+                })
+                .or_else(|| n.host_interface.clone());
             transmissions.push(Tx {
                 next: HopId {
                     kind: NodeKind::Node,
@@ -867,8 +948,10 @@ impl<'a> Diagnosis<'a> {
                 kind: LinkKind::External,
                 packet: entry.packet.unwrap_or(packet),
                 oif: None,
-                iif: n.host_interface.clone(),
+                iif,
                 next_hop_address: None,
+                dst_mac: None,
+                mtu: None,
             });
         }
         Ok(Step {
@@ -883,29 +966,61 @@ impl<'a> Diagnosis<'a> {
         })
     }
 
-    /// `tx` arrives at its next hop. Returns the packet as the hop saw it and its step.
-    fn receive(&mut self, from: &HopId, tx: &Tx) -> Result<(Packet, Step), CallError> {
-        // Conntrack lives in the host's kernel pipeline: a reply is
-        // translated back where the plugin walks it through the node.
+    /// `tx` arrives at its next hop. Returns the packets delivered there
+    /// (with the MTU of the interface that took each) and its step.
+    fn receive(
+        &mut self,
+        from: &HopId,
+        tx: &Tx,
+    ) -> Result<(Vec<(Packet, Option<u32>)>, Step), CallError> {
         let at = &tx.next;
-        let packet = tx.packet;
-        let arriving = tx.clone();
-        let step = match at.kind {
-            NodeKind::External => Step {
+        if at.kind == NodeKind::External {
+            let step = Step {
                 action: Action::Serve,
                 transmissions: vec![],
                 dropped: vec![],
                 findings: vec![],
-            },
-            NodeKind::Pod => {
-                let pod = self.pod(at)?;
-                let node_ip = self.facts.view.nodes.get(&pod.node).map(|n| n.ip);
-                self.plugin.pod_receive(pod, node_ip, from, &arriving)?
-            }
-            // A node also gets the raw link, so its plugin can tell conntrack undid a translation here.
-            NodeKind::Node => self.node_step(&at.id, Some((from, tx)), packet)?,
-        };
-        Ok((packet, step))
+            };
+            return Ok((vec![(tx.packet, None)], step));
+        }
+        let (step, delivered) = self.hop(at, Some(from), &Arrival::over(tx))?;
+        Ok((delivered, step))
+    }
+
+    /// The host walks `arrival` through net-node `at`, the plugin adds what
+    /// its CNI knows, and both become the hop's step. Also returns the
+    /// packets delivered there.
+    fn hop(
+        &mut self,
+        at: &HopId,
+        from: Option<&HopId>,
+        arrival: &Arrival,
+    ) -> Result<(Step, Vec<(Packet, Option<u32>)>), CallError> {
+        let facts = self.facts;
+        let mut walk = Walker {
+            facts,
+            plugin: &mut *self.plugin,
+        }
+        .walk(at, arrival)?;
+        let role = self.role(at, from.is_none(), &walk)?;
+        if let Role::ToService(node, _) = &role {
+            self.cross_check_service(&node.name, &mut walk);
+        }
+        let answer = self.plugin.hop(role, &walk)?;
+        self.pending_decisions.append(&mut walk.decisions);
+        let stack = crate::walk::netns_of(facts, at).and_then(|ns| facts.netstacks.netns(&ns).ok());
+        let (step, delivered) = step_of(walk, answer);
+        let delivered = delivered
+            .into_iter()
+            .map(|(p, iif)| {
+                let mtu = stack
+                    .and_then(|s| s.interface(&iif))
+                    .filter(|i| i.kind != "loopback")
+                    .map(|i| i.mtu);
+                (p, mtu)
+            })
+            .collect();
+        Ok((step, delivered))
     }
 
     fn pod(&self, at: &HopId) -> Result<&'a crate::cluster::PodFacts, CallError> {
@@ -913,91 +1028,180 @@ impl<'a> Diagnosis<'a> {
             extension: "skoop".into(),
             call: format!("pod {}", at.id),
             failure: Failure::Malformed(format!(
-                "the plugin sent the packet to an unknown pod {}",
+                "the packet was sent to an unknown pod {}",
                 at.id
             )),
         })
     }
 
-    /// Dispatch a node hop by what the (inner) destination is.
-    fn node_step(
-        &mut self,
-        node: &str,
-        upstream: Option<(&HopId, &Tx)>,
-        packet: Packet,
-    ) -> Result<Step, CallError> {
+    /// Which of the plugin's roles a net-node's walk is: at a pod, sending
+    /// or receiving; at a node, by what the packet is for as it arrives (a
+    /// reply to an address the node masqueraded to is for whoever conntrack
+    /// says sent the request).
+    fn role(&self, at: &HopId, originated: bool, walk: &KernelWalk) -> Result<Role<'a>, CallError> {
         let facts = self.facts;
-        let Some(n) = facts.view.nodes.get(node) else {
+        if at.kind == NodeKind::Pod {
+            let pod = self.pod(at)?;
+            return Ok(if originated {
+                Role::PodSend(pod)
+            } else {
+                Role::PodReceive(pod)
+            });
+        }
+        let Some(n) = facts.view.nodes.get(&at.id) else {
             return Err(CallError {
                 extension: "skoop".into(),
-                call: format!("node {node}"),
+                call: format!("node {}", at.id),
                 failure: Failure::Malformed(format!(
-                    "the plugin sent the packet to an unknown node {node}"
+                    "the packet was sent to an unknown node {}",
+                    at.id
                 )),
             });
         };
-        let local = facts
-            .netstacks
-            .node(node)
-            .map(|ns| ns.is_local(packet.dst))
-            .unwrap_or(false);
-        // A reply to an address this node masqueraded to is for whoever
-        // conntrack says sent the request: its pipeline translates it back.
+        let packet = walk.packet;
+        let stack = facts.netstacks.node(&n.name).ok();
+        let local = stack.is_some_and(|s| s.is_local(packet.dst));
         let mut dst = packet.dst;
-        let mut dport = packet.dport;
         if packet.reply
-            && let Ok(ns) = facts.netstacks.node(node)
+            && let Some(s) = stack
             && let Ok(tables) = facts.conntrack.lock()
-            && let Some(e) = tables.get(&ns.label).and_then(|ct| ct.reply_of(&packet))
+            && let Some(e) = tables.get(&s.label).and_then(|ct| ct.reply_of(&packet))
             && e.snat()
         {
             dst = e.orig.src;
-            dport = e.orig.sport;
         }
         let local = local && dst == packet.dst;
-        let class = facts.view.classify(dst, dport, packet.protocol);
-        let target = match class {
-            // A ClusterIP is translated on any node; a NodePort only on the node
-            // owning the address (kube-proxy's `--dst-type LOCAL`).
-            Classified::Service(s)
-                if !packet.reply
-                    && (facts.view.service_by_ip(packet.dst).is_some()
-                        || local
-                        || packet.dst == n.ip) =>
-            {
-                NodeTarget::Service(s)
-            }
-            Classified::Service(_) | Classified::Node(_) | Classified::External(_)
-                if local || dst == n.ip =>
-            {
-                NodeTarget::Serve
-            }
-            Classified::Pod(p) => NodeTarget::Pod(p, facts.view.nodes.get(&p.node).map(|x| x.ip)),
-            Classified::Node(t) => NodeTarget::Host(t),
-            Classified::Service(_) => match facts.view.node_by_ip(dst) {
-                Some(t) => NodeTarget::Host(t),
-                None => NodeTarget::External,
-            },
-            // A non-pod address in a node's pod CIDR (its VTEP or bridge
-            // address) belongs to that node.
-            Classified::External(ip) => match facts
-                .view
-                .nodes
-                .values()
-                .find(|o| o.pod_cidrs.iter().any(|c| c.contains(&ip)))
-            {
-                Some(owner) if owner.name != n.name => NodeTarget::Host(owner),
-                _ => NodeTarget::External,
-            },
-        };
-        if matches!(target, NodeTarget::Service(_))
-            && facts.settings.proxy_mode == ProxyMode::Nftables
+        if !packet.reply
+            && let Some((svc, _, via_node_port)) = crate::service::find(&facts.view, &packet)
+            && (!via_node_port || local || packet.dst == n.ip)
         {
-            self.trace
-                .suspect(None, Level::Warning, NFTABLES_NOT_SIMULATED.to_string());
+            return Ok(Role::ToService(n, svc));
         }
-        self.plugin.node_hop(n, upstream, &packet, target)
+        if local || dst == n.ip {
+            return Ok(Role::Serve(n));
+        }
+        if let Some(p) = facts.view.pod_by_ip(dst).filter(|p| !p.host_network) {
+            return Ok(Role::ToPod(n, p));
+        }
+        if let Some(t) = facts.view.node_by_ip(dst) {
+            return Ok(Role::ToHost(n, t));
+        }
+        // A non-pod address in a node's pod CIDR (its VTEP or bridge
+        // address) belongs to that node.
+        if let Some(owner) = facts
+            .view
+            .nodes
+            .values()
+            .find(|o| o.name != n.name && o.pod_cidrs.iter().any(|c| c.contains(&dst)))
+        {
+            return Ok(Role::ToHost(n, owner));
+        }
+        Ok(Role::ToExternal(n))
     }
+
+    /// kube-proxy's translation on this node (the walk's nat hooks did it)
+    /// against the Service and its EndpointSlices.
+    fn cross_check_service(&mut self, node: &str, walk: &mut KernelWalk) {
+        let facts = self.facts;
+        let proxy = ProxyConfig::from_settings(&facts.settings);
+        let findings = match facts.settings.proxy_mode {
+            ProxyMode::Nftables => {
+                if !self.nftables_warned {
+                    self.nftables_warned = true;
+                    vec![(Level::Warning, NFTABLES_NOT_SIMULATED.to_string())]
+                } else {
+                    vec![]
+                }
+            }
+            mode => crate::service::cross_check(
+                &facts.view,
+                node,
+                &walk.packet,
+                &proxy,
+                mode,
+                facts.netstacks.node(node),
+                &walk.branches,
+            ),
+        };
+        for (level, message) in findings {
+            let f = Finding {
+                level,
+                message,
+                about: None,
+            };
+            if !walk.findings.contains(&f) {
+                walk.findings.push(f);
+            }
+        }
+    }
+}
+
+/// A net-node's step: the host's walk, as the plugin answered about it. A
+/// critical or fatal suspicion of the plugin's ends the branches that
+/// would leave (the CNI knows they go no further).
+fn step_of(walk: KernelWalk, answer: HopAnswer) -> (Step, Vec<(Packet, String)>) {
+    let mut delivered = Vec::new();
+    let mut transmissions = Vec::new();
+    let mut dropped = Vec::new();
+    let mut unknown = false;
+    for b in &walk.branches {
+        match &b.end {
+            BranchEnd::Delivered { packet, iif } => delivered.push((*packet, iif.clone())),
+            BranchEnd::Sent(tx) => {
+                let mut tx = tx.clone();
+                tx.mtu = b.mtus.iter().min_by_key(|(_, m)| *m).cloned();
+                transmissions.push(tx);
+            }
+            BranchEnd::Dropped { packet, .. } => dropped.push(*packet),
+            BranchEnd::Unknown { .. } => unknown = true,
+        }
+    }
+    let mut findings = walk.findings;
+    match answer {
+        HopAnswer::Walked(step) => return (step, delivered),
+        HopAnswer::Checks(more) => {
+            let blocking = more.iter().any(|f| f.level.blocking());
+            for f in more {
+                if !findings.contains(&f) {
+                    findings.push(f);
+                }
+            }
+            if blocking && !transmissions.is_empty() {
+                dropped.extend(transmissions.drain(..).map(|t| t.packet));
+            }
+        }
+    }
+    let action = if !transmissions.is_empty() {
+        Action::Forward
+    } else if !delivered.is_empty() {
+        Action::Serve
+    } else if unknown && dropped.is_empty() {
+        Action::Unknown
+    } else {
+        Action::Drop
+    };
+    // A branch that ends here while others go on is a dropped packet; when
+    // every branch ends here, the action says it.
+    if transmissions.is_empty() && delivered.is_empty() {
+        dropped.clear();
+    }
+    (
+        Step {
+            action,
+            transmissions,
+            dropped,
+            findings,
+        },
+        delivered,
+    )
+}
+
+/// The device `tx` left `from` by, with its MTU.
+fn mtu_of(from: &HopId, tx: &Tx) -> Vec<(HopId, String, u32)> {
+    tx.mtu
+        .iter()
+        .map(|(dev, mtu)| (from.clone(), dev.clone(), *mtu))
+        .collect()
 }
 
 fn direction_name(d: Direction) -> &'static str {
@@ -1012,10 +1216,10 @@ mod tests {
     //! The loop driven by native test plugins: no wasm, no dumps.
 
     use super::*;
-    use crate::cluster::{ClusterView, NodeFacts, PodFacts};
+    use crate::cluster::ClusterView;
     use crate::detect::{ProxyMode, Settings};
     use crate::netstack::Netstacks;
-    use crate::plugin::{NodeTarget, Plugin};
+    use crate::plugin::Plugin;
 
     const CLUSTER: &str = r#"{"kind": "List", "apiVersion": "v1", "items": [
       {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
@@ -1060,11 +1264,13 @@ mod tests {
             action: Action::Forward,
             transmissions: vec![Tx {
                 next,
-                kind: LinkKind::Infra,
+                kind: LinkKind::Underlay,
                 packet,
                 oif: None,
                 iif: None,
                 next_hop_address: None,
+                dst_mac: None,
+                mtu: None,
             }],
             dropped: vec![],
             findings: vec![],
@@ -1089,39 +1295,25 @@ mod tests {
     }
 
     impl<F: FnMut(&str, &Packet) -> Result<Step, CallError>> Plugin for Scripted<F> {
-        fn pod_send(
-            &mut self,
-            pod: &PodFacts,
-            _: Option<Ipv4Addr>,
-            packet: &Packet,
-        ) -> Result<Step, CallError> {
-            let mut p = *packet;
-            if p.reply
-                && let Some(src) = self.reply_src
-            {
-                p.src = src;
-            }
-            Ok(to(hop(NodeKind::Node, &pod.node), p))
-        }
-
-        fn pod_receive(
-            &mut self,
-            _: &PodFacts,
-            _: Option<Ipv4Addr>,
-            _: &HopId,
-            _: &Tx,
-        ) -> Result<Step, CallError> {
-            Ok(end(Action::Serve, vec![]))
-        }
-
-        fn node_hop(
-            &mut self,
-            node: &NodeFacts,
-            _: Option<(&HopId, &Tx)>,
-            packet: &Packet,
-            _: NodeTarget<'_>,
-        ) -> Result<Step, CallError> {
-            (self.node)(&node.name, packet)
+        fn hop(&mut self, role: Role<'_>, walk: &KernelWalk) -> Result<HopAnswer, CallError> {
+            let step = match role {
+                Role::PodSend(pod) => {
+                    let mut p = walk.packet;
+                    if p.reply
+                        && let Some(src) = self.reply_src
+                    {
+                        p.src = src;
+                    }
+                    to(hop(NodeKind::Node, &pod.node), p)
+                }
+                Role::PodReceive(_) => end(Action::Serve, vec![]),
+                Role::ToPod(n, _)
+                | Role::ToHost(n, _)
+                | Role::ToService(n, _)
+                | Role::ToExternal(n)
+                | Role::Serve(n) => (self.node)(&n.name, &walk.packet)?,
+            };
+            Ok(HopAnswer::Walked(step))
         }
     }
 

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod report;
 pub mod service;
 pub mod suspicion;
+pub mod walk;
 
 pub use skoop_error as error;
 pub use skoop_netstack as netstack;

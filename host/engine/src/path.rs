@@ -42,9 +42,42 @@ pub enum LinkKind {
     Veth,
     Vxlan,
     Ipip,
-    Infra,
+    Wireguard,
+    Ipvlan,
+    Macvlan,
+    Vlan,
+    /// The network between nodes (the cloud's), or between a node and the outside.
+    Underlay,
     Local,
     External,
+}
+
+impl LinkKind {
+    /// As reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkKind::Veth => "veth",
+            LinkKind::Vxlan => "vxlan",
+            LinkKind::Ipip => "ipip",
+            LinkKind::Wireguard => "wireguard",
+            LinkKind::Ipvlan => "ipvlan",
+            LinkKind::Macvlan => "macvlan",
+            LinkKind::Vlan => "vlan",
+            LinkKind::Underlay => "underlay",
+            LinkKind::Local => "local",
+            LinkKind::External => "external",
+        }
+    }
+
+    /// The link a tunnel's packets cross.
+    pub fn of_tunnel(kind: skoop_netstack::packet::EncapKind) -> LinkKind {
+        use skoop_netstack::packet::EncapKind;
+        match kind {
+            EncapKind::Vxlan => LinkKind::Vxlan,
+            EncapKind::Ipip => LinkKind::Ipip,
+            EncapKind::Wireguard => LinkKind::Wireguard,
+        }
+    }
 }
 
 /// What a net-node did with a packet.
@@ -69,6 +102,12 @@ pub struct Tx {
     pub iif: Option<String>,
     /// The L2 neighbour address the sender resolved (gateway or on-link destination).
     pub next_hop_address: Option<std::net::Ipv4Addr>,
+    /// The destination MAC of a tunnelled frame (the sender's neighbour
+    /// entry), which the receiving device must own.
+    pub dst_mac: Option<String>,
+    /// The device the (inner) packet left its net-node by and its MTU: a
+    /// full-size packet above it needs path-MTU discovery.
+    pub mtu: Option<(String, u32)>,
 }
 
 /// What an extension answered for one hop.
@@ -110,6 +149,10 @@ pub struct Decision {
     pub route: Option<String>,
     /// Every netfilter rule that matched, in order (`table chain #n: rule`).
     pub rules: Vec<String>,
+    /// What the link layer decided after the pipeline (device, neighbour,
+    /// FDB entry, veth peer, bridge port, encapsulation), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub link: Vec<String>,
     /// The transmitting interface, for matching the decision to a link.
     #[serde(skip)]
     pub oif: Option<String>,
@@ -170,6 +213,7 @@ impl Decision {
                             }
                         })
                         .collect(),
+                    link: vec![],
                     oif,
                 }
             })

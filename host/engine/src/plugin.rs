@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::cluster::{NodeFacts, PodFacts, ServiceFacts};
 use crate::packet::Packet;
-use crate::path::{HopId, Step, Tx};
+use crate::path::{Finding, Step};
+use crate::walk::KernelWalk;
 
 /// How a call into an extension failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,42 +64,41 @@ impl fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
-/// What a node hop is for.
-pub enum NodeTarget<'a> {
-    Pod(&'a PodFacts, Option<std::net::Ipv4Addr>),
-    Host(&'a NodeFacts),
-    Service(&'a ServiceFacts),
-    External,
-    Serve,
+/// What a net-node's walk is for, by what the packet is addressed to as
+/// it arrives (before the node's own NAT): which of the plugin's roles is
+/// asked about it.
+pub enum Role<'a> {
+    /// A pod originates the packet.
+    PodSend(&'a PodFacts),
+    /// A pod receives it.
+    PodReceive(&'a PodFacts),
+    /// At a node, for a pod (here or elsewhere).
+    ToPod(&'a NodeFacts, &'a PodFacts),
+    /// At a node, for another node's host network.
+    ToHost(&'a NodeFacts, &'a NodeFacts),
+    /// At a node, for a Service.
+    ToService(&'a NodeFacts, &'a ServiceFacts),
+    /// At a node, for the outside.
+    ToExternal(&'a NodeFacts),
+    /// At a node, for the node itself.
+    Serve(&'a NodeFacts),
 }
 
-/// A CNI plugin as the diagnosis loop sees it.
+/// A plugin's answer about one net-node's walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HopAnswer {
+    /// The host's walk stands; the CNI's suspicions about it.
+    Checks(Vec<Finding>),
+    /// The plugin walked the net-node itself (an eBPF datapath): its step
+    /// replaces the host's.
+    Walked(Step),
+}
+
+/// A CNI plugin as the diagnosis loop sees it: it is shown the host's walk
+/// of each net-node and adds what its CNI knows.
 pub trait Plugin {
-    /// `pod` originates `packet`.
-    fn pod_send(
-        &mut self,
-        pod: &PodFacts,
-        node_ip: Option<std::net::Ipv4Addr>,
-        packet: &Packet,
-    ) -> Result<Step, CallError>;
-
-    /// `pod` receives `tx`, sent by `from`.
-    fn pod_receive(
-        &mut self,
-        pod: &PodFacts,
-        node_ip: Option<std::net::Ipv4Addr>,
-        from: &HopId,
-        tx: &Tx,
-    ) -> Result<Step, CallError>;
-
-    /// A node hop, already dispatched by destination.
-    fn node_hop(
-        &mut self,
-        node: &NodeFacts,
-        upstream: Option<(&HopId, &Tx)>,
-        packet: &Packet,
-        target: NodeTarget<'_>,
-    ) -> Result<Step, CallError>;
+    /// What the CNI knows about `walk`, a net-node's walk in `role`.
+    fn hop(&mut self, role: Role<'_>, walk: &KernelWalk) -> Result<HopAnswer, CallError>;
 
     /// The node owning `ip`, an address of no pod and no node in the objects
     /// (a tunnel device's). The default knows none.
@@ -107,24 +107,42 @@ pub trait Plugin {
         Ok(None)
     }
 
+    /// What the cloud underlay does to `packet` from node `src` (leaving by
+    /// `oif`) to node `dst`, or to the outside when `dst` is None (the cloud
+    /// provider's infra-shim). The default has no underlay to check.
+    fn underlay(
+        &mut self,
+        src: &NodeFacts,
+        oif: &str,
+        dst: Option<&NodeFacts>,
+        packet: &Packet,
+    ) -> Result<Underlay, CallError> {
+        let _ = (src, oif, dst, packet);
+        Ok(Underlay::default())
+    }
+
     /// What the cloud underlay does to `packet`, from outside the cluster,
-    /// on its way to `node` (the cloud provider's infra-shim). The default
-    /// has no underlay to check.
+    /// on its way to `node`. The default has no underlay to check.
     fn underlay_from_outside(
         &mut self,
         node: &NodeFacts,
         packet: &Packet,
-    ) -> Result<Entry, CallError> {
+    ) -> Result<Underlay, CallError> {
         let _ = (node, packet);
-        Ok(Entry::default())
+        Ok(Underlay::default())
     }
 }
 
-/// What the cloud does to a packet from outside on its way to a node.
+/// What the cloud does to a packet on the underlay.
 #[derive(Debug, Clone, Default)]
-pub struct Entry {
+pub struct Underlay {
+    /// The cloud devices passed, as one line each (`security-group sg-1: ...`).
+    pub hops: Vec<String>,
     pub findings: Vec<crate::path::Finding>,
-    /// The packet as the node receives it, when the cloud translated it
-    /// (a load balancer to `node-ip:node-port`); None: unchanged.
+    /// The packet as the node receives it, when the cloud translated it on
+    /// the way in (a load balancer to `node-ip:node-port`); None: unchanged.
     pub packet: Option<Packet>,
+    /// The MAC of the receiving interface, when the cloud delivers to one
+    /// other than the node's primary (an ENI holding the destination).
+    pub delivered_to: Option<String>,
 }

@@ -277,6 +277,7 @@ mod tests {
             encap: None,
             reply: false,
             tos: 0,
+            size: 0,
         };
         let v = check.at_pod(&facts, Some("y/a"), &p, "x/a");
         v.into_iter()

@@ -219,14 +219,7 @@ impl Report {
 }
 
 fn kind_name(k: LinkKind) -> &'static str {
-    match k {
-        LinkKind::Veth => "veth",
-        LinkKind::Vxlan => "vxlan",
-        LinkKind::Ipip => "ipip",
-        LinkKind::Infra => "underlay",
-        LinkKind::Local => "local",
-        LinkKind::External => "external",
-    }
+    k.name()
 }
 
 fn action_name(a: Action) -> &'static str {

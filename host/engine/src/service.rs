@@ -13,7 +13,7 @@ use ipnet::Ipv4Net;
 use crate::cluster::{ClusterView, EndpointFacts, ServiceFacts, ServicePortFacts};
 use crate::detect::Settings;
 use crate::netstack::ipvs::IpvsMatch;
-use crate::netstack::netfilter::Hook;
+use crate::netstack::netfilter::{Hook, RuleHit};
 use crate::netstack::{Netstack, NetstackError};
 use crate::packet::Packet;
 use crate::suspicion::Level;
@@ -63,6 +63,8 @@ pub struct Backend {
 pub struct Resolution {
     pub backends: Vec<Backend>,
     pub findings: Vec<(Level, String)>,
+    /// The masquerade mark kube-proxy's config gives, when it was read.
+    pub configured_mark: Option<u32>,
 }
 
 /// The Service and port a packet is addressed to: by cluster IP and port, or
@@ -99,7 +101,10 @@ pub(crate) fn endpoint_port(ep: &EndpointFacts, sp: &ServicePortFacts) -> Option
 
 /// Resolve `packet` on `node` the way kube-proxy's rules would.
 pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, proxy: &ProxyConfig) -> Resolution {
-    let mut out = Resolution::default();
+    let mut out = Resolution {
+        configured_mark: proxy.configured_mark,
+        ..Resolution::default()
+    };
     let Some((svc, port, via_node_port)) = find(view, packet) else {
         out.findings.push((
             Level::Fatal,
@@ -243,9 +248,6 @@ pub fn resolve_iptables(
     stack: Result<&Netstack, NetstackError>,
 ) -> Resolution {
     let model = resolve(view, node, packet, proxy);
-    let svc_name = find(view, packet)
-        .map(|(s, _, _)| s.id())
-        .unwrap_or_else(|| format!("{}:{}", packet.dst, packet.dport));
     let stack = match stack {
         Ok(s) => s,
         Err(e) => return model_stands_in(model, node, &e.to_string()),
@@ -259,22 +261,113 @@ pub fn resolve_iptables(
         Ok(o) => o,
         Err(e) => return model_stands_in(model, node, &e.to_string()),
     };
+    let seen: Vec<(Packet, Vec<RuleHit>)> = outcomes
+        .iter()
+        .map(|o| (o.packet, o.trace.clone()))
+        .collect();
+    let findings = check_translations(view, node, packet, &model, &seen, stack.rules().ok());
+    let backends = seen
+        .iter()
+        .filter(|(p, _)| (p.dst, p.dport) != (packet.dst, packet.dport))
+        .filter_map(|(p, _)| {
+            let b = model.backends.iter().find(|b| b.endpoint == p.dst)?;
+            Some(Backend {
+                packet: *p,
+                endpoint: p.dst,
+                pod: b.pod.clone(),
+            })
+        })
+        .collect();
+    Resolution {
+        backends,
+        findings,
+        configured_mark: model.configured_mark,
+    }
+}
+
+/// kube-proxy's translation on `node`, as the walk's nat hooks (or IPVS)
+/// did it to each branch, against the Service and its EndpointSlices: each
+/// difference a suspicion.
+pub fn cross_check(
+    view: &ClusterView,
+    node: &str,
+    packet: &Packet,
+    proxy: &ProxyConfig,
+    mode: crate::detect::ProxyMode,
+    stack: Result<&Netstack, NetstackError>,
+    branches: &[crate::walk::WalkBranch],
+) -> Vec<(Level, String)> {
+    use crate::detect::ProxyMode;
+    let model = resolve(view, node, packet, proxy);
+    let stack = match stack {
+        Ok(s) => s,
+        Err(_) => return model.findings,
+    };
+    match mode {
+        ProxyMode::Ipvs => {
+            return resolve_ipvs(view, node, packet, proxy, stack.ipvs(packet)).findings;
+        }
+        ProxyMode::Iptables => {}
+        _ => return model.findings,
+    }
+    let rules = match stack.rules() {
+        Ok(r) => r,
+        Err(e) => {
+            let mut f = model.findings;
+            f.push(stand_in_warning(node, &e.to_string()));
+            return f;
+        }
+    };
+    // The pass that took the flow's own packet (not a tunnel's outer one).
+    let seen: Vec<(Packet, Vec<RuleHit>)> = branches
+        .iter()
+        .filter(|b| !matches!(b.end, crate::walk::BranchEnd::Unknown { .. }))
+        .filter_map(|b| {
+            b.passes
+                .iter()
+                .find(|f| f.packet.protocol == packet.protocol && f.packet.sport == packet.sport)
+                .map(|f| (f.packet, f.rules.clone()))
+        })
+        .collect();
+    if seen.is_empty() {
+        return model.findings;
+    }
+    check_translations(view, node, packet, &model, &seen, Some(rules))
+}
+
+/// The translations the rules did (`seen`: each branch's packet after the
+/// nat hook, with the rules it met) against the model.
+fn check_translations(
+    view: &ClusterView,
+    node: &str,
+    packet: &Packet,
+    model: &Resolution,
+    seen: &[(Packet, Vec<RuleHit>)],
+    rules: Option<&crate::netstack::netfilter::Ruleset>,
+) -> Vec<(Level, String)> {
+    let svc_name = find(view, packet)
+        .map(|(s, _, _)| s.id())
+        .unwrap_or_else(|| format!("{}:{}", packet.dst, packet.dport));
     // Without a ready endpoint kube-proxy programs a REJECT, not a DNAT: the
     // model's finding says it, and the filter rules do it in the pipeline.
+    let mut findings = model.findings.clone();
     if model.backends.is_empty() {
-        return model;
+        return findings;
     }
-    let mut out = Resolution {
-        backends: Vec::new(),
-        findings: model.findings.clone(),
-    };
-    let translated: Vec<_> = outcomes
-        .iter()
-        .filter(|o| (o.packet.dst, o.packet.dport) != (packet.dst, packet.dport))
-        .collect();
-    let untranslated = outcomes.len() - translated.len();
+    let mut translated: Vec<(Packet, &Vec<RuleHit>)> = Vec::new();
+    let mut untranslated = 0;
+    for (p, trace) in seen {
+        if (p.dst, p.dport) == (packet.dst, packet.dport) {
+            untranslated += 1;
+        } else if !translated
+            .iter()
+            .any(|(q, _)| (q.dst, q.dport) == (p.dst, p.dport))
+        {
+            translated.push((*p, trace));
+        }
+    }
     if translated.is_empty() {
-        out.findings.push((
+        findings.push((
             Level::Fatal,
             format!(
                 "kube-proxy on node {node} has no rule for Service {svc_name} ({}:{}/{}), though its EndpointSlices list {} ready endpoint(s): the Service is not programmed on this node (kube-proxy not running or not synced); the packet leaves un-DNATed",
@@ -284,58 +377,55 @@ pub fn resolve_iptables(
                 model.backends.len()
             ),
         ));
-        return out;
+        return findings;
     }
     if untranslated > 0 {
-        out.findings.push((
+        findings.push((
             Level::Fatal,
             format!(
                 "node {node}'s rules for Service {svc_name} let some new connections fall through without DNAT (no rule catches the last statistic branch): those reach no backend",
             ),
         ));
     }
-    // The traversal above parsed the rules already: read the two chains there.
-    let (set, tested) = match stack.rules() {
-        Ok(rules) => (
+    let (set, tested) = match rules {
+        Some(rules) => (
             chain_mark(rules, "KUBE-MARK-MASQ", "--set-xmark")
                 .or_else(|| chain_mark(rules, "KUBE-MARK-MASQ", "--set-mark")),
             chain_mark(rules, "KUBE-POSTROUTING", "--mark"),
         ),
-        Err(_) => (None, None),
+        None => (None, None),
     };
     let mismatch = match (set, tested) {
         (Some(a), Some(b)) if a != b => Some((a, b)),
         _ => None,
     };
     // The rules against kube-proxy's own config (masqueradeBit).
-    if let (Some(a), Some(want)) = (set, proxy.configured_mark)
+    if let (Some(a), Some(want)) = (set, model_configured_mark(model))
         && a != want
     {
-        out.findings.push((
+        findings.push((
             Level::Warning,
             format!(
                 "node {node}: KUBE-MARK-MASQ sets mark {a:#x}, but kube-proxy's config (masqueradeBit) says {want:#x}: the rules were written by another kube-proxy configuration"
             ),
         ));
     }
-    let mut seen = Vec::new();
-    for o in &translated {
-        let p = o.packet;
-        let rule = dnat_rule(&o.trace);
+    let mut hit = Vec::new();
+    for (p, trace) in &translated {
+        let rule = dnat_rule(trace);
         match model.backends.iter().find(|b| b.endpoint == p.dst) {
             None => {
-                out.findings.push((
+                findings.push((
                     Level::Fatal,
                     format!(
                         "node {node}: {rule} DNATs Service {svc_name} to {}:{}, which is no ready endpoint of it (stale rule: kube-proxy not synced)",
                         p.dst, p.dport
                     ),
                 ));
-                continue;
             }
             Some(b) => {
                 if b.packet.dport != p.dport {
-                    out.findings.push((
+                    findings.push((
                         Level::Fatal,
                         format!(
                             "node {node}: {rule} DNATs Service {svc_name} to {}:{}, but the endpoint's target port is {}",
@@ -343,10 +433,10 @@ pub fn resolve_iptables(
                         ),
                     ));
                 }
-                seen.push(b.endpoint);
+                hit.push(b.endpoint);
                 if let Some((a, t)) = mismatch {
                     let hairpin = packet.src == p.dst;
-                    out.findings.push((
+                    findings.push((
                         if hairpin { Level::Fatal } else { Level::Warning },
                         format!(
                             "node {node}: KUBE-MARK-MASQ sets mark {a:#x} but KUBE-POSTROUTING masquerades packets marked {t:#x}, so traffic kube-proxy marks for masquerade is not masqueraded{}",
@@ -358,17 +448,12 @@ pub fn resolve_iptables(
                         ),
                     ));
                 }
-                out.backends.push(Backend {
-                    packet: p,
-                    endpoint: p.dst,
-                    pod: b.pod.clone(),
-                });
             }
         }
     }
     for b in &model.backends {
-        if !seen.contains(&b.endpoint) {
-            out.findings.push((
+        if !hit.contains(&b.endpoint) {
+            findings.push((
                 Level::Warning,
                 format!(
                     "ready endpoint {} of Service {svc_name} has no rule on node {node}: it gets no traffic from this node (kube-proxy not synced)",
@@ -377,17 +462,26 @@ pub fn resolve_iptables(
             ));
         }
     }
-    out.findings.dedup();
-    out
+    findings.dedup();
+    findings
 }
 
-fn model_stands_in(mut model: Resolution, node: &str, why: &str) -> Resolution {
-    model.findings.push((
+/// The mark kube-proxy's config gives, carried in the model's backends.
+fn model_configured_mark(model: &Resolution) -> Option<u32> {
+    model.configured_mark
+}
+
+fn stand_in_warning(node: &str, why: &str) -> (Level, String) {
+    (
         Level::Warning,
         format!(
             "cannot check kube-proxy's rules on node {node} ({why}): Service translation is taken from the EndpointSlices"
         ),
-    ));
+    )
+}
+
+fn model_stands_in(mut model: Resolution, node: &str, why: &str) -> Resolution {
+    model.findings.push(stand_in_warning(node, why));
     model
 }
 
@@ -532,6 +626,7 @@ mod tests {
             encap: None,
             reply: false,
             tos: 0,
+            size: 0,
         }
     }
 

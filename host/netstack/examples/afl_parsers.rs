@@ -35,6 +35,7 @@ fn exercise(input: &str) {
         mark: 0x4000,
         encap: None,
         reply: false,
+        size: 0,
     };
     let sets = IpsetStore::parse(input).unwrap_or_default();
     for name in input

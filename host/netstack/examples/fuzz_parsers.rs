@@ -357,6 +357,7 @@ fn packet(protocol: Protocol) -> Packet {
         encap: None,
         reply: false,
         tos: 0,
+        size: 0,
     }
 }
 

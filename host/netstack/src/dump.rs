@@ -76,7 +76,7 @@ pub struct NetnsDump {
 }
 
 /// A network interface.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Interface {
     pub index: u32,
@@ -100,6 +100,53 @@ pub struct Interface {
     pub mac: Option<String>,
     #[serde(default)]
     pub vxlan: Option<Vxlan>,
+    /// The device this one is stacked on (a VLAN's, macvlan's or ipvlan's
+    /// parent), by name in the node's host netns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// For a bridge port, its hairpin flag (`bridge link`); None: not a port,
+    /// or not collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hairpin: Option<bool>,
+    /// Point-to-point tunnel attributes (ipip, gre, sit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<Tunnel>,
+    /// WireGuard attributes (`wg show DEV dump`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wireguard: Option<Wireguard>,
+}
+
+/// A point-to-point tunnel's endpoints (`ip -d link`: `local A remote B`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tunnel {
+    #[serde(default)]
+    pub local: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub remote: Option<Ipv4Addr>,
+}
+
+/// A WireGuard device's own port and its peers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wireguard {
+    pub listen_port: u16,
+    /// The fwmark its own UDP packets carry (Calico: 0x100000).
+    #[serde(default)]
+    pub fwmark: u32,
+    #[serde(default)]
+    pub peers: Vec<WireguardPeer>,
+}
+
+/// One WireGuard peer: where it is and which inner addresses go to it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireguardPeer {
+    pub public_key: String,
+    #[serde(default)]
+    pub endpoint: Option<(Ipv4Addr, u16)>,
+    #[serde(default)]
+    pub allowed_ips: Vec<Ipv4Net>,
 }
 
 impl Interface {
@@ -218,7 +265,7 @@ fn lookup() -> String {
 }
 
 /// A neighbour (ARP) entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Neighbour {
     pub ip: Ipv4Addr,
@@ -229,8 +276,9 @@ pub struct Neighbour {
     pub state: String,
 }
 
-/// A bridge FDB entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A forwarding database entry: a bridge's (port by MAC) or a VXLAN
+/// device's (remote VTEP by MAC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FdbEntry {
     pub mac: String,
@@ -239,6 +287,15 @@ pub struct FdbEntry {
     pub dst: Option<Ipv4Addr>,
     #[serde(default)]
     pub master: Option<String>,
+    /// The VXLAN VNI, when the entry sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vni: Option<u32>,
+    /// The VXLAN UDP port, when the entry sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `self`, `master`, `permanent`, `static`, `extern_learn`, as `bridge fdb` prints them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 /// An IPVS virtual service (`ipvsadm -Ln`).

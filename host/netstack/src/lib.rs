@@ -3,6 +3,7 @@
 
 pub mod dump;
 pub mod ipvs;
+pub mod link;
 pub mod netfilter;
 pub mod packet;
 pub mod pipeline;
@@ -15,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 use crate::dump::{FdbEntry, Interface, Neighbour, NetnsDump, NodeDump};
 use crate::packet::{Packet, Protocol};
 pub use ipvs::{IpvsBranch, IpvsMatch};
+pub use link::{Carriage, LinkDrop, LinkEnd, LinkStep, NetnsId};
 use netfilter::{ConnState, Hook, IpsetStore, NetnsFacts, Outcome, ReverseRoute, Ruleset};
 pub use pipeline::{Conntrack, CtEntry, DropCause, Fate, ForwardQuery, Forwarded};
 pub use route::{RouteHit, RouteKind, RouteQuery, RouteSelectors};
@@ -126,6 +128,37 @@ impl Netstack {
         Ok(self.dump.fdb.iter().filter(|e| e.dev == dev).collect())
     }
 
+    /// Every FDB entry of the netns (a bridge's entries name its ports).
+    pub fn fdb_all(&self) -> Result<&[FdbEntry], NetstackError> {
+        self.absent("fdb")?;
+        Ok(&self.dump.fdb)
+    }
+
+    /// The source address MASQUERADE gives a packet leaving by `oif` toward
+    /// `toward`, as the kernel's `inet_select_addr` picks it: an address of
+    /// the device in `toward`'s subnet, else its first; a device without an
+    /// address (a Calico veth) borrows the first global address of another
+    /// device, in ifindex order.
+    pub fn select_address(&self, oif: &str, toward: Ipv4Addr) -> Option<Ipv4Addr> {
+        if let Some(dev) = self.interface(oif)
+            && !dev.addresses.is_empty()
+        {
+            return dev
+                .addresses
+                .iter()
+                .find(|a| a.contains(&toward))
+                .or_else(|| dev.addresses.first())
+                .map(|a| a.addr());
+        }
+        let mut devices: Vec<&Interface> = self.dump.interfaces.iter().collect();
+        devices.sort_by_key(|i| i.index);
+        devices
+            .into_iter()
+            .flat_map(|i| i.addresses.iter())
+            .map(|a| a.addr())
+            .find(|a| !a.is_loopback() && !a.is_link_local())
+    }
+
     /// A socket listens on `ip` (or any address) at `port`.
     pub fn listening(
         &self,
@@ -218,6 +251,10 @@ impl NetnsFacts for Netstack {
         self.interface(ifname)
             .and_then(|i| i.addresses.first())
             .map(|a| a.addr())
+    }
+
+    fn masquerade_address(&self, oif: &str, toward: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.select_address(oif, toward)
     }
 
     fn interface_addresses(&self, ifname: &str) -> Option<Vec<Ipv4Addr>> {
@@ -374,6 +411,35 @@ impl Netstacks {
     /// A node's host netns (loaded on first access in lazy mode).
     pub fn node(&self, name: &str) -> Result<&Netstack, NetstackError> {
         self.node_netns(name).map(|n| &n.host)
+    }
+
+    /// Any netns of the cluster.
+    pub fn netns(&self, id: &NetnsId) -> Result<&Netstack, NetstackError> {
+        match id {
+            NetnsId::Node(n) => self.node(n),
+            NetnsId::Pod { pod, .. } => self.pod(pod),
+        }
+    }
+
+    /// The pods' netns of node `name`, by `namespace/name`.
+    pub fn pods_of(&self, name: &str) -> Result<Vec<(&str, &Netstack)>, NetstackError> {
+        Ok(self
+            .node_netns(name)?
+            .pods
+            .iter()
+            .map(|(id, s)| (id.as_str(), s))
+            .collect())
+    }
+
+    /// The node whose dump holds pod `id`'s netns.
+    pub fn node_of_pod(&self, id: &str) -> Option<String> {
+        match &*self.source {
+            Source::Loaded(nodes) => nodes
+                .iter()
+                .find(|(_, n)| n.pods.contains_key(id))
+                .map(|(name, _)| name.clone()),
+            Source::Lazy(lazy) => lazy.pod_node.get(id).cloned(),
+        }
     }
 
     /// A pod's netns (`namespace/name`); loads its node in lazy mode.

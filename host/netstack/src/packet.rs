@@ -13,6 +13,8 @@ pub enum Protocol {
     Udp,
     Icmp,
     Sctp,
+    /// IP-in-IP: the outer packet of a tunnel, never a flow's own protocol.
+    Ipip,
 }
 
 impl Protocol {
@@ -23,6 +25,7 @@ impl Protocol {
             Protocol::Udp => "udp",
             Protocol::Icmp => "icmp",
             Protocol::Sctp => "sctp",
+            Protocol::Ipip => "ipip",
         }
     }
 
@@ -33,6 +36,7 @@ impl Protocol {
             Protocol::Udp => 17,
             Protocol::Icmp => 1,
             Protocol::Sctp => 132,
+            Protocol::Ipip => 4,
         }
     }
 
@@ -43,6 +47,7 @@ impl Protocol {
             "udp" => Some(Protocol::Udp),
             "icmp" => Some(Protocol::Icmp),
             "sctp" => Some(Protocol::Sctp),
+            "ipip" | "ipencap" => Some(Protocol::Ipip),
             _ => None,
         }
     }
@@ -60,6 +65,18 @@ impl fmt::Display for Protocol {
 pub enum EncapKind {
     Vxlan,
     Ipip,
+    Wireguard,
+}
+
+impl EncapKind {
+    /// The kernel's link kind of the device that does it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EncapKind::Vxlan => "vxlan",
+            EncapKind::Ipip => "ipip",
+            EncapKind::Wireguard => "wireguard",
+        }
+    }
 }
 
 /// The outer header of an encapsulated packet.
@@ -92,6 +109,14 @@ pub struct Packet {
     /// The IP TOS byte (`ip rule … tos`, `-m tos`, set by the TOS/DSCP targets).
     #[serde(skip_serializing_if = "is_zero")]
     pub tos: u8,
+    /// The size in bytes of the (inner) IP packet: a diagnosis sends full-size
+    /// packets, as large as the path's ends let it; 0 when not known.
+    #[serde(skip_serializing_if = "is_zero32")]
+    pub size: u32,
+}
+
+fn is_zero32(v: &u32) -> bool {
+    *v == 0
 }
 
 fn is_zero(v: &u8) -> bool {
@@ -115,11 +140,7 @@ impl fmt::Display for Packet {
             write!(f, " mark {:#x}", self.mark)?;
         }
         if let Some(e) = &self.encap {
-            let kind = match e.kind {
-                EncapKind::Vxlan => "vxlan",
-                EncapKind::Ipip => "ipip",
-            };
-            write!(f, " in {kind} {} -> {}", e.src, e.dst)?;
+            write!(f, " in {} {} -> {}", e.kind.name(), e.src, e.dst)?;
         }
         Ok(())
     }

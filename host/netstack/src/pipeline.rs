@@ -121,6 +121,35 @@ pub struct ForwardQuery {
     pub l2_next_hop: Option<Ipv4Addr>,
     /// The TOS byte (`ip rule … tos`).
     pub tos: u8,
+    /// Translations that stand in for the netns's own nat rules where those
+    /// cannot say (not collected, or in a table the simulation does not
+    /// read): when the first nat hook leaves the destination unchanged, the
+    /// packet is translated to each of these instead (a branch each).
+    pub stand_in: Vec<Packet>,
+}
+
+impl ForwardQuery {
+    /// A packet this netns originates.
+    pub fn originated(packet: Packet) -> ForwardQuery {
+        ForwardQuery {
+            packet,
+            iif: None,
+            l2_next_hop: None,
+            tos: 0,
+            stand_in: Vec::new(),
+        }
+    }
+
+    /// A packet arriving on `iif`, sent to the L2 next hop `l2_next_hop`.
+    pub fn received(packet: Packet, iif: &str, l2_next_hop: Option<Ipv4Addr>) -> ForwardQuery {
+        ForwardQuery {
+            packet,
+            iif: Some(iif.to_string()),
+            l2_next_hop,
+            tos: 0,
+            stand_in: Vec::new(),
+        }
+    }
 }
 
 /// How one branch ends in this netns.
@@ -209,6 +238,9 @@ pub struct Forwarded {
     pub route: Option<RouteHit>,
     /// The frame was bridged between two ports of a bridge (no routing).
     pub bridged: bool,
+    /// The bridge port a bridged frame came in by: a bridge sends a frame
+    /// back out of it only with the port's hairpin flag.
+    pub ingress_port: Option<String>,
     /// Every rule that matched, over all hooks, in order.
     pub rules: Vec<RuleHit>,
     /// A rule could not be evaluated: the fate may differ.
@@ -232,6 +264,7 @@ struct Walk {
     entry: Option<CtEntry>,
     route: Option<RouteHit>,
     bridged: bool,
+    ingress_port: Option<String>,
     rules: Vec<RuleHit>,
     uncertain: bool,
     notes: Vec<String>,
@@ -245,6 +278,7 @@ impl Walk {
             packet: self.packet,
             route: self.route,
             bridged: self.bridged,
+            ingress_port: self.ingress_port,
             rules: self.rules,
             uncertain: self.uncertain,
             notes: self.notes,
@@ -281,6 +315,28 @@ impl Walk {
             self.packet.sport = e.orig.dport;
         }
     }
+}
+
+/// The query's stand-in translations, when the nat hook left a new
+/// connection's destination as it was.
+fn stand_in(w: Walk, q: &ForwardQuery) -> Vec<Walk> {
+    if q.stand_in.is_empty()
+        || w.packet.reply
+        || (w.packet.dst, w.packet.dport) != (w.orig.dst, w.orig.dport)
+    {
+        return vec![w];
+    }
+    q.stand_in
+        .iter()
+        .map(|p| {
+            let mut w = w.clone();
+            w.packet.dst = p.dst;
+            w.packet.dport = p.dport;
+            w.packet.mark |= p.mark;
+            w.conn.dnat = Some(true);
+            w
+        })
+        .collect()
 }
 
 impl Netstack {
@@ -322,6 +378,7 @@ impl Netstack {
             entry,
             route: None,
             bridged: false,
+            ingress_port: None,
             rules: Vec::new(),
             uncertain: false,
             notes: Vec::new(),
@@ -359,15 +416,18 @@ impl Netstack {
             return vec![w.drop(cause)];
         }
         let mut l3_iif = iif.to_string();
+        let mut port = None;
         let master = self.interface(iif).and_then(|i| i.master.clone());
         if let Some(bridge) = master {
             if let Err(cause) = self.device_up(&mut w, &bridge, false) {
                 return vec![w.drop(cause)];
             }
             if let Some(nh) = q.l2_next_hop.filter(|nh| !self.is_local(*nh)) {
+                w.ingress_port = Some(iif.to_string());
                 return self.bridged(w, &bridge, nh);
             }
             l3_iif = bridge;
+            port = Some(iif);
         }
         let mut out = Vec::new();
         for (mut w, o) in self.hook(w, Hook::Prerouting, Some(&l3_iif), None) {
@@ -376,9 +436,25 @@ impl Netstack {
                 continue;
             }
             w.unsnat();
-            out.extend(self.route_received(w, &l3_iif, q.tos));
+            for w in stand_in(w, q) {
+                out.extend(self.route_received(w, &l3_iif, port, q.tos));
+            }
         }
         out
+    }
+
+    /// br_netfilter: a frame addressed to the bridge itself whose destination
+    /// PREROUTING translated to an address behind the same bridge is bridged
+    /// back out (`br_nf_pre_routing_finish`'s bridged DNAT), not routed:
+    /// neither ip_forward nor rp_filter apply, and it may leave by the port
+    /// it came in by (hairpin).
+    fn bridged_dnat(&self, w: &Walk, iif: &str, port: Option<&str>, hit: &RouteHit) -> bool {
+        port.is_some()
+            && hit.kind == RouteKind::Unicast
+            && hit.dev.as_deref() == Some(iif)
+            && (w.packet.dst, w.packet.dport) != (w.orig.dst, w.orig.dport)
+            && !w.packet.reply
+            && self.sysctl("net.bridge.bridge-nf-call-iptables") == Some("1")
     }
 
     /// A frame bridged between two ports: with br_netfilter the IP hooks see
@@ -423,7 +499,13 @@ impl Netstack {
     }
 
     /// The routing decision for a received packet, then INPUT or FORWARD.
-    fn route_received(&self, w: Walk, iif: &str, tos: u8) -> Vec<Forwarded> {
+    fn route_received(
+        &self,
+        w: Walk,
+        iif: &str,
+        port: Option<&str>,
+        tos: u8,
+    ) -> Vec<Forwarded> {
         let q = RouteQuery {
             dst: Some(w.packet.dst),
             src: Some(w.packet.src),
@@ -442,14 +524,18 @@ impl Netstack {
         for hit in hits {
             let mut w = w.clone();
             w.route = Some(hit.clone());
-            if let Err(cause) = self.rp_filter(&mut w, iif) {
+            let bridged = self.bridged_dnat(&w, iif, port, &hit);
+            if !bridged && let Err(cause) = self.rp_filter(&mut w, iif) {
                 out.push(w.drop(cause));
                 continue;
             }
             match hit.kind {
                 RouteKind::Local | RouteKind::Broadcast => out.extend(self.input(w, iif)),
                 RouteKind::Unicast => {
-                    if let Err(cause) = self.forwarding(&mut w, iif) {
+                    if bridged {
+                        w.bridged = true;
+                        w.ingress_port = port.map(str::to_string);
+                    } else if let Err(cause) = self.forwarding(&mut w, iif) {
                         out.push(w.drop(cause));
                         continue;
                     }
@@ -473,18 +559,97 @@ impl Netstack {
 
     /// Local delivery: INPUT, where a reply's DNAT is reversed.
     fn input(&self, w: Walk, iif: &str) -> Vec<Forwarded> {
-        self.hook(w, Hook::Input, Some(iif), None)
-            .into_iter()
-            .map(|(mut w, o)| match o {
-                Some(cause) => w.drop(cause),
-                None => {
-                    w.undnat();
-                    w.end(Fate::Deliver {
-                        iif: iif.to_string(),
-                    })
+        let mut out = Vec::new();
+        for (mut w, o) in self.hook(w, Hook::Input, Some(iif), None) {
+            if let Some(cause) = o {
+                out.push(w.drop(cause));
+                continue;
+            }
+            if let Some(ipvs) = self.ipvs_new_connection(&w) {
+                out.extend(self.ipvs_forward(w, iif, ipvs));
+                continue;
+            }
+            w.undnat();
+            out.push(w.end(Fate::Deliver {
+                iif: iif.to_string(),
+            }));
+        }
+        out
+    }
+
+    /// IPVS takes a new connection to one of its virtual services at
+    /// LOCAL_IN, after INPUT (kube-proxy's ipvs mode binds the VIPs to
+    /// kube-ipvs0, so they route locally).
+    fn ipvs_new_connection(&self, w: &Walk) -> Option<crate::ipvs::IpvsMatch> {
+        if w.packet.reply || w.entry.is_some() || self.dump.absent.contains_key("ipvs") {
+            return None;
+        }
+        crate::ipvs::lookup(self.dump.ipvs.as_deref()?, &w.packet)
+    }
+
+    /// IPVS sends the connection to each schedulable real server (a branch
+    /// each): translated for Masq (the conntrack entry kube-proxy's
+    /// `net.ipv4.vs.conntrack` keeps), routed as the director's own packet,
+    /// out through POSTROUTING. No schedulable server: rejected.
+    fn ipvs_forward(&self, w: Walk, iif: &str, m: crate::ipvs::IpvsMatch) -> Vec<Forwarded> {
+        if m.rejects() {
+            let mut w = w;
+            w.notes.push(format!(
+                "IPVS `{}` has no real server that takes new connections",
+                m.text
+            ));
+            return vec![w.drop(DropCause::Netfilter {
+                hook: Hook::Input,
+                verdict: Verdict::Reject,
+                by: Some(RuleHit {
+                    table: "ipvs".into(),
+                    chain: m.text.clone(),
+                    index: 0,
+                    rule: format!("{} (no schedulable real server)", m.text),
+                }),
+            })];
+        }
+        let mut out = Vec::new();
+        for b in m.branches {
+            let mut w = w.clone();
+            w.packet = b.packet;
+            w.rules.push(RuleHit {
+                table: "ipvs".into(),
+                chain: m.text.clone(),
+                index: 1,
+                rule: format!(
+                    "{} {}",
+                    m.text,
+                    crate::ipvs::render_real_server(&b.real_server)
+                ),
+            });
+            let hits = match self.local_route(&w.packet, None, w.packet.tos) {
+                Ok(h) => h,
+                Err(e) => {
+                    out.push(w.drop(DropCause::Unavailable(e.to_string())));
+                    continue;
                 }
-            })
-            .collect()
+            };
+            let Some(hit) = hits.into_iter().next() else {
+                out.push(w.drop(DropCause::NoRoute));
+                continue;
+            };
+            w.route = Some(hit.clone());
+            match (hit.kind, hit.dev.clone()) {
+                (RouteKind::Unicast, Some(oif)) => {
+                    let next_hop = hit.gateway.unwrap_or(w.packet.dst);
+                    out.extend(self.postrouting(w, Some(iif), &oif, next_hop));
+                }
+                (RouteKind::Local, _) => {
+                    w.undnat();
+                    out.push(w.end(Fate::Deliver {
+                        iif: iif.to_string(),
+                    }));
+                }
+                _ => out.push(w.drop(DropCause::Route(Box::new(hit)))),
+            }
+        }
+        out
     }
 
     /// POSTROUTING, then the output device must be able to send.
@@ -530,11 +695,14 @@ impl Netstack {
         };
         let oif = first.dev.clone().unwrap_or_else(|| "lo".to_string());
         let mut out = Vec::new();
+        let mut passed = Vec::new();
         for (w, o) in self.hook(w, Hook::Output, None, Some(&oif)) {
-            if let Some(cause) = o {
-                out.push(w.drop(cause));
-                continue;
+            match o {
+                Some(cause) => out.push(w.drop(cause)),
+                None => passed.extend(stand_in(w, q)),
             }
+        }
+        for w in passed {
             let changed = (w.packet.dst, w.packet.mark) != (w.orig.dst, w.orig.mark);
             let hits = if changed {
                 match self.local_route(&w.packet, Some(w.packet.src), q.tos) {
@@ -777,6 +945,7 @@ mod tests {
             encap: None,
             reply: false,
             tos: 0,
+            size: 0,
         }
     }
 

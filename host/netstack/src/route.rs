@@ -396,6 +396,7 @@ mod tests {
             addresses: vec![addr.parse().unwrap()],
             mac: None,
             vxlan: None,
+            ..Interface::default()
         }
     }
 

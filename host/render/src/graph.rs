@@ -91,14 +91,7 @@ pub fn level_colour(l: Option<Level>) -> &'static str {
 }
 
 pub fn kind_name(k: LinkKind) -> &'static str {
-    match k {
-        LinkKind::Veth => "veth",
-        LinkKind::Vxlan => "vxlan",
-        LinkKind::Ipip => "ipip",
-        LinkKind::Infra => "underlay",
-        LinkKind::Local => "local",
-        LinkKind::External => "external",
-    }
+    k.name()
 }
 
 pub fn node_kind_name(k: NodeKind) -> &'static str {

@@ -389,7 +389,12 @@ impl<'r> Walk<'r, '_> {
                 st.next_table();
             }
             Target::Masquerade => {
-                match self.env.oif.and_then(|o| self.env.facts.primary_address(o)) {
+                let toward = st.flow.packet.dst;
+                match self
+                    .env
+                    .oif
+                    .and_then(|o| self.env.facts.masquerade_address(o, toward))
+                {
                     Some(a) => st.flow.packet.src = a,
                     None => {
                         let why = match self.env.oif {

@@ -83,8 +83,15 @@ impl Hook {
 pub trait NetnsFacts {
     /// True when `ip` is a local address of the netns (addrtype LOCAL).
     fn is_local(&self, ip: Ipv4Addr) -> bool;
-    /// The primary IPv4 address of interface `ifname` (for MASQUERADE), if any.
+    /// The primary IPv4 address of interface `ifname` (REDIRECT), if any.
     fn primary_address(&self, ifname: &str) -> Option<Ipv4Addr>;
+    /// The source MASQUERADE picks for a packet leaving by `oif` toward
+    /// `toward` (the kernel's `inet_select_addr`: a device without an
+    /// address borrows another device's).
+    fn masquerade_address(&self, oif: &str, toward: Ipv4Addr) -> Option<Ipv4Addr> {
+        let _ = toward;
+        self.primary_address(oif)
+    }
     /// The IPv4 addresses of `ifname` (addrtype `--limit-iface-*`); None: not known.
     fn interface_addresses(&self, _ifname: &str) -> Option<Vec<Ipv4Addr>> {
         None

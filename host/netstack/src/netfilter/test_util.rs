@@ -95,6 +95,7 @@ pub(crate) fn packet(proto: Protocol, src: &str, sport: u16, dst: &str, dport: u
         encap: None,
         reply: false,
         tos: 0,
+        size: 0,
     }
 }
 
