@@ -1,6 +1,6 @@
 //! A complete CNI plugin, `kernel-cni`, built as a WebAssembly component:
-//! pods on veth pairs, nodes forwarding as their kernel does — everything
-//! from the SDK's defaults, plus one check of its own.
+//! the host's kernel walk does the forwarding, and the plugin adds one
+//! check of its own.
 //!
 //! ```sh
 //! cargo build -p skoop-sdk --example kernel_cni --target wasm32-wasip2
@@ -46,23 +46,16 @@ impl CniPlugin for KernelCni {
         Ok((KernelCni { check_forwarding }, vec![]))
     }
 
-    // pod_send / pod_receive: the SDK's veth pod.
-    // to_host / to_external / serve / to_service: the SDK's kernel hop.
+    // Every other role: the host's kernel walk, nothing to add.
 
-    fn to_pod(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-        pod: &Pod,
-    ) -> Result<NodeStep> {
-        let mut hop = KernelHop::new(node, upstream, packet);
-        // A packet from a pod on this node to a pod is routed by the node
-        // unless it is bridged; the kernel pipeline already refuses to
-        // forward when the sysctl is off — this names it up front.
-        if self.check_forwarding && upstream.is_some() {
+    fn to_pod(&self, node: &Node, walk: &KernelWalk, _pod: &Pod) -> Result<HopAnswer> {
+        let mut f = Findings::new();
+        // A packet a pod sends to another pod is routed by the node unless
+        // it is bridged; the host's walk already refuses to forward when
+        // the sysctl is off — this names the CNI's requirement up front.
+        if self.check_forwarding && walk.upstream.is_some() {
             let ns = Netns::node(&node.name);
-            hop.findings().sysctl(
+            f.sysctl(
                 &ns,
                 "net.ipv4.ip_forward",
                 "1",
@@ -70,7 +63,7 @@ impl CniPlugin for KernelCni {
                 "the node does not route pod traffic",
             )?;
         }
-        hop.to_pod(pod)
+        Ok(f.into())
     }
 }
 

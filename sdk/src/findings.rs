@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::host::{Fate, ForwardQuery, Forwarded, Hook, Interface, Netns, RouteKind, Verdict};
+use crate::host::{Hook, Interface, Netns, RouteKind};
 use crate::types::*;
 use crate::{Error, Result};
 
@@ -41,18 +41,19 @@ impl Default for Expect<'_> {
 /// whether a fact it needed was missing.
 ///
 /// The checking methods ([`interface`](Findings::interface),
-/// [`sysctl`](Findings::sysctl), [`forward`](Findings::forward),
-/// [`neighbour`](Findings::neighbour), …) ask the host and record what is
-/// wrong; a fact the host could not collect becomes a warning through
-/// [`tolerate`](Findings::tolerate), never a silent pass. Finish the hop
-/// with [`into_step`](Findings::into_step) or [`dropped`](Findings::dropped).
+/// [`sysctl`](Findings::sysctl), [`neighbour`](Findings::neighbour), …)
+/// ask the host and record what is wrong; a fact the host could not collect
+/// becomes a warning through [`tolerate`](Findings::tolerate), never a
+/// silent pass. Turn them into a [`HopAnswer`](crate::HopAnswer) with
+/// `.into()`, or, for a plugin walking a hop itself, finish its step with
+/// [`into_step`](Findings::into_step) or [`dropped`](Findings::dropped).
 ///
 /// ```
 /// use skoop_sdk::prelude::*;
 ///
 /// let mut f = Findings::new();
-/// f.info("node-1 has 2 ECMP next hops to 10.244.1.7; following the first");
-/// f.info("node-1 has 2 ECMP next hops to 10.244.1.7; following the first"); // kept once
+/// f.info("flannel's VtepMAC of node-2 is 8e:b7:e5:7f:ec:c1");
+/// f.info("flannel's VtepMAC of node-2 is 8e:b7:e5:7f:ec:c1"); // kept once
 /// assert_eq!(f.suspicions.len(), 1);
 /// assert!(!f.blocking());
 ///
@@ -76,6 +77,8 @@ pub struct Findings {
     pub suspicions: Vec<Suspicion>,
     /// A fact this hop needed was not collected.
     pub unknown: bool,
+    /// Branches of the host's walk (by index) the CNI knows go no further.
+    pub ends: Vec<usize>,
 }
 
 impl Findings {
@@ -112,6 +115,14 @@ impl Findings {
         self.add(Level::Fatal, message)
     }
 
+    /// The branch `index` of the host's walk goes no further (the CNI
+    /// knows why; say it with a suspicion).
+    pub fn end(&mut self, index: usize) {
+        if !self.ends.contains(&index) {
+            self.ends.push(index);
+        }
+    }
+
     /// Any critical or fatal finding so far.
     pub fn blocking(&self) -> bool {
         self.suspicions
@@ -143,6 +154,11 @@ impl Findings {
     /// Finish a step: attach the findings.
     pub fn into_step(self, step: NodeStep) -> NodeStep {
         step.with(self.suspicions)
+    }
+
+    /// The suspicions gathered, for a [`HopAnswer`](crate::HopAnswer).
+    pub fn into_suspicions(self) -> Vec<Suspicion> {
+        self.suspicions
     }
 
     /// Finish a branch that goes no further: a drop when a finding explains
@@ -255,161 +271,6 @@ impl Findings {
         Ok(())
     }
 
-    /// Run a netfilter hook. A certain drop is fatal and names the deciding
-    /// rule; an uncertain one is a warning with the notes. Returns the
-    /// packet as it leaves the hook, or `None` when it is dropped.
-    pub fn netfilter(
-        &mut self,
-        ns: &Netns,
-        hook: Hook,
-        packet: &Packet,
-        iif: Option<&str>,
-        oif: Option<&str>,
-    ) -> Result<Option<Packet>> {
-        let hook_name = hook_name(hook);
-        let what = format!("iptables {hook_name} of {}", ns.label());
-        let Some(outcomes) = self.tolerate(&what, ns.netfilter(hook, packet, iif, oif))? else {
-            return Ok(Some(*packet));
-        };
-        for o in &outcomes {
-            for note in &o.notes {
-                self.warning(format!("{what}: {note}"));
-            }
-        }
-        let accepted = outcomes.iter().find(|o| o.verdict == Verdict::Accept);
-        let refused: Vec<_> = outcomes
-            .iter()
-            .filter(|o| o.verdict != Verdict::Accept)
-            .collect();
-        for o in &refused {
-            let verb = if o.verdict == Verdict::Drop {
-                "drops"
-            } else {
-                "rejects"
-            };
-            let by = match &o.decided_by {
-                Some(hit) if hit.index == 0 => {
-                    format!("{}/{} {}", hit.table, hit.chain, hit.rule)
-                }
-                Some(hit) => format!(
-                    "{}/{} rule {} `{}`",
-                    hit.table, hit.chain, hit.index, hit.rule
-                ),
-                None => hook_name.to_string(),
-            };
-            let msg = format!(
-                "iptables {by} {verb} the {} {} on {}",
-                packet.direction(),
-                packet.tuple(),
-                ns.label()
-            );
-            let certain = !o.uncertain && accepted.is_none();
-            self.add(
-                if certain {
-                    Level::Fatal
-                } else {
-                    Level::Warning
-                },
-                msg,
-            );
-        }
-        Ok(accepted.map(|o| o.packet))
-    }
-
-    /// Walk `q` through the netns's kernel pipeline (the host's
-    /// [`Netns::forward`]). Facts it could not check and undecidable rules
-    /// become warnings; every branch comes back, dropped ones included (see
-    /// [`Findings::report_drop`]).
-    pub fn forward(&mut self, ns: &Netns, q: &ForwardQuery) -> Result<Option<Vec<Forwarded>>> {
-        let what = format!("the kernel pipeline of {}", ns.label());
-        let Some(out) = self.tolerate(&what, ns.forward(q))? else {
-            return Ok(None);
-        };
-        for f in &out {
-            for u in &f.unchecked {
-                self.warning(format!("cannot check {u}"));
-            }
-            for note in &f.notes {
-                self.warning(format!("iptables of {}: {note}", ns.label()));
-            }
-        }
-        Ok(Some(out))
-    }
-
-    /// The suspicion for a branch the pipeline dropped, worded after what
-    /// decided it (the rule, the route and its table, the sysctl, the device).
-    /// A drop that depends on an undecidable rule is a warning.
-    pub fn report_drop(&mut self, ns: &Netns, packet: &Packet, f: &Forwarded) {
-        let Fate::Drop(cause) = &f.fate else {
-            return;
-        };
-        let level = if f.uncertain {
-            Level::Warning
-        } else {
-            Level::Fatal
-        };
-        let dir = packet.direction();
-        let msg = match cause.kind.as_str() {
-            "netfilter" => {
-                let by = match &cause.rule {
-                    Some(hit) if hit.index == 0 => {
-                        format!("{}/{} {}", hit.table, hit.chain, hit.rule)
-                    }
-                    Some(hit) => format!(
-                        "{}/{} rule {} `{}`",
-                        hit.table, hit.chain, hit.index, hit.rule
-                    ),
-                    None => "a hook".to_string(),
-                };
-                let verb = if cause.message.starts_with("rejected") {
-                    "rejects"
-                } else {
-                    "drops"
-                };
-                format!(
-                    "iptables {by} {verb} the {dir} {} on {}",
-                    f.packet.tuple(),
-                    ns.label()
-                )
-            }
-            "no-route" => format!(
-                "{} has no route to {} for the {dir} {}",
-                ns.label(),
-                f.packet.dst,
-                f.packet.tuple()
-            ),
-            "route" => match &cause.route {
-                Some(r) => {
-                    let table = match r.table {
-                        0 => format!("ip rule {}", r.rule_priority),
-                        254 => format!("table main (ip rule {})", r.rule_priority),
-                        t => format!("table {t} (ip rule {})", r.rule_priority),
-                    };
-                    format!(
-                        "{} routes {} to a {} route (`{}`, {table}): the {dir} is discarded",
-                        ns.label(),
-                        f.packet.dst,
-                        route_kind_name(r.kind),
-                        r.text
-                    )
-                }
-                None => format!("{}: {}", ns.label(), cause.message),
-            },
-            "unavailable" => {
-                self.warning(format!("cannot check {}: {}", ns.label(), cause.message));
-                self.unknown = true;
-                return;
-            }
-            _ => format!(
-                "{} drops the {dir} {}: {}",
-                ns.label(),
-                f.packet.tuple(),
-                cause.message
-            ),
-        };
-        self.add(level, msg);
-    }
-
     /// The neighbour of `ip` on `dev` must not be FAILED/INCOMPLETE.
     pub fn neighbour(&mut self, ns: &Netns, dev: &str, ip: Ipv4Addr, level: Level) -> Result<()> {
         let what = format!("neighbour {ip} on {dev} of {}", ns.label());
@@ -424,66 +285,6 @@ impl Findings {
         Ok(())
     }
 
-    /// Something must listen at the packet's destination.
-    pub fn listening(&mut self, ns: &Netns, packet: &Packet, level: Level) -> Result<()> {
-        let what = format!(
-            "{} port {} on {} of {}",
-            protocol_name(packet.protocol),
-            packet.dport,
-            packet.dst,
-            ns.label()
-        );
-        if packet.protocol == Protocol::Icmp {
-            return Ok(());
-        }
-        if let Some(false) = self.tolerate(
-            &format!("sockets of {}", ns.label()),
-            ns.listening(packet.protocol, packet.dst, packet.dport),
-        )? {
-            self.add(level, format!("nothing listens on {what}"));
-        }
-        Ok(())
-    }
-
-    /// Route the packet and check the result is a usable unicast route.
-    /// Returns the chosen routes (ECMP: several) or none when it cannot be routed.
-    pub fn route(
-        &mut self,
-        ns: &Netns,
-        packet: &Packet,
-        iif: Option<&str>,
-    ) -> Result<Option<Vec<crate::host::Route>>> {
-        let what = format!("routes of {}", ns.label());
-        let Some(routes) = self.tolerate(&what, ns.route(packet.dst, None, iif, packet.mark))?
-        else {
-            return Ok(None);
-        };
-        if routes.is_empty() {
-            self.fatal(format!(
-                "{} has no route to {} for the {} {}",
-                ns.label(),
-                packet.dst,
-                packet.direction(),
-                packet.tuple()
-            ));
-            return Ok(None);
-        }
-        let first = &routes[0];
-        match first.kind {
-            RouteKind::Unicast | RouteKind::Local => Ok(Some(routes)),
-            other => {
-                self.fatal(format!(
-                    "{} routes {} to a {} route (`{}`): the {} is discarded",
-                    ns.label(),
-                    packet.dst,
-                    route_kind_name(other),
-                    first.text,
-                    packet.direction()
-                ));
-                Ok(None)
-            }
-        }
-    }
 }
 
 /// The name `ip route` uses for a route kind.

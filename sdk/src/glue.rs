@@ -4,16 +4,22 @@
 use std::any::Any;
 use std::cell::RefCell;
 
-use crate::cni::exports::skoop::extension::metadata as cm;
-use crate::cni::skoop::extension::{cluster as wc, types as wt};
+use crate::cni::exports::skoop::extension::{metadata as cm, plugin as cp};
+use crate::cni::skoop::extension::{cluster as wc, types as wt, walk as ww};
 use crate::provider::exports::skoop::extension::{
     infra_shim as pi, metadata as pm, provider as pp,
 };
 use crate::types::*;
-use crate::{CloudProvider, CniPlugin, Metadata, Result, Underlay, WIT_VERSION};
+use crate::{
+    CloudProvider, CniPlugin, HopAnswer, KernelWalk, Metadata, Result, Underlay, WIT_VERSION,
+};
 
-/// What a hop export returns.
-pub type StepResult = std::result::Result<wt::NodeStep, wt::Error>;
+/// The host's walk, as a role export takes it.
+pub type Walk = ww::KernelWalk;
+/// What a role export returns.
+pub type AnswerResult = std::result::Result<ww::HopAnswer, wt::Error>;
+/// What `setup` returns.
+pub type SetupResult = std::result::Result<cp::SetupResult, wt::Error>;
 /// What `prefetch` returns.
 pub type SuspicionsResult = std::result::Result<Vec<wt::Suspicion>, wt::Error>;
 /// What an infra-shim export returns.
@@ -24,14 +30,20 @@ thread_local! {
     static PLUGIN: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-fn with_plugin<T: CniPlugin>(f: impl FnOnce(&T) -> Result<NodeStep>) -> StepResult {
+fn with_plugin<T: CniPlugin>(
+    walk: &Walk,
+    f: impl FnOnce(&T, &KernelWalk) -> Result<HopAnswer>,
+) -> AnswerResult {
+    let walk = crate::walk::walk_from(walk).map_err(error_to)?;
     PLUGIN.with(|cell| {
         let guard = cell.borrow();
         let plugin = guard
             .as_ref()
             .and_then(|b| b.downcast_ref::<T>())
             .ok_or_else(|| wt::Error::Internal("plugin used before setup".into()))?;
-        f(plugin).map(|s| step_to(&s)).map_err(error_to)
+        f(plugin, &walk)
+            .map(crate::walk::answer_to)
+            .map_err(error_to)
     })
 }
 
@@ -80,18 +92,22 @@ pub fn describe_provider(m: Metadata) -> pm::ExtensionInfo {
     describe!(m, pm, CloudProvider)
 }
 
-pub fn setup<T: CniPlugin>() -> std::result::Result<Vec<wt::Suspicion>, wt::Error> {
+pub fn setup<T: CniPlugin>() -> SetupResult {
     let (plugin, findings) = T::setup().map_err(error_to)?;
+    let enforces = plugin.enforces();
     PLUGIN.with(|cell| *cell.borrow_mut() = Some(Box::new(plugin)));
-    Ok(findings.iter().map(suspicion_to).collect())
+    Ok(cp::SetupResult {
+        suspicions: findings.iter().map(suspicion_to).collect(),
+        enforces,
+    })
 }
 
-pub fn pod_send<T: CniPlugin>(pod: wt::PodInfo, packet: wt::Packet) -> StepResult {
-    with_plugin::<T>(|p| p.pod_send(&pod_from(&pod)?, packet_from(&packet)?))
+pub fn pod_send<T: CniPlugin>(pod: wt::PodInfo, walk: Walk) -> AnswerResult {
+    with_plugin::<T>(&walk, |p, w| p.pod_send(&pod_from(&pod)?, w))
 }
 
-pub fn pod_receive<T: CniPlugin>(pod: wt::PodInfo, upstream: wt::Link) -> StepResult {
-    with_plugin::<T>(|p| p.pod_receive(&pod_from(&pod)?, &link_from(&upstream)?))
+pub fn pod_receive<T: CniPlugin>(pod: wt::PodInfo, walk: Walk) -> AnswerResult {
+    with_plugin::<T>(&walk, |p, w| p.pod_receive(&pod_from(&pod)?, w))
 }
 
 pub fn address_owner<T: CniPlugin>(ip: wt::IpAddress) -> Option<String> {
@@ -104,84 +120,32 @@ pub fn address_owner<T: CniPlugin>(ip: wt::IpAddress) -> Option<String> {
     })
 }
 
-fn upstream(l: Option<wt::Link>) -> Result<Option<Link>> {
-    l.as_ref().map(link_from).transpose()
+pub fn to_pod<T: CniPlugin>(node: wt::NodeInfo, walk: Walk, pod: wt::PodInfo) -> AnswerResult {
+    with_plugin::<T>(&walk, |p, w| p.to_pod(&node_from(&node)?, w, &pod_from(&pod)?))
 }
 
-pub fn to_pod<T: CniPlugin>(
-    node: wt::NodeInfo,
-    up: Option<wt::Link>,
-    packet: wt::Packet,
-    pod: wt::PodInfo,
-) -> StepResult {
-    with_plugin::<T>(|p| {
-        p.to_pod(
-            &node_from(&node)?,
-            upstream(up)?.as_ref(),
-            packet_from(&packet)?,
-            &pod_from(&pod)?,
-        )
-    })
-}
-
-pub fn to_host<T: CniPlugin>(
-    node: wt::NodeInfo,
-    up: Option<wt::Link>,
-    packet: wt::Packet,
-    target: wt::NodeInfo,
-) -> StepResult {
-    with_plugin::<T>(|p| {
-        p.to_host(
-            &node_from(&node)?,
-            upstream(up)?.as_ref(),
-            packet_from(&packet)?,
-            &node_from(&target)?,
-        )
+pub fn to_host<T: CniPlugin>(node: wt::NodeInfo, walk: Walk, target: wt::NodeInfo) -> AnswerResult {
+    with_plugin::<T>(&walk, |p, w| {
+        p.to_host(&node_from(&node)?, w, &node_from(&target)?)
     })
 }
 
 pub fn to_service<T: CniPlugin>(
     node: wt::NodeInfo,
-    up: Option<wt::Link>,
-    packet: wt::Packet,
+    walk: Walk,
     service: wt::ServiceInfo,
-) -> StepResult {
-    with_plugin::<T>(|p| {
-        p.to_service(
-            &node_from(&node)?,
-            upstream(up)?.as_ref(),
-            packet_from(&packet)?,
-            &service_from(&service)?,
-        )
+) -> AnswerResult {
+    with_plugin::<T>(&walk, |p, w| {
+        p.to_service(&node_from(&node)?, w, &service_from(&service)?)
     })
 }
 
-pub fn to_external<T: CniPlugin>(
-    node: wt::NodeInfo,
-    up: Option<wt::Link>,
-    packet: wt::Packet,
-) -> StepResult {
-    with_plugin::<T>(|p| {
-        p.to_external(
-            &node_from(&node)?,
-            upstream(up)?.as_ref(),
-            packet_from(&packet)?,
-        )
-    })
+pub fn to_external<T: CniPlugin>(node: wt::NodeInfo, walk: Walk) -> AnswerResult {
+    with_plugin::<T>(&walk, |p, w| p.to_external(&node_from(&node)?, w))
 }
 
-pub fn serve<T: CniPlugin>(
-    node: wt::NodeInfo,
-    up: Option<wt::Link>,
-    packet: wt::Packet,
-) -> StepResult {
-    with_plugin::<T>(|p| {
-        p.serve(
-            &node_from(&node)?,
-            upstream(up)?.as_ref(),
-            packet_from(&packet)?,
-        )
-    })
+pub fn serve<T: CniPlugin>(node: wt::NodeInfo, walk: Walk) -> AnswerResult {
+    with_plugin::<T>(&walk, |p, w| p.serve(&node_from(&node)?, w))
 }
 
 pub fn create_network<T: CloudProvider>(
@@ -205,6 +169,7 @@ fn underlay_to(u: Result<Underlay>) -> UnderlayResult {
             .collect(),
         suspicions: u.suspicions.iter().map(suspicion_to).collect(),
         entry: u.entry.as_ref().map(packet_to),
+        delivered_to: u.delivered_to,
     })
     .map_err(error_to)
 }

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use crate::cni::skoop::extension::{
-    cluster as wc, infra as wi, log as wl, netstack as wn, service as ws, types as wt,
+    cluster as wc, log as wl, netstack as wn, service as ws, types as wt,
 };
 use crate::types::*;
 use crate::{Error, Result};
@@ -55,7 +55,11 @@ pub enum Verdict {
 /// One netfilter rule a packet met.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RuleHit {
-    /// Table (raw, mangle, nat, filter, security).
+    /// For an nftables rule, its family (`ip`, `ip6`, `inet`, ...); None for iptables.
+    pub family: Option<String>,
+    /// The nftables rule handle.
+    pub handle: Option<u64>,
+    /// Table (iptables: raw, mangle, nat, filter, security; nftables: its name).
     pub table: String,
     /// Chain.
     pub chain: String,
@@ -70,6 +74,20 @@ pub struct RuleHit {
 pub struct IpRule {
     /// Priority.
     pub priority: u32,
+    /// `from` selector; None: all.
+    pub src: Option<Ipv4Net>,
+    /// `to` selector; None: all.
+    pub dst: Option<Ipv4Net>,
+    /// `iif` selector.
+    pub iif: Option<String>,
+    /// `oif` selector.
+    pub oif: Option<String>,
+    /// `fwmark` selector as (mark, mask).
+    pub fwmark: Option<(u32, u32)>,
+    /// Negated (`not`).
+    pub negated: bool,
+    /// `lookup`, `goto`, `blackhole`, `unreachable`, `prohibit`, `nop`.
+    pub action: String,
     /// The table it selects, for `lookup` rules.
     pub table: Option<u32>,
     /// The rule as `ip rule` prints it.
@@ -109,6 +127,8 @@ mirror!(
 
 fn rule_hit_from(r: wn::RuleHit) -> RuleHit {
     RuleHit {
+        family: r.family,
+        handle: r.handle,
         table: r.table,
         chain: r.chain,
         index: r.index,
@@ -128,19 +148,28 @@ pub mod cluster {
     /// The cluster CIDR, when known.
     pub fn cluster_cidr() -> Option<Ipv4Net> {
         wc::current_settings()
-            .cluster_cidr
-            .as_ref()
-            .and_then(|p| prefix_from(p).ok())
+            .cluster_cidrs
+            .iter()
+            .find_map(|p| prefix_from(p).ok())
     }
 
-    /// What `ip` is, given the destination port and protocol.
-    pub fn classify(ip: Ipv4Addr, port: u16, protocol: Protocol) -> Result<Endpoint> {
-        endpoint_from(&wc::classify(ip_to(ip), port, protocol_to(protocol)))
+    /// Who owns `ip`, given the destination port and protocol (a node's
+    /// address with a NodePort is a Service).
+    pub fn owner_of(ip: Ipv4Addr, port: u16, protocol: Protocol) -> Result<Owner> {
+        owner_from(&wc::owner_of(ip_to(ip), port, protocol_to(protocol)))
     }
 
     /// A pod by `namespace/name`.
     pub fn pod(id: &str) -> Option<Pod> {
         wc::pod(id).and_then(|p| pod_from(&p).ok())
+    }
+
+    /// The pods scheduled on node `name`.
+    pub fn pods_on(name: &str) -> Vec<Pod> {
+        wc::pods_on(name)
+            .iter()
+            .filter_map(|p| pod_from(p).ok())
+            .collect()
     }
 
     /// A node by name.
@@ -164,8 +193,8 @@ pub mod cluster {
     /// The node whose InternalIP is `ip` (one indexed lookup on the host; port 0
     /// is no NodePort, so a node address classifies as the node).
     pub fn node_by_ip(ip: Ipv4Addr) -> Option<Node> {
-        match classify(ip, 0, Protocol::Tcp) {
-            Ok(Endpoint::Node(n)) => Some(n),
+        match owner_of(ip, 0, Protocol::Tcp) {
+            Ok(Owner::Node(n)) => Some(n),
             _ => None,
         }
     }
@@ -229,6 +258,8 @@ pub struct Interface {
     pub oper_up: bool,
     pub master: Option<String>,
     pub peer_index: Option<u32>,
+    /// The device it is stacked on (a VLAN's, ipvlan's or macvlan's parent).
+    pub link: Option<String>,
     pub addresses: Vec<Ipv4Net>,
     pub mac: Option<String>,
     /// VXLAN id, for vxlan devices.
@@ -246,7 +277,7 @@ impl Interface {
     }
 }
 
-/// One next hop of a route lookup.
+/// A route: a table entry, or one next hop of a lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub table: u32,
@@ -266,7 +297,7 @@ pub struct Route {
     pub onlink: bool,
 }
 
-fn route_from(r: &wn::Route) -> Result<Route> {
+pub(crate) fn route_from(r: &wn::Route) -> Result<Route> {
     Ok(Route {
         table: r.table,
         kind: route_kind_from(r.kind),
@@ -358,19 +389,23 @@ pub struct Forwarded {
     pub natted: bool,
 }
 
-fn forwarded_from(f: wn::Forwarded) -> Result<Forwarded> {
+pub(crate) fn drop_cause_from(d: wn::DropCause) -> Result<DropCause> {
+    Ok(DropCause {
+        kind: d.kind,
+        message: d.message,
+        rule: d.rule.map(rule_hit_from),
+        route: d.route.as_ref().map(route_from).transpose()?,
+    })
+}
+
+pub(crate) fn forwarded_from(f: wn::Forwarded) -> Result<Forwarded> {
     let fate = match f.fate {
         wn::Fate::Deliver(iif) => Fate::Deliver(iif),
         wn::Fate::Transmit(t) => Fate::Transmit {
             oif: t.oif,
             next_hop: ip_from(&t.next_hop)?,
         },
-        wn::Fate::Drop(d) => Fate::Drop(Box::new(DropCause {
-            kind: d.kind,
-            message: d.message,
-            rule: d.rule.map(rule_hit_from),
-            route: d.route.as_ref().map(route_from).transpose()?,
-        })),
+        wn::Fate::Drop(d) => Fate::Drop(Box::new(drop_cause_from(d)?)),
     };
     Ok(Forwarded {
         fate,
@@ -401,12 +436,33 @@ impl Neighbour {
     }
 }
 
-/// A bridge FDB entry.
+/// A forwarding database entry (a bridge's or a VXLAN device's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FdbEntry {
     pub mac: String,
     pub dev: String,
+    /// The remote VTEP, for VXLAN entries.
     pub dst: Option<Ipv4Addr>,
+    /// `self`, `master`, `permanent`, `static`, ...
+    pub flags: Vec<String>,
+}
+
+pub(crate) fn fdb_from(e: &wn::FdbEntry) -> Result<FdbEntry> {
+    Ok(FdbEntry {
+        mac: e.mac.clone(),
+        dev: e.dev.clone(),
+        dst: e.dst.as_ref().map(ip_from).transpose()?,
+        flags: e.flags.clone(),
+    })
+}
+
+pub(crate) fn neighbour_from(n: &wn::Neighbour) -> Result<Neighbour> {
+    Ok(Neighbour {
+        ip: ip_from(&n.ip)?,
+        dev: n.dev.clone(),
+        lladdr: n.lladdr.clone(),
+        state: n.state.clone(),
+    })
 }
 
 /// One outcome of a netfilter hook.
@@ -441,6 +497,21 @@ impl Netns {
         Netns {
             inner: wt::Netns::Pod(id.to_string()),
             label: format!("pod {id}"),
+        }
+    }
+
+    pub(crate) fn from_wit(ns: &wt::Netns) -> Netns {
+        match ns {
+            wt::Netns::Node(n) => Netns::node(n),
+            wt::Netns::Pod(p) => Netns::pod(p),
+        }
+    }
+
+    /// The pod's `namespace/name`, for a pod's netns.
+    pub fn pod_id(&self) -> Option<&str> {
+        match &self.inner {
+            wt::Netns::Pod(p) => Some(p),
+            wt::Netns::Node(_) => None,
         }
     }
 
@@ -481,15 +552,31 @@ impl Netns {
         let rules = wn::ip_rules(&self.inner).map_err(error_from)?;
         Ok(rules
             .into_iter()
-            .map(|r| IpRule {
-                priority: r.priority,
-                table: r.table,
-                text: r.text,
+            .map(|r| {
+                Ok(IpRule {
+                    priority: r.priority,
+                    src: r.src.as_ref().map(prefix_from).transpose()?,
+                    dst: r.dst.as_ref().map(prefix_from).transpose()?,
+                    iif: r.iif,
+                    oif: r.oif,
+                    fwmark: r.fwmark,
+                    negated: r.negated,
+                    action: r.action,
+                    table: r.table,
+                    text: r.text,
+                })
             })
-            .collect())
+            .collect::<Result<_>>()?)
     }
 
-    /// Route lookup; empty means no route.
+    /// The routes of table `table` (254 main, 255 local, or a numbered one).
+    pub fn routes(&self, table: u32) -> Result<Vec<Route>> {
+        let routes = wn::routes(&self.inner, table).map_err(error_from)?;
+        routes.iter().map(route_from).collect()
+    }
+
+    /// Route lookup; empty means no route. For a datapath the host's walk
+    /// cannot see (eBPF): the walk already routes every packet it follows.
     pub fn route(
         &self,
         dst: Ipv4Addr,
@@ -509,7 +596,9 @@ impl Netns {
 
     /// Walk a packet through this netns as the kernel does (see the WIT
     /// `netstack.forward`): one entry per branch. The host keeps conntrack,
-    /// so a reply is translated back where its request was NATed.
+    /// so a reply is translated back where its request was NATed. For a
+    /// datapath the host's walk cannot see (eBPF), which hands packets to
+    /// the kernel.
     pub fn forward(&self, q: &ForwardQuery) -> Result<Vec<Forwarded>> {
         let wq = wn::ForwardQuery {
             packet: packet_to(&q.packet),
@@ -526,31 +615,24 @@ impl Netns {
         wn::is_local(&self.inner, ip_to(ip)).map_err(error_from)
     }
 
-    /// The neighbour entry for `ip` on `dev`.
-    pub fn neighbour(&self, dev: &str, ip: Ipv4Addr) -> Result<Option<Neighbour>> {
-        match wn::lookup_neighbour(&self.inner, dev, ip_to(ip)).map_err(error_from)? {
-            Some(n) => Ok(Some(Neighbour {
-                ip: ip_from(&n.ip)?,
-                dev: n.dev,
-                lladdr: n.lladdr,
-                state: n.state,
-            })),
-            None => Ok(None),
-        }
+    /// The neighbour entries on `dev` (every device when None); IPv4 only.
+    pub fn neighbours(&self, dev: Option<&str>) -> Result<Vec<Neighbour>> {
+        let list = wn::neighbours(&self.inner, dev).map_err(error_from)?;
+        Ok(list
+            .iter()
+            .filter_map(|n| neighbour_from(n).ok())
+            .collect())
     }
 
-    /// Bridge FDB entries on `dev`.
+    /// The neighbour entry for `ip` on `dev`.
+    pub fn neighbour(&self, dev: &str, ip: Ipv4Addr) -> Result<Option<Neighbour>> {
+        Ok(self.neighbours(Some(dev))?.into_iter().find(|n| n.ip == ip))
+    }
+
+    /// FDB entries on `dev`.
     pub fn fdb(&self, dev: &str) -> Result<Vec<FdbEntry>> {
         let list = wn::fdb(&self.inner, dev).map_err(error_from)?;
-        list.into_iter()
-            .map(|e| {
-                Ok(FdbEntry {
-                    mac: e.mac,
-                    dev: e.dev,
-                    dst: e.dst.as_ref().map(ip_from).transpose()?,
-                })
-            })
-            .collect()
+        list.iter().map(fdb_from).collect()
     }
 
     /// True when something listens on `ip` (or a wildcard) at `port`.
@@ -566,7 +648,7 @@ impl Netns {
         iif: Option<&str>,
         oif: Option<&str>,
     ) -> Result<Vec<FilterOutcome>> {
-        let outcomes = wn::netfilter(&self.inner, hook_to(hook), packet_to(packet), iif, oif)
+        let outcomes = wn::netfilter(&self.inner, hook_to(hook), &packet_to(packet), iif, oif)
             .map_err(error_from)?;
         outcomes
             .into_iter()
@@ -584,7 +666,7 @@ impl Netns {
     }
 }
 
-fn interface_from(i: &wn::InterfaceInfo) -> Result<Interface> {
+pub(crate) fn interface_from(i: &wn::InterfaceInfo) -> Result<Interface> {
     Ok(Interface {
         name: i.name.clone(),
         index: i.index,
@@ -594,7 +676,12 @@ fn interface_from(i: &wn::InterfaceInfo) -> Result<Interface> {
         oper_up: i.oper_up,
         master: i.master.clone(),
         peer_index: i.peer_index,
-        addresses: i.addresses.iter().map(prefix_from).collect::<Result<_>>()?,
+        link: i.link.clone(),
+        addresses: i
+            .addresses
+            .iter()
+            .filter_map(|a| prefix_from(a).ok())
+            .collect(),
         mac: i.mac.clone(),
         vxlan_id: i.vxlan.as_ref().map(|v| v.vni),
         vxlan_port: i.vxlan.as_ref().map(|v| v.port),
@@ -650,14 +737,17 @@ pub mod policy {
     }
 }
 
+/// Service resolution as the EndpointSlices describe it (the intent). The
+/// host's walk translates Services from the node's own rules; this is for a
+/// datapath the walk cannot see (an eBPF kube-proxy replacement).
 pub mod service {
     use super::*;
 
-    /// One backend: the translated packet and what it now goes to.
+    /// One backend: the translated packet and who it now goes to.
     #[derive(Debug, Clone)]
     pub struct Backend {
         pub packet: Packet,
-        pub target: Endpoint,
+        pub target: Owner,
     }
 
     /// Backends and findings for a Service packet.
@@ -669,7 +759,7 @@ pub mod service {
 
     /// Resolve a packet addressed to a Service on `node`.
     pub fn resolve(node: &str, packet: Packet) -> Result<Resolution> {
-        let r = ws::resolve(node, packet_to(&packet)).map_err(error_from)?;
+        let r = ws::resolve(node, &packet_to(&packet)).map_err(error_from)?;
         Ok(Resolution {
             backends: r
                 .backends
@@ -677,36 +767,12 @@ pub mod service {
                 .map(|b| {
                     Ok(Backend {
                         packet: packet_from(&b.packet)?,
-                        target: endpoint_from(&b.target)?,
+                        target: owner_from(&b.target)?,
                     })
                 })
                 .collect::<Result<_>>()?,
             suspicions: r.suspicions.iter().map(suspicion_from).collect(),
         })
-    }
-}
-
-/// The underlay, as checked by the active cloud provider.
-pub mod infra {
-    use super::*;
-
-    /// Check node `src` → node `dst` over the underlay.
-    pub fn node_to_node(
-        src: &str,
-        oif: &str,
-        dst: &str,
-        packet: &Packet,
-    ) -> Result<Vec<Suspicion>> {
-        wi::node_to_node(src, oif, dst, packet_to(packet))
-            .map(|v| v.iter().map(suspicion_from).collect())
-            .map_err(error_from)
-    }
-
-    /// Check node `src` → outside over the underlay.
-    pub fn node_to_external(src: &str, oif: &str, packet: &Packet) -> Result<Vec<Suspicion>> {
-        wi::node_to_external(src, oif, packet_to(packet))
-            .map(|v| v.iter().map(suspicion_from).collect())
-            .map_err(error_from)
     }
 }
 

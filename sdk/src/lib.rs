@@ -5,32 +5,31 @@
 //! `skoop` host loads with `--extension FILE`.
 //!
 //! Everything an author needs is in [`prelude`]: plain Rust types for
-//! packets, hops and suspicions; read-only access to what the host lends
-//! ([`host`]: the cluster view, the netstack simulation of every network
-//! namespace, kube-proxy service resolution, the underlay); [`Findings`],
-//! which turns netstack facts into suspicions; [`VethPod`], a ready-made
-//! veth-attached pod; [`KernelHop`], a node hop that forwards as the node's
-//! kernel does; and one macro to export a CNI plugin
-//! ([`export_cni_plugin!`]) or a cloud provider ([`export_cloud_provider!`]).
+//! packets, net-nodes and suspicions; read-only access to what the host
+//! lends ([`host`]: the cluster view and the facts of every network
+//! namespace); the host's walk of each net-node ([`KernelWalk`]);
+//! [`Findings`], which turns facts into suspicions; and one macro to export
+//! a CNI plugin ([`export_cni_plugin!`]) or a cloud provider
+//! ([`export_cloud_provider!`]).
 //!
 //! ## A CNI plugin
 //!
-//! A CNI plugin implements [`CniPlugin`]. Only [`CniPlugin::setup`] is
-//! required: the pod side defaults to [`VethPod`] (pods on a veth pair, as
-//! with most CNIs) and the node hops the host has already dispatched by
-//! destination (`to_pod`, `to_host`, `to_service`, `to_external`, `serve`)
-//! default to [`KernelHop`], which lets the node's own kernel pipeline
-//! decide and follows bridges, VXLAN and IP-in-IP devices as the kernel
-//! does. Override a method to add what your CNI adds (its devices, its
-//! routes, its agent's state), calling [`VethPod`] or [`KernelHop`] for the
-//! rest:
+//! The host owns the kernel: it walks every packet through each net-node's
+//! pipeline (routes, policy rules, iptables, conntrack) and link layer
+//! (veths, bridges, VXLAN, tunnels, the underlay) itself. A CNI plugin
+//! implements [`CniPlugin`] and adds what only its CNI knows: which devices
+//! and entries the CNI should have made and from which objects, the MTUs it
+//! configures, what its agent programs. Only [`CniPlugin::setup`] is
+//! required; each role (`pod_send`, `pod_receive`, `to_pod`, `to_host`,
+//! `to_service`, `to_external`, `serve`) is shown the host's walk and
+//! answers with its checks:
 //!
 //! ```rust,standalone_crate
 //! use skoop_sdk::prelude::*;
 //!
 //! /// The plugin value, built once per diagnosis by `setup`.
 //! struct Acme {
-//!     strict: bool,
+//!     bridge: String,
 //! }
 //!
 //! impl CniPlugin for Acme {
@@ -39,25 +38,34 @@
 //!     const METADATA: Option<StaticMetadata> = Some(StaticMetadata {
 //!         name: "acme",
 //!         version: "0.1.0",
-//!         description: "pods on veths, nodes forward as their kernel does",
-//!         config: &[StaticConfigKey::new("acme-strict", "warn about every sysctl (true/false)")],
+//!         description: "pods on the acme0 bridge",
+//!         config: &[StaticConfigKey::new("acme-bridge", "the bridge pods are on (default acme0)")],
 //!         detect_daemonsets: &["acme-node"],
 //!         ..StaticMetadata::EMPTY
 //!     });
 //!
 //!     fn setup() -> Result<(Self, Vec<Suspicion>)> {
-//!         let strict = host::cluster::config("acme-strict").as_deref() == Some("true");
-//!         Ok((Acme { strict }, vec![]))
+//!         let bridge = host::cluster::config("acme-bridge").unwrap_or_else(|| "acme0".into());
+//!         Ok((Acme { bridge }, vec![]))
 //!     }
 //!
-//!     // One hop overridden: a check of our own, then the kernel's forwarding.
-//!     fn to_pod(&self, node: &Node, up: Option<&Link>, packet: Packet, pod: &Pod) -> Result<NodeStep> {
-//!         let mut hop = KernelHop::new(node, up, packet);
-//!         if self.strict {
-//!             let ns = host::Netns::node(&node.name);
-//!             hop.findings().sysctl(&ns, "net.ipv4.ip_forward", "1", Level::Fatal, "pods are routed")?;
+//!     // One role overridden: the bridge acme's CNI config puts pods on.
+//!     fn to_pod(&self, node: &Node, walk: &KernelWalk, pod: &Pod) -> Result<HopAnswer> {
+//!         let mut f = Findings::new();
+//!         if pod.node == node.name {
+//!             for b in walk.sent() {
+//!                 if b.oif().is_some_and(|oif| oif != self.bridge) {
+//!                     f.critical(format!(
+//!                         "node {} reaches pod {} by {}, not by acme's bridge {}",
+//!                         node.name,
+//!                         pod.id(),
+//!                         b.oif().unwrap_or_default(),
+//!                         self.bridge
+//!                     ));
+//!                 }
+//!             }
 //!         }
-//!         hop.to_pod(pod)
+//!         Ok(f.into())
 //!     }
 //! }
 //!
@@ -66,7 +74,7 @@
 //! fn main() {
 //!     let m = Acme::metadata();
 //!     assert_eq!(m.name, "acme");
-//!     assert_eq!(m.config[0].name, "acme-strict");
+//!     assert_eq!(m.config[0].name, "acme-bridge");
 //! }
 //! ```
 //!
@@ -109,36 +117,35 @@ pub mod findings;
 pub mod glue;
 pub mod host;
 pub mod http;
-pub mod kernel;
 pub mod meta;
 pub mod types;
 pub mod underlay;
 pub mod veth_pod;
+pub mod walk;
 
 pub use findings::Findings;
-pub use kernel::KernelHop;
 pub use types::*;
 pub use veth_pod::VethPod;
+pub use walk::{Branch, Carried, HopAnswer, KernelWalk, LinkStep};
 
 /// What an extension author needs, in one import: `use skoop_sdk::prelude::*;`.
 ///
 /// The traits and export macros, the metadata types, the plain types of
-/// packets, hops, steps and suspicions, the helpers ([`Findings`],
-/// [`VethPod`], [`KernelHop`], [`Expect`](crate::findings::Expect)) and the
-/// modules reaching the host ([`host`], [`http`],
-/// [`underlay`]).
+/// packets, net-nodes, the host's walk and suspicions, the helpers
+/// ([`Findings`], [`Expect`](crate::findings::Expect)) and the modules
+/// reaching the host ([`host`], [`http`], [`underlay`]).
 pub mod prelude {
     pub use crate::findings::{Expect, Findings};
     pub use crate::host::{self, Netns};
-    pub use crate::kernel::KernelHop;
     pub use crate::meta::{StaticConfigKey, StaticCredentialsFile, StaticMetadata};
     pub use crate::types::{
-        ActionKind, EPHEMERAL_PORT, Encap, EncapKind, Endpoint, Hop, Level, Link, LinkKind,
-        NetNodeKind, NetworkPlan, Node, NodeStep, Packet, Pod, Protocol, ProxyMode, Service,
-        ServicePort, Settings, Suspicion, Transmission,
+        ActionKind, EPHEMERAL_PORT, Encap, EncapKind, Level, Link, LinkKind, NetNode,
+        NetNodeKind, NetworkPlan, Node, NodeStep, Owner, Packet, Pod, Protocol, ProxyMode,
+        Service, ServicePort, Settings, Suspicion, Transmission,
     };
     pub use crate::underlay;
     pub use crate::veth_pod::VethPod;
+    pub use crate::walk::{Branch, Carried, HopAnswer, KernelWalk, LinkStep};
     pub use crate::{
         CloudProvider, CniPlugin, ConfigKey, CredentialsFile, Error, Metadata, Result, Underlay,
         UnderlayHop, export_cloud_provider, export_cni_plugin, http,
@@ -147,7 +154,7 @@ pub mod prelude {
 
 /// The version of the WIT package this SDK speaks; written into every
 /// extension's metadata and checked by the host.
-pub const WIT_VERSION: &str = "0.4.0";
+pub const WIT_VERSION: &str = "0.5.0";
 
 /// Generated bindings for the `cni-plugin` world.
 #[doc(hidden)]
@@ -344,40 +351,42 @@ pub struct Underlay {
     /// it to the node when it translates it on the way in (a load balancer's
     /// `node-ip:node-port`, an elastic IP's private address); None: unchanged.
     pub entry: Option<Packet>,
+    /// The MAC of the receiving node's interface the cloud delivers to, when
+    /// it is not the node's primary one (an ENI holding the destination).
+    pub delivered_to: Option<String>,
 }
 
 /// A CNI plugin. One value is built by [`CniPlugin::setup`] and serves every call.
 ///
-/// Only `setup` is required. It stays required (there is no default building
-/// `Self::default()`): a default method bounded by `where Self: Default`
-/// could not be called by the export macro for plugins that are not
-/// `Default`, so every plugin writes its three lines.
-///
-/// The defaults of the other methods:
+/// The host walks every packet through each net-node's kernel itself and
+/// shows the plugin that walk ([`KernelWalk`]); each method answers for one
+/// role of a net-node with what only the CNI knows: the devices and entries
+/// it should have made, the MTUs it configures, what its agent programs.
+/// Every role defaults to "nothing to add"; only `setup` is required.
 ///
 /// - [`pod_send`](CniPlugin::pod_send) / [`pod_receive`](CniPlugin::pod_receive):
-///   a pod on a veth pair, `VethPod::new(None, None)` (interface `eth0`, any
-///   MTU, any bridge or none) — the pod's own kernel pipeline decides, with
-///   every pod check;
+///   a pod originates or receives the packet;
 /// - [`to_pod`](CniPlugin::to_pod), [`to_host`](CniPlugin::to_host),
-///   [`to_external`](CniPlugin::to_external), [`serve`](CniPlugin::serve):
-///   [`KernelHop`], the node's kernel pipeline, following veths, bridges,
-///   VXLAN and IP-in-IP devices as the kernel does;
-/// - [`to_service`](CniPlugin::to_service): the host's kube-proxy resolution,
-///   each backend handled through [`redispatch`](CniPlugin::redispatch);
+///   [`to_service`](CniPlugin::to_service), [`to_external`](CniPlugin::to_external),
+///   [`serve`](CniPlugin::serve): a node, by what the packet is for as it
+///   arrives (before the node's NAT);
 /// - [`metadata`](CniPlugin::metadata): [`CniPlugin::METADATA`].
+///
+/// A critical or fatal suspicion ends the net-node's branches (the CNI knows
+/// the packet goes no further). A plugin whose datapath the kernel walk
+/// cannot see (eBPF) answers [`HopAnswer::Walked`] with its own step.
 ///
 /// ```rust,standalone_crate
 /// use skoop_sdk::prelude::*;
 ///
-/// /// Pods on veths, nodes forwarding as their kernel does: all defaults.
+/// /// Pods on veths, nodes forwarding as their kernel does: nothing to add.
 /// struct Plain;
 ///
 /// impl CniPlugin for Plain {
 ///     const METADATA: Option<StaticMetadata> = Some(StaticMetadata {
 ///         name: "plain",
 ///         version: "0.1.0",
-///         description: "the SDK's defaults",
+///         description: "the kernel walk alone",
 ///         ..StaticMetadata::EMPTY
 ///     });
 ///
@@ -407,16 +416,23 @@ pub trait CniPlugin: Sized + 'static {
     /// and return cluster-wide findings.
     fn setup() -> Result<(Self, Vec<Suspicion>)>;
 
-    /// A pod originates `packet`. The default: a veth pod,
-    /// `VethPod::new(None, None).send(pod, packet)`.
-    fn pod_send(&self, pod: &Pod, packet: Packet) -> Result<NodeStep> {
-        VethPod::new(None, None).send(pod, packet)
+    /// The policy kinds (`apiVersion/Kind`) the CNI enforces in this
+    /// cluster, when they depend on what `setup` found (its version, its
+    /// config); None: the metadata's `enforces`.
+    fn enforces(&self) -> Option<Vec<String>> {
+        None
     }
 
-    /// A pod receives a packet. The default: a veth pod,
-    /// `VethPod::new(None, None).receive(pod, upstream)`.
-    fn pod_receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep> {
-        VethPod::new(None, None).receive(pod, upstream)
+    /// A pod originates the packet.
+    fn pod_send(&self, pod: &Pod, walk: &KernelWalk) -> Result<HopAnswer> {
+        let _ = (pod, walk);
+        Ok(HopAnswer::fine())
+    }
+
+    /// A pod receives the packet.
+    fn pod_receive(&self, pod: &Pod, walk: &KernelWalk) -> Result<HopAnswer> {
+        let _ = (pod, walk);
+        Ok(HopAnswer::fine())
     }
 
     /// The node owning `ip` when it is no pod's and no node's address in the
@@ -426,95 +442,35 @@ pub trait CniPlugin: Sized + 'static {
         None
     }
 
-    /// At `node`, the packet is for `pod`. The default: the node's kernel,
-    /// `KernelHop::new(node, upstream, packet).to_pod(pod)`.
-    fn to_pod(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-        pod: &Pod,
-    ) -> Result<NodeStep> {
-        KernelHop::new(node, upstream, packet).to_pod(pod)
+    /// At `node`, the packet is for `pod` (here or on another node).
+    fn to_pod(&self, node: &Node, walk: &KernelWalk, pod: &Pod) -> Result<HopAnswer> {
+        let _ = (node, walk, pod);
+        Ok(HopAnswer::fine())
     }
 
-    /// At `node`, the packet is for another node's host network. The
-    /// default: `KernelHop::new(node, upstream, packet).to_host(target)`.
-    fn to_host(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-        target: &Node,
-    ) -> Result<NodeStep> {
-        KernelHop::new(node, upstream, packet).to_host(target)
+    /// At `node`, the packet is for another node's host network.
+    fn to_host(&self, node: &Node, walk: &KernelWalk, target: &Node) -> Result<HopAnswer> {
+        let _ = (node, walk, target);
+        Ok(HopAnswer::fine())
     }
 
-    /// At `node`, the packet is for a Service. The default asks the host's
-    /// service processor for the backends and handles each translated packet
-    /// as a branch through [`CniPlugin::redispatch`].
-    fn to_service(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-        _service: &Service,
-    ) -> Result<NodeStep> {
-        let resolution = host::service::resolve(&node.name, packet)?;
-        let mut step = NodeStep::forward(vec![]);
-        step.suspicions.extend(resolution.suspicions);
-        for backend in resolution.backends {
-            let sub = self.redispatch(node, upstream, backend.packet, &backend.target)?;
-            step.merge(backend.packet, sub);
-        }
-        if step.transmissions.is_empty() && step.action != ActionKind::Serve {
-            step.action = ActionKind::Drop;
-        }
-        Ok(step)
+    /// At `node`, the packet is for a Service (the node's own rules
+    /// translated it in the walk).
+    fn to_service(&self, node: &Node, walk: &KernelWalk, service: &Service) -> Result<HopAnswer> {
+        let _ = (node, walk, service);
+        Ok(HopAnswer::fine())
     }
 
-    /// At `node`, the packet is for an address outside the cluster. The
-    /// default: `KernelHop::new(node, upstream, packet).to_external()`.
-    fn to_external(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-    ) -> Result<NodeStep> {
-        KernelHop::new(node, upstream, packet).to_external()
+    /// At `node`, the packet is for an address outside the cluster.
+    fn to_external(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
+        let _ = (node, walk);
+        Ok(HopAnswer::fine())
     }
 
-    /// The packet is for `node` itself. The default:
-    /// `KernelHop::new(node, upstream, packet).serve()`.
-    fn serve(&self, node: &Node, upstream: Option<&Link>, packet: Packet) -> Result<NodeStep> {
-        KernelHop::new(node, upstream, packet).serve()
-    }
-
-    /// Dispatch an already classified destination to the matching node hop;
-    /// used after a translation (service backends).
-    fn redispatch(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-        target: &Endpoint,
-    ) -> Result<NodeStep> {
-        match target {
-            Endpoint::Pod(pod) if !pod.host_network => self.to_pod(node, upstream, packet, pod),
-            Endpoint::Pod(pod) => match host::cluster::node(&pod.node) {
-                Some(n) if n.name == node.name => self.serve(node, upstream, packet),
-                Some(n) => self.to_host(node, upstream, packet, &n),
-                None => Err(Error::Invalid(format!(
-                    "node {} of pod {} unknown",
-                    pod.node,
-                    pod.id()
-                ))),
-            },
-            Endpoint::Node(n) if n.name == node.name => self.serve(node, upstream, packet),
-            Endpoint::Node(n) => self.to_host(node, upstream, packet, n),
-            Endpoint::Service(s) => self.to_service(node, upstream, packet, s),
-            Endpoint::External(_) => self.to_external(node, upstream, packet),
-        }
+    /// The packet is for `node` itself.
+    fn serve(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
+        let _ = (node, walk);
+        Ok(HopAnswer::fine())
     }
 }
 
@@ -539,7 +495,7 @@ pub trait CniPlugin: Sized + 'static {
 ///     fn create_network(settings: &Settings) -> Result<NetworkPlan> {
 ///         Ok(NetworkPlan {
 ///             plugin: settings.network_plugin.clone(),
-///             service_processor: settings.proxy_mode,
+///             proxy_mode: settings.proxy_mode,
 ///             // Whether the host should ask this provider's underlay checks.
 ///             infra_shim: false,
 ///         })
@@ -629,23 +585,20 @@ macro_rules! export_cni_plugin {
                 }
             }
             impl $crate::cni::exports::skoop::extension::plugin::Guest for __SkoopCni {
-                fn setup() -> ::core::result::Result<
-                    ::std::vec::Vec<$crate::cni::skoop::extension::types::Suspicion>,
-                    $crate::cni::skoop::extension::types::Error,
-                > {
+                fn setup() -> $crate::glue::SetupResult {
                     $crate::glue::setup::<$ty>()
                 }
                 fn pod_send(
                     pod: $crate::cni::skoop::extension::types::PodInfo,
-                    packet: $crate::cni::skoop::extension::types::Packet,
-                ) -> $crate::glue::StepResult {
-                    $crate::glue::pod_send::<$ty>(pod, packet)
+                    walk: $crate::glue::Walk,
+                ) -> $crate::glue::AnswerResult {
+                    $crate::glue::pod_send::<$ty>(pod, walk)
                 }
                 fn pod_receive(
                     pod: $crate::cni::skoop::extension::types::PodInfo,
-                    upstream: $crate::cni::skoop::extension::types::Link,
-                ) -> $crate::glue::StepResult {
-                    $crate::glue::pod_receive::<$ty>(pod, upstream)
+                    walk: $crate::glue::Walk,
+                ) -> $crate::glue::AnswerResult {
+                    $crate::glue::pod_receive::<$ty>(pod, walk)
                 }
                 fn address_owner(
                     ip: $crate::cni::skoop::extension::types::IpAddress,
@@ -656,41 +609,36 @@ macro_rules! export_cni_plugin {
             impl $crate::cni::exports::skoop::extension::simple_plugin_node::Guest for __SkoopCni {
                 fn to_pod(
                     node: $crate::cni::skoop::extension::types::NodeInfo,
-                    upstream: ::core::option::Option<$crate::cni::skoop::extension::types::Link>,
-                    packet: $crate::cni::skoop::extension::types::Packet,
+                    walk: $crate::glue::Walk,
                     pod: $crate::cni::skoop::extension::types::PodInfo,
-                ) -> $crate::glue::StepResult {
-                    $crate::glue::to_pod::<$ty>(node, upstream, packet, pod)
+                ) -> $crate::glue::AnswerResult {
+                    $crate::glue::to_pod::<$ty>(node, walk, pod)
                 }
                 fn to_host(
                     node: $crate::cni::skoop::extension::types::NodeInfo,
-                    upstream: ::core::option::Option<$crate::cni::skoop::extension::types::Link>,
-                    packet: $crate::cni::skoop::extension::types::Packet,
+                    walk: $crate::glue::Walk,
                     target: $crate::cni::skoop::extension::types::NodeInfo,
-                ) -> $crate::glue::StepResult {
-                    $crate::glue::to_host::<$ty>(node, upstream, packet, target)
+                ) -> $crate::glue::AnswerResult {
+                    $crate::glue::to_host::<$ty>(node, walk, target)
                 }
                 fn to_service(
                     node: $crate::cni::skoop::extension::types::NodeInfo,
-                    upstream: ::core::option::Option<$crate::cni::skoop::extension::types::Link>,
-                    packet: $crate::cni::skoop::extension::types::Packet,
+                    walk: $crate::glue::Walk,
                     service: $crate::cni::skoop::extension::types::ServiceInfo,
-                ) -> $crate::glue::StepResult {
-                    $crate::glue::to_service::<$ty>(node, upstream, packet, service)
+                ) -> $crate::glue::AnswerResult {
+                    $crate::glue::to_service::<$ty>(node, walk, service)
                 }
                 fn to_external(
                     node: $crate::cni::skoop::extension::types::NodeInfo,
-                    upstream: ::core::option::Option<$crate::cni::skoop::extension::types::Link>,
-                    packet: $crate::cni::skoop::extension::types::Packet,
-                ) -> $crate::glue::StepResult {
-                    $crate::glue::to_external::<$ty>(node, upstream, packet)
+                    walk: $crate::glue::Walk,
+                ) -> $crate::glue::AnswerResult {
+                    $crate::glue::to_external::<$ty>(node, walk)
                 }
                 fn serve(
                     node: $crate::cni::skoop::extension::types::NodeInfo,
-                    upstream: ::core::option::Option<$crate::cni::skoop::extension::types::Link>,
-                    packet: $crate::cni::skoop::extension::types::Packet,
-                ) -> $crate::glue::StepResult {
-                    $crate::glue::serve::<$ty>(node, upstream, packet)
+                    walk: $crate::glue::Walk,
+                ) -> $crate::glue::AnswerResult {
+                    $crate::glue::serve::<$ty>(node, walk)
                 }
             }
     $crate::cni::export_cni_world!(__SkoopCni with_types_in $crate::cni);

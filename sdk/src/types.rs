@@ -31,6 +31,8 @@ pub enum Protocol {
     /// ICMP (ports are ignored).
     Icmp,
     Sctp,
+    /// ICMPv6 (ports are ignored).
+    Icmpv6,
 }
 
 /// Tunnel header kinds wrapped around a packet on an overlay link.
@@ -40,6 +42,10 @@ pub enum EncapKind {
     Vxlan,
     /// IP-in-IP.
     Ipip,
+    /// WireGuard over UDP.
+    Wireguard,
+    /// Any other (geneve, gre, ...).
+    Other,
 }
 
 /// Kinds of net-node a packet can visit.
@@ -62,12 +68,22 @@ pub enum LinkKind {
     Vxlan,
     /// An IP-in-IP overlay between two nodes.
     Ipip,
+    /// A WireGuard tunnel between two nodes.
+    Wireguard,
+    /// An ipvlan device between a pod and its node's parent interface.
+    Ipvlan,
+    /// A macvlan device between a pod and its node's parent interface.
+    Macvlan,
+    /// A VLAN sub-interface between a pod and the underlay.
+    Vlan,
     /// The underlay (the cloud network) between two nodes or to the outside.
-    Infra,
+    Underlay,
     /// Delivery inside one network namespace.
     Local,
     /// To or from the outside of the cluster.
     External,
+    /// Any other.
+    Other,
 }
 
 /// What a net-node did with a packet.
@@ -92,6 +108,8 @@ pub enum ProxyMode {
     Iptables,
     /// kube-proxy in IPVS mode.
     Ipvs,
+    /// kube-proxy in nftables mode.
+    Nftables,
     /// No kube-proxy (the CNI handles services, or there are none).
     None,
 }
@@ -115,8 +133,8 @@ pub struct Settings {
 pub struct NetworkPlan {
     /// The CNI plugin to use, by registry name.
     pub plugin: String,
-    /// How Services are resolved.
-    pub service_processor: ProxyMode,
+    /// How Services are implemented.
+    pub proxy_mode: ProxyMode,
     /// Whether this provider's infra-shim checks the underlay.
     pub infra_shim: bool,
 }
@@ -173,6 +191,9 @@ pub struct Packet {
     pub reply: bool,
     /// The IP TOS byte.
     pub tos: u8,
+    /// The size in bytes of the (inner) IP packet: full-size, as large as
+    /// the path's ends let it; 0 when not known.
+    pub size: u32,
 }
 
 impl Packet {
@@ -207,6 +228,7 @@ pub fn protocol_name(p: Protocol) -> &'static str {
         Protocol::Udp => "udp",
         Protocol::Icmp => "icmp",
         Protocol::Sctp => "sctp",
+        Protocol::Icmpv6 => "icmpv6",
     }
 }
 
@@ -221,6 +243,9 @@ pub struct Pod {
     pub ready: bool,
     pub phase: String,
     pub ports: Vec<(String, u16, Protocol)>,
+    pub labels: Vec<(String, String)>,
+    /// Annotations, e.g. a CNI's address annotations.
+    pub annotations: Vec<(String, String)>,
 }
 
 impl Pod {
@@ -229,13 +254,21 @@ impl Pod {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    /// The pod as a hop.
-    pub fn hop(&self) -> Hop {
+    /// The pod as a net-node.
+    pub fn net_node(&self) -> NetNode {
         if self.host_network {
-            Hop::node(&self.node)
+            NetNode::node(&self.node)
         } else {
-            Hop::pod(&self.id())
+            NetNode::pod(&self.id())
         }
+    }
+
+    /// An annotation's value.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -254,9 +287,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// The node as a hop.
-    pub fn hop(&self) -> Hop {
-        Hop::node(&self.name)
+    /// The node as a net-node.
+    pub fn net_node(&self) -> NetNode {
+        NetNode::node(&self.name)
     }
 
     /// A label's value.
@@ -307,37 +340,38 @@ impl Service {
     }
 }
 
-/// What an address is.
+/// Who owns an address in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
+pub enum Owner {
     Pod(Pod),
     Node(Node),
     Service(Service),
     External(Ipv4Addr),
 }
 
-/// A net-node.
+/// A net-node: where a packet is (pods `namespace/name`, nodes by name,
+/// external by address).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hop {
+pub struct NetNode {
     pub kind: NetNodeKind,
     pub id: String,
 }
 
-impl Hop {
-    pub fn pod(id: &str) -> Hop {
-        Hop {
+impl NetNode {
+    pub fn pod(id: &str) -> NetNode {
+        NetNode {
             kind: NetNodeKind::Pod,
             id: id.to_string(),
         }
     }
-    pub fn node(name: &str) -> Hop {
-        Hop {
+    pub fn node(name: &str) -> NetNode {
+        NetNode {
             kind: NetNodeKind::Node,
             id: name.to_string(),
         }
     }
-    pub fn external(ip: Ipv4Addr) -> Hop {
-        Hop {
+    pub fn external(ip: Ipv4Addr) -> NetNode {
+        NetNode {
             kind: NetNodeKind::External,
             id: ip.to_string(),
         }
@@ -347,7 +381,7 @@ impl Hop {
 /// A packet leaving a net-node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmission {
-    pub next_hop: Hop,
+    pub next_hop: NetNode,
     pub kind: LinkKind,
     pub packet: Packet,
     pub oif: Option<String>,
@@ -358,7 +392,7 @@ pub struct Transmission {
 
 impl Transmission {
     /// A transmission to `next_hop` over a link of `kind`, with no interfaces named.
-    pub fn new(next_hop: Hop, kind: LinkKind, packet: Packet) -> Transmission {
+    pub fn new(next_hop: NetNode, kind: LinkKind, packet: Packet) -> Transmission {
         Transmission {
             next_hop,
             kind,
@@ -391,7 +425,7 @@ impl Transmission {
 /// A packet arriving at a net-node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
-    pub source: Hop,
+    pub source: NetNode,
     pub kind: LinkKind,
     pub packet: Packet,
     pub oif: Option<String>,
@@ -420,18 +454,19 @@ pub struct Link {
 ///     encap: None,
 ///     reply: false,
 ///     tos: 0,
+///     size: 0,
 /// };
 ///
 /// // The node sends the packet to node-2 over the underlay, leaving by eth0.
 /// let step = NodeStep::forward(vec![
-///     Transmission::new(Hop::node("node-2"), LinkKind::Infra, packet)
+///     Transmission::new(NetNode::node("node-2"), LinkKind::Underlay, packet)
 ///         .oif("eth0")
 ///         .iif("eth0")
 ///         .via("192.168.0.12".parse().unwrap()),
 /// ])
 /// .with(vec![Suspicion::new(Level::Info, "routed by the host-gw route")]);
 /// assert_eq!(step.action, ActionKind::Forward);
-/// assert_eq!(step.transmissions[0].next_hop, Hop::node("node-2"));
+/// assert_eq!(step.transmissions[0].next_hop, NetNode::node("node-2"));
 ///
 /// // A pod that accepts it; a hop that drops it, and says why.
 /// assert_eq!(NodeStep::serve().action, ActionKind::Serve);
@@ -533,14 +568,7 @@ mirror!(
     protocol_from,
     Protocol,
     wt::Protocol,
-    [Tcp, Udp, Icmp, Sctp]
-);
-mirror!(
-    encap_kind_to,
-    encap_kind_from,
-    EncapKind,
-    wt::EncapKind,
-    [Vxlan, Ipip]
+    [Tcp, Udp, Icmp, Sctp, Icmpv6]
 );
 mirror!(
     net_node_kind_to,
@@ -548,13 +576,6 @@ mirror!(
     NetNodeKind,
     wt::NetNodeKind,
     [Pod, Node, External]
-);
-mirror!(
-    link_kind_to,
-    link_kind_from,
-    LinkKind,
-    wt::LinkKind,
-    [Veth, Vxlan, Ipip, Infra, Local, External]
 );
 mirror!(
     action_kind_to,
@@ -568,31 +589,92 @@ mirror!(
     proxy_mode_from,
     ProxyMode,
     wc::ProxyMode,
-    [Iptables, Ipvs, None]
+    [Iptables, Ipvs, Nftables, None]
 );
+
+pub(crate) fn encap_kind_from(k: &wt::EncapKind) -> EncapKind {
+    match k {
+        wt::EncapKind::Vxlan => EncapKind::Vxlan,
+        wt::EncapKind::Ipip => EncapKind::Ipip,
+        wt::EncapKind::Wireguard => EncapKind::Wireguard,
+        wt::EncapKind::Other(_) => EncapKind::Other,
+    }
+}
+
+pub(crate) fn encap_kind_to(k: EncapKind) -> wt::EncapKind {
+    match k {
+        EncapKind::Vxlan => wt::EncapKind::Vxlan,
+        EncapKind::Ipip => wt::EncapKind::Ipip,
+        EncapKind::Wireguard => wt::EncapKind::Wireguard,
+        EncapKind::Other => wt::EncapKind::Other("other".into()),
+    }
+}
+
+pub(crate) fn link_kind_from(k: &wt::LinkKind) -> LinkKind {
+    match k {
+        wt::LinkKind::Veth => LinkKind::Veth,
+        wt::LinkKind::Vxlan => LinkKind::Vxlan,
+        wt::LinkKind::Ipip => LinkKind::Ipip,
+        wt::LinkKind::Wireguard => LinkKind::Wireguard,
+        wt::LinkKind::Ipvlan => LinkKind::Ipvlan,
+        wt::LinkKind::Macvlan => LinkKind::Macvlan,
+        wt::LinkKind::Vlan => LinkKind::Vlan,
+        wt::LinkKind::Underlay => LinkKind::Underlay,
+        wt::LinkKind::Local => LinkKind::Local,
+        wt::LinkKind::External => LinkKind::External,
+        wt::LinkKind::Other(_) => LinkKind::Other,
+    }
+}
+
+pub(crate) fn link_kind_to(k: LinkKind) -> wt::LinkKind {
+    match k {
+        LinkKind::Veth => wt::LinkKind::Veth,
+        LinkKind::Vxlan => wt::LinkKind::Vxlan,
+        LinkKind::Ipip => wt::LinkKind::Ipip,
+        LinkKind::Wireguard => wt::LinkKind::Wireguard,
+        LinkKind::Ipvlan => wt::LinkKind::Ipvlan,
+        LinkKind::Macvlan => wt::LinkKind::Macvlan,
+        LinkKind::Vlan => wt::LinkKind::Vlan,
+        LinkKind::Underlay => wt::LinkKind::Underlay,
+        LinkKind::Local => wt::LinkKind::Local,
+        LinkKind::External => wt::LinkKind::External,
+        LinkKind::Other => wt::LinkKind::Other("other".into()),
+    }
+}
 
 pub(crate) fn settings_from(s: &wc::Settings) -> Settings {
     Settings {
         network_plugin: s.network_plugin.clone(),
         cloud_provider: s.cloud_provider.clone(),
         proxy_mode: proxy_mode_from(s.proxy_mode),
-        cluster_cidr: s.cluster_cidr.as_ref().and_then(|p| prefix_from(p).ok()),
+        cluster_cidr: s.cluster_cidrs.iter().find_map(|p| prefix_from(p).ok()),
     }
 }
 
 pub(crate) fn network_plan_to(p: NetworkPlan) -> wp::NetworkPlan {
     wp::NetworkPlan {
         plugin: p.plugin,
-        service_processor: proxy_mode_to(p.service_processor),
+        proxy_mode: proxy_mode_to(p.proxy_mode),
         infra_shim: p.infra_shim,
     }
 }
 
+/// This SDK version works in IPv4: an IPv6 address is refused by name.
 pub(crate) fn ip_from(ip: &wt::IpAddress) -> Result<Ipv4Addr> {
     match ip {
         wt::IpAddress::Ipv4((a, b, c, d)) => Ok(Ipv4Addr::new(*a, *b, *c, *d)),
-        wt::IpAddress::Ipv6(_) => Err(Error::Invalid("IPv6 is not supported yet".into())),
+        wt::IpAddress::Ipv6(g) => Err(Error::Invalid(format!(
+            "{} is IPv6, which this SDK version does not handle",
+            std::net::Ipv6Addr::new(g.0, g.1, g.2, g.3, g.4, g.5, g.6, g.7)
+        ))),
     }
+}
+
+/// The first IPv4 address of a list (a pod's or node's addresses).
+fn first_v4(list: &[wt::IpAddress], what: &str) -> Result<Ipv4Addr> {
+    list.iter()
+        .find_map(|ip| ip_from(ip).ok())
+        .ok_or_else(|| Error::Invalid(format!("{what} has no IPv4 address")))
 }
 
 pub(crate) fn ip_to(ip: Ipv4Addr) -> wt::IpAddress {
@@ -605,6 +687,16 @@ pub(crate) fn prefix_from(p: &wt::IpPrefix) -> Result<Ipv4Net> {
         .map_err(|e| Error::Invalid(format!("bad prefix: {e}")))
 }
 
+pub(crate) fn encap_from(e: &wt::Encapsulation) -> Result<Encap> {
+    Ok(Encap {
+        kind: encap_kind_from(&e.kind),
+        src: ip_from(&e.src)?,
+        dst: ip_from(&e.dst)?,
+        vni: e.vni,
+        port: e.port,
+    })
+}
+
 pub(crate) fn packet_from(p: &wt::Packet) -> Result<Packet> {
     Ok(Packet {
         src: ip_from(&p.src)?,
@@ -613,18 +705,10 @@ pub(crate) fn packet_from(p: &wt::Packet) -> Result<Packet> {
         dport: p.dport,
         protocol: protocol_from(p.protocol),
         mark: p.mark,
-        encap: match &p.encap {
-            Some(e) => Some(Encap {
-                kind: encap_kind_from(e.kind),
-                src: ip_from(&e.src)?,
-                dst: ip_from(&e.dst)?,
-                vni: e.vni,
-                port: e.port,
-            }),
-            None => None,
-        },
+        encap: p.encap.as_ref().map(encap_from).transpose()?,
         reply: p.reply,
         tos: p.tos,
+        size: p.size,
     })
 }
 
@@ -645,6 +729,7 @@ pub(crate) fn packet_to(p: &Packet) -> wt::Packet {
         }),
         reply: p.reply,
         tos: p.tos,
+        size: p.size,
     }
 }
 
@@ -652,7 +737,7 @@ pub(crate) fn pod_from(p: &wt::PodInfo) -> Result<Pod> {
     Ok(Pod {
         namespace: p.namespace.clone(),
         name: p.name.clone(),
-        ip: ip_from(&p.ip)?,
+        ip: first_v4(&p.ips, &format!("pod {}/{}", p.namespace, p.name))?,
         node: p.node.clone(),
         host_network: p.host_network,
         ready: p.ready,
@@ -662,14 +747,20 @@ pub(crate) fn pod_from(p: &wt::PodInfo) -> Result<Pod> {
             .iter()
             .map(|(name, port, proto)| (name.clone(), *port, protocol_from(*proto)))
             .collect(),
+        labels: p.labels.clone(),
+        annotations: p.annotations.clone(),
     })
 }
 
 pub(crate) fn node_from(n: &wt::NodeInfo) -> Result<Node> {
     Ok(Node {
         name: n.name.clone(),
-        ip: ip_from(&n.ip)?,
-        pod_cidrs: n.pod_cidrs.iter().map(prefix_from).collect::<Result<_>>()?,
+        ip: first_v4(&n.ips, &format!("node {}", n.name))?,
+        pod_cidrs: n
+            .pod_cidrs
+            .iter()
+            .filter_map(|p| prefix_from(p).ok())
+            .collect(),
         ready: n.ready,
         host_interface: n.host_interface.clone(),
         annotations: n.annotations.clone(),
@@ -683,7 +774,7 @@ pub(crate) fn service_from(s: &wt::ServiceInfo) -> Result<Service> {
         namespace: s.namespace.clone(),
         name: s.name.clone(),
         service_type: s.service_type.clone(),
-        cluster_ips: s.cluster_ips.iter().map(ip_from).collect::<Result<_>>()?,
+        cluster_ips: s.cluster_ips.iter().filter_map(|ip| ip_from(ip).ok()).collect(),
         ports: s
             .ports
             .iter()
@@ -697,24 +788,24 @@ pub(crate) fn service_from(s: &wt::ServiceInfo) -> Result<Service> {
     })
 }
 
-pub(crate) fn endpoint_from(e: &wt::Endpoint) -> Result<Endpoint> {
+pub(crate) fn owner_from(e: &wt::Owner) -> Result<Owner> {
     Ok(match e {
-        wt::Endpoint::Pod(p) => Endpoint::Pod(pod_from(p)?),
-        wt::Endpoint::Node(n) => Endpoint::Node(node_from(n)?),
-        wt::Endpoint::Service(s) => Endpoint::Service(service_from(s)?),
-        wt::Endpoint::External(ip) => Endpoint::External(ip_from(ip)?),
+        wt::Owner::Pod(p) => Owner::Pod(pod_from(p)?),
+        wt::Owner::Node(n) => Owner::Node(node_from(n)?),
+        wt::Owner::Service(s) => Owner::Service(service_from(s)?),
+        wt::Owner::External(ip) => Owner::External(ip_from(ip)?),
     })
 }
 
-pub(crate) fn hop_from(h: &wt::Hop) -> Hop {
-    Hop {
+pub(crate) fn net_node_from(h: &wt::NetNode) -> NetNode {
+    NetNode {
         kind: net_node_kind_from(h.kind),
         id: h.id.clone(),
     }
 }
 
-pub(crate) fn hop_to(h: &Hop) -> wt::Hop {
-    wt::Hop {
+pub(crate) fn net_node_to(h: &NetNode) -> wt::NetNode {
+    wt::NetNode {
         kind: net_node_kind_to(h.kind),
         id: h.id.clone(),
     }
@@ -722,12 +813,23 @@ pub(crate) fn hop_to(h: &Hop) -> wt::Hop {
 
 pub(crate) fn link_from(l: &wt::Link) -> Result<Link> {
     Ok(Link {
-        source: hop_from(&l.source),
-        kind: link_kind_from(l.kind),
+        source: net_node_from(&l.source),
+        kind: link_kind_from(&l.kind),
         packet: packet_from(&l.packet)?,
         oif: l.oif.clone(),
         iif: l.iif.clone(),
         next_hop_address: l.next_hop_address.as_ref().map(ip_from).transpose()?,
+    })
+}
+
+pub(crate) fn transmission_from(t: &wt::Transmission) -> Result<Transmission> {
+    Ok(Transmission {
+        next_hop: net_node_from(&t.next_hop),
+        kind: link_kind_from(&t.kind),
+        packet: packet_from(&t.packet)?,
+        oif: t.oif.clone(),
+        iif: t.iif.clone(),
+        next_hop_address: t.next_hop_address.as_ref().map(ip_from).transpose()?,
     })
 }
 
@@ -754,7 +856,7 @@ pub(crate) fn step_to(s: &NodeStep) -> wt::NodeStep {
             .transmissions
             .iter()
             .map(|t| wt::Transmission {
-                next_hop: hop_to(&t.next_hop),
+                next_hop: net_node_to(&t.next_hop),
                 kind: link_kind_to(t.kind),
                 packet: packet_to(&t.packet),
                 oif: t.oif.clone(),
@@ -793,18 +895,29 @@ mod tests {
             assert_eq!(level_from(level_to(l)), l);
         }
         assert!(Level::Info < Level::Warning && Level::Critical < Level::Fatal);
-        for p in [Protocol::Tcp, Protocol::Udp, Protocol::Icmp, Protocol::Sctp] {
+        for p in [
+            Protocol::Tcp,
+            Protocol::Udp,
+            Protocol::Icmp,
+            Protocol::Sctp,
+            Protocol::Icmpv6,
+        ] {
             assert_eq!(protocol_from(protocol_to(p)), p);
         }
         for k in [
             LinkKind::Veth,
             LinkKind::Vxlan,
             LinkKind::Ipip,
-            LinkKind::Infra,
+            LinkKind::Wireguard,
+            LinkKind::Ipvlan,
+            LinkKind::Macvlan,
+            LinkKind::Vlan,
+            LinkKind::Underlay,
             LinkKind::Local,
             LinkKind::External,
+            LinkKind::Other,
         ] {
-            assert_eq!(link_kind_from(link_kind_to(k)), k);
+            assert_eq!(link_kind_from(&link_kind_to(k)), k);
         }
         for a in [
             ActionKind::Send,
@@ -815,7 +928,12 @@ mod tests {
         ] {
             assert_eq!(action_kind_from(action_kind_to(a)), a);
         }
-        for m in [ProxyMode::Iptables, ProxyMode::Ipvs, ProxyMode::None] {
+        for m in [
+            ProxyMode::Iptables,
+            ProxyMode::Ipvs,
+            ProxyMode::Nftables,
+            ProxyMode::None,
+        ] {
             assert_eq!(proxy_mode_from(proxy_mode_to(m)), m);
         }
     }
@@ -838,24 +956,26 @@ mod tests {
             }),
             reply: true,
             tos: 0x10,
+            size: 1450,
         };
         assert_eq!(packet_from(&packet_to(&p)).unwrap(), p);
         let s = settings_from(&wc::Settings {
             network_plugin: "flannel".into(),
             cloud_provider: "generic".into(),
             proxy_mode: wc::ProxyMode::Ipvs,
-            cluster_cidr: Some(wt::IpPrefix {
+            cluster_cidrs: vec![wt::IpPrefix {
                 address: ip_to(Ipv4Addr::new(10, 244, 0, 0)),
                 prefix_len: 16,
-            }),
+            }],
+            family: wt::IpFamily::Ipv4,
         });
         assert_eq!(s.proxy_mode, ProxyMode::Ipvs);
         assert_eq!(s.cluster_cidr, Some("10.244.0.0/16".parse().unwrap()));
         let plan = network_plan_to(NetworkPlan {
             plugin: "flannel".into(),
-            service_processor: ProxyMode::Iptables,
+            proxy_mode: ProxyMode::Iptables,
             infra_shim: true,
         });
-        assert!(plan.infra_shim && plan.service_processor == wc::ProxyMode::Iptables);
+        assert!(plan.infra_shim && plan.proxy_mode == wc::ProxyMode::Iptables);
     }
 }

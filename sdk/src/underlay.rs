@@ -78,6 +78,7 @@ pub fn protocol_number(p: Protocol) -> u8 {
         Protocol::Udp => UDP,
         Protocol::Icmp => ICMP,
         Protocol::Sctp => SCTP,
+        Protocol::Icmpv6 => ICMPV6,
     }
 }
 

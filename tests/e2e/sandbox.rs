@@ -429,7 +429,7 @@ fn inspect_reads_the_metadata_section_without_running_the_extension() {
     for line in [
         "name          hang 0.0.1",
         "kind          cloud provider (world cloud-provider)",
-        "contract      skoop:extension@0.4.0",
+        "contract      skoop:extension@0.5.0",
         "http hosts    api.hang.example",
         "config        --hang-token (secret; env HANG_TOKEN): a credential",
         "min host      0.1.0",

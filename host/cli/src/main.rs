@@ -824,7 +824,7 @@ fn diagnose_once(
         state.infra = Some(Arc::new(Mutex::new(provider)));
     }
     let mut plugin = registry.plugin(plugin_ext, state, limits)?;
-    let global = plugin.setup().map_err(setup_error)?;
+    let setup = plugin.setup().map_err(setup_error)?;
     let source = match diagnose::source_hop(facts, &mut plugin, flow.src)? {
         Some(hop) => hop,
         None => diagnose::outside_source(facts, &flow).map_err(|why| {
@@ -834,17 +834,23 @@ fn diagnose_once(
             ))
         })?,
     };
+    // A plugin may say in setup what it enforces in this cluster (its
+    // version decides); else its metadata says.
+    let enforces = setup
+        .enforces
+        .clone()
+        .unwrap_or_else(|| plugin_ext.info.enforces.clone());
     let policy = skoop_engine::policy::PolicyCheck::new(
         &facts.view,
         &plugin_ext.info.name,
-        &plugin_ext.info.enforces,
+        &enforces,
         match &cli.command {
             Cmd::Diagnose(a) => a.enforces_network_policy,
             _ => None,
         },
     )?;
     let mut diagnosis = Diagnosis::new(facts, &mut plugin).with_policy(Some(&policy));
-    diagnosis.global(global);
+    diagnosis.global(setup.findings);
     let trace = diagnosis.run(source, flow);
     let failed = trace.error.clone();
     let report = Report::new(

@@ -7,8 +7,8 @@ use anyhow::Result;
 use ipnet::Ipv4Net;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
-    State,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVxlan, LinkAttribute, LinkFlags,
+    LinkInfo, LinkLayerType, LinkMessage, State,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -88,6 +88,7 @@ fn interface(l: &LinkMessage, names: &BTreeMap<u32, String>, addresses: Vec<Ipv4
         addresses,
         mac: None,
         vxlan: None,
+        ..Interface::default()
     };
     let mut kind: Option<InfoKind> = None;
     let mut link_attr: Option<u32> = None;
@@ -103,6 +104,15 @@ fn interface(l: &LinkMessage, names: &BTreeMap<u32, String>, addresses: Vec<Ipv4
                     match info {
                         LinkInfo::Kind(k) => kind = Some(k.clone()),
                         LinkInfo::Data(InfoData::Vxlan(v)) => iface.vxlan = Some(vxlan(v, names)),
+                        // A bridge port's own attributes: the hairpin flag
+                        // decides whether the bridge sends a frame back out
+                        // of the port it came in by.
+                        LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => {
+                            iface.hairpin = attrs.iter().find_map(|a| match a {
+                                InfoBridgePort::HairpinMode(on) => Some(*on),
+                                _ => None,
+                            });
+                        }
                         _ => {}
                     }
                 }
@@ -115,8 +125,13 @@ fn interface(l: &LinkMessage, names: &BTreeMap<u32, String>, addresses: Vec<Ipv4
         None if l.header.link_layer_type == LinkLayerType::Loopback => "loopback".into(),
         None => "device".into(),
     };
-    if kind == Some(InfoKind::Veth) {
-        iface.peer_index = link_attr;
+    match kind {
+        Some(InfoKind::Veth) => iface.peer_index = link_attr,
+        // A stacked device's parent, by name when it is in this netns.
+        Some(InfoKind::Vlan | InfoKind::MacVlan | InfoKind::IpVlan | InfoKind::MacVtap) => {
+            iface.link = link_attr.and_then(|i| names.get(&i).cloned());
+        }
+        _ => {}
     }
     iface
 }

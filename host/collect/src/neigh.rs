@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use anyhow::Result;
 use netlink_packet_route::neighbour::{
-    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -66,6 +66,9 @@ pub fn collect_fdb(rtnl: &mut Rtnl, names: &BTreeMap<u32, String>) -> Result<Vec
             dev: ifname(names, n.header.ifindex),
             dst: None,
             master: None,
+            vni: None,
+            port: None,
+            flags: fdb_flags(&n),
         };
         for a in &n.attributes {
             match a {
@@ -78,12 +81,35 @@ pub fn collect_fdb(rtnl: &mut Rtnl, names: &BTreeMap<u32, String>) -> Result<Vec
                     entry.dst = <[u8; 4]>::try_from(b.as_slice()).ok().map(Ipv4Addr::from);
                 }
                 NeighbourAttribute::Controller(i) => entry.master = Some(ifname(names, *i)),
+                NeighbourAttribute::Vni(v) => entry.vni = Some(*v),
+                NeighbourAttribute::Port(p) => entry.port = Some(*p),
                 _ => {}
             }
         }
         out.push(entry);
     }
     Ok(out)
+}
+
+/// The entry's flags as `bridge fdb` prints them.
+fn fdb_flags(n: &NeighbourMessage) -> Vec<String> {
+    let mut out = Vec::new();
+    let f = n.header.flags;
+    if f.contains(NeighbourFlags::Own) {
+        out.push("self".to_string());
+    }
+    if f.contains(NeighbourFlags::Controller) {
+        out.push("master".to_string());
+    }
+    if f.contains(NeighbourFlags::ExtLearned) {
+        out.push("extern_learn".to_string());
+    }
+    match n.header.state {
+        NeighbourState::Permanent => out.push("permanent".to_string()),
+        NeighbourState::Noarp => out.push("static".to_string()),
+        _ => {}
+    }
+    out
 }
 
 fn lladdr(n: &NeighbourMessage) -> Option<String> {

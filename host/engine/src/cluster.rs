@@ -47,6 +47,9 @@ pub struct PodFacts {
     /// (name, port, protocol) of container ports.
     pub ports: Vec<(String, u16, Protocol)>,
     pub labels: BTreeMap<String, String>,
+    /// Annotations (a CNI's address annotations, e.g. Terway's
+    /// `k8s.aliyun.com/pod-ips`), less kubectl's last-applied copy.
+    pub annotations: Vec<(String, String)>,
     /// The DaemonSet owning the pod, if one does.
     pub daemonset: Option<String>,
 }
@@ -1307,6 +1310,13 @@ impl ClusterView {
                 .to_string(),
             ports,
             labels: pod.metadata.labels.unwrap_or_default(),
+            annotations: pod
+                .metadata
+                .annotations
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| k != "kubectl.kubernetes.io/last-applied-configuration")
+                .collect(),
             daemonset,
         };
         if let (Some(ip), false) = (facts.ip, facts.host_network) {

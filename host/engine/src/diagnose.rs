@@ -983,7 +983,11 @@ impl<'a> Diagnosis<'a> {
             };
             return Ok((vec![(tx.packet, None)], step));
         }
-        let (step, delivered) = self.hop(at, Some(from), &Arrival::over(tx))?;
+        let arrival = Arrival {
+            sender: Some(from.clone()),
+            ..Arrival::over(tx)
+        };
+        let (step, delivered) = self.hop(at, Some((from, tx)), &arrival)?;
         Ok((delivered, step))
     }
 
@@ -993,7 +997,7 @@ impl<'a> Diagnosis<'a> {
     fn hop(
         &mut self,
         at: &HopId,
-        from: Option<&HopId>,
+        upstream: Option<(&HopId, &Tx)>,
         arrival: &Arrival,
     ) -> Result<(Step, Vec<(Packet, Option<u32>)>), CallError> {
         let facts = self.facts;
@@ -1002,7 +1006,8 @@ impl<'a> Diagnosis<'a> {
             plugin: &mut *self.plugin,
         }
         .walk(at, arrival)?;
-        let role = self.role(at, from.is_none(), &walk)?;
+        walk.upstream = upstream.map(|(h, t)| (h.clone(), t.clone()));
+        let role = self.role(at, upstream.is_none(), &walk)?;
         if let Role::ToService(node, _) = &role {
             self.cross_check_service(&node.name, &mut walk);
         }
@@ -1136,17 +1141,31 @@ impl<'a> Diagnosis<'a> {
     }
 }
 
-/// A net-node's step: the host's walk, as the plugin answered about it. A
-/// critical or fatal suspicion of the plugin's ends the branches that
-/// would leave (the CNI knows they go no further).
+/// A net-node's step: the host's walk, as the plugin answered about it (the
+/// branches it knows go no further end here).
 fn step_of(walk: KernelWalk, answer: HopAnswer) -> (Step, Vec<(Packet, String)>) {
+    let (more, ends) = match answer {
+        HopAnswer::Walked(step) => {
+            let delivered = walk
+                .branches
+                .iter()
+                .filter_map(|b| match &b.end {
+                    BranchEnd::Delivered { packet, iif } => Some((*packet, iif.clone())),
+                    _ => None,
+                })
+                .collect();
+            return (step, delivered);
+        }
+        HopAnswer::Checks(more, ends) => (more, ends),
+    };
     let mut delivered = Vec::new();
     let mut transmissions = Vec::new();
     let mut dropped = Vec::new();
     let mut unknown = false;
-    for b in &walk.branches {
+    for (i, b) in walk.branches.iter().enumerate() {
         match &b.end {
             BranchEnd::Delivered { packet, iif } => delivered.push((*packet, iif.clone())),
+            BranchEnd::Sent(tx) if ends.contains(&i) => dropped.push(tx.packet),
             BranchEnd::Sent(tx) => {
                 let mut tx = tx.clone();
                 tx.mtu = b.mtus.iter().min_by_key(|(_, m)| *m).cloned();
@@ -1157,18 +1176,9 @@ fn step_of(walk: KernelWalk, answer: HopAnswer) -> (Step, Vec<(Packet, String)>)
         }
     }
     let mut findings = walk.findings;
-    match answer {
-        HopAnswer::Walked(step) => return (step, delivered),
-        HopAnswer::Checks(more) => {
-            let blocking = more.iter().any(|f| f.level.blocking());
-            for f in more {
-                if !findings.contains(&f) {
-                    findings.push(f);
-                }
-            }
-            if blocking && !transmissions.is_empty() {
-                dropped.extend(transmissions.drain(..).map(|t| t.packet));
-            }
+    for f in more {
+        if !findings.contains(&f) {
+            findings.push(f);
         }
     }
     let action = if !transmissions.is_empty() {

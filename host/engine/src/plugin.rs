@@ -87,8 +87,9 @@ pub enum Role<'a> {
 /// A plugin's answer about one net-node's walk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HopAnswer {
-    /// The host's walk stands; the CNI's suspicions about it.
-    Checks(Vec<Finding>),
+    /// The host's walk stands; the CNI's suspicions about it, and the
+    /// branches (by index) it knows go no further.
+    Checks(Vec<Finding>, Vec<usize>),
     /// The plugin walked the net-node itself (an eBPF datapath): its step
     /// replaces the host's.
     Walked(Step),

@@ -318,16 +318,12 @@ pub fn cross_check(
             return f;
         }
     };
-    // The pass that took the flow's own packet (not a tunnel's outer one).
+    // The pass that took the flow's own packet (the first; a tunnel's
+    // outer packet's follows it).
     let seen: Vec<(Packet, Vec<RuleHit>)> = branches
         .iter()
         .filter(|b| !matches!(b.end, crate::walk::BranchEnd::Unknown { .. }))
-        .filter_map(|b| {
-            b.passes
-                .iter()
-                .find(|f| f.packet.protocol == packet.protocol && f.packet.sport == packet.sport)
-                .map(|f| (f.packet, f.rules.clone()))
-        })
+        .filter_map(|b| b.passes.first().map(|f| (f.packet, f.rules.clone())))
         .collect();
     if seen.is_empty() {
         return model.findings;

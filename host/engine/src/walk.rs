@@ -38,6 +38,8 @@ pub struct Arrival {
     pub dst_mac: Option<String>,
     /// The link it crossed.
     pub kind: Option<LinkKind>,
+    /// The net-node that sent it.
+    pub sender: Option<HopId>,
 }
 
 impl Arrival {
@@ -49,6 +51,7 @@ impl Arrival {
             l2_next_hop: None,
             dst_mac: None,
             kind: None,
+            sender: None,
         }
     }
 
@@ -60,6 +63,7 @@ impl Arrival {
             l2_next_hop: tx.next_hop_address,
             dst_mac: tx.dst_mac.clone(),
             kind: Some(tx.kind),
+            sender: None,
         }
     }
 }
@@ -98,6 +102,9 @@ pub struct WalkBranch {
 #[derive(Debug, Clone)]
 pub struct KernelWalk {
     pub at: HopId,
+    /// The net-node the packet came from and the link it crossed; None:
+    /// originated here.
+    pub upstream: Option<(HopId, Tx)>,
     /// The packet as the net-node's kernel took it (decapsulated).
     pub packet: Packet,
     pub branches: Vec<WalkBranch>,
@@ -111,6 +118,7 @@ impl KernelWalk {
     fn new(at: &HopId, packet: Packet) -> KernelWalk {
         KernelWalk {
             at: at.clone(),
+            upstream: None,
             packet,
             branches: Vec::new(),
             findings: Vec::new(),
@@ -119,10 +127,14 @@ impl KernelWalk {
     }
 
     fn add(&mut self, level: Level, message: String) {
+        self.add_about(None, level, message);
+    }
+
+    fn add_about(&mut self, about: Option<&HopId>, level: Level, message: String) {
         let f = Finding {
             level,
             message,
-            about: None,
+            about: about.map(|h| h.id.clone()),
         };
         if !self.findings.contains(&f) {
             self.findings.push(f);
@@ -315,6 +327,28 @@ impl Walker<'_> {
                 );
             }
         }
+        let hops: Vec<(&str, Ipv4Addr)> = out
+            .iter()
+            .filter_map(|f| match &f.fate {
+                Fate::Transmit { oif, next_hop } => Some((oif.as_str(), *next_hop)),
+                _ => None,
+            })
+            .collect();
+        if hops.len() > 1 && hops.iter().any(|h| *h != hops[0])
+            && let Some(r) = out.iter().find_map(|f| f.route.as_ref())
+            && out.iter().all(|f| f.route.as_ref().is_none_or(|o| o.text == r.text))
+        {
+            w.add(
+                Level::Info,
+                format!(
+                    "{} has {} ECMP next hops to {} (`{}`): each is followed",
+                    stack.label,
+                    hops.len(),
+                    q.packet.dst,
+                    r.text
+                ),
+            );
+        }
         w.decisions
             .extend(Decision::of(&stack.label, q, &out));
         out
@@ -352,13 +386,17 @@ impl Walker<'_> {
                                 ..ForwardQuery::received(inner, &dev, None)
                             };
                             for g in self.pass(w, stack, &q) {
-                                let mut passes = vec![f.clone()];
-                                passes.push(g.clone());
+                                // The flow's own packet's pass first.
+                                let passes = vec![g.clone(), f.clone()];
                                 self.branch_with(w, ns, stack, steps.clone(), passes, g, 0)?;
                             }
                         }
                         Err(d) => {
-                            w.add(Level::Critical, d.message.clone());
+                            // A stale MAC is the sender's entry at fault.
+                            let about = (d.kind == "neighbour")
+                                .then_some(arrival.sender.as_ref())
+                                .flatten();
+                            w.add_about(about, Level::Critical, d.message.clone());
                             w.branches.push(WalkBranch {
                                 passes: vec![f.clone()],
                                 steps: vec![],
@@ -525,7 +563,8 @@ impl Walker<'_> {
                     } else {
                         Level::Fatal
                     };
-                    w.add(level, d.message.clone());
+                    let about = d.about.as_ref().map(hop_of);
+                    w.add_about(about.as_ref(), level, d.message.clone());
                     BranchEnd::Dropped {
                         packet,
                         kind: d.kind.to_string(),
@@ -817,6 +856,17 @@ impl Walker<'_> {
                     ),
                 );
                 owner
+            }
+            (None, None) if packet.encap.is_some() => {
+                let e = packet.encap.map(|e| e.kind.name()).unwrap_or_default();
+                w.add(
+                    Level::Critical,
+                    format!(
+                        "node {node_name} sends the {e} packet carrying the {dir} for {} to {dst}, which is no node's address: no VTEP takes it and the packet goes nowhere",
+                        packet.dst
+                    ),
+                );
+                return Ok(None);
             }
             (None, None) => {
                 let u = self.plugin.underlay(src, oif, None, &packet)?;

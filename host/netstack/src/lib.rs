@@ -84,6 +84,11 @@ impl Netstack {
         Ok(route::lookup(&self.dump, q))
     }
 
+    /// The routes of table `t` (254 main, 255 local, ...).
+    pub fn table(&self, t: u32) -> Vec<RouteHit> {
+        route::table(&self.dump, t)
+    }
+
     /// Route lookup with the TOS and bound output device `ip rule`s may select on.
     pub fn route_with(
         &self,

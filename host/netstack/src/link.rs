@@ -159,6 +159,9 @@ pub struct LinkDrop {
     pub kind: &'static str,
     /// A sentence naming the device or entry that decided.
     pub message: String,
+    /// The netns at fault when it is not the sender's (a veth's far end that
+    /// does not answer ARP).
+    pub about: Option<NetnsId>,
 }
 
 impl fmt::Display for LinkDrop {
@@ -210,7 +213,11 @@ impl Carriage {
     fn dropped(steps: Vec<LinkStep>, kind: &'static str, message: String) -> Carriage {
         Carriage {
             steps,
-            end: LinkEnd::Dropped(LinkDrop { kind, message }),
+            end: LinkEnd::Dropped(LinkDrop {
+                kind,
+                message,
+                about: None,
+            }),
         }
     }
 }
@@ -293,6 +300,7 @@ fn neighbour<'s>(
             return Err(LinkDrop {
                 kind: "unavailable",
                 message: e.to_string(),
+                about: None,
             });
         }
     };
@@ -303,6 +311,7 @@ fn neighbour<'s>(
                 "{from}'s neighbour entry for {ip} on {dev} is {}: nothing answers ARP for {ip}, so the frame cannot be addressed",
                 n.state
             ),
+            about: None,
         }),
         Some(n) if n.lladdr.is_none() && n.state != "NOARP" => Err(LinkDrop {
             kind: "neighbour",
@@ -310,6 +319,7 @@ fn neighbour<'s>(
                 "{from}'s neighbour entry for {ip} on {dev} ({}) has no MAC: the frame cannot be addressed",
                 n.state
             ),
+            about: None,
         }),
         other => Ok(other),
     }
@@ -455,7 +465,15 @@ fn over_veth(
         )));
     }
     if let Err(why) = resolve(stack, frame, dev, peer_stack, &peer.name, &mut steps) {
-        return Carriage::dropped(steps, "neighbour", why);
+        // Nothing answering ARP is the far end's doing.
+        return Carriage {
+            steps,
+            end: LinkEnd::Dropped(LinkDrop {
+                kind: "neighbour",
+                message: why,
+                about: Some(to),
+            }),
+        };
     }
     Carriage::to(
         steps,
@@ -553,11 +571,14 @@ fn over_bridge(
                 p
             }
             Ok(None) => {
+                let holder = holder_elsewhere(stacks, frame, &bridge.name)
+                    .map(|h| format!(": {h}"))
+                    .unwrap_or_default();
                 return vec![Carriage::dropped(
                     steps,
                     "bridge",
                     format!(
-                        "no port of bridge {} in {} leads to {}: no neighbour or FDB entry names one, and no port's far end answers ARP for it",
+                        "no port of bridge {} in {} leads to {}: no neighbour or FDB entry names one, and no port's far end answers ARP for it{holder}",
                         bridge.name, frame.from, frame.next_hop
                     ),
                 )];
@@ -679,6 +700,44 @@ fn flood_owner<'p>(
         }
     }
     Ok(None)
+}
+
+/// Who holds `frame.next_hop` on this node though no port of `bridge` leads
+/// to it: a pod whose veth is on another bridge, or on none.
+fn holder_elsewhere(stacks: &Netstacks, frame: &Frame, bridge: &str) -> Option<String> {
+    let node = frame.from.node();
+    let host = stacks.node(node).ok()?;
+    for (pod, stack) in stacks.pods_of(node).ok()? {
+        if !stack.is_local(frame.next_hop) {
+            continue;
+        }
+        let iface = stack
+            .interfaces()
+            .iter()
+            .find(|i| i.kind == "veth" && i.addresses.iter().any(|a| a.addr() == frame.next_hop))
+            .or_else(|| stack.interfaces().iter().find(|i| i.kind == "veth"))?;
+        let peer = iface
+            .peer_index
+            .and_then(|p| host.interface_by_index(p));
+        return Some(match peer {
+            Some(p) => match &p.master {
+                Some(m) if m != bridge => format!(
+                    "pod {pod} holds it, but its veth {} is attached to {m}, not {bridge}",
+                    p.name
+                ),
+                Some(_) => format!("pod {pod} holds it behind {}", p.name),
+                None => format!(
+                    "pod {pod} holds it, but its veth {} is not attached to bridge {bridge}",
+                    p.name
+                ),
+            },
+            None => format!(
+                "pod {pod} holds it, but the veth peer of its {} is missing on node {node}",
+                iface.name
+            ),
+        });
+    }
+    None
 }
 
 /// Out of a VXLAN device: the neighbour entry gives the MAC, the device's
@@ -1120,6 +1179,7 @@ pub fn decapsulate(stack: &Netstack, encap: &Encap, dst_mac: Option<&str>) -> Re
                     return Err(LinkDrop {
                         kind: "tunnel",
                         message: msg,
+                        about: None,
                     });
                 }
             }
@@ -1135,6 +1195,7 @@ pub fn decapsulate(stack: &Netstack, encap: &Encap, dst_mac: Option<&str>) -> Re
                         encap.kind.name(),
                         encap.src
                     ),
+                    about: None,
                 });
             }
         },
@@ -1149,6 +1210,7 @@ pub fn decapsulate(stack: &Netstack, encap: &Encap, dst_mac: Option<&str>) -> Re
                 encap.kind.name(),
                 encap.src
             ),
+            about: None,
         });
     }
     // The device takes only frames for its own MAC.
@@ -1158,9 +1220,11 @@ pub fn decapsulate(stack: &Netstack, encap: &Encap, dst_mac: Option<&str>) -> Re
         return Err(LinkDrop {
             kind: "neighbour",
             message: format!(
-                "the VXLAN frame from {} is addressed to MAC {want}, but {} of {label} has MAC {have}: {label} drops it (the sender's neighbour entry is stale)",
+                "the VXLAN frame from {} is addressed to MAC {want}, but {} of {label} has MAC {have}: {label} drops it (the sender's neighbour entry for it is stale)",
                 encap.src, taken.name
             ),
+            // The sender's stale entry is at fault: the caller knows who sent it.
+            about: None,
         });
     }
     Ok(taken.name.clone())

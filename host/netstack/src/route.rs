@@ -300,6 +300,19 @@ fn rule_route(rule: &Rule, kind: RouteKind) -> RouteHit {
     }
 }
 
+/// The routes of one table, as `ip route show table N` lists them (each
+/// next hop of a multipath route apart).
+pub fn table(dump: &NetnsDump, table: u32) -> Vec<RouteHit> {
+    dump.routes
+        .iter()
+        .filter(|r| r.table == table)
+        .flat_map(|r| {
+            let toward = r.gateway.unwrap_or(r.dst.addr());
+            hits(dump, r, 0, toward)
+        })
+        .collect()
+}
+
 /// Look `q.dst` up. Empty: no route (the kernel answers ENETUNREACH).
 pub fn lookup(dump: &NetnsDump, q: &RouteQuery) -> Vec<RouteHit> {
     lookup_with(dump, q, &RouteSelectors::default())

@@ -32,4 +32,4 @@ pub mod provider {
     });
 }
 
-pub use cni::skoop::extension::{cluster, infra, log, netstack, policy, service, types};
+pub use cni::skoop::extension::{cluster, log, netstack, policy, service, types, walk};

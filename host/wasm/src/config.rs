@@ -99,7 +99,7 @@ mod tests {
             name: "aws".into(),
             kind: Kind::CloudProvider,
             version: "1".into(),
-            wit_version: "0.4.0".into(),
+            wit_version: "0.5.0".into(),
             description: String::new(),
             config: keys,
             reads: vec![],

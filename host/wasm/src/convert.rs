@@ -6,14 +6,16 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::bindings::{netstack as wn, types as wt};
+use super::bindings::{netstack as wn, types as wt, walk as ww};
 use skoop_engine::cluster::{Classified, NodeFacts, PodFacts, ServiceFacts};
-use skoop_engine::dump::Interface;
+use skoop_engine::dump::{FdbEntry, Interface, Neighbour};
+use skoop_engine::netstack::link::{LinkStep, NetnsId};
 use skoop_engine::netstack::netfilter::{Hook, Outcome, RuleHit, Verdict};
 use skoop_engine::netstack::{NetstackError, RouteHit, RouteKind};
 use skoop_engine::packet::{Encap, EncapKind, Packet, Protocol};
 use skoop_engine::path::{Action, Finding, HopId, LinkKind, NodeKind, Step, Tx};
 use skoop_engine::suspicion::Level;
+use skoop_engine::walk::{BranchEnd, KernelWalk, WalkBranch};
 
 pub fn ip_to(ip: Ipv4Addr) -> wt::IpAddress {
     let [a, b, c, d] = ip.octets();
@@ -23,7 +25,7 @@ pub fn ip_to(ip: Ipv4Addr) -> wt::IpAddress {
 pub fn ip_from(ip: &wt::IpAddress) -> Result<Ipv4Addr, String> {
     match ip {
         wt::IpAddress::Ipv4((a, b, c, d)) => Ok(Ipv4Addr::new(*a, *b, *c, *d)),
-        wt::IpAddress::Ipv6(_) => Err("an IPv6 address (skoop 0.1 simulates IPv4 only)".into()),
+        wt::IpAddress::Ipv6(_) => Err("an IPv6 address (this host simulates IPv4 flows)".into()),
     }
 }
 
@@ -40,15 +42,19 @@ pub fn protocol_to(p: Protocol) -> wt::Protocol {
         Protocol::Udp => wt::Protocol::Udp,
         Protocol::Icmp => wt::Protocol::Icmp,
         Protocol::Sctp => wt::Protocol::Sctp,
+        // Never a flow's protocol: only a tunnel's outer packet, which the
+        // contract carries as an encapsulation instead.
+        Protocol::Ipip => wt::Protocol::Icmp,
     }
 }
 
-pub fn protocol_from(p: wt::Protocol) -> Protocol {
+pub fn protocol_from(p: wt::Protocol) -> Result<Protocol, String> {
     match p {
-        wt::Protocol::Tcp => Protocol::Tcp,
-        wt::Protocol::Udp => Protocol::Udp,
-        wt::Protocol::Icmp => Protocol::Icmp,
-        wt::Protocol::Sctp => Protocol::Sctp,
+        wt::Protocol::Tcp => Ok(Protocol::Tcp),
+        wt::Protocol::Udp => Ok(Protocol::Udp),
+        wt::Protocol::Icmp => Ok(Protocol::Icmp),
+        wt::Protocol::Sctp => Ok(Protocol::Sctp),
+        wt::Protocol::Icmpv6 => Err("ICMPv6 (this host simulates IPv4 flows)".into()),
     }
 }
 
@@ -70,6 +76,33 @@ pub fn level_to(l: Level) -> wt::Level {
     }
 }
 
+fn encap_kind_to(k: EncapKind) -> wt::EncapKind {
+    match k {
+        EncapKind::Vxlan => wt::EncapKind::Vxlan,
+        EncapKind::Ipip => wt::EncapKind::Ipip,
+        EncapKind::Wireguard => wt::EncapKind::Wireguard,
+    }
+}
+
+fn encap_kind_from(k: &wt::EncapKind) -> Result<EncapKind, String> {
+    match k {
+        wt::EncapKind::Vxlan => Ok(EncapKind::Vxlan),
+        wt::EncapKind::Ipip => Ok(EncapKind::Ipip),
+        wt::EncapKind::Wireguard => Ok(EncapKind::Wireguard),
+        wt::EncapKind::Other(o) => Err(format!("an encapsulation this host does not follow ({})", clean(o))),
+    }
+}
+
+pub fn encap_to(e: &Encap) -> wt::Encapsulation {
+    wt::Encapsulation {
+        kind: encap_kind_to(e.kind),
+        src: ip_to(e.src),
+        dst: ip_to(e.dst),
+        vni: e.vni,
+        port: e.port,
+    }
+}
+
 pub fn packet_to(p: &Packet) -> wt::Packet {
     wt::Packet {
         src: ip_to(p.src),
@@ -78,18 +111,10 @@ pub fn packet_to(p: &Packet) -> wt::Packet {
         dport: p.dport,
         protocol: protocol_to(p.protocol),
         mark: p.mark,
-        encap: p.encap.map(|e| wt::Encapsulation {
-            kind: match e.kind {
-                EncapKind::Vxlan => wt::EncapKind::Vxlan,
-                EncapKind::Ipip => wt::EncapKind::Ipip,
-            },
-            src: ip_to(e.src),
-            dst: ip_to(e.dst),
-            vni: e.vni,
-            port: e.port,
-        }),
+        encap: p.encap.as_ref().map(encap_to),
         reply: p.reply,
         tos: p.tos,
+        size: p.size,
     }
 }
 
@@ -99,15 +124,12 @@ pub fn packet_from(p: &wt::Packet) -> Result<Packet, String> {
         sport: p.sport,
         dst: ip_from(&p.dst)?,
         dport: p.dport,
-        protocol: protocol_from(p.protocol),
+        protocol: protocol_from(p.protocol)?,
         mark: p.mark,
         encap: match &p.encap {
             None => None,
             Some(e) => Some(Encap {
-                kind: match e.kind {
-                    wt::EncapKind::Vxlan => EncapKind::Vxlan,
-                    wt::EncapKind::Ipip => EncapKind::Ipip,
-                },
+                kind: encap_kind_from(&e.kind)?,
                 src: ip_from(&e.src)?,
                 dst: ip_from(&e.dst)?,
                 vni: e.vni,
@@ -116,11 +138,12 @@ pub fn packet_from(p: &wt::Packet) -> Result<Packet, String> {
         },
         reply: p.reply,
         tos: p.tos,
+        size: p.size,
     })
 }
 
-pub fn hop_to(h: &HopId) -> wt::Hop {
-    wt::Hop {
+pub fn hop_to(h: &HopId) -> wt::NetNode {
+    wt::NetNode {
         kind: match h.kind {
             NodeKind::Pod => wt::NetNodeKind::Pod,
             NodeKind::Node => wt::NetNodeKind::Node,
@@ -130,7 +153,7 @@ pub fn hop_to(h: &HopId) -> wt::Hop {
     }
 }
 
-pub fn hop_from(h: &wt::Hop) -> HopId {
+pub fn hop_from(h: &wt::NetNode) -> HopId {
     HopId {
         kind: match h.kind {
             wt::NetNodeKind::Pod => NodeKind::Pod,
@@ -146,21 +169,30 @@ pub fn link_kind_to(k: LinkKind) -> wt::LinkKind {
         LinkKind::Veth => wt::LinkKind::Veth,
         LinkKind::Vxlan => wt::LinkKind::Vxlan,
         LinkKind::Ipip => wt::LinkKind::Ipip,
-        LinkKind::Infra => wt::LinkKind::Infra,
+        LinkKind::Wireguard => wt::LinkKind::Wireguard,
+        LinkKind::Ipvlan => wt::LinkKind::Ipvlan,
+        LinkKind::Macvlan => wt::LinkKind::Macvlan,
+        LinkKind::Vlan => wt::LinkKind::Vlan,
+        LinkKind::Underlay => wt::LinkKind::Underlay,
         LinkKind::Local => wt::LinkKind::Local,
         LinkKind::External => wt::LinkKind::External,
     }
 }
 
-pub fn link_kind_from(k: wt::LinkKind) -> LinkKind {
-    match k {
+pub fn link_kind_from(k: &wt::LinkKind) -> Result<LinkKind, String> {
+    Ok(match k {
         wt::LinkKind::Veth => LinkKind::Veth,
         wt::LinkKind::Vxlan => LinkKind::Vxlan,
         wt::LinkKind::Ipip => LinkKind::Ipip,
-        wt::LinkKind::Infra => LinkKind::Infra,
+        wt::LinkKind::Wireguard => LinkKind::Wireguard,
+        wt::LinkKind::Ipvlan => LinkKind::Ipvlan,
+        wt::LinkKind::Macvlan => LinkKind::Macvlan,
+        wt::LinkKind::Vlan => LinkKind::Vlan,
+        wt::LinkKind::Underlay => LinkKind::Underlay,
         wt::LinkKind::Local => LinkKind::Local,
         wt::LinkKind::External => LinkKind::External,
-    }
+        wt::LinkKind::Other(o) => return Err(format!("a link kind this host does not know ({})", clean(o))),
+    })
 }
 
 /// The link a packet arrived over.
@@ -175,16 +207,29 @@ pub fn link_to(from: &HopId, tx: &Tx) -> wt::Link {
     }
 }
 
+pub fn transmission_to(tx: &Tx) -> wt::Transmission {
+    wt::Transmission {
+        next_hop: hop_to(&tx.next),
+        kind: link_kind_to(tx.kind),
+        packet: packet_to(&tx.packet),
+        oif: tx.oif.clone(),
+        iif: tx.iif.clone(),
+        next_hop_address: tx.next_hop_address.map(ip_to),
+    }
+}
+
 pub fn step_from(s: &wt::NodeStep) -> Result<Step, String> {
     let mut transmissions = Vec::with_capacity(s.transmissions.len());
     for t in &s.transmissions {
         transmissions.push(Tx {
             next: hop_from(&t.next_hop),
-            kind: link_kind_from(t.kind),
+            kind: link_kind_from(&t.kind)?,
             packet: packet_from(&t.packet)?,
             oif: t.oif.clone(),
             iif: t.iif.clone(),
             next_hop_address: t.next_hop_address.as_ref().map(ip_from).transpose()?,
+            dst_mac: None,
+            mtu: None,
         });
     }
     Ok(Step {
@@ -203,6 +248,108 @@ pub fn step_from(s: &wt::NodeStep) -> Result<Step, String> {
             .collect::<Result<_, _>>()?,
         findings: suspicions_from(&s.suspicions),
     })
+}
+
+fn netns_to(n: &NetnsId) -> wt::Netns {
+    match n {
+        NetnsId::Node(n) => wt::Netns::Node(n.clone()),
+        NetnsId::Pod { pod, .. } => wt::Netns::Pod(pod.clone()),
+    }
+}
+
+fn neighbour_to(n: &Neighbour) -> wn::Neighbour {
+    wn::Neighbour {
+        ip: ip_to(n.ip),
+        dev: n.dev.clone(),
+        lladdr: n.lladdr.clone(),
+        state: n.state.clone(),
+    }
+}
+
+pub fn fdb_to(e: &FdbEntry) -> wn::FdbEntry {
+    let mut flags = e.flags.clone();
+    if e.master.is_some() && !flags.iter().any(|f| f == "master") {
+        flags.push("master".into());
+    }
+    wn::FdbEntry {
+        mac: e.mac.clone(),
+        dev: e.dev.clone(),
+        dst: e.dst.map(ip_to),
+        flags,
+    }
+}
+
+fn link_step_to(s: &LinkStep, device: impl Fn(&str) -> Option<wn::InterfaceInfo>) -> ww::LinkStep {
+    match s {
+        LinkStep::Device { dev, .. } => match device(dev) {
+            Some(i) => ww::LinkStep::Device(i),
+            None => ww::LinkStep::Other(s.to_string()),
+        },
+        LinkStep::Neighbour(n) => ww::LinkStep::Neighbour(neighbour_to(n)),
+        LinkStep::Resolved { by, .. } => ww::LinkStep::Resolved(by.clone()),
+        LinkStep::Fdb(e) => ww::LinkStep::Fdb(fdb_to(e)),
+        LinkStep::VethPeer { netns, dev } => ww::LinkStep::VethPeer((netns_to(netns), dev.clone())),
+        LinkStep::BridgePort { port, .. } => ww::LinkStep::BridgePort(port.clone()),
+        LinkStep::Encapsulate { encap, .. } => ww::LinkStep::Encapsulate(encap_to(encap)),
+        LinkStep::Decapsulate { dev } => ww::LinkStep::Decapsulate(dev.clone()),
+        LinkStep::Other(t) => ww::LinkStep::Other(t.clone()),
+    }
+}
+
+/// The host's walk of a net-node, as a plugin is shown it. Devices are
+/// looked up in the netns they are named in (the walk's own, or a pod's
+/// on the node).
+pub fn walk_to(
+    w: &KernelWalk,
+    device: impl Fn(&str) -> Option<wn::InterfaceInfo>,
+) -> ww::KernelWalk {
+    ww::KernelWalk {
+        at: hop_to(&w.at),
+        upstream: w.upstream.as_ref().map(|(from, tx)| link_to(from, tx)),
+        packet: packet_to(&w.packet),
+        branches: w.branches.iter().map(|b| branch_to(b, &device)).collect(),
+        suspicions: suspicions_to(&w.findings),
+    }
+}
+
+fn branch_to(b: &WalkBranch, device: &impl Fn(&str) -> Option<wn::InterfaceInfo>) -> ww::Branch {
+    let carried = match &b.end {
+        BranchEnd::Delivered { .. } => ww::Carried::Delivered,
+        BranchEnd::Sent(tx) => ww::Carried::Sent(transmission_to(tx)),
+        BranchEnd::Dropped { kind, cause, .. } => ww::Carried::Dropped(wn::DropCause {
+            kind: kind.clone(),
+            message: cause.clone(),
+            rule: b.passes.last().and_then(|f| match &f.fate {
+                skoop_engine::netstack::Fate::Drop(skoop_engine::netstack::DropCause::Netfilter {
+                    by, ..
+                }) => by.as_ref().map(hit_to),
+                _ => None,
+            }),
+            route: b.passes.last().and_then(|f| match &f.fate {
+                skoop_engine::netstack::Fate::Drop(skoop_engine::netstack::DropCause::Route(r)) => {
+                    Some(route_to(r))
+                }
+                _ => None,
+            }),
+        }),
+        BranchEnd::Unknown { why } => ww::Carried::Dropped(wn::DropCause {
+            kind: "unavailable".into(),
+            message: why.clone(),
+            rule: None,
+            route: None,
+        }),
+    };
+    ww::Branch {
+        passes: b.passes.iter().map(forwarded_to).collect(),
+        link: b.steps.iter().map(|s| link_step_to(s, device)).collect(),
+        carried,
+        mtu_limit: b
+            .mtus
+            .iter()
+            .min_by_key(|(_, m)| *m)
+            .filter(|(_, m)| b.passes.first().is_some_and(|f| f.packet.size > *m))
+            .cloned(),
+    }
 }
 
 /// Extension-provided text made safe to print: control characters (escape
@@ -309,11 +456,10 @@ pub fn netstack_error(e: NetstackError) -> wt::Error {
 }
 
 pub fn pod_to(p: &PodFacts, node_ip: Option<Ipv4Addr>) -> wt::PodInfo {
-    let ip = p.ip.or(node_ip).unwrap_or(Ipv4Addr::UNSPECIFIED);
     wt::PodInfo {
         namespace: p.namespace.clone(),
         name: p.name.clone(),
-        ip: ip_to(ip),
+        ips: p.ip.or(node_ip).map(ip_to).into_iter().collect(),
         node: p.node.clone(),
         host_network: p.host_network,
         ready: p.ready,
@@ -323,13 +469,19 @@ pub fn pod_to(p: &PodFacts, node_ip: Option<Ipv4Addr>) -> wt::PodInfo {
             .iter()
             .map(|(n, port, proto)| (n.clone(), *port, protocol_to(*proto)))
             .collect(),
+        labels: p
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        annotations: p.annotations.clone(),
     }
 }
 
 pub fn node_to(n: &NodeFacts) -> wt::NodeInfo {
     wt::NodeInfo {
         name: n.name.clone(),
-        ip: ip_to(n.ip),
+        ips: vec![ip_to(n.ip)],
         pod_cidrs: n.pod_cidrs.iter().map(|c| prefix_to(*c)).collect(),
         ready: n.ready,
         host_interface: n.host_interface.clone(),
@@ -358,12 +510,12 @@ pub fn service_to(s: &ServiceFacts) -> wt::ServiceInfo {
     }
 }
 
-pub fn endpoint_to(c: &Classified<'_>, node_ip: impl Fn(&str) -> Option<Ipv4Addr>) -> wt::Endpoint {
+pub fn owner_to(c: &Classified<'_>, node_ip: impl Fn(&str) -> Option<Ipv4Addr>) -> wt::Owner {
     match c {
-        Classified::Pod(p) => wt::Endpoint::Pod(pod_to(p, node_ip(&p.node))),
-        Classified::Node(n) => wt::Endpoint::Node(node_to(n)),
-        Classified::Service(s) => wt::Endpoint::Service(service_to(s)),
-        Classified::External(ip) => wt::Endpoint::External(ip_to(*ip)),
+        Classified::Pod(p) => wt::Owner::Pod(pod_to(p, node_ip(&p.node))),
+        Classified::Node(n) => wt::Owner::Node(node_to(n)),
+        Classified::Service(s) => wt::Owner::Service(service_to(s)),
+        Classified::External(ip) => wt::Owner::External(ip_to(*ip)),
     }
 }
 
@@ -377,6 +529,7 @@ pub fn interface_to(i: &Interface) -> wn::InterfaceInfo {
         oper_up: i.oper_up(),
         master: i.master.clone(),
         peer_index: i.peer_index,
+        link: i.link.clone(),
         addresses: i.addresses.iter().map(|a| prefix_to(*a)).collect(),
         mac: i.mac.clone(),
         vxlan: i.vxlan.as_ref().map(|v| wn::VxlanInfo {
@@ -465,6 +618,8 @@ pub fn hook_from(h: wn::Hook) -> Hook {
 
 fn hit_to(h: &RuleHit) -> wn::RuleHit {
     wn::RuleHit {
+        family: None,
+        handle: None,
         table: h.table.clone(),
         chain: h.chain.clone(),
         index: h.index,
@@ -496,13 +651,11 @@ pub fn settings_to(s: &skoop_engine::detect::Settings) -> super::bindings::clust
         proxy_mode: match s.proxy_mode {
             ProxyMode::Iptables => wc::ProxyMode::Iptables,
             ProxyMode::Ipvs => wc::ProxyMode::Ipvs,
-            // The contract has no nftables case: extensions see iptables
-            // semantics, and the host's service import answers from the
-            // EndpointSlice model, as it does for nftables.
-            ProxyMode::Nftables => wc::ProxyMode::Iptables,
+            ProxyMode::Nftables => wc::ProxyMode::Nftables,
             ProxyMode::None => wc::ProxyMode::None,
         },
-        cluster_cidr: s.cluster_cidr.map(prefix_to),
+        cluster_cidrs: s.cluster_cidr.map(prefix_to).into_iter().collect(),
+        family: wt::IpFamily::Ipv4,
     }
 }
 

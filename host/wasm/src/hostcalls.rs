@@ -63,7 +63,7 @@ pub struct ExtensionCalls {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Recording {
     pub format: String,
-    /// The contract the host spoke (`skoop:extension@0.4.0`).
+    /// The contract the host spoke (`skoop:extension@0.5.0`).
     pub contract: String,
     pub host_version: String,
     /// What was diagnosed, for the reader.
@@ -235,7 +235,7 @@ mod tests {
     fn a_recording_round_trips_and_its_format_is_checked() {
         let r = Recording {
             format: FORMAT.into(),
-            contract: "skoop:extension@0.4.0".into(),
+            contract: "skoop:extension@0.5.0".into(),
             host_version: "0.1.0".into(),
             flow: "a -> b".into(),
             extensions: vec![ExtensionCalls {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::bindings::{
-    cluster as wc, infra as wi, log as wl, netstack as wn, policy as wp, service as ws, types as wt,
+    cluster as wc, log as wl, netstack as wn, policy as wp, service as ws, types as wt, walk as ww,
 };
 use super::convert::*;
 use super::state::HostState;
@@ -63,19 +63,14 @@ impl HostState {
         settings_to(&self.facts().settings)
     }
 
-    fn cluster_classify(
-        &mut self,
-        ip: wt::IpAddress,
-        port: u16,
-        protocol: wt::Protocol,
-    ) -> wt::Endpoint {
+    fn cluster_owner(&mut self, ip: wt::IpAddress, port: u16, protocol: wt::Protocol) -> wt::Owner {
         let facts = self.facts();
-        match ip_from(&ip) {
-            Ok(ip) => {
-                let c = facts.view.classify(ip, port, protocol_from(protocol));
-                endpoint_to(&c, |n| facts.view.nodes.get(n).map(|n| n.ip))
+        match (ip_from(&ip), protocol_from(protocol)) {
+            (Ok(ip), Ok(protocol)) => {
+                let c = facts.view.classify(ip, port, protocol);
+                owner_to(&c, |n| facts.view.nodes.get(n).map(|n| n.ip))
             }
-            Err(_) => wt::Endpoint::External(ip),
+            _ => wt::Owner::External(ip),
         }
     }
 
@@ -83,6 +78,18 @@ impl HostState {
         let facts = self.facts();
         let p = facts.view.pods.get(&id)?;
         Some(pod_to(p, facts.view.nodes.get(&p.node).map(|n| n.ip)))
+    }
+
+    fn cluster_pods_on(&mut self, name: String) -> Vec<wt::PodInfo> {
+        let facts = self.facts();
+        let node_ip = facts.view.nodes.get(&name).map(|n| n.ip);
+        facts
+            .view
+            .pods
+            .values()
+            .filter(|p| p.node == name)
+            .map(|p| pod_to(p, node_ip))
+            .collect()
     }
 
     fn cluster_node(&mut self, name: String) -> Option<wt::NodeInfo> {
@@ -176,27 +183,50 @@ impl HostState {
         let mut rules = stack.dump.rules.clone();
         if rules.is_empty() {
             // No rules collected means the kernel's defaults.
-            return Ok([
-                (0, 255, "local"),
-                (32766, 254, "main"),
-                (32767, 253, "default"),
-            ]
-            .into_iter()
-            .map(|(p, t, n)| wn::IpRule {
-                priority: p,
-                table: Some(t),
-                text: format!("{p}: from all lookup {n}"),
-            })
-            .collect());
+            rules = [(0, 255), (32766, 254), (32767, 253)]
+                .into_iter()
+                .map(|(priority, table)| skoop_engine::dump::Rule {
+                    priority,
+                    not: false,
+                    from: None,
+                    to: None,
+                    fwmark: None,
+                    fwmask: None,
+                    iif: None,
+                    oif: None,
+                    tos: None,
+                    action: "lookup".into(),
+                    table: Some(table),
+                    goto: None,
+                })
+                .collect();
         }
         rules.sort_by_key(|r| r.priority);
         Ok(rules
             .iter()
             .map(|r| wn::IpRule {
                 priority: r.priority,
+                src: r.from.map(prefix_to),
+                dst: r.to.map(prefix_to),
+                iif: r.iif.clone(),
+                oif: r.oif.clone(),
+                fwmark: r.fwmark.map(|m| (m, r.fwmask.unwrap_or(u32::MAX))),
+                negated: r.not,
+                action: r.action.clone(),
                 table: if r.action == "lookup" { r.table } else { None },
                 text: rule_text(r),
             })
+            .collect())
+    }
+
+    fn netstack_routes(&mut self, ns: wt::Netns, table: u32) -> Result<Vec<wn::Route>, wt::Error> {
+        let facts = self.facts();
+        let stack = netns(&facts, &ns)?;
+        stack.absent("routes").map_err(netstack_error)?;
+        Ok(stack
+            .table(table)
+            .iter()
+            .map(route_to)
             .collect())
     }
 
@@ -226,23 +256,26 @@ impl HostState {
         Ok(netns(&facts, &ns)?.is_local(ip_from(&ip).map_err(bad)?))
     }
 
-    fn netstack_lookup_neighbour(
+    fn netstack_neighbours(
         &mut self,
         ns: wt::Netns,
-        dev: String,
-        ip: wt::IpAddress,
-    ) -> Result<Option<wn::Neighbour>, wt::Error> {
+        dev: Option<String>,
+    ) -> Result<Vec<wn::Neighbour>, wt::Error> {
         let facts = self.facts();
-        let ip = ip_from(&ip).map_err(bad)?;
-        Ok(netns(&facts, &ns)?
-            .neighbour(&dev, ip)
-            .map_err(netstack_error)?
+        let stack = netns(&facts, &ns)?;
+        stack.absent("neighbours").map_err(netstack_error)?;
+        Ok(stack
+            .dump
+            .neighbours
+            .iter()
+            .filter(|n| dev.as_deref().is_none_or(|d| d == n.dev))
             .map(|n| wn::Neighbour {
                 ip: ip_to(n.ip),
                 dev: n.dev.clone(),
                 lladdr: n.lladdr.clone(),
                 state: n.state.clone(),
-            }))
+            })
+            .collect())
     }
 
     fn netstack_fdb(&mut self, ns: wt::Netns, dev: String) -> Result<Vec<wn::FdbEntry>, wt::Error> {
@@ -251,11 +284,7 @@ impl HostState {
             .fdb(&dev)
             .map_err(netstack_error)?
             .into_iter()
-            .map(|e| wn::FdbEntry {
-                mac: e.mac.clone(),
-                dev: e.dev.clone(),
-                dst: e.dst.map(ip_to),
-            })
+            .map(fdb_to)
             .collect())
     }
 
@@ -268,7 +297,11 @@ impl HostState {
     ) -> Result<bool, wt::Error> {
         let facts = self.facts();
         netns(&facts, &ns)?
-            .listening(protocol_from(protocol), ip_from(&ip).map_err(bad)?, port)
+            .listening(
+                protocol_from(protocol).map_err(bad)?,
+                ip_from(&ip).map_err(bad)?,
+                port,
+            )
             .map_err(netstack_error)
     }
 
@@ -307,6 +340,7 @@ impl HostState {
                 .transpose()
                 .map_err(bad)?,
             tos: query.tos,
+            stand_in: Vec::new(),
         };
         // A poisoned lock only means another call panicked; the table is still usable.
         let mut tables = facts
@@ -360,6 +394,7 @@ fn rule_text(r: &skoop_engine::dump::Rule) -> String {
 }
 
 impl HostState {
+    /// The EndpointSlices' answer for a datapath the host's walk cannot see.
     fn service_resolve(
         &mut self,
         node: String,
@@ -368,51 +403,16 @@ impl HostState {
         let facts = self.facts();
         let packet = packet_from(&packet).map_err(bad)?;
         let proxy = ProxyConfig::from_settings(&facts.settings);
-        let r = match facts.settings.proxy_mode {
-            ProxyMode::Ipvs => {
-                let table = facts.netstacks.node(&node).and_then(|ns| ns.ipvs(&packet));
-                service::resolve_ipvs(&facts.view, &node, &packet, &proxy, table)
-            }
-            ProxyMode::Iptables => service::resolve_iptables(
-                &facts.view,
-                &node,
-                &packet,
-                &proxy,
-                facts.netstacks.node(&node),
-            ),
-            // nftables is not simulated: the EndpointSlice model answers (the
-            // engine warns about it once per diagnosis).
-            ProxyMode::Nftables | ProxyMode::None => {
-                service::resolve(&facts.view, &node, &packet, &proxy)
-            }
-        };
-        // The translation is the node's conntrack entry: the walk that
-        // continues the packet, and its reply, find it there.
-        if let Ok(stack) = facts.netstacks.node(&node) {
-            let mut tables = facts
-                .conntrack
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let ct = tables.entry(stack.label.clone()).or_default();
-            for b in &r.backends {
-                ct.insert(skoop_engine::netstack::CtEntry {
-                    orig: packet,
-                    last: b.packet,
-                    mark: 0,
-                });
-            }
-        }
+        let r = service::resolve(&facts.view, &node, &packet, &proxy);
         let mut backends = Vec::new();
         for b in &r.backends {
             let target = match b.pod.as_ref().and_then(|id| facts.view.pods.get(id)) {
-                Some(p) => {
-                    wt::Endpoint::Pod(pod_to(p, facts.view.nodes.get(&p.node).map(|n| n.ip)))
-                }
+                Some(p) => wt::Owner::Pod(pod_to(p, facts.view.nodes.get(&p.node).map(|n| n.ip))),
                 None => {
                     let c = facts
                         .view
                         .classify(b.endpoint, b.packet.dport, b.packet.protocol);
-                    endpoint_to(&c, |n| facts.view.nodes.get(n).map(|n| n.ip))
+                    owner_to(&c, |n| facts.view.nodes.get(n).map(|n| n.ip))
                 }
             };
             backends.push(ws::Backend {
@@ -425,97 +425,6 @@ impl HostState {
             suspicions: suspicions_to(&findings_of(&r.findings)),
         })
     }
-}
-
-impl HostState {
-    fn infra_node_to_node(
-        &mut self,
-        src: String,
-        oif: String,
-        dst: String,
-        packet: wt::Packet,
-    ) -> Result<Vec<wt::Suspicion>, wt::Error> {
-        let Some(provider) = self.infra.clone() else {
-            return Ok(vec![]);
-        };
-        let facts = self.facts();
-        let (Some(s), Some(d)) = (facts.view.nodes.get(&src), facts.view.nodes.get(&dst)) else {
-            return Err(bad(format!(
-                "infra.node-to-node: unknown node {src} or {dst}"
-            )));
-        };
-        let packet = packet_from(&packet).map_err(bad)?;
-        let mut p = provider
-            .lock()
-            .map_err(|_| wt::Error::Internal("the provider failed earlier".into()))?;
-        let u = p
-            .node_to_node(s, &oif, d, &packet)
-            .map_err(|e| wt::Error::Internal(e.to_string()))?;
-        log_underlay(&facts, &src, &oif, &format!("node {dst}"), &packet, &u);
-        Ok(suspicions_to(&u.findings))
-    }
-
-    fn infra_node_to_external(
-        &mut self,
-        src: String,
-        oif: String,
-        packet: wt::Packet,
-    ) -> Result<Vec<wt::Suspicion>, wt::Error> {
-        let Some(provider) = self.infra.clone() else {
-            return Ok(vec![]);
-        };
-        let facts = self.facts();
-        let Some(s) = facts.view.nodes.get(&src) else {
-            return Err(bad(format!("infra.node-to-external: unknown node {src}")));
-        };
-        let packet = packet_from(&packet).map_err(bad)?;
-        let mut p = provider
-            .lock()
-            .map_err(|_| wt::Error::Internal("the provider failed earlier".into()))?;
-        let u = p
-            .node_to_external(s, &oif, &packet)
-            .map_err(|e| wt::Error::Internal(e.to_string()))?;
-        log_underlay(&facts, &src, &oif, "the outside", &packet, &u);
-        Ok(suspicions_to(&u.findings))
-    }
-}
-
-/// File what the underlay did among the pipeline's decisions of the hop
-/// that handed the packet to it: the cloud devices passed, in order.
-pub(crate) fn log_underlay(
-    facts: &skoop_engine::facts::Facts,
-    node: &str,
-    oif: &str,
-    to: &str,
-    packet: &skoop_engine::packet::Packet,
-    u: &super::instance::Underlay,
-) {
-    use skoop_engine::path::Decision;
-    use skoop_engine::suspicion::Level;
-    if u.hops.is_empty() && u.findings.is_empty() {
-        return;
-    }
-    let blocked = u
-        .findings
-        .iter()
-        .find(|f| matches!(f.level, Level::Critical | Level::Fatal));
-    facts.log_decisions(vec![Decision {
-        netns: if node.starts_with("the ") {
-            format!("underlay from {node}")
-        } else {
-            format!("underlay from node {node}")
-        },
-        packet: *packet,
-        iif: None,
-        fate: match blocked {
-            Some(f) => format!("drop: {}", f.message),
-            None => format!("carry to {to}"),
-        },
-        out: *packet,
-        route: None,
-        rules: u.hops.clone(),
-        oif: (!oif.is_empty()).then(|| oif.to_string()),
-    }]);
 }
 
 impl HostState {
@@ -543,8 +452,11 @@ impl HostState {
                 }
             }
         };
+        let Ok(protocol) = protocol_from(protocol) else {
+            return Vec::new();
+        };
         check
-            .evaluate(&facts.view, src, dst, dport, protocol_from(protocol))
+            .evaluate(&facts.view, src, dst, dport, protocol)
             .into_iter()
             .map(|v| wp::Verdict {
                 direction: v.direction.to_string(),
@@ -588,8 +500,9 @@ macro_rules! lend {
 
 lend!(wc {
     "cluster.current-settings" fn current_settings() -> wc::Settings = cluster_current_settings;
-    "cluster.classify" fn classify(ip: wt::IpAddress, port: u16, protocol: wt::Protocol) -> wt::Endpoint = cluster_classify;
+    "cluster.owner-of" fn owner_of(ip: wt::IpAddress, port: u16, protocol: wt::Protocol) -> wt::Owner = cluster_owner;
     "cluster.pod" fn pod(id: String) -> Option<wt::PodInfo> = cluster_pod;
+    "cluster.pods-on" fn pods_on(name: String) -> Vec<wt::PodInfo> = cluster_pods_on;
     "cluster.node" fn node(name: String) -> Option<wt::NodeInfo> = cluster_node;
     "cluster.nodes" fn nodes() -> Vec<wt::NodeInfo> = cluster_nodes;
     "cluster.get-object" fn get_object(api_version: String, kind: String, namespace: String, name: String) -> Result<Option<String>, wt::Error> = cluster_get_object;
@@ -603,9 +516,10 @@ lend!(wn {
     "netstack.interface-by-index" fn interface_by_index(ns: wt::Netns, index: u32) -> Result<Option<wn::InterfaceInfo>, wt::Error> = netstack_interface_by_index;
     "netstack.sysctl" fn sysctl(ns: wt::Netns, key: String) -> Result<Option<String>, wt::Error> = netstack_sysctl;
     "netstack.ip-rules" fn ip_rules(ns: wt::Netns) -> Result<Vec<wn::IpRule>, wt::Error> = netstack_ip_rules;
+    "netstack.routes" fn routes(ns: wt::Netns, table: u32) -> Result<Vec<wn::Route>, wt::Error> = netstack_routes;
     "netstack.route-lookup" fn route_lookup(ns: wt::Netns, q: wn::RouteQuery) -> Result<Vec<wn::Route>, wt::Error> = netstack_route_lookup;
     "netstack.is-local" fn is_local(ns: wt::Netns, ip: wt::IpAddress) -> Result<bool, wt::Error> = netstack_is_local;
-    "netstack.lookup-neighbour" fn lookup_neighbour(ns: wt::Netns, dev: String, ip: wt::IpAddress) -> Result<Option<wn::Neighbour>, wt::Error> = netstack_lookup_neighbour;
+    "netstack.neighbours" fn neighbours(ns: wt::Netns, dev: Option<String>) -> Result<Vec<wn::Neighbour>, wt::Error> = netstack_neighbours;
     "netstack.fdb" fn fdb(ns: wt::Netns, dev: String) -> Result<Vec<wn::FdbEntry>, wt::Error> = netstack_fdb;
     "netstack.listening" fn listening(ns: wt::Netns, protocol: wt::Protocol, ip: wt::IpAddress, port: u16) -> Result<bool, wt::Error> = netstack_listening;
     "netstack.netfilter" fn netfilter(ns: wt::Netns, hook: wn::Hook, packet: wt::Packet, iif: Option<String>, oif: Option<String>) -> Result<Vec<wn::FilterOutcome>, wt::Error> = netstack_netfilter;
@@ -616,10 +530,7 @@ lend!(ws {
     "service.resolve" fn resolve(node: String, packet: wt::Packet) -> Result<ws::Resolution, wt::Error> = service_resolve;
 });
 
-lend!(wi {
-    "infra.node-to-node" fn node_to_node(src: String, oif: String, dst: String, packet: wt::Packet) -> Result<Vec<wt::Suspicion>, wt::Error> = infra_node_to_node;
-    "infra.node-to-external" fn node_to_external(src: String, oif: String, packet: wt::Packet) -> Result<Vec<wt::Suspicion>, wt::Error> = infra_node_to_external;
-});
+impl ww::Host for HostState {}
 
 lend!(wp {
     "policy.evaluate" fn evaluate(src: wt::IpAddress, dst: wt::IpAddress, dport: u16, protocol: wt::Protocol) -> Vec<wp::Verdict> = policy_evaluate;

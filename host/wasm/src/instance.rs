@@ -7,16 +7,19 @@ use serde_json::{Value, json};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::{cni, provider as pw, types as wt};
+use super::bindings::{cni, provider as pw, types as wt, walk as ww};
 use super::convert::*;
 use super::hostcalls::{Call, CallLog};
 use super::runtime::Limits;
 use super::state::HostState;
-use skoop_engine::cluster::{NodeFacts, PodFacts};
+use skoop_engine::cluster::NodeFacts;
 use skoop_engine::detect::ProxyMode;
 use skoop_engine::packet::Packet;
-use skoop_engine::path::{Finding, HopId, Step, Tx};
-pub use skoop_engine::plugin::{CallError, Failure, NodeTarget, Plugin, RefusedKind};
+use skoop_engine::path::Finding;
+pub use skoop_engine::plugin::{
+    CallError, Failure, HopAnswer, Plugin, RefusedKind, Role, Underlay,
+};
+use skoop_engine::walk::KernelWalk;
 
 /// A component linked once and ready to instantiate in a fresh store: the
 /// linker's work is done at load, and a failed instance is re-created cheaply.
@@ -45,7 +48,7 @@ impl Pre for ProviderPre {
 }
 
 type Reinit<B> =
-    fn(&B, &mut Store<HostState>) -> wasmtime::Result<Result<Vec<wt::Suspicion>, wt::Error>>;
+    fn(&B, &mut Store<HostState>) -> wasmtime::Result<Result<cni::exports::skoop::extension::plugin::SetupResult, wt::Error>>;
 
 /// Shared plumbing: the store, the deadline, error mapping, re-creation
 /// after a failure, and recording.
@@ -285,8 +288,17 @@ fn args_of<T: serde::de::DeserializeOwned>(export: &str, args: &Value) -> Result
 fn setup_call(
     b: &cni::CniPlugin,
     s: &mut Store<HostState>,
-) -> wasmtime::Result<Result<Vec<wt::Suspicion>, wt::Error>> {
+) -> wasmtime::Result<Result<cni::exports::skoop::extension::plugin::SetupResult, wt::Error>> {
     b.skoop_extension_plugin().call_setup(s)
+}
+
+/// What a plugin's `setup` found.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    pub findings: Vec<Finding>,
+    /// The policy kinds it enforces in this cluster, when they depend on
+    /// what it found (else its metadata says).
+    pub enforces: Option<Vec<String>>,
 }
 
 impl PluginInstance {
@@ -313,43 +325,15 @@ impl PluginInstance {
         )
     }
 
-    pub fn setup(&mut self) -> Result<Vec<Finding>, CallError> {
+    pub fn setup(&mut self) -> Result<Setup, CallError> {
         self.run
             .call("plugin.setup", "plugin.setup", || json!([]), setup_call)
-            .map(|v| suspicions_from(&v))
-    }
-
-    fn step(&mut self, call: &str, r: Result<wt::NodeStep, CallError>) -> Result<Step, CallError> {
-        let raw = r?;
-        step_from(&raw).map_err(|e| self.run.err(call, malformed(e)))
-    }
-
-    fn pod_send_raw(
-        &mut self,
-        label: &str,
-        p: &wt::PodInfo,
-        pk: wt::Packet,
-    ) -> Result<wt::NodeStep, CallError> {
-        self.run.call(
-            "plugin.pod-send",
-            label,
-            || json!([p, &pk]),
-            |b, s| b.skoop_extension_plugin().call_pod_send(s, p, pk),
-        )
-    }
-
-    fn pod_receive_raw(
-        &mut self,
-        label: &str,
-        p: &wt::PodInfo,
-        l: &wt::Link,
-    ) -> Result<wt::NodeStep, CallError> {
-        self.run.call(
-            "plugin.pod-receive",
-            label,
-            || json!([p, l]),
-            |b, s| b.skoop_extension_plugin().call_pod_receive(s, p, l),
-        )
+            .map(|v| Setup {
+                findings: suspicions_from(&v.suspicions),
+                enforces: v
+                    .enforces
+                    .map(|list| list.iter().map(|k| clean(k)).collect()),
+            })
     }
 
     fn address_owner_raw(
@@ -365,30 +349,31 @@ impl PluginInstance {
         )
     }
 
-    /// One of the five node hops, with its WIT arguments.
-    fn node_hop_raw(
+    /// One net-node's walk shown to the plugin in one of its roles.
+    fn hop_raw(
         &mut self,
         label: &str,
-        n: &wt::NodeInfo,
-        up: &Option<wt::Link>,
-        pk: wt::Packet,
-        t: &HopTarget,
-    ) -> Result<wt::NodeStep, CallError> {
-        let args = || match t {
-            HopTarget::Pod(p) => json!([n, up, &pk, p]),
-            HopTarget::Host(h) => json!([n, up, &pk, h]),
-            HopTarget::Service(v) => json!([n, up, &pk, v]),
-            HopTarget::External | HopTarget::Serve => json!([n, up, &pk]),
+        role: &RoleCall,
+        walk: &ww::KernelWalk,
+    ) -> Result<ww::HopAnswer, CallError> {
+        let args = || match role {
+            RoleCall::PodSend(p) | RoleCall::PodReceive(p) => json!([p, walk]),
+            RoleCall::ToPod(n, p) => json!([n, walk, p]),
+            RoleCall::ToHost(n, t) => json!([n, walk, t]),
+            RoleCall::ToService(n, v) => json!([n, walk, v]),
+            RoleCall::ToExternal(n) | RoleCall::Serve(n) => json!([n, walk]),
         };
-        self.run.call(t.export(), label, args, |b, s| {
+        self.run.call(role.export(), label, args, |b, s| {
+            let pl = b.skoop_extension_plugin();
             let sp = b.skoop_extension_simple_plugin_node();
-            let up = up.as_ref();
-            match t {
-                HopTarget::Pod(p) => sp.call_to_pod(s, n, up, pk, p),
-                HopTarget::Host(h) => sp.call_to_host(s, n, up, pk, h),
-                HopTarget::Service(v) => sp.call_to_service(s, n, up, pk, v),
-                HopTarget::External => sp.call_to_external(s, n, up, pk),
-                HopTarget::Serve => sp.call_serve(s, n, up, pk),
+            match role {
+                RoleCall::PodSend(p) => pl.call_pod_send(s, p, walk),
+                RoleCall::PodReceive(p) => pl.call_pod_receive(s, p, walk),
+                RoleCall::ToPod(n, p) => sp.call_to_pod(s, n, walk, p),
+                RoleCall::ToHost(n, t) => sp.call_to_host(s, n, walk, t),
+                RoleCall::ToService(n, v) => sp.call_to_service(s, n, walk, v),
+                RoleCall::ToExternal(n) => sp.call_to_external(s, n, walk),
+                RoleCall::Serve(n) => sp.call_serve(s, n, walk),
             }
         })
     }
@@ -403,21 +388,13 @@ impl PluginInstance {
             "plugin.setup" => {
                 let _ = self.setup();
             }
-            "plugin.pod-send" => {
-                let (p, pk): (wt::PodInfo, wt::Packet) = args_of(export, args)?;
-                let _ = self.pod_send_raw(export, &p, pk);
-            }
-            "plugin.pod-receive" => {
-                let (p, l): (wt::PodInfo, wt::Link) = args_of(export, args)?;
-                let _ = self.pod_receive_raw(export, &p, &l);
-            }
             "plugin.address-owner" => {
                 let (ip,): (wt::IpAddress,) = args_of(export, args)?;
                 let _ = self.address_owner_raw(export, ip);
             }
             _ => {
-                let (n, up, pk, t) = HopTarget::decode(export, args)?;
-                let _ = self.node_hop_raw(export, &n, &up, pk, &t);
+                let (role, walk) = RoleCall::decode(export, args)?;
+                let _ = self.hop_raw(export, &role, &walk);
             }
         }
         Ok(())
@@ -432,129 +409,160 @@ impl PluginInstance {
     pub fn last_answer(&mut self) -> Option<Value> {
         self.run.last_answer.take()
     }
+
+    /// The cloud provider lent to this plugin's diagnosis, if any.
+    fn provider(&self) -> Option<std::sync::Arc<std::sync::Mutex<ProviderInstance>>> {
+        self.run.store.data().infra.clone()
+    }
+
+    fn provider_failed(&self, call: &str) -> CallError {
+        CallError {
+            extension: self.run.name.clone(),
+            call: call.into(),
+            failure: Failure::Trap("the provider failed earlier".into()),
+        }
+    }
 }
 
-/// The last argument of a node hop, by the export that takes it.
-enum HopTarget {
-    Pod(wt::PodInfo),
-    Host(wt::NodeInfo),
-    Service(wt::ServiceInfo),
-    External,
-    Serve,
+/// A role's call, with its WIT arguments but the walk.
+enum RoleCall {
+    PodSend(wt::PodInfo),
+    PodReceive(wt::PodInfo),
+    ToPod(wt::NodeInfo, wt::PodInfo),
+    ToHost(wt::NodeInfo, wt::NodeInfo),
+    ToService(wt::NodeInfo, wt::ServiceInfo),
+    ToExternal(wt::NodeInfo),
+    Serve(wt::NodeInfo),
 }
 
-impl HopTarget {
-    fn export(&self) -> &'static str {
-        match self {
-            HopTarget::Pod(_) => "simple-plugin-node.to-pod",
-            HopTarget::Host(_) => "simple-plugin-node.to-host",
-            HopTarget::Service(_) => "simple-plugin-node.to-service",
-            HopTarget::External => "simple-plugin-node.to-external",
-            HopTarget::Serve => "simple-plugin-node.serve",
+impl RoleCall {
+    fn of(role: &Role<'_>, node_ip: impl Fn(&str) -> Option<std::net::Ipv4Addr>) -> RoleCall {
+        match role {
+            Role::PodSend(p) => RoleCall::PodSend(pod_to(p, node_ip(&p.node))),
+            Role::PodReceive(p) => RoleCall::PodReceive(pod_to(p, node_ip(&p.node))),
+            Role::ToPod(n, p) => RoleCall::ToPod(node_to(n), pod_to(p, node_ip(&p.node))),
+            Role::ToHost(n, t) => RoleCall::ToHost(node_to(n), node_to(t)),
+            Role::ToService(n, v) => RoleCall::ToService(node_to(n), service_to(v)),
+            Role::ToExternal(n) => RoleCall::ToExternal(node_to(n)),
+            Role::Serve(n) => RoleCall::Serve(node_to(n)),
         }
     }
 
-    /// A recorded node hop's arguments: node, upstream link, packet, target.
-    fn decode(
-        export: &str,
-        args: &Value,
-    ) -> Result<(wt::NodeInfo, Option<wt::Link>, wt::Packet, HopTarget), String> {
+    fn export(&self) -> &'static str {
+        match self {
+            RoleCall::PodSend(_) => "plugin.pod-send",
+            RoleCall::PodReceive(_) => "plugin.pod-receive",
+            RoleCall::ToPod(..) => "simple-plugin-node.to-pod",
+            RoleCall::ToHost(..) => "simple-plugin-node.to-host",
+            RoleCall::ToService(..) => "simple-plugin-node.to-service",
+            RoleCall::ToExternal(_) => "simple-plugin-node.to-external",
+            RoleCall::Serve(_) => "simple-plugin-node.serve",
+        }
+    }
+
+    /// A recorded role call's arguments.
+    fn decode(export: &str, args: &Value) -> Result<(RoleCall, ww::KernelWalk), String> {
         let list: Vec<Value> = args_of(export, args)?;
-        let (n, up, pk): (wt::NodeInfo, Option<wt::Link>, wt::Packet) = args_of(
-            export,
-            &Value::Array(list.iter().take(3).cloned().collect()),
-        )?;
-        let last = || list.get(3).cloned().unwrap_or(Value::Null);
-        let t = match export {
-            "simple-plugin-node.to-pod" => HopTarget::Pod(args_of(export, &last())?),
-            "simple-plugin-node.to-host" => HopTarget::Host(args_of(export, &last())?),
-            "simple-plugin-node.to-service" => HopTarget::Service(args_of(export, &last())?),
-            "simple-plugin-node.to-external" => HopTarget::External,
-            "simple-plugin-node.serve" => HopTarget::Serve,
+        let at = |i: usize| list.get(i).cloned().unwrap_or(Value::Null);
+        let walk: ww::KernelWalk = args_of(export, &at(1))?;
+        let role = match export {
+            "plugin.pod-send" => RoleCall::PodSend(args_of(export, &at(0))?),
+            "plugin.pod-receive" => RoleCall::PodReceive(args_of(export, &at(0))?),
+            "simple-plugin-node.to-pod" => {
+                RoleCall::ToPod(args_of(export, &at(0))?, args_of(export, &at(2))?)
+            }
+            "simple-plugin-node.to-host" => {
+                RoleCall::ToHost(args_of(export, &at(0))?, args_of(export, &at(2))?)
+            }
+            "simple-plugin-node.to-service" => {
+                RoleCall::ToService(args_of(export, &at(0))?, args_of(export, &at(2))?)
+            }
+            "simple-plugin-node.to-external" => RoleCall::ToExternal(args_of(export, &at(0))?),
+            "simple-plugin-node.serve" => RoleCall::Serve(args_of(export, &at(0))?),
             other => return Err(format!("a CNI plugin has no export {other}")),
         };
-        Ok((n, up, pk, t))
+        Ok((role, walk))
     }
 }
 
 impl Plugin for PluginInstance {
-    fn pod_send(
-        &mut self,
-        pod: &PodFacts,
-        node_ip: Option<std::net::Ipv4Addr>,
-        packet: &Packet,
-    ) -> Result<Step, CallError> {
-        let call = format!("plugin.pod-send at pod {}", pod.id());
-        let r = self.pod_send_raw(&call, &pod_to(pod, node_ip), packet_to(packet));
-        self.step(&call, r)
-    }
-
-    fn pod_receive(
-        &mut self,
-        pod: &PodFacts,
-        node_ip: Option<std::net::Ipv4Addr>,
-        from: &HopId,
-        tx: &Tx,
-    ) -> Result<Step, CallError> {
-        let call = format!("plugin.pod-receive at pod {}", pod.id());
-        let r = self.pod_receive_raw(&call, &pod_to(pod, node_ip), &link_to(from, tx));
-        self.step(&call, r)
+    fn hop(&mut self, role: Role<'_>, walk: &KernelWalk) -> Result<HopAnswer, CallError> {
+        let facts = self.run.store.data().facts.clone();
+        let view_ip = |n: &str| {
+            facts
+                .as_ref()
+                .and_then(|f| f.view.nodes.get(n).map(|n| n.ip))
+        };
+        let call = RoleCall::of(&role, view_ip);
+        let label = format!("{} at {}", call.export(), walk.at);
+        let wit = walk_to(walk, |dev| {
+            let f = facts.as_ref()?;
+            let ns = skoop_engine::walk::netns_of(f, &walk.at)?;
+            let own = f.netstacks.netns(&ns).ok()?.interface(dev).cloned();
+            own.or_else(|| f.netstacks.node(ns.node()).ok()?.interface(dev).cloned())
+                .map(|i| interface_to(&i))
+        });
+        let answer = self.hop_raw(&label, &call, &wit)?;
+        match answer {
+            ww::HopAnswer::Checks(c) => {
+                let n = walk.branches.len();
+                if let Some(bad) = c.ends.iter().find(|i| **i as usize >= n) {
+                    return Err(self.run.err(
+                        &label,
+                        malformed(format!("it ends branch {bad}, but the walk has {n}")),
+                    ));
+                }
+                Ok(HopAnswer::Checks(
+                    suspicions_from(&c.suspicions),
+                    c.ends.iter().map(|i| *i as usize).collect(),
+                ))
+            }
+            ww::HopAnswer::Walked(step) => step_from(&step)
+                .map(HopAnswer::Walked)
+                .map_err(|e| self.run.err(&label, malformed(e))),
+        }
     }
 
     fn address_owner(&mut self, ip: std::net::Ipv4Addr) -> Result<Option<String>, CallError> {
         self.address_owner_raw(&format!("plugin.address-owner {ip}"), ip_to(ip))
     }
 
-    /// The provider's infra-shim, asked by the host for a packet entering
-    /// from outside (no plugin hop hands it over).
+    /// The provider's infra-shim, for the underlay between two nodes or to
+    /// the outside.
+    fn underlay(
+        &mut self,
+        src: &NodeFacts,
+        oif: &str,
+        dst: Option<&NodeFacts>,
+        packet: &Packet,
+    ) -> Result<Underlay, CallError> {
+        let Some(provider) = self.provider() else {
+            return Ok(Underlay::default());
+        };
+        let call = match dst {
+            Some(_) => "infra-shim.node-to-node",
+            None => "infra-shim.node-to-external",
+        };
+        let mut p = provider.lock().map_err(|_| self.provider_failed(call))?;
+        match dst {
+            Some(d) => p.node_to_node(src, oif, d, packet),
+            None => p.node_to_external(src, oif, packet),
+        }
+    }
+
+    /// The provider's infra-shim, for a packet entering from outside.
     fn underlay_from_outside(
         &mut self,
         node: &NodeFacts,
         packet: &Packet,
-    ) -> Result<skoop_engine::plugin::Entry, CallError> {
-        let state = self.run.store.data();
-        let (Some(provider), Some(facts)) = (state.infra.clone(), state.facts.clone()) else {
-            return Ok(skoop_engine::plugin::Entry::default());
+    ) -> Result<Underlay, CallError> {
+        let Some(provider) = self.provider() else {
+            return Ok(Underlay::default());
         };
-        let mut p = provider.lock().map_err(|_| CallError {
-            extension: self.run.name.clone(),
-            call: "infra-shim.external-to-node".into(),
-            failure: Failure::Trap("the provider failed earlier".into()),
-        })?;
-        let u = p.external_to_node(node, packet)?;
-        super::imports::log_underlay(
-            &facts,
-            "the outside",
-            "",
-            &format!("node {}", node.name),
-            packet,
-            &u,
-        );
-        Ok(skoop_engine::plugin::Entry {
-            findings: u.findings,
-            packet: u.entry,
-        })
-    }
-
-    /// One of the five node hops, already dispatched.
-    fn node_hop(
-        &mut self,
-        node: &NodeFacts,
-        upstream: Option<(&HopId, &Tx)>,
-        packet: &Packet,
-        target: NodeTarget<'_>,
-    ) -> Result<Step, CallError> {
-        let t = match target {
-            NodeTarget::Pod(pod, ip) => HopTarget::Pod(pod_to(pod, ip)),
-            NodeTarget::Host(h) => HopTarget::Host(node_to(h)),
-            NodeTarget::Service(svc) => HopTarget::Service(service_to(svc)),
-            NodeTarget::External => HopTarget::External,
-            NodeTarget::Serve => HopTarget::Serve,
-        };
-        let call = format!("{} at node {}", t.export(), node.name);
-        let up = upstream.map(|(h, tx)| link_to(h, tx));
-        let r = self.node_hop_raw(&call, &node_to(node), &up, packet_to(packet), &t);
-        self.step(&call, r)
+        let mut p = provider
+            .lock()
+            .map_err(|_| self.provider_failed("infra-shim.external-to-node"))?;
+        p.external_to_node(node, packet)
     }
 }
 
@@ -615,9 +623,10 @@ impl ProviderInstance {
         let plan = self.create_network_raw(&settings)?;
         Ok(NetworkPlan {
             plugin: plan.plugin,
-            proxy_mode: match plan.service_processor {
+            proxy_mode: match plan.proxy_mode {
                 super::bindings::cluster::ProxyMode::Iptables => ProxyMode::Iptables,
                 super::bindings::cluster::ProxyMode::Ipvs => ProxyMode::Ipvs,
+                super::bindings::cluster::ProxyMode::Nftables => ProxyMode::Nftables,
                 super::bindings::cluster::ProxyMode::None => ProxyMode::None,
             },
             infra_shim: plan.infra_shim,
@@ -637,7 +646,7 @@ impl ProviderInstance {
             || json!([s, oif, d, &p]),
             |b, st| {
                 b.skoop_extension_infra_shim()
-                    .call_node_to_node(st, s, oif, d, p)
+                    .call_node_to_node(st, s, oif, d, &p)
             },
         )
     }
@@ -665,7 +674,7 @@ impl ProviderInstance {
             || json!([s, oif, &p]),
             |b, st| {
                 b.skoop_extension_infra_shim()
-                    .call_node_to_external(st, s, oif, p)
+                    .call_node_to_external(st, s, oif, &p)
             },
         )
     }
@@ -691,7 +700,7 @@ impl ProviderInstance {
             || json!([d, &p]),
             |b, st| {
                 b.skoop_extension_infra_shim()
-                    .call_external_to_node(st, d, p)
+                    .call_external_to_node(st, d, &p)
             },
         )
     }
@@ -768,19 +777,10 @@ impl ProviderInstance {
     }
 }
 
-/// What a provider says the underlay does: the cloud devices passed (as
-/// `kind id: detail`) and the findings.
-#[derive(Debug, Clone, Default)]
-pub struct Underlay {
-    pub hops: Vec<String>,
-    pub findings: Vec<Finding>,
-    /// The packet as the cloud hands it to the node (external-to-node).
-    pub entry: Option<Packet>,
-}
-
 fn underlay_from(u: pw::exports::skoop::extension::infra_shim::Underlay) -> Underlay {
     Underlay {
-        entry: u.entry.as_ref().and_then(|p| packet_from(p).ok()),
+        packet: u.entry.as_ref().and_then(|p| packet_from(p).ok()),
+        delivered_to: u.delivered_to.as_deref().map(clean),
         hops: u
             .hops
             .iter()

@@ -38,7 +38,7 @@ use state::HostState;
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.4.0";
+pub const WIT_VERSION: &str = "0.5.0";
 /// The WIT package name.
 pub const WIT_PACKAGE: &str = "skoop:extension";
 
@@ -504,6 +504,7 @@ mod tests {
         assert!(!compatible("0.1.0", "0.2.0"));
         assert!(!compatible("0.3.0", "0.2.0"));
         assert!(!compatible("0.4.0", "0.3.0"));
+        assert!(!compatible("0.5.0", "0.4.0"));
         assert!(!compatible("0.1.0", "1.0.0"));
         assert!(compatible("1.2.0", "1.0.0"));
         assert!(!compatible("1.2.0", "2.0.0"));

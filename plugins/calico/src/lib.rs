@@ -1,8 +1,10 @@
-//! skoop's Calico plugin: pods on cali veths (eth0 /32, default via
-//! 169.254.1.1 answered by proxy ARP on the host side), /32 routes per pod
-//! and blackhole routes per IPAM block, and per-pool encapsulation between
-//! nodes (BGP, IPIP on tunl0, VXLAN on vxlan.calico, CrossSubnet, WireGuard).
-//! Felix's policy chains are ordinary iptables rules the host pipeline runs.
+//! skoop's Calico plugin: what Calico's CNI, IPAM, BIRD and felix program on
+//! a node — pods on cali veths (eth0 /32, default via 169.254.1.1 answered
+//! by proxy ARP on the host side), /32 routes per pod and blackhole routes
+//! per IPAM block, per-pool encapsulation between nodes (BGP, IPIP on tunl0,
+//! VXLAN on vxlan.calico, CrossSubnet, WireGuard) — checked against the
+//! host's walk of each hop. Felix's policy chains are ordinary iptables
+//! rules the host's pipeline runs; this plugin names their policies.
 //!
 //! Build it on its own with
 //! `cargo build -p calico --target wasm32-wasip2 --profile wasm-ext`
@@ -18,10 +20,8 @@ mod sha1;
 use skoop_sdk::export_cni_plugin;
 use skoop_sdk::meta::{StaticConfigKey, StaticMetadata};
 
-use skoop_sdk::host::{Netns, cluster};
-use skoop_sdk::{
-    CniPlugin, Findings, Level, Link, Node, NodeStep, Packet, Pod, Result, Suspicion, VethPod,
-};
+use skoop_sdk::host::cluster;
+use skoop_sdk::{CniPlugin, HopAnswer, KernelWalk, Node, Pod, Result, Service, Suspicion};
 
 pub use config::{CalicoConfig, EncapMode, Mode, Pool};
 pub use node::felix_policy;
@@ -32,84 +32,6 @@ pub const POD_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 1,
 /// The plugin value, built once by `setup`.
 pub struct Calico {
     config: CalicoConfig,
-}
-
-impl Calico {
-    /// Pod checks Calico's layout adds to the veth pod's: the MTU the pool's
-    /// encapsulation implies, the 169.254.1.1 gateway, and proxy ARP on the
-    /// host veth (without it nothing answers the pod's ARP for its gateway).
-    fn pod_checks(&self, pod: &Pod, step: &mut NodeStep, sending: bool) -> Result<()> {
-        let mut f = Findings::new();
-        let ns = Netns::pod(&pod.id());
-        let node = cluster::node(&pod.node);
-        if let Some((mtu, from)) = node.as_ref().and_then(|n| self.config.pod_mtu(n))
-            && let Ok(Some(eth0)) = ns.interface("eth0")
-        {
-            if eth0.mtu > mtu {
-                f.fatal(format!(
-                    "eth0 of pod {} has MTU {}, above the {mtu} Calico expects ({from}): full-size packets do not fit the encapsulation and are dropped",
-                    pod.id(),
-                    eth0.mtu
-                ));
-            } else if eth0.mtu < mtu {
-                f.warning(format!(
-                    "eth0 of pod {} has MTU {}, below the {mtu} Calico expects ({from})",
-                    pod.id(),
-                    eth0.mtu
-                ));
-            }
-        }
-        if sending {
-            let Some(t) = step.transmissions.first() else {
-                return Ok(());
-            };
-            let via = t.next_hop_address;
-            if via != Some(POD_GATEWAY) {
-                f.warning(format!(
-                    "pod {} sends via {} instead of Calico's gateway {POD_GATEWAY} (`default via {POD_GATEWAY} dev eth0`)",
-                    pod.id(),
-                    via.map(|v| v.to_string()).unwrap_or_else(|| "an on-link route".into())
-                ));
-            }
-            if let Some(peer) = t.iif.clone() {
-                let node_ns = Netns::node(&pod.node);
-                let key = format!("net.ipv4.conf.{peer}.proxy_arp");
-                let pinned = via
-                    .and_then(|g| ns.neighbour("eth0", g).ok().flatten())
-                    .is_some_and(|n| n.state == "PERMANENT");
-                match f.tolerate(
-                    &format!("sysctl {key} of node {}", pod.node),
-                    node_ns.sysctl(&key),
-                )? {
-                    Some(Some(v)) if v.trim() != "1" && !pinned => {
-                        f.add_about(
-                            &pod.node,
-                            Level::Fatal,
-                            format!(
-                                "proxy_arp is {} on {peer}, the host veth of pod {} on node {}: nothing answers the pod's ARP for its gateway {POD_GATEWAY}, so it cannot send (Calico's CNI sets net.ipv4.conf.{peer}.proxy_arp=1)",
-                                v.trim(),
-                                pod.id(),
-                                pod.node
-                            ),
-                        );
-                    }
-                    Some(None) => f.warning(format!(
-                        "cannot check proxy ARP on {peer} of node {}: {key} was not collected",
-                        pod.node
-                    )),
-                    _ => {}
-                }
-            }
-        }
-        let blocking = f.blocking();
-        *step = f.into_step(std::mem::replace(step, NodeStep::drop()));
-        if blocking && !step.transmissions.is_empty() {
-            let packets: Vec<Packet> = step.transmissions.drain(..).map(|t| t.packet).collect();
-            step.dropped.extend(packets);
-            step.action = skoop_sdk::ActionKind::Drop;
-        }
-        Ok(())
-    }
 }
 
 impl CniPlugin for Calico {
@@ -143,10 +65,12 @@ impl CniPlugin for Calico {
         Ok((Calico { config }, findings))
     }
 
-    fn pod_send(&self, pod: &Pod, packet: Packet) -> Result<NodeStep> {
-        let mut step = VethPod::new(None, None).send(pod, packet)?;
-        self.pod_checks(pod, &mut step, true)?;
-        Ok(step)
+    fn pod_send(&self, pod: &Pod, walk: &KernelWalk) -> Result<HopAnswer> {
+        node::pod(self, pod, walk, true)
+    }
+
+    fn pod_receive(&self, pod: &Pod, walk: &KernelWalk) -> Result<HopAnswer> {
+        node::pod(self, pod, walk, false)
     }
 
     /// A node's IPIP, VXLAN or WireGuard tunnel address (annotations
@@ -158,43 +82,24 @@ impl CniPlugin for Calico {
             .map(|n| n.name)
     }
 
-    fn pod_receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep> {
-        let mut step = VethPod::new(None, None).receive(pod, upstream)?;
-        self.pod_checks(pod, &mut step, false)?;
-        Ok(step)
+    fn to_pod(&self, node: &Node, walk: &KernelWalk, pod: &Pod) -> Result<HopAnswer> {
+        node::Checks::new(self, node, walk).to_pod(pod)
     }
 
-    fn to_pod(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-        pod: &Pod,
-    ) -> Result<NodeStep> {
-        node::Hop::new(self, node, upstream, packet).toward_pod(pod)
+    fn to_host(&self, node: &Node, walk: &KernelWalk, target: &Node) -> Result<HopAnswer> {
+        node::Checks::new(self, node, walk).to_host(target)
     }
 
-    fn to_host(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-        target: &Node,
-    ) -> Result<NodeStep> {
-        node::Hop::new(self, node, upstream, packet).toward_host(target)
+    fn to_service(&self, node: &Node, walk: &KernelWalk, _service: &Service) -> Result<HopAnswer> {
+        node::Checks::new(self, node, walk).to_service()
     }
 
-    fn to_external(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-    ) -> Result<NodeStep> {
-        node::Hop::new(self, node, upstream, packet).toward_external()
+    fn to_external(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
+        node::Checks::new(self, node, walk).to_external()
     }
 
-    fn serve(&self, node: &Node, upstream: Option<&Link>, packet: Packet) -> Result<NodeStep> {
-        node::Hop::new(self, node, upstream, packet).serve()
+    fn serve(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
+        node::Checks::new(self, node, walk).serve()
     }
 }
 

@@ -1,18 +1,15 @@
-//! One node hop of Calico: the host's kernel pipeline decides what happens
-//! to the packet; this module checks what Calico's layout implies about the
-//! outcome (cali veths with /32 routes, blackhole block routes, the pool's
-//! encapsulation between the two nodes, vxlan.calico neighbour/FDB entries,
-//! tunl0, wireguard.cali, felix's chains), on the request and the reply alike.
+//! What Calico knows about a hop the host walked: cali veths with /32
+//! routes, blackhole routes per IPAM block, the pool's encapsulation between
+//! two nodes (BGP, IPIP on tunl0, VXLAN on vxlan.calico with felix's
+//! neighbour and FDB entries, WireGuard on wireguard.cali), felix's policy
+//! chains and natOutgoing, checked against what the node's kernel did.
 
 use std::net::Ipv4Addr;
 
 use skoop_sdk::findings::Expect;
-use skoop_sdk::host::{
-    Fate, ForwardQuery, Forwarded, Interface, Netns, Route, RouteKind, cluster, infra, policy,
-};
+use skoop_sdk::host::{Netns, RouteKind, cluster, policy};
 use skoop_sdk::{
-    Encap, EncapKind, Findings, Hop as NetHop, Level, Link, LinkKind, Node, NodeStep, Packet, Pod,
-    Result, Transmission, VethPod,
+    Branch, Findings, HopAnswer, KernelWalk, Level, Node, Owner, Packet, Pod, Protocol, Result,
 };
 
 use crate::Calico;
@@ -21,22 +18,6 @@ use crate::config::{ANN_VXLAN, Mode, same_subnet};
 pub const VXLAN_DEV: &str = "vxlan.calico";
 pub const IPIP_DEV: &str = "tunl0";
 pub const WIREGUARD_DEV: &str = "wireguard.cali";
-
-/// A packet being handled at one node.
-pub struct Hop<'a> {
-    plugin: &'a Calico,
-    node: &'a Node,
-    upstream: Option<&'a Link>,
-    packet: Packet,
-    ns: Netns,
-    f: Findings,
-}
-
-/// A packet at the node after the host's kernel pipeline.
-struct Ingress {
-    packet: Packet,
-    out: Forwarded,
-}
 
 /// The cross-check of a flow felix's policy chains dropped against the
 /// Kubernetes policy objects (the host evaluates them where the packet is):
@@ -104,113 +85,67 @@ fn jump_target(rule: &str) -> Option<&str> {
     None
 }
 
-impl<'a> Hop<'a> {
-    pub fn new(
-        plugin: &'a Calico,
-        node: &'a Node,
-        upstream: Option<&'a Link>,
-        packet: Packet,
-    ) -> Self {
-        Hop {
+/// The checks of one node hop.
+pub struct Checks<'a> {
+    plugin: &'a Calico,
+    node: &'a Node,
+    walk: &'a KernelWalk,
+    ns: Netns,
+    f: Findings,
+}
+
+impl<'a> Checks<'a> {
+    pub fn new(plugin: &'a Calico, node: &'a Node, walk: &'a KernelWalk) -> Self {
+        Checks {
             plugin,
             node,
-            upstream,
-            packet,
+            walk,
             ns: Netns::node(&node.name),
             f: Findings::new(),
         }
     }
 
-    /// The interface holding the node's address; none: its checks are skipped, said once.
-    fn host_if(&mut self) -> Option<String> {
-        if self.node.host_interface.is_none() {
-            self.f.warning(format!(
-                "cannot check which interface of node {} holds its address {} (not in its dump): host interface checks skipped",
-                self.node.name, self.node.ip
-            ));
-        }
-        self.node.host_interface.clone()
-    }
-
-    /// Node readiness, decapsulation and the kernel pipeline. `None`: dropped.
-    fn ingress(&mut self) -> Result<Option<Ingress>> {
-        if !self.node.ready {
-            self.f.fatal(format!("node {} is NotReady", self.node.name));
-        }
+    /// Checks every node hop gets: each drop explained in Calico's terms.
+    fn common(&mut self) -> Result<()> {
         self.f.ip_rules(&self.ns)?;
-        let Some(up) = self.upstream else {
-            let q = ForwardQuery::originated(self.packet);
-            let Some(out) = self.pipeline(&q)? else {
-                return Ok(None);
-            };
-            return Ok(Some(Ingress {
-                packet: self.packet,
-                out,
-            }));
-        };
-        let mut packet = self.packet;
-        let mut iif = up.iif.clone();
-        if let Some(encap) = packet.encap {
-            let (dev, kind) = match encap.kind {
-                EncapKind::Vxlan => (VXLAN_DEV, "vxlan"),
-                EncapKind::Ipip => (IPIP_DEV, "ipip"),
-            };
-            let expect = Expect {
-                kind: Some(kind),
-                ..Expect::default()
-            };
-            match self.f.interface(&self.ns, dev, expect)? {
-                Some(d) if d.up() => {}
-                Some(_) | None if self.f.blocking() => return Ok(None),
-                _ => {}
-            }
-            packet = packet.decapsulated();
-            iif = Some(dev.to_string());
+        let walk = self.walk;
+        for b in &walk.branches {
+            self.explain_drop(b);
         }
-        let q = ForwardQuery {
-            packet,
-            iif,
-            l2_next_hop: up.next_hop_address,
-            tos: 0,
-        };
-        let Some(out) = self.pipeline(&q)? else {
-            return Ok(None);
-        };
-        Ok(Some(Ingress { packet, out }))
+        Ok(())
     }
 
-    /// The host's kernel pipeline; drops are reported with what decided them
-    /// (felix's chain and policy, Calico's blackhole block route).
-    fn pipeline(&mut self, q: &ForwardQuery) -> Result<Option<Forwarded>> {
-        let Some(outs) = self.f.forward(&self.ns, q)? else {
-            return Ok(None);
-        };
-        let mut live = Vec::new();
-        for o in outs {
-            if matches!(o.fate, Fate::Drop(_)) {
-                self.report_drop(&q.packet, &o);
-            } else {
-                live.push(o);
-            }
-        }
-        Ok(live.into_iter().next())
+    fn done(self) -> Result<HopAnswer> {
+        Ok(self.f.into())
     }
 
-    fn report_drop(&mut self, packet: &Packet, o: &Forwarded) {
-        let Fate::Drop(cause) = &o.fate else {
+    /// A fatal fault of branch `i`: Calico's design says the packet goes no
+    /// further, though the kernel sent it on.
+    fn fail(&mut self, i: usize, message: String) {
+        self.f.fatal(message);
+        if self.walk.branches.get(i).is_some_and(|b| b.sent().is_some()) {
+            self.f.end(i);
+        }
+    }
+
+    /// A drop felix's chains or Calico's blackhole block routes decided,
+    /// in Calico's terms (the host already named the rule or route).
+    fn explain_drop(&mut self, b: &Branch) {
+        let (Some(cause), Some(pass)) = (b.dropped(), b.inner()) else {
             return;
         };
-        let level = if o.uncertain {
+        let level = if pass.uncertain {
             Level::Warning
         } else {
             Level::Fatal
         };
+        let packet = pass.packet;
         if cause.kind == "netfilter"
             && let Some(hit) = &cause.rule
         {
             // The policy is named by the innermost felix chain the packet crossed.
             let policy = std::iter::once(hit)
-                .chain(o.rules.iter().rev())
+                .chain(pass.rules.iter().rev())
                 .find_map(|r| {
                     felix_policy(&r.chain, &r.rule)
                         .filter(|_| r.chain.starts_with("cali-p"))
@@ -225,13 +160,10 @@ impl<'a> Hop<'a> {
                 let rule = if hit.index == 0 {
                     format!("{}/{} {}", hit.table, hit.chain, hit.rule)
                 } else {
-                    format!(
-                        "{}/{} rule {} `{}`",
-                        hit.table, hit.chain, hit.index, hit.rule
-                    )
+                    format!("{}/{} rule {} `{}`", hit.table, hit.chain, hit.index, hit.rule)
                 };
                 let disagreement = if policy.is_some() && !packet.reply {
-                    objects_allow(&o.packet)
+                    objects_allow(&packet)
                 } else {
                     None
                 };
@@ -241,33 +173,30 @@ impl<'a> Hop<'a> {
                     format!(
                         "felix's iptables {rule} drops the {} {} on node {}{policy}",
                         packet.direction(),
-                        o.packet.tuple(),
+                        packet.tuple(),
                         self.node.name
                     ),
                 );
                 if let Some(allowed) = disagreement {
-                    self.f.add(
-                        Level::Warning,
-                        format!(
-                            "intent and dataplane differ: the Kubernetes policy objects allow {} ({allowed}), yet felix's policy chains on node {} drop it; a Calico policy (projectcalico.org NetworkPolicy, GlobalNetworkPolicy, a tier) is in play, or felix's rules are out of sync with the objects",
-                            o.packet.tuple(),
-                            self.node.name
-                        ),
-                    );
+                    self.f.warning(format!(
+                        "intent and dataplane differ: the Kubernetes policy objects allow {} ({allowed}), yet felix's policy chains on node {} drop it; a Calico policy (projectcalico.org NetworkPolicy, GlobalNetworkPolicy, a tier) is in play, or felix's rules are out of sync with the objects",
+                        packet.tuple(),
+                        self.node.name
+                    ));
                 }
-                return;
             }
+            return;
         }
         if cause.kind == "route"
             && let Some(r) = &cause.route
             && r.kind == RouteKind::Blackhole
-            && let Some(block) = self.plugin.config.block_of(o.packet.dst)
+            && let Some(block) = self.plugin.config.block_of(packet.dst)
             && block.cidr == r.prefix
         {
             let whose = if block.node == self.node.name {
                 format!(
                     "its own IPAM block {}: the /32 route Calico's CNI adds for {} (`{} dev {}<hash> scope link`) is missing, so it falls into the block's blackhole route",
-                    block.cidr, o.packet.dst, o.packet.dst, self.plugin.config.interface_prefix
+                    block.cidr, packet.dst, packet.dst, self.plugin.config.interface_prefix
                 )
             } else {
                 format!(
@@ -281,110 +210,127 @@ impl<'a> Hop<'a> {
                     "node {} discards the {} for {} by {whose} (`{}`)",
                     self.node.name,
                     packet.direction(),
-                    o.packet.dst,
+                    packet.dst,
                     r.text
                 ),
             );
-            return;
         }
-        self.f.report_drop(&self.ns, packet, o);
     }
 
-    fn finish(self, step: NodeStep) -> Result<NodeStep> {
-        Ok(self.f.into_step(step))
+    /// The packet is for `pod`.
+    pub fn to_pod(mut self, pod: &Pod) -> Result<HopAnswer> {
+        self.common()?;
+        let walk = self.walk;
+        for (i, b) in walk.branches.iter().enumerate() {
+            self.toward(i, b, pod.ip)?;
+        }
+        self.done()
     }
 
-    fn dropped(self) -> Result<NodeStep> {
-        self.f.dropped()
-    }
-
-    /// The node that owns `ip` by IPAM block (or tunnel address), else `fallback`.
-    fn owner(&mut self, ip: Ipv4Addr, fallback: &str) -> Option<Node> {
-        let by_block = self.plugin.config.owner_of(ip);
-        if let Some(owner) = &by_block
-            && owner != fallback
-        {
-            self.f.warning(format!(
-                "{ip} runs on node {fallback}, but its IPAM block is affine to node {owner}: Calico routes it to {owner}"
-            ));
-        }
-        cluster::node(fallback)
-    }
-
-    /// The packet is for a pod, here or on another node.
-    pub fn toward_pod(mut self, pod: &Pod) -> Result<NodeStep> {
-        if pod.node == self.node.name {
-            // A down cali veth has lost its /32 route: name the device, not
-            // the blackhole route the packet then falls into.
-            let veth = VethPod::new(None, None);
-            let Some(peer) = veth.node_side(pod, &mut self.f)? else {
-                return self.dropped();
-            };
-            let Some(ing) = self.ingress()? else {
-                return self.dropped();
-            };
-            return self.toward_local_pod(ing, pod, peer);
-        }
-        let Some(target) = self.owner(pod.ip, &pod.node) else {
-            self.f.fatal(format!(
-                "pod {} runs on node {}, which is not in the cluster",
-                pod.id(),
-                pod.node
-            ));
-            return self.dropped();
-        };
-        if !self.host_if_up()? {
-            return self.dropped();
-        }
-        // A down tunnel device has lost its routes: name it, not the route.
-        let tunnel = match self.expected_mode(pod.ip, &target) {
-            Some((Mode::Vxlan, _)) => Some((VXLAN_DEV, "vxlan")),
-            Some((Mode::Ipip, _)) => Some((IPIP_DEV, "ipip")),
-            _ => None,
-        };
-        if let Some((dev, kind)) = tunnel {
-            let expect = Expect {
-                kind: Some(kind),
-                ..Expect::default()
-            };
-            match self.f.interface(&self.ns, dev, expect)? {
-                Some(d) if !d.up() => return self.dropped(),
-                None if self.f.blocking() => return self.dropped(),
-                _ => {}
+    /// The packet is for a Service: each branch goes to the backend the
+    /// node's rules chose.
+    pub fn to_service(mut self) -> Result<HopAnswer> {
+        self.common()?;
+        let walk = self.walk;
+        for (i, b) in walk.branches.iter().enumerate() {
+            if let Some(p) = b.packet() {
+                self.toward(i, b, p.dst)?;
             }
         }
-        let Some(ing) = self.ingress()? else {
-            return self.dropped();
-        };
-        let Some(route) = ing.out.route.clone() else {
-            return self.dropped();
-        };
-        self.toward_remote(ing, &route, &target, Some(pod.ip))
+        self.done()
     }
 
-    /// Deliver to a pod on this node over its cali veth.
-    fn toward_local_pod(mut self, ing: Ingress, pod: &Pod, peer: String) -> Result<NodeStep> {
-        let expected = self.plugin.config.veth_name(&pod.namespace, &pod.name);
-        let Some(route) = ing.out.route.clone() else {
-            return self.dropped();
-        };
-        if route.dev.as_deref() != Some(peer.as_str()) {
-            self.f.fatal(format!(
-                "node {} routes pod {} ({}) via `{}`, not via its veth {peer}: the route Calico's CNI adds, `{} dev {peer} scope link`, is missing or overridden",
-                self.node.name,
-                pod.id(),
-                pod.ip,
-                route.text,
-                pod.ip
-            ));
-            return self.dropped();
+    /// The packet is for another node's host network.
+    pub fn to_host(mut self, target: &Node) -> Result<HopAnswer> {
+        self.common()?;
+        self.host_if_up()?;
+        let walk = self.walk;
+        for (i, b) in walk.branches.iter().enumerate() {
+            self.remote(i, b, target, None)?;
         }
+        self.done()
+    }
+
+    /// The packet is for this node.
+    pub fn serve(mut self) -> Result<HopAnswer> {
+        self.common()?;
+        self.done()
+    }
+
+    /// One branch whose packet is for `dst`.
+    fn toward(&mut self, i: usize, b: &Branch, dst: Ipv4Addr) -> Result<()> {
+        match cluster::owner_of(dst, 0, Protocol::Tcp).ok() {
+            Some(Owner::Pod(p)) if !p.host_network && p.node == self.node.name => {
+                self.local_pod(i, b, &p)
+            }
+            Some(Owner::Pod(p)) if !p.host_network => {
+                let Some(target) = self.owner(dst, &p.node) else {
+                    return Ok(());
+                };
+                self.host_if_up()?;
+                self.remote(i, b, &target, Some(dst))
+            }
+            Some(Owner::Node(n)) if n.name != self.node.name => self.remote(i, b, &n, None),
+            _ => self.toward_calico_address(i, b, dst),
+        }
+    }
+
+    /// The node whose IPAM block holds `ip`, warning when the pod runs on
+    /// another node than its block's.
+    fn owner(&mut self, ip: Ipv4Addr, runs_on: &str) -> Option<Node> {
+        if let Some(owner) = self.plugin.config.owner_of(ip)
+            && owner != runs_on
+        {
+            self.f.warning(format!(
+                "{ip} runs on node {runs_on}, but its IPAM block is affine to node {owner}: Calico routes it to {owner}"
+            ));
+        }
+        cluster::node(runs_on)
+    }
+
+    /// A Calico address no pod holds (a tunnel address, a pool address):
+    /// the node that owns it by block or annotation.
+    fn toward_calico_address(&mut self, i: usize, b: &Branch, dst: Ipv4Addr) -> Result<()> {
+        if let Some(owner) = self.plugin.config.owner_of(dst)
+            && owner != self.node.name
+            && let Some(owner) = cluster::node(&owner)
+        {
+            return self.remote(i, b, &owner, None);
+        }
+        Ok(())
+    }
+
+    /// A pod of this node: reached by its /32 route over its cali veth.
+    fn local_pod(&mut self, i: usize, b: &Branch, pod: &Pod) -> Result<()> {
+        let expected = self.plugin.config.veth_name(&pod.namespace, &pod.name);
+        let veth = skoop_sdk::VethPod::new(None, None);
+        let Some(peer) = veth.check(pod, &mut self.f)? else {
+            return Ok(());
+        };
+        let expect = Expect {
+            kind: Some("veth"),
+            ..Expect::default()
+        };
+        self.f.interface(&self.ns, &peer, expect)?;
         if peer != expected {
             self.f.warning(format!(
                 "the host veth of pod {} on node {} is {peer}; Calico names it {expected} (interfacePrefix {:?})",
                 pod.id(),
                 self.node.name,
                 self.plugin.config.interface_prefix
+            ));
+        }
+        if b.sent().is_some()
+            && let (Some(oif), Some(route)) = (b.oif(), b.route())
+            && oif != peer
+        {
+            self.fail(i, format!(
+                "node {} routes pod {} ({}) via `{}`, not via its veth {peer}: the route Calico's CNI adds, `{} dev {peer} scope link`, is missing or overridden",
+                self.node.name,
+                pod.id(),
+                pod.ip,
+                route.text,
+                pod.ip
             ));
         }
         self.f.sysctl(
@@ -394,67 +340,48 @@ impl<'a> Hop<'a> {
             Level::Warning,
             "Calico's CNI enables forwarding on the host veth",
         )?;
-        let step = NodeStep::forward(vec![Transmission {
-            next_hop: pod.hop(),
-            kind: LinkKind::Veth,
-            packet: Packet {
-                mark: 0,
-                ..ing.out.packet
-            },
-            oif: Some(peer),
-            iif: Some("eth0".into()),
-            next_hop_address: None,
-        }]);
-        self.finish(step)
+        Ok(())
     }
 
-    /// The packet is for another node's host network.
-    pub fn toward_host(mut self, target: &Node) -> Result<NodeStep> {
-        if !self.host_if_up()? {
-            return self.dropped();
+    /// A down host interface has lost its routes: name the device.
+    fn host_if_up(&mut self) -> Result<()> {
+        match self.node.host_interface.clone() {
+            Some(host_if) => {
+                self.f.interface(&self.ns, &host_if, Expect::default())?;
+            }
+            None => self.f.warning(format!(
+                "cannot check which interface of node {} holds its address {} (not in its dump): host interface checks skipped",
+                self.node.name, self.node.ip
+            )),
         }
-        let Some(ing) = self.ingress()? else {
-            return self.dropped();
-        };
-        let Some(route) = ing.out.route.clone() else {
-            return self.dropped();
-        };
-        self.toward_remote(ing, &route, target, None)
-    }
-
-    /// A down host interface has lost its routes: name the device first.
-    fn host_if_up(&mut self) -> Result<bool> {
-        if let Some(host_if) = self.host_if()
-            && let Some(dev) = self.check_host_if(&host_if)?
-            && !dev.up()
-        {
-            return Ok(false);
-        }
-        Ok(!self.f.blocking())
-    }
-
-    fn check_host_if(&mut self, host_if: &str) -> Result<Option<Interface>> {
-        self.f.interface(&self.ns, host_if, Expect::default())
+        Ok(())
     }
 
     /// The mode the pool of `dst` asks for between this node and `target`.
     fn expected_mode(&self, dst: Ipv4Addr, target: &Node) -> Option<(Mode, String)> {
         let pool = self.plugin.config.pool_of(dst)?;
-        let same = same_subnet(self.node, target);
-        let mode = pool.mode(same);
-        Some((mode, pool.name.clone()))
+        Some((pool.mode(same_subnet(self.node, target)), pool.name.clone()))
     }
 
-    /// Follow the route toward another node.
-    fn toward_remote(
-        mut self,
-        ing: Ingress,
-        route: &Route,
+    /// Toward another node: the route the pool's encapsulation calls for.
+    fn remote(
+        &mut self,
+        i: usize,
+        b: &Branch,
         target: &Node,
         pod_ip: Option<Ipv4Addr>,
-    ) -> Result<NodeStep> {
-        let dev = route.dev.clone().unwrap_or_default();
+    ) -> Result<()> {
         let expected = pod_ip.and_then(|ip| self.expected_mode(ip, target));
+        // A down tunnel device has lost its routes: name it, not the route.
+        match &expected {
+            Some((Mode::Vxlan, _)) => self.tunnel_device(VXLAN_DEV, "vxlan")?,
+            Some((Mode::Ipip, _)) => self.tunnel_device(IPIP_DEV, "ipip")?,
+            _ => {}
+        }
+        let Some(route) = b.route().cloned() else {
+            return Ok(());
+        };
+        let dev = route.dev.clone().unwrap_or_default();
         let taken = match dev.as_str() {
             VXLAN_DEV => Some(Mode::Vxlan),
             IPIP_DEV => Some(Mode::Ipip),
@@ -466,7 +393,7 @@ impl<'a> Hop<'a> {
             self.f.warning(format!(
                 "node {} routes {} over {dev} (`{}`), but IPPool {pool} uses {} between node {} and node {}",
                 self.node.name,
-                ing.out.packet.dst,
+                self.walk.packet.dst,
                 route.text,
                 want.name(),
                 self.node.name,
@@ -474,146 +401,106 @@ impl<'a> Hop<'a> {
             ));
         }
         match dev.as_str() {
-            VXLAN_DEV => return self.over_vxlan(ing, route, target),
-            IPIP_DEV => return self.over_ipip(ing, route, target),
-            WIREGUARD_DEV => return self.over_wireguard(ing, target),
+            VXLAN_DEV => return self.over_vxlan(i, b, &route, target),
+            IPIP_DEV => return self.over_ipip(&route, target),
+            WIREGUARD_DEV => return self.over_wireguard(),
             _ => {}
         }
-        let gateway = match &ing.out.fate {
-            Fate::Transmit { next_hop, .. } => *next_hop,
-            _ => route.gateway.unwrap_or(ing.out.packet.dst),
-        };
-        let next = cluster::node_by_ip(gateway);
-        let Some(next) = next else {
-            self.f.neighbour(&self.ns, &dev, gateway, Level::Fatal)?;
-            let what = match pod_ip {
-                Some(ip) => {
-                    let block = self
-                        .plugin
-                        .config
-                        .block_of(ip)
-                        .map(|b| format!("IPAM block {} of node {}", b.cidr, b.node))
-                        .unwrap_or_else(|| format!("pod address {ip}"));
-                    let program = match &expected {
-                        Some((Mode::Vxlan, _)) => format!(
-                            "`{} via {} dev {VXLAN_DEV} onlink` (felix)",
-                            self.plugin
-                                .config
-                                .block_of(ip)
-                                .map(|b| b.cidr.to_string())
-                                .unwrap_or_default(),
-                            target.annotation(ANN_VXLAN).unwrap_or("<VTEP>")
-                        ),
-                        Some((Mode::Ipip, _)) => format!(
-                            "`{} via {} dev {IPIP_DEV} proto bird onlink`",
-                            self.plugin
-                                .config
-                                .block_of(ip)
-                                .map(|b| b.cidr.to_string())
-                                .unwrap_or_default(),
-                            target.ip
-                        ),
-                        _ => format!(
-                            "`{} via {} proto bird`",
-                            self.plugin
-                                .config
-                                .block_of(ip)
-                                .map(|b| b.cidr.to_string())
-                                .unwrap_or_default(),
-                            target.ip
-                        ),
-                    };
-                    if route.prefix.prefix_len() == 0 {
-                        format!(
-                            "node {} has no route for {block}: it falls to the default route `{}` and leaves the cluster; Calico programs {program}",
-                            self.node.name, route.text
-                        )
-                    } else {
-                        format!(
-                            "node {} routes {block} via `{}`, which reaches no node; Calico programs {program}",
-                            self.node.name, route.text
-                        )
-                    }
-                }
-                None => format!(
-                    "node {} routes the {} for node {} ({}) via `{}`, which reaches no node",
-                    self.node.name,
-                    ing.packet.direction(),
-                    target.name,
-                    target.ip,
-                    route.text
-                ),
+        let gateway = b.next_hop().unwrap_or(self.walk.packet.dst);
+        let Some(next) = cluster::node_by_ip(gateway) else {
+            let block = pod_ip.and_then(|ip| self.plugin.config.block_of(ip).cloned());
+            let what = match (&block, pod_ip) {
+                (Some(bk), _) => format!("IPAM block {} of node {}", bk.cidr, bk.node),
+                (None, Some(ip)) => format!("pod address {ip}"),
+                (None, None) => format!("node {} ({})", target.name, target.ip),
             };
-            self.f.fatal(what);
-            return self.dropped();
+            let cidr = block.map(|bk| bk.cidr.to_string()).unwrap_or_default();
+            let program = match &expected {
+                Some((Mode::Vxlan, _)) => format!(
+                    "`{cidr} via {} dev {VXLAN_DEV} onlink` (felix)",
+                    target.annotation(ANN_VXLAN).unwrap_or("<VTEP>")
+                ),
+                Some((Mode::Ipip, _)) => {
+                    format!("`{cidr} via {} dev {IPIP_DEV} proto bird onlink`", target.ip)
+                }
+                _ => format!("`{cidr} via {} proto bird`", target.ip),
+            };
+            if pod_ip.is_none() {
+                if b.dropped().is_none() {
+                    return Ok(());
+                }
+                self.fail(i, format!(
+                    "node {} routes the {} for {what} via `{}`, which reaches no node",
+                    self.node.name,
+                    self.walk.packet.direction(),
+                    route.text
+                ));
+            } else if route.prefix.prefix_len() == 0 {
+                self.fail(i, format!(
+                    "node {} has no route for {what}: it falls to the default route `{}` and leaves the cluster; Calico programs {program}",
+                    self.node.name, route.text
+                ));
+            } else {
+                self.fail(i, format!(
+                    "node {} routes {what} via `{}`, which reaches no node; Calico programs {program}",
+                    self.node.name, route.text
+                ));
+            }
+            return Ok(());
         };
-        if next.name != target.name {
-            self.f.warning(format!(
-                "node {} sends traffic for node {} through node {} (`{}`)",
-                self.node.name, target.name, next.name, route.text
-            ));
-        }
         if let Some((want, pool)) = &expected
             && *want != Mode::Bgp
         {
             self.f.warning(format!(
                 "node {} routes {} straight to node {} (`{}`), but IPPool {pool} uses {} between these nodes: the route is not felix's or BIRD's",
                 self.node.name,
-                ing.out.packet.dst,
+                self.walk.packet.dst,
                 next.name,
                 route.text,
                 want.name()
             ));
         }
-        self.f.neighbour(&self.ns, &dev, gateway, Level::Fatal)?;
-        self.check_host_if(&dev)?;
-        // skb marks do not cross the wire.
-        let packet = Packet {
-            mark: 0,
-            ..ing.out.packet
-        };
-        let suspicions = infra::node_to_node(&self.node.name, &dev, &next.name, &packet)?;
-        self.f.extend(suspicions);
-        let step = NodeStep::forward(vec![Transmission {
-            next_hop: next.hop(),
-            kind: LinkKind::Infra,
-            packet,
-            oif: Some(dev),
-            iif: next.host_interface.clone(),
-            next_hop_address: Some(gateway),
-        }]);
-        self.finish(step)
+        Ok(())
     }
 
-    /// Encapsulate on vxlan.calico toward the VTEP of the route's gateway.
-    fn over_vxlan(mut self, ing: Ingress, route: &Route, target: &Node) -> Result<NodeStep> {
-        let vni = self.plugin.config.vxlan_vni;
+    /// A tunnel device Calico's pool calls for: present, of its kind, up.
+    fn tunnel_device(&mut self, name: &str, kind: &str) -> Result<()> {
         let expect = Expect {
-            kind: Some("vxlan"),
+            kind: Some(kind),
             ..Expect::default()
         };
-        match self.f.interface(&self.ns, VXLAN_DEV, expect)? {
-            Some(dev) if !dev.up() => return self.dropped(),
-            Some(dev) => {
-                self.check_tunnel_mtu(&dev);
-                if let Some(id) = dev.vxlan_id
-                    && id != vni
-                {
-                    self.f.critical(format!(
-                        "{VXLAN_DEV} of node {} has VNI {id}, but felix's vxlanVNI is {vni}: other nodes drop its packets",
-                        self.node.name
-                    ));
-                }
-            }
-            None if self.f.blocking() => return self.dropped(),
-            None => {}
+        if let Some(dev) = self.f.interface(&self.ns, name, expect)? {
+            self.check_tunnel_mtu(&dev);
+        }
+        Ok(())
+    }
+
+    /// Over vxlan.calico: felix's VNI, the VTEP of the route's gateway (a
+    /// node's VXLAN tunnel address), its MAC in the neighbour entry and its
+    /// node's address in the FDB entry.
+    fn over_vxlan(
+        &mut self,
+        i: usize,
+        b: &Branch,
+        route: &skoop_sdk::host::Route,
+        target: &Node,
+    ) -> Result<()> {
+        let vni = self.plugin.config.vxlan_vni;
+        let name = self.node.name.clone();
+        if let Some(dev) = b.devices().find(|d| d.name == VXLAN_DEV)
+            && let Some(id) = dev.vxlan_id
+            && id != vni
+        {
+            self.f.critical(format!(
+                "{VXLAN_DEV} of node {name} has VNI {id}, but felix's vxlanVNI is {vni}: other nodes drop its packets"
+            ));
         }
         let Some(gateway) = route.gateway else {
             self.f.fatal(format!(
-                "node {} routes {} via `{}` without a VTEP gateway",
-                self.node.name, ing.out.packet.dst, route.text
+                "node {name} routes {} via `{}` without a VTEP gateway",
+                self.walk.packet.dst, route.text
             ));
-            return self.dropped();
+            return Ok(());
         };
         let owner = cluster::nodes().into_iter().find(|n| {
             n.annotation(ANN_VXLAN)
@@ -623,15 +510,15 @@ impl<'a> Hop<'a> {
         });
         let Some(owner) = owner else {
             self.f.fatal(format!(
-                "node {} routes {} via VTEP {gateway} (`{}`), which is the VXLAN tunnel address ({ANN_VXLAN}) of no node",
-                self.node.name, ing.out.packet.dst, route.text
+                "node {name} routes {} via VTEP {gateway} (`{}`), which is the VXLAN tunnel address ({ANN_VXLAN}) of no node",
+                self.walk.packet.dst, route.text
             ));
-            return self.dropped();
+            return Ok(());
         };
         if owner.name != target.name {
             self.f.warning(format!(
-                "node {} sends traffic for node {} through the VTEP of node {}",
-                self.node.name, target.name, owner.name
+                "node {name} sends traffic for node {} through the VTEP of node {}",
+                target.name, owner.name
             ));
         }
         // The remote VTEP's MAC, from its own dump.
@@ -640,327 +527,202 @@ impl<'a> Hop<'a> {
             .ok()
             .flatten()
             .and_then(|i| i.mac);
-        let neigh = self.f.tolerate(
-            &format!("neighbours of node {}", self.node.name),
-            self.ns.neighbour(VXLAN_DEV, gateway),
-        )?;
-        let mac = match neigh {
-            None => want_mac.clone(),
-            Some(None) => {
+        match (b.neighbour(), &want_mac) {
+            (Some(n), Some(want))
+                if n.lladdr.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case(want)) =>
+            {
                 self.f.critical(format!(
-                    "node {} has no neighbour entry for VTEP {gateway} of node {} on {VXLAN_DEV}: felix programs it permanent, and without it the packet is dropped",
-                    self.node.name, owner.name
+                    "node {name}'s neighbour entry for VTEP {gateway} on {VXLAN_DEV} is {}, but {VXLAN_DEV} of node {} has MAC {want}",
+                    n.lladdr.as_deref().unwrap_or_default(),
+                    owner.name
                 ));
-                return self.dropped();
+                // The remote device takes only frames for its own MAC.
+                if b.sent().is_some() {
+                    self.f.end(i);
+                }
             }
-            Some(Some(n)) if n.failed() || n.lladdr.is_none() => {
+            (None, _) if b.dropped().is_some() => {
                 self.f.critical(format!(
-                    "node {}'s neighbour entry for VTEP {gateway} of node {} on {VXLAN_DEV} is {} with no MAC: felix programs it permanent",
-                    self.node.name, owner.name, n.state
+                    "node {name} has no neighbour entry for VTEP {gateway} of node {} on {VXLAN_DEV}: felix programs it permanent, and without it the packet is dropped",
+                    owner.name
                 ));
-                return self.dropped();
             }
-            Some(Some(n)) => {
-                if let (Some(have), Some(want)) = (&n.lladdr, &want_mac)
-                    && !have.eq_ignore_ascii_case(want)
-                {
-                    self.f.critical(format!(
-                        "node {}'s neighbour entry for VTEP {gateway} on {VXLAN_DEV} is {have}, but {VXLAN_DEV} of node {} has MAC {want}",
-                        self.node.name, owner.name
-                    ));
-                    return self.dropped();
-                }
-                n.lladdr.or(want_mac)
+            _ => {}
+        }
+        let entries: Vec<_> = b.fdb().cloned().collect();
+        for e in &entries {
+            if let Some(remote) = e.dst
+                && remote != owner.ip
+            {
+                self.f.critical(format!(
+                    "node {name}'s FDB entry on {VXLAN_DEV} for VTEP MAC {} of node {} points at {remote}, but node {} is {}",
+                    e.mac, owner.name, owner.name, owner.ip
+                ));
             }
-        };
-        if let Some(mac) = mac {
-            let Some(fdb) = self.f.tolerate(
-                &format!("FDB of node {}", self.node.name),
-                self.ns.fdb(VXLAN_DEV),
-            )?
-            else {
-                return self.dropped();
-            };
-            let entry = fdb.iter().find(|e| e.mac.eq_ignore_ascii_case(&mac));
-            match entry.and_then(|e| e.dst) {
-                None => {
-                    self.f.critical(format!(
-                        "node {} has no FDB entry on {VXLAN_DEV} for VTEP MAC {mac} of node {}: felix programs `{mac} dst {}`, and without it VXLAN packets have no destination",
-                        self.node.name, owner.name, owner.ip
-                    ));
-                    return self.dropped();
-                }
-                Some(remote) if remote != owner.ip => {
-                    self.f.critical(format!(
-                        "node {}'s FDB entry on {VXLAN_DEV} for VTEP MAC {mac} of node {} points at {remote}, but node {} is {}",
-                        self.node.name, owner.name, owner.name, owner.ip
-                    ));
-                    return self.dropped();
-                }
-                Some(_) => {}
-            }
-        } else {
-            self.f.warning(format!(
-                "the MAC of {VXLAN_DEV} on node {} is unknown (not in its dump); FDB not checked",
-                owner.name
+        }
+        if entries.is_empty()
+            && b.dropped().is_some()
+            && let Some(mac) = b.neighbour().and_then(|n| n.lladdr.clone()).or(want_mac)
+        {
+            self.f.critical(format!(
+                "node {name} has no FDB entry on {VXLAN_DEV} for VTEP MAC {mac} of node {}: felix programs `{mac} dst {}`, and without it VXLAN packets have no destination",
+                owner.name, owner.ip
             ));
         }
-        if !self.underlay_reaches(owner.ip, &owner.name)? {
-            return self.dropped();
-        }
-        let inner = ing.out.packet;
-        let packet = Packet {
-            encap: Some(Encap {
-                kind: EncapKind::Vxlan,
-                src: self.node.ip,
-                dst: owner.ip,
-                vni: Some(vni),
-                port: Some(self.plugin.config.vxlan_port),
-            }),
-            mark: 0,
-            ..inner
-        };
-        let oif = self.node.host_interface.clone().unwrap_or_default();
-        let suspicions = infra::node_to_node(&self.node.name, &oif, &owner.name, &packet)?;
-        self.f.extend(suspicions);
-        let step = NodeStep::forward(vec![Transmission {
-            next_hop: owner.hop(),
-            kind: LinkKind::Vxlan,
-            packet,
-            oif: Some(VXLAN_DEV.into()),
-            iif: Some(VXLAN_DEV.into()),
-            next_hop_address: None,
-        }]);
-        self.finish(step)
+        Ok(())
     }
 
-    /// Encapsulate on tunl0 toward the node the route names (IP protocol 4
-    /// between the node addresses).
-    fn over_ipip(mut self, ing: Ingress, route: &Route, target: &Node) -> Result<NodeStep> {
-        let expect = Expect {
-            kind: Some("ipip"),
-            ..Expect::default()
-        };
-        match self.f.interface(&self.ns, IPIP_DEV, expect)? {
-            Some(dev) if !dev.up() => return self.dropped(),
-            Some(dev) => self.check_tunnel_mtu(&dev),
-            None if self.f.blocking() => return self.dropped(),
-            None => {}
-        }
+    /// Over tunl0: BIRD's `via NODE dev tunl0 onlink`.
+    fn over_ipip(&mut self, route: &skoop_sdk::host::Route, target: &Node) -> Result<()> {
+        let name = &self.node.name;
         let Some(gateway) = route.gateway else {
             self.f.fatal(format!(
-                "node {} routes {} via `{}` without a gateway: BIRD programs `via <node address> dev {IPIP_DEV} onlink`",
-                self.node.name, ing.out.packet.dst, route.text
+                "node {name} routes {} via `{}` without a gateway: BIRD programs `via <node address> dev {IPIP_DEV} onlink`",
+                self.walk.packet.dst, route.text
             ));
-            return self.dropped();
+            return Ok(());
         };
-        let Some(owner) = cluster::node_by_ip(gateway) else {
-            self.f.fatal(format!(
-                "node {} routes {} via `{}`, but {gateway} is no node's address",
-                self.node.name, ing.out.packet.dst, route.text
-            ));
-            return self.dropped();
-        };
-        if owner.name != target.name {
-            self.f.warning(format!(
-                "node {} sends traffic for node {} through node {} over {IPIP_DEV}",
-                self.node.name, target.name, owner.name
-            ));
+        match cluster::node_by_ip(gateway) {
+            None => self.f.fatal(format!(
+                "node {name} routes {} via `{}`, but {gateway} is no node's address",
+                self.walk.packet.dst, route.text
+            )),
+            Some(owner) if owner.name != target.name => self.f.warning(format!(
+                "node {name} sends traffic for node {} through node {} over {IPIP_DEV}",
+                target.name, owner.name
+            )),
+            Some(_) => {}
         }
-        if !self.underlay_reaches(owner.ip, &owner.name)? {
-            return self.dropped();
-        }
-        let packet = Packet {
-            encap: Some(Encap {
-                kind: EncapKind::Ipip,
-                src: self.node.ip,
-                dst: owner.ip,
-                vni: None,
-                port: None,
-            }),
-            mark: 0,
-            ..ing.out.packet
-        };
-        let oif = self.node.host_interface.clone().unwrap_or_default();
-        let suspicions = infra::node_to_node(&self.node.name, &oif, &owner.name, &packet)?;
-        self.f.extend(suspicions);
-        let step = NodeStep::forward(vec![Transmission {
-            next_hop: owner.hop(),
-            kind: LinkKind::Ipip,
-            packet,
-            oif: Some(IPIP_DEV.into()),
-            iif: Some(IPIP_DEV.into()),
-            next_hop_address: None,
-        }]);
-        self.finish(step)
+        Ok(())
     }
 
-    /// WireGuard: the packet leaves encrypted on wireguard.cali toward the
-    /// node that owns the destination.
-    fn over_wireguard(mut self, ing: Ingress, target: &Node) -> Result<NodeStep> {
+    /// Over wireguard.cali: WireGuard must be what felix enabled.
+    fn over_wireguard(&mut self) -> Result<()> {
         let expect = Expect {
             kind: Some("wireguard"),
             ..Expect::default()
         };
-        match self.f.interface(&self.ns, WIREGUARD_DEV, expect)? {
-            Some(dev) if !dev.up() => return self.dropped(),
-            None if self.f.blocking() => return self.dropped(),
-            _ => {}
-        }
+        self.f.interface(&self.ns, WIREGUARD_DEV, expect)?;
         if !self.plugin.config.wireguard {
             self.f.warning(format!(
                 "node {} routes over {WIREGUARD_DEV}, but FelixConfiguration default does not enable WireGuard",
                 self.node.name
             ));
         }
-        if !self.underlay_reaches(target.ip, &target.name)? {
-            return self.dropped();
-        }
-        let packet = Packet {
-            mark: 0,
-            ..ing.out.packet
-        };
-        let oif = self.node.host_interface.clone().unwrap_or_default();
-        let suspicions = infra::node_to_node(&self.node.name, &oif, &target.name, &packet)?;
-        self.f.extend(suspicions);
-        let step = NodeStep::forward(vec![Transmission {
-            next_hop: target.hop(),
-            kind: LinkKind::Infra,
-            packet,
-            oif: Some(WIREGUARD_DEV.into()),
-            iif: Some(WIREGUARD_DEV.into()),
-            next_hop_address: None,
-        }]);
-        self.finish(step)
+        Ok(())
     }
 
-    /// A tunnel device below the pod MTU drops every full-size packet.
-    fn check_tunnel_mtu(&mut self, dev: &Interface) {
+    /// A tunnel device below the pod MTU: full-size packets need path-MTU
+    /// discovery (the host's walk judges whether its ICMP error returns).
+    fn check_tunnel_mtu(&mut self, dev: &skoop_sdk::host::Interface) {
         let Some((pod_mtu, from)) = self.plugin.config.pod_mtu(self.node) else {
             return;
         };
         if dev.mtu < pod_mtu {
-            self.f.critical(format!(
-                "{} of node {} has MTU {}, below the pod MTU {pod_mtu} ({from}): packets larger than {} bytes are dropped (fragmentation needed)",
+            self.f.warning(format!(
+                "{} of node {} has MTU {}, below the pod MTU {pod_mtu} ({from}): packets larger than {} bytes do not fit it",
                 dev.name, self.node.name, dev.mtu, dev.mtu
             ));
         }
     }
 
-    /// The tunnel's outer packet must reach `remote` over the underlay.
-    fn underlay_reaches(&mut self, remote: Ipv4Addr, owner: &str) -> Result<bool> {
-        let what = format!("underlay route to {remote} on node {}", self.node.name);
-        let Some(routes) = self
-            .f
-            .tolerate(&what, self.ns.route(remote, None, None, 0))?
-        else {
-            return Ok(true);
-        };
-        let Some(route) = routes.first() else {
-            self.f.fatal(format!(
-                "node {} has no route to {remote} (node {owner}) for tunnelled traffic",
-                self.node.name
-            ));
-            return Ok(false);
-        };
-        let dev = route.dev.clone().unwrap_or_default();
-        let gateway = route.gateway.unwrap_or(remote);
-        self.f.neighbour(&self.ns, &dev, gateway, Level::Fatal)?;
-        Ok(!self.f.blocking())
-    }
-
-    /// The packet is for an address outside the cluster view: a Calico
-    /// address (a tunnel address, or a pool address no pod holds) goes to the
-    /// node that owns it; anything else leaves, masqueraded if its pool says so.
-    pub fn toward_external(mut self) -> Result<NodeStep> {
-        let dst = self.packet.dst;
-        if let Some(owner) = self.plugin.config.owner_of(dst)
-            && let Some(owner) = cluster::node(&owner)
-        {
-            if owner.name == self.node.name {
-                return self.serve();
+    /// The packet leaves the cluster: a pool with natOutgoing needs felix's
+    /// MASQUERADE for it.
+    pub fn to_external(mut self) -> Result<HopAnswer> {
+        self.common()?;
+        let walk = self.walk;
+        let dst = walk.packet.dst;
+        if self.plugin.config.owner_of(dst).is_some() {
+            for (i, b) in walk.branches.iter().enumerate() {
+                self.toward_calico_address(i, b, dst)?;
             }
-            if !self.host_if_up()? {
-                return self.dropped();
-            }
-            let Some(ing) = self.ingress()? else {
-                return self.dropped();
-            };
-            let Some(route) = ing.out.route.clone() else {
-                return self.dropped();
-            };
-            return self.toward_remote(ing, &route, &owner, None);
+            return self.done();
         }
-        let Some(ing) = self.ingress()? else {
-            return self.dropped();
-        };
-        let Some(route) = ing.out.route.clone() else {
-            return self.dropped();
-        };
-        let dev = route.dev.clone().unwrap_or_default();
-        if let Some(gw) = route.gateway {
-            self.f.neighbour(&self.ns, &dev, gw, Level::Fatal)?;
-        }
-        let src_pool = self.plugin.config.pool_of(ing.packet.src).cloned();
+        let src_pool = self.plugin.config.pool_of(walk.packet.src).cloned();
         let dst_in_pool = self.plugin.config.pool_of(dst).is_some();
-        let packet = ing.out.packet;
-        if !ing.packet.reply
-            && let Some(pool) = src_pool
-            && !dst_in_pool
-        {
-            if pool.nat_outgoing && packet.src == ing.packet.src {
+        for (i, b) in walk.branches.iter().enumerate() {
+            let Some(out) = b.sent().map(|t| t.packet) else {
+                continue;
+            };
+            if walk.packet.reply || dst_in_pool {
+                continue;
+            }
+            let Some(pool) = &src_pool else { continue };
+            if pool.nat_outgoing && out.src == walk.packet.src {
                 self.f.critical(format!(
                     "IPPool {} has natOutgoing, but node {} sends the request from pod address {} to {dst} unmasqueraded: felix's cali-nat-outgoing rule (MASQUERADE) is missing, so the reply cannot find its way back",
-                    pool.name, self.node.name, packet.src
+                    pool.name, self.node.name, out.src
                 ));
-            } else if !pool.nat_outgoing && packet.src == ing.packet.src {
+                self.f.end(i);
+            } else if !pool.nat_outgoing && out.src == walk.packet.src {
                 self.f.info(format!(
                     "IPPool {} has natOutgoing off: {dst} sees the pod address {} and must route it back",
-                    pool.name, packet.src
+                    pool.name, out.src
                 ));
             }
         }
-        let suspicions = infra::node_to_external(&self.node.name, &dev, &packet)?;
-        self.f.extend(suspicions);
-        let step = NodeStep::forward(vec![Transmission {
-            next_hop: NetHop::external(packet.dst),
-            kind: LinkKind::External,
-            packet,
-            oif: Some(dev),
-            iif: None,
-            next_hop_address: None,
-        }]);
-        self.finish(step)
-    }
-
-    /// The packet is for this node.
-    pub fn serve(mut self) -> Result<NodeStep> {
-        let Some(ing) = self.ingress()? else {
-            return self.dropped();
-        };
-        if !matches!(ing.out.fate, Fate::Deliver(_)) {
-            let route = ing
-                .out
-                .route
-                .as_ref()
-                .map(|r| format!(" (`{}`)", r.text))
-                .unwrap_or_default();
-            self.f.fatal(format!(
-                "node {} does not deliver the {} for {} locally: its kernel routes it on{route}",
-                self.node.name,
-                ing.packet.direction(),
-                ing.packet.dst
-            ));
-            return self.dropped();
-        }
-        let packet = ing.out.packet;
-        if !packet.reply {
-            self.f.listening(&self.ns, &packet, Level::Fatal)?;
-        }
-        self.finish(NodeStep::serve())
+        self.done()
     }
 }
 
+/// A pod's own side: the MTU the pool's encapsulation implies, Calico's
+/// 169.254.1.1 gateway, proxy ARP on its host veth.
+pub fn pod(plugin: &Calico, pod: &Pod, walk: &KernelWalk, sending: bool) -> Result<HopAnswer> {
+    let mut f = Findings::new();
+    let ns = Netns::pod(&pod.id());
+    let node = cluster::node(&pod.node);
+    if let Some((mtu, from)) = node.as_ref().and_then(|n| plugin.config.pod_mtu(n))
+        && let Ok(Some(eth0)) = ns.interface("eth0")
+        && eth0.mtu != mtu
+    {
+        let side = if eth0.mtu > mtu { "above" } else { "below" };
+        f.warning(format!(
+            "eth0 of pod {} has MTU {}, {side} the {mtu} Calico expects ({from})",
+            pod.id(),
+            eth0.mtu
+        ));
+    }
+    if !sending {
+        return Ok(f.into());
+    }
+    for b in walk.sent() {
+        let via = b.next_hop();
+        if via != Some(crate::POD_GATEWAY) {
+            f.warning(format!(
+                "pod {} sends via {} instead of Calico's gateway {} (`default via {} dev eth0`)",
+                pod.id(),
+                via.map(|v| v.to_string())
+                    .unwrap_or_else(|| "an on-link route".into()),
+                crate::POD_GATEWAY,
+                crate::POD_GATEWAY
+            ));
+        }
+        // An ARP entry the pod holds works until it expires; Calico's CNI
+        // keeps proxy ARP on so the next resolution works too.
+        let Some(peer) = b.sent().and_then(|t| t.iif.clone()) else {
+            continue;
+        };
+        let key = format!("net.ipv4.conf.{peer}.proxy_arp");
+        let pinned = b.neighbour().is_some_and(|n| n.state == "PERMANENT");
+        if let Ok(Some(v)) = Netns::node(&pod.node).sysctl(&key)
+            && v.trim() != "1"
+            && !pinned
+        {
+            f.add_about(
+                &pod.node,
+                Level::Warning,
+                format!(
+                    "proxy_arp is {} on {peer}, the host veth of pod {} on node {}: once the pod's ARP entry for its gateway {} expires, nothing answers it (Calico's CNI sets {key}=1)",
+                    v.trim(),
+                    pod.id(),
+                    pod.node,
+                    crate::POD_GATEWAY
+                ),
+            );
+        }
+    }
+    Ok(f.into())
+}
 #[cfg(test)]
 mod tests {
     use super::felix_policy;

@@ -1,6 +1,8 @@
-//! skoop's flannel plugin: pods on a `cni0` bridge, remote pod CIDRs reached
-//! through the `host-gw` backend (a route via the remote node) or the `vxlan`
-//! backend (`flannel.1`, with a neighbour and an FDB entry per remote VTEP).
+//! skoop's flannel plugin: what flannel's CNI config and flanneld program on
+//! a node — pods on the `cni0` bridge, remote pod CIDRs reached through the
+//! `host-gw` backend (a route via the remote node) or the `vxlan` backend
+//! (`flannel.1`, with a neighbour and an FDB entry per remote VTEP from the
+//! nodes' annotations) — checked against the host's walk of each hop.
 
 mod config;
 mod node;
@@ -8,7 +10,7 @@ mod node;
 #[cfg(feature = "component")]
 use skoop_sdk::export_cni_plugin;
 use skoop_sdk::meta::{StaticConfigKey, StaticMetadata};
-use skoop_sdk::{CniPlugin, Link, Node, NodeStep, Packet, Pod, Result, Suspicion, VethPod};
+use skoop_sdk::{CniPlugin, HopAnswer, KernelWalk, Node, Pod, Result, Service, Suspicion, VethPod};
 
 pub use config::{Backend, FlannelConfig};
 
@@ -57,45 +59,32 @@ impl CniPlugin for Flannel {
         Ok((Flannel { config }, findings))
     }
 
-    fn pod_send(&self, pod: &Pod, packet: Packet) -> Result<NodeStep> {
-        self.veth_pod(&pod.node).send(pod, packet)
+    fn pod_send(&self, pod: &Pod, _walk: &KernelWalk) -> Result<HopAnswer> {
+        node::pod(self, pod)
     }
 
-    fn pod_receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep> {
-        self.veth_pod(&pod.node).receive(pod, upstream)
+    fn pod_receive(&self, pod: &Pod, _walk: &KernelWalk) -> Result<HopAnswer> {
+        node::pod(self, pod)
     }
 
-    fn to_pod(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-        pod: &Pod,
-    ) -> Result<NodeStep> {
-        node::Hop::new(self, node, upstream, packet).toward_pod(pod)
+    fn to_pod(&self, node: &Node, walk: &KernelWalk, pod: &Pod) -> Result<HopAnswer> {
+        node::Checks::new(self, node, walk).to_pod(pod)
     }
 
-    fn to_host(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-        target: &Node,
-    ) -> Result<NodeStep> {
-        node::Hop::new(self, node, upstream, packet).toward_host(target)
+    fn to_host(&self, node: &Node, walk: &KernelWalk, target: &Node) -> Result<HopAnswer> {
+        node::Checks::new(self, node, walk).to_host(target)
     }
 
-    fn to_external(
-        &self,
-        node: &Node,
-        upstream: Option<&Link>,
-        packet: Packet,
-    ) -> Result<NodeStep> {
-        node::Hop::new(self, node, upstream, packet).toward_external()
+    fn to_service(&self, node: &Node, walk: &KernelWalk, _service: &Service) -> Result<HopAnswer> {
+        node::Checks::new(self, node, walk).to_service()
     }
 
-    fn serve(&self, node: &Node, upstream: Option<&Link>, packet: Packet) -> Result<NodeStep> {
-        node::Hop::new(self, node, upstream, packet).serve()
+    fn to_external(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
+        node::Checks::new(self, node, walk).to_external()
+    }
+
+    fn serve(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
+        node::Checks::new(self, node, walk).serve()
     }
 }
 

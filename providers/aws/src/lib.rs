@@ -196,7 +196,7 @@ impl CloudProvider for Aws {
         }
         Ok(NetworkPlan {
             plugin: settings.network_plugin.clone(),
-            service_processor: settings.proxy_mode,
+            proxy_mode: settings.proxy_mode,
             infra_shim: true,
         })
     }

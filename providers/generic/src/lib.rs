@@ -22,7 +22,7 @@ impl CloudProvider for Generic {
         }
         Ok(NetworkPlan {
             plugin: settings.network_plugin.clone(),
-            service_processor: settings.proxy_mode,
+            proxy_mode: settings.proxy_mode,
             infra_shim: false,
         })
     }

@@ -40,7 +40,7 @@ impl CloudProvider for Hostile {
     fn create_network(settings: &Settings) -> Result<NetworkPlan> {
         Ok(NetworkPlan {
             plugin: settings.network_plugin.clone(),
-            service_processor: settings.proxy_mode,
+            proxy_mode: settings.proxy_mode,
             infra_shim: true,
         })
     }
