@@ -1008,6 +1008,31 @@ impl<'a> Diagnosis<'a> {
         .walk(at, arrival)?;
         walk.upstream = upstream.map(|(h, t)| (h.clone(), t.clone()));
         let role = self.role(at, upstream.is_none(), &walk)?;
+        if let Role::ToPod(n, pod) = &role
+            && !facts.view.nodes.contains_key(&pod.node)
+        {
+            // The objects say the pod runs where no node is: nothing the
+            // node's kernel does reaches it there.
+            walk.findings.push(Finding {
+                level: Level::Fatal,
+                message: format!(
+                    "pod {} runs on node {}, which is not in the cluster",
+                    pod.id(),
+                    pod.node
+                ),
+                about: None,
+            });
+            let _ = n;
+            for b in &mut walk.branches {
+                if let BranchEnd::Sent(tx) = &b.end {
+                    b.end = BranchEnd::Dropped {
+                        packet: tx.packet,
+                        kind: "object".into(),
+                        cause: "the pod's node is not in the cluster".into(),
+                    };
+                }
+            }
+        }
         if let Role::ToService(node, _) = &role {
             self.cross_check_service(&node.name, &mut walk);
         }

@@ -478,6 +478,19 @@ impl Walker<'_> {
                     packet: f.packet,
                     ingress_port: f.ingress_port.as_deref(),
                 };
+                if self.bridged_without_conntrack(w, stack, &f) {
+                    w.branches.push(WalkBranch {
+                        passes,
+                        steps,
+                        end: BranchEnd::Dropped {
+                            packet: f.packet,
+                            kind: "bridge".into(),
+                            cause: "bridged without conntrack".into(),
+                        },
+                        mtus: vec![],
+                    });
+                    return Ok(());
+                }
                 let mtu = stack.interface(oif).map(|i| (oif.clone(), i.mtu));
                 for c in link::carry(&self.facts.netstacks, &frame) {
                     note_link(w, &stack.label, &f, &c.steps);
@@ -496,22 +509,22 @@ impl Walker<'_> {
                         depth,
                     )?;
                 }
-                self.bridged_without_conntrack(w, stack, &f);
             }
         }
         Ok(())
     }
 
     /// A reply a bridge forwards without br_netfilter is never seen by
-    /// conntrack: the Service NAT its connection had is not undone.
-    fn bridged_without_conntrack(&self, w: &mut KernelWalk, stack: &Netstack, f: &Forwarded) {
+    /// conntrack: the Service NAT its connection had is not undone, and the
+    /// client's stack drops a reply from an address it never sent to.
+    fn bridged_without_conntrack(&self, w: &mut KernelWalk, stack: &Netstack, f: &Forwarded) -> bool {
         if !(f.bridged && f.packet.reply) {
-            return;
+            return false;
         }
         let key = "net.bridge.bridge-nf-call-iptables";
         let nf = stack.sysctl(key);
         if nf == Some("1") {
-            return;
+            return false;
         }
         let natted = self
             .facts
@@ -524,7 +537,7 @@ impl Walker<'_> {
             })
             .is_some_and(|e| e.dnat() || e.snat());
         if !natted {
-            return;
+            return false;
         }
         let why = "the reply between two pods on the bridge is bridged without iptables, so conntrack never undoes the Service NAT and the client drops it";
         let msg = match nf {
@@ -535,6 +548,7 @@ impl Walker<'_> {
             Some(v) => format!("sysctl {key} of {} is {}, must be 1: {why}", stack.label, v.trim()),
         };
         w.add(Level::Fatal, msg);
+        true
     }
 
     /// Where a frame the link layer carried ends.
@@ -563,8 +577,16 @@ impl Walker<'_> {
                     } else {
                         Level::Fatal
                     };
-                    let about = d.about.as_ref().map(hop_of);
-                    w.add_about(about.as_ref(), level, d.message.clone());
+                    let mut about = d.about.as_ref().map(hop_of);
+                    let mut message = d.message.clone();
+                    if about.is_none()
+                        && d.kind == "neighbour"
+                        && let Some((pod, why)) = self.address_not_held(&packet)
+                    {
+                        message = format!("{message}: {why}");
+                        about = Some(pod);
+                    }
+                    w.add_about(about.as_ref(), level, message);
                     BranchEnd::Dropped {
                         packet,
                         kind: d.kind.to_string(),
@@ -809,20 +831,23 @@ impl Walker<'_> {
         };
         let dst = packet.encap.map(|e| e.dst).unwrap_or(packet.dst);
         let dir = direction(&packet);
-        let target = self.node_owning(dst)?;
-        let at_next_hop = self.node_owning(next_hop)?;
-        let (next, through_router) = match (&at_next_hop, &target) {
-            (Some(n), _) if n.name != node_name => (Some(n.clone()), false),
-            (_, Some(t)) if t.name != node_name => (Some(t.clone()), true),
-            _ => (None, true),
-        };
-        // A pod address whose node the underlay must find by routing.
-        let pod_node = if next.is_none() {
+        let node_at_dst = self.node_owning(dst)?;
+        let pod_node = if node_at_dst.is_none() {
             self.pod_cidr_owner(dst)
-                .filter(|n| n.name != node_name)
         } else {
             None
         };
+        let target = node_at_dst.clone().or_else(|| pod_node.clone());
+        let at_next_hop = self.node_owning(next_hop)?;
+        // The next hop is a node; else a router beyond the cluster carries
+        // the packet to a node's address by itself, and to a pod address
+        // only if it has a route for the pod CIDR (the warning below).
+        let next = match (&at_next_hop, &node_at_dst) {
+            (Some(n), _) if n.name != node_name => Some(n.clone()),
+            (_, Some(t)) if t.name != node_name => Some(t.clone()),
+            _ => None,
+        };
+        let pod_node = pod_node.filter(|n| n.name != node_name && next.is_none());
         if let (Some(t), Some(n)) = (&target, &next)
             && t.name != n.name
             && t.name != node_name
@@ -881,7 +906,6 @@ impl Walker<'_> {
                 return Ok(Some(tx));
             }
         };
-        let _ = through_router;
         let u = self.plugin.underlay(src, oif, Some(&next), &packet)?;
         self.underlay_findings(w, &node_name, oif, &format!("node {}", next.name), &packet, &u);
         if blocks(&u) {
@@ -969,6 +993,41 @@ impl Walker<'_> {
             .and_then(|n| view.nodes.get(&n).cloned()))
     }
 
+    /// A pod whose object gives it the packet's destination, though its
+    /// netns does not hold that address: why nothing answers ARP for it.
+    fn address_not_held(&self, packet: &Packet) -> Option<(HopId, String)> {
+        let pod = self.facts.view.pod_by_ip(packet.dst)?;
+        if pod.host_network {
+            return None;
+        }
+        let stack = self.facts.netstacks.pod(&pod.id()).ok()?;
+        if stack.is_local(packet.dst) || stack.absent("routes").is_err() {
+            return None;
+        }
+        let held: Vec<String> = stack
+            .interfaces()
+            .iter()
+            .filter(|i| i.kind != "loopback")
+            .flat_map(|i| i.addresses.iter().map(|a| format!("{} on {}", a, i.name)))
+            .collect();
+        Some((
+            HopId {
+                kind: NodeKind::Pod,
+                id: pod.id(),
+            },
+            format!(
+                "pod {} has address {} in the cluster, but its network namespace holds {}",
+                pod.id(),
+                packet.dst,
+                if held.is_empty() {
+                    "no address".to_string()
+                } else {
+                    held.join(", ")
+                }
+            ),
+        ))
+    }
+
     /// The node whose pod CIDR holds `ip`.
     fn pod_cidr_owner(&self, ip: Ipv4Addr) -> Option<NodeFacts> {
         let view = &self.facts.view;
@@ -1032,7 +1091,7 @@ impl Walker<'_> {
         cause: &DropCause,
         what: Option<&str>,
     ) {
-        let (kind, msg) = drop_message(&self.facts.netstacks, ns, stack, f, cause, what);
+        let (kind, msg, about) = drop_message(&self.facts.netstacks, ns, stack, f, cause, what);
         let end = if kind == "unavailable" {
             w.add(Level::Warning, format!("cannot check {}: {msg}", stack.label));
             BranchEnd::Unknown { why: msg }
@@ -1042,7 +1101,8 @@ impl Walker<'_> {
             } else {
                 Level::Fatal
             };
-            w.add(level, msg.clone());
+            let about = about.as_ref().map(hop_of);
+            w.add_about(about.as_ref(), level, msg.clone());
             BranchEnd::Dropped {
                 packet: f.packet,
                 kind: kind.to_string(),
@@ -1153,14 +1213,14 @@ fn drop_message(
     f: &Forwarded,
     cause: &DropCause,
     what: Option<&str>,
-) -> (&'static str, String) {
+) -> (&'static str, String, Option<NetnsId>) {
     let dir = direction(&f.packet);
     let label = &stack.label;
     let the = match what {
         Some(w) => w.to_string(),
         None => format!("the {dir} {}", f.packet.tuple()),
     };
-    match cause {
+    let (kind, msg) = match cause {
         DropCause::Netfilter { by, verdict, hook } => {
             let verb = if matches!(verdict, crate::netstack::netfilter::Verdict::Reject) {
                 "rejects"
@@ -1212,14 +1272,23 @@ fn drop_message(
             } else {
                 None
             };
-            let msg = match peer {
-                Some(p) => format!("interface {dev} of {label} {why}: {p}"),
-                None => format!("interface {dev} of {label} {why}: {the} is dropped"),
-            };
-            ("device", msg)
+            match peer {
+                Some((p, about)) => {
+                    return (
+                        "device",
+                        format!("interface {dev} of {label} {why}: {p}"),
+                        about,
+                    );
+                }
+                None => (
+                    "device",
+                    format!("interface {dev} of {label} {why}: {the} is dropped"),
+                ),
+            }
         }
         DropCause::Unavailable(m) => ("unavailable", m.clone()),
-    }
+    };
+    (kind, msg, None)
 }
 
 impl From<NetstackError> for BranchEnd {

@@ -269,6 +269,26 @@ pub fn carry(stacks: &Netstacks, frame: &Frame) -> Vec<Carriage> {
         "macvlan" | "ipvlan" | "vlan" | "macvtap" | "ipvtap" => {
             vec![over_parent(stacks, stack, frame, dev, steps)]
         }
+        // Loopback hands the packet back to this netns, which takes only
+        // its own addresses from it.
+        "loopback" if stack.is_local(frame.packet.dst) => vec![Carriage::to(
+            steps,
+            LinkEnd::Netns {
+                to: frame.from.clone(),
+                iif: dev.name.clone(),
+            },
+        )],
+        "loopback" => vec![Carriage::dropped(
+            steps,
+            "device",
+            format!(
+                "{} sends the {} for {} out of {}, the loopback device, which only delivers to the netns's own addresses: it is dropped",
+                frame.from,
+                if frame.packet.reply { "reply" } else { "request" },
+                frame.packet.dst,
+                dev.name
+            ),
+        )],
         _ => vec![onto_wire(stack, frame, frame.from.clone(), dev, steps)],
     }
 }
@@ -464,14 +484,21 @@ fn over_veth(
             peer.name
         )));
     }
-    if let Err(why) = resolve(stack, frame, dev, peer_stack, &peer.name, &mut steps) {
-        // Nothing answering ARP is the far end's doing.
+    let resolved = match &peer.master {
+        // The ARP broadcast floods the bridge: the bridge's own netns or the
+        // far end of another port answers.
+        Some(bridge) => resolve_on_bridge(stacks, stack, frame, dev, &to, peer_stack, bridge, &mut steps),
+        None => resolve(stack, frame, dev, peer_stack, &peer.name, &mut steps),
+    };
+    if let Err((why, far_end)) = resolved {
+        // Nothing answering ARP is the far end's doing; a FAILED entry of
+        // the sender's own is the sender's.
         return Carriage {
             steps,
             end: LinkEnd::Dropped(LinkDrop {
                 kind: "neighbour",
                 message: why,
-                about: Some(to),
+                about: far_end.then_some(to),
             }),
         };
     }
@@ -484,6 +511,72 @@ fn over_veth(
     )
 }
 
+/// The next hop must resolve on a veth whose far end is a bridge port: a
+/// usable neighbour entry, or an ARP answer from the bridge's netns or the
+/// far end of another of its ports.
+#[allow(clippy::too_many_arguments)]
+fn resolve_on_bridge(
+    stacks: &Netstacks,
+    stack: &Netstack,
+    frame: &Frame,
+    dev: &Interface,
+    bridge_ns: &NetnsId,
+    bridge_stack: &Netstack,
+    bridge: &str,
+    steps: &mut Vec<LinkStep>,
+) -> Result<(), (String, bool)> {
+    match neighbour(stack, frame.from, &dev.name, frame.next_hop) {
+        Ok(Some(n)) => {
+            steps.push(LinkStep::Neighbour(n.clone()));
+            return Ok(());
+        }
+        Ok(None) => {}
+        Err(d) if d.kind == "unavailable" => {
+            steps.push(LinkStep::Other(format!("cannot check ARP: {}", d.message)));
+            return Ok(());
+        }
+        Err(d) => return Err((d.message, false)),
+    }
+    if let Ok(by) = answers_arp(bridge_stack, bridge, frame.next_hop) {
+        steps.push(LinkStep::Resolved {
+            dev: dev.name.clone(),
+            ip: frame.next_hop,
+            by,
+        });
+        return Ok(());
+    }
+    let ports: Vec<&Interface> = bridge_stack
+        .interfaces()
+        .iter()
+        .filter(|i| i.master.as_deref() == Some(bridge))
+        .collect();
+    let on_bridge = Frame {
+        from: bridge_ns,
+        ..frame.clone()
+    };
+    match flood_owner(stacks, &on_bridge, &ports) {
+        Ok(Some((_, by))) => {
+            steps.push(LinkStep::Resolved {
+                dev: dev.name.clone(),
+                ip: frame.next_hop,
+                by,
+            });
+            Ok(())
+        }
+        Ok(None) => Err((
+            format!(
+                "nothing answers ARP for {} on {} of {}: neither {} nor any port of bridge {bridge} holds it",
+                frame.next_hop, dev.name, frame.from, bridge_stack.label
+            ),
+            true,
+        )),
+        Err(e) => {
+            steps.push(LinkStep::Other(format!("cannot check ARP: {e}")));
+            Ok(())
+        }
+    }
+}
+
 /// The next hop must resolve to a MAC: a usable neighbour entry, or an ARP
 /// answer from the far end.
 fn resolve(
@@ -493,7 +586,7 @@ fn resolve(
     far: &Netstack,
     far_dev: &str,
     steps: &mut Vec<LinkStep>,
-) -> Result<(), String> {
+) -> Result<(), (String, bool)> {
     match neighbour(stack, frame.from, &dev.name, frame.next_hop) {
         Ok(Some(n)) => {
             steps.push(LinkStep::Neighbour(n.clone()));
@@ -508,16 +601,19 @@ fn resolve(
                 });
                 Ok(())
             }
-            Err(why) => Err(format!(
-                "nothing answers ARP for {} on {} of {}: {why}",
-                frame.next_hop, dev.name, frame.from
+            Err(why) => Err((
+                format!(
+                    "nothing answers ARP for {} on {} of {}: {why}",
+                    frame.next_hop, dev.name, frame.from
+                ),
+                true,
             )),
         },
         Err(d) if d.kind == "unavailable" => {
             steps.push(LinkStep::Other(format!("cannot check ARP: {}", d.message)));
             Ok(())
         }
-        Err(d) => Err(d.message),
+        Err(d) => Err((d.message, false)),
     }
 }
 
@@ -611,19 +707,33 @@ fn over_bridge(
         )];
     }
     if !port.admin_up || !port.oper_up() {
-        let why = if port.admin_up {
-            format!("has no carrier (state {})", port.oper_state)
-        } else {
-            "is down".to_string()
-        };
-        return vec![Carriage::dropped(
-            steps,
-            "device",
-            format!(
-                "port {} of bridge {} in {} {why}",
-                port.name, bridge.name, frame.from
+        // A veth without carrier is down at its far end: blame that end.
+        let far_down = (port.admin_up && port.kind == "veth")
+            .then(|| veth_peer(stacks, frame.from, port).ok().flatten())
+            .flatten()
+            .filter(|(_, _, peer)| !peer.admin_up);
+        let (why, about) = match far_down {
+            Some((to, _, peer)) => (
+                format!(
+                    "has no carrier: its peer {} in {to} is administratively down (ip link set {} up)",
+                    peer.name, peer.name
+                ),
+                Some(to),
             ),
-        )];
+            None if port.admin_up => (format!("has no carrier (state {})", port.oper_state), None),
+            None => ("is down".to_string(), None),
+        };
+        return vec![Carriage {
+            steps,
+            end: LinkEnd::Dropped(LinkDrop {
+                kind: "device",
+                message: format!(
+                    "port {} of bridge {} in {} {why}",
+                    port.name, bridge.name, frame.from
+                ),
+                about,
+            }),
+        }];
     }
     // Onward through the port: a veth to its peer, a tunnel or a wire.
     let sub = Frame {
@@ -833,7 +943,9 @@ fn over_vxlan(
                 protocol: Protocol::Udp,
                 mark: 0,
                 encap: None,
-                reply: frame.packet.reply,
+                // Both ways go to the VXLAN port from a hashed source port:
+                // to conntrack each direction is a connection of its own.
+                reply: false,
                 tos: 0,
                 size: frame.packet.size + VXLAN_OVERHEAD,
             };
@@ -1254,27 +1366,38 @@ pub fn outer_of(packet: &Packet) -> Option<Packet> {
         protocol,
         mark: 0,
         encap: None,
-        reply: packet.reply,
+        reply: packet.reply && e.kind != EncapKind::Vxlan,
         tos: 0,
         size: packet.size + overhead,
     })
 }
 
-/// When a veth has no carrier, whether its peer is why: the peer is down.
-pub fn carrier_lost_to(stacks: &Netstacks, from: &NetnsId, dev: &str) -> Option<String> {
+/// When a veth has no carrier, whether its peer is why (down, or missing),
+/// and the netns the peer is in.
+pub fn carrier_lost_to(
+    stacks: &Netstacks,
+    from: &NetnsId,
+    dev: &str,
+) -> Option<(String, Option<NetnsId>)> {
     let stack = stacks.netns(from).ok()?;
     let iface = stack.interface(dev)?;
     if iface.kind != "veth" {
         return None;
     }
     match veth_peer(stacks, from, iface) {
-        Ok(Some((to, _, peer))) if !peer.admin_up => Some(format!(
-            "the veth peer {} of {dev} is down in {to}: {from} is cut off (ip link set {} up)",
-            peer.name, peer.name
+        Ok(Some((to, _, peer))) if !peer.admin_up => Some((
+            format!(
+                "the veth peer {} of {dev} is down in {to}: {from} is cut off (ip link set {} up)",
+                peer.name, peer.name
+            ),
+            Some(to),
         )),
-        Ok(None) => Some(format!(
-            "the veth peer of {dev} in {from} is missing on node {}",
-            from.node()
+        Ok(None) => Some((
+            format!(
+                "the veth peer of {dev} in {from} is missing on node {}",
+                from.node()
+            ),
+            Some(NetnsId::Node(from.node().to_string())),
         )),
         _ => None,
     }

@@ -251,6 +251,9 @@ pub struct Forwarded {
     pub unchecked: Vec<String>,
     /// The conntrack entry this branch belongs to (found for a reply, created for a request).
     pub conntrack: Option<CtEntry>,
+    /// The packet as it entered this netns, with the source a socket without
+    /// an address got from its route.
+    pub orig: Packet,
     /// The connection mark after this pass (CONNMARK).
     pub ctmark: u32,
 }
@@ -284,6 +287,7 @@ impl Walk {
             notes: self.notes,
             unchecked: self.unchecked,
             conntrack: self.entry,
+            orig: self.orig,
             ctmark: self.conn.ctmark.unwrap_or(0),
         }
     }
@@ -390,7 +394,6 @@ impl Netstack {
         };
         out.truncate(MAX_BRANCHES);
         if !packet.reply {
-            let orig = continued.map(|e| e.orig).unwrap_or(packet);
             if let Some(e) = continued {
                 ct.remove(&e);
             }
@@ -399,7 +402,7 @@ impl Netstack {
                     continue;
                 }
                 let e = CtEntry {
-                    orig,
+                    orig: continued.map(|e| e.orig).unwrap_or(f.orig),
                     last: f.packet,
                     mark: f.ctmark,
                 };
@@ -693,6 +696,14 @@ impl Netstack {
         let Some(first) = hits.first().cloned() else {
             return vec![w.drop(DropCause::NoRoute)];
         };
+        // A socket not bound to an address (a tunnel device's own packets
+        // without `local`) gets the route's source.
+        if w.packet.src.is_unspecified()
+            && let Some(src) = first.source
+        {
+            w.packet.src = src;
+            w.orig.src = src;
+        }
         let oif = first.dev.clone().unwrap_or_else(|| "lo".to_string());
         let mut out = Vec::new();
         let mut passed = Vec::new();

@@ -494,6 +494,9 @@ impl<'a> Checks<'a> {
             self.f.critical(format!(
                 "{VXLAN_DEV} of node {name} has VNI {id}, but felix's vxlanVNI is {vni}: other nodes drop its packets"
             ));
+            if b.sent().is_some() {
+                self.f.end(i);
+            }
         }
         let Some(gateway) = route.gateway else {
             self.f.fatal(format!(

@@ -86,6 +86,16 @@ impl<'a> Checks<'a> {
                 self.vxlan_device(dev)?;
             }
         }
+        // A VXLAN packet arrived: flannel's device must be there to take it.
+        let over_vxlan = self
+            .walk
+            .upstream
+            .as_ref()
+            .is_some_and(|l| l.kind == skoop_sdk::LinkKind::Vxlan);
+        if over_vxlan && self.backend() == Backend::Vxlan {
+            let dev = self.plugin.config.vxlan_dev();
+            self.vxlan_device(&dev)?;
+        }
         Ok(())
     }
 
@@ -225,6 +235,11 @@ impl<'a> Checks<'a> {
     /// and on the vxlan backend the neighbour and FDB entries of its VTEP.
     fn remote_pod(&mut self, i: usize, b: &Branch, target: &Node) -> Result<()> {
         if !self.egress_devices_up()? {
+            // Its routes went with the device: the packet does not reach
+            // the other node the way flannel sends it.
+            if b.sent().is_some() {
+                self.f.end(i);
+            }
             return Ok(());
         }
         let Some(route) = b.route().cloned() else {
