@@ -568,8 +568,16 @@ impl Walker<'_> {
         let packet = f.packet;
         let end = match c.end {
             LinkEnd::Dropped(d) => {
-                if d.kind == "unavailable" {
-                    w.add(Level::Warning, format!("cannot check {}", d.message));
+                let uncollected = self.uncollected_pod(ns, &packet);
+                if let Some(pod) = uncollected {
+                    let why = format!("pod {pod}: its network namespace was not collected");
+                    w.add(Level::Warning, format!("cannot check {why}"));
+                    BranchEnd::Unknown { why }
+                } else if d.kind == "unavailable" {
+                    w.add(
+                        Level::Warning,
+                        format!("cannot check the link from {ns}: {}", d.message),
+                    );
                     BranchEnd::Unknown { why: d.message }
                 } else {
                     let level = if d.kind == "neighbour" || d.kind == "fdb" {
@@ -991,6 +999,16 @@ impl Walker<'_> {
             .plugin
             .address_owner(ip)?
             .and_then(|n| view.nodes.get(&n).cloned()))
+    }
+
+    /// A pod of this node the packet is for whose netns the dump lacks: the
+    /// link layer cannot find its end, and that says nothing about it.
+    fn uncollected_pod(&self, ns: &NetnsId, packet: &Packet) -> Option<String> {
+        let pod = self.facts.view.pod_by_ip(packet.dst)?;
+        (!pod.host_network
+            && pod.node == ns.node()
+            && self.facts.netstacks.pod(&pod.id()).is_err())
+        .then(|| pod.id())
     }
 
     /// A pod whose object gives it the packet's destination, though its

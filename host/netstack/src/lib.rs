@@ -52,9 +52,14 @@ impl Netstack {
 
     /// `Unavailable` when the collector could not read `fact` (e.g. `interfaces`, `rules`).
     pub fn absent(&self, fact: &str) -> Result<(), NetstackError> {
+        let name = match fact {
+            "fdb" => "FDB",
+            "ipvs" => "IPVS",
+            other => other,
+        };
         match self.dump.absent.get(fact) {
             Some(why) => Err(NetstackError::Unavailable(format!(
-                "{fact} of {} was not collected ({why})",
+                "{name} of {} was not collected ({why})",
                 self.label
             ))),
             None => Ok(()),

@@ -1015,9 +1015,9 @@ fn over_wireguard(frame: &Frame, dev: &Interface, steps: Vec<LinkStep>) -> Carri
     let Some(wg) = &dev.wireguard else {
         return Carriage::dropped(
             steps,
-            "tunnel",
+            "unavailable",
             format!(
-                "cannot check WireGuard device {} of {}: its peers were not collected",
+                "WireGuard device {} of {} (its peers were not collected)",
                 dev.name, frame.from
             ),
         );

@@ -319,13 +319,13 @@ fn branch_to(b: &WalkBranch, device: &impl Fn(&str) -> Option<wn::InterfaceInfo>
         BranchEnd::Dropped { kind, cause, .. } => ww::Carried::Dropped(wn::DropCause {
             kind: kind.clone(),
             message: cause.clone(),
-            rule: b.passes.last().and_then(|f| match &f.fate {
+            rule: b.passes.iter().find_map(|f| match &f.fate {
                 skoop_engine::netstack::Fate::Drop(skoop_engine::netstack::DropCause::Netfilter {
                     by, ..
                 }) => by.as_ref().map(hit_to),
                 _ => None,
             }),
-            route: b.passes.last().and_then(|f| match &f.fate {
+            route: b.passes.iter().find_map(|f| match &f.fate {
                 skoop_engine::netstack::Fate::Drop(skoop_engine::netstack::DropCause::Route(r)) => {
                     Some(route_to(r))
                 }

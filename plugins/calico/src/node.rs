@@ -85,6 +85,17 @@ fn jump_target(rule: &str) -> Option<&str> {
     None
 }
 
+/// The pipeline dropped the branch (a rule, a route, a sysctl): the host
+/// named why, and Calico's route checks say nothing more.
+fn pipeline_drop(b: &Branch) -> bool {
+    b.dropped().is_some_and(|d| {
+        matches!(
+            d.kind.as_str(),
+            "netfilter" | "no-route" | "route" | "not-forwarding" | "rp-filter" | "unavailable"
+        )
+    })
+}
+
 /// The checks of one node hop.
 pub struct Checks<'a> {
     plugin: &'a Calico,
@@ -246,7 +257,9 @@ impl<'a> Checks<'a> {
         self.host_if_up()?;
         let walk = self.walk;
         for (i, b) in walk.branches.iter().enumerate() {
-            self.remote(i, b, target, None)?;
+            if !pipeline_drop(b) {
+                self.remote(i, b, target, None)?;
+            }
         }
         self.done()
     }
@@ -259,6 +272,9 @@ impl<'a> Checks<'a> {
 
     /// One branch whose packet is for `dst`.
     fn toward(&mut self, i: usize, b: &Branch, dst: Ipv4Addr) -> Result<()> {
+        if pipeline_drop(b) {
+            return Ok(());
+        }
         match cluster::owner_of(dst, 0, Protocol::Tcp).ok() {
             Some(Owner::Pod(p)) if !p.host_network && p.node == self.node.name => {
                 self.local_pod(i, b, &p)
@@ -544,7 +560,7 @@ impl<'a> Checks<'a> {
                     self.f.end(i);
                 }
             }
-            (None, _) if b.dropped().is_some() => {
+            (None, _) if b.dropped().is_some_and(|d| d.kind == "neighbour" || d.kind == "fdb") => {
                 self.f.critical(format!(
                     "node {name} has no neighbour entry for VTEP {gateway} of node {} on {VXLAN_DEV}: felix programs it permanent, and without it the packet is dropped",
                     owner.name
@@ -564,7 +580,7 @@ impl<'a> Checks<'a> {
             }
         }
         if entries.is_empty()
-            && b.dropped().is_some()
+            && b.dropped().is_some_and(|d| d.kind == "fdb")
             && let Some(mac) = b.neighbour().and_then(|n| n.lladdr.clone()).or(want_mac)
         {
             self.f.critical(format!(

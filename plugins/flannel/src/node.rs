@@ -127,7 +127,9 @@ impl<'a> Checks<'a> {
         self.common()?;
         let walk = self.walk;
         for (i, b) in walk.branches.iter().enumerate() {
-            self.host_interface(i, b)?;
+            if !pipeline_drop(b) {
+                self.host_interface(i, b)?;
+            }
         }
         self.done()
     }
@@ -160,6 +162,9 @@ impl<'a> Checks<'a> {
 
     /// One branch whose packet is for `dst` (a pod, or a Service's backend).
     fn toward(&mut self, i: usize, b: &Branch, dst: Ipv4Addr) -> Result<()> {
+        if pipeline_drop(b) {
+            return Ok(());
+        }
         let owner = cluster::owner_of(dst, 0, Protocol::Tcp).ok();
         match owner {
             Some(Owner::Pod(p)) if !p.host_network && p.node == self.node.name => {
@@ -470,7 +475,7 @@ impl<'a> Checks<'a> {
                     self.f.end(i);
                 }
             }
-            (None, _) if b.dropped().is_some() && !self.walk.mentions("FAILED") => {
+            (None, _) if link_drop(b, "neighbour") || link_drop(b, "fdb") => {
                 self.f.critical(format!(
                     "node {name} has no neighbour entry for VTEP {gateway} of node {} on {vxlan_dev}: flanneld programs it PERMANENT",
                     owner.name
@@ -503,7 +508,7 @@ impl<'a> Checks<'a> {
             }
         }
         if let (Some(mac), None) = (&want_mac, b.fdb().next())
-            && b.dropped().is_some()
+            && link_drop(b, "fdb")
         {
             self.f.critical(format!(
                 "node {name} has no FDB entry on {vxlan_dev} for VTEP MAC {mac} of node {}: flanneld programs `{mac} dst {want_dst}`",
@@ -512,6 +517,23 @@ impl<'a> Checks<'a> {
         }
         Ok(())
     }
+}
+
+/// The link layer dropped the branch for want of a `kind` entry
+/// (`neighbour`, `fdb`), not the pipeline or a fact not collected.
+fn link_drop(b: &Branch, kind: &str) -> bool {
+    b.dropped().is_some_and(|d| d.kind == kind)
+}
+
+/// The pipeline dropped the branch (a rule, a route, a sysctl): the host
+/// named why, and the CNI's route checks say nothing more.
+fn pipeline_drop(b: &Branch) -> bool {
+    b.dropped().is_some_and(|d| {
+        matches!(
+            d.kind.as_str(),
+            "netfilter" | "no-route" | "route" | "not-forwarding" | "rp-filter" | "unavailable"
+        )
+    })
 }
 
 /// flannel's VTEP address of a node: the network address of its pod CIDR.
