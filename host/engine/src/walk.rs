@@ -1113,14 +1113,16 @@ impl Walker<'_> {
         let end = if kind == "unavailable" {
             w.add(Level::Warning, format!("cannot check {}: {msg}", stack.label));
             BranchEnd::Unknown { why: msg }
-        } else {
-            let level = if f.uncertain {
-                Level::Warning
-            } else {
-                Level::Fatal
-            };
+        } else if f.uncertain {
+            // A rule whose match the host cannot decide forks the packet:
+            // the other outcome walks on, and this one is a warning, not a
+            // drop the verdict counts.
             let about = about.as_ref().map(hop_of);
-            w.add_about(about.as_ref(), level, msg.clone());
+            w.add_about(about.as_ref(), Level::Warning, msg);
+            return;
+        } else {
+            let about = about.as_ref().map(hop_of);
+            w.add_about(about.as_ref(), Level::Fatal, msg.clone());
             BranchEnd::Dropped {
                 packet: f.packet,
                 kind: kind.to_string(),
@@ -1240,10 +1242,14 @@ fn drop_message(
     };
     let (kind, msg) = match cause {
         DropCause::Netfilter { by, verdict, hook } => {
-            let verb = if matches!(verdict, crate::netstack::netfilter::Verdict::Reject) {
-                "rejects"
-            } else {
-                "drops"
+            let verb = match (
+                matches!(verdict, crate::netstack::netfilter::Verdict::Reject),
+                f.uncertain,
+            ) {
+                (true, false) => "rejects",
+                (false, false) => "drops",
+                (true, true) => "may reject",
+                (false, true) => "may drop",
             };
             let rule = match by {
                 Some(h) if h.index == 0 => format!("{}/{} policy {}", h.table, h.chain, h.rule.trim_start_matches("policy ")),

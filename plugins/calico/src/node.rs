@@ -273,6 +273,11 @@ impl<'a> Checks<'a> {
     /// One branch whose packet is for `dst`.
     fn toward(&mut self, i: usize, b: &Branch, dst: Ipv4Addr) -> Result<()> {
         if pipeline_drop(b) {
+            // A device that is down takes its routes with it: the host
+            // reports where the packet went instead, Calico names the device.
+            if b.dropped().is_some_and(|d| matches!(d.kind.as_str(), "no-route" | "route")) {
+                self.devices_behind(dst)?;
+            }
             return Ok(());
         }
         match cluster::owner_of(dst, 0, Protocol::Tcp).ok() {
@@ -357,6 +362,25 @@ impl<'a> Checks<'a> {
             "Calico's CNI enables forwarding on the host veth",
         )?;
         Ok(())
+    }
+
+    /// The devices whose routes lead to `dst`: a local pod's veth, else
+    /// the host interface. A down one names why its route is gone.
+    fn devices_behind(&mut self, dst: Ipv4Addr) -> Result<()> {
+        match cluster::owner_of(dst, 0, Protocol::Tcp).ok() {
+            Some(Owner::Pod(p)) if !p.host_network && p.node == self.node.name => {
+                let veth = skoop_sdk::VethPod::new(None, None);
+                if let Some(peer) = veth.check(&p, &mut self.f)? {
+                    let expect = Expect {
+                        kind: Some("veth"),
+                        ..Expect::default()
+                    };
+                    self.f.interface(&self.ns, &peer, expect)?;
+                }
+                Ok(())
+            }
+            _ => self.host_if_up(),
+        }
     }
 
     /// A down host interface has lost its routes: name the device.

@@ -163,6 +163,11 @@ impl<'a> Checks<'a> {
     /// One branch whose packet is for `dst` (a pod, or a Service's backend).
     fn toward(&mut self, i: usize, b: &Branch, dst: Ipv4Addr) -> Result<()> {
         if pipeline_drop(b) {
+            // A device that is down takes its routes with it: the host
+            // reports the missing route, flannel names the device.
+            if b.dropped().is_some_and(|d| d.kind == "no-route") {
+                self.egress_devices_up()?;
+            }
             return Ok(());
         }
         let owner = cluster::owner_of(dst, 0, Protocol::Tcp).ok();
