@@ -455,7 +455,7 @@ fn inspect_reads_the_metadata_section_without_running_the_extension() {
         json["imports"].as_array().unwrap().iter().any(|i| i
             .as_str()
             .unwrap_or("")
-            .starts_with("skoop:extension/cluster@0.4")),
+            .starts_with("skoop:extension/cluster@0.5")),
         "{json}"
     );
 

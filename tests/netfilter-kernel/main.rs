@@ -144,6 +144,7 @@ fn run_corpus(
                 encap: None,
                 reply: false,
                 tos: 0,
+                size: 0,
             };
             let kernel = probe::send(
                 &probe::Send {

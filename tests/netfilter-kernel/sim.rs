@@ -49,6 +49,7 @@ fn iface(index: u32, name: &str, addrs: &[Ipv4Addr]) -> Interface {
             .collect(),
         mac: None,
         vxlan: None,
+        ..Interface::default()
     }
 }
 
@@ -136,7 +137,7 @@ fn listens(p: &Packet) -> bool {
         Protocol::Tcp => TCP_PORTS.contains(&p.dport),
         Protocol::Udp => UDP_PORTS.contains(&p.dport),
         // The kernel scenarios serve no SCTP.
-        Protocol::Icmp | Protocol::Sctp => false,
+        Protocol::Icmp | Protocol::Sctp | Protocol::Ipip => false,
     }
 }
 
@@ -198,6 +199,7 @@ impl Sim<'_> {
             iif: from_if.map(str::to_string),
             l2_next_hop: None,
             tos: 0,
+            stand_in: Vec::new(),
         };
         self.walk(&q)
             .iter()
@@ -210,6 +212,7 @@ impl Sim<'_> {
             iif: Some(client_if.to_string()),
             l2_next_hop: None,
             tos: 0,
+            stand_in: Vec::new(),
         };
         for o in self.walk(&q) {
             let p4 = o.packet;

@@ -103,6 +103,7 @@ mod tests {
             addresses: vec![],
             mac: None,
             vxlan: None,
+            ..Interface::default()
         };
         let got = collect(dir.path(), &[eth0], &mut absent);
         assert_eq!(

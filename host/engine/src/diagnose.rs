@@ -922,6 +922,13 @@ impl<'a> Diagnosis<'a> {
         let mut transmissions = Vec::new();
         for n in nodes {
             let entry = self.plugin.underlay_from_outside(n, &packet)?;
+            self.pending_decisions.extend(crate::walk::underlay_decision(
+                "the outside",
+                "",
+                &format!("node {}", n.name),
+                &packet,
+                &entry,
+            ));
             findings.extend(entry.findings);
             if let Some(p) = entry.packet
                 && p != packet
@@ -1136,12 +1143,13 @@ impl<'a> Diagnosis<'a> {
         let proxy = ProxyConfig::from_settings(&facts.settings);
         let findings = match facts.settings.proxy_mode {
             ProxyMode::Nftables => {
+                // Cluster-wide, so said once and of no node.
                 if !self.nftables_warned {
                     self.nftables_warned = true;
-                    vec![(Level::Warning, NFTABLES_NOT_SIMULATED.to_string())]
-                } else {
-                    vec![]
+                    self.trace
+                        .suspect(None, Level::Warning, NFTABLES_NOT_SIMULATED.to_string());
                 }
+                vec![]
             }
             mode => crate::service::cross_check(
                 &facts.view,

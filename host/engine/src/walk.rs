@@ -622,13 +622,9 @@ impl Walker<'_> {
                 netns: out_ns,
                 oif,
                 next_hop,
-            } => match self.beyond_wire(w, &out_ns, &oif, next_hop, packet, LinkKind::Underlay)? {
-                Some(tx) => BranchEnd::Sent(tx),
-                None => BranchEnd::Dropped {
-                    packet,
-                    kind: "underlay".into(),
-                    cause: "the underlay does not carry it".into(),
-                },
+            } => match self.beyond_wire(w, &out_ns, &oif, next_hop, packet, LinkKind::Underlay, &steps)? {
+                Ok(tx) => BranchEnd::Sent(tx),
+                Err(end) => end,
             },
             LinkEnd::Encapsulated {
                 tunnel,
@@ -722,17 +718,18 @@ impl Walker<'_> {
                                     }),
                                     ..inner
                                 };
-                                match self.beyond_wire(w, &out_ns, &oif, next_hop, carried, kind)? {
-                                    Some(mut tx) => {
+                                match self.beyond_wire(w, &out_ns, &oif, next_hop, carried, kind, &steps)? {
+                                    Ok(mut tx) => {
                                         tx.oif = Some(tunnel.to_string());
                                         tx.dst_mac = dst_mac.clone();
                                         BranchEnd::Sent(tx)
                                     }
-                                    None => BranchEnd::Dropped {
+                                    Err(BranchEnd::Dropped { kind, cause, .. }) => BranchEnd::Dropped {
                                         packet: inner,
-                                        kind: "underlay".into(),
-                                        cause: "the underlay does not carry it".into(),
+                                        kind,
+                                        cause,
                                     },
+                                    Err(end) => end,
                                 }
                             }
                             LinkEnd::Dropped(d) => {
@@ -823,6 +820,9 @@ impl Walker<'_> {
     /// Out of a node onto the wire: who is at the next hop — a node (by its
     /// address, or one its dump holds) or a router beyond the cluster, which
     /// carries it by its destination — and what the cloud underlay does.
+    /// `steps` are the link layer's decisions that led here (the FDB entry
+    /// that chose a tunnel's remote end). Err: how the branch ends.
+    #[allow(clippy::too_many_arguments)]
     fn beyond_wire(
         &mut self,
         w: &mut KernelWalk,
@@ -831,11 +831,17 @@ impl Walker<'_> {
         next_hop: Ipv4Addr,
         packet: Packet,
         kind: LinkKind,
-    ) -> Result<Option<Tx>, CallError> {
+        steps: &[LinkStep],
+    ) -> Result<Result<Tx, BranchEnd>, CallError> {
         let facts = self.facts;
         let node_name = out_ns.node().to_string();
         let Some(src) = facts.view.nodes.get(&node_name) else {
-            return Ok(Some(external_tx(packet, oif, next_hop)));
+            return Ok(Ok(external_tx(packet, oif, next_hop)));
+        };
+        let underlay_drop = |why: &str| BranchEnd::Dropped {
+            packet,
+            kind: "underlay".into(),
+            cause: why.to_string(),
         };
         let dst = packet.encap.map(|e| e.dst).unwrap_or(packet.dst);
         let dir = direction(&packet);
@@ -892,32 +898,40 @@ impl Walker<'_> {
             }
             (None, None) if packet.encap.is_some() => {
                 let e = packet.encap.map(|e| e.kind.name()).unwrap_or_default();
-                w.add(
-                    Level::Critical,
-                    format!(
+                let msg = match self.chosen_by(steps) {
+                    Some(by) => format!(
+                        "node {node_name}'s FDB entry {by} sends the {e} packet carrying the {dir} for {} to {dst}, which is no node's address: no VTEP takes it and the packet goes nowhere",
+                        packet.dst
+                    ),
+                    None => format!(
                         "node {node_name} sends the {e} packet carrying the {dir} for {} to {dst}, which is no node's address: no VTEP takes it and the packet goes nowhere",
                         packet.dst
                     ),
-                );
-                return Ok(None);
+                };
+                w.add(Level::Critical, msg.clone());
+                return Ok(Err(BranchEnd::Dropped {
+                    packet,
+                    kind: "tunnel".into(),
+                    cause: msg,
+                }));
             }
             (None, None) => {
                 let u = self.plugin.underlay(src, oif, None, &packet)?;
                 self.underlay_findings(w, &node_name, oif, "the outside", &packet, &u);
-                if blocks(&u) {
-                    return Ok(None);
+                if let Some(f) = blocks(&u) {
+                    return Ok(Err(underlay_drop(&f.message)));
                 }
                 let mut tx = external_tx(packet, oif, next_hop);
                 if matches!(kind, LinkKind::Vxlan | LinkKind::Ipip | LinkKind::Wireguard) {
                     tx.kind = kind;
                 }
-                return Ok(Some(tx));
+                return Ok(Ok(tx));
             }
         };
         let u = self.plugin.underlay(src, oif, Some(&next), &packet)?;
         self.underlay_findings(w, &node_name, oif, &format!("node {}", next.name), &packet, &u);
-        if blocks(&u) {
-            return Ok(None);
+        if let Some(f) = blocks(&u) {
+            return Ok(Err(underlay_drop(&f.message)));
         }
         let iif = u
             .delivered_to
@@ -925,7 +939,7 @@ impl Walker<'_> {
             .and_then(|mac| self.interface_with_mac(&next.name, mac))
             .or_else(|| self.interface_holding(&next.name, dst))
             .or_else(|| next.host_interface.clone());
-        Ok(Some(Tx {
+        Ok(Ok(Tx {
             next: HopId {
                 kind: NodeKind::Node,
                 id: next.name.clone(),
@@ -954,27 +968,8 @@ impl Walker<'_> {
                 w.findings.push(f.clone());
             }
         }
-        if u.hops.is_empty() && u.findings.is_empty() {
-            return;
-        }
-        let blocked = u
-            .findings
-            .iter()
-            .find(|f| matches!(f.level, Level::Critical | Level::Fatal));
-        w.decisions.push(Decision {
-            netns: format!("underlay from node {node}"),
-            packet: *packet,
-            iif: None,
-            fate: match blocked {
-                Some(f) => format!("drop: {}", f.message),
-                None => format!("carry to {to}"),
-            },
-            out: *packet,
-            route: None,
-            rules: u.hops.clone(),
-            link: vec![],
-            oif: (!oif.is_empty()).then(|| oif.to_string()),
-        });
+        w.decisions
+            .extend(underlay_decision(&format!("node {node}"), oif, to, packet, u));
     }
 
     /// The node that holds `ip`: by its InternalIP, an address in its dump
@@ -1067,6 +1062,32 @@ impl Walker<'_> {
             .map(|i| i.name.clone())
     }
 
+    /// How the link layer chose a tunnel's remote end: the FDB entry, and
+    /// which node's device has the MAC it is for (and that node's address),
+    /// so a stale entry names both sides.
+    fn chosen_by(&self, steps: &[LinkStep]) -> Option<String> {
+        let e = steps.iter().rev().find_map(|s| match s {
+            LinkStep::Fdb(e) => Some(e),
+            _ => None,
+        })?;
+        let mut s = format!("`{}`", link::fdb_text(e));
+        let holder = self.facts.netstacks.loaded_nodes().into_iter().find_map(|node| {
+            let dev = self.interface_with_mac(&node, &e.mac)?;
+            Some((node, dev))
+        });
+        if let Some((node, dev)) = holder {
+            let addr = self
+                .facts
+                .view
+                .nodes
+                .get(&node)
+                .map(|n| format!(", whose address is {}", n.ip))
+                .unwrap_or_default();
+            s.push_str(&format!(" (the MAC of {dev} on node {node}{addr})"));
+        }
+        Some(s)
+    }
+
     fn interface_with_mac(&self, node: &str, mac: &str) -> Option<String> {
         let stack = self.facts.netstacks.loaded_node(node)?;
         stack
@@ -1138,6 +1159,36 @@ impl Walker<'_> {
     }
 }
 
+/// What the cloud underlay did with `packet` from `from` (`node node-1`,
+/// `the outside`), as a decision of the path: the cloud devices passed, in
+/// order. None when the provider said nothing.
+pub(crate) fn underlay_decision(
+    from: &str,
+    oif: &str,
+    to: &str,
+    packet: &Packet,
+    u: &crate::plugin::Underlay,
+) -> Option<Decision> {
+    if u.hops.is_empty() && u.findings.is_empty() {
+        return None;
+    }
+    let blocked = blocks(u);
+    Some(Decision {
+        netns: format!("underlay from {from}"),
+        packet: *packet,
+        iif: None,
+        fate: match blocked {
+            Some(f) => format!("drop: {}", f.message),
+            None => format!("carry to {to}"),
+        },
+        out: *packet,
+        route: None,
+        rules: u.hops.clone(),
+        link: vec![],
+        oif: (!oif.is_empty()).then(|| oif.to_string()),
+    })
+}
+
 /// File the link layer's decisions under the pipeline decision they follow.
 fn note_link(w: &mut KernelWalk, netns: &str, f: &Forwarded, steps: &[LinkStep]) {
     let oif = f_oif(f);
@@ -1156,10 +1207,10 @@ fn note_link(w: &mut KernelWalk, netns: &str, f: &Forwarded, steps: &[LinkStep])
     }
 }
 
-fn blocks(u: &crate::plugin::Underlay) -> bool {
+fn blocks(u: &crate::plugin::Underlay) -> Option<&Finding> {
     u.findings
         .iter()
-        .any(|f| matches!(f.level, Level::Critical | Level::Fatal))
+        .find(|f| matches!(f.level, Level::Critical | Level::Fatal))
 }
 
 fn external_tx(packet: Packet, oif: &str, next_hop: Ipv4Addr) -> Tx {

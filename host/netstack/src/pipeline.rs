@@ -1060,6 +1060,7 @@ COMMIT
             iif: Some(iif.into()),
             l2_next_hop: None,
             tos: 0,
+            stand_in: Vec::new(),
         }
     }
 
@@ -1146,6 +1147,7 @@ COMMIT
                 iif: None,
                 l2_next_hop: None,
                 tos: 0,
+                stand_in: Vec::new(),
             },
         );
         assert!(matches!(own[0].fate, Fate::Transmit { .. }));
@@ -1334,6 +1336,7 @@ COMMIT
                 iif: None,
                 l2_next_hop: None,
                 tos: 0,
+                stand_in: Vec::new(),
             },
         );
         // OUTPUT DNAT re-routes: one backend over cni0, the other via node-2.

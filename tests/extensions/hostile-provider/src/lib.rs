@@ -68,6 +68,7 @@ impl CloudProvider for Hostile {
             }],
             suspicions,
             entry: None,
+            delivered_to: None,
         })
     }
 }

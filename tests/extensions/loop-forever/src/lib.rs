@@ -31,24 +31,6 @@ impl CniPlugin for LoopForever {
         }
     }
 
-    fn pod_send(&self, _: &Pod, _: Packet) -> Result<NodeStep> {
-        Ok(NodeStep::drop())
-    }
-    fn pod_receive(&self, _: &Pod, _: &Link) -> Result<NodeStep> {
-        Ok(NodeStep::drop())
-    }
-    fn to_pod(&self, _: &Node, _: Option<&Link>, _: Packet, _: &Pod) -> Result<NodeStep> {
-        Ok(NodeStep::drop())
-    }
-    fn to_host(&self, _: &Node, _: Option<&Link>, _: Packet, _: &Node) -> Result<NodeStep> {
-        Ok(NodeStep::drop())
-    }
-    fn to_external(&self, _: &Node, _: Option<&Link>, _: Packet) -> Result<NodeStep> {
-        Ok(NodeStep::drop())
-    }
-    fn serve(&self, _: &Node, _: Option<&Link>, _: Packet) -> Result<NodeStep> {
-        Ok(NodeStep::drop())
-    }
 }
 
 export_cni_plugin!(LoopForever);

@@ -18,26 +18,11 @@ impl CniPlugin for MemoryHog {
         Ok((MemoryHog, vec![]))
     }
 
-    fn pod_send(&self, _: &Pod, _: Packet) -> Result<NodeStep> {
+    fn pod_send(&self, _: &Pod, _: &KernelWalk) -> Result<HopAnswer> {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
             hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
         }
-    }
-    fn pod_receive(&self, _: &Pod, _: &Link) -> Result<NodeStep> {
-        Ok(NodeStep::drop())
-    }
-    fn to_pod(&self, _: &Node, _: Option<&Link>, _: Packet, _: &Pod) -> Result<NodeStep> {
-        Ok(NodeStep::drop())
-    }
-    fn to_host(&self, _: &Node, _: Option<&Link>, _: Packet, _: &Node) -> Result<NodeStep> {
-        Ok(NodeStep::drop())
-    }
-    fn to_external(&self, _: &Node, _: Option<&Link>, _: Packet) -> Result<NodeStep> {
-        Ok(NodeStep::drop())
-    }
-    fn serve(&self, _: &Node, _: Option<&Link>, _: Packet) -> Result<NodeStep> {
-        Ok(NodeStep::drop())
     }
 }
 

@@ -7,15 +7,13 @@ use skoop_sdk::*;
 
 struct ThirdParty;
 
-fn note(step: NodeStep, at: &str) -> NodeStep {
-    step.with(vec![Suspicion::new(
+/// The host's walk stands; the plugin only says where it was asked.
+fn note(at: &str) -> HopAnswer {
+    vec![Suspicion::new(
         Level::Info,
         format!("third-party flannel handled {at}"),
-    )])
-}
-
-fn forward(next: Hop, kind: LinkKind, packet: Packet) -> NodeStep {
-    NodeStep::forward(vec![Transmission::new(next, kind, packet)])
+    )]
+    .into()
 }
 
 impl CniPlugin for ThirdParty {
@@ -56,48 +54,34 @@ impl CniPlugin for ThirdParty {
         ))
     }
 
-    fn pod_send(&self, pod: &Pod, packet: Packet) -> Result<NodeStep> {
-        Ok(note(VethPod::new(None, None).send(pod, packet)?, &pod.id()))
+    fn pod_send(&self, pod: &Pod, _: &KernelWalk) -> Result<HopAnswer> {
+        let mut f = Findings::new();
+        VethPod::new(None, None).check(pod, &mut f)?;
+        let mut answer = note(&pod.id());
+        if let HopAnswer::Checks { suspicions, .. } = &mut answer {
+            suspicions.extend(f.into_suspicions());
+        }
+        Ok(answer)
     }
 
-    fn pod_receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep> {
-        Ok(note(
-            VethPod::new(None, None).receive(pod, upstream)?,
-            &pod.id(),
-        ))
+    fn pod_receive(&self, pod: &Pod, _: &KernelWalk) -> Result<HopAnswer> {
+        Ok(note(&pod.id()))
     }
 
-    fn to_pod(&self, node: &Node, _: Option<&Link>, packet: Packet, pod: &Pod) -> Result<NodeStep> {
-        let step = if pod.node == node.name {
-            forward(pod.hop(), LinkKind::Veth, packet)
-        } else {
-            forward(Hop::node(&pod.node), LinkKind::Infra, packet)
-        };
-        Ok(note(step, &node.name))
+    fn to_pod(&self, node: &Node, _: &KernelWalk, _: &Pod) -> Result<HopAnswer> {
+        Ok(note(&node.name))
     }
 
-    fn to_host(
-        &self,
-        node: &Node,
-        _: Option<&Link>,
-        packet: Packet,
-        target: &Node,
-    ) -> Result<NodeStep> {
-        Ok(note(
-            forward(target.hop(), LinkKind::Infra, packet),
-            &node.name,
-        ))
+    fn to_host(&self, node: &Node, _: &KernelWalk, _: &Node) -> Result<HopAnswer> {
+        Ok(note(&node.name))
     }
 
-    fn to_external(&self, node: &Node, _: Option<&Link>, packet: Packet) -> Result<NodeStep> {
-        Ok(note(
-            forward(Hop::external(packet.dst), LinkKind::External, packet),
-            &node.name,
-        ))
+    fn to_external(&self, node: &Node, _: &KernelWalk) -> Result<HopAnswer> {
+        Ok(note(&node.name))
     }
 
-    fn serve(&self, node: &Node, _: Option<&Link>, _: Packet) -> Result<NodeStep> {
-        Ok(note(NodeStep::serve(), &node.name))
+    fn serve(&self, node: &Node, _: &KernelWalk) -> Result<HopAnswer> {
+        Ok(note(&node.name))
     }
 }
 

@@ -22,38 +22,35 @@ impl CniPlugin for Trap {
         Ok((Trap(f), findings))
     }
 
-    fn pod_send(&self, pod: &Pod, packet: Packet) -> Result<NodeStep> {
-        self.0.pod_send(pod, packet)
+    fn enforces(&self) -> Option<Vec<String>> {
+        self.0.enforces()
     }
-    fn pod_receive(&self, pod: &Pod, upstream: &Link) -> Result<NodeStep> {
-        self.0.pod_receive(pod, upstream)
+    fn pod_send(&self, pod: &Pod, walk: &KernelWalk) -> Result<HopAnswer> {
+        self.0.pod_send(pod, walk)
     }
-    fn to_pod(
-        &self,
-        node: &Node,
-        up: Option<&Link>,
-        packet: Packet,
-        pod: &Pod,
-    ) -> Result<NodeStep> {
+    fn pod_receive(&self, pod: &Pod, walk: &KernelWalk) -> Result<HopAnswer> {
+        self.0.pod_receive(pod, walk)
+    }
+    fn address_owner(&self, ip: std::net::Ipv4Addr) -> Option<String> {
+        self.0.address_owner(ip)
+    }
+    fn to_pod(&self, node: &Node, walk: &KernelWalk, pod: &Pod) -> Result<HopAnswer> {
         if node.name == "node-2" {
             panic!("deliberate panic in to_pod at node-2");
         }
-        self.0.to_pod(node, up, packet, pod)
+        self.0.to_pod(node, walk, pod)
     }
-    fn to_host(
-        &self,
-        node: &Node,
-        up: Option<&Link>,
-        packet: Packet,
-        t: &Node,
-    ) -> Result<NodeStep> {
-        self.0.to_host(node, up, packet, t)
+    fn to_host(&self, node: &Node, walk: &KernelWalk, target: &Node) -> Result<HopAnswer> {
+        self.0.to_host(node, walk, target)
     }
-    fn to_external(&self, node: &Node, up: Option<&Link>, packet: Packet) -> Result<NodeStep> {
-        self.0.to_external(node, up, packet)
+    fn to_service(&self, node: &Node, walk: &KernelWalk, service: &Service) -> Result<HopAnswer> {
+        self.0.to_service(node, walk, service)
     }
-    fn serve(&self, node: &Node, up: Option<&Link>, packet: Packet) -> Result<NodeStep> {
-        self.0.serve(node, up, packet)
+    fn to_external(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
+        self.0.to_external(node, walk)
+    }
+    fn serve(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
+        self.0.serve(node, walk)
     }
 }
 
