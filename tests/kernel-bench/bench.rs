@@ -38,33 +38,47 @@ struct Row {
 
 /// Which scenarios, and how much to print.
 pub struct Group {
+    /// The test function running it: `KERNEL_BENCH_ONLY` is judged against
+    /// the groups of this run (see `filter_selects_nothing`).
+    pub name: &'static str,
     pub scenarios: Vec<Scenario>,
     /// Print every scenario's CRITICAL/FATAL and WARNING suspicions, not only
     /// those of disagreements.
     pub verbose: bool,
 }
 
-/// Runs a group; fails when skoop and the kernel disagree anywhere, or when
-/// the kernel does not do what a scenario was designed for.
+/// Every group of the bench: its test function's name and its scenarios.
+pub type Catalogue = &'static [(&'static str, fn() -> Vec<Scenario>)];
+
+/// The runs of a scenario: its name on each backend and iptables backend.
+fn runs(sc: &Scenario) -> impl Iterator<Item = (String, Backend, Tables)> + '_ {
+    sc.backends.iter().flat_map(move |&b| {
+        sc.tables
+            .iter()
+            .map(move |&t| (format!("{}-{}{}", b.name(), sc.name, t.suffix()), b, t))
+    })
+}
+
+/// Runs a group; fails when skoop and the kernel disagree anywhere, when
+/// the kernel does not do what a scenario was designed for, or when
+/// KERNEL_BENCH_ONLY selects no scenario in any group of this run.
 ///
 /// KERNEL_BENCH_ONLY=TEXT runs the scenarios whose name contains TEXT;
 /// KERNEL_BENCH_KERNEL_ONLY=1 only probes the kernel (to check a scenario's
 /// design without collecting and diagnosing).
-pub fn run(group: Group) -> Result<(), String> {
+pub fn run(group: Group, all: Catalogue) -> Result<(), String> {
     let started = Instant::now();
+    let only = std::env::var("KERNEL_BENCH_ONLY").ok();
+    if let Some(o) = &only {
+        filter_selects_nothing(o, all, &test_filter(std::env::args().skip(1)))?;
+    }
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut data: BTreeMap<(&str, &str), ClusterData> = BTreeMap::new();
     let mut rows = Vec::new();
     let mut collect_times = Vec::new();
-    let only = std::env::var("KERNEL_BENCH_ONLY").ok();
     let kernel_only = std::env::var("KERNEL_BENCH_KERNEL_ONLY").as_deref() == Ok("1");
     for sc in &group.scenarios {
-        for (&backend, &tables) in sc
-            .backends
-            .iter()
-            .flat_map(|b| sc.tables.iter().map(move |t| (b, t)))
-        {
-            let name = format!("{}-{}{}", backend.name(), sc.name, tables.suffix());
+        for (name, backend, tables) in runs(sc) {
             if only.as_deref().is_some_and(|o| !name.contains(o)) {
                 continue;
             }
@@ -106,6 +120,14 @@ pub fn run(group: Group) -> Result<(), String> {
             rows.push(row);
         }
     }
+    if rows.is_empty() {
+        say!(
+            "{}: KERNEL_BENCH_ONLY={:?} selects none of this group's scenarios (others of this run have some)",
+            group.name,
+            only.unwrap_or_default()
+        );
+        return Ok(());
+    }
     print_table(&rows);
     let agreed = rows.iter().filter(|r| r.agree).count();
     let misdesigned: Vec<&str> = rows
@@ -138,6 +160,88 @@ pub fn run(group: Group) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The test harness's own selection, from its arguments: name filters
+/// (substrings, or whole names with `--exact`) and `--skip` filters.
+#[derive(Debug, Default, PartialEq)]
+pub struct TestFilter {
+    names: Vec<String>,
+    skips: Vec<String>,
+    exact: bool,
+}
+
+impl TestFilter {
+    /// Does the harness run test function `name`?
+    fn runs(&self, name: &str) -> bool {
+        let hit = |f: &String| {
+            if self.exact {
+                name == f
+            } else {
+                name.contains(f.as_str())
+            }
+        };
+        (self.names.is_empty() || self.names.iter().any(hit)) && !self.skips.iter().any(hit)
+    }
+}
+
+/// Reads libtest's arguments (`cargo test -- ARGS`): positional arguments
+/// are name filters; the options that take a value in the next argument
+/// are skipped with it.
+pub fn test_filter(args: impl Iterator<Item = String>) -> TestFilter {
+    const WITH_VALUE: &[&str] = &[
+        "--test-threads",
+        "--format",
+        "--color",
+        "--logfile",
+        "--shuffle-seed",
+        "-Z",
+    ];
+    let mut f = TestFilter::default();
+    let mut args = args;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--exact" => f.exact = true,
+            "--skip" => f.skips.extend(args.next()),
+            a if WITH_VALUE.contains(&a) => {
+                args.next();
+            }
+            a if a.starts_with('-') => {}
+            _ => f.names.push(a),
+        }
+    }
+    f
+}
+
+/// `cargo test` runs every group with the same KERNEL_BENCH_ONLY, so a
+/// filter aimed at one group selects nothing in the others, and those must
+/// pass. What must not pass is a run where the filter selects nothing at
+/// all (a typo would otherwise test nothing and succeed): every group of
+/// the run fails then. The groups of the run are those the harness's own
+/// name filters select.
+pub fn filter_selects_nothing(
+    only: &str,
+    all: Catalogue,
+    tests: &TestFilter,
+) -> Result<(), String> {
+    let groups: Vec<&str> = all
+        .iter()
+        .filter(|(name, _)| tests.runs(name))
+        .map(|(name, _)| *name)
+        .collect();
+    let selected = all
+        .iter()
+        .filter(|(name, _)| tests.runs(name))
+        .flat_map(|(_, scenarios)| scenarios())
+        .any(|sc| runs(&sc).any(|(name, ..)| name.contains(only)));
+    if selected {
+        Ok(())
+    } else {
+        Err(format!(
+            "KERNEL_BENCH_ONLY={only:?} selects no scenario in any group of this run ({})",
+            groups.join(", ")
+        ))
+    }
 }
 
 /// One scenario on one flannel backend and one iptables backend.

@@ -15,24 +15,39 @@ mod sh;
 mod skoop;
 mod topo;
 
+/// Every group: its test function's name and its scenarios. A
+/// KERNEL_BENCH_ONLY filter is judged against the groups the test harness
+/// runs (`bench::filter_selects_nothing`).
+const GROUPS: bench::Catalogue = &[
+    ("kernel_bench", scenarios::all),
+    ("dataplane_scenarios", dataplane::all),
+    ("calico_scenarios", calico::all),
+];
+
 /// Groups may run side by side: every namespace has a name of its own
 /// (`topo::unique_prefix`), every device lives in one, and each probe has a
 /// source port of its own.
-fn run_group(group: bench::Group) {
-    if let Err(e) = bench::run(group) {
+fn run_group(name: &'static str, verbose: bool) {
+    if !preflight::ready() {
+        return;
+    }
+    let (_, scenarios) = GROUPS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no group {name}"));
+    let group = bench::Group {
+        name,
+        scenarios: scenarios(),
+        verbose,
+    };
+    if let Err(e) = bench::run(group, GROUPS) {
         panic!("{e}");
     }
 }
 
 #[test]
 fn kernel_bench() {
-    if !preflight::ready() {
-        return;
-    }
-    run_group(bench::Group {
-        scenarios: scenarios::all(),
-        verbose: false,
-    });
+    run_group("kernel_bench", false);
 }
 
 /// Faults that live in the node's state (kube-proxy rules, policy routing,
@@ -41,13 +56,7 @@ fn kernel_bench() {
 /// `cargo test --test kernel-bench dataplane_scenarios`.
 #[test]
 fn dataplane_scenarios() {
-    if !preflight::ready() {
-        return;
-    }
-    run_group(bench::Group {
-        scenarios: dataplane::all(),
-        verbose: true,
-    });
+    run_group("dataplane_scenarios", true);
 }
 
 /// Calico in BGP and VXLAN modes (issue 10): healthy flows and one fault
@@ -55,13 +64,7 @@ fn dataplane_scenarios() {
 /// `KERNEL_BENCH_ONLY=calico cargo test -p skoop --test kernel-bench calico_scenarios`.
 #[test]
 fn calico_scenarios() {
-    if !preflight::ready() {
-        return;
-    }
-    run_group(bench::Group {
-        scenarios: calico::all(),
-        verbose: false,
-    });
+    run_group("calico_scenarios", false);
 }
 
 #[test]
@@ -82,4 +85,23 @@ fn collect_fifty_pods() {
     if let Err(e) = collect::fifty_pods() {
         panic!("{e}");
     }
+}
+
+// The bench's own rules, checked without root or a kernel.
+
+/// `cargo test` runs every group with the same KERNEL_BENCH_ONLY: a filter
+/// selecting nothing anywhere in the run fails; one selecting scenarios of
+/// another group of the run does not.
+#[test]
+fn filter_selecting_nothing_fails() {
+    let args = |a: &[&str]| bench::test_filter(a.iter().map(|s| s.to_string()));
+    let everything = args(&["--test-threads", "1"]);
+    assert!(bench::filter_selects_nothing("xyz", GROUPS, &everything).is_err());
+    assert!(bench::filter_selects_nothing("calico-vxlan-vxlan-fdb", GROUPS, &everything).is_ok());
+    // Only the flannel group runs: a Calico-only filter selects nothing.
+    let flannel = args(&["kernel_bench", "--exact", "--test-threads", "1"]);
+    assert!(bench::filter_selects_nothing("calico-vxlan-vxlan-fdb", GROUPS, &flannel).is_err());
+    let skipped = args(&["--skip", "calico"]);
+    assert!(bench::filter_selects_nothing("calico-vxlan-vxlan-fdb", GROUPS, &skipped).is_err());
+    assert!(bench::filter_selects_nothing("host-gw-forward-drop", GROUPS, &skipped).is_ok());
 }
