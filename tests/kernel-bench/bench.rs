@@ -6,6 +6,7 @@ use std::collections::btree_map::Entry;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::cause::Cause;
 use super::probe::{self, Outcome};
 use super::scenarios::{Expect, Probe, Scenario, Src};
 use super::skoop::{self, Verdict};
@@ -29,9 +30,10 @@ struct Row {
     /// The kernel did what the scenario was designed for.
     as_designed: bool,
     skoop: &'static str,
-    /// When the kernel breaks the flow: a CRITICAL/FATAL suspicion holds the
-    /// scenario's keywords ("yes"/"no"); "-" otherwise.
-    keywords: &'static str,
+    /// When the kernel breaks the flow (or survives a fault skoop must warn
+    /// about): a CRITICAL/FATAL (WARNING) suspicion names the entity at
+    /// fault ("yes"/"no"); "-" otherwise.
+    named: &'static str,
     cause: String,
     agree: bool,
 }
@@ -105,7 +107,7 @@ pub fn run(group: Group, all: Catalogue) -> Result<(), String> {
                 keep_bundle(&bundle, &name);
             }
             say!(
-                "{:<52} kernel={:<28}{} skoop={:<5} keywords={:<3} agree={}",
+                "{:<56} kernel={:<28}{} skoop={:<5} named={:<3} agree={}",
                 row.name,
                 row.kernel,
                 if row.as_designed {
@@ -114,7 +116,7 @@ pub fn run(group: Group, all: Catalogue) -> Result<(), String> {
                     " (NOT AS DESIGNED)"
                 },
                 row.skoop,
-                row.keywords,
+                row.named,
                 row.agree
             );
             rows.push(row);
@@ -272,6 +274,19 @@ fn scenario(
     if let Some(inject) = sc.fault {
         inject(&cluster)?;
     }
+    // What a suspicion must name, from the faulted cluster, and checked
+    // against it: a wrong expectation is the bench's bug, not skoop's.
+    let causes: Vec<Cause> = match sc.expect {
+        Expect::Reach => Vec::new(),
+        Expect::Warn(causes) | Expect::Broken(causes) => causes(&cluster)?,
+    };
+    for c in &causes {
+        c.verify(&cluster)?;
+    }
+    let alternatives: Vec<Vec<String>> = causes.iter().flat_map(Cause::alternatives).collect();
+    if !matches!(sc.expect, Expect::Reach) {
+        skoop::refuse_single_words(&alternatives)?;
+    }
     let kernel = ask_kernel(&cluster, sc)?;
     let kernel_text = if kernel.ok {
         "ok".to_string()
@@ -286,7 +301,7 @@ fn scenario(
             kernel: kernel_text,
             as_designed,
             skoop: "-",
-            keywords: "-",
+            named: "-",
             cause: "-".into(),
             agree: as_designed,
         });
@@ -295,12 +310,15 @@ fn scenario(
     let f = sc.flow;
     let verdict = skoop::diagnose(bundle, f.src_ip, f.dst, f.port, f.protocol())?;
     drop(cluster);
-    let (agree, cause) = judge(sc, &kernel, &verdict);
-    if !agree || run.verbose {
+    let judged = judge(sc.expect, &alternatives, &kernel, &verdict)?;
+    if !judged.agree || run.verbose {
         say!(
             "--- {name}: kernel {kernel:?}; skoop exit {}:",
             verdict.exit
         );
+        if !judged.agree {
+            say!("    expected one of: {alternatives:?}");
+        }
         for s in &verdict.suspicions {
             if run.verbose && !matches!(s.level.as_str(), "CRITICAL" | "FATAL" | "WARNING") {
                 continue;
@@ -308,25 +326,15 @@ fn scenario(
             say!("    {} [{}] {}", s.level, s.node, s.message);
         }
     }
-    let keywords = match sc.expect {
-        Expect::Agree(cause) if !kernel.ok => {
-            if verdict.names(SEVERE, cause).is_some() {
-                "yes"
-            } else {
-                "no"
-            }
-        }
-        _ => "-",
-    };
     Ok(Row {
         name: name.to_string(),
         what: sc.what,
         kernel: kernel_text,
         as_designed,
         skoop: if verdict.broken() { "3" } else { "0" },
-        keywords,
-        cause,
-        agree,
+        named: judged.named,
+        cause: judged.cause,
+        agree: judged.agree && as_designed,
     })
 }
 
@@ -380,32 +388,74 @@ fn ask_kernel(c: &Cluster, sc: &Scenario) -> Result<Outcome, String> {
     }
 }
 
-/// Does skoop agree with the kernel, and which suspicion names the cause?
-fn judge(sc: &Scenario, kernel: &Outcome, v: &Verdict) -> (bool, String) {
-    match sc.expect {
-        Expect::Agree(cause) => {
-            if kernel.ok == v.broken() {
-                return (false, first_severe(v));
-            }
-            if kernel.ok {
-                return (true, "-".into());
-            }
-            match v.names(SEVERE, cause) {
-                Some(s) => (true, format!("{} [{}] {}", s.level, s.node, s.message)),
-                None => (
-                    false,
-                    format!("no CRITICAL/FATAL names it; first: {}", first_severe(v)),
-                ),
+struct Judged {
+    agree: bool,
+    /// Whether the suspicion the expectation needs names a cause: "yes",
+    /// "no", or "-" when none is needed.
+    named: &'static str,
+    cause: String,
+}
+
+/// Does skoop agree with the kernel, and does the suspicion the scenario
+/// needs name one of its causes (`alternatives`: each cause's texts)?
+fn judge(
+    expect: Expect,
+    alternatives: &[Vec<String>],
+    kernel: &Outcome,
+    v: &Verdict,
+) -> Result<Judged, String> {
+    let shown = |s: &skoop::Suspicion| format!("{} [{}] {}", s.level, s.node, s.message);
+    Ok(match expect {
+        Expect::Reach | Expect::Broken(_) if kernel.ok == v.broken() => Judged {
+            agree: false,
+            named: "-",
+            cause: first_severe(v),
+        },
+        Expect::Reach => Judged {
+            agree: true,
+            named: "-",
+            cause: "-".into(),
+        },
+        // The kernel reached a scenario designed to break: the row is
+        // misdesigned, and skoop agreeing with the kernel is all there is.
+        Expect::Broken(_) if kernel.ok => Judged {
+            agree: true,
+            named: "-",
+            cause: "-".into(),
+        },
+        Expect::Broken(_) => match v.names(SEVERE, alternatives)? {
+            Some(s) => Judged {
+                agree: true,
+                named: "yes",
+                cause: shown(s),
+            },
+            None => Judged {
+                agree: false,
+                named: "no",
+                cause: format!("no CRITICAL/FATAL names it; first: {}", first_severe(v)),
+            },
+        },
+        Expect::Warn(_) => {
+            let warning = v.names(&["WARNING"], alternatives)?;
+            match (kernel.ok, v.broken(), warning) {
+                (true, false, Some(s)) => Judged {
+                    agree: true,
+                    named: "yes",
+                    cause: shown(s),
+                },
+                (true, false, None) => Judged {
+                    agree: false,
+                    named: "no",
+                    cause: "exit 0, but no WARNING names the fault".into(),
+                },
+                _ => Judged {
+                    agree: false,
+                    named: "-",
+                    cause: format!("expected exit 0 with a WARNING; first: {}", first_severe(v)),
+                },
             }
         }
-        Expect::Warn(words) => match (kernel.ok, v.broken(), v.names(&["WARNING"], words)) {
-            (true, false, Some(s)) => (true, format!("WARNING [{}] {}", s.node, s.message)),
-            _ => (
-                false,
-                "expected exit 0 with a WARNING naming the fault".into(),
-            ),
-        },
-    }
+    })
 }
 
 fn first_severe(v: &Verdict) -> String {
@@ -431,24 +481,24 @@ fn keep_bundle(bundle: &Path, name: &str) {
 
 fn print_table(rows: &[Row]) {
     say!(
-        "\n{:<52} | {:<60} | {:<30} | {:<5} | {:<8} | {:<6} | named cause",
+        "\n{:<56} | {:<60} | {:<30} | {:<5} | {:<8} | {:<6} | named cause",
         "scenario",
         "fault",
         "kernel",
         "skoop",
-        "keywords",
+        "named",
         "agree?"
     );
     say!("{}", "-".repeat(210));
     for r in rows {
         let cause: String = r.cause.chars().take(160).collect();
         say!(
-            "{:<52} | {:<60} | {:<30} | {:<5} | {:<8} | {:<6} | {}",
+            "{:<56} | {:<60} | {:<30} | {:<5} | {:<8} | {:<6} | {}",
             r.name,
             r.what,
             r.kernel,
             r.skoop,
-            r.keywords,
+            r.named,
             if r.agree { "yes" } else { "NO" },
             cause
         );
