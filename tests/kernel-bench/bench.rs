@@ -288,12 +288,18 @@ fn scenario(
         skoop::refuse_single_words(&alternatives)?;
     }
     let kernel = ask_kernel(&cluster, sc)?;
-    let kernel_text = if kernel.ok {
+    let mut kernel_text = if kernel.ok {
         "ok".to_string()
     } else {
         format!("broken ({})", kernel.detail)
     };
-    let as_designed = kernel.ok == sc.expect.kernel_reaches();
+    let mut as_designed = kernel.ok == sc.expect.kernel_reaches();
+    if let Some(check) = sc.check
+        && let Err(why) = check(&cluster, &kernel)
+    {
+        as_designed = false;
+        kernel_text = format!("{kernel_text}; {why}");
+    }
     if run.kernel_only {
         return Ok(Row {
             name: name.to_string(),
@@ -338,43 +344,49 @@ fn scenario(
     })
 }
 
+/// Runs the scenario's probe from its source.
 fn ask_kernel(c: &Cluster, sc: &Scenario) -> Result<Outcome, String> {
     let f = sc.flow;
-    let from = match f.src {
-        Src::Pod(key) => c.pod(key)?,
-        Src::Node(node) => c.node(node)?,
+    // The source netns, and the address to bind when not the kernel's pick.
+    let (from, bind) = match f.src {
+        Src::Pod(key) => (c.pod(key)?, None),
+        Src::Node(node) => (c.node(node)?, None),
         Src::Outside => {
             // The client's address lives in the VPC netns, the nodes' default gateway.
             super::sh::ip(&c.vpc, &format!("addr add {}/32 dev lo", f.src_ip))?;
             super::sh::ip(&c.vpc, "link set lo up")?;
-            let mut last = None;
-            for _ in 0..12 {
-                let o = probe::tcp_from(&c.vpc, f.src_ip, f.dst, f.port)?;
-                if !o.ok || f.probe != Probe::TcpEveryBackend {
-                    return Ok(o);
-                }
-                last = Some(o);
-            }
-            return last.ok_or_else(|| "no probe ran".to_string());
+            (c.vpc.as_str(), Some(f.src_ip))
         }
     };
+    let bind = if f.probe == Probe::TcpBound {
+        Some(f.src_ip)
+    } else {
+        bind
+    };
+    let connect = || probe::connect(from, bind, f.dst, f.port);
     match f.probe {
-        Probe::Tcp => probe::tcp(from, f.dst, f.port),
-        Probe::TcpBound => probe::tcp_from(from, f.src_ip, f.dst, f.port),
+        Probe::Tcp | Probe::TcpBound => connect(),
         Probe::TcpEveryBackend => {
             // kube-proxy picks a backend at random per connection: 12 tries
             // miss one of two backends with probability 2^-11.
+            let mut all = Outcome::default();
             for _ in 0..12 {
-                let o = probe::tcp(from, f.dst, f.port)?;
+                let o = connect()?;
+                all.tries.extend(o.tries);
                 if !o.ok {
-                    return Ok(o);
+                    return Ok(Outcome {
+                        tries: all.tries,
+                        ..o
+                    });
                 }
             }
             Ok(Outcome {
                 ok: true,
                 detail: "12 connects".into(),
+                tries: all.tries,
             })
         }
+        Probe::Bulk => probe::bulk(from, bind, f.dst, f.port),
         Probe::UdpFullMtu => {
             let link = super::sh::ip(from, "link show eth0")?;
             let mtu: usize = link

@@ -232,6 +232,7 @@ fn scenario(
         silent_pod: None,
         fault: fault.map(|f| f.1),
         expect,
+        check: None,
         what: fault
             .map(|f| f.0)
             .unwrap_or(if variant == "healthy" { "-" } else { variant }),

@@ -53,6 +53,7 @@ const fn scenario(
         silent_pod: None,
         fault: Some(inject),
         expect,
+        check: None,
         what,
     }
 }
