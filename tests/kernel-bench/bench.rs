@@ -386,6 +386,27 @@ fn ask_kernel(c: &Cluster, sc: &Scenario) -> Result<Outcome, String> {
                 tries: all.tries,
             })
         }
+        Probe::TcpSpread(n) => {
+            // Every connection, failed or not: which ones fail is the answer.
+            let mut tries = Vec::new();
+            for _ in 0..n {
+                let o = probe::exchange(
+                    from,
+                    bind,
+                    f.dst,
+                    f.port,
+                    probe::SPREAD_BYTES,
+                    probe::SPREAD_TIMEOUT,
+                )?;
+                tries.extend(o.tries);
+            }
+            let failed = tries.iter().filter(|(_, ok)| !ok).count();
+            Ok(Outcome {
+                ok: failed == 0,
+                detail: format!("{failed} of {n} connections failed"),
+                tries,
+            })
+        }
         Probe::Bulk => probe::bulk(from, bind, f.dst, f.port),
         Probe::UdpFullMtu => {
             let link = super::sh::ip(from, "link show eth0")?;

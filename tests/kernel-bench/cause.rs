@@ -74,6 +74,8 @@ pub enum Entity {
     Device(String),
     /// A device and its MTU.
     Mtu(String, u32),
+    /// A bridge port's flag (`hairpin`).
+    PortFlag(String, &'static str),
     /// A sysctl by its key (`net.ipv4.ip_forward`,
     /// `net.ipv4.conf.flannel.1.rp_filter`).
     Sysctl(String),
@@ -145,6 +147,7 @@ impl Cause {
             Entity::Unroutable(addr) => vec![with(&["no route", addr])],
             Entity::Device(dev) => vec![with(&[dev])],
             Entity::Mtu(dev, mtu) => vec![with(&[dev, &mtu.to_string()])],
+            Entity::PortFlag(dev, flag) => vec![with(&[dev, flag])],
             Entity::Sysctl(key) => {
                 let mut alts = vec![with(&[key])];
                 // A device's own setting: also named by device and parameter
@@ -216,7 +219,10 @@ impl Cause {
                     return fail(format!("the route to {dst} is there:\n{routes}"));
                 }
             }
-            Entity::Device(dev) | Entity::Neigh { dev, .. } | Entity::Fdb { dev, .. } => {
+            Entity::Device(dev)
+            | Entity::PortFlag(dev, _)
+            | Entity::Neigh { dev, .. }
+            | Entity::Fdb { dev, .. } => {
                 sh::ip(ns, &format!("link show dev {dev}"))?;
             }
             Entity::Mtu(dev, mtu) => {

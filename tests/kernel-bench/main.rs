@@ -1,4 +1,4 @@
-//! The kernel-verified bench: emulated flannel clusters in network
+//! The kernel-verified bench: emulated flannel and Calico clusters in network
 //! namespaces, where skoop's verdict must agree with what the kernel does.
 //!
 //! Needs root and iproute2 (`ip`, `bridge`), iptables, ipset and python3.
@@ -9,6 +9,7 @@ mod calico;
 mod cause;
 mod collect;
 mod dataplane;
+mod paths;
 mod preflight;
 mod probe;
 mod scenarios;
@@ -23,6 +24,7 @@ const GROUPS: bench::Catalogue = &[
     ("kernel_bench", scenarios::all),
     ("dataplane_scenarios", dataplane::all),
     ("calico_scenarios", calico::all),
+    ("path_scenarios", paths::all),
 ];
 
 /// Groups may run side by side: every namespace has a name of its own
@@ -66,6 +68,16 @@ fn dataplane_scenarios() {
 #[test]
 fn calico_scenarios() {
     run_group("calico_scenarios", false);
+}
+
+/// Paths across the link layer on every backend (issue 23): NodePorts from
+/// outside and from pods on Calico, node to ClusterIP, pod MTU above the
+/// tunnel's judged by a bulk transfer, ECMP routes, hairpin through the
+/// bridge, MASQUERADE out of an address-less device. Run alone with
+/// `cargo test -p skoop --test kernel-bench path_scenarios`.
+#[test]
+fn path_scenarios() {
+    run_group("path_scenarios", true);
 }
 
 #[test]

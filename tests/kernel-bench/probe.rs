@@ -52,6 +52,12 @@ pub const BULK_BYTES: usize = 300 * 1024;
 /// backs off from a 200 ms RTO and never completes.
 pub const BULK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A small exchange on each of many connections (ECMP): enough to carry
+/// data past the handshake, which a transit node seeing one direction only
+/// lets through while it drops the rest as conntrack-INVALID.
+pub const SPREAD_BYTES: usize = 16 * 1024;
+pub const SPREAD_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Listeners on TCP and UDP ports, served by one polling thread until
 /// dropped. TCP connections are echoed (what arrives is sent back, and the
 /// connection closed after the peer's FIN once all is sent); UDP datagrams
