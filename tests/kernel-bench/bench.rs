@@ -6,6 +6,7 @@ use std::collections::btree_map::Entry;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::cause::Cause;
 use super::probe::{self, Outcome};
 use super::scenarios::{Expect, Probe, Scenario, Src};
 use super::skoop::{self, Verdict};
@@ -29,42 +30,57 @@ struct Row {
     /// The kernel did what the scenario was designed for.
     as_designed: bool,
     skoop: &'static str,
-    /// When the kernel breaks the flow: a CRITICAL/FATAL suspicion holds the
-    /// scenario's keywords ("yes"/"no"); "-" otherwise.
-    keywords: &'static str,
+    /// When the kernel breaks the flow (or survives a fault skoop must warn
+    /// about): a CRITICAL/FATAL (WARNING) suspicion names the entity at
+    /// fault ("yes"/"no"); "-" otherwise.
+    named: &'static str,
     cause: String,
     agree: bool,
 }
 
 /// Which scenarios, and how much to print.
 pub struct Group {
+    /// The test function running it: `KERNEL_BENCH_ONLY` is judged against
+    /// the groups of this run (see `filter_selects_nothing`).
+    pub name: &'static str,
     pub scenarios: Vec<Scenario>,
     /// Print every scenario's CRITICAL/FATAL and WARNING suspicions, not only
     /// those of disagreements.
     pub verbose: bool,
 }
 
-/// Runs a group; fails when skoop and the kernel disagree anywhere, or when
-/// the kernel does not do what a scenario was designed for.
+/// Every group of the bench: its test function's name and its scenarios.
+pub type Catalogue = &'static [(&'static str, fn() -> Vec<Scenario>)];
+
+/// The runs of a scenario: its name on each backend and iptables backend.
+fn runs(sc: &Scenario) -> impl Iterator<Item = (String, Backend, Tables)> + '_ {
+    sc.backends.iter().flat_map(move |&b| {
+        sc.tables
+            .iter()
+            .map(move |&t| (format!("{}-{}{}", b.name(), sc.name, t.suffix()), b, t))
+    })
+}
+
+/// Runs a group; fails when skoop and the kernel disagree anywhere, when
+/// the kernel does not do what a scenario was designed for, or when
+/// KERNEL_BENCH_ONLY selects no scenario in any group of this run.
 ///
 /// KERNEL_BENCH_ONLY=TEXT runs the scenarios whose name contains TEXT;
 /// KERNEL_BENCH_KERNEL_ONLY=1 only probes the kernel (to check a scenario's
 /// design without collecting and diagnosing).
-pub fn run(group: Group) -> Result<(), String> {
+pub fn run(group: Group, all: Catalogue) -> Result<(), String> {
     let started = Instant::now();
+    let only = std::env::var("KERNEL_BENCH_ONLY").ok();
+    if let Some(o) = &only {
+        filter_selects_nothing(o, all, &test_filter(std::env::args().skip(1)))?;
+    }
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut data: BTreeMap<(&str, &str), ClusterData> = BTreeMap::new();
     let mut rows = Vec::new();
     let mut collect_times = Vec::new();
-    let only = std::env::var("KERNEL_BENCH_ONLY").ok();
     let kernel_only = std::env::var("KERNEL_BENCH_KERNEL_ONLY").as_deref() == Ok("1");
     for sc in &group.scenarios {
-        for (&backend, &tables) in sc
-            .backends
-            .iter()
-            .flat_map(|b| sc.tables.iter().map(move |t| (b, t)))
-        {
-            let name = format!("{}-{}{}", backend.name(), sc.name, tables.suffix());
+        for (name, backend, tables) in runs(sc) {
             if only.as_deref().is_some_and(|o| !name.contains(o)) {
                 continue;
             }
@@ -91,7 +107,7 @@ pub fn run(group: Group) -> Result<(), String> {
                 keep_bundle(&bundle, &name);
             }
             say!(
-                "{:<52} kernel={:<28}{} skoop={:<5} keywords={:<3} agree={}",
+                "{:<56} kernel={:<28}{} skoop={:<5} named={:<3} agree={}",
                 row.name,
                 row.kernel,
                 if row.as_designed {
@@ -100,11 +116,19 @@ pub fn run(group: Group) -> Result<(), String> {
                     " (NOT AS DESIGNED)"
                 },
                 row.skoop,
-                row.keywords,
+                row.named,
                 row.agree
             );
             rows.push(row);
         }
+    }
+    if rows.is_empty() {
+        say!(
+            "{}: KERNEL_BENCH_ONLY={:?} selects none of this group's scenarios (others of this run have some)",
+            group.name,
+            only.unwrap_or_default()
+        );
+        return Ok(());
     }
     print_table(&rows);
     let agreed = rows.iter().filter(|r| r.agree).count();
@@ -140,6 +164,88 @@ pub fn run(group: Group) -> Result<(), String> {
     Ok(())
 }
 
+/// The test harness's own selection, from its arguments: name filters
+/// (substrings, or whole names with `--exact`) and `--skip` filters.
+#[derive(Debug, Default, PartialEq)]
+pub struct TestFilter {
+    names: Vec<String>,
+    skips: Vec<String>,
+    exact: bool,
+}
+
+impl TestFilter {
+    /// Does the harness run test function `name`?
+    fn runs(&self, name: &str) -> bool {
+        let hit = |f: &String| {
+            if self.exact {
+                name == f
+            } else {
+                name.contains(f.as_str())
+            }
+        };
+        (self.names.is_empty() || self.names.iter().any(hit)) && !self.skips.iter().any(hit)
+    }
+}
+
+/// Reads libtest's arguments (`cargo test -- ARGS`): positional arguments
+/// are name filters; the options that take a value in the next argument
+/// are skipped with it.
+pub fn test_filter(args: impl Iterator<Item = String>) -> TestFilter {
+    const WITH_VALUE: &[&str] = &[
+        "--test-threads",
+        "--format",
+        "--color",
+        "--logfile",
+        "--shuffle-seed",
+        "-Z",
+    ];
+    let mut f = TestFilter::default();
+    let mut args = args;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--exact" => f.exact = true,
+            "--skip" => f.skips.extend(args.next()),
+            a if WITH_VALUE.contains(&a) => {
+                args.next();
+            }
+            a if a.starts_with('-') => {}
+            _ => f.names.push(a),
+        }
+    }
+    f
+}
+
+/// `cargo test` runs every group with the same KERNEL_BENCH_ONLY, so a
+/// filter aimed at one group selects nothing in the others, and those must
+/// pass. What must not pass is a run where the filter selects nothing at
+/// all (a typo would otherwise test nothing and succeed): every group of
+/// the run fails then. The groups of the run are those the harness's own
+/// name filters select.
+pub fn filter_selects_nothing(
+    only: &str,
+    all: Catalogue,
+    tests: &TestFilter,
+) -> Result<(), String> {
+    let groups: Vec<&str> = all
+        .iter()
+        .filter(|(name, _)| tests.runs(name))
+        .map(|(name, _)| *name)
+        .collect();
+    let selected = all
+        .iter()
+        .filter(|(name, _)| tests.runs(name))
+        .flat_map(|(_, scenarios)| scenarios())
+        .any(|sc| runs(&sc).any(|(name, ..)| name.contains(only)));
+    if selected {
+        Ok(())
+    } else {
+        Err(format!(
+            "KERNEL_BENCH_ONLY={only:?} selects no scenario in any group of this run ({})",
+            groups.join(", ")
+        ))
+    }
+}
+
 /// One scenario on one flannel backend and one iptables backend.
 struct Run<'a> {
     sc: &'a Scenario,
@@ -168,13 +274,32 @@ fn scenario(
     if let Some(inject) = sc.fault {
         inject(&cluster)?;
     }
+    // What a suspicion must name, from the faulted cluster, and checked
+    // against it: a wrong expectation is the bench's bug, not skoop's.
+    let causes: Vec<Cause> = match sc.expect {
+        Expect::Reach => Vec::new(),
+        Expect::Warn(causes) | Expect::Broken(causes) => causes(&cluster)?,
+    };
+    for c in &causes {
+        c.verify(&cluster)?;
+    }
+    let alternatives: Vec<Vec<String>> = causes.iter().flat_map(Cause::alternatives).collect();
+    if !matches!(sc.expect, Expect::Reach) {
+        skoop::refuse_single_words(&alternatives)?;
+    }
     let kernel = ask_kernel(&cluster, sc)?;
-    let kernel_text = if kernel.ok {
+    let mut kernel_text = if kernel.ok {
         "ok".to_string()
     } else {
         format!("broken ({})", kernel.detail)
     };
-    let as_designed = kernel.ok == sc.expect.kernel_reaches();
+    let mut as_designed = kernel.ok == sc.expect.kernel_reaches();
+    if let Some(check) = sc.check
+        && let Err(why) = check(&cluster, &kernel)
+    {
+        as_designed = false;
+        kernel_text = format!("{kernel_text}; {why}");
+    }
     if run.kernel_only {
         return Ok(Row {
             name: name.to_string(),
@@ -182,7 +307,7 @@ fn scenario(
             kernel: kernel_text,
             as_designed,
             skoop: "-",
-            keywords: "-",
+            named: "-",
             cause: "-".into(),
             agree: as_designed,
         });
@@ -191,12 +316,15 @@ fn scenario(
     let f = sc.flow;
     let verdict = skoop::diagnose(bundle, f.src_ip, f.dst, f.port, f.protocol())?;
     drop(cluster);
-    let (agree, cause) = judge(sc, &kernel, &verdict);
-    if !agree || run.verbose {
+    let judged = judge(sc.expect, &alternatives, &kernel, &verdict)?;
+    if !judged.agree || run.verbose {
         say!(
             "--- {name}: kernel {kernel:?}; skoop exit {}:",
             verdict.exit
         );
+        if !judged.agree {
+            say!("    expected one of: {alternatives:?}");
+        }
         for s in &verdict.suspicions {
             if run.verbose && !matches!(s.level.as_str(), "CRITICAL" | "FATAL" | "WARNING") {
                 continue;
@@ -204,65 +332,82 @@ fn scenario(
             say!("    {} [{}] {}", s.level, s.node, s.message);
         }
     }
-    let keywords = match sc.expect {
-        Expect::Agree(cause) if !kernel.ok => {
-            if verdict.names(SEVERE, cause).is_some() {
-                "yes"
-            } else {
-                "no"
-            }
-        }
-        _ => "-",
-    };
     Ok(Row {
         name: name.to_string(),
         what: sc.what,
         kernel: kernel_text,
         as_designed,
         skoop: if verdict.broken() { "3" } else { "0" },
-        keywords,
-        cause,
-        agree,
+        named: judged.named,
+        cause: judged.cause,
+        agree: judged.agree && as_designed,
     })
 }
 
+/// Runs the scenario's probe from its source.
 fn ask_kernel(c: &Cluster, sc: &Scenario) -> Result<Outcome, String> {
     let f = sc.flow;
-    let from = match f.src {
-        Src::Pod(key) => c.pod(key)?,
-        Src::Node(node) => c.node(node)?,
+    // The source netns, and the address to bind when not the kernel's pick.
+    let (from, bind) = match f.src {
+        Src::Pod(key) => (c.pod(key)?, None),
+        Src::Node(node) => (c.node(node)?, None),
         Src::Outside => {
             // The client's address lives in the VPC netns, the nodes' default gateway.
             super::sh::ip(&c.vpc, &format!("addr add {}/32 dev lo", f.src_ip))?;
             super::sh::ip(&c.vpc, "link set lo up")?;
-            let mut last = None;
-            for _ in 0..12 {
-                let o = probe::tcp_from(&c.vpc, f.src_ip, f.dst, f.port)?;
-                if !o.ok || f.probe != Probe::TcpEveryBackend {
-                    return Ok(o);
-                }
-                last = Some(o);
-            }
-            return last.ok_or_else(|| "no probe ran".to_string());
+            (c.vpc.as_str(), Some(f.src_ip))
         }
     };
+    let bind = if f.probe == Probe::TcpBound {
+        Some(f.src_ip)
+    } else {
+        bind
+    };
+    let connect = || probe::connect(from, bind, f.dst, f.port);
     match f.probe {
-        Probe::Tcp => probe::tcp(from, f.dst, f.port),
-        Probe::TcpBound => probe::tcp_from(from, f.src_ip, f.dst, f.port),
+        Probe::Tcp | Probe::TcpBound => connect(),
         Probe::TcpEveryBackend => {
             // kube-proxy picks a backend at random per connection: 12 tries
             // miss one of two backends with probability 2^-11.
+            let mut all = Outcome::default();
             for _ in 0..12 {
-                let o = probe::tcp(from, f.dst, f.port)?;
+                let o = connect()?;
+                all.tries.extend(o.tries);
                 if !o.ok {
-                    return Ok(o);
+                    return Ok(Outcome {
+                        tries: all.tries,
+                        ..o
+                    });
                 }
             }
             Ok(Outcome {
                 ok: true,
                 detail: "12 connects".into(),
+                tries: all.tries,
             })
         }
+        Probe::TcpSpread(n) => {
+            // Every connection, failed or not: which ones fail is the answer.
+            let mut tries = Vec::new();
+            for _ in 0..n {
+                let o = probe::exchange(
+                    from,
+                    bind,
+                    f.dst,
+                    f.port,
+                    probe::SPREAD_BYTES,
+                    probe::SPREAD_TIMEOUT,
+                )?;
+                tries.extend(o.tries);
+            }
+            let failed = tries.iter().filter(|(_, ok)| !ok).count();
+            Ok(Outcome {
+                ok: failed == 0,
+                detail: format!("{failed} of {n} connections failed"),
+                tries,
+            })
+        }
+        Probe::Bulk => probe::bulk(from, bind, f.dst, f.port),
         Probe::UdpFullMtu => {
             let link = super::sh::ip(from, "link show eth0")?;
             let mtu: usize = link
@@ -276,32 +421,74 @@ fn ask_kernel(c: &Cluster, sc: &Scenario) -> Result<Outcome, String> {
     }
 }
 
-/// Does skoop agree with the kernel, and which suspicion names the cause?
-fn judge(sc: &Scenario, kernel: &Outcome, v: &Verdict) -> (bool, String) {
-    match sc.expect {
-        Expect::Agree(cause) => {
-            if kernel.ok == v.broken() {
-                return (false, first_severe(v));
-            }
-            if kernel.ok {
-                return (true, "-".into());
-            }
-            match v.names(SEVERE, cause) {
-                Some(s) => (true, format!("{} [{}] {}", s.level, s.node, s.message)),
-                None => (
-                    false,
-                    format!("no CRITICAL/FATAL names it; first: {}", first_severe(v)),
-                ),
+struct Judged {
+    agree: bool,
+    /// Whether the suspicion the expectation needs names a cause: "yes",
+    /// "no", or "-" when none is needed.
+    named: &'static str,
+    cause: String,
+}
+
+/// Does skoop agree with the kernel, and does the suspicion the scenario
+/// needs name one of its causes (`alternatives`: each cause's texts)?
+fn judge(
+    expect: Expect,
+    alternatives: &[Vec<String>],
+    kernel: &Outcome,
+    v: &Verdict,
+) -> Result<Judged, String> {
+    let shown = |s: &skoop::Suspicion| format!("{} [{}] {}", s.level, s.node, s.message);
+    Ok(match expect {
+        Expect::Reach | Expect::Broken(_) if kernel.ok == v.broken() => Judged {
+            agree: false,
+            named: "-",
+            cause: first_severe(v),
+        },
+        Expect::Reach => Judged {
+            agree: true,
+            named: "-",
+            cause: "-".into(),
+        },
+        // The kernel reached a scenario designed to break: the row is
+        // misdesigned, and skoop agreeing with the kernel is all there is.
+        Expect::Broken(_) if kernel.ok => Judged {
+            agree: true,
+            named: "-",
+            cause: "-".into(),
+        },
+        Expect::Broken(_) => match v.names(SEVERE, alternatives)? {
+            Some(s) => Judged {
+                agree: true,
+                named: "yes",
+                cause: shown(s),
+            },
+            None => Judged {
+                agree: false,
+                named: "no",
+                cause: format!("no CRITICAL/FATAL names it; first: {}", first_severe(v)),
+            },
+        },
+        Expect::Warn(_) => {
+            let warning = v.names(&["WARNING"], alternatives)?;
+            match (kernel.ok, v.broken(), warning) {
+                (true, false, Some(s)) => Judged {
+                    agree: true,
+                    named: "yes",
+                    cause: shown(s),
+                },
+                (true, false, None) => Judged {
+                    agree: false,
+                    named: "no",
+                    cause: "exit 0, but no WARNING names the fault".into(),
+                },
+                _ => Judged {
+                    agree: false,
+                    named: "-",
+                    cause: format!("expected exit 0 with a WARNING; first: {}", first_severe(v)),
+                },
             }
         }
-        Expect::Warn(words) => match (kernel.ok, v.broken(), v.names(&["WARNING"], words)) {
-            (true, false, Some(s)) => (true, format!("WARNING [{}] {}", s.node, s.message)),
-            _ => (
-                false,
-                "expected exit 0 with a WARNING naming the fault".into(),
-            ),
-        },
-    }
+    })
 }
 
 fn first_severe(v: &Verdict) -> String {
@@ -327,24 +514,24 @@ fn keep_bundle(bundle: &Path, name: &str) {
 
 fn print_table(rows: &[Row]) {
     say!(
-        "\n{:<52} | {:<60} | {:<30} | {:<5} | {:<8} | {:<6} | named cause",
+        "\n{:<56} | {:<60} | {:<30} | {:<5} | {:<8} | {:<6} | named cause",
         "scenario",
         "fault",
         "kernel",
         "skoop",
-        "keywords",
+        "named",
         "agree?"
     );
     say!("{}", "-".repeat(210));
     for r in rows {
         let cause: String = r.cause.chars().take(160).collect();
         say!(
-            "{:<52} | {:<60} | {:<30} | {:<5} | {:<8} | {:<6} | {}",
+            "{:<56} | {:<60} | {:<30} | {:<5} | {:<8} | {:<6} | {}",
             r.name,
             r.what,
             r.kernel,
             r.skoop,
-            r.keywords,
+            r.named,
             if r.agree { "yes" } else { "NO" },
             cause
         );

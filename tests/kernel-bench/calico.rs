@@ -9,8 +9,9 @@
 
 use std::collections::BTreeMap;
 
+use super::cause::{self, At, Cause, Entity};
 use super::probe::Server;
-use super::scenarios::{Expect, Flow, Inject, Probe, Scenario, Src};
+use super::scenarios::{Expect, Flow, Inject, Probe, Scenario, Src, veth};
 use super::sh;
 use super::topo::{
     Backend, BuildOptions, Cluster, ClusterData, NetnsGuard, ports, s, sysctl, unique_prefix,
@@ -220,7 +221,7 @@ fn scenario(
     flow: Flow,
     variant: &'static str,
     fault: Option<(&'static str, Inject)>,
-    cause: &'static [&'static [&'static str]],
+    expect: Expect,
 ) -> Scenario {
     Scenario {
         name,
@@ -230,18 +231,21 @@ fn scenario(
         variant,
         silent_pod: None,
         fault: fault.map(|f| f.1),
-        expect: Expect::Agree(cause),
+        expect,
+        check: None,
         what: fault
             .map(|f| f.0)
             .unwrap_or(if variant == "healthy" { "-" } else { variant }),
     }
 }
 
-fn veth(c: &Cluster, pod: &str) -> Result<String, String> {
-    c.veth
-        .get(pod)
-        .cloned()
-        .ok_or_else(|| format!("no pod {pod}"))
+const NODE1: At = At::Node("node-1");
+const NODE2: At = At::Node("node-2");
+
+/// node-2's VTEP MAC, which node-1's FDB entry for node-2 holds.
+fn node2_vtep_mac(c: &Cluster) -> Result<String, String> {
+    let (.., mac) = c.node_info.get("node-2").cloned().ok_or("no node-2")?;
+    Ok(mac)
 }
 
 fn web2_veth_down(c: &Cluster) -> Result<(), String> {
@@ -306,53 +310,47 @@ fn node2_veth_route_replaced(c: &Cluster) -> Result<(), String> {
     sh::ip(c.node("node-2")?, "route replace 10.244.1.7/32 dev eth0").map(drop)
 }
 
+fn healthy(name: &'static str, backends: &'static [Backend], flow: Flow) -> Scenario {
+    scenario(name, backends, flow, "healthy", None, Expect::Reach)
+}
+
 pub fn all() -> Vec<Scenario> {
     vec![
-        scenario("pod-to-pod-same-node", MODES, SAME, "healthy", None, &[]),
-        scenario("pod-to-pod-cross-node", MODES, CROSS, "healthy", None, &[]),
-        scenario(
-            "pod-to-pod-other-direction",
-            MODES,
-            REPLY_DIRECTION,
-            "healthy",
-            None,
-            &[],
-        ),
-        scenario("pod-to-clusterip", MODES, CLUSTER_IP, "healthy", None, &[]),
-        scenario("pod-to-node", MODES, POD_TO_NODE, "healthy", None, &[]),
-        scenario("node-to-pod", MODES, NODE_TO_POD, "healthy", None, &[]),
-        scenario(
-            "node-tunnel-address-to-pod",
-            VXLAN,
-            TUNNEL_TO_POD,
-            "healthy",
-            None,
-            &[],
-        ),
-        scenario(
-            "pod-to-outside-nat-outgoing",
-            MODES,
-            OUTSIDE,
-            "healthy",
-            None,
-            &[],
-        ),
+        healthy("pod-to-pod-same-node", MODES, SAME),
+        healthy("pod-to-pod-cross-node", MODES, CROSS),
+        healthy("pod-to-pod-other-direction", MODES, REPLY_DIRECTION),
+        healthy("pod-to-clusterip", MODES, CLUSTER_IP),
+        healthy("pod-to-node", MODES, POD_TO_NODE),
+        healthy("node-to-pod", MODES, NODE_TO_POD),
+        healthy("node-tunnel-address-to-pod", VXLAN, TUNNEL_TO_POD),
+        healthy("pod-to-outside-nat-outgoing", MODES, OUTSIDE),
         scenario(
             "nat-outgoing-rule-missing",
             MODES,
             OUTSIDE,
             "no-nat-rule",
             None,
-            &[&["natOutgoing", "cali-nat-outgoing"]],
+            Expect::Broken(|_| Ok(vec![cause::chain(NODE1, "cali-nat-outgoing", None)])),
         ),
-        scenario("policy-allows-port", MODES, CROSS, "policy-8080", None, &[]),
+        scenario(
+            "policy-allows-port",
+            MODES,
+            CROSS,
+            "policy-8080",
+            None,
+            Expect::Reach,
+        ),
         scenario(
             "policy-drops-port",
             MODES,
             CROSS,
             "policy-9090",
             None,
-            &[&["felix", "cali-tw-", "DROP"]],
+            Expect::Broken(|c| {
+                let chain = format!("cali-tw-{}", veth(c, "default/web-2")?);
+                let drop = ["Drop if no policies passed packet", "-j DROP"];
+                Ok(vec![cause::saved_rule(c, NODE2, Some(&chain), &drop)?])
+            }),
         ),
         scenario(
             "dst-cali-veth-down",
@@ -360,7 +358,7 @@ pub fn all() -> Vec<Scenario> {
             CROSS,
             "healthy",
             Some(("web-2's cali veth down on node-2", web2_veth_down)),
-            &[&["cali", "down"]],
+            Expect::Broken(|c| Ok(vec![cause::device(NODE2, &veth(c, "default/web-2")?)])),
         ),
         scenario(
             "src-proxy-arp-off",
@@ -368,7 +366,20 @@ pub fn all() -> Vec<Scenario> {
             CROSS,
             "healthy",
             Some(("proxy_arp=0 on client-1's cali veth", client_proxy_arp_off)),
-            &[&["proxy_arp", "169.254.1.1"]],
+            Expect::Broken(|c| {
+                let v = veth(c, "default/client-1")?;
+                Ok(vec![
+                    cause::sysctl(NODE1, &format!("net.ipv4.conf.{v}.proxy_arp")),
+                    // Where the kernel stops: client-1 cannot resolve its gateway.
+                    Cause {
+                        at: At::Pod("default/client-1"),
+                        what: Entity::Neigh {
+                            ip: "169.254.1.1".into(),
+                            dev: "eth0".into(),
+                        },
+                    },
+                ])
+            }),
         ),
         scenario(
             "pod-route-deleted",
@@ -379,7 +390,8 @@ pub fn all() -> Vec<Scenario> {
                 "ip route del 10.244.1.7/32 on node-2",
                 web2_pod_route_deleted,
             )),
-            &[&["blackhole", "10.244.1.7"]],
+            // The packet falls through to the block's blackhole route.
+            Expect::Broken(|_| Ok(vec![cause::route(NODE2, "blackhole 10.244.1.0/26")])),
         ),
         scenario(
             "pod-route-via-eth0",
@@ -390,7 +402,7 @@ pub fn all() -> Vec<Scenario> {
                 "10.244.1.7/32 dev eth0 on node-2",
                 node2_veth_route_replaced,
             )),
-            &[&["10.244.1.7", "route"]],
+            Expect::Broken(|_| Ok(vec![cause::route(NODE2, "10.244.1.7 dev eth0")])),
         ),
         scenario(
             "block-route-deleted",
@@ -401,7 +413,7 @@ pub fn all() -> Vec<Scenario> {
                 "ip route del 10.244.1.0/26 on node-1",
                 node1_block_route_deleted,
             )),
-            &[&["10.244.1.0/26"]],
+            Expect::Broken(|_| Ok(vec![cause::no_route(NODE1, "10.244.1.0/26")])),
         ),
         scenario(
             "ip-forward-off",
@@ -409,7 +421,10 @@ pub fn all() -> Vec<Scenario> {
             CROSS,
             "healthy",
             Some(("net.ipv4.ip_forward=0 on node-1", node1_ip_forward_off)),
-            &[&["forward"]],
+            Expect::Broken(|c| {
+                let v = veth(c, "default/client-1")?;
+                Ok(cause::forwarding_off(NODE1, &v))
+            }),
         ),
         scenario(
             "vxlan-fdb-missing",
@@ -420,7 +435,15 @@ pub fn all() -> Vec<Scenario> {
                 "node-2's VTEP FDB entry deleted on node-1",
                 node1_fdb_missing,
             )),
-            &[&["FDB", "vxlan.calico"]],
+            Expect::Broken(|c| {
+                Ok(vec![Cause {
+                    at: NODE1,
+                    what: Entity::Fdb {
+                        mac: node2_vtep_mac(c)?,
+                        dev: "vxlan.calico".into(),
+                    },
+                }])
+            }),
         ),
         scenario(
             "vxlan-neighbour-missing",
@@ -431,7 +454,15 @@ pub fn all() -> Vec<Scenario> {
                 "node-2's VTEP neighbour deleted on node-1",
                 node1_neigh_missing,
             )),
-            &[&["neighbour", "vxlan.calico"]],
+            Expect::Broken(|_| {
+                Ok(vec![Cause {
+                    at: NODE1,
+                    what: Entity::Neigh {
+                        ip: "10.244.1.0".into(),
+                        dev: "vxlan.calico".into(),
+                    },
+                }])
+            }),
         ),
         scenario(
             "vxlan-device-down",
@@ -439,7 +470,7 @@ pub fn all() -> Vec<Scenario> {
             CROSS,
             "healthy",
             Some(("vxlan.calico down on node-1", node1_vxlan_down)),
-            &[&["vxlan.calico", "down"]],
+            Expect::Broken(|_| Ok(vec![cause::device(NODE1, "vxlan.calico")])),
         ),
     ]
 }

@@ -6,8 +6,10 @@
 //! Every scenario runs with the nodes' rules in the nf_tables and in the
 //! legacy iptables backend (faults are injected with the same backend).
 
+use super::cause::{self, At};
 use super::scenarios::{
-    BOTH, CLUSTER_IP, CROSS, Expect, Flow, Inject, NODE_PORT, NODE_TO_POD, Scenario, Src, pod_cidr,
+    BOTH, CLUSTER_IP, CROSS, Causes, Expect, Flow, Inject, NODE_PORT, NODE_TO_CLUSTER_IP,
+    NODE_TO_POD, Scenario, Src, pod_cidr,
 };
 use super::sh;
 use super::topo::{Backend, Cluster, Tables, sysctl};
@@ -32,18 +34,15 @@ const HAIRPIN: Flow = Flow {
     src_ip: "10.244.0.6",
     ..CLUSTER_IP
 };
-/// node-1's own process to the web ClusterIP.
-const NODE_TO_CLUSTER_IP: Flow = Flow {
-    src: Src::Node("node-1"),
-    src_ip: "192.168.0.11",
-    ..CLUSTER_IP
-};
-const fn case(
+const NODE1: At = At::Node("node-1");
+const NODE2: At = At::Node("node-2");
+
+const fn scenario(
     name: &'static str,
     flow: Flow,
     what: &'static str,
     inject: Inject,
-    cause: &'static [&'static [&'static str]],
+    expect: Expect,
 ) -> Scenario {
     Scenario {
         name,
@@ -53,14 +52,45 @@ const fn case(
         variant: "healthy",
         silent_pod: None,
         fault: Some(inject),
-        expect: Expect::Agree(cause),
+        expect,
+        check: None,
         what,
     }
 }
 
+const fn case(
+    name: &'static str,
+    flow: Flow,
+    what: &'static str,
+    inject: Inject,
+    causes: Causes,
+) -> Scenario {
+    scenario(name, flow, what, inject, Expect::Broken(causes))
+}
+
 /// A fault the kernel survives: skoop must say reachable (it may warn).
 const fn survives(name: &'static str, flow: Flow, what: &'static str, inject: Inject) -> Scenario {
-    case(name, flow, what, inject, &[])
+    scenario(name, flow, what, inject, Expect::Reach)
+}
+
+/// The policy-routing faults' blackhole: the default route of table 100.
+fn table_blackhole(_: &Cluster) -> Result<Vec<cause::Cause>, String> {
+    Ok(vec![cause::route_in(NODE1, 100, "blackhole default")])
+}
+
+/// table 100's route of node-2's pod CIDR, of the given kind.
+fn table_route(c: &Cluster, kind: &str) -> Result<Vec<cause::Cause>, String> {
+    let dst = pod_cidr(c, "node-2")?;
+    Ok(vec![cause::route_in(NODE1, 100, &format!("{kind} {dst}"))])
+}
+
+/// The masquerade mark mismatch: KUBE-MARK-MASQ sets 0x8000, and
+/// KUBE-POSTROUTING's first rule returns what lacks 0x4000.
+pub fn mark_masq_causes(c: &Cluster, at: At) -> Result<Vec<cause::Cause>, String> {
+    Ok(vec![
+        cause::saved_rule(c, at, Some("KUBE-MARK-MASQ"), &["0x8000"])?.keyed("0x8000"),
+        cause::saved_rule(c, at, Some("KUBE-POSTROUTING"), &["! --mark 0x4000/0x4000"])?,
+    ])
 }
 
 // ------------------------------------------------------------------ helpers
@@ -201,7 +231,7 @@ fn web_no_fall_through(c: &Cluster) -> Result<(), String> {
 
 /// KUBE-MARK-MASQ sets 0x8000 while KUBE-POSTROUTING (and flannel) still test
 /// 0x4000: what kube-proxy marks for masquerade is never masqueraded.
-fn mark_masq_bit(c: &Cluster, node: &str) -> Result<(), String> {
+pub fn mark_masq_bit(c: &Cluster, node: &str) -> Result<(), String> {
     edit_table(c, node, "nat", |lines| {
         let mut found = false;
         let lines = lines
@@ -406,11 +436,21 @@ fn ct_origdst_accept(c: &Cluster) -> Result<(), String> {
 /// route sends replies plainly over eth0; host-gw — they arrive on eth0, the
 /// host route uses a second underlay port eth1. Either reply path reaches
 /// node-1 and works; `rp_filter` is set on the arrival device.
+/// The device client-1's packets arrive on at node-2.
+fn arrival_device(c: &Cluster) -> &'static str {
+    match c.backend {
+        Backend::Vxlan => "flannel.1",
+        Backend::CalicoVxlan => "vxlan.calico",
+        Backend::HostGw | Backend::CalicoBgp => "eth0",
+    }
+}
+
 fn asymmetric_return(c: &Cluster, rp_filter: &str) -> Result<(), String> {
     let node2 = c.node("node-2")?;
     let (node1_ip, ..) = c.node_info.get("node-1").cloned().ok_or("no node-1")?;
+    let arrival = arrival_device(c);
     let (arrival, out) = match c.backend {
-        Backend::Vxlan => ("flannel.1", "eth0"),
+        Backend::Vxlan => (arrival, "eth0"),
         Backend::HostGw | Backend::CalicoBgp | Backend::CalicoVxlan => {
             sh::ip_batch(
                 &c.vpc,
@@ -424,7 +464,7 @@ fn asymmetric_return(c: &Cluster, rp_filter: &str) -> Result<(), String> {
             // packets would arrive on eth1, the reverse path's device.
             sysctl(node2, "net.ipv4.conf.eth1.arp_ignore", "1")?;
             sh::ip(node2, "link set eth1 up")?;
-            ("eth0", "eth1")
+            (arrival, "eth1")
         }
     };
     sh::ip(
@@ -447,7 +487,7 @@ fn rp_loose(c: &Cluster) -> Result<(), String> {
 }
 
 pub fn all() -> Vec<Scenario> {
-    const BLACKHOLE: &[&[&str]] = &[&["blackhole"]];
+    const BLACKHOLE: Causes = table_blackhole;
     vec![
         // 1. kube-proxy's rules on node-1 against what the EndpointSlices say.
         case(
@@ -455,21 +495,32 @@ pub fn all() -> Vec<Scenario> {
             CLUSTER_IP,
             "node-1: web's KUBE-SERVICES jump, KUBE-SVC, KUBE-SEPs deleted (slice: 2 ready)",
             web_not_programmed,
-            &[&["web", "program"], &["web", "no rule"]],
+            |_| {
+                Ok(vec![
+                    cause::chain(NODE1, "KUBE-SERVICES", Some(WEB_IP)),
+                    cause::service_rules(NODE1, "default/web", &format!("{WEB_IP}:80")),
+                ])
+            },
         ),
         case(
             "kp-stale-sep",
             CLUSTER_IP,
             "node-1: web-2's KUBE-SEP DNATs to 10.244.1.50:8080 (no pod)",
             web_stale_endpoint,
-            &[&[STALE_IP]],
+            |c| {
+                let to = format!("-j DNAT --to-destination {STALE_IP}:8080");
+                Ok(vec![cause::saved_rule(c, NODE1, None, &[&to])?])
+            },
         ),
         case(
             "kp-sep-wrong-port",
             CLUSTER_IP,
             "node-1: web-2's KUBE-SEP DNATs to 10.244.1.7:8081",
             web_wrong_target_port,
-            &[&["8081"]],
+            |c| {
+                let to = "-j DNAT --to-destination 10.244.1.7:8081";
+                Ok(vec![cause::saved_rule(c, NODE1, None, &[to])?])
+            },
         ),
         survives(
             "kp-statistic-branch-missing",
@@ -482,7 +533,13 @@ pub fn all() -> Vec<Scenario> {
             CLUSTER_IP,
             "node-1: KUBE-SVC's last (unconditional) rule deleted",
             web_no_fall_through,
-            &[&[WEB_SVC_CHAIN], &["fall", "through"]],
+            // The chain, or the Service and the endpoint left without a rule.
+            |_| {
+                Ok(vec![
+                    cause::chain(NODE1, WEB_SVC_CHAIN, None),
+                    cause::service_rules(NODE1, "default/web", WEB2_EP),
+                ])
+            },
         ),
         survives(
             "kp-hairpin-control",
@@ -495,7 +552,7 @@ pub fn all() -> Vec<Scenario> {
             HAIRPIN,
             "node-1: KUBE-MARK-MASQ --or-mark 0x8000 (POSTROUTING tests 0x4000); hairpin on",
             hairpin_mark_masq_bit,
-            &[&["0x8000"], &["masquerade"]],
+            |c| mark_masq_causes(c, NODE1),
         ),
         survives(
             "kp-mark-masq-bit-node-to-clusterip",
@@ -522,21 +579,21 @@ pub fn all() -> Vec<Scenario> {
             CLUSTER_IP,
             "node-1: rule from 10.244.0.0/24 lookup 100; blackhole 10.244.1.0/24 table 100",
             pr_blackhole_dst,
-            BLACKHOLE,
+            |c| table_route(c, "blackhole"),
         ),
         case(
             "pr-from-pods-unreachable-dst",
             CROSS,
             "node-1: rule from 10.244.0.0/24 lookup 100; unreachable 10.244.1.0/24 table 100",
             pr_unreachable_dst,
-            &[&["unreachable"]],
+            |c| table_route(c, "unreachable"),
         ),
         case(
             "pr-from-pods-prohibit-dst",
             CROSS,
             "node-1: rule from 10.244.0.0/24 lookup 100; prohibit 10.244.1.0/24 table 100",
             pr_prohibit_dst,
-            &[&["prohibit"]],
+            |c| table_route(c, "prohibit"),
         ),
         survives(
             "pr-throw-to-main",
@@ -584,14 +641,26 @@ pub fn all() -> Vec<Scenario> {
             CLUSTER_IP,
             "node-1: -I FORWARD -m conntrack --ctstate DNAT -j DROP",
             ct_dnat_drop,
-            &[&["ctstate"]],
+            |_| {
+                Ok(vec![cause::rule(
+                    NODE1,
+                    "FORWARD",
+                    "-m conntrack --ctstate DNAT -j DROP",
+                )])
+            },
         ),
         case(
             "ct-origdst-reject",
             CLUSTER_IP,
             "node-1: -I FORWARD -m conntrack --ctorigdst 10.96.100.10 -j REJECT",
             ct_origdst_reject,
-            &[&["ctorigdst"]],
+            |_| {
+                Ok(vec![cause::rule(
+                    NODE1,
+                    "FORWARD",
+                    "-m conntrack --ctorigdst 10.96.100.10 -j REJECT --reject-with icmp-port-unreachable",
+                )])
+            },
         ),
         survives(
             "ct-dnat-accept-before-drop",
@@ -611,7 +680,10 @@ pub fn all() -> Vec<Scenario> {
             CROSS,
             "node-2: rp_filter=1 on the arrival device, 10.244.0.5/32 via another",
             rp_strict,
-            &[&["rp_filter"]],
+            |c| {
+                let key = format!("net.ipv4.conf.{}.rp_filter", arrival_device(c));
+                Ok(vec![cause::sysctl(NODE2, &key)])
+            },
         ),
         survives(
             "rp-filter-loose-asymmetric",
@@ -625,7 +697,11 @@ pub fn all() -> Vec<Scenario> {
             CROSS,
             "node-1: MARK 0x10 → rule fwmark lookup 100: 10.244.1.0/24 via 192.168.0.99",
             pr_fwmark_wrong_gateway,
-            &[&["192.168.0.99"]],
+            |c| {
+                let dst = pod_cidr(c, "node-2")?;
+                let route = format!("{dst} via 192.168.0.99 dev eth0");
+                Ok(vec![cause::route_in(NODE1, 100, &route)])
+            },
         ),
         survives(
             "mark-fwmark-correct-route",

@@ -83,18 +83,83 @@ impl Verdict {
         self.exit == 3
     }
 
-    /// The first suspicion at one of `levels` whose node+message contains
-    /// every word of one of `alternatives` (case-insensitive).
-    pub fn names(&self, levels: &[&str], alternatives: &[&[&str]]) -> Option<&Suspicion> {
-        self.suspicions.iter().find(|s| {
+    /// The first suspicion at one of `levels` whose node and message contain
+    /// every text of one alternative, each as a whole (`contains_whole`,
+    /// case-insensitive).
+    ///
+    /// Refuses an alternative of a single word: a keyword such as `mtu`,
+    /// `cni0` or `endpoint` names no entity, and a report mentioning it may
+    /// blame the wrong node, rule or device.
+    pub fn names(
+        &self,
+        levels: &[&str],
+        alternatives: &[Vec<String>],
+    ) -> Result<Option<&Suspicion>, String> {
+        refuse_single_words(alternatives)?;
+        Ok(self.suspicions.iter().find(|s| {
             levels.contains(&s.level.as_str()) && {
-                let text = format!("{} {}", s.node, s.message).to_lowercase();
+                let text = format!("{} {}", s.node, s.message);
                 alternatives
                     .iter()
-                    .any(|words| words.iter().all(|w| text.contains(&w.to_lowercase())))
+                    .any(|alt| alt.iter().all(|t| contains_whole(&text, t)))
             }
-        })
+        }))
     }
+}
+
+/// Fails on an expectation that names no entity: no alternative at all, or
+/// one of a single word (`mtu`, `cni0`, `endpoint`) or with an empty text.
+pub fn refuse_single_words(alternatives: &[Vec<String>]) -> Result<(), String> {
+    if alternatives.is_empty() {
+        return Err("the bench refuses an expectation with no cause to name".into());
+    }
+    for alt in alternatives {
+        let words: usize = alt.iter().map(|t| t.split_whitespace().count()).sum();
+        if words < 2 || alt.iter().any(|t| t.trim().is_empty()) {
+            return Err(format!(
+                "the bench refuses the expectation {alt:?}: it must name the netns and the entity at fault"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Characters that continue a name, address or number.
+fn glued(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Does `text` contain `needle` (case-insensitive) as a whole, not as a
+/// piece of a longer name, address or number? `10.244.1.0` is not in
+/// `10.244.1.0/26`, `node-1` not in `node-10`, `default/web` not in
+/// `default/web-2`, `flannel.1` not in `flannel.10`; `10.244.1.7` is in
+/// `10.244.1.7:8080` and at the end of a sentence.
+pub fn contains_whole(text: &str, needle: &str) -> bool {
+    let (text, needle) = (text.to_lowercase(), needle.to_lowercase());
+    let (Some(first), Some(last)) = (needle.chars().next(), needle.chars().last()) else {
+        return false;
+    };
+    text.match_indices(&needle).any(|(at, _)| {
+        let mut before = text[..at].chars().rev();
+        let mut after = text[at + needle.len()..].chars();
+        let starts_clean = !glued(first)
+            || match before.next() {
+                None => true,
+                Some(c) => !glued(c) && c != '.' && c != '/',
+            };
+        let ends_clean = !glued(last)
+            || match (after.next(), after.next()) {
+                (None, _) => true,
+                (Some(c), _) if glued(c) => false,
+                // A dot glues when a name goes on after it, a slash when a
+                // prefix length does: `flannel.1.rp_filter`, `10.244.1.0/26`,
+                // but `... eth0.` and `10.96.100.10:80/tcp`.
+                (Some('.'), Some(n)) => !glued(n),
+                (Some('/'), Some(n)) => !n.is_ascii_digit(),
+                _ => true,
+            };
+        starts_clean && ends_clean
+    })
 }
 
 pub fn diagnose(
