@@ -92,6 +92,7 @@ fn interface(l: &LinkMessage, names: &BTreeMap<u32, String>, addresses: Vec<Ipv4
     };
     let mut kind: Option<InfoKind> = None;
     let mut link_attr: Option<u32> = None;
+    let mut link_netnsid: Option<i32> = None;
     for a in &l.attributes {
         match a {
             LinkAttribute::Mtu(m) => iface.mtu = *m,
@@ -99,6 +100,7 @@ fn interface(l: &LinkMessage, names: &BTreeMap<u32, String>, addresses: Vec<Ipv4
             LinkAttribute::Controller(i) => iface.master = names.get(i).cloned(),
             LinkAttribute::Address(mac) => iface.mac = Some(format_mac(mac)),
             LinkAttribute::Link(i) => link_attr = Some(*i),
+            LinkAttribute::LinkNetNsId(id) => link_netnsid = Some(*id),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     match info {
@@ -126,7 +128,10 @@ fn interface(l: &LinkMessage, names: &BTreeMap<u32, String>, addresses: Vec<Ipv4
         None => "device".into(),
     };
     match kind {
-        Some(InfoKind::Veth) => iface.peer_index = link_attr,
+        Some(InfoKind::Veth) => {
+            iface.peer_index = link_attr;
+            iface.peer_netnsid = link_netnsid;
+        }
         // A stacked device's parent, by name when it is in this netns.
         Some(InfoKind::Vlan | InfoKind::MacVlan | InfoKind::IpVlan | InfoKind::MacVtap) => {
             iface.link = link_attr.and_then(|i| names.get(&i).cloned());

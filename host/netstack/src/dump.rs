@@ -93,6 +93,11 @@ pub struct Interface {
     /// For a veth, the ifindex of its peer.
     #[serde(default)]
     pub peer_index: Option<u32>,
+    /// For a veth whose peer is in another network namespace, that
+    /// namespace's id as this one knows it (`link-netnsid`); None: the peer
+    /// is in the same namespace, or the collector did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_netnsid: Option<i32>,
     /// Addresses as CIDR strings, e.g. `10.244.1.1/24`.
     #[serde(default)]
     pub addresses: Vec<Ipv4Net>,

@@ -417,7 +417,7 @@ fn veth_peer<'s>(
                 if let Some(i) = stack
                     .interfaces()
                     .iter()
-                    .find(|i| i.peer_index == Some(dev.index))
+                    .find(|i| i.peer_index == Some(dev.index) && dev.peer_index == Some(i.index))
                 {
                     let id = NetnsId::Pod {
                         node: node.clone(),
@@ -425,6 +425,11 @@ fn veth_peer<'s>(
                     };
                     return Ok(Some((id, stack, i)));
                 }
+            }
+            // Both ends in the node's netns: only where the collector did
+            // not say the peer is elsewhere (ifindexes repeat across netns).
+            if dev.peer_netnsid.is_some() {
+                return Ok(None);
             }
             let host = stacks.node(&node)?;
             Ok(host
@@ -444,6 +449,19 @@ fn over_veth(
 ) -> Carriage {
     let (to, peer_stack, peer) = match veth_peer(stacks, frame.from, dev) {
         Ok(Some(p)) => p,
+        Ok(None) if matches!(frame.from, NetnsId::Node(_)) && !dev.addresses.is_empty() => {
+            // A node's addressed uplink that is a veth (a kind or VM-in-netns
+            // node, whose eth0's peer lives in the machine hosting it): its
+            // far end is the network between the nodes.
+            return Carriage::to(
+                steps,
+                LinkEnd::Wire {
+                    netns: frame.from.clone(),
+                    oif: frame.oif.to_string(),
+                    next_hop: frame.next_hop,
+                },
+            );
+        }
         Ok(None) => {
             let index = dev
                 .peer_index
