@@ -588,7 +588,7 @@ impl Walker<'_> {
                     let mut about = d.about.as_ref().map(hop_of);
                     let mut message = d.message.clone();
                     if about.is_none()
-                        && d.kind == "neighbour"
+                        && (d.kind == "neighbour" || d.kind == "bridge")
                         && let Some((pod, why)) = self.address_not_held(&packet)
                     {
                         message = format!("{message}: {why}");
@@ -617,6 +617,11 @@ impl Walker<'_> {
                     dst_mac: None,
                     mtu: None,
                 })
+            }
+            LinkEnd::Wire { .. } if let Some(pod) = self.uncollected_pod(ns, &packet) => {
+                let why = format!("pod {pod}: its network namespace was not collected");
+                w.add(Level::Warning, format!("cannot check {why}"));
+                BranchEnd::Unknown { why }
             }
             LinkEnd::Wire {
                 netns: out_ns,
@@ -1017,6 +1022,22 @@ impl Walker<'_> {
         if stack.is_local(packet.dst) || stack.absent("routes").is_err() {
             return None;
         }
+        if stack.interfaces().iter().all(|i| i.kind == "loopback") {
+            // Nothing but lo: the pair was deleted, which the node did (its
+            // end went with it).
+            return Some((
+                HopId {
+                    kind: NodeKind::Node,
+                    id: pod.node.clone(),
+                },
+                format!(
+                    "pod {} has address {} in the cluster, but its network namespace has no eth0 (no device but lo): its veth pair is missing on node {}",
+                    pod.id(),
+                    packet.dst,
+                    pod.node
+                ),
+            ));
+        }
         let held: Vec<String> = stack
             .interfaces()
             .iter()
@@ -1191,6 +1212,24 @@ pub(crate) fn underlay_decision(
 
 /// File the link layer's decisions under the pipeline decision they follow.
 fn note_link(w: &mut KernelWalk, netns: &str, f: &Forwarded, steps: &[LinkStep]) {
+    for s in steps {
+        if let LinkStep::Resolved {
+            dev,
+            ip,
+            by,
+            was: Some(state),
+        } = s
+        {
+            // The kernel asks again and gets an answer: the entry tells of
+            // an earlier loss, not of this packet's fate.
+            w.add(
+                Level::Warning,
+                format!(
+                    "{netns}'s neighbour entry for {ip} on {dev} is {state}: ARP went unanswered when last tried; the kernel asks again for the next packet ({by}), but if it keeps failing, something between them drops ARP"
+                ),
+            );
+        }
+    }
     let oif = f_oif(f);
     if let Some(d) = w
         .decisions

@@ -81,8 +81,15 @@ pub enum LinkStep {
     Device { dev: String, kind: String, mtu: u32 },
     /// The neighbour entry that gave the next hop's link-layer address.
     Neighbour(Neighbour),
-    /// No neighbour entry: the address is resolved by ARP; who answers.
-    Resolved { dev: String, ip: Ipv4Addr, by: String },
+    /// No usable neighbour entry: the address is resolved by ARP; who
+    /// answers. `was`: the state of the entry the dump holds when it is one
+    /// the kernel asks again for (FAILED, INCOMPLETE).
+    Resolved {
+        dev: String,
+        ip: Ipv4Addr,
+        by: String,
+        was: Option<String>,
+    },
     /// The FDB entry that decided.
     Fdb(FdbEntry),
     /// The far end of a veth.
@@ -112,7 +119,13 @@ impl fmt::Display for LinkStep {
                     .unwrap_or_default(),
                 n.state
             ),
-            LinkStep::Resolved { dev, ip, by } => write!(f, "ARP for {ip} on {dev}: {by}"),
+            LinkStep::Resolved { dev, ip, by, was: None } => write!(f, "ARP for {ip} on {dev}: {by}"),
+            LinkStep::Resolved {
+                dev,
+                ip,
+                by,
+                was: Some(state),
+            } => write!(f, "ARP for {ip} on {dev} (the entry was {state}, asked again): {by}"),
             LinkStep::Fdb(e) => write!(f, "fdb {}", fdb_text(e)),
             LinkStep::VethPeer { netns, dev } => write!(f, "veth peer {dev} in {netns}"),
             LinkStep::BridgePort { bridge, port } => write!(f, "bridge {bridge} port {port}"),
@@ -235,8 +248,54 @@ pub struct Frame<'a> {
     pub ingress_port: Option<&'a str>,
 }
 
-/// Follow a transmitted frame one link further.
+/// A neighbour entry the kernel does not use as it is but resolves again.
+fn unresolved(n: &Neighbour) -> bool {
+    matches!(n.state.as_str(), "FAILED" | "INCOMPLETE")
+}
+
+/// Follow a transmitted frame one link further. Where the dump holds a
+/// FAILED or INCOMPLETE entry for the next hop, the kernel asks again: the
+/// answer (or why none comes) decides, and the entry's state is noted.
 pub fn carry(stacks: &Netstacks, frame: &Frame) -> Vec<Carriage> {
+    let mut out = carry_frame(stacks, frame);
+    let stale = stacks
+        .netns(frame.from)
+        .ok()
+        .and_then(|s| s.neighbour(frame.oif, frame.next_hop).ok().flatten())
+        .filter(|n| unresolved(n));
+    if let Some(n) = stale {
+        for c in &mut out {
+            let mut noted = false;
+            for step in &mut c.steps {
+                if let LinkStep::Resolved { ip, was, .. } = step
+                    && *ip == frame.next_hop
+                {
+                    *was = Some(n.state.clone());
+                    noted = true;
+                }
+            }
+            if !noted && !matches!(c.end, LinkEnd::Dropped(_)) {
+                c.steps.push(LinkStep::Resolved {
+                    dev: frame.oif.to_string(),
+                    ip: frame.next_hop,
+                    by: "asked again on the link".into(),
+                    was: Some(n.state.clone()),
+                });
+            }
+            if let LinkEnd::Dropped(d) = &mut c.end
+                && d.kind != "unavailable"
+            {
+                d.message = format!(
+                    "{}'s neighbour entry for {} on {} is {}, and asked again: {}",
+                    frame.from, frame.next_hop, frame.oif, n.state, d.message
+                );
+            }
+        }
+    }
+    out
+}
+
+fn carry_frame(stacks: &Netstacks, frame: &Frame) -> Vec<Carriage> {
     let stack = match stacks.netns(frame.from) {
         Ok(s) => s,
         Err(e) => return vec![unavailable(vec![], &e)],
@@ -306,8 +365,8 @@ fn unavailable(steps: Vec<LinkStep>, e: &NetstackError) -> Carriage {
 }
 
 /// The neighbour entry for `ip` on `dev`: `Ok(Some)` usable, `Ok(None)`
-/// none (resolution by ARP), `Err` one that cannot be used (FAILED,
-/// INCOMPLETE, no address).
+/// none or one the kernel resolves again (FAILED, INCOMPLETE: by ARP), `Err`
+/// one that cannot be used (no address) or not collected.
 fn neighbour<'s>(
     stack: &'s Netstack,
     from: &NetnsId,
@@ -325,14 +384,9 @@ fn neighbour<'s>(
         }
     };
     match n {
-        Some(n) if matches!(n.state.as_str(), "FAILED" | "INCOMPLETE") => Err(LinkDrop {
-            kind: "neighbour",
-            message: format!(
-                "{from}'s neighbour entry for {ip} on {dev} is {}: nothing answers ARP for {ip}, so the frame cannot be addressed",
-                n.state
-            ),
-            about: None,
-        }),
+        // The kernel asks again for such an entry when a packet needs it
+        // (`carry` says what the dump's entry was).
+        Some(n) if unresolved(n) => Ok(None),
         Some(n) if n.lladdr.is_none() && n.state != "NOARP" => Err(LinkDrop {
             kind: "neighbour",
             message: format!(
@@ -362,6 +416,23 @@ fn answers_arp(stack: &Netstack, dev: &str, ip: Ipv4Addr) -> Result<String, Stri
             .unwrap_or_else(|| "not collected".into());
         return Err(format!(
             "{} neither holds {ip} nor proxies ARP on {dev} (net.ipv4.conf.{dev}.proxy_arp is {value})",
+            stack.label
+        ));
+    }
+    // arp_process answers for another host only where the device forwards.
+    let forwarding = stack
+        .sysctl(&format!("net.ipv4.conf.{dev}.forwarding"))
+        .map(|v| (format!("net.ipv4.conf.{dev}.forwarding"), v))
+        .or_else(|| {
+            stack
+                .sysctl("net.ipv4.ip_forward")
+                .map(|v| ("net.ipv4.ip_forward".to_string(), v))
+        });
+    if let Some((key, value)) = forwarding
+        && value.trim() == "0"
+    {
+        return Err(format!(
+            "{} proxies ARP on {dev} but does not forward ({key} is 0), so it does not answer for {ip}",
             stack.label
         ));
     }
@@ -449,10 +520,14 @@ fn over_veth(
 ) -> Carriage {
     let (to, peer_stack, peer) = match veth_peer(stacks, frame.from, dev) {
         Ok(Some(p)) => p,
-        Ok(None) if matches!(frame.from, NetnsId::Node(_)) && !dev.addresses.is_empty() => {
-            // A node's addressed uplink that is a veth (a kind or VM-in-netns
-            // node, whose eth0's peer lives in the machine hosting it): its
-            // far end is the network between the nodes.
+        Ok(None)
+            if matches!(frame.from, NetnsId::Node(_))
+                && (!dev.addresses.is_empty() || dev.peer_netnsid.is_some() && dev.master.is_none()) =>
+        {
+            // A node's uplink that is a veth (a kind or VM-in-netns node,
+            // whose eth0's peer lives in the machine hosting it): its far end
+            // is the network between the nodes. (A pod whose netns was not
+            // collected is told apart by the walk, which knows the pods.)
             return Carriage::to(
                 steps,
                 LinkEnd::Wire {
@@ -560,6 +635,7 @@ fn resolve_on_bridge(
             dev: dev.name.clone(),
             ip: frame.next_hop,
             by,
+            was: None,
         });
         return Ok(());
     }
@@ -578,6 +654,7 @@ fn resolve_on_bridge(
                 dev: dev.name.clone(),
                 ip: frame.next_hop,
                 by,
+                was: None,
             });
             Ok(())
         }
@@ -616,6 +693,7 @@ fn resolve(
                     dev: dev.name.clone(),
                     ip: frame.next_hop,
                     by,
+                    was: None,
                 });
                 Ok(())
             }
@@ -681,6 +759,7 @@ fn over_bridge(
                     dev: bridge.name.clone(),
                     ip: frame.next_hop,
                     by,
+                    was: None,
                 });
                 p
             }
