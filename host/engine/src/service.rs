@@ -331,6 +331,13 @@ pub fn cross_check(
     check_translations(view, node, packet, &model, &seen, Some(rules))
 }
 
+/// kube-proxy's per-Service chains (cluster, local and external traffic).
+fn is_service_chain(chain: &str) -> bool {
+    ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-"]
+        .iter()
+        .any(|p| chain.starts_with(p))
+}
+
 /// The translations the rules did (`seen`: each branch's packet after the
 /// nat hook, with the rules it met) against the model.
 fn check_translations(
@@ -352,9 +359,23 @@ fn check_translations(
     }
     let mut translated: Vec<(Packet, &Vec<RuleHit>)> = Vec::new();
     let mut untranslated = 0;
+    // The Service chain an untranslated branch went through and left.
+    let mut fell_through: Option<&str> = None;
     for (p, trace) in seen {
         if (p.dst, p.dport) == (packet.dst, packet.dport) {
             untranslated += 1;
+            fell_through = fell_through.or_else(|| {
+                // The last nat rule in a Service chain, or the jump into one
+                // (no rule inside matched).
+                trace.iter().rev().filter(|h| h.table == "nat").find_map(|h| {
+                    if is_service_chain(&h.chain) {
+                        return Some(h.chain.as_str());
+                    }
+                    let mut words = h.rule.split_whitespace();
+                    words.find(|w| *w == "-j")?;
+                    words.next().filter(|t| is_service_chain(t))
+                })
+            });
         } else if !translated
             .iter()
             .any(|(q, _)| (q.dst, q.dport) == (p.dst, p.dport))
@@ -376,10 +397,26 @@ fn check_translations(
         return findings;
     }
     if untranslated > 0 {
+        let chain = fell_through
+            .map(|c| format!("its chain {c}"))
+            .unwrap_or_else(|| "its chain".into());
+        // The endpoints no rule of the chain sends to are what its missing
+        // rule was for.
+        let missed: Vec<String> = model
+            .backends
+            .iter()
+            .filter(|b| !translated.iter().any(|(p, _)| p.dst == b.endpoint))
+            .map(|b| format!("{}:{}", b.endpoint, b.packet.dport))
+            .collect();
+        let missed = if missed.is_empty() {
+            String::new()
+        } else {
+            format!("; no rule sends to ready endpoint {}", missed.join(", "))
+        };
         findings.push((
             Level::Fatal,
             format!(
-                "node {node}'s rules for Service {svc_name} let some new connections fall through without DNAT (no rule catches the last statistic branch): those reach no backend",
+                "node {node}'s rules for Service {svc_name} let some new connections fall through {chain} without DNAT: no rule catches its last statistic branch{missed}, so those reach no backend",
             ),
         ));
     }
@@ -432,15 +469,34 @@ fn check_translations(
                 hit.push(b.endpoint);
                 if let Some((a, t)) = mismatch {
                     let hairpin = packet.src == p.dst;
+                    // kube-proxy marked it because the reply must come back
+                    // through this node; nothing else masqueraded it, and
+                    // the backend answers from another node.
+                    let marked = trace.iter().any(|h| h.rule.contains("-j KUBE-MARK-MASQ"));
+                    let remote = view
+                        .pod_by_ip(p.dst)
+                        .is_some_and(|pod| pod.node != node && !pod.host_network);
+                    let bypassed = marked && p.src == packet.src && remote;
+                    let (level, why) = if hairpin {
+                        (
+                            Level::Fatal,
+                            " (this hairpin flow's reply bypasses the Service and the client drops it)".to_string(),
+                        )
+                    } else if bypassed {
+                        (
+                            Level::Critical,
+                            format!(
+                                " (this flow to {}:{} leaves unmasqueraded, so the backend's node answers {} directly, bypassing this node's un-DNAT, and the client drops the reply)",
+                                p.dst, p.dport, packet.src
+                            ),
+                        )
+                    } else {
+                        (Level::Warning, String::new())
+                    };
                     findings.push((
-                        if hairpin { Level::Fatal } else { Level::Warning },
+                        level,
                         format!(
-                            "node {node}: KUBE-MARK-MASQ sets mark {a:#x} but KUBE-POSTROUTING masquerades packets marked {t:#x}, so traffic kube-proxy marks for masquerade is not masqueraded{}",
-                            if hairpin {
-                                " (this hairpin flow's reply bypasses the Service and the client drops it)"
-                            } else {
-                                ""
-                            }
+                            "node {node}: KUBE-MARK-MASQ sets mark {a:#x} but KUBE-POSTROUTING masquerades packets marked {t:#x}, so traffic kube-proxy marks for masquerade is not masqueraded{why}"
                         ),
                     ));
                 }
@@ -452,8 +508,8 @@ fn check_translations(
             findings.push((
                 Level::Warning,
                 format!(
-                    "ready endpoint {} of Service {svc_name} has no rule on node {node}: it gets no traffic from this node (kube-proxy not synced)",
-                    b.endpoint
+                    "ready endpoint {}:{} of Service {svc_name} has no rule on node {node}: it gets no traffic from this node (kube-proxy not synced)",
+                    b.endpoint, b.packet.dport
                 ),
             ));
         }
