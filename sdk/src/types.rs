@@ -194,6 +194,8 @@ pub struct Packet {
     /// The size in bytes of the (inner) IP packet: full-size, as large as
     /// the path's ends let it; 0 when not known.
     pub size: u32,
+    /// For ICMP: the message's (type, code); None: not known.
+    pub icmp: Option<(u8, u8)>,
 }
 
 impl Packet {
@@ -455,6 +457,7 @@ pub struct Link {
 ///     reply: false,
 ///     tos: 0,
 ///     size: 0,
+///     icmp: None,
 /// };
 ///
 /// // The node sends the packet to node-2 over the underlay, leaving by eth0.
@@ -709,6 +712,7 @@ pub(crate) fn packet_from(p: &wt::Packet) -> Result<Packet> {
         reply: p.reply,
         tos: p.tos,
         size: p.size,
+        icmp: p.icmp.map(|m| (m.type_, m.code)),
     })
 }
 
@@ -730,6 +734,7 @@ pub(crate) fn packet_to(p: &Packet) -> wt::Packet {
         reply: p.reply,
         tos: p.tos,
         size: p.size,
+        icmp: p.icmp.map(|(type_, code)| wt::IcmpMessage { type_, code }),
     }
 }
 
@@ -957,6 +962,7 @@ mod tests {
             reply: true,
             tos: 0x10,
             size: 1450,
+            icmp: None,
         };
         assert_eq!(packet_from(&packet_to(&p)).unwrap(), p);
         let s = settings_from(&wc::Settings {

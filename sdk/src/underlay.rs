@@ -17,6 +17,8 @@
 //!     encap: None,
 //!     reply: false,
 //!     tos: 0,
+//!     size: 0,
+//!     icmp: None,
 //! };
 //! assert_eq!(Flow::of(&inner).sport, Port::Ephemeral);
 //! let outer = Packet {

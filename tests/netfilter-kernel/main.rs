@@ -145,6 +145,7 @@ fn run_corpus(
                 reply: false,
                 tos: 0,
                 size: 0,
+                icmp: None,
             };
             let kernel = probe::send(
                 &probe::Send {

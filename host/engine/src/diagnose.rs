@@ -175,6 +175,7 @@ fn reversed(p: &Packet) -> Packet {
         reply: true,
         tos: 0,
         size: 0,
+        icmp: None,
     }
 }
 
@@ -185,7 +186,7 @@ struct Item {
     seen: HashSet<(HopId, Packet)>,
     start: HopId,
     /// The devices the packet left each net-node by so far, with their MTUs.
-    mtus: Vec<(HopId, String, u32)>,
+    mtus: Vec<MtuLimit>,
 }
 
 /// Failed extension calls after which a diagnosis stops: each branch a
@@ -419,6 +420,7 @@ impl<'a> Diagnosis<'a> {
             reply: false,
             tos: 0,
             size: 0,
+            icmp: None,
         };
         let delivered = self.walk(&source, request, Direction::Request);
         if delivered.is_empty() {
@@ -813,7 +815,7 @@ impl<'a> Diagnosis<'a> {
     fn check_mtu(
         &mut self,
         dir: Direction,
-        mtus: &[(HopId, String, u32)],
+        mtus: &[MtuLimit],
         packet: &Packet,
         recv_mtu: Option<u32>,
     ) {
@@ -826,21 +828,104 @@ impl<'a> Diagnosis<'a> {
         if size == 0 {
             return;
         }
-        let Some((hop, dev, mtu)) = mtus
+        let Some(limit) = mtus
             .iter()
-            .filter(|(_, _, m)| *m < size)
-            .min_by_key(|(_, _, m)| *m)
+            .filter(|l| l.mtu < size)
+            .min_by_key(|l| l.mtu)
+            .cloned()
         else {
             return;
         };
-        self.trace.suspect(
-            Some(hop),
-            Level::Warning,
-            format!(
-                "full-size packets of the {} ({size} bytes) are larger than the MTU {mtu} of {dev} on {hop}: the kernel drops them there and answers with ICMP fragmentation-needed, so path-MTU discovery must shrink them (an extra round trip); where that ICMP error cannot come back, large transfers stall",
-                direction_name(dir)
-            ),
+        let MtuLimit { at, dev, mtu, src } = &limit;
+        let too_big = format!(
+            "full-size packets of the {} ({size} bytes) are larger than the MTU {mtu} of {dev} on {at}",
+            direction_name(dir)
         );
+        match self.icmp_error_dropped(at, *src) {
+            Err(e) => self.trace.suspect(
+                Some(at),
+                Level::Warning,
+                format!(
+                    "{too_big}: the kernel answers with ICMP fragmentation-needed, but whether it gets back to {src} cannot be walked ({e})"
+                ),
+            ),
+            Ok(None) => self.trace.suspect(
+                Some(at),
+                Level::Warning,
+                format!(
+                    "{too_big}: the kernel drops them there and answers with ICMP fragmentation-needed, which gets back to {src}, so path-MTU discovery shrinks them (an extra round trip)"
+                ),
+            ),
+            Ok(Some((drop_at, cause))) => self.trace.suspect(
+                Some(&drop_at),
+                Level::Critical,
+                format!(
+                    "{too_big}, and the ICMP fragmentation-needed {at} answers them with never reaches {src}: {cause}. Path-MTU discovery cannot shrink them, so large transfers stall (handshakes and small requests still pass)"
+                ),
+            ),
+        }
+    }
+
+    /// Walk the ICMP fragmentation-needed that `from` sends to `to` through
+    /// the kernels on its way, as the packets of the flow were walked (its
+    /// source address the route's, conntrack RELATED). Where it is dropped,
+    /// and why; None when it arrives (or the walk cannot tell).
+    fn icmp_error_dropped(
+        &mut self,
+        from: &HopId,
+        to: std::net::Ipv4Addr,
+    ) -> Result<Option<(HopId, String)>, CallError> {
+        let error = Packet {
+            src: std::net::Ipv4Addr::UNSPECIFIED,
+            sport: 0,
+            dst: to,
+            dport: 0,
+            protocol: Protocol::Icmp,
+            mark: 0,
+            encap: None,
+            reply: false,
+            tos: 0,
+            // The error quotes the IP header and 8 bytes of the packet.
+            size: 56,
+            icmp: Some(crate::packet::Icmp::FRAG_NEEDED),
+        };
+        let mut at = from.clone();
+        let mut arrival = Arrival::originated(error);
+        for _ in 0..MAX_HOPS {
+            if at.kind == NodeKind::External {
+                return Ok(None);
+            }
+            let walk = Walker {
+                facts: self.facts,
+                plugin: &mut *self.plugin,
+            }
+            .walk(&at, &arrival)?;
+            let mut next = None;
+            let mut dropped = None;
+            for b in &walk.branches {
+                match &b.end {
+                    BranchEnd::Delivered { .. } | BranchEnd::Unknown { .. } => return Ok(None),
+                    BranchEnd::Dropped { cause, .. } => {
+                        dropped.get_or_insert_with(|| (at.clone(), cause.clone()));
+                    }
+                    BranchEnd::Sent(tx) => {
+                        next.get_or_insert_with(|| tx.clone());
+                    }
+                }
+            }
+            match (dropped, next) {
+                (Some(d), _) => return Ok(Some(d)),
+                (None, Some(tx)) => {
+                    arrival = Arrival {
+                        sender: Some(at.clone()),
+                        ..Arrival::over(&tx)
+                    };
+                    at = tx.next;
+                }
+                (None, None) => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     /// File what the pipeline decided during the last step under `at`
@@ -1240,10 +1325,25 @@ fn step_of(walk: KernelWalk, answer: HopAnswer) -> (Step, Vec<(Packet, String)>)
 }
 
 /// The device `tx` left `from` by, with its MTU.
-fn mtu_of(from: &HopId, tx: &Tx) -> Vec<(HopId, String, u32)> {
+/// The smallest MTU a packet met leaving one net-node.
+#[derive(Debug, Clone)]
+struct MtuLimit {
+    at: HopId,
+    dev: String,
+    mtu: u32,
+    /// The packet's source there: where the ICMP error goes.
+    src: std::net::Ipv4Addr,
+}
+
+fn mtu_of(from: &HopId, tx: &Tx) -> Vec<MtuLimit> {
     tx.mtu
         .iter()
-        .map(|(dev, mtu)| (from.clone(), dev.clone(), *mtu))
+        .map(|(dev, mtu)| MtuLimit {
+            at: from.clone(),
+            dev: dev.clone(),
+            mtu: *mtu,
+            src: tx.packet.src,
+        })
         .collect()
 }
 

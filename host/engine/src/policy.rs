@@ -278,6 +278,7 @@ mod tests {
             reply: false,
             tos: 0,
             size: 0,
+            icmp: None,
         };
         let v = check.at_pod(&facts, Some("y/a"), &p, "x/a");
         v.into_iter()

@@ -1294,7 +1294,13 @@ fn route_of(w: &KernelWalk) -> Option<String> {
 
 /// `request` or `reply`.
 pub fn direction(p: &Packet) -> &'static str {
-    if p.reply { "reply" } else { "request" }
+    if p.icmp.is_some_and(|m| m.is_error()) {
+        "ICMP error"
+    } else if p.reply {
+        "reply"
+    } else {
+        "request"
+    }
 }
 
 /// Checks every pod's own netns gets: its loopback.

@@ -36,6 +36,7 @@ fn exercise(input: &str) {
         encap: None,
         reply: false,
         size: 0,
+        icmp: None,
     };
     let sets = IpsetStore::parse(input).unwrap_or_default();
     for name in input

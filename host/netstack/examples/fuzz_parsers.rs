@@ -358,6 +358,7 @@ fn packet(protocol: Protocol) -> Packet {
         reply: false,
         tos: 0,
         size: 0,
+        icmp: None,
     }
 }
 

@@ -1045,6 +1045,7 @@ fn over_vxlan(
                 reply: false,
                 tos: 0,
                 size: frame.packet.size + VXLAN_OVERHEAD,
+                icmp: None,
             };
             steps.push(LinkStep::Encapsulate {
                 dev: dev.name.clone(),
@@ -1169,6 +1170,7 @@ fn over_wireguard(frame: &Frame, dev: &Interface, steps: Vec<LinkStep>) -> Carri
         reply: frame.packet.reply,
         tos: 0,
         size: frame.packet.size + WIREGUARD_OVERHEAD,
+        icmp: None,
     };
     let mut steps = steps;
     steps.push(LinkStep::Other(format!(
@@ -1227,6 +1229,7 @@ fn encapsulated(
         reply: frame.packet.reply,
         tos: 0,
         size: frame.packet.size + IPIP_OVERHEAD,
+        icmp: None,
     };
     steps.push(LinkStep::Encapsulate {
         dev: dev.name.clone(),
@@ -1466,6 +1469,7 @@ pub fn outer_of(packet: &Packet) -> Option<Packet> {
         reply: packet.reply && e.kind != EncapKind::Vxlan,
         tos: 0,
         size: packet.size + overhead,
+        icmp: None,
     })
 }
 

@@ -113,6 +113,43 @@ pub struct Packet {
     /// packets, as large as the path's ends let it; 0 when not known.
     #[serde(skip_serializing_if = "is_zero32")]
     pub size: u32,
+    /// For ICMP: the message's type and code; None: not known (any type).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<Icmp>,
+}
+
+/// An ICMP message's type and code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Icmp {
+    #[serde(rename = "type")]
+    pub kind: u8,
+    pub code: u8,
+}
+
+impl Icmp {
+    /// Destination unreachable, fragmentation needed (RFC 1191): what a
+    /// router answers a DF packet larger than the next link's MTU with.
+    pub const FRAG_NEEDED: Icmp = Icmp { kind: 3, code: 4 };
+
+    /// An error message (destination unreachable, source quench, redirect,
+    /// time exceeded, parameter problem): conntrack files it as RELATED to
+    /// the connection whose header it quotes.
+    pub fn is_error(self) -> bool {
+        matches!(self.kind, 3 | 4 | 5 | 11 | 12)
+    }
+
+    /// As iptables names it (`--icmp-type`), else `type/code`.
+    pub fn name(self) -> String {
+        match (self.kind, self.code) {
+            (0, 0) => "echo-reply".into(),
+            (8, 0) => "echo-request".into(),
+            (3, 4) => "fragmentation-needed".into(),
+            (3, 3) => "port-unreachable".into(),
+            (3, 1) => "host-unreachable".into(),
+            (11, 0) => "ttl-zero-during-transit".into(),
+            (k, c) => format!("{k}/{c}"),
+        }
+    }
 }
 
 fn is_zero32(v: &u32) -> bool {
@@ -126,6 +163,9 @@ fn is_zero(v: &u8) -> bool {
 impl Packet {
     /// The 5-tuple with ports, e.g. `10.244.1.5:40000 -> 10.96.0.10:80/tcp`.
     pub fn tuple(&self) -> String {
+        if let Some(m) = self.icmp {
+            return format!("{} -> {} icmp {}", self.src, self.dst, m.name());
+        }
         format!(
             "{}:{} -> {}:{}/{}",
             self.src, self.sport, self.dst, self.dport, self.protocol

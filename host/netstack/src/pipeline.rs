@@ -957,6 +957,7 @@ mod tests {
             reply: false,
             tos: 0,
             size: 0,
+            icmp: None,
         }
     }
 

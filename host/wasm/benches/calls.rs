@@ -130,6 +130,7 @@ fn main() {
         encap: None,
         reply: false,
         tos: 0,
+        icmp: None,
     };
     let before = plugin.state().import_calls;
     plugin.pod_send(&pod, node_ip, &packet).expect("pod-send");

@@ -115,6 +115,7 @@ pub fn packet_to(p: &Packet) -> wt::Packet {
         reply: p.reply,
         tos: p.tos,
         size: p.size,
+        icmp: p.icmp.map(|m| wt::IcmpMessage { type_: m.kind, code: m.code }),
     }
 }
 
@@ -139,6 +140,7 @@ pub fn packet_from(p: &wt::Packet) -> Result<Packet, String> {
         reply: p.reply,
         tos: p.tos,
         size: p.size,
+        icmp: p.icmp.map(|m| skoop_engine::packet::Icmp { kind: m.type_, code: m.code }),
     })
 }
 

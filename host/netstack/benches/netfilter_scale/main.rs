@@ -56,6 +56,7 @@ fn trace(rules: &Ruleset, sets: &IpsetStore, i: u32) -> usize {
         reply: false,
         tos: 0,
         size: 0,
+        icmp: None,
     };
     let mut delivered = 0;
     for o in netfilter::traverse(rules, sets, &Node, Hook::Prerouting, &p, Some("cni0"), None) {

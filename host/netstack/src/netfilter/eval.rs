@@ -161,7 +161,10 @@ impl<'r> Walk<'r, '_> {
                 return Stop::Done;
             };
             if st.frames.is_empty() {
-                let skip_nat = &*table.name == "nat" && (st.flow.packet.reply || st.flow.untracked);
+                let skip_nat = &*table.name == "nat"
+                    && (st.flow.packet.reply
+                        || st.flow.untracked
+                        || st.flow.packet.icmp.is_some_and(|m| m.is_error()));
                 match table.chain_index(self.chain_name) {
                     Some(ci) if !skip_nat => {
                         st.frames.push(Frame { chain: ci, pos: 0 });

@@ -205,8 +205,8 @@ pub(crate) enum CondKind {
         mask: u8,
         comp: u8,
     },
-    /// `--icmp-type`: the ICMP type of the flow is not modelled.
-    IcmpType,
+    /// `--icmp-type`: a type (255: any) and, when given, its code.
+    IcmpType { kind: u8, code: Option<u8> },
     Set(Box<SetMatch>),
     Mark {
         value: u32,
@@ -338,7 +338,10 @@ impl Flow {
         if self.untracked {
             return (CT_UNTRACKED, 0);
         }
-        let mut sure = if self.packet.reply {
+        let mut sure = if self.packet.icmp.is_some_and(|m| m.is_error()) {
+            // An ICMP error quoting the flow's header.
+            CT_RELATED
+        } else if self.packet.reply {
             CT_ESTABLISHED
         } else {
             CT_NEW
@@ -434,11 +437,15 @@ impl Cond {
                 }
                 yes_no(flow.tcp_flags() & mask == *comp)
             }
-            CondKind::IcmpType => {
+            CondKind::IcmpType { kind, code } => {
                 if p.protocol != Protocol::Icmp {
                     return CondResult::No;
                 }
-                CondResult::Unknown(Cow::Borrowed("ICMP type of the flow is not modelled"))
+                match p.icmp {
+                    _ if *kind == 255 => CondResult::Yes,
+                    Some(m) => yes_no(m.kind == *kind && code.is_none_or(|c| c == m.code)),
+                    None => CondResult::Unknown(Cow::Borrowed("the ICMP type of the flow is not known")),
+                }
             }
             CondKind::Set(m) => {
                 let (name, dirs) = (&m.name, &m.dirs);
@@ -1030,6 +1037,23 @@ mod tests {
         assert_eq!(ev("-p icmp --icmp-type echo-request", &icmp), Unknown);
         assert_eq!(ev("-m icmp --icmp-type 8", &pod()), N);
         assert_eq!(ev("-m icmp ! --icmp-type 8", &pod()), N);
+        // A known message matches by type, type/code and name (iptables-save
+        // prints `3/4`; `-p icmp -h` lists the names).
+        let frag = Packet {
+            icmp: Some(crate::packet::Icmp::FRAG_NEEDED),
+            ..icmp
+        };
+        assert_eq!(ev("-p icmp -m icmp --icmp-type 3/4", &frag), Y);
+        assert_eq!(ev("-p icmp -m icmp --icmp-type 3", &frag), Y);
+        assert_eq!(ev("-p icmp --icmp-type fragmentation-needed", &frag), Y);
+        assert_eq!(ev("-p icmp --icmp-type destination-unreachable", &frag), Y);
+        assert_eq!(ev("-p icmp --icmp-type port-unreachable", &frag), N);
+        assert_eq!(ev("-p icmp --icmp-type echo-request", &frag), N);
+        assert_eq!(ev("-p icmp -m icmp ! --icmp-type 3/4", &frag), N);
+        assert_eq!(ev("-p icmp --icmp-type any", &icmp), Y);
+        // An error quotes the flow: conntrack calls it RELATED, not NEW.
+        assert_eq!(ev("-m conntrack --ctstate RELATED,ESTABLISHED", &frag), Y);
+        assert_eq!(ev("-m conntrack --ctstate NEW", &frag), N);
     }
 
     #[test]

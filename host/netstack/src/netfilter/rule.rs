@@ -502,6 +502,60 @@ enum Handled {
     Cond(CondKind),
 }
 
+/// An `--icmp-type` value: a name as `iptables -p icmp -h` lists them, a
+/// type, or `type/code`. Type 255 is `any`.
+fn icmp_type(v: &str) -> Option<(u8, Option<u8>)> {
+    const NAMES: &[(&str, u8, Option<u8>)] = &[
+        ("any", 255, None),
+        ("echo-reply", 0, None),
+        ("pong", 0, None),
+        ("destination-unreachable", 3, None),
+        ("network-unreachable", 3, Some(0)),
+        ("host-unreachable", 3, Some(1)),
+        ("protocol-unreachable", 3, Some(2)),
+        ("port-unreachable", 3, Some(3)),
+        ("fragmentation-needed", 3, Some(4)),
+        ("source-route-failed", 3, Some(5)),
+        ("network-unknown", 3, Some(6)),
+        ("host-unknown", 3, Some(7)),
+        ("network-prohibited", 3, Some(9)),
+        ("host-prohibited", 3, Some(10)),
+        ("TOS-network-unreachable", 3, Some(11)),
+        ("TOS-host-unreachable", 3, Some(12)),
+        ("communication-prohibited", 3, Some(13)),
+        ("host-precedence-violation", 3, Some(14)),
+        ("precedence-cutoff", 3, Some(15)),
+        ("source-quench", 4, None),
+        ("redirect", 5, None),
+        ("network-redirect", 5, Some(0)),
+        ("host-redirect", 5, Some(1)),
+        ("TOS-network-redirect", 5, Some(2)),
+        ("TOS-host-redirect", 5, Some(3)),
+        ("echo-request", 8, None),
+        ("ping", 8, None),
+        ("router-advertisement", 9, None),
+        ("router-solicitation", 10, None),
+        ("time-exceeded", 11, None),
+        ("ttl-exceeded", 11, None),
+        ("ttl-zero-during-transit", 11, Some(0)),
+        ("ttl-zero-during-reassembly", 11, Some(1)),
+        ("parameter-problem", 12, None),
+        ("ip-header-bad", 12, Some(0)),
+        ("required-option-missing", 12, Some(1)),
+        ("timestamp-request", 13, None),
+        ("timestamp-reply", 14, None),
+        ("address-mask-request", 17, None),
+        ("address-mask-reply", 18, None),
+    ];
+    if let Some((_, kind, code)) = NAMES.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(v)) {
+        return Some((*kind, *code));
+    }
+    match v.split_once('/') {
+        Some((t, c)) => Some((t.parse().ok()?, Some(c.parse().ok()?))),
+        None => Some((v.parse().ok()?, None)),
+    }
+}
+
 fn module_cond(
     m: Module,
     opt: &str,
@@ -541,7 +595,10 @@ fn module_cond(
             mask: TCP_SYN | TCP_RST | TCP_ACK | TCP_FIN,
             comp: TCP_SYN,
         }),
-        (Module::Icmp, "--icmp-type") => Handled::Cond(CondKind::IcmpType),
+        (Module::Icmp, "--icmp-type") => match one.and_then(icmp_type) {
+            Some((kind, code)) => Handled::Cond(CondKind::IcmpType { kind, code }),
+            None => bad(),
+        },
         (
             Module::Multiport,
             "--sports" | "--source-ports" | "--dports" | "--destination-ports" | "--ports",

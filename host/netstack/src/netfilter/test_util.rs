@@ -96,6 +96,7 @@ pub(crate) fn packet(proto: Protocol, src: &str, sport: u16, dst: &str, dport: u
         reply: false,
         tos: 0,
         size: 0,
+        icmp: None,
     }
 }
 
