@@ -200,6 +200,7 @@ impl Sim<'_> {
             l2_next_hop: None,
             tos: 0,
             stand_in: Vec::new(),
+            ct_invalid: false,
         };
         self.walk(&q)
             .iter()
@@ -213,6 +214,7 @@ impl Sim<'_> {
             l2_next_hop: None,
             tos: 0,
             stand_in: Vec::new(),
+            ct_invalid: false,
         };
         for o in self.walk(&q) {
             let p4 = o.packet;

@@ -210,6 +210,10 @@ pub struct Diagnosis<'a> {
     pending_decisions: Vec<Decision>,
     /// The nftables-mode warning was given.
     nftables_warned: bool,
+    /// Every arrival at a net-node, by direction: where each direction's
+    /// packets pass (a node seeing only one of them finds later packets
+    /// INVALID).
+    arrivals: Vec<(Direction, HopId, Tx)>,
 }
 
 /// Where the flow starts: a pod, or a node (also for host-network pods, and
@@ -283,6 +287,7 @@ impl<'a> Diagnosis<'a> {
             entries: Vec::new(),
             pending_decisions: Vec::new(),
             nftables_warned: false,
+            arrivals: Vec::new(),
         }
     }
 
@@ -433,8 +438,96 @@ impl<'a> Diagnosis<'a> {
             self.check_policy(&source, &hop, &packet, true);
             self.reply(&source, &hop, &packet, &request);
         }
+        if !self.given_up() {
+            self.check_one_way(&source);
+        }
         self.explain_silent_failures();
         self.trace
+    }
+
+    /// A TCP connection whose request and reply take different ways: a
+    /// node forwarding only one direction has the connection in conntrack in
+    /// a state the later packets are INVALID for — after the SYN for a node
+    /// that sees only the request, the SYN-ACK itself for one that sees only
+    /// the reply. Walk those packets there as INVALID; a rule dropping them
+    /// breaks the connection.
+    fn check_one_way(&mut self, source: &HopId) {
+        // Only a reply that gets back shows the way the connection takes;
+        // one dropped earlier is reported as such.
+        let replied = self
+            .trace
+            .branches
+            .iter()
+            .any(|b| b.direction == Direction::Reply && matches!(b.end, End::Delivered { .. }));
+        if !replied {
+            return;
+        }
+        let seen = |arrivals: &[(Direction, HopId, Tx)], d: Direction| -> Vec<HopId> {
+            let mut v: Vec<HopId> = Vec::new();
+            for (_, h, _) in arrivals.iter().filter(|(dir, _, _)| *dir == d) {
+                if !v.contains(h) {
+                    v.push(h.clone());
+                }
+            }
+            v
+        };
+        let request_hops = seen(&self.arrivals, Direction::Request);
+        let reply_hops = seen(&self.arrivals, Direction::Reply);
+        let mut checked: Vec<HopId> = Vec::new();
+        for (dir, at, tx) in self.arrivals.clone() {
+            let other = match dir {
+                Direction::Request => &reply_hops,
+                Direction::Reply => &request_hops,
+            };
+            if at.kind != NodeKind::Node
+                || tx.packet.protocol != Protocol::Tcp
+                || other.contains(&at)
+                || at == *source
+                || checked.contains(&at)
+            {
+                continue;
+            }
+            // The reply starts where the request was served.
+            let served_here = self.trace.branches.iter().any(|b| {
+                b.direction == Direction::Request
+                    && matches!(&b.end, End::Delivered { at: d } if *d == at)
+            });
+            if served_here {
+                continue;
+            }
+            checked.push(at.clone());
+            let arrival = Arrival {
+                ct_invalid: true,
+                ..Arrival::over(&tx)
+            };
+            let walk = Walker {
+                facts: self.facts,
+                plugin: &mut *self.plugin,
+            }
+            .walk(&at, &arrival);
+            let Ok(walk) = walk else { continue };
+            let cause = walk.branches.iter().find_map(|b| match &b.end {
+                BranchEnd::Dropped { kind, cause, .. } if kind == "netfilter" => Some(cause.clone()),
+                _ => None,
+            });
+            let Some(cause) = cause else { continue };
+            let others: Vec<String> = other
+                .iter()
+                .filter(|h| h.kind == NodeKind::Node)
+                .map(|h| h.id.clone())
+                .collect();
+            let message = match dir {
+                Direction::Request => format!(
+                    "{at} forwards the request but not its reply (the reply passes {}): its conntrack sees one direction, so the client's packets after the SYN are INVALID there, and {cause} — connections open but carry no data",
+                    if others.is_empty() { "no node".to_string() } else { others.join(", ") }
+                ),
+                Direction::Reply => format!(
+                    "{at} forwards the reply but never saw the request (the request passes {}): its conntrack finds the SYN-ACK INVALID, and {cause} — connections never open",
+                    if others.is_empty() { "no node".to_string() } else { others.join(", ") }
+                ),
+            };
+            self.trace.suspect(Some(&at), Level::Critical, message);
+        }
     }
 
     /// Start the reply at the net-node that served the request.
@@ -748,6 +841,7 @@ impl<'a> Diagnosis<'a> {
                 finish(&mut self.trace, &item, End::Loop { at });
                 continue;
             }
+            self.arrivals.push((dir, at.clone(), item.tx.clone()));
             let received = self.receive(&item.from, &item.tx);
             self.file_decisions(&at, dir);
             let (delivered_here, step) = match received {

@@ -40,6 +40,9 @@ pub struct Arrival {
     pub kind: Option<LinkKind>,
     /// The net-node that sent it.
     pub sender: Option<HopId>,
+    /// This net-node's conntrack finds the packet invalid for its
+    /// connection (it saw only the other direction): ctstate INVALID.
+    pub ct_invalid: bool,
 }
 
 impl Arrival {
@@ -52,6 +55,7 @@ impl Arrival {
             dst_mac: None,
             kind: None,
             sender: None,
+            ct_invalid: false,
         }
     }
 
@@ -64,6 +68,7 @@ impl Arrival {
             dst_mac: tx.dst_mac.clone(),
             kind: Some(tx.kind),
             sender: None,
+            ct_invalid: false,
         }
     }
 }
@@ -225,6 +230,7 @@ impl Walker<'_> {
                     l2_next_hop: arrival.l2_next_hop,
                     tos: 0,
                     stand_in: self.stand_in(&mut w, &ns, stack, &inner),
+                    ct_invalid: arrival.ct_invalid,
                 };
                 let passes = self.pass(&mut w, stack, &q);
                 for f in passes {
@@ -383,6 +389,7 @@ impl Walker<'_> {
                             };
                             let q = ForwardQuery {
                                 stand_in: self.stand_in(w, ns, stack, &inner),
+                                ct_invalid: arrival.ct_invalid,
                                 ..ForwardQuery::received(inner, &dev, None)
                             };
                             for g in self.pass(w, stack, &q) {

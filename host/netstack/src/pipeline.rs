@@ -67,6 +67,7 @@ impl CtEntry {
             ctmark: Some(self.mark),
             orig: Some(self.orig),
             untracked: false,
+            invalid: false,
         }
     }
 }
@@ -126,6 +127,10 @@ pub struct ForwardQuery {
     /// read): when the first nat hook leaves the destination unchanged, the
     /// packet is translated to each of these instead (a branch each).
     pub stand_in: Vec<Packet>,
+    /// Conntrack holds the packet's connection in a state it is invalid for
+    /// (a TCP segment after the handshake at a node that saw only this
+    /// direction): ctstate INVALID, no NAT.
+    pub ct_invalid: bool,
 }
 
 impl ForwardQuery {
@@ -137,6 +142,7 @@ impl ForwardQuery {
             l2_next_hop: None,
             tos: 0,
             stand_in: Vec::new(),
+            ct_invalid: false,
         }
     }
 
@@ -148,6 +154,7 @@ impl ForwardQuery {
             l2_next_hop,
             tos: 0,
             stand_in: Vec::new(),
+            ct_invalid: false,
         }
     }
 }
@@ -374,6 +381,10 @@ impl Netstack {
                 ..e.conn()
             },
             (None, None) => ConnState::at(first, &packet),
+        };
+        let conn = ConnState {
+            invalid: q.ct_invalid,
+            ..conn
         };
         let walk = Walk {
             packet,
@@ -1062,6 +1073,7 @@ COMMIT
             l2_next_hop: None,
             tos: 0,
             stand_in: Vec::new(),
+            ct_invalid: false,
         }
     }
 
@@ -1149,6 +1161,7 @@ COMMIT
                 l2_next_hop: None,
                 tos: 0,
                 stand_in: Vec::new(),
+                ct_invalid: false,
             },
         );
         assert!(matches!(own[0].fate, Fate::Transmit { .. }));
@@ -1338,6 +1351,7 @@ COMMIT
                 l2_next_hop: None,
                 tos: 0,
                 stand_in: Vec::new(),
+                ct_invalid: false,
             },
         );
         // OUTPUT DNAT re-routes: one backend over cni0, the other via node-2.

@@ -341,6 +341,7 @@ impl HostState {
                 .map_err(bad)?,
             tos: query.tos,
             stand_in: Vec::new(),
+            ct_invalid: false,
         };
         // A poisoned lock only means another call panicked; the table is still usable.
         let mut tables = facts

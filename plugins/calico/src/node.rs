@@ -560,8 +560,8 @@ impl<'a> Checks<'a> {
         };
         if owner.name != target.name {
             self.f.warning(format!(
-                "node {name} sends traffic for node {} through the VTEP of node {}",
-                target.name, owner.name
+                "node {name} sends traffic for node {} through the VTEP of node {} (`{}`): a detour",
+                target.name, owner.name, route.text
             ));
         }
         // The remote VTEP's MAC, from its own dump.

@@ -164,6 +164,7 @@ impl<'r> Walk<'r, '_> {
                 let skip_nat = &*table.name == "nat"
                     && (st.flow.packet.reply
                         || st.flow.untracked
+                        || st.flow.invalid
                         || st.flow.packet.icmp.is_some_and(|m| m.is_error()));
                 match table.chain_index(self.chain_name) {
                     Some(ci) if !skip_nat => {

@@ -287,6 +287,8 @@ pub(crate) struct Flow {
     pub snat: bool,
     /// NOTRACK / CT --notrack was applied.
     pub untracked: bool,
+    /// Conntrack finds the packet invalid for its connection's state.
+    pub invalid: bool,
     /// The connection mark, when known (0 for a new connection at its first hook).
     pub ctmark: Option<u32>,
     /// The connection's original-direction tuple, when known.
@@ -305,6 +307,7 @@ impl Flow {
             dnat: false,
             snat: false,
             untracked: conn.untracked,
+            invalid: conn.invalid,
             ctmark: conn.ctmark,
             orig: conn.orig,
             dnat_before: conn.dnat,
@@ -328,6 +331,7 @@ impl Flow {
             ctmark: self.ctmark,
             orig: self.orig,
             untracked: self.untracked,
+            invalid: self.invalid,
         }
     }
 }
@@ -337,6 +341,9 @@ impl Flow {
     fn ct_state(&self) -> (u8, u8) {
         if self.untracked {
             return (CT_UNTRACKED, 0);
+        }
+        if self.invalid {
+            return (CT_INVALID, 0);
         }
         let mut sure = if self.packet.icmp.is_some_and(|m| m.is_error()) {
             // An ICMP error quoting the flow's header.

@@ -140,6 +140,10 @@ pub struct ConnState {
     pub orig: Option<Packet>,
     /// NOTRACK / CT --notrack applied.
     pub untracked: bool,
+    /// Conntrack finds the packet invalid for its connection's state (a
+    /// node that saw only the other direction's packets): ctstate INVALID,
+    /// and no NAT.
+    pub invalid: bool,
 }
 
 impl ConnState {
@@ -158,6 +162,7 @@ impl ConnState {
                 ctmark: Some(0),
                 orig: Some(*packet),
                 untracked: false,
+                invalid: false,
             },
             _ => ConnState {
                 snat: Some(false),
