@@ -284,7 +284,6 @@ impl Findings {
         }
         Ok(())
     }
-
 }
 
 /// The name `ip route` uses for a route kind.

@@ -121,7 +121,9 @@ pub fn address_owner<T: CniPlugin>(ip: wt::IpAddress) -> Option<String> {
 }
 
 pub fn to_pod<T: CniPlugin>(node: wt::NodeInfo, walk: Walk, pod: wt::PodInfo) -> AnswerResult {
-    with_plugin::<T>(&walk, |p, w| p.to_pod(&node_from(&node)?, w, &pod_from(&pod)?))
+    with_plugin::<T>(&walk, |p, w| {
+        p.to_pod(&node_from(&node)?, w, &pod_from(&pod)?)
+    })
 }
 
 pub fn to_host<T: CniPlugin>(node: wt::NodeInfo, walk: Walk, target: wt::NodeInfo) -> AnswerResult {

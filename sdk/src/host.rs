@@ -618,10 +618,7 @@ impl Netns {
     /// The neighbour entries on `dev` (every device when None); IPv4 only.
     pub fn neighbours(&self, dev: Option<&str>) -> Result<Vec<Neighbour>> {
         let list = wn::neighbours(&self.inner, dev).map_err(error_from)?;
-        Ok(list
-            .iter()
-            .filter_map(|n| neighbour_from(n).ok())
-            .collect())
+        Ok(list.iter().filter_map(|n| neighbour_from(n).ok()).collect())
     }
 
     /// The neighbour entry for `ip` on `dev`.

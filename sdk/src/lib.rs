@@ -139,9 +139,9 @@ pub mod prelude {
     pub use crate::host::{self, Netns};
     pub use crate::meta::{StaticConfigKey, StaticCredentialsFile, StaticMetadata};
     pub use crate::types::{
-        ActionKind, EPHEMERAL_PORT, Encap, EncapKind, Level, Link, LinkKind, NetNode,
-        NetNodeKind, NetworkPlan, Node, NodeStep, Owner, Packet, Pod, Protocol, ProxyMode,
-        Service, ServicePort, Settings, Suspicion, Transmission,
+        ActionKind, EPHEMERAL_PORT, Encap, EncapKind, Level, Link, LinkKind, NetNode, NetNodeKind,
+        NetworkPlan, Node, NodeStep, Owner, Packet, Pod, Protocol, ProxyMode, Service, ServicePort,
+        Settings, Suspicion, Transmission,
     };
     pub use crate::underlay;
     pub use crate::veth_pod::VethPod;

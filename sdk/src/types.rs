@@ -779,7 +779,11 @@ pub(crate) fn service_from(s: &wt::ServiceInfo) -> Result<Service> {
         namespace: s.namespace.clone(),
         name: s.name.clone(),
         service_type: s.service_type.clone(),
-        cluster_ips: s.cluster_ips.iter().filter_map(|ip| ip_from(ip).ok()).collect(),
+        cluster_ips: s
+            .cluster_ips
+            .iter()
+            .filter_map(|ip| ip_from(ip).ok())
+            .collect(),
         ports: s
             .ports
             .iter()

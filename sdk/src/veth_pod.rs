@@ -59,7 +59,11 @@ impl VethPod {
         let node = pod.node.as_str();
         let what = format!("veth peer of pod {}", pod.id());
         let Some(index) = peer_index else {
-            f.fatal(format!("{} of pod {} has no veth peer", self.iface, pod.id()));
+            f.fatal(format!(
+                "{} of pod {} has no veth peer",
+                self.iface,
+                pod.id()
+            ));
             return Ok(None);
         };
         let Some(found) = f.tolerate(&what, Netns::node(node).interface_by_index(index))? else {

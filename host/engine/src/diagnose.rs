@@ -507,7 +507,9 @@ impl<'a> Diagnosis<'a> {
             .walk(&at, &arrival);
             let Ok(walk) = walk else { continue };
             let cause = walk.branches.iter().find_map(|b| match &b.end {
-                BranchEnd::Dropped { kind, cause, .. } if kind == "netfilter" => Some(cause.clone()),
+                BranchEnd::Dropped { kind, cause, .. } if kind == "netfilter" => {
+                    Some(cause.clone())
+                }
                 _ => None,
             });
             let Some(cause) = cause else { continue };
@@ -519,11 +521,19 @@ impl<'a> Diagnosis<'a> {
             let message = match dir {
                 Direction::Request => format!(
                     "{at} forwards the request but not its reply (the reply passes {}): its conntrack sees one direction, so the client's packets after the SYN are INVALID there, and {cause} — connections open but carry no data",
-                    if others.is_empty() { "no node".to_string() } else { others.join(", ") }
+                    if others.is_empty() {
+                        "no node".to_string()
+                    } else {
+                        others.join(", ")
+                    }
                 ),
                 Direction::Reply => format!(
                     "{at} forwards the reply but never saw the request (the request passes {}): its conntrack finds the SYN-ACK INVALID, and {cause} — connections never open",
-                    if others.is_empty() { "no node".to_string() } else { others.join(", ") }
+                    if others.is_empty() {
+                        "no node".to_string()
+                    } else {
+                        others.join(", ")
+                    }
                 ),
             };
             self.trace.suspect(Some(&at), Level::Critical, message);
@@ -1101,13 +1111,14 @@ impl<'a> Diagnosis<'a> {
         let mut transmissions = Vec::new();
         for n in nodes {
             let entry = self.plugin.underlay_from_outside(n, &packet)?;
-            self.pending_decisions.extend(crate::walk::underlay_decision(
-                "the outside",
-                "",
-                &format!("node {}", n.name),
-                &packet,
-                &entry,
-            ));
+            self.pending_decisions
+                .extend(crate::walk::underlay_decision(
+                    "the outside",
+                    "",
+                    &format!("node {}", n.name),
+                    &packet,
+                    &entry,
+                ));
             findings.extend(entry.findings);
             if let Some(p) = entry.packet
                 && p != packet
@@ -1121,7 +1132,11 @@ impl<'a> Diagnosis<'a> {
                     facts.netstacks.loaded_node(&n.name).and_then(|s| {
                         s.interfaces()
                             .iter()
-                            .find(|i| i.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+                            .find(|i| {
+                                i.mac
+                                    .as_deref()
+                                    .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+                            })
                             .map(|i| i.name.clone())
                     })
                 })
@@ -1243,10 +1258,7 @@ impl<'a> Diagnosis<'a> {
         self.facts.view.pods.get(&at.id).ok_or_else(|| CallError {
             extension: "skoop".into(),
             call: format!("pod {}", at.id),
-            failure: Failure::Malformed(format!(
-                "the packet was sent to an unknown pod {}",
-                at.id
-            )),
+            failure: Failure::Malformed(format!("the packet was sent to an unknown pod {}", at.id)),
         })
     }
 

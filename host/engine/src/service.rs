@@ -367,14 +367,18 @@ fn check_translations(
             fell_through = fell_through.or_else(|| {
                 // The last nat rule in a Service chain, or the jump into one
                 // (no rule inside matched).
-                trace.iter().rev().filter(|h| h.table == "nat").find_map(|h| {
-                    if is_service_chain(&h.chain) {
-                        return Some(h.chain.as_str());
-                    }
-                    let mut words = h.rule.split_whitespace();
-                    words.find(|w| *w == "-j")?;
-                    words.next().filter(|t| is_service_chain(t))
-                })
+                trace
+                    .iter()
+                    .rev()
+                    .filter(|h| h.table == "nat")
+                    .find_map(|h| {
+                        if is_service_chain(&h.chain) {
+                            return Some(h.chain.as_str());
+                        }
+                        let mut words = h.rule.split_whitespace();
+                        words.find(|w| *w == "-j")?;
+                        words.next().filter(|t| is_service_chain(t))
+                    })
             });
         } else if !translated
             .iter()
@@ -476,7 +480,13 @@ fn check_translations(
                     let remote = view
                         .pod_by_ip(p.dst)
                         .is_some_and(|pod| pod.node != node && !pod.host_network);
-                    let bypassed = marked && p.src == packet.src && remote;
+                    // A client on this node (its host network or its pods)
+                    // gets the reply through this node anyway.
+                    let client_here = view.node_by_ip(packet.src).is_some_and(|n| n.name == node)
+                        || view
+                            .pod_by_ip(packet.src)
+                            .is_some_and(|pod| pod.node == node);
+                    let bypassed = marked && p.src == packet.src && remote && !client_here;
                     let (level, why) = if hairpin {
                         (
                             Level::Fatal,

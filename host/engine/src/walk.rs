@@ -340,9 +340,12 @@ impl Walker<'_> {
                 _ => None,
             })
             .collect();
-        if hops.len() > 1 && hops.iter().any(|h| *h != hops[0])
+        if hops.len() > 1
+            && hops.iter().any(|h| *h != hops[0])
             && let Some(r) = out.iter().find_map(|f| f.route.as_ref())
-            && out.iter().all(|f| f.route.as_ref().is_none_or(|o| o.text == r.text))
+            && out
+                .iter()
+                .all(|f| f.route.as_ref().is_none_or(|o| o.text == r.text))
         {
             w.add(
                 Level::Info,
@@ -355,8 +358,7 @@ impl Walker<'_> {
                 ),
             );
         }
-        w.decisions
-            .extend(Decision::of(&stack.label, q, &out));
+        w.decisions.extend(Decision::of(&stack.label, q, &out));
         out
     }
 
@@ -424,7 +426,16 @@ impl Walker<'_> {
                         direction(&arrival.packet),
                         encap.src
                     );
-                    self.dropped(w, ns, stack, vec![f.clone()], vec![], &f, cause, Some(&what));
+                    self.dropped(
+                        w,
+                        ns,
+                        stack,
+                        vec![f.clone()],
+                        vec![],
+                        &f,
+                        cause,
+                        Some(&what),
+                    );
                 }
                 Fate::Transmit { .. } => {
                     // The outer packet is not for this netns: it is routed
@@ -504,17 +515,7 @@ impl Walker<'_> {
                     let mut steps = steps.clone();
                     steps.extend(c.steps.iter().cloned());
                     let mut mtus: Vec<(String, u32)> = mtu.clone().into_iter().collect();
-                    self.carried(
-                        w,
-                        ns,
-                        stack,
-                        &f,
-                        passes.clone(),
-                        steps,
-                        &mut mtus,
-                        c,
-                        depth,
-                    )?;
+                    self.carried(w, ns, stack, &f, passes.clone(), steps, &mut mtus, c, depth)?;
                 }
             }
         }
@@ -524,7 +525,12 @@ impl Walker<'_> {
     /// A reply a bridge forwards without br_netfilter is never seen by
     /// conntrack: the Service NAT its connection had is not undone, and the
     /// client's stack drops a reply from an address it never sent to.
-    fn bridged_without_conntrack(&self, w: &mut KernelWalk, stack: &Netstack, f: &Forwarded) -> bool {
+    fn bridged_without_conntrack(
+        &self,
+        w: &mut KernelWalk,
+        stack: &Netstack,
+        f: &Forwarded,
+    ) -> bool {
         if !(f.bridged && f.packet.reply) {
             return false;
         }
@@ -552,7 +558,11 @@ impl Walker<'_> {
                 "br_netfilter is not loaded on {} (no {key}): {why}",
                 stack.label
             ),
-            Some(v) => format!("sysctl {key} of {} is {}, must be 1: {why}", stack.label, v.trim()),
+            Some(v) => format!(
+                "sysctl {key} of {} is {}, must be 1: {why}",
+                stack.label,
+                v.trim()
+            ),
         };
         w.add(Level::Fatal, msg);
         true
@@ -634,7 +644,15 @@ impl Walker<'_> {
                 netns: out_ns,
                 oif,
                 next_hop,
-            } => match self.beyond_wire(w, &out_ns, &oif, next_hop, packet, LinkKind::Underlay, &steps)? {
+            } => match self.beyond_wire(
+                w,
+                &out_ns,
+                &oif,
+                next_hop,
+                packet,
+                LinkKind::Underlay,
+                &steps,
+            )? {
                 Ok(tx) => BranchEnd::Sent(tx),
                 Err(end) => end,
             },
@@ -647,7 +665,10 @@ impl Walker<'_> {
                 if depth >= MAX_PASSES {
                     w.add(
                         Level::Warning,
-                        format!("{}: tunnels nested too deep to follow at {}", stack.label, tunnel),
+                        format!(
+                            "{}: tunnels nested too deep to follow at {}",
+                            stack.label, tunnel
+                        ),
                     );
                     BranchEnd::Unknown {
                         why: "nested tunnels".into(),
@@ -730,17 +751,21 @@ impl Walker<'_> {
                                     }),
                                     ..inner
                                 };
-                                match self.beyond_wire(w, &out_ns, &oif, next_hop, carried, kind, &steps)? {
+                                match self.beyond_wire(
+                                    w, &out_ns, &oif, next_hop, carried, kind, &steps,
+                                )? {
                                     Ok(mut tx) => {
                                         tx.oif = Some(tunnel.to_string());
                                         tx.dst_mac = dst_mac.clone();
                                         BranchEnd::Sent(tx)
                                     }
-                                    Err(BranchEnd::Dropped { kind, cause, .. }) => BranchEnd::Dropped {
-                                        packet: inner,
-                                        kind,
-                                        cause,
-                                    },
+                                    Err(BranchEnd::Dropped { kind, cause, .. }) => {
+                                        BranchEnd::Dropped {
+                                            packet: inner,
+                                            kind,
+                                            cause,
+                                        }
+                                    }
                                     Err(end) => end,
                                 }
                             }
@@ -941,7 +966,14 @@ impl Walker<'_> {
             }
         };
         let u = self.plugin.underlay(src, oif, Some(&next), &packet)?;
-        self.underlay_findings(w, &node_name, oif, &format!("node {}", next.name), &packet, &u);
+        self.underlay_findings(
+            w,
+            &node_name,
+            oif,
+            &format!("node {}", next.name),
+            &packet,
+            &u,
+        );
         if let Some(f) = blocks(&u) {
             return Ok(Err(underlay_drop(&f.message)));
         }
@@ -980,8 +1012,13 @@ impl Walker<'_> {
                 w.findings.push(f.clone());
             }
         }
-        w.decisions
-            .extend(underlay_decision(&format!("node {node}"), oif, to, packet, u));
+        w.decisions.extend(underlay_decision(
+            &format!("node {node}"),
+            oif,
+            to,
+            packet,
+            u,
+        ));
     }
 
     /// The node that holds `ip`: by its InternalIP, an address in its dump
@@ -1012,10 +1049,8 @@ impl Walker<'_> {
     /// link layer cannot find its end, and that says nothing about it.
     fn uncollected_pod(&self, ns: &NetnsId, packet: &Packet) -> Option<String> {
         let pod = self.facts.view.pod_by_ip(packet.dst)?;
-        (!pod.host_network
-            && pod.node == ns.node()
-            && self.facts.netstacks.pod(&pod.id()).is_err())
-        .then(|| pod.id())
+        (!pod.host_network && pod.node == ns.node() && self.facts.netstacks.pod(&pod.id()).is_err())
+            .then(|| pod.id())
     }
 
     /// A pod whose object gives it the packet's destination, though its
@@ -1099,10 +1134,15 @@ impl Walker<'_> {
             _ => None,
         })?;
         let mut s = format!("`{}`", link::fdb_text(e));
-        let holder = self.facts.netstacks.loaded_nodes().into_iter().find_map(|node| {
-            let dev = self.interface_with_mac(&node, &e.mac)?;
-            Some((node, dev))
-        });
+        let holder = self
+            .facts
+            .netstacks
+            .loaded_nodes()
+            .into_iter()
+            .find_map(|node| {
+                let dev = self.interface_with_mac(&node, &e.mac)?;
+                Some((node, dev))
+            });
         if let Some((node, dev)) = holder {
             let addr = self
                 .facts
@@ -1121,7 +1161,11 @@ impl Walker<'_> {
         stack
             .interfaces()
             .iter()
-            .find(|i| i.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+            .find(|i| {
+                i.mac
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+            })
             .map(|i| i.name.clone())
     }
 
@@ -1160,7 +1204,10 @@ impl Walker<'_> {
     ) {
         let (kind, msg, about) = drop_message(&self.facts.netstacks, ns, stack, f, cause, what);
         let end = if kind == "unavailable" {
-            w.add(Level::Warning, format!("cannot check {}: {msg}", stack.label));
+            w.add(
+                Level::Warning,
+                format!("cannot check {}: {msg}", stack.label),
+            );
             BranchEnd::Unknown { why: msg }
         } else if f.uncertain {
             // A rule whose match the host cannot decide forks the packet:
@@ -1238,11 +1285,10 @@ fn note_link(w: &mut KernelWalk, netns: &str, f: &Forwarded, steps: &[LinkStep])
         }
     }
     let oif = f_oif(f);
-    if let Some(d) = w
-        .decisions
-        .iter_mut()
-        .rev()
-        .find(|d| d.netns == netns && d.out == f.packet && d.oif.as_deref() == Some(oif.as_str()))
+    if let Some(d) =
+        w.decisions.iter_mut().rev().find(|d| {
+            d.netns == netns && d.out == f.packet && d.oif.as_deref() == Some(oif.as_str())
+        })
     {
         for s in steps {
             let line = s.to_string();
@@ -1355,7 +1401,12 @@ fn drop_message(
                 (false, true) => "may drop",
             };
             let rule = match by {
-                Some(h) if h.index == 0 => format!("{}/{} policy {}", h.table, h.chain, h.rule.trim_start_matches("policy ")),
+                Some(h) if h.index == 0 => format!(
+                    "{}/{} policy {}",
+                    h.table,
+                    h.chain,
+                    h.rule.trim_start_matches("policy ")
+                ),
                 Some(h) => format!("{}/{} rule {} `{}`", h.table, h.chain, h.index, h.rule),
                 None => format!("a {} hook", hook.chain_name()),
             };

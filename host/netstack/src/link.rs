@@ -119,13 +119,21 @@ impl fmt::Display for LinkStep {
                     .unwrap_or_default(),
                 n.state
             ),
-            LinkStep::Resolved { dev, ip, by, was: None } => write!(f, "ARP for {ip} on {dev}: {by}"),
+            LinkStep::Resolved {
+                dev,
+                ip,
+                by,
+                was: None,
+            } => write!(f, "ARP for {ip} on {dev}: {by}"),
             LinkStep::Resolved {
                 dev,
                 ip,
                 by,
                 was: Some(state),
-            } => write!(f, "ARP for {ip} on {dev} (the entry was {state}, asked again): {by}"),
+            } => write!(
+                f,
+                "ARP for {ip} on {dev} (the entry was {state}, asked again): {by}"
+            ),
             LinkStep::Fdb(e) => write!(f, "fdb {}", fdb_text(e)),
             LinkStep::VethPeer { netns, dev } => write!(f, "veth peer {dev} in {netns}"),
             LinkStep::BridgePort { bridge, port } => write!(f, "bridge {bridge} port {port}"),
@@ -343,7 +351,11 @@ fn carry_frame(stacks: &Netstacks, frame: &Frame) -> Vec<Carriage> {
             format!(
                 "{} sends the {} for {} out of {}, the loopback device, which only delivers to the netns's own addresses: it is dropped",
                 frame.from,
-                if frame.packet.reply { "reply" } else { "request" },
+                if frame.packet.reply {
+                    "reply"
+                } else {
+                    "request"
+                },
                 frame.packet.dst,
                 dev.name
             ),
@@ -522,7 +534,8 @@ fn over_veth(
         Ok(Some(p)) => p,
         Ok(None)
             if matches!(frame.from, NetnsId::Node(_))
-                && (!dev.addresses.is_empty() || dev.peer_netnsid.is_some() && dev.master.is_none()) =>
+                && (!dev.addresses.is_empty()
+                    || dev.peer_netnsid.is_some() && dev.master.is_none()) =>
         {
             // A node's uplink that is a veth (a kind or VM-in-netns node,
             // whose eth0's peer lives in the machine hosting it): its far end
@@ -580,7 +593,9 @@ fn over_veth(
     let resolved = match &peer.master {
         // The ARP broadcast floods the bridge: the bridge's own netns or the
         // far end of another port answers.
-        Some(bridge) => resolve_on_bridge(stacks, stack, frame, dev, &to, peer_stack, bridge, &mut steps),
+        Some(bridge) => resolve_on_bridge(
+            stacks, stack, frame, dev, &to, peer_stack, bridge, &mut steps,
+        ),
         None => resolve(stack, frame, dev, peer_stack, &peer.name, &mut steps),
     };
     if let Err((why, far_end)) = resolved {
@@ -763,6 +778,9 @@ fn over_bridge(
                 });
                 p
             }
+            Ok(None) if let Some(out) = flood_beyond(stack, frame, &ports, &steps) => {
+                return out;
+            }
             Ok(None) => {
                 let holder = holder_elsewhere(stacks, frame, &bridge.name)
                     .map(|h| format!(": {h}"))
@@ -851,6 +869,59 @@ fn over_bridge(
     tail
 }
 
+/// No veth port leads to the next hop: the bridge floods the ARP request
+/// (and then the frame) out of its other ports too, and whoever is beyond
+/// an uplink or a tunnel port may answer. One carriage per such port that
+/// is up; None when the bridge has none.
+fn flood_beyond(
+    stack: &Netstack,
+    frame: &Frame,
+    ports: &[&Interface],
+    steps: &[LinkStep],
+) -> Option<Vec<Carriage>> {
+    let out: Vec<&Interface> = ports
+        .iter()
+        .copied()
+        .filter(|p| {
+            p.kind != "veth"
+                && p.admin_up
+                && p.oper_up()
+                && frame.ingress_port != Some(p.name.as_str())
+        })
+        .collect();
+    if out.is_empty() {
+        return None;
+    }
+    let mut carriages = Vec::new();
+    for port in out {
+        let sub = Frame {
+            oif: &port.name,
+            ..frame.clone()
+        };
+        let mut head = steps.to_vec();
+        head.push(LinkStep::Other(format!(
+            "no port's far end holds {}: flooded out of {}",
+            frame.next_hop, port.name
+        )));
+        head.push(LinkStep::BridgePort {
+            bridge: frame.oif.to_string(),
+            port: port.name.clone(),
+        });
+        head.push(device_step(port));
+        let tail = match port.kind.as_str() {
+            "vxlan" => over_vxlan(stack, &sub, port, vec![]),
+            _ => vec![onto_wire(stack, &sub, frame.from.clone(), port, vec![])],
+        };
+        for mut c in tail {
+            let mut s = head.clone();
+            s.append(&mut c.steps);
+            c.steps = s;
+            carriages.push(c);
+        }
+    }
+    Some(carriages)
+}
+
 /// Out of a bridge's veth port: the MAC was resolved on the bridge already.
 fn port_veth(stacks: &Netstacks, frame: &Frame, port: &Interface) -> Carriage {
     match veth_peer(stacks, frame.from, port) {
@@ -923,9 +994,7 @@ fn holder_elsewhere(stacks: &Netstacks, frame: &Frame, bridge: &str) -> Option<S
             .iter()
             .find(|i| i.kind == "veth" && i.addresses.iter().any(|a| a.addr() == frame.next_hop))
             .or_else(|| stack.interfaces().iter().find(|i| i.kind == "veth"))?;
-        let peer = iface
-            .peer_index
-            .and_then(|p| host.interface_by_index(p));
+        let peer = iface.peer_index.and_then(|p| host.interface_by_index(p));
         return Some(match peer {
             Some(p) => match &p.master {
                 Some(m) if m != bridge => format!(
@@ -1104,7 +1173,16 @@ fn over_ipip(stack: &Netstack, frame: &Frame, dev: &Interface, steps: Vec<LinkSt
         .as_ref()
         .and_then(|t| t.local)
         .unwrap_or(Ipv4Addr::UNSPECIFIED);
-    encapsulated(stack, frame, dev, steps, EncapKind::Ipip, local, remote, None)
+    encapsulated(
+        stack,
+        frame,
+        dev,
+        steps,
+        EncapKind::Ipip,
+        local,
+        remote,
+        None,
+    )
 }
 
 /// Out of a WireGuard device: the peer whose allowed-ips hold the
@@ -1347,7 +1425,11 @@ fn onto_wire(
 /// A tunnel packet delivered to this netns: the device that terminates it.
 /// `Ok(dev)`: decapsulated by `dev`; `Err`: no device takes it (the kernel
 /// drops it, or answers with ICMP port unreachable).
-pub fn decapsulate(stack: &Netstack, encap: &Encap, dst_mac: Option<&str>) -> Result<String, LinkDrop> {
+pub fn decapsulate(
+    stack: &Netstack,
+    encap: &Encap,
+    dst_mac: Option<&str>,
+) -> Result<String, LinkDrop> {
     let label = &stack.label;
     let devices: Vec<&Interface> = stack
         .interfaces()
@@ -1455,7 +1537,12 @@ pub fn outer_of(packet: &Packet) -> Option<Packet> {
             e.port.unwrap_or(8472),
             VXLAN_OVERHEAD,
         ),
-        EncapKind::Wireguard => (Protocol::Udp, 0, e.port.unwrap_or(51820), WIREGUARD_OVERHEAD),
+        EncapKind::Wireguard => (
+            Protocol::Udp,
+            0,
+            e.port.unwrap_or(51820),
+            WIREGUARD_OVERHEAD,
+        ),
         EncapKind::Ipip => (Protocol::Ipip, 0, 0, IPIP_OVERHEAD),
     };
     Some(Packet {
@@ -1501,5 +1588,1737 @@ pub fn carrier_lost_to(
             Some(NetnsId::Node(from.node().to_string())),
         )),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::dump::{NetnsDump, NodeDump, PodNetns};
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().expect("test address")
+    }
+
+    fn tcp(src: &str, dst: &str) -> Packet {
+        Packet {
+            src: ip(src),
+            sport: 40000,
+            dst: ip(dst),
+            dport: 8080,
+            protocol: Protocol::Tcp,
+            mark: 0,
+            encap: None,
+            reply: false,
+            tos: 0,
+            size: 1400,
+            icmp: None,
+        }
+    }
+
+    /// An interface, up with carrier and MTU 1500, with `extra` fields.
+    fn dev(index: u32, name: &str, kind: &str, extra: Value) -> Value {
+        let mut d = json!({
+            "index": index, "name": name, "kind": kind, "mtu": 1500,
+            "admin_up": true, "oper_state": "UP"
+        });
+        if let (Some(d), Some(extra)) = (d.as_object_mut(), extra.as_object()) {
+            d.extend(extra.clone());
+        }
+        d
+    }
+
+    /// Set field `key` of interface `name` of a netns dump.
+    fn set_dev(ns: &mut Value, name: &str, key: &str, value: Value) {
+        let iface = ns["interfaces"]
+            .as_array_mut()
+            .and_then(|a| a.iter_mut().find(|i| i["name"] == name))
+            .unwrap_or_else(|| panic!("no interface {name} in the test dump"));
+        iface[key] = value;
+    }
+
+    /// Append `entry` to the list `list` (neighbours, fdb, routes, ...) of a netns dump.
+    fn push(ns: &mut Value, list: &str, entry: Value) {
+        match ns.get_mut(list).and_then(Value::as_array_mut) {
+            Some(a) => a.push(entry),
+            None => ns[list] = json!([entry]),
+        }
+    }
+
+    fn node(name: &str, host: Value, pods: Vec<(&str, Value)>) -> (String, NodeDump) {
+        let netns = |v: Value| -> NetnsDump { serde_json::from_value(v).expect("test netns dump") };
+        let pods = pods
+            .into_iter()
+            .map(|(id, v)| {
+                let (namespace, pod) = id.split_once('/').expect("namespace/name");
+                PodNetns {
+                    namespace: namespace.into(),
+                    name: pod.into(),
+                    netns: netns(v),
+                }
+            })
+            .collect();
+        let dump = NodeDump {
+            version: crate::dump::DUMP_VERSION,
+            node: name.into(),
+            host: netns(host),
+            pods,
+        };
+        (name.to_string(), dump)
+    }
+
+    fn stacks(nodes: Vec<(String, NodeDump)>) -> Netstacks {
+        Netstacks::from_dumps(nodes.into_iter().collect())
+    }
+
+    fn host() -> NetnsId {
+        NetnsId::Node("node-1".into())
+    }
+
+    fn pod(id: &str) -> NetnsId {
+        NetnsId::Pod {
+            node: "node-1".into(),
+            pod: id.into(),
+        }
+    }
+
+    fn send(
+        stacks: &Netstacks,
+        from: &NetnsId,
+        oif: &str,
+        next_hop: &str,
+        packet: Packet,
+    ) -> Vec<Carriage> {
+        send_in(stacks, from, oif, next_hop, packet, None)
+    }
+
+    fn send_in(
+        stacks: &Netstacks,
+        from: &NetnsId,
+        oif: &str,
+        next_hop: &str,
+        packet: Packet,
+        ingress_port: Option<&str>,
+    ) -> Vec<Carriage> {
+        carry(
+            stacks,
+            &Frame {
+                from,
+                oif,
+                next_hop: ip(next_hop),
+                packet,
+                ingress_port,
+            },
+        )
+    }
+
+    fn one(out: Vec<Carriage>) -> Carriage {
+        assert_eq!(out.len(), 1, "one carriage expected: {out:#?}");
+        out.into_iter().next().expect("one carriage")
+    }
+
+    fn drop_of(c: &Carriage) -> &LinkDrop {
+        match &c.end {
+            LinkEnd::Dropped(d) => d,
+            other => panic!("expected a drop, got {other:?} after {:#?}", c.steps),
+        }
+    }
+
+    fn step_dev(name: &str, kind: &str, mtu: u32) -> LinkStep {
+        LinkStep::Device {
+            dev: name.into(),
+            kind: kind.into(),
+            mtu,
+        }
+    }
+
+    fn neigh(ip_: &str, dev_: &str, lladdr: Option<&str>, state: &str) -> Neighbour {
+        Neighbour {
+            ip: ip(ip_),
+            dev: dev_.into(),
+            lladdr: lladdr.map(Into::into),
+            state: state.into(),
+        }
+    }
+
+    fn to_json<T: serde::Serialize>(v: &T) -> Value {
+        serde_json::to_value(v).expect("serialisable")
+    }
+
+    // ---- fixtures ----------------------------------------------------------
+
+    const MAC_A: &str = "0a:58:0a:f4:00:05";
+    const MAC_B: &str = "0a:58:0a:f4:00:06";
+
+    /// A pod netns whose eth0 (ifindex 3) is a veth to the host's `peer`.
+    fn bridged_pod(addr: &str, mac: &str, peer: u32, netnsid: i32) -> Value {
+        json!({
+            "interfaces": [
+                dev(1, "lo", "loopback", json!({"mtu": 65536, "oper_state": "UNKNOWN", "addresses": ["127.0.0.1/8"]})),
+                dev(3, "eth0", "veth", json!({"peer_index": peer, "peer_netnsid": netnsid, "addresses": [format!("{addr}/24")], "mac": mac}))
+            ],
+            "routes": [
+                {"dst": "10.244.0.0/24", "dev": "eth0", "scope": "link"},
+                {"dst": "0.0.0.0/0", "gateway": "10.244.0.1", "dev": "eth0"}
+            ]
+        })
+    }
+
+    /// node-1 (flannel/bridge style): cni0 10.244.0.1/24 with ports veth-a and
+    /// veth-b to pods default/a (10.244.0.5) and default/b (10.244.0.6), both
+    /// of whose eth0 is ifindex 3; eth0 192.168.0.1/24.
+    struct Bridged {
+        host: Value,
+        a: Value,
+        b: Value,
+    }
+
+    impl Bridged {
+        fn new() -> Bridged {
+            let host = json!({
+                "interfaces": [
+                    dev(1, "lo", "loopback", json!({"mtu": 65536, "oper_state": "UNKNOWN", "addresses": ["127.0.0.1/8"]})),
+                    dev(2, "eth0", "device", json!({"addresses": ["192.168.0.1/24"]})),
+                    dev(4, "cni0", "bridge", json!({"mtu": 1450, "addresses": ["10.244.0.1/24"], "mac": "0a:58:0a:f4:00:01"})),
+                    dev(5, "veth-a", "veth", json!({"mtu": 1450, "master": "cni0", "peer_index": 3, "peer_netnsid": 0, "hairpin": false})),
+                    dev(6, "veth-b", "veth", json!({"mtu": 1450, "master": "cni0", "peer_index": 3, "peer_netnsid": 1, "hairpin": false}))
+                ],
+                "routes": [
+                    {"table": 255, "type": "local", "dst": "10.244.0.1/32", "dev": "cni0"},
+                    {"table": 255, "type": "local", "dst": "192.168.0.1/32", "dev": "eth0"},
+                    {"dst": "10.244.0.0/24", "dev": "cni0", "scope": "link"},
+                    {"dst": "192.168.0.0/24", "dev": "eth0", "scope": "link"},
+                    {"dst": "0.0.0.0/0", "gateway": "192.168.0.254", "dev": "eth0"}
+                ],
+                "sysctls": {"net.ipv4.ip_forward": "1"}
+            });
+            Bridged {
+                host,
+                a: bridged_pod("10.244.0.5", MAC_A, 5, 0),
+                b: bridged_pod("10.244.0.6", MAC_B, 6, 0),
+            }
+        }
+
+        fn stacks(self) -> Netstacks {
+            stacks(vec![node(
+                "node-1",
+                self.host,
+                vec![("default/a", self.a), ("default/b", self.b)],
+            )])
+        }
+    }
+
+    /// node-1 (Calico style): pod default/a's eth0 (ifindex 4, 10.244.0.5/32,
+    /// default via 169.254.1.1) is a veth to the host's cali1 (ifindex 9, no
+    /// address, proxy_arp on), with the pod's /32 route on cali1 and a
+    /// default route out of eth0.
+    struct Calico {
+        host: Value,
+        a: Value,
+    }
+
+    impl Calico {
+        fn new() -> Calico {
+            let host = json!({
+                "interfaces": [
+                    dev(1, "lo", "loopback", json!({"mtu": 65536, "oper_state": "UNKNOWN", "addresses": ["127.0.0.1/8"]})),
+                    dev(2, "eth0", "device", json!({"addresses": ["192.168.0.1/24"]})),
+                    dev(9, "cali1", "veth", json!({"peer_index": 4, "peer_netnsid": 0, "mac": "ee:ee:ee:ee:ee:ee"}))
+                ],
+                "routes": [
+                    {"table": 255, "type": "local", "dst": "192.168.0.1/32", "dev": "eth0"},
+                    {"dst": "10.244.0.5/32", "dev": "cali1", "scope": "link"},
+                    {"dst": "192.168.0.0/24", "dev": "eth0", "scope": "link"},
+                    {"dst": "0.0.0.0/0", "gateway": "192.168.0.254", "dev": "eth0"}
+                ],
+                "sysctls": {
+                    "net.ipv4.ip_forward": "1",
+                    "net.ipv4.conf.cali1.forwarding": "1",
+                    "net.ipv4.conf.cali1.proxy_arp": "1"
+                }
+            });
+            let a = json!({
+                "interfaces": [
+                    dev(1, "lo", "loopback", json!({"mtu": 65536, "oper_state": "UNKNOWN", "addresses": ["127.0.0.1/8"]})),
+                    dev(4, "eth0", "veth", json!({"peer_index": 9, "peer_netnsid": 0, "addresses": ["10.244.0.5/32"], "mac": MAC_A}))
+                ],
+                "routes": [
+                    {"dst": "169.254.1.1/32", "dev": "eth0", "scope": "link"},
+                    {"dst": "0.0.0.0/0", "gateway": "169.254.1.1", "dev": "eth0"}
+                ]
+            });
+            Calico { host, a }
+        }
+
+        fn stacks(self) -> Netstacks {
+            stacks(vec![node("node-1", self.host, vec![("default/a", self.a)])])
+        }
+    }
+
+    const VTEP_1: &str = "aa:aa:aa:aa:aa:01";
+    const VTEP_2: &str = "aa:aa:aa:aa:aa:02";
+
+    /// A flannel node's host netns: eth0 192.168.0.N/24, flannel.1 (VNI 1,
+    /// port 8472) 10.244.(N-1).0/32.
+    fn flannel_host(n: u8, mac: &str) -> Value {
+        json!({
+            "interfaces": [
+                dev(2, "eth0", "device", json!({"addresses": [format!("192.168.0.{n}/24")]})),
+                dev(5, "flannel.1", "vxlan", json!({
+                    "mtu": 1450, "oper_state": "UNKNOWN", "mac": mac,
+                    "addresses": [format!("10.244.{}.0/32", n - 1)],
+                    "vxlan": {"id": 1, "port": 8472, "local": format!("192.168.0.{n}"), "dev": "eth0"}
+                }))
+            ],
+            "routes": [
+                {"dst": "192.168.0.0/24", "dev": "eth0", "scope": "link"}
+            ]
+        })
+    }
+
+    /// node-1 and node-2 with flannel.1; node-1's host netns is `host1`.
+    fn flannel(host1: Value) -> Netstacks {
+        stacks(vec![
+            node("node-1", host1, vec![]),
+            node("node-2", flannel_host(2, VTEP_2), vec![]),
+        ])
+    }
+
+    fn fdb(mac: &str, dev_: &str, dst: &str) -> FdbEntry {
+        FdbEntry {
+            mac: mac.into(),
+            dev: dev_.into(),
+            dst: Some(ip(dst)),
+            master: None,
+            vni: None,
+            port: None,
+            flags: vec!["self".into(), "permanent".into()],
+        }
+    }
+
+    // ---- 1. veth -------------------------------------------------------------
+
+    #[test]
+    fn veth_carries_to_the_peer_in_the_pod_netns() {
+        let s = Calico::new().stacks();
+        let c = one(send(
+            &s,
+            &host(),
+            "cali1",
+            "10.244.0.5",
+            tcp("192.168.0.1", "10.244.0.5"),
+        ));
+        assert_eq!(
+            c.steps,
+            vec![
+                step_dev("cali1", "veth", 1500),
+                LinkStep::VethPeer {
+                    netns: pod("default/a"),
+                    dev: "eth0".into()
+                },
+                LinkStep::Resolved {
+                    dev: "cali1".into(),
+                    ip: ip("10.244.0.5"),
+                    by: "pod default/a holds 10.244.0.5".into(),
+                    was: None
+                },
+            ]
+        );
+        assert_eq!(
+            c.end,
+            LinkEnd::Netns {
+                to: pod("default/a"),
+                iif: "eth0".into()
+            }
+        );
+    }
+
+    #[test]
+    fn veth_uses_a_usable_neighbour_entry_without_asking() {
+        let mut f = Calico::new();
+        let entry = json!({"ip": "10.244.0.5", "dev": "cali1", "lladdr": MAC_A, "state": "STALE"});
+        push(&mut f.host, "neighbours", entry);
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "cali1",
+            "10.244.0.5",
+            tcp("192.168.0.1", "10.244.0.5"),
+        ));
+        assert_eq!(
+            c.steps[2],
+            LinkStep::Neighbour(neigh("10.244.0.5", "cali1", Some(MAC_A), "STALE"))
+        );
+        assert_eq!(c.steps.len(), 3, "no ARP asked: {:#?}", c.steps);
+        assert!(matches!(c.end, LinkEnd::Netns { .. }));
+    }
+
+    #[test]
+    fn veth_whose_peer_is_admin_down_drops_naming_the_peer() {
+        let mut f = Calico::new();
+        set_dev(&mut f.a, "eth0", "admin_up", json!(false));
+        set_dev(&mut f.a, "eth0", "oper_state", json!("DOWN"));
+        set_dev(&mut f.host, "cali1", "oper_state", json!("LOWERLAYERDOWN"));
+        let s = f.stacks();
+        let c = one(send(
+            &s,
+            &host(),
+            "cali1",
+            "10.244.0.5",
+            tcp("192.168.0.1", "10.244.0.5"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "device");
+        assert_eq!(
+            d.message,
+            "the veth peer eth0 of cali1 in node node-1 is down in pod default/a (ip link set eth0 up)"
+        );
+        assert!(c.steps.contains(&LinkStep::VethPeer {
+            netns: pod("default/a"),
+            dev: "eth0".into()
+        }));
+        // The carrier check of the walk blames the same end.
+        let (why, about) = carrier_lost_to(&s, &host(), "cali1").expect("carrier lost to the peer");
+        assert!(
+            why.contains("the veth peer eth0 of cali1 is down in pod default/a"),
+            "{why}"
+        );
+        assert_eq!(about, Some(pod("default/a")));
+        assert_eq!(
+            carrier_lost_to(&Calico::new().stacks(), &host(), "cali1").map(|(w, _)| w),
+            None
+        );
+    }
+
+    /// A kind node: its eth0 is a veth (ifindex 2) whose peer (ifindex 9) is
+    /// in the machine hosting it, not collected; the host's cali1 has ifindex
+    /// 9 and its peer, the pod's eth0, ifindex 2.
+    fn colliding(eth0_netnsid: bool) -> Netstacks {
+        let mut f = Calico::new();
+        let mut eth0 = json!({"peer_index": 9, "addresses": ["192.168.0.1/24"]});
+        if eth0_netnsid {
+            eth0["peer_netnsid"] = json!(1);
+        }
+        f.host["interfaces"][1] = dev(2, "eth0", "veth", eth0);
+        set_dev(&mut f.host, "cali1", "peer_index", json!(2));
+        f.a["interfaces"][1] = dev(
+            2,
+            "eth0",
+            "veth",
+            json!({"peer_index": 9, "peer_netnsid": 0, "addresses": ["10.244.0.5/32"], "mac": MAC_A}),
+        );
+        f.stacks()
+    }
+
+    #[test]
+    fn node_veth_with_its_peer_elsewhere_is_the_wire_despite_an_ifindex_collision() {
+        let s = colliding(true);
+        let c = one(send(
+            &s,
+            &host(),
+            "eth0",
+            "192.168.0.254",
+            tcp("10.244.0.5", "8.8.8.8"),
+        ));
+        assert_eq!(c.steps, vec![step_dev("eth0", "veth", 1500)]);
+        assert_eq!(
+            c.end,
+            LinkEnd::Wire {
+                netns: host(),
+                oif: "eth0".into(),
+                next_hop: ip("192.168.0.254")
+            }
+        );
+        // The cali veth with the colliding index still leads to its pod.
+        let c = one(send(
+            &s,
+            &host(),
+            "cali1",
+            "10.244.0.5",
+            tcp("192.168.0.1", "10.244.0.5"),
+        ));
+        assert_eq!(
+            c.end,
+            LinkEnd::Netns {
+                to: pod("default/a"),
+                iif: "eth0".into()
+            }
+        );
+        // Without link-netnsid the dump says the peer is in the node's own
+        // netns: ifindex 9 there is cali1, which names eth0 back.
+        let c = one(send(
+            &colliding(false),
+            &host(),
+            "eth0",
+            "192.168.0.254",
+            tcp("10.244.0.5", "8.8.8.8"),
+        ));
+        assert!(c.steps.contains(&LinkStep::VethPeer {
+            netns: host(),
+            dev: "cali1".into()
+        }));
+    }
+
+    #[test]
+    fn veth_pair_inside_the_node_netns_pairs_by_ifindex() {
+        let mut f = Bridged::new();
+        push(
+            &mut f.host,
+            "interfaces",
+            dev(10, "v0", "veth", json!({"peer_index": 11})),
+        );
+        push(
+            &mut f.host,
+            "interfaces",
+            dev(
+                11,
+                "v1",
+                "veth",
+                json!({"peer_index": 10, "addresses": ["10.9.0.2/30"]}),
+            ),
+        );
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "v0",
+            "10.9.0.2",
+            tcp("10.9.0.1", "10.9.0.2"),
+        ));
+        assert_eq!(
+            c.end,
+            LinkEnd::Netns {
+                to: host(),
+                iif: "v1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn node_veth_with_its_peer_nowhere_and_no_address_is_dropped() {
+        let mut f = Bridged::new();
+        push(
+            &mut f.host,
+            "interfaces",
+            dev(12, "vx", "veth", json!({"peer_index": 42})),
+        );
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "vx",
+            "10.9.0.2",
+            tcp("10.9.0.1", "10.9.0.2"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "device");
+        assert_eq!(
+            d.message,
+            "the veth peer (ifindex 42) of vx in node node-1 is not in any network namespace of node node-1 collected: the frame goes nowhere"
+        );
+        // With link-netnsid and no master it is an uplink: the wire.
+        let mut f = Bridged::new();
+        push(
+            &mut f.host,
+            "interfaces",
+            dev(
+                12,
+                "vx",
+                "veth",
+                json!({"peer_index": 42, "peer_netnsid": 3}),
+            ),
+        );
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "vx",
+            "10.9.0.2",
+            tcp("10.9.0.1", "10.9.0.2"),
+        ));
+        assert!(
+            matches!(&c.end, LinkEnd::Wire { oif, .. } if oif == "vx"),
+            "{c:#?}"
+        );
+    }
+
+    // ---- 2. bridge -----------------------------------------------------------
+
+    #[test]
+    fn bridge_port_comes_from_the_neighbour_and_fdb_entries() {
+        let mut f = Bridged::new();
+        push(
+            &mut f.host,
+            "neighbours",
+            json!({"ip": "10.244.0.6", "dev": "cni0", "lladdr": MAC_B, "state": "REACHABLE"}),
+        );
+        // The bridge's own (self) entry for the MAC is not a port's.
+        push(
+            &mut f.host,
+            "fdb",
+            json!({"mac": MAC_B, "dev": "cni0", "flags": ["self"]}),
+        );
+        let entry = FdbEntry {
+            mac: MAC_B.into(),
+            dev: "veth-b".into(),
+            dst: None,
+            master: Some("cni0".into()),
+            vni: None,
+            port: None,
+            flags: vec![],
+        };
+        push(&mut f.host, "fdb", to_json(&entry));
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "cni0",
+            "10.244.0.6",
+            tcp("10.244.0.1", "10.244.0.6"),
+        ));
+        assert_eq!(
+            c.steps,
+            vec![
+                step_dev("cni0", "bridge", 1450),
+                LinkStep::Neighbour(neigh("10.244.0.6", "cni0", Some(MAC_B), "REACHABLE")),
+                LinkStep::Fdb(entry),
+                LinkStep::BridgePort {
+                    bridge: "cni0".into(),
+                    port: "veth-b".into()
+                },
+                step_dev("veth-b", "veth", 1450),
+                LinkStep::VethPeer {
+                    netns: pod("default/b"),
+                    dev: "eth0".into()
+                },
+            ]
+        );
+        assert_eq!(
+            c.end,
+            LinkEnd::Netns {
+                to: pod("default/b"),
+                iif: "eth0".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bridge_floods_without_entries_and_the_pod_holding_the_address_answers() {
+        let s = Bridged::new().stacks();
+        let c = one(send(
+            &s,
+            &host(),
+            "cni0",
+            "10.244.0.6",
+            tcp("10.244.0.1", "10.244.0.6"),
+        ));
+        assert_eq!(
+            c.steps,
+            vec![
+                step_dev("cni0", "bridge", 1450),
+                LinkStep::Resolved {
+                    dev: "cni0".into(),
+                    ip: ip("10.244.0.6"),
+                    by: "pod default/b holds 10.244.0.6".into(),
+                    was: None
+                },
+                LinkStep::BridgePort {
+                    bridge: "cni0".into(),
+                    port: "veth-b".into()
+                },
+                step_dev("veth-b", "veth", 1450),
+                LinkStep::VethPeer {
+                    netns: pod("default/b"),
+                    dev: "eth0".into()
+                },
+            ]
+        );
+        assert_eq!(
+            c.end,
+            LinkEnd::Netns {
+                to: pod("default/b"),
+                iif: "eth0".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bridge_drops_what_no_port_leads_to_and_names_who_holds_it() {
+        let c = one(send(
+            &Bridged::new().stacks(),
+            &host(),
+            "cni0",
+            "10.244.0.9",
+            tcp("10.244.0.1", "10.244.0.9"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "bridge");
+        assert_eq!(
+            d.message,
+            "no port of bridge cni0 in node node-1 leads to 10.244.0.9: no neighbour or FDB entry names one, and no port's far end answers ARP for it"
+        );
+        // A pod holding it whose veth is on no bridge is named.
+        let mut f = Bridged::new();
+        push(
+            &mut f.host,
+            "interfaces",
+            dev(
+                7,
+                "veth-c",
+                "veth",
+                json!({"peer_index": 3, "peer_netnsid": 2}),
+            ),
+        );
+        let c_pod = bridged_pod("10.244.0.9", "0a:58:0a:f4:00:09", 7, 0);
+        let s = stacks(vec![node(
+            "node-1",
+            f.host,
+            vec![("default/a", f.a), ("default/b", f.b), ("default/c", c_pod)],
+        )]);
+        let c = one(send(
+            &s,
+            &host(),
+            "cni0",
+            "10.244.0.9",
+            tcp("10.244.0.1", "10.244.0.9"),
+        ));
+        assert!(
+            drop_of(&c).message.ends_with(
+                ": pod default/c holds it, but its veth veth-c is not attached to bridge cni0"
+            ),
+            "{}",
+            drop_of(&c).message
+        );
+    }
+
+    #[test]
+    fn bridge_port_without_carrier_blames_the_admin_down_pod_end() {
+        let mut f = Bridged::new();
+        push(
+            &mut f.host,
+            "neighbours",
+            json!({"ip": "10.244.0.6", "dev": "cni0", "lladdr": MAC_B, "state": "STALE"}),
+        );
+        push(
+            &mut f.host,
+            "fdb",
+            json!({"mac": MAC_B, "dev": "veth-b", "master": "cni0"}),
+        );
+        set_dev(&mut f.host, "veth-b", "oper_state", json!("LOWERLAYERDOWN"));
+        set_dev(&mut f.b, "eth0", "admin_up", json!(false));
+        set_dev(&mut f.b, "eth0", "oper_state", json!("DOWN"));
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "cni0",
+            "10.244.0.6",
+            tcp("10.244.0.1", "10.244.0.6"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "device");
+        assert_eq!(
+            d.message,
+            "port veth-b of bridge cni0 in node node-1 has no carrier: its peer eth0 in pod default/b is administratively down (ip link set eth0 up)"
+        );
+        assert_eq!(d.about, Some(pod("default/b")));
+    }
+
+    #[test]
+    fn bridge_port_admin_down_itself_is_the_bridge_side_fault() {
+        let mut f = Bridged::new();
+        set_dev(&mut f.host, "veth-b", "admin_up", json!(false));
+        set_dev(&mut f.host, "veth-b", "oper_state", json!("DOWN"));
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "cni0",
+            "10.244.0.6",
+            tcp("10.244.0.1", "10.244.0.6"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "device");
+        assert_eq!(
+            d.message,
+            "port veth-b of bridge cni0 in node node-1 is down"
+        );
+        assert_eq!(d.about, None);
+    }
+
+    #[test]
+    fn bridge_hairpin_off_drops_the_frame_sent_back_out_of_its_ingress_port() {
+        let s = Bridged::new().stacks();
+        let c = one(send_in(
+            &s,
+            &host(),
+            "cni0",
+            "10.244.0.5",
+            tcp("10.244.0.5", "10.244.0.5"),
+            Some("veth-a"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "bridge");
+        assert_eq!(
+            d.message,
+            "bridge cni0 of node node-1 would send the frame back out of veth-a, the port it came in by, but the port's hairpin flag is off: the bridge drops it (bridge link set dev veth-a hairpin on)"
+        );
+        // Another ingress port: no hairpin needed.
+        let c = one(send_in(
+            &s,
+            &host(),
+            "cni0",
+            "10.244.0.5",
+            tcp("10.244.0.6", "10.244.0.5"),
+            Some("veth-b"),
+        ));
+        assert!(matches!(c.end, LinkEnd::Netns { .. }), "{c:#?}");
+    }
+
+    #[test]
+    fn bridge_hairpin_on_carries_back_to_the_sender() {
+        let mut f = Bridged::new();
+        set_dev(&mut f.host, "veth-a", "hairpin", json!(true));
+        let c = one(send_in(
+            &f.stacks(),
+            &host(),
+            "cni0",
+            "10.244.0.5",
+            tcp("10.244.0.5", "10.244.0.5"),
+            Some("veth-a"),
+        ));
+        assert_eq!(
+            c.end,
+            LinkEnd::Netns {
+                to: pod("default/a"),
+                iif: "eth0".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bridge_hairpin_not_collected_is_assumed_off() {
+        let mut f = Bridged::new();
+        set_dev(&mut f.host, "veth-a", "hairpin", Value::Null);
+        let c = one(send_in(
+            &f.stacks(),
+            &host(),
+            "cni0",
+            "10.244.0.5",
+            tcp("10.244.0.5", "10.244.0.5"),
+            Some("veth-a"),
+        ));
+        assert!(
+            drop_of(&c)
+                .message
+                .contains("hairpin flag is not collected")
+        );
+        assert!(c.steps.contains(&LinkStep::Other(
+            "cannot check the hairpin flag of veth-a (not collected): assumed off".into()
+        )));
+    }
+
+    /// What Linux does: a bridge floods a frame it has no FDB entry for (and
+    /// the ARP request before it) out of every port, a physical uplink too,
+    /// and the router on that wire answers.
+    #[test]
+    fn bridge_floods_out_of_a_physical_port_to_the_wire() {
+        let host_ns = json!({
+            "interfaces": [
+                dev(2, "eth0", "device", json!({"master": "br0"})),
+                dev(3, "br0", "bridge", json!({"addresses": ["192.168.0.1/24"]}))
+            ],
+            "routes": [
+                {"dst": "192.168.0.0/24", "dev": "br0", "scope": "link"},
+                {"dst": "0.0.0.0/0", "gateway": "192.168.0.254", "dev": "br0"}
+            ]
+        });
+        let s = stacks(vec![node("node-1", host_ns, vec![])]);
+        let c = one(send(
+            &s,
+            &host(),
+            "br0",
+            "192.168.0.254",
+            tcp("192.168.0.1", "8.8.8.8"),
+        ));
+        assert_eq!(
+            c.end,
+            LinkEnd::Wire {
+                netns: host(),
+                oif: "eth0".into(),
+                next_hop: ip("192.168.0.254")
+            }
+        );
+    }
+
+    // ---- 3. FAILED / INCOMPLETE neighbour entries ------------------------------
+
+    #[test]
+    fn failed_entry_is_asked_again_and_the_bridge_netns_answers() {
+        let mut f = Bridged::new();
+        push(
+            &mut f.a,
+            "neighbours",
+            json!({"ip": "10.244.0.1", "dev": "eth0", "state": "FAILED"}),
+        );
+        let c = one(send(
+            &f.stacks(),
+            &pod("default/a"),
+            "eth0",
+            "10.244.0.1",
+            tcp("10.244.0.5", "8.8.8.8"),
+        ));
+        assert_eq!(
+            c.steps,
+            vec![
+                step_dev("eth0", "veth", 1500),
+                LinkStep::VethPeer {
+                    netns: host(),
+                    dev: "veth-a".into()
+                },
+                LinkStep::Other("veth-a is a port of bridge cni0".into()),
+                LinkStep::Resolved {
+                    dev: "eth0".into(),
+                    ip: ip("10.244.0.1"),
+                    by: "node node-1 holds 10.244.0.1".into(),
+                    was: Some("FAILED".into())
+                },
+            ]
+        );
+        assert_eq!(
+            c.end,
+            LinkEnd::Netns {
+                to: host(),
+                iif: "veth-a".into()
+            }
+        );
+    }
+
+    #[test]
+    fn failed_entry_nobody_answers_drops_with_the_state_in_the_message() {
+        let mut f = Bridged::new();
+        push(
+            &mut f.a,
+            "neighbours",
+            json!({"ip": "10.244.0.99", "dev": "eth0", "state": "FAILED"}),
+        );
+        let c = one(send(
+            &f.stacks(),
+            &pod("default/a"),
+            "eth0",
+            "10.244.0.99",
+            tcp("10.244.0.5", "10.244.0.99"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "neighbour");
+        assert_eq!(
+            d.message,
+            "pod default/a's neighbour entry for 10.244.0.99 on eth0 is FAILED, and asked again: nothing answers ARP for 10.244.0.99 on eth0 of pod default/a: neither node node-1 nor any port of bridge cni0 holds it"
+        );
+        assert_eq!(d.about, Some(host()));
+        // Without the entry, the same drop carries no state.
+        let c = one(send(
+            &Bridged::new().stacks(),
+            &pod("default/a"),
+            "eth0",
+            "10.244.0.99",
+            tcp("10.244.0.5", "10.244.0.99"),
+        ));
+        assert!(
+            drop_of(&c)
+                .message
+                .starts_with("nothing answers ARP for 10.244.0.99")
+        );
+    }
+
+    #[test]
+    fn incomplete_entry_is_asked_again_and_proxy_arp_answers() {
+        let mut f = Calico::new();
+        push(
+            &mut f.a,
+            "neighbours",
+            json!({"ip": "169.254.1.1", "dev": "eth0", "state": "INCOMPLETE"}),
+        );
+        let c = one(send(
+            &f.stacks(),
+            &pod("default/a"),
+            "eth0",
+            "169.254.1.1",
+            tcp("10.244.0.5", "8.8.8.8"),
+        ));
+        assert_eq!(
+            c.steps.last(),
+            Some(&LinkStep::Resolved {
+                dev: "eth0".into(),
+                ip: ip("169.254.1.1"),
+                by: "node node-1 answers by proxy ARP on cali1".into(),
+                was: Some("INCOMPLETE".into())
+            })
+        );
+        assert!(matches!(c.end, LinkEnd::Netns { .. }));
+    }
+
+    #[test]
+    fn failed_entry_on_a_bridge_is_asked_again_by_flooding() {
+        let mut f = Bridged::new();
+        push(
+            &mut f.host,
+            "neighbours",
+            json!({"ip": "10.244.0.6", "dev": "cni0", "state": "FAILED"}),
+        );
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "cni0",
+            "10.244.0.6",
+            tcp("10.244.0.1", "10.244.0.6"),
+        ));
+        assert_eq!(
+            c.steps[1],
+            LinkStep::Resolved {
+                dev: "cni0".into(),
+                ip: ip("10.244.0.6"),
+                by: "pod default/b holds 10.244.0.6".into(),
+                was: Some("FAILED".into())
+            }
+        );
+        assert!(matches!(&c.end, LinkEnd::Netns { to, .. } if *to == pod("default/b")));
+    }
+
+    #[test]
+    fn failed_entry_toward_the_wire_is_noted_as_asked_again() {
+        let mut f = Bridged::new();
+        push(
+            &mut f.host,
+            "neighbours",
+            json!({"ip": "192.168.0.254", "dev": "eth0", "state": "FAILED"}),
+        );
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "eth0",
+            "192.168.0.254",
+            tcp("192.168.0.1", "8.8.8.8"),
+        ));
+        assert_eq!(
+            c.steps,
+            vec![
+                step_dev("eth0", "device", 1500),
+                LinkStep::Resolved {
+                    dev: "eth0".into(),
+                    ip: ip("192.168.0.254"),
+                    by: "asked again on the link".into(),
+                    was: Some("FAILED".into())
+                },
+            ]
+        );
+        assert!(matches!(c.end, LinkEnd::Wire { .. }));
+    }
+
+    // ---- 4. proxy ARP --------------------------------------------------------
+
+    #[test]
+    fn proxy_arp_on_the_cali_veth_answers_for_the_gateway() {
+        let c = one(send(
+            &Calico::new().stacks(),
+            &pod("default/a"),
+            "eth0",
+            "169.254.1.1",
+            tcp("10.244.0.5", "8.8.8.8"),
+        ));
+        assert_eq!(
+            c.steps,
+            vec![
+                step_dev("eth0", "veth", 1500),
+                LinkStep::VethPeer {
+                    netns: host(),
+                    dev: "cali1".into()
+                },
+                LinkStep::Resolved {
+                    dev: "eth0".into(),
+                    ip: ip("169.254.1.1"),
+                    by: "node node-1 answers by proxy ARP on cali1".into(),
+                    was: None
+                },
+            ]
+        );
+        assert_eq!(
+            c.end,
+            LinkEnd::Netns {
+                to: host(),
+                iif: "cali1".into()
+            }
+        );
+    }
+
+    fn calico_gateway_drop(f: Calico) -> LinkDrop {
+        let c = one(send(
+            &f.stacks(),
+            &pod("default/a"),
+            "eth0",
+            "169.254.1.1",
+            tcp("10.244.0.5", "8.8.8.8"),
+        ));
+        let d = drop_of(&c).clone();
+        assert_eq!(d.kind, "neighbour");
+        assert_eq!(d.about, Some(host()), "the far end does not answer");
+        d
+    }
+
+    #[test]
+    fn proxy_arp_without_forwarding_on_the_device_does_not_answer() {
+        let mut f = Calico::new();
+        f.host["sysctls"]["net.ipv4.conf.cali1.forwarding"] = json!("0");
+        assert_eq!(
+            calico_gateway_drop(f).message,
+            "nothing answers ARP for 169.254.1.1 on eth0 of pod default/a: node node-1 proxies ARP on cali1 but does not forward (net.ipv4.conf.cali1.forwarding is 0), so it does not answer for 169.254.1.1"
+        );
+    }
+
+    #[test]
+    fn proxy_arp_falls_back_to_ip_forward_when_the_device_value_is_not_collected() {
+        let mut f = Calico::new();
+        let sysctls = f.host["sysctls"].as_object_mut().expect("sysctls");
+        sysctls.remove("net.ipv4.conf.cali1.forwarding");
+        sysctls.insert("net.ipv4.ip_forward".into(), json!("0"));
+        assert!(
+            calico_gateway_drop(f)
+                .message
+                .contains("does not forward (net.ipv4.ip_forward is 0)")
+        );
+    }
+
+    #[test]
+    fn proxy_arp_off_does_not_answer() {
+        let mut f = Calico::new();
+        f.host["sysctls"]["net.ipv4.conf.cali1.proxy_arp"] = json!("0");
+        assert_eq!(
+            calico_gateway_drop(f).message,
+            "nothing answers ARP for 169.254.1.1 on eth0 of pod default/a: node node-1 neither holds 169.254.1.1 nor proxies ARP on cali1 (net.ipv4.conf.cali1.proxy_arp is 0)"
+        );
+        // net.ipv4.conf.all.proxy_arp is enough.
+        let mut f = Calico::new();
+        f.host["sysctls"]["net.ipv4.conf.cali1.proxy_arp"] = json!("0");
+        f.host["sysctls"]["net.ipv4.conf.all.proxy_arp"] = json!("1");
+        let c = one(send(
+            &f.stacks(),
+            &pod("default/a"),
+            "eth0",
+            "169.254.1.1",
+            tcp("10.244.0.5", "8.8.8.8"),
+        ));
+        assert!(matches!(c.end, LinkEnd::Netns { .. }), "{c:#?}");
+    }
+
+    #[test]
+    fn proxy_arp_without_a_route_away_does_not_answer() {
+        let mut f = Calico::new();
+        // Only the pod's own route and one back out of cali1 itself.
+        f.host["routes"] = json!([
+            {"dst": "10.244.0.5/32", "dev": "cali1", "scope": "link"},
+            {"dst": "169.254.0.0/16", "dev": "cali1", "scope": "link"}
+        ]);
+        assert_eq!(
+            calico_gateway_drop(f).message,
+            "nothing answers ARP for 169.254.1.1 on eth0 of pod default/a: node node-1 proxies ARP on cali1 but has no route for 169.254.1.1 out of another device, so it does not answer"
+        );
+    }
+
+    // ---- 5. VXLAN ------------------------------------------------------------
+
+    #[test]
+    fn vxlan_neighbour_and_unicast_fdb_entry_encapsulate_to_the_remote_vtep() {
+        let mut h = flannel_host(1, VTEP_1);
+        push(
+            &mut h,
+            "neighbours",
+            json!({"ip": "10.244.1.0", "dev": "flannel.1", "lladdr": VTEP_2, "state": "PERMANENT"}),
+        );
+        // Another VTEP's entry and a default one: the unicast entry decides.
+        push(
+            &mut h,
+            "fdb",
+            to_json(&fdb("aa:aa:aa:aa:aa:03", "flannel.1", "192.168.0.3")),
+        );
+        push(
+            &mut h,
+            "fdb",
+            to_json(&fdb(FLOOD_MAC, "flannel.1", "192.168.0.3")),
+        );
+        push(
+            &mut h,
+            "fdb",
+            to_json(&fdb(VTEP_2, "flannel.1", "192.168.0.2")),
+        );
+        let s = flannel(h);
+        let p = tcp("10.244.0.5", "10.244.1.7");
+        let c = one(send(&s, &host(), "flannel.1", "10.244.1.0", p));
+        let encap = Encap {
+            kind: EncapKind::Vxlan,
+            src: ip("192.168.0.1"),
+            dst: ip("192.168.0.2"),
+            vni: Some(1),
+            port: Some(8472),
+        };
+        assert_eq!(
+            c.steps,
+            vec![
+                step_dev("flannel.1", "vxlan", 1450),
+                LinkStep::Neighbour(neigh("10.244.1.0", "flannel.1", Some(VTEP_2), "PERMANENT")),
+                LinkStep::Fdb(fdb(VTEP_2, "flannel.1", "192.168.0.2")),
+                LinkStep::Encapsulate {
+                    dev: "flannel.1".into(),
+                    encap
+                },
+            ]
+        );
+        let sport = vxlan_sport(&p);
+        assert!((32768..=60999).contains(&sport));
+        let outer = Packet {
+            src: ip("192.168.0.1"),
+            sport,
+            dst: ip("192.168.0.2"),
+            dport: 8472,
+            protocol: Protocol::Udp,
+            mark: 0,
+            encap: None,
+            reply: false,
+            tos: 0,
+            size: 1400 + VXLAN_OVERHEAD,
+            icmp: None,
+        };
+        let inner = Packet {
+            encap: Some(encap),
+            ..p
+        };
+        assert_eq!(
+            c.end,
+            LinkEnd::Encapsulated {
+                tunnel: "flannel.1".into(),
+                packet: inner,
+                outer,
+                dst_mac: Some(VTEP_2.into())
+            }
+        );
+        // The receiving side sees the same outer packet, and node-2's
+        // flannel.1 takes it.
+        assert_eq!(outer_of(&inner), Some(outer));
+        let node2 = s.node("node-2").expect("node-2");
+        assert_eq!(
+            decapsulate(node2, &encap, Some(VTEP_2)),
+            Ok("flannel.1".into())
+        );
+    }
+
+    #[test]
+    fn vxlan_fdb_entry_sets_its_own_vni_and_port() {
+        let mut h = flannel_host(1, VTEP_1);
+        push(
+            &mut h,
+            "neighbours",
+            json!({"ip": "10.244.1.0", "dev": "flannel.1", "lladdr": VTEP_2, "state": "REACHABLE"}),
+        );
+        let mut e = fdb(VTEP_2, "flannel.1", "192.168.0.2");
+        e.vni = Some(7);
+        e.port = Some(4789);
+        push(&mut h, "fdb", to_json(&e));
+        let c = one(send(
+            &flannel(h),
+            &host(),
+            "flannel.1",
+            "10.244.1.0",
+            tcp("10.244.0.5", "10.244.1.7"),
+        ));
+        match &c.end {
+            LinkEnd::Encapsulated { packet, outer, .. } => {
+                let encap = packet.encap.expect("encapsulated");
+                assert_eq!((encap.vni, encap.port), (Some(7), Some(4789)));
+                assert_eq!(outer.dport, 4789);
+            }
+            other => panic!("expected encapsulation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn vxlan_without_fdb_entry_or_default_drops_naming_the_mac() {
+        let mut h = flannel_host(1, VTEP_1);
+        push(
+            &mut h,
+            "neighbours",
+            json!({"ip": "10.244.1.0", "dev": "flannel.1", "lladdr": VTEP_2, "state": "PERMANENT"}),
+        );
+        // An entry for another MAC does not do.
+        push(
+            &mut h,
+            "fdb",
+            to_json(&fdb("aa:aa:aa:aa:aa:03", "flannel.1", "192.168.0.3")),
+        );
+        let c = one(send(
+            &flannel(h),
+            &host(),
+            "flannel.1",
+            "10.244.1.0",
+            tcp("10.244.0.5", "10.244.1.7"),
+        ));
+        assert_eq!(c.steps.len(), 2, "device and neighbour: {:#?}", c.steps);
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "fdb");
+        assert_eq!(
+            d.message,
+            "node node-1 has no FDB entry on flannel.1 for MAC aa:aa:aa:aa:aa:02 (neighbour 10.244.1.0) and no default (00:00:00:00:00:00) entry: the VXLAN frame has no remote VTEP to go to"
+        );
+        // Nor without the neighbour entry.
+        let c = one(send(
+            &flannel(flannel_host(1, VTEP_1)),
+            &host(),
+            "flannel.1",
+            "10.244.1.0",
+            tcp("10.244.0.5", "10.244.1.7"),
+        ));
+        assert_eq!(drop_of(&c).kind, "fdb");
+        assert!(
+            drop_of(&c)
+                .message
+                .starts_with("node node-1 has no neighbour entry for 10.244.1.0 on flannel.1")
+        );
+    }
+
+    #[test]
+    fn vxlan_default_entries_flood_one_carriage_each() {
+        let mut h = flannel_host(1, VTEP_1);
+        let d2 = fdb(FLOOD_MAC, "flannel.1", "192.168.0.2");
+        let d3 = fdb(FLOOD_MAC, "flannel.1", "192.168.0.3");
+        push(&mut h, "fdb", to_json(&d2));
+        push(&mut h, "fdb", to_json(&d3));
+        let out = send(
+            &flannel(h),
+            &host(),
+            "flannel.1",
+            "10.244.1.0",
+            tcp("10.244.0.5", "10.244.1.7"),
+        );
+        assert_eq!(out.len(), 2, "{out:#?}");
+        for (c, (entry, remote)) in out.iter().zip([(&d2, "192.168.0.2"), (&d3, "192.168.0.3")]) {
+            assert!(
+                c.steps.contains(&LinkStep::Fdb(entry.clone())),
+                "{:#?}",
+                c.steps
+            );
+            assert!(c.steps.contains(&LinkStep::Other(
+                "no neighbour entry for 10.244.1.0 on flannel.1: ARP is flooded to each default FDB entry's VTEP".into()
+            )));
+            match &c.end {
+                LinkEnd::Encapsulated {
+                    outer,
+                    dst_mac,
+                    packet,
+                    ..
+                } => {
+                    assert_eq!(outer.dst, ip(remote));
+                    assert_eq!(packet.encap.and_then(|e| e.vni), Some(1));
+                    assert_eq!(*dst_mac, None);
+                }
+                other => panic!("expected encapsulation, got {other:?}"),
+            }
+        }
+    }
+
+    // ---- 6. decapsulate ------------------------------------------------------
+
+    fn vxlan_from_node1(vni: u32, port: u16) -> Encap {
+        Encap {
+            kind: EncapKind::Vxlan,
+            src: ip("192.168.0.1"),
+            dst: ip("192.168.0.2"),
+            vni: Some(vni),
+            port: Some(port),
+        }
+    }
+
+    fn node2(h: Value) -> Netstack {
+        Netstack::new(
+            "node node-2".into(),
+            serde_json::from_value(h).expect("test netns dump"),
+        )
+    }
+
+    #[test]
+    fn decapsulate_takes_a_matching_vxlan_packet() {
+        let n = node2(flannel_host(2, VTEP_2));
+        assert_eq!(
+            decapsulate(&n, &vxlan_from_node1(1, 8472), Some("AA:AA:AA:AA:AA:02")),
+            Ok("flannel.1".into())
+        );
+        assert_eq!(
+            decapsulate(&n, &vxlan_from_node1(1, 8472), None),
+            Ok("flannel.1".into())
+        );
+    }
+
+    #[test]
+    fn decapsulate_drops_a_wrong_vni_naming_the_device() {
+        let n = node2(flannel_host(2, VTEP_2));
+        let d = decapsulate(&n, &vxlan_from_node1(2, 8472), Some(VTEP_2)).expect_err("wrong VNI");
+        assert_eq!(d.kind, "tunnel");
+        assert_eq!(
+            d.message,
+            "node node-2's VXLAN device flannel.1 listens on UDP port 8472 with VNI 1, but the VXLAN packet from 192.168.0.1 carries VNI 2: the kernel drops it"
+        );
+    }
+
+    #[test]
+    fn decapsulate_drops_a_wrong_port_or_without_a_vxlan_device() {
+        let n = node2(flannel_host(2, VTEP_2));
+        let d = decapsulate(&n, &vxlan_from_node1(1, 4789), None).expect_err("wrong port");
+        assert_eq!(d.kind, "tunnel");
+        assert_eq!(
+            d.message,
+            "node node-2's VXLAN device flannel.1 listens on UDP port 8472, but the VXLAN packet from 192.168.0.1 is sent to port 4789: the kernel drops it"
+        );
+        let mut h = flannel_host(2, VTEP_2);
+        h["interfaces"]
+            .as_array_mut()
+            .expect("interfaces")
+            .truncate(1);
+        let d = decapsulate(&node2(h), &vxlan_from_node1(1, 8472), None).expect_err("no device");
+        assert_eq!(
+            d.message,
+            "node node-2 has no VXLAN device to take the VXLAN packet from 192.168.0.1 (UDP port 8472): the kernel drops it"
+        );
+    }
+
+    #[test]
+    fn decapsulate_drops_on_a_down_device() {
+        let mut h = flannel_host(2, VTEP_2);
+        set_dev(&mut h, "flannel.1", "admin_up", json!(false));
+        set_dev(&mut h, "flannel.1", "oper_state", json!("DOWN"));
+        let d = decapsulate(&node2(h), &vxlan_from_node1(1, 8472), Some(VTEP_2)).expect_err("down");
+        assert_eq!(d.kind, "device");
+        assert_eq!(
+            d.message,
+            "vxlan device flannel.1 of node node-2 is down: the vxlan packet from 192.168.0.1 is dropped"
+        );
+    }
+
+    #[test]
+    fn decapsulate_drops_a_frame_for_another_mac() {
+        let n = node2(flannel_host(2, VTEP_2));
+        let d = decapsulate(&n, &vxlan_from_node1(1, 8472), Some("aa:aa:aa:aa:aa:99"))
+            .expect_err("stale MAC");
+        assert_eq!(d.kind, "neighbour");
+        assert_eq!(
+            d.message,
+            "the VXLAN frame from 192.168.0.1 is addressed to MAC aa:aa:aa:aa:aa:99, but flannel.1 of node node-2 has MAC aa:aa:aa:aa:aa:02: node node-2 drops it (the sender's neighbour entry for it is stale)"
+        );
+    }
+
+    #[test]
+    fn decapsulate_ipip_needs_an_ipip_device() {
+        let ipip = Encap {
+            kind: EncapKind::Ipip,
+            src: ip("192.168.0.1"),
+            dst: ip("192.168.0.2"),
+            vni: None,
+            port: None,
+        };
+        let mut h = flannel_host(2, VTEP_2);
+        let d = decapsulate(&node2(h.clone()), &ipip, None).expect_err("no tunl0");
+        assert_eq!(
+            d.message,
+            "node node-2 has no ipip device to take the ipip packet from 192.168.0.1: the kernel drops it"
+        );
+        push(
+            &mut h,
+            "interfaces",
+            dev(
+                6,
+                "tunl0",
+                "ipip",
+                json!({"mtu": 1480, "oper_state": "UNKNOWN"}),
+            ),
+        );
+        assert_eq!(decapsulate(&node2(h), &ipip, None), Ok("tunl0".into()));
+    }
+
+    // ---- 7. loopback, the wire, missing devices ------------------------------
+
+    #[test]
+    fn loopback_delivers_only_local_addresses() {
+        let s = Bridged::new().stacks();
+        let c = one(send(
+            &s,
+            &host(),
+            "lo",
+            "10.96.0.10",
+            tcp("10.244.0.1", "10.96.0.10"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "device");
+        assert_eq!(
+            d.message,
+            "node node-1 sends the request for 10.96.0.10 out of lo, the loopback device, which only delivers to the netns's own addresses: it is dropped"
+        );
+        let c = one(send(
+            &s,
+            &host(),
+            "lo",
+            "192.168.0.1",
+            tcp("192.168.0.1", "192.168.0.1"),
+        ));
+        assert_eq!(
+            c.end,
+            LinkEnd::Netns {
+                to: host(),
+                iif: "lo".into()
+            }
+        );
+    }
+
+    #[test]
+    fn plain_device_is_the_wire() {
+        let mut f = Bridged::new();
+        push(
+            &mut f.host,
+            "neighbours",
+            json!({"ip": "192.168.0.254", "dev": "eth0", "lladdr": "02:00:00:00:00:fe", "state": "REACHABLE"}),
+        );
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "eth0",
+            "192.168.0.254",
+            tcp("192.168.0.1", "8.8.8.8"),
+        ));
+        assert_eq!(
+            c.steps,
+            vec![
+                step_dev("eth0", "device", 1500),
+                LinkStep::Neighbour(neigh(
+                    "192.168.0.254",
+                    "eth0",
+                    Some("02:00:00:00:00:fe"),
+                    "REACHABLE"
+                )),
+            ]
+        );
+        assert_eq!(
+            c.end,
+            LinkEnd::Wire {
+                netns: host(),
+                oif: "eth0".into(),
+                next_hop: ip("192.168.0.254")
+            }
+        );
+    }
+
+    #[test]
+    fn neighbour_entry_without_a_mac_drops_the_frame() {
+        let mut f = Bridged::new();
+        push(
+            &mut f.host,
+            "neighbours",
+            json!({"ip": "192.168.0.254", "dev": "eth0", "state": "STALE"}),
+        );
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "eth0",
+            "192.168.0.254",
+            tcp("192.168.0.1", "8.8.8.8"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "neighbour");
+        assert_eq!(
+            d.message,
+            "node node-1's neighbour entry for 192.168.0.254 on eth0 (STALE) has no MAC: the frame cannot be addressed"
+        );
+    }
+
+    #[test]
+    fn missing_device_drops_unless_the_devices_were_not_collected() {
+        let c = one(send(
+            &Bridged::new().stacks(),
+            &host(),
+            "eth9",
+            "192.168.0.254",
+            tcp("192.168.0.1", "8.8.8.8"),
+        ));
+        assert_eq!(
+            drop_of(&c).message,
+            "interface eth9 of node node-1 does not exist"
+        );
+        let mut f = Bridged::new();
+        f.host["absent"] = json!({"interfaces": "permission denied"});
+        let c = one(send(
+            &f.stacks(),
+            &host(),
+            "eth9",
+            "192.168.0.254",
+            tcp("192.168.0.1", "8.8.8.8"),
+        ));
+        assert!(
+            matches!(&c.end, LinkEnd::Wire { oif, .. } if oif == "eth9"),
+            "{c:#?}"
+        );
+    }
+
+    // ---- ipip, wireguard, stacked devices -----------------------------------
+
+    #[test]
+    fn ipip_encapsulates_to_the_gateway_and_needs_one() {
+        let mut h = flannel_host(1, VTEP_1);
+        push(
+            &mut h,
+            "interfaces",
+            dev(
+                6,
+                "tunl0",
+                "ipip",
+                json!({"mtu": 1480, "oper_state": "UNKNOWN", "tunnel": {"local": "192.168.0.1"}}),
+            ),
+        );
+        let s = flannel(h);
+        let c = one(send(
+            &s,
+            &host(),
+            "tunl0",
+            "192.168.0.2",
+            tcp("10.244.0.5", "10.244.1.7"),
+        ));
+        match &c.end {
+            LinkEnd::Encapsulated {
+                tunnel,
+                outer,
+                packet,
+                ..
+            } => {
+                assert_eq!(tunnel, "tunl0");
+                assert_eq!(
+                    (outer.src, outer.dst),
+                    (ip("192.168.0.1"), ip("192.168.0.2"))
+                );
+                assert_eq!(outer.protocol, Protocol::Ipip);
+                assert_eq!(outer.size, 1400 + IPIP_OVERHEAD);
+                assert_eq!(packet.encap.map(|e| e.kind), Some(EncapKind::Ipip));
+            }
+            other => panic!("expected encapsulation, got {other:?}"),
+        }
+        // No gateway: the next hop is the destination itself.
+        let c = one(send(
+            &s,
+            &host(),
+            "tunl0",
+            "10.244.1.7",
+            tcp("10.244.0.5", "10.244.1.7"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "tunnel");
+        assert!(
+            d.message.contains("over tunl0 without a gateway"),
+            "{}",
+            d.message
+        );
+    }
+
+    #[test]
+    fn wireguard_sends_to_the_peer_whose_allowed_ips_hold_the_destination() {
+        let mut h = flannel_host(1, VTEP_1);
+        let wg = json!({"listen_port": 51820, "fwmark": 0x100000, "peers": [
+            {"public_key": "peer-wide", "endpoint": ["192.168.0.3", 51820], "allowed_ips": ["10.244.0.0/16"]},
+            {"public_key": "peer-2", "endpoint": ["192.168.0.2", 51820], "allowed_ips": ["10.244.1.0/24"]}
+        ]});
+        push(
+            &mut h,
+            "interfaces",
+            dev(
+                7,
+                "wg0",
+                "wireguard",
+                json!({"mtu": 1440, "oper_state": "UNKNOWN", "wireguard": wg}),
+            ),
+        );
+        let s = flannel(h);
+        let c = one(send(
+            &s,
+            &host(),
+            "wg0",
+            "10.244.1.7",
+            tcp("10.244.0.5", "10.244.1.7"),
+        ));
+        match &c.end {
+            LinkEnd::Encapsulated { outer, .. } => {
+                assert_eq!(
+                    (outer.dst, outer.dport, outer.sport),
+                    (ip("192.168.0.2"), 51820, 51820)
+                );
+                assert_eq!(outer.mark, 0x100000);
+                assert_eq!(outer.protocol, Protocol::Udp);
+            }
+            other => panic!("expected encapsulation, got {other:?}"),
+        }
+        let c = one(send(
+            &s,
+            &host(),
+            "wg0",
+            "10.245.0.1",
+            tcp("10.244.0.5", "10.245.0.1"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "tunnel");
+        assert_eq!(
+            d.message,
+            "no WireGuard peer of wg0 in node node-1 has 10.245.0.1 in its allowed-ips: the kernel drops the packet (ENOKEY)"
+        );
+    }
+
+    #[test]
+    fn pod_macvlan_leaves_by_its_parent_in_the_node_netns() {
+        let mut f = Bridged::new();
+        push(
+            &mut f.a,
+            "interfaces",
+            dev(
+                5,
+                "net1",
+                "macvlan",
+                json!({"link": "eth0", "addresses": ["192.168.0.50/24"]}),
+            ),
+        );
+        let c = one(send(
+            &f.stacks(),
+            &pod("default/a"),
+            "net1",
+            "192.168.0.254",
+            tcp("192.168.0.50", "8.8.8.8"),
+        ));
+        assert_eq!(
+            c.end,
+            LinkEnd::Wire {
+                netns: host(),
+                oif: "eth0".into(),
+                next_hop: ip("192.168.0.254")
+            }
+        );
+        let mut f = Bridged::new();
+        push(
+            &mut f.a,
+            "interfaces",
+            dev(
+                5,
+                "net1",
+                "macvlan",
+                json!({"link": "eth0", "addresses": ["192.168.0.50/24"]}),
+            ),
+        );
+        set_dev(&mut f.host, "eth0", "oper_state", json!("DOWN"));
+        let c = one(send(
+            &f.stacks(),
+            &pod("default/a"),
+            "net1",
+            "192.168.0.254",
+            tcp("192.168.0.50", "8.8.8.8"),
+        ));
+        let d = drop_of(&c);
+        assert_eq!(d.kind, "device");
+        assert_eq!(
+            d.message,
+            "parent device eth0 in node node-1 of macvlan net1 is down or has no carrier"
+        );
     }
 }

@@ -513,13 +513,7 @@ impl Netstack {
     }
 
     /// The routing decision for a received packet, then INPUT or FORWARD.
-    fn route_received(
-        &self,
-        w: Walk,
-        iif: &str,
-        port: Option<&str>,
-        tos: u8,
-    ) -> Vec<Forwarded> {
+    fn route_received(&self, w: Walk, iif: &str, port: Option<&str>, tos: u8) -> Vec<Forwarded> {
         let q = RouteQuery {
             dst: Some(w.packet.dst),
             src: Some(w.packet.src),

@@ -89,7 +89,10 @@ fn encap_kind_from(k: &wt::EncapKind) -> Result<EncapKind, String> {
         wt::EncapKind::Vxlan => Ok(EncapKind::Vxlan),
         wt::EncapKind::Ipip => Ok(EncapKind::Ipip),
         wt::EncapKind::Wireguard => Ok(EncapKind::Wireguard),
-        wt::EncapKind::Other(o) => Err(format!("an encapsulation this host does not follow ({})", clean(o))),
+        wt::EncapKind::Other(o) => Err(format!(
+            "an encapsulation this host does not follow ({})",
+            clean(o)
+        )),
     }
 }
 
@@ -115,7 +118,10 @@ pub fn packet_to(p: &Packet) -> wt::Packet {
         reply: p.reply,
         tos: p.tos,
         size: p.size,
-        icmp: p.icmp.map(|m| wt::IcmpMessage { type_: m.kind, code: m.code }),
+        icmp: p.icmp.map(|m| wt::IcmpMessage {
+            type_: m.kind,
+            code: m.code,
+        }),
     }
 }
 
@@ -140,7 +146,10 @@ pub fn packet_from(p: &wt::Packet) -> Result<Packet, String> {
         reply: p.reply,
         tos: p.tos,
         size: p.size,
-        icmp: p.icmp.map(|m| skoop_engine::packet::Icmp { kind: m.type_, code: m.code }),
+        icmp: p.icmp.map(|m| skoop_engine::packet::Icmp {
+            kind: m.type_,
+            code: m.code,
+        }),
     })
 }
 
@@ -193,7 +202,12 @@ pub fn link_kind_from(k: &wt::LinkKind) -> Result<LinkKind, String> {
         wt::LinkKind::Underlay => LinkKind::Underlay,
         wt::LinkKind::Local => LinkKind::Local,
         wt::LinkKind::External => LinkKind::External,
-        wt::LinkKind::Other(o) => return Err(format!("a link kind this host does not know ({})", clean(o))),
+        wt::LinkKind::Other(o) => {
+            return Err(format!(
+                "a link kind this host does not know ({})",
+                clean(o)
+            ));
+        }
     })
 }
 
@@ -322,9 +336,9 @@ fn branch_to(b: &WalkBranch, device: &impl Fn(&str) -> Option<wn::InterfaceInfo>
             kind: kind.clone(),
             message: cause.clone(),
             rule: b.passes.iter().find_map(|f| match &f.fate {
-                skoop_engine::netstack::Fate::Drop(skoop_engine::netstack::DropCause::Netfilter {
-                    by, ..
-                }) => by.as_ref().map(hit_to),
+                skoop_engine::netstack::Fate::Drop(
+                    skoop_engine::netstack::DropCause::Netfilter { by, .. },
+                ) => by.as_ref().map(hit_to),
                 _ => None,
             }),
             route: b.passes.iter().find_map(|f| match &f.fate {

@@ -223,11 +223,7 @@ impl HostState {
         let facts = self.facts();
         let stack = netns(&facts, &ns)?;
         stack.absent("routes").map_err(netstack_error)?;
-        Ok(stack
-            .table(table)
-            .iter()
-            .map(route_to)
-            .collect())
+        Ok(stack.table(table).iter().map(route_to).collect())
     }
 
     fn netstack_route_lookup(

@@ -47,8 +47,12 @@ impl Pre for ProviderPre {
     }
 }
 
-type Reinit<B> =
-    fn(&B, &mut Store<HostState>) -> wasmtime::Result<Result<cni::exports::skoop::extension::plugin::SetupResult, wt::Error>>;
+type Reinit<B> = fn(
+    &B,
+    &mut Store<HostState>,
+) -> wasmtime::Result<
+    Result<cni::exports::skoop::extension::plugin::SetupResult, wt::Error>,
+>;
 
 /// Shared plumbing: the store, the deadline, error mapping, re-creation
 /// after a failure, and recording.

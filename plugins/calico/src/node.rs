@@ -134,7 +134,12 @@ impl<'a> Checks<'a> {
     /// further, though the kernel sent it on.
     fn fail(&mut self, i: usize, message: String) {
         self.f.fatal(message);
-        if self.walk.branches.get(i).is_some_and(|b| b.sent().is_some()) {
+        if self
+            .walk
+            .branches
+            .get(i)
+            .is_some_and(|b| b.sent().is_some())
+        {
             self.f.end(i);
         }
     }
@@ -171,7 +176,10 @@ impl<'a> Checks<'a> {
                 let rule = if hit.index == 0 {
                     format!("{}/{} {}", hit.table, hit.chain, hit.rule)
                 } else {
-                    format!("{}/{} rule {} `{}`", hit.table, hit.chain, hit.index, hit.rule)
+                    format!(
+                        "{}/{} rule {} `{}`",
+                        hit.table, hit.chain, hit.index, hit.rule
+                    )
                 };
                 let disagreement = if policy.is_some() && !packet.reply {
                     objects_allow(&packet)
@@ -275,7 +283,9 @@ impl<'a> Checks<'a> {
         if pipeline_drop(b) {
             // A device that is down takes its routes with it: the host
             // reports where the packet went instead, Calico names the device.
-            if b.dropped().is_some_and(|d| matches!(d.kind.as_str(), "no-route" | "route")) {
+            if b.dropped()
+                .is_some_and(|d| matches!(d.kind.as_str(), "no-route" | "route"))
+            {
                 self.devices_behind(dst)?;
             }
             return Ok(());
@@ -461,7 +471,10 @@ impl<'a> Checks<'a> {
                     target.annotation(ANN_VXLAN).unwrap_or("<VTEP>")
                 ),
                 Some((Mode::Ipip, _)) => {
-                    format!("`{cidr} via {} dev {IPIP_DEV} proto bird onlink`", target.ip)
+                    format!(
+                        "`{cidr} via {} dev {IPIP_DEV} proto bird onlink`",
+                        target.ip
+                    )
                 }
                 _ => format!("`{cidr} via {} proto bird`", target.ip),
             };
@@ -469,12 +482,15 @@ impl<'a> Checks<'a> {
                 if b.dropped().is_none() {
                     return Ok(());
                 }
-                self.fail(i, format!(
-                    "node {} routes the {} for {what} via `{}`, which reaches no node",
-                    self.node.name,
-                    self.walk.packet.direction(),
-                    route.text
-                ));
+                self.fail(
+                    i,
+                    format!(
+                        "node {} routes the {} for {what} via `{}`, which reaches no node",
+                        self.node.name,
+                        self.walk.packet.direction(),
+                        route.text
+                    ),
+                );
             } else if route.prefix.prefix_len() == 0 {
                 self.fail(i, format!(
                     "node {} has no route for {what}: it falls to the default route `{}` and leaves the cluster; Calico programs {program}",
@@ -572,7 +588,9 @@ impl<'a> Checks<'a> {
             .and_then(|i| i.mac);
         match (b.neighbour(), &want_mac) {
             (Some(n), Some(want))
-                if n.lladdr.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case(want)) =>
+                if n.lladdr
+                    .as_deref()
+                    .is_some_and(|m| !m.eq_ignore_ascii_case(want)) =>
             {
                 self.f.critical(format!(
                     "node {name}'s neighbour entry for VTEP {gateway} on {VXLAN_DEV} is {}, but {VXLAN_DEV} of node {} has MAC {want}",
@@ -584,7 +602,10 @@ impl<'a> Checks<'a> {
                     self.f.end(i);
                 }
             }
-            (None, _) if b.dropped().is_some_and(|d| d.kind == "neighbour" || d.kind == "fdb") => {
+            (None, _)
+                if b.dropped()
+                    .is_some_and(|d| d.kind == "neighbour" || d.kind == "fdb") =>
+            {
                 self.f.critical(format!(
                     "node {name} has no neighbour entry for VTEP {gateway} of node {} on {VXLAN_DEV}: felix programs it permanent, and without it the packet is dropped",
                     owner.name

@@ -60,7 +60,12 @@ impl<'a> Checks<'a> {
     /// no further, though the kernel sent it on.
     fn fail(&mut self, i: usize, message: String) {
         self.f.fatal(message);
-        if self.walk.branches.get(i).is_some_and(|b| b.sent().is_some()) {
+        if self
+            .walk
+            .branches
+            .get(i)
+            .is_some_and(|b| b.sent().is_some())
+        {
             self.f.end(i);
         }
     }
@@ -228,7 +233,9 @@ impl<'a> Checks<'a> {
                     .unwrap_or_else(|| "<podCIDR>".into())
             ));
         }
-        self.plugin.veth_pod(&self.node.name).check(pod, &mut self.f)?;
+        self.plugin
+            .veth_pod(&self.node.name)
+            .check(pod, &mut self.f)?;
         if self.plugin.config.require_bridge_nf {
             self.f.sysctl(
                 &self.ns,
@@ -340,7 +347,9 @@ impl<'a> Checks<'a> {
         if oif == host_if || oif == BRIDGE || oif == self.plugin.config.vxlan_dev() {
             return Ok(());
         }
-        if b.sent().is_some_and(|t| t.next_hop.kind == skoop_sdk::NetNodeKind::Pod) {
+        if b.sent()
+            .is_some_and(|t| t.next_hop.kind == skoop_sdk::NetNodeKind::Pod)
+        {
             return Ok(());
         }
         let msg = format!(
@@ -455,10 +464,13 @@ impl<'a> Checks<'a> {
             .into_iter()
             .find(|n| vtep_ip(n) == Some(gateway));
         let Some(owner) = owner else {
-            self.fail(i, format!(
-                "node {name} routes {} via VTEP {gateway} (`{}`), which belongs to no node",
-                target.name, route.text
-            ));
+            self.fail(
+                i,
+                format!(
+                    "node {name} routes {} via VTEP {gateway} (`{}`), which belongs to no node",
+                    target.name, route.text
+                ),
+            );
             return Ok(());
         };
         if owner.name != target.name {
@@ -469,7 +481,11 @@ impl<'a> Checks<'a> {
         }
         let want_mac = vtep_mac(&owner);
         match (b.neighbour(), &want_mac) {
-            (Some(n), Some(want)) if n.lladdr.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case(want)) => {
+            (Some(n), Some(want))
+                if n.lladdr
+                    .as_deref()
+                    .is_some_and(|m| !m.eq_ignore_ascii_case(want)) =>
+            {
                 self.f.critical(format!(
                     "node {name}'s neighbour entry for VTEP {gateway} on {vxlan_dev} is {}, but node {}'s VtepMAC is {want}: stale flannel state",
                     n.lladdr.as_deref().unwrap_or_default(),

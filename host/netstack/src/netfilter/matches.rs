@@ -206,7 +206,10 @@ pub(crate) enum CondKind {
         comp: u8,
     },
     /// `--icmp-type`: a type (255: any) and, when given, its code.
-    IcmpType { kind: u8, code: Option<u8> },
+    IcmpType {
+        kind: u8,
+        code: Option<u8>,
+    },
     Set(Box<SetMatch>),
     Mark {
         value: u32,
@@ -451,7 +454,9 @@ impl Cond {
                 match p.icmp {
                     _ if *kind == 255 => CondResult::Yes,
                     Some(m) => yes_no(m.kind == *kind && code.is_none_or(|c| c == m.code)),
-                    None => CondResult::Unknown(Cow::Borrowed("the ICMP type of the flow is not known")),
+                    None => {
+                        CondResult::Unknown(Cow::Borrowed("the ICMP type of the flow is not known"))
+                    }
                 }
             }
             CondKind::Set(m) => {

@@ -30,7 +30,6 @@ impl CniPlugin for LoopForever {
             }
         }
     }
-
 }
 
 export_cni_plugin!(LoopForever);
