@@ -550,7 +550,7 @@ impl Netns {
     /// Policy routing rules.
     pub fn ip_rules(&self) -> Result<Vec<IpRule>> {
         let rules = wn::ip_rules(&self.inner).map_err(error_from)?;
-        Ok(rules
+        rules
             .into_iter()
             .map(|r| {
                 Ok(IpRule {
@@ -566,7 +566,7 @@ impl Netns {
                     text: r.text,
                 })
             })
-            .collect::<Result<_>>()?)
+            .collect()
     }
 
     /// The routes of table `table` (254 main, 255 local, or a numbered one).

@@ -1169,11 +1169,7 @@ impl<'a> Diagnosis<'a> {
 
     /// `tx` arrives at its next hop. Returns the packets delivered there
     /// (with the MTU of the interface that took each) and its step.
-    fn receive(
-        &mut self,
-        from: &HopId,
-        tx: &Tx,
-    ) -> Result<(Vec<(Packet, Option<u32>)>, Step), CallError> {
+    fn receive(&mut self, from: &HopId, tx: &Tx) -> Result<(DeliveredHere, Step), CallError> {
         let at = &tx.next;
         if at.kind == NodeKind::External {
             let step = Step {
@@ -1200,7 +1196,7 @@ impl<'a> Diagnosis<'a> {
         at: &HopId,
         upstream: Option<(&HopId, &Tx)>,
         arrival: &Arrival,
-    ) -> Result<(Step, Vec<(Packet, Option<u32>)>), CallError> {
+    ) -> Result<(Step, DeliveredHere), CallError> {
         let facts = self.facts;
         let mut walk = Walker {
             facts,
@@ -1431,6 +1427,10 @@ fn step_of(walk: KernelWalk, answer: HopAnswer) -> (Step, Vec<(Packet, String)>)
 }
 
 /// The device `tx` left `from` by, with its MTU.
+/// The packets a hop delivered to its own sockets, each with the MTU of the
+/// interface that took it (None: not known).
+type DeliveredHere = Vec<(Packet, Option<u32>)>;
+
 /// The smallest MTU a packet met leaving one net-node.
 #[derive(Debug, Clone)]
 struct MtuLimit {

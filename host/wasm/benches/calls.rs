@@ -13,7 +13,9 @@ use skoop_engine::cluster::Retain;
 use skoop_engine::detect::{ProxyMode, Settings};
 use skoop_engine::facts::Facts;
 use skoop_engine::packet::{Packet, Protocol};
-use skoop_engine::plugin::Plugin;
+use skoop_engine::path::{HopId, NodeKind};
+use skoop_engine::plugin::{Plugin, Role};
+use skoop_engine::walk::{Arrival, Walker};
 use skoop_wasm::bindings::cni::CniPlugin;
 use skoop_wasm::hostcalls::{CallLog, ExtensionCalls};
 use skoop_wasm::instance::cni_linker;
@@ -116,10 +118,9 @@ fn main() {
         owner.as_secs_f64() * 1e6
     );
 
-    // pod-send from client-1: the plugin asks the host for the pod's
-    // interfaces, routes and netfilter verdicts.
+    // pod-send from client-1: the host walks the pod's kernel, and the
+    // plugin checks the pod's veth against the walk.
     let pod = facts.view.pods["default/client-1"].clone();
-    let node_ip = facts.view.nodes.get(&pod.node).map(|n| n.ip);
     let packet = Packet {
         src: "10.244.0.5".parse().expect("ip"),
         sport: 40000,
@@ -130,13 +131,36 @@ fn main() {
         encap: None,
         reply: false,
         tos: 0,
+        size: 1450,
         icmp: None,
     };
+    let at = HopId {
+        kind: NodeKind::Pod,
+        id: pod.id(),
+    };
+    let walk = Walker {
+        facts: &facts,
+        plugin: &mut plugin,
+    }
+    .walk(&at, &Arrival::originated(packet))
+    .expect("the host's walk");
+    let walked = per_op(2_000, || {
+        Walker {
+            facts: &facts,
+            plugin: &mut plugin,
+        }
+        .walk(&at, &Arrival::originated(packet))
+        .expect("the host's walk");
+    });
+    println!(
+        "the host's kernel walk of client-1 (no call):      {:>8.2} µs",
+        walked.as_secs_f64() * 1e6
+    );
     let before = plugin.state().import_calls;
-    plugin.pod_send(&pod, node_ip, &packet).expect("pod-send");
+    plugin.hop(Role::PodSend(&pod), &walk).expect("pod-send");
     let imports = plugin.state().import_calls - before;
     let send = per_op(2_000, || {
-        plugin.pod_send(&pod, node_ip, &packet).expect("pod-send");
+        plugin.hop(Role::PodSend(&pod), &walk).expect("pod-send");
     });
     println!(
         "export call plugin.pod-send ({imports} imports):             {:>8.2} µs ({:.2} µs per import, host work included)",
@@ -150,7 +174,7 @@ fn main() {
         log: Arc::new(std::sync::Mutex::new(ExtensionCalls::default())),
     });
     let recorded = per_op(2_000, || {
-        plugin.pod_send(&pod, node_ip, &packet).expect("pod-send");
+        plugin.hop(Role::PodSend(&pod), &walk).expect("pod-send");
     });
     println!(
         "the same, recording host calls:                    {:>8.2} µs",

@@ -237,7 +237,7 @@ impl<'a> Checks<'a> {
     }
 
     /// The packet is for `pod`.
-    pub fn to_pod(mut self, pod: &Pod) -> Result<HopAnswer> {
+    pub fn for_pod(mut self, pod: &Pod) -> Result<HopAnswer> {
         self.common()?;
         let walk = self.walk;
         for (i, b) in walk.branches.iter().enumerate() {
@@ -248,7 +248,7 @@ impl<'a> Checks<'a> {
 
     /// The packet is for a Service: each branch goes to the backend the
     /// node's rules chose.
-    pub fn to_service(mut self) -> Result<HopAnswer> {
+    pub fn for_service(mut self) -> Result<HopAnswer> {
         self.common()?;
         let walk = self.walk;
         for (i, b) in walk.branches.iter().enumerate() {
@@ -260,7 +260,7 @@ impl<'a> Checks<'a> {
     }
 
     /// The packet is for another node's host network.
-    pub fn to_host(mut self, target: &Node) -> Result<HopAnswer> {
+    pub fn for_host(mut self, target: &Node) -> Result<HopAnswer> {
         self.common()?;
         self.host_if_up()?;
         let walk = self.walk;
@@ -692,7 +692,7 @@ impl<'a> Checks<'a> {
 
     /// The packet leaves the cluster: a pool with natOutgoing needs felix's
     /// MASQUERADE for it.
-    pub fn to_external(mut self) -> Result<HopAnswer> {
+    pub fn for_outside(mut self) -> Result<HopAnswer> {
         self.common()?;
         let walk = self.walk;
         let dst = walk.packet.dst;

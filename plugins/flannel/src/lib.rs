@@ -68,19 +68,19 @@ impl CniPlugin for Flannel {
     }
 
     fn to_pod(&self, node: &Node, walk: &KernelWalk, pod: &Pod) -> Result<HopAnswer> {
-        node::Checks::new(self, node, walk).to_pod(pod)
+        node::Checks::new(self, node, walk).for_pod(pod)
     }
 
     fn to_host(&self, node: &Node, walk: &KernelWalk, target: &Node) -> Result<HopAnswer> {
-        node::Checks::new(self, node, walk).to_host(target)
+        node::Checks::new(self, node, walk).for_host(target)
     }
 
     fn to_service(&self, node: &Node, walk: &KernelWalk, _service: &Service) -> Result<HopAnswer> {
-        node::Checks::new(self, node, walk).to_service()
+        node::Checks::new(self, node, walk).for_service()
     }
 
     fn to_external(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
-        node::Checks::new(self, node, walk).to_external()
+        node::Checks::new(self, node, walk).for_outside()
     }
 
     fn serve(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {

@@ -105,7 +105,7 @@ impl<'a> Checks<'a> {
     }
 
     /// The packet is for `pod`.
-    pub fn to_pod(mut self, pod: &Pod) -> Result<HopAnswer> {
+    pub fn for_pod(mut self, pod: &Pod) -> Result<HopAnswer> {
         self.common()?;
         let walk = self.walk;
         for (i, b) in walk.branches.iter().enumerate() {
@@ -116,7 +116,7 @@ impl<'a> Checks<'a> {
 
     /// The packet is for a Service: each branch goes to the backend the
     /// node's rules chose.
-    pub fn to_service(mut self) -> Result<HopAnswer> {
+    pub fn for_service(mut self) -> Result<HopAnswer> {
         self.common()?;
         let walk = self.walk;
         for (i, b) in walk.branches.iter().enumerate() {
@@ -128,7 +128,7 @@ impl<'a> Checks<'a> {
     }
 
     /// The packet is for another node's host network.
-    pub fn to_host(mut self, _target: &Node) -> Result<HopAnswer> {
+    pub fn for_host(mut self, _target: &Node) -> Result<HopAnswer> {
         self.common()?;
         let walk = self.walk;
         for (i, b) in walk.branches.iter().enumerate() {
@@ -140,7 +140,7 @@ impl<'a> Checks<'a> {
     }
 
     /// The packet leaves the cluster.
-    pub fn to_external(mut self) -> Result<HopAnswer> {
+    pub fn for_outside(mut self) -> Result<HopAnswer> {
         self.common()?;
         let host_if = self.host_if();
         for b in &self.walk.branches {

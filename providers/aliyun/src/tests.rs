@@ -283,6 +283,7 @@ fn packet(src: &str, dst: &str, dport: u16) -> Packet {
         encap: None,
         reply: false,
         tos: 0,
+        size: 0,
         icmp: None,
     }
 }

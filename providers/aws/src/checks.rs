@@ -701,6 +701,7 @@ mod tests {
             encap: None,
             reply: false,
             tos: 0,
+            size: 0,
             icmp: None,
         }
     }

@@ -108,6 +108,7 @@ fn tcp(src: &str, dst: &str, dport: u16) -> Packet {
         encap: None,
         reply: false,
         tos: 0,
+        size: 0,
         icmp: None,
     }
 }
