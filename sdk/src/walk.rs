@@ -330,3 +330,165 @@ pub(crate) fn answer_to(a: HopAnswer) -> ww::HopAnswer {
         HopAnswer::Walked(s) => ww::HopAnswer::Walked(step_to(&s)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::{Fate, RouteKind};
+
+    fn packet() -> Packet {
+        Packet {
+            src: Ipv4Addr::new(10, 244, 0, 5),
+            sport: EPHEMERAL_PORT,
+            dst: Ipv4Addr::new(10, 244, 1, 7),
+            dport: 8080,
+            protocol: Protocol::Tcp,
+            mark: 0,
+            encap: None,
+            reply: false,
+            tos: 0,
+            size: 1450,
+            icmp: None,
+        }
+    }
+
+    fn pass(fate: Fate) -> Forwarded {
+        Forwarded {
+            fate,
+            packet: packet(),
+            route: Some(Route {
+                table: 254,
+                kind: RouteKind::Unicast,
+                prefix: "10.244.1.0/24".parse().expect("prefix"),
+                gateway: Some(Ipv4Addr::new(10, 244, 1, 0)),
+                dev: Some("flannel.1".into()),
+                source: None,
+                rule_priority: 32766,
+                text: "10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink".into(),
+                proto: None,
+                scope: None,
+                metric: 0,
+                onlink: true,
+            }),
+            bridged: false,
+            rules: vec![],
+            uncertain: false,
+            notes: vec![],
+            unchecked: vec![],
+            natted: false,
+        }
+    }
+
+    /// node-1 sends the request over flannel.1 to node-2's VTEP.
+    fn vxlan_branch() -> Branch {
+        let fdb = FdbEntry {
+            mac: "8e:b7:e5:7f:ec:c1".into(),
+            dev: "flannel.1".into(),
+            dst: Some(Ipv4Addr::new(192, 168, 0, 12)),
+            flags: vec!["self".into(), "permanent".into()],
+        };
+        let outer = Encap {
+            kind: EncapKind::Vxlan,
+            src: Ipv4Addr::new(192, 168, 0, 11),
+            dst: Ipv4Addr::new(192, 168, 0, 12),
+            vni: Some(1),
+            port: Some(8472),
+        };
+        Branch {
+            passes: vec![pass(Fate::Transmit {
+                oif: "flannel.1".into(),
+                next_hop: Ipv4Addr::new(10, 244, 1, 0),
+            })],
+            link: vec![
+                LinkStep::Neighbour(Neighbour {
+                    ip: Ipv4Addr::new(10, 244, 1, 0),
+                    dev: "flannel.1".into(),
+                    lladdr: Some(fdb.mac.clone()),
+                    state: "PERMANENT".into(),
+                }),
+                LinkStep::Fdb(fdb),
+                LinkStep::Encapsulate(outer),
+            ],
+            carried: Carried::Sent(Transmission::new(
+                NetNode::node("node-2"),
+                LinkKind::Vxlan,
+                Packet {
+                    encap: Some(outer),
+                    ..packet()
+                },
+            )),
+            mtu_limit: None,
+        }
+    }
+
+    #[test]
+    fn a_branch_names_its_route_device_and_entries() {
+        let b = vxlan_branch();
+        assert_eq!(b.oif(), Some("flannel.1"));
+        assert_eq!(b.next_hop(), Some(Ipv4Addr::new(10, 244, 1, 0)));
+        assert_eq!(
+            b.route().map(|r| r.prefix.to_string()).as_deref(),
+            Some("10.244.1.0/24")
+        );
+        assert_eq!(b.neighbour().map(|n| n.state.as_str()), Some("PERMANENT"));
+        let fdb: Vec<_> = b.fdb().map(|e| e.dst).collect();
+        assert_eq!(fdb, vec![Some(Ipv4Addr::new(192, 168, 0, 12))]);
+        assert_eq!(b.encapsulation().and_then(|e| e.vni), Some(1));
+        assert_eq!(b.decapsulated_by(), None);
+        assert!(b.sent().is_some() && b.dropped().is_none() && !b.delivered());
+        // The packet as it left: with its outer header.
+        assert!(b.packet().is_some_and(|p| p.encap.is_some()));
+    }
+
+    #[test]
+    fn a_dropped_branch_says_why_and_is_not_sent() {
+        let cause = DropCause {
+            kind: "fdb".into(),
+            message: "node node-1 has no FDB entry on flannel.1".into(),
+            rule: None,
+            route: None,
+        };
+        let b = Branch {
+            carried: Carried::Dropped(cause),
+            ..vxlan_branch()
+        };
+        assert_eq!(b.dropped().map(|d| d.kind.as_str()), Some("fdb"));
+        assert!(b.sent().is_none());
+        // Without a transmission, the packet is the pass's.
+        assert_eq!(b.packet().map(|p| p.encap), Some(None));
+        let walk = KernelWalk {
+            at: NetNode::node("node-1"),
+            upstream: None,
+            packet: packet(),
+            branches: vec![vxlan_branch(), b],
+            suspicions: vec![Suspicion::new(
+                Level::Critical,
+                "node node-1 has no FDB entry on flannel.1",
+            )],
+        };
+        assert_eq!(walk.sent().count(), 1);
+        assert_eq!(walk.dropped().count(), 1);
+        assert!(!walk.delivered());
+        assert!(walk.broken());
+        assert!(walk.mentions("flannel.1") && !walk.mentions("cni0"));
+    }
+
+    #[test]
+    fn findings_become_checks_with_the_branches_they_end() {
+        let mut f = Findings::new();
+        f.critical("the CNI's route is missing");
+        f.end(1);
+        match HopAnswer::from(f) {
+            HopAnswer::Checks { suspicions, ends } => {
+                assert_eq!(suspicions.len(), 1);
+                assert_eq!(suspicions[0].level, Level::Critical);
+                assert_eq!(ends, vec![1]);
+            }
+            HopAnswer::Walked(_) => panic!("a plugin's findings are checks"),
+        }
+        match answer_to(HopAnswer::fine()) {
+            ww::HopAnswer::Checks(c) => assert!(c.suspicions.is_empty() && c.ends.is_empty()),
+            ww::HopAnswer::Walked(_) => panic!("nothing to add is checks"),
+        }
+    }
+}
