@@ -173,7 +173,9 @@ impl Findings {
     }
 
     /// Check an interface: present, of the right kind, up, with the right MTU.
-    /// Returns it when present.
+    /// Returns it when present. What is wrong with a present device is said of
+    /// the net-node that holds it (once, whichever hop looks); a missing one
+    /// of the hop that needed it.
     pub fn interface(
         &mut self,
         ns: &Netns,
@@ -185,24 +187,28 @@ impl Findings {
             return Ok(None);
         };
         let Some(iface) = found else {
+            // Found missing where the walk needed it: that hop's finding.
             self.add(expect.missing, format!("{what} is missing"));
             return Ok(None);
         };
         if let Some(kind) = expect.kind
             && iface.kind != kind
         {
-            self.add(
+            self.add_about(
+                ns.net_node(),
                 expect.missing,
                 format!("{what} is a {} device, expected {kind}", iface.kind),
             );
         }
         if expect.state && !iface.admin_up {
-            self.add(
+            self.add_about(
+                ns.net_node(),
                 expect.down,
                 format!("{what} is administratively down (ip link set {name} up)"),
             );
         } else if expect.state && !iface.oper_up {
-            self.add(
+            self.add_about(
+                ns.net_node(),
                 expect.down,
                 format!("{what} is up but has no carrier (operationally down)"),
             );
@@ -210,7 +216,8 @@ impl Findings {
         if let Some(mtu) = expect.mtu
             && iface.mtu != mtu
         {
-            self.add(
+            self.add_about(
+                ns.net_node(),
                 expect.mtu_level,
                 format!("{what} has MTU {}, expected {mtu}", iface.mtu),
             );
@@ -220,6 +227,7 @@ impl Findings {
 
     /// Check that a sysctl has the wanted value; `false` when it has another
     /// (a value that was not collected is a warning and counts as fine).
+    /// Said of the net-node that holds it.
     pub fn sysctl(
         &mut self,
         ns: &Netns,
@@ -232,12 +240,17 @@ impl Findings {
         match self.tolerate(&what, ns.sysctl(key))? {
             None => Ok(true),
             Some(None) => {
-                self.warning(format!("{what} was not collected; {why}"));
+                self.add_about(
+                    ns.net_node(),
+                    Level::Warning,
+                    format!("{what} was not collected; {why}"),
+                );
                 Ok(true)
             }
             Some(Some(v)) if v.trim() == want => Ok(true),
             Some(Some(v)) => {
-                self.add(
+                self.add_about(
+                    ns.net_node(),
                     level,
                     format!("{what} is {}, must be {want}: {why}", v.trim()),
                 );

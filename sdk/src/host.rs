@@ -515,6 +515,13 @@ impl Netns {
         }
     }
 
+    /// The net-node it belongs to: the node's name or the pod's `namespace/name`.
+    pub fn net_node(&self) -> &str {
+        match &self.inner {
+            wt::Netns::Pod(p) | wt::Netns::Node(p) => p,
+        }
+    }
+
     /// "node x" or "pod ns/name", for messages.
     pub fn label(&self) -> &str {
         &self.label
