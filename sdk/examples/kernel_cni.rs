@@ -11,24 +11,25 @@
 
 use skoop_sdk::prelude::*;
 
-/// The plugin value, built once per diagnosis by `setup`.
-struct KernelCni {
-    /// Require `net.ipv4.ip_forward=1` on every node a pod's packet crosses.
-    check_forwarding: bool,
-}
+/// Its one config key: `skoop diagnose --kernel-cni-check-forwarding false`.
+const CHECK_FORWARDING: StaticConfigKey = StaticConfigKey {
+    default: Some("true"),
+    ..StaticConfigKey::new(
+        "kernel-cni-check-forwarding",
+        "require net.ipv4.ip_forward=1 on nodes (true/false)",
+    )
+};
+
+/// The plugin value, built once per diagnosis by `setup`: whether to
+/// require `net.ipv4.ip_forward=1` on every node a pod's packet crosses.
+struct KernelCni(bool);
 
 impl CniPlugin for KernelCni {
     const METADATA: Option<StaticMetadata> = Some(StaticMetadata {
         name: "kernel-cni",
-        version: env!("CARGO_PKG_VERSION"),
         description: "example: pods on veths, nodes forward as their kernel does",
-        config: &[StaticConfigKey {
-            default: Some("true"),
-            ..StaticConfigKey::new(
-                "kernel-cni-check-forwarding",
-                "require net.ipv4.ip_forward=1 on nodes (true/false)",
-            )
-        }],
+        version: env!("CARGO_PKG_VERSION"),
+        config: &[CHECK_FORWARDING],
         ..StaticMetadata::EMPTY
     });
 
@@ -43,7 +44,7 @@ impl CniPlugin for KernelCni {
                 )));
             }
         };
-        Ok((KernelCni { check_forwarding }, vec![]))
+        Ok((KernelCni(check_forwarding), vec![]))
     }
 
     // Every other role: the host's kernel walk, nothing to add.
@@ -53,7 +54,7 @@ impl CniPlugin for KernelCni {
         // A packet a pod sends to another pod is routed by the node unless
         // it is bridged; the host's walk already refuses to forward when
         // the sysctl is off — this names the CNI's requirement up front.
-        if self.check_forwarding && walk.upstream.is_some() {
+        if self.0 && walk.upstream.is_some() {
             let ns = Netns::node(&node.name);
             f.sysctl(
                 &ns,

@@ -1813,4 +1813,199 @@ mod tests {
             t.suspicions
         );
     }
+
+    // ---- End to end over dumps: the host walks every hop, and the plugin
+    // ---- lets its walk stand (the fixtures are walk.rs's).
+
+    use crate::walk::tests::{Backend, Lab, Stands};
+
+    fn diagnose(lab: &Lab) -> Trace {
+        let facts = lab.facts();
+        Diagnosis::new(&facts, &mut Stands).run(hop(NodeKind::Pod, "d/a"), flow())
+    }
+
+    /// Level, net-node and message of each suspicion.
+    fn found(t: &Trace) -> Vec<(Level, Option<&str>, &str)> {
+        t.suspicions
+            .iter()
+            .map(|s| (s.level, s.node.as_deref(), s.message.as_str()))
+            .collect()
+    }
+
+    fn ends(t: &Trace) -> Vec<(Direction, End)> {
+        t.branches
+            .iter()
+            .map(|b| (b.direction, b.end.clone()))
+            .collect()
+    }
+
+    fn both_ways_delivered() -> Vec<(Direction, End)> {
+        vec![
+            (
+                Direction::Request,
+                End::Delivered {
+                    at: hop(NodeKind::Pod, "d/b"),
+                },
+            ),
+            (
+                Direction::Reply,
+                End::Delivered {
+                    at: hop(NodeKind::Pod, "d/a"),
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn pods_over_vxlan_are_walked_both_ways_without_suspicions() {
+        let t = diagnose(&Lab::new(2, Backend::Vxlan));
+        assert_eq!(found(&t), vec![]);
+        assert_eq!(ends(&t), both_ways_delivered());
+        let hops: Vec<String> = t.nodes.iter().map(|h| h.to_string()).collect();
+        assert_eq!(hops, ["pod d/a", "node n1", "node n2", "pod d/b"]);
+        let kinds: Vec<(Direction, LinkKind)> =
+            t.links.iter().map(|l| (l.direction, l.kind)).collect();
+        assert_eq!(
+            kinds,
+            [Direction::Request, Direction::Reply]
+                .into_iter()
+                .flat_map(|d| [
+                    (d, LinkKind::Veth),
+                    (d, LinkKind::Vxlan),
+                    (d, LinkKind::Veth)
+                ])
+                .collect::<Vec<_>>()
+        );
+    }
+
+    const MTU_REQUEST: &str = "full-size packets of the request (1500 bytes) are larger than the MTU 1450 of flannel.1 on node n1";
+    const MTU_REPLY: &str = "full-size packets of the reply (1500 bytes) are larger than the MTU 1450 of flannel.1 on node n2";
+    const PMTUD_WORKS: &str = "the kernel drops them there and answers with ICMP fragmentation-needed, which gets back to";
+    const ICMP_DROP: &str = "-A OUTPUT -p icmp -m icmp --icmp-type 3/4 -j DROP";
+
+    /// Pods at MTU 1500 whose nodes reach each other over flannel.1 at 1450.
+    fn mtu_lab() -> Lab {
+        let mut lab = Lab::new(2, Backend::Vxlan);
+        lab.pod_mtu(1500);
+        lab
+    }
+
+    #[test]
+    fn a_path_mtu_below_the_pods_is_a_warning_when_the_icmp_error_gets_back() {
+        let t = diagnose(&mtu_lab());
+        assert_eq!(
+            found(&t),
+            vec![
+                (
+                    Level::Warning,
+                    Some("n1"),
+                    format!("{MTU_REQUEST}: {PMTUD_WORKS} 10.244.0.5, so path-MTU discovery shrinks them (an extra round trip)").as_str()
+                ),
+                (
+                    Level::Warning,
+                    Some("n2"),
+                    format!("{MTU_REPLY}: {PMTUD_WORKS} 10.244.1.7, so path-MTU discovery shrinks them (an extra round trip)").as_str()
+                ),
+            ]
+        );
+        assert!(!t.broken());
+        assert_eq!(ends(&t), both_ways_delivered());
+    }
+
+    #[test]
+    fn a_rule_dropping_the_fragmentation_needed_error_is_critical_and_named() {
+        let mut lab = mtu_lab();
+        lab.rule("n1", ICMP_DROP);
+        let t = diagnose(&lab);
+        let critical = format!(
+            "{MTU_REQUEST}, and the ICMP fragmentation-needed node n1 answers them with never reaches 10.244.0.5: iptables filter/OUTPUT rule 1 `{ICMP_DROP}` drops the ICMP error 10.244.0.1 -> 10.244.0.5 icmp fragmentation-needed on node n1. Path-MTU discovery cannot shrink them, so large transfers stall (handshakes and small requests still pass)"
+        );
+        assert_eq!(
+            found(&t),
+            vec![
+                (Level::Critical, Some("n1"), critical.as_str()),
+                (
+                    Level::Warning,
+                    Some("n2"),
+                    format!("{MTU_REPLY}: {PMTUD_WORKS} 10.244.1.7, so path-MTU discovery shrinks them (an extra round trip)").as_str()
+                ),
+            ]
+        );
+        // The flow's own packets still get through.
+        assert_eq!(ends(&t), both_ways_delivered());
+    }
+
+    const INVALID_DROP: &str = "-A FORWARD -m conntrack --ctstate INVALID -j DROP";
+
+    /// Three host-gw nodes; n1 sends n2's pod CIDR through n3, and n3 drops
+    /// conntrack INVALID packets. n2 answers n1 directly.
+    fn one_way_lab() -> Lab {
+        let mut lab = Lab::new(3, Backend::HostGw);
+        lab.route(
+            "n1",
+            serde_json::json!({"dst": "10.244.1.0/24", "gateway": "192.168.0.13", "dev": "eth0"}),
+        );
+        lab.rule("n3", INVALID_DROP);
+        lab
+    }
+
+    fn detour(from: &str, dir: &str, dst: &str, owner: &str, cidr: &str) -> String {
+        format!(
+            "node {from} sends the {dir} for {dst} (node {owner}) through node n3 (`{cidr} via 192.168.0.13 dev eth0`): a detour"
+        )
+    }
+
+    #[test]
+    fn a_node_forwarding_only_the_request_drops_its_invalid_packets_critically() {
+        let t = diagnose(&one_way_lab());
+        let to_n2 = detour("n1", "request", "10.244.1.7", "n2", "10.244.1.0/24");
+        let critical = format!(
+            "node n3 forwards the request but not its reply (the reply passes n2, n1): its conntrack sees one direction, so the client's packets after the SYN are INVALID there, and iptables filter/FORWARD rule 1 `{INVALID_DROP}` drops the request 10.244.0.5:40000 -> 10.244.1.7:8080/tcp on node n3 — connections open but carry no data"
+        );
+        assert_eq!(
+            found(&t),
+            vec![
+                (Level::Warning, Some("n1"), to_n2.as_str()),
+                (Level::Critical, Some("n3"), critical.as_str()),
+            ]
+        );
+        // The handshake's own packets pass: only the later ones are INVALID.
+        assert_eq!(ends(&t), both_ways_delivered());
+    }
+
+    #[test]
+    fn one_way_transit_is_quiet_when_no_rule_drops_invalid_packets() {
+        let mut lab = Lab::new(3, Backend::HostGw);
+        lab.route(
+            "n1",
+            serde_json::json!({"dst": "10.244.1.0/24", "gateway": "192.168.0.13", "dev": "eth0"}),
+        );
+        let t = diagnose(&lab);
+        let to_n2 = detour("n1", "request", "10.244.1.7", "n2", "10.244.1.0/24");
+        assert_eq!(
+            found(&t),
+            vec![(Level::Warning, Some("n1"), to_n2.as_str())]
+        );
+        assert_eq!(ends(&t), both_ways_delivered());
+    }
+
+    #[test]
+    fn a_node_both_directions_pass_is_quiet_with_the_invalid_rule() {
+        let mut lab = one_way_lab();
+        lab.route(
+            "n2",
+            serde_json::json!({"dst": "10.244.0.0/24", "gateway": "192.168.0.13", "dev": "eth0"}),
+        );
+        let t = diagnose(&lab);
+        let to_n2 = detour("n1", "request", "10.244.1.7", "n2", "10.244.1.0/24");
+        let to_n1 = detour("n2", "reply", "10.244.0.5", "n1", "10.244.0.0/24");
+        assert_eq!(
+            found(&t),
+            vec![
+                (Level::Warning, Some("n1"), to_n2.as_str()),
+                (Level::Warning, Some("n2"), to_n1.as_str()),
+            ]
+        );
+        assert_eq!(ends(&t), both_ways_delivered());
+    }
 }

@@ -981,6 +981,9 @@ impl Walker<'_> {
             .delivered_to
             .as_deref()
             .and_then(|mac| self.interface_with_mac(&next.name, mac))
+            // The frame goes to the MAC that answered ARP for the next hop:
+            // it arrives on the device holding that address.
+            .or_else(|| self.interface_holding(&next.name, next_hop))
             .or_else(|| self.interface_holding(&next.name, dst))
             .or_else(|| next.host_interface.clone());
         Ok(Ok(Tx {
@@ -1275,9 +1278,14 @@ fn note_link(w: &mut KernelWalk, netns: &str, f: &Forwarded, steps: &[LinkStep])
         } = s
         {
             // The kernel asks again and gets an answer: the entry tells of
-            // an earlier loss, not of this packet's fate.
+            // an earlier loss (FAILED) or a question in flight (INCOMPLETE),
+            // not of this packet's fate.
             w.add(
-                Level::Warning,
+                if state == "FAILED" {
+                    Level::Warning
+                } else {
+                    Level::Info
+                },
                 format!(
                     "{netns}'s neighbour entry for {ip} on {dev} is {state}: ARP went unanswered when last tried; the kernel asks again for the next packet ({by}), but if it keeps failing, something between them drops ARP"
                 ),
@@ -1472,5 +1480,788 @@ fn drop_message(
 impl From<NetstackError> for BranchEnd {
     fn from(e: NetstackError) -> BranchEnd {
         BranchEnd::Unknown { why: e.to_string() }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! The host's walk over small dumps. [`Lab`] builds a flannel-style
+    //! cluster the diagnosis tests share: nodes n1, n2 (, n3) on
+    //! 192.168.0.0/24 (nN is 192.168.0.1N with pod CIDR 10.244.(N-1).0/24
+    //! behind bridge cni0), pods d/a (10.244.0.5 on n1) and d/b (10.244.1.7
+    //! on n2) listening on TCP 8080, and between the nodes either flannel.1
+    //! VXLAN devices (MTU 1450) or host-gw routes via eth0.
+
+    use std::collections::BTreeMap;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::cluster::ClusterView;
+    use crate::detect::{ProxyMode, Settings};
+    use crate::dump::{FdbEntry, NetnsDump, NodeDump, PodNetns};
+    use crate::netstack::Netstacks;
+    use crate::packet::{Encap, EncapKind};
+    use crate::plugin::{HopAnswer, Role};
+
+    /// How the nodes reach each other's pod CIDRs.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Backend {
+        /// flannel.1 (VNI 1, port 8472) with a neighbour and FDB entry per peer.
+        Vxlan,
+        /// A route per peer's pod CIDR via its address on eth0.
+        HostGw,
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().expect("test address")
+    }
+
+    /// Node N's address, 192.168.0.1N.
+    fn node_ip(n: u8) -> String {
+        format!("192.168.0.{}", 10 + n)
+    }
+
+    /// The MAC of node N's flannel.1.
+    fn vtep_mac(n: u8) -> String {
+        format!("aa:aa:aa:aa:aa:{n:02x}")
+    }
+
+    /// The third octet of node N's pod CIDR.
+    fn net(n: u8) -> u8 {
+        n - 1
+    }
+
+    /// An interface, up with carrier and MTU 1500, with `extra` fields.
+    fn dev(index: u32, name: &str, kind: &str, extra: Value) -> Value {
+        let mut d = json!({
+            "index": index, "name": name, "kind": kind, "mtu": 1500,
+            "admin_up": true, "oper_state": "UP"
+        });
+        if let (Some(d), Some(extra)) = (d.as_object_mut(), extra.as_object()) {
+            d.extend(extra.clone());
+        }
+        d
+    }
+
+    /// Append `entry` to the list `list` of a netns dump.
+    fn push_to(ns: &mut Value, list: &str, entry: Value) {
+        match ns.get_mut(list).and_then(Value::as_array_mut) {
+            Some(a) => a.push(entry),
+            None => ns[list] = json!([entry]),
+        }
+    }
+
+    /// Node N's host netns (of `count` nodes).
+    fn host(n: u8, count: u8, backend: Backend) -> Value {
+        let me = node_ip(n);
+        let mtu = if backend == Backend::Vxlan {
+            1450
+        } else {
+            1500
+        };
+        let mut interfaces = vec![
+            dev(
+                1,
+                "lo",
+                "loopback",
+                json!({"mtu": 65536, "oper_state": "UNKNOWN", "addresses": ["127.0.0.1/8"]}),
+            ),
+            dev(
+                2,
+                "eth0",
+                "device",
+                json!({"addresses": [format!("{me}/24")], "mac": format!("52:54:00:00:00:{n:02x}")}),
+            ),
+            dev(
+                4,
+                "cni0",
+                "bridge",
+                json!({"mtu": mtu, "addresses": [format!("10.244.{}.1/24", net(n))], "mac": format!("0a:58:0a:f4:{:02x}:01", net(n))}),
+            ),
+        ];
+        let mut routes = vec![
+            json!({"table": 255, "type": "local", "dst": format!("{me}/32"), "dev": "eth0"}),
+            json!({"table": 255, "type": "local", "dst": format!("10.244.{}.1/32", net(n)), "dev": "cni0"}),
+            json!({"dst": "192.168.0.0/24", "dev": "eth0", "scope": "link", "prefsrc": me}),
+            json!({"dst": format!("10.244.{}.0/24", net(n)), "dev": "cni0", "scope": "link", "prefsrc": format!("10.244.{}.1", net(n))}),
+        ];
+        let mut neighbours = vec![];
+        let mut fdb = vec![];
+        if backend == Backend::Vxlan {
+            interfaces.push(dev(
+                3,
+                "flannel.1",
+                "vxlan",
+                json!({
+                    "mtu": 1450, "oper_state": "UNKNOWN", "mac": vtep_mac(n),
+                    "addresses": [format!("10.244.{}.0/32", net(n))],
+                    "vxlan": {"id": 1, "port": 8472, "local": me, "dev": "eth0"}
+                }),
+            ));
+            routes.push(json!({"table": 255, "type": "local", "dst": format!("10.244.{}.0/32", net(n)), "dev": "flannel.1"}));
+        }
+        for peer in (1..=count).filter(|p| *p != n) {
+            let cidr = format!("10.244.{}.0/24", net(peer));
+            match backend {
+                Backend::Vxlan => {
+                    let vtep = format!("10.244.{}.0", net(peer));
+                    routes.push(
+                        json!({"dst": cidr, "gateway": vtep, "dev": "flannel.1", "onlink": true}),
+                    );
+                    neighbours.push(json!({"ip": vtep, "dev": "flannel.1", "lladdr": vtep_mac(peer), "state": "PERMANENT"}));
+                    fdb.push(json!({"mac": vtep_mac(peer), "dev": "flannel.1", "dst": node_ip(peer), "flags": ["self", "permanent"]}));
+                }
+                Backend::HostGw => {
+                    routes.push(json!({"dst": cidr, "gateway": node_ip(peer), "dev": "eth0"}));
+                }
+            }
+        }
+        let mut sysctls = json!({
+            "net.ipv4.ip_forward": "1",
+            "net.bridge.bridge-nf-call-iptables": "1",
+            "net.ipv4.conf.all.rp_filter": "0"
+        });
+        for d in ["eth0", "cni0", "flannel.1"] {
+            sysctls[format!("net.ipv4.conf.{d}.rp_filter")] = json!("0");
+            sysctls[format!("net.ipv4.conf.{d}.forwarding")] = json!("1");
+        }
+        json!({
+            "interfaces": interfaces,
+            "routes": routes,
+            "neighbours": neighbours,
+            "fdb": fdb,
+            "sysctls": sysctls
+        })
+    }
+
+    /// A pod's netns: eth0 a veth to the host's ifindex `peer`, the node's
+    /// bridge its gateway, TCP 8080 listening.
+    fn pod_netns(addr: Ipv4Addr, peer: u32, mtu: u32) -> Value {
+        let [_, _, c, d] = addr.octets();
+        json!({
+            "interfaces": [
+                dev(1, "lo", "loopback", json!({"mtu": 65536, "oper_state": "UNKNOWN", "addresses": ["127.0.0.1/8"]})),
+                dev(2, "eth0", "veth", json!({
+                    "mtu": mtu, "peer_index": peer, "peer_netnsid": 0,
+                    "addresses": [format!("{addr}/24")], "mac": format!("0a:58:0a:f4:{c:02x}:{d:02x}")
+                }))
+            ],
+            "routes": [
+                {"table": 255, "type": "local", "dst": format!("{addr}/32"), "dev": "eth0"},
+                {"dst": format!("10.244.{c}.0/24"), "dev": "eth0", "scope": "link", "prefsrc": addr.to_string()},
+                {"dst": "0.0.0.0/0", "gateway": format!("10.244.{c}.1"), "dev": "eth0"}
+            ],
+            "sysctls": {"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.eth0.rp_filter": "0"},
+            "sockets": [{"protocol": "tcp", "ip": "0.0.0.0", "port": 8080}]
+        })
+    }
+
+    struct PodDump {
+        node: String,
+        id: String,
+        ip: Ipv4Addr,
+        netns: Value,
+    }
+
+    /// The cluster's objects and dumps, to be changed by a test before
+    /// [`Lab::facts`].
+    pub(crate) struct Lab {
+        nodes: u8,
+        hosts: BTreeMap<String, Value>,
+        pods: Vec<PodDump>,
+        /// Rules of each node's filter table, as iptables-save prints them.
+        filter: BTreeMap<String, Vec<String>>,
+        not_ready: Vec<String>,
+    }
+
+    impl Lab {
+        /// `nodes` nodes (2 or 3), pods d/a on n1 and d/b on n2.
+        pub(crate) fn new(nodes: u8, backend: Backend) -> Lab {
+            let mut lab = Lab {
+                nodes,
+                hosts: (1..=nodes)
+                    .map(|n| (format!("n{n}"), host(n, nodes, backend)))
+                    .collect(),
+                pods: vec![],
+                filter: BTreeMap::new(),
+                not_ready: vec![],
+            };
+            lab.add_pod("n1", "d/a", "10.244.0.5");
+            lab.add_pod("n2", "d/b", "10.244.1.7");
+            lab
+        }
+
+        fn add_pod(&mut self, node: &str, id: &str, addr: &str) {
+            let mtu = self.host(node)["interfaces"]
+                .as_array()
+                .and_then(|a| a.iter().find(|i| i["name"] == "cni0"))
+                .and_then(|i| i["mtu"].as_u64())
+                .unwrap_or(1500) as u32;
+            let index = 10 + self.pods.iter().filter(|p| p.node == node).count() as u32;
+            let veth = format!("veth-{}", id.rsplit('/').next().unwrap_or(id));
+            self.push(
+                node,
+                "interfaces",
+                dev(
+                    index,
+                    &veth,
+                    "veth",
+                    json!({"mtu": mtu, "master": "cni0", "peer_index": 2, "peer_netnsid": 0}),
+                ),
+            );
+            self.pods.push(PodDump {
+                node: node.into(),
+                id: id.into(),
+                ip: ip(addr),
+                netns: pod_netns(ip(addr), index, mtu),
+            });
+        }
+
+        /// A node's host netns dump.
+        pub(crate) fn host(&mut self, node: &str) -> &mut Value {
+            self.hosts
+                .get_mut(node)
+                .unwrap_or_else(|| panic!("no node {node} in the lab"))
+        }
+
+        /// Append `entry` to the list `list` (neighbours, fdb, ...) of a node's host netns.
+        pub(crate) fn push(&mut self, node: &str, list: &str, entry: Value) {
+            push_to(self.host(node), list, entry);
+        }
+
+        /// Replace the main-table route to `dst` of a node's host netns.
+        pub(crate) fn route(&mut self, node: &str, route: Value) {
+            let routes = self.host(node)["routes"]
+                .as_array_mut()
+                .expect("routes of the test dump");
+            routes.retain(|r| !(r["dst"] == route["dst"] && r.get("table").is_none()));
+            routes.push(route);
+        }
+
+        /// Point the FDB entry for `mac` on a node's flannel.1 at `dst`.
+        pub(crate) fn fdb_dst(&mut self, node: &str, mac: &str, dst: &str) {
+            let entry = self.host(node)["fdb"]
+                .as_array_mut()
+                .and_then(|a| a.iter_mut().find(|e| e["mac"] == mac))
+                .unwrap_or_else(|| panic!("no FDB entry for {mac} on {node}"));
+            entry["dst"] = json!(dst);
+        }
+
+        /// Add a rule (`-A CHAIN ...`) to a node's filter table.
+        pub(crate) fn rule(&mut self, node: &str, rule: &str) {
+            self.filter
+                .entry(node.into())
+                .or_default()
+                .push(rule.into());
+        }
+
+        /// Give the pods' eth0, their host veths and the cni0 bridges `mtu`.
+        pub(crate) fn pod_mtu(&mut self, mtu: u32) {
+            let pod_side = self.pods.iter_mut().map(|p| &mut p.netns);
+            for ns in self.hosts.values_mut().chain(pod_side) {
+                for i in ns["interfaces"].as_array_mut().into_iter().flatten() {
+                    if i["kind"] == "veth" || i["kind"] == "bridge" {
+                        i["mtu"] = json!(mtu);
+                    }
+                }
+            }
+        }
+
+        pub(crate) fn not_ready(&mut self, node: &str) {
+            self.not_ready.push(node.into());
+        }
+
+        fn objects(&self) -> String {
+            let condition = |ready: bool| json!([{"type": "Ready", "status": if ready { "True" } else { "False" }}]);
+            let mut items: Vec<Value> = (1..=self.nodes)
+                .map(|n| {
+                    let name = format!("n{n}");
+                    json!({
+                        "apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+                        "spec": {"podCIDRs": [format!("10.244.{}.0/24", net(n))]},
+                        "status": {
+                            "addresses": [{"type": "InternalIP", "address": node_ip(n)}],
+                            "conditions": condition(!self.not_ready.contains(&name))
+                        }
+                    })
+                })
+                .collect();
+            for p in &self.pods {
+                let (namespace, name) = p.id.split_once('/').expect("namespace/name");
+                items.push(json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"namespace": namespace, "name": name},
+                    "spec": {"nodeName": p.node},
+                    "status": {"phase": "Running", "podIP": p.ip.to_string(), "conditions": condition(true)}
+                }));
+            }
+            json!({"kind": "List", "apiVersion": "v1", "items": items}).to_string()
+        }
+
+        pub(crate) fn facts(&self) -> Facts {
+            let netns = |v: &Value| -> NetnsDump {
+                serde_json::from_value(v.clone()).expect("test netns dump")
+            };
+            let dumps = self
+                .hosts
+                .iter()
+                .map(|(name, h)| {
+                    let mut h = h.clone();
+                    let rules: String = self
+                        .filter
+                        .get(name)
+                        .into_iter()
+                        .flatten()
+                        .map(|r| format!("{r}\n"))
+                        .collect();
+                    h["iptables"] = json!(format!(
+                        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{rules}COMMIT\n"
+                    ));
+                    let pods = self
+                        .pods
+                        .iter()
+                        .filter(|p| &p.node == name)
+                        .map(|p| {
+                            let (namespace, pod) = p.id.split_once('/').expect("namespace/name");
+                            PodNetns {
+                                namespace: namespace.into(),
+                                name: pod.into(),
+                                netns: netns(&p.netns),
+                            }
+                        })
+                        .collect();
+                    let dump = NodeDump {
+                        version: crate::dump::DUMP_VERSION,
+                        node: name.clone(),
+                        host: netns(&h),
+                        pods,
+                    };
+                    (name.clone(), dump)
+                })
+                .collect();
+            let mut view =
+                ClusterView::parse(&self.objects(), "test", Default::default()).expect("test view");
+            let netstacks = Netstacks::from_dumps(dumps);
+            // As the CLI does: each node's interface holding its InternalIP.
+            crate::detect::host_interfaces_with(&mut view, |n| {
+                netstacks.loaded_node(n).map(|s| &s.dump)
+            });
+            Facts::new(
+                view,
+                netstacks,
+                Settings {
+                    network_plugin: "test".into(),
+                    cloud_provider: "generic".into(),
+                    proxy_mode: ProxyMode::None,
+                    cluster_cidr: None,
+                    masquerade_mark: None,
+                    masquerade_all: false,
+                },
+            )
+        }
+    }
+
+    /// A plugin that lets the host's walk stand everywhere.
+    pub(crate) struct Stands;
+
+    impl Plugin for Stands {
+        fn hop(&mut self, _: Role<'_>, _: &KernelWalk) -> Result<HopAnswer, CallError> {
+            Ok(HopAnswer::Checks(vec![], vec![]))
+        }
+    }
+
+    fn pod(id: &str) -> HopId {
+        HopId {
+            kind: NodeKind::Pod,
+            id: id.into(),
+        }
+    }
+
+    fn node(id: &str) -> HopId {
+        HopId {
+            kind: NodeKind::Node,
+            id: id.into(),
+        }
+    }
+
+    /// The request of the flow d/a → d/b:8080.
+    fn request() -> Packet {
+        Packet {
+            src: ip("10.244.0.5"),
+            sport: 40000,
+            dst: ip("10.244.1.7"),
+            dport: 8080,
+            protocol: Protocol::Tcp,
+            mark: 0,
+            encap: None,
+            reply: false,
+            tos: 0,
+            size: 0,
+            icmp: None,
+        }
+    }
+
+    fn walk(facts: &Facts, at: &HopId, arrival: &Arrival) -> KernelWalk {
+        Walker {
+            facts,
+            plugin: &mut Stands,
+        }
+        .walk(at, arrival)
+        .expect("the test plugin does not fail")
+    }
+
+    /// What `tx` brings to its next hop, sent by `from`.
+    fn over(from: &HopId, tx: &Tx) -> Arrival {
+        Arrival {
+            sender: Some(from.clone()),
+            ..Arrival::over(tx)
+        }
+    }
+
+    /// The one branch of a walk, sent on.
+    fn sent(w: &KernelWalk) -> (&WalkBranch, &Tx) {
+        assert_eq!(
+            w.branches.len(),
+            1,
+            "one branch expected: {:#?}",
+            w.branches
+        );
+        match &w.branches[0].end {
+            BranchEnd::Sent(tx) => (&w.branches[0], tx),
+            other => panic!(
+                "expected the branch sent on, got {other:?}: {:#?}",
+                w.findings
+            ),
+        }
+    }
+
+    fn messages(w: &KernelWalk) -> Vec<(Level, &str)> {
+        w.findings
+            .iter()
+            .map(|f| (f.level, f.message.as_str()))
+            .collect()
+    }
+
+    /// n1's walk of the request d/a sent it.
+    fn at_n1(facts: &Facts) -> KernelWalk {
+        let w = walk(facts, &pod("d/a"), &Arrival::originated(request()));
+        let (_, tx) = sent(&w);
+        let tx = tx.clone();
+        walk(facts, &node("n1"), &over(&pod("d/a"), &tx))
+    }
+
+    fn vxlan_fdb(n: u8) -> FdbEntry {
+        FdbEntry {
+            mac: vtep_mac(n),
+            dev: "flannel.1".into(),
+            dst: Some(ip(&node_ip(n))),
+            master: None,
+            vni: None,
+            port: None,
+            flags: vec!["self".into(), "permanent".into()],
+        }
+    }
+
+    #[test]
+    fn a_request_crosses_vxlan_to_the_pod_on_the_other_node() {
+        let facts = Lab::new(2, Backend::Vxlan).facts();
+
+        // d/a: out of eth0 to its gateway on cni0, into n1 on the veth.
+        let w = walk(&facts, &pod("d/a"), &Arrival::originated(request()));
+        assert_eq!(messages(&w), vec![]);
+        let (_, tx) = sent(&w);
+        assert_eq!(
+            *tx,
+            Tx {
+                next: node("n1"),
+                kind: LinkKind::Veth,
+                packet: request(),
+                oif: Some("eth0".into()),
+                iif: Some("veth-a".into()),
+                next_hop_address: Some(ip("10.244.0.1")),
+                dst_mac: None,
+                mtu: None,
+            }
+        );
+
+        // n1: routed to flannel.1, whose FDB entry for n2's VTEP decides the
+        // outer destination; the outer packet leaves eth0 for n2.
+        let w = walk(&facts, &node("n1"), &over(&pod("d/a"), tx));
+        assert_eq!(messages(&w), vec![]);
+        let (b, tx) = sent(&w);
+        assert!(
+            b.steps.contains(&LinkStep::Fdb(vxlan_fdb(2))),
+            "{:#?}",
+            b.steps
+        );
+        let vxlan = Encap {
+            kind: EncapKind::Vxlan,
+            src: ip("192.168.0.11"),
+            dst: ip("192.168.0.12"),
+            vni: Some(1),
+            port: Some(8472),
+        };
+        assert_eq!(
+            *tx,
+            Tx {
+                next: node("n2"),
+                kind: LinkKind::Vxlan,
+                packet: Packet {
+                    encap: Some(vxlan),
+                    ..request()
+                },
+                oif: Some("flannel.1".into()),
+                iif: Some("eth0".into()),
+                next_hop_address: Some(ip("192.168.0.12")),
+                dst_mac: Some(vtep_mac(2)),
+                mtu: None,
+            }
+        );
+        assert_eq!(b.mtus, vec![("flannel.1".to_string(), 1450)]);
+
+        // n2: the outer packet is for n2, flannel.1 decapsulates, and the
+        // inner one goes over cni0 and the veth to d/b.
+        let w = walk(&facts, &node("n2"), &over(&node("n1"), tx));
+        assert_eq!(messages(&w), vec![]);
+        assert_eq!(w.packet, request(), "the walk shows the inner packet");
+        let (b, tx) = sent(&w);
+        assert_eq!(
+            b.steps.first(),
+            Some(&LinkStep::Decapsulate {
+                dev: "flannel.1".into()
+            })
+        );
+        assert!(
+            b.steps.contains(&LinkStep::BridgePort {
+                bridge: "cni0".into(),
+                port: "veth-b".into()
+            }),
+            "{:#?}",
+            b.steps
+        );
+        assert_eq!(
+            *tx,
+            Tx {
+                next: pod("d/b"),
+                kind: LinkKind::Veth,
+                packet: request(),
+                oif: Some("cni0".into()),
+                iif: Some("eth0".into()),
+                next_hop_address: Some(ip("10.244.1.7")),
+                dst_mac: None,
+                mtu: None,
+            }
+        );
+
+        // d/b: delivered to its socket on eth0.
+        let w = walk(&facts, &pod("d/b"), &over(&node("n2"), tx));
+        assert_eq!(messages(&w), vec![]);
+        assert_eq!(w.branches.len(), 1);
+        assert_eq!(
+            w.branches[0].end,
+            BranchEnd::Delivered {
+                packet: request(),
+                iif: "eth0".into()
+            }
+        );
+    }
+
+    const UNDECIDABLE: &str = "-A FORWARD -m set --match-set unknown-set src -j DROP";
+    const DECIDABLE: &str = "-A FORWARD -d 10.244.1.7/32 -j DROP";
+
+    #[test]
+    fn an_undecidable_drop_rule_forks_the_packet_and_only_warns() {
+        let mut lab = Lab::new(2, Backend::Vxlan);
+        lab.rule("n1", UNDECIDABLE);
+        let w = at_n1(&lab.facts());
+        let (_, tx) = sent(&w);
+        assert_eq!(tx.next, node("n2"));
+        let may_drop = format!(
+            "iptables filter/FORWARD rule 1 `{UNDECIDABLE}` may drop the request 10.244.0.5:40000 -> 10.244.1.7:8080/tcp on node n1"
+        );
+        let why = format!(
+            "iptables of node n1: filter/FORWARD rule 1 ({UNDECIDABLE}): unknown ipset \"unknown-set\""
+        );
+        assert_eq!(
+            messages(&w),
+            vec![
+                (Level::Warning, why.as_str()),
+                (Level::Warning, may_drop.as_str())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_decidable_drop_rule_drops_the_branch_and_is_fatal() {
+        let mut lab = Lab::new(2, Backend::Vxlan);
+        lab.rule("n1", DECIDABLE);
+        let w = at_n1(&lab.facts());
+        let drops = format!(
+            "iptables filter/FORWARD rule 1 `{DECIDABLE}` drops the request 10.244.0.5:40000 -> 10.244.1.7:8080/tcp on node n1"
+        );
+        assert_eq!(messages(&w), vec![(Level::Fatal, drops.as_str())]);
+        assert_eq!(w.branches.len(), 1, "{:#?}", w.branches);
+        assert_eq!(
+            w.branches[0].end,
+            BranchEnd::Dropped {
+                packet: request(),
+                kind: "netfilter".into(),
+                cause: drops
+            }
+        );
+    }
+
+    #[test]
+    fn an_fdb_entry_to_no_nodes_address_is_critical_and_names_the_entry_and_the_vtep() {
+        let mut lab = Lab::new(2, Backend::Vxlan);
+        lab.fdb_dst("n1", &vtep_mac(2), "192.168.0.99");
+        let w = at_n1(&lab.facts());
+        let msg = "node n1's FDB entry `aa:aa:aa:aa:aa:02 dev flannel.1 dst 192.168.0.99 self permanent` (the MAC of flannel.1 on node n2, whose address is 192.168.0.12) sends the vxlan packet carrying the request for 10.244.1.7 to 192.168.0.99, which is no node's address: no VTEP takes it and the packet goes nowhere";
+        assert_eq!(messages(&w), vec![(Level::Critical, msg)]);
+        assert_eq!(w.branches.len(), 1, "{:#?}", w.branches);
+        assert_eq!(
+            w.branches[0].end,
+            BranchEnd::Dropped {
+                packet: Packet {
+                    encap: Some(Encap {
+                        kind: EncapKind::Vxlan,
+                        src: ip("192.168.0.11"),
+                        dst: ip("192.168.0.99"),
+                        vni: Some(1),
+                        port: Some(8472),
+                    }),
+                    ..request()
+                },
+                kind: "tunnel".into(),
+                cause: msg.into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_right_fdb_entry_sends_the_vxlan_packet_without_findings() {
+        let w = at_n1(&Lab::new(2, Backend::Vxlan).facts());
+        assert_eq!(messages(&w), vec![]);
+        let (b, tx) = sent(&w);
+        assert!(b.steps.contains(&LinkStep::Fdb(vxlan_fdb(2))));
+        assert_eq!((tx.next.clone(), tx.kind), (node("n2"), LinkKind::Vxlan));
+    }
+
+    /// n2's walk of the request arriving from n1.
+    fn at_n2(facts: &Facts) -> KernelWalk {
+        let w = at_n1(facts);
+        let (_, tx) = sent(&w);
+        let tx = tx.clone();
+        walk(facts, &node("n2"), &over(&node("n1"), &tx))
+    }
+
+    #[test]
+    fn a_failed_neighbour_entry_the_pod_would_answer_warns_and_the_packet_goes_on() {
+        let mut lab = Lab::new(2, Backend::Vxlan);
+        lab.push(
+            "n2",
+            "neighbours",
+            json!({"ip": "10.244.1.7", "dev": "cni0", "state": "FAILED"}),
+        );
+        let w = at_n2(&lab.facts());
+        let msg = "node n2's neighbour entry for 10.244.1.7 on cni0 is FAILED: ARP went unanswered when last tried; the kernel asks again for the next packet (pod d/b holds 10.244.1.7), but if it keeps failing, something between them drops ARP";
+        assert_eq!(messages(&w), vec![(Level::Warning, msg)]);
+        let (b, tx) = sent(&w);
+        assert_eq!(tx.next, pod("d/b"));
+        assert!(
+            b.steps.contains(&LinkStep::Resolved {
+                dev: "cni0".into(),
+                ip: ip("10.244.1.7"),
+                by: "pod d/b holds 10.244.1.7".into(),
+                was: Some("FAILED".into())
+            }),
+            "{:#?}",
+            b.steps
+        );
+    }
+
+    #[test]
+    fn a_failed_neighbour_entry_for_the_host_gw_next_hop_warns_and_the_packet_goes_on() {
+        let mut lab = Lab::new(2, Backend::HostGw);
+        lab.push(
+            "n1",
+            "neighbours",
+            json!({"ip": "192.168.0.12", "dev": "eth0", "state": "FAILED"}),
+        );
+        let w = at_n1(&lab.facts());
+        let msg = "node n1's neighbour entry for 192.168.0.12 on eth0 is FAILED: ARP went unanswered when last tried; the kernel asks again for the next packet (asked again on the link), but if it keeps failing, something between them drops ARP";
+        assert_eq!(messages(&w), vec![(Level::Warning, msg)]);
+        let (_, tx) = sent(&w);
+        assert_eq!(
+            (tx.next.clone(), tx.kind, tx.iif.as_deref()),
+            (node("n2"), LinkKind::Underlay, Some("eth0"))
+        );
+    }
+
+    #[test]
+    fn without_a_failed_entry_the_next_hops_resolve_quietly() {
+        let w = at_n2(&Lab::new(2, Backend::Vxlan).facts());
+        assert_eq!(messages(&w), vec![]);
+        let (b, _) = sent(&w);
+        assert!(
+            b.steps
+                .iter()
+                .all(|s| !matches!(s, LinkStep::Resolved { was: Some(_), .. })),
+            "{:#?}",
+            b.steps
+        );
+        let w = at_n1(&Lab::new(2, Backend::HostGw).facts());
+        assert_eq!(messages(&w), vec![]);
+        let (_, tx) = sent(&w);
+        assert_eq!(tx.next, node("n2"));
+    }
+
+    #[test]
+    fn a_not_ready_node_is_fatal() {
+        let mut lab = Lab::new(2, Backend::Vxlan);
+        lab.not_ready("n1");
+        let w = at_n1(&lab.facts());
+        assert_eq!(messages(&w), vec![(Level::Fatal, "node n1 is NotReady")]);
+    }
+
+    #[test]
+    fn a_routed_packet_arrives_on_the_interface_holding_the_next_hop() {
+        // n1 and n2 also share 192.168.1.0/24 on eth1, and n1 sends n2's pod
+        // CIDR there: the frame is addressed to the MAC that answered ARP for
+        // 192.168.1.12, so n2's kernel receives it on eth1.
+        let mut lab = Lab::new(2, Backend::HostGw);
+        for (n, node) in [(1, "n1"), (2, "n2")] {
+            lab.push(
+                node,
+                "interfaces",
+                dev(
+                    5,
+                    "eth1",
+                    "device",
+                    json!({"addresses": [format!("192.168.1.1{n}/24")]}),
+                ),
+            );
+            lab.push(
+                node,
+                "routes",
+                json!({"table": 255, "type": "local", "dst": format!("192.168.1.1{n}/32"), "dev": "eth1"}),
+            );
+            lab.push(
+                node,
+                "routes",
+                json!({"dst": "192.168.1.0/24", "dev": "eth1", "scope": "link"}),
+            );
+        }
+        lab.route(
+            "n1",
+            json!({"dst": "10.244.1.0/24", "gateway": "192.168.1.12", "dev": "eth1"}),
+        );
+        let w = at_n1(&lab.facts());
+        let (_, tx) = sent(&w);
+        assert_eq!(
+            (tx.next.clone(), tx.oif.as_deref(), tx.iif.as_deref()),
+            (node("n2"), Some("eth1"), Some("eth1"))
+        );
     }
 }
