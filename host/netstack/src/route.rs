@@ -72,6 +72,7 @@ pub struct RouteHit {
     pub onlink: bool,
 }
 
+/// The kernel's rules when none were collected: local, main, default.
 fn default_rules() -> Vec<Rule> {
     [(0, 255), (32766, 254), (32767, 253)]
         .into_iter()
@@ -313,6 +314,19 @@ pub fn table(dump: &NetnsDump, table: u32) -> Vec<RouteHit> {
         .collect()
 }
 
+/// The netns's policy routing rules in the order the kernel tries them
+/// (the kernel's defaults when the dump has none).
+pub fn rules(dump: &NetnsDump) -> Vec<Rule> {
+    let mut rules = if dump.rules.is_empty() {
+        default_rules()
+    } else {
+        dump.rules.clone()
+    };
+    // Stable: rules of equal priority keep their (kernel) order.
+    rules.sort_by_key(|r| r.priority);
+    rules
+}
+
 /// Look `q.dst` up. Empty: no route (the kernel answers ENETUNREACH).
 pub fn lookup(dump: &NetnsDump, q: &RouteQuery) -> Vec<RouteHit> {
     lookup_with(dump, q, &RouteSelectors::default())
@@ -323,13 +337,7 @@ pub fn lookup_with(dump: &NetnsDump, q: &RouteQuery, sel: &RouteSelectors) -> Ve
     let Some(dst) = q.dst else {
         return vec![];
     };
-    let mut rules = if dump.rules.is_empty() {
-        default_rules()
-    } else {
-        dump.rules.clone()
-    };
-    // Stable: rules of equal priority keep their (kernel) order.
-    rules.sort_by_key(|r| r.priority);
+    let rules = rules(dump);
     let mut i = 0;
     while let Some(rule) = rules.get(i) {
         i += 1;

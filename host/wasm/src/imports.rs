@@ -180,28 +180,7 @@ impl HostState {
         let facts = self.facts();
         let stack = netns(&facts, &ns)?;
         stack.absent("rules").map_err(netstack_error)?;
-        let mut rules = stack.dump.rules.clone();
-        if rules.is_empty() {
-            // No rules collected means the kernel's defaults.
-            rules = [(0, 255), (32766, 254), (32767, 253)]
-                .into_iter()
-                .map(|(priority, table)| skoop_engine::dump::Rule {
-                    priority,
-                    not: false,
-                    from: None,
-                    to: None,
-                    fwmark: None,
-                    fwmask: None,
-                    iif: None,
-                    oif: None,
-                    tos: None,
-                    action: "lookup".into(),
-                    table: Some(table),
-                    goto: None,
-                })
-                .collect();
-        }
-        rules.sort_by_key(|r| r.priority);
+        let rules = skoop_engine::netstack::route::rules(&stack.dump);
         Ok(rules
             .iter()
             .map(|r| wn::IpRule {
