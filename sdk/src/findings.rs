@@ -123,6 +123,16 @@ impl Findings {
         }
     }
 
+    /// A fatal fault of branch `index` of `walk`: the CNI's design says the
+    /// packet goes no further, though the kernel sent it on (a branch the
+    /// kernel already stopped keeps its own end).
+    pub fn stop(&mut self, walk: &crate::KernelWalk, index: usize, message: impl Into<String>) {
+        self.fatal(message);
+        if walk.branches.get(index).is_some_and(|b| b.sent().is_some()) {
+            self.end(index);
+        }
+    }
+
     /// Any critical or fatal finding so far.
     pub fn blocking(&self) -> bool {
         self.suspicions

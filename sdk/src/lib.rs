@@ -121,11 +121,13 @@ pub mod meta;
 pub mod types;
 pub mod underlay;
 pub mod veth_pod;
+pub mod vtep;
 pub mod walk;
 
 pub use findings::Findings;
 pub use types::*;
 pub use veth_pod::VethPod;
+pub use vtep::VtepEntries;
 pub use walk::{Branch, Carried, HopAnswer, KernelWalk, LinkStep};
 
 /// What an extension author needs, in one import: `use skoop_sdk::prelude::*;`.
@@ -145,6 +147,7 @@ pub mod prelude {
     };
     pub use crate::underlay;
     pub use crate::veth_pod::VethPod;
+    pub use crate::vtep::VtepEntries;
     pub use crate::walk::{Branch, Carried, HopAnswer, KernelWalk, LinkStep};
     pub use crate::{
         CloudProvider, CniPlugin, ConfigKey, CredentialsFile, Error, Metadata, Result, Underlay,

@@ -204,6 +204,22 @@ pub struct KernelWalk {
 }
 
 impl KernelWalk {
+    /// Each branch (with its index, for [`Findings::end`]) and the address
+    /// its packet is for here: `pod`'s, else — for a Service — the backend
+    /// the node's rules translated it to.
+    pub fn destinations<'w>(
+        &'w self,
+        pod: Option<&'w Pod>,
+    ) -> impl Iterator<Item = (usize, &'w Branch, Ipv4Addr)> + 'w {
+        self.branches.iter().enumerate().filter_map(move |(i, b)| {
+            let dst = match pod {
+                Some(p) => p.ip,
+                None => b.packet()?.dst,
+            };
+            Some((i, b, dst))
+        })
+    }
+
     /// The branches sent on to another net-node.
     pub fn sent(&self) -> impl Iterator<Item = &Branch> {
         self.branches.iter().filter(|b| b.sent().is_some())
@@ -332,11 +348,11 @@ pub(crate) fn answer_to(a: HopAnswer) -> ww::HopAnswer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::host::{Fate, RouteKind};
 
-    fn packet() -> Packet {
+    pub(crate) fn packet() -> Packet {
         Packet {
             src: Ipv4Addr::new(10, 244, 0, 5),
             sport: EPHEMERAL_PORT,
@@ -380,7 +396,7 @@ mod tests {
     }
 
     /// node-1 sends the request over flannel.1 to node-2's VTEP.
-    fn vxlan_branch() -> Branch {
+    pub(crate) fn vxlan_branch() -> Branch {
         let fdb = FdbEntry {
             mac: "8e:b7:e5:7f:ec:c1".into(),
             dev: "flannel.1".into(),

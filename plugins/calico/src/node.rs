@@ -10,6 +10,7 @@ use skoop_sdk::findings::Expect;
 use skoop_sdk::host::{Netns, RouteKind, cluster, policy};
 use skoop_sdk::{
     Branch, Findings, HopAnswer, KernelWalk, Level, Node, Owner, Packet, Pod, Protocol, Result,
+    VtepEntries,
 };
 
 use crate::Calico;
@@ -130,20 +131,6 @@ impl<'a> Checks<'a> {
         Ok(self.f.into())
     }
 
-    /// A fatal fault of branch `i`: Calico's design says the packet goes no
-    /// further, though the kernel sent it on.
-    fn fail(&mut self, i: usize, message: String) {
-        self.f.fatal(message);
-        if self
-            .walk
-            .branches
-            .get(i)
-            .is_some_and(|b| b.sent().is_some())
-        {
-            self.f.end(i);
-        }
-    }
-
     /// A drop felix's chains or Calico's blackhole block routes decided,
     /// in Calico's terms (the host already named the rule or route).
     fn explain_drop(&mut self, b: &Branch) {
@@ -236,25 +223,13 @@ impl<'a> Checks<'a> {
         }
     }
 
-    /// The packet is for `pod`.
-    pub fn for_pod(mut self, pod: &Pod) -> Result<HopAnswer> {
+    /// The packet is for `pod` (Some), or for a Service, whose backend the
+    /// node's rules chose per branch (None).
+    pub fn for_destination(mut self, pod: Option<&Pod>) -> Result<HopAnswer> {
         self.common()?;
         let walk = self.walk;
-        for (i, b) in walk.branches.iter().enumerate() {
-            self.toward(i, b, pod.ip)?;
-        }
-        self.done()
-    }
-
-    /// The packet is for a Service: each branch goes to the backend the
-    /// node's rules chose.
-    pub fn for_service(mut self) -> Result<HopAnswer> {
-        self.common()?;
-        let walk = self.walk;
-        for (i, b) in walk.branches.iter().enumerate() {
-            if let Some(p) = b.packet() {
-                self.toward(i, b, p.dst)?;
-            }
+        for (i, b, dst) in walk.destinations(pod) {
+            self.toward(i, b, dst)?;
         }
         self.done()
     }
@@ -355,7 +330,7 @@ impl<'a> Checks<'a> {
             && let (Some(oif), Some(route)) = (b.oif(), b.route())
             && oif != peer
         {
-            self.fail(i, format!(
+            self.f.stop(self.walk, i, format!(
                 "node {} routes pod {} ({}) via `{}`, not via its veth {peer}: the route Calico's CNI adds, `{} dev {peer} scope link`, is missing or overridden",
                 self.node.name,
                 pod.id(),
@@ -482,7 +457,8 @@ impl<'a> Checks<'a> {
                 if b.dropped().is_none() {
                     return Ok(());
                 }
-                self.fail(
+                self.f.stop(
+                    self.walk,
                     i,
                     format!(
                         "node {} routes the {} for {what} via `{}`, which reaches no node",
@@ -492,12 +468,12 @@ impl<'a> Checks<'a> {
                     ),
                 );
             } else if route.prefix.prefix_len() == 0 {
-                self.fail(i, format!(
+                self.f.stop(self.walk, i, format!(
                     "node {} has no route for {what}: it falls to the default route `{}` and leaves the cluster; Calico programs {program}",
                     self.node.name, route.text
                 ));
             } else {
-                self.fail(i, format!(
+                self.f.stop(self.walk, i, format!(
                     "node {} routes {what} via `{}`, which reaches no node; Calico programs {program}",
                     self.node.name, route.text
                 ));
@@ -586,53 +562,18 @@ impl<'a> Checks<'a> {
             .ok()
             .flatten()
             .and_then(|i| i.mac);
-        match (b.neighbour(), &want_mac) {
-            (Some(n), Some(want))
-                if n.lladdr
-                    .as_deref()
-                    .is_some_and(|m| !m.eq_ignore_ascii_case(want)) =>
-            {
-                self.f.critical(format!(
-                    "node {name}'s neighbour entry for VTEP {gateway} on {VXLAN_DEV} is {}, but {VXLAN_DEV} of node {} has MAC {want}",
-                    n.lladdr.as_deref().unwrap_or_default(),
-                    owner.name
-                ));
-                // The remote device takes only frames for its own MAC.
-                if b.sent().is_some() {
-                    self.f.end(i);
-                }
-            }
-            (None, _)
-                if b.dropped()
-                    .is_some_and(|d| d.kind == "neighbour" || d.kind == "fdb") =>
-            {
-                self.f.critical(format!(
-                    "node {name} has no neighbour entry for VTEP {gateway} of node {} on {VXLAN_DEV}: felix programs it permanent, and without it the packet is dropped",
-                    owner.name
-                ));
-            }
-            _ => {}
+        let whose = format!("the MAC of {VXLAN_DEV} on node {}", owner.name);
+        VtepEntries {
+            cni: "Calico",
+            node: &name,
+            dev: VXLAN_DEV,
+            vtep: gateway,
+            owner: &owner.name,
+            mac: want_mac.as_deref().map(|m| (m, whose.as_str())),
+            remote: owner.ip,
+            programmed_by: "felix programs it permanent, and without it the packet is dropped",
         }
-        let entries: Vec<_> = b.fdb().cloned().collect();
-        for e in &entries {
-            if let Some(remote) = e.dst
-                && remote != owner.ip
-            {
-                self.f.critical(format!(
-                    "node {name}'s FDB entry on {VXLAN_DEV} for VTEP MAC {} of node {} points at {remote}, but node {} is {}",
-                    e.mac, owner.name, owner.name, owner.ip
-                ));
-            }
-        }
-        if entries.is_empty()
-            && b.dropped().is_some_and(|d| d.kind == "fdb")
-            && let Some(mac) = b.neighbour().and_then(|n| n.lladdr.clone()).or(want_mac)
-        {
-            self.f.critical(format!(
-                "node {name} has no FDB entry on {VXLAN_DEV} for VTEP MAC {mac} of node {}: felix programs `{mac} dst {}`, and without it VXLAN packets have no destination",
-                owner.name, owner.ip
-            ));
-        }
+        .check(self.walk, i, b, &mut self.f);
         Ok(())
     }
 

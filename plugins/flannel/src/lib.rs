@@ -68,7 +68,7 @@ impl CniPlugin for Flannel {
     }
 
     fn to_pod(&self, node: &Node, walk: &KernelWalk, pod: &Pod) -> Result<HopAnswer> {
-        node::Checks::new(self, node, walk).for_pod(pod)
+        node::Checks::new(self, node, walk).for_destination(Some(pod))
     }
 
     fn to_host(&self, node: &Node, walk: &KernelWalk, target: &Node) -> Result<HopAnswer> {
@@ -76,7 +76,7 @@ impl CniPlugin for Flannel {
     }
 
     fn to_service(&self, node: &Node, walk: &KernelWalk, _service: &Service) -> Result<HopAnswer> {
-        node::Checks::new(self, node, walk).for_service()
+        node::Checks::new(self, node, walk).for_destination(None)
     }
 
     fn to_external(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {

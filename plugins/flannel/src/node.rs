@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use skoop_sdk::findings::Expect;
 use skoop_sdk::host::{Netns, Route, cluster};
 use skoop_sdk::{
-    Branch, Findings, HopAnswer, KernelWalk, Level, Node, Owner, Pod, Protocol, Result,
+    Branch, Findings, HopAnswer, KernelWalk, Level, Node, Owner, Pod, Protocol, Result, VtepEntries,
 };
 
 use crate::{Backend, Flannel};
@@ -56,20 +56,6 @@ impl<'a> Checks<'a> {
         Ok(self.f.into())
     }
 
-    /// A fatal fault of branch `i`: flannel's design says the packet goes
-    /// no further, though the kernel sent it on.
-    fn fail(&mut self, i: usize, message: String) {
-        self.f.fatal(message);
-        if self
-            .walk
-            .branches
-            .get(i)
-            .is_some_and(|b| b.sent().is_some())
-        {
-            self.f.end(i);
-        }
-    }
-
     /// Checks every node hop gets: policy routing, and a tunnel packet that
     /// arrived on a backend flannel does not run.
     fn common(&mut self) -> Result<()> {
@@ -104,25 +90,13 @@ impl<'a> Checks<'a> {
         Ok(())
     }
 
-    /// The packet is for `pod`.
-    pub fn for_pod(mut self, pod: &Pod) -> Result<HopAnswer> {
+    /// The packet is for `pod` (Some), or for a Service, whose backend the
+    /// node's rules chose per branch (None).
+    pub fn for_destination(mut self, pod: Option<&Pod>) -> Result<HopAnswer> {
         self.common()?;
         let walk = self.walk;
-        for (i, b) in walk.branches.iter().enumerate() {
-            self.toward(i, b, pod.ip)?;
-        }
-        self.done()
-    }
-
-    /// The packet is for a Service: each branch goes to the backend the
-    /// node's rules chose.
-    pub fn for_service(mut self) -> Result<HopAnswer> {
-        self.common()?;
-        let walk = self.walk;
-        for (i, b) in walk.branches.iter().enumerate() {
-            if let Some(p) = b.packet() {
-                self.toward(i, b, p.dst)?;
-            }
+        for (i, b, dst) in walk.destinations(pod) {
+            self.toward(i, b, dst)?;
         }
         self.done()
     }
@@ -221,7 +195,7 @@ impl<'a> Checks<'a> {
                 .route()
                 .map(|r| format!("`{}`", r.text))
                 .unwrap_or_else(|| format!("dev {oif}"));
-            self.fail(i, format!(
+            self.f.stop(self.walk, i, format!(
                 "node {} routes pod {} ({}) via {route}, not via {BRIDGE}: flannel's route `{} dev {BRIDGE}` is missing",
                 self.node.name,
                 pod.id(),
@@ -271,7 +245,7 @@ impl<'a> Checks<'a> {
             .unwrap_or_else(|| "<podCIDR>".into());
         if dev == vxlan_dev {
             if self.backend() != Backend::Vxlan {
-                self.fail(i, format!(
+                self.f.stop(self.walk, i, format!(
                     "node {} sends the {} for {} over {vxlan_dev} (`{}`), but flannel runs the {} backend: a stale VXLAN route",
                     self.node.name,
                     self.walk.packet.direction(),
@@ -301,7 +275,7 @@ impl<'a> Checks<'a> {
                 "`{cidr} via {} dev {vxlan_dev} onlink`",
                 vtep_ip(target).map(|i| i.to_string()).unwrap_or_default()
             );
-            self.fail(i, if route.prefix.prefix_len() == 0 {
+            self.f.stop(self.walk, i, if route.prefix.prefix_len() == 0 {
                 format!(
                     "node {} has no route for pod CIDR {cidr} of node {}: it falls to the default route `{}`; flannel vxlan programs {expect}",
                     self.node.name, target.name, route.text
@@ -317,7 +291,7 @@ impl<'a> Checks<'a> {
         // host-gw: `podCIDR via NODE-IP dev HOST-IF`.
         if at_gateway.is_none() {
             let host_if = self.host_if();
-            self.fail(i, if route.prefix.prefix_len() == 0 {
+            self.f.stop(self.walk, i, if route.prefix.prefix_len() == 0 {
                 format!(
                     "node {} has no route for the pod CIDR of node {} ({cidr}): it falls to the default route `{}` and leaves the cluster; flannel host-gw programs `{cidr} via {} dev {}`",
                     self.node.name,
@@ -367,7 +341,7 @@ impl<'a> Checks<'a> {
         if reaches_node {
             self.f.warning(msg);
         } else {
-            self.fail(i, msg);
+            self.f.stop(self.walk, i, msg);
         }
         Ok(())
     }
@@ -451,7 +425,7 @@ impl<'a> Checks<'a> {
         let vxlan_dev = self.plugin.config.vxlan_dev();
         let name = self.node.name.clone();
         let Some(gateway) = route.gateway else {
-            self.fail(i, format!(
+            self.f.stop(self.walk, i, format!(
                 "node {name} routes {} via `{}` without a VTEP gateway: flannel vxlan programs `{} via {} dev {vxlan_dev} onlink`",
                 target.name,
                 route.text,
@@ -464,7 +438,8 @@ impl<'a> Checks<'a> {
             .into_iter()
             .find(|n| vtep_ip(n) == Some(gateway));
         let Some(owner) = owner else {
-            self.fail(
+            self.f.stop(
+                self.walk,
                 i,
                 format!(
                     "node {name} routes {} via VTEP {gateway} (`{}`), which belongs to no node",
@@ -480,78 +455,20 @@ impl<'a> Checks<'a> {
             ));
         }
         let want_mac = vtep_mac(&owner);
-        match (b.neighbour(), &want_mac) {
-            (Some(n), Some(want))
-                if n.lladdr
-                    .as_deref()
-                    .is_some_and(|m| !m.eq_ignore_ascii_case(want)) =>
-            {
-                self.f.critical(format!(
-                    "node {name}'s neighbour entry for VTEP {gateway} on {vxlan_dev} is {}, but node {}'s VtepMAC is {want}: stale flannel state",
-                    n.lladdr.as_deref().unwrap_or_default(),
-                    owner.name
-                ));
-                // The remote flannel.1 takes only frames for its own MAC.
-                if b.sent().is_some() {
-                    self.f.end(i);
-                }
-            }
-            (None, _) if link_drop(b, "neighbour") || link_drop(b, "fdb") => {
-                // The host's walk names the missing entry; this says why.
-                self.f.warning(format!(
-                    "node {name} has no neighbour entry for VTEP {gateway} of node {} on {vxlan_dev}: flanneld programs it PERMANENT",
-                    owner.name
-                ));
-            }
-            (None, None) => {
-                self.f.warning(format!(
-                    "VtepMAC of node {} is unknown (no flannel backend-data annotation); its neighbour and FDB entries are not checked",
-                    owner.name
-                ));
-            }
-            _ => {}
+        let whose = format!("node {}'s VtepMAC", owner.name);
+        VtepEntries {
+            cni: "flannel",
+            node: &name,
+            dev: &vxlan_dev,
+            vtep: gateway,
+            owner: &owner.name,
+            mac: want_mac.as_deref().map(|m| (m, whose.as_str())),
+            remote: public_ip(&owner),
+            programmed_by: "flanneld programs it PERMANENT",
         }
-        let want_dst = public_ip(&owner);
-        let entries: Vec<_> = b.fdb().cloned().collect();
-        for e in entries {
-            if let Some(dst) = e.dst
-                && dst != want_dst
-            {
-                let holder = cluster::node_by_ip(dst)
-                    .map(|n| format!("node {}", n.name))
-                    .unwrap_or_else(|| "no node".to_string());
-                let msg = format!(
-                    "node {name}'s FDB entry on {vxlan_dev} for VTEP MAC {} of node {} points at {dst} ({holder}), but node {} is {want_dst}: stale flannel state",
-                    e.mac, owner.name, owner.name
-                );
-                // Where the host's walk already stops the packet at this
-                // entry, this is the reason, not a second fault.
-                if link_drop(b, "tunnel") {
-                    self.f.warning(msg);
-                } else {
-                    self.f.critical(msg);
-                }
-                if b.sent().is_some() && cluster::node_by_ip(dst).is_none() {
-                    self.f.end(i);
-                }
-            }
-        }
-        if let (Some(mac), None) = (&want_mac, b.fdb().next())
-            && link_drop(b, "fdb")
-        {
-            self.f.warning(format!(
-                "node {name} has no FDB entry on {vxlan_dev} for VTEP MAC {mac} of node {}: flanneld programs `{mac} dst {want_dst}`",
-                owner.name
-            ));
-        }
+        .check(self.walk, i, b, &mut self.f);
         Ok(())
     }
-}
-
-/// The link layer dropped the branch for want of a `kind` entry
-/// (`neighbour`, `fdb`), not the pipeline or a fact not collected.
-fn link_drop(b: &Branch, kind: &str) -> bool {
-    b.dropped().is_some_and(|d| d.kind == kind)
 }
 
 /// The pipeline dropped the branch (a rule, a route, a sysctl): the host
