@@ -34,6 +34,7 @@ fn with_plugin<T: CniPlugin>(
     walk: &Walk,
     f: impl FnOnce(&T, &KernelWalk) -> Result<HopAnswer>,
 ) -> AnswerResult {
+    crate::host::forget_answers();
     let walk = crate::walk::walk_from(walk).map_err(error_to)?;
     PLUGIN.with(|cell| {
         let guard = cell.borrow();
@@ -93,6 +94,7 @@ pub fn describe_provider(m: Metadata) -> pm::ExtensionInfo {
 }
 
 pub fn setup<T: CniPlugin>() -> SetupResult {
+    crate::host::forget_answers();
     let (plugin, findings) = T::setup().map_err(error_to)?;
     let enforces = plugin.enforces();
     PLUGIN.with(|cell| *cell.borrow_mut() = Some(Box::new(plugin)));
@@ -111,6 +113,7 @@ pub fn pod_receive<T: CniPlugin>(pod: wt::PodInfo, walk: Walk) -> AnswerResult {
 }
 
 pub fn address_owner<T: CniPlugin>(ip: wt::IpAddress) -> Option<String> {
+    crate::host::forget_answers();
     let ip = ip_from(&ip).ok()?;
     PLUGIN.with(|cell| {
         cell.borrow()
@@ -153,6 +156,7 @@ pub fn serve<T: CniPlugin>(node: wt::NodeInfo, walk: Walk) -> AnswerResult {
 pub fn create_network<T: CloudProvider>(
     settings: wc::Settings,
 ) -> std::result::Result<pp::NetworkPlan, wt::Error> {
+    crate::host::forget_answers();
     T::create_network(&settings_from(&settings))
         .map(network_plan_to)
         .map_err(error_to)
@@ -182,6 +186,7 @@ pub fn node_to_node<T: CloudProvider>(
     dst: wt::NodeInfo,
     packet: wt::Packet,
 ) -> UnderlayResult {
+    crate::host::forget_answers();
     underlay_to((|| {
         T::node_to_node(
             &node_from(&src)?,
@@ -197,18 +202,21 @@ pub fn node_to_external<T: CloudProvider>(
     oif: String,
     packet: wt::Packet,
 ) -> UnderlayResult {
+    crate::host::forget_answers();
     underlay_to((|| {
         T::node_to_external(&node_from(&src)?, &oif, packet_from(&packet)?)
     })())
 }
 
 pub fn external_to_node<T: CloudProvider>(dst: wt::NodeInfo, packet: wt::Packet) -> UnderlayResult {
+    crate::host::forget_answers();
     underlay_to((|| {
         T::external_to_node(&node_from(&dst)?, packet_from(&packet)?)
     })())
 }
 
 pub fn prefetch<T: CloudProvider>() -> SuspicionsResult {
+    crate::host::forget_answers();
     T::prefetch()
         .map(|v| v.iter().map(suspicion_to).collect())
         .map_err(error_to)

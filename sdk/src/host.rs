@@ -2,6 +2,8 @@
 //! netstack simulation of each network namespace, service resolution, the
 //! underlay and logging. Everything here is read-only.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -11,6 +13,25 @@ use crate::cni::skoop::extension::{
 };
 use crate::types::*;
 use crate::{Error, Result};
+
+thread_local! {
+    // Answers the host gave during the current export call. The facts do not
+    // change while the host waits for a call, and a hop's checks ask for the
+    // same device or node several times: each is one boundary crossing.
+    static MEMO: RefCell<Memo> = RefCell::default();
+}
+
+#[derive(Default)]
+struct Memo {
+    interfaces: HashMap<(String, String), Option<wn::InterfaceInfo>>,
+    nodes: HashMap<String, Option<wt::NodeInfo>>,
+}
+
+/// Forget the answers of the previous export call (the glue calls this as
+/// each call begins).
+pub(crate) fn forget_answers() {
+    MEMO.with(|m| *m.borrow_mut() = Memo::default());
+}
 
 /// Netfilter hooks, in the order a packet can meet them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -174,7 +195,13 @@ pub mod cluster {
 
     /// A node by name.
     pub fn node(name: &str) -> Option<Node> {
-        wc::node(name).and_then(|n| node_from(&n).ok())
+        let known = MEMO.with(|m| m.borrow().nodes.get(name).cloned());
+        let answer = known.unwrap_or_else(|| {
+            let n = wc::node(name);
+            MEMO.with(|m| m.borrow_mut().nodes.insert(name.to_string(), n.clone()));
+            n
+        });
+        answer.and_then(|n| node_from(&n).ok())
     }
 
     /// Every node.
@@ -535,7 +562,17 @@ impl Netns {
 
     /// An interface by name.
     pub fn interface(&self, name: &str) -> Result<Option<Interface>> {
-        match wn::interface_by_name(&self.inner, name).map_err(error_from)? {
+        let key = (self.label.clone(), name.to_string());
+        let known = MEMO.with(|m| m.borrow().interfaces.get(&key).cloned());
+        let answer = match known {
+            Some(a) => a,
+            None => {
+                let a = wn::interface_by_name(&self.inner, name).map_err(error_from)?;
+                MEMO.with(|m| m.borrow_mut().interfaces.insert(key, a.clone()));
+                a
+            }
+        };
+        match answer {
             Some(i) => interface_from(&i).map(Some),
             None => Ok(None),
         }

@@ -118,8 +118,8 @@ impl VtepEntries<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::walk::tests::{packet, vxlan_branch};
     use crate::host::DropCause;
+    use crate::walk::tests::{packet, vxlan_branch};
     use crate::{Carried, Level, NetNode};
 
     /// node-1's entries for node-2's VTEP 10.244.1.0, whose flannel.1 has
