@@ -4,6 +4,7 @@
 pub mod dump;
 pub mod ipvs;
 pub mod netfilter;
+pub mod nftables;
 pub mod packet;
 pub mod pipeline;
 pub mod route;
