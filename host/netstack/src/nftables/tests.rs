@@ -448,3 +448,1008 @@ fn element_objects_add_to_sets() {
         .expect_err("no such set");
     assert!(e.message.contains("no set nope"), "{e}");
 }
+
+// ---- evaluation: statements and expressions ----
+
+#[test]
+fn empty_and_policy() {
+    let rs = NftRuleset::default();
+    let o = single(fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80)));
+    assert_eq!(o.verdict, Verdict::Accept);
+    assert!(o.trace.is_empty() && o.decided_by.is_none());
+    let rs = one_chain(
+        "forward",
+        "drop",
+        vec![json!([
+            m(
+                "==",
+                pl("ip", "saddr"),
+                json!({"prefix": {"addr": "10.0.0.0", "len": 8}})
+            ),
+            accept()
+        ])],
+    );
+    let o = single(fwd(&rs, &tcp("192.168.0.1", "2.2.2.2", 80)));
+    assert_eq!(o.verdict, Verdict::Drop);
+    let d = o.decided_by.expect("policy");
+    assert_eq!(
+        (d.index, d.rule.as_str(), d.family.as_deref(), d.handle),
+        (0, "policy drop", Some("inet"), None)
+    );
+    let o = single(fwd(&rs, &tcp("10.1.1.1", "2.2.2.2", 80)));
+    assert_eq!(o.verdict, Verdict::Accept);
+    assert_eq!(decided(&o), ("t".into(), "c".into(), 1, Some(10)));
+}
+
+#[test]
+fn a_drop_names_family_table_chain_handle_and_comment() {
+    let rs = ruleset(vec![
+        table("inet", "fw", 3),
+        base("inet", "fw", "input", 1, "filter", "input", 0, "accept"),
+        rule_c(
+            "inet",
+            "fw",
+            "input",
+            42,
+            "no telnet",
+            json!([
+                m("==", pl("tcp", "dport"), json!(23)),
+                json!({"counter": {"packets": 0, "bytes": 0}}),
+                drop()
+            ]),
+        ),
+    ]);
+    let o = single(run(
+        &rs,
+        Hook::Input,
+        &tcp("1.1.1.1", "192.168.1.10", 23),
+        Some("eth0"),
+        None,
+    ));
+    assert_eq!(o.verdict, Verdict::Drop);
+    let d = o.decided_by.expect("the rule");
+    assert_eq!(d.family.as_deref(), Some("inet"));
+    assert_eq!(
+        (d.table.as_str(), d.chain.as_str(), d.index, d.handle),
+        ("fw", "input", 1, Some(42))
+    );
+    assert_eq!(
+        d.rule,
+        "tcp dport 23 counter packets 0 bytes 0 drop comment \"no telnet\""
+    );
+    assert_eq!(o.trace.len(), 1);
+}
+
+#[test]
+fn payload_meta_and_port_matches() {
+    let rs = one_chain(
+        "forward",
+        "drop",
+        vec![
+            json!([
+                m("==", pl("ip", "protocol"), json!("udp")),
+                m("==", pl("udp", "dport"), json!(53)),
+                accept()
+            ]),
+            json!([
+                m("==", meta("l4proto"), json!("tcp")),
+                m(
+                    "==",
+                    pl("th", "dport"),
+                    json!({"set": [22, {"range": [80, 90]}]})
+                ),
+                accept()
+            ]),
+            json!([
+                m("==", meta("iifname"), json!("cali*")),
+                m("!=", meta("oifname"), json!("eth0")),
+                accept()
+            ]),
+            json!([m("==", meta("mark"), json!(16)), accept()]),
+            json!([m("==", pl("tcp", "dport"), json!(53)), accept()]),
+        ],
+    );
+    let t = |p: &Packet, iif: &str, oif: &str| {
+        single(run(&rs, Hook::Forward, p, Some(iif), Some(oif))).verdict
+    };
+    assert_eq!(
+        t(&udp("1.1.1.1", "2.2.2.2", 53), "eth0", "cni0"),
+        Verdict::Accept
+    );
+    assert_eq!(
+        t(&udp("1.1.1.1", "2.2.2.2", 54), "eth0", "cni0"),
+        Verdict::Drop
+    );
+    assert_eq!(
+        t(&tcp("1.1.1.1", "2.2.2.2", 85), "eth0", "cni0"),
+        Verdict::Accept
+    );
+    assert_eq!(
+        t(&tcp("1.1.1.1", "2.2.2.2", 91), "eth0", "cni0"),
+        Verdict::Drop
+    );
+    assert_eq!(
+        t(&tcp("1.1.1.1", "2.2.2.2", 91), "cali12", "cni0"),
+        Verdict::Accept
+    );
+    assert_eq!(
+        t(&tcp("1.1.1.1", "2.2.2.2", 91), "cali12", "eth0"),
+        Verdict::Drop
+    );
+    let mut marked = tcp("1.1.1.1", "2.2.2.2", 91);
+    marked.mark = 16;
+    assert_eq!(t(&marked, "eth0", "cni0"), Verdict::Accept);
+    // `tcp dport` carries nft's implicit `meta l4proto tcp`: a UDP packet never matches it.
+    assert_eq!(
+        t(&udp("1.1.1.1", "2.2.2.2", 54), "eth0", "cni0"),
+        Verdict::Drop
+    );
+    // ICMP: `th dport` reads the ICMP header, which is not modelled.
+    let outs = fwd(&rs, &icmp("1.1.1.1", "2.2.2.2"));
+    assert_eq!(
+        outs.len(),
+        1,
+        "meta l4proto tcp already fails for ICMP: {outs:#?}"
+    );
+}
+
+#[test]
+fn ct_state_status_mark_direction_and_original_tuple() {
+    let rs = one_chain(
+        "forward",
+        "drop",
+        vec![
+            json!([
+                m("in", ct("state"), json!(["established", "related"])),
+                accept()
+            ]),
+            json!([m("in", ct("status"), json!("dnat")), accept()]),
+            json!([m("==", ct("mark"), json!(7)), accept()]),
+            json!([
+                m(
+                    "==",
+                    json!({"ct": {"key": "ip daddr", "dir": "original"}}),
+                    json!("10.96.0.10")
+                ),
+                accept()
+            ]),
+        ],
+    );
+    let p = tcp("10.0.0.1", "10.244.1.5", 80);
+    let mut reply = p;
+    reply.reply = true;
+    // A reply is established.
+    assert_eq!(single(fwd(&rs, &reply)).verdict, Verdict::Accept);
+    // At forward, whether prerouting DNATed is not known without the conn state...
+    let outs = traverse_hook(
+        &only_nft(&rs),
+        &node_facts(),
+        Hook::Forward,
+        &p,
+        Some("eth0"),
+        Some("cni0"),
+        &ConnState::default(),
+    );
+    assert!(outs.iter().all(|o| o.uncertain), "{outs:#?}");
+    assert!(
+        outs[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("handle 11") && n.contains("ct status dnat")),
+        "{:?}",
+        outs[0].notes
+    );
+    // ... and known from the state the previous hook left.
+    let mut conn = ConnState::at(Hook::Prerouting, &tcp("10.0.0.1", "10.96.0.10", 80));
+    conn.dnat = Some(true);
+    let o = single(traverse_hook(
+        &only_nft(&rs),
+        &node_facts(),
+        Hook::Forward,
+        &p,
+        Some("eth0"),
+        Some("cni0"),
+        &conn,
+    ));
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.index)),
+        (Verdict::Accept, Some(2))
+    );
+    conn.dnat = Some(false);
+    conn.ctmark = Some(7);
+    let o = single(traverse_hook(
+        &only_nft(&rs),
+        &node_facts(),
+        Hook::Forward,
+        &p,
+        Some("eth0"),
+        Some("cni0"),
+        &conn,
+    ));
+    assert_eq!(o.decided_by.map(|d| d.index), Some(3));
+    conn.ctmark = Some(0);
+    let o = single(traverse_hook(
+        &only_nft(&rs),
+        &node_facts(),
+        Hook::Forward,
+        &p,
+        Some("eth0"),
+        Some("cni0"),
+        &conn,
+    ));
+    assert_eq!(
+        o.decided_by.map(|d| d.index),
+        Some(4),
+        "original daddr was the ClusterIP"
+    );
+    let dir = one_chain(
+        "forward",
+        "drop",
+        vec![json!([m("==", ct("direction"), json!("reply")), accept()])],
+    );
+    assert_eq!(single(fwd(&dir, &reply)).verdict, Verdict::Accept);
+    assert_eq!(single(fwd(&dir, &p)).verdict, Verdict::Drop);
+}
+
+#[test]
+fn before_conntrack_ct_state_is_invalid_and_other_ct_keys_do_not_load() {
+    let rs = ruleset(vec![
+        table("ip", "t", 1),
+        base("ip", "t", "raw", 1, "filter", "prerouting", -300, "accept"),
+        rule(
+            "ip",
+            "t",
+            "raw",
+            2,
+            json!([m("in", ct("state"), json!("invalid")), set_mark(1)]),
+        ),
+        rule(
+            "ip",
+            "t",
+            "raw",
+            3,
+            json!([m("!=", ct("mark"), json!(0)), set_mark(99)]),
+        ),
+        rule(
+            "ip",
+            "t",
+            "raw",
+            4,
+            json!([m("==", ct("mark"), json!(0)), set_mark(99)]),
+        ),
+        base("ip", "t", "late", 5, "filter", "prerouting", -199, "accept"),
+        rule(
+            "ip",
+            "t",
+            "late",
+            6,
+            json!([
+                m("in", ct("state"), json!("new")),
+                json!({"mangle": {"key": meta("mark"), "value": {"|": [meta("mark"), 2]}}})
+            ]),
+        ),
+    ]);
+    let o = single(run(
+        &rs,
+        Hook::Prerouting,
+        &tcp("1.1.1.1", "192.168.1.10", 80),
+        Some("eth0"),
+        None,
+    ));
+    assert_eq!(
+        o.packet.mark, 3,
+        "invalid at -300 (mark 1), new at -199 (| 2), ct mark never loads"
+    );
+}
+
+#[test]
+fn notrack_makes_the_connection_untracked_and_skips_nat() {
+    let rs = ruleset(vec![
+        table("ip", "t", 1),
+        base("ip", "t", "raw", 1, "filter", "output", -300, "accept"),
+        rule(
+            "ip",
+            "t",
+            "raw",
+            2,
+            json!([m("==", meta("l4proto"), json!("udp")), {"notrack": null}]),
+        ),
+        base("ip", "t", "nat", 3, "nat", "output", -100, "accept"),
+        rule("ip", "t", "nat", 4, json!([{"dnat": {"addr": "9.9.9.9"}}])),
+        base("ip", "t", "f", 5, "filter", "output", 0, "drop"),
+        rule(
+            "ip",
+            "t",
+            "f",
+            6,
+            json!([m("in", ct("state"), json!("untracked")), accept()]),
+        ),
+    ]);
+    let p = udp("10.0.0.1", "10.0.0.53", 53);
+    let o = single(run(&rs, Hook::Output, &p, None, Some("eth0")));
+    assert_eq!(
+        (o.verdict, o.packet.dst),
+        (Verdict::Accept, ip("10.0.0.53"))
+    );
+    assert!(o.conn.untracked);
+    // TCP is tracked: DNATed, then dropped by the policy.
+    let o = single(run(
+        &rs,
+        Hook::Output,
+        &tcp("10.0.0.1", "10.0.0.53", 53),
+        None,
+        Some("eth0"),
+    ));
+    assert_eq!((o.verdict, o.packet.dst), (Verdict::Drop, ip("9.9.9.9")));
+}
+
+#[test]
+fn jump_goto_return_continue() {
+    let rs = ruleset(vec![
+        table("inet", "t", 1),
+        base("inet", "t", "c", 1, "filter", "forward", 0, "drop"),
+        chain("inet", "t", "a", 2),
+        chain("inet", "t", "b", 3),
+        rule("inet", "t", "c", 10, json!([jump("a")])),
+        rule(
+            "inet",
+            "t",
+            "c",
+            11,
+            json!([m("==", meta("mark"), json!(1)), accept()]),
+        ),
+        rule("inet", "t", "a", 12, json!([set_mark(1)])),
+        rule(
+            "inet",
+            "t",
+            "a",
+            13,
+            json!([m("==", pl("tcp", "dport"), json!(81)), goto("b")]),
+        ),
+        rule(
+            "inet",
+            "t",
+            "a",
+            14,
+            json!([
+                m("==", pl("tcp", "dport"), json!(82)),
+                json!({"return": null}),
+                drop()
+            ]),
+        ),
+        rule(
+            "inet",
+            "t",
+            "a",
+            15,
+            json!([
+                m("==", pl("tcp", "dport"), json!(83)),
+                json!({"continue": null})
+            ]),
+        ),
+        rule(
+            "inet",
+            "t",
+            "a",
+            16,
+            json!([m("==", pl("tcp", "dport"), json!(83)), drop()]),
+        ),
+        rule("inet", "t", "b", 17, json!([set_mark(2)])),
+    ]);
+    let t = |port| single(fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", port)));
+    // Back from `a` into `c`: its rule 2 accepts on mark 1.
+    let o = t(80);
+    assert_eq!((o.verdict, o.packet.mark), (Verdict::Accept, 1));
+    // goto b: falling off b returns to c (not a), mark 2 fails, policy drop.
+    let o = t(81);
+    assert_eq!((o.verdict, o.packet.mark), (Verdict::Drop, 2));
+    let chains: Vec<_> = o
+        .trace
+        .iter()
+        .map(|h| format!("{}:{}", h.chain, h.index))
+        .collect();
+    assert_eq!(chains, ["c:1", "a:1", "a:2", "b:1", "c:0"]);
+    // return ends `a` before its drop.
+    assert_eq!(t(82).verdict, Verdict::Accept);
+    // continue goes on with the next rule.
+    let o = t(83);
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.handle)),
+        (Verdict::Drop, Some(Some(16)))
+    );
+}
+
+#[test]
+fn goto_from_the_base_chain_ends_in_its_policy_and_loops_are_cut() {
+    let rs = ruleset(vec![
+        table("ip", "t", 1),
+        base("ip", "t", "c", 1, "filter", "forward", 0, "drop"),
+        chain("ip", "t", "g", 2),
+        rule("ip", "t", "c", 3, json!([goto("g")])),
+        rule("ip", "t", "c", 4, json!([accept()])),
+        rule(
+            "ip",
+            "t",
+            "g",
+            5,
+            json!([m("==", pl("ip", "saddr"), json!("9.9.9.9")), accept()]),
+        ),
+    ]);
+    let o = single(fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80)));
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.index)),
+        (Verdict::Drop, Some(0))
+    );
+    let looped = ruleset(vec![
+        table("ip", "t", 1),
+        base("ip", "t", "c", 1, "filter", "forward", 0, "accept"),
+        chain("ip", "t", "a", 2),
+        rule("ip", "t", "c", 3, json!([goto("a")])),
+        rule("ip", "t", "a", 4, json!([goto("a")])),
+    ]);
+    let outs = fwd(&looped, &tcp("1.1.1.1", "2.2.2.2", 80));
+    assert_eq!(
+        (outs.len(), outs[0].verdict, outs[0].uncertain),
+        (1, Verdict::Drop, true)
+    );
+    assert!(
+        outs[0].notes[0].contains("chains loop"),
+        "{:?}",
+        outs[0].notes
+    );
+    let mut deep = vec![
+        table("ip", "t", 1),
+        base("ip", "t", "c", 1, "filter", "forward", 0, "accept"),
+    ];
+    for i in 0..20 {
+        deep.push(chain("ip", "t", &format!("d{i}"), 10 + i));
+    }
+    deep.push(rule("ip", "t", "c", 100, json!([jump("d0")])));
+    for i in 0..19u64 {
+        deep.push(rule(
+            "ip",
+            "t",
+            &format!("d{i}"),
+            101 + i,
+            json!([jump(&format!("d{}", i + 1))]),
+        ));
+    }
+    let o = fwd(&ruleset(deep), &tcp("1.1.1.1", "2.2.2.2", 80));
+    assert_eq!(o[0].verdict, Verdict::Drop);
+    assert!(o[0].notes[0].contains("deeper than 16"), "{:?}", o[0].notes);
+}
+
+#[test]
+fn numgen_explores_every_value_and_every_backend_is_certain() {
+    let rs = ruleset(vec![
+        table("ip", "t", 1),
+        base("ip", "t", "nat", 1, "nat", "prerouting", -100, "accept"),
+        rule(
+            "ip",
+            "t",
+            "nat",
+            2,
+            json!([m("==", meta("l4proto"), json!("tcp")), {"dnat": {"family": "ip", "addr": {"map": {"key": {"numgen": {"mode": "random", "mod": 3, "offset": 0}}, "data": {"set": [[0, {"concat": ["10.244.0.10", 9898]}], [1, {"concat": ["10.244.0.8", 9898]}], [2, {"concat": ["10.244.0.9", 9899]}]]}}}}}]),
+        ),
+    ]);
+    let outs = run(
+        &rs,
+        Hook::Prerouting,
+        &tcp("10.0.0.1", "10.96.0.1", 80),
+        Some("eth0"),
+        None,
+    );
+    let dsts: Vec<_> = outs
+        .iter()
+        .map(|o| (o.packet.dst.to_string(), o.packet.dport, o.uncertain))
+        .collect();
+    assert_eq!(
+        dsts,
+        [
+            ("10.244.0.10".to_string(), 9898, false),
+            ("10.244.0.8".to_string(), 9898, false),
+            ("10.244.0.9".to_string(), 9899, false)
+        ]
+    );
+    assert!(outs.iter().all(|o| o.conn.dnat == Some(true)));
+    // numgen inc with an offset in a vmap: every value, including the one that continues.
+    let rs = ruleset(vec![
+        table("inet", "t", 1),
+        base("inet", "t", "c", 1, "filter", "forward", 0, "accept"),
+        chain("inet", "t", "x", 2),
+        rule(
+            "inet",
+            "t",
+            "c",
+            3,
+            json!([{"vmap": {"key": {"numgen": {"mode": "inc", "mod": 3, "offset": 1}}, "data": {"set": [[1, drop()], [2, jump("x")], [3, {"continue": null}]]}}}]),
+        ),
+        rule("inet", "t", "x", 4, json!([set_mark(5)])),
+    ]);
+    let outs = fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80));
+    let got: Vec<_> = outs
+        .iter()
+        .map(|o| (o.verdict, o.packet.mark, o.uncertain))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Verdict::Drop, 0, false),
+            (Verdict::Accept, 5, false),
+            (Verdict::Accept, 0, false)
+        ]
+    );
+}
+
+#[test]
+fn verdict_maps_with_concatenated_keys_and_interval_sets() {
+    let rs = ruleset(vec![
+        table("inet", "t", 1),
+        json!({"map": {"family": "inet", "table": "t", "name": "svc", "handle": 2, "type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "verdict",
+            "elem": [[{"concat": ["10.96.0.1", "tcp", 443]}, accept()], [{"concat": ["10.96.0.10", "udp", 53]}, jump("dns")]]}}),
+        json!({"set": {"family": "inet", "table": "t", "name": "nets", "handle": 3, "type": ["ipv4_addr", "inet_service"], "flags": ["interval"],
+            "elem": [{"concat": [{"prefix": {"addr": "10.2.0.0", "len": 16}}, {"range": [1000, 2000]}]}]}}),
+        json!({"map": {"family": "inet", "table": "t", "name": "ifs", "handle": 4, "type": "ifname", "map": "verdict", "flags": ["interval"],
+            "elem": [["cali*", drop()], ["veth1", accept()]]}}),
+        base("inet", "t", "c", 5, "filter", "forward", 0, "drop"),
+        chain("inet", "t", "dns", 6),
+        rule(
+            "inet",
+            "t",
+            "c",
+            7,
+            json!([{"vmap": {"key": {"concat": [pl("ip", "daddr"), meta("l4proto"), pl("th", "dport")]}, "data": "@svc"}}]),
+        ),
+        rule(
+            "inet",
+            "t",
+            "c",
+            8,
+            json!([
+                m(
+                    "==",
+                    json!({"concat": [pl("ip", "saddr"), pl("tcp", "dport")]}),
+                    json!("@nets")
+                ),
+                accept()
+            ]),
+        ),
+        rule(
+            "inet",
+            "t",
+            "c",
+            9,
+            json!([{"vmap": {"key": meta("iifname"), "data": "@ifs"}}]),
+        ),
+        rule("inet", "t", "dns", 10, json!([set_mark(53), accept()])),
+    ]);
+    let t = |p: &Packet, iif: &str| single(run(&rs, Hook::Forward, p, Some(iif), Some("cni0")));
+    assert_eq!(
+        t(&tcp("1.1.1.1", "10.96.0.1", 443), "eth0")
+            .decided_by
+            .map(|d| d.handle),
+        Some(Some(7))
+    );
+    let o = t(&udp("1.1.1.1", "10.96.0.10", 53), "eth0");
+    assert_eq!((o.verdict, o.packet.mark), (Verdict::Accept, 53));
+    assert_eq!(
+        t(&tcp("1.1.1.1", "10.96.0.10", 53), "eth0").verdict,
+        Verdict::Drop
+    );
+    assert_eq!(
+        t(&tcp("10.2.3.4", "9.9.9.9", 1500), "eth0").verdict,
+        Verdict::Accept
+    );
+    assert_eq!(
+        t(&tcp("10.2.3.4", "9.9.9.9", 2500), "eth0").verdict,
+        Verdict::Drop
+    );
+    assert_eq!(
+        t(&tcp("10.3.3.4", "9.9.9.9", 1500), "eth0").verdict,
+        Verdict::Drop
+    );
+    assert_eq!(
+        t(&tcp("1.1.1.1", "9.9.9.9", 1), "veth1").verdict,
+        Verdict::Accept
+    );
+    let o = t(&tcp("1.1.1.1", "9.9.9.9", 1), "cali77");
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.handle)),
+        (Verdict::Drop, Some(Some(9)))
+    );
+    // An ICMP packet: `th dport` is unknown but `icmp` matches no element's protocol.
+    assert_eq!(
+        single(fwd(&rs, &icmp("1.1.1.1", "10.96.0.1"))).verdict,
+        Verdict::Drop
+    );
+}
+
+#[test]
+fn a_partly_unknown_map_key_branches_over_the_candidates() {
+    let rs = ruleset(vec![
+        table("inet", "t", 1),
+        base("inet", "t", "c", 1, "filter", "forward", 0, "accept"),
+        rule(
+            "inet",
+            "t",
+            "c",
+            2,
+            json!([{"vmap": {"key": {"jhash": {"mod": 2, "expr": pl("ip", "saddr")}}, "data": {"set": [[0, drop()], [1, json!({"goto": {"target": "r"}})]]}}}]),
+        ),
+        chain("inet", "t", "r", 3),
+        rule(
+            "inet",
+            "t",
+            "r",
+            4,
+            json!([{"reject": {"type": "icmpx", "expr": "port-unreachable"}}]),
+        ),
+    ]);
+    let outs = fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80));
+    let got: Vec<_> = outs.iter().map(|o| (o.verdict, o.uncertain)).collect();
+    assert_eq!(
+        got,
+        [
+            (Verdict::Drop, true),
+            (Verdict::Reject, true),
+            (Verdict::Accept, true)
+        ]
+    );
+    assert!(
+        outs[0].notes[0].contains("inet t/c handle 2") && outs[0].notes[0].contains("jhash"),
+        "{:?}",
+        outs[0].notes
+    );
+}
+
+#[test]
+fn unknown_matches_give_uncertain_outcomes_naming_the_expression() {
+    let rs = one_chain(
+        "forward",
+        "accept",
+        vec![json!([
+            m("==", json!({"osf": {"key": "name"}}), json!("Linux")),
+            drop()
+        ])],
+    );
+    let outs = fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80));
+    assert_eq!(outs.len(), 2);
+    assert_eq!(
+        (outs[0].verdict, outs[1].verdict),
+        (Verdict::Drop, Verdict::Accept)
+    );
+    assert!(outs.iter().all(|o| o.uncertain));
+    assert_eq!(
+        outs[0].notes,
+        [
+            "inet t/c handle 10 (osf {\"key\":\"name\"} Linux drop): `osf {\"key\":\"name\"} Linux`: expression \"osf\" is not simulated"
+        ]
+    );
+    // An unknown match whose both sides end the same is certain.
+    let rs = one_chain(
+        "forward",
+        "accept",
+        vec![json!([
+            m("==", json!({"osf": {"key": "name"}}), json!("Linux")),
+            set_mark(0)
+        ])],
+    );
+    let o = single(fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80)));
+    assert_eq!(o.notes.len(), 1);
+    // Unknown statements: drop and no effect.
+    let rs = one_chain("forward", "accept", vec![json!([{"queue": {"num": 3}}])]);
+    let outs = fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80));
+    assert_eq!(outs.len(), 1, "queue is a verdict: {outs:#?}");
+    assert!(outs[0].uncertain);
+    let rs = one_chain("forward", "accept", vec![json!([{"tproxy": {"port": 1}}])]);
+    let got: Vec<_> = fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80))
+        .iter()
+        .map(|o| (o.verdict, o.uncertain))
+        .collect();
+    assert_eq!(got, [(Verdict::Drop, true), (Verdict::Accept, true)]);
+}
+
+#[test]
+fn fib_type_and_reverse_path() {
+    let rs = one_chain(
+        "prerouting",
+        "accept",
+        vec![
+            json!([
+                m(
+                    "==",
+                    json!({"fib": {"result": "oif", "flags": ["saddr", "iif"]}}),
+                    json!(false)
+                ),
+                drop()
+            ]),
+            json!([
+                m(
+                    "==",
+                    json!({"fib": {"result": "type", "flags": ["daddr"]}}),
+                    json!("local")
+                ),
+                set_mark(1)
+            ]),
+            json!([
+                m(
+                    "==",
+                    json!({"fib": {"result": "type", "flags": ["daddr"]}}),
+                    json!({"set": ["broadcast", "multicast"]})
+                ),
+                set_mark(2)
+            ]),
+        ],
+    );
+    let mut facts = node_facts();
+    let t = |facts: &Facts, p: &Packet, iif: &str| {
+        run_with(&only_nft(&rs), facts, Hook::Prerouting, p, Some(iif), None)
+    };
+    // Routes unknown: the rpf rule is unknown.
+    let outs = t(&facts, &tcp("10.9.0.1", "192.168.1.10", 80), "eth0");
+    assert!(
+        outs.iter().all(|o| o.uncertain) && outs.len() == 2,
+        "{outs:#?}"
+    );
+    facts.routes_back = Some(vec![
+        (
+            ip("10.9.0.0"),
+            16,
+            ReverseRoute {
+                unicast: true,
+                local: false,
+                devs: vec!["eth0".into()],
+            },
+        ),
+        (
+            ip("10.244.0.0"),
+            16,
+            ReverseRoute {
+                unicast: true,
+                local: false,
+                devs: vec!["cni0".into()],
+            },
+        ),
+    ]);
+    let o = single(t(&facts, &tcp("10.9.0.1", "192.168.1.10", 80), "eth0"));
+    assert_eq!((o.verdict, o.packet.mark), (Verdict::Accept, 1));
+    let o = single(t(&facts, &tcp("10.9.0.1", "10.0.0.1", 80), "eth0"));
+    assert_eq!(
+        (o.verdict, o.packet.mark),
+        (Verdict::Accept, 0),
+        "not local"
+    );
+    let o = single(t(&facts, &tcp("10.9.0.1", "224.0.0.251", 80), "eth0"));
+    assert_eq!(o.packet.mark, 2);
+    // Spoofed: the route back to a pod address leaves through cni0, not eth0.
+    let o = single(t(&facts, &tcp("10.244.0.5", "192.168.1.10", 80), "eth0"));
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.index)),
+        (Verdict::Drop, Some(1))
+    );
+}
+
+#[test]
+fn marks_and_ct_marks_flow_into_later_chains() {
+    let rs = ruleset(vec![
+        table("inet", "a", 1),
+        base("inet", "a", "m", 1, "filter", "prerouting", -150, "accept"),
+        rule(
+            "inet",
+            "a",
+            "m",
+            2,
+            json!([
+                json!({"mangle": {"key": meta("mark"), "value": {"|": [{"&": [meta("mark"), 0xffff_00ff_u64]}, 0x4000]}}}),
+                json!({"mangle": {"key": ct("mark"), "value": meta("mark")}})
+            ]),
+        ),
+        base("inet", "a", "f", 3, "filter", "prerouting", 0, "drop"),
+        rule(
+            "inet",
+            "a",
+            "f",
+            4,
+            json!([
+                m("==", json!({"&": [meta("mark"), 0x4000]}), json!(0x4000)),
+                m("==", ct("mark"), json!(0x40ff)),
+                accept()
+            ]),
+        ),
+        rule(
+            "inet",
+            "a",
+            "f",
+            5,
+            json!([m("==", pl("ip", "dscp"), json!("cs1")), accept()]),
+        ),
+    ]);
+    let mut p = tcp("1.1.1.1", "2.2.2.2", 80);
+    p.mark = 0x1ff;
+    let o = single(run(&rs, Hook::Prerouting, &p, Some("eth0"), None));
+    assert_eq!(
+        (o.verdict, o.packet.mark, o.conn.ctmark),
+        (Verdict::Accept, 0x40ff, Some(0x40ff & 0xffff_ffff))
+    );
+    assert_eq!(
+        o.decided_by.map(|d| d.rule),
+        Some("meta mark & 0x00004000 == 0x00004000 ct mark 0x000040ff accept".to_string())
+    );
+    let mut cs1 = tcp("1.1.1.1", "2.2.2.2", 80);
+    cs1.tos = 0x08 << 2;
+    cs1.mark = 0xff_0000;
+    let o = single(run(&rs, Hook::Prerouting, &cs1, Some("eth0"), None));
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.index)),
+        (Verdict::Accept, Some(2))
+    );
+}
+
+#[test]
+fn dynamic_sets_see_their_updates() {
+    let rs = ruleset(vec![
+        table("ip", "t", 1),
+        json!({"set": {"family": "ip", "table": "t", "name": "seen", "handle": 2, "type": "ipv4_addr", "flags": ["timeout"], "timeout": 60,
+            "elem": [{"elem": {"val": "10.0.0.9", "timeout": 60, "expires": 30}}]}}),
+        base("ip", "t", "c", 3, "filter", "forward", 0, "drop"),
+        rule(
+            "ip",
+            "t",
+            "c",
+            4,
+            json!([{"set": {"op": "update", "elem": {"elem": {"val": pl("ip", "saddr"), "timeout": 60}}, "set": "@seen"}}]),
+        ),
+        rule(
+            "ip",
+            "t",
+            "c",
+            5,
+            json!([m("==", pl("ip", "saddr"), json!("@seen")), accept()]),
+        ),
+    ]);
+    let o = single(fwd(&rs, &tcp("10.0.0.1", "2.2.2.2", 80)));
+    assert_eq!(o.verdict, Verdict::Accept);
+    assert_eq!(o.trace[0].rule, "update @seen { ip saddr timeout 1m }");
+}
+
+#[test]
+fn nat_statements_translate_and_end_the_chain() {
+    let rs = ruleset(vec![
+        table("inet", "n", 1),
+        base("inet", "n", "pre", 1, "nat", "prerouting", -100, "accept"),
+        rule(
+            "inet",
+            "n",
+            "pre",
+            2,
+            json!([m("==", pl("tcp", "dport"), json!(8080)), {"redirect": {"port": 15001}}]),
+        ),
+        rule(
+            "inet",
+            "n",
+            "pre",
+            3,
+            json!([m("==", pl("ip", "daddr"), json!("10.96.0.10")), {"dnat": {"family": "ip", "addr": "10.0.0.7", "port": 5353}}]),
+        ),
+        rule(
+            "inet",
+            "n",
+            "pre",
+            4,
+            json!([{"dnat": {"family": "ip", "addr": "1.1.1.1"}}]),
+        ),
+        base("inet", "n", "post", 5, "nat", "postrouting", 100, "accept"),
+        rule(
+            "inet",
+            "n",
+            "post",
+            6,
+            json!([m("==", meta("oifname"), json!("eth0")), {"masquerade": {"flags": "fully-random"}}]),
+        ),
+        rule(
+            "inet",
+            "n",
+            "post",
+            7,
+            json!([m("==", pl("ip", "saddr"), json!({"prefix": {"addr": "10.0.0.0", "len": 8}})), {"snat": {"family": "ip", "addr": "192.168.1.1", "port": {"range": [1000, 2000]}}}]),
+        ),
+    ]);
+    let pre = |p: &Packet| single(run(&rs, Hook::Prerouting, p, Some("cni0"), None));
+    let o = pre(&tcp("10.244.1.5", "10.96.0.10", 8080));
+    assert_eq!((o.packet.dst, o.packet.dport), (ip("10.244.1.1"), 15001));
+    let o = pre(&udp("10.244.1.5", "10.96.0.10", 53));
+    assert_eq!((o.packet.dst, o.packet.dport), (ip("10.0.0.7"), 5353));
+    assert_eq!(
+        o.decided_by.map(|d| d.rule),
+        Some("ip daddr 10.96.0.10 dnat ip to 10.0.0.7:5353".to_string())
+    );
+    assert_eq!(o.trace.len(), 1, "the first DNAT ends the chain");
+    let post =
+        |p: &Packet, oif: &str| single(run(&rs, Hook::Postrouting, p, Some("cni0"), Some(oif)));
+    let o = post(&tcp("10.244.1.5", "8.8.8.8", 53), "eth0");
+    assert_eq!((o.packet.src, o.packet.sport), (ip("192.168.1.10"), 40000));
+    assert_eq!(o.conn.snat, Some(true));
+    let outs = run(
+        &rs,
+        Hook::Postrouting,
+        &tcp("10.244.1.5", "8.8.8.8", 53),
+        Some("cni0"),
+        Some("cni0"),
+    );
+    // 10.244.1.5 is in 10/8: snat with a port outside the range picks one (uncertain).
+    assert_eq!(
+        (outs[0].packet.src, outs[0].packet.sport, outs[0].uncertain),
+        (ip("192.168.1.1"), 1000, true)
+    );
+    // Replies never see nat chains.
+    let mut reply = tcp("10.244.1.5", "10.96.0.10", 8080);
+    reply.reply = true;
+    let o = pre(&reply);
+    assert_eq!(o.packet, reply);
+    assert!(o.trace.is_empty());
+}
+
+#[test]
+fn reject_forms_are_rejects() {
+    for r in [
+        json!({"reject": {"type": "icmp", "expr": "port-unreachable"}}),
+        json!({"reject": {"type": "tcp reset"}}),
+        json!({"reject": {"type": "icmpx", "expr": "admin-prohibited"}}),
+        json!({"reject": null}),
+    ] {
+        let rs = one_chain("forward", "accept", vec![json!([r])]);
+        assert_eq!(
+            single(fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80))).verdict,
+            Verdict::Reject
+        );
+    }
+}
+
+#[test]
+fn limits_logs_and_counters_let_the_packet_on() {
+    let rs = one_chain(
+        "forward",
+        "drop",
+        vec![json!([
+            {"limit": {"rate": 10, "burst": 5, "per": "second"}},
+            {"log": {"prefix": "x "}},
+            {"counter": {"packets": 1, "bytes": 2}},
+            accept()
+        ])],
+    );
+    let o = single(fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80)));
+    assert_eq!(o.verdict, Verdict::Accept);
+    assert_eq!(o.notes.len(), 1);
+    assert!(
+        o.notes[0].contains("limit treated as letting the packet on"),
+        "{:?}",
+        o.notes
+    );
+}
+
+#[test]
+fn skuid_is_unknown_on_output_and_absent_elsewhere() {
+    let rs = one_chain(
+        "output",
+        "accept",
+        vec![json!([m("==", meta("skuid"), json!(0)), drop()])],
+    );
+    let outs = run(
+        &rs,
+        Hook::Output,
+        &tcp("192.168.1.10", "2.2.2.2", 80),
+        None,
+        Some("eth0"),
+    );
+    assert_eq!(outs.len(), 2);
+    let rs = one_chain(
+        "forward",
+        "accept",
+        vec![json!([m("!=", meta("skuid"), json!(0)), drop()])],
+    );
+    assert_eq!(
+        single(fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80))).verdict,
+        Verdict::Accept,
+        "no socket: not even != matches"
+    );
+}
