@@ -886,22 +886,21 @@ impl<'r> Walk<'r, '_> {
             NatKind::Dnat | NatKind::Redirect => p.dport,
         };
         match &n.port {
-            None => {}
             Some(NatPort::Port(pt)) => port = Some(*pt),
-            Some(NatPort::Range(lo, hi)) => {
-                if !(*lo <= current_port && current_port <= *hi) {
-                    port = Some(*lo);
-                    self.uncertain(
-                        st,
-                        table,
-                        chain,
-                        rule,
-                        stmt,
-                        "the kernel picks a port of the range; simulated with the first",
-                    );
-                }
+            // The kernel keeps a port already in the range.
+            Some(NatPort::Range(lo, hi)) if !(*lo..=*hi).contains(&current_port) => {
+                port = Some(*lo);
+                self.uncertain(
+                    st,
+                    table,
+                    chain,
+                    rule,
+                    stmt,
+                    "the kernel picks a port of the range; simulated with the first",
+                );
             }
             Some(NatPort::Bad(why)) => self.uncertain(st, table, chain, rule, stmt, why),
+            None | Some(NatPort::Range(..)) => {}
         }
         match n.kind {
             NatKind::Masquerade => match self.oif.and_then(|o| self.facts.primary_address(o)) {
@@ -1042,7 +1041,7 @@ impl<'r> Walk<'r, '_> {
             Rhs::Bad(e) => return Ok((Tri::Unknown, format!("cannot read the value: {e}"))),
             Rhs::Exists(want) => match kvs.first() {
                 Some(Kv::Val(Datum::Str(s))) => {
-                    let t = Tri::from_bool(!s.is_empty() == *want);
+                    let t = Tri::from_bool(s.is_empty() != *want);
                     if m.op == Op::Ne { t.not() } else { t }
                 }
                 _ => Tri::Unknown,

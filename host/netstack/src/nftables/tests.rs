@@ -37,6 +37,7 @@ fn table(family: &str, name: &str, handle: u64) -> Value {
     json!({"table": {"family": family, "name": name, "handle": handle}})
 }
 
+#[allow(clippy::too_many_arguments)]
 fn base(
     family: &str,
     table: &str,
@@ -1269,7 +1270,7 @@ fn marks_and_ct_marks_flow_into_later_chains() {
     let o = single(run(&rs, Hook::Prerouting, &p, Some("eth0"), None));
     assert_eq!(
         (o.verdict, o.packet.mark, o.conn.ctmark),
-        (Verdict::Accept, 0x40ff, Some(0x40ff & 0xffff_ffff))
+        (Verdict::Accept, 0x40ff, Some(0x40ff))
     );
     assert_eq!(
         o.decided_by.map(|d| d.rule),
@@ -1451,5 +1452,729 @@ fn skuid_is_unknown_on_output_and_absent_elsewhere() {
         single(fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80))).verdict,
         Verdict::Accept,
         "no socket: not even != matches"
+    );
+}
+
+// ---- evaluation: real rulesets ----
+
+/// A node: eth0 192.168.1.10 (the NodePort address), cni0 10.244.1.1.
+fn kube_facts() -> Facts {
+    node_facts()
+}
+
+#[test]
+fn kube_proxy_clusterip_load_balances_over_every_endpoint() {
+    let rs = parse(KUBE_PROXY);
+    let p = tcp("10.0.1.5", "172.30.0.44", 80);
+    let outs = run_with(
+        &only_nft(&rs),
+        &kube_facts(),
+        Hook::Prerouting,
+        &p,
+        Some("cni0"),
+        None,
+    );
+    let got: Vec<_> = outs
+        .iter()
+        .map(|o| {
+            (
+                o.verdict,
+                o.packet.dst.to_string(),
+                o.packet.dport,
+                o.packet.mark,
+                o.uncertain,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Verdict::Accept, "10.180.0.4".to_string(), 80, 0, false),
+            (Verdict::Accept, "10.180.0.5".to_string(), 80, 0, false),
+        ]
+    );
+    let d = outs[0].decided_by.as_ref().expect("the dnat");
+    assert_eq!(d.chain, "endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80");
+    assert_eq!(d.rule, "meta l4proto tcp dnat to 10.180.0.4:80");
+    // From outside the cluster CIDR: marked for masquerade.
+    let outs = run_with(
+        &only_nft(&rs),
+        &kube_facts(),
+        Hook::Prerouting,
+        &tcp("192.168.5.5", "172.30.0.44", 80),
+        Some("eth0"),
+        None,
+    );
+    assert!(
+        outs.iter().all(|o| o.packet.mark == 0x4000 && !o.uncertain),
+        "{outs:#?}"
+    );
+    // Hairpin: an endpoint reaching itself through the service is marked.
+    let outs = run_with(
+        &only_nft(&rs),
+        &kube_facts(),
+        Hook::Prerouting,
+        &tcp("10.180.0.4", "172.30.0.44", 80),
+        Some("cni0"),
+        None,
+    );
+    let marks: Vec<_> = outs
+        .iter()
+        .map(|o| (o.packet.dst.to_string(), o.packet.mark))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            ("10.180.0.4".to_string(), 0x4000),
+            ("10.180.0.5".to_string(), 0)
+        ]
+    );
+}
+
+#[test]
+fn kube_proxy_session_affinity_follows_the_affinity_set() {
+    let rs = parse(KUBE_PROXY);
+    let dsts = |src: &str| -> Vec<String> {
+        run_with(
+            &only_nft(&rs),
+            &kube_facts(),
+            Hook::Prerouting,
+            &tcp(src, "172.30.0.45", 80),
+            Some("cni0"),
+            None,
+        )
+        .iter()
+        .map(|o| o.packet.dst.to_string())
+        .collect()
+    };
+    assert_eq!(
+        dsts("10.0.0.77"),
+        ["10.180.0.6"],
+        "10.0.0.77 has affinity to 10.180.0.6"
+    );
+    assert_eq!(dsts("10.0.0.78"), ["10.180.0.3", "10.180.0.6"]);
+}
+
+#[test]
+fn kube_proxy_rejects_and_drops_what_has_no_endpoint() {
+    let rs = parse(KUBE_PROXY);
+    let out = |p: &Packet| {
+        single(run_with(
+            &only_nft(&rs),
+            &kube_facts(),
+            Hook::Output,
+            p,
+            None,
+            Some("eth0"),
+        ))
+    };
+    // No endpoints: goto reject-chain from no-endpoint-services.
+    let o = out(&tcp("192.168.1.10", "172.30.0.46", 80));
+    assert_eq!(o.verdict, Verdict::Reject);
+    let d = o.decided_by.expect("reject-chain");
+    assert_eq!(
+        (d.chain.as_str(), d.rule.as_str(), d.family.as_deref()),
+        ("reject-chain", "reject", Some("ip"))
+    );
+    // A ClusterIP on a port no service uses: rejected by cluster-ips-check.
+    let o = out(&tcp("192.168.1.10", "172.30.0.44", 81));
+    assert_eq!(o.verdict, Verdict::Reject);
+    assert_eq!(o.decided_by.map(|d| d.rule), Some("ip daddr @cluster-ips reject comment \"Reject traffic to invalid ports of ClusterIPs\"".to_string()));
+    // An unallocated ClusterIP: dropped.
+    let o = out(&tcp("192.168.1.10", "172.30.0.99", 80));
+    assert_eq!(o.verdict, Verdict::Drop);
+    assert_eq!(
+        o.decided_by.map(|d| d.rule),
+        Some(
+            "ip daddr 172.30.0.0/16 drop comment \"Drop traffic to unallocated ClusterIPs\""
+                .to_string()
+        )
+    );
+    // Drop element of no-endpoint-services (eTP=Local, no local endpoint).
+    let o = single(run_with(
+        &only_nft(&rs),
+        &kube_facts(),
+        Hook::Forward,
+        &tcp("10.0.0.1", "1.2.3.4", 80),
+        Some("eth0"),
+        Some("eth0"),
+    ));
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.chain)),
+        (Verdict::Drop, Some("service-endpoints-check".to_string()))
+    );
+    // A reply is established: no check applies.
+    let mut reply = tcp("172.30.0.46", "192.168.1.10", 80);
+    reply.reply = true;
+    assert_eq!(
+        single(run_with(
+            &only_nft(&rs),
+            &kube_facts(),
+            Hook::Input,
+            &reply,
+            Some("eth0"),
+            None
+        ))
+        .verdict,
+        Verdict::Accept
+    );
+}
+
+#[test]
+fn kube_proxy_nodeport_firewall_and_masquerade() {
+    let rs = parse(KUBE_PROXY);
+    let facts = kube_facts();
+    // NodePort on the node address: external chain marks, service chain DNATs.
+    let outs = run_with(
+        &only_nft(&rs),
+        &facts,
+        Hook::Prerouting,
+        &tcp("192.168.5.5", "192.168.1.10", 3004),
+        Some("eth0"),
+        None,
+    );
+    let got: Vec<_> = outs
+        .iter()
+        .map(|o| (o.packet.dst.to_string(), o.packet.mark))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("10.180.0.4".to_string(), 0x4000),
+            ("10.180.0.5".to_string(), 0x4000)
+        ]
+    );
+    // The LoadBalancer IP's source ranges: filter-prerouting-pre-dnat (-110) drops before DNAT.
+    let o = single(run_with(
+        &only_nft(&rs),
+        &facts,
+        Hook::Prerouting,
+        &tcp("198.51.100.1", "5.6.7.8", 80),
+        Some("eth0"),
+        None,
+    ));
+    assert_eq!(o.verdict, Verdict::Drop);
+    assert_eq!(
+        o.decided_by.map(|d| d.chain),
+        Some("firewall-HVFWP5L3-ns5/svc5/tcp/p80".to_string())
+    );
+    let outs = run_with(
+        &only_nft(&rs),
+        &facts,
+        Hook::Prerouting,
+        &tcp("203.0.113.5", "5.6.7.8", 80),
+        Some("eth0"),
+        None,
+    );
+    assert!(
+        outs.iter()
+            .all(|o| o.verdict == Verdict::Accept && o.packet.mark == 0x4000),
+        "{outs:#?}"
+    );
+    assert_eq!(outs.len(), 2);
+    // Postrouting: the mark is cleared and the source masqueraded to eth0's address.
+    let mut p = tcp("203.0.113.5", "10.180.0.3", 80);
+    p.mark = 0x4000;
+    let o = single(run_with(
+        &only_nft(&rs),
+        &facts,
+        Hook::Postrouting,
+        &p,
+        Some("eth0"),
+        Some("eth0"),
+    ));
+    assert_eq!((o.packet.src, o.packet.mark), (ip("192.168.1.10"), 0));
+    assert_eq!(
+        o.decided_by.map(|d| d.rule),
+        Some("masquerade fully-random".to_string())
+    );
+    // Unmarked: returned before masquerade.
+    p.mark = 0;
+    let o = single(run_with(
+        &only_nft(&rs),
+        &facts,
+        Hook::Postrouting,
+        &p,
+        Some("eth0"),
+        Some("eth0"),
+    ));
+    assert_eq!(o.packet.src, ip("203.0.113.5"));
+}
+
+#[test]
+fn firewalld_forward_and_input() {
+    let rs = parse(FIREWALLD);
+    // A new connection that nothing NATed before this hook.
+    let t = |hook, p: &Packet, iif: &str, oif: Option<&str>| {
+        let conn = ConnState::at(Hook::Prerouting, p);
+        single(traverse_hook(
+            &only_nft(&rs),
+            &node_facts(),
+            hook,
+            p,
+            Some(iif),
+            oif,
+            &conn,
+        ))
+    };
+    // Pod traffic through the trusted zone.
+    let o = t(
+        Hook::Forward,
+        &tcp("10.244.1.5", "10.244.2.6", 80),
+        "cni0",
+        Some("flannel.1"),
+    );
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.rule)),
+        (
+            Verdict::Accept,
+            Some("iifname \"cni0\" accept comment \"zone trusted\"".to_string())
+        )
+    );
+    // flannel.1 -> eth1 is in no zone: the catch-all reject.
+    let o = t(
+        Hook::Forward,
+        &tcp("10.244.2.6", "10.9.9.9", 80),
+        "flannel.1",
+        Some("eth1"),
+    );
+    assert_eq!(o.verdict, Verdict::Reject);
+    let d = o.decided_by.expect("reject");
+    assert_eq!(
+        (d.table.as_str(), d.chain.as_str(), d.rule.as_str()),
+        (
+            "firewalld",
+            "filter_FORWARD_POLICIES",
+            "reject with icmpx admin-prohibited"
+        )
+    );
+    // Input: ssh allowed in public, anything else rejected by the zone dispatch.
+    let o = t(
+        Hook::Input,
+        &tcp("1.2.3.4", "192.168.1.10", 22),
+        "eth0",
+        None,
+    );
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.chain)),
+        (Verdict::Accept, Some("filter_IN_public_allow".to_string()))
+    );
+    let o = t(
+        Hook::Input,
+        &tcp("1.2.3.4", "192.168.1.10", 8080),
+        "eth0",
+        None,
+    );
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.index)),
+        (Verdict::Reject, Some(3))
+    );
+    // A DNATed connection is let through by `ct status dnat accept`.
+    let mut conn = ConnState::at(Hook::Prerouting, &tcp("1.2.3.4", "192.168.1.10", 8443));
+    conn.dnat = Some(true);
+    let o = single(traverse_hook(
+        &only_nft(&rs),
+        &node_facts(),
+        Hook::Forward,
+        &tcp("1.2.3.4", "192.168.1.20", 443),
+        Some("eth0"),
+        Some("eth1"),
+        &conn,
+    ));
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.index)),
+        (Verdict::Accept, Some(2))
+    );
+    // Its port forward (nat_PREROUTING at -90, run by the NAT core).
+    let o = t(
+        Hook::Prerouting,
+        &tcp("1.2.3.4", "192.168.1.10", 8443),
+        "eth0",
+        None,
+    );
+    assert_eq!((o.packet.dst, o.packet.dport), (ip("192.168.1.20"), 443));
+    // Masquerade of pod traffic leaving eth0.
+    let o = t(
+        Hook::Postrouting,
+        &tcp("10.244.1.5", "8.8.8.8", 53),
+        "cni0",
+        Some("eth0"),
+    );
+    assert_eq!(o.packet.src, ip("192.168.1.10"));
+}
+
+// ---- one hook across tables ----
+
+#[test]
+fn drop_in_an_inet_table_at_minus_10_wins_over_an_ip_filter_accept() {
+    let rs = ruleset(vec![
+        table("ip", "a", 1),
+        base("ip", "a", "f", 1, "filter", "forward", 0, "accept"),
+        rule("ip", "a", "f", 2, json!([accept()])),
+        table("inet", "b", 2),
+        base("inet", "b", "f", 1, "filter", "forward", -10, "accept"),
+        rule(
+            "inet",
+            "b",
+            "f",
+            2,
+            json!([m("==", pl("tcp", "dport"), json!(80)), drop()]),
+        ),
+    ]);
+    let o = single(fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80)));
+    assert_eq!(o.verdict, Verdict::Drop);
+    assert_eq!(
+        o.decided_by.and_then(|d| d.family),
+        Some("inet".to_string())
+    );
+    let o = single(fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 81)));
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.table)),
+        (Verdict::Accept, Some("a".to_string()))
+    );
+}
+
+#[test]
+fn accept_ends_only_its_base_chain() {
+    let rs = ruleset(vec![
+        table("inet", "b", 1),
+        base("inet", "b", "f", 1, "filter", "forward", 0, "accept"),
+        rule("inet", "b", "f", 2, json!([accept()])),
+        table("ip", "a", 2),
+        base("ip", "a", "f", 1, "filter", "forward", 10, "accept"),
+        rule(
+            "ip",
+            "a",
+            "f",
+            2,
+            json!([m("==", pl("tcp", "dport"), json!(80)), drop()]),
+        ),
+    ]);
+    let o = single(fwd(&rs, &tcp("1.1.1.1", "2.2.2.2", 80)));
+    assert_eq!(o.verdict, Verdict::Drop);
+    let tables: Vec<_> = o.trace.iter().map(|h| h.table.as_str()).collect();
+    assert_eq!(tables, ["b", "a"]);
+}
+
+#[test]
+fn equal_priorities_run_later_registered_first() {
+    // Verified against the kernel in tests/nft_kernel.rs: on a tie the chain
+    // registered last runs first.
+    let rs = ruleset(vec![
+        table("ip", "t1", 1),
+        base("ip", "t1", "c1", 1, "filter", "input", 0, "accept"),
+        rule("ip", "t1", "c1", 3, json!([set_mark(1)])),
+        base("ip", "t1", "c2", 2, "filter", "input", 0, "accept"),
+        rule("ip", "t1", "c2", 4, json!([set_mark(2)])),
+        table("inet", "t2", 2),
+        base("inet", "t2", "d", 1, "filter", "input", 0, "accept"),
+        rule("inet", "t2", "d", 2, json!([set_mark(3)])),
+    ]);
+    let o = single(run(
+        &rs,
+        Hook::Input,
+        &tcp("1.1.1.1", "192.168.1.10", 80),
+        Some("eth0"),
+        None,
+    ));
+    let order: Vec<_> = o
+        .trace
+        .iter()
+        .map(|h| format!("{}/{}", h.table, h.chain))
+        .collect();
+    assert_eq!(order, ["t2/d", "t1/c2", "t1/c1"]);
+    assert_eq!(o.packet.mark, 1);
+    assert!(
+        o.notes.iter().any(|n| n.contains("share priority 0")),
+        "{:?}",
+        o.notes
+    );
+}
+
+#[test]
+fn nat_chains_run_inside_the_nat_core() {
+    // A nat chain at -90 runs in the NAT core at -100, so a filter chain at
+    // -95 already sees the translated destination (as the kernel does).
+    let rs = ruleset(vec![
+        table("ip", "t", 1),
+        base("ip", "t", "f105", 1, "filter", "prerouting", -105, "accept"),
+        rule(
+            "ip",
+            "t",
+            "f105",
+            10,
+            json!([m("==", pl("ip", "daddr"), json!("10.77.0.3")), set_mark(1)]),
+        ),
+        base("ip", "t", "f95", 2, "filter", "prerouting", -95, "accept"),
+        rule(
+            "ip",
+            "t",
+            "f95",
+            11,
+            json!([m("==", pl("ip", "daddr"), json!("10.77.0.2")), {"mangle": {"key": meta("mark"), "value": {"|": [meta("mark"), 2]}}}]),
+        ),
+        base("ip", "t", "n90", 3, "nat", "prerouting", -90, "accept"),
+        rule(
+            "ip",
+            "t",
+            "n90",
+            12,
+            json!([{"dnat": {"addr": "10.77.0.2"}}]),
+        ),
+        base("ip", "t", "n110", 4, "nat", "prerouting", -110, "accept"),
+        rule(
+            "ip",
+            "t",
+            "n110",
+            13,
+            json!([m("==", pl("udp", "dport"), json!(7)), {"dnat": {"addr": "10.77.0.9"}}]),
+        ),
+    ]);
+    let o = single(run(
+        &rs,
+        Hook::Prerouting,
+        &udp("10.77.0.1", "10.77.0.3", 9999),
+        Some("eth0"),
+        None,
+    ));
+    assert_eq!((o.packet.dst, o.packet.mark), (ip("10.77.0.2"), 3));
+    // The first nat chain that binds wins; later ones are not consulted.
+    let o = single(run(
+        &rs,
+        Hook::Prerouting,
+        &udp("10.77.0.1", "10.77.0.3", 7),
+        Some("eth0"),
+        None,
+    ));
+    assert_eq!(o.packet.dst, ip("10.77.0.9"));
+    assert!(o.trace.iter().all(|h| h.chain != "n90"), "{:?}", o.trace);
+}
+
+fn ipt(text: &str) -> Ruleset {
+    match Ruleset::parse(text) {
+        Ok(r) => r,
+        Err(e) => panic!("iptables dump does not parse: {e}"),
+    }
+}
+
+#[test]
+fn iptables_legacy_and_nft_take_part_in_one_order() {
+    let legacy = ipt(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -p tcp --dport 80 -j ACCEPT\nCOMMIT\n\
+        *nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -d 10.96.0.1/32 -p tcp -j DNAT --to-destination 10.244.1.9:8080\nCOMMIT\n",
+    );
+    let sets = IpsetStore::default();
+    let nft = ruleset(vec![
+        table("inet", "fw", 1),
+        base("inet", "fw", "fwd", 1, "filter", "forward", -10, "accept"),
+        rule(
+            "inet",
+            "fw",
+            "fwd",
+            2,
+            json!([m("==", pl("tcp", "dport"), json!(22)), drop()]),
+        ),
+        rule(
+            "inet",
+            "fw",
+            "fwd",
+            3,
+            json!([m("==", pl("tcp", "dport"), json!(443)), accept()]),
+        ),
+        base("inet", "fw", "nat", 4, "nat", "prerouting", -110, "accept"),
+        rule(
+            "inet",
+            "fw",
+            "nat",
+            5,
+            json!([m("==", pl("tcp", "dport"), json!(5000)), {"dnat": {"family": "ip", "addr": "10.244.1.7"}}]),
+        ),
+    ]);
+    let rules = HookRules {
+        iptables: Some(IptablesInput {
+            rules: &legacy,
+            sets: &sets,
+            backend: IptablesBackend::Legacy,
+        }),
+        nft: Some(&nft),
+    };
+    let f = |port| {
+        single(run_with(
+            &rules,
+            &node_facts(),
+            Hook::Forward,
+            &tcp("1.1.1.1", "2.2.2.2", port),
+            Some("eth0"),
+            Some("cni0"),
+        ))
+    };
+    let o = f(22);
+    assert_eq!(
+        (o.verdict, o.decided_by.and_then(|d| d.family)),
+        (Verdict::Drop, Some("inet".to_string()))
+    );
+    let o = f(80);
+    assert_eq!(o.verdict, Verdict::Accept);
+    assert_eq!(
+        o.decided_by.map(|d| (d.table, d.family)),
+        Some(("filter".to_string(), None))
+    );
+    // nft accept at -10 does not save it from the iptables FORWARD policy.
+    let o = f(443);
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.rule)),
+        (Verdict::Drop, Some("policy DROP".to_string()))
+    );
+    // nat: the nft chain at -110 binds first; iptables nat is then skipped.
+    let pre = |dport| {
+        single(run_with(
+            &rules,
+            &node_facts(),
+            Hook::Prerouting,
+            &tcp("1.1.1.1", "10.96.0.1", dport),
+            Some("eth0"),
+            None,
+        ))
+    };
+    assert_eq!(pre(5000).packet.dst, ip("10.244.1.7"));
+    assert_eq!(pre(80).packet.dst, ip("10.244.1.9"));
+}
+
+#[test]
+fn iptables_nft_rules_are_evaluated_once() {
+    let save = ipt(IPT_NFT_SAVE);
+    let nft = parse(IPT_NFT_JSON);
+    assert_eq!(
+        IptablesBackend::detect(IPT_NFT_SAVE),
+        Some(IptablesBackend::Nft)
+    );
+    assert_eq!(
+        IptablesBackend::detect(
+            "# Generated by iptables-save v1.8.9 (legacy) on x\n*filter\nCOMMIT\n"
+        ),
+        Some(IptablesBackend::Legacy)
+    );
+    let filter = nft.table(Family::Ip, "filter").expect("ip filter");
+    let nat = nft.table(Family::Ip, "nat").expect("ip nat");
+    assert!(is_iptables_nft_table(filter) && is_iptables_nft_table(nat));
+    assert!(nat.has_xt());
+    let sets = IpsetStore::default();
+    let input = IptablesInput {
+        rules: &save,
+        sets: &sets,
+        backend: IptablesBackend::Nft,
+    };
+    assert!(evaluated_by_iptables(filter, Some(&input)));
+    let rules = HookRules {
+        iptables: Some(input),
+        nft: Some(&nft),
+    };
+    let p = tcp("10.0.0.1", "10.96.0.10", 80);
+    let outs = run_with(
+        &rules,
+        &node_facts(),
+        Hook::Prerouting,
+        &p,
+        Some("eth0"),
+        None,
+    );
+    let dsts: Vec<_> = outs
+        .iter()
+        .map(|o| (o.packet.dst.to_string(), o.uncertain))
+        .collect();
+    assert_eq!(
+        dsts,
+        [
+            ("10.244.1.5".to_string(), false),
+            ("10.244.2.6".to_string(), false)
+        ]
+    );
+    // Every rule met is an iptables rule (no family, no handle): none twice.
+    for o in &outs {
+        assert!(o.trace.iter().all(|h| h.family.is_none()), "{:?}", o.trace);
+        let mut lines: Vec<_> = o.trace.iter().map(|h| h.rule.clone()).collect();
+        let n = lines.len();
+        lines.dedup();
+        assert_eq!(lines.len(), n);
+    }
+    let o = single(run_with(
+        &rules,
+        &node_facts(),
+        Hook::Forward,
+        &tcp("1.1.1.1", "2.2.2.2", 80),
+        Some("eth0"),
+        Some("eth1"),
+    ));
+    assert_eq!(
+        (o.verdict, o.trace.len()),
+        (Verdict::Drop, 1),
+        "one FORWARD policy, not two"
+    );
+    // Without the iptables dump the JSON is the only source: xt statistic is unknown.
+    let outs = run(&nft, Hook::Prerouting, &p, Some("eth0"), None);
+    assert!(outs.iter().all(|o| o.uncertain), "{outs:#?}");
+    assert!(
+        outs.iter()
+            .flat_map(|o| &o.notes)
+            .any(|n| n.contains("xt match \"statistic\"")),
+        "{outs:#?}"
+    );
+    // A legacy iptables dump beside them does not own the nft tables.
+    let legacy = IptablesInput {
+        rules: &save,
+        sets: &sets,
+        backend: IptablesBackend::Legacy,
+    };
+    assert!(!evaluated_by_iptables(filter, Some(&legacy)));
+}
+
+#[test]
+fn traverse_chain_walks_one_base_chain() {
+    let rs = parse(KUBE_PROXY);
+    let facts = kube_facts();
+    let p = tcp("10.0.1.5", "172.30.0.44", 80);
+    let outs = traverse_chain(
+        &rs,
+        Family::Ip,
+        "kube-proxy",
+        "nat-output",
+        &facts,
+        Hook::Output,
+        &p,
+        None,
+        Some("eth0"),
+        &ConnState::at(Hook::Output, &p),
+    )
+    .expect("a base chain");
+    assert_eq!(outs.len(), 2);
+    assert!(
+        traverse_chain(
+            &rs,
+            Family::Ip,
+            "kube-proxy",
+            "services",
+            &facts,
+            Hook::Output,
+            &p,
+            None,
+            None,
+            &ConnState::default()
+        )
+        .is_none()
+    );
+    assert!(
+        traverse_chain(
+            &rs,
+            Family::Inet,
+            "kube-proxy",
+            "nat-output",
+            &facts,
+            Hook::Output,
+            &p,
+            None,
+            None,
+            &ConnState::default()
+        )
+        .is_none()
     );
 }
