@@ -123,26 +123,29 @@ impl Elems {
 }
 
 fn read_elem(item: &Value, key: &[Ty], data: &DataKind) -> Result<Elem, String> {
+    let pair = || match item.as_array().map(Vec::as_slice) {
+        Some([k, d]) => Ok((k, d)),
+        _ => Err("a map element is not a [key, value] pair".to_string()),
+    };
     match data {
         DataKind::None => Ok(Elem {
             key: parts(key, item)?,
             data: None,
         }),
-        _ => {
-            let Some([k, d]) = item.as_array().map(Vec::as_slice) else {
-                return Err("a map element is not a [key, value] pair".to_string());
-            };
-            let data = match data {
-                DataKind::Verdict => ElemData::Verdict(
-                    VerdictStmt::from_json(unwrap_elem(d))
-                        .ok_or_else(|| format!("{d} is not a verdict"))?,
-                ),
-                DataKind::Values(tys) => ElemData::Value(parts(tys, d)?),
-                DataKind::None => return Err("unreachable".to_string()),
-            };
+        DataKind::Verdict => {
+            let (k, d) = pair()?;
+            let v = VerdictStmt::from_json(unwrap_elem(d))
+                .ok_or_else(|| format!("{d} is not a verdict"))?;
             Ok(Elem {
                 key: parts(key, k)?,
-                data: Some(data),
+                data: Some(ElemData::Verdict(v)),
+            })
+        }
+        DataKind::Values(tys) => {
+            let (k, d) = pair()?;
+            Ok(Elem {
+                key: parts(key, k)?,
+                data: Some(ElemData::Value(parts(tys, d)?)),
             })
         }
     }

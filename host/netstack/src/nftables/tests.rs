@@ -2178,3 +2178,48 @@ fn traverse_chain_walks_one_base_chain() {
         .is_none()
     );
 }
+
+#[test]
+fn thousands_of_services_are_looked_up_not_scanned() {
+    let mut elems = Vec::new();
+    let mut objs = vec![table("ip", "kp", 1)];
+    for i in 0..5000u32 {
+        let svc = format!("172.30.{}.{}", i / 250, i % 250 + 1);
+        elems.push(json!([{"concat": [svc, "tcp", 80]}, goto(&format!("svc-{i}"))]));
+    }
+    objs.push(
+        json!({"map": {"family": "ip", "table": "kp", "name": "service-ips", "handle": 2,
+        "type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "verdict", "elem": elems}}),
+    );
+    objs.push(base(
+        "ip",
+        "kp",
+        "nat-prerouting",
+        3,
+        "nat",
+        "prerouting",
+        -100,
+        "accept",
+    ));
+    objs.push(rule("ip", "kp", "nat-prerouting", 4, json!([{"vmap": {"key": {"concat": [pl("ip", "daddr"), meta("l4proto"), pl("th", "dport")]}, "data": "@service-ips"}}])));
+    for i in 0..5000u32 {
+        let name = format!("svc-{i}");
+        objs.push(chain("ip", "kp", &name, 10 + u64::from(i)));
+        objs.push(rule("ip", "kp", &name, 20_000 + u64::from(i), json!([{"dnat": {"addr": format!("10.180.{}.{}", i / 250, i % 250 + 1), "port": 8080}}])));
+    }
+    let start = std::time::Instant::now();
+    let rs = ruleset(objs);
+    let o = single(run(
+        &rs,
+        Hook::Prerouting,
+        &tcp("10.0.0.1", "172.30.19.250", 80),
+        Some("eth0"),
+        None,
+    ));
+    assert_eq!((o.packet.dst, o.packet.dport), (ip("10.180.19.250"), 8080));
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
