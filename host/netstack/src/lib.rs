@@ -5,6 +5,7 @@ pub mod dump;
 pub mod ipvs;
 pub mod link;
 pub mod netfilter;
+pub mod nftables;
 pub mod packet;
 pub mod pipeline;
 pub mod route;

@@ -51,6 +51,8 @@ impl Hit<'_> {
                 chain: rule.chain.to_string(),
                 index: rule.index,
                 rule: rule.text(),
+                family: None,
+                handle: None,
             },
             Hit::Policy {
                 table,
@@ -68,6 +70,8 @@ impl Hit<'_> {
                         Verdict::Reject => "REJECT",
                     }
                 ),
+                family: None,
+                handle: None,
             },
         }
     }
@@ -464,8 +468,34 @@ pub(crate) fn traverse(
     oif: Option<&str>,
     conn: &ConnState,
 ) -> Vec<Outcome> {
+    traverse_tables(
+        hook_tables(rules, hook),
+        sets,
+        facts,
+        hook,
+        packet,
+        iif,
+        oif,
+        conn,
+    )
+}
+
+/// [`traverse`] over the given tables only, in the given order: lets the
+/// nftables hook walk run one iptables table at its place among the nft
+/// base chains.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn traverse_tables(
+    tables: Vec<&Table>,
+    sets: &IpsetStore,
+    facts: &dyn NetnsFacts,
+    hook: Hook,
+    packet: &Packet,
+    iif: Option<&str>,
+    oif: Option<&str>,
+    conn: &ConnState,
+) -> Vec<Outcome> {
     let walk = Walk {
-        tables: hook_tables(rules, hook),
+        tables,
         chain_name: hook.chain_name(),
         hook,
         env: Env {

@@ -341,7 +341,7 @@ impl Flow {
 
 impl Flow {
     /// The ctstate bits that certainly hold, and those that may.
-    fn ct_state(&self) -> (u8, u8) {
+    pub(crate) fn ct_state(&self) -> (u8, u8) {
         if self.untracked {
             return (CT_UNTRACKED, 0);
         }
@@ -371,7 +371,7 @@ impl Flow {
     }
 
     /// The first packet of a connection is a SYN; its reply a SYN+ACK.
-    fn tcp_flags(&self) -> u8 {
+    pub(crate) fn tcp_flags(&self) -> u8 {
         if self.packet.reply {
             TCP_SYN | TCP_ACK
         } else {

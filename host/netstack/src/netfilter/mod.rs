@@ -22,12 +22,12 @@ use std::net::Ipv4Addr;
 
 use crate::packet::Packet;
 
-mod branches;
-mod eval;
+pub(crate) mod branches;
+pub(crate) mod eval;
 mod index;
 pub mod ipset;
 mod lex;
-mod matches;
+pub(crate) mod matches;
 mod parse;
 mod rule;
 mod targets;
@@ -181,12 +181,22 @@ pub enum Verdict {
 }
 
 /// One rule the packet met (its match succeeded), or a chain policy (index 0).
+///
+/// iptables rules: `table`/`chain` as in `iptables-save`, `index` the rule's
+/// 1-based position, `rule` its `-A ...` line; `family` and `handle` are None.
+/// nftables rules: `family` (`ip`, `inet`, ...), `table` and `chain` names,
+/// `index` the rule's 1-based position in its chain, `handle` its handle and
+/// `rule` the rule as `nft list ruleset` prints it (comment included).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleHit {
     pub table: String,
     pub chain: String,
     pub index: u32,
     pub rule: String,
+    /// The nftables family; None for iptables rules.
+    pub family: Option<String>,
+    /// The nftables rule handle; None for iptables rules and chain policies.
+    pub handle: Option<u64>,
 }
 
 /// One outcome of a traversal; several outcomes are branches (statistic, unknown matches).

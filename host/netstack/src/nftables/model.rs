@@ -1,0 +1,321 @@
+//! The ruleset model: tables, chains (base and regular), rules, named sets and maps.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+use super::expr::Stmt;
+use super::set::{DataKind, Elems};
+use super::value::Ty;
+
+/// An nftables address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Ip,
+    Ip6,
+    Inet,
+    Arp,
+    Bridge,
+    Netdev,
+}
+
+impl Family {
+    pub fn parse(s: &str) -> Option<Family> {
+        Some(match s {
+            "ip" => Family::Ip,
+            "ip6" => Family::Ip6,
+            "inet" => Family::Inet,
+            "arp" => Family::Arp,
+            "bridge" => Family::Bridge,
+            "netdev" => Family::Netdev,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ip => "ip",
+            Family::Ip6 => "ip6",
+            Family::Inet => "inet",
+            Family::Arp => "arp",
+            Family::Bridge => "bridge",
+            Family::Netdev => "netdev",
+        }
+    }
+
+    /// The value of a named priority (`dstnat`, `filter`, ...) in this
+    /// family, per nft(8) "Standard priority names".
+    pub fn named_priority(self, name: &str) -> Option<i32> {
+        match self {
+            Family::Bridge => match name {
+                "dstnat" => Some(-300),
+                "filter" => Some(-200),
+                "out" => Some(100),
+                "srcnat" => Some(300),
+                _ => None,
+            },
+            _ => match name {
+                "raw" => Some(-300),
+                "mangle" => Some(-150),
+                "dstnat" => Some(-100),
+                "filter" => Some(0),
+                "security" => Some(50),
+                "srcnat" => Some(100),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A base chain's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainType {
+    Filter,
+    /// Consulted only for the first packet of a connection, inside the NAT core.
+    Nat,
+    /// Like filter; output packets are routed again when their mark changes.
+    Route,
+    Other(String),
+}
+
+/// A base chain's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Accept,
+    Drop,
+}
+
+/// What makes a chain a base chain.
+#[derive(Debug, Clone)]
+pub struct BaseChain {
+    pub kind: ChainType,
+    /// `prerouting`, `input`, `forward`, `output`, `postrouting`, `ingress`, ...
+    pub hook: String,
+    pub prio: i32,
+    pub policy: Policy,
+    /// Devices of netdev (and inet ingress) chains.
+    pub devices: Vec<String>,
+}
+
+/// One rule.
+#[derive(Debug)]
+pub struct NftRule {
+    pub handle: u64,
+    /// 1-based position in its chain.
+    pub index: u32,
+    pub comment: Option<String>,
+    pub(crate) family: Family,
+    pub(crate) stmts: Vec<Stmt>,
+    text: OnceLock<String>,
+}
+
+impl NftRule {
+    pub(crate) fn new(
+        family: Family,
+        handle: u64,
+        index: u32,
+        comment: Option<String>,
+        stmts: Vec<Stmt>,
+    ) -> NftRule {
+        NftRule {
+            handle,
+            index,
+            comment,
+            family,
+            stmts,
+            text: OnceLock::new(),
+        }
+    }
+
+    /// The rule as `nft list ruleset` prints it (counters as read).
+    pub fn text(&self) -> &str {
+        self.text.get_or_init(|| super::render::rule(self))
+    }
+
+    /// Number of statements (matches included).
+    pub fn len(&self) -> usize {
+        self.stmts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stmts.is_empty()
+    }
+}
+
+/// A chain.
+#[derive(Debug)]
+pub struct NftChain {
+    pub name: String,
+    pub handle: u64,
+    pub comment: Option<String>,
+    pub base: Option<BaseChain>,
+    pub(crate) rules: Vec<NftRule>,
+}
+
+impl NftChain {
+    pub fn rules(&self) -> &[NftRule] {
+        &self.rules
+    }
+}
+
+/// A named set or map.
+#[derive(Debug)]
+pub struct NftSet {
+    pub name: String,
+    pub handle: u64,
+    pub is_map: bool,
+    pub flags: Vec<String>,
+    /// Default element timeout in seconds.
+    pub timeout: Option<u64>,
+    pub comment: Option<String>,
+    pub(crate) key: Vec<Ty>,
+    pub(crate) data: DataKind,
+    pub(crate) elems: Elems,
+}
+
+impl NftSet {
+    pub fn len(&self) -> usize {
+        self.elems.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.elems.len() == 0
+    }
+}
+
+/// A table.
+#[derive(Debug)]
+pub struct NftTable {
+    pub family: Family,
+    pub name: String,
+    pub handle: u64,
+    /// `dormant`, `owner`, `persist`.
+    pub flags: Vec<String>,
+    pub comment: Option<String>,
+    pub(crate) chains: Vec<NftChain>,
+    chain_ix: HashMap<String, usize>,
+    pub(crate) sets: Vec<NftSet>,
+    set_ix: HashMap<String, usize>,
+}
+
+impl NftTable {
+    pub(crate) fn new(
+        family: Family,
+        name: String,
+        handle: u64,
+        flags: Vec<String>,
+        comment: Option<String>,
+    ) -> NftTable {
+        NftTable {
+            family,
+            name,
+            handle,
+            flags,
+            comment,
+            chains: Vec::new(),
+            chain_ix: HashMap::new(),
+            sets: Vec::new(),
+            set_ix: HashMap::new(),
+        }
+    }
+
+    pub fn chains(&self) -> &[NftChain] {
+        &self.chains
+    }
+
+    pub fn chain(&self, name: &str) -> Option<&NftChain> {
+        self.chain_index(name).map(|i| &self.chains[i])
+    }
+
+    pub(crate) fn chain_index(&self, name: &str) -> Option<usize> {
+        self.chain_ix.get(name).copied()
+    }
+
+    pub fn sets(&self) -> &[NftSet] {
+        &self.sets
+    }
+
+    pub fn set(&self, name: &str) -> Option<&NftSet> {
+        self.set_index(name).map(|i| &self.sets[i])
+    }
+
+    pub(crate) fn set_index(&self, name: &str) -> Option<usize> {
+        self.set_ix.get(name).copied()
+    }
+
+    /// Adds a chain; a second declaration of the same name is merged into the first.
+    pub(crate) fn add_chain(&mut self, chain: NftChain) -> usize {
+        if let Some(&i) = self.chain_ix.get(&chain.name) {
+            if self.chains[i].base.is_none() {
+                self.chains[i].base = chain.base;
+            }
+            return i;
+        }
+        let i = self.chains.len();
+        self.chain_ix.insert(chain.name.clone(), i);
+        self.chains.push(chain);
+        i
+    }
+
+    pub(crate) fn add_set(&mut self, set: NftSet) -> usize {
+        if let Some(&i) = self.set_ix.get(&set.name) {
+            return i;
+        }
+        let i = self.sets.len();
+        self.set_ix.insert(set.name.clone(), i);
+        self.sets.push(set);
+        i
+    }
+
+    /// True when the table is dormant (its chains see no packets).
+    pub fn dormant(&self) -> bool {
+        self.flags.iter().any(|f| f == "dormant")
+    }
+
+    /// Whether any rule holds an `xt` (iptables-nft compat) expression.
+    pub fn has_xt(&self) -> bool {
+        self.chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .flat_map(|r| &r.stmts)
+            .any(|s| matches!(s, Stmt::Xt { .. }))
+    }
+}
+
+/// A parsed `nft -j list ruleset`.
+#[derive(Debug, Default)]
+pub struct NftRuleset {
+    /// nft's version from `metainfo`.
+    pub version: Option<String>,
+    pub(crate) tables: Vec<NftTable>,
+}
+
+impl NftRuleset {
+    pub fn tables(&self) -> &[NftTable] {
+        &self.tables
+    }
+
+    pub fn table(&self, family: Family, name: &str) -> Option<&NftTable> {
+        self.tables
+            .iter()
+            .find(|t| t.family == family && t.name == name)
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .map(|c| c.rules.len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+}
