@@ -39,6 +39,12 @@ pub fn collect() -> NetnsDump {
             d.absent.insert("ipset".into(), e);
         }
     }
+    match tools::nft() {
+        Ok(t) => d.nft = Some(t),
+        Err(e) => {
+            d.absent.insert("nft".into(), e);
+        }
+    }
     match std::fs::read_to_string(net.join("ip_vs")) {
         Ok(t) => d.ipvs = Some(ipvs::parse(&t)),
         Err(e) => {

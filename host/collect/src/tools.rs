@@ -1,5 +1,6 @@
 //! Facts read by running programs in the calling thread's netns:
-//! `iptables-save` (nft and legacy backends) and `ipset save`.
+//! `iptables-save` (nft and legacy backends), `ipset save` and
+//! `nft -j list ruleset`.
 
 use std::process::Command;
 
@@ -46,6 +47,13 @@ pub fn combine(nft: Option<String>, legacy: Option<String>) -> String {
 /// `ipset save`.
 pub fn ipset() -> Result<String, String> {
     run("ipset", &["save"])
+}
+
+/// `nft -j list ruleset`: every nftables table, iptables-nft's included,
+/// with set and map elements (no `-t`). `nft` missing is an error: the
+/// diagnosis then says it cannot check nftables, never that it is fine.
+pub fn nft() -> Result<String, String> {
+    run("nft", &["-j", "list", "ruleset"])
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::facts::Facts;
 use crate::packet::{Packet, Protocol};
 use crate::path::{Action, Decision, Finding, HopId, LinkKind, NodeKind, Step, Tx};
 use crate::plugin::{CallError, Failure, HopAnswer, Plugin, RefusedKind, Role};
-use crate::service::{NFTABLES_NOT_SIMULATED, ProxyConfig};
+use crate::service::ProxyConfig;
 use crate::suspicion::{Level, Suspicion};
 use crate::walk::{Arrival, BranchEnd, KernelWalk, Walker};
 
@@ -208,8 +208,6 @@ pub struct Diagnosis<'a> {
     entries: Vec<(Packet, Packet)>,
     /// What the pipeline decided at the hop being walked, until it is filed.
     pending_decisions: Vec<Decision>,
-    /// The nftables-mode warning was given.
-    nftables_warned: bool,
     /// Every arrival at a net-node, by direction: where each direction's
     /// packets pass (a node seeing only one of them finds later packets
     /// INVALID).
@@ -286,7 +284,6 @@ impl<'a> Diagnosis<'a> {
             failed_calls: 0,
             entries: Vec::new(),
             pending_decisions: Vec::new(),
-            nftables_warned: false,
             arrivals: Vec::new(),
         }
     }
@@ -1329,13 +1326,15 @@ impl<'a> Diagnosis<'a> {
         let facts = self.facts;
         let proxy = ProxyConfig::from_settings(&facts.settings);
         let findings = match facts.settings.proxy_mode {
-            ProxyMode::Nftables => {
-                // Cluster-wide, so said once and of no node.
-                if !self.nftables_warned {
-                    self.nftables_warned = true;
-                    self.trace
-                        .suspect(None, Level::Warning, NFTABLES_NOT_SIMULATED.to_string());
-                }
+            ProxyMode::Nftables
+                if !facts
+                    .netstacks
+                    .node(node)
+                    .ok()
+                    .and_then(|s| s.nft().ok().flatten())
+                    .is_some_and(crate::service::has_kube_proxy_table) =>
+            {
+                // The walk stood in for the rules (and said why, per node).
                 vec![]
             }
             mode => crate::service::cross_check(

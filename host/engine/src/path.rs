@@ -206,10 +206,15 @@ impl Decision {
                                 .rule
                                 .strip_prefix(&format!("-A {} ", h.chain))
                                 .unwrap_or(&h.rule);
-                            if h.index == 0 {
-                                format!("{} {} policy {rule}", h.table, h.chain)
-                            } else {
-                                format!("{} {} #{}: {rule}", h.table, h.chain, h.index)
+                            match (&h.family, h.handle) {
+                                (Some(f), Some(handle)) => {
+                                    format!("{f} {} {} handle {handle}: {rule}", h.table, h.chain)
+                                }
+                                (Some(f), None) => format!("{f} {} {} {rule}", h.table, h.chain),
+                                (None, _) if h.index == 0 => {
+                                    format!("{} {} policy {rule}", h.table, h.chain)
+                                }
+                                (None, _) => format!("{} {} #{}: {rule}", h.table, h.chain, h.index),
                             }
                         })
                         .collect(),

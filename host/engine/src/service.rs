@@ -22,8 +22,11 @@ use crate::suspicion::Level;
 /// config could not be read.
 pub const DEFAULT_MASQ_MARK: u32 = 0x4000;
 
-/// The warning of a diagnosis whose Services kube-proxy implements with nftables.
-pub const NFTABLES_NOT_SIMULATED: &str = "kube-proxy runs in nftables mode, which skoop does not simulate yet: Service translation is taken from the EndpointSlices";
+/// kube-proxy's nftables proxier keeps its rules in table `ip kube-proxy`.
+pub fn has_kube_proxy_table(nft: &crate::netstack::nftables::NftRuleset) -> bool {
+    nft.table(crate::netstack::nftables::Family::Ip, "kube-proxy")
+        .is_some()
+}
 
 /// What kube-proxy's configuration says about Service traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,8 +224,11 @@ fn dnat_rule(trace: &[crate::netstack::netfilter::RuleHit]) -> String {
     trace
         .iter()
         .rev()
-        .find(|h| h.rule.contains("DNAT"))
-        .map(|h| format!("{} rule {} `{}`", h.chain, h.index, h.rule))
+        .find(|h| h.rule.contains("DNAT") || h.family.is_some() && h.rule.contains("dnat "))
+        .map(|h| match h.family {
+            None => format!("{} rule {} `{}`", h.chain, h.index, h.rule),
+            Some(_) => h.describe(),
+        })
         .unwrap_or_else(|| "a DNAT rule".to_string())
 }
 
@@ -303,20 +309,22 @@ pub fn cross_check(
         Ok(s) => s,
         Err(_) => return model.findings,
     };
-    match mode {
+    // The iptables rules, whose kube-proxy chains also tell the masquerade
+    // mark apart; kube-proxy's nftables rules are judged by what they did.
+    let rules = match mode {
         ProxyMode::Ipvs => {
             return resolve_ipvs(view, node, packet, proxy, stack.ipvs(packet)).findings;
         }
-        ProxyMode::Iptables => {}
-        _ => return model.findings,
-    }
-    let rules = match stack.rules() {
-        Ok(r) => r,
-        Err(e) => {
-            let mut f = model.findings;
-            f.push(stand_in_warning(node, &e.to_string()));
-            return f;
-        }
+        ProxyMode::Iptables => match stack.rules() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let mut f = model.findings;
+                f.push(stand_in_warning(node, &e.to_string()));
+                return f;
+            }
+        },
+        ProxyMode::Nftables => None,
+        ProxyMode::None => return model.findings,
     };
     // The pass that took the flow's own packet (the first; a tunnel's
     // outer packet's follows it).
@@ -328,7 +336,7 @@ pub fn cross_check(
     if seen.is_empty() {
         return model.findings;
     }
-    check_translations(view, node, packet, &model, &seen, Some(rules))
+    check_translations(view, node, packet, &model, &seen, rules)
 }
 
 /// kube-proxy's per-Service chains (cluster, local and external traffic).

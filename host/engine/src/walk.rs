@@ -260,7 +260,11 @@ impl Walker<'_> {
             return vec![];
         }
         let why = match facts.settings.proxy_mode {
-            ProxyMode::Nftables => return self.model_backends(node, p),
+            ProxyMode::Nftables => match stack.nft() {
+                Ok(Some(nft)) if crate::service::has_kube_proxy_table(nft) => return vec![],
+                Ok(_) => "its dump holds no `ip kube-proxy` nftables table".to_string(),
+                Err(e) => e.to_string(),
+            },
             ProxyMode::Iptables => match stack.rules() {
                 Ok(_) => return vec![],
                 Err(e) => e.to_string(),
@@ -1409,19 +1413,10 @@ fn drop_message(
                 (false, true) => "may drop",
             };
             let rule = match by {
-                Some(h) if h.index == 0 => format!(
-                    "{}/{} policy {}",
-                    h.table,
-                    h.chain,
-                    h.rule.trim_start_matches("policy ")
-                ),
-                Some(h) => format!("{}/{} rule {} `{}`", h.table, h.chain, h.index, h.rule),
-                None => format!("a {} hook", hook.chain_name()),
+                Some(h) => h.describe(),
+                None => format!("a netfilter {} hook", hook.chain_name()),
             };
-            (
-                "netfilter",
-                format!("iptables {rule} {verb} {the} on {label}"),
-            )
+            ("netfilter", format!("{rule} {verb} {the} on {label}"))
         }
         DropCause::NoRoute => (
             "no-route",

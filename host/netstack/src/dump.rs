@@ -63,6 +63,11 @@ pub struct NetnsDump {
     /// `ipset save` output, as text.
     #[serde(default)]
     pub ipsets: Option<String>,
+    /// `nft -j list ruleset` output, the JSON text as nft printed it (read
+    /// when a walk first needs it); None when nft printed nothing or the
+    /// dump predates nftables collection (`absent` says when nft failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nft: Option<String>,
     /// Listening sockets.
     #[serde(default)]
     pub sockets: Vec<Socket>,

@@ -19,6 +19,7 @@ use crate::packet::{Packet, Protocol};
 pub use ipvs::{IpvsBranch, IpvsMatch};
 pub use link::{Carriage, LinkDrop, LinkEnd, LinkStep, NetnsId};
 use netfilter::{ConnState, Hook, IpsetStore, NetnsFacts, Outcome, ReverseRoute, Ruleset};
+use nftables::{HookRules, IptablesBackend, IptablesInput, NftRuleset};
 pub use pipeline::{Conntrack, CtEntry, DropCause, Fate, ForwardQuery, Forwarded};
 pub use route::{RouteHit, RouteKind, RouteQuery, RouteSelectors};
 
@@ -39,7 +40,10 @@ pub struct Netstack {
     /// "node n" or "pod ns/name".
     pub label: String,
     pub dump: NetnsDump,
+    /// Where the dump was read from, for messages (`nodes/node-1.json`).
+    pub file: Option<String>,
     rules: OnceLock<Result<(Ruleset, IpsetStore), NetstackError>>,
+    nft: OnceLock<Result<Option<NftRuleset>, NetstackError>>,
 }
 
 impl Netstack {
@@ -47,9 +51,12 @@ impl Netstack {
         Netstack {
             label,
             dump,
+            file: None,
             rules: OnceLock::new(),
+            nft: OnceLock::new(),
         }
     }
+
 
     /// `Unavailable` when the collector could not read `fact` (e.g. `interfaces`, `rules`).
     pub fn absent(&self, fact: &str) -> Result<(), NetstackError> {
@@ -222,6 +229,52 @@ impl Netstack {
             .map_err(Clone::clone)
     }
 
+    /// The parsed `nft -j list ruleset` of this netns (parsed once, on first
+    /// use); None when the netns has no nftables ruleset in its dump.
+    pub fn nft(&self) -> Result<Option<&NftRuleset>, NetstackError> {
+        self.nft
+            .get_or_init(|| {
+                self.absent("nft")?;
+                let Some(text) = &self.dump.nft else {
+                    return Ok(None);
+                };
+                NftRuleset::parse(text).map(Some).map_err(|e| {
+                    let file = self
+                        .file
+                        .as_ref()
+                        .map(|f| format!(" in {f}"))
+                        .unwrap_or_default();
+                    NetstackError::Invalid(format!(
+                        "`nft -j list ruleset` of {}{file}: {e}",
+                        self.label
+                    ))
+                })
+            })
+            .as_ref()
+            .map(Option::as_ref)
+            .map_err(Clone::clone)
+    }
+
+    /// Which iptables binary wrote the dump's rules (its header says; a dump
+    /// without one is taken as iptables-nft's when the nft ruleset holds
+    /// its tables, else as legacy).
+    fn iptables_backend(&self) -> IptablesBackend {
+        let Some(text) = &self.dump.iptables else {
+            return IptablesBackend::Legacy;
+        };
+        if text.contains("(nf_tables)") {
+            IptablesBackend::Nft
+        } else if text.contains("(legacy)") {
+            IptablesBackend::Legacy
+        } else if self.nft().ok().flatten().is_some_and(|n| {
+            n.tables.iter().any(nftables::is_iptables_nft_table)
+        }) {
+            IptablesBackend::Nft
+        } else {
+            IptablesBackend::Legacy
+        }
+    }
+
     /// Traverse a netfilter hook.
     pub fn netfilter(
         &self,
@@ -250,6 +303,57 @@ impl Netstack {
         Ok(netfilter::traverse_conn(
             rules, sets, self, hook, packet, iif, oif, conn,
         ))
+    }
+
+    /// Traverse a hook across every table on it, as the kernel runs them:
+    /// iptables (legacy and iptables-nft, each once) and native nftables
+    /// tables, by priority. Returns the outcomes (None when neither could be
+    /// read) and what could not be checked.
+    #[allow(clippy::too_many_arguments)]
+    pub fn netfilter_hook(
+        &self,
+        hook: Hook,
+        packet: &Packet,
+        iif: Option<&str>,
+        oif: Option<&str>,
+        conn: &ConnState,
+    ) -> (Option<Vec<Outcome>>, Vec<String>) {
+        let mut unchecked = Vec::new();
+        let iptables = match self.ruleset() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                unchecked.push(format!("iptables ({e})"));
+                None
+            }
+        };
+        let nft = match self.nft() {
+            Ok(n) => n,
+            Err(e) => {
+                unchecked.push(format!("nftables ({e})"));
+                None
+            }
+        };
+        let outcomes = match (iptables, nft) {
+            (None, None) => None,
+            // Without an nft ruleset the iptables tables are all there is.
+            (Some((rules, sets)), None) => Some(netfilter::traverse_conn(
+                rules, sets, self, hook, packet, iif, oif, conn,
+            )),
+            (iptables, Some(nft)) => {
+                let rules = HookRules {
+                    iptables: iptables.map(|(rules, sets)| IptablesInput {
+                        rules,
+                        sets,
+                        backend: self.iptables_backend(),
+                    }),
+                    nft: Some(nft),
+                };
+                Some(nftables::traverse_hook(
+                    &rules, self, hook, packet, iif, oif, conn,
+                ))
+            }
+        };
+        (outcomes, unchecked)
     }
 }
 
@@ -318,18 +422,25 @@ struct NodeNetns {
 }
 
 impl NodeNetns {
-    fn new(name: &str, d: NodeDump) -> NodeNetns {
+    /// `in_bundle`: the dump is a bundle's file, `nodes/<name>.json`
+    /// (named in messages); else a collector's answer.
+    fn new(name: &str, d: NodeDump, in_bundle: bool) -> NodeNetns {
+        let file = |what: String| in_bundle.then_some(what);
         let pods = d
             .pods
             .into_iter()
             .map(|p| {
                 let id = format!("{}/{}", p.namespace, p.name);
-                let stack = Netstack::new(format!("pod {id}"), p.netns);
+                let mut stack = Netstack::new(format!("pod {id}"), p.netns);
+                stack.file = file(format!("nodes/{name}.json, pod {id}"));
                 (id, stack)
             })
             .collect();
         NodeNetns {
-            host: Netstack::new(format!("node {name}"), d.host),
+            host: Netstack {
+                file: file(format!("nodes/{name}.json")),
+                ..Netstack::new(format!("node {name}"), d.host)
+            },
             pods,
         }
     }
@@ -376,7 +487,7 @@ impl Netstacks {
         let nodes = dumps
             .into_iter()
             .map(|(name, d)| {
-                let netns = NodeNetns::new(&name, d);
+                let netns = NodeNetns::new(&name, d, true);
                 (name, netns)
             })
             .collect();
@@ -412,7 +523,7 @@ impl Netstacks {
                 let cell = lazy.nodes.get(name).ok_or_else(|| {
                     NetstackError::Unavailable(format!("no node {name} in the cluster"))
                 })?;
-                cell.get_or_init(|| (lazy.loader)(name).map(|d| NodeNetns::new(name, d)))
+                cell.get_or_init(|| (lazy.loader)(name).map(|d| NodeNetns::new(name, d, false)))
                     .as_ref()
                     .map_err(Clone::clone)
             }

@@ -614,6 +614,8 @@ impl Netstack {
                     chain: m.text.clone(),
                     index: 0,
                     rule: format!("{} (no schedulable real server)", m.text),
+                    family: None,
+                    handle: None,
                 }),
             })];
         }
@@ -630,6 +632,8 @@ impl Netstack {
                     m.text,
                     crate::ipvs::render_real_server(&b.real_server)
                 ),
+                family: None,
+                handle: None,
             });
             let hits = match self.local_route(&w.packet, None, w.packet.tos) {
                 Ok(h) => h,
@@ -793,16 +797,12 @@ impl Netstack {
         iif: Option<&str>,
         oif: Option<&str>,
     ) -> Vec<(Walk, Option<DropCause>)> {
-        let outcomes = match self.netfilter_conn(hook, &w.packet, iif, oif, &w.conn) {
-            Ok(o) => o,
-            Err(NetstackError::Unavailable(m)) => {
-                w.unchecked(format!("iptables ({m})"));
-                return vec![(w, None)];
-            }
-            Err(NetstackError::Invalid(m)) => {
-                w.unchecked(format!("iptables ({m})"));
-                return vec![(w, None)];
-            }
+        let (outcomes, unchecked) = self.netfilter_hook(hook, &w.packet, iif, oif, &w.conn);
+        for u in unchecked {
+            w.unchecked(u);
+        }
+        let Some(outcomes) = outcomes else {
+            return vec![(w, None)];
         };
         outcomes
             .into_iter()

@@ -634,8 +634,8 @@ pub fn hook_from(h: wn::Hook) -> Hook {
 
 fn hit_to(h: &RuleHit) -> wn::RuleHit {
     wn::RuleHit {
-        family: None,
-        handle: None,
+        family: h.family.clone(),
+        handle: h.handle,
         table: h.table.clone(),
         chain: h.chain.clone(),
         index: h.index,

@@ -199,6 +199,35 @@ pub struct RuleHit {
     pub handle: Option<u64>,
 }
 
+impl RuleHit {
+    /// The rule as a report names it: `iptables filter/FORWARD rule 3
+    /// `-A FORWARD -j DROP``, `iptables filter/FORWARD policy DROP`, or for
+    /// nftables `nftables inet firewalld chain filter_FORWARD rule handle 42
+    /// `ip saddr 10.0.0.0/8 drop``.
+    pub fn describe(&self) -> String {
+        match &self.family {
+            None if self.index == 0 => format!(
+                "iptables {}/{} policy {}",
+                self.table,
+                self.chain,
+                self.rule.trim_start_matches("policy ")
+            ),
+            None => format!(
+                "iptables {}/{} rule {} `{}`",
+                self.table, self.chain, self.index, self.rule
+            ),
+            Some(family) => {
+                let at = format!("nftables {family} {} chain {}", self.table, self.chain);
+                match self.handle {
+                    _ if self.index == 0 => format!("{at} {}", self.rule),
+                    Some(h) => format!("{at} rule handle {h} `{}`", self.rule),
+                    None => format!("{at} rule {} `{}`", self.index, self.rule),
+                }
+            }
+        }
+    }
+}
+
 /// One outcome of a traversal; several outcomes are branches (statistic, unknown matches).
 #[derive(Debug, Clone)]
 pub struct Outcome {

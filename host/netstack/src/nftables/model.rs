@@ -301,6 +301,13 @@ impl NftRuleset {
         &self.tables
     }
 
+    /// A table by family and name (`ip kube-proxy`).
+    pub fn table(&self, family: Family, name: &str) -> Option<&NftTable> {
+        self.tables
+            .iter()
+            .find(|t| t.family == family && t.name == name)
+    }
+
     pub fn table(&self, family: Family, name: &str) -> Option<&NftTable> {
         self.tables
             .iter()
