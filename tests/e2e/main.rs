@@ -10,6 +10,7 @@ mod cloud_aws;
 mod common;
 mod demo;
 mod harness;
+mod nftables;
 mod policy;
 mod report_formats;
 mod sandbox;

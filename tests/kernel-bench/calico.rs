@@ -92,6 +92,7 @@ pub fn build(backend: Backend, data: &ClusterData, opts: BuildOptions) -> Result
         let rules = std::fs::read_to_string(data.dir.join(format!("iptables-{name}.txt")))
             .map_err(|e| e.to_string())?;
         sh::exec_stdin(&ns, opts.tables.restore(), &[], &rules)?;
+        super::topo::load_nft(&ns, &data.dir, &name)?;
         c.node_info.insert(name.clone(), (ip, block, tunnel, mac));
         c.node_ns.insert(name, ns);
     }

@@ -87,6 +87,33 @@ pub enum Entity {
     NoListener(u16),
     /// A Service (`namespace/name`) without endpoints.
     NoEndpoints(&'static str),
+    /// An nftables rule in its family, table and chain, as `nft list chain`
+    /// prints it (no handle); `key`, when given, the value that identifies it
+    /// in its chain, for a report that describes the rule (a mark).
+    NftRule {
+        family: String,
+        table: String,
+        chain: String,
+        rule: String,
+        key: Option<String>,
+    },
+    /// An nftables chain that lacks a rule it needs, named by what the
+    /// missing rule holds (the chain it jumps to).
+    NftChain {
+        family: String,
+        table: String,
+        chain: String,
+        missing: String,
+    },
+    /// An element of an nftables map or set, its key as `nft list` prints it
+    /// (`10.96.100.10 . tcp . 80`): missing, or there when `present`.
+    NftElement {
+        family: String,
+        table: String,
+        map: String,
+        element: String,
+        present: bool,
+    },
 }
 
 /// One entity at fault in one netns. A scenario gives one or more; a
@@ -166,12 +193,29 @@ impl Cause {
                 .iter()
                 .map(|phrase| with(&[svc, phrase]))
                 .collect(),
+            Entity::NftRule {
+                chain, rule, key, ..
+            } => {
+                let mut alts = vec![with(&[chain, rule])];
+                alts.extend(key.as_deref().map(|k| with(&[chain, k])));
+                alts
+            }
+            Entity::NftChain { chain, missing, .. } => vec![with(&[chain, missing])],
+            Entity::NftElement { map, element, .. } => {
+                let mut alts = vec![with(&[map, element])];
+                // `ADDR . PROTO . PORT`: also named as ADDR:PORT.
+                let words: Vec<&str> = element.split(" . ").collect();
+                if let [addr, _, port] = words[..] {
+                    alts.push(with(&[map, &format!("{addr}:{port}")]));
+                }
+                alts
+            }
         }
     }
 
-    /// The identifying value of a rule (see `Entity::Rule`).
+    /// The identifying value of a rule (see `Entity::Rule`, `Entity::NftRule`).
     pub fn keyed(mut self, value: &str) -> Self {
-        if let Entity::Rule { key, .. } = &mut self.what {
+        if let Entity::Rule { key, .. } | Entity::NftRule { key, .. } = &mut self.what {
             *key = Some(value.to_string());
         }
         self
@@ -240,6 +284,59 @@ impl Cause {
                 let got = sh::ip(ns, &format!("route get {addr}"));
                 if got.is_ok() {
                     return fail(format!("a route covers {addr}: {got:?}"));
+                }
+            }
+            Entity::NftRule {
+                family,
+                table,
+                chain,
+                rule,
+                ..
+            } => {
+                let listed = sh::exec(ns, "nft", &["list", "chain", family, table, chain])?;
+                if !listed.lines().any(|l| l.trim() == rule) {
+                    return fail(format!("nft lists no rule `{rule}`:\n{listed}"));
+                }
+            }
+            Entity::NftChain {
+                family,
+                table,
+                chain,
+                missing,
+            } => {
+                let listed = sh::exec(ns, "nft", &["list", "chain", family, table, chain])?;
+                if listed
+                    .lines()
+                    .any(|l| super::skoop::contains_whole(l, missing))
+                {
+                    return fail(format!("a rule holds `{missing}`:\n{listed}"));
+                }
+            }
+            Entity::NftElement {
+                family,
+                table,
+                map,
+                element,
+                present,
+            } => {
+                sh::exec(ns, "nft", &["list", "map", family, table, map])
+                    .or_else(|_| sh::exec(ns, "nft", &["list", "set", family, table, map]))?;
+                let found = sh::exec(
+                    ns,
+                    "nft",
+                    &[
+                        "get",
+                        "element",
+                        family,
+                        table,
+                        map,
+                        &format!("{{ {element} }}"),
+                    ],
+                )
+                .is_ok();
+                if found != *present {
+                    let is = if found { "has" } else { "lacks" };
+                    return fail(format!("{family} {table} {map} {is} element {element}"));
                 }
             }
             Entity::NoListener(_) | Entity::NoEndpoints(_) | Entity::ServiceRules { .. } => {}
@@ -386,4 +483,76 @@ pub fn forwarding_off(at: At, arrival: &str) -> Vec<Cause> {
         sysctl(at, "net.ipv4.conf.all.forwarding"),
         sysctl(at, &format!("net.ipv4.conf.{arrival}.forwarding")),
     ]
+}
+
+/// An nftables rule of `chain`, as `nft list chain` prints it.
+pub fn nft_rule(at: At, family: &str, table: &str, chain: &str, rule: &str) -> Cause {
+    Cause {
+        at,
+        what: Entity::NftRule {
+            family: family.into(),
+            table: table.into(),
+            chain: chain.into(),
+            rule: rule.into(),
+            key: None,
+        },
+    }
+}
+
+/// The one rule of `chain` in the netns's nftables ruleset holding every
+/// text of `picks`, as `nft list chain` prints it: for rules whose exact text
+/// (vmap elements, chain hashes) is only known once loaded.
+pub fn listed_nft_rule(
+    c: &Cluster,
+    at: At,
+    family: &str,
+    table: &str,
+    chain: &str,
+    picks: &[&str],
+) -> Result<Cause, String> {
+    let listed = sh::exec(
+        at.netns(c)?,
+        "nft",
+        &["list", "chain", family, table, chain],
+    )?;
+    let found: Vec<&str> = listed
+        .lines()
+        .map(str::trim)
+        .filter(|l| picks.iter().all(|p| l.contains(p)))
+        .collect();
+    match found[..] {
+        [rule] => Ok(nft_rule(at, family, table, chain, rule)),
+        _ => Err(format!(
+            "{}: {} rules of {family} {table} {chain} hold {picks:?}, not one",
+            at.label(),
+            found.len()
+        )),
+    }
+}
+
+/// An nftables chain lacking a rule that holds `missing`.
+pub fn nft_chain_lacking(at: At, family: &str, table: &str, chain: &str, missing: &str) -> Cause {
+    Cause {
+        at,
+        what: Entity::NftChain {
+            family: family.into(),
+            table: table.into(),
+            chain: chain.into(),
+            missing: missing.into(),
+        },
+    }
+}
+
+/// An element missing from an nftables map or set.
+pub fn nft_element_missing(at: At, family: &str, table: &str, map: &str, element: &str) -> Cause {
+    Cause {
+        at,
+        what: Entity::NftElement {
+            family: family.into(),
+            table: table.into(),
+            map: map.into(),
+            element: element.into(),
+            present: false,
+        },
+    }
 }

@@ -1,7 +1,7 @@
 //! The kernel-verified bench: emulated flannel and Calico clusters in network
 //! namespaces, where skoop's verdict must agree with what the kernel does.
 //!
-//! Needs root and iproute2 (`ip`, `bridge`), iptables, ipset and python3.
+//! Needs root and iproute2 (`ip`, `bridge`), iptables, ipset, nftables and python3.
 //! Set SKOOP_SKIP_KERNEL_TESTS=1 to skip on machines without them.
 
 mod bench;
@@ -9,6 +9,7 @@ mod calico;
 mod cause;
 mod collect;
 mod dataplane;
+mod nftables;
 mod paths;
 mod preflight;
 mod probe;
@@ -25,6 +26,7 @@ const GROUPS: bench::Catalogue = &[
     ("dataplane_scenarios", dataplane::all),
     ("calico_scenarios", calico::all),
     ("path_scenarios", paths::all),
+    ("nftables_scenarios", nftables::all),
 ];
 
 /// Groups may run side by side: every namespace has a name of its own
@@ -78,6 +80,16 @@ fn calico_scenarios() {
 #[test]
 fn path_scenarios() {
     run_group("path_scenarios", true);
+}
+
+/// kube-proxy in nftables mode on every backend: its table loaded with
+/// `nft -f`, faults in it as nftables transactions, and `inet` tables beside
+/// iptables-nft (firewalld's forward reject; an earlier accept that a later
+/// iptables DROP overrides). Run alone with
+/// `cargo test -p skoop --test kernel-bench nftables_scenarios`.
+#[test]
+fn nftables_scenarios() {
+    run_group("nftables_scenarios", false);
 }
 
 #[test]
@@ -224,6 +236,38 @@ fn causes_name_netns_and_entity() {
     assert_eq!(
         alts(mark.keyed("0x8000"))[1],
         ["node-2", "KUBE-MARK-MASQ", "0x8000"]
+    );
+    let element = cause::nft_element_missing(
+        At::Node("node-1"),
+        "ip",
+        "kube-proxy",
+        "service-ips",
+        "10.96.100.10 . tcp . 80",
+    );
+    assert_eq!(
+        alts(element),
+        [
+            vec!["node-1", "service-ips", "10.96.100.10 . tcp . 80"],
+            vec!["node-1", "service-ips", "10.96.100.10:80"],
+        ]
+    );
+    let nft_mark = cause::nft_rule(
+        node2,
+        "ip",
+        "kube-proxy",
+        "mark-for-masquerade",
+        "meta mark set meta mark | 0x00008000",
+    );
+    assert_eq!(
+        alts(nft_mark.keyed("0x8000")),
+        [
+            vec![
+                "node-2",
+                "mark-for-masquerade",
+                "meta mark set meta mark | 0x00008000"
+            ],
+            vec!["node-2", "mark-for-masquerade", "0x8000"],
+        ]
     );
     let service = Cause {
         at: At::Cluster,

@@ -5,12 +5,13 @@ use std::sync::OnceLock;
 
 use super::sh;
 
-const TOOLS: [(&str, &str); 6] = [
+const TOOLS: [(&str, &str); 7] = [
     ("ip", "iproute2"),
     ("bridge", "iproute2"),
     ("iptables-restore", "iptables"),
     ("iptables-save", "iptables"),
     ("ipset", "ipset"),
+    ("nft", "nftables"),
     ("python3", "python3"),
 ];
 
@@ -26,7 +27,7 @@ pub fn ready() -> bool {
         }
         Err(why) => panic!(
             "kernel-bench cannot run: {why}\n\
-             It needs root and: apt-get install iproute2 iptables ipset python3\n\
+             It needs root and: apt-get install iproute2 iptables ipset nftables python3\n\
              (or set SKOOP_SKIP_KERNEL_TESTS=1 to skip it)"
         ),
     }

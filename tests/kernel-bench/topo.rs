@@ -185,6 +185,17 @@ pub fn sysctl(ns: &str, key: &str, value: &str) -> Result<(), String> {
     })?
 }
 
+/// The node's nftables ruleset, when the cluster data has one
+/// (`nft-<node>.nft`: kube-proxy's table in nftables mode), loaded with
+/// `nft -f` after its iptables rules.
+pub fn load_nft(ns: &str, dir: &Path, node: &str) -> Result<(), String> {
+    let path = dir.join(format!("nft-{node}.nft"));
+    if !path.exists() {
+        return Ok(());
+    }
+    sh::exec(ns, "nft", &["-f", &path.to_string_lossy()]).map(drop)
+}
+
 /// A built cluster.
 pub struct Cluster {
     pub backend: Backend,
@@ -287,6 +298,7 @@ impl Cluster {
             let rules = std::fs::read_to_string(data.dir.join(format!("iptables-{name}.txt")))
                 .map_err(|e| e.to_string())?;
             sh::exec_stdin(&ns, opts.tables.restore(), &[], &rules)?;
+            load_nft(&ns, &data.dir, &name)?;
             c.node_info
                 .insert(name.clone(), (ip, cidr, vtep_ip, vtep_mac));
             c.node_ns.insert(name, ns);

@@ -351,6 +351,8 @@ fn packet(protocol: Protocol, dst: Ipv4Addr, dport: u16) -> Packet {
         encap: None,
         reply: false,
         tos: 0,
+        size: 0,
+        icmp: None,
     }
 }
 

@@ -308,12 +308,6 @@ impl NftRuleset {
             .find(|t| t.family == family && t.name == name)
     }
 
-    pub fn table(&self, family: Family, name: &str) -> Option<&NftTable> {
-        self.tables
-            .iter()
-            .find(|t| t.family == family && t.name == name)
-    }
-
     pub fn rule_count(&self) -> usize {
         self.tables
             .iter()
