@@ -135,6 +135,7 @@ impl NodeFiles {
                     .load(node)
                     .map_err(|e| NetstackError::Invalid(format!("{e:#}")))
             }),
+            true,
         )
     }
 }

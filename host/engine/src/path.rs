@@ -214,7 +214,9 @@ impl Decision {
                                 (None, _) if h.index == 0 => {
                                     format!("{} {} policy {rule}", h.table, h.chain)
                                 }
-                                (None, _) => format!("{} {} #{}: {rule}", h.table, h.chain, h.index),
+                                (None, _) => {
+                                    format!("{} {} #{}: {rule}", h.table, h.chain, h.index)
+                                }
                             }
                         })
                         .collect(),

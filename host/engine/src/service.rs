@@ -12,6 +12,7 @@ use ipnet::Ipv4Net;
 
 use crate::cluster::{ClusterView, EndpointFacts, ServiceFacts, ServicePortFacts};
 use crate::detect::Settings;
+use crate::kube_proxy_nftables::{self as kpn, KubeProxyTable};
 use crate::netstack::ipvs::IpvsMatch;
 use crate::netstack::netfilter::{Hook, RuleHit};
 use crate::netstack::{Netstack, NetstackError};
@@ -271,7 +272,8 @@ pub fn resolve_iptables(
         .iter()
         .map(|o| (o.packet, o.trace.clone()))
         .collect();
-    let findings = check_translations(view, node, packet, &model, &seen, stack.rules().ok());
+    let rules = stack.rules().map_or(Rules::Unknown, Rules::Iptables);
+    let findings = check_translations(view, node, packet, &model, &seen, rules);
     let backends = seen
         .iter()
         .filter(|(p, _)| (p.dst, p.dport) != (packet.dst, packet.dport))
@@ -309,21 +311,24 @@ pub fn cross_check(
         Ok(s) => s,
         Err(_) => return model.findings,
     };
-    // The iptables rules, whose kube-proxy chains also tell the masquerade
-    // mark apart; kube-proxy's nftables rules are judged by what they did.
+    // kube-proxy's rules, read for what the walk did not meet: the
+    // masquerade marks, a missing branch, a missing jump.
     let rules = match mode {
         ProxyMode::Ipvs => {
             return resolve_ipvs(view, node, packet, proxy, stack.ipvs(packet)).findings;
         }
         ProxyMode::Iptables => match stack.rules() {
-            Ok(r) => Some(r),
+            Ok(r) => Rules::Iptables(r),
             Err(e) => {
                 let mut f = model.findings;
                 f.push(stand_in_warning(node, &e.to_string()));
                 return f;
             }
         },
-        ProxyMode::Nftables => None,
+        ProxyMode::Nftables => match stack.nft() {
+            Ok(Some(nft)) => KubeProxyTable::of(nft).map_or(Rules::Unknown, Rules::Nftables),
+            _ => Rules::Unknown,
+        },
         ProxyMode::None => return model.findings,
     };
     // The pass that took the flow's own packet (the first; a tunnel's
@@ -336,7 +341,46 @@ pub fn cross_check(
     if seen.is_empty() {
         return model.findings;
     }
-    check_translations(view, node, packet, &model, &seen, rules)
+    let findings = check_translations(view, node, packet, &model, &seen, rules);
+    if mode == ProxyMode::Nftables {
+        return in_nftables_terms(findings, packet);
+    }
+    findings
+}
+
+/// kube-proxy's nftables proxier keeps a Service in its maps, not in
+/// chains of its own: say which map lacks it.
+fn in_nftables_terms(findings: Vec<(Level, String)>, packet: &Packet) -> Vec<(Level, String)> {
+    findings
+        .into_iter()
+        .map(|(level, message)| {
+            if message.contains("has no rule for Service") {
+                let element = format!(
+                    "{} . {} . {}",
+                    packet.dst, packet.protocol, packet.dport
+                );
+                (
+                    level,
+                    message.replacen(
+                        "has no rule for Service",
+                        &format!(
+                            "has no element `{element}` in map service-ips of table ip kube-proxy for Service"
+                        ),
+                        1,
+                    ),
+                )
+            } else {
+                (level, message)
+            }
+        })
+        .collect()
+}
+
+/// The rules kube-proxy wrote on the node, as far as they were read.
+enum Rules<'a> {
+    Iptables(&'a crate::netstack::netfilter::Ruleset),
+    Nftables(KubeProxyTable<'a>),
+    Unknown,
 }
 
 /// kube-proxy's per-Service chains (cluster, local and external traffic).
@@ -354,11 +398,17 @@ fn check_translations(
     packet: &Packet,
     model: &Resolution,
     seen: &[(Packet, Vec<RuleHit>)],
-    rules: Option<&crate::netstack::netfilter::Ruleset>,
+    rules: Rules<'_>,
 ) -> Vec<(Level, String)> {
-    let svc_name = find(view, packet)
+    let found = find(view, packet);
+    let svc_name = found
         .map(|(s, _, _)| s.id())
         .unwrap_or_else(|| format!("{}:{}", packet.dst, packet.dport));
+    let via_node_port = found.is_some_and(|(_, _, np)| np);
+    // The Service port's chain base in kube-proxy's nftables table.
+    let base = found.and_then(|(s, p, _)| {
+        p.map(|p| kpn::service_base(&s.namespace, &s.name, p.protocol.name(), &p.name))
+    });
     // Without a ready endpoint kube-proxy programs a REJECT, not a DNAT: the
     // model's finding says it, and the filter rules do it in the pipeline.
     let mut findings = model.findings.clone();
@@ -425,24 +475,46 @@ fn check_translations(
         } else {
             format!("; no rule sends to ready endpoint {}", missed.join(", "))
         };
-        findings.push((
-            Level::Fatal,
-            format!(
+        let numgen = match (&rules, &base) {
+            (Rules::Nftables(kp), Some(base)) => kp.numgen_gaps(base),
+            _ => None,
+        };
+        let message = match numgen {
+            Some((rule, gaps)) => {
+                let gaps: Vec<String> = gaps.iter().map(u32::to_string).collect();
+                format!(
+                    "node {node}'s rules for Service {svc_name} let some new connections fall through without DNAT: {rule} has no branch for numgen value {}{missed}, so those reach no backend",
+                    gaps.join(", ")
+                )
+            }
+            None => format!(
                 "node {node}'s rules for Service {svc_name} let some new connections fall through {chain} without DNAT: no rule catches its last statistic branch{missed}, so those reach no backend",
             ),
-        ));
+        };
+        findings.push((Level::Fatal, message));
     }
-    let (set, tested) = match rules {
-        Some(rules) => (
+    // The mark set for masquerade and the one masqueraded, each with the
+    // rule (or chain) that says it.
+    let (set, tested) = match &rules {
+        Rules::Iptables(rules) => (
             chain_mark(rules, "KUBE-MARK-MASQ", "--set-xmark")
-                .or_else(|| chain_mark(rules, "KUBE-MARK-MASQ", "--set-mark")),
-            chain_mark(rules, "KUBE-POSTROUTING", "--mark"),
+                .or_else(|| chain_mark(rules, "KUBE-MARK-MASQ", "--set-mark"))
+                .map(|m| (m, "KUBE-MARK-MASQ".to_string())),
+            chain_mark(rules, "KUBE-POSTROUTING", "--mark")
+                .map(|m| (m, "KUBE-POSTROUTING".to_string())),
         ),
-        None => (None, None),
+        Rules::Nftables(kp) => kp.masquerade_marks(),
+        Rules::Unknown => (None, None),
     };
-    let mismatch = match (set, tested) {
-        (Some(a), Some(b)) if a != b => Some((a, b)),
+    let mismatch = match (&set, &tested) {
+        (Some((a, by_a)), Some((b, by_b))) if a != b => {
+            Some((*a, by_a.as_str(), *b, by_b.as_str()))
+        }
         _ => None,
+    };
+    let (set, set_by) = match &set {
+        Some((m, by)) => (Some(*m), by.as_str()),
+        None => (None, "KUBE-MARK-MASQ"),
     };
     // The rules against kube-proxy's own config (masqueradeBit).
     if let (Some(a), Some(want)) = (set, model_configured_mark(model))
@@ -451,7 +523,8 @@ fn check_translations(
         findings.push((
             Level::Warning,
             format!(
-                "node {node}: KUBE-MARK-MASQ sets mark {a:#x}, but kube-proxy's config (masqueradeBit) says {want:#x}: the rules were written by another kube-proxy configuration"
+                "node {node}: {} sets mark {a:#x}, but kube-proxy's config (masqueradeBit) says {want:#x}: the rules were written by another kube-proxy configuration",
+                set_by
             ),
         ));
     }
@@ -479,22 +552,76 @@ fn check_translations(
                     ));
                 }
                 hit.push(b.endpoint);
-                if let Some((a, t)) = mismatch {
-                    let hairpin = packet.src == p.dst;
-                    // kube-proxy marked it because the reply must come back
-                    // through this node; nothing else masqueraded it, and
-                    // the backend answers from another node.
-                    let marked = trace.iter().any(|h| h.rule.contains("-j KUBE-MARK-MASQ"));
-                    let remote = view
-                        .pod_by_ip(p.dst)
-                        .is_some_and(|pod| pod.node != node && !pod.host_network);
-                    // A client on this node (its host network or its pods)
-                    // gets the reply through this node anyway.
-                    let client_here = view.node_by_ip(packet.src).is_some_and(|n| n.name == node)
-                        || view
-                            .pod_by_ip(packet.src)
-                            .is_some_and(|pod| pod.node == node);
-                    let bypassed = marked && p.src == packet.src && remote && !client_here;
+                let hairpin = packet.src == p.dst;
+                let marked = trace.iter().any(|h| {
+                    h.rule.contains("-j KUBE-MARK-MASQ")
+                        || h.family.is_some() && h.rule.contains("jump mark-for-masquerade")
+                });
+                let remote = view
+                    .pod_by_ip(p.dst)
+                    .is_some_and(|pod| pod.node != node && !pod.host_network);
+                // A client on this node (its host network or its pods)
+                // gets the reply through this node anyway.
+                let client_here = view.node_by_ip(packet.src).is_some_and(|n| n.name == node)
+                    || view
+                        .pod_by_ip(packet.src)
+                        .is_some_and(|pod| pod.node == node);
+                // Nothing else masqueraded it and the backend answers from
+                // another node: the reply bypasses this node's un-DNAT.
+                let unmasqueraded = p.src == packet.src && remote && !client_here;
+                // The model marks only for masquerade.
+                let wanted = b.packet.mark & !packet.mark != 0;
+                if let (Rules::Nftables(kp), Some(base), true, false) =
+                    (&rules, &base, wanted, marked)
+                {
+                    // kube-proxy should have marked it, in the chain the
+                    // reason belongs to.
+                    let (prefix, chain_base, why) = if hairpin {
+                        (
+                            "endpoint-",
+                            kpn::endpoint_base(base, p.dst, p.dport),
+                            "this hairpin flow's reply bypasses the Service and the client drops it",
+                        )
+                    } else if via_node_port {
+                        ("external-", base.clone(), "NodePort traffic")
+                    } else {
+                        (
+                            "service-",
+                            base.clone(),
+                            "traffic from outside the cluster CIDR",
+                        )
+                    };
+                    if let Some(chain) = kp.lacking_masquerade_jump(prefix, &chain_base) {
+                        let level = if hairpin {
+                            Level::Fatal
+                        } else if unmasqueraded {
+                            Level::Critical
+                        } else {
+                            Level::Warning
+                        };
+                        let effect = if hairpin {
+                            why.to_string()
+                        } else if unmasqueraded {
+                            format!(
+                                "{why} to {}:{} leaves unmasqueraded, so the backend's node answers {} directly, bypassing this node's un-DNAT, and the client drops the reply",
+                                p.dst, p.dport, packet.src
+                            )
+                        } else {
+                            format!(
+                                "{why} is not marked for masquerade (another rule masquerades this flow)"
+                            )
+                        };
+                        findings.push((
+                            level,
+                            format!(
+                                "node {node}: {chain} has no `jump {}` for Service {svc_name}: {effect}",
+                                kpn::MARK_FOR_MASQUERADE
+                            ),
+                        ));
+                    }
+                }
+                if let Some((a, by_a, t, by_t)) = mismatch {
+                    let bypassed = marked && unmasqueraded;
                     let (level, why) = if hairpin {
                         (
                             Level::Fatal,
@@ -514,7 +641,7 @@ fn check_translations(
                     findings.push((
                         level,
                         format!(
-                            "node {node}: KUBE-MARK-MASQ sets mark {a:#x} but KUBE-POSTROUTING masquerades packets marked {t:#x}, so traffic kube-proxy marks for masquerade is not masqueraded{why}"
+                            "node {node}: {by_a} sets mark {a:#x} but {by_t} masquerades packets marked {t:#x}, so traffic kube-proxy marks for masquerade is not masqueraded{why}"
                         ),
                     ));
                 }

@@ -153,6 +153,7 @@ impl Session {
                     .block_on(collectors.collect(node))
                     .map_err(|e| NetstackError::Unavailable(format!("{e:#}")))
             }),
+            false,
         )
     }
 

@@ -57,7 +57,6 @@ impl Netstack {
         }
     }
 
-
     /// `Unavailable` when the collector could not read `fact` (e.g. `interfaces`, `rules`).
     pub fn absent(&self, fact: &str) -> Result<(), NetstackError> {
         let name = match fact {
@@ -266,9 +265,12 @@ impl Netstack {
             IptablesBackend::Nft
         } else if text.contains("(legacy)") {
             IptablesBackend::Legacy
-        } else if self.nft().ok().flatten().is_some_and(|n| {
-            n.tables.iter().any(nftables::is_iptables_nft_table)
-        }) {
+        } else if self
+            .nft()
+            .ok()
+            .flatten()
+            .is_some_and(|n| n.tables.iter().any(nftables::is_iptables_nft_table))
+        {
             IptablesBackend::Nft
         } else {
             IptablesBackend::Legacy
@@ -449,6 +451,8 @@ impl NodeNetns {
 /// Node netns loaded on first access, each at most once.
 struct Lazy {
     loader: NodeLoader,
+    /// The dumps are a bundle's files (`nodes/<node>.json`).
+    in_bundle: bool,
     /// Every node that may be loaded, by name.
     nodes: BTreeMap<String, OnceLock<Result<NodeNetns, NetstackError>>>,
     /// The node of each pod (`ns/name`).
@@ -498,16 +502,20 @@ impl Netstacks {
 
     /// Netstacks whose node dumps are loaded on first access through
     /// `loader`. `nodes` are the nodes that may be loaded; `pod_node` maps a
-    /// pod (`ns/name`) to its node. A failed load is remembered, not retried.
+    /// pod (`ns/name`) to its node; `in_bundle`: the loader reads a bundle's
+    /// `nodes/<node>.json` (messages name the file). A failed load is
+    /// remembered, not retried.
     pub fn lazy(
         nodes: impl IntoIterator<Item = String>,
         pod_node: BTreeMap<String, String>,
         loader: NodeLoader,
+        in_bundle: bool,
     ) -> Netstacks {
         let nodes = nodes.into_iter().map(|n| (n, OnceLock::new())).collect();
         Netstacks {
             source: Arc::new(Source::Lazy(Lazy {
                 loader,
+                in_bundle,
                 nodes,
                 pod_node,
             })),
@@ -523,9 +531,11 @@ impl Netstacks {
                 let cell = lazy.nodes.get(name).ok_or_else(|| {
                     NetstackError::Unavailable(format!("no node {name} in the cluster"))
                 })?;
-                cell.get_or_init(|| (lazy.loader)(name).map(|d| NodeNetns::new(name, d, false)))
-                    .as_ref()
-                    .map_err(Clone::clone)
+                cell.get_or_init(|| {
+                    (lazy.loader)(name).map(|d| NodeNetns::new(name, d, lazy.in_bundle))
+                })
+                .as_ref()
+                .map_err(Clone::clone)
             }
         }
     }
@@ -691,6 +701,7 @@ mod netstacks_tests {
                     Ok(dump(node))
                 }
             }),
+            false,
         );
         assert!(stacks.loaded_nodes().is_empty());
         assert!(stacks.node("a").is_ok());
@@ -728,6 +739,7 @@ mod netstacks_tests {
                 c.fetch_add(1, Ordering::SeqCst);
                 Ok(dump(node))
             }),
+            false,
         );
         stacks.prefetch(&["a".to_string(), "b".to_string(), "x".to_string()]);
         assert_eq!(

@@ -22,16 +22,16 @@ pub fn diagnosed(n: u32) -> u32 {
     (0..n).rev().find(|&i| has_endpoints(i)).unwrap_or(0)
 }
 
-fn has_endpoints(i: u32) -> bool {
+pub fn has_endpoints(i: u32) -> bool {
     i % 100 != 50
 }
 
-fn node_port(i: u32) -> Option<u32> {
+pub fn node_port(i: u32) -> Option<u32> {
     (i % 20 == 3).then_some(30100 + i / 20)
 }
 
 /// kube-proxy names chains by a base32 hash; any stable 16 characters do.
-fn chain(prefix: &str, salt: u32, i: u32) -> String {
+pub fn chain(prefix: &str, salt: u32, i: u32) -> String {
     const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut x = (u64::from(salt) << 32 | u64::from(i)) ^ 0x5bd1_e995_1234_5678;
     let mut s = String::from(prefix);
@@ -42,18 +42,19 @@ fn chain(prefix: &str, salt: u32, i: u32) -> String {
     s
 }
 
-const ENDPOINTS: [(&str, &str, &str); 2] = [
+pub const ENDPOINTS: [(&str, &str, &str); 2] = [
     ("web-1", "node-1", "10.244.0.6"),
     ("web-2", "node-2", "10.244.1.7"),
 ];
 
-/// Write the bundle into `dir`; returns the number of iptables rules on one node.
-pub fn write(fixture: &Path, dir: &Path, n: u32) -> Result<usize, String> {
-    let read = |p: &Path| -> Result<Value, String> {
-        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
-    };
-    let mut cluster = read(&fixture.join("cluster.json"))?;
+pub fn read_json(p: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// The fixture's objects with the `n` Services and their EndpointSlices.
+pub fn cluster(fixture: &Path, n: u32) -> Result<Value, String> {
+    let mut cluster = read_json(&fixture.join("cluster.json"))?;
     let items = cluster["items"]
         .as_array_mut()
         .ok_or("fixture cluster.json has no items")?;
@@ -61,6 +62,13 @@ pub fn write(fixture: &Path, dir: &Path, n: u32) -> Result<usize, String> {
         items.push(service(i));
         items.push(slice(i));
     }
+    Ok(cluster)
+}
+
+/// Write the bundle into `dir`; returns the number of iptables rules on one node.
+pub fn write(fixture: &Path, dir: &Path, n: u32) -> Result<usize, String> {
+    let read = read_json;
+    let cluster = cluster(fixture, n)?;
     let (nat, filter, rules) = rules(n);
     std::fs::create_dir_all(dir.join("nodes")).map_err(|e| e.to_string())?;
     let write_json = |p: &Path, v: &Value| {

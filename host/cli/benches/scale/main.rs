@@ -4,6 +4,8 @@
 //! 1. bundle: a snapshot of two nodes carrying kube-proxy's rules for N
 //!    Services (default 10k, 20k, 40k), diagnosed pod → the last Service's
 //!    VIP, against `iptables-restore --test` on one node's rules;
+//!    the same bundles with kube-proxy in nftables mode, against `nft -c -f`
+//!    of one node's kube-proxy table;
 //! 2. live: 1,000 nodes / 20,000 pods / 5,000 Services behind the fake API
 //!    server of the live tests;
 //! 3. start-up: `skoop diagnose --demo` with no component cache (cold) and
@@ -28,6 +30,7 @@ mod server;
 
 mod bundle;
 mod measure;
+mod nftables;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,7 +81,8 @@ fn run() -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let cache = dir.join("cache");
     println!("skoop scale benchmark ({})\n", skoop_bin());
-    bundles(&dir, &cache, &sizes)?;
+    let times = bundles(&dir, &cache, &sizes)?;
+    nft_bundles(&dir, &cache, &times)?;
     live(&dir, &cache)?;
     startup(&dir)?;
     Ok(())
@@ -92,7 +96,61 @@ fn skoop(cache: &Path) -> Command {
     c
 }
 
-fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
+/// `skoop diagnose --snapshot DIR` from client-1 to the diagnosed Service.
+fn diagnose(cache: &Path, dir: &Path, n: u32) -> Command {
+    let vip = bundle::vip(bundle::diagnosed(n)).to_string();
+    let mut c = skoop(cache);
+    c.args(["diagnose", "--snapshot"]).arg(dir).args([
+        "-s",
+        "10.244.0.5",
+        "-d",
+        &vip,
+        "-p",
+        "80",
+        "--format",
+        "json",
+    ]);
+    c
+}
+
+/// skoop on a bundle against a reference command, measured in turn (once
+/// to fill the component cache first; the figures are warm), so that a
+/// slow spell of the machine falls on both rather than on one side of the
+/// ratio. The reference's error, if it cannot run, is kept for the report.
+fn against(
+    reference: impl Fn() -> Command,
+    diagnose: impl Fn() -> Command,
+    err: &Path,
+) -> Result<(Result<measure::Run, String>, measure::Run), String> {
+    best_of(1, &diagnose, err, &[0])?;
+    let mut r = best_of(1, &reference, err, &[0]);
+    let mut s = best_of(1, &diagnose, err, &[0])?;
+    for _ in 1..BUNDLE_RUNS {
+        if let Ok(best) = r {
+            r = best_of(1, &reference, err, &[0]).map(|n| best.best(n));
+        }
+        s = s.best(best_of(1, &diagnose, err, &[0])?);
+    }
+    Ok((r, s))
+}
+
+/// The reference's time and skoop's ratio to it, or "n/a".
+fn ratio(reference: &Result<measure::Run, String>, s: &measure::Run) -> (String, String) {
+    match reference {
+        Ok(r) => (
+            format!("{:.0}", ms(r.wall)),
+            format!("{:.2}", s.wall.as_secs_f64() / r.wall.as_secs_f64()),
+        ),
+        Err(_) => ("n/a".into(), "n/a".into()),
+    }
+}
+
+fn size(p: PathBuf) -> f64 {
+    std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
+}
+
+/// The iptables-mode bundles; skoop's time on each, by N.
+fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<Vec<(u32, f64)>, String> {
     let fixture = common::vxlan();
     let err = scratch.join("stderr");
     println!("1. bundle: 2 node dumps with kube-proxy rules for N Services, pod -> last VIP");
@@ -108,15 +166,12 @@ fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
         "peak MiB",
         "ms / 10k svc"
     );
+    let mut times = Vec::new();
     for &n in sizes {
         let dir = scratch.join(format!("bundle-{n}"));
         let rules = bundle::write(&fixture, &dir, n)?;
-        let size = |p: PathBuf| std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
         let node_rules = scratch.join(format!("rules-{n}.txt"));
-        let dump: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(dir.join("nodes/node-1.json")).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())?;
+        let dump = bundle::read_json(&dir.join("nodes/node-1.json"))?;
         std::fs::write(
             &node_rules,
             dump["host"]["iptables"].as_str().unwrap_or_default(),
@@ -129,40 +184,8 @@ fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
                 .arg(&node_rules);
             c
         };
-        let vip = bundle::vip(bundle::diagnosed(n)).to_string();
-        let diagnose = || {
-            let mut c = skoop(cache);
-            c.args(["diagnose", "--snapshot"]).arg(&dir).args([
-                "-s",
-                "10.244.0.5",
-                "-d",
-                &vip,
-                "-p",
-                "80",
-                "--format",
-                "json",
-            ]);
-            c
-        };
-        // Once to fill the component cache; the figures are warm.
-        best_of(1, diagnose, &err, &[0])?;
-        // The reference and skoop in turn, so that a slow spell of the
-        // machine falls on both rather than on one side of the ratio.
-        let mut reference = best_of(1, restore, &err, &[0]);
-        let mut s = best_of(1, diagnose, &err, &[0])?;
-        for _ in 1..BUNDLE_RUNS {
-            if let Ok(r) = reference {
-                reference = best_of(1, restore, &err, &[0]).map(|n| r.best(n));
-            }
-            s = s.best(best_of(1, diagnose, &err, &[0])?);
-        }
-        let (restore, ratio) = match &reference {
-            Ok(r) => (
-                format!("{:.0}", ms(r.wall)),
-                format!("{:.2}", s.wall.as_secs_f64() / r.wall.as_secs_f64()),
-            ),
-            Err(_) => ("n/a".into(), "n/a".into()),
-        };
+        let (reference, s) = against(restore, || diagnose(cache, &dir, n), &err)?;
+        let (restore, ratio) = ratio(&reference, &s);
         println!(
             "{:>7} {:>9} {:>9.1} {:>11.1} {:>12} {:>10.0} {:>7} {:>10.1} {:>12.0}",
             n,
@@ -178,6 +201,7 @@ fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
         if let Err(e) = reference {
             println!("        (no reference: {e})");
         }
+        times.push((n, ms(s.wall)));
         if std::env::var_os("SKOOP_BENCH_KEEP").is_none() {
             std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
         }
@@ -185,6 +209,79 @@ fn bundles(scratch: &Path, cache: &Path, sizes: &[u32]) -> Result<(), String> {
     println!(
         "targets: ratio <= 0.15 and peak <= 120 MiB at 10k; time and memory at most linear in N\n"
     );
+    Ok(times)
+}
+
+/// The same bundles with kube-proxy in nftables mode, against `nft -c -f`
+/// of node-1's kube-proxy table (the kernel's own parser, no commit) and
+/// beside the iptables-mode figure for the same N.
+fn nft_bundles(scratch: &Path, cache: &Path, iptables: &[(u32, f64)]) -> Result<(), String> {
+    let fixture = common::vxlan();
+    let err = scratch.join("stderr");
+    println!(
+        "1b. the same bundles, kube-proxy in nftables mode (`nft -j list ruleset` of the loaded rules)"
+    );
+    println!(
+        "{:>7} {:>9} {:>9} {:>9} {:>12} {:>10} {:>7} {:>10} {:>14}",
+        "N",
+        "rules",
+        "elements",
+        "dump MB",
+        "nft -c ms",
+        "skoop ms",
+        "ratio",
+        "peak MiB",
+        "iptables mode"
+    );
+    for &(n, ipt_ms) in iptables {
+        let dir = scratch.join(format!("bundle-nft-{n}"));
+        let written = match nftables::write(&fixture, &dir, scratch, n) {
+            Ok(w) => w,
+            Err(e) => {
+                println!("        (skipped: {e})");
+                return Ok(());
+            }
+        };
+        // The walk must be nftables': the VIP is translated by a rule of
+        // kube-proxy's table, named in the path.
+        let out = diagnose(cache, &dir, n)
+            .output()
+            .map_err(|e| format!("skoop: {e}"))?;
+        let report = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() || !report.contains("nftables ip kube-proxy chain endpoint-") {
+            return Err(format!(
+                "nftables bundle {n}: skoop exited {:?} without kube-proxy's table in the path: {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let check = || {
+            let mut c = Command::new("unshare");
+            c.args(["--net", "nft", "-c", "-f"]).arg(&written.script);
+            c
+        };
+        let (reference, s) = against(check, || diagnose(cache, &dir, n), &err)?;
+        let (check, ratio) = ratio(&reference, &s);
+        println!(
+            "{:>7} {:>9} {:>9} {:>9.1} {:>12} {:>10.0} {:>7} {:>10.1} {:>11.0} ms",
+            n,
+            written.rules,
+            written.elements,
+            size(dir.join("nodes/node-1.json")),
+            check,
+            ms(s.wall),
+            ratio,
+            mib(s.peak_rss),
+            ipt_ms
+        );
+        if let Err(e) = reference {
+            println!("        (no reference: {e})");
+        }
+        if std::env::var_os("SKOOP_BENCH_KEEP").is_none() {
+            std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
+        }
+    }
+    println!();
     Ok(())
 }
 

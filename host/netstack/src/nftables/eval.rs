@@ -903,7 +903,12 @@ impl<'r> Walk<'r, '_> {
             None | Some(NatPort::Range(..)) => {}
         }
         match n.kind {
-            NatKind::Masquerade => match self.oif.and_then(|o| self.facts.primary_address(o)) {
+            // As the kernel's inet_select_addr: a device without an address (a
+            // Calico veth) borrows another device's.
+            NatKind::Masquerade => match self
+                .oif
+                .and_then(|o| self.facts.masquerade_address(o, p.dst))
+            {
                 Some(a) => addr = Some(a),
                 None => {
                     let why = match self.oif {

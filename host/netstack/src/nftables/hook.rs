@@ -165,6 +165,18 @@ struct Placed<'r> {
     has_rules: bool,
 }
 
+impl Placed<'_> {
+    /// Its rules may change the packet or its marks for a later stage
+    /// (asked only on a tie: it reads a whole table).
+    fn mutates(&self) -> bool {
+        self.stage.nat
+            || match &self.stage.kind {
+                StageKind::Nft { table, .. } => table.mutates(),
+                StageKind::Ipt { table, .. } => ipt_mutates(table),
+            }
+    }
+}
+
 fn nat_core_priority(hook: Hook) -> i32 {
     match hook {
         Hook::Prerouting | Hook::Output => -100,
@@ -176,8 +188,9 @@ fn before_conntrack(hook: Hook, prio: i32) -> bool {
     matches!(hook, Hook::Prerouting | Hook::Output) && prio < -200
 }
 
-/// The stages of `hook` in kernel order, and notes on priority ties.
-fn stages<'r>(rules: &HookRules<'r>, hook: Hook) -> (Vec<Stage<'r>>, Vec<String>) {
+/// The stages of `hook` in kernel order, and the ties whose order may
+/// matter (the index of the first of each pair, and the note to give).
+fn stages<'r>(rules: &HookRules<'r>, hook: Hook) -> (Vec<Stage<'r>>, Vec<(usize, String)>) {
     let mut placed: Vec<Placed<'r>> = Vec::new();
     let hname = hook_name(hook);
     if let Some(nft) = rules.nft {
@@ -228,18 +241,35 @@ fn stages<'r>(rules: &HookRules<'r>, hook: Hook) -> (Vec<Stage<'r>>, Vec<String>
         }
     };
     placed.sort_by_key(order);
-    let mut notes = Vec::new();
-    for pair in placed.windows(2) {
+    let mut ties = Vec::new();
+    for (i, pair) in placed.windows(2).enumerate() {
         let (a, b) = (&pair[0], &pair[1]);
+        // The order cannot change the verdict of two chains that only
+        // accept or drop (an accept ends its own chain, a drop the packet,
+        // whichever runs first); it can where one changes what the other
+        // sees, and among nat chains, where the first to bind wins.
         let tied = a.stage.nat == b.stage.nat && a.prio == b.prio;
-        if tied && a.has_rules && b.has_rules {
-            notes.push(format!(
-                "{hname}: {} and {} share priority {}; the kernel runs them in reverse registration order, which a dump does not record: assumed {} first",
-                a.label, b.label, a.prio, a.label
+        if tied && a.has_rules && b.has_rules && (a.mutates() || b.mutates()) {
+            ties.push((
+                i,
+                format!(
+                    "netfilter {hname}: {} and {} share priority {}, and the order they run in changes the outcome; the kernel runs the one registered last first, which a dump does not record: assumed {} first",
+                    a.label, b.label, a.prio, a.label
+                ),
             ));
         }
     }
-    (placed.into_iter().map(|p| p.stage).collect(), notes)
+    (placed.into_iter().map(|p| p.stage).collect(), ties)
+}
+
+/// Two traversals ended alike: the same verdicts for the same packets.
+fn same_outcomes(a: &[Outcome], b: &[Outcome]) -> bool {
+    let key = |o: &Outcome| format!("{:?} {:?} {}", o.verdict, o.packet, o.uncertain);
+    let mut ka: Vec<String> = a.iter().map(key).collect();
+    let mut kb: Vec<String> = b.iter().map(key).collect();
+    ka.sort();
+    kb.sort();
+    ka == kb
 }
 
 fn ipt_stage<'r>(
@@ -283,6 +313,25 @@ fn ipt_stage<'r>(
     }
 }
 
+/// An iptables table whose rules set marks, the TOS or addresses.
+fn ipt_mutates(table: &Table) -> bool {
+    const TARGETS: [&str; 8] = [
+        "-j MARK",
+        "-j CONNMARK",
+        "-j TOS",
+        "-j DSCP",
+        "-j TTL",
+        "-j NOTRACK",
+        "-j CT",
+        "-j TPROXY",
+    ];
+    table.chains().iter().any(|c| {
+        c.rules()
+            .iter()
+            .any(|r| TARGETS.iter().any(|t| r.text().contains(t)))
+    })
+}
+
 /// Traverses `hook` with `packet` through every table that sees it, in the
 /// kernel's order. `conn` is what conntrack knows when the packet enters
 /// the hook (see [`ConnState::at`]). Returns every distinct outcome (at
@@ -296,16 +345,33 @@ pub fn traverse_hook(
     oif: Option<&str>,
     conn: &ConnState,
 ) -> Vec<Outcome> {
-    let (stages, notes) = stages(rules, hook);
-    let w = Walk {
-        stages,
-        hook,
-        facts,
-        iif,
-        oif,
-        notes,
+    let (stages, ties) = stages(rules, hook);
+    let run = |stages: Vec<Stage<'_>>| {
+        let w = Walk {
+            stages,
+            hook,
+            facts,
+            iif,
+            oif,
+            notes: Vec::new(),
+        };
+        walk(&w, packet, conn)
     };
-    walk(&w, packet, conn)
+    let mut out = run(stages.clone());
+    // Where two base chains tie, walk the other order too: only an order
+    // that changes the outcome is worth saying the order was assumed.
+    for (i, note) in ties {
+        let mut other = stages.clone();
+        other.swap(i, i + 1);
+        if !same_outcomes(&out, &run(other)) {
+            for o in &mut out {
+                if !o.notes.contains(&note) {
+                    o.notes.push(note.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Traverses one base chain (and every chain it jumps or goes to) as if it

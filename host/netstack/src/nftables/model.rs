@@ -278,6 +278,17 @@ impl NftTable {
         self.flags.iter().any(|f| f == "dormant")
     }
 
+    /// Some rule may change what a later base chain sees (a mark, the ct
+    /// mark, an address): the order among base chains of equal priority
+    /// can then matter.
+    pub fn mutates(&self) -> bool {
+        self.chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .flat_map(|r| &r.stmts)
+            .any(|s| matches!(s, Stmt::Mangle { .. } | Stmt::Nat(_) | Stmt::Notrack))
+    }
+
     /// Whether any rule holds an `xt` (iptables-nft compat) expression.
     pub fn has_xt(&self) -> bool {
         self.chains
