@@ -13,12 +13,14 @@
 //! port, a `numgen` branch missing, the masquerade jump or mark lost), and an
 //! `inet` table beside iptables-nft: firewalld's forward chain rejecting pod
 //! traffic, an earlier `inet` accept that cannot save a packet a later
-//! iptables-nft rule drops, and that accept alone.
+//! iptables-nft rule drops, and that accept alone; a `netdev` ingress chain
+//! on client-1's veth, and a `bridge` family forward chain (flannel bridges
+//! same-node pods on cni0; Calico routes them, and the kernel delivers).
 
 use super::cause::{self, At, Cause};
 use super::scenarios::{
-    CLUSTER_IP, CROSS, Causes, Expect, Flow, Inject, OUTSIDE_TO_NODE_PORT, Probe, Scenario, Src,
-    veth,
+    CLUSTER_IP, CROSS, Causes, Expect, Flow, Inject, OUTSIDE_TO_NODE_PORT, Probe, SAME, Scenario,
+    Src, veth,
 };
 use super::sh;
 use super::topo::{Backend, Cluster, Tables};
@@ -383,6 +385,40 @@ fn inet_accept_iptables_drop(c: &Cluster) -> Result<(), String> {
     c.iptables(c.node("node-1")?, &args).map(drop)
 }
 
+/// A `netdev` table on client-1's host-side veth on node-1: its ingress
+/// chain sees every frame client-1 sends, before PREROUTING and conntrack.
+fn ingress_drop_on_client_veth(c: &Cluster) -> Result<(), String> {
+    let dev = veth(c, "default/client-1")?;
+    nft(
+        c,
+        "node-1",
+        &format!(
+            "table netdev edge {{
+	chain client_in {{
+		type filter hook ingress device \"{dev}\" priority 0; policy accept;
+		ip daddr 10.244.1.7 tcp dport 8080 drop
+	}}
+}}
+"
+        ),
+    )
+}
+
+/// A `bridge` table on node-1: its forward chain sees frames bridged
+/// between two ports of cni0 (flannel's same-node pod traffic), with or
+/// without br_netfilter.
+const BRIDGE_FORWARD_DROP: &str = "table bridge pods {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		ip daddr 10.244.0.6 tcp dport 8080 drop
+	}
+}
+";
+
+fn bridge_forward_drop(c: &Cluster) -> Result<(), String> {
+    nft(c, "node-1", BRIDGE_FORWARD_DROP)
+}
+
 pub fn all() -> Vec<Scenario> {
     vec![
         // 1. Healthy: kube-proxy's table alone translates.
@@ -506,6 +542,50 @@ pub fn all() -> Vec<Scenario> {
             CROSS,
             "node-1: inet accept of pods (filter - 10), nothing drops",
             Some(inet_accept),
+            Expect::Reach,
+        ),
+        // 4. netdev ingress and the bridge family.
+        broken(
+            "nftables-netdev-ingress-drop",
+            ALL,
+            CROSS,
+            "node-1: netdev ingress on client-1's veth drops its traffic to web-2",
+            ingress_drop_on_client_veth,
+            |c| {
+                Ok(vec![cause::listed_nft_rule(
+                    c,
+                    NODE1,
+                    "netdev",
+                    "edge",
+                    "client_in",
+                    &["tcp dport 8080 drop"],
+                )?])
+            },
+        ),
+        broken(
+            "nftables-bridge-forward-drop",
+            FLANNEL,
+            SAME,
+            "node-1: bridge family forward chain drops pod traffic on cni0",
+            bridge_forward_drop,
+            |c| {
+                Ok(vec![cause::listed_nft_rule(
+                    c,
+                    NODE1,
+                    "bridge",
+                    "pods",
+                    "forward",
+                    &["tcp dport 8080 drop"],
+                )?])
+            },
+        ),
+        // Calico routes same-node pod traffic: a bridge table never sees it.
+        scenario(
+            "nftables-bridge-forward-drop",
+            CALICO,
+            SAME,
+            "node-1: bridge family forward drop (Calico routes, no bridge)",
+            Some(bridge_forward_drop),
             Expect::Reach,
         ),
     ]

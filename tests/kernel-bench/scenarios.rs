@@ -69,7 +69,7 @@ const fn pod_flow(dst: &'static str, port: u16) -> Flow {
     }
 }
 
-const SAME: Flow = pod_flow("10.244.0.6", 8080);
+pub const SAME: Flow = pod_flow("10.244.0.6", 8080);
 pub const CROSS: Flow = pod_flow("10.244.1.7", 8080);
 pub const CLUSTER_IP: Flow = Flow {
     probe: Probe::TcpEveryBackend,

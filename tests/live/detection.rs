@@ -236,7 +236,9 @@ fn malformed_kube_proxy_config_names_the_configmap_key_and_line() {
 }
 
 #[test]
-fn nftables_mode_is_detected_and_services_warned_about() {
+/// The live fixture's dumps hold no `ip kube-proxy` table: its Services are
+/// resolved from the EndpointSlices, with a warning naming the node.
+fn nftables_mode_without_kube_proxys_table_warns_and_uses_endpointslices() {
     let api = server_with(|s| {
         set_kube_proxy_conf(s, |c| c.replace("mode: \"iptables\"", "mode: nftables"))
     });
@@ -254,9 +256,10 @@ fn nftables_mode_is_detected_and_services_warned_about() {
         j["suspicions"]
             .as_array()
             .is_some_and(|s| s.iter().any(|s| s["level"] == "WARNING"
-                && s["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with("kube-proxy runs in nftables mode")))),
+                && s["message"].as_str().is_some_and(|m| m
+                    .starts_with("cannot check kube-proxy's rules on node node-1")
+                    && m.contains("no `ip kube-proxy` nftables table")
+                    && m.contains("EndpointSlices")))),
         "{}",
         j["suspicions"]
     );

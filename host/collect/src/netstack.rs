@@ -40,7 +40,10 @@ pub fn collect() -> NetnsDump {
         }
     }
     match tools::nft() {
-        Ok(t) => d.nft = Some(t),
+        Ok(t) => {
+            d.nft = Some(t);
+            d.nft_chains = tools::nft_chains().ok();
+        }
         Err(e) => {
             d.absent.insert("nft".into(), e);
         }

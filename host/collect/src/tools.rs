@@ -56,6 +56,12 @@ pub fn nft() -> Result<String, String> {
     run("nft", &["-j", "list", "ruleset"])
 }
 
+/// `nft list chains`: the chain headers in nft's own syntax, which name an
+/// ingress chain's devices where the JSON does not.
+pub fn nft_chains() -> Result<String, String> {
+    run("nft", &["list", "chains"])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

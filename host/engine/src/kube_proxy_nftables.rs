@@ -22,6 +22,9 @@ pub fn endpoint_base(service: &str, ip: std::net::Ipv4Addr, port: u16) -> String
     format!("{service}__{ip}/{port}")
 }
 
+/// A mark and the rule that sets or tests it, described.
+pub type MarkRule = (u32, String);
+
 #[derive(Clone, Copy)]
 pub struct KubeProxyTable<'a> {
     table: &'a NftTable,
@@ -69,7 +72,7 @@ impl<'a> KubeProxyTable<'a> {
 
     /// The mark `mark-for-masquerade` sets and the one `masquerading`
     /// tests, each with its rule described.
-    pub fn masquerade_marks(&self) -> (Option<(u32, String)>, Option<(u32, String)>) {
+    pub fn masquerade_marks(&self) -> (Option<MarkRule>, Option<MarkRule>) {
         let mark_after = |chain: &str, op: &str| {
             let chain = self.table.chain(chain)?;
             chain.rules().iter().find_map(|rule| {

@@ -68,6 +68,11 @@ pub struct NetnsDump {
     /// dump predates nftables collection (`absent` says when nft failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nft: Option<String>,
+    /// `nft list chains`: the chain headers as nft prints them, read for
+    /// the devices of ingress chains, which `nft -j` leaves out of its JSON
+    /// (nft 1.0.6 does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nft_chains: Option<String>,
     /// Listening sockets.
     #[serde(default)]
     pub sockets: Vec<Socket>,

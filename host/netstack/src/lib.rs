@@ -237,7 +237,13 @@ impl Netstack {
                 let Some(text) = &self.dump.nft else {
                     return Ok(None);
                 };
-                NftRuleset::parse(text).map(Some).map_err(|e| {
+                let parsed = NftRuleset::parse(text).map(|mut rs| {
+                    if let Some(chains) = &self.dump.nft_chains {
+                        rs.bind_devices(chains);
+                    }
+                    rs
+                });
+                parsed.map(Some).map_err(|e| {
                     let file = self
                         .file
                         .as_ref()
@@ -321,6 +327,24 @@ impl Netstack {
         conn: &ConnState,
     ) -> (Option<Vec<Outcome>>, Vec<String>) {
         let mut unchecked = Vec::new();
+        // Ingress is nftables' alone (netdev and inet chains bound to iif).
+        if hook == Hook::Ingress {
+            return match self.nft() {
+                Ok(Some(nft)) => {
+                    let rules = HookRules {
+                        iptables: None,
+                        nft: Some(nft),
+                    };
+                    let out = nftables::traverse_hook(&rules, self, hook, packet, iif, oif, conn);
+                    (Some(out), unchecked)
+                }
+                Ok(None) => (None, unchecked),
+                Err(e) => {
+                    unchecked.push(format!("nftables ({e})"));
+                    (None, unchecked)
+                }
+            };
+        }
         let iptables = match self.ruleset() {
             Ok(r) => Some(r),
             Err(e) => {
@@ -356,6 +380,28 @@ impl Netstack {
             }
         };
         (outcomes, unchecked)
+    }
+
+    /// A bridged frame through `hook` of the bridge layer: the nftables
+    /// `bridge` family's base chains (None without an nft ruleset).
+    pub fn bridge_hook(
+        &self,
+        hook: Hook,
+        packet: &Packet,
+        iif: Option<&str>,
+        oif: Option<&str>,
+        conn: &ConnState,
+    ) -> (Option<Vec<Outcome>>, Vec<String>) {
+        match self.nft() {
+            Ok(Some(nft)) => (
+                Some(nftables::traverse_bridge_hook(
+                    nft, self, hook, packet, iif, oif, conn,
+                )),
+                Vec::new(),
+            ),
+            Ok(None) => (None, Vec::new()),
+            Err(e) => (None, vec![format!("nftables ({e})")]),
+        }
     }
 }
 

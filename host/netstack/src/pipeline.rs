@@ -429,6 +429,18 @@ impl Netstack {
         if let Err(cause) = self.device_up(&mut w, iif, false) {
             return vec![w.drop(cause)];
         }
+        let mut out = Vec::new();
+        for (w, o) in self.hook(w, Hook::Ingress, Some(iif), None) {
+            match o {
+                Some(cause) => out.push(w.drop(cause)),
+                None => out.extend(self.received_past_ingress(w, iif, q)),
+            }
+        }
+        out
+    }
+
+    /// A received packet the device's ingress chains let on.
+    fn received_past_ingress(&self, mut w: Walk, iif: &str, q: &ForwardQuery) -> Vec<Forwarded> {
         let mut l3_iif = iif.to_string();
         let mut port = None;
         let master = self.interface(iif).and_then(|i| i.master.clone());
@@ -483,26 +495,41 @@ impl Netstack {
             oif: bridge.to_string(),
             next_hop,
         };
-        if !nf {
-            return vec![w.end(fate)];
-        }
+        let port = w.ingress_port.clone();
         let mut out = Vec::new();
-        for (mut w, o) in self.hook(w, Hook::Prerouting, Some(bridge), None) {
+        // On each bridge hook the `bridge` family's chains (at priority
+        // filter, -200) run before br_netfilter's IP hooks (0).
+        let hook = |w: Walk, h: Hook, oif: Option<&str>| -> Vec<(Walk, Option<DropCause>)> {
+            let mut after = Vec::new();
+            for (w, o) in self.bridge_layer(w, h, port.as_deref(), None) {
+                match o {
+                    Some(_) => after.push((w, o)),
+                    None if nf => after.extend(self.hook(w, h, Some(bridge), oif)),
+                    None => after.push((w, None)),
+                }
+            }
+            after
+        };
+        for (mut w, o) in hook(w, Hook::Prerouting, None) {
             if let Some(cause) = o {
                 out.push(w.drop(cause));
                 continue;
             }
-            w.unsnat();
-            for (w, o) in self.hook(w, Hook::Forward, Some(bridge), Some(bridge)) {
+            if nf {
+                w.unsnat();
+            }
+            for (w, o) in hook(w, Hook::Forward, Some(bridge)) {
                 if let Some(cause) = o {
                     out.push(w.drop(cause));
                     continue;
                 }
-                for (mut w, o) in self.hook(w, Hook::Postrouting, Some(bridge), Some(bridge)) {
+                for (mut w, o) in hook(w, Hook::Postrouting, Some(bridge)) {
                     match o {
                         Some(cause) => out.push(w.drop(cause)),
                         None => {
-                            w.undnat();
+                            if nf {
+                                w.undnat();
+                            }
                             out.push(w.end(fate.clone()));
                         }
                     }
@@ -792,12 +819,33 @@ impl Netstack {
     /// Traverse one hook; each outcome with the drop it caused, if any.
     fn hook(
         &self,
-        mut w: Walk,
+        w: Walk,
         hook: Hook,
         iif: Option<&str>,
         oif: Option<&str>,
     ) -> Vec<(Walk, Option<DropCause>)> {
-        let (outcomes, unchecked) = self.netfilter_hook(hook, &w.packet, iif, oif, &w.conn);
+        let found = self.netfilter_hook(hook, &w.packet, iif, oif, &w.conn);
+        Self::apply(w, hook, found)
+    }
+
+    /// Traverse one hook of the bridge layer with a bridged frame.
+    fn bridge_layer(
+        &self,
+        w: Walk,
+        hook: Hook,
+        iif: Option<&str>,
+        oif: Option<&str>,
+    ) -> Vec<(Walk, Option<DropCause>)> {
+        let found = self.bridge_hook(hook, &w.packet, iif, oif, &w.conn);
+        Self::apply(w, hook, found)
+    }
+
+    /// A hook's outcomes applied to the walk.
+    fn apply(
+        mut w: Walk,
+        hook: Hook,
+        (outcomes, unchecked): (Option<Vec<Outcome>>, Vec<String>),
+    ) -> Vec<(Walk, Option<DropCause>)> {
         for u in unchecked {
             w.unchecked(u);
         }

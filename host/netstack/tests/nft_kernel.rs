@@ -176,7 +176,10 @@ impl Lab {
     /// What a collector would dump from the router.
     fn router_ruleset(&self) -> Result<NftRuleset, String> {
         let json = self.exec("r", &["nft", "-j", "list", "ruleset"], None)?;
-        NftRuleset::parse(&json).map_err(|e| format!("router ruleset: {e}"))
+        let chains = self.exec("r", &["nft", "list", "chains"], None)?;
+        let mut rs = NftRuleset::parse(&json).map_err(|e| format!("router ruleset: {e}"))?;
+        rs.bind_devices(&chains);
+        Ok(rs)
     }
 }
 
@@ -359,7 +362,7 @@ fn packet(protocol: Protocol, dst: Ipv4Addr, dport: u16) -> Packet {
 /// The simulator's outcomes for a new connection at `hook` of the router.
 fn simulate(rs: &NftRuleset, hook: Hook, p: &Packet) -> Vec<Outcome> {
     let (iif, oif) = match hook {
-        Hook::Prerouting => (Some("rc"), None),
+        Hook::Ingress | Hook::Prerouting => (Some("rc"), None),
         _ => (Some("rc"), Some("rs")),
     };
     let rules = HookRules {
@@ -418,6 +421,31 @@ fn drop_in_inet_at_minus_10_beats_an_ip_filter_accept() {
             }
         }",
         Hook::Forward,
+        &[
+            (Protocol::Tcp, 80, Verdict::Drop),
+            (Protocol::Tcp, 8080, Verdict::Accept),
+            (Protocol::Udp, 53, Verdict::Drop),
+            (Protocol::Udp, 5353, Verdict::Accept),
+        ],
+    );
+}
+
+#[test]
+fn a_netdev_ingress_chain_drops_before_anything_else_runs() {
+    // The router's ingress on rc, where the client's packets come in; the
+    // prerouting accept at -300 runs after it and cannot save them.
+    compare(
+        "ingress",
+        "table netdev edge {
+            chain rc_in { type filter hook ingress device \"rc\" priority 0; policy accept;
+                ip daddr 10.88.2.2 tcp dport 80 drop
+                udp dport 53 drop
+            }
+        }
+        table ip early {
+            chain pre { type filter hook prerouting priority -300; policy accept; accept; }
+        }",
+        Hook::Ingress,
         &[
             (Protocol::Tcp, 80, Verdict::Drop),
             (Protocol::Tcp, 8080, Verdict::Accept),

@@ -48,6 +48,10 @@ pub use text::{RulesText, read_shared};
 /// Netfilter hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Hook {
+    /// netdev ingress: every packet a device receives, before PREROUTING
+    /// and conntrack (nftables only: netdev and inet ingress chains bound
+    /// to the device).
+    Ingress,
     Prerouting,
     Input,
     Forward,
@@ -59,6 +63,7 @@ impl Hook {
     /// The built-in chain of this hook (`PREROUTING`, ...).
     pub fn chain_name(self) -> &'static str {
         match self {
+            Hook::Ingress => "INGRESS",
             Hook::Prerouting => "PREROUTING",
             Hook::Input => "INPUT",
             Hook::Forward => "FORWARD",
@@ -70,6 +75,7 @@ impl Hook {
     /// The tables this hook consults, in kernel priority order.
     pub fn tables(self) -> &'static [&'static str] {
         match self {
+            Hook::Ingress => &[],
             Hook::Prerouting => &["raw", "mangle", "nat"],
             Hook::Input => &["mangle", "filter", "security", "nat"],
             Hook::Forward => &["mangle", "filter", "security"],

@@ -73,6 +73,7 @@ const XT_TABLES: [&str; 5] = ["raw", "mangle", "filter", "nat", "security"];
 /// The nft hook name and the iptables built-in chain of a hook.
 fn hook_name(hook: Hook) -> &'static str {
     match hook {
+        Hook::Ingress => "ingress",
         Hook::Prerouting => "prerouting",
         Hook::Input => "input",
         Hook::Forward => "forward",
@@ -96,7 +97,7 @@ fn xt_priority(table: &str, hook: Hook, backend: IptablesBackend) -> Option<i32>
         "nat" => match hook {
             Hook::Prerouting | Hook::Output => -100,
             Hook::Input | Hook::Postrouting => 100,
-            Hook::Forward => return None,
+            Hook::Forward | Hook::Ingress => return None,
         },
         _ => return None,
     })
@@ -190,26 +191,50 @@ fn before_conntrack(hook: Hook, prio: i32) -> bool {
 
 /// The stages of `hook` in kernel order, and the ties whose order may
 /// matter (the index of the first of each pair, and the note to give).
-fn stages<'r>(rules: &HookRules<'r>, hook: Hook) -> (Vec<Stage<'r>>, Vec<(usize, String)>) {
+fn stages<'r>(rules: &HookRules<'r>, hook: Hook, layer: Layer, iif: Option<&str>) -> Staged<'r> {
     let mut placed: Vec<Placed<'r>> = Vec::new();
+    let mut unbound: Vec<(String, String)> = Vec::new();
     let hname = hook_name(hook);
+    // The families whose base chains sit on this hook: a routed packet's IP
+    // hooks, the ingress hook of the device it came in by, or the bridge
+    // hooks of a bridged frame.
+    let family = |f: Family| match (layer, hook) {
+        (Layer::Bridge, _) => f == Family::Bridge,
+        (Layer::Ip, Hook::Ingress) => matches!(f, Family::Netdev | Family::Inet),
+        (Layer::Ip, _) => matches!(f, Family::Ip | Family::Inet),
+    };
     if let Some(nft) = rules.nft {
         for table in nft.tables.iter().filter(|t| {
-            matches!(t.family, Family::Ip | Family::Inet)
-                && !t.dormant()
-                && !evaluated_by_iptables(t, rules.iptables.as_ref())
+            family(t.family) && !t.dormant() && !evaluated_by_iptables(t, rules.iptables.as_ref())
         }) {
             for (ci, chain) in table.chains.iter().enumerate() {
                 let Some(base) = &chain.base else { continue };
                 if base.hook != hname {
                     continue;
                 }
+                // An ingress chain sees only the devices it is bound to;
+                // a dump that does not say which cannot tell.
+                if hook == Hook::Ingress {
+                    if base.devices.is_empty() {
+                        let label = format!("{} {}/{}", table.family, table.name, chain.name);
+                        unbound.push((label, format!(
+                            "nftables {} {} chain {}: the dump does not say which device its ingress hook is bound to; assumed {}",
+                            table.family,
+                            table.name,
+                            chain.name,
+                            iif.unwrap_or("the input device")
+                        )));
+                    } else if !iif.is_some_and(|i| base.devices.iter().any(|d| d == i)) {
+                        continue;
+                    }
+                }
                 let nat = base.kind == ChainType::Nat;
                 placed.push(Placed {
                     stage: Stage {
                         kind: StageKind::Nft { table, chain: ci },
                         nat,
-                        before_ct: !nat && before_conntrack(hook, base.prio),
+                        before_ct: hook == Hook::Ingress
+                            || !nat && before_conntrack(hook, base.prio),
                     },
                     prio: base.prio,
                     reg: (1, table.handle, chain.handle),
@@ -219,7 +244,7 @@ fn stages<'r>(rules: &HookRules<'r>, hook: Hook) -> (Vec<Stage<'r>>, Vec<(usize,
             }
         }
     }
-    if let Some(ipt) = &rules.iptables {
+    if let (Some(ipt), Layer::Ip) = (&rules.iptables, layer) {
         for &name in hook.tables() {
             for table in ipt.rules.tables().iter().filter(|t| t.name() == name) {
                 placed.push(ipt_stage(table, ipt.sets, ipt.backend, rules.nft, hook));
@@ -259,7 +284,28 @@ fn stages<'r>(rules: &HookRules<'r>, hook: Hook) -> (Vec<Stage<'r>>, Vec<(usize,
             ));
         }
     }
-    (placed.into_iter().map(|p| p.stage).collect(), ties)
+    let unbound = placed
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let (_, note) = unbound.iter().find(|(label, _)| *label == p.label)?;
+            Some((i, note.clone()))
+        })
+        .collect();
+    Staged {
+        stages: placed.into_iter().map(|p| p.stage).collect(),
+        ties,
+        unbound,
+    }
+}
+
+/// A hook's stages in kernel order, the ties whose order may matter (the
+/// index of the first of each pair, and the note to give), and notes on
+/// ingress chains whose device the dump does not give.
+struct Staged<'r> {
+    stages: Vec<Stage<'r>>,
+    ties: Vec<(usize, String)>,
+    unbound: Vec<(usize, String)>,
 }
 
 /// Two traversals ended alike: the same verdicts for the same packets.
@@ -345,7 +391,54 @@ pub fn traverse_hook(
     oif: Option<&str>,
     conn: &ConnState,
 ) -> Vec<Outcome> {
-    let (stages, ties) = stages(rules, hook);
+    traverse_layer(rules, Layer::Ip, facts, hook, packet, iif, oif, conn)
+}
+
+/// Where a hook's base chains sit: the IP layer (families ip and inet, and
+/// netdev and inet on ingress, beside iptables), or the bridge layer
+/// (family bridge, for a frame bridged between two ports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Ip,
+    Bridge,
+}
+
+/// Traverses `hook` of the bridge layer with a bridged frame (the `bridge`
+/// family's base chains; iptables and the IP families see a bridged frame
+/// only through br_netfilter, on the IP hooks). `iif` and `oif` are the
+/// bridge ports.
+pub fn traverse_bridge_hook(
+    nft: &NftRuleset,
+    facts: &dyn NetnsFacts,
+    hook: Hook,
+    packet: &Packet,
+    iif: Option<&str>,
+    oif: Option<&str>,
+    conn: &ConnState,
+) -> Vec<Outcome> {
+    let rules = HookRules {
+        iptables: None,
+        nft: Some(nft),
+    };
+    traverse_layer(&rules, Layer::Bridge, facts, hook, packet, iif, oif, conn)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn traverse_layer(
+    rules: &HookRules<'_>,
+    layer: Layer,
+    facts: &dyn NetnsFacts,
+    hook: Hook,
+    packet: &Packet,
+    iif: Option<&str>,
+    oif: Option<&str>,
+    conn: &ConnState,
+) -> Vec<Outcome> {
+    let Staged {
+        stages,
+        ties,
+        unbound,
+    } = stages(rules, hook, layer, iif);
     let run = |stages: Vec<Stage<'_>>| {
         let w = Walk {
             stages,
@@ -368,6 +461,22 @@ pub fn traverse_hook(
                 if !o.notes.contains(&note) {
                     o.notes.push(note.clone());
                 }
+            }
+        }
+    }
+    // An ingress chain bound to an unknown device decides nothing for
+    // certain when it changes the outcome.
+    if !unbound.is_empty() {
+        let without = stages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !unbound.iter().any(|(u, _)| u == i))
+            .map(|(_, s)| *s)
+            .collect();
+        if !same_outcomes(&out, &run(without)) {
+            for o in &mut out {
+                o.uncertain = true;
+                o.notes.extend(unbound.iter().map(|(_, n)| n.clone()));
             }
         }
     }

@@ -36,8 +36,8 @@ mod value;
 mod tests;
 
 pub use hook::{
-    HookRules, IptablesBackend, IptablesInput, evaluated_by_iptables, is_iptables_nft_table,
-    traverse_chain, traverse_hook,
+    HookRules, IptablesBackend, IptablesInput, Layer, evaluated_by_iptables, is_iptables_nft_table,
+    traverse_bridge_hook, traverse_chain, traverse_hook,
 };
 pub use model::{
     BaseChain, ChainType, Family, NftChain, NftRule, NftRuleset, NftSet, NftTable, Policy,

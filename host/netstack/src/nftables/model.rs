@@ -312,6 +312,46 @@ impl NftRuleset {
         &self.tables
     }
 
+    /// Gives the ingress chains the JSON left without a device theirs, from
+    /// `nft list chains` (`type filter hook ingress device "eth0" …` or
+    /// `devices = { eth0, eth1 }`).
+    pub fn bind_devices(&mut self, chains_text: &str) {
+        let mut table: Option<(Family, String)> = None;
+        let mut chain: Option<String> = None;
+        for line in chains_text.lines().map(str::trim) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words[..] {
+                ["table", family, name, "{"] => {
+                    table = Family::parse(family).map(|f| (f, name.to_string()));
+                    chain = None;
+                }
+                ["chain", name, "{"] => chain = Some(name.to_string()),
+                _ if line.contains(" hook ingress ") || line.contains(" hook egress ") => {
+                    let (Some((family, tname)), Some(cname)) = (&table, &chain) else {
+                        continue;
+                    };
+                    let devices = header_devices(line);
+                    let Some(t) = self
+                        .tables
+                        .iter_mut()
+                        .find(|t| t.family == *family && t.name == *tname)
+                    else {
+                        continue;
+                    };
+                    let Some(i) = t.chain_index(cname) else {
+                        continue;
+                    };
+                    if let Some(base) = t.chains[i].base.as_mut()
+                        && base.devices.is_empty()
+                    {
+                        base.devices = devices;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// A table by family and name (`ip kube-proxy`).
     pub fn table(&self, family: Family, name: &str) -> Option<&NftTable> {
         self.tables
@@ -330,4 +370,22 @@ impl NftRuleset {
     pub fn is_empty(&self) -> bool {
         self.tables.is_empty()
     }
+}
+
+/// The devices a chain header names: `device "eth0"` or
+/// `devices = { "eth0", eth1 }`.
+fn header_devices(line: &str) -> Vec<String> {
+    let unquote = |s: &str| s.trim().trim_matches('"').to_string();
+    if let Some(rest) = line.split_once("devices = {").map(|(_, r)| r) {
+        let body = rest.split_once('}').map_or(rest, |(b, _)| b);
+        return body
+            .split(',')
+            .map(unquote)
+            .filter(|d| !d.is_empty())
+            .collect();
+    }
+    line.split_once("device ")
+        .and_then(|(_, r)| r.split_whitespace().next())
+        .map(|d| vec![unquote(d)])
+        .unwrap_or_default()
 }

@@ -1835,6 +1835,154 @@ fn drop_in_an_inet_table_at_minus_10_wins_over_an_ip_filter_accept() {
 }
 
 #[test]
+fn netdev_ingress_chains_see_only_their_devices_and_nothing_else_sees_them() {
+    let mut ingress = base("netdev", "edge", "in", 1, "filter", "ingress", 0, "accept");
+    ingress["chain"]["dev"] = json!("veth1");
+    let mut inet_ingress = base("inet", "guard", "in", 1, "filter", "ingress", -10, "accept");
+    inet_ingress["chain"]["dev"] = json!(["veth1", "veth2"]);
+    let rs = ruleset(vec![
+        table("netdev", "edge", 1),
+        ingress,
+        rule(
+            "netdev",
+            "edge",
+            "in",
+            2,
+            json!([m("==", pl("tcp", "dport"), json!(80)), drop()]),
+        ),
+        table("inet", "guard", 2),
+        inet_ingress,
+        rule(
+            "inet",
+            "guard",
+            "in",
+            2,
+            json!([m("==", pl("tcp", "dport"), json!(81)), drop()]),
+        ),
+    ]);
+    let p80 = tcp("1.1.1.1", "2.2.2.2", 80);
+    let p81 = tcp("1.1.1.1", "2.2.2.2", 81);
+    let o = single(run(&rs, Hook::Ingress, &p80, Some("veth1"), None));
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| (d.family, d.table))),
+        (Verdict::Drop, Some((Some("netdev".into()), "edge".into())))
+    );
+    // veth2 is bound only to the inet chain.
+    assert_eq!(
+        single(run(&rs, Hook::Ingress, &p80, Some("veth2"), None)).verdict,
+        Verdict::Accept
+    );
+    assert_eq!(
+        single(run(&rs, Hook::Ingress, &p81, Some("veth2"), None)).verdict,
+        Verdict::Drop
+    );
+    assert_eq!(
+        single(run(&rs, Hook::Ingress, &p81, Some("eth0"), None)).verdict,
+        Verdict::Accept
+    );
+    // Ingress chains are not on the IP hooks.
+    assert_eq!(
+        single(run(&rs, Hook::Prerouting, &p80, Some("veth1"), None)).verdict,
+        Verdict::Accept
+    );
+}
+
+#[test]
+fn ingress_devices_come_from_the_chain_headers_when_the_json_leaves_them_out() {
+    // nft 1.0.6's JSON for `type filter hook ingress device "veth1"`.
+    let rs = || {
+        ruleset(vec![
+            table("netdev", "edge", 1),
+            base("netdev", "edge", "in", 1, "filter", "ingress", 0, "accept"),
+            rule(
+                "netdev",
+                "edge",
+                "in",
+                2,
+                json!([m("==", pl("tcp", "dport"), json!(80)), drop()]),
+            ),
+        ])
+    };
+    let p = tcp("1.1.1.1", "2.2.2.2", 80);
+    // Unbound: a drop on any device, uncertain, the chain named.
+    let outs = run(&rs(), Hook::Ingress, &p, Some("eth0"), None);
+    let [o] = &outs[..] else {
+        panic!("one outcome: {outs:?}")
+    };
+    assert!(o.uncertain);
+    assert!(
+        o.notes
+            .iter()
+            .any(|n| n.contains("netdev edge chain in") && n.contains("assumed eth0")),
+        "{:?}",
+        o.notes
+    );
+    // A packet the chain lets on is certain.
+    let other = tcp("1.1.1.1", "2.2.2.2", 81);
+    assert!(!single(run(&rs(), Hook::Ingress, &other, Some("eth0"), None)).uncertain);
+    let mut bound = rs();
+    bound.bind_devices(
+        "table netdev edge {\n\tchain in {\n\t\ttype filter hook ingress device \"veth1\" priority filter; policy accept;\n\t}\n}\n",
+    );
+    let o = single(run(&bound, Hook::Ingress, &p, Some("veth1"), None));
+    assert_eq!((o.verdict, o.uncertain), (Verdict::Drop, false));
+    let o = single(run(&bound, Hook::Ingress, &p, Some("eth0"), None));
+    assert_eq!((o.verdict, o.uncertain), (Verdict::Accept, false));
+    let mut two = rs();
+    two.bind_devices(
+        "table netdev edge {\n\tchain in {\n\t\ttype filter hook ingress devices = { eth1, \"veth1\" } priority filter; policy accept;\n\t}\n}\n",
+    );
+    assert_eq!(
+        single(run(&two, Hook::Ingress, &p, Some("eth1"), None)).verdict,
+        Verdict::Drop
+    );
+}
+
+#[test]
+fn bridge_family_chains_are_on_the_bridge_layer_only() {
+    let rs = ruleset(vec![
+        table("bridge", "pods", 1),
+        base(
+            "bridge", "pods", "fwd", 1, "filter", "forward", -200, "accept",
+        ),
+        rule(
+            "bridge",
+            "pods",
+            "fwd",
+            2,
+            json!([m("==", pl("tcp", "dport"), json!(8080)), drop()]),
+        ),
+        table("ip", "a", 2),
+        base("ip", "a", "f", 1, "filter", "forward", 0, "drop"),
+    ]);
+    let p = tcp("10.244.0.5", "10.244.0.6", 8080);
+    let facts = node_facts();
+    let conn = ConnState::at(Hook::Forward, &p);
+    let bridged = traverse_bridge_hook(&rs, &facts, Hook::Forward, &p, Some("veth1"), None, &conn);
+    let o = single(bridged);
+    assert_eq!(o.verdict, Verdict::Drop);
+    assert_eq!(o.decided_by.map(|d| d.table), Some("pods".to_string()));
+    // The ip table's policy drop is not on the bridge layer; the bridge
+    // table is not on the IP layer.
+    let other = tcp("10.244.0.5", "10.244.0.6", 8081);
+    let o = single(traverse_bridge_hook(
+        &rs,
+        &facts,
+        Hook::Forward,
+        &other,
+        None,
+        None,
+        &conn,
+    ));
+    assert_eq!(o.verdict, Verdict::Accept);
+    let o = single(fwd(&rs, &p));
+    assert_eq!(
+        (o.verdict, o.decided_by.map(|d| d.table)),
+        (Verdict::Drop, Some("a".to_string()))
+    );
+}
+
+#[test]
 fn accept_ends_only_its_base_chain() {
     let rs = ruleset(vec![
         table("inet", "b", 1),
