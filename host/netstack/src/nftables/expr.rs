@@ -118,12 +118,35 @@ pub(crate) enum Expr {
     Const {
         ty: Ty,
         value: Datum,
-        raw: Value,
+        raw: RawJson,
     },
     Unknown {
         kind: Box<str>,
-        raw: Value,
+        raw: RawJson,
     },
+}
+
+/// JSON kept only to print a rule as `nft list` does: compact text, read
+/// back when printed (a `Value` tree of an object costs a kilobyte and
+/// more, for each of the tens of thousands of rules kube-proxy writes).
+#[derive(Clone)]
+pub(crate) struct RawJson(Box<str>);
+
+impl RawJson {
+    pub fn new(v: &Value) -> RawJson {
+        RawJson(v.to_string().into_boxed_str())
+    }
+
+    /// The JSON again (it was serialized from a `Value`, so it reads back).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+impl std::fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 fn u32_field(o: &Value, key: &str) -> u32 {
@@ -141,17 +164,17 @@ impl Expr {
                 Ok(value) => Expr::Const {
                     ty: ctx,
                     value,
-                    raw: v.clone(),
+                    raw: RawJson::new(v),
                 },
                 Err(_) => Expr::Unknown {
                     kind: "constant".into(),
-                    raw: v.clone(),
+                    raw: RawJson::new(v),
                 },
             };
         };
         let unknown = || Expr::Unknown {
             kind: kind.into(),
-            raw: v.clone(),
+            raw: RawJson::new(v),
         };
         let s = |k: &str| body.get(k).and_then(Value::as_str);
         match kind {
@@ -367,14 +390,14 @@ pub(crate) struct Match {
     pub op: Op,
     pub left: Expr,
     pub right: Rhs,
-    pub raw_right: Value,
+    pub raw_right: RawJson,
 }
 
 /// A map used by `vmap` or a NAT statement.
 #[derive(Debug, Clone)]
 pub(crate) enum MapRef {
     Named(Box<str>),
-    Anon { elems: Elems, raw: Value },
+    Anon { elems: Elems, raw: RawJson },
 }
 
 impl MapRef {
@@ -393,7 +416,7 @@ impl MapRef {
         }
         MapRef::Anon {
             elems,
-            raw: v.clone(),
+            raw: RawJson::new(v),
         }
     }
 }
@@ -432,7 +455,7 @@ pub(crate) struct Nat {
     pub addr: Option<NatAddr>,
     pub port: Option<NatPort>,
     pub flags: Vec<Box<str>>,
-    pub raw: Value,
+    pub raw: RawJson,
 }
 
 /// One statement of a rule.
@@ -454,7 +477,7 @@ pub(crate) enum Stmt {
         op: Box<str>,
         set: Box<str>,
         elem: Expr,
-        raw_elem: Value,
+        raw_elem: RawJson,
     },
     Nat(Box<Nat>),
     Reject {
@@ -462,17 +485,17 @@ pub(crate) enum Stmt {
         code: Option<Box<str>>,
     },
     Notrack,
-    Counter(Value),
-    Log(Value),
+    Counter(RawJson),
+    Log(RawJson),
     /// limit / quota / meter / ct count: assumed to let the packet on.
     Assumed {
         kind: Box<str>,
-        raw: Value,
+        raw: RawJson,
     },
     /// Statements with no effect on the simulated packet (`flow add`, `last`, ...).
     NoEffect {
         kind: Box<str>,
-        raw: Value,
+        raw: RawJson,
     },
     /// `xt match|target|watcher NAME` (iptables-nft's untranslated extensions).
     Xt {
@@ -481,7 +504,7 @@ pub(crate) enum Stmt {
     },
     Unknown {
         kind: Box<str>,
-        raw: Value,
+        raw: RawJson,
     },
 }
 
@@ -575,12 +598,12 @@ impl Stmt {
         let Some((kind, body)) = single_key(v) else {
             return Stmt::Unknown {
                 kind: "statement".into(),
-                raw: v.clone(),
+                raw: RawJson::new(v),
             };
         };
         let unknown = || Stmt::Unknown {
             kind: kind.into(),
-            raw: v.clone(),
+            raw: RawJson::new(v),
         };
         match kind {
             "match" => {
@@ -599,7 +622,7 @@ impl Stmt {
                     op,
                     left,
                     right,
-                    raw_right: r.clone(),
+                    raw_right: RawJson::new(r),
                 }))
             }
             "vmap" => {
@@ -632,7 +655,7 @@ impl Stmt {
                     op: op.into(),
                     set: set.into(),
                     elem: Expr::from_json(super::value::unwrap_elem(elem), Ty::Other),
-                    raw_elem: elem.clone(),
+                    raw_elem: RawJson::new(elem),
                 }
             }
             "snat" | "dnat" | "masquerade" | "redirect" => Stmt::Nat(Box::new(Nat {
@@ -646,23 +669,23 @@ impl Stmt {
                 addr: body.get("addr").map(nat_addr),
                 port: body.get("port").map(nat_port),
                 flags: flag_list(body.get("flags")),
-                raw: body.clone(),
+                raw: RawJson::new(body),
             })),
             "reject" => Stmt::Reject {
                 kind: body.get("type").and_then(Value::as_str).map(Into::into),
                 code: body.get("expr").and_then(Value::as_str).map(Into::into),
             },
             "notrack" => Stmt::Notrack,
-            "counter" => Stmt::Counter(body.clone()),
-            "log" => Stmt::Log(body.clone()),
+            "counter" => Stmt::Counter(RawJson::new(body)),
+            "log" => Stmt::Log(RawJson::new(body)),
             "limit" | "quota" | "meter" | "ct count" => Stmt::Assumed {
                 kind: kind.into(),
-                raw: body.clone(),
+                raw: RawJson::new(body),
             },
             "flow" | "last" | "ct helper" | "ct timeout" | "ct expectation" | "secmark"
             | "synproxy" => Stmt::NoEffect {
                 kind: kind.into(),
-                raw: body.clone(),
+                raw: RawJson::new(body),
             },
             "xt" => Stmt::Xt {
                 kind: body

@@ -101,14 +101,17 @@ pub(crate) fn expr(e: &Expr) -> String {
         Expr::Binop { op, left, right } => {
             format!("{} {} {}", expr(left), op.symbol(), expr(right))
         }
-        Expr::Const { ty, raw, .. } => value(&[*ty], raw),
-        Expr::Unknown { kind, raw } => match kind.as_ref() {
-            "constant" => compact(raw),
-            _ => format!(
-                "{kind} {}",
-                single_key(raw).map_or_else(|| compact(raw), |(_, b)| compact(b))
-            ),
-        },
+        Expr::Const { ty, raw, .. } => value(&[*ty], &raw.value()),
+        Expr::Unknown { kind, raw } => {
+            let raw = raw.value();
+            match kind.as_ref() {
+                "constant" => compact(&raw),
+                _ => format!(
+                    "{kind} {}",
+                    single_key(&raw).map_or_else(|| compact(&raw), |(_, b)| compact(b))
+                ),
+            }
+        }
     }
 }
 
@@ -226,23 +229,27 @@ fn verdict_text(v: &VerdictStmt) -> String {
 fn map_text(map: &MapRef, key: &[Ty], data: &[Ty]) -> String {
     match map {
         MapRef::Named(n) => format!("@{n}"),
-        MapRef::Anon { raw, .. } => match raw.get("set").and_then(Value::as_array) {
-            Some(items) => format!(
-                "{{ {} }}",
-                items
-                    .iter()
-                    .map(|i| element(key, data, i))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            None => compact(raw),
-        },
+        MapRef::Anon { raw, .. } => {
+            let raw = raw.value();
+            match raw.get("set").and_then(Value::as_array) {
+                Some(items) => format!(
+                    "{{ {} }}",
+                    items
+                        .iter()
+                        .map(|i| element(key, data, i))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => compact(&raw),
+            }
+        }
     }
 }
 
 fn match_text(m: &Match) -> String {
     let tys = m.left.tys();
-    let right = value(&tys, &m.raw_right);
+    let raw_right = m.raw_right.value();
+    let right = value(&tys, &raw_right);
     // `tcp flags & (syn | ack) == syn` prints as `tcp flags syn / syn,ack`.
     if let Expr::Binop {
         op: super::expr::BinOp::And,
@@ -253,11 +260,15 @@ fn match_text(m: &Match) -> String {
         && m.op == Op::Eq
         && let Expr::Const { raw, .. } = &**mask
     {
-        return format!("{} {right} / {}", expr(left), value(&[left.ty()], raw));
+        return format!(
+            "{} {right} / {}",
+            expr(left),
+            value(&[left.ty()], &raw.value())
+        );
     }
     if let Expr::Fib { result, .. } = &m.left
         && (&**result == "oif" || &**result == "oifname")
-        && let Value::Bool(b) = m.raw_right
+        && let Value::Bool(b) = raw_right
     {
         let word = if b == (m.op != Op::Ne) {
             "exists"
@@ -275,6 +286,7 @@ fn match_text(m: &Match) -> String {
 }
 
 fn nat_text(n: &Nat) -> String {
+    let raw = n.raw.value();
     let mut s = match n.kind {
         NatKind::Snat => "snat",
         NatKind::Dnat => "dnat",
@@ -290,18 +302,18 @@ fn nat_text(n: &Nat) -> String {
     let port = n.port.as_ref().map(|p| match p {
         NatPort::Port(p) => p.to_string(),
         NatPort::Range(lo, hi) => format!("{lo}-{hi}"),
-        NatPort::Bad(_) => n.raw.get("port").map_or_else(String::new, compact),
+        NatPort::Bad(_) => raw.get("port").map_or_else(String::new, compact),
     });
     let addr = n.addr.as_ref().map(|a| match a {
         NatAddr::Addr(ip) => ip.to_string(),
-        NatAddr::Range(..) | NatAddr::Bad(_) => n
-            .raw
+        NatAddr::Range(..) | NatAddr::Bad(_) => raw
             .get("addr")
             .map_or_else(String::new, |v| value(&[Ty::Addr], v)),
         NatAddr::Map { key, map } => {
             let data = match map {
                 MapRef::Anon { raw, .. }
                     if raw
+                        .value()
                         .get("set")
                         .and_then(Value::as_array)
                         .and_then(|s| s.first())
@@ -426,7 +438,7 @@ pub(crate) fn stmt(s: &Stmt, family: Family) -> String {
             raw_elem,
         } => {
             let mut inner = expr(elem);
-            if let Some(body) = raw_elem.get("elem") {
+            if let Some(body) = raw_elem.value().get("elem") {
                 if let Some(t) = body.get("timeout").and_then(Value::as_u64) {
                     let _ = write!(inner, " timeout {}", duration(t));
                 }
@@ -439,23 +451,30 @@ pub(crate) fn stmt(s: &Stmt, family: Family) -> String {
         Stmt::Nat(n) => nat_text(n),
         Stmt::Reject { kind, code } => reject_text(kind.as_deref(), code.as_deref(), family),
         Stmt::Notrack => "notrack".to_string(),
-        Stmt::Counter(b) => match (b.get("packets"), b.get("bytes")) {
-            (Some(p), Some(by)) => format!("counter packets {p} bytes {by}"),
-            _ => "counter".to_string(),
-        },
-        Stmt::Log(b) => log_text(b),
-        Stmt::Assumed { kind, raw } => limit_text(kind, raw),
-        Stmt::NoEffect { kind, raw } => match &**kind {
-            "flow" => format!(
-                "flow {} {}",
-                raw.get("op").and_then(Value::as_str).unwrap_or("add"),
-                raw.get("flowtable").and_then(Value::as_str).unwrap_or("?")
-            ),
-            _ => format!("{kind} {}", compact(raw)),
-        },
+        Stmt::Counter(b) => {
+            let b = b.value();
+            match (b.get("packets"), b.get("bytes")) {
+                (Some(p), Some(by)) => format!("counter packets {p} bytes {by}"),
+                _ => "counter".to_string(),
+            }
+        }
+        Stmt::Log(b) => log_text(&b.value()),
+        Stmt::Assumed { kind, raw } => limit_text(kind, &raw.value()),
+        Stmt::NoEffect { kind, raw } => {
+            let raw = raw.value();
+            match &**kind {
+                "flow" => format!(
+                    "flow {} {}",
+                    raw.get("op").and_then(Value::as_str).unwrap_or("add"),
+                    raw.get("flowtable").and_then(Value::as_str).unwrap_or("?")
+                ),
+                _ => format!("{kind} {}", compact(&raw)),
+            }
+        }
         Stmt::Xt { kind, name } => format!("xt {kind} \"{name}\""),
         Stmt::Unknown { kind, raw } => {
-            let body = single_key(raw).map_or_else(|| compact(raw), |(_, b)| compact(b));
+            let raw = raw.value();
+            let body = single_key(&raw).map_or_else(|| compact(&raw), |(_, b)| compact(b));
             format!("{kind} {body}")
         }
     }
