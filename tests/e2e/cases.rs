@@ -24,7 +24,7 @@ fn check(case: &Value) -> Result<(), String> {
         "--protocol",
         case["protocol"].as_str().unwrap_or("tcp"),
     ];
-    if bundle == "host/demo" {
+    if bundle == "host/demos/flannel" {
         args.push("--demo");
     } else {
         args.extend(["--snapshot", bundle]);

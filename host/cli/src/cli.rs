@@ -1,14 +1,16 @@
-//! The command line (DESIGN §4). Extension config keys become ordinary flags
-//! of `diagnose`, so the parser is completed once extensions are loaded.
+//! The command line (docs/architecture.md, "The command line"). Extension
+//! config keys become ordinary flags of `diagnose`, so the parser is
+//! completed once extensions are loaded.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Arg, Args, Command, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Arg, ArgMatches, Args, Command, CommandFactory, Parser, Subcommand, ValueEnum};
 use ipnet::Ipv4Net;
 
 pub use skoop_collect::CollectArgs;
-use skoop_engine::detect::ProxyMode;
+use skoop_engine::detect::{Overrides, ProxyMode};
 pub use skoop_live::{LiveArgs, SnapshotArgs};
 use skoop_wasm::Registry;
 
@@ -216,6 +218,19 @@ pub enum Format {
     Html,
 }
 
+impl From<Format> for skoop_render::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Text => skoop_render::Format::Text,
+            Format::Json => skoop_render::Format::Json,
+            Format::Dot => skoop_render::Format::Dot,
+            Format::D2 => skoop_render::Format::D2,
+            Format::Svg => skoop_render::Format::Svg,
+            Format::Html => skoop_render::Format::Html,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
     /// Source address: a pod IP or a node IP.
@@ -246,27 +261,8 @@ pub struct DiagnoseArgs {
     #[command(flatten)]
     pub live: LiveArgs,
 
-    /// Network plugin (default: detected from the DaemonSets).
-    #[arg(long, value_name = "NAME")]
-    pub network_plugin: Option<String>,
-
-    /// Say whether the network plugin enforces NetworkPolicy, AdminNetworkPolicy and
-    /// BaselineAdminNetworkPolicy (default: what the plugin declares; flannel enforces none).
-    /// A policy deny is CRITICAL when enforced, a WARNING otherwise.
-    #[arg(long, value_name = "BOOL")]
-    pub enforces_network_policy: Option<bool>,
-
-    /// Cloud provider.
-    #[arg(long, value_name = "NAME")]
-    pub cloud_provider: Option<String>,
-
-    /// kube-proxy mode (default: detected from its ConfigMap).
-    #[arg(long, value_enum)]
-    pub proxy_mode: Option<ProxyModeArg>,
-
-    /// Cluster (pod) CIDR (default: kube-proxy's clusterCIDR, else the node pod CIDRs).
-    #[arg(long, value_name = "CIDR")]
-    pub cluster_cidr: Option<Ipv4Net>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -291,6 +287,67 @@ pub struct DiagnoseArgs {
     /// against it with no bundle or cluster.
     #[arg(long, value_name = "FILE", conflicts_with = "http")]
     pub record_host_calls: Option<PathBuf>,
+}
+
+/// The settings a diagnosis may be given instead of detecting them; also
+/// what a test case's `args` may say.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// Network plugin (default: detected from the DaemonSets).
+    #[arg(long, value_name = "NAME")]
+    pub network_plugin: Option<String>,
+
+    /// Say whether the network plugin enforces NetworkPolicy, AdminNetworkPolicy and
+    /// BaselineAdminNetworkPolicy (default: what the plugin declares; flannel enforces none).
+    /// A policy deny is CRITICAL when enforced, a WARNING otherwise.
+    #[arg(long, value_name = "BOOL")]
+    pub enforces_network_policy: Option<bool>,
+
+    /// Cloud provider.
+    #[arg(long, value_name = "NAME")]
+    pub cloud_provider: Option<String>,
+
+    /// kube-proxy mode (default: detected from its ConfigMap).
+    #[arg(long, value_enum)]
+    pub proxy_mode: Option<ProxyModeArg>,
+
+    /// Cluster (pod) CIDR (default: kube-proxy's clusterCIDR, else the node pod CIDRs).
+    #[arg(long, value_name = "CIDR")]
+    pub cluster_cidr: Option<Ipv4Net>,
+}
+
+impl SettingsArgs {
+    /// The settings given instead of detected.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            network_plugin: self.network_plugin.clone(),
+            cloud_provider: self.cloud_provider.clone(),
+            proxy_mode: self.proxy_mode.map(Into::into),
+            cluster_cidr: self.cluster_cidr,
+        }
+    }
+}
+
+/// The parser of a test case's `args`: the settings options and the
+/// loaded extensions' config options.
+pub fn case_options(registry: &Registry) -> Command {
+    let mut c = SettingsArgs::augment_args(Command::new("args").no_binary_name(true));
+    for (_, k) in registry.config_keys() {
+        c = c.arg(Arg::new(k.name.clone()).long(k.name.clone()));
+    }
+    c
+}
+
+/// The extension config values given on the command line of `sub`.
+pub fn flag_values(registry: &Registry, sub: Option<&ArgMatches>) -> BTreeMap<String, String> {
+    registry
+        .config_keys()
+        .into_iter()
+        .filter_map(|(_, k)| {
+            sub.and_then(|m| m.try_get_one::<String>(&k.name).ok().flatten())
+                .map(|v| (k.name.clone(), v.clone()))
+        })
+        .collect()
 }
 
 /// What must be known before extensions load: which files, which cache.

@@ -5,14 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
 use clap::FromArgMatches;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cli::{self, Cli, Cmd};
-use crate::{ExtInputs, flag_values};
+use crate::cli::{self, SettingsArgs, flag_values};
+use skoop_diagnosis::{Context, Input, Request};
+use skoop_engine::detect::Overrides;
+use skoop_engine::diagnose::Flow;
 use skoop_engine::error::{bad_input, exit};
+use skoop_engine::packet::Protocol;
 use skoop_engine::plugin::CallError;
 use skoop_engine::report::Report;
 use skoop_engine::suspicion::Suspicion;
@@ -21,45 +24,70 @@ use skoop_wasm::runtime::{Limits, Runtime};
 use skoop_wasm::state::HostState;
 use skoop_wasm::{Kind, Origin, Registry};
 
-/// Diagnose as `skoop diagnose ARGS…` would, in this process, with the
-/// extensions of `registry`.
+/// Diagnose `flow` on what `request` names, with the extensions of
+/// `registry`: one context, one flow.
 pub fn diagnose(
     registry: &Registry,
-    args: &[String],
-    limits: Limits,
+    request: Request,
+    flow: Flow,
 ) -> Result<(Report, Option<CallError>)> {
-    let argv = std::iter::once("skoop".to_string())
-        .chain(std::iter::once("diagnose".to_string()))
-        .chain(args.iter().cloned());
-    let matches = cli::command(registry)
-        .try_get_matches_from(argv)
-        .map_err(|e| bad_input(e.render().to_string().trim().to_string()))?;
-    let cli = Cli::from_arg_matches(&matches).map_err(|e| bad_input(e.to_string()))?;
-    let Cmd::Diagnose(d) = &cli.command else {
-        return Err(bad_input("not a diagnose command line"));
-    };
-    let values = ExtInputs {
-        flags: flag_values(registry, matches.subcommand_matches("diagnose")),
-        cloud: d.snapshot.as_ref().map(|s| s.join("cloud")),
-        record: None,
-    };
-    crate::diagnose_report(registry, &cli, d, &values, limits)
+    let mut context = Context::open(registry, request, flow, None)?;
+    let outcome = context.diagnose(flow)?;
+    Ok((outcome.report, outcome.failed))
 }
 
-/// The flags that make the diagnosis use the extensions loaded from files
-/// (the ones under test) rather than what the bundle's objects reveal.
-fn forced(registry: &Registry) -> Vec<String> {
-    let mut flags = Vec::new();
+/// The settings that make the diagnosis use the extensions loaded from
+/// files (the ones under test) rather than what the bundle's objects
+/// reveal; a case's own `args` win over them.
+fn force_loaded(registry: &Registry, overrides: &mut Overrides) {
     for e in registry.plugins.values().chain(registry.providers.values()) {
         if let Origin::File(_) = e.origin {
-            let flag = match e.info.kind {
-                Kind::CniPlugin => "--network-plugin",
-                Kind::CloudProvider => "--cloud-provider",
-            };
-            flags.extend([flag.to_string(), e.info.name.clone()]);
+            let name = Some(e.info.name.clone());
+            match e.info.kind {
+                Kind::CniPlugin => {
+                    overrides.network_plugin = overrides.network_plugin.take().or(name)
+                }
+                Kind::CloudProvider => {
+                    overrides.cloud_provider = overrides.cloud_provider.take().or(name)
+                }
+            }
         }
     }
-    flags
+}
+
+/// A flow as a case or a flow file writes it.
+fn flow_of(src: &str, dst: &str, port: u16, protocol: &str) -> Result<Flow> {
+    let protocol = Protocol::parse(protocol)
+        .filter(|p| matches!(p, Protocol::Tcp | Protocol::Udp | Protocol::Sctp))
+        .ok_or_else(|| bad_input(format!("protocol {protocol:?}: expected tcp, udp or sctp")))?;
+    skoop_diagnosis::flow(src, dst, port, protocol)
+}
+
+/// The input a case's `bundle` names: `demo`, `demo:NAME`, or a directory
+/// relative to the cases file.
+fn input_of(bundle: &str, base: &Path) -> Input {
+    match bundle.split_once(':') {
+        _ if bundle == "demo" => Input::Demo(skoop_demos::DEFAULT.into()),
+        Some(("demo", name)) => Input::Demo(name.into()),
+        _ => Input::Bundle(base.join(bundle)),
+    }
+}
+
+/// The request of one case: its input, its `args` (settings and extension
+/// options), the loaded files forced.
+fn case_request(registry: &Registry, case: &Case, base: &Path, limits: Limits) -> Result<Request> {
+    let matches = cli::case_options(registry)
+        .try_get_matches_from(&case.args)
+        .map_err(|e| bad_input(format!("args: {}", e.render().to_string().trim())))?;
+    let settings =
+        SettingsArgs::from_arg_matches(&matches).map_err(|e| bad_input(format!("args: {e}")))?;
+    let mut request = Request::new(input_of(&case.bundle, base));
+    request.overrides = settings.overrides();
+    request.enforces_network_policy = settings.enforces_network_policy;
+    force_loaded(registry, &mut request.overrides);
+    request.extension_values = flag_values(registry, Some(&matches));
+    request.limits = limits;
+    Ok(request)
 }
 
 /// A whole word of `text`, case-insensitively.
@@ -113,17 +141,6 @@ pub struct Case {
 
 fn tcp() -> String {
     "tcp".into()
-}
-
-fn bundle_args(bundle: &str, base: &Path) -> Vec<String> {
-    match bundle.split_once(':') {
-        _ if bundle == "demo" => vec!["--demo".into()],
-        Some(("demo", name)) => vec!["--demo".into(), name.into()],
-        _ => vec![
-            "--snapshot".into(),
-            base.join(bundle).to_string_lossy().into_owned(),
-        ],
-    }
 }
 
 /// Where the cases of `path` are: the file itself, or cases.json or
@@ -202,30 +219,15 @@ pub fn test(registry: &Registry, path: &Path, limits: Limits) -> Result<u8> {
         }
     }
     let base = file.parent().unwrap_or(Path::new("."));
-    let forced = forced(registry);
     let mut failed = 0;
     let width = cases.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for case in &cases {
-        let mut args = vec![
-            "-s".to_string(),
-            case.src.clone(),
-            "-d".into(),
-            case.dst.clone(),
-            "-p".into(),
-            case.port.to_string(),
-            "--protocol".into(),
-            case.protocol.clone(),
-        ];
-        args.extend(bundle_args(&case.bundle, base));
-        // The case's own flags win over the forced ones.
-        for pair in forced.chunks(2) {
-            if !case.args.contains(&pair[0]) {
-                args.extend(pair.iter().cloned());
-            }
-        }
-        args.extend(case.args.iter().cloned());
         let start = Instant::now();
-        let verdict = match diagnose(registry, &args, limits) {
+        let run = case_request(registry, case, base, limits).and_then(|request| {
+            let flow = flow_of(&case.src, &case.dst, case.port, &case.protocol)?;
+            diagnose(registry, request, flow)
+        });
+        let verdict = match run {
             Ok((report, err)) => judge(case, &report, &err),
             Err(e) => Some(format!("{e:#}")),
         };
@@ -433,10 +435,6 @@ pub fn diff(
             "{old} and {new} are not the same kind of extension"
         )));
     }
-    let flag = match kind {
-        Kind::CniPlugin => "--network-plugin",
-        Kind::CloudProvider => "--cloud-provider",
-    };
     let flows = match flows {
         Some(f) => read_flows(f)?,
         None => default_flows(snapshot, 64)?,
@@ -447,20 +445,17 @@ pub fn diff(
             snapshot.display()
         )));
     }
-    let base = |f: &FlowSpec| {
-        vec![
-            "-s".to_string(),
-            f.src.clone(),
-            "-d".into(),
-            f.dst.clone(),
-            "-p".into(),
-            f.port.to_string(),
-            "--protocol".into(),
-            f.protocol.clone(),
-            "--snapshot".into(),
-            snapshot.to_string_lossy().into_owned(),
-            flag.into(),
-        ]
+    // Each side diagnoses with its own extension, named as the plugin or
+    // the provider.
+    let run = |registry: &Registry, name: &str, f: &FlowSpec| {
+        let mut request = Request::new(Input::Bundle(snapshot.to_path_buf()));
+        match kind {
+            Kind::CniPlugin => request.overrides.network_plugin = Some(name.to_string()),
+            Kind::CloudProvider => request.overrides.cloud_provider = Some(name.to_string()),
+        }
+        request.limits = limits;
+        flow_of(&f.src, &f.dst, f.port, &f.protocol)
+            .and_then(|flow| diagnose(registry, request, flow))
     };
     println!(
         "{old_name} ({old}) -> {new_name} ({new}) over {} flows on {}",
@@ -469,12 +464,8 @@ pub fn diff(
     );
     let mut changed = 0;
     for f in &flows {
-        let mut a = base(f);
-        a.push(old_name.clone());
-        let mut b = base(f);
-        b.push(new_name.clone());
-        let (va, sa) = outcome(diagnose(&old_reg, &a, limits));
-        let (vb, sb) = outcome(diagnose(&new_reg, &b, limits));
+        let (va, sa) = outcome(run(&old_reg, &old_name, f));
+        let (vb, sb) = outcome(run(&new_reg, &new_name, f));
         let gone: Vec<&String> = sa.iter().filter(|s| !sb.contains(s)).collect();
         let came: Vec<&String> = sb.iter().filter(|s| !sa.contains(s)).collect();
         if va == vb && gone.is_empty() && came.is_empty() {

@@ -1,5 +1,5 @@
 //! Bundles: `cluster.json` (a Kubernetes List) plus `nodes/<node>.json` dumps,
-//! from a directory or from the demo compiled into the binary.
+//! from a directory or compiled into the binary (the demos).
 //!
 //! The objects are read at once into the cluster view; a node dump is read
 //! only when the diagnosis reaches its node (see [`NodeFiles::netstacks`]).
@@ -25,46 +25,6 @@ pub struct Bundle {
     pub view: ClusterView,
     /// The node dumps, by node name, not read yet.
     pub nodes: NodeFiles,
-}
-
-/// The demo bundle's files, embedded at build time.
-mod demo {
-    include!(concat!(env!("OUT_DIR"), "/demo_files.rs"));
-}
-
-/// The Calico demo bundle's files (host/demo-calico), embedded the same way.
-mod demo_calico {
-    include!(concat!(env!("OUT_DIR"), "/demo_calico_files.rs"));
-}
-
-/// The built-in demos: (name, what it shows).
-pub const DEMOS: &[(&str, &str)] = &[
-    (
-        "flannel",
-        "flannel vxlan; a stale FDB entry breaks one backend of the web Service (the default)",
-    ),
-    (
-        "calico",
-        "Calico VXLAN; a policy on CoreDNS admits DNS over TCP only, so felix drops UDP lookups",
-    ),
-];
-
-/// A built-in demo by name (see [`DEMOS`]).
-pub fn load_named_demo(name: &str, retain: Retain) -> Result<Bundle> {
-    match name {
-        "flannel" => load_demo(retain),
-        "calico" => embedded(
-            "built-in calico demo",
-            "demo-calico",
-            demo_calico::CLUSTER,
-            demo_calico::NODES,
-            retain,
-        ),
-        other => Err(bad_input(format!(
-            "no built-in demo {other:?}; the demos are: {} (--demo list)",
-            DEMOS.iter().map(|d| d.0).collect::<Vec<_>>().join(", ")
-        ))),
-    }
 }
 
 /// Where a node dump is.
@@ -178,13 +138,9 @@ pub fn load_dir(dir: &Path, retain: Retain) -> Result<Bundle> {
     })
 }
 
-/// The demo bundle compiled into the binary.
-pub fn load_demo(retain: Retain) -> Result<Bundle> {
-    embedded("built-in demo", "demo", demo::CLUSTER, demo::NODES, retain)
-}
-
-/// A bundle compiled into the binary, its files under `dir/`.
-fn embedded(
+/// A bundle compiled into the binary (a built-in demo), its files under
+/// `dir/`.
+pub fn embedded(
     source: &str,
     dir: &str,
     cluster: &str,

@@ -1,15 +1,13 @@
-//! Output: the path and the suspicions, as text for people and JSON for tools
-//! (the JSON fields are DESIGN §4's contract).
-
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+//! The report of one diagnosis: the path and the suspicions, as data.
+//! `skoop-render` draws it (text, JSON, graphs); its serialized fields are
+//! the JSON contract of docs/architecture.md.
 
 use serde::Serialize;
 
 use crate::detect::Settings;
-use crate::diagnose::{Branch, Direction, End, Flow, HopDecision, LinkRecord, Trace};
-use crate::path::{Action, HopId, LinkKind};
-use crate::suspicion::{Level, Suspicion};
+use crate::diagnose::{Branch, End, Flow, HopDecision, LinkRecord, Trace};
+use crate::path::HopId;
+use crate::suspicion::Suspicion;
 
 /// Everything a diagnosis reports.
 #[derive(Debug, Serialize)]
@@ -32,13 +30,14 @@ pub struct Report {
     pub source: String,
 }
 
-/// The path as DESIGN §4 fixes it, plus the branches.
+/// The path: the net nodes, the links between them, the branches and the
+/// decisions.
 #[derive(Debug, Serialize)]
 pub struct PathOut {
     pub nodes: Vec<HopId>,
     pub links: Vec<LinkRecord>,
     pub branches: Vec<Branch>,
-    /// The routes and rules that decided, per hop (DESIGN §4 plus).
+    /// The routes and rules that decided, per hop.
     pub decisions: Vec<HopDecision>,
 }
 
@@ -83,151 +82,5 @@ impl Report {
     /// True when a critical or fatal suspicion was raised.
     pub fn broken(&self) -> bool {
         self.suspicions.iter().any(|s| s.level.blocking())
-    }
-
-    pub fn json(&self) -> String {
-        // Serializing plain data cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
-    }
-
-    pub fn text(&self) -> String {
-        let mut out = String::new();
-        let s = &self.settings;
-        let _ = writeln!(
-            out,
-            "skoop diagnose {} -> {}:{}/{}  ({}, {}, kube-proxy {}; facts: {})",
-            self.src,
-            self.dst,
-            self.port,
-            self.protocol,
-            s.network_plugin,
-            s.cloud_provider,
-            s.proxy_mode.name(),
-            self.source
-        );
-        for dir in [Direction::Request, Direction::Reply] {
-            let branches: Vec<&Branch> = self
-                .path
-                .branches
-                .iter()
-                .filter(|b| b.direction == dir)
-                .collect();
-            if branches.is_empty() {
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "\n{}:",
-                if dir == Direction::Request {
-                    "Request"
-                } else {
-                    "Reply"
-                }
-            );
-            for (i, b) in branches.iter().enumerate() {
-                self.branch(&mut out, i + 1, b);
-            }
-        }
-        if !self.policy.is_empty() {
-            let _ = writeln!(out, "\nPolicy:");
-            for v in &self.policy {
-                let _ = writeln!(
-                    out,
-                    "  {:<7} {:<7} {}",
-                    v.direction.to_string(),
-                    if v.allowed { "allowed" } else { "denied" },
-                    v.explanation
-                );
-            }
-        }
-        let _ = writeln!(out, "\nSuspicions:");
-        if self.suspicions.is_empty() {
-            let _ = writeln!(out, "  none");
-        }
-        let mut by_node: BTreeMap<String, Vec<&Suspicion>> = BTreeMap::new();
-        for sp in &self.suspicions {
-            let key = sp.node.clone().unwrap_or_else(|| "(cluster)".to_string());
-            by_node.entry(key).or_default().push(sp);
-        }
-        let mut groups: Vec<(String, Vec<&Suspicion>)> = by_node.into_iter().collect();
-        groups.sort_by_key(|(_, v)| std::cmp::Reverse(v.iter().map(|s| s.level).max()));
-        for (node, list) in groups {
-            let _ = writeln!(out, "  {node}");
-            for sp in list {
-                let _ = writeln!(out, "    {:<9} {}", sp.level.name(), sp.message);
-            }
-        }
-        if let Some(e) = &self.error {
-            let _ = writeln!(
-                out,
-                "\nExtension failure: {e}\nThe branches it ended are unfinished; the path above is partial."
-            );
-        }
-        let _ = writeln!(out, "\n{}", self.verdict_line());
-        out
-    }
-
-    /// `Verdict: BROKEN (0 fatal, 1 critical, 2 warning, 0 info)`: the last
-    /// line of the text report, and all `--quiet` prints.
-    pub fn verdict_line(&self) -> String {
-        let count = |l: Level| self.suspicions.iter().filter(|s| s.level == l).count();
-        format!(
-            "Verdict: {} ({} fatal, {} critical, {} warning, {} info)",
-            self.verdict.to_uppercase(),
-            count(Level::Fatal),
-            count(Level::Critical),
-            count(Level::Warning),
-            count(Level::Info)
-        )
-    }
-
-    fn branch(&self, out: &mut String, n: usize, b: &Branch) {
-        let end = match &b.end {
-            End::Delivered { at } => format!("delivered at {at}"),
-            End::Dropped { at, packet: None } => format!("DROPPED at {at}"),
-            End::Dropped {
-                at,
-                packet: Some(p),
-            } => format!("DROPPED at {at}: {}", p.tuple()),
-            End::Loop { at } => format!("LOOP at {at}"),
-            End::HopLimit { at } => format!("HOP LIMIT at {at}"),
-            End::Unfinished { at, .. } => format!("not followed past {at}"),
-        };
-        let _ = writeln!(out, "  #{n} {end}");
-        let _ = writeln!(out, "    {}", b.start);
-        let mut last = None;
-        for &i in &b.links {
-            let Some(l) = self.path.links.get(i) else {
-                continue;
-            };
-            let mut hop = format!("      -> {}", kind_name(l.kind));
-            let ifs = match (&l.oif, &l.iif) {
-                (Some(o), Some(i)) => format!(" {o} > {i}"),
-                (Some(o), None) => format!(" {o}"),
-                (None, Some(i)) => format!(" > {i}"),
-                (None, None) => String::new(),
-            };
-            hop.push_str(&ifs);
-            if last != Some(l.packet) {
-                let _ = write!(hop, "   {}", l.packet);
-            }
-            last = Some(l.packet);
-            let _ = writeln!(out, "{hop}");
-            let _ = writeln!(out, "    {}  [{}]", l.to, action_name(l.action));
-        }
-    }
-}
-
-fn kind_name(k: LinkKind) -> &'static str {
-    k.name()
-}
-
-fn action_name(a: Action) -> &'static str {
-    match a {
-        Action::Send => "send",
-        Action::Forward => "forward",
-        Action::Serve => "serve",
-        Action::Drop => "DROP",
-        Action::Unknown => "unknown: facts missing",
     }
 }

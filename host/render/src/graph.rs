@@ -331,7 +331,7 @@ impl Graph {
                 report.src, report.dst, report.port, report.protocol
             ),
             verdict: report.verdict.to_string(),
-            verdict_line: report.verdict_line(),
+            verdict_line: crate::text::verdict_line(report, crate::Colour::Off),
             nodes,
             edges,
             branches,

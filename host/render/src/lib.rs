@@ -1,6 +1,7 @@
-//! Renderers of a diagnosis report: DOT, D2, SVG (laid out in-process) and
-//! a self-contained html page, all drawn from one graph model built from
-//! the engine's [`Report`]; plus the terminal colours of the text report.
+//! Renderers of a diagnosis report, all output of a diagnosis: the text
+//! report (coloured while it is written, on a terminal), JSON, and DOT, D2,
+//! SVG (laid out in-process) and a self-contained html page drawn from one
+//! graph model built from the engine's [`Report`].
 //! Data flows one way: the engine's report in, text out.
 
 use skoop_engine::report::Report;
@@ -12,17 +13,31 @@ pub mod graph;
 pub mod html;
 pub mod svg;
 pub mod term;
+pub mod text;
 
 pub use graph::Graph;
+pub use text::Colour;
 
-/// `dot`, `d2`, `svg` or `html` (without the `--http` form).
-pub fn render(report: &Report, format: &str) -> Option<String> {
-    let g = Graph::new(report);
+/// An output format of `skoop diagnose -o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Dot,
+    D2,
+    Svg,
+    /// The page alone, without the `--http` form.
+    Html,
+}
+
+/// `report` in `format`; `colour` applies to text only.
+pub fn render(report: &Report, format: Format, colour: Colour) -> String {
     match format {
-        "dot" => Some(dot::render(&g)),
-        "d2" => Some(d2::render(&g)),
-        "svg" => Some(svg::render(&g) + "\n"),
-        "html" => Some(html::render(&g, None)),
-        _ => None,
+        Format::Text => text::render(report, colour),
+        Format::Json => text::json(report),
+        Format::Dot => dot::render(&Graph::new(report)),
+        Format::D2 => d2::render(&Graph::new(report)),
+        Format::Svg => svg::render(&Graph::new(report)) + "\n",
+        Format::Html => html::render(&Graph::new(report), None),
     }
 }

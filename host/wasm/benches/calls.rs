@@ -37,8 +37,8 @@ fn per_op(n: u32, f: impl FnMut()) -> Duration {
 }
 
 fn facts() -> Arc<Facts> {
-    let b = bundle::load_named_demo("flannel", Retain::with_reads(["v1/ConfigMap"]))
-        .expect("the demo loads");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../demos/flannel");
+    let b = bundle::load_dir(&demo, Retain::with_reads(["v1/ConfigMap"])).expect("the demo loads");
     let netstacks = b.nodes.netstacks(&b.view);
     let nodes: Vec<String> = b.view.nodes.keys().cloned().collect();
     netstacks.prefetch(&nodes);

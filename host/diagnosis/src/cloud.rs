@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
-use crate::{ExtInputs, state_for};
+use crate::request::Log;
+use crate::wiring::{ExtInputs, state_for};
 use skoop_engine::bundle;
 use skoop_engine::cluster::Retain;
 use skoop_engine::detect::{ProxyMode, Settings};
@@ -43,12 +44,12 @@ fn url_host(url: &str) -> Option<String> {
 
 /// Wire the provider's outbound HTTP: the recording in the bundle when
 /// there is one, else its cloud, live, when it declares hosts; else none.
-pub fn connect(
+pub(crate) fn connect(
     provider: &mut ProviderInstance,
     ext: &Extension,
     inputs: &ExtInputs,
-    verbose: bool,
 ) -> Result<()> {
+    let verbose = inputs.verbose;
     let name = &ext.info.name;
     let recorded = inputs
         .cloud
@@ -66,11 +67,11 @@ pub fn connect(
                 ))
             })?;
             if verbose {
-                eprintln!(
-                    "skoop: {name}: answering from {} ({} recorded exchanges)",
+                (inputs.log)(&format!(
+                    "{name}: answering from {} ({} recorded exchanges)",
                     file.display(),
                     rec.exchanges.len()
-                );
+                ));
             }
             Mode::Replay(Arc::new(rec))
         }
@@ -94,9 +95,10 @@ pub fn record(
     registry: &Registry,
     name: &str,
     dir: &Path,
-    flags: &std::collections::BTreeMap<String, String>,
+    values: &std::collections::BTreeMap<String, String>,
     limits: Limits,
     verbose: bool,
+    log: Log,
 ) -> Result<()> {
     let ext = registry.providers.get(name).ok_or_else(|| {
         bad_input(format!(
@@ -124,16 +126,14 @@ pub fn record(
     };
     let facts = Arc::new(Facts::new(b.view, netstacks, settings));
     let inputs = ExtInputs {
-        flags: flags.clone(),
+        values: values.clone(),
         cloud: None,
         record: None,
+        verbose,
+        log,
     };
-    let mut provider = registry.provider(
-        ext,
-        state_for(ext, &facts, &inputs, limits, verbose),
-        limits,
-    )?;
-    connect(&mut provider, ext, &inputs, verbose)?;
+    let mut provider = registry.provider(ext, state_for(ext, &facts, &inputs, limits), limits)?;
+    connect(&mut provider, ext, &inputs)?;
     let recording = Arc::new(Mutex::new(Recording {
         provider: name.to_string(),
         exchanges: Vec::new(),
@@ -141,7 +141,7 @@ pub fn record(
     provider.egress().mode = Mode::Live(Some(recording.clone()));
     let findings = provider.prefetch().map_err(anyhow::Error::new)?;
     for f in &findings {
-        eprintln!("skoop: {name}: {:?}: {}", f.level, f.message);
+        log(&format!("{name}: {:?}: {}", f.level, f.message));
     }
     let rec = recording
         .lock()
@@ -152,11 +152,11 @@ pub fn record(
     let file = out.join(format!("{name}.json"));
     let text = serde_json::to_string_pretty(&rec)?;
     std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
-    eprintln!(
-        "skoop: recorded {} {name} API exchanges in {}",
+    log(&format!(
+        "recorded {} {name} API exchanges in {}",
         rec.exchanges.len(),
         file.display()
-    );
+    ));
     Ok(())
 }
 

@@ -1,0 +1,186 @@
+//! `skoop diagnose`: the command line made a request, the report written
+//! in the chosen format, the exit code from the verdict.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use anyhow::{Context as _, Result};
+use skoop_diagnosis::{Context, Input, Preload, Request};
+use skoop_engine::diagnose::Flow;
+use skoop_engine::error::{bad_input, exit};
+use skoop_engine::packet::Protocol;
+use skoop_engine::report::Report;
+use skoop_render::Colour;
+use skoop_wasm::Registry;
+use skoop_wasm::runtime::Limits;
+
+use crate::cli::{Cli, DiagnoseArgs, ProtocolArg};
+use crate::http;
+
+/// The request `args` make: input, overrides, extension values, limits.
+pub fn request(
+    args: &DiagnoseArgs,
+    values: BTreeMap<String, String>,
+    limits: Limits,
+    verbose: bool,
+) -> Request {
+    let input = match (&args.demo, &args.snapshot) {
+        (Some(name), _) => Input::Demo(name.clone()),
+        (None, Some(dir)) => Input::Bundle(dir.clone()),
+        (None, None) => Input::Live(args.live.clone()),
+    };
+    let mut request = Request::new(input);
+    request.overrides = args.settings.overrides();
+    request.enforces_network_policy = args.settings.enforces_network_policy;
+    request.extension_values = values;
+    request.limits = limits;
+    request.record_host_calls = args.record_host_calls.is_some();
+    request.verbose = verbose;
+    request
+}
+
+/// The flow of `-s`, `-d`, `-p`; a demo's own flow when none is given.
+pub fn flow(args: &DiagnoseArgs) -> Result<Flow> {
+    if let Some(name) = &args.demo
+        && args.src.is_none()
+        && args.dst.is_none()
+        && args.port.is_none()
+    {
+        return skoop_diagnosis::demo_flow(name);
+    }
+    let src = args
+        .src
+        .as_deref()
+        .ok_or_else(|| bad_input("missing -s SRC: the source pod or node IP"))?;
+    let dst = args
+        .dst
+        .as_deref()
+        .ok_or_else(|| bad_input("missing -d DST: the destination IP"))?;
+    let port = args
+        .port
+        .ok_or_else(|| bad_input("missing -p PORT: the destination port"))?;
+    let protocol = match args.protocol {
+        ProtocolArg::Tcp => Protocol::Tcp,
+        ProtocolArg::Udp => Protocol::Udp,
+        ProtocolArg::Sctp => Protocol::Sctp,
+    };
+    skoop_diagnosis::flow(src, dst, port, protocol)
+}
+
+/// What `--verbose` shows of the context before the diagnosis.
+fn describe(context: &Context) {
+    let settings = context.settings();
+    eprintln!(
+        "skoop: network plugin {}, cloud provider {}, kube-proxy {:?}, cluster CIDR {}",
+        settings.network_plugin,
+        settings.cloud_provider,
+        settings.proxy_mode,
+        settings
+            .cluster_cidr
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "unknown".into())
+    );
+    for note in context.notes() {
+        eprintln!("skoop: detected: {note}");
+    }
+    if context.is_live() {
+        return;
+    }
+    let facts = context.facts();
+    for n in facts.view.nodes.values() {
+        let iface = match (&n.host_interface, facts.netstacks.loaded_node(&n.name)) {
+            (Some(i), _) => i.as_str(),
+            (None, Some(_)) => "unknown",
+            (None, None) => "not read yet (the path may not reach it)",
+        };
+        eprintln!("skoop: node {} host interface {iface}", n.name);
+    }
+}
+
+pub fn run(
+    registry: &Registry,
+    cli: &Cli,
+    args: &DiagnoseArgs,
+    values: BTreeMap<String, String>,
+    limits: Limits,
+    preload: Option<Preload>,
+) -> Result<u8> {
+    if args.demo.as_deref() == Some("list") {
+        for d in skoop_demos::all()? {
+            println!("{:<8} {}", d.about.name, d.about.about);
+        }
+        return Ok(exit::HEALTHY);
+    }
+    let flow = flow(args)?;
+    let request = request(args, values, limits, cli.verbose);
+    let mut context = Context::open(registry, request, flow, preload)?;
+    if cli.verbose {
+        describe(&context);
+    }
+    if cli.verbose || context.is_live() {
+        for w in context.warnings() {
+            eprintln!("skoop: warning: {w}");
+        }
+    }
+    let outcome = context.diagnose(flow)?;
+    if let Some(path) = &args.record_host_calls {
+        context.write_host_calls(path, &flow)?;
+    }
+    if let Some(addr) = &args.http {
+        let source = context.source().to_string();
+        let mut diagnose = |flow: Flow| -> Result<Report> {
+            let outcome = context.diagnose(flow)?;
+            if let Some(e) = outcome.failed {
+                eprintln!("skoop: {e}");
+            }
+            Ok(outcome.report)
+        };
+        return http::serve(addr, outcome.report, &source, &mut diagnose);
+    }
+    let colour = if args.output.is_none()
+        && skoop_render::term::wanted(
+            std::io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ) {
+        Colour::On
+    } else {
+        Colour::Off
+    };
+    let report = &outcome.report;
+    let write = |text: &str| -> Result<()> {
+        match &args.output {
+            Some(path) => {
+                std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+            }
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        }
+    };
+    if args.quiet {
+        // The report still goes to -o FILE; stdout gets the verdict alone.
+        if args.output.is_some() {
+            write(&skoop_render::render(
+                report,
+                args.format.into(),
+                Colour::Off,
+            ))?;
+        }
+        println!("{}", skoop_render::text::verdict_line(report, colour));
+    } else {
+        write(&skoop_render::render(report, args.format.into(), colour))?;
+    }
+    let code = match &outcome.failed {
+        Some(e) => {
+            eprintln!("skoop: {e}");
+            exit::INTERNAL
+        }
+        None if report.broken() => exit::BROKEN,
+        None => exit::HEALTHY,
+    };
+    // The process ends now: see `Context::finish_fast`.
+    drop(outcome);
+    context.finish_fast();
+    Ok(code)
+}

@@ -1,0 +1,204 @@
+//! One pass of a diagnosis: the cloud provider instantiated and connected
+//! to its cloud, the network plugin it wires, each given what the host
+//! lends it (facts, config, secrets, recording), the source located, and
+//! the engine's walk.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use skoop_engine::diagnose::{self, Diagnosis, Flow};
+use skoop_engine::error::bad_input;
+use skoop_engine::facts::Facts;
+use skoop_engine::plugin::{CallError, Failure, RefusedKind};
+use skoop_engine::policy::PolicyCheck;
+use skoop_engine::report::Report;
+use skoop_wasm::hostcalls::{CallLog, ExtensionCalls};
+use skoop_wasm::runtime::Limits;
+use skoop_wasm::settings_to;
+use skoop_wasm::state::HostState;
+use skoop_wasm::{Extension, Registry};
+
+use crate::cloud;
+use crate::recording::{RecordedExt, Recorder, lock};
+use crate::request::Log;
+
+/// What extensions get besides the facts.
+pub(crate) struct ExtInputs {
+    /// Config values by option name.
+    pub values: BTreeMap<String, String>,
+    /// `DIR/cloud` of the bundle, when diagnosing one.
+    pub cloud: Option<PathBuf>,
+    /// Host calls of each extension instance, when recording.
+    pub record: Option<Recorder>,
+    pub verbose: bool,
+    pub log: Log,
+}
+
+/// Store data for one extension of this diagnosis.
+pub(crate) fn state_for(
+    ext: &Extension,
+    facts: &Arc<Facts>,
+    inputs: &ExtInputs,
+    limits: Limits,
+) -> HostState {
+    let mut s = HostState::new(&ext.info.name, limits.memory_bytes);
+    s.facts = Some(facts.clone());
+    s.reads = ext.info.reads.clone();
+    s.verbose = inputs.verbose;
+    let (config, secrets) = skoop_wasm::config::resolve(
+        &ext.info,
+        &inputs.values,
+        &skoop_wasm::config::Sources::process(),
+    );
+    skoop_wasm::add_secrets(secrets);
+    if let Some(record) = &inputs.record {
+        let calls = Arc::new(Mutex::new(ExtensionCalls {
+            name: ext.info.name.clone(),
+            kind: serde_json::to_value(ext.info.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            version: ext.info.version.clone(),
+            sha256: ext.sha256.clone(),
+            config: config
+                .iter()
+                .filter(|(k, _)| !ext.info.config.iter().any(|c| &c.name == *k && c.secret))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..ExtensionCalls::default()
+        }));
+        lock(record).push(RecordedExt {
+            calls: calls.clone(),
+            http: None,
+        });
+        s.calls = Some(CallLog::Record {
+            current: Vec::new(),
+            log: calls,
+        });
+    }
+    s.config = config;
+    s
+}
+
+/// An extension's refusal at set-up is about the user's input (a missing
+/// flag, an unsupported mode); anything else is an internal failure.
+fn setup_error(e: CallError) -> anyhow::Error {
+    match e.failure {
+        Failure::Refused(RefusedKind::Invalid | RefusedKind::Unavailable, _) => {
+            bad_input(e.to_string())
+        }
+        _ => anyhow::Error::new(e),
+    }
+}
+
+fn names(map: &BTreeMap<String, Extension>) -> String {
+    map.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// One pass of the diagnosis over `facts`: the report, and the engine's
+/// error if it stopped early.
+pub(crate) fn diagnose_once(
+    registry: &Registry,
+    facts: &Arc<Facts>,
+    flow: Flow,
+    inputs: &ExtInputs,
+    limits: Limits,
+    enforces_network_policy: Option<bool>,
+    source_name: &str,
+) -> Result<(Report, Option<CallError>)> {
+    // A recording holds the last pass only (earlier ones ran on fewer nodes).
+    if let Some(record) = &inputs.record {
+        lock(record).clear();
+    }
+    let provider_ext = registry
+        .providers
+        .get(&facts.settings.cloud_provider)
+        .ok_or_else(|| {
+            bad_input(format!(
+                "no cloud provider named {:?} is loaded (loaded: {}); load it with --extension",
+                facts.settings.cloud_provider,
+                names(&registry.providers)
+            ))
+        })?;
+    let mut provider = registry.provider(
+        provider_ext,
+        state_for(provider_ext, facts, inputs, limits),
+        limits,
+    )?;
+    cloud::connect(&mut provider, provider_ext, inputs)?;
+    if let Some(record) = &inputs.record {
+        // The provider's HTTP exchanges go into the recording too.
+        use skoop_wasm::egress::{Mode, Recording};
+        let http = match &provider.egress().mode {
+            Mode::Live(None) => {
+                let rec = Arc::new(Mutex::new(Recording {
+                    provider: provider_ext.info.name.clone(),
+                    exchanges: Vec::new(),
+                }));
+                provider.egress().mode = Mode::Live(Some(rec.clone()));
+                Some(rec)
+            }
+            Mode::Live(Some(rec)) => Some(rec.clone()),
+            Mode::Replay(rec) => Some(Arc::new(Mutex::new((**rec).clone()))),
+            Mode::Off => None,
+        };
+        if let Some(last) = lock(record)
+            .iter_mut()
+            .rev()
+            .find(|r| lock(&r.calls).name == provider_ext.info.name)
+        {
+            last.http = http;
+        }
+    }
+    let plan = provider
+        .create_network(settings_to(&facts.settings))
+        .map_err(setup_error)?;
+    let plugin_ext = registry.plugins.get(&plan.plugin).ok_or_else(|| {
+        bad_input(format!(
+            "cloud provider {} wires network plugin {:?}, which is not loaded (loaded: {}); pass --network-plugin or load it with --extension",
+            provider_ext.info.name,
+            plan.plugin,
+            names(&registry.plugins)
+        ))
+    })?;
+    let mut state = state_for(plugin_ext, facts, inputs, limits);
+    if plan.infra_shim {
+        state.infra = Some(Arc::new(Mutex::new(provider)));
+    }
+    let mut plugin = registry.plugin(plugin_ext, state, limits)?;
+    let setup = plugin.setup().map_err(setup_error)?;
+    let source = match diagnose::source_hop(facts, &mut plugin, flow.src)? {
+        Some(hop) => hop,
+        None => diagnose::outside_source(facts, &flow).map_err(|why| {
+            bad_input(format!(
+                "source {} is neither a pod nor a node of the cluster in {source_name}; {why}",
+                flow.src
+            ))
+        })?,
+    };
+    // A plugin may say in setup what it enforces in this cluster (its
+    // version decides); else its metadata says.
+    let enforces = setup
+        .enforces
+        .clone()
+        .unwrap_or_else(|| plugin_ext.info.enforces.clone());
+    let policy = PolicyCheck::new(
+        &facts.view,
+        &plugin_ext.info.name,
+        &enforces,
+        enforces_network_policy,
+    )?;
+    let mut diagnosis = Diagnosis::new(facts, &mut plugin).with_policy(Some(&policy));
+    diagnosis.global(setup.findings);
+    let trace = diagnosis.run(source, flow);
+    let failed = trace.error.clone();
+    let report = Report::new(
+        &flow,
+        facts.settings.clone(),
+        source_name.to_string(),
+        trace,
+    );
+    Ok((report, failed))
+}
