@@ -3,7 +3,6 @@
 
 mod bad_input;
 mod calico;
-mod cases;
 mod cloud;
 mod cloud_aliyun;
 mod cloud_aws;

@@ -1,43 +1,87 @@
-//! Every case of tests/fixtures/cases.json: healthy flows stay quiet (exit 0,
-//! nothing critical) and each fault bundle fires exactly its suspicion (exit 3).
+//! Every case of tests/fixtures/cases.json, diagnosed through the library:
+//! healthy flows stay quiet (nothing critical) and each fault bundle fires
+//! exactly its suspicion. The expectations are the fixture generator's.
 
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde_json::Value;
+use skoop_diagnosis::{Context, Input, Request};
+use skoop_engine::error::is_bad_input;
+use skoop_engine::packet::Protocol;
+use skoop_wasm::Registry;
+use skoop_wasm::runtime::Runtime;
 
-use crate::common::{has_word, root, skoop};
+fn root() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .canonicalize()
+        .expect("host/diagnosis is in the repository")
+}
 
-fn check(case: &Value) -> Result<(), String> {
+/// `word` as a whole word of `text`.
+fn has_word(text: &str, word: &str) -> bool {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
+}
+
+/// The built-in extensions, compiled once for every case.
+fn registry() -> Registry {
+    let cache = root().join("target/test-cache");
+    Registry::load(Runtime::new(Some(cache)).expect("the runtime starts"), &[])
+        .expect("the built-ins load")
+}
+
+/// A case's report as JSON and the exit status `skoop diagnose` would give.
+fn diagnose(registry: &Registry, case: &Value) -> Result<(i64, Value), String> {
     let name = case["name"].as_str().unwrap_or("?");
     let bundle = case["bundle"].as_str().unwrap_or_default();
-    let port = case["port"].to_string();
-    let mut args = vec![
-        "diagnose",
-        "--format",
-        "json",
-        "-s",
-        case["src"].as_str().unwrap_or_default(),
-        "-d",
-        case["dst"].as_str().unwrap_or_default(),
-        "-p",
-        &port,
-        "--protocol",
-        case["protocol"].as_str().unwrap_or("tcp"),
-    ];
-    if bundle == "host/demos/flannel" {
-        args.push("--demo");
-    } else {
-        args.extend(["--snapshot", bundle]);
+    let input = match bundle.strip_prefix("host/demos/") {
+        Some(demo) => Input::Demo(demo.to_string()),
+        None => Input::Bundle(root().join(bundle)),
+    };
+    let protocol = case["protocol"]
+        .as_str()
+        .and_then(Protocol::parse)
+        .ok_or_else(|| format!("{name}: protocol"))?;
+    let port = case["port"]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .ok_or_else(|| format!("{name}: port"))?;
+    let src = case["src"].as_str().unwrap_or_default();
+    let dst = case["dst"].as_str().unwrap_or_default();
+    let run = skoop_diagnosis::flow(src, dst, port, protocol)
+        .and_then(|flow| Context::open(registry, Request::new(input), flow, None)?.diagnose(flow));
+    match run {
+        Ok(o) => {
+            let code = match (&o.failed, o.report.broken()) {
+                (Some(_), _) => 1,
+                (None, true) => 3,
+                (None, false) => 0,
+            };
+            let json = skoop_render::text::json(&o.report);
+            Ok((
+                code,
+                serde_json::from_str(&json).map_err(|e| e.to_string())?,
+            ))
+        }
+        Err(e) if is_bad_input(&e) => Err(format!("{name}: bad input: {e:#}")),
+        Err(e) => Err(format!("{name}: {e:#}")),
     }
-    let run = skoop(&args);
+}
+
+fn check(registry: &Registry, case: &Value) -> Result<(), String> {
+    let name = case["name"].as_str().unwrap_or("?");
+    let (code, report) = diagnose(registry, case)?;
     let expect = case["expect_exit"].as_i64().unwrap_or(-1);
-    if i64::from(run.code) != expect {
+    if code != expect {
         return Err(format!(
-            "{name}: exit {} (expected {expect})\n{}{}",
-            run.code, run.stdout, run.stderr
+            "{name}: exit {code} (expected {expect})\n{report:#}"
         ));
     }
-    let report = run.json();
     let at_level = |levels: &[&str]| -> Vec<&Value> {
         report["suspicions"]
             .as_array()
@@ -104,6 +148,7 @@ fn every_fixture_case() {
         std::fs::read_to_string(root().join("tests/fixtures/cases.json")).expect("cases.json");
     let cases: Vec<Value> = serde_json::from_str(&text).expect("cases.json is JSON");
     assert!(cases.len() >= 40, "cases.json lost cases");
+    let registry = registry();
     let queue = Mutex::new(cases.iter());
     let failures = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -112,7 +157,7 @@ fn every_fixture_case() {
                 loop {
                     let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
                     let Some(case) = next else { break };
-                    if let Err(e) = check(case) {
+                    if let Err(e) = check(&registry, case) {
                         failures.lock().map(|mut f| f.push(e)).ok();
                     }
                 }
