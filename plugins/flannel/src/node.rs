@@ -476,3 +476,76 @@ fn public_ip(node: &Node) -> Ipv4Addr {
         .and_then(|a| a.parse().ok())
         .unwrap_or(node.ip)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node as flanneld's vxlan backend annotates it.
+    fn node(annotations: &[(&str, &str)]) -> Node {
+        Node {
+            name: "node-2".into(),
+            ip: Ipv4Addr::new(192, 168, 0, 12),
+            pod_cidrs: vec!["10.244.1.0/24".parse().unwrap()],
+            ready: true,
+            host_interface: Some("eth0".into()),
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            labels: vec![],
+            provider_id: None,
+        }
+    }
+
+    const BACKEND_DATA: &str = "flannel.alpha.coreos.com/backend-data";
+    const PUBLIC_IP: &str = "flannel.alpha.coreos.com/public-ip";
+
+    #[test]
+    fn the_vtep_address_is_the_network_address_of_the_pod_cidr() {
+        // flanneld gives flannel.1 the lease's first address (10.244.1.0/32)
+        // and routes `10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink`.
+        assert_eq!(vtep_ip(&node(&[])), Some(Ipv4Addr::new(10, 244, 1, 0)));
+        let no_lease = Node {
+            pod_cidrs: vec![],
+            ..node(&[])
+        };
+        assert_eq!(vtep_ip(&no_lease), None);
+    }
+
+    #[test]
+    fn the_vtep_mac_comes_from_the_backend_data_annotation() {
+        let n = node(&[(BACKEND_DATA, r#"{"VNI":1,"VtepMAC":"8e:b7:e5:7f:ec:c1"}"#)]);
+        assert_eq!(vtep_mac(&n).as_deref(), Some("8e:b7:e5:7f:ec:c1"));
+        assert_eq!(
+            backend_data(&n).and_then(|d| d.get("VNI").and_then(|v| v.as_u64())),
+            Some(1)
+        );
+        // No annotation, annotation that is not JSON, JSON without VtepMAC:
+        // flanneld has not published the VTEP, so there is nothing to expect.
+        assert_eq!(vtep_mac(&node(&[])), None);
+        assert_eq!(
+            vtep_mac(&node(&[(BACKEND_DATA, "8e:b7:e5:7f:ec:c1")])),
+            None
+        );
+        assert_eq!(backend_data(&node(&[(BACKEND_DATA, "not json")])), None);
+        assert_eq!(vtep_mac(&node(&[(BACKEND_DATA, r#"{"VNI":1}"#)])), None);
+        // The annotation's key is flannel's, not another CNI's.
+        let other = node(&[(
+            "projectcalico.org/backend-data",
+            r#"{"VtepMAC":"8e:b7:e5:7f:ec:c1"}"#,
+        )]);
+        assert_eq!(vtep_mac(&other), None);
+    }
+
+    #[test]
+    fn the_fdb_remote_is_the_public_ip_annotation_else_the_internal_ip() {
+        // flanneld's --public-ip (or the --iface address) published on the node.
+        let n = node(&[(PUBLIC_IP, "203.0.113.7")]);
+        assert_eq!(public_ip(&n), Ipv4Addr::new(203, 0, 113, 7));
+        assert_eq!(public_ip(&node(&[])), Ipv4Addr::new(192, 168, 0, 12));
+        // An unreadable annotation: the InternalIP, as for none.
+        let n = node(&[(PUBLIC_IP, "node-2.example")]);
+        assert_eq!(public_ip(&n), Ipv4Addr::new(192, 168, 0, 12));
+    }
+}
