@@ -115,6 +115,7 @@ macro_rules! mirror {
 pub mod findings;
 #[doc(hidden)]
 pub mod glue;
+pub mod hop;
 pub mod host;
 pub mod http;
 pub mod meta;
@@ -125,6 +126,7 @@ pub mod vtep;
 pub mod walk;
 
 pub use findings::Findings;
+pub use hop::{NodeChecks, NodeHop, NodeRole};
 pub use types::*;
 pub use veth_pod::VethPod;
 pub use vtep::VtepEntries;
@@ -138,6 +140,7 @@ pub use walk::{Branch, Carried, HopAnswer, KernelWalk, LinkStep};
 /// reaching the host ([`host`], [`http`], [`underlay`]).
 pub mod prelude {
     pub use crate::findings::{Expect, Findings};
+    pub use crate::hop::{NodeChecks, NodeHop, NodeRole};
     pub use crate::host::{self, Netns};
     pub use crate::meta::{StaticConfigKey, StaticCredentialsFile, StaticMetadata};
     pub use crate::types::{
@@ -372,7 +375,8 @@ pub struct Underlay {
 /// - [`to_pod`](CniPlugin::to_pod), [`to_host`](CniPlugin::to_host),
 ///   [`to_service`](CniPlugin::to_service), [`to_external`](CniPlugin::to_external),
 ///   [`serve`](CniPlugin::serve): a node, by what the packet is for as it
-///   arrives (before the node's NAT);
+///   arrives (before the node's NAT); each defaults to
+///   [`at_node`](CniPlugin::at_node), which answers them all (see [`hop`]);
 /// - [`metadata`](CniPlugin::metadata): [`CniPlugin::METADATA`].
 ///
 /// A critical or fatal suspicion ends the net-node's branches (the CNI knows
@@ -445,35 +449,39 @@ pub trait CniPlugin: Sized + 'static {
         None
     }
 
+    /// At `node`, every node role: what the packet is for is `role`. The
+    /// default of each role's own method below, so that a plugin answering
+    /// them alike overrides this one alone (with [`NodeChecks::answer`]);
+    /// its own default: nothing to add.
+    fn at_node(&self, node: &Node, walk: &KernelWalk, role: NodeRole<'_>) -> Result<HopAnswer> {
+        let _ = (node, walk, role);
+        Ok(HopAnswer::fine())
+    }
+
     /// At `node`, the packet is for `pod` (here or on another node).
     fn to_pod(&self, node: &Node, walk: &KernelWalk, pod: &Pod) -> Result<HopAnswer> {
-        let _ = (node, walk, pod);
-        Ok(HopAnswer::fine())
+        self.at_node(node, walk, NodeRole::Pod(pod))
     }
 
     /// At `node`, the packet is for another node's host network.
     fn to_host(&self, node: &Node, walk: &KernelWalk, target: &Node) -> Result<HopAnswer> {
-        let _ = (node, walk, target);
-        Ok(HopAnswer::fine())
+        self.at_node(node, walk, NodeRole::Host(target))
     }
 
     /// At `node`, the packet is for a Service (the node's own rules
     /// translated it in the walk).
     fn to_service(&self, node: &Node, walk: &KernelWalk, service: &Service) -> Result<HopAnswer> {
-        let _ = (node, walk, service);
-        Ok(HopAnswer::fine())
+        self.at_node(node, walk, NodeRole::Service(service))
     }
 
     /// At `node`, the packet is for an address outside the cluster.
     fn to_external(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
-        let _ = (node, walk);
-        Ok(HopAnswer::fine())
+        self.at_node(node, walk, NodeRole::External)
     }
 
     /// The packet is for `node` itself.
     fn serve(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
-        let _ = (node, walk);
-        Ok(HopAnswer::fine())
+        self.at_node(node, walk, NodeRole::Serve)
     }
 }
 

@@ -185,6 +185,18 @@ impl Branch {
     pub fn delivered(&self) -> bool {
         matches!(self.carried, Carried::Delivered)
     }
+
+    /// The netns pipeline dropped the branch (a netfilter rule, a route or
+    /// its absence, a sysctl, a fact not collected): the host named why, and
+    /// a CNI's checks of the branch's route and devices have nothing to add.
+    pub fn pipeline_dropped(&self) -> bool {
+        self.dropped().is_some_and(|d| {
+            matches!(
+                d.kind.as_str(),
+                "netfilter" | "no-route" | "route" | "not-forwarding" | "rp-filter" | "unavailable"
+            )
+        })
+    }
 }
 
 /// What the host's kernel walk did with a packet at one net-node.
@@ -218,6 +230,15 @@ impl KernelWalk {
             };
             Some((i, b, dst))
         })
+    }
+
+    /// Each branch the pipeline did not drop ([`Branch::pipeline_dropped`]),
+    /// with its index.
+    pub fn past_pipeline(&self) -> impl Iterator<Item = (usize, &Branch)> {
+        self.branches
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !b.pipeline_dropped())
     }
 
     /// The branches sent on to another net-node.
@@ -487,6 +508,41 @@ pub(crate) mod tests {
         assert!(!walk.delivered());
         assert!(walk.broken());
         assert!(walk.mentions("flannel.1") && !walk.mentions("cni0"));
+    }
+
+    #[test]
+    fn a_pipeline_drop_is_told_from_a_link_layer_one() {
+        let dropped = |kind: &str| Branch {
+            carried: Carried::Dropped(DropCause {
+                kind: kind.into(),
+                message: String::new(),
+                rule: None,
+                route: None,
+            }),
+            ..vxlan_branch()
+        };
+        for kind in [
+            "netfilter",
+            "no-route",
+            "route",
+            "not-forwarding",
+            "rp-filter",
+            "unavailable",
+        ] {
+            assert!(dropped(kind).pipeline_dropped(), "{kind}");
+        }
+        // A missing FDB entry is the link layer's: the CNI's entries explain it.
+        assert!(!dropped("fdb").pipeline_dropped());
+        assert!(!vxlan_branch().pipeline_dropped());
+        let walk = KernelWalk {
+            at: NetNode::node("node-1"),
+            upstream: None,
+            packet: packet(),
+            branches: vec![dropped("netfilter"), vxlan_branch(), dropped("fdb")],
+            suspicions: vec![],
+        };
+        let past: Vec<usize> = walk.past_pipeline().map(|(i, _)| i).collect();
+        assert_eq!(past, [1, 2]);
     }
 
     #[test]

@@ -736,4 +736,211 @@ mod tests {
         let ip = "10.244.1.1".parse().unwrap();
         assert_eq!(c.pool_of(ip).map(|p| p.cidr.prefix_len()), Some(16));
     }
+
+    fn node(name: &str, annotations: &[(&str, &str)], labels: &[(&str, &str)]) -> Node {
+        let pairs = |l: &[(&str, &str)]| {
+            l.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Node {
+            name: name.into(),
+            ip: "192.168.0.11".parse().unwrap(),
+            pod_cidrs: vec![],
+            ready: true,
+            host_interface: Some("eth0".into()),
+            annotations: pairs(annotations),
+            labels: pairs(labels),
+            provider_id: None,
+        }
+    }
+
+    #[test]
+    fn encapsulation_overheads_are_calicos() {
+        // Calico's MTU guide: IP-in-IP takes 20 bytes, VXLAN 50, WireGuard 60.
+        assert_eq!(pool(EncapMode::Always, EncapMode::Never).overhead(), 20);
+        assert_eq!(
+            pool(EncapMode::CrossSubnet, EncapMode::Never).overhead(),
+            20
+        );
+        assert_eq!(pool(EncapMode::Never, EncapMode::Always).overhead(), 50);
+        assert_eq!(pool(EncapMode::Never, EncapMode::Never).overhead(), 0);
+        // The cluster's: the largest over the enabled pools, WireGuard on top.
+        let mut disabled = pool(EncapMode::Never, EncapMode::Always);
+        disabled.disabled = true;
+        let c = CalicoConfig {
+            pools: Some(vec![pool(EncapMode::Always, EncapMode::Never), disabled]),
+            ..CalicoConfig::default()
+        };
+        assert_eq!(c.overhead(), Some(20));
+        let c = CalicoConfig {
+            wireguard: true,
+            ..c
+        };
+        assert_eq!(c.overhead(), Some(60));
+        // No pool in view: no expectation.
+        assert_eq!(CalicoConfig::default().overhead(), None);
+    }
+
+    fn parse(pool: serde_json::Value) -> Result<Pool> {
+        parse_pool(serde_json::from_value(pool).unwrap(), POOL_V1.0)
+    }
+
+    #[test]
+    fn ippools_read_as_the_crd_defines_them() {
+        let p = parse(serde_json::json!({
+            "metadata": {"name": "default-ipv4-ippool"},
+            "spec": {"cidr": "192.168.0.0/16", "ipipMode": "CrossSubnet", "natOutgoing": true}
+        }))
+        .unwrap();
+        assert_eq!(p.name, "default-ipv4-ippool");
+        assert_eq!(p.cidr, "192.168.0.0/16".parse::<Ipv4Net>().unwrap());
+        assert_eq!(
+            (p.ipip, p.vxlan),
+            (EncapMode::CrossSubnet, EncapMode::Never)
+        );
+        assert!(p.nat_outgoing && !p.disabled);
+        // IPPool defaults: blockSize 26, nodeSelector all().
+        assert_eq!(p.block_size, 26);
+        assert_eq!(p.node_selector, "all()");
+        // Pre-3.0 pools: `ipip: {enabled, mode}`, mode `always` or `cross-subnet`.
+        let legacy = |ipip: serde_json::Value| {
+            parse(serde_json::json!({"spec": {"cidr": "10.244.0.0/16", "ipip": ipip}}))
+                .unwrap()
+                .ipip
+        };
+        assert_eq!(
+            legacy(serde_json::json!({"enabled": true})),
+            EncapMode::Always
+        );
+        assert_eq!(
+            legacy(serde_json::json!({"enabled": true, "mode": "cross-subnet"})),
+            EncapMode::CrossSubnet
+        );
+        assert_eq!(
+            legacy(serde_json::json!({"enabled": false, "mode": "always"})),
+            EncapMode::Never
+        );
+        let err = parse(serde_json::json!({"spec": {"cidr": "fd00::/48"}})).unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid(m) if m.contains("fd00::/48")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn installation_pools_map_the_operators_encapsulation() {
+        let spec = serde_json::json!({"calicoNetwork": {"ipPools": [
+            {"cidr": "192.168.0.0/16"},
+            {"name": "edge", "cidr": "10.10.0.0/16", "encapsulation": "VXLANCrossSubnet",
+             "natOutgoing": "Disabled", "blockSize": 24, "nodeSelector": "zone == 'edge'"},
+            {"cidr": "fd00:10:244::/48", "encapsulation": "None"},
+        ]}});
+        let pools = installation_pools(&spec).unwrap();
+        // The IPv6 pool is not simulated.
+        assert_eq!(pools.len(), 2);
+        // The operator's defaults: IPIP, natOutgoing Enabled, blockSize 26.
+        let p = &pools[0];
+        assert_eq!((p.ipip, p.vxlan), (EncapMode::Always, EncapMode::Never));
+        assert!(p.nat_outgoing);
+        assert_eq!((p.block_size, p.node_selector.as_str()), (26, "all()"));
+        let p = &pools[1];
+        assert_eq!(p.name, "edge");
+        assert_eq!(
+            (p.ipip, p.vxlan),
+            (EncapMode::Never, EncapMode::CrossSubnet)
+        );
+        assert!(!p.nat_outgoing);
+        assert_eq!(
+            (p.block_size, p.node_selector.as_str()),
+            (24, "zone == 'edge'")
+        );
+        for (encap, ipip, vxlan) in [
+            ("IPIPCrossSubnet", EncapMode::CrossSubnet, EncapMode::Never),
+            ("VXLAN", EncapMode::Never, EncapMode::Always),
+            ("None", EncapMode::Never, EncapMode::Never),
+        ] {
+            let spec = serde_json::json!({"calicoNetwork": {"ipPools": [
+                {"cidr": "192.168.0.0/16", "encapsulation": encap}]}});
+            let p = &installation_pools(&spec).unwrap()[0];
+            assert_eq!((p.ipip, p.vxlan), (ipip, vxlan), "{encap}");
+        }
+        let spec = serde_json::json!({"calicoNetwork": {"ipPools": [
+            {"cidr": "192.168.0.0/16", "encapsulation": "GENEVE"}]}});
+        assert!(installation_pools(&spec).is_err());
+    }
+
+    #[test]
+    fn node_addresses_come_from_calico_nodes_annotations() {
+        let n = node(
+            "node-1",
+            &[
+                (ANN_ADDRESS, "192.168.0.11/24"),
+                (ANN_IPIP, "10.244.0.1"),
+                (ANN_VXLAN, "10.244.0.2/32"),
+                (ANN_WIREGUARD, "10.244.0.3"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            node_address(&n),
+            "192.168.0.11/24".parse::<Ipv4Net>().unwrap()
+        );
+        let ips: Vec<Ipv4Addr> = ["10.244.0.1", "10.244.0.2", "10.244.0.3"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(tunnel_addresses(&n), ips);
+        // Without calico-node's annotations: the InternalIP alone, no tunnels.
+        let bare = node("node-1", &[], &[]);
+        assert_eq!(
+            node_address(&bare),
+            "192.168.0.11/32".parse::<Ipv4Net>().unwrap()
+        );
+        assert!(tunnel_addresses(&bare).is_empty());
+    }
+
+    #[test]
+    fn pool_selectors_and_block_sizes_are_checked_against_nodes_and_blocks() {
+        let mut edge = pool(EncapMode::Always, EncapMode::Never);
+        edge.name = "edge".into();
+        edge.cidr = "10.10.0.0/16".parse().unwrap();
+        edge.node_selector = "zone == 'edge'".into();
+        let pools = [pool(EncapMode::Always, EncapMode::Never), edge];
+        let block = |cidr: &str, node: &str| Block {
+            cidr: cidr.parse().unwrap(),
+            node: node.into(),
+        };
+        let nodes = [
+            node("node-1", &[], &[("zone", "core")]),
+            node("node-2", &[], &[("zone", "edge")]),
+        ];
+        // Blocks of their pools' size, on nodes the pools select: nothing to say.
+        let blocks = [
+            block("10.244.0.0/26", "node-1"),
+            block("10.10.0.0/26", "node-2"),
+        ];
+        assert!(node_selector_findings(&pools, &blocks, &nodes).is_empty());
+        // An edge block on a core node, and a /24 block of a /26 pool.
+        let blocks = [
+            block("10.244.1.0/24", "node-1"),
+            block("10.10.0.64/26", "node-1"),
+        ];
+        let found = node_selector_findings(&pools, &blocks, &nodes);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|s| s.level == Level::Warning));
+        assert!(found[0].message.starts_with(
+            "IPAM block 10.244.1.0/24 on node node-1 is a /24, but IPPool p allocates /26 blocks"
+        ));
+        assert!(found[1].message.starts_with("IPAM block 10.10.0.64/26 on node node-1 belongs to IPPool edge whose nodeSelector `zone == 'edge'` does not select node-1"));
+        // A node no enabled pool selects gets no addresses.
+        let only_edge = [pools[1].clone()];
+        let found = node_selector_findings(&only_edge, &[], &nodes);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .message
+                .starts_with("no enabled IPPool selects node node-1")
+        );
+    }
 }

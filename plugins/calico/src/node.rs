@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 use skoop_sdk::findings::Expect;
 use skoop_sdk::host::{Netns, RouteKind, cluster, policy};
 use skoop_sdk::{
-    Branch, Findings, HopAnswer, KernelWalk, Level, Node, Owner, Packet, Pod, Protocol, Result,
-    VtepEntries,
+    Branch, Findings, HopAnswer, KernelWalk, Level, Node, NodeChecks, NodeHop, Owner, Packet, Pod,
+    Protocol, Result, VtepEntries,
 };
 
 use crate::Calico;
@@ -86,51 +86,104 @@ fn jump_target(rule: &str) -> Option<&str> {
     None
 }
 
-/// The pipeline dropped the branch (a rule, a route, a sysctl): the host
-/// named why, and Calico's route checks say nothing more.
-fn pipeline_drop(b: &Branch) -> bool {
-    b.dropped().is_some_and(|d| {
-        matches!(
-            d.kind.as_str(),
-            "netfilter" | "no-route" | "route" | "not-forwarding" | "rp-filter" | "unavailable"
-        )
-    })
-}
-
 /// The checks of one node hop.
 pub struct Checks<'a> {
-    plugin: &'a Calico,
-    node: &'a Node,
-    walk: &'a KernelWalk,
-    ns: Netns,
-    f: Findings,
+    pub plugin: &'a Calico,
+    pub hop: NodeHop<'a>,
 }
 
-impl<'a> Checks<'a> {
-    pub fn new(plugin: &'a Calico, node: &'a Node, walk: &'a KernelWalk) -> Self {
-        Checks {
-            plugin,
-            node,
-            walk,
-            ns: Netns::node(&node.name),
-            f: Findings::new(),
-        }
-    }
-
+impl<'a> NodeChecks<'a> for Checks<'a> {
     /// Checks every node hop gets: each drop explained in Calico's terms.
     fn common(&mut self) -> Result<()> {
-        self.f.ip_rules(&self.ns)?;
-        let walk = self.walk;
+        self.hop.f.ip_rules(&self.hop.ns)?;
+        let walk = self.hop.walk;
         for b in &walk.branches {
             self.explain_drop(b);
         }
         Ok(())
     }
 
-    fn done(self) -> Result<HopAnswer> {
-        Ok(self.f.into())
+    /// The packet is for another node's host network.
+    fn toward_host(&mut self, target: &Node) -> Result<()> {
+        self.host_if_up()?;
+        let walk = self.hop.walk;
+        for (i, b) in walk.past_pipeline() {
+            self.remote(i, b, target, None)?;
+        }
+        Ok(())
     }
 
+    /// One branch whose packet is for `dst`.
+    fn toward(&mut self, i: usize, b: &Branch, dst: Ipv4Addr) -> Result<()> {
+        if b.pipeline_dropped() {
+            // A device that is down takes its routes with it: the host
+            // reports where the packet went instead, Calico names the device.
+            if b.dropped()
+                .is_some_and(|d| matches!(d.kind.as_str(), "no-route" | "route"))
+            {
+                self.devices_behind(dst)?;
+            }
+            return Ok(());
+        }
+        match cluster::owner_of(dst, 0, Protocol::Tcp).ok() {
+            Some(Owner::Pod(p)) if !p.host_network && p.node == self.hop.node.name => {
+                self.local_pod(i, b, &p)
+            }
+            Some(Owner::Pod(p)) if !p.host_network => {
+                let Some(target) = self.owner(dst, &p.node) else {
+                    return Ok(());
+                };
+                self.host_if_up()?;
+                self.remote(i, b, &target, Some(dst))
+            }
+            Some(Owner::Node(n)) if n.name != self.hop.node.name => self.remote(i, b, &n, None),
+            _ => self.toward_calico_address(i, b, dst),
+        }
+    }
+
+    /// The packet leaves the cluster: a pool with natOutgoing needs felix's
+    /// MASQUERADE for it.
+    fn toward_outside(&mut self) -> Result<()> {
+        let walk = self.hop.walk;
+        let dst = walk.packet.dst;
+        if self.plugin.config.owner_of(dst).is_some() {
+            for (i, b) in walk.branches.iter().enumerate() {
+                self.toward_calico_address(i, b, dst)?;
+            }
+            return Ok(());
+        }
+        let src_pool = self.plugin.config.pool_of(walk.packet.src).cloned();
+        let dst_in_pool = self.plugin.config.pool_of(dst).is_some();
+        for (i, b) in walk.branches.iter().enumerate() {
+            let Some(out) = b.sent().map(|t| t.packet) else {
+                continue;
+            };
+            if walk.packet.reply || dst_in_pool {
+                continue;
+            }
+            let Some(pool) = &src_pool else { continue };
+            if pool.nat_outgoing && out.src == walk.packet.src {
+                self.hop.f.critical(format!(
+                    "IPPool {} has natOutgoing, but node {} sends the request from pod address {} to {dst} unmasqueraded: felix's cali-nat-outgoing rule (MASQUERADE) is missing, so the reply cannot find its way back",
+                    pool.name, self.hop.node.name, out.src
+                ));
+                self.hop.f.end(i);
+            } else if !pool.nat_outgoing && out.src == walk.packet.src {
+                self.hop.f.info(format!(
+                    "IPPool {} has natOutgoing off: {dst} sees the pod address {} and must route it back",
+                    pool.name, out.src
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn hop(&mut self) -> &mut NodeHop<'a> {
+        &mut self.hop
+    }
+}
+
+impl Checks<'_> {
     /// A drop felix's chains or Calico's blackhole block routes decided,
     /// in Calico's terms (the host already named the rule or route).
     fn explain_drop(&mut self, b: &Branch) {
@@ -174,20 +227,20 @@ impl<'a> Checks<'a> {
                     None
                 };
                 let policy = policy.map(|p| format!(": {p}")).unwrap_or_default();
-                self.f.add(
+                self.hop.f.add(
                     level,
                     format!(
                         "felix's iptables {rule} drops the {} {} on node {}{policy}",
                         packet.direction(),
                         packet.tuple(),
-                        self.node.name
+                        self.hop.node.name
                     ),
                 );
                 if let Some(allowed) = disagreement {
-                    self.f.warning(format!(
+                    self.hop.f.warning(format!(
                         "intent and dataplane differ: the Kubernetes policy objects allow {} ({allowed}), yet felix's policy chains on node {} drop it; a Calico policy (projectcalico.org NetworkPolicy, GlobalNetworkPolicy, a tier) is in play, or felix's rules are out of sync with the objects",
                         packet.tuple(),
-                        self.node.name
+                        self.hop.node.name
                     ));
                 }
             }
@@ -199,7 +252,7 @@ impl<'a> Checks<'a> {
             && let Some(block) = self.plugin.config.block_of(packet.dst)
             && block.cidr == r.prefix
         {
-            let whose = if block.node == self.node.name {
+            let whose = if block.node == self.hop.node.name {
                 format!(
                     "its own IPAM block {}: the /32 route Calico's CNI adds for {} (`{} dev {}<hash> scope link`) is missing, so it falls into the block's blackhole route",
                     block.cidr, packet.dst, packet.dst, self.plugin.config.interface_prefix
@@ -210,74 +263,16 @@ impl<'a> Checks<'a> {
                     block.cidr, block.node
                 )
             };
-            self.f.add(
+            self.hop.f.add(
                 level,
                 format!(
                     "node {} discards the {} for {} by {whose} (`{}`)",
-                    self.node.name,
+                    self.hop.node.name,
                     packet.direction(),
                     packet.dst,
                     r.text
                 ),
             );
-        }
-    }
-
-    /// The packet is for `pod` (Some), or for a Service, whose backend the
-    /// node's rules chose per branch (None).
-    pub fn for_destination(mut self, pod: Option<&Pod>) -> Result<HopAnswer> {
-        self.common()?;
-        let walk = self.walk;
-        for (i, b, dst) in walk.destinations(pod) {
-            self.toward(i, b, dst)?;
-        }
-        self.done()
-    }
-
-    /// The packet is for another node's host network.
-    pub fn for_host(mut self, target: &Node) -> Result<HopAnswer> {
-        self.common()?;
-        self.host_if_up()?;
-        let walk = self.walk;
-        for (i, b) in walk.branches.iter().enumerate() {
-            if !pipeline_drop(b) {
-                self.remote(i, b, target, None)?;
-            }
-        }
-        self.done()
-    }
-
-    /// The packet is for this node.
-    pub fn serve(mut self) -> Result<HopAnswer> {
-        self.common()?;
-        self.done()
-    }
-
-    /// One branch whose packet is for `dst`.
-    fn toward(&mut self, i: usize, b: &Branch, dst: Ipv4Addr) -> Result<()> {
-        if pipeline_drop(b) {
-            // A device that is down takes its routes with it: the host
-            // reports where the packet went instead, Calico names the device.
-            if b.dropped()
-                .is_some_and(|d| matches!(d.kind.as_str(), "no-route" | "route"))
-            {
-                self.devices_behind(dst)?;
-            }
-            return Ok(());
-        }
-        match cluster::owner_of(dst, 0, Protocol::Tcp).ok() {
-            Some(Owner::Pod(p)) if !p.host_network && p.node == self.node.name => {
-                self.local_pod(i, b, &p)
-            }
-            Some(Owner::Pod(p)) if !p.host_network => {
-                let Some(target) = self.owner(dst, &p.node) else {
-                    return Ok(());
-                };
-                self.host_if_up()?;
-                self.remote(i, b, &target, Some(dst))
-            }
-            Some(Owner::Node(n)) if n.name != self.node.name => self.remote(i, b, &n, None),
-            _ => self.toward_calico_address(i, b, dst),
         }
     }
 
@@ -287,7 +282,7 @@ impl<'a> Checks<'a> {
         if let Some(owner) = self.plugin.config.owner_of(ip)
             && owner != runs_on
         {
-            self.f.warning(format!(
+            self.hop.f.warning(format!(
                 "{ip} runs on node {runs_on}, but its IPAM block is affine to node {owner}: Calico routes it to {owner}"
             ));
         }
@@ -298,7 +293,7 @@ impl<'a> Checks<'a> {
     /// the node that owns it by block or annotation.
     fn toward_calico_address(&mut self, i: usize, b: &Branch, dst: Ipv4Addr) -> Result<()> {
         if let Some(owner) = self.plugin.config.owner_of(dst)
-            && owner != self.node.name
+            && owner != self.hop.node.name
             && let Some(owner) = cluster::node(&owner)
         {
             return self.remote(i, b, &owner, None);
@@ -310,19 +305,19 @@ impl<'a> Checks<'a> {
     fn local_pod(&mut self, i: usize, b: &Branch, pod: &Pod) -> Result<()> {
         let expected = self.plugin.config.veth_name(&pod.namespace, &pod.name);
         let veth = skoop_sdk::VethPod::new(None, None);
-        let Some(peer) = veth.check(pod, &mut self.f)? else {
+        let Some(peer) = veth.check(pod, &mut self.hop.f)? else {
             return Ok(());
         };
         let expect = Expect {
             kind: Some("veth"),
             ..Expect::default()
         };
-        self.f.interface(&self.ns, &peer, expect)?;
+        self.hop.f.interface(&self.hop.ns, &peer, expect)?;
         if peer != expected {
-            self.f.warning(format!(
+            self.hop.f.warning(format!(
                 "the host veth of pod {} on node {} is {peer}; Calico names it {expected} (interfacePrefix {:?})",
                 pod.id(),
-                self.node.name,
+                self.hop.node.name,
                 self.plugin.config.interface_prefix
             ));
         }
@@ -330,17 +325,17 @@ impl<'a> Checks<'a> {
             && let (Some(oif), Some(route)) = (b.oif(), b.route())
             && oif != peer
         {
-            self.f.stop(self.walk, i, format!(
+            self.hop.f.stop(self.hop.walk, i, format!(
                 "node {} routes pod {} ({}) via `{}`, not via its veth {peer}: the route Calico's CNI adds, `{} dev {peer} scope link`, is missing or overridden",
-                self.node.name,
+                self.hop.node.name,
                 pod.id(),
                 pod.ip,
                 route.text,
                 pod.ip
             ));
         }
-        self.f.sysctl(
-            &self.ns,
+        self.hop.f.sysctl(
+            &self.hop.ns,
             &format!("net.ipv4.conf.{peer}.forwarding"),
             "1",
             Level::Warning,
@@ -353,14 +348,14 @@ impl<'a> Checks<'a> {
     /// the host interface. A down one names why its route is gone.
     fn devices_behind(&mut self, dst: Ipv4Addr) -> Result<()> {
         match cluster::owner_of(dst, 0, Protocol::Tcp).ok() {
-            Some(Owner::Pod(p)) if !p.host_network && p.node == self.node.name => {
+            Some(Owner::Pod(p)) if !p.host_network && p.node == self.hop.node.name => {
                 let veth = skoop_sdk::VethPod::new(None, None);
-                if let Some(peer) = veth.check(&p, &mut self.f)? {
+                if let Some(peer) = veth.check(&p, &mut self.hop.f)? {
                     let expect = Expect {
                         kind: Some("veth"),
                         ..Expect::default()
                     };
-                    self.f.interface(&self.ns, &peer, expect)?;
+                    self.hop.f.interface(&self.hop.ns, &peer, expect)?;
                 }
                 Ok(())
             }
@@ -370,13 +365,13 @@ impl<'a> Checks<'a> {
 
     /// A down host interface has lost its routes: name the device.
     fn host_if_up(&mut self) -> Result<()> {
-        match self.node.host_interface.clone() {
+        match self.hop.node.host_interface.clone() {
             Some(host_if) => {
-                self.f.interface(&self.ns, &host_if, Expect::default())?;
+                self.hop.f.interface(&self.hop.ns, &host_if, Expect::default())?;
             }
-            None => self.f.warning(format!(
+            None => self.hop.f.warning(format!(
                 "cannot check which interface of node {} holds its address {} (not in its dump): host interface checks skipped",
-                self.node.name, self.node.ip
+                self.hop.node.name, self.hop.node.ip
             )),
         }
         Ok(())
@@ -385,7 +380,10 @@ impl<'a> Checks<'a> {
     /// The mode the pool of `dst` asks for between this node and `target`.
     fn expected_mode(&self, dst: Ipv4Addr, target: &Node) -> Option<(Mode, String)> {
         let pool = self.plugin.config.pool_of(dst)?;
-        Some((pool.mode(same_subnet(self.node, target)), pool.name.clone()))
+        Some((
+            pool.mode(same_subnet(self.hop.node, target)),
+            pool.name.clone(),
+        ))
     }
 
     /// Toward another node: the route the pool's encapsulation calls for.
@@ -415,13 +413,13 @@ impl<'a> Checks<'a> {
         if let (Some((want, pool)), Some(have)) = (&expected, taken)
             && *want != have
         {
-            self.f.warning(format!(
+            self.hop.f.warning(format!(
                 "node {} routes {} over {dev} (`{}`), but IPPool {pool} uses {} between node {} and node {}",
-                self.node.name,
-                self.walk.packet.dst,
+                self.hop.node.name,
+                self.hop.walk.packet.dst,
                 route.text,
                 want.name(),
-                self.node.name,
+                self.hop.node.name,
                 target.name
             ));
         }
@@ -431,7 +429,7 @@ impl<'a> Checks<'a> {
             WIREGUARD_DEV => return self.over_wireguard(),
             _ => {}
         }
-        let gateway = b.next_hop().unwrap_or(self.walk.packet.dst);
+        let gateway = b.next_hop().unwrap_or(self.hop.walk.packet.dst);
         let Some(next) = cluster::node_by_ip(gateway) else {
             let block = pod_ip.and_then(|ip| self.plugin.config.block_of(ip).cloned());
             let what = match (&block, pod_ip) {
@@ -457,25 +455,25 @@ impl<'a> Checks<'a> {
                 if b.dropped().is_none() {
                     return Ok(());
                 }
-                self.f.stop(
-                    self.walk,
+                self.hop.f.stop(
+                    self.hop.walk,
                     i,
                     format!(
                         "node {} routes the {} for {what} via `{}`, which reaches no node",
-                        self.node.name,
-                        self.walk.packet.direction(),
+                        self.hop.node.name,
+                        self.hop.walk.packet.direction(),
                         route.text
                     ),
                 );
             } else if route.prefix.prefix_len() == 0 {
-                self.f.stop(self.walk, i, format!(
+                self.hop.f.stop(self.hop.walk, i, format!(
                     "node {} has no route for {what}: it falls to the default route `{}` and leaves the cluster; Calico programs {program}",
-                    self.node.name, route.text
+                    self.hop.node.name, route.text
                 ));
             } else {
-                self.f.stop(self.walk, i, format!(
+                self.hop.f.stop(self.hop.walk, i, format!(
                     "node {} routes {what} via `{}`, which reaches no node; Calico programs {program}",
-                    self.node.name, route.text
+                    self.hop.node.name, route.text
                 ));
             }
             return Ok(());
@@ -483,10 +481,10 @@ impl<'a> Checks<'a> {
         if let Some((want, pool)) = &expected
             && *want != Mode::Bgp
         {
-            self.f.warning(format!(
+            self.hop.f.warning(format!(
                 "node {} routes {} straight to node {} (`{}`), but IPPool {pool} uses {} between these nodes: the route is not felix's or BIRD's",
-                self.node.name,
-                self.walk.packet.dst,
+                self.hop.node.name,
+                self.hop.walk.packet.dst,
                 next.name,
                 route.text,
                 want.name()
@@ -501,7 +499,7 @@ impl<'a> Checks<'a> {
             kind: Some(kind),
             ..Expect::default()
         };
-        if let Some(dev) = self.f.interface(&self.ns, name, expect)? {
+        if let Some(dev) = self.hop.f.interface(&self.hop.ns, name, expect)? {
             self.check_tunnel_mtu(&dev);
         }
         Ok(())
@@ -518,22 +516,22 @@ impl<'a> Checks<'a> {
         target: &Node,
     ) -> Result<()> {
         let vni = self.plugin.config.vxlan_vni;
-        let name = self.node.name.clone();
+        let name = self.hop.node.name.clone();
         if let Some(dev) = b.devices().find(|d| d.name == VXLAN_DEV)
             && let Some(id) = dev.vxlan_id
             && id != vni
         {
-            self.f.critical(format!(
+            self.hop.f.critical(format!(
                 "{VXLAN_DEV} of node {name} has VNI {id}, but felix's vxlanVNI is {vni}: other nodes drop its packets"
             ));
             if b.sent().is_some() {
-                self.f.end(i);
+                self.hop.f.end(i);
             }
         }
         let Some(gateway) = route.gateway else {
-            self.f.fatal(format!(
+            self.hop.f.fatal(format!(
                 "node {name} routes {} via `{}` without a VTEP gateway",
-                self.walk.packet.dst, route.text
+                self.hop.walk.packet.dst, route.text
             ));
             return Ok(());
         };
@@ -544,14 +542,14 @@ impl<'a> Checks<'a> {
                 == Some(gateway)
         });
         let Some(owner) = owner else {
-            self.f.fatal(format!(
+            self.hop.f.fatal(format!(
                 "node {name} routes {} via VTEP {gateway} (`{}`), which is the VXLAN tunnel address ({ANN_VXLAN}) of no node",
-                self.walk.packet.dst, route.text
+                self.hop.walk.packet.dst, route.text
             ));
             return Ok(());
         };
         if owner.name != target.name {
-            self.f.warning(format!(
+            self.hop.f.warning(format!(
                 "node {name} sends traffic for node {} through the VTEP of node {} (`{}`): a detour",
                 target.name, owner.name, route.text
             ));
@@ -573,26 +571,26 @@ impl<'a> Checks<'a> {
             remote: owner.ip,
             programmed_by: "felix programs it permanent, and without it the packet is dropped",
         }
-        .check(self.walk, i, b, &mut self.f);
+        .check(self.hop.walk, i, b, &mut self.hop.f);
         Ok(())
     }
 
     /// Over tunl0: BIRD's `via NODE dev tunl0 onlink`.
     fn over_ipip(&mut self, route: &skoop_sdk::host::Route, target: &Node) -> Result<()> {
-        let name = &self.node.name;
+        let name = &self.hop.node.name;
         let Some(gateway) = route.gateway else {
-            self.f.fatal(format!(
+            self.hop.f.fatal(format!(
                 "node {name} routes {} via `{}` without a gateway: BIRD programs `via <node address> dev {IPIP_DEV} onlink`",
-                self.walk.packet.dst, route.text
+                self.hop.walk.packet.dst, route.text
             ));
             return Ok(());
         };
         match cluster::node_by_ip(gateway) {
-            None => self.f.fatal(format!(
+            None => self.hop.f.fatal(format!(
                 "node {name} routes {} via `{}`, but {gateway} is no node's address",
-                self.walk.packet.dst, route.text
+                self.hop.walk.packet.dst, route.text
             )),
-            Some(owner) if owner.name != target.name => self.f.warning(format!(
+            Some(owner) if owner.name != target.name => self.hop.f.warning(format!(
                 "node {name} sends traffic for node {} through node {} over {IPIP_DEV}",
                 target.name, owner.name
             )),
@@ -607,11 +605,11 @@ impl<'a> Checks<'a> {
             kind: Some("wireguard"),
             ..Expect::default()
         };
-        self.f.interface(&self.ns, WIREGUARD_DEV, expect)?;
+        self.hop.f.interface(&self.hop.ns, WIREGUARD_DEV, expect)?;
         if !self.plugin.config.wireguard {
-            self.f.warning(format!(
+            self.hop.f.warning(format!(
                 "node {} routes over {WIREGUARD_DEV}, but FelixConfiguration default does not enable WireGuard",
-                self.node.name
+                self.hop.node.name
             ));
         }
         Ok(())
@@ -620,53 +618,15 @@ impl<'a> Checks<'a> {
     /// A tunnel device below the pod MTU: full-size packets need path-MTU
     /// discovery (the host's walk judges whether its ICMP error returns).
     fn check_tunnel_mtu(&mut self, dev: &skoop_sdk::host::Interface) {
-        let Some((pod_mtu, from)) = self.plugin.config.pod_mtu(self.node) else {
+        let Some((pod_mtu, from)) = self.plugin.config.pod_mtu(self.hop.node) else {
             return;
         };
         if dev.mtu < pod_mtu {
-            self.f.warning(format!(
+            self.hop.f.warning(format!(
                 "{} of node {} has MTU {}, below the pod MTU {pod_mtu} ({from}): packets larger than {} bytes do not fit it",
-                dev.name, self.node.name, dev.mtu, dev.mtu
+                dev.name, self.hop.node.name, dev.mtu, dev.mtu
             ));
         }
-    }
-
-    /// The packet leaves the cluster: a pool with natOutgoing needs felix's
-    /// MASQUERADE for it.
-    pub fn for_outside(mut self) -> Result<HopAnswer> {
-        self.common()?;
-        let walk = self.walk;
-        let dst = walk.packet.dst;
-        if self.plugin.config.owner_of(dst).is_some() {
-            for (i, b) in walk.branches.iter().enumerate() {
-                self.toward_calico_address(i, b, dst)?;
-            }
-            return self.done();
-        }
-        let src_pool = self.plugin.config.pool_of(walk.packet.src).cloned();
-        let dst_in_pool = self.plugin.config.pool_of(dst).is_some();
-        for (i, b) in walk.branches.iter().enumerate() {
-            let Some(out) = b.sent().map(|t| t.packet) else {
-                continue;
-            };
-            if walk.packet.reply || dst_in_pool {
-                continue;
-            }
-            let Some(pool) = &src_pool else { continue };
-            if pool.nat_outgoing && out.src == walk.packet.src {
-                self.f.critical(format!(
-                    "IPPool {} has natOutgoing, but node {} sends the request from pod address {} to {dst} unmasqueraded: felix's cali-nat-outgoing rule (MASQUERADE) is missing, so the reply cannot find its way back",
-                    pool.name, self.node.name, out.src
-                ));
-                self.f.end(i);
-            } else if !pool.nat_outgoing && out.src == walk.packet.src {
-                self.f.info(format!(
-                    "IPPool {} has natOutgoing off: {dst} sees the pod address {} and must route it back",
-                    pool.name, out.src
-                ));
-            }
-        }
-        self.done()
     }
 }
 

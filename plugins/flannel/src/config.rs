@@ -4,7 +4,7 @@
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 use skoop_sdk::host::{Netns, cluster};
-use skoop_sdk::{Error, Result, Suspicion};
+use skoop_sdk::{Error, Node, Result, Suspicion};
 
 /// The flannel backends this plugin understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,19 +89,61 @@ const CONFIGMAP_PLACES: [(&str, &str); 2] = [
     ("kube-system", "kube-flannel-cfg"),
 ];
 
+/// The plugin's flags as given (None: not given).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--flannel-backend-type`.
+    pub backend_type: Option<String>,
+    /// `--flannel-pod-mtu`.
+    pub pod_mtu: Option<String>,
+    /// `--flannel-bridge-nf-call-iptables`.
+    pub bridge_nf_call_iptables: Option<String>,
+}
+
+impl Flags {
+    fn from_host() -> Flags {
+        Flags {
+            backend_type: cluster::config("flannel-backend-type"),
+            pod_mtu: cluster::config("flannel-pod-mtu"),
+            bridge_nf_call_iptables: cluster::config("flannel-bridge-nf-call-iptables"),
+        }
+    }
+}
+
 impl FlannelConfig {
-    /// Resolve the configuration; the findings are cluster-wide.
+    /// Resolve the configuration from the cluster view; the findings are
+    /// cluster-wide.
     pub fn load() -> Result<(FlannelConfig, Vec<Suspicion>)> {
-        let mut findings = Vec::new();
         let (netconf, place) = read_netconf()?;
-        let flag = cluster::config("flannel-backend-type");
+        FlannelConfig::resolve(
+            netconf,
+            place,
+            &Flags::from_host(),
+            cluster::cluster_cidr(),
+            &cluster::nodes(),
+        )
+    }
+
+    /// The configuration from flannel's `net-conf.json` (None: no ConfigMap
+    /// or no such key; `place`: the ConfigMap's namespace/name), the flags,
+    /// the cluster CIDR (used when net-conf.json has no `Network`) and the
+    /// nodes (their pod CIDRs are checked against the network).
+    fn resolve(
+        netconf: Option<NetConf>,
+        place: Option<&str>,
+        flags: &Flags,
+        cluster_cidr: Option<Ipv4Net>,
+        nodes: &[Node],
+    ) -> Result<(FlannelConfig, Vec<Suspicion>)> {
+        let mut findings = Vec::new();
+        let flag = flags.backend_type.as_ref();
         let from_cm = netconf
             .as_ref()
             .and_then(|n| n.backend.as_ref())
-            .and_then(|b| b.kind.clone());
-        let chosen = match (&flag, &from_cm) {
-            (Some(f), _) => f.clone(),
-            (None, Some(c)) => c.clone(),
+            .and_then(|b| b.kind.as_ref());
+        let chosen = match (flag, from_cm) {
+            (Some(f), _) => f,
+            (None, Some(c)) => c,
             (None, None) => {
                 return Err(Error::Invalid(format!(
                     "cannot tell the flannel backend: ConfigMap {} has no net-conf.json Backend.Type; pass --flannel-backend-type vxlan|host-gw",
@@ -109,12 +151,12 @@ impl FlannelConfig {
                 )));
             }
         };
-        let backend = Backend::parse(&chosen).ok_or_else(|| {
+        let backend = Backend::parse(chosen).ok_or_else(|| {
             Error::Invalid(format!(
                 "flannel backend {chosen:?} is not supported (host-gw, vxlan); pass --flannel-backend-type"
             ))
         })?;
-        if let (Some(f), Some(c)) = (&flag, &from_cm)
+        if let (Some(f), Some(c)) = (flag, from_cm)
             && Backend::parse(c) != Some(backend)
         {
             findings.push(Suspicion::new(
@@ -129,9 +171,9 @@ impl FlannelConfig {
         let network = netconf
             .and_then(|n| n.network)
             .and_then(|n| n.parse::<Ipv4Net>().ok())
-            .or_else(cluster::cluster_cidr);
+            .or(cluster_cidr);
         if let Some(net) = network {
-            for node in cluster::nodes() {
+            for node in nodes {
                 for cidr in &node.pod_cidrs {
                     if !net.contains(cidr) {
                         findings.push(Suspicion::new(
@@ -146,13 +188,15 @@ impl FlannelConfig {
             }
         }
         let pod_mtu_override =
-            match cluster::config("flannel-pod-mtu") {
+            match &flags.pod_mtu {
                 None => None,
                 Some(v) => Some(v.parse::<u32>().map_err(|_| {
                     Error::Invalid(format!("--flannel-pod-mtu {v:?} is not a number"))
                 })?),
             };
-        let require_bridge_nf = cluster::config("flannel-bridge-nf-call-iptables")
+        let require_bridge_nf = flags
+            .bridge_nf_call_iptables
+            .as_ref()
             .map(|v| v != "false")
             .unwrap_or(true);
         Ok((
@@ -206,12 +250,237 @@ fn read_netconf() -> Result<(Option<NetConf>, Option<&'static str>)> {
         let Some(text) = cm.data.get("net-conf.json") else {
             return Ok((None, Some(place)));
         };
-        let conf: NetConf = serde_json::from_str(text).map_err(|e| {
-            Error::Invalid(format!(
-                "ConfigMap {place}: net-conf.json is not valid JSON: {e}"
-            ))
-        })?;
-        return Ok((Some(conf), Some(place)));
+        return Ok((Some(parse_netconf(text, place)?), Some(place)));
     }
     Ok((None, None))
+}
+
+/// `net-conf.json` as flannel reads it, from the ConfigMap at `place`.
+fn parse_netconf(text: &str, place: &str) -> Result<NetConf> {
+    serde_json::from_str(text).map_err(|e| {
+        Error::Invalid(format!(
+            "ConfigMap {place}: net-conf.json is not valid JSON: {e}"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skoop_sdk::Level;
+
+    const PLACE: &str = "kube-flannel/kube-flannel-cfg";
+
+    /// kube-flannel.yml's own net-conf.json.
+    const UPSTREAM: &str = r#"{
+  "Network": "10.244.0.0/16",
+  "EnableNFTables": false,
+  "Backend": {
+    "Type": "vxlan"
+  }
+}"#;
+
+    fn node(name: &str, pod_cidr: &str) -> Node {
+        Node {
+            name: name.into(),
+            ip: "192.168.0.11".parse().unwrap(),
+            pod_cidrs: vec![pod_cidr.parse().unwrap()],
+            ready: true,
+            host_interface: Some("eth0".into()),
+            annotations: vec![],
+            labels: vec![],
+            provider_id: None,
+        }
+    }
+
+    fn resolve(
+        netconf: &str,
+        flags: &Flags,
+        cluster_cidr: Option<&str>,
+        nodes: &[Node],
+    ) -> Result<(FlannelConfig, Vec<Suspicion>)> {
+        let netconf = parse_netconf(netconf, PLACE).unwrap();
+        FlannelConfig::resolve(
+            Some(netconf),
+            Some(PLACE),
+            flags,
+            cluster_cidr.map(|c| c.parse().unwrap()),
+            nodes,
+        )
+    }
+
+    /// The flags with one given, by its command-line name.
+    fn flag(name: &str, value: &str) -> Flags {
+        let mut flags = Flags::default();
+        let slot = match name {
+            "flannel-backend-type" => &mut flags.backend_type,
+            "flannel-pod-mtu" => &mut flags.pod_mtu,
+            "flannel-bridge-nf-call-iptables" => &mut flags.bridge_nf_call_iptables,
+            _ => panic!("no flag {name}"),
+        };
+        *slot = Some(value.into());
+        flags
+    }
+
+    fn messages(findings: &[Suspicion]) -> Vec<(Level, &str)> {
+        findings
+            .iter()
+            .map(|s| (s.level, s.message.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn backend_types_are_flannels_names() {
+        // flannel's Backend.Type values for these two backends.
+        assert_eq!(Backend::parse("vxlan"), Some(Backend::Vxlan));
+        assert_eq!(Backend::parse("host-gw"), Some(Backend::HostGw));
+        // Backends flannel has that this plugin does not check.
+        for other in ["udp", "ipip", "wireguard", "alloc", ""] {
+            assert_eq!(Backend::parse(other), None, "{other}");
+        }
+        assert_eq!(Backend::Vxlan.name(), "vxlan");
+        assert_eq!(Backend::HostGw.name(), "host-gw");
+    }
+
+    #[test]
+    fn vxlan_takes_50_bytes_of_the_host_mtu_and_host_gw_none() {
+        // flannel's vxlan backend sets flannel.<VNI>'s MTU (and subnet.env's
+        // FLANNEL_MTU) to the interface MTU less 50: outer IPv4 20, UDP 8,
+        // VXLAN 8, inner Ethernet 14. host-gw routes unencapsulated.
+        assert_eq!(Backend::Vxlan.overhead(), 50);
+        assert_eq!(Backend::HostGw.overhead(), 0);
+    }
+
+    #[test]
+    fn upstream_net_conf_gives_flannels_vxlan_defaults() {
+        let (c, findings) = resolve(UPSTREAM, &Flags::default(), None, &[]).unwrap();
+        assert_eq!(c.backend, Backend::Vxlan);
+        assert_eq!(c.network, Some("10.244.0.0/16".parse().unwrap()));
+        // flannel's defaults: VNI 1, UDP port 8472 (the Linux kernel's), no DirectRouting.
+        assert_eq!(c.vni, 1);
+        assert_eq!(c.port, 8472);
+        assert!(!c.direct_routing);
+        assert_eq!(c.vxlan_dev(), "flannel.1");
+        // No flags: no MTU override, bridge-nf-call-iptables required.
+        assert_eq!(c.pod_mtu_override, None);
+        assert!(c.require_bridge_nf);
+        assert!(findings.is_empty(), "{findings:?}");
+    }
+
+    #[test]
+    fn net_conf_vxlan_settings_are_read() {
+        let netconf = r#"{"Network": "10.42.0.0/16",
+            "Backend": {"Type": "vxlan", "VNI": 4096, "Port": 4789, "DirectRouting": true}}"#;
+        let (c, _) = resolve(netconf, &Flags::default(), None, &[]).unwrap();
+        assert_eq!(c.network, Some("10.42.0.0/16".parse().unwrap()));
+        assert_eq!((c.vni, c.port, c.direct_routing), (4096, 4789, true));
+        // flanneld names the device after the VNI.
+        assert_eq!(c.vxlan_dev(), "flannel.4096");
+    }
+
+    #[test]
+    fn host_gw_from_net_conf() {
+        let netconf = r#"{"Network": "10.244.0.0/16", "Backend": {"Type": "host-gw"}}"#;
+        let (c, findings) = resolve(netconf, &Flags::default(), None, &[]).unwrap();
+        assert_eq!(c.backend, Backend::HostGw);
+        assert!(findings.is_empty());
+    }
+
+    #[test]
+    fn a_flag_overriding_the_configmap_backend_is_a_warning() {
+        let flags = flag("flannel-backend-type", "host-gw");
+        let (c, findings) = resolve(UPSTREAM, &flags, None, &[]).unwrap();
+        assert_eq!(c.backend, Backend::HostGw);
+        assert_eq!(
+            messages(&findings),
+            [(
+                Level::Warning,
+                "--flannel-backend-type host-gw overrides the cluster's flannel backend vxlan"
+            )]
+        );
+        // The same backend, as the flag spells it: nothing to say.
+        let flags = flag("flannel-backend-type", "VXLAN");
+        let (c, findings) = resolve(UPSTREAM, &flags, None, &[]).unwrap();
+        assert_eq!(c.backend, Backend::Vxlan);
+        assert!(findings.is_empty(), "{findings:?}");
+    }
+
+    #[test]
+    fn no_backend_anywhere_or_an_unsupported_one_is_an_error() {
+        let err = FlannelConfig::resolve(None, None, &Flags::default(), None, &[]).unwrap_err();
+        let Error::Invalid(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(msg.contains("--flannel-backend-type"), "{msg}");
+        let netconf = r#"{"Network": "10.244.0.0/16", "Backend": {"Type": "udp"}}"#;
+        let err = resolve(netconf, &Flags::default(), None, &[]).unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid(m) if m.contains("\"udp\"")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_pod_cidr_outside_the_network_is_a_warning() {
+        let nodes = [
+            node("node-1", "10.244.0.0/24"),
+            node("node-2", "10.96.5.0/24"),
+        ];
+        let (_, findings) = resolve(UPSTREAM, &Flags::default(), None, &nodes).unwrap();
+        assert_eq!(
+            messages(&findings),
+            [(
+                Level::Warning,
+                "pod CIDR 10.96.5.0/24 of node node-2 is outside flannel's network 10.244.0.0/16"
+            )]
+        );
+    }
+
+    #[test]
+    fn without_a_network_the_cluster_cidr_is_flannels() {
+        let netconf = r#"{"Backend": {"Type": "vxlan"}}"#;
+        let nodes = [node("node-1", "10.244.0.0/24")];
+        let (c, findings) =
+            resolve(netconf, &Flags::default(), Some("10.240.0.0/12"), &nodes).unwrap();
+        assert_eq!(c.network, Some("10.240.0.0/12".parse().unwrap()));
+        assert!(findings.is_empty(), "{findings:?}");
+        // net-conf.json's Network wins over the cluster CIDR.
+        let (c, findings) =
+            resolve(UPSTREAM, &Flags::default(), Some("10.32.0.0/16"), &nodes).unwrap();
+        assert_eq!(c.network, Some("10.244.0.0/16".parse().unwrap()));
+        assert!(findings.is_empty(), "{findings:?}");
+    }
+
+    #[test]
+    fn the_pod_mtu_flag_must_be_a_number() {
+        let flags = flag("flannel-pod-mtu", "1450");
+        let (c, _) = resolve(UPSTREAM, &flags, None, &[]).unwrap();
+        assert_eq!(c.pod_mtu_override, Some(1450));
+        // The flag is the pod MTU on every node, whatever the host MTU.
+        assert_eq!(c.pod_mtu("node-1"), Some(1450));
+        let flags = flag("flannel-pod-mtu", "15OO");
+        let err = resolve(UPSTREAM, &flags, None, &[]).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Invalid("--flannel-pod-mtu \"15OO\" is not a number".into())
+        );
+    }
+
+    #[test]
+    fn bridge_nf_call_iptables_is_required_unless_false() {
+        let flags = |v: &str| flag("flannel-bridge-nf-call-iptables", v);
+        let (c, _) = resolve(UPSTREAM, &flags("false"), None, &[]).unwrap();
+        assert!(!c.require_bridge_nf);
+        let (c, _) = resolve(UPSTREAM, &flags("true"), None, &[]).unwrap();
+        assert!(c.require_bridge_nf);
+    }
+
+    #[test]
+    fn net_conf_that_is_not_json_names_the_configmap() {
+        let err = parse_netconf("{\"Network\": ", PLACE).err();
+        assert!(
+            matches!(&err, Some(Error::Invalid(m)) if m.starts_with("ConfigMap kube-flannel/kube-flannel-cfg: net-conf.json is not valid JSON")),
+            "{err:?}"
+        );
+    }
 }

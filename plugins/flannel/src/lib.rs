@@ -10,7 +10,10 @@ mod node;
 #[cfg(feature = "component")]
 use skoop_sdk::export_cni_plugin;
 use skoop_sdk::meta::{StaticConfigKey, StaticMetadata};
-use skoop_sdk::{CniPlugin, HopAnswer, KernelWalk, Node, Pod, Result, Service, Suspicion, VethPod};
+use skoop_sdk::{
+    CniPlugin, HopAnswer, KernelWalk, Node, NodeChecks, NodeHop, NodeRole, Pod, Result, Suspicion,
+    VethPod,
+};
 
 pub use config::{Backend, FlannelConfig};
 
@@ -67,24 +70,9 @@ impl CniPlugin for Flannel {
         node::pod(self, pod)
     }
 
-    fn to_pod(&self, node: &Node, walk: &KernelWalk, pod: &Pod) -> Result<HopAnswer> {
-        node::Checks::new(self, node, walk).for_destination(Some(pod))
-    }
-
-    fn to_host(&self, node: &Node, walk: &KernelWalk, target: &Node) -> Result<HopAnswer> {
-        node::Checks::new(self, node, walk).for_host(target)
-    }
-
-    fn to_service(&self, node: &Node, walk: &KernelWalk, _service: &Service) -> Result<HopAnswer> {
-        node::Checks::new(self, node, walk).for_destination(None)
-    }
-
-    fn to_external(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
-        node::Checks::new(self, node, walk).for_outside()
-    }
-
-    fn serve(&self, node: &Node, walk: &KernelWalk) -> Result<HopAnswer> {
-        node::Checks::new(self, node, walk).serve()
+    fn at_node(&self, node: &Node, walk: &KernelWalk, role: NodeRole<'_>) -> Result<HopAnswer> {
+        let hop = NodeHop::new(node, walk);
+        node::Checks { plugin: self, hop }.answer(role)
     }
 }
 

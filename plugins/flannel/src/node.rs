@@ -9,7 +9,8 @@ use std::net::Ipv4Addr;
 use skoop_sdk::findings::Expect;
 use skoop_sdk::host::{Netns, Route, cluster};
 use skoop_sdk::{
-    Branch, Findings, HopAnswer, KernelWalk, Level, Node, Owner, Pod, Protocol, Result, VtepEntries,
+    Branch, Findings, HopAnswer, Level, Node, NodeChecks, NodeHop, Owner, Pod, Protocol, Result,
+    VtepEntries,
 };
 
 use crate::{Backend, Flannel};
@@ -30,55 +31,36 @@ pub fn pod(plugin: &Flannel, pod: &Pod) -> Result<HopAnswer> {
 
 /// The checks of one node hop.
 pub struct Checks<'a> {
-    plugin: &'a Flannel,
-    node: &'a Node,
-    walk: &'a KernelWalk,
-    ns: Netns,
-    f: Findings,
+    pub plugin: &'a Flannel,
+    pub hop: NodeHop<'a>,
 }
 
-impl<'a> Checks<'a> {
-    pub fn new(plugin: &'a Flannel, node: &'a Node, walk: &'a KernelWalk) -> Self {
-        Checks {
-            plugin,
-            node,
-            walk,
-            ns: Netns::node(&node.name),
-            f: Findings::new(),
-        }
-    }
-
-    fn backend(&self) -> Backend {
-        self.plugin.config.backend
-    }
-
-    fn done(self) -> Result<HopAnswer> {
-        Ok(self.f.into())
-    }
-
+impl<'a> NodeChecks<'a> for Checks<'a> {
     /// Checks every node hop gets: policy routing, and a tunnel packet that
     /// arrived on a backend flannel does not run.
     fn common(&mut self) -> Result<()> {
-        self.f.ip_rules(&self.ns)?;
+        self.hop.f.ip_rules(&self.hop.ns)?;
         let tunnelled = self
+            .hop
             .walk
             .branches
             .iter()
             .any(|b| b.decapsulated_by().is_some());
         if tunnelled && self.backend() != Backend::Vxlan {
-            self.f.fatal(format!(
+            self.hop.f.fatal(format!(
                 "node {} receives VXLAN-encapsulated traffic but flannel runs the {} backend",
-                self.node.name,
+                self.hop.node.name,
                 self.backend().name()
             ));
         }
-        for b in &self.walk.branches {
+        for b in &self.hop.walk.branches {
             if let Some(dev) = b.decapsulated_by() {
                 self.vxlan_device(dev)?;
             }
         }
         // A VXLAN packet arrived: flannel's device must be there to take it.
         let over_vxlan = self
+            .hop
             .walk
             .upstream
             .as_ref()
@@ -90,58 +72,38 @@ impl<'a> Checks<'a> {
         Ok(())
     }
 
-    /// The packet is for `pod` (Some), or for a Service, whose backend the
-    /// node's rules chose per branch (None).
-    pub fn for_destination(mut self, pod: Option<&Pod>) -> Result<HopAnswer> {
-        self.common()?;
-        let walk = self.walk;
-        for (i, b, dst) in walk.destinations(pod) {
-            self.toward(i, b, dst)?;
+    /// The packet is for another node's host network: it leaves by the
+    /// host interface.
+    fn toward_host(&mut self, _target: &Node) -> Result<()> {
+        let walk = self.hop.walk;
+        for (i, b) in walk.past_pipeline() {
+            self.host_interface(i, b)?;
         }
-        self.done()
-    }
-
-    /// The packet is for another node's host network.
-    pub fn for_host(mut self, _target: &Node) -> Result<HopAnswer> {
-        self.common()?;
-        let walk = self.walk;
-        for (i, b) in walk.branches.iter().enumerate() {
-            if !pipeline_drop(b) {
-                self.host_interface(i, b)?;
-            }
-        }
-        self.done()
+        Ok(())
     }
 
     /// The packet leaves the cluster.
-    pub fn for_outside(mut self) -> Result<HopAnswer> {
-        self.common()?;
+    fn toward_outside(&mut self) -> Result<()> {
         let host_if = self.host_if();
-        for b in &self.walk.branches {
+        for b in &self.hop.walk.branches {
             let (Some(oif), Some(route)) = (b.oif(), b.route()) else {
                 continue;
             };
             if oif != host_if && oif != BRIDGE {
-                self.f.warning(format!(
+                self.hop.f.warning(format!(
                     "node {} sends traffic for {} out of {oif} (`{}`), not the host interface {host_if}",
-                    self.node.name,
+                    self.hop.node.name,
                     b.packet().map(|p| p.dst.to_string()).unwrap_or_default(),
                     route.text,
                 ));
             }
         }
-        self.done()
-    }
-
-    /// The packet is for this node.
-    pub fn serve(mut self) -> Result<HopAnswer> {
-        self.common()?;
-        self.done()
+        Ok(())
     }
 
     /// One branch whose packet is for `dst` (a pod, or a Service's backend).
     fn toward(&mut self, i: usize, b: &Branch, dst: Ipv4Addr) -> Result<()> {
-        if pipeline_drop(b) {
+        if b.pipeline_dropped() {
             // A device that is down takes its routes with it: the host
             // reports the missing route, flannel names the device.
             if b.dropped().is_some_and(|d| d.kind == "no-route") {
@@ -151,7 +113,7 @@ impl<'a> Checks<'a> {
         }
         let owner = cluster::owner_of(dst, 0, Protocol::Tcp).ok();
         match owner {
-            Some(Owner::Pod(p)) if !p.host_network && p.node == self.node.name => {
+            Some(Owner::Pod(p)) if !p.host_network && p.node == self.hop.node.name => {
                 self.local_pod(i, b, &p)
             }
             Some(Owner::Pod(p)) if !p.host_network => match cluster::node(&p.node) {
@@ -162,15 +124,25 @@ impl<'a> Checks<'a> {
         }
     }
 
+    fn hop(&mut self) -> &mut NodeHop<'a> {
+        &mut self.hop
+    }
+}
+
+impl Checks<'_> {
+    fn backend(&self) -> Backend {
+        self.plugin.config.backend
+    }
+
     /// The interface holding the node's InternalIP. When the dump does not
     /// show it, flannel's default `eth0` is assumed and the report says so.
     fn host_if(&mut self) -> String {
-        match &self.node.host_interface {
+        match &self.hop.node.host_interface {
             Some(i) => i.clone(),
             None => {
-                self.f.warning(format!(
+                self.hop.f.warning(format!(
                     "cannot check which interface of node {} holds its InternalIP {} (not in its dump): flannel's checks assume eth0",
-                    self.node.name, self.node.ip
+                    self.hop.node.name, self.hop.node.ip
                 ));
                 "eth0".to_string()
             }
@@ -182,11 +154,11 @@ impl<'a> Checks<'a> {
     fn local_pod(&mut self, i: usize, b: &Branch, pod: &Pod) -> Result<()> {
         let bridge = Expect {
             kind: Some("bridge"),
-            mtu: self.plugin.config.pod_mtu(&self.node.name),
+            mtu: self.plugin.config.pod_mtu(&self.hop.node.name),
             mtu_level: Level::Warning,
             ..Expect::default()
         };
-        self.f.interface(&self.ns, BRIDGE, bridge)?;
+        self.hop.f.interface(&self.hop.ns, BRIDGE, bridge)?;
         if b.sent().is_some()
             && let Some(oif) = b.oif()
             && oif != BRIDGE
@@ -195,12 +167,12 @@ impl<'a> Checks<'a> {
                 .route()
                 .map(|r| format!("`{}`", r.text))
                 .unwrap_or_else(|| format!("dev {oif}"));
-            self.f.stop(self.walk, i, format!(
+            self.hop.f.stop(self.hop.walk, i, format!(
                 "node {} routes pod {} ({}) via {route}, not via {BRIDGE}: flannel's route `{} dev {BRIDGE}` is missing",
-                self.node.name,
+                self.hop.node.name,
                 pod.id(),
                 pod.ip,
-                self.node
+                self.hop.node
                     .pod_cidrs
                     .first()
                     .map(|c| c.to_string())
@@ -208,11 +180,11 @@ impl<'a> Checks<'a> {
             ));
         }
         self.plugin
-            .veth_pod(&self.node.name)
-            .check(pod, &mut self.f)?;
+            .veth_pod(&self.hop.node.name)
+            .check(pod, &mut self.hop.f)?;
         if self.plugin.config.require_bridge_nf {
-            self.f.sysctl(
-                &self.ns,
+            self.hop.f.sysctl(
+                &self.hop.ns,
                 "net.bridge.bridge-nf-call-iptables",
                 "1",
                 Level::Warning,
@@ -229,7 +201,7 @@ impl<'a> Checks<'a> {
             // Its routes went with the device: the packet does not reach
             // the other node the way flannel sends it.
             if b.sent().is_some() {
-                self.f.end(i);
+                self.hop.f.end(i);
             }
             return Ok(());
         }
@@ -245,10 +217,10 @@ impl<'a> Checks<'a> {
             .unwrap_or_else(|| "<podCIDR>".into());
         if dev == vxlan_dev {
             if self.backend() != Backend::Vxlan {
-                self.f.stop(self.walk, i, format!(
+                self.hop.f.stop(self.hop.walk, i, format!(
                     "node {} sends the {} for {} over {vxlan_dev} (`{}`), but flannel runs the {} backend: a stale VXLAN route",
-                    self.node.name,
-                    self.walk.packet.direction(),
+                    self.hop.node.name,
+                    self.hop.walk.packet.direction(),
                     target.name,
                     route.text,
                     self.backend().name()
@@ -257,16 +229,16 @@ impl<'a> Checks<'a> {
             }
             return self.over_vxlan(i, b, &route, target);
         }
-        let gateway = b.next_hop().unwrap_or(self.walk.packet.dst);
+        let gateway = b.next_hop().unwrap_or(self.hop.walk.packet.dst);
         let at_gateway = cluster::node_by_ip(gateway);
         if self.backend() == Backend::Vxlan {
             if at_gateway.is_some() {
                 // Straight to a node: flannel's DirectRouting does this on
                 // purpose; otherwise the kernel still delivers: a warning.
                 if !(self.plugin.config.direct_routing && gateway == target.ip) {
-                    self.f.warning(format!(
+                    self.hop.f.warning(format!(
                         "node {} routes pod CIDR {} of node {} straight to {gateway} (`{}`), not over {vxlan_dev}: flannel's DirectRouting is off, so flanneld did not program this route",
-                        self.node.name, route.prefix, target.name, route.text
+                        self.hop.node.name, route.prefix, target.name, route.text
                     ));
                 }
                 return self.host_interface(i, b);
@@ -275,15 +247,15 @@ impl<'a> Checks<'a> {
                 "`{cidr} via {} dev {vxlan_dev} onlink`",
                 vtep_ip(target).map(|i| i.to_string()).unwrap_or_default()
             );
-            self.f.stop(self.walk, i, if route.prefix.prefix_len() == 0 {
+            self.hop.f.stop(self.hop.walk, i, if route.prefix.prefix_len() == 0 {
                 format!(
                     "node {} has no route for pod CIDR {cidr} of node {}: it falls to the default route `{}`; flannel vxlan programs {expect}",
-                    self.node.name, target.name, route.text
+                    self.hop.node.name, target.name, route.text
                 )
             } else {
                 format!(
                     "node {} routes pod CIDR {cidr} of node {} via `{}`; flannel vxlan programs {expect}",
-                    self.node.name, target.name, route.text
+                    self.hop.node.name, target.name, route.text
                 )
             });
             return Ok(());
@@ -291,10 +263,10 @@ impl<'a> Checks<'a> {
         // host-gw: `podCIDR via NODE-IP dev HOST-IF`.
         if at_gateway.is_none() {
             let host_if = self.host_if();
-            self.f.stop(self.walk, i, if route.prefix.prefix_len() == 0 {
+            self.hop.f.stop(self.hop.walk, i, if route.prefix.prefix_len() == 0 {
                 format!(
                     "node {} has no route for the pod CIDR of node {} ({cidr}): it falls to the default route `{}` and leaves the cluster; flannel host-gw programs `{cidr} via {} dev {}`",
-                    self.node.name,
+                    self.hop.node.name,
                     target.name,
                     route.text,
                     target.ip,
@@ -303,7 +275,7 @@ impl<'a> Checks<'a> {
             } else {
                 format!(
                     "node {} routes pod CIDR {} of node {} via {gateway} (`{}`), but node {} is {}",
-                    self.node.name, route.prefix, target.name, route.text, target.name, target.ip
+                    self.hop.node.name, route.prefix, target.name, route.text, target.name, target.ip
                 )
             });
             return Ok(());
@@ -328,9 +300,11 @@ impl<'a> Checks<'a> {
         }
         let msg = format!(
             "node {} routes the {} for {} via `{}`, not via the host interface {host_if}",
-            self.node.name,
-            self.walk.packet.direction(),
-            b.packet().map(|p| p.dst).unwrap_or(self.walk.packet.dst),
+            self.hop.node.name,
+            self.hop.walk.packet.direction(),
+            b.packet()
+                .map(|p| p.dst)
+                .unwrap_or(self.hop.walk.packet.dst),
             route.text
         );
         // Another interface that still reaches a node carries the packet:
@@ -339,9 +313,9 @@ impl<'a> Checks<'a> {
             .next_hop()
             .is_some_and(|g| cluster::node_by_ip(g).is_some());
         if reaches_node {
-            self.f.warning(msg);
+            self.hop.f.warning(msg);
         } else {
-            self.f.stop(self.walk, i, msg);
+            self.hop.f.stop(self.hop.walk, i, msg);
         }
         Ok(())
     }
@@ -350,7 +324,10 @@ impl<'a> Checks<'a> {
     /// route. The host interface, and flannel.1 on the vxlan backend.
     fn egress_devices_up(&mut self) -> Result<bool> {
         let host_if = self.host_if();
-        if let Some(dev) = self.f.interface(&self.ns, &host_if, Expect::default())?
+        if let Some(dev) = self
+            .hop
+            .f
+            .interface(&self.hop.ns, &host_if, Expect::default())?
             && !dev.up()
         {
             return Ok(false);
@@ -363,7 +340,7 @@ impl<'a> Checks<'a> {
                 return Ok(false);
             }
         }
-        Ok(!self.f.blocking())
+        Ok(!self.hop.f.blocking())
     }
 
     /// flannel.1 as flanneld creates it: a vxlan device with the VNI and
@@ -373,15 +350,15 @@ impl<'a> Checks<'a> {
             kind: Some("vxlan"),
             ..Expect::default()
         };
-        let Some(dev) = self.f.interface(&self.ns, name, expect)? else {
+        let Some(dev) = self.hop.f.interface(&self.hop.ns, name, expect)? else {
             return Ok(None);
         };
-        let what = format!("interface {name} of node {}", self.node.name);
+        let what = format!("interface {name} of node {}", self.hop.node.name);
         let config = &self.plugin.config;
         if let Some(vni) = dev.vxlan_id
             && vni != config.vni
         {
-            self.f.critical(format!(
+            self.hop.f.critical(format!(
                 "{what} has VNI {vni}, but flannel's config says {}",
                 config.vni
             ));
@@ -389,28 +366,30 @@ impl<'a> Checks<'a> {
         if let Some(port) = dev.vxlan_port
             && port != config.port
         {
-            self.f.critical(format!(
+            self.hop.f.critical(format!(
                 "{what} uses UDP port {port}, but flannel's config says {}",
                 config.port
             ));
         }
         let host_mtu = self
+            .hop
             .node
             .host_interface
             .as_ref()
-            .and_then(|h| self.ns.interface(h).ok().flatten())
+            .and_then(|h| self.hop.ns.interface(h).ok().flatten())
             .map(|i| i.mtu);
         if let Some(host_mtu) = host_mtu {
             let expected = host_mtu.saturating_sub(Backend::Vxlan.overhead());
-            let pod_mtu = config.pod_mtu(&self.node.name);
+            let pod_mtu = config.pod_mtu(&self.hop.node.name);
             if pod_mtu.is_some_and(|p| dev.mtu < p) {
-                self.f.warning(format!(
+                self.hop.f.warning(format!(
                     "{what} has MTU {}, below the pod MTU {}: flanneld sets it to {expected} (the host MTU less the VXLAN header)",
                     dev.mtu,
                     pod_mtu.unwrap_or_default()
                 ));
             } else if dev.mtu != expected {
-                self.f
+                self.hop
+                    .f
                     .warning(format!("{what} has MTU {}, expected {expected}", dev.mtu));
             }
         }
@@ -423,9 +402,9 @@ impl<'a> Checks<'a> {
     /// annotations.
     fn over_vxlan(&mut self, i: usize, b: &Branch, route: &Route, target: &Node) -> Result<()> {
         let vxlan_dev = self.plugin.config.vxlan_dev();
-        let name = self.node.name.clone();
+        let name = self.hop.node.name.clone();
         let Some(gateway) = route.gateway else {
-            self.f.stop(self.walk, i, format!(
+            self.hop.f.stop(self.hop.walk, i, format!(
                 "node {name} routes {} via `{}` without a VTEP gateway: flannel vxlan programs `{} via {} dev {vxlan_dev} onlink`",
                 target.name,
                 route.text,
@@ -438,8 +417,8 @@ impl<'a> Checks<'a> {
             .into_iter()
             .find(|n| vtep_ip(n) == Some(gateway));
         let Some(owner) = owner else {
-            self.f.stop(
-                self.walk,
+            self.hop.f.stop(
+                self.hop.walk,
                 i,
                 format!(
                     "node {name} routes {} via VTEP {gateway} (`{}`), which belongs to no node",
@@ -449,7 +428,7 @@ impl<'a> Checks<'a> {
             return Ok(());
         };
         if owner.name != target.name {
-            self.f.warning(format!(
+            self.hop.f.warning(format!(
                 "node {name} sends traffic for node {} through the VTEP of node {} (`{}`): a detour",
                 target.name, owner.name, route.text
             ));
@@ -466,20 +445,9 @@ impl<'a> Checks<'a> {
             remote: public_ip(&owner),
             programmed_by: "flanneld programs it PERMANENT",
         }
-        .check(self.walk, i, b, &mut self.f);
+        .check(self.hop.walk, i, b, &mut self.hop.f);
         Ok(())
     }
-}
-
-/// The pipeline dropped the branch (a rule, a route, a sysctl): the host
-/// named why, and the CNI's route checks say nothing more.
-fn pipeline_drop(b: &Branch) -> bool {
-    b.dropped().is_some_and(|d| {
-        matches!(
-            d.kind.as_str(),
-            "netfilter" | "no-route" | "route" | "not-forwarding" | "rp-filter" | "unavailable"
-        )
-    })
 }
 
 /// flannel's VTEP address of a node: the network address of its pod CIDR.
@@ -507,4 +475,77 @@ fn public_ip(node: &Node) -> Ipv4Addr {
     node.annotation("flannel.alpha.coreos.com/public-ip")
         .and_then(|a| a.parse().ok())
         .unwrap_or(node.ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node as flanneld's vxlan backend annotates it.
+    fn node(annotations: &[(&str, &str)]) -> Node {
+        Node {
+            name: "node-2".into(),
+            ip: Ipv4Addr::new(192, 168, 0, 12),
+            pod_cidrs: vec!["10.244.1.0/24".parse().unwrap()],
+            ready: true,
+            host_interface: Some("eth0".into()),
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            labels: vec![],
+            provider_id: None,
+        }
+    }
+
+    const BACKEND_DATA: &str = "flannel.alpha.coreos.com/backend-data";
+    const PUBLIC_IP: &str = "flannel.alpha.coreos.com/public-ip";
+
+    #[test]
+    fn the_vtep_address_is_the_network_address_of_the_pod_cidr() {
+        // flanneld gives flannel.1 the lease's first address (10.244.1.0/32)
+        // and routes `10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink`.
+        assert_eq!(vtep_ip(&node(&[])), Some(Ipv4Addr::new(10, 244, 1, 0)));
+        let no_lease = Node {
+            pod_cidrs: vec![],
+            ..node(&[])
+        };
+        assert_eq!(vtep_ip(&no_lease), None);
+    }
+
+    #[test]
+    fn the_vtep_mac_comes_from_the_backend_data_annotation() {
+        let n = node(&[(BACKEND_DATA, r#"{"VNI":1,"VtepMAC":"8e:b7:e5:7f:ec:c1"}"#)]);
+        assert_eq!(vtep_mac(&n).as_deref(), Some("8e:b7:e5:7f:ec:c1"));
+        assert_eq!(
+            backend_data(&n).and_then(|d| d.get("VNI").and_then(|v| v.as_u64())),
+            Some(1)
+        );
+        // No annotation, annotation that is not JSON, JSON without VtepMAC:
+        // flanneld has not published the VTEP, so there is nothing to expect.
+        assert_eq!(vtep_mac(&node(&[])), None);
+        assert_eq!(
+            vtep_mac(&node(&[(BACKEND_DATA, "8e:b7:e5:7f:ec:c1")])),
+            None
+        );
+        assert_eq!(backend_data(&node(&[(BACKEND_DATA, "not json")])), None);
+        assert_eq!(vtep_mac(&node(&[(BACKEND_DATA, r#"{"VNI":1}"#)])), None);
+        // The annotation's key is flannel's, not another CNI's.
+        let other = node(&[(
+            "projectcalico.org/backend-data",
+            r#"{"VtepMAC":"8e:b7:e5:7f:ec:c1"}"#,
+        )]);
+        assert_eq!(vtep_mac(&other), None);
+    }
+
+    #[test]
+    fn the_fdb_remote_is_the_public_ip_annotation_else_the_internal_ip() {
+        // flanneld's --public-ip (or the --iface address) published on the node.
+        let n = node(&[(PUBLIC_IP, "203.0.113.7")]);
+        assert_eq!(public_ip(&n), Ipv4Addr::new(203, 0, 113, 7));
+        assert_eq!(public_ip(&node(&[])), Ipv4Addr::new(192, 168, 0, 12));
+        // An unreadable annotation: the InternalIP, as for none.
+        let n = node(&[(PUBLIC_IP, "node-2.example")]);
+        assert_eq!(public_ip(&n), Ipv4Addr::new(192, 168, 0, 12));
+    }
 }

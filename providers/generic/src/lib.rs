@@ -29,3 +29,46 @@ impl CloudProvider for Generic {
 }
 
 export_cloud_provider!(Generic);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skoop_sdk::ProxyMode;
+
+    fn settings(plugin: &str, proxy_mode: ProxyMode) -> Settings {
+        Settings {
+            network_plugin: plugin.into(),
+            cloud_provider: "generic".into(),
+            proxy_mode,
+            cluster_cidr: Some("10.244.0.0/16".parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn the_plan_is_the_settings_plugin_and_proxy_mode_without_underlay_checks() {
+        let plan = Generic::create_network(&settings("flannel", ProxyMode::Ipvs)).unwrap();
+        assert_eq!(
+            plan,
+            NetworkPlan {
+                plugin: "flannel".into(),
+                proxy_mode: ProxyMode::Ipvs,
+                infra_shim: false,
+            }
+        );
+        let plan = Generic::create_network(&settings("calico", ProxyMode::Nftables)).unwrap();
+        assert_eq!(
+            (plan.plugin.as_str(), plan.proxy_mode),
+            ("calico", ProxyMode::Nftables)
+        );
+        assert!(!plan.infra_shim);
+    }
+
+    #[test]
+    fn no_network_plugin_is_refused_naming_the_flag() {
+        let err = Generic::create_network(&settings("", ProxyMode::Iptables)).unwrap_err();
+        let Error::Invalid(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(msg.contains("--network-plugin"), "{msg}");
+    }
+}
