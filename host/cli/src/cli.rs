@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Arg, ArgMatches, Args, Command, CommandFactory, Parser, Subcommand, ValueEnum};
 use ipnet::Ipv4Net;
 
 pub use skoop_collect::CollectArgs;
 use skoop_engine::detect::{Overrides, ProxyMode};
 pub use skoop_live::{LiveArgs, SnapshotArgs};
+use skoop_netstack::packet::Protocol;
 use skoop_wasm::Registry;
 
 /// skoop: walk a packet through a Kubernetes cluster hop by hop and say why it fails.
@@ -174,12 +176,11 @@ pub struct ConnectivityArgs {
     pub live: LiveArgs,
 }
 
-/// Transport protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProtocolArg {
-    Tcp,
-    Udp,
-    Sctp,
+/// The protocols a flow may have, as `--protocol` takes them.
+fn flow_protocol() -> impl TypedValueParser<Value = Protocol> {
+    PossibleValuesParser::new(["tcp", "udp", "sctp"]).try_map(|s: String| {
+        Protocol::parse(&s).ok_or_else(|| format!("{s:?} is not tcp, udp or sctp"))
+    })
 }
 
 /// kube-proxy mode on the command line.
@@ -246,8 +247,8 @@ pub struct DiagnoseArgs {
     pub port: Option<u16>,
 
     /// Transport protocol.
-    #[arg(long, value_enum, default_value_t = ProtocolArg::Tcp)]
-    pub protocol: ProtocolArg,
+    #[arg(long, default_value = "tcp", value_parser = flow_protocol())]
+    pub protocol: Protocol,
 
     /// Diagnose offline on a bundle directory (cluster.json + nodes/<node>.json).
     #[arg(long, value_name = "DIR", conflicts_with = "demo")]

@@ -8,13 +8,12 @@ use anyhow::{Context as _, Result};
 use skoop_diagnosis::{Context, Input, Preload, Request};
 use skoop_engine::diagnose::Flow;
 use skoop_engine::error::{bad_input, exit};
-use skoop_engine::packet::Protocol;
 use skoop_engine::report::Report;
 use skoop_render::Colour;
 use skoop_wasm::Registry;
 use skoop_wasm::runtime::Limits;
 
-use crate::cli::{Cli, DiagnoseArgs, ProtocolArg};
+use crate::cli::{Cli, DiagnoseArgs};
 use crate::http;
 
 /// The request `args` make: input, overrides, extension values, limits.
@@ -59,12 +58,7 @@ pub fn flow(args: &DiagnoseArgs) -> Result<Flow> {
     let port = args
         .port
         .ok_or_else(|| bad_input("missing -p PORT: the destination port"))?;
-    let protocol = match args.protocol {
-        ProtocolArg::Tcp => Protocol::Tcp,
-        ProtocolArg::Udp => Protocol::Udp,
-        ProtocolArg::Sctp => Protocol::Sctp,
-    };
-    skoop_diagnosis::flow(src, dst, port, protocol)
+    skoop_diagnosis::flow(src, dst, port, args.protocol)
 }
 
 /// What `--verbose` shows of the context before the diagnosis.
