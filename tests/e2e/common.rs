@@ -179,13 +179,3 @@ pub fn test_extension(name: &str) -> PathBuf {
     assert!(file.is_file(), "{} was not built", file.display());
     file
 }
-
-/// True when `word` occurs in `text` not as part of a longer word.
-pub fn has_word(text: &str, word: &str) -> bool {
-    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    text.match_indices(word).any(|(i, _)| {
-        let before = text[..i].chars().next_back();
-        let after = text[i + word.len()..].chars().next();
-        !before.is_some_and(is_word) && !after.is_some_and(is_word)
-    })
-}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Arg, ArgMatches, Args, Command, CommandFactory, Parser, Subcommand, ValueEnum};
 use ipnet::Ipv4Net;
 
@@ -14,6 +14,7 @@ pub use skoop_collect::CollectArgs;
 use skoop_engine::detect::{Overrides, ProxyMode};
 pub use skoop_live::{LiveArgs, SnapshotArgs};
 use skoop_netstack::packet::Protocol;
+use skoop_render::Format;
 use skoop_wasm::Registry;
 
 /// skoop: walk a packet through a Kubernetes cluster hop by hop and say why it fails.
@@ -204,32 +205,14 @@ impl From<ProxyModeArg> for ProxyMode {
     }
 }
 
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-    /// Graphviz DOT.
-    Dot,
-    /// D2 script.
-    D2,
-    /// SVG, laid out by skoop itself.
-    Svg,
-    /// One self-contained html page (inline SVG, no network fetch).
-    Html,
-}
-
-impl From<Format> for skoop_render::Format {
-    fn from(f: Format) -> Self {
-        match f {
-            Format::Text => skoop_render::Format::Text,
-            Format::Json => skoop_render::Format::Json,
-            Format::Dot => skoop_render::Format::Dot,
-            Format::D2 => skoop_render::Format::D2,
-            Format::Svg => skoop_render::Format::Svg,
-            Format::Html => skoop_render::Format::Html,
-        }
-    }
+/// The report formats, as `--format` takes them.
+fn report_format() -> impl TypedValueParser<Value = Format> {
+    PossibleValuesParser::new(
+        Format::ALL
+            .iter()
+            .map(|(_, name, help)| PossibleValue::new(*name).help(*help)),
+    )
+    .try_map(|s: String| Format::named(&s).ok_or_else(|| format!("{s:?} is not a format")))
 }
 
 #[derive(Debug, Args)]
@@ -266,7 +249,7 @@ pub struct DiagnoseArgs {
     pub settings: SettingsArgs,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, default_value = "text", value_parser = report_format())]
     pub format: Format,
 
     /// Write the report to FILE instead of stdout.

@@ -155,15 +155,11 @@ pub fn run(
     if args.quiet {
         // The report still goes to -o FILE; stdout gets the verdict alone.
         if args.output.is_some() {
-            write(&skoop_render::render(
-                report,
-                args.format.into(),
-                Colour::Off,
-            ))?;
+            write(&skoop_render::render(report, args.format, Colour::Off))?;
         }
         println!("{}", skoop_render::text::verdict_line(report, colour));
     } else {
-        write(&skoop_render::render(report, args.format.into(), colour))?;
+        write(&skoop_render::render(report, args.format, colour))?;
     }
     let code = match &outcome.failed {
         Some(e) => {

@@ -15,12 +15,15 @@ use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+#[path = "support/command.rs"]
+mod command;
+
+use command::run;
 use skoop_netstack::netfilter::{ConnState, Hook, NetnsFacts, Outcome, Verdict};
 use skoop_netstack::nftables::{HookRules, NftRuleset, traverse_hook};
 use skoop_netstack::packet::{Packet, Protocol};
@@ -50,36 +53,6 @@ fn skip_reason() -> Option<String> {
         }
     }
     None
-}
-
-/// Runs a command; Err carries its stderr.
-fn run(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-    let mut child = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .map_err(|e| format!("{}: stdin: {e}", args.join(" ")))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The namespaces of one scenario; deleted on drop, also when a test fails.

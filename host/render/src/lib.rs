@@ -18,7 +18,7 @@ pub mod text;
 pub use graph::Graph;
 pub use text::Colour;
 
-/// An output format of `skoop diagnose -o`.
+/// An output format of a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
@@ -28,6 +28,30 @@ pub enum Format {
     Svg,
     /// The page alone, without the `--http` form.
     Html,
+}
+
+impl Format {
+    /// Every format: its name and what it is.
+    pub const ALL: [(Format, &'static str, &'static str); 6] = [
+        (Format::Text, "text", "for people"),
+        (Format::Json, "json", "for tools: the report's fields"),
+        (Format::Dot, "dot", "Graphviz DOT"),
+        (Format::D2, "d2", "D2 script"),
+        (Format::Svg, "svg", "SVG, laid out by skoop itself"),
+        (
+            Format::Html,
+            "html",
+            "one self-contained html page (inline SVG, no network fetch)",
+        ),
+    ];
+
+    /// The format named `name` (`text`, `json`, ...).
+    pub fn named(name: &str) -> Option<Format> {
+        Format::ALL
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(f, _, _)| *f)
+    }
 }
 
 /// `report` in `format`; `colour` applies to text only.

@@ -2,10 +2,8 @@
 //! the ruleset, and a server. Torn down on drop (also when a test panics).
 
 use std::fs::File;
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
 
 /// A client netns and the router interface it is attached to.
 #[derive(Debug, Clone, Copy)]
@@ -51,36 +49,7 @@ pub fn router_addrs() -> [Ipv4Addr; 3] {
     ]
 }
 
-/// Runs a command; Err carries its stderr.
-pub fn run(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-    let mut cmd = Command::new(args[0]);
-    cmd.args(&args[1..])
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .map_err(|e| format!("{}: writing stdin: {e}", args.join(" ")))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
+pub use crate::command::run;
 
 /// The iptables backend a corpus is loaded with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,8 @@
 //! Needs root, iproute2, iptables and ipset. Without them the test fails
 //! saying what to install, unless SKOOP_SKIP_KERNEL_TESTS=1.
 
+#[path = "../support/command.rs"]
+mod command;
 mod corpus;
 mod fate;
 mod iproute;
