@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
+use crate::lending::{ExtInputs, state_for};
 use crate::request::Log;
-use crate::wiring::{ExtInputs, state_for};
 use skoop_engine::bundle;
 use skoop_engine::cluster::Retain;
 use skoop_engine::detect::{ProxyMode, Settings};

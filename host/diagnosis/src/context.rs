@@ -14,9 +14,10 @@ use skoop_live::Session;
 use skoop_wasm::Registry;
 
 use crate::input::{self, Preload, check_loaded};
+use crate::lending::ExtInputs;
 use crate::recording::{self, Recorder};
 use crate::request::Request;
-use crate::wiring::{self, ExtInputs};
+use crate::wiring;
 
 /// What a diagnosis of one flow gives: the report, and the extension
 /// failure that ended it early (the report then says "incomplete").

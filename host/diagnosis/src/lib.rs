@@ -24,6 +24,7 @@ pub mod cloud;
 mod context;
 mod flow;
 mod input;
+mod lending;
 mod recording;
 mod request;
 mod wiring;
