@@ -6,9 +6,10 @@ use skoop_engine::error::{bad_input, exit};
 use skoop_live::Session;
 
 use crate::cli;
+use skoop_netstack::packet::Protocol;
 
 /// `PORT[/PROTO]`.
-fn parse_port_proto(s: &str) -> Result<(u16, skoop_policy::Protocol)> {
+fn parse_port_proto(s: &str) -> Result<(u16, Protocol)> {
     let (port, proto) = match s.split_once('/') {
         Some((p, pr)) => (p, pr),
         None => (s, "TCP"),
@@ -16,7 +17,7 @@ fn parse_port_proto(s: &str) -> Result<(u16, skoop_policy::Protocol)> {
     let port: u16 = port
         .parse()
         .map_err(|_| bad_input(format!("--port {s}: expected PORT/PROTO, e.g. 80/TCP")))?;
-    let proto = skoop_policy::Protocol::parse(proto)
+    let proto = Protocol::parse_kubernetes(proto)
         .ok_or_else(|| bad_input(format!("--port {s}: the protocol is TCP, UDP or SCTP")))?;
     Ok((port, proto))
 }
@@ -58,7 +59,7 @@ pub fn run(args: &cli::ConnectivityArgs) -> Result<u8> {
         .map_err(|e| bad_input(format!("{source}: {e}")))?;
     let pods = skoop_policy::pods_from_objects(&objects)
         .map_err(|e| bad_input(format!("{source}: {e}")))?;
-    let ports: Vec<(u16, skoop_policy::Protocol)> = match &args.port {
+    let ports: Vec<(u16, Protocol)> = match &args.port {
         Some(p) => vec![parse_port_proto(p)?],
         None => {
             let mut v: Vec<_> = pods

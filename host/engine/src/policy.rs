@@ -60,14 +60,10 @@ fn pod_info(p: &PodFacts) -> PodInfo {
     }
 }
 
-/// The policy protocol of a packet protocol (ICMP has none).
-pub fn policy_protocol(p: Protocol) -> Option<skoop_policy::Protocol> {
-    match p {
-        Protocol::Tcp => Some(skoop_policy::Protocol::Tcp),
-        Protocol::Udp => Some(skoop_policy::Protocol::Udp),
-        Protocol::Sctp => Some(skoop_policy::Protocol::Sctp),
-        _ => None,
-    }
+/// The protocol when policies can name it (TCP, UDP, SCTP; ICMP has no
+/// ports for a policy to select).
+pub fn policy_protocol(p: Protocol) -> Option<Protocol> {
+    Protocol::parse_kubernetes(p.name())
 }
 
 impl PolicyCheck {

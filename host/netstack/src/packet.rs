@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 
 /// Transport protocol of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Tcp,
@@ -38,6 +38,23 @@ impl Protocol {
             Protocol::Sctp => 132,
             Protocol::Ipip => 4,
         }
+    }
+
+    /// The name Kubernetes objects use (`TCP`, `UDP`, `SCTP`; the others
+    /// upper-cased likewise).
+    pub fn kubernetes_name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Icmp => "ICMP",
+            Protocol::Sctp => "SCTP",
+            Protocol::Ipip => "IPIP",
+        }
+    }
+
+    /// A protocol a Kubernetes port may name: `TCP`, `UDP` or `SCTP` (any case).
+    pub fn parse_kubernetes(s: &str) -> Option<Protocol> {
+        Protocol::parse(s).filter(|p| matches!(p, Protocol::Tcp | Protocol::Udp | Protocol::Sctp))
     }
 
     /// Parses `tcp`, `udp`, `icmp`, `sctp` (any case).

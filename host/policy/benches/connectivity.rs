@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use skoop_policy::{PolicySet, Protocol, matrix, pods_from_objects};
+use skoop_netstack::packet::Protocol;
+use skoop_policy::{PolicySet, matrix, pods_from_objects};
 
 fn main() {
     // 50 namespaces × 20 apps × 5 replicas = 5,000 pods; 10 policies per namespace = 500.

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::netpol::in_block;
 use crate::objects::malformed;
-use crate::{Endpoint, PodInfo, PolicyError, PolicySet, Protocol, Selector};
+use crate::{Endpoint, PodInfo, PolicyError, PolicySet, Selector};
+use skoop_netstack::packet::Protocol;
 
 /// What a rule does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -102,7 +103,7 @@ fn subject(v: Option<&Value>) -> Result<Subject, String> {
 fn protocol(v: &Value) -> Result<Protocol, String> {
     match v.get("protocol").and_then(Value::as_str) {
         None => Ok(Protocol::Tcp),
-        Some(s) => Protocol::parse(s).ok_or_else(|| format!("unknown protocol {s:?}")),
+        Some(s) => Protocol::parse_kubernetes(s).ok_or_else(|| format!("unknown protocol {s:?}")),
     }
 }
 

@@ -5,7 +5,8 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::admin::{Action, AdminPolicy};
-use crate::{Endpoint, PodInfo, PolicySet, Protocol};
+use crate::{Endpoint, PodInfo, PolicySet};
+use skoop_netstack::packet::Protocol;
 
 /// Ingress (at the destination pod) or egress (at the source pod).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -349,14 +350,15 @@ impl PolicySet {
             explanation,
         };
         let what = format!(
-            "{dir} at {} {} {} on {port}/{protocol}",
+            "{dir} at {} {} {} on {port}/{}",
             pod.id(),
             if dir == Direction::Ingress {
                 "from"
             } else {
                 "to"
             },
-            peer.describe()
+            peer.describe(),
+            protocol.kubernetes_name()
         );
         if pod.host_network {
             return verdict(

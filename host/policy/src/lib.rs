@@ -19,10 +19,9 @@ pub mod selector;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
 use std::net::Ipv4Addr;
 
-use serde::{Deserialize, Serialize};
+use skoop_netstack::packet::Protocol;
 
 pub use eval::{AdminRuleRef, Decision, Direction, DirectionVerdict, FlowVerdict, Miss};
 pub use objects::pods_from_objects;
@@ -41,42 +40,6 @@ pub enum PolicyError {
         name: String,
         reason: String,
     },
-}
-
-/// L4 protocol as policies name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl Protocol {
-    /// Parse `TCP`, `udp`, `Sctp`...
-    pub fn parse(s: &str) -> Option<Protocol> {
-        match s.to_ascii_uppercase().as_str() {
-            "TCP" => Some(Protocol::Tcp),
-            "UDP" => Some(Protocol::Udp),
-            "SCTP" => Some(Protocol::Sctp),
-            _ => None,
-        }
-    }
-
-    /// `TCP`, `UDP` or `SCTP`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-            Protocol::Sctp => "SCTP",
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A container port a named policy port can resolve to.

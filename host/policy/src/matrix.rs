@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::eval::Direction;
 use crate::netpol::in_block;
-use crate::{ContainerPort, Endpoint, Labels, PodInfo, PolicySet, Protocol};
+use crate::{ContainerPort, Endpoint, Labels, PodInfo, PolicySet};
+use skoop_netstack::packet::Protocol;
 
 /// Pods that policies cannot tell apart.
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +48,7 @@ impl Group {
 #[derive(Debug, Clone, Serialize)]
 pub struct Matrix {
     pub port: u16,
+    #[serde(serialize_with = "kubernetes_protocol")]
     pub protocol: Protocol,
     pub groups: Vec<Group>,
     /// `allowed[from][to]`.
@@ -161,6 +163,11 @@ pub fn matrix(
     }
 }
 
+/// `TCP`, as Kubernetes objects (and this matrix's JSON) write it.
+fn kubernetes_protocol<S: serde::Serializer>(p: &Protocol, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.kubernetes_name())
+}
+
 impl Matrix {
     /// A text matrix: numbered groups, `.` allowed, `X` denied, then the legend.
     pub fn to_text(&self) -> String {
@@ -169,7 +176,7 @@ impl Matrix {
             out,
             "Connectivity on {}/{} ({} groups; rows: from, columns: to; . allowed, X denied)",
             self.port,
-            self.protocol,
+            self.protocol.kubernetes_name(),
             self.groups.len()
         );
         let w = self.groups.len().to_string().len().max(2);
@@ -203,7 +210,7 @@ impl Matrix {
                     csv_field(&self.groups[i].display()),
                     csv_field(&self.groups[j].display()),
                     self.port,
-                    self.protocol,
+                    self.protocol.kubernetes_name(),
                     ok
                 );
             }

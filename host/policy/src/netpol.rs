@@ -8,7 +8,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
 use crate::objects::malformed;
-use crate::{Endpoint, PodInfo, PolicyError, PolicySet, Protocol, Selector};
+use crate::{Endpoint, PodInfo, PolicyError, PolicySet, Selector};
+use skoop_netstack::packet::Protocol;
 
 /// A port entry of a rule.
 #[derive(Debug, Clone)]
@@ -44,10 +45,12 @@ impl PortSpec {
 
     pub fn describe(&self) -> String {
         match &self.port {
-            None => format!("any {} port", self.protocol),
-            Some(PortRef::Number(p, None)) => format!("{p}/{}", self.protocol),
-            Some(PortRef::Number(p, Some(e))) => format!("{p}-{e}/{}", self.protocol),
-            Some(PortRef::Name(n)) => format!("named port {n}/{}", self.protocol),
+            None => format!("any {} port", self.protocol.kubernetes_name()),
+            Some(PortRef::Number(p, None)) => format!("{p}/{}", self.protocol.kubernetes_name()),
+            Some(PortRef::Number(p, Some(e))) => {
+                format!("{p}-{e}/{}", self.protocol.kubernetes_name())
+            }
+            Some(PortRef::Name(n)) => format!("named port {n}/{}", self.protocol.kubernetes_name()),
         }
     }
 }
@@ -215,7 +218,8 @@ impl Rule {
         if !port_ok {
             let listed: Vec<String> = self.ports.iter().map(PortSpec::describe).collect();
             reasons.push(format!(
-                "port {port}/{protocol} is not among {}",
+                "port {port}/{} is not among {}",
+                protocol.kubernetes_name(),
                 listed.join(", ")
             ));
         }
@@ -244,7 +248,9 @@ pub(crate) struct NetPol {
 fn compile_port(p: &NetworkPolicyPort) -> Result<PortSpec, String> {
     let protocol = match p.protocol.as_deref() {
         None => Protocol::Tcp,
-        Some(s) => Protocol::parse(s).ok_or_else(|| format!("unknown protocol {s:?}"))?,
+        Some(s) => {
+            Protocol::parse_kubernetes(s).ok_or_else(|| format!("unknown protocol {s:?}"))?
+        }
     };
     let port = match &p.port {
         None => None,

@@ -5,7 +5,8 @@ use std::net::Ipv4Addr;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use serde_json::Value;
 
-use crate::{ContainerPort, Labels, NodeInfo, PodInfo, PolicyError, Protocol};
+use crate::{ContainerPort, Labels, NodeInfo, PodInfo, PolicyError};
+use skoop_netstack::packet::Protocol;
 
 pub(crate) fn object_name(v: &Value) -> String {
     let meta = v.get("metadata");
@@ -86,7 +87,7 @@ pub fn pods_from_objects<'a>(
                 let Some(name) = &p.name else { continue };
                 let protocol = match p.protocol.as_deref() {
                     None => Protocol::Tcp,
-                    Some(s) => Protocol::parse(s)
+                    Some(s) => Protocol::parse_kubernetes(s)
                         .ok_or_else(|| malformed("Pod", v, format!("unknown protocol {s:?}")))?,
                 };
                 let port = u16::try_from(p.container_port)

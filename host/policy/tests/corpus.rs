@@ -7,8 +7,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use serde_json::Value;
+use skoop_netstack::packet::Protocol;
 use skoop_policy::matrix::endpoint;
-use skoop_policy::{Direction, PodInfo, PolicySet, Protocol, pods_from_objects};
+use skoop_policy::{Direction, PodInfo, PolicySet, pods_from_objects};
 
 struct Case {
     name: String,
@@ -84,7 +85,7 @@ fn corpus_cases_agree_with_their_suites() {
         cases += 1;
         for check in c.expected["checks"].as_array().unwrap() {
             let port = check["port"].as_u64().unwrap() as u16;
-            let proto = Protocol::parse(check["protocol"].as_str().unwrap()).unwrap();
+            let proto = Protocol::parse_kubernetes(check["protocol"].as_str().unwrap()).unwrap();
             let mut expect = Vec::new();
             if let Some(r) = check["reachability"].as_object() {
                 for (from, row) in r {
