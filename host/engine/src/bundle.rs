@@ -265,8 +265,9 @@ mod tests {
     }
 
     #[test]
-    fn demo_loads_and_reads_dumps_only_when_asked() {
-        let b = load_demo(Retain::host()).unwrap();
+    fn a_bundle_loads_and_reads_dumps_only_when_asked() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../demos/flannel");
+        let b = load_dir(&dir, Retain::host()).unwrap();
         assert!(!b.view.nodes.is_empty());
         let names: Vec<String> = b.nodes.names().cloned().collect();
         assert!(names.len() >= 2);
