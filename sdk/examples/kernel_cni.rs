@@ -50,7 +50,7 @@ impl CniPlugin for KernelCni {
     // Every other role: the host's kernel walk, nothing to add.
 
     fn to_pod(&self, node: &Node, walk: &KernelWalk, _pod: &Pod) -> Result<HopAnswer> {
-        let mut f = Findings::new();
+        let mut f = Suspicions::new();
         // A packet a pod sends to another pod is routed by the node unless
         // it is bridged; the host's walk already refuses to forward when
         // the sysctl is off — this names the CNI's requirement up front.

@@ -95,11 +95,11 @@ pub fn describe_provider(m: Metadata) -> pm::ExtensionInfo {
 
 pub fn setup<T: CniPlugin>() -> SetupResult {
     crate::host::forget_answers();
-    let (plugin, findings) = T::setup().map_err(error_to)?;
+    let (plugin, suspicions) = T::setup().map_err(error_to)?;
     let enforces = plugin.enforces();
     PLUGIN.with(|cell| *cell.borrow_mut() = Some(Box::new(plugin)));
     Ok(cp::SetupResult {
-        suspicions: findings.iter().map(suspicion_to).collect(),
+        suspicions: suspicions.iter().map(suspicion_to).collect(),
         enforces,
     })
 }

@@ -3,7 +3,7 @@
 //! The five node roles of [`CniPlugin`](crate::CniPlugin) (`to_pod`,
 //! `to_host`, `to_service`, `to_external`, `serve`) differ in what the packet
 //! is for, not in how a plugin goes about them: the checks every node hop
-//! gets, then the role's own, then the findings as the answer. A plugin that
+//! gets, then the role's own, then the suspicions as the answer. A plugin that
 //! answers them alike overrides [`CniPlugin::at_node`](crate::CniPlugin::at_node)
 //! alone, builds its per-hop state there, and lets [`NodeChecks::answer`]
 //! run the role; the state implements only what its CNI knows.
@@ -51,7 +51,7 @@ use std::net::Ipv4Addr;
 use crate::host::Netns;
 use crate::types::{Node, Pod, Service};
 use crate::walk::{Branch, HopAnswer, KernelWalk};
-use crate::{Findings, Result};
+use crate::{Result, Suspicions};
 
 /// What the packet is for as it arrives at a node (before the node's NAT):
 /// the node roles of a [`CniPlugin`](crate::CniPlugin), one variant each.
@@ -70,23 +70,23 @@ pub enum NodeRole<'a> {
 }
 
 /// What every node hop's checks hold: the node, the host's walk of it, the
-/// node's network namespace and the findings so far.
+/// node's network namespace and the suspicions so far.
 #[derive(Debug)]
 pub struct NodeHop<'a> {
     pub node: &'a Node,
     pub walk: &'a KernelWalk,
     pub ns: Netns,
-    pub f: Findings,
+    pub f: Suspicions,
 }
 
 impl<'a> NodeHop<'a> {
-    /// A hop at `node` with no findings yet.
+    /// A hop at `node` with no suspicions yet.
     pub fn new(node: &'a Node, walk: &'a KernelWalk) -> Self {
         NodeHop {
             node,
             walk,
             ns: Netns::node(&node.name),
-            f: Findings::new(),
+            f: Suspicions::new(),
         }
     }
 }
@@ -123,7 +123,7 @@ pub trait NodeChecks<'a>: Sized {
 
     /// Run the checks of `role`: [`common`](NodeChecks::common), then the
     /// role's own (none when the packet is for this node), and answer with
-    /// the findings.
+    /// the suspicions.
     fn answer(mut self, role: NodeRole<'_>) -> Result<HopAnswer> {
         self.common()?;
         // The walk outlives the hop's borrow of itself: the role's checks
@@ -154,7 +154,7 @@ mod tests {
     use crate::types::{NetNode, Suspicion};
     use crate::walk::tests::{packet, vxlan_branch};
 
-    /// Records which parts `answer` ran, in order, as findings.
+    /// Records which parts `answer` ran, in order, as suspicions.
     struct Trace<'a> {
         hop: NodeHop<'a>,
     }

@@ -791,7 +791,7 @@ pub mod service {
         pub target: Owner,
     }
 
-    /// Backends and findings for a Service packet.
+    /// Backends and suspicions for a Service packet.
     #[derive(Debug, Clone)]
     pub struct Resolution {
         pub backends: Vec<Backend>,

@@ -8,7 +8,7 @@
 //! packets, net-nodes and suspicions; read-only access to what the host
 //! lends ([`host`]: the cluster view and the facts of every network
 //! namespace); the host's walk of each net-node ([`KernelWalk`]);
-//! [`Findings`], which turns facts into suspicions; and one macro to export
+//! [`Suspicions`], which turns facts into suspicions; and one macro to export
 //! a CNI plugin ([`export_cni_plugin!`]) or a cloud provider
 //! ([`export_cloud_provider!`]).
 //!
@@ -51,7 +51,7 @@
 //!
 //!     // One role overridden: the bridge acme's CNI config puts pods on.
 //!     fn to_pod(&self, node: &Node, walk: &KernelWalk, pod: &Pod) -> Result<HopAnswer> {
-//!         let mut f = Findings::new();
+//!         let mut f = Suspicions::new();
 //!         if pod.node == node.name {
 //!             for b in walk.sent() {
 //!                 if b.oif().is_some_and(|oif| oif != self.bridge) {
@@ -112,21 +112,21 @@ macro_rules! mirror {
     };
 }
 
-pub mod findings;
 #[doc(hidden)]
 pub mod glue;
 pub mod hop;
 pub mod host;
 pub mod http;
 pub mod meta;
+pub mod suspicions;
 pub mod types;
 pub mod underlay;
 pub mod veth_pod;
 pub mod vtep;
 pub mod walk;
 
-pub use findings::Findings;
 pub use hop::{NodeChecks, NodeHop, NodeRole};
+pub use suspicions::Suspicions;
 pub use types::*;
 pub use veth_pod::VethPod;
 pub use vtep::VtepEntries;
@@ -136,13 +136,13 @@ pub use walk::{Branch, Carried, HopAnswer, KernelWalk, LinkStep};
 ///
 /// The traits and export macros, the metadata types, the plain types of
 /// packets, net-nodes, the host's walk and suspicions, the helpers
-/// ([`Findings`], [`Expect`](crate::findings::Expect)) and the modules
+/// ([`Suspicions`], [`Expect`](crate::suspicions::Expect)) and the modules
 /// reaching the host ([`host`], [`http`], [`underlay`]).
 pub mod prelude {
-    pub use crate::findings::{Expect, Findings};
     pub use crate::hop::{NodeChecks, NodeHop, NodeRole};
     pub use crate::host::{self, Netns};
     pub use crate::meta::{StaticConfigKey, StaticCredentialsFile, StaticMetadata};
+    pub use crate::suspicions::{Expect, Suspicions};
     pub use crate::types::{
         ActionKind, EPHEMERAL_PORT, Encap, EncapKind, Level, Link, LinkKind, NetNode, NetNodeKind,
         NetworkPlan, Node, NodeStep, Owner, Packet, Pod, Protocol, ProxyMode, Service, ServicePort,
@@ -420,7 +420,7 @@ pub trait CniPlugin: Sized + 'static {
     }
 
     /// Build the plugin from its config (read with [`host::cluster::config`])
-    /// and return cluster-wide findings.
+    /// and return cluster-wide suspicions.
     fn setup() -> Result<(Self, Vec<Suspicion>)>;
 
     /// The policy kinds (`apiVersion/Kind`) the CNI enforces in this

@@ -9,8 +9,8 @@ use crate::cni::skoop::extension::{cluster as wc, types as wt};
 use crate::provider::exports::skoop::extension::provider as wp;
 use crate::{Error, Result};
 
-/// How bad a finding is; ordered from [`Level::Info`] to [`Level::Fatal`].
-/// The host exits with status 3 when any finding is critical or fatal.
+/// How bad a suspicion is; ordered from [`Level::Info`] to [`Level::Fatal`].
+/// The host exits with status 3 when any suspicion is critical or fatal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
     /// Worth knowing; traffic is not affected.
@@ -97,7 +97,7 @@ pub enum ActionKind {
     Serve,
     /// It dropped the packet.
     Drop,
-    /// It cannot tell: a fact it needs was not collected (the findings say which).
+    /// It cannot tell: a fact it needs was not collected (the suspicions say which).
     Unknown,
 }
 
@@ -142,12 +142,12 @@ pub struct NetworkPlan {
 /// The ephemeral source port skoop uses for simulated clients.
 pub const EPHEMERAL_PORT: u16 = 40000;
 
-/// One finding.
+/// One suspicion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suspicion {
     pub level: Level,
     pub message: String,
-    /// The net-node the finding is about, when not the reporting one.
+    /// The net-node the suspicion is about, when not the reporting one.
     pub about: Option<String>,
 }
 
@@ -160,7 +160,7 @@ impl Suspicion {
         }
     }
 
-    /// The finding is about another net-node (a node by name, a pod as `ns/name`).
+    /// The suspicion is about another net-node (a node by name, a pod as `ns/name`).
     pub fn about(mut self, net_node: &str) -> Self {
         self.about = Some(net_node.to_string());
         self
@@ -440,8 +440,8 @@ pub struct Link {
 ///
 /// Build it with [`NodeStep::forward`] (one [`Transmission`] per branch: ECMP
 /// next hops, Service backends), [`NodeStep::serve`], [`NodeStep::drop`] or
-/// [`NodeStep::unknown`], and attach findings with [`NodeStep::with`] (or
-/// [`Findings::into_step`](crate::Findings::into_step)).
+/// [`NodeStep::unknown`], and attach suspicions with [`NodeStep::with`] (or
+/// [`Suspicions::into_step`](crate::Suspicions::into_step)).
 ///
 /// ```
 /// use skoop_sdk::prelude::*;
@@ -522,7 +522,7 @@ impl NodeStep {
         }
     }
 
-    /// Attach findings.
+    /// Attach suspicions.
     pub fn with(mut self, suspicions: Vec<Suspicion>) -> Self {
         self.suspicions.extend(suspicions);
         self

@@ -3,10 +3,10 @@
 //! node is up and, for a bridge CNI, a port of the CNI's bridge. These are
 //! checks of the CNI's layout; the host's walk has already moved the packet.
 
-use crate::findings::Expect;
 use crate::host::Netns;
+use crate::suspicions::Expect;
 use crate::types::*;
-use crate::{Findings, Result};
+use crate::{Result, Suspicions};
 
 /// A veth pod's layout: `iface` inside the pod, its peer on the node.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ impl VethPod {
     /// (a different MTU is a warning: the host's walk judges what it does to
     /// full-size packets). Returns the node-side peer's name when it is
     /// found and laid out as the CNI does it.
-    pub fn check(&self, pod: &Pod, f: &mut Findings) -> Result<Option<String>> {
+    pub fn check(&self, pod: &Pod, f: &mut Suspicions) -> Result<Option<String>> {
         let ns = Netns::pod(&pod.id());
         let expect = Expect {
             kind: Some("veth"),
@@ -53,9 +53,14 @@ impl VethPod {
     }
 
     /// The node-side peer of the pod's veth (ifindex `peer_index` on the
-    /// pod's node), checked against the CNI's layout; findings about it are
+    /// pod's node), checked against the CNI's layout; suspicions about it are
     /// the node's.
-    fn peer(&self, pod: &Pod, peer_index: Option<u32>, f: &mut Findings) -> Result<Option<String>> {
+    fn peer(
+        &self,
+        pod: &Pod,
+        peer_index: Option<u32>,
+        f: &mut Suspicions,
+    ) -> Result<Option<String>> {
         let node = pod.node.as_str();
         let what = format!("veth peer of pod {}", pod.id());
         let Some(index) = peer_index else {

@@ -11,7 +11,7 @@
 use std::net::Ipv4Addr;
 
 use crate::walk::Branch;
-use crate::{Findings, KernelWalk};
+use crate::{KernelWalk, Suspicions};
 
 /// One remote VTEP as the CNI programs it.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ impl VtepEntries<'_> {
     /// kernel sent it on with a wrong entry, the fault is critical and the
     /// branch ends here: the remote device takes only frames for its own MAC,
     /// and only the node at the entry's address gets the packet.
-    pub fn check(&self, walk: &KernelWalk, i: usize, b: &Branch, f: &mut Findings) {
+    pub fn check(&self, walk: &KernelWalk, i: usize, b: &Branch, f: &mut Suspicions) {
         let stopped = b
             .dropped()
             .is_some_and(|d| matches!(d.kind.as_str(), "neighbour" | "fdb" | "tunnel"));
@@ -103,7 +103,7 @@ impl VtepEntries<'_> {
         }
     }
 
-    fn fault(&self, walk: &KernelWalk, i: usize, stopped: bool, msg: String, f: &mut Findings) {
+    fn fault(&self, walk: &KernelWalk, i: usize, stopped: bool, msg: String, f: &mut Suspicions) {
         if stopped {
             f.warning(msg);
         } else {
@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn entries_as_the_cni_programs_them_are_quiet() {
         let w = walk(vxlan_branch());
-        let mut f = Findings::new();
+        let mut f = Suspicions::new();
         entries("8e:b7:e5:7f:ec:c1").check(&w, 0, &w.branches[0], &mut f);
         assert!(f.suspicions.is_empty(), "{:?}", f.suspicions);
         assert!(f.ends.is_empty());
@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn a_stale_neighbour_mac_the_kernel_sends_on_is_critical_and_ends_the_branch() {
         let w = walk(vxlan_branch());
-        let mut f = Findings::new();
+        let mut f = Suspicions::new();
         entries("76:1e:34:c8:1a:6c").check(&w, 0, &w.branches[0], &mut f);
         let s = &f.suspicions;
         assert_eq!(s.len(), 1);
@@ -185,7 +185,7 @@ mod tests {
             ..vxlan_branch()
         };
         let w = walk(stopped);
-        let mut f = Findings::new();
+        let mut f = Suspicions::new();
         entries("76:1e:34:c8:1a:6c").check(&w, 0, &w.branches[0], &mut f);
         assert!(f.suspicions.iter().all(|s| s.level == Level::Warning));
         assert!(!f.suspicions.is_empty());

@@ -18,7 +18,7 @@
 //! /// The CNI names its bridge `br-acme`: a branch that leaves by another
 //! /// device for a pod of this node is the CNI's route gone missing.
 //! fn check(walk: &KernelWalk, pod: &Pod) -> HopAnswer {
-//!     let mut f = Findings::new();
+//!     let mut f = Suspicions::new();
 //!     for b in walk.sent() {
 //!         if let Some(oif) = b.oif()
 //!             && oif != "br-acme"
@@ -36,7 +36,7 @@ use std::net::Ipv4Addr;
 use crate::cni::skoop::extension::walk as ww;
 use crate::host::{self, DropCause, FdbEntry, Forwarded, Interface, Neighbour, Netns, Route};
 use crate::types::*;
-use crate::{Findings, Result};
+use crate::{Result, Suspicions};
 
 /// One decision of the link layer, after the pipeline sent the packet out
 /// of a device.
@@ -216,7 +216,7 @@ pub struct KernelWalk {
 }
 
 impl KernelWalk {
-    /// Each branch (with its index, for [`Findings::end`]) and the address
+    /// Each branch (with its index, for [`Suspicions::end`]) and the address
     /// its packet is for here: `pod`'s, else — for a Service — the backend
     /// the node's rules translated it to.
     pub fn destinations<'w>(
@@ -294,8 +294,8 @@ impl HopAnswer {
     }
 }
 
-impl From<Findings> for HopAnswer {
-    fn from(f: Findings) -> HopAnswer {
+impl From<Suspicions> for HopAnswer {
+    fn from(f: Suspicions) -> HopAnswer {
         let ends = f.ends.clone();
         HopAnswer::Checks {
             suspicions: f.into_suspicions(),
@@ -546,8 +546,8 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn findings_become_checks_with_the_branches_they_end() {
-        let mut f = Findings::new();
+    fn suspicions_become_checks_with_the_branches_they_end() {
+        let mut f = Suspicions::new();
         f.critical("the CNI's route is missing");
         f.end(1);
         match HopAnswer::from(f) {
@@ -556,7 +556,7 @@ pub(crate) mod tests {
                 assert_eq!(suspicions[0].level, Level::Critical);
                 assert_eq!(ends, vec![1]);
             }
-            HopAnswer::Walked(_) => panic!("a plugin's findings are checks"),
+            HopAnswer::Walked(_) => panic!("a plugin's suspicions are checks"),
         }
         match answer_to(HopAnswer::fine()) {
             ww::HopAnswer::Checks(c) => assert!(c.suspicions.is_empty() && c.ends.is_empty()),

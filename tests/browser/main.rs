@@ -159,8 +159,8 @@ fn check_levels_and_details(page: &mut Page, report: &Value) {
             }
         }
     }
-    // Cluster-level findings are on the page too.
-    let cluster = page.eval("document.getElementById('cluster-findings').textContent");
+    // Cluster-level suspicions are on the page too.
+    let cluster = page.eval("document.getElementById('cluster-suspicions').textContent");
     for s in report["suspicions"].as_array().expect("suspicions") {
         if s["node"].is_null() {
             let msg = s["message"].as_str().expect("message");

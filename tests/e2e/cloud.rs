@@ -149,7 +149,7 @@ pub fn suspicions(run: &Run) -> Vec<String> {
         .collect()
 }
 
-/// The findings naming a resource of the cloud (`markers`: id prefixes and names).
+/// The suspicions naming a resource of the cloud (`markers`: id prefixes and names).
 pub fn cloud_lines(run: &Run, markers: &[&str]) -> Vec<String> {
     suspicions(run)
         .into_iter()
@@ -157,19 +157,19 @@ pub fn cloud_lines(run: &Run, markers: &[&str]) -> Vec<String> {
         .collect()
 }
 
-pub fn assert_finding(run: &Run, level: &str, needles: &[&str]) {
+pub fn assert_suspicion(run: &Run, level: &str, needles: &[&str]) {
     let lines = suspicions(run);
     assert!(
         lines
             .iter()
             .any(|l| l.starts_with(level) && needles.iter().all(|n| l.contains(n))),
-        "no {level} finding with {needles:?} in:\n{}\nstderr:\n{}",
+        "no {level} suspicion with {needles:?} in:\n{}\nstderr:\n{}",
         lines.join("\n"),
         run.stderr
     );
 }
 
-/// A healthy underlay: no cloud finding above INFO, and exit 0.
+/// A healthy underlay: no cloud suspicion above INFO, and exit 0.
 pub fn assert_quiet(run: &Run, markers: &[&str]) {
     let bad: Vec<String> = cloud_lines(run, markers)
         .into_iter()

@@ -3,7 +3,7 @@
 //! signatures): the real binary diagnoses a bundle whose nodes are the
 //! fake's instances, over the provider's sandboxed outbound HTTP, and a
 //! recording made by `skoop snapshot` answers the same diagnosis offline.
-//! Expected findings come from the scenario each test loads
+//! Expected suspicions come from the scenario each test loads
 //! (`tests/cloud/aliyun_scenarios.py`), not from the provider's code.
 //!
 //! Needs only `python3`; `SKOOP_SKIP_CLOUD_TESTS=1` skips these tests.
@@ -13,7 +13,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::cloud::{
-    self, Server, assert_finding, bundle as cloud_bundle, cloud_lines, python, skipped,
+    self, Server, assert_suspicion, bundle as cloud_bundle, cloud_lines, python, skipped,
     with_load_balancer,
 };
 use crate::common::{Run, skoop_env};
@@ -116,7 +116,7 @@ fn report(run: &Run) -> Value {
     run.json()
 }
 
-/// What Alibaba Cloud findings name; the plugin's do not.
+/// What Alibaba Cloud suspicions name; the plugin's do not.
 const ALIYUN: &[&str] = &[
     "sg-", "vtb-", "vsw-", "ngw-", "i-bp1", "lb-", "Alibaba", "aliyun", "CLB",
 ];
@@ -180,7 +180,7 @@ fn aliyun_underlay_checks_against_the_fake() {
     // The node group drops VXLAN (a drop beats an accept of the same priority).
     let s = fake.scenario("sg-blocks-vxlan");
     let run = diagnose(&vxlan, ep, &env, CROSS_NODE);
-    assert_finding(
+    assert_suspicion(
         &run,
         "FATAL",
         &[
@@ -201,7 +201,7 @@ fn aliyun_underlay_checks_against_the_fake() {
     // Different groups and no rule: the block is found.
     let s = fake.scenario("no-common-sg-but-blocked");
     let run = diagnose(&vxlan, ep, &env, CROSS_NODE);
-    assert_finding(
+    assert_suspicion(
         &run,
         "FATAL",
         &[
@@ -215,7 +215,7 @@ fn aliyun_underlay_checks_against_the_fake() {
     // host-gw: node-2's pod CIDR has no route (the default route takes it to the NAT gateway).
     let s = fake.scenario("route-missing-pod-cidr");
     let run = diagnose(&hostgw, ep, &env, CROSS_NODE);
-    assert_finding(
+    assert_suspicion(
         &run,
         "FATAL",
         &[
@@ -230,7 +230,7 @@ fn aliyun_underlay_checks_against_the_fake() {
     // host-gw: node-2's pod CIDR routed to node-3.
     let s = fake.scenario("route-wrong-next-hop");
     let run = diagnose(&hostgw, ep, &env, CROSS_NODE);
-    assert_finding(
+    assert_suspicion(
         &run,
         "FATAL",
         &[
@@ -248,7 +248,7 @@ fn aliyun_underlay_checks_against_the_fake() {
     // No SNAT entry and no EIP.
     let s = fake.scenario("no-snat");
     let run = diagnose(&vxlan, ep, &env, EXTERNAL);
-    assert_finding(
+    assert_suspicion(
         &run,
         "FATAL",
         &[
@@ -266,7 +266,7 @@ fn aliyun_underlay_checks_against_the_fake() {
         "skoopWrongSecret0000000000000000",
     );
     let run = diagnose(&vxlan, ep, &wrong, CROSS_NODE);
-    assert_finding(
+    assert_suspicion(
         &run,
         "WARNING",
         &[
@@ -283,7 +283,7 @@ fn aliyun_underlay_checks_against_the_fake() {
     // No credentials at all: one warning naming the flags and variables.
     let none = credentials("", "");
     let run = diagnose(&vxlan, ep, &none, CROSS_NODE);
-    assert_finding(
+    assert_suspicion(
         &run,
         "WARNING",
         &[
@@ -336,17 +336,17 @@ fn aliyun_load_balancer_from_outside() {
 
     let s = fake.scenario("clb-listener-stopped");
     let run = diagnose(&dir, ep, &scenario_credentials(&s), flow);
-    assert_finding(&run, "FATAL", &[id(&s, "lb"), "stopped"]);
+    assert_suspicion(&run, "FATAL", &[id(&s, "lb"), "stopped"]);
 
     let s = fake.scenario("clb-backend-unhealthy");
     let run = diagnose(&dir, ep, &scenario_credentials(&s), flow);
-    assert_finding(&run, "WARNING", &[instance(&s, "node-2")]);
+    assert_suspicion(&run, "WARNING", &[instance(&s, "node-2")]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `skoop snapshot --cloud-provider aliyun --cloud-only` records what the
 /// checks ask; with the fake stopped, the same diagnoses run offline with
-/// the same findings and no credentials; a request the recording lacks is
+/// the same suspicions and no credentials; a request the recording lacks is
 /// "not recorded".
 #[test]
 fn aliyun_record_and_replay_offline() {
@@ -417,6 +417,6 @@ fn aliyun_record_and_replay_offline() {
     recording["exchanges"] = Value::Array(vec![]);
     std::fs::write(&file, serde_json::to_string(&recording).unwrap()).unwrap();
     let run = diagnose(&dir, &ep, &none, CROSS_NODE);
-    assert_finding(&run, "WARNING", &["not recorded"]);
+    assert_suspicion(&run, "WARNING", &["not recorded"]);
     let _ = std::fs::remove_dir_all(&dir);
 }

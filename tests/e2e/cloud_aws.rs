@@ -2,7 +2,7 @@
 //! IAM checking on): the real binary diagnoses a bundle whose nodes are moto
 //! instances, over the provider's sandboxed outbound HTTP. States moto cannot
 //! produce (blackhole routes) come from fixtures edited into a recording,
-//! which also shows record and offline replay. Expected findings come from
+//! which also shows record and offline replay. Expected suspicions come from
 //! the scenario each test builds, not from the provider's code.
 //!
 //! Needs the moto venv `tests/setup` creates; `SKOOP_SKIP_CLOUD_TESTS=1`
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::cloud::{
-    self, Server, assert_finding, bundle, cloud_lines, python, skipped, with_load_balancer,
+    self, Server, assert_suspicion, bundle, cloud_lines, python, skipped, with_load_balancer,
 };
 use crate::common::{Run, root, skoop_env};
 
@@ -94,7 +94,7 @@ fn diagnose(dir: &Path, endpoint: Option<&str>, s: &Value, flow: &str) -> Run {
     skoop_env(&args, &env)
 }
 
-/// What AWS findings name; the plugin's do not.
+/// What AWS suspicions name; the plugin's do not.
 const AWS: &[&str] = &[
     "sg-", "acl-", "rtb-", "eni-", "i-", "igw-", "nat-", "subnet-", "AWS", "aws",
 ];
@@ -151,7 +151,7 @@ fn aws_underlay_checks_against_moto() {
     let s = moto.scenario("sg-blocks-vxlan");
     let dir = bundle("vxlan", &s, "sg-blocks-vxlan");
     let run = diagnose(&dir, Some(ep), &s, CROSS_NODE);
-    assert_finding(
+    assert_suspicion(
         &run,
         "CRITICAL",
         &[
@@ -172,7 +172,7 @@ fn aws_underlay_checks_against_moto() {
     let s = moto.scenario("nacl-denies-ephemeral");
     let dir = bundle("vxlan", &s, "nacl-denies-ephemeral");
     let run = diagnose(&dir, Some(ep), &s, "192.168.0.13 192.168.0.11 10250");
-    assert_finding(
+    assert_suspicion(
         &run,
         "CRITICAL",
         &[s["ids"]["nacl"].as_str().unwrap(), "SUBNET_ACL_RESTRICTION"],
@@ -189,7 +189,7 @@ fn aws_underlay_checks_against_moto() {
     let s = moto.scenario("no-route-to-pod-cidr");
     let dir = bundle("host-gw", &s, "no-route-to-pod-cidr");
     let run = diagnose(&dir, Some(ep), &s, CROSS_NODE);
-    assert_finding(
+    assert_suspicion(
         &run,
         "CRITICAL",
         &[s["ids"]["rtb"].as_str().unwrap(), "10.244.1.7"],
@@ -197,13 +197,13 @@ fn aws_underlay_checks_against_moto() {
     let s = moto.scenario("source-dest-check-on");
     let dir = bundle("host-gw", &s, "source-dest-check-on");
     let run = diagnose(&dir, Some(ep), &s, CROSS_NODE);
-    assert_finding(&run, "CRITICAL", &["ENI_SOURCE_DEST_CHECK_RESTRICTION"]);
+    assert_suspicion(&run, "CRITICAL", &["ENI_SOURCE_DEST_CHECK_RESTRICTION"]);
 
     // No route to the internet.
     let s = moto.scenario("no-egress-route");
     let dir = bundle("vxlan", &s, "no-egress-route");
     let run = diagnose(&dir, Some(ep), &s, "10.244.0.5 1.1.1.1 443");
-    assert_finding(
+    assert_suspicion(
         &run,
         "CRITICAL",
         &[s["ids"]["rtb"].as_str().unwrap(), "NO_ROUTE_TO_DESTINATION"],
@@ -212,7 +212,7 @@ fn aws_underlay_checks_against_moto() {
 
 /// `skoop snapshot --cloud-provider aws --cloud-only` records what the checks
 /// ask; with moto stopped the same diagnosis runs offline with the same
-/// findings; a state moto cannot produce (a blackhole route) edited into the
+/// suspicions; a state moto cannot produce (a blackhole route) edited into the
 /// recording is found; a request the recording lacks is "not recorded".
 #[test]
 fn aws_record_and_replay_offline() {
@@ -283,13 +283,13 @@ fn aws_record_and_replay_offline() {
     assert!(edited, "the recording has no DescribeRouteTables exchange");
     std::fs::write(&file, serde_json::to_string_pretty(&recording).unwrap()).unwrap();
     let run = diagnose(&dir, None, &no_credentials(), CROSS_NODE);
-    assert_finding(&run, "CRITICAL", &["10.244.1.0/24", "BAD_STATE_ROUTE"]);
+    assert_suspicion(&run, "CRITICAL", &["10.244.1.0/24", "BAD_STATE_ROUTE"]);
 
     // A recording without the answers: "cannot check (not recorded)", a warning, never healthy silence.
     recording["exchanges"] = Value::Array(vec![]);
     std::fs::write(&file, serde_json::to_string(&recording).unwrap()).unwrap();
     let run = diagnose(&dir, None, &no_credentials(), CROSS_NODE);
-    assert_finding(&run, "WARNING", &["not recorded"]);
+    assert_suspicion(&run, "WARNING", &["not recorded"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -389,7 +389,7 @@ fn aws_load_balancer_from_outside() {
     )
     .unwrap();
     let run = diagnose(&dir, None, &no_credentials(), flow);
-    assert_finding(
+    assert_suspicion(
         &run,
         "CRITICAL",
         &[
@@ -402,7 +402,7 @@ fn aws_load_balancer_from_outside() {
 
     let (dir, _) = record_load_balancer("elb-listener-missing");
     let run = diagnose(&dir, None, &no_credentials(), flow);
-    assert_finding(
+    assert_suspicion(
         &run,
         "CRITICAL",
         &["no listener", "ELBV2_LISTENERS_MISMATCH"],

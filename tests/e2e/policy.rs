@@ -235,7 +235,7 @@ fn sctp_is_diagnosed_and_not_mistaken_for_tcp() {
     let run = diagnose(b.path(), &args);
     assert!(policy_suspicions(&run).is_empty(), "{}", run.stdout);
     // The request crossed the nodes as SCTP and reached the pod, where the fixture's
-    // sockets show no SCTP listener (the dataplane's own finding).
+    // sockets show no SCTP listener (the dataplane's own suspicion).
     assert!(
         run.stdout.contains("nothing listens on sctp port 8080"),
         "{}",
@@ -354,8 +354,8 @@ fn object_only_bundle_gives_exact_policy_verdicts() {
     let n = messages.len();
     messages.sort();
     messages.dedup();
-    assert_eq!(messages.len(), n, "each finding once: {}", run.stdout);
-    // y/a -> x/a:81 is allowed: no blocking finding.
+    assert_eq!(messages.len(), n, "each suspicion once: {}", run.stdout);
+    // y/a -> x/a:81 is allowed: no blocking suspicion.
     let run = run_flow("10.0.2.10");
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::common::{Run, root, skoop};
 
 /// Flows with branches (Service backends, ECMP), encapsulation, a drop on
-/// one branch, a reply, and findings off the path.
+/// one branch, a reply, and suspicions off the path.
 const FLOWS: &[&[&str]] = &[
     &["--demo"],
     &[

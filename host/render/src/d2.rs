@@ -1,5 +1,5 @@
 //! D2 (`d2 out.d2 out.svg` draws it): nodes by kind and worst level, the
-//! suspicions as tooltips, cluster findings in a node of their own.
+//! suspicions as tooltips, cluster suspicions in a node of their own.
 
 use std::fmt::Write as _;
 
@@ -80,8 +80,8 @@ pub fn render(g: &Graph) -> String {
         let worst = g.cluster.iter().map(|s| s.level).max();
         let _ = writeln!(
             out,
-            "findings: {} {{\n  shape: page\n  style.fill: \"{}\"\n}}",
-            q(&format!("Cluster findings\n{}", lines.join("\n"))),
+            "suspicions: {} {{\n  shape: page\n  style.fill: \"{}\"\n}}",
+            q(&format!("Cluster suspicions\n{}", lines.join("\n"))),
             level_colour(worst)
         );
     }

@@ -1,5 +1,5 @@
 //! Graphviz DOT: `dot -Tsvg` draws it; suspicions are in each node's
-//! tooltip and count, cluster findings in a box of their own.
+//! tooltip and count, cluster suspicions in a box of their own.
 
 use std::fmt::Write as _;
 
@@ -99,11 +99,11 @@ pub fn render(g: &Graph) -> String {
             lines.push(format!("Extension failure: {e}"));
         }
         let worst = g.cluster.iter().map(|s| s.level).max();
-        let _ = writeln!(out, "  subgraph cluster_findings {{");
-        let _ = writeln!(out, "    label=\"Cluster findings\";");
+        let _ = writeln!(out, "  subgraph cluster_suspicions {{");
+        let _ = writeln!(out, "    label=\"Cluster suspicions\";");
         let _ = writeln!(
             out,
-            "    findings [shape=note, fillcolor=\"{}\", label={}, tooltip={}];",
+            "    suspicions [shape=note, fillcolor=\"{}\", label={}, tooltip={}];",
             level_colour(worst),
             q(&(lines.join("\n") + "\n")),
             q(&lines.join("\n"))

@@ -69,7 +69,7 @@ pub struct Graph {
     pub nodes: Vec<GNode>,
     pub edges: Vec<GEdge>,
     pub branches: Vec<GBranch>,
-    /// Findings about no net-node of the path (cluster-wide: policy,
+    /// Suspicions about no net-node of the path (cluster-wide: policy,
     /// configuration, or about an object the path does not cross).
     pub cluster: Vec<Suspicion>,
     pub error: Option<String>,
@@ -348,7 +348,7 @@ impl Graph {
             .chain(self.cluster.iter())
     }
 
-    /// The label of a cluster finding: its message, prefixed with what it is
+    /// The label of a cluster suspicion: its message, prefixed with what it is
     /// about when that is not on the path.
     pub fn cluster_line(s: &Suspicion) -> String {
         match &s.node {

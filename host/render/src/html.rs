@@ -39,7 +39,7 @@ main{display:flex;gap:12px;padding:12px;align-items:flex-start}
 .node,.edge{cursor:pointer}.node:hover .shape{stroke-width:3}
 .selected .shape{stroke:#000!important;stroke-width:3.5!important}.edge.selected path+path{stroke-width:3.5}
 section{padding:0 20px 16px 20px}section h2{font-size:15px}
-ul.findings{list-style:none;padding:0}ul.findings li{margin:3px 0;font-size:13px}
+ul.suspicions{list-style:none;padding:0}ul.suspicions li{margin:3px 0;font-size:13px}
 .lvl{display:inline-block;min-width:74px;text-align:center;font-size:11px;font-weight:bold;border-radius:3px;padding:1px 4px;margin-right:6px}
 "#;
 
@@ -69,7 +69,7 @@ const JS: &str = r#"
     if (!d.suspicions.length) {
       panel.appendChild(el('p', 'none', 'none'));
     } else {
-      var ul = el('ul', null, 'findings suspicions');
+      var ul = el('ul', null, 'suspicions');
       d.suspicions.forEach(function (s) {
         var li = el('li');
         var b = el('span', s.level, 'lvl');
@@ -226,7 +226,7 @@ fn details(g: &Graph) -> Value {
     json!({"nodes": nodes, "edges": edges, "colours": colours})
 }
 
-fn finding_li(out: &mut String, level: skoop_engine::suspicion::Level, text: &str) {
+fn suspicion_li(out: &mut String, level: skoop_engine::suspicion::Level, text: &str) {
     let _ = write!(
         out,
         "<li><span class=\"lvl\" style=\"background:{}\">{}</span>{}</li>",
@@ -285,17 +285,17 @@ pub fn render(g: &Graph, form: Option<&Form>) -> String {
         "<main><div id=\"graph\">{}</div><aside id=\"details\"><h2>Details</h2><p>Click a net-node or a link for its interfaces, packets, the routes and rules that decided, and suspicions.</p></aside></main>",
         crate::svg::render(g)
     );
-    body.push_str("<section id=\"cluster-findings\"><h2>Cluster findings</h2>");
+    body.push_str("<section id=\"cluster-suspicions\"><h2>Cluster suspicions</h2>");
     if g.cluster.is_empty() {
         body.push_str("<p>none</p>");
     } else {
-        body.push_str("<ul class=\"findings\">");
+        body.push_str("<ul class=\"suspicions\">");
         for s in &g.cluster {
             let text = match &s.node {
                 Some(n) => format!("[{n}] {}", s.message),
                 None => s.message.clone(),
             };
-            finding_li(&mut body, s.level, &text);
+            suspicion_li(&mut body, s.level, &text);
         }
         body.push_str("</ul>");
     }

@@ -360,9 +360,9 @@ pub fn render(g: &Graph) -> String {
         }
         body.push_str("</g>");
     }
-    // Findings under the graph: cluster-level ones first, then by net-node.
+    // Suspicions under the graph: cluster-level ones first, then by net-node.
     let mut y = depth + 50.0;
-    let mut findings = String::new();
+    let mut suspicions = String::new();
     let mut width = graph_w;
     let mut section = |out: &mut String, y: &mut f64, title: &str, list: &[&Suspicion]| {
         let _ = write!(
@@ -376,7 +376,7 @@ pub fn render(g: &Graph) -> String {
             let lines = wrap(&s.message, WRAP);
             let _ = write!(
                 out,
-                "<g class=\"finding\"><title>{}</title><rect x=\"30\" y=\"{:.1}\" width=\"76\" height=\"{:.1}\" rx=\"3\" fill=\"{}\"/><text x=\"68\" y=\"{:.1}\" text-anchor=\"middle\" class=\"lvl\">{}</text>",
+                "<g class=\"suspicion\"><title>{}</title><rect x=\"30\" y=\"{:.1}\" width=\"76\" height=\"{:.1}\" rx=\"3\" fill=\"{}\"/><text x=\"68\" y=\"{:.1}\" text-anchor=\"middle\" class=\"lvl\">{}</text>",
                 xml(&s.message),
                 *y - FONT + 1.0,
                 LINE,
@@ -393,22 +393,22 @@ pub fn render(g: &Graph) -> String {
     };
     let cluster: Vec<&Suspicion> = g.cluster.iter().collect();
     section(
-        &mut findings,
+        &mut suspicions,
         &mut y,
         if cluster.is_empty() {
-            "Cluster findings: none"
+            "Cluster suspicions: none"
         } else {
-            "Cluster findings (policy, configuration, objects off the path)"
+            "Cluster suspicions (policy, configuration, objects off the path)"
         },
         &cluster,
     );
     for n in g.nodes.iter().filter(|n| !n.suspicions.is_empty()) {
         let list: Vec<&Suspicion> = n.suspicions.iter().collect();
-        section(&mut findings, &mut y, &n.hop.to_string(), &list);
+        section(&mut suspicions, &mut y, &n.hop.to_string(), &list);
     }
     if let Some(e) = &g.error {
         let _ = write!(
-            findings,
+            suspicions,
             "<text x=\"30\" y=\"{y:.1}\" class=\"fhead\" fill=\"#c00000\">{}</text>",
             xml(&format!("Extension failure: {e}; the path is partial"))
         );
@@ -484,7 +484,7 @@ pub fn render(g: &Graph) -> String {
     svg.push_str("</defs>");
     let _ = write!(
         svg,
-        "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>{head}{body}{findings}</svg>"
+        "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>{head}{body}{suspicions}</svg>"
     );
     svg
 }

@@ -305,9 +305,9 @@ fn mtu_at(v: &Value, key: &str) -> Option<u32> {
 }
 
 impl CalicoConfig {
-    /// Resolve the configuration; the findings are cluster-wide.
+    /// Resolve the configuration; the suspicions are cluster-wide.
     pub fn load() -> Result<(CalicoConfig, Vec<Suspicion>)> {
-        let mut findings = Vec::new();
+        let mut suspicions = Vec::new();
         let mut pools = Vec::new();
         for o in list::<PoolObject>(POOL_V1)? {
             pools.push(parse_pool(o, POOL_V1.0)?);
@@ -326,7 +326,7 @@ impl CalicoConfig {
             pools = installation_pools(&inst.spec)?;
         }
         let pools = if pools.is_empty() {
-            findings.push(Suspicion::new(
+            suspicions.push(Suspicion::new(
                 Level::Warning,
                 "cannot check Calico's IP pools: the cluster view has no IPPool (crd.projectcalico.org/v1 or projectcalico.org/v3) nor an operator Installation with ipPools; the Calico API group is missing or was not captured, so the encapsulation, pod MTU and natOutgoing checks are skipped",
             ));
@@ -336,7 +336,7 @@ impl CalicoConfig {
                 .iter()
                 .filter(|p| p.ipip != EncapMode::Never && p.vxlan != EncapMode::Never)
             {
-                findings.push(Suspicion::new(
+                suspicions.push(Suspicion::new(
                     Level::Warning,
                     format!(
                         "IPPool {} ({}) enables both IPIP and VXLAN; Calico rejects such a pool",
@@ -373,10 +373,10 @@ impl CalicoConfig {
             });
         }
         if let Some(pools) = &pools {
-            findings.extend(node_selector_findings(pools, &blocks, &cluster::nodes()));
+            suspicions.extend(node_selector_suspicions(pools, &blocks, &cluster::nodes()));
         }
         let blocks = if blocks.is_empty() {
-            findings.push(Suspicion::new(
+            suspicions.push(Suspicion::new(
                 Level::Warning,
                 "cannot check Calico's IPAM blocks: the cluster view has no BlockAffinity (crd.projectcalico.org/v1); pod addresses are placed by the pod list only",
             ));
@@ -451,7 +451,7 @@ impl CalicoConfig {
                 wireguard,
                 operator: installation.is_some(),
             },
-            findings,
+            suspicions,
         ))
     }
 
@@ -555,14 +555,14 @@ pub fn node_address(n: &Node) -> Ipv4Net {
 /// block size, a node no enabled pool selects, and a selector that does not
 /// parse (all WARNINGs: existing pods keep their addresses, new pods on the
 /// node are the ones to suffer).
-fn node_selector_findings(pools: &[Pool], blocks: &[Block], nodes: &[Node]) -> Vec<Suspicion> {
+fn node_selector_suspicions(pools: &[Pool], blocks: &[Block], nodes: &[Node]) -> Vec<Suspicion> {
     use crate::selector::Selector;
-    let mut findings = Vec::new();
+    let mut suspicions = Vec::new();
     let mut parsed = Vec::new();
     for p in pools {
         match Selector::parse(&p.node_selector) {
             Ok(s) => parsed.push((p, s)),
-            Err(e) => findings.push(Suspicion::new(
+            Err(e) => suspicions.push(Suspicion::new(
                 Level::Warning,
                 format!(
                     "IPPool {} nodeSelector `{}` does not parse ({e}); Calico rejects it, and skoop cannot tell which nodes it serves",
@@ -586,7 +586,7 @@ fn node_selector_findings(pools: &[Pool], blocks: &[Block], nodes: &[Node]) -> V
             continue;
         };
         if b.cidr.prefix_len() != pool.block_size {
-            findings.push(Suspicion::new(
+            suspicions.push(Suspicion::new(
                 Level::Warning,
                 format!(
                     "IPAM block {} on node {} is a /{}, but IPPool {} allocates /{} blocks (blockSize): the pool was re-created with another blockSize while blocks of the old one remain; routes follow the blocks",
@@ -599,7 +599,7 @@ fn node_selector_findings(pools: &[Pool], blocks: &[Block], nodes: &[Node]) -> V
             ));
         }
         if selects(sel, &b.node) == Some(false) {
-            findings.push(Suspicion::new(
+            suspicions.push(Suspicion::new(
                 Level::Warning,
                 format!(
                     "IPAM block {} on node {} belongs to IPPool {} whose nodeSelector `{}` does not select {}: Calico assigns no new addresses from it there; pods already holding one keep it, new pods on {} take another pool's or none",
@@ -614,7 +614,7 @@ fn node_selector_findings(pools: &[Pool], blocks: &[Block], nodes: &[Node]) -> V
             .any(|(p, s)| !p.disabled && s.matches(&n.labels));
         // Only when every selector could be read: an unreadable one might serve it.
         if !served && parsed.len() == pools.len() {
-            findings.push(Suspicion::new(
+            suspicions.push(Suspicion::new(
                 Level::Warning,
                 format!(
                     "no enabled IPPool selects node {} (by its labels): new pods scheduled there get no address from Calico's IPAM",
@@ -623,7 +623,7 @@ fn node_selector_findings(pools: &[Pool], blocks: &[Block], nodes: &[Node]) -> V
             ));
         }
     }
-    findings
+    suspicions
 }
 
 /// The tunnel addresses calico-node assigned to a node.
@@ -920,13 +920,13 @@ mod tests {
             block("10.244.0.0/26", "node-1"),
             block("10.10.0.0/26", "node-2"),
         ];
-        assert!(node_selector_findings(&pools, &blocks, &nodes).is_empty());
+        assert!(node_selector_suspicions(&pools, &blocks, &nodes).is_empty());
         // An edge block on a core node, and a /24 block of a /26 pool.
         let blocks = [
             block("10.244.1.0/24", "node-1"),
             block("10.10.0.64/26", "node-1"),
         ];
-        let found = node_selector_findings(&pools, &blocks, &nodes);
+        let found = node_selector_suspicions(&pools, &blocks, &nodes);
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found.iter().all(|s| s.level == Level::Warning));
         assert!(found[0].message.starts_with(
@@ -935,7 +935,7 @@ mod tests {
         assert!(found[1].message.starts_with("IPAM block 10.10.0.64/26 on node node-1 belongs to IPPool edge whose nodeSelector `zone == 'edge'` does not select node-1"));
         // A node no enabled pool selects gets no addresses.
         let only_edge = [pools[1].clone()];
-        let found = node_selector_findings(&only_edge, &[], &nodes);
+        let found = node_selector_suspicions(&only_edge, &[], &nodes);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
             found[0]

@@ -63,8 +63,8 @@ impl CniPlugin for Calico {
     });
 
     fn setup() -> Result<(Self, Vec<Suspicion>)> {
-        let (config, findings) = CalicoConfig::load()?;
-        Ok((Calico { config }, findings))
+        let (config, suspicions) = CalicoConfig::load()?;
+        Ok((Calico { config }, suspicions))
     }
 
     fn pod_send(&self, pod: &Pod, walk: &KernelWalk) -> Result<HopAnswer> {

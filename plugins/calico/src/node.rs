@@ -6,11 +6,11 @@
 
 use std::net::Ipv4Addr;
 
-use skoop_sdk::findings::Expect;
 use skoop_sdk::host::{Netns, RouteKind, cluster, policy};
+use skoop_sdk::suspicions::Expect;
 use skoop_sdk::{
-    Branch, Findings, HopAnswer, KernelWalk, Level, Node, NodeChecks, NodeHop, Owner, Packet, Pod,
-    Protocol, Result, VtepEntries,
+    Branch, HopAnswer, KernelWalk, Level, Node, NodeChecks, NodeHop, Owner, Packet, Pod, Protocol,
+    Result, Suspicions, VtepEntries,
 };
 
 use crate::Calico;
@@ -633,7 +633,7 @@ impl Checks<'_> {
 /// A pod's own side: the MTU the pool's encapsulation implies, Calico's
 /// 169.254.1.1 gateway, proxy ARP on its host veth.
 pub fn pod(plugin: &Calico, pod: &Pod, walk: &KernelWalk, sending: bool) -> Result<HopAnswer> {
-    let mut f = Findings::new();
+    let mut f = Suspicions::new();
     let ns = Netns::pod(&pod.id());
     let node = cluster::node(&pod.node);
     if let Some((mtu, from)) = node.as_ref().and_then(|n| plugin.config.pod_mtu(n))

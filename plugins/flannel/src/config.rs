@@ -111,7 +111,7 @@ impl Flags {
 }
 
 impl FlannelConfig {
-    /// Resolve the configuration from the cluster view; the findings are
+    /// Resolve the configuration from the cluster view; the suspicions are
     /// cluster-wide.
     pub fn load() -> Result<(FlannelConfig, Vec<Suspicion>)> {
         let (netconf, place) = read_netconf()?;
@@ -135,7 +135,7 @@ impl FlannelConfig {
         cluster_cidr: Option<Ipv4Net>,
         nodes: &[Node],
     ) -> Result<(FlannelConfig, Vec<Suspicion>)> {
-        let mut findings = Vec::new();
+        let mut suspicions = Vec::new();
         let flag = flags.backend_type.as_ref();
         let from_cm = netconf
             .as_ref()
@@ -159,7 +159,7 @@ impl FlannelConfig {
         if let (Some(f), Some(c)) = (flag, from_cm)
             && Backend::parse(c) != Some(backend)
         {
-            findings.push(Suspicion::new(
+            suspicions.push(Suspicion::new(
                 skoop_sdk::Level::Warning,
                 format!("--flannel-backend-type {f} overrides the cluster's flannel backend {c}"),
             ));
@@ -176,7 +176,7 @@ impl FlannelConfig {
             for node in nodes {
                 for cidr in &node.pod_cidrs {
                     if !net.contains(cidr) {
-                        findings.push(Suspicion::new(
+                        suspicions.push(Suspicion::new(
                             skoop_sdk::Level::Warning,
                             format!(
                                 "pod CIDR {cidr} of node {} is outside flannel's network {net}",
@@ -209,7 +209,7 @@ impl FlannelConfig {
                 port,
                 direct_routing,
             },
-            findings,
+            suspicions,
         ))
     }
 
@@ -322,8 +322,8 @@ mod tests {
         flags
     }
 
-    fn messages(findings: &[Suspicion]) -> Vec<(Level, &str)> {
-        findings
+    fn messages(suspicions: &[Suspicion]) -> Vec<(Level, &str)> {
+        suspicions
             .iter()
             .map(|s| (s.level, s.message.as_str()))
             .collect()
@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn upstream_net_conf_gives_flannels_vxlan_defaults() {
-        let (c, findings) = resolve(UPSTREAM, &Flags::default(), None, &[]).unwrap();
+        let (c, suspicions) = resolve(UPSTREAM, &Flags::default(), None, &[]).unwrap();
         assert_eq!(c.backend, Backend::Vxlan);
         assert_eq!(c.network, Some("10.244.0.0/16".parse().unwrap()));
         // flannel's defaults: VNI 1, UDP port 8472 (the Linux kernel's), no DirectRouting.
@@ -364,7 +364,7 @@ mod tests {
         // No flags: no MTU override, bridge-nf-call-iptables required.
         assert_eq!(c.pod_mtu_override, None);
         assert!(c.require_bridge_nf);
-        assert!(findings.is_empty(), "{findings:?}");
+        assert!(suspicions.is_empty(), "{suspicions:?}");
     }
 
     #[test]
@@ -381,18 +381,18 @@ mod tests {
     #[test]
     fn host_gw_from_net_conf() {
         let netconf = r#"{"Network": "10.244.0.0/16", "Backend": {"Type": "host-gw"}}"#;
-        let (c, findings) = resolve(netconf, &Flags::default(), None, &[]).unwrap();
+        let (c, suspicions) = resolve(netconf, &Flags::default(), None, &[]).unwrap();
         assert_eq!(c.backend, Backend::HostGw);
-        assert!(findings.is_empty());
+        assert!(suspicions.is_empty());
     }
 
     #[test]
     fn a_flag_overriding_the_configmap_backend_is_a_warning() {
         let flags = flag("flannel-backend-type", "host-gw");
-        let (c, findings) = resolve(UPSTREAM, &flags, None, &[]).unwrap();
+        let (c, suspicions) = resolve(UPSTREAM, &flags, None, &[]).unwrap();
         assert_eq!(c.backend, Backend::HostGw);
         assert_eq!(
-            messages(&findings),
+            messages(&suspicions),
             [(
                 Level::Warning,
                 "--flannel-backend-type host-gw overrides the cluster's flannel backend vxlan"
@@ -400,9 +400,9 @@ mod tests {
         );
         // The same backend, as the flag spells it: nothing to say.
         let flags = flag("flannel-backend-type", "VXLAN");
-        let (c, findings) = resolve(UPSTREAM, &flags, None, &[]).unwrap();
+        let (c, suspicions) = resolve(UPSTREAM, &flags, None, &[]).unwrap();
         assert_eq!(c.backend, Backend::Vxlan);
-        assert!(findings.is_empty(), "{findings:?}");
+        assert!(suspicions.is_empty(), "{suspicions:?}");
     }
 
     #[test]
@@ -426,9 +426,9 @@ mod tests {
             node("node-1", "10.244.0.0/24"),
             node("node-2", "10.96.5.0/24"),
         ];
-        let (_, findings) = resolve(UPSTREAM, &Flags::default(), None, &nodes).unwrap();
+        let (_, suspicions) = resolve(UPSTREAM, &Flags::default(), None, &nodes).unwrap();
         assert_eq!(
-            messages(&findings),
+            messages(&suspicions),
             [(
                 Level::Warning,
                 "pod CIDR 10.96.5.0/24 of node node-2 is outside flannel's network 10.244.0.0/16"
@@ -440,15 +440,15 @@ mod tests {
     fn without_a_network_the_cluster_cidr_is_flannels() {
         let netconf = r#"{"Backend": {"Type": "vxlan"}}"#;
         let nodes = [node("node-1", "10.244.0.0/24")];
-        let (c, findings) =
+        let (c, suspicions) =
             resolve(netconf, &Flags::default(), Some("10.240.0.0/12"), &nodes).unwrap();
         assert_eq!(c.network, Some("10.240.0.0/12".parse().unwrap()));
-        assert!(findings.is_empty(), "{findings:?}");
+        assert!(suspicions.is_empty(), "{suspicions:?}");
         // net-conf.json's Network wins over the cluster CIDR.
-        let (c, findings) =
+        let (c, suspicions) =
             resolve(UPSTREAM, &Flags::default(), Some("10.32.0.0/16"), &nodes).unwrap();
         assert_eq!(c.network, Some("10.244.0.0/16".parse().unwrap()));
-        assert!(findings.is_empty(), "{findings:?}");
+        assert!(suspicions.is_empty(), "{suspicions:?}");
     }
 
     #[test]

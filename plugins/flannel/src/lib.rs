@@ -58,8 +58,8 @@ impl CniPlugin for Flannel {
     });
 
     fn setup() -> Result<(Self, Vec<Suspicion>)> {
-        let (config, findings) = FlannelConfig::load()?;
-        Ok((Flannel { config }, findings))
+        let (config, suspicions) = FlannelConfig::load()?;
+        Ok((Flannel { config }, suspicions))
     }
 
     fn pod_send(&self, pod: &Pod, _walk: &KernelWalk) -> Result<HopAnswer> {

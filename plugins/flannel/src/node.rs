@@ -6,10 +6,10 @@
 
 use std::net::Ipv4Addr;
 
-use skoop_sdk::findings::Expect;
 use skoop_sdk::host::{Netns, Route, cluster};
+use skoop_sdk::suspicions::Expect;
 use skoop_sdk::{
-    Branch, Findings, HopAnswer, Level, Node, NodeChecks, NodeHop, Owner, Pod, Protocol, Result,
+    Branch, HopAnswer, Level, Node, NodeChecks, NodeHop, Owner, Pod, Protocol, Result, Suspicions,
     VtepEntries,
 };
 
@@ -20,7 +20,7 @@ pub const BRIDGE: &str = "cni0";
 
 /// A pod's own side: a veth of flannel's pod MTU, its peer on cni0.
 pub fn pod(plugin: &Flannel, pod: &Pod) -> Result<HopAnswer> {
-    let mut f = Findings::new();
+    let mut f = Suspicions::new();
     if pod.host_network {
         return Ok(f.into());
     }

@@ -3,7 +3,7 @@
 //! groups, network ACLs, route tables, source/destination checks, internet
 //! and NAT gateways — from the EC2 API, signed in the guest with SigV4.
 //!
-//! Every finding names the resource and the rule that decided, and ends with
+//! Every suspicion names the resource and the rule that decided, and ends with
 //! the matching AWS Reachability Analyzer explanation code.
 
 pub mod checks;

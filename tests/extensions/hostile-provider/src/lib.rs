@@ -1,7 +1,7 @@
 //! A cloud provider that tries to leave its sandbox: a request to a host it
 //! did not declare, one to the cloud metadata address through a declared
-//! name, and its secret config value put into a finding and a log line.
-//! Each attempt's outcome becomes an INFO finding for the test to read.
+//! name, and its secret config value put into a suspicion and a log line.
+//! Each attempt's outcome becomes an INFO suspicion for the test to read.
 
 use skoop_sdk::host::{cluster, log};
 use skoop_sdk::*;

@@ -55,7 +55,7 @@ impl CniPlugin for ThirdParty {
     }
 
     fn pod_send(&self, pod: &Pod, _: &KernelWalk) -> Result<HopAnswer> {
-        let mut f = Findings::new();
+        let mut f = Suspicions::new();
         VethPod::new(None, None).check(pod, &mut f)?;
         let mut answer = note(&pod.id());
         if let HopAnswer::Checks { suspicions, .. } = &mut answer {

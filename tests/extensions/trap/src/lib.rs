@@ -18,8 +18,8 @@ impl CniPlugin for Trap {
     });
 
     fn setup() -> Result<(Self, Vec<Suspicion>)> {
-        let (f, findings) = Flannel::setup()?;
-        Ok((Trap(f), findings))
+        let (f, suspicions) = Flannel::setup()?;
+        Ok((Trap(f), suspicions))
     }
 
     fn enforces(&self) -> Option<Vec<String>> {

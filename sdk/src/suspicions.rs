@@ -37,21 +37,21 @@ impl Default for Expect<'_> {
     }
 }
 
-/// Findings gathered at one net-node: the suspicions a hop reports, and
+/// Suspicions gathered at one net-node: the suspicions a hop reports, and
 /// whether a fact it needed was missing.
 ///
-/// The checking methods ([`interface`](Findings::interface),
-/// [`sysctl`](Findings::sysctl), [`neighbour`](Findings::neighbour), …)
+/// The checking methods ([`interface`](Suspicions::interface),
+/// [`sysctl`](Suspicions::sysctl), [`neighbour`](Suspicions::neighbour), …)
 /// ask the host and record what is wrong; a fact the host could not collect
-/// becomes a warning through [`tolerate`](Findings::tolerate), never a
+/// becomes a warning through [`tolerate`](Suspicions::tolerate), never a
 /// silent pass. Turn them into a [`HopAnswer`](crate::HopAnswer) with
 /// `.into()`, or, for a plugin walking a hop itself, finish its step with
-/// [`into_step`](Findings::into_step) or [`dropped`](Findings::dropped).
+/// [`into_step`](Suspicions::into_step) or [`dropped`](Suspicions::dropped).
 ///
 /// ```
 /// use skoop_sdk::prelude::*;
 ///
-/// let mut f = Findings::new();
+/// let mut f = Suspicions::new();
 /// f.info("flannel's VtepMAC of node-2 is 8e:b7:e5:7f:ec:c1");
 /// f.info("flannel's VtepMAC of node-2 is 8e:b7:e5:7f:ec:c1"); // kept once
 /// assert_eq!(f.suspicions.len(), 1);
@@ -65,7 +65,7 @@ impl Default for Expect<'_> {
 /// // Nothing explains a drop yet: the hop "cannot tell".
 /// assert_eq!(f.clone().dropped().unwrap().action, ActionKind::Unknown);
 ///
-/// // A finding that does: the hop drops, and says why.
+/// // A suspicion that does: the hop drops, and says why.
 /// f.fatal("interface cni0 of node node-3 is administratively down (ip link set cni0 up)");
 /// let step = f.dropped().unwrap();
 /// assert_eq!(step.action, ActionKind::Drop);
@@ -73,7 +73,7 @@ impl Default for Expect<'_> {
 /// assert_eq!(step.suspicions[2].level, Level::Fatal);
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct Findings {
+pub struct Suspicions {
     pub suspicions: Vec<Suspicion>,
     /// A fact this hop needed was not collected.
     pub unknown: bool,
@@ -81,17 +81,17 @@ pub struct Findings {
     pub ends: Vec<usize>,
 }
 
-impl Findings {
+impl Suspicions {
     pub fn new() -> Self {
-        Findings::default()
+        Suspicions::default()
     }
 
-    /// Record a finding (duplicates are kept once).
+    /// Record a suspicion (duplicates are kept once).
     pub fn add(&mut self, level: Level, message: impl Into<String>) {
         self.push(Suspicion::new(level, message));
     }
 
-    /// Record a finding about another net-node (a node by name, a pod as `ns/name`).
+    /// Record a suspicion about another net-node (a node by name, a pod as `ns/name`).
     pub fn add_about(&mut self, net_node: &str, level: Level, message: impl Into<String>) {
         self.push(Suspicion::new(level, message).about(net_node));
     }
@@ -133,14 +133,14 @@ impl Findings {
         }
     }
 
-    /// Any critical or fatal finding so far.
+    /// Any critical or fatal suspicion so far.
     pub fn blocking(&self) -> bool {
         self.suspicions
             .iter()
             .any(|s| matches!(s.level, Level::Critical | Level::Fatal))
     }
 
-    /// Add findings from elsewhere (the underlay, the service processor).
+    /// Add suspicions from elsewhere (the underlay, the service processor).
     pub fn extend(&mut self, more: Vec<Suspicion>) {
         for s in more {
             self.push(s);
@@ -161,7 +161,7 @@ impl Findings {
         }
     }
 
-    /// Finish a step: attach the findings.
+    /// Finish a step: attach the suspicions.
     pub fn into_step(self, step: NodeStep) -> NodeStep {
         step.with(self.suspicions)
     }
@@ -171,7 +171,7 @@ impl Findings {
         self.suspicions
     }
 
-    /// Finish a branch that goes no further: a drop when a finding explains
+    /// Finish a branch that goes no further: a drop when a suspicion explains
     /// it, "unknown" when a missing fact is why the hop cannot tell.
     pub fn dropped(self) -> Result<NodeStep> {
         let step = if self.unknown && !self.blocking() {
@@ -197,7 +197,7 @@ impl Findings {
             return Ok(None);
         };
         let Some(iface) = found else {
-            // Found missing where the walk needed it: that hop's finding.
+            // Found missing where the walk needed it: that hop's suspicion.
             self.add(expect.missing, format!("{what} is missing"));
             return Ok(None);
         };
