@@ -8,7 +8,7 @@ use clap::{Arg, Args, Command, CommandFactory, Parser, Subcommand, ValueEnum};
 use ipnet::Ipv4Net;
 
 pub use skoop_collect::CollectArgs;
-use skoop_engine::detect::ProxyMode;
+use skoop_engine::settings::ProxyMode;
 pub use skoop_live::{LiveArgs, SnapshotArgs};
 use skoop_wasm::Registry;
 

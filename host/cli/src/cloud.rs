@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use crate::{ExtInputs, state_for};
 use skoop_engine::bundle;
 use skoop_engine::cluster::Retain;
-use skoop_engine::detect::{ProxyMode, Settings};
+use skoop_engine::settings::{ProxyMode, Settings};
 use skoop_engine::error::bad_input;
 use skoop_engine::facts::Facts;
 use skoop_wasm::egress::{Mode, Recording};

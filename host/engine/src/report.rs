@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::detect::Settings;
 use crate::diagnose::{Branch, Direction, End, Flow, HopDecision, LinkRecord, Trace};
 use crate::path::{Action, HopId, LinkKind};
+use crate::settings::Settings;
 use crate::suspicion::{Level, Suspicion};
 
 /// Everything a diagnosis reports.

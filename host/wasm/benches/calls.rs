@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use skoop_engine::bundle;
 use skoop_engine::cluster::Retain;
-use skoop_engine::detect::{ProxyMode, Settings};
+use skoop_engine::settings::{ProxyMode, Settings};
 use skoop_engine::facts::Facts;
 use skoop_engine::packet::{Packet, Protocol};
 use skoop_engine::path::{HopId, NodeKind};

@@ -15,7 +15,7 @@ use skoop_engine::netstack::{NetstackError, RouteHit, RouteKind};
 use skoop_engine::packet::{Encap, EncapKind, Packet, Protocol};
 use skoop_engine::path::{Action, Finding, HopId, LinkKind, NodeKind, Step, Tx};
 use skoop_engine::suspicion::Level;
-use skoop_engine::walk::{BranchEnd, KernelWalk, WalkBranch};
+use skoop_engine::kernel_walk::{BranchEnd, KernelWalk, WalkBranch};
 
 pub fn ip_to(ip: Ipv4Addr) -> wt::IpAddress {
     let [a, b, c, d] = ip.octets();
@@ -658,9 +658,9 @@ pub fn outcome_to(o: &Outcome) -> wn::FilterOutcome {
     }
 }
 
-pub fn settings_to(s: &skoop_engine::detect::Settings) -> super::bindings::cluster::Settings {
+pub fn settings_to(s: &skoop_engine::settings::Settings) -> super::bindings::cluster::Settings {
     use super::bindings::cluster as wc;
-    use skoop_engine::detect::ProxyMode;
+    use skoop_engine::settings::ProxyMode;
     wc::Settings {
         network_plugin: s.network_plugin.clone(),
         cloud_provider: s.cloud_provider.clone(),
