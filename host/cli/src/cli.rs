@@ -11,7 +11,8 @@ use clap::{Arg, ArgMatches, Args, Command, CommandFactory, Parser, Subcommand, V
 use ipnet::Ipv4Net;
 
 pub use skoop_collect::CollectArgs;
-use skoop_engine::detect::{Overrides, ProxyMode};
+use skoop_engine::detect::Overrides;
+use skoop_engine::settings::ProxyMode;
 pub use skoop_live::{LiveArgs, SnapshotArgs};
 use skoop_netstack::packet::Protocol;
 use skoop_render::Format;

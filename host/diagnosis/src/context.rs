@@ -5,11 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
-use skoop_engine::detect::{self, Settings};
+use skoop_engine::detect;
 use skoop_engine::diagnose::Flow;
 use skoop_engine::facts::Facts;
 use skoop_engine::plugin::CallError;
 use skoop_engine::report::Report;
+use skoop_engine::settings::Settings;
 use skoop_live::Session;
 use skoop_wasm::Registry;
 

@@ -10,43 +10,7 @@ use serde::Deserialize;
 use crate::cluster::{ClusterView, PodFacts};
 use crate::dump::NetnsDump;
 use crate::error::bad_input;
-
-/// How Services are implemented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProxyMode {
-    Iptables,
-    Ipvs,
-    /// Not simulated: Services resolve from the EndpointSlices, with a warning.
-    Nftables,
-    None,
-}
-
-impl ProxyMode {
-    /// The name kube-proxy's config uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            ProxyMode::Iptables => "iptables",
-            ProxyMode::Ipvs => "ipvs",
-            ProxyMode::Nftables => "nftables",
-            ProxyMode::None => "none",
-        }
-    }
-}
-
-/// Settings of one diagnosis.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Settings {
-    pub network_plugin: String,
-    pub cloud_provider: String,
-    pub proxy_mode: ProxyMode,
-    pub cluster_cidr: Option<Ipv4Net>,
-    /// The mark kube-proxy's KUBE-MARK-MASQ sets (`1 << masqueradeBit`);
-    /// `None` when there is no kube-proxy config to read it from.
-    pub masquerade_mark: Option<u32>,
-    /// kube-proxy masquerades all Service traffic (`masqueradeAll`).
-    pub masquerade_all: bool,
-}
+use crate::settings::{DEFAULT_MASQ_MARK, ProxyMode, Settings};
 
 /// What the user passed; `None` means detect.
 #[derive(Debug, Clone, Default)]
@@ -166,8 +130,7 @@ pub fn detect(
             }
         }
         None => notes.push(format!(
-            "masquerade mark unknown (no {KUBE_PROXY_CM}); Services use kube-proxy's default {:#x}",
-            crate::service::DEFAULT_MASQ_MARK
+            "masquerade mark unknown (no {KUBE_PROXY_CM}); Services use kube-proxy's default {DEFAULT_MASQ_MARK:#x}"
         )),
     }
     let cloud_provider = match &flags.cloud_provider {

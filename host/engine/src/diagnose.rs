@@ -9,14 +9,15 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 
 use crate::cluster::{Classified, NodeFacts};
-use crate::detect::ProxyMode;
 use crate::facts::Facts;
+use crate::kernel_walk::{BranchEnd, KernelWalk};
 use crate::packet::{Packet, Protocol};
 use crate::path::{Action, Decision, Finding, HopId, LinkKind, NodeKind, Step, Tx};
 use crate::plugin::{CallError, Failure, HopAnswer, Plugin, RefusedKind, Role};
 use crate::service::ProxyConfig;
+use crate::settings::ProxyMode;
 use crate::suspicion::{Level, Suspicion};
-use crate::walk::{Arrival, BranchEnd, KernelWalk, Walker};
+use crate::walk::{Arrival, Walker};
 
 /// The ephemeral port simulated clients send from.
 pub const EPHEMERAL_PORT: u16 = 40000;
@@ -1465,9 +1466,9 @@ mod tests {
 
     use super::*;
     use crate::cluster::ClusterView;
-    use crate::detect::{ProxyMode, Settings};
     use crate::netstack::Netstacks;
     use crate::plugin::Plugin;
+    use crate::settings::{ProxyMode, Settings};
 
     const CLUSTER: &str = r#"{"kind": "List", "apiVersion": "v1", "items": [
       {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},

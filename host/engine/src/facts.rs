@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use crate::cluster::ClusterView;
-use crate::detect::Settings;
 use crate::netstack::{Conntrack, Netstacks};
 use crate::path::Decision;
+use crate::settings::Settings;
 
 /// Cluster view, netstacks and settings of one diagnosis.
 #[derive(Debug)]

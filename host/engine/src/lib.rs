@@ -8,12 +8,14 @@ pub mod cluster;
 pub mod detect;
 pub mod diagnose;
 pub mod facts;
+pub mod kernel_walk;
 pub mod kube_proxy_nftables;
 pub mod path;
 pub mod plugin;
 pub mod policy;
 pub mod report;
 pub mod service;
+pub mod settings;
 pub mod suspicion;
 pub mod walk;
 

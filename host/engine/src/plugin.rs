@@ -6,9 +6,9 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::cluster::{NodeFacts, PodFacts, ServiceFacts};
+use crate::kernel_walk::KernelWalk;
 use crate::packet::Packet;
 use crate::path::{Finding, Step};
-use crate::walk::KernelWalk;
 
 /// How a call into an extension failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -248,10 +248,10 @@ mod tests {
         Facts::new(
             view(),
             Default::default(),
-            crate::detect::Settings {
+            crate::settings::Settings {
                 network_plugin: String::new(),
                 cloud_provider: String::new(),
-                proxy_mode: crate::detect::ProxyMode::None,
+                proxy_mode: crate::settings::ProxyMode::None,
                 cluster_cidr: None,
                 masquerade_mark: None,
                 masquerade_all: false,

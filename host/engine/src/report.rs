@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use crate::detect::Settings;
 use crate::diagnose::{Branch, End, Flow, HopDecision, LinkRecord, Trace};
 use crate::path::HopId;
+use crate::settings::Settings;
 use crate::suspicion::Suspicion;
 
 /// Everything a diagnosis reports.

@@ -11,17 +11,14 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use crate::cluster::{ClusterView, EndpointFacts, ServiceFacts, ServicePortFacts};
-use crate::detect::Settings;
+use crate::kernel_walk::{BranchEnd, WalkBranch};
 use crate::kube_proxy_nftables::{self as kpn, KubeProxyTable};
 use crate::netstack::ipvs::IpvsMatch;
 use crate::netstack::netfilter::{Hook, RuleHit};
 use crate::netstack::{Netstack, NetstackError};
 use crate::packet::Packet;
+use crate::settings::{DEFAULT_MASQ_MARK, ProxyMode, Settings};
 use crate::suspicion::Level;
-
-/// kube-proxy's default masquerade mark (`masqueradeBit` 14), for when its
-/// config could not be read.
-pub const DEFAULT_MASQ_MARK: u32 = 0x4000;
 
 /// kube-proxy's nftables proxier keeps its rules in table `ip kube-proxy`.
 pub fn has_kube_proxy_table(nft: &crate::netstack::nftables::NftRuleset) -> bool {
@@ -301,11 +298,10 @@ pub fn cross_check(
     node: &str,
     packet: &Packet,
     proxy: &ProxyConfig,
-    mode: crate::detect::ProxyMode,
+    mode: ProxyMode,
     stack: Result<&Netstack, NetstackError>,
-    branches: &[crate::walk::WalkBranch],
+    branches: &[WalkBranch],
 ) -> Vec<(Level, String)> {
-    use crate::detect::ProxyMode;
     let model = resolve(view, node, packet, proxy);
     let stack = match stack {
         Ok(s) => s,
@@ -335,7 +331,7 @@ pub fn cross_check(
     // outer packet's follows it).
     let seen: Vec<(Packet, Vec<RuleHit>)> = branches
         .iter()
-        .filter(|b| !matches!(b.end, crate::walk::BranchEnd::Unknown { .. }))
+        .filter(|b| !matches!(b.end, BranchEnd::Unknown { .. }))
         .filter_map(|b| b.passes.first().map(|f| (f.packet, f.rules.clone())))
         .collect();
     if seen.is_empty() {

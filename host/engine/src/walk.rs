@@ -15,8 +15,9 @@ use std::net::Ipv4Addr;
 
 use crate::cluster::NodeFacts;
 use crate::facts::Facts;
+use crate::kernel_walk::{BranchEnd, KernelWalk, WalkBranch};
 use crate::netstack::link::{self, Carriage, Frame, LinkEnd, LinkStep, NetnsId};
-use crate::netstack::{DropCause, Fate, ForwardQuery, Forwarded, Netstack, NetstackError};
+use crate::netstack::{DropCause, Fate, ForwardQuery, Forwarded, Netstack};
 use crate::packet::{Packet, Protocol};
 use crate::path::{Decision, Finding, HopId, LinkKind, NodeKind, Tx};
 use crate::plugin::{CallError, Plugin};
@@ -70,90 +71,6 @@ impl Arrival {
             sender: None,
             ct_invalid: false,
         }
-    }
-}
-
-/// How one branch ends at the net-node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BranchEnd {
-    /// Delivered to a local socket: the packet as delivered, on `iif`.
-    Delivered { packet: Packet, iif: String },
-    /// Sent on to another net-node.
-    Sent(Tx),
-    /// Dropped: the packet, the kind of cause and what decided.
-    Dropped {
-        packet: Packet,
-        kind: String,
-        cause: String,
-    },
-    /// A fact it needs was not collected.
-    Unknown { why: String },
-}
-
-/// One branch of a net-node's walk.
-#[derive(Debug, Clone)]
-pub struct WalkBranch {
-    /// The pipeline passes of the branch here, in order.
-    pub passes: Vec<Forwarded>,
-    /// The link layer's decisions, in order.
-    pub steps: Vec<LinkStep>,
-    pub end: BranchEnd,
-    /// The devices the packet left by, with their MTUs (the smallest decides
-    /// whether a full-size packet fits).
-    pub mtus: Vec<(String, u32)>,
-}
-
-/// The host's walk of a packet at one net-node.
-#[derive(Debug, Clone)]
-pub struct KernelWalk {
-    pub at: HopId,
-    /// The net-node the packet came from and the link it crossed; None:
-    /// originated here.
-    pub upstream: Option<(HopId, Tx)>,
-    /// The packet as the net-node's kernel took it (decapsulated).
-    pub packet: Packet,
-    pub branches: Vec<WalkBranch>,
-    /// The host's suspicions about this walk.
-    pub findings: Vec<Finding>,
-    /// What each pipeline pass decided, for the report.
-    pub decisions: Vec<Decision>,
-}
-
-impl KernelWalk {
-    fn new(at: &HopId, packet: Packet) -> KernelWalk {
-        KernelWalk {
-            at: at.clone(),
-            upstream: None,
-            packet,
-            branches: Vec::new(),
-            findings: Vec::new(),
-            decisions: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, level: Level, message: String) {
-        self.add_about(None, level, message);
-    }
-
-    fn add_about(&mut self, about: Option<&HopId>, level: Level, message: String) {
-        let f = Finding {
-            level,
-            message,
-            about: about.map(|h| h.id.clone()),
-        };
-        if !self.findings.contains(&f) {
-            self.findings.push(f);
-        }
-    }
-
-    fn unknown(&mut self, why: String) {
-        self.add(Level::Warning, format!("cannot check {why}"));
-        self.branches.push(WalkBranch {
-            passes: vec![],
-            steps: vec![],
-            end: BranchEnd::Unknown { why },
-            mtus: vec![],
-        });
     }
 }
 
@@ -251,7 +168,7 @@ impl Walker<'_> {
         stack: &Netstack,
         p: &Packet,
     ) -> Vec<Packet> {
-        use crate::detect::ProxyMode;
+        use crate::settings::ProxyMode;
         let NetnsId::Node(node) = ns else {
             return vec![];
         };
@@ -1472,12 +1389,6 @@ fn drop_message(
     (kind, msg, None)
 }
 
-impl From<NetstackError> for BranchEnd {
-    fn from(e: NetstackError) -> BranchEnd {
-        BranchEnd::Unknown { why: e.to_string() }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     //! The host's walk over small dumps. [`Lab`] builds a flannel-style
@@ -1493,11 +1404,11 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::cluster::ClusterView;
-    use crate::detect::{ProxyMode, Settings};
     use crate::dump::{FdbEntry, NetnsDump, NodeDump, PodNetns};
     use crate::netstack::Netstacks;
     use crate::packet::{Encap, EncapKind};
     use crate::plugin::{HopAnswer, Role};
+    use crate::settings::{ProxyMode, Settings};
 
     /// How the nodes reach each other's pod CIDRs.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -209,8 +209,8 @@ fn action_name(a: Action) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use skoop_engine::detect::{ProxyMode, Settings};
     use skoop_engine::report::PathOut;
+    use skoop_engine::settings::{ProxyMode, Settings};
 
     fn report(suspicions: Vec<Suspicion>, verdict: &'static str) -> Report {
         Report {

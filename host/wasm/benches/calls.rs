@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use skoop_engine::bundle;
 use skoop_engine::cluster::Retain;
-use skoop_engine::detect::{ProxyMode, Settings};
 use skoop_engine::facts::Facts;
 use skoop_engine::packet::{Packet, Protocol};
 use skoop_engine::path::{HopId, NodeKind};
 use skoop_engine::plugin::{Plugin, Role};
+use skoop_engine::settings::{ProxyMode, Settings};
 use skoop_engine::walk::{Arrival, Walker};
 use skoop_wasm::bindings::cni::CniPlugin;
 use skoop_wasm::hostcalls::{CallLog, ExtensionCalls};

@@ -9,13 +9,13 @@ use ipnet::Ipv4Net;
 use super::bindings::{netstack as wn, types as wt, walk as ww};
 use skoop_engine::cluster::{Classified, NodeFacts, PodFacts, ServiceFacts};
 use skoop_engine::dump::{FdbEntry, Interface, Neighbour};
+use skoop_engine::kernel_walk::{BranchEnd, KernelWalk, WalkBranch};
 use skoop_engine::netstack::link::{LinkStep, NetnsId};
 use skoop_engine::netstack::netfilter::{Hook, Outcome, RuleHit, Verdict};
 use skoop_engine::netstack::{NetstackError, RouteHit, RouteKind};
 use skoop_engine::packet::{Encap, EncapKind, Packet, Protocol};
 use skoop_engine::path::{Action, Finding, HopId, LinkKind, NodeKind, Step, Tx};
 use skoop_engine::suspicion::Level;
-use skoop_engine::walk::{BranchEnd, KernelWalk, WalkBranch};
 
 pub fn ip_to(ip: Ipv4Addr) -> wt::IpAddress {
     let [a, b, c, d] = ip.octets();
@@ -658,9 +658,9 @@ pub fn outcome_to(o: &Outcome) -> wn::FilterOutcome {
     }
 }
 
-pub fn settings_to(s: &skoop_engine::detect::Settings) -> super::bindings::cluster::Settings {
+pub fn settings_to(s: &skoop_engine::settings::Settings) -> super::bindings::cluster::Settings {
     use super::bindings::cluster as wc;
-    use skoop_engine::detect::ProxyMode;
+    use skoop_engine::settings::ProxyMode;
     wc::Settings {
         network_plugin: s.network_plugin.clone(),
         cloud_provider: s.cloud_provider.clone(),

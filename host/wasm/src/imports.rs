@@ -8,10 +8,10 @@ use super::bindings::{
 };
 use super::convert::*;
 use super::state::HostState;
-use skoop_engine::detect::ProxyMode;
 use skoop_engine::facts::Facts;
 use skoop_engine::netstack::{Netstack, RouteQuery};
 use skoop_engine::service::{self, ProxyConfig};
+use skoop_engine::settings::ProxyMode;
 
 impl HostState {
     fn facts(&self) -> Arc<Facts> {
@@ -20,7 +20,7 @@ impl HostState {
             Arc::new(Facts::new(
                 Default::default(),
                 Default::default(),
-                skoop_engine::detect::Settings {
+                skoop_engine::settings::Settings {
                     network_plugin: String::new(),
                     cloud_provider: String::new(),
                     proxy_mode: ProxyMode::None,

@@ -13,13 +13,13 @@ use super::hostcalls::{Call, CallLog};
 use super::runtime::Limits;
 use super::state::HostState;
 use skoop_engine::cluster::NodeFacts;
-use skoop_engine::detect::ProxyMode;
+use skoop_engine::kernel_walk::KernelWalk;
 use skoop_engine::packet::Packet;
 use skoop_engine::path::Finding;
 pub use skoop_engine::plugin::{
     CallError, Failure, HopAnswer, Plugin, RefusedKind, Role, Underlay,
 };
-use skoop_engine::walk::KernelWalk;
+use skoop_engine::settings::ProxyMode;
 
 /// A component linked once and ready to instantiate in a fresh store: the
 /// linker's work is done at load, and a failed instance is re-created cheaply.

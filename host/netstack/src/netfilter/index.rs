@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use rustc_hash::FxBuildHasher;
 
 use super::matches::{Cond, CondKind, OneOrMany};
-use super::parse::Rule;
 
 /// Chains shorter than this are scanned.
 const MIN_RULES: usize = 64;
@@ -42,19 +41,21 @@ fn at_or_after(v: &[u32], pos: usize) -> Option<usize> {
 }
 
 impl DstIndex {
-    /// An index for `rules`, when the chain is long and mostly keyed by destination.
-    pub fn build(rules: &[Rule]) -> Option<DstIndex> {
-        if rules.len() < MIN_RULES || u32::try_from(rules.len()).is_err() {
+    /// An index for a chain whose rules have `conds`, in order, when the
+    /// chain is long and mostly keyed by destination.
+    pub fn build<'a>(conds: impl ExactSizeIterator<Item = &'a [Cond]>) -> Option<DstIndex> {
+        let len = conds.len();
+        if len < MIN_RULES || u32::try_from(len).is_err() {
             return None;
         }
         let mut ix = DstIndex {
-            len: rules.len(),
+            len,
             ..DstIndex::default()
         };
-        let mut keyed: Vec<(u32, u32)> = Vec::with_capacity(rules.len());
-        for (i, r) in rules.iter().enumerate() {
+        let mut keyed: Vec<(u32, u32)> = Vec::with_capacity(len);
+        for (i, c) in conds.enumerate() {
             let pos = i as u32;
-            match r.conds.iter().find_map(exact_dst) {
+            match c.iter().find_map(exact_dst) {
                 Some(a) => keyed.push((a, pos)),
                 None => ix.other.push(pos),
             }
@@ -68,7 +69,7 @@ impl DstIndex {
             ix.by_dst.insert(group[0].0, (start, len));
             start += len;
         }
-        (ix.other.len() * 2 <= rules.len()).then_some(ix)
+        (ix.other.len() * 2 <= len).then_some(ix)
     }
 
     /// The first rule at or after `pos` that can match a packet to `dst`

@@ -173,7 +173,7 @@ impl Chain {
             });
         }
         Box::new(Compiled {
-            index: DstIndex::build(&rules),
+            index: DstIndex::build(rules.iter().map(|r| &*r.conds)),
             rules,
         })
     }

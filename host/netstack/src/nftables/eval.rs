@@ -6,12 +6,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::expr::{
-    Expr, MapRef, Match, Nat, NatAddr, NatKind, NatPort, Op, Rhs, Stmt, VerdictStmt,
-};
+use super::expr::{Expr, MapRef, Match, Nat, NatAddr, NatKind, NatPort, Op, Rhs, Stmt};
 use super::model::{NftChain, NftRule, NftTable, Policy};
 use super::set::{ElemData, Elems, Lookup};
 use super::value::{Datum, Part, Tri, test_key};
+use super::verdict::VerdictStmt;
 use crate::netfilter::branches::{BranchKind, Leaf, Tree};
 use crate::netfilter::matches::{
     CT_ESTABLISHED, CT_INVALID, CT_NEW, CT_RELATED, CT_UNTRACKED, Flow,

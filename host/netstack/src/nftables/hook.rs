@@ -20,7 +20,8 @@
 use std::cmp::Reverse;
 
 use super::eval::{Stage, StageKind, Walk, walk};
-use super::model::{ChainType, Family, NftRuleset, NftTable};
+use super::family::Family;
+use super::model::{ChainType, NftRuleset, NftTable};
 use crate::netfilter::{ConnState, Hook, IpsetStore, NetnsFacts, Outcome, Ruleset, Table};
 use crate::packet::Packet;
 

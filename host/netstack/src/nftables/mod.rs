@@ -10,10 +10,12 @@
 //! - `traverse_chain(&NftRuleset, Family, table, chain, ...) -> Option<Vec<Outcome>>`:
 //!   one base chain and everything it jumps or goes to.
 //!
-//! Layout: `parse` reads the JSON into the `model`; `expr` holds statements
-//! and expressions, `value` typed constants, `set` elements and lookups,
-//! `render` prints rules back in nft syntax; `hook` orders a hook's stages
-//! and decides which tables iptables evaluates; `eval` walks them.
+//! Layout: `parse` reads the JSON into the `model`; `family` holds address
+//! families, `expr` statements and expressions, `verdict` verdict statements
+//! (also the data of verdict maps), `value` typed constants, `set` elements
+//! and lookups, `render` prints rules back in nft syntax; `hook` orders a
+//! hook's stages and decides which tables iptables evaluates; `eval` walks
+//! them.
 //!
 //! Semantics in short, as for iptables: the packet is a connection's first
 //! packet or (with `packet.reply`) a reply; an expression the simulator
@@ -25,23 +27,24 @@
 
 mod eval;
 mod expr;
+mod family;
 mod hook;
 mod model;
 mod parse;
 mod render;
 mod set;
 mod value;
+mod verdict;
 
 #[cfg(test)]
 mod tests;
 
+pub use family::Family;
 pub use hook::{
     HookRules, IptablesBackend, IptablesInput, Layer, evaluated_by_iptables, is_iptables_nft_table,
     traverse_bridge_hook, traverse_chain, traverse_hook,
 };
-pub use model::{
-    BaseChain, ChainType, Family, NftChain, NftRule, NftRuleset, NftSet, NftTable, Policy,
-};
+pub use model::{BaseChain, ChainType, NftChain, NftRule, NftRuleset, NftSet, NftTable, Policy};
 pub use parse::NftParseError;
 
 impl NftRuleset {

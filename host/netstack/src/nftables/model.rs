@@ -1,77 +1,12 @@
 //! The ruleset model: tables, chains (base and regular), rules, named sets and maps.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::OnceLock;
 
 use super::expr::Stmt;
+use super::family::Family;
 use super::set::{DataKind, Elems};
 use super::value::Ty;
-
-/// An nftables address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    Ip,
-    Ip6,
-    Inet,
-    Arp,
-    Bridge,
-    Netdev,
-}
-
-impl Family {
-    pub fn parse(s: &str) -> Option<Family> {
-        Some(match s {
-            "ip" => Family::Ip,
-            "ip6" => Family::Ip6,
-            "inet" => Family::Inet,
-            "arp" => Family::Arp,
-            "bridge" => Family::Bridge,
-            "netdev" => Family::Netdev,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Ip => "ip",
-            Family::Ip6 => "ip6",
-            Family::Inet => "inet",
-            Family::Arp => "arp",
-            Family::Bridge => "bridge",
-            Family::Netdev => "netdev",
-        }
-    }
-
-    /// The value of a named priority (`dstnat`, `filter`, ...) in this
-    /// family, per nft(8) "Standard priority names".
-    pub fn named_priority(self, name: &str) -> Option<i32> {
-        match self {
-            Family::Bridge => match name {
-                "dstnat" => Some(-300),
-                "filter" => Some(-200),
-                "out" => Some(100),
-                "srcnat" => Some(300),
-                _ => None,
-            },
-            _ => match name {
-                "raw" => Some(-300),
-                "mangle" => Some(-150),
-                "dstnat" => Some(-100),
-                "filter" => Some(0),
-                "security" => Some(50),
-                "srcnat" => Some(100),
-                _ => None,
-            },
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// A base chain's type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +70,8 @@ impl NftRule {
 
     /// The rule as `nft list ruleset` prints it (counters as read).
     pub fn text(&self) -> &str {
-        self.text.get_or_init(|| super::render::rule(self))
+        self.text
+            .get_or_init(|| super::render::rule(self.family, &self.stmts, self.comment.as_deref()))
     }
 
     /// Number of statements (matches included).

@@ -14,9 +14,8 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::Value;
 
 use super::expr::{Expr, Stmt};
-use super::model::{
-    BaseChain, ChainType, Family, NftChain, NftRule, NftRuleset, NftSet, NftTable, Policy,
-};
+use super::family::Family;
+use super::model::{BaseChain, ChainType, NftChain, NftRule, NftRuleset, NftSet, NftTable, Policy};
 use super::set::{DataKind, Elems};
 use super::value::Ty;
 

@@ -5,21 +5,19 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::expr::{
-    Expr, MapRef, Match, Nat, NatAddr, NatKind, NatPort, Op, Stmt, VerdictStmt, single_key,
-};
-use super::model::{Family, NftRule};
+use super::expr::{Expr, MapRef, Match, Nat, NatAddr, NatKind, NatPort, Op, Stmt, single_key};
+use super::family::Family;
 use super::value::{Ty, symbol_name};
+use super::verdict::VerdictStmt;
 
-/// A rule as nft prints it, with its comment.
-pub(crate) fn rule(r: &NftRule) -> String {
-    let mut out = r
-        .stmts
+/// A rule of `family` as nft prints it: its statements and comment.
+pub(crate) fn rule(family: Family, stmts: &[Stmt], comment: Option<&str>) -> String {
+    let mut out = stmts
         .iter()
-        .map(|s| stmt(s, r.family))
+        .map(|s| stmt(s, family))
         .collect::<Vec<_>>()
         .join(" ");
-    if let Some(c) = &r.comment {
+    if let Some(c) = comment {
         if !out.is_empty() {
             out.push(' ');
         }

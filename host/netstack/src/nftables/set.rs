@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::expr::VerdictStmt;
 use super::value::{Datum, Part, Tri, Ty, parts, test_key, unwrap_elem};
+use super::verdict::VerdictStmt;
 
 /// What a map element maps to.
 #[derive(Debug, Clone)]
