@@ -13,9 +13,9 @@ use skoop_engine::cluster::Retain;
 use skoop_engine::detect::{ProxyMode, Settings};
 use skoop_engine::error::bad_input;
 use skoop_engine::facts::Facts;
-use skoop_wasm::egress::{Mode, Recording};
 use skoop_wasm::instance::ProviderInstance;
-use skoop_wasm::runtime::Limits;
+use skoop_wasm::sandbox::Limits;
+use skoop_wasm::sandbox::egress::{Mode, Recording};
 use skoop_wasm::{Extension, Registry};
 
 /// The host part of each user-given endpoint: `--<name>-endpoint-url`
@@ -128,11 +128,7 @@ pub fn record(
         cloud: None,
         record: None,
     };
-    let mut provider = registry.provider(
-        ext,
-        state_for(ext, &facts, &inputs, limits, verbose),
-        limits,
-    )?;
+    let mut provider = registry.provider(ext, state_for(ext, &facts, &inputs, verbose), limits)?;
     connect(&mut provider, ext, &inputs, verbose)?;
     let recording = Arc::new(Mutex::new(Recording {
         provider: name.to_string(),

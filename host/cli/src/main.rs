@@ -41,10 +41,10 @@ use skoop_engine::report::Report;
 use skoop_live::Session;
 use skoop_render::Graph;
 use skoop_wasm::hostcalls::{CallLog, ExtensionCalls};
-use skoop_wasm::runtime::{Limits, Runtime};
+use skoop_wasm::runtime::Runtime;
+use skoop_wasm::sandbox::Limits;
 use skoop_wasm::settings_to;
-use skoop_wasm::state::HostState;
-use skoop_wasm::{Extension, Registry};
+use skoop_wasm::{Extension, Lending, Registry};
 
 /// The demo's default flow: client-1 to the `web` ClusterIP, which has a broken backend.
 const DEMO_FLOW: (&str, &str, u16) = ("10.244.0.5", "10.96.100.10", 80);
@@ -644,7 +644,7 @@ pub type Recorder = Arc<Mutex<Vec<RecordedExt>>>;
 /// One extension instance's recording: its calls, and a provider's HTTP.
 pub struct RecordedExt {
     calls: Arc<Mutex<ExtensionCalls>>,
-    http: Option<Arc<Mutex<skoop_wasm::egress::Recording>>>,
+    http: Option<Arc<Mutex<skoop_wasm::sandbox::egress::Recording>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -652,7 +652,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Write what `--record-host-calls` gathered.
-fn write_host_calls(path: &std::path::Path, record: &Recorder, flow: &Flow) -> Result<()> {
+fn write_host_calls(
+    path: &std::path::Path,
+    record: &Recorder,
+    flow: &Flow,
+    secrets: &skoop_wasm::sandbox::Secrets,
+) -> Result<()> {
     let extensions = lock(record)
         .iter()
         .map(|r| {
@@ -676,7 +681,8 @@ fn write_host_calls(path: &std::path::Path, record: &Recorder, flow: &Flow) -> R
         ),
         extensions,
     };
-    std::fs::write(path, rec.to_json()).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, rec.to_json(secrets))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The extension config flags given on the command line of `sub`.
@@ -691,24 +697,20 @@ fn flag_values(registry: &Registry, sub: Option<&clap::ArgMatches>) -> BTreeMap<
         .collect()
 }
 
-/// Store data for one extension of this diagnosis.
-fn state_for(
-    ext: &Extension,
-    facts: &Arc<Facts>,
-    values: &ExtInputs,
-    limits: Limits,
-    verbose: bool,
-) -> HostState {
-    let mut s = HostState::new(&ext.info.name, limits.memory_bytes);
-    s.facts = Some(facts.clone());
-    s.reads = ext.info.reads.clone();
-    s.verbose = verbose;
+/// What one extension of this diagnosis is lent.
+fn state_for(ext: &Extension, facts: &Arc<Facts>, values: &ExtInputs, verbose: bool) -> Lending {
     let (config, secrets) = skoop_wasm::config::resolve(
         &ext.info,
         &values.flags,
         &skoop_wasm::config::Sources::process(),
     );
-    skoop_wasm::add_secrets(secrets);
+    let mut s = Lending {
+        facts: Some(facts.clone()),
+        reads: ext.info.reads.clone(),
+        verbose,
+        secrets,
+        ..Lending::default()
+    };
     if let Some(record) = &values.record {
         let calls = Arc::new(Mutex::new(ExtensionCalls {
             name: ext.info.name.clone(),
@@ -780,13 +782,13 @@ fn diagnose_once(
         })?;
     let mut provider = registry.provider(
         provider_ext,
-        state_for(provider_ext, facts, values, limits, cli.verbose),
+        state_for(provider_ext, facts, values, cli.verbose),
         limits,
     )?;
     cloud::connect(&mut provider, provider_ext, values, cli.verbose)?;
     if let Some(record) = &values.record {
         // The provider's HTTP exchanges go into the recording too.
-        use skoop_wasm::egress::{Mode, Recording};
+        use skoop_wasm::sandbox::egress::{Mode, Recording};
         let http = match &provider.egress().mode {
             Mode::Live(None) => {
                 let rec = Arc::new(Mutex::new(Recording {
@@ -819,11 +821,9 @@ fn diagnose_once(
             names(&registry.plugins)
         ))
     })?;
-    let mut state = state_for(plugin_ext, facts, values, limits, cli.verbose);
-    if plan.infra_shim {
-        state.infra = Some(Arc::new(Mutex::new(provider)));
-    }
-    let mut plugin = registry.plugin(plugin_ext, state, limits)?;
+    let state = state_for(plugin_ext, facts, values, cli.verbose);
+    let infra = plan.infra_shim.then_some(provider);
+    let mut plugin = registry.plugin(plugin_ext, state, infra, limits)?;
     let setup = plugin.setup().map_err(setup_error)?;
     let source = match diagnose::source_hop(facts, &mut plugin, flow.src)? {
         Some(hop) => hop,
@@ -1033,7 +1033,7 @@ fn diagnose_cmd(
         limits,
     )?;
     if let (Some(path), Some(record)) = (&args.record_host_calls, &values.record) {
-        write_host_calls(path, record, &flow)?;
+        write_host_calls(path, record, &flow, registry.secrets())?;
     }
     if let Some(addr) = &args.http {
         let mut diagnose = |flow: Flow| -> Result<Report> {

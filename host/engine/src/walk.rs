@@ -1497,7 +1497,7 @@ pub(crate) mod tests {
     use crate::dump::{FdbEntry, NetnsDump, NodeDump, PodNetns};
     use crate::netstack::Netstacks;
     use crate::packet::{Encap, EncapKind};
-    use crate::plugin::{HopAnswer, Role};
+    use crate::plugin::{Answer, HopAnswer, Role};
 
     /// How the nodes reach each other's pod CIDRs.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1861,8 +1861,8 @@ pub(crate) mod tests {
     pub(crate) struct Stands;
 
     impl Plugin for Stands {
-        fn hop(&mut self, _: Role<'_>, _: &KernelWalk) -> Result<HopAnswer, CallError> {
-            Ok(HopAnswer::Checks(vec![], vec![]))
+        fn hop(&mut self, _: Role<'_>, _: &KernelWalk) -> Result<Answer, CallError> {
+            Ok(HopAnswer::Checks(vec![], vec![]).into())
         }
     }
 
