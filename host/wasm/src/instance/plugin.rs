@@ -20,8 +20,8 @@ use skoop_engine::walk::KernelWalk;
 pub struct PluginInstance {
     run: Runner<CniPre>,
     /// The cloud provider whose infra-shim answers the engine's underlay
-    /// questions.
-    infra: Option<ProviderInstance>,
+    /// questions (boxed: a plugin instance is moved around whole).
+    infra: Option<Box<ProviderInstance>>,
 }
 
 fn malformed(e: String) -> Failure {
@@ -54,7 +54,10 @@ impl PluginInstance {
     ) -> anyhow::Result<PluginInstance> {
         let mut run = Runner::start(engine, pre.clone(), state, limits)?;
         run.reinit = Some(setup_call);
-        Ok(PluginInstance { run, infra })
+        Ok(PluginInstance {
+            run,
+            infra: infra.map(Box::new),
+        })
     }
 
     pub fn describe(
