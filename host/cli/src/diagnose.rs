@@ -11,7 +11,7 @@ use skoop_engine::error::{bad_input, exit};
 use skoop_engine::report::Report;
 use skoop_render::Colour;
 use skoop_wasm::Registry;
-use skoop_wasm::runtime::Limits;
+use skoop_wasm::sandbox::Limits;
 
 use crate::cli::{Cli, DiagnoseArgs};
 use crate::http;

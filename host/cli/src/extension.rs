@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use skoop_engine::error::{bad_input, exit};
 use skoop_wasm::Registry;
-use skoop_wasm::runtime::Limits;
+use skoop_wasm::sandbox::Limits;
 
 use crate::cli::{self, ExtensionCmd};
 use crate::{harness, scaffold};

@@ -20,9 +20,9 @@ use skoop_engine::plugin::CallError;
 use skoop_engine::report::Report;
 use skoop_engine::suspicion::Suspicion;
 use skoop_wasm::hostcalls::{CallLog, Recording, describe_import};
-use skoop_wasm::runtime::{Limits, Runtime};
-use skoop_wasm::state::HostState;
-use skoop_wasm::{Kind, Origin, Registry};
+use skoop_wasm::runtime::Runtime;
+use skoop_wasm::sandbox::Limits;
+use skoop_wasm::{Kind, Lending, Origin, Registry};
 
 /// Diagnose `flow` on what `request` names, with the extensions of
 /// `registry`: one context, one flow.
@@ -548,19 +548,21 @@ pub fn replay(registry: &Registry, file: &Path, limits: Limits) -> Result<u8> {
             recorded.version,
             recorded.calls.len()
         );
-        let mut state = HostState::new(&ext.info.name, limits.memory_bytes);
-        state.config = recorded.config.clone();
-        state.reads = ext.info.reads.clone();
-        state.calls = Some(CallLog::replay(&[]));
+        let state = Lending {
+            config: recorded.config.clone(),
+            reads: ext.info.reads.clone(),
+            calls: Some(CallLog::replay(&[])),
+            ..Lending::default()
+        };
         let mut instance = match ext.info.kind {
-            Kind::CniPlugin => Instance::Cni(registry.plugin(ext, state, limits)?),
+            Kind::CniPlugin => Instance::Cni(registry.plugin(ext, state, None, limits)?),
             Kind::CloudProvider => {
                 let mut p = registry.provider(ext, state, limits)?;
                 let egress = p.egress();
                 egress.name = ext.info.name.clone();
                 egress.hosts = ext.info.http_hosts.clone();
-                egress.mode = skoop_wasm::egress::Mode::Replay(std::sync::Arc::new(
-                    skoop_wasm::egress::Recording {
+                egress.mode = skoop_wasm::sandbox::egress::Mode::Replay(std::sync::Arc::new(
+                    skoop_wasm::sandbox::egress::Recording {
                         provider: recorded.name.clone(),
                         exchanges: recorded.http.clone(),
                     },
@@ -570,13 +572,12 @@ pub fn replay(registry: &Registry, file: &Path, limits: Limits) -> Result<u8> {
         };
         let mut same = 0;
         for (i, call) in recorded.calls.iter().enumerate() {
-            let state = instance.state();
-            state.calls = Some(CallLog::replay(&call.imports));
+            *instance.calls() = Some(CallLog::replay(&call.imports));
             instance
                 .invoke(&call.export, &call.args)
                 .map_err(|e| bad_input(format!("{}: call {}: {e}", file.display(), i + 1)))?;
             let answer = instance.last_answer().unwrap_or(Value::Null);
-            let (misses, unasked) = match &instance.state().calls {
+            let (misses, unasked) = match instance.calls() {
                 Some(CallLog::Replay {
                     expected,
                     used,
@@ -635,10 +636,10 @@ enum Instance {
 }
 
 impl Instance {
-    fn state(&mut self) -> &mut HostState {
+    fn calls(&mut self) -> &mut Option<CallLog> {
         match self {
-            Instance::Cni(p) => p.state(),
-            Instance::Provider(p) => p.state(),
+            Instance::Cni(p) => p.calls(),
+            Instance::Provider(p) => p.calls(),
         }
     }
 

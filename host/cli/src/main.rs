@@ -29,7 +29,8 @@ use crate::cli::{Cli, Cmd, ExtensionCmd, flag_values};
 use skoop_diagnosis::Preload;
 use skoop_engine::error::{bad_input, exit, is_bad_input};
 use skoop_wasm::Registry;
-use skoop_wasm::runtime::{Limits, Runtime};
+use skoop_wasm::runtime::Runtime;
+use skoop_wasm::sandbox::Limits;
 
 fn main() -> ExitCode {
     // `skoop … | head` should end quietly when the reader goes away, as a

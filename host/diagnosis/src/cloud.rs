@@ -14,9 +14,9 @@ use skoop_engine::cluster::Retain;
 use skoop_engine::error::bad_input;
 use skoop_engine::facts::Facts;
 use skoop_engine::settings::{ProxyMode, Settings};
-use skoop_wasm::egress::{Mode, Recording};
 use skoop_wasm::instance::ProviderInstance;
-use skoop_wasm::runtime::Limits;
+use skoop_wasm::sandbox::Limits;
+use skoop_wasm::sandbox::egress::{Mode, Recording};
 use skoop_wasm::{Extension, Registry};
 
 /// The host part of each user-given endpoint: `--<name>-endpoint-url`
@@ -132,7 +132,7 @@ pub fn record(
         verbose,
         log,
     };
-    let mut provider = registry.provider(ext, state_for(ext, &facts, &inputs, limits), limits)?;
+    let mut provider = registry.provider(ext, state_for(ext, &facts, &inputs), limits)?;
     connect(&mut provider, ext, &inputs)?;
     let recording = Arc::new(Mutex::new(Recording {
         provider: name.to_string(),

@@ -179,7 +179,7 @@ impl<'r> Context<'r> {
     /// `record_host_calls` only; else nothing is written).
     pub fn write_host_calls(&self, path: &Path, flow: &Flow) -> Result<()> {
         match &self.inputs.record {
-            Some(record) => recording::write(path, record, flow),
+            Some(record) => recording::write(path, record, flow, self.registry.secrets()),
             None => Ok(()),
         }
     }

@@ -7,10 +7,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use skoop_engine::facts::Facts;
-use skoop_wasm::Extension;
 use skoop_wasm::hostcalls::{CallLog, ExtensionCalls};
-use skoop_wasm::runtime::Limits;
-use skoop_wasm::state::HostState;
+use skoop_wasm::{Extension, Lending};
 
 use crate::recording::{RecordedExt, Recorder, lock};
 use crate::request::Log;
@@ -27,23 +25,20 @@ pub(crate) struct ExtInputs {
     pub log: Log,
 }
 
-/// Store data for one extension of this diagnosis.
-pub(crate) fn state_for(
-    ext: &Extension,
-    facts: &Arc<Facts>,
-    inputs: &ExtInputs,
-    limits: Limits,
-) -> HostState {
-    let mut s = HostState::new(&ext.info.name, limits.memory_bytes);
-    s.facts = Some(facts.clone());
-    s.reads = ext.info.reads.clone();
-    s.verbose = inputs.verbose;
+/// What one extension of this diagnosis is lent.
+pub(crate) fn state_for(ext: &Extension, facts: &Arc<Facts>, inputs: &ExtInputs) -> Lending {
     let (config, secrets) = skoop_wasm::config::resolve(
         &ext.info,
         &inputs.values,
         &skoop_wasm::config::Sources::process(),
     );
-    skoop_wasm::add_secrets(secrets);
+    let mut s = Lending {
+        facts: Some(facts.clone()),
+        reads: ext.info.reads.clone(),
+        verbose: inputs.verbose,
+        secrets,
+        ..Lending::default()
+    };
     if let Some(record) = &inputs.record {
         let calls = Arc::new(Mutex::new(ExtensionCalls {
             name: ext.info.name.clone(),

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use anyhow::{Context as _, Result};
 use skoop_engine::diagnose::Flow;
 use skoop_wasm::hostcalls::{ExtensionCalls, FORMAT, Recording};
+use skoop_wasm::sandbox::Secrets;
 
 /// The host calls of the extensions of the last diagnosis pass.
 pub(crate) type Recorder = Arc<Mutex<Vec<RecordedExt>>>;
@@ -14,7 +15,7 @@ pub(crate) type Recorder = Arc<Mutex<Vec<RecordedExt>>>;
 /// One extension instance's recording: its calls, and a provider's HTTP.
 pub(crate) struct RecordedExt {
     pub calls: Arc<Mutex<ExtensionCalls>>,
-    pub http: Option<Arc<Mutex<skoop_wasm::egress::Recording>>>,
+    pub http: Option<Arc<Mutex<skoop_wasm::sandbox::egress::Recording>>>,
 }
 
 /// A poisoned lock only means another thread panicked mid-record; what it
@@ -24,7 +25,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Write what the recorder gathered for `flow` to `path`.
-pub(crate) fn write(path: &Path, record: &Recorder, flow: &Flow) -> Result<()> {
+pub(crate) fn write(path: &Path, record: &Recorder, flow: &Flow, secrets: &Secrets) -> Result<()> {
     let extensions = lock(record)
         .iter()
         .map(|r| {
@@ -48,5 +49,6 @@ pub(crate) fn write(path: &Path, record: &Recorder, flow: &Flow) -> Result<()> {
         ),
         extensions,
     };
-    std::fs::write(path, rec.to_json()).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, rec.to_json(secrets))
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use skoop_engine::detect::Overrides;
 use skoop_live::LiveArgs;
-use skoop_wasm::runtime::Limits;
+use skoop_wasm::sandbox::Limits;
 
 /// Where the facts come from.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use skoop_engine::facts::Facts;
 use skoop_engine::plugin::{CallError, Failure, RefusedKind};
 use skoop_engine::policy::PolicyCheck;
 use skoop_engine::report::Report;
-use skoop_wasm::runtime::Limits;
+use skoop_wasm::sandbox::Limits;
 use skoop_wasm::settings_to;
 use skoop_wasm::{Extension, Registry};
 
@@ -61,15 +61,12 @@ pub(crate) fn diagnose_once(
                 names(&registry.providers)
             ))
         })?;
-    let mut provider = registry.provider(
-        provider_ext,
-        state_for(provider_ext, facts, inputs, limits),
-        limits,
-    )?;
+    let mut provider =
+        registry.provider(provider_ext, state_for(provider_ext, facts, inputs), limits)?;
     cloud::connect(&mut provider, provider_ext, inputs)?;
     if let Some(record) = &inputs.record {
         // The provider's HTTP exchanges go into the recording too.
-        use skoop_wasm::egress::{Mode, Recording};
+        use skoop_wasm::sandbox::egress::{Mode, Recording};
         let http = match &provider.egress().mode {
             Mode::Live(None) => {
                 let rec = Arc::new(Mutex::new(Recording {
@@ -102,11 +99,9 @@ pub(crate) fn diagnose_once(
             names(&registry.plugins)
         ))
     })?;
-    let mut state = state_for(plugin_ext, facts, inputs, limits);
-    if plan.infra_shim {
-        state.infra = Some(Arc::new(Mutex::new(provider)));
-    }
-    let mut plugin = registry.plugin(plugin_ext, state, limits)?;
+    let lending = state_for(plugin_ext, facts, inputs);
+    let underlay = plan.infra_shim.then_some(provider);
+    let mut plugin = registry.plugin(plugin_ext, lending, underlay, limits)?;
     let setup = plugin.setup().map_err(setup_error)?;
     let source = match diagnose::source_hop(facts, &mut plugin, flow.src)? {
         Some(hop) => hop,

@@ -13,7 +13,7 @@ use crate::facts::Facts;
 use crate::kernel_walk::{BranchEnd, KernelWalk};
 use crate::packet::{Packet, Protocol};
 use crate::path::{Action, Decision, Finding, HopId, LinkKind, NodeKind, Step, Tx};
-use crate::plugin::{CallError, Failure, HopAnswer, Plugin, RefusedKind, Role};
+use crate::plugin::{Answer, CallError, Failure, HopAnswer, Plugin, RefusedKind, Role};
 use crate::service::ProxyConfig;
 use crate::settings::ProxyMode;
 use crate::suspicion::{Level, Suspicion};
@@ -411,7 +411,6 @@ impl<'a> Diagnosis<'a> {
         if let Ok(mut ct) = self.facts.conntrack.lock() {
             ct.clear();
         }
-        self.facts.take_decisions();
         let request = Packet {
             src: flow.src,
             sport: EPHEMERAL_PORT,
@@ -1033,9 +1032,7 @@ impl<'a> Diagnosis<'a> {
     /// File what the pipeline decided during the last step under `at`
     /// (the host's walk, and a plugin's own walk through the host's imports).
     fn file_decisions(&mut self, at: &HopId, direction: Direction) {
-        let mut all = std::mem::take(&mut self.pending_decisions);
-        all.extend(self.facts.take_decisions());
-        for decision in all {
+        for decision in std::mem::take(&mut self.pending_decisions) {
             self.trace.decisions.push(HopDecision {
                 at: at.clone(),
                 direction,
@@ -1231,8 +1228,12 @@ impl<'a> Diagnosis<'a> {
         if let Role::ToService(node, _) = &role {
             self.cross_check_service(&node.name, &mut walk);
         }
-        let answer = self.plugin.hop(role, &walk)?;
+        let Answer {
+            hop: answer,
+            mut decisions,
+        } = self.plugin.hop(role, &walk)?;
         self.pending_decisions.append(&mut walk.decisions);
+        self.pending_decisions.append(&mut decisions);
         let stack = crate::walk::netns_of(facts, at).and_then(|ns| facts.netstacks.netns(&ns).ok());
         let (step, delivered) = step_of(walk, answer);
         let delivered = delivered
@@ -1544,7 +1545,7 @@ mod tests {
     }
 
     impl<F: FnMut(&str, &Packet) -> Result<Step, CallError>> Plugin for Scripted<F> {
-        fn hop(&mut self, role: Role<'_>, walk: &KernelWalk) -> Result<HopAnswer, CallError> {
+        fn hop(&mut self, role: Role<'_>, walk: &KernelWalk) -> Result<Answer, CallError> {
             let step = match role {
                 Role::PodSend(pod) => {
                     let mut p = walk.packet;
@@ -1562,7 +1563,7 @@ mod tests {
                 | Role::ToExternal(n)
                 | Role::Serve(n) => (self.node)(&n.name, &walk.packet)?,
             };
-            Ok(HopAnswer::Walked(step))
+            Ok(HopAnswer::Walked(step).into())
         }
     }
 

@@ -6,7 +6,6 @@ use std::sync::Mutex;
 
 use crate::cluster::ClusterView;
 use crate::netstack::{Conntrack, Netstacks};
-use crate::path::Decision;
 use crate::settings::Settings;
 
 /// Cluster view, netstacks and settings of one diagnosis.
@@ -18,10 +17,6 @@ pub struct Facts {
     /// Each netns's conntrack for this diagnosis, by netns label: the request
     /// leaves its connections here and the reply finds them.
     pub conntrack: Mutex<BTreeMap<String, Conntrack>>,
-    /// What the kernel pipeline decided since the engine last took them: the
-    /// host's `forward` import logs here, the engine files them under the hop
-    /// being evaluated.
-    pub decisions: Mutex<Vec<Decision>>,
 }
 
 impl Facts {
@@ -31,24 +26,6 @@ impl Facts {
             netstacks,
             settings,
             conntrack: Mutex::default(),
-            decisions: Mutex::default(),
         }
-    }
-
-    pub fn log_decisions(&self, d: Vec<Decision>) {
-        // A poisoned lock only means another call panicked; the log is still usable.
-        self.decisions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(d);
-    }
-
-    pub fn take_decisions(&self) -> Vec<Decision> {
-        std::mem::take(
-            &mut *self
-                .decisions
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
     }
 }

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod detect;
 pub mod diagnose;
 pub mod facts;
+pub mod intent;
 pub mod kernel_walk;
 pub mod kube_proxy_nftables;
 pub mod path;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::cluster::{NodeFacts, PodFacts, ServiceFacts};
 use crate::kernel_walk::KernelWalk;
 use crate::packet::Packet;
-use crate::path::{Finding, Step};
+use crate::path::{Decision, Finding, Step};
 
 /// How a call into an extension failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,11 +95,29 @@ pub enum HopAnswer {
     Walked(Step),
 }
 
+/// A plugin's answer about one net-node's walk, with what the kernel
+/// pipeline decided while the plugin answered (it may walk packets through
+/// the host's pipeline itself), to be filed under that net-node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub hop: HopAnswer,
+    pub decisions: Vec<Decision>,
+}
+
+impl From<HopAnswer> for Answer {
+    fn from(hop: HopAnswer) -> Answer {
+        Answer {
+            hop,
+            decisions: Vec::new(),
+        }
+    }
+}
+
 /// A CNI plugin as the diagnosis loop sees it: it is shown the host's walk
 /// of each net-node and adds what its CNI knows.
 pub trait Plugin {
     /// What the CNI knows about `walk`, a net-node's walk in `role`.
-    fn hop(&mut self, role: Role<'_>, walk: &KernelWalk) -> Result<HopAnswer, CallError>;
+    fn hop(&mut self, role: Role<'_>, walk: &KernelWalk) -> Result<Answer, CallError>;
 
     /// The node owning `ip`, an address of no pod and no node in the objects
     /// (a tunnel device's). The default knows none.

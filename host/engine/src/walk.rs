@@ -1407,7 +1407,7 @@ pub(crate) mod tests {
     use crate::dump::{FdbEntry, NetnsDump, NodeDump, PodNetns};
     use crate::netstack::Netstacks;
     use crate::packet::{Encap, EncapKind};
-    use crate::plugin::{HopAnswer, Role};
+    use crate::plugin::{Answer, HopAnswer, Role};
     use crate::settings::{ProxyMode, Settings};
 
     /// How the nodes reach each other's pod CIDRs.
@@ -1772,8 +1772,8 @@ pub(crate) mod tests {
     pub(crate) struct Stands;
 
     impl Plugin for Stands {
-        fn hop(&mut self, _: Role<'_>, _: &KernelWalk) -> Result<HopAnswer, CallError> {
-            Ok(HopAnswer::Checks(vec![], vec![]))
+        fn hop(&mut self, _: Role<'_>, _: &KernelWalk) -> Result<Answer, CallError> {
+            Ok(HopAnswer::Checks(vec![], vec![]).into())
         }
     }
 

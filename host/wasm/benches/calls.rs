@@ -1,6 +1,6 @@
-//! What calling an extension costs: instantiating it (linking at every
-//! instantiation, as before, versus the pre-linked InstancePre), re-creating
-//! it after a trap, an export call, a host import, and recording.
+//! What calling an extension costs: instantiating it from its pre-linked
+//! InstancePre, re-creating it after a trap, an export call, a host import,
+//! and recording.
 //!
 //! `cargo bench -p skoop-wasm --bench calls` (release build; the built-in
 //! flannel plugin on the built-in demo cluster).
@@ -16,12 +16,10 @@ use skoop_engine::path::{HopId, NodeKind};
 use skoop_engine::plugin::{Plugin, Role};
 use skoop_engine::settings::{ProxyMode, Settings};
 use skoop_engine::walk::{Arrival, Walker};
-use skoop_wasm::bindings::cni::CniPlugin;
 use skoop_wasm::hostcalls::{CallLog, ExtensionCalls};
-use skoop_wasm::instance::cni_linker;
-use skoop_wasm::runtime::{Limits, Runtime};
-use skoop_wasm::state::HostState;
-use skoop_wasm::{Extension, Registry};
+use skoop_wasm::runtime::Runtime;
+use skoop_wasm::sandbox::Limits;
+use skoop_wasm::{Extension, Lending, Registry};
 
 fn per_op(n: u32, f: impl FnMut()) -> Duration {
     let mut f = f;
@@ -56,11 +54,12 @@ fn facts() -> Arc<Facts> {
     ))
 }
 
-fn state(ext: &Extension, facts: &Arc<Facts>) -> HostState {
-    let mut s = HostState::new(&ext.info.name, Limits::default().memory_bytes);
-    s.facts = Some(facts.clone());
-    s.reads = ext.info.reads.clone();
-    s
+fn state(ext: &Extension, facts: &Arc<Facts>) -> Lending {
+    Lending {
+        facts: Some(facts.clone()),
+        reads: ext.info.reads.clone(),
+        ..Lending::default()
+    }
 }
 
 fn main() {
@@ -68,37 +67,24 @@ fn main() {
     let ext = &registry.plugins["flannel"];
     let facts = facts();
     let limits = Limits::default();
-    let engine = &registry.runtime.engine;
 
-    // Instantiation: resolving every import through the linker each time
-    // (what the host did before), and from the pre-linked component.
-    let linker = cni_linker(engine).expect("linker");
-    let relink = per_op(200, || {
-        let mut store = wasmtime::Store::new(engine, state(ext, &facts));
-        store.set_epoch_deadline(1_000);
-        CniPlugin::instantiate(&mut store, &ext.component, &linker).expect("instantiate");
-    });
     let pre = per_op(200, || {
         registry
-            .plugin(ext, state(ext, &facts), limits)
+            .plugin(ext, state(ext, &facts), None, limits)
             .expect("instantiate");
     });
     println!(
-        "instantiate flannel, linking each time (before):  {:>8.1} µs",
-        relink.as_secs_f64() * 1e6
-    );
-    println!(
-        "instantiate flannel from its InstancePre (after):  {:>8.1} µs",
+        "instantiate flannel from its InstancePre:          {:>8.1} µs",
         pre.as_secs_f64() * 1e6
     );
 
     let mut plugin = registry
-        .plugin(ext, state(ext, &facts), limits)
+        .plugin(ext, state(ext, &facts), None, limits)
         .expect("instantiate");
     plugin.setup().expect("setup");
     let setup = per_op(50, || {
         let mut p = registry
-            .plugin(ext, state(ext, &facts), limits)
+            .plugin(ext, state(ext, &facts), None, limits)
             .expect("instantiate");
         p.setup().expect("setup");
     });
@@ -156,9 +142,9 @@ fn main() {
         "the host's kernel walk of client-1 (no call):      {:>8.2} µs",
         walked.as_secs_f64() * 1e6
     );
-    let before = plugin.state().import_calls;
+    let before = plugin.import_calls();
     plugin.hop(Role::PodSend(&pod), &walk).expect("pod-send");
-    let imports = plugin.state().import_calls - before;
+    let imports = plugin.import_calls() - before;
     let send = per_op(2_000, || {
         plugin.hop(Role::PodSend(&pod), &walk).expect("pod-send");
     });
@@ -169,7 +155,7 @@ fn main() {
     );
 
     // The same with every import recorded (--record-host-calls).
-    plugin.state().calls = Some(CallLog::Record {
+    *plugin.calls() = Some(CallLog::Record {
         current: Vec::new(),
         log: Arc::new(std::sync::Mutex::new(ExtensionCalls::default())),
     });

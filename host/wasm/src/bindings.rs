@@ -6,6 +6,11 @@
 //! the call's deadline, or one a replayed recording does not hold, ends the
 //! call instead of answering.
 
+/// The WIT package name.
+pub const WIT_PACKAGE: &str = "skoop:extension";
+/// The WIT package version this host implements.
+pub const WIT_VERSION: &str = "0.5.0";
+
 /// The `cni-plugin` world.
 pub mod cni {
     wasmtime::component::bindgen!({

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::{ConfigKey, CredentialsFile, Info};
+use crate::info::{ConfigKey, CredentialsFile, Info};
 
 /// Where values come from besides flags.
 pub struct Sources<'a> {
@@ -92,7 +92,7 @@ fn from_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Kind;
+    use crate::info::Kind;
 
     fn info(keys: Vec<ConfigKey>) -> Info {
         Info {

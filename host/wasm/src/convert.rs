@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::bindings::{netstack as wn, types as wt, walk as ww};
+use crate::bindings::{netstack as wn, types as wt, walk as ww};
+use crate::sandbox::{Secrets, clean, escape};
 use skoop_engine::cluster::{Classified, NodeFacts, PodFacts, ServiceFacts};
 use skoop_engine::dump::{FdbEntry, Interface, Neighbour};
 use skoop_engine::kernel_walk::{BranchEnd, KernelWalk, WalkBranch};
@@ -91,7 +92,7 @@ fn encap_kind_from(k: &wt::EncapKind) -> Result<EncapKind, String> {
         wt::EncapKind::Wireguard => Ok(EncapKind::Wireguard),
         wt::EncapKind::Other(o) => Err(format!(
             "an encapsulation this host does not follow ({})",
-            clean(o)
+            escape(o)
         )),
     }
 }
@@ -205,7 +206,7 @@ pub fn link_kind_from(k: &wt::LinkKind) -> Result<LinkKind, String> {
         wt::LinkKind::Other(o) => {
             return Err(format!(
                 "a link kind this host does not know ({})",
-                clean(o)
+                escape(o)
             ));
         }
     })
@@ -234,7 +235,7 @@ pub fn transmission_to(tx: &Tx) -> wt::Transmission {
     }
 }
 
-pub fn step_from(s: &wt::NodeStep) -> Result<Step, String> {
+pub fn step_from(s: &wt::NodeStep, secrets: &Secrets) -> Result<Step, String> {
     let mut transmissions = Vec::with_capacity(s.transmissions.len());
     for t in &s.transmissions {
         transmissions.push(Tx {
@@ -262,7 +263,7 @@ pub fn step_from(s: &wt::NodeStep) -> Result<Step, String> {
             .iter()
             .map(packet_from)
             .collect::<Result<_, _>>()?,
-        findings: suspicions_from(&s.suspicions),
+        findings: suspicions_from(&s.suspicions, secrets),
     })
 }
 
@@ -368,69 +369,12 @@ fn branch_to(b: &WalkBranch, device: &impl Fn(&str) -> Option<wn::InterfaceInfo>
     }
 }
 
-/// Extension-provided text made safe to print: control characters (escape
-/// sequences, carriage returns, newlines) and bidirectional overrides are
-/// shown as `\u{..}` escapes instead of acting on the terminal.
-pub fn clean(s: &str) -> String {
-    let s = &redact(s);
-    if !s.chars().any(hostile) {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| {
-            if hostile(c) {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-/// Values of config keys declared secret, blanked out of every text an
-/// extension hands back (a provider holds its credentials and could try to
-/// put them in a message).
-static SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
-
-/// Shorter values are not worth blanking (and would mangle ordinary text).
-const MIN_SECRET_LEN: usize = 4;
-
-/// Add secret values to blank out.
-pub fn add_secrets(values: impl IntoIterator<Item = String>) {
-    let mut list = SECRETS
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for v in values {
-        if v.len() >= MIN_SECRET_LEN && !list.contains(&v) {
-            list.push(v);
-        }
-    }
-}
-
-/// `s` with every secret value replaced by `[secret]`.
-pub fn redact(s: &str) -> String {
-    let list = SECRETS
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut out = s.to_string();
-    for v in list.iter() {
-        if out.contains(v.as_str()) {
-            out = out.replace(v.as_str(), "[secret]");
-        }
-    }
-    out
-}
-
-fn hostile(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-pub fn suspicions_from(list: &[wt::Suspicion]) -> Vec<Finding> {
+pub fn suspicions_from(list: &[wt::Suspicion], secrets: &Secrets) -> Vec<Finding> {
     list.iter()
         .map(|s| Finding {
             level: level_from(s.level),
-            message: clean(&s.message),
-            about: s.about.as_deref().map(clean),
+            message: clean(secrets, &s.message),
+            about: s.about.as_deref().map(|a| clean(secrets, a)),
         })
         .collect()
 }
@@ -445,22 +389,11 @@ pub fn suspicions_to(list: &[Finding]) -> Vec<wt::Suspicion> {
         .collect()
 }
 
-/// Findings of the host's own machinery (the service processor), reported by the hop.
-pub fn findings_of(list: &[(Level, String)]) -> Vec<Finding> {
-    list.iter()
-        .map(|(l, m)| Finding {
-            level: *l,
-            message: m.clone(),
-            about: None,
-        })
-        .collect()
-}
-
-pub fn error_text(e: &wt::Error) -> String {
+pub fn error_text(e: &wt::Error, secrets: &Secrets) -> String {
     match e {
-        wt::Error::Unavailable(m) => format!("not collected: {}", clean(m)),
-        wt::Error::Invalid(m) => clean(m),
-        wt::Error::Internal(m) => format!("internal error: {}", clean(m)),
+        wt::Error::Unavailable(m) => format!("not collected: {}", clean(secrets, m)),
+        wt::Error::Invalid(m) => clean(secrets, m),
+        wt::Error::Internal(m) => format!("internal error: {}", clean(secrets, m)),
     }
 }
 
@@ -658,8 +591,8 @@ pub fn outcome_to(o: &Outcome) -> wn::FilterOutcome {
     }
 }
 
-pub fn settings_to(s: &skoop_engine::settings::Settings) -> super::bindings::cluster::Settings {
-    use super::bindings::cluster as wc;
+pub fn settings_to(s: &skoop_engine::settings::Settings) -> crate::bindings::cluster::Settings {
+    use crate::bindings::cluster as wc;
     use skoop_engine::settings::ProxyMode;
     wc::Settings {
         network_plugin: s.network_plugin.clone(),
@@ -672,22 +605,5 @@ pub fn settings_to(s: &skoop_engine::settings::Settings) -> super::bindings::clu
         },
         cluster_cidrs: s.cluster_cidr.map(prefix_to).into_iter().collect(),
         family: wt::IpFamily::Ipv4,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::clean;
-
-    #[test]
-    fn escape_sequences_and_bidi_overrides_are_shown_not_obeyed() {
-        assert_eq!(clean("plain text: ok"), "plain text: ok");
-        assert_eq!(
-            clean("\u{1b}[31mred\u{1b}[0m\r\nfake line"),
-            "\\u{1b}[31mred\\u{1b}[0m\\u{d}\\u{a}fake line"
-        );
-        assert_eq!(clean("a\u{202e}b\u{7}"), "a\\u{202e}b\\u{7}");
-        // Non-ASCII text that is not a control character stays as it is.
-        assert_eq!(clean("café → ü"), "café → ü");
     }
 }

@@ -10,14 +10,13 @@
 //! blanked out of every string before the file is written.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::egress::Exchange;
-use super::state::HostState;
+use crate::sandbox::Secrets;
+use crate::sandbox::egress::Exchange;
 
 /// The format tag of a recording file.
 pub const FORMAT: &str = "skoop-host-calls/1";
@@ -85,23 +84,23 @@ impl Recording {
     }
 
     /// The JSON text, with secret values blanked in every string.
-    pub fn to_json(&self) -> String {
+    pub fn to_json(&self, secrets: &Secrets) -> String {
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
-        redact_strings(&mut v);
+        redact_strings(&mut v, secrets);
         serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
     }
 }
 
-fn redact_strings(v: &mut Value) {
+fn redact_strings(v: &mut Value, secrets: &Secrets) {
     match v {
         Value::String(s) => {
-            let r = super::convert::redact(s);
+            let r = secrets.redact(s);
             if r != *s {
                 *s = r;
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(redact_strings),
-        Value::Object(o) => o.values_mut().for_each(redact_strings),
+        Value::Array(a) => a.iter_mut().for_each(|v| redact_strings(v, secrets)),
+        Value::Object(o) => o.values_mut().for_each(|v| redact_strings(v, secrets)),
         _ => {}
     }
 }
@@ -154,76 +153,58 @@ pub fn describe_import(import: &str, args: &Value) -> String {
 #[error("{0}")]
 pub struct NotRecorded(pub String);
 
-impl HostState {
-    /// Whether import arguments are wanted (recording or replaying).
-    pub(crate) fn recording(&self) -> bool {
-        self.calls.is_some()
-    }
-
-    /// The call's deadline has passed: the import ends the call.
-    fn past_deadline(&mut self, import: &str) -> wasmtime::Result<()> {
-        if let Some(d) = self.deadline
-            && Instant::now() >= d
-        {
-            self.deadline_hit = true;
-            wasmtime::bail!("the call's deadline passed in host import {import}");
-        }
-        Ok(())
-    }
-
-    /// Run one import: bounded by the call's deadline (checked before and
-    /// after, as host code cannot be interrupted), recorded or answered from
-    /// a recording.
-    pub(crate) fn hostcall<R: Serialize + DeserializeOwned>(
+impl CallLog {
+    /// The recorded answer to `import(args)` while replaying; None while
+    /// recording. Log lines are the extension's own words: printed, never
+    /// matched, so they are answered by the host.
+    pub(crate) fn replayed<R: DeserializeOwned>(
         &mut self,
-        import: &'static str,
-        args: Option<Value>,
-        body: impl FnOnce(&mut Self) -> R,
-    ) -> wasmtime::Result<R> {
-        self.past_deadline(import)?;
-        self.import_calls += 1;
-        if let Some(CallLog::Replay {
+        import: &str,
+        args: Option<&Value>,
+    ) -> Option<Result<R, NotRecorded>> {
+        let CallLog::Replay {
             expected,
             used,
             misses,
-        }) = &mut self.calls
-        {
-            // Log lines are the extension's own words: printed, never matched.
-            if import == "log.log" {
-                return Ok(body(self));
-            }
-            let args = args.unwrap_or(Value::Null);
-            let found = expected
-                .iter()
-                .zip(used.iter())
-                .position(|(c, u)| !u && c.import == import && c.args == args);
-            let Some(i) = found else {
-                let what = describe_import(import, &args);
-                misses.push(what.clone());
-                return Err(NotRecorded(format!(
-                    "the extension asked {what}, which the recording does not hold"
-                ))
-                .into());
-            };
-            used[i] = true;
-            return serde_json::from_value(expected[i].answer.clone()).map_err(|e| {
+        } = self
+        else {
+            return None;
+        };
+        if import == "log.log" {
+            return None;
+        }
+        let args = args.cloned().unwrap_or(Value::Null);
+        let found = expected
+            .iter()
+            .zip(used.iter())
+            .position(|(c, u)| !u && c.import == import && c.args == args);
+        let Some(i) = found else {
+            let what = describe_import(import, &args);
+            misses.push(what.clone());
+            return Some(Err(NotRecorded(format!(
+                "the extension asked {what}, which the recording does not hold"
+            ))));
+        };
+        used[i] = true;
+        Some(
+            serde_json::from_value(expected[i].answer.clone()).map_err(|e| {
                 NotRecorded(format!(
                     "the recorded answer to {} does not fit this contract: {e}",
                     describe_import(import, &args)
                 ))
-                .into()
-            });
-        }
-        let r = body(self);
-        if let Some(CallLog::Record { current, .. }) = &mut self.calls {
+            }),
+        )
+    }
+
+    /// Keep what the host answered to `import(args)`, while recording.
+    pub(crate) fn record<R: Serialize>(&mut self, import: &str, args: Option<Value>, answer: &R) {
+        if let CallLog::Record { current, .. } = self {
             current.push(ImportCall {
                 import: import.to_string(),
                 args: args.unwrap_or(Value::Null),
-                answer: serde_json::to_value(&r).unwrap_or(Value::Null),
+                answer: serde_json::to_value(answer).unwrap_or(Value::Null),
             });
         }
-        self.past_deadline(import)?;
-        Ok(r)
     }
 }
 
@@ -254,23 +235,24 @@ mod tests {
                 ..ExtensionCalls::default()
             }],
         };
-        assert_eq!(Recording::parse(&r.to_json()).unwrap(), r);
-        let other = r.to_json().replace(FORMAT, "skoop-host-calls/9");
+        let none = Secrets::default();
+        assert_eq!(Recording::parse(&r.to_json(&none)).unwrap(), r);
+        let other = r.to_json(&none).replace(FORMAT, "skoop-host-calls/9");
         assert!(Recording::parse(&other).unwrap_err().contains("format"));
     }
 
     #[test]
     fn secrets_are_blanked_in_every_string() {
-        super::super::convert::add_secrets(["hunter2-secret-value".to_string()]);
+        let secrets = Secrets::default();
+        secrets.add(["hunter2-secret-value".to_string()]);
         let mut v = serde_json::json!({"a": ["x hunter2-secret-value y"], "b": 3});
-        redact_strings(&mut v);
+        redact_strings(&mut v, &secrets);
         assert_eq!(v["a"][0], "x [secret] y");
     }
 
     #[test]
     fn replay_answers_in_order_and_names_what_it_lacks() {
-        let mut s = HostState::new("t", 1 << 20);
-        s.calls = Some(CallLog::replay(&[
+        let mut log = CallLog::replay(&[
             ImportCall {
                 import: "cluster.config".into(),
                 args: serde_json::json!(["k"]),
@@ -281,15 +263,14 @@ mod tests {
                 args: serde_json::json!(["k"]),
                 answer: serde_json::json!("two"),
             },
-        ]));
-        let ask = |s: &mut HostState| {
-            s.hostcall::<Option<String>>("cluster.config", Some(serde_json::json!(["k"])), |_| {
-                panic!("replay must not reach the facts")
-            })
+        ]);
+        let mut ask = || {
+            log.replayed::<Option<String>>("cluster.config", Some(&serde_json::json!(["k"])))
+                .expect("replaying")
         };
-        assert_eq!(ask(&mut s).unwrap().as_deref(), Some("one"));
-        assert_eq!(ask(&mut s).unwrap().as_deref(), Some("two"));
-        let e = ask(&mut s).unwrap_err().to_string();
+        assert_eq!(ask().unwrap().as_deref(), Some("one"));
+        assert_eq!(ask().unwrap().as_deref(), Some("two"));
+        let e = ask().unwrap_err().to_string();
         assert!(e.contains("cluster.config(\"k\")"), "{e}");
     }
 }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wasmparser::{Parser, Payload};
 
-use crate::{ConfigKey, CredentialsFile, Info, Kind, WIT_PACKAGE};
+use crate::bindings::WIT_PACKAGE;
+use crate::info::{ConfigKey, CredentialsFile, Info, Kind};
+use crate::sandbox::escape;
 
 /// The custom section the SDK writes.
 pub const SECTION: &str = "skoop:metadata";
@@ -73,20 +75,19 @@ struct Section {
 }
 
 fn info_of(s: Section, kind: Kind) -> Info {
-    use crate::convert::clean;
     Info {
-        name: clean(&s.name),
+        name: escape(&s.name),
         kind,
-        version: clean(&s.version),
-        wit_version: clean(&s.wit_version),
-        description: clean(&s.description),
+        version: escape(&s.version),
+        wit_version: escape(&s.wit_version),
+        description: escape(&s.description),
         config: s
             .config
             .into_iter()
             .map(|k| ConfigKey {
-                name: clean(&k.name),
-                help: clean(&k.help),
-                default: k.default.as_deref().map(clean),
+                name: escape(&k.name),
+                help: escape(&k.help),
+                default: k.default.as_deref().map(escape),
                 secret: k.secret,
                 env: k.env,
                 file: k.file.map(|f| CredentialsFile {
@@ -102,7 +103,7 @@ fn info_of(s: Section, kind: Kind) -> Info {
         detect_objects: s.detect_objects,
         enforces: s.enforces,
         http_hosts: s.http_hosts,
-        min_host_version: s.min_host_version.as_deref().map(clean),
+        min_host_version: s.min_host_version.as_deref().map(escape),
     }
 }
 

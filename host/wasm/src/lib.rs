@@ -5,42 +5,40 @@
 pub mod bindings;
 pub mod config;
 mod convert;
-pub mod egress;
 mod engine_config;
 pub mod hostcalls;
-pub mod inspect;
-pub use convert::settings_to;
 mod imports;
+mod info;
+pub mod inspect;
 pub mod instance;
+mod lending;
 pub mod runtime;
-pub mod state;
+pub mod sandbox;
+mod state;
 
-pub use convert::{add_secrets, redact};
+pub use bindings::{WIT_PACKAGE, WIT_VERSION};
+pub use convert::settings_to;
+pub use info::{ConfigKey, CredentialsFile, Info, Kind};
+pub use lending::Lending;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use semver::Version;
-use serde::Serialize;
 use sha2::Digest as _;
 use wasmtime::component::{Component, Linker};
 
-use convert::clean;
 use instance::{
     CniPre, PluginInstance, ProviderInstance, ProviderPre, cni_linker, provider_linker,
 };
-use runtime::{Limits, Runtime};
+use runtime::Runtime;
+use sandbox::{Limits, Secrets, clean};
 use skoop_engine::error::bad_input;
 use state::HostState;
 
 /// This host's own version, compared with an extension's `min-host-version`.
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.5.0";
-/// The WIT package name.
-pub const WIT_PACKAGE: &str = "skoop:extension";
 
 mod builtin {
     /// A built-in extension, embedded by build.rs.
@@ -53,58 +51,6 @@ mod builtin {
     }
 
     include!(concat!(env!("OUT_DIR"), "/builtin_extensions.rs"));
-}
-
-/// What an extension provides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    CniPlugin,
-    CloudProvider,
-}
-
-/// A config key an extension accepts (`--<name>`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ConfigKey {
-    pub name: String,
-    pub help: String,
-    pub default: Option<String>,
-    /// A credential: never logged, echoed or recorded.
-    pub secret: bool,
-    /// Environment variables that give the value when the flag is absent.
-    pub env: Vec<String>,
-    /// A credentials file that gives it as a last resort.
-    pub file: Option<CredentialsFile>,
-}
-
-/// A value in an INI-style credentials file (`~/.aws/credentials`).
-#[derive(Debug, Clone, Serialize)]
-pub struct CredentialsFile {
-    pub path: String,
-    pub path_env: Option<String>,
-    pub section_key: Option<String>,
-    pub key: String,
-}
-
-/// An extension's self-description.
-#[derive(Debug, Clone, Serialize)]
-pub struct Info {
-    pub name: String,
-    pub kind: Kind,
-    pub version: String,
-    pub wit_version: String,
-    pub description: String,
-    pub config: Vec<ConfigKey>,
-    pub reads: Vec<String>,
-    pub detect_daemonsets: Vec<String>,
-    /// Kinds (`apiVersion/Kind`) whose presence reveals the CNI plugin.
-    pub detect_objects: Vec<String>,
-    /// Policy kinds a CNI plugin enforces (`apiVersion/Kind`); empty: none.
-    pub enforces: Vec<String>,
-    /// Hosts a cloud provider may send HTTP requests to (globs).
-    pub http_hosts: Vec<String>,
-    /// The oldest host version it works with.
-    pub min_host_version: Option<String>,
 }
 
 /// Where an extension came from.
@@ -125,7 +71,7 @@ impl std::fmt::Display for Origin {
 
 /// A component linked against its world once, ready to instantiate.
 #[derive(Clone)]
-pub enum Linked {
+pub(crate) enum Linked {
     Cni(CniPre),
     Provider(ProviderPre),
 }
@@ -135,7 +81,7 @@ pub struct Extension {
     pub info: Info,
     pub origin: Origin,
     pub component: Component,
-    pub linked: Linked,
+    linked: Linked,
     /// Size of the component in bytes.
     pub size: usize,
     /// SHA-256 of the component, hex.
@@ -149,6 +95,9 @@ pub struct Registry {
     pub providers: BTreeMap<String, Extension>,
     cni_linker: Linker<HostState>,
     provider_linker: Linker<HostState>,
+    /// The secret values of the extensions' config, blanked out of all
+    /// they hand back and of recordings.
+    secrets: Secrets,
     /// Overrides and other things the user should know.
     pub notices: Vec<String>,
 }
@@ -169,21 +118,23 @@ fn pinned(arg: &std::path::Path) -> (PathBuf, Option<String>) {
 
 /// The same `extension-info` record is generated once per world; both convert alike.
 macro_rules! info_from {
-    ($i:expr, $kind:expr) => {{
+    ($i:expr, $kind:expr, $secrets:expr) => {{
         let i = $i;
+        let secrets: &Secrets = $secrets;
+        let safe = |s: &str| clean(secrets, s);
         Info {
-            name: clean(&i.name),
+            name: safe(&i.name),
             kind: $kind,
-            version: clean(&i.version),
-            wit_version: clean(&i.wit_version),
-            description: clean(&i.description),
+            version: safe(&i.version),
+            wit_version: safe(&i.wit_version),
+            description: safe(&i.description),
             config: i
                 .config
                 .into_iter()
                 .map(|c| ConfigKey {
-                    name: clean(&c.name),
-                    help: clean(&c.help),
-                    default: c.default.as_deref().map(clean),
+                    name: safe(&c.name),
+                    help: safe(&c.help),
+                    default: c.default.as_deref().map(safe),
                     secret: c.secret,
                     env: c.env,
                     file: c.file.map(|f| CredentialsFile {
@@ -199,7 +150,7 @@ macro_rules! info_from {
             detect_objects: i.detect_objects,
             enforces: i.enforces,
             http_hosts: i.http_hosts,
-            min_host_version: i.min_host_version.as_deref().map(clean),
+            min_host_version: i.min_host_version.as_deref().map(safe),
         }
     }};
 }
@@ -234,6 +185,7 @@ impl Registry {
             providers: BTreeMap::new(),
             cni_linker,
             provider_linker,
+            secrets: Secrets::default(),
             notices: Vec::new(),
         };
         for b in builtin::BUILTINS {
@@ -343,7 +295,12 @@ impl Registry {
             )));
         };
         let limits = Limits::default();
-        let state = HostState::new(label, limits.memory_bytes);
+        let state = HostState::new(
+            label,
+            Lending::default(),
+            self.secrets.clone(),
+            limits.memory_bytes,
+        );
         let refuse = |e: anyhow::Error| bad_input(format!("{label}: cannot instantiate: {e:#}"));
         let (info, linked) = match kind {
             Kind::CniPlugin => {
@@ -352,8 +309,10 @@ impl Registry {
                     .instantiate_pre(&component)
                     .map_err(|e| refuse(e.into()))
                     .and_then(|p| CniPre::new(p).map_err(|e| refuse(e.into())))?;
-                let mut inst = PluginInstance::new(engine, &pre, state, limits).map_err(refuse)?;
-                let info = info_from!(inst.describe().map_err(|e| bad_input(e.to_string()))?, kind);
+                let mut inst =
+                    PluginInstance::new(engine, &pre, state, None, limits).map_err(refuse)?;
+                let described = inst.describe().map_err(|e| bad_input(e.to_string()))?;
+                let info = info_from!(described, kind, &self.secrets);
                 (info, Linked::Cni(pre))
             }
             Kind::CloudProvider => {
@@ -364,7 +323,8 @@ impl Registry {
                     .and_then(|p| ProviderPre::new(p).map_err(|e| refuse(e.into())))?;
                 let mut inst =
                     ProviderInstance::new(engine, &pre, state, limits).map_err(refuse)?;
-                let info = info_from!(inst.describe().map_err(|e| bad_input(e.to_string()))?, kind);
+                let described = inst.describe().map_err(|e| bad_input(e.to_string()))?;
+                let info = info_from!(described, kind, &self.secrets);
                 (info, Linked::Provider(pre))
             }
         };
@@ -419,17 +379,35 @@ impl Registry {
             .collect()
     }
 
-    /// Instantiate a plugin for a diagnosis.
+    /// The secret values of every extension instantiated so far.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// The store data of an instance of `ext`, lent `lending`.
+    fn state(&self, ext: &Extension, lending: Lending, limits: Limits) -> HostState {
+        HostState::new(
+            &ext.info.name,
+            lending,
+            self.secrets.clone(),
+            limits.memory_bytes,
+        )
+    }
+
+    /// Instantiate a plugin for a diagnosis; `infra` is the cloud provider
+    /// whose infra-shim answers for the underlay, if it has one.
     pub fn plugin(
         &self,
         ext: &Extension,
-        state: HostState,
+        lending: Lending,
+        infra: Option<ProviderInstance>,
         limits: Limits,
     ) -> Result<PluginInstance> {
         let Linked::Cni(pre) = &ext.linked else {
             return Err(bad_input(format!("{} is not a CNI plugin", ext.info.name)));
         };
-        PluginInstance::new(&self.runtime.engine, pre, state, limits)
+        let state = self.state(ext, lending, limits);
+        PluginInstance::new(&self.runtime.engine, pre, state, infra, limits)
             .with_context(|| format!("instantiating extension {}", ext.info.name))
     }
 
@@ -437,7 +415,7 @@ impl Registry {
     pub fn provider(
         &self,
         ext: &Extension,
-        state: HostState,
+        lending: Lending,
         limits: Limits,
     ) -> Result<ProviderInstance> {
         let Linked::Provider(pre) = &ext.linked else {
@@ -446,6 +424,7 @@ impl Registry {
                 ext.info.name
             )));
         };
+        let state = self.state(ext, lending, limits);
         ProviderInstance::new(&self.runtime.engine, pre, state, limits)
             .with_context(|| format!("instantiating extension {}", ext.info.name))
     }

@@ -1,141 +1,202 @@
-//! The store data of one extension instance: a WASI context that grants
-//! nothing (no files, sockets, environment or arguments), the memory limiter,
-//! captured stderr, and what the host lends this extension.
+//! The store data of one extension instance: its sandbox, what the host
+//! lends it, and what a call into it leaves for the host (the pipeline's
+//! decisions, the imports it made).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use wasmtime_wasi::{WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
-use super::egress::Egress;
-
-use super::instance::ProviderInstance;
-use super::runtime::MemoryLimiter;
+use crate::hostcalls::CallLog;
+use crate::lending::Lending;
+use crate::sandbox::{Confined, Limits, Sandbox, Secrets};
 use skoop_engine::facts::Facts;
-
-/// Bytes of an extension's stderr kept for error reports (panic messages).
-const STDERR_CAPACITY: usize = 64 << 10;
+use skoop_engine::intent::PolicyIntent;
+use skoop_engine::path::Decision;
+use skoop_engine::plugin::Failure;
+use skoop_engine::settings::{ProxyMode, Settings};
 
 /// Store data of one extension instance.
-pub struct HostState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    pub limiter: MemoryLimiter,
-    pub stderr: MemoryOutputPipe,
+pub(crate) struct HostState {
+    sandbox: Sandbox,
     /// The extension's registry name, for logs.
-    pub name: String,
-    /// The diagnosis' facts; `None` while only metadata is read.
-    pub facts: Option<Arc<Facts>>,
-    /// This extension's config values (flags, else defaults).
-    pub config: BTreeMap<String, String>,
-    /// Kinds it may read, as `apiVersion/Kind`.
-    pub reads: Vec<String>,
-    /// The provider whose infra-shim answers `infra` calls.
-    pub infra: Option<Arc<Mutex<ProviderInstance>>>,
-    /// Print `log` calls to stderr.
-    pub verbose: bool,
-    /// The policy evaluator, built on the first `policy.evaluate` call.
-    pub policy: Option<Arc<skoop_engine::policy::PolicyCheck>>,
-    http: WasiHttpCtx,
-    /// Outbound HTTP of a cloud provider: refused unless configured.
-    pub egress: Egress,
-    /// Host calls being recorded or replayed.
-    pub calls: Option<super::hostcalls::CallLog>,
-    /// When the current call into the extension must end; imports check it.
-    pub deadline: Option<std::time::Instant>,
-    /// An import found the deadline passed (the call timed out in the host).
-    pub deadline_hit: bool,
+    pub(crate) name: String,
+    facts: Option<Arc<Facts>>,
+    pub(crate) config: BTreeMap<String, String>,
+    pub(crate) reads: Vec<String>,
+    pub(crate) verbose: bool,
+    pub(crate) calls: Option<CallLog>,
+    /// The diagnosis' secret values.
+    pub(crate) secrets: Secrets,
+    /// The policy verdicts `policy.evaluate` answers.
+    pub(crate) policy: PolicyIntent,
+    /// What the kernel pipeline decided for the call under way (the
+    /// extension walking packets through `netstack.forward`).
+    pub(crate) decisions: Vec<Decision>,
     /// Imports answered (the benchmark's per-import figure).
-    pub import_calls: u64,
+    pub(crate) import_calls: u64,
 }
 
 impl HostState {
-    pub fn new(name: &str, memory_bytes: usize) -> HostState {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        let mut b = WasiCtx::builder();
-        b.stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }));
+    /// The state of an instance of extension `name` with what it is lent;
+    /// its secret values join the diagnosis' `secrets`.
+    pub(crate) fn new(
+        name: &str,
+        lending: Lending,
+        secrets: Secrets,
+        memory_bytes: usize,
+    ) -> HostState {
+        let Lending {
+            facts,
+            config,
+            secrets: values,
+            reads,
+            verbose,
+            mut egress,
+            calls,
+        } = lending;
+        secrets.add(values);
+        egress.secrets = secrets.clone();
         HostState {
-            wasi: b.build(),
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(memory_bytes),
-            stderr,
+            sandbox: Sandbox::new(memory_bytes, egress),
             name: name.to_string(),
-            facts: None,
-            config: BTreeMap::new(),
-            reads: Vec::new(),
-            infra: None,
-            verbose: false,
-            policy: None,
-            http: WasiHttpCtx::new(),
-            egress: Egress::default(),
-            calls: None,
-            deadline: None,
-            deadline_hit: false,
+            facts,
+            config,
+            reads,
+            verbose,
+            calls,
+            secrets,
+            policy: PolicyIntent::default(),
+            decisions: Vec::new(),
             import_calls: 0,
         }
     }
 
-    /// The state of a re-created instance: what the host lends it and how
-    /// (facts, config, egress, recording) carries over; the WASI context,
-    /// its resources and the memory count start afresh.
-    pub fn renew(&mut self) -> HostState {
-        let mut s = HostState::new(&self.name, self.limiter.max);
-        s.facts = self.facts.clone();
-        s.config = std::mem::take(&mut self.config);
-        s.reads = std::mem::take(&mut self.reads);
-        s.infra = self.infra.take();
-        s.verbose = self.verbose;
-        s.policy = self.policy.take();
-        s.egress = std::mem::take(&mut self.egress);
-        s.calls = self.calls.take();
-        s.import_calls = self.import_calls;
-        s
+    /// The state of a re-created instance: what the host lends it carries
+    /// over; the sandbox's contexts and the memory count start afresh.
+    pub(crate) fn renew(&mut self) -> HostState {
+        HostState {
+            sandbox: self.sandbox.renew(),
+            name: self.name.clone(),
+            facts: self.facts.clone(),
+            config: std::mem::take(&mut self.config),
+            reads: std::mem::take(&mut self.reads),
+            verbose: self.verbose,
+            calls: self.calls.take(),
+            secrets: self.secrets.clone(),
+            policy: std::mem::take(&mut self.policy),
+            decisions: Vec::new(),
+            import_calls: self.import_calls,
+        }
     }
 
-    /// What the extension last said on stderr: its panic message when it
-    /// panicked, else its last non-empty line.
-    pub fn last_stderr_line(&self) -> Option<String> {
-        let bytes = self.stderr.contents();
-        let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        if let Some(i) = lines.iter().rposition(|l| l.contains("panicked at")) {
-            let at = lines[i]
-                .split_once("panicked at")
-                .map(|(_, r)| r.trim())
-                .unwrap_or("");
-            let msg = lines.get(i + 1).copied().unwrap_or("");
-            return Some(format!("panicked at {at} {msg}").trim().to_string());
+    /// What a call that ended in `e` ran into.
+    pub(crate) fn failure(&self, limits: Limits, e: &wasmtime::Error) -> Failure {
+        self.sandbox.failure(limits, e, &self.secrets)
+    }
+
+    /// The diagnosis' facts; empty ones while only metadata is read (which
+    /// calls no import).
+    pub(crate) fn facts(&self) -> Arc<Facts> {
+        self.facts.clone().unwrap_or_else(|| {
+            Arc::new(Facts::new(
+                Default::default(),
+                Default::default(),
+                Settings {
+                    network_plugin: String::new(),
+                    cloud_provider: String::new(),
+                    proxy_mode: ProxyMode::None,
+                    cluster_cidr: None,
+                    masquerade_mark: None,
+                    masquerade_all: false,
+                },
+            ))
+        })
+    }
+
+    /// The facts as lent, for the host's side of a call.
+    pub(crate) fn lent_facts(&self) -> Option<&Arc<Facts>> {
+        self.facts.as_ref()
+    }
+
+    /// Whether import arguments are wanted (recording or replaying).
+    pub(crate) fn recording(&self) -> bool {
+        self.calls.is_some()
+    }
+
+    /// Run one import: bounded by the call's deadline (checked before and
+    /// after, as host code cannot be interrupted), recorded or answered from
+    /// a recording.
+    pub(crate) fn hostcall<R: Serialize + DeserializeOwned>(
+        &mut self,
+        import: &'static str,
+        args: Option<Value>,
+        body: impl FnOnce(&mut Self) -> R,
+    ) -> wasmtime::Result<R> {
+        self.sandbox.check_deadline(import)?;
+        self.import_calls += 1;
+        if let Some(log) = &mut self.calls {
+            match log.replayed(import, args.as_ref()) {
+                Some(answer) => return answer.map_err(Into::into),
+                // A replayed extension's log lines are printed, not matched.
+                None if matches!(log, CallLog::Replay { .. }) => return Ok(body(self)),
+                None => {}
+            }
         }
-        lines.last().map(|l| l.to_string())
+        let r = body(self);
+        if let Some(log) = &mut self.calls {
+            log.record(import, args, &r);
+        }
+        self.sandbox.check_deadline(import)?;
+        Ok(r)
+    }
+}
+
+impl Confined for HostState {
+    fn sandbox(&mut self) -> &mut Sandbox {
+        &mut self.sandbox
     }
 }
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        self.sandbox.wasi_view()
     }
 }
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.egress,
-        }
+        self.sandbox.http_view()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hostcalls::ImportCall;
+
+    #[test]
+    fn replay_answers_imports_without_reaching_the_facts() {
+        let lending = Lending {
+            calls: Some(CallLog::replay(&[ImportCall {
+                import: "cluster.config".into(),
+                args: serde_json::json!(["k"]),
+                answer: serde_json::json!("one"),
+            }])),
+            ..Lending::default()
+        };
+        let mut s = HostState::new("t", lending, Secrets::default(), 1 << 20);
+        let mut ask = || {
+            s.hostcall::<Option<String>>("cluster.config", Some(serde_json::json!(["k"])), |_| {
+                panic!("replay must not reach the facts")
+            })
+        };
+        assert_eq!(ask().unwrap().as_deref(), Some("one"));
+        assert!(ask().is_err());
+        assert_eq!(s.import_calls, 2);
     }
 }

@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::convert::redact;
+use super::text::Secrets;
 
 /// Caps of one request: how long to connect and to wait for the answer,
 /// and how large an answer may be.
@@ -128,7 +128,9 @@ pub struct Egress {
     /// Log each request to stderr (`-v`).
     pub verbose: bool,
     /// When the current call into the extension must end.
-    pub deadline: Option<Instant>,
+    pub(crate) deadline: Option<Instant>,
+    /// Blanked out of what is logged and recorded.
+    pub(crate) secrets: Secrets,
 }
 
 /// A host glob: labels compared one by one, `*` is one whole label, except
@@ -196,7 +198,7 @@ impl Egress {
             eprintln!(
                 "skoop: {}: http {method} {host}{} -> {outcome} ({} ms)",
                 self.name,
-                redact(path),
+                self.secrets.redact(path),
                 started.elapsed().as_millis()
             );
         }
@@ -231,6 +233,8 @@ impl WasiHttpHooks for Egress {
         let mode = self.mode.clone();
         let name = self.name.clone();
         let verbose = self.verbose;
+        let secrets = self.secrets.clone();
+        let redact = move |s: &str| secrets.redact(s);
         Box::new(async move {
             let (parts, body) = request.into_parts();
             let body = Limited::new(body, MAX_REQUEST_BYTES)
