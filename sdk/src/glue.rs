@@ -6,9 +6,7 @@ use std::cell::RefCell;
 
 use crate::cni::exports::skoop::extension::{metadata as cm, plugin as cp};
 use crate::cni::skoop::extension::{cluster as wc, types as wt, walk as ww};
-use crate::provider::exports::skoop::extension::{
-    infra_shim as pi, metadata as pm, provider as pp,
-};
+use crate::provider::exports::skoop::extension::{metadata as pm, provider as pp, underlay as pu};
 use crate::types::*;
 use crate::{
     CloudProvider, CniPlugin, HopAnswer, KernelWalk, Metadata, Result, Underlay, WIT_VERSION,
@@ -22,8 +20,8 @@ pub type AnswerResult = std::result::Result<ww::HopAnswer, wt::Error>;
 pub type SetupResult = std::result::Result<cp::SetupResult, wt::Error>;
 /// What `prefetch` returns.
 pub type SuspicionsResult = std::result::Result<Vec<wt::Suspicion>, wt::Error>;
-/// What an infra-shim export returns.
-pub type UnderlayResult = std::result::Result<pi::Underlay, wt::Error>;
+/// What an underlay export returns.
+pub type UnderlayResult = std::result::Result<pu::Underlay, wt::Error>;
 
 thread_local! {
     // A component instance is single-threaded; the plugin value lives here between calls.
@@ -163,11 +161,11 @@ pub fn create_network<T: CloudProvider>(
 }
 
 fn underlay_to(u: Result<Underlay>) -> UnderlayResult {
-    u.map(|u| pi::Underlay {
+    u.map(|u| pu::Underlay {
         hops: u
             .hops
             .into_iter()
-            .map(|h| pi::UnderlayHop {
+            .map(|h| pu::UnderlayHop {
                 kind: h.kind,
                 id: h.id,
                 detail: h.detail,

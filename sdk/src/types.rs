@@ -135,8 +135,8 @@ pub struct NetworkPlan {
     pub plugin: String,
     /// How Services are implemented.
     pub proxy_mode: ProxyMode,
-    /// Whether this provider's infra-shim checks the underlay.
-    pub infra_shim: bool,
+    /// Whether this provider answers for the underlay (its `underlay` methods).
+    pub checks_underlay: bool,
 }
 
 /// The ephemeral source port skoop uses for simulated clients.
@@ -658,7 +658,7 @@ pub(crate) fn network_plan_to(p: NetworkPlan) -> wp::NetworkPlan {
     wp::NetworkPlan {
         plugin: p.plugin,
         proxy_mode: proxy_mode_to(p.proxy_mode),
-        infra_shim: p.infra_shim,
+        checks_underlay: p.checks_underlay,
     }
 }
 
@@ -984,8 +984,8 @@ mod tests {
         let plan = network_plan_to(NetworkPlan {
             plugin: "flannel".into(),
             proxy_mode: ProxyMode::Iptables,
-            infra_shim: true,
+            checks_underlay: true,
         });
-        assert!(plan.infra_shim && plan.proxy_mode == wc::ProxyMode::Iptables);
+        assert!(plan.checks_underlay && plan.proxy_mode == wc::ProxyMode::Iptables);
     }
 }

@@ -23,7 +23,7 @@ impl CloudProvider for Generic {
         Ok(NetworkPlan {
             plugin: settings.network_plugin.clone(),
             proxy_mode: settings.proxy_mode,
-            infra_shim: false,
+            checks_underlay: false,
         })
     }
 }
@@ -52,7 +52,7 @@ mod tests {
             NetworkPlan {
                 plugin: "flannel".into(),
                 proxy_mode: ProxyMode::Ipvs,
-                infra_shim: false,
+                checks_underlay: false,
             }
         );
         let plan = Generic::create_network(&settings("calico", ProxyMode::Nftables)).unwrap();
@@ -60,7 +60,7 @@ mod tests {
             (plan.plugin.as_str(), plan.proxy_mode),
             ("calico", ProxyMode::Nftables)
         );
-        assert!(!plan.infra_shim);
+        assert!(!plan.checks_underlay);
     }
 
     #[test]
