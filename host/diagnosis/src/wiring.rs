@@ -100,7 +100,7 @@ pub(crate) fn diagnose_once(
         ))
     })?;
     let lending = state_for(plugin_ext, facts, inputs);
-    let underlay = plan.infra_shim.then_some(provider);
+    let underlay = plan.checks_underlay.then_some(provider);
     let mut plugin = registry.plugin(plugin_ext, lending, underlay, limits)?;
     let setup = plugin.setup().map_err(setup_error)?;
     let source = match diagnose::source_hop(facts, &mut plugin, flow.src)? {

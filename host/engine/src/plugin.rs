@@ -128,7 +128,7 @@ pub trait Plugin {
 
     /// What the cloud underlay does to `packet` from node `src` (leaving by
     /// `oif`) to node `dst`, or to the outside when `dst` is None (the cloud
-    /// provider's infra-shim). The default has no underlay to check.
+    /// provider's underlay export). The default has no underlay to check.
     fn underlay(
         &mut self,
         src: &NodeFacts,

@@ -394,20 +394,20 @@ impl Registry {
         )
     }
 
-    /// Instantiate a plugin for a diagnosis; `infra` is the cloud provider
-    /// whose infra-shim answers for the underlay, if it has one.
+    /// Instantiate a plugin for a diagnosis; `underlay` is the cloud provider
+    /// whose underlay export answers for the underlay, if it has one.
     pub fn plugin(
         &self,
         ext: &Extension,
         lending: Lending,
-        infra: Option<ProviderInstance>,
+        underlay: Option<ProviderInstance>,
         limits: Limits,
     ) -> Result<PluginInstance> {
         let Linked::Cni(pre) = &ext.linked else {
             return Err(bad_input(format!("{} is not a CNI plugin", ext.info.name)));
         };
         let state = self.state(ext, lending, limits);
-        PluginInstance::new(&self.runtime.engine, pre, state, infra, limits)
+        PluginInstance::new(&self.runtime.engine, pre, state, underlay, limits)
             .with_context(|| format!("instantiating extension {}", ext.info.name))
     }
 

@@ -19,9 +19,9 @@ use skoop_engine::plugin::{Answer, CallError, Failure, HopAnswer, Plugin, Role, 
 /// An instantiated CNI plugin.
 pub struct PluginInstance {
     run: Runner<CniPre>,
-    /// The cloud provider whose infra-shim answers the engine's underlay
+    /// The cloud provider whose underlay export answers the engine's underlay
     /// questions (boxed: a plugin instance is moved around whole).
-    infra: Option<Box<ProviderInstance>>,
+    underlay: Option<Box<ProviderInstance>>,
 }
 
 fn malformed(e: String) -> Failure {
@@ -49,14 +49,14 @@ impl PluginInstance {
         engine: &Engine,
         pre: &CniPre,
         state: HostState,
-        infra: Option<ProviderInstance>,
+        underlay: Option<ProviderInstance>,
         limits: Limits,
     ) -> anyhow::Result<PluginInstance> {
         let mut run = Runner::start(engine, pre.clone(), state, limits)?;
         run.reinit = Some(setup_call);
         Ok(PluginInstance {
             run,
-            infra: infra.map(Box::new),
+            underlay: underlay.map(Box::new),
         })
     }
 
@@ -278,7 +278,7 @@ impl Plugin for PluginInstance {
         self.address_owner_raw(&format!("plugin.address-owner {ip}"), ip_to(ip))
     }
 
-    /// The provider's infra-shim, for the underlay between two nodes or to
+    /// The provider's underlay export, for the underlay between two nodes or to
     /// the outside.
     fn underlay(
         &mut self,
@@ -287,7 +287,7 @@ impl Plugin for PluginInstance {
         dst: Option<&NodeFacts>,
         packet: &Packet,
     ) -> Result<Underlay, CallError> {
-        let Some(p) = &mut self.infra else {
+        let Some(p) = &mut self.underlay else {
             return Ok(Underlay::default());
         };
         match dst {
@@ -296,13 +296,13 @@ impl Plugin for PluginInstance {
         }
     }
 
-    /// The provider's infra-shim, for a packet entering from outside.
+    /// The provider's underlay export, for a packet entering from outside.
     fn underlay_from_outside(
         &mut self,
         node: &NodeFacts,
         packet: &Packet,
     ) -> Result<Underlay, CallError> {
-        let Some(p) = &mut self.infra else {
+        let Some(p) = &mut self.underlay else {
             return Ok(Underlay::default());
         };
         p.external_to_node(node, packet)

@@ -1,4 +1,4 @@
-//! A cloud provider instance: the network it wires and its infra-shim.
+//! A cloud provider instance: the network it wires and its underlay.
 
 use serde_json::{Value, json};
 use wasmtime::Engine;
@@ -21,7 +21,7 @@ use skoop_engine::settings::ProxyMode;
 pub struct NetworkPlan {
     pub plugin: String,
     pub proxy_mode: ProxyMode,
-    pub infra_shim: bool,
+    pub checks_underlay: bool,
 }
 
 /// An instantiated cloud provider.
@@ -79,7 +79,7 @@ impl ProviderInstance {
                 crate::bindings::cluster::ProxyMode::Nftables => ProxyMode::Nftables,
                 crate::bindings::cluster::ProxyMode::None => ProxyMode::None,
             },
-            infra_shim: plan.infra_shim,
+            checks_underlay: plan.checks_underlay,
         })
     }
 
@@ -89,13 +89,13 @@ impl ProviderInstance {
         oif: &str,
         d: &wt::NodeInfo,
         p: wt::Packet,
-    ) -> Result<pw::exports::skoop::extension::infra_shim::Underlay, CallError> {
+    ) -> Result<pw::exports::skoop::extension::underlay::Underlay, CallError> {
         self.run.call(
-            "infra-shim.node-to-node",
-            "infra-shim.node-to-node",
+            "underlay.node-to-node",
+            "underlay.node-to-node",
             || json!([s, oif, d, &p]),
             |b, st| {
-                b.skoop_extension_infra_shim()
+                b.skoop_extension_underlay()
                     .call_node_to_node(st, s, oif, d, &p)
             },
         )
@@ -117,13 +117,13 @@ impl ProviderInstance {
         s: &wt::NodeInfo,
         oif: &str,
         p: wt::Packet,
-    ) -> Result<pw::exports::skoop::extension::infra_shim::Underlay, CallError> {
+    ) -> Result<pw::exports::skoop::extension::underlay::Underlay, CallError> {
         self.run.call(
-            "infra-shim.node-to-external",
-            "infra-shim.node-to-external",
+            "underlay.node-to-external",
+            "underlay.node-to-external",
             || json!([s, oif, &p]),
             |b, st| {
-                b.skoop_extension_infra_shim()
+                b.skoop_extension_underlay()
                     .call_node_to_external(st, s, oif, &p)
             },
         )
@@ -143,13 +143,13 @@ impl ProviderInstance {
         &mut self,
         d: &wt::NodeInfo,
         p: wt::Packet,
-    ) -> Result<pw::exports::skoop::extension::infra_shim::Underlay, CallError> {
+    ) -> Result<pw::exports::skoop::extension::underlay::Underlay, CallError> {
         self.run.call(
-            "infra-shim.external-to-node",
-            "infra-shim.external-to-node",
+            "underlay.external-to-node",
+            "underlay.external-to-node",
             || json!([d, &p]),
             |b, st| {
-                b.skoop_extension_infra_shim()
+                b.skoop_extension_underlay()
                     .call_external_to_node(st, d, &p)
             },
         )
@@ -167,10 +167,10 @@ impl ProviderInstance {
     pub fn prefetch(&mut self) -> Result<Vec<Finding>, CallError> {
         self.run
             .call(
-                "infra-shim.prefetch",
-                "infra-shim.prefetch",
+                "underlay.prefetch",
+                "underlay.prefetch",
                 || json!([]),
-                |b, st| b.skoop_extension_infra_shim().call_prefetch(st),
+                |b, st| b.skoop_extension_underlay().call_prefetch(st),
             )
             .map(|v| suspicions_from(&v, &self.run.store.data().secrets))
     }
@@ -185,20 +185,20 @@ impl ProviderInstance {
                 let (settings,): (crate::bindings::cluster::Settings,) = args_of(export, args)?;
                 let _ = self.create_network_raw(&settings);
             }
-            "infra-shim.node-to-node" => {
+            "underlay.node-to-node" => {
                 let (s, oif, d, p): (wt::NodeInfo, String, wt::NodeInfo, wt::Packet) =
                     args_of(export, args)?;
                 let _ = self.node_to_node_raw(&s, &oif, &d, p);
             }
-            "infra-shim.node-to-external" => {
+            "underlay.node-to-external" => {
                 let (s, oif, p): (wt::NodeInfo, String, wt::Packet) = args_of(export, args)?;
                 let _ = self.node_to_external_raw(&s, &oif, p);
             }
-            "infra-shim.external-to-node" => {
+            "underlay.external-to-node" => {
                 let (d, p): (wt::NodeInfo, wt::Packet) = args_of(export, args)?;
                 let _ = self.external_to_node_raw(&d, p);
             }
-            "infra-shim.prefetch" => {
+            "underlay.prefetch" => {
                 let _ = self.prefetch();
             }
             other => return Err(format!("a cloud provider has no export {other}")),
@@ -228,7 +228,7 @@ impl ProviderInstance {
 }
 
 fn underlay_from(
-    u: pw::exports::skoop::extension::infra_shim::Underlay,
+    u: pw::exports::skoop::extension::underlay::Underlay,
     secrets: &Secrets,
 ) -> Underlay {
     Underlay {
