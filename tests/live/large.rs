@@ -43,7 +43,7 @@ fn a_large_cluster_is_listed_in_pages_and_collected_on_the_path_only() {
     let verdict = |r: &Run| r.json()["verdict"].clone();
     assert_eq!(verdict(&large), verdict(&small));
     // The generated nodes' pod CIDRs lie outside flannel's network (a
-    // WARNING each); the rest must be the small cluster's findings.
+    // WARNING each); the rest must be the small cluster's suspicions.
     let messages = |r: &Run| -> Vec<Value> {
         r.json()["suspicions"]
             .as_array()

@@ -139,8 +139,8 @@ pub fn record(
         exchanges: Vec::new(),
     }));
     provider.egress().mode = Mode::Live(Some(recording.clone()));
-    let findings = provider.prefetch().map_err(anyhow::Error::new)?;
-    for f in &findings {
+    let suspicions = provider.prefetch().map_err(anyhow::Error::new)?;
+    for f in &suspicions {
         log(&format!("{name}: {:?}: {}", f.level, f.message));
     }
     let rec = recording

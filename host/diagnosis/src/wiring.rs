@@ -125,7 +125,7 @@ pub(crate) fn diagnose_once(
         enforces_network_policy,
     )?;
     let mut diagnosis = Diagnosis::new(facts, &mut plugin).with_policy(Some(&policy));
-    diagnosis.global(setup.findings);
+    diagnosis.global(setup.suspicions);
     let trace = diagnosis.run(source, flow);
     let failed = trace.error.clone();
     let report = Report::new(

@@ -93,7 +93,7 @@ fn check(registry: &Registry, case: &Value) -> Result<(), String> {
             .unwrap_or_default()
     };
     let blocking = at_level(&["CRITICAL", "FATAL"]);
-    // Lower-level findings a case expects, as lists of whole words.
+    // Lower-level suspicions a case expects, as lists of whole words.
     for (field, level) in [("expect_warning", "WARNING"), ("expect_info", "INFO")] {
         let Some(words) = case.get(field).and_then(Value::as_array) else {
             continue;

@@ -8,11 +8,11 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use crate::cluster::{Classified, NodeFacts};
+use crate::cluster::{NodeFacts, Owner};
 use crate::facts::Facts;
 use crate::kernel_walk::{BranchEnd, KernelWalk};
 use crate::packet::{Packet, Protocol};
-use crate::path::{Action, Decision, Finding, HopId, LinkKind, NodeKind, Step, Tx};
+use crate::path::{Action, Decision, LinkKind, NetNode, NetNodeKind, NodeStep, Transmission};
 use crate::plugin::{Answer, CallError, Failure, HopAnswer, Plugin, RefusedKind, Role};
 use crate::service::ProxyConfig;
 use crate::settings::ProxyMode;
@@ -46,8 +46,8 @@ pub enum Direction {
 /// One link a packet crossed.
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkRecord {
-    pub from: HopId,
-    pub to: HopId,
+    pub from: NetNode,
+    pub to: NetNode,
     #[serde(rename = "type")]
     pub kind: LinkKind,
     /// What the receiving net-node did.
@@ -63,22 +63,22 @@ pub struct LinkRecord {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum End {
     Delivered {
-        at: HopId,
+        at: NetNode,
     },
     Dropped {
-        at: HopId,
+        at: NetNode,
         /// The packet of a branch dropped while others went on.
         #[serde(skip_serializing_if = "Option::is_none")]
         packet: Option<Packet>,
     },
     Loop {
-        at: HopId,
+        at: NetNode,
     },
     HopLimit {
-        at: HopId,
+        at: NetNode,
     },
     Unfinished {
-        at: HopId,
+        at: NetNode,
         why: String,
     },
 }
@@ -86,7 +86,7 @@ pub enum End {
 /// A pipeline decision filed under the hop whose evaluation asked for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HopDecision {
-    pub at: HopId,
+    pub at: NetNode,
     pub direction: Direction,
     #[serde(flatten)]
     pub decision: crate::path::Decision,
@@ -97,14 +97,14 @@ pub struct HopDecision {
 pub struct Branch {
     pub direction: Direction,
     pub links: Vec<usize>,
-    pub start: HopId,
+    pub start: NetNode,
     pub end: End,
 }
 
 /// The outcome of a diagnosis.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Trace {
-    pub nodes: Vec<HopId>,
+    pub nodes: Vec<NetNode>,
     pub links: Vec<LinkRecord>,
     pub branches: Vec<Branch>,
     pub suspicions: Vec<Suspicion>,
@@ -119,13 +119,13 @@ pub struct Trace {
 }
 
 impl Trace {
-    fn node(&mut self, hop: &HopId) {
+    fn node(&mut self, hop: &NetNode) {
         if !self.nodes.contains(hop) {
             self.nodes.push(hop.clone());
         }
     }
 
-    fn suspect(&mut self, hop: Option<&HopId>, level: Level, message: String) {
+    fn suspect(&mut self, hop: Option<&NetNode>, level: Level, message: String) {
         let node = hop.map(|h| h.id.clone());
         // "cannot check A: why" and "cannot check B: why" become "cannot check A, B: why".
         if let Some((what, why)) = message
@@ -157,7 +157,7 @@ impl Trace {
         }
     }
 
-    /// Any critical or fatal finding.
+    /// Any critical or fatal suspicion.
     pub fn broken(&self) -> bool {
         self.suspicions.iter().any(|s| s.level.blocking())
     }
@@ -181,11 +181,11 @@ fn reversed(p: &Packet) -> Packet {
 }
 
 struct Item {
-    from: HopId,
-    tx: Tx,
+    from: NetNode,
+    tx: Transmission,
     trail: Vec<usize>,
-    seen: HashSet<(HopId, Packet)>,
-    start: HopId,
+    seen: HashSet<(NetNode, Packet)>,
+    start: NetNode,
     /// The devices the packet left each net-node by so far, with their MTUs.
     mtus: Vec<MtuLimit>,
 }
@@ -212,7 +212,7 @@ pub struct Diagnosis<'a> {
     /// Every arrival at a net-node, by direction: where each direction's
     /// packets pass (a node seeing only one of them finds later packets
     /// INVALID).
-    arrivals: Vec<(Direction, HopId, Tx)>,
+    arrivals: Vec<(Direction, NetNode, Transmission)>,
 }
 
 /// Where the flow starts: a pod, or a node (also for host-network pods, and
@@ -221,24 +221,24 @@ pub fn source_hop(
     facts: &Facts,
     plugin: &mut dyn Plugin,
     src: Ipv4Addr,
-) -> Result<Option<HopId>, CallError> {
+) -> Result<Option<NetNode>, CallError> {
     if let Some(n) = facts.view.node_by_ip(src) {
-        return Ok(Some(HopId {
-            kind: NodeKind::Node,
+        return Ok(Some(NetNode {
+            kind: NetNodeKind::Node,
             id: n.name.clone(),
         }));
     }
     if let Some(p) = facts.view.pod_by_ip(src) {
-        return Ok(Some(HopId {
-            kind: NodeKind::Pod,
+        return Ok(Some(NetNode {
+            kind: NetNodeKind::Pod,
             id: p.id(),
         }));
     }
     let owner = plugin.address_owner(src)?;
     Ok(owner
         .filter(|n| facts.view.nodes.contains_key(n))
-        .map(|id| HopId {
-            kind: NodeKind::Node,
+        .map(|id| NetNode {
+            kind: NetNodeKind::Node,
             id,
         }))
 }
@@ -247,23 +247,23 @@ pub fn source_hop(
 /// a node's address, or a Service's LoadBalancer or external IP. Err: the
 /// destination is not reachable from outside (a pod, a ClusterIP, or
 /// another outside address), said plainly.
-pub fn outside_source(facts: &Facts, flow: &Flow) -> Result<HopId, String> {
+pub fn outside_source(facts: &Facts, flow: &Flow) -> Result<NetNode, String> {
     let view = &facts.view;
     let reachable = view.node_by_ip(flow.dst).is_some()
         || view
             .service_by_ip(flow.dst)
             .is_some_and(|s| s.outside_address(flow.dst));
     if reachable {
-        return Ok(HopId {
-            kind: NodeKind::External,
+        return Ok(NetNode {
+            kind: NetNodeKind::External,
             id: flow.src.to_string(),
         });
     }
     let what = match view.classify(flow.dst, flow.dport, flow.protocol) {
-        Classified::Pod(p) => format!("pod {}", p.id()),
-        Classified::Service(s) => format!("ClusterIP of Service {}", s.id()),
-        Classified::Node(n) => format!("node {}", n.name),
-        Classified::External(_) => "an address outside the cluster too".to_string(),
+        Owner::Pod(p) => format!("pod {}", p.id()),
+        Owner::Service(s) => format!("ClusterIP of Service {}", s.id()),
+        Owner::Node(n) => format!("node {}", n.name),
+        Owner::External(_) => "an address outside the cluster too".to_string(),
     };
     Err(format!(
         "{} is outside the cluster, and {} is the {what}: from outside, only a node's address or a Service's LoadBalancer or external IP can be reached",
@@ -297,21 +297,21 @@ impl<'a> Diagnosis<'a> {
 
     /// `delivered`: the simulated request reached `hop` (else the verdict is
     /// on the objects alone).
-    fn check_policy(&mut self, source: &HopId, hop: &HopId, packet: &Packet, delivered: bool) {
+    fn check_policy(&mut self, source: &NetNode, hop: &NetNode, packet: &Packet, delivered: bool) {
         let Some(check) = self.policy else { return };
-        let src_pod = (source.kind == NodeKind::Pod).then_some(source.id.as_str());
+        let src_pod = (source.kind == NetNodeKind::Pod).then_some(source.id.as_str());
         let verdicts = match hop.kind {
-            NodeKind::Pod => check.at_pod(self.facts, src_pod, packet, &hop.id),
+            NetNodeKind::Pod => check.at_pod(self.facts, src_pod, packet, &hop.id),
             // Egress to an address that is no pod: outside, or a node (its
             // host network, hostNetwork pods): ipBlock and ANP `nodes` peers.
-            NodeKind::External | NodeKind::Node => src_pod
+            NetNodeKind::External | NetNodeKind::Node => src_pod
                 .and_then(|s| check.to_outside(s, packet))
                 .into_iter()
                 .collect(),
         };
         for v in verdicts {
-            let at = HopId {
-                kind: NodeKind::Pod,
+            let at = NetNode {
+                kind: NetNodeKind::Pod,
                 id: v.pod.clone(),
             };
             if let Some((level, message)) = check.suspicion(&v) {
@@ -329,16 +329,16 @@ impl<'a> Diagnosis<'a> {
     /// The request reached no destination in the simulation (facts missing, or dropped):
     /// the policies are still evaluated on the objects, at the destination pod or at each
     /// ready backend of the Service (target port), with the source unchanged.
-    fn policy_from_objects(&mut self, source: &HopId, request: &Packet) {
+    fn policy_from_objects(&mut self, source: &NetNode, request: &Packet) {
         if self.policy.is_none() {
             return;
         }
         let view = &self.facts.view;
-        let mut arrivals: Vec<(HopId, Packet)> = Vec::new();
+        let mut arrivals: Vec<(NetNode, Packet)> = Vec::new();
         if let Some(p) = view.pod_by_ip(request.dst) {
             arrivals.push((
-                HopId {
-                    kind: NodeKind::Pod,
+                NetNode {
+                    kind: NetNodeKind::Pod,
                     id: p.id(),
                 },
                 *request,
@@ -355,8 +355,8 @@ impl<'a> Diagnosis<'a> {
                 p.dst = ep.ip;
                 p.dport = port;
                 arrivals.push((
-                    HopId {
-                        kind: NodeKind::Pod,
+                    NetNode {
+                        kind: NetNodeKind::Pod,
                         id: pod.clone(),
                     },
                     p,
@@ -364,16 +364,16 @@ impl<'a> Diagnosis<'a> {
             }
         } else if let Some(n) = view.node_by_ip(request.dst) {
             arrivals.push((
-                HopId {
-                    kind: NodeKind::Node,
+                NetNode {
+                    kind: NetNodeKind::Node,
                     id: n.name.clone(),
                 },
                 *request,
             ));
         } else {
             arrivals.push((
-                HopId {
-                    kind: NodeKind::External,
+                NetNode {
+                    kind: NetNodeKind::External,
                     id: request.dst.to_string(),
                 },
                 *request,
@@ -384,19 +384,19 @@ impl<'a> Diagnosis<'a> {
         }
     }
 
-    /// Add cluster-wide findings (plugin setup).
-    pub fn global(&mut self, findings: Vec<Finding>) {
-        self.record(None, &findings);
+    /// Add cluster-wide suspicions (plugin setup).
+    pub fn global(&mut self, suspicions: Vec<Suspicion>) {
+        self.record(None, &suspicions);
     }
 
-    /// Record findings reported at `hop`, or at the net-node they are about.
-    fn record(&mut self, hop: Option<&HopId>, findings: &[Finding]) {
-        for f in findings {
-            let about = f.about.as_ref().map(|id| HopId {
+    /// Record suspicions reported at `hop`, or at the net-node they are about.
+    fn record(&mut self, hop: Option<&NetNode>, suspicions: &[Suspicion]) {
+        for f in suspicions {
+            let about = f.node.as_ref().map(|id| NetNode {
                 kind: if id.contains('/') {
-                    NodeKind::Pod
+                    NetNodeKind::Pod
                 } else {
-                    NodeKind::Node
+                    NetNodeKind::Node
                 },
                 id: id.clone(),
             });
@@ -406,7 +406,7 @@ impl<'a> Diagnosis<'a> {
     }
 
     /// Diagnose `flow` from `source`.
-    pub fn run(mut self, source: HopId, flow: Flow) -> Trace {
+    pub fn run(mut self, source: NetNode, flow: Flow) -> Trace {
         // Conntrack starts empty for every pass (live mode re-runs a diagnosis).
         if let Ok(mut ct) = self.facts.conntrack.lock() {
             ct.clear();
@@ -448,7 +448,7 @@ impl<'a> Diagnosis<'a> {
     /// that sees only the request, the SYN-ACK itself for one that sees only
     /// the reply. Walk those packets there as INVALID; a rule dropping them
     /// breaks the connection.
-    fn check_one_way(&mut self, source: &HopId) {
+    fn check_one_way(&mut self, source: &NetNode) {
         // Only a reply that gets back shows the way the connection takes;
         // one dropped earlier is reported as such.
         let replied = self
@@ -459,24 +459,25 @@ impl<'a> Diagnosis<'a> {
         if !replied {
             return;
         }
-        let seen = |arrivals: &[(Direction, HopId, Tx)], d: Direction| -> Vec<HopId> {
-            let mut v: Vec<HopId> = Vec::new();
-            for (_, h, _) in arrivals.iter().filter(|(dir, _, _)| *dir == d) {
-                if !v.contains(h) {
-                    v.push(h.clone());
+        let seen =
+            |arrivals: &[(Direction, NetNode, Transmission)], d: Direction| -> Vec<NetNode> {
+                let mut v: Vec<NetNode> = Vec::new();
+                for (_, h, _) in arrivals.iter().filter(|(dir, _, _)| *dir == d) {
+                    if !v.contains(h) {
+                        v.push(h.clone());
+                    }
                 }
-            }
-            v
-        };
+                v
+            };
         let request_hops = seen(&self.arrivals, Direction::Request);
         let reply_hops = seen(&self.arrivals, Direction::Reply);
-        let mut checked: Vec<HopId> = Vec::new();
+        let mut checked: Vec<NetNode> = Vec::new();
         for (dir, at, tx) in self.arrivals.clone() {
             let other = match dir {
                 Direction::Request => &reply_hops,
                 Direction::Reply => &request_hops,
             };
-            if at.kind != NodeKind::Node
+            if at.kind != NetNodeKind::Node
                 || tx.packet.protocol != Protocol::Tcp
                 || other.contains(&at)
                 || at == *source
@@ -512,7 +513,7 @@ impl<'a> Diagnosis<'a> {
             let Some(cause) = cause else { continue };
             let others: Vec<String> = other
                 .iter()
-                .filter(|h| h.kind == NodeKind::Node)
+                .filter(|h| h.kind == NetNodeKind::Node)
                 .map(|h| h.id.clone())
                 .collect();
             let message = match dir {
@@ -538,9 +539,9 @@ impl<'a> Diagnosis<'a> {
     }
 
     /// Start the reply at the net-node that served the request.
-    fn reply(&mut self, client: &HopId, server: &HopId, served: &Packet, request: &Packet) {
+    fn reply(&mut self, client: &NetNode, server: &NetNode, served: &Packet, request: &Packet) {
         let reply = reversed(served);
-        if server.kind == NodeKind::External {
+        if server.kind == NetNodeKind::External {
             return self.reply_from_outside(client, server, reply, request);
         }
         let arrivals = self.walk(server, reply, Direction::Reply);
@@ -550,8 +551,8 @@ impl<'a> Diagnosis<'a> {
     /// The outside answers: the reply enters the cluster at whoever owns its destination.
     fn reply_from_outside(
         &mut self,
-        client: &HopId,
-        server: &HopId,
+        client: &NetNode,
+        server: &NetNode,
         reply: Packet,
         request: &Packet,
     ) {
@@ -574,8 +575,8 @@ impl<'a> Diagnosis<'a> {
             );
             return;
         };
-        let hop = HopId {
-            kind: NodeKind::Node,
+        let hop = NetNode {
+            kind: NetNodeKind::Node,
             id: node.name.clone(),
         };
         // The reply comes back on the interface the request left by.
@@ -586,7 +587,7 @@ impl<'a> Diagnosis<'a> {
             .rev()
             .find(|l| l.direction == Direction::Request && &l.to == server && l.from == hop)
             .and_then(|l| l.oif.clone());
-        let tx = Tx {
+        let tx = Transmission {
             next: hop,
             kind: LinkKind::External,
             packet: reply,
@@ -611,13 +612,18 @@ impl<'a> Diagnosis<'a> {
     }
 
     /// The reply must reach the client from the address it sent to.
-    fn check_arrivals(&mut self, client: &HopId, arrivals: Vec<(HopId, Packet)>, request: &Packet) {
+    fn check_arrivals(
+        &mut self,
+        client: &NetNode,
+        arrivals: Vec<(NetNode, Packet)>,
+        request: &Packet,
+    ) {
         for (hop, mut p) in arrivals {
             // The client's own netns undoes its NAT on delivery (INPUT).
             let label = match hop.kind {
-                NodeKind::Node => format!("node {}", hop.id),
-                NodeKind::Pod => format!("pod {}", hop.id),
-                NodeKind::External => String::new(),
+                NetNodeKind::Node => format!("node {}", hop.id),
+                NetNodeKind::Pod => format!("pod {}", hop.id),
+                NetNodeKind::External => String::new(),
             };
             if let Ok(tables) = self.facts.conntrack.lock()
                 && let Some(e) = tables.get(&label).and_then(|ct| ct.reply_of(&p))
@@ -628,7 +634,7 @@ impl<'a> Diagnosis<'a> {
             }
             // The cloud (a load balancer, an elastic IP) undoes on the way
             // out what it translated on the way in.
-            if hop.kind == NodeKind::External
+            if hop.kind == NetNodeKind::External
                 && let Some((_, sent)) = self.entries.iter().find(|(entered, sent)| {
                     (p.src, p.sport) == (entered.dst, entered.dport) && p.dst == sent.src
                 })
@@ -655,7 +661,7 @@ impl<'a> Diagnosis<'a> {
         }
     }
 
-    /// Make sure a failed flow always carries a blocking finding.
+    /// Make sure a failed flow always carries a blocking suspicion.
     fn explain_silent_failures(&mut self) {
         if self.trace.error.is_some() || self.trace.broken() {
             return;
@@ -668,7 +674,7 @@ impl<'a> Diagnosis<'a> {
         if unfinished {
             return; // already explained by warnings: facts were missing
         }
-        let dropped: Vec<HopId> = self
+        let dropped: Vec<NetNode> = self
             .trace
             .branches
             .iter()
@@ -686,7 +692,7 @@ impl<'a> Diagnosis<'a> {
         }
     }
 
-    fn call_failed(&mut self, at: &HopId, e: CallError) -> Option<Step> {
+    fn call_failed(&mut self, at: &NetNode, e: CallError) -> Option<NodeStep> {
         match &e.failure {
             Failure::Refused(RefusedKind::Unavailable, m) => {
                 self.trace
@@ -714,7 +720,7 @@ impl<'a> Diagnosis<'a> {
     }
 
     /// Send `packet` from `start` and follow every branch. Returns where it was delivered.
-    fn walk(&mut self, start: &HopId, packet: Packet, dir: Direction) -> Vec<(HopId, Packet)> {
+    fn walk(&mut self, start: &NetNode, packet: Packet, dir: Direction) -> Vec<(NetNode, Packet)> {
         self.trace.node(start);
         let step = match self.send(start, packet) {
             Ok(s) => s,
@@ -734,7 +740,7 @@ impl<'a> Diagnosis<'a> {
             }
         };
         self.file_decisions(start, dir);
-        self.record(Some(start), &step.findings);
+        self.record(Some(start), &step.suspicions);
         for p in &step.dropped {
             self.trace.branches.push(Branch {
                 direction: dir,
@@ -792,7 +798,7 @@ impl<'a> Diagnosis<'a> {
         self.bfs(items, dir)
     }
 
-    fn bfs(&mut self, items: Vec<Item>, dir: Direction) -> Vec<(HopId, Packet)> {
+    fn bfs(&mut self, items: Vec<Item>, dir: Direction) -> Vec<(NetNode, Packet)> {
         let mut queue: VecDeque<Item> = items.into();
         let mut delivered = Vec::new();
         while let Some(mut item) = queue.pop_front() {
@@ -861,7 +867,7 @@ impl<'a> Diagnosis<'a> {
                 }
             };
             self.trace.links[link].action = step.action;
-            self.record(Some(&at), &step.findings);
+            self.record(Some(&at), &step.suspicions);
             for p in &step.dropped {
                 finish(
                     &mut self.trace,
@@ -973,9 +979,9 @@ impl<'a> Diagnosis<'a> {
     /// and why; None when it arrives (or the walk cannot tell).
     fn icmp_error_dropped(
         &mut self,
-        from: &HopId,
+        from: &NetNode,
         to: std::net::Ipv4Addr,
-    ) -> Result<Option<(HopId, String)>, CallError> {
+    ) -> Result<Option<(NetNode, String)>, CallError> {
         let error = Packet {
             src: std::net::Ipv4Addr::UNSPECIFIED,
             sport: 0,
@@ -993,7 +999,7 @@ impl<'a> Diagnosis<'a> {
         let mut at = from.clone();
         let mut arrival = Arrival::originated(error);
         for _ in 0..MAX_HOPS {
-            if at.kind == NodeKind::External {
+            if at.kind == NetNodeKind::External {
                 return Ok(None);
             }
             let walk = Walker {
@@ -1031,7 +1037,7 @@ impl<'a> Diagnosis<'a> {
 
     /// File what the pipeline decided during the last step under `at`
     /// (the host's walk, and a plugin's own walk through the host's imports).
-    fn file_decisions(&mut self, at: &HopId, direction: Direction) {
+    fn file_decisions(&mut self, at: &NetNode, direction: Direction) {
         for decision in std::mem::take(&mut self.pending_decisions) {
             self.trace.decisions.push(HopDecision {
                 at: at.clone(),
@@ -1042,9 +1048,9 @@ impl<'a> Diagnosis<'a> {
     }
 
     /// The source net-node originates `packet`.
-    fn send(&mut self, at: &HopId, packet: Packet) -> Result<Step, CallError> {
+    fn send(&mut self, at: &NetNode, packet: Packet) -> Result<NodeStep, CallError> {
         match at.kind {
-            NodeKind::External => self.enter_from_outside(packet),
+            NetNodeKind::External => self.enter_from_outside(packet),
             _ => {
                 let (step, _) = self.hop(at, None, &Arrival::originated(packet))?;
                 Ok(step)
@@ -1056,10 +1062,10 @@ impl<'a> Diagnosis<'a> {
     /// to, or, for a Service's LoadBalancer or external IP, at the nodes
     /// that may serve it (with externalTrafficPolicy Local, those of its
     /// ready endpoints), each after the cloud underlay.
-    fn enter_from_outside(&mut self, packet: Packet) -> Result<Step, CallError> {
+    fn enter_from_outside(&mut self, packet: Packet) -> Result<NodeStep, CallError> {
         let facts = self.facts;
         let view = &facts.view;
-        let mut findings = Vec::new();
+        let mut suspicions = Vec::new();
         let mut nodes: Vec<&NodeFacts> = match view.node_by_ip(packet.dst) {
             Some(n) => vec![n],
             None => match view.service_by_ip(packet.dst) {
@@ -1075,14 +1081,14 @@ impl<'a> Diagnosis<'a> {
                     names.sort_unstable();
                     names.dedup();
                     if names.is_empty() {
-                        findings.push(Finding {
+                        suspicions.push(Suspicion {
                             level: Level::Fatal,
                             message: format!(
                                 "Service {} has externalTrafficPolicy Local and no ready endpoint on any node: traffic from outside to {} has nowhere to go",
                                 s.id(),
                                 packet.dst
                             ),
-                            about: None,
+                            node: None,
                         });
                     }
                     names.iter().filter_map(|n| view.nodes.get(*n)).collect()
@@ -1092,14 +1098,14 @@ impl<'a> Diagnosis<'a> {
             },
         };
         if nodes.len() > MAX_ENTRY_NODES {
-            findings.push(Finding {
+            suspicions.push(Suspicion {
                 level: Level::Info,
                 message: format!(
                     "traffic to {} may enter at any of {} nodes; the diagnosis follows the first {MAX_ENTRY_NODES}",
                     packet.dst,
                     nodes.len()
                 ),
-                about: None,
+                node: None,
             });
             nodes.truncate(MAX_ENTRY_NODES);
         }
@@ -1114,7 +1120,7 @@ impl<'a> Diagnosis<'a> {
                     &packet,
                     &entry,
                 ));
-            findings.extend(entry.findings);
+            suspicions.extend(entry.suspicions);
             if let Some(p) = entry.packet
                 && p != packet
             {
@@ -1136,9 +1142,9 @@ impl<'a> Diagnosis<'a> {
                     })
                 })
                 .or_else(|| n.host_interface.clone());
-            transmissions.push(Tx {
-                next: HopId {
-                    kind: NodeKind::Node,
+            transmissions.push(Transmission {
+                next: NetNode {
+                    kind: NetNodeKind::Node,
                     id: n.name.clone(),
                 },
                 kind: LinkKind::External,
@@ -1150,7 +1156,7 @@ impl<'a> Diagnosis<'a> {
                 mtu: None,
             });
         }
-        Ok(Step {
+        Ok(NodeStep {
             action: if transmissions.is_empty() {
                 Action::Drop
             } else {
@@ -1158,20 +1164,24 @@ impl<'a> Diagnosis<'a> {
             },
             transmissions,
             dropped: vec![],
-            findings,
+            suspicions,
         })
     }
 
     /// `tx` arrives at its next hop. Returns the packets delivered there
     /// (with the MTU of the interface that took each) and its step.
-    fn receive(&mut self, from: &HopId, tx: &Tx) -> Result<(DeliveredHere, Step), CallError> {
+    fn receive(
+        &mut self,
+        from: &NetNode,
+        tx: &Transmission,
+    ) -> Result<(DeliveredHere, NodeStep), CallError> {
         let at = &tx.next;
-        if at.kind == NodeKind::External {
-            let step = Step {
+        if at.kind == NetNodeKind::External {
+            let step = NodeStep {
                 action: Action::Serve,
                 transmissions: vec![],
                 dropped: vec![],
-                findings: vec![],
+                suspicions: vec![],
             };
             return Ok((vec![(tx.packet, None)], step));
         }
@@ -1188,10 +1198,10 @@ impl<'a> Diagnosis<'a> {
     /// packets delivered there.
     fn hop(
         &mut self,
-        at: &HopId,
-        upstream: Option<(&HopId, &Tx)>,
+        at: &NetNode,
+        upstream: Option<(&NetNode, &Transmission)>,
         arrival: &Arrival,
-    ) -> Result<(Step, DeliveredHere), CallError> {
+    ) -> Result<(NodeStep, DeliveredHere), CallError> {
         let facts = self.facts;
         let mut walk = Walker {
             facts,
@@ -1205,14 +1215,14 @@ impl<'a> Diagnosis<'a> {
         {
             // The objects say the pod runs where no node is: nothing the
             // node's kernel does reaches it there.
-            walk.findings.push(Finding {
+            walk.suspicions.push(Suspicion {
                 level: Level::Fatal,
                 message: format!(
                     "pod {} runs on node {}, which is not in the cluster",
                     pod.id(),
                     pod.node
                 ),
-                about: None,
+                node: None,
             });
             let _ = n;
             for b in &mut walk.branches {
@@ -1249,7 +1259,7 @@ impl<'a> Diagnosis<'a> {
         Ok((step, delivered))
     }
 
-    fn pod(&self, at: &HopId) -> Result<&'a crate::cluster::PodFacts, CallError> {
+    fn pod(&self, at: &NetNode) -> Result<&'a crate::cluster::PodFacts, CallError> {
         self.facts.view.pods.get(&at.id).ok_or_else(|| CallError {
             extension: "skoop".into(),
             call: format!("pod {}", at.id),
@@ -1261,9 +1271,14 @@ impl<'a> Diagnosis<'a> {
     /// or receiving; at a node, by what the packet is for as it arrives (a
     /// reply to an address the node masqueraded to is for whoever conntrack
     /// says sent the request).
-    fn role(&self, at: &HopId, originated: bool, walk: &KernelWalk) -> Result<Role<'a>, CallError> {
+    fn role(
+        &self,
+        at: &NetNode,
+        originated: bool,
+        walk: &KernelWalk,
+    ) -> Result<Role<'a>, CallError> {
         let facts = self.facts;
-        if at.kind == NodeKind::Pod {
+        if at.kind == NetNodeKind::Pod {
             let pod = self.pod(at)?;
             return Ok(if originated {
                 Role::PodSend(pod)
@@ -1327,7 +1342,7 @@ impl<'a> Diagnosis<'a> {
     fn cross_check_service(&mut self, node: &str, walk: &mut KernelWalk) {
         let facts = self.facts;
         let proxy = ProxyConfig::from_settings(&facts.settings);
-        let findings = match facts.settings.proxy_mode {
+        let suspicions = match facts.settings.proxy_mode {
             ProxyMode::Nftables
                 if !facts
                     .netstacks
@@ -1349,14 +1364,14 @@ impl<'a> Diagnosis<'a> {
                 &walk.branches,
             ),
         };
-        for (level, message) in findings {
-            let f = Finding {
+        for (level, message) in suspicions {
+            let f = Suspicion {
                 level,
                 message,
-                about: None,
+                node: None,
             };
-            if !walk.findings.contains(&f) {
-                walk.findings.push(f);
+            if !walk.suspicions.contains(&f) {
+                walk.suspicions.push(f);
             }
         }
     }
@@ -1364,7 +1379,7 @@ impl<'a> Diagnosis<'a> {
 
 /// A net-node's step: the host's walk, as the plugin answered about it (the
 /// branches it knows go no further end here).
-fn step_of(walk: KernelWalk, answer: HopAnswer) -> (Step, Vec<(Packet, String)>) {
+fn step_of(walk: KernelWalk, answer: HopAnswer) -> (NodeStep, Vec<(Packet, String)>) {
     let (more, ends) = match answer {
         HopAnswer::Walked(step) => {
             let delivered = walk
@@ -1396,10 +1411,10 @@ fn step_of(walk: KernelWalk, answer: HopAnswer) -> (Step, Vec<(Packet, String)>)
             BranchEnd::Unknown { .. } => unknown = true,
         }
     }
-    let mut findings = walk.findings;
+    let mut suspicions = walk.suspicions;
     for f in more {
-        if !findings.contains(&f) {
-            findings.push(f);
+        if !suspicions.contains(&f) {
+            suspicions.push(f);
         }
     }
     let action = if !transmissions.is_empty() {
@@ -1417,11 +1432,11 @@ fn step_of(walk: KernelWalk, answer: HopAnswer) -> (Step, Vec<(Packet, String)>)
         dropped.clear();
     }
     (
-        Step {
+        NodeStep {
             action,
             transmissions,
             dropped,
-            findings,
+            suspicions,
         },
         delivered,
     )
@@ -1435,14 +1450,14 @@ type DeliveredHere = Vec<(Packet, Option<u32>)>;
 /// The smallest MTU a packet met leaving one net-node.
 #[derive(Debug, Clone)]
 struct MtuLimit {
-    at: HopId,
+    at: NetNode,
     dev: String,
     mtu: u32,
     /// The packet's source there: where the ICMP error goes.
     src: std::net::Ipv4Addr,
 }
 
-fn mtu_of(from: &HopId, tx: &Tx) -> Vec<MtuLimit> {
+fn mtu_of(from: &NetNode, tx: &Transmission) -> Vec<MtuLimit> {
     tx.mtu
         .iter()
         .map(|(dev, mtu)| MtuLimit {
@@ -1502,17 +1517,17 @@ mod tests {
         )
     }
 
-    fn hop(kind: NodeKind, id: &str) -> HopId {
-        HopId {
+    fn hop(kind: NetNodeKind, id: &str) -> NetNode {
+        NetNode {
             kind,
             id: id.into(),
         }
     }
 
-    fn to(next: HopId, packet: Packet) -> Step {
-        Step {
+    fn to(next: NetNode, packet: Packet) -> NodeStep {
+        NodeStep {
             action: Action::Forward,
-            transmissions: vec![Tx {
+            transmissions: vec![Transmission {
                 next,
                 kind: LinkKind::Underlay,
                 packet,
@@ -1523,28 +1538,28 @@ mod tests {
                 mtu: None,
             }],
             dropped: vec![],
-            findings: vec![],
+            suspicions: vec![],
         }
     }
 
-    fn end(action: Action, findings: Vec<Finding>) -> Step {
-        Step {
+    fn end(action: Action, suspicions: Vec<Suspicion>) -> NodeStep {
+        NodeStep {
             action,
             transmissions: vec![],
             dropped: vec![],
-            findings,
+            suspicions,
         }
     }
 
     /// A plugin whose node hops are one closure; pods send to their node and
     /// serve what they receive.
-    struct Scripted<F: FnMut(&str, &Packet) -> Result<Step, CallError>> {
+    struct Scripted<F: FnMut(&str, &Packet) -> Result<NodeStep, CallError>> {
         node: F,
         /// Rewrites the reply a pod sends (to test the arrival checks).
         reply_src: Option<Ipv4Addr>,
     }
 
-    impl<F: FnMut(&str, &Packet) -> Result<Step, CallError>> Plugin for Scripted<F> {
+    impl<F: FnMut(&str, &Packet) -> Result<NodeStep, CallError>> Plugin for Scripted<F> {
         fn hop(&mut self, role: Role<'_>, walk: &KernelWalk) -> Result<Answer, CallError> {
             let step = match role {
                 Role::PodSend(pod) => {
@@ -1554,7 +1569,7 @@ mod tests {
                     {
                         p.src = src;
                     }
-                    to(hop(NodeKind::Node, &pod.node), p)
+                    to(hop(NetNodeKind::Node, &pod.node), p)
                 }
                 Role::PodReceive(_) => end(Action::Serve, vec![]),
                 Role::ToPod(n, _)
@@ -1578,22 +1593,22 @@ mod tests {
 
     fn run(plugin: &mut dyn Plugin) -> Trace {
         let facts = facts();
-        Diagnosis::new(&facts, plugin).run(hop(NodeKind::Pod, "d/a"), flow())
+        Diagnosis::new(&facts, plugin).run(hop(NetNodeKind::Pod, "d/a"), flow())
     }
 
     /// Nodes route by destination: pods on n1 are 10.244.0.x.
-    fn routed(node: &str, p: &Packet) -> Result<Step, CallError> {
+    fn routed(node: &str, p: &Packet) -> Result<NodeStep, CallError> {
         let owner = if p.dst.octets()[2] == 0 { "n1" } else { "n2" };
         let pod = if p.dst.octets()[2] == 0 { "d/a" } else { "d/b" };
         Ok(if owner == node {
-            to(hop(NodeKind::Pod, pod), *p)
+            to(hop(NetNodeKind::Pod, pod), *p)
         } else {
-            to(hop(NodeKind::Node, owner), *p)
+            to(hop(NetNodeKind::Node, owner), *p)
         })
     }
 
     #[test]
-    fn a_healthy_flow_is_delivered_both_ways_without_findings() {
+    fn a_healthy_flow_is_delivered_both_ways_without_suspicions() {
         let t = run(&mut Scripted {
             node: routed,
             reply_src: None,
@@ -1610,13 +1625,13 @@ mod tests {
                 (
                     Direction::Request,
                     End::Delivered {
-                        at: hop(NodeKind::Pod, "d/b")
+                        at: hop(NetNodeKind::Pod, "d/b")
                     }
                 ),
                 (
                     Direction::Reply,
                     End::Delivered {
-                        at: hop(NodeKind::Pod, "d/a")
+                        at: hop(NetNodeKind::Pod, "d/a")
                     }
                 ),
             ]
@@ -1628,7 +1643,7 @@ mod tests {
         let t = run(&mut Scripted {
             node: |node: &str, p: &Packet| {
                 let other = if node == "n1" { "n2" } else { "n1" };
-                Ok(to(hop(NodeKind::Node, other), *p))
+                Ok(to(hop(NetNodeKind::Node, other), *p))
             },
             reply_src: None,
         });
@@ -1651,7 +1666,7 @@ mod tests {
                 let other = if node == "n1" { "n2" } else { "n1" };
                 let mut q = *p;
                 q.mark += 1;
-                Ok(to(hop(NodeKind::Node, other), q))
+                Ok(to(hop(NetNodeKind::Node, other), q))
             },
             reply_src: None,
         });
@@ -1675,10 +1690,10 @@ mod tests {
             node: |_: &str, _: &Packet| {
                 Ok(end(
                     Action::Drop,
-                    vec![Finding {
+                    vec![Suspicion {
                         level: Level::Fatal,
                         message: "rule X drops it".into(),
-                        about: None,
+                        node: None,
                     }],
                 ))
             },
@@ -1737,9 +1752,9 @@ mod tests {
                     // Two branches: the second is the one that crashes at n2.
                     let mut other = *p;
                     other.dport = 9090;
-                    let mut step = to(hop(NodeKind::Node, "n2"), *p);
+                    let mut step = to(hop(NetNodeKind::Node, "n2"), *p);
                     step.transmissions
-                        .extend(to(hop(NodeKind::Node, "n2"), other).transmissions);
+                        .extend(to(hop(NetNodeKind::Node, "n2"), other).transmissions);
                     return Ok(step);
                 }
                 if p.dport == 9090 {
@@ -1765,7 +1780,7 @@ mod tests {
             ends.iter().any(|(d, e)| *d == Direction::Reply
                 && **e
                     == End::Delivered {
-                        at: hop(NodeKind::Pod, "d/a")
+                        at: hop(NetNodeKind::Pod, "d/a")
                     }),
             "{ends:?}"
         );
@@ -1779,12 +1794,12 @@ mod tests {
                 calls += 1;
                 if calls == 1 {
                     // Eight branches, each of which will fail.
-                    let mut step = to(hop(NodeKind::Node, "n2"), *p);
+                    let mut step = to(hop(NetNodeKind::Node, "n2"), *p);
                     for port in 1..8 {
                         let mut q = *p;
                         q.dport = port;
                         step.transmissions
-                            .extend(to(hop(NodeKind::Node, "n2"), q).transmissions);
+                            .extend(to(hop(NetNodeKind::Node, "n2"), q).transmissions);
                     }
                     return Ok(step);
                 }
@@ -1822,7 +1837,7 @@ mod tests {
 
     fn diagnose(lab: &Lab) -> Trace {
         let facts = lab.facts();
-        Diagnosis::new(&facts, &mut Stands).run(hop(NodeKind::Pod, "d/a"), flow())
+        Diagnosis::new(&facts, &mut Stands).run(hop(NetNodeKind::Pod, "d/a"), flow())
     }
 
     /// Level, net-node and message of each suspicion.
@@ -1845,13 +1860,13 @@ mod tests {
             (
                 Direction::Request,
                 End::Delivered {
-                    at: hop(NodeKind::Pod, "d/b"),
+                    at: hop(NetNodeKind::Pod, "d/b"),
                 },
             ),
             (
                 Direction::Reply,
                 End::Delivered {
-                    at: hop(NodeKind::Pod, "d/a"),
+                    at: hop(NetNodeKind::Pod, "d/a"),
                 },
             ),
         ]

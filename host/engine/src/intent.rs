@@ -8,12 +8,12 @@ use std::sync::OnceLock;
 
 use skoop_policy::DirectionVerdict;
 
-use crate::cluster::{Classified, ClusterView};
+use crate::cluster::{ClusterView, Owner};
 use crate::facts::Facts;
 use crate::packet::{Packet, Protocol};
-use crate::path::Finding;
 use crate::policy::PolicyCheck;
 use crate::service::{self, ProxyConfig};
+use crate::suspicion::Suspicion;
 
 /// One backend of a Service packet.
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub struct ServiceBackend<'a> {
     pub packet: Packet,
     /// Who the backend is: its pod when the EndpointSlice names one, else
     /// whatever owns the endpoint's address.
-    pub target: Classified<'a>,
+    pub target: Owner<'a>,
 }
 
 /// A Service packet as the EndpointSlices resolve it.
@@ -31,7 +31,7 @@ pub struct ServiceIntent<'a> {
     /// Every ready backend.
     pub backends: Vec<ServiceBackend<'a>>,
     /// No ready endpoint, an unknown port, ...
-    pub findings: Vec<Finding>,
+    pub suspicions: Vec<Suspicion>,
 }
 
 /// Resolve `packet`, addressed to a Service, as kube-proxy's configuration
@@ -46,21 +46,24 @@ pub fn service<'a>(facts: &'a Facts, node: &str, packet: &Packet) -> ServiceInte
         .map(|b| ServiceBackend {
             packet: b.packet,
             target: match b.pod.as_ref().and_then(|id| view.pods.get(id)) {
-                Some(p) => Classified::Pod(p),
+                Some(p) => Owner::Pod(p),
                 None => view.classify(b.endpoint, b.packet.dport, b.packet.protocol),
             },
         })
         .collect();
-    let findings = r
-        .findings
+    let suspicions = r
+        .suspicions
         .into_iter()
-        .map(|(level, message)| Finding {
+        .map(|(level, message)| Suspicion {
             level,
             message,
-            about: None,
+            node: None,
         })
         .collect();
-    ServiceIntent { backends, findings }
+    ServiceIntent {
+        backends,
+        suspicions,
+    }
 }
 
 /// The cluster's policy objects could not be read.

@@ -6,8 +6,9 @@
 use crate::netstack::link::LinkStep;
 use crate::netstack::{Forwarded, NetstackError};
 use crate::packet::Packet;
-use crate::path::{Decision, Finding, HopId, Tx};
+use crate::path::{Decision, NetNode, Transmission};
 use crate::suspicion::Level;
+use crate::suspicion::Suspicion;
 
 /// How one branch ends at the net-node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +16,7 @@ pub enum BranchEnd {
     /// Delivered to a local socket: the packet as delivered, on `iif`.
     Delivered { packet: Packet, iif: String },
     /// Sent on to another net-node.
-    Sent(Tx),
+    Sent(Transmission),
     /// Dropped: the packet, the kind of cause and what decided.
     Dropped {
         packet: Packet,
@@ -48,27 +49,27 @@ pub struct WalkBranch {
 /// The host's walk of a packet at one net-node.
 #[derive(Debug, Clone)]
 pub struct KernelWalk {
-    pub at: HopId,
+    pub at: NetNode,
     /// The net-node the packet came from and the link it crossed; None:
     /// originated here.
-    pub upstream: Option<(HopId, Tx)>,
+    pub upstream: Option<(NetNode, Transmission)>,
     /// The packet as the net-node's kernel took it (decapsulated).
     pub packet: Packet,
     pub branches: Vec<WalkBranch>,
     /// The host's suspicions about this walk.
-    pub findings: Vec<Finding>,
+    pub suspicions: Vec<Suspicion>,
     /// What each pipeline pass decided, for the report.
     pub decisions: Vec<Decision>,
 }
 
 impl KernelWalk {
-    pub(crate) fn new(at: &HopId, packet: Packet) -> KernelWalk {
+    pub(crate) fn new(at: &NetNode, packet: Packet) -> KernelWalk {
         KernelWalk {
             at: at.clone(),
             upstream: None,
             packet,
             branches: Vec::new(),
-            findings: Vec::new(),
+            suspicions: Vec::new(),
             decisions: Vec::new(),
         }
     }
@@ -77,14 +78,14 @@ impl KernelWalk {
         self.add_about(None, level, message);
     }
 
-    pub(crate) fn add_about(&mut self, about: Option<&HopId>, level: Level, message: String) {
-        let f = Finding {
+    pub(crate) fn add_about(&mut self, about: Option<&NetNode>, level: Level, message: String) {
+        let f = Suspicion {
             level,
             message,
-            about: about.map(|h| h.id.clone()),
+            node: about.map(|h| h.id.clone()),
         };
-        if !self.findings.contains(&f) {
-            self.findings.push(f);
+        if !self.suspicions.contains(&f) {
+            self.suspicions.push(f);
         }
     }
 

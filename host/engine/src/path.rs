@@ -5,12 +5,12 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::packet::Packet;
-use crate::suspicion::Level;
+use crate::suspicion::Suspicion;
 
 /// Kinds of net-node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum NodeKind {
+pub enum NetNodeKind {
     Pod,
     Node,
     External,
@@ -18,18 +18,18 @@ pub enum NodeKind {
 
 /// A net-node: pods `namespace/name`, nodes by name, external by address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct HopId {
+pub struct NetNode {
     #[serde(rename = "type")]
-    pub kind: NodeKind,
+    pub kind: NetNodeKind,
     pub id: String,
 }
 
-impl fmt::Display for HopId {
+impl fmt::Display for NetNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {
-            NodeKind::Pod => "pod",
-            NodeKind::Node => "node",
-            NodeKind::External => "external",
+            NetNodeKind::Pod => "pod",
+            NetNodeKind::Node => "node",
+            NetNodeKind::External => "external",
         };
         write!(f, "{kind} {}", self.id)
     }
@@ -94,8 +94,8 @@ pub enum Action {
 
 /// A packet leaving a net-node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tx {
-    pub next: HopId,
+pub struct Transmission {
+    pub next: NetNode,
     pub kind: LinkKind,
     pub packet: Packet,
     pub oif: Option<String>,
@@ -112,21 +112,12 @@ pub struct Tx {
 
 /// What an extension answered for one hop.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
+pub struct NodeStep {
     pub action: Action,
-    pub transmissions: Vec<Tx>,
+    pub transmissions: Vec<Transmission>,
     /// Packets of branches that end here while others go on.
     pub dropped: Vec<Packet>,
-    pub findings: Vec<Finding>,
-}
-
-/// A finding as an extension reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub level: Level,
-    pub message: String,
-    /// The net-node it is about, when not the reporting one.
-    pub about: Option<String>,
+    pub suspicions: Vec<Suspicion>,
 }
 
 /// What the kernel pipeline decided for one branch of a packet at a hop:

@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::cluster::{NodeFacts, PodFacts, ServiceFacts};
 use crate::kernel_walk::KernelWalk;
 use crate::packet::Packet;
-use crate::path::{Decision, Finding, Step};
+use crate::path::{Decision, NodeStep};
+use crate::suspicion::Suspicion;
 
 /// How a call into an extension failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,10 +90,10 @@ pub enum Role<'a> {
 pub enum HopAnswer {
     /// The host's walk stands; the CNI's suspicions about it, and the
     /// branches (by index) it knows go no further.
-    Checks(Vec<Finding>, Vec<usize>),
+    Checks(Vec<Suspicion>, Vec<usize>),
     /// The plugin walked the net-node itself (an eBPF datapath): its step
     /// replaces the host's.
-    Walked(Step),
+    Walked(NodeStep),
 }
 
 /// A plugin's answer about one net-node's walk, with what the kernel
@@ -157,7 +158,7 @@ pub trait Plugin {
 pub struct Underlay {
     /// The cloud devices passed, as one line each (`security-group sg-1: ...`).
     pub hops: Vec<String>,
-    pub findings: Vec<crate::path::Finding>,
+    pub suspicions: Vec<crate::suspicion::Suspicion>,
     /// The packet as the node receives it, when the cloud translated it on
     /// the way in (a load balancer to `node-ip:node-port`); None: unchanged.
     pub packet: Option<Packet>,

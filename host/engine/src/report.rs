@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::diagnose::{Branch, End, Flow, HopDecision, LinkRecord, Trace};
-use crate::path::HopId;
+use crate::path::NetNode;
 use crate::settings::Settings;
 use crate::suspicion::Suspicion;
 
@@ -34,7 +34,7 @@ pub struct Report {
 /// decisions.
 #[derive(Debug, Serialize)]
 pub struct PathOut {
-    pub nodes: Vec<HopId>,
+    pub nodes: Vec<NetNode>,
     pub links: Vec<LinkRecord>,
     pub branches: Vec<Branch>,
     /// The routes and rules that decided, per hop.

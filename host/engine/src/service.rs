@@ -59,11 +59,11 @@ pub struct Backend {
     pub pod: Option<String>,
 }
 
-/// Backends and findings.
+/// Backends and suspicions.
 #[derive(Debug, Clone, Default)]
 pub struct Resolution {
     pub backends: Vec<Backend>,
-    pub findings: Vec<(Level, String)>,
+    pub suspicions: Vec<(Level, String)>,
     /// The masquerade mark kube-proxy's config gives, when it was read.
     pub configured_mark: Option<u32>,
 }
@@ -107,7 +107,7 @@ pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, proxy: &ProxyCon
         ..Resolution::default()
     };
     let Some((svc, port, via_node_port)) = find(view, packet) else {
-        out.findings.push((
+        out.suspicions.push((
             Level::Fatal,
             format!("{}:{} is not a Service address", packet.dst, packet.dport),
         ));
@@ -119,7 +119,7 @@ pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, proxy: &ProxyCon
             .iter()
             .map(|p| format!("{}/{}", p.port, p.protocol))
             .collect();
-        out.findings.push((
+        out.suspicions.push((
             Level::Fatal,
             format!(
                 "service {} has no port {}/{} (it has {}): kube-proxy installs no rule for it",
@@ -153,7 +153,7 @@ pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, proxy: &ProxyCon
         } else {
             String::new()
         };
-        out.findings.push((
+        out.suspicions.push((
             Level::Fatal,
             format!(
                 "service {} has no ready endpoint for port {} ({}/{}){scope}: {} not ready; kube-proxy rejects the traffic",
@@ -181,7 +181,7 @@ pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, proxy: &ProxyCon
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        out.findings.push((
+        out.suspicions.push((
             Level::Fatal,
             format!(
                 "service {} port {:?} ({}/{}): its EndpointSlices have no port of that name (they have {}), so kube-proxy has no backend and rejects the traffic",
@@ -270,7 +270,7 @@ pub fn resolve_iptables(
         .map(|o| (o.packet, o.trace.clone()))
         .collect();
     let rules = stack.rules().map_or(Rules::Unknown, Rules::Iptables);
-    let findings = check_translations(view, node, packet, &model, &seen, rules);
+    let suspicions = check_translations(view, node, packet, &model, &seen, rules);
     let backends = seen
         .iter()
         .filter(|(p, _)| (p.dst, p.dport) != (packet.dst, packet.dport))
@@ -285,7 +285,7 @@ pub fn resolve_iptables(
         .collect();
     Resolution {
         backends,
-        findings,
+        suspicions,
         configured_mark: model.configured_mark,
     }
 }
@@ -305,18 +305,18 @@ pub fn cross_check(
     let model = resolve(view, node, packet, proxy);
     let stack = match stack {
         Ok(s) => s,
-        Err(_) => return model.findings,
+        Err(_) => return model.suspicions,
     };
     // kube-proxy's rules, read for what the walk did not meet: the
     // masquerade marks, a missing branch, a missing jump.
     let rules = match mode {
         ProxyMode::Ipvs => {
-            return resolve_ipvs(view, node, packet, proxy, stack.ipvs(packet)).findings;
+            return resolve_ipvs(view, node, packet, proxy, stack.ipvs(packet)).suspicions;
         }
         ProxyMode::Iptables => match stack.rules() {
             Ok(r) => Rules::Iptables(r),
             Err(e) => {
-                let mut f = model.findings;
+                let mut f = model.suspicions;
                 f.push(stand_in_warning(node, &e.to_string()));
                 return f;
             }
@@ -325,7 +325,7 @@ pub fn cross_check(
             Ok(Some(nft)) => KubeProxyTable::of(nft).map_or(Rules::Unknown, Rules::Nftables),
             _ => Rules::Unknown,
         },
-        ProxyMode::None => return model.findings,
+        ProxyMode::None => return model.suspicions,
     };
     // The pass that took the flow's own packet (the first; a tunnel's
     // outer packet's follows it).
@@ -335,19 +335,19 @@ pub fn cross_check(
         .filter_map(|b| b.passes.first().map(|f| (f.packet, f.rules.clone())))
         .collect();
     if seen.is_empty() {
-        return model.findings;
+        return model.suspicions;
     }
-    let findings = check_translations(view, node, packet, &model, &seen, rules);
+    let suspicions = check_translations(view, node, packet, &model, &seen, rules);
     if mode == ProxyMode::Nftables {
-        return in_nftables_terms(findings, packet);
+        return in_nftables_terms(suspicions, packet);
     }
-    findings
+    suspicions
 }
 
 /// kube-proxy's nftables proxier keeps a Service in its maps, not in
 /// chains of its own: say which map lacks it.
-fn in_nftables_terms(findings: Vec<(Level, String)>, packet: &Packet) -> Vec<(Level, String)> {
-    findings
+fn in_nftables_terms(suspicions: Vec<(Level, String)>, packet: &Packet) -> Vec<(Level, String)> {
+    suspicions
         .into_iter()
         .map(|(level, message)| {
             if message.contains("has no rule for Service") {
@@ -406,10 +406,10 @@ fn check_translations(
         p.map(|p| kpn::service_base(&s.namespace, &s.name, p.protocol.name(), &p.name))
     });
     // Without a ready endpoint kube-proxy programs a REJECT, not a DNAT: the
-    // model's finding says it, and the filter rules do it in the pipeline.
-    let mut findings = model.findings.clone();
+    // model's suspicion says it, and the filter rules do it in the pipeline.
+    let mut suspicions = model.suspicions.clone();
     if model.backends.is_empty() {
-        return findings;
+        return suspicions;
     }
     let mut translated: Vec<(Packet, &Vec<RuleHit>)> = Vec::new();
     let mut untranslated = 0;
@@ -442,7 +442,7 @@ fn check_translations(
         }
     }
     if translated.is_empty() {
-        findings.push((
+        suspicions.push((
             Level::Fatal,
             format!(
                 "kube-proxy on node {node} has no rule for Service {svc_name} ({}:{}/{}), though its EndpointSlices list {} ready endpoint(s): the Service is not programmed on this node (kube-proxy not running or not synced); the packet leaves un-DNATed",
@@ -452,7 +452,7 @@ fn check_translations(
                 model.backends.len()
             ),
         ));
-        return findings;
+        return suspicions;
     }
     if untranslated > 0 {
         let chain = fell_through
@@ -487,7 +487,7 @@ fn check_translations(
                 "node {node}'s rules for Service {svc_name} let some new connections fall through {chain} without DNAT: no rule catches its last statistic branch{missed}, so those reach no backend",
             ),
         };
-        findings.push((Level::Fatal, message));
+        suspicions.push((Level::Fatal, message));
     }
     // The mark set for masquerade and the one masqueraded, each with the
     // rule (or chain) that says it.
@@ -516,7 +516,7 @@ fn check_translations(
     if let (Some(a), Some(want)) = (set, model_configured_mark(model))
         && a != want
     {
-        findings.push((
+        suspicions.push((
             Level::Warning,
             format!(
                 "node {node}: {} sets mark {a:#x}, but kube-proxy's config (masqueradeBit) says {want:#x}: the rules were written by another kube-proxy configuration",
@@ -529,7 +529,7 @@ fn check_translations(
         let rule = dnat_rule(trace);
         match model.backends.iter().find(|b| b.endpoint == p.dst) {
             None => {
-                findings.push((
+                suspicions.push((
                     Level::Fatal,
                     format!(
                         "node {node}: {rule} DNATs Service {svc_name} to {}:{}, which is no ready endpoint of it (stale rule: kube-proxy not synced)",
@@ -539,7 +539,7 @@ fn check_translations(
             }
             Some(b) => {
                 if b.packet.dport != p.dport {
-                    findings.push((
+                    suspicions.push((
                         Level::Fatal,
                         format!(
                             "node {node}: {rule} DNATs Service {svc_name} to {}:{}, but the endpoint's target port is {}",
@@ -607,7 +607,7 @@ fn check_translations(
                                 "{why} is not marked for masquerade (another rule masquerades this flow)"
                             )
                         };
-                        findings.push((
+                        suspicions.push((
                             level,
                             format!(
                                 "node {node}: {chain} has no `jump {}` for Service {svc_name}: {effect}",
@@ -634,7 +634,7 @@ fn check_translations(
                     } else {
                         (Level::Warning, String::new())
                     };
-                    findings.push((
+                    suspicions.push((
                         level,
                         format!(
                             "node {node}: {by_a} sets mark {a:#x} but {by_t} masquerades packets marked {t:#x}, so traffic kube-proxy marks for masquerade is not masqueraded{why}"
@@ -646,7 +646,7 @@ fn check_translations(
     }
     for b in &model.backends {
         if !hit.contains(&b.endpoint) {
-            findings.push((
+            suspicions.push((
                 Level::Warning,
                 format!(
                     "ready endpoint {}:{} of Service {svc_name} has no rule on node {node}: it gets no traffic from this node (kube-proxy not synced)",
@@ -655,8 +655,8 @@ fn check_translations(
             ));
         }
     }
-    findings.dedup();
-    findings
+    suspicions.dedup();
+    suspicions
 }
 
 /// The mark kube-proxy's config gives, carried in the model's backends.
@@ -674,7 +674,7 @@ fn stand_in_warning(node: &str, why: &str) -> (Level, String) {
 }
 
 fn model_stands_in(mut model: Resolution, node: &str, why: &str) -> Resolution {
-    model.findings.push(stand_in_warning(node, why));
+    model.suspicions.push(stand_in_warning(node, why));
     model
 }
 
@@ -693,14 +693,14 @@ pub fn resolve_ipvs(
         .unwrap_or_else(|| "the service".to_string());
     let m = match ipvs {
         Err(e) => {
-            model.findings.push((
+            model.suspicions.push((
                 Level::Warning,
                 format!("cannot check IPVS of node {node}: {e}; following the EndpointSlices"),
             ));
             return model;
         }
         Ok(None) => {
-            model.findings.push((
+            model.suspicions.push((
                 Level::Fatal,
                 format!(
                     "node {node} has no IPVS virtual service for {}:{}/{}: kube-proxy (ipvs mode) did not program {svc}",
@@ -725,7 +725,7 @@ pub fn resolve_ipvs(
     let quiesced: Vec<(Ipv4Addr, u16)> = m.quiesced.iter().map(|r| (r.address, r.port)).collect();
     for (ip, port) in scheduled.iter().chain(&quiesced) {
         if !expected.contains(&(*ip, *port)) {
-            model.findings.push((
+            model.suspicions.push((
                 Level::Fatal,
                 format!(
                     "IPVS `{}` on node {node} has real server {ip}:{port}, which is not a ready endpoint of {svc}: stale kube-proxy state",
@@ -736,7 +736,7 @@ pub fn resolve_ipvs(
     }
     for (ip, port) in &expected {
         if !scheduled.contains(&(*ip, *port)) && !quiesced.contains(&(*ip, *port)) {
-            model.findings.push((
+            model.suspicions.push((
                 Level::Fatal,
                 format!(
                     "endpoint {ip}:{port} of {svc} is not a real server of IPVS `{}` on node {node}",
@@ -754,7 +754,7 @@ pub fn resolve_ipvs(
         } else {
             (Level::Warning, "it takes no new connections")
         };
-        model.findings.push((
+        model.suspicions.push((
             level,
             format!(
                 "real server {ip}:{port} of IPVS `{}` on node {node} has weight 0: {why}",
@@ -908,7 +908,7 @@ mod tests {
     }
 
     fn blocking(r: &Resolution) -> Vec<&str> {
-        r.findings
+        r.suspicions
             .iter()
             .filter(|(l, _)| l.blocking())
             .map(|(_, m)| m.as_str())
@@ -925,7 +925,7 @@ mod tests {
             )),
             "10.244.0.5",
         );
-        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert!(r.suspicions.is_empty(), "{:?}", r.suspicions);
         let got: Vec<_> = r
             .backends
             .iter()
@@ -941,7 +941,7 @@ mod tests {
         assert!(
             blocking(&r)[0].contains("not programmed"),
             "{:?}",
-            r.findings
+            r.suspicions
         );
     }
 
@@ -962,7 +962,7 @@ mod tests {
             "{b:?}"
         );
         assert!(
-            r.findings
+            r.suspicions
                 .iter()
                 .any(|(l, m)| *l == Level::Warning && m.contains("10.244.1.7"))
         );
@@ -994,7 +994,7 @@ mod tests {
         assert!(
             blocking(&r).iter().any(|m| m.contains("fall through")),
             "{:?}",
-            r.findings
+            r.suspicions
         );
     }
 
@@ -1007,7 +1007,7 @@ mod tests {
         );
         let r = from_rules(Some(rules.clone()), "10.244.0.5");
         assert!(blocking(&r).is_empty());
-        assert!(r.findings.iter().any(|(_, m)| m.contains("0x8000")));
+        assert!(r.suspicions.iter().any(|(_, m)| m.contains("0x8000")));
         let r = from_rules(Some(rules), "10.244.0.6");
         assert!(
             blocking(&r)
@@ -1021,7 +1021,7 @@ mod tests {
         let r = from_rules(None, "10.244.0.5");
         assert_eq!(r.backends.len(), 2);
         assert!(
-            r.findings
+            r.suspicions
                 .iter()
                 .any(|(l, m)| *l == Level::Warning
                     && m.starts_with("cannot check kube-proxy's rules"))
@@ -1036,7 +1036,7 @@ mod tests {
             &packet("10.244.1.9", "10.96.0.5", 80),
             PROXY,
         );
-        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert!(r.suspicions.is_empty(), "{:?}", r.suspicions);
         assert_eq!(r.backends.len(), 1);
         let b = &r.backends[0];
         assert_eq!(
@@ -1092,9 +1092,9 @@ mod tests {
         let r = resolve(&v, "n1", &packet("10.244.1.9", "10.96.0.5", 81), PROXY);
         assert!(r.backends.is_empty());
         assert!(
-            r.findings[0].1.contains("has no port 81/tcp"),
+            r.suspicions[0].1.contains("has no port 81/tcp"),
             "{:?}",
-            r.findings
+            r.suspicions
         );
         let none = CLUSTER.replace(r#""ready": true"#, r#""ready": false"#);
         let r = resolve(
@@ -1103,11 +1103,11 @@ mod tests {
             &packet("10.244.1.9", "10.96.0.5", 80),
             PROXY,
         );
-        assert_eq!(r.findings[0].0, Level::Fatal);
+        assert_eq!(r.suspicions[0].0, Level::Fatal);
         assert!(
-            r.findings[0].1.contains("no ready endpoint"),
+            r.suspicions[0].1.contains("no ready endpoint"),
             "{:?}",
-            r.findings
+            r.suspicions
         );
     }
 
@@ -1125,9 +1125,9 @@ mod tests {
         );
         assert!(r.backends.is_empty());
         assert!(
-            r.findings[0].1.contains("no port of that name"),
+            r.suspicions[0].1.contains("no port of that name"),
             "{:?}",
-            r.findings
+            r.suspicions
         );
     }
 
@@ -1153,7 +1153,11 @@ mod tests {
             PROXY,
         );
         assert!(there.backends.is_empty());
-        assert!(there.findings[0].1.contains("externalTrafficPolicy: Local"));
+        assert!(
+            there.suspicions[0]
+                .1
+                .contains("externalTrafficPolicy: Local")
+        );
     }
 
     fn ipvs_table(real_servers: &[(&str, u16, u32)]) -> Vec<crate::dump::IpvsService> {
@@ -1185,7 +1189,7 @@ mod tests {
     fn ipvs_in_step_with_endpoints_is_quiet() {
         let p = packet("10.244.1.9", "10.96.0.5", 80);
         let r = ipvs(&[("10.244.0.6", 8080, 1)], &p);
-        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert!(r.suspicions.is_empty(), "{:?}", r.suspicions);
         assert_eq!(r.backends.len(), 1);
         assert_eq!(r.backends[0].packet.dst.to_string(), "10.244.0.6");
     }
@@ -1196,12 +1200,12 @@ mod tests {
         let none = resolve_ipvs(&view(CLUSTER), "n1", &p, PROXY, Ok(None));
         assert!(none.backends.is_empty());
         assert!(
-            none.findings[0]
+            none.suspicions[0]
                 .1
                 .contains("no IPVS virtual service for 10.96.0.5:80/tcp")
         );
         let stale = ipvs(&[("10.244.9.9", 8080, 1)], &p);
-        let msgs: Vec<&str> = stale.findings.iter().map(|f| f.1.as_str()).collect();
+        let msgs: Vec<&str> = stale.suspicions.iter().map(|f| f.1.as_str()).collect();
         assert!(
             msgs.iter()
                 .any(|m| m.contains("10.244.9.9:8080, which is not a ready endpoint")),
@@ -1221,8 +1225,8 @@ mod tests {
         let p = packet("10.244.1.9", "10.96.0.5", 80);
         let only = ipvs(&[("10.244.0.6", 8080, 0)], &p);
         assert!(only.backends.is_empty());
-        assert_eq!(only.findings[0].0, Level::Fatal, "{:?}", only.findings);
-        assert!(only.findings[0].1.contains("weight 0"));
+        assert_eq!(only.suspicions[0].0, Level::Fatal, "{:?}", only.suspicions);
+        assert!(only.suspicions[0].1.contains("weight 0"));
         let unavailable = resolve_ipvs(
             &view(CLUSTER),
             "n1",
@@ -1230,7 +1234,7 @@ mod tests {
             PROXY,
             Err(NetstackError::Unavailable("no IPVS in this kernel".into())),
         );
-        assert_eq!(unavailable.findings[0].0, Level::Warning);
+        assert_eq!(unavailable.suspicions[0].0, Level::Warning);
         assert_eq!(unavailable.backends.len(), 1);
     }
 }

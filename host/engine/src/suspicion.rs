@@ -1,4 +1,4 @@
-//! Findings: their levels and where they were raised.
+//! Suspicions: their levels and the net-nodes they are about.
 
 use serde::Serialize;
 
@@ -22,16 +22,18 @@ impl Level {
         }
     }
 
-    /// Critical and fatal findings mean the traffic fails.
+    /// Critical and fatal suspicions mean the traffic fails.
     pub fn blocking(self) -> bool {
         self >= Level::Critical
     }
 }
 
-/// One finding, on a net-node (`None`: cluster-wide).
+/// One suspicion that may explain why traffic fails.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Suspicion {
     pub level: Level,
+    /// The net-node it is about. In a report, `None` is the cluster; in a
+    /// hop's answer, the net-node answering (WIT `suspicion.about`).
     pub node: Option<String>,
     pub message: String,
 }

@@ -19,9 +19,10 @@ use crate::kernel_walk::{BranchEnd, KernelWalk, WalkBranch};
 use crate::netstack::link::{self, Carriage, Frame, LinkEnd, LinkStep, NetnsId};
 use crate::netstack::{DropCause, Fate, ForwardQuery, Forwarded, Netstack};
 use crate::packet::{Packet, Protocol};
-use crate::path::{Decision, Finding, HopId, LinkKind, NodeKind, Tx};
+use crate::path::{Decision, LinkKind, NetNode, NetNodeKind, Transmission};
 use crate::plugin::{CallError, Plugin};
 use crate::suspicion::Level;
+use crate::suspicion::Suspicion;
 
 /// Tunnels inside tunnels the walk follows at one net-node.
 const MAX_PASSES: usize = 4;
@@ -40,7 +41,7 @@ pub struct Arrival {
     /// The link it crossed.
     pub kind: Option<LinkKind>,
     /// The net-node that sent it.
-    pub sender: Option<HopId>,
+    pub sender: Option<NetNode>,
     /// This net-node's conntrack finds the packet invalid for its
     /// connection (it saw only the other direction): ctstate INVALID.
     pub ct_invalid: bool,
@@ -61,7 +62,7 @@ impl Arrival {
     }
 
     /// A packet arriving over `tx`.
-    pub fn over(tx: &Tx) -> Arrival {
+    pub fn over(tx: &Transmission) -> Arrival {
         Arrival {
             packet: tx.packet,
             iif: tx.iif.clone(),
@@ -75,10 +76,10 @@ impl Arrival {
 }
 
 /// The netns of a net-node: a pod's, or a node's host netns.
-pub fn netns_of(facts: &Facts, at: &HopId) -> Option<NetnsId> {
+pub fn netns_of(facts: &Facts, at: &NetNode) -> Option<NetnsId> {
     match at.kind {
-        NodeKind::Node => Some(NetnsId::Node(at.id.clone())),
-        NodeKind::Pod => {
+        NetNodeKind::Node => Some(NetnsId::Node(at.id.clone())),
+        NetNodeKind::Pod => {
             let node = facts
                 .view
                 .pods
@@ -90,19 +91,19 @@ pub fn netns_of(facts: &Facts, at: &HopId) -> Option<NetnsId> {
                 pod: at.id.clone(),
             })
         }
-        NodeKind::External => None,
+        NetNodeKind::External => None,
     }
 }
 
 /// The net-node a netns is.
-pub fn hop_of(ns: &NetnsId) -> HopId {
+pub fn hop_of(ns: &NetnsId) -> NetNode {
     match ns {
-        NetnsId::Node(n) => HopId {
-            kind: NodeKind::Node,
+        NetnsId::Node(n) => NetNode {
+            kind: NetNodeKind::Node,
             id: n.clone(),
         },
-        NetnsId::Pod { pod, .. } => HopId {
-            kind: NodeKind::Pod,
+        NetnsId::Pod { pod, .. } => NetNode {
+            kind: NetNodeKind::Pod,
             id: pod.clone(),
         },
     }
@@ -117,7 +118,7 @@ pub struct Walker<'a> {
 
 impl Walker<'_> {
     /// Walk `arrival` through net-node `at`.
-    pub fn walk(&mut self, at: &HopId, arrival: &Arrival) -> Result<KernelWalk, CallError> {
+    pub fn walk(&mut self, at: &NetNode, arrival: &Arrival) -> Result<KernelWalk, CallError> {
         let inner = Packet {
             encap: None,
             ..arrival.packet
@@ -545,7 +546,7 @@ impl Walker<'_> {
                     NetnsId::Pod { .. } | NetnsId::Node(_) if to != *ns => LinkKind::Veth,
                     _ => LinkKind::Local,
                 };
-                BranchEnd::Sent(Tx {
+                BranchEnd::Sent(Transmission {
                     next: hop_of(&to),
                     kind,
                     packet,
@@ -705,7 +706,7 @@ impl Walker<'_> {
                                     cause: msg,
                                 }
                             }
-                            LinkEnd::Netns { to, iif } => BranchEnd::Sent(Tx {
+                            LinkEnd::Netns { to, iif } => BranchEnd::Sent(Transmission {
                                 next: hop_of(&to),
                                 kind,
                                 packet: inner,
@@ -790,7 +791,7 @@ impl Walker<'_> {
         packet: Packet,
         kind: LinkKind,
         steps: &[LinkStep],
-    ) -> Result<Result<Tx, BranchEnd>, CallError> {
+    ) -> Result<Result<Transmission, BranchEnd>, CallError> {
         let facts = self.facts;
         let node_name = out_ns.node().to_string();
         let Some(src) = facts.view.nodes.get(&node_name) else {
@@ -875,7 +876,7 @@ impl Walker<'_> {
             }
             (None, None) => {
                 let u = self.plugin.underlay(src, oif, None, &packet)?;
-                self.underlay_findings(w, &node_name, oif, "the outside", &packet, &u);
+                self.underlay_suspicions(w, &node_name, oif, "the outside", &packet, &u);
                 if let Some(f) = blocks(&u) {
                     return Ok(Err(underlay_drop(&f.message)));
                 }
@@ -887,7 +888,7 @@ impl Walker<'_> {
             }
         };
         let u = self.plugin.underlay(src, oif, Some(&next), &packet)?;
-        self.underlay_findings(
+        self.underlay_suspicions(
             w,
             &node_name,
             oif,
@@ -907,9 +908,9 @@ impl Walker<'_> {
             .or_else(|| self.interface_holding(&next.name, next_hop))
             .or_else(|| self.interface_holding(&next.name, dst))
             .or_else(|| next.host_interface.clone());
-        Ok(Ok(Tx {
-            next: HopId {
-                kind: NodeKind::Node,
+        Ok(Ok(Transmission {
+            next: NetNode {
+                kind: NetNodeKind::Node,
                 id: next.name.clone(),
             },
             kind,
@@ -922,7 +923,7 @@ impl Walker<'_> {
         }))
     }
 
-    fn underlay_findings(
+    fn underlay_suspicions(
         &self,
         w: &mut KernelWalk,
         node: &str,
@@ -931,9 +932,9 @@ impl Walker<'_> {
         packet: &Packet,
         u: &crate::plugin::Underlay,
     ) {
-        for f in &u.findings {
-            if !w.findings.contains(f) {
-                w.findings.push(f.clone());
+        for f in &u.suspicions {
+            if !w.suspicions.contains(f) {
+                w.suspicions.push(f.clone());
             }
         }
         w.decisions.extend(underlay_decision(
@@ -979,7 +980,7 @@ impl Walker<'_> {
 
     /// A pod whose object gives it the packet's destination, though its
     /// netns does not hold that address: why nothing answers ARP for it.
-    fn address_not_held(&self, packet: &Packet) -> Option<(HopId, String)> {
+    fn address_not_held(&self, packet: &Packet) -> Option<(NetNode, String)> {
         let pod = self.facts.view.pod_by_ip(packet.dst)?;
         if pod.host_network {
             return None;
@@ -992,8 +993,8 @@ impl Walker<'_> {
             // Nothing but lo: the pair was deleted, which the node did (its
             // end went with it).
             return Some((
-                HopId {
-                    kind: NodeKind::Node,
+                NetNode {
+                    kind: NetNodeKind::Node,
                     id: pod.node.clone(),
                 },
                 format!(
@@ -1011,8 +1012,8 @@ impl Walker<'_> {
             .flat_map(|i| i.addresses.iter().map(|a| format!("{} on {}", a, i.name)))
             .collect();
         Some((
-            HopId {
-                kind: NodeKind::Pod,
+            NetNode {
+                kind: NetNodeKind::Pod,
                 id: pod.id(),
             },
             format!(
@@ -1168,7 +1169,7 @@ pub(crate) fn underlay_decision(
     packet: &Packet,
     u: &crate::plugin::Underlay,
 ) -> Option<Decision> {
-    if u.hops.is_empty() && u.findings.is_empty() {
+    if u.hops.is_empty() && u.suspicions.is_empty() {
         return None;
     }
     let blocked = blocks(u);
@@ -1228,17 +1229,17 @@ fn note_link(w: &mut KernelWalk, netns: &str, f: &Forwarded, steps: &[LinkStep])
     }
 }
 
-fn blocks(u: &crate::plugin::Underlay) -> Option<&Finding> {
-    u.findings
+fn blocks(u: &crate::plugin::Underlay) -> Option<&Suspicion> {
+    u.suspicions
         .iter()
         .find(|f| matches!(f.level, Level::Critical | Level::Fatal))
 }
 
-fn external_tx(packet: Packet, oif: &str, next_hop: Ipv4Addr) -> Tx {
+fn external_tx(packet: Packet, oif: &str, next_hop: Ipv4Addr) -> Transmission {
     let dst = packet.encap.map(|e| e.dst).unwrap_or(packet.dst);
-    Tx {
-        next: HopId {
-            kind: NodeKind::External,
+    Transmission {
+        next: NetNode {
+            kind: NetNodeKind::External,
             id: dst.to_string(),
         },
         kind: LinkKind::External,
@@ -1777,16 +1778,16 @@ pub(crate) mod tests {
         }
     }
 
-    fn pod(id: &str) -> HopId {
-        HopId {
-            kind: NodeKind::Pod,
+    fn pod(id: &str) -> NetNode {
+        NetNode {
+            kind: NetNodeKind::Pod,
             id: id.into(),
         }
     }
 
-    fn node(id: &str) -> HopId {
-        HopId {
-            kind: NodeKind::Node,
+    fn node(id: &str) -> NetNode {
+        NetNode {
+            kind: NetNodeKind::Node,
             id: id.into(),
         }
     }
@@ -1808,7 +1809,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn walk(facts: &Facts, at: &HopId, arrival: &Arrival) -> KernelWalk {
+    fn walk(facts: &Facts, at: &NetNode, arrival: &Arrival) -> KernelWalk {
         Walker {
             facts,
             plugin: &mut Stands,
@@ -1818,7 +1819,7 @@ pub(crate) mod tests {
     }
 
     /// What `tx` brings to its next hop, sent by `from`.
-    fn over(from: &HopId, tx: &Tx) -> Arrival {
+    fn over(from: &NetNode, tx: &Transmission) -> Arrival {
         Arrival {
             sender: Some(from.clone()),
             ..Arrival::over(tx)
@@ -1826,7 +1827,7 @@ pub(crate) mod tests {
     }
 
     /// The one branch of a walk, sent on.
-    fn sent(w: &KernelWalk) -> (&WalkBranch, &Tx) {
+    fn sent(w: &KernelWalk) -> (&WalkBranch, &Transmission) {
         assert_eq!(
             w.branches.len(),
             1,
@@ -1837,13 +1838,13 @@ pub(crate) mod tests {
             BranchEnd::Sent(tx) => (&w.branches[0], tx),
             other => panic!(
                 "expected the branch sent on, got {other:?}: {:#?}",
-                w.findings
+                w.suspicions
             ),
         }
     }
 
     fn messages(w: &KernelWalk) -> Vec<(Level, &str)> {
-        w.findings
+        w.suspicions
             .iter()
             .map(|f| (f.level, f.message.as_str()))
             .collect()
@@ -1879,7 +1880,7 @@ pub(crate) mod tests {
         let (_, tx) = sent(&w);
         assert_eq!(
             *tx,
-            Tx {
+            Transmission {
                 next: node("n1"),
                 kind: LinkKind::Veth,
                 packet: request(),
@@ -1910,7 +1911,7 @@ pub(crate) mod tests {
         };
         assert_eq!(
             *tx,
-            Tx {
+            Transmission {
                 next: node("n2"),
                 kind: LinkKind::Vxlan,
                 packet: Packet {
@@ -1948,7 +1949,7 @@ pub(crate) mod tests {
         );
         assert_eq!(
             *tx,
-            Tx {
+            Transmission {
                 next: pod("d/b"),
                 kind: LinkKind::Veth,
                 packet: request(),
@@ -2046,7 +2047,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_right_fdb_entry_sends_the_vxlan_packet_without_findings() {
+    fn the_right_fdb_entry_sends_the_vxlan_packet_without_suspicions() {
         let w = at_n1(&Lab::new(2, Backend::Vxlan).facts());
         assert_eq!(messages(&w), vec![]);
         let (b, tx) = sent(&w);

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use skoop_engine::diagnose::Direction;
-use skoop_engine::path::NodeKind;
+use skoop_engine::path::NetNodeKind;
 
 use crate::dot::direction_colour;
 use crate::escape::d2 as q;
@@ -20,9 +20,9 @@ pub fn render(g: &Graph) -> String {
     );
     for n in &g.nodes {
         let shape = match n.hop.kind {
-            NodeKind::Pod => "rectangle",
-            NodeKind::Node => "hexagon",
-            NodeKind::External => "cloud",
+            NetNodeKind::Pod => "rectangle",
+            NetNodeKind::Node => "hexagon",
+            NetNodeKind::External => "cloud",
         };
         let mut label = format!("{}\n{}", node_kind_name(n.hop.kind), n.hop.id);
         if !n.suspicions.is_empty() {

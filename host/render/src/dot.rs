@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use skoop_engine::diagnose::Direction;
-use skoop_engine::path::NodeKind;
+use skoop_engine::path::NetNodeKind;
 
 use crate::escape::dot as q;
 use crate::graph::{Graph, direction_name, level_colour, level_name, node_kind_name};
@@ -30,9 +30,9 @@ pub fn render(g: &Graph) -> String {
     let _ = writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=10];");
     for n in &g.nodes {
         let shape = match n.hop.kind {
-            NodeKind::Pod => "shape=box, style=\"rounded,filled\"",
-            NodeKind::Node => "shape=box3d",
-            NodeKind::External => "shape=ellipse",
+            NetNodeKind::Pod => "shape=box, style=\"rounded,filled\"",
+            NetNodeKind::Node => "shape=box3d",
+            NetNodeKind::External => "shape=ellipse",
         };
         let mut label = format!("{}\n{}", node_kind_name(n.hop.kind), n.hop.id);
         if !n.suspicions.is_empty() {

@@ -4,7 +4,7 @@
 
 use skoop_engine::diagnose::{Direction, End, HopDecision};
 use skoop_engine::packet::Packet;
-use skoop_engine::path::{Action, HopId, LinkKind, NodeKind};
+use skoop_engine::path::{Action, LinkKind, NetNode, NetNodeKind};
 use skoop_engine::report::Report;
 use skoop_engine::suspicion::{Level, Suspicion};
 
@@ -13,7 +13,7 @@ use skoop_engine::suspicion::{Level, Suspicion};
 pub struct GNode {
     /// A stable key for the drawing (`n0`, `n1`, …); never user text.
     pub key: String,
-    pub hop: HopId,
+    pub hop: NetNode,
     /// The worst level of its suspicions.
     pub level: Option<Level>,
     pub suspicions: Vec<Suspicion>,
@@ -94,11 +94,11 @@ pub fn kind_name(k: LinkKind) -> &'static str {
     k.name()
 }
 
-pub fn node_kind_name(k: NodeKind) -> &'static str {
+pub fn node_kind_name(k: NetNodeKind) -> &'static str {
     match k {
-        NodeKind::Pod => "pod",
-        NodeKind::Node => "node",
-        NodeKind::External => "external",
+        NetNodeKind::Pod => "pod",
+        NetNodeKind::Node => "node",
+        NetNodeKind::External => "external",
     }
 }
 
@@ -175,7 +175,7 @@ fn decision_line(d: &HopDecision) -> String {
 impl Graph {
     pub fn new(report: &Report) -> Graph {
         let mut nodes: Vec<GNode> = Vec::new();
-        fn index(nodes: &mut Vec<GNode>, hop: &HopId) -> usize {
+        fn index(nodes: &mut Vec<GNode>, hop: &NetNode) -> usize {
             if let Some(i) = nodes.iter().position(|n| &n.hop == hop) {
                 return i;
             }

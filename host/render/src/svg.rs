@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use skoop_engine::diagnose::Direction;
-use skoop_engine::path::NodeKind;
+use skoop_engine::path::NetNodeKind;
 use skoop_engine::suspicion::Suspicion;
 
 use crate::dot::direction_colour;
@@ -302,14 +302,14 @@ pub fn render(g: &Graph) -> String {
             xml(&node_tooltip(g, i))
         );
         match n.hop.kind {
-            NodeKind::Pod => {
+            NetNodeKind::Pod => {
                 let _ = write!(
                     body,
                     "<rect class=\"shape\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"14\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{sw}\"/>",
                     p.x, p.y, p.w, p.h
                 );
             }
-            NodeKind::Node => {
+            NetNodeKind::Node => {
                 let _ = write!(
                     body,
                     "<rect class=\"shape\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{sw}\"/><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{stroke}\"/>",
@@ -323,7 +323,7 @@ pub fn render(g: &Graph) -> String {
                     p.y + LINE + 4.0
                 );
             }
-            NodeKind::External => {
+            NetNodeKind::External => {
                 let _ = write!(
                     body,
                     "<ellipse class=\"shape\" cx=\"{:.1}\" cy=\"{:.1}\" rx=\"{:.1}\" ry=\"{:.1}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{sw}\" stroke-dasharray=\"5 3\"/>",

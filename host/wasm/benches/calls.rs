@@ -12,7 +12,7 @@ use skoop_engine::bundle;
 use skoop_engine::cluster::Retain;
 use skoop_engine::facts::Facts;
 use skoop_engine::packet::{Packet, Protocol};
-use skoop_engine::path::{HopId, NodeKind};
+use skoop_engine::path::{NetNode, NetNodeKind};
 use skoop_engine::plugin::{Plugin, Role};
 use skoop_engine::settings::{ProxyMode, Settings};
 use skoop_engine::walk::{Arrival, Walker};
@@ -120,8 +120,8 @@ fn main() {
         size: 1450,
         icmp: None,
     };
-    let at = HopId {
-        kind: NodeKind::Pod,
+    let at = NetNode {
+        kind: NetNodeKind::Pod,
         id: pod.id(),
     };
     let walk = Walker {

@@ -8,15 +8,16 @@ use ipnet::Ipv4Net;
 
 use crate::bindings::{netstack as wn, types as wt, walk as ww};
 use crate::sandbox::{Secrets, clean, escape};
-use skoop_engine::cluster::{Classified, NodeFacts, PodFacts, ServiceFacts};
+use skoop_engine::cluster::{NodeFacts, Owner, PodFacts, ServiceFacts};
 use skoop_engine::dump::{FdbEntry, Interface, Neighbour};
 use skoop_engine::kernel_walk::{BranchEnd, KernelWalk, WalkBranch};
 use skoop_engine::netstack::link::{LinkStep, NetnsId};
 use skoop_engine::netstack::netfilter::{Hook, Outcome, RuleHit, Verdict};
 use skoop_engine::netstack::{NetstackError, RouteHit, RouteKind};
 use skoop_engine::packet::{Encap, EncapKind, Packet, Protocol};
-use skoop_engine::path::{Action, Finding, HopId, LinkKind, NodeKind, Step, Tx};
+use skoop_engine::path::{Action, LinkKind, NetNode, NetNodeKind, NodeStep, Transmission};
 use skoop_engine::suspicion::Level;
+use skoop_engine::suspicion::Suspicion;
 
 pub fn ip_to(ip: Ipv4Addr) -> wt::IpAddress {
     let [a, b, c, d] = ip.octets();
@@ -154,23 +155,23 @@ pub fn packet_from(p: &wt::Packet) -> Result<Packet, String> {
     })
 }
 
-pub fn hop_to(h: &HopId) -> wt::NetNode {
+pub fn hop_to(h: &NetNode) -> wt::NetNode {
     wt::NetNode {
         kind: match h.kind {
-            NodeKind::Pod => wt::NetNodeKind::Pod,
-            NodeKind::Node => wt::NetNodeKind::Node,
-            NodeKind::External => wt::NetNodeKind::External,
+            NetNodeKind::Pod => wt::NetNodeKind::Pod,
+            NetNodeKind::Node => wt::NetNodeKind::Node,
+            NetNodeKind::External => wt::NetNodeKind::External,
         },
         id: h.id.clone(),
     }
 }
 
-pub fn hop_from(h: &wt::NetNode) -> HopId {
-    HopId {
+pub fn hop_from(h: &wt::NetNode) -> NetNode {
+    NetNode {
         kind: match h.kind {
-            wt::NetNodeKind::Pod => NodeKind::Pod,
-            wt::NetNodeKind::Node => NodeKind::Node,
-            wt::NetNodeKind::External => NodeKind::External,
+            wt::NetNodeKind::Pod => NetNodeKind::Pod,
+            wt::NetNodeKind::Node => NetNodeKind::Node,
+            wt::NetNodeKind::External => NetNodeKind::External,
         },
         id: h.id.clone(),
     }
@@ -213,7 +214,7 @@ pub fn link_kind_from(k: &wt::LinkKind) -> Result<LinkKind, String> {
 }
 
 /// The link a packet arrived over.
-pub fn link_to(from: &HopId, tx: &Tx) -> wt::Link {
+pub fn link_to(from: &NetNode, tx: &Transmission) -> wt::Link {
     wt::Link {
         source: hop_to(from),
         kind: link_kind_to(tx.kind),
@@ -224,7 +225,7 @@ pub fn link_to(from: &HopId, tx: &Tx) -> wt::Link {
     }
 }
 
-pub fn transmission_to(tx: &Tx) -> wt::Transmission {
+pub fn transmission_to(tx: &Transmission) -> wt::Transmission {
     wt::Transmission {
         next_hop: hop_to(&tx.next),
         kind: link_kind_to(tx.kind),
@@ -235,10 +236,10 @@ pub fn transmission_to(tx: &Tx) -> wt::Transmission {
     }
 }
 
-pub fn step_from(s: &wt::NodeStep, secrets: &Secrets) -> Result<Step, String> {
+pub fn step_from(s: &wt::NodeStep, secrets: &Secrets) -> Result<NodeStep, String> {
     let mut transmissions = Vec::with_capacity(s.transmissions.len());
     for t in &s.transmissions {
-        transmissions.push(Tx {
+        transmissions.push(Transmission {
             next: hop_from(&t.next_hop),
             kind: link_kind_from(&t.kind)?,
             packet: packet_from(&t.packet)?,
@@ -249,7 +250,7 @@ pub fn step_from(s: &wt::NodeStep, secrets: &Secrets) -> Result<Step, String> {
             mtu: None,
         });
     }
-    Ok(Step {
+    Ok(NodeStep {
         action: match s.action {
             wt::ActionKind::Send => Action::Send,
             wt::ActionKind::Forward => Action::Forward,
@@ -263,7 +264,7 @@ pub fn step_from(s: &wt::NodeStep, secrets: &Secrets) -> Result<Step, String> {
             .iter()
             .map(packet_from)
             .collect::<Result<_, _>>()?,
-        findings: suspicions_from(&s.suspicions, secrets),
+        suspicions: suspicions_from(&s.suspicions, secrets),
     })
 }
 
@@ -325,7 +326,7 @@ pub fn walk_to(
         upstream: w.upstream.as_ref().map(|(from, tx)| link_to(from, tx)),
         packet: packet_to(&w.packet),
         branches: w.branches.iter().map(|b| branch_to(b, &device)).collect(),
-        suspicions: suspicions_to(&w.findings),
+        suspicions: suspicions_to(&w.suspicions),
     }
 }
 
@@ -369,22 +370,22 @@ fn branch_to(b: &WalkBranch, device: &impl Fn(&str) -> Option<wn::InterfaceInfo>
     }
 }
 
-pub fn suspicions_from(list: &[wt::Suspicion], secrets: &Secrets) -> Vec<Finding> {
+pub fn suspicions_from(list: &[wt::Suspicion], secrets: &Secrets) -> Vec<Suspicion> {
     list.iter()
-        .map(|s| Finding {
+        .map(|s| Suspicion {
             level: level_from(s.level),
             message: clean(secrets, &s.message),
-            about: s.about.as_deref().map(|a| clean(secrets, a)),
+            node: s.about.as_deref().map(|a| clean(secrets, a)),
         })
         .collect()
 }
 
-pub fn suspicions_to(list: &[Finding]) -> Vec<wt::Suspicion> {
+pub fn suspicions_to(list: &[Suspicion]) -> Vec<wt::Suspicion> {
     list.iter()
         .map(|f| wt::Suspicion {
             level: level_to(f.level),
             message: f.message.clone(),
-            about: f.about.clone(),
+            about: f.node.clone(),
         })
         .collect()
 }
@@ -459,12 +460,12 @@ pub fn service_to(s: &ServiceFacts) -> wt::ServiceInfo {
     }
 }
 
-pub fn owner_to(c: &Classified<'_>, node_ip: impl Fn(&str) -> Option<Ipv4Addr>) -> wt::Owner {
+pub fn owner_to(c: &Owner<'_>, node_ip: impl Fn(&str) -> Option<Ipv4Addr>) -> wt::Owner {
     match c {
-        Classified::Pod(p) => wt::Owner::Pod(pod_to(p, node_ip(&p.node))),
-        Classified::Node(n) => wt::Owner::Node(node_to(n)),
-        Classified::Service(s) => wt::Owner::Service(service_to(s)),
-        Classified::External(ip) => wt::Owner::External(ip_to(*ip)),
+        Owner::Pod(p) => wt::Owner::Pod(pod_to(p, node_ip(&p.node))),
+        Owner::Node(n) => wt::Owner::Node(node_to(n)),
+        Owner::Service(s) => wt::Owner::Service(service_to(s)),
+        Owner::External(ip) => wt::Owner::External(ip_to(*ip)),
     }
 }
 

@@ -12,7 +12,7 @@ mod reader;
 mod retain;
 
 pub use model::{
-    Classified, ClusterView, EndpointFacts, NodeFacts, PodFacts, RawObject, ServiceFacts,
+    ClusterView, EndpointFacts, NodeFacts, Owner, PodFacts, RawObject, ServiceFacts,
     ServicePortFacts,
 };
 pub use reader::{ClusterBuilder, json_error};

@@ -106,7 +106,7 @@ pub struct EndpointFacts {
 
 /// What an address is.
 #[derive(Debug, Clone)]
-pub enum Classified<'a> {
+pub enum Owner<'a> {
     Pod(&'a PodFacts),
     Node(&'a NodeFacts),
     Service(&'a ServiceFacts),
@@ -291,20 +291,20 @@ impl ClusterView {
     }
 
     /// What `ip` is, given the destination port.
-    pub fn classify(&self, ip: Ipv4Addr, port: u16, protocol: Protocol) -> Classified<'_> {
+    pub fn classify(&self, ip: Ipv4Addr, port: u16, protocol: Protocol) -> Owner<'_> {
         if let Some(s) = self.service_by_ip(ip) {
-            return Classified::Service(s);
+            return Owner::Service(s);
         }
         if let Some(n) = self.node_by_ip(ip) {
             if let Some(s) = self.service_by_node_port(port, protocol) {
-                return Classified::Service(s);
+                return Owner::Service(s);
             }
-            return Classified::Node(n);
+            return Owner::Node(n);
         }
         if let Some(p) = self.pod_by_ip(ip) {
-            return Classified::Pod(p);
+            return Owner::Pod(p);
         }
-        Classified::External(ip)
+        Owner::External(ip)
     }
 
     /// The nodes a flow from `src` to `dst` will reach: the source's node
@@ -334,7 +334,7 @@ impl ClusterView {
         };
         of_ip(src, &mut add);
         match self.classify(dst, port, protocol) {
-            Classified::Service(s) => {
+            Owner::Service(s) => {
                 if let Some(n) = self.node_by_ip(dst) {
                     add(&n.name);
                 }
@@ -352,9 +352,9 @@ impl ClusterView {
                     }
                 }
             }
-            Classified::Pod(p) => add(&p.node),
-            Classified::Node(n) => add(&n.name),
-            Classified::External(_) => {}
+            Owner::Pod(p) => add(&p.node),
+            Owner::Node(n) => add(&n.name),
+            Owner::External(_) => {}
         }
         out
     }

@@ -25,7 +25,7 @@ impl HostState {
                     target: owner_to(&b.target, node_ip),
                 })
                 .collect(),
-            suspicions: suspicions_to(&intent.findings),
+            suspicions: suspicions_to(&intent.suspicions),
         })
     }
 }

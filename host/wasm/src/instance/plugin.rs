@@ -13,8 +13,8 @@ use crate::state::HostState;
 use skoop_engine::cluster::NodeFacts;
 use skoop_engine::kernel_walk::KernelWalk;
 use skoop_engine::packet::Packet;
-use skoop_engine::path::Finding;
 use skoop_engine::plugin::{Answer, CallError, Failure, HopAnswer, Plugin, Role, Underlay};
+use skoop_engine::suspicion::Suspicion;
 
 /// An instantiated CNI plugin.
 pub struct PluginInstance {
@@ -38,7 +38,7 @@ fn setup_call(
 /// What a plugin's `setup` found.
 #[derive(Debug, Clone, Default)]
 pub struct Setup {
-    pub findings: Vec<Finding>,
+    pub suspicions: Vec<Suspicion>,
     /// The policy kinds it enforces in this cluster, when they depend on
     /// what it found (else its metadata says).
     pub enforces: Option<Vec<String>>,
@@ -78,7 +78,7 @@ impl PluginInstance {
             .map(|v| {
                 let secrets = &self.run.store.data().secrets;
                 Setup {
-                    findings: suspicions_from(&v.suspicions, secrets),
+                    suspicions: suspicions_from(&v.suspicions, secrets),
                     enforces: v
                         .enforces
                         .map(|list| list.iter().map(|k| clean(secrets, k)).collect()),

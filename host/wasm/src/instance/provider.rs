@@ -12,9 +12,9 @@ use crate::sandbox::{Confined, Limits, Secrets, clean};
 use crate::state::HostState;
 use skoop_engine::cluster::NodeFacts;
 use skoop_engine::packet::Packet;
-use skoop_engine::path::Finding;
 use skoop_engine::plugin::{CallError, Underlay};
 use skoop_engine::settings::ProxyMode;
+use skoop_engine::suspicion::Suspicion;
 
 /// The wiring a provider chose.
 #[derive(Debug, Clone)]
@@ -164,7 +164,7 @@ impl ProviderInstance {
             .map(|u| underlay_from(u, &self.run.store.data().secrets))
     }
 
-    pub fn prefetch(&mut self) -> Result<Vec<Finding>, CallError> {
+    pub fn prefetch(&mut self) -> Result<Vec<Suspicion>, CallError> {
         self.run
             .call(
                 "underlay.prefetch",
@@ -239,6 +239,6 @@ fn underlay_from(
             .iter()
             .map(|h| clean(secrets, &format!("{} {}: {}", h.kind, h.id, h.detail)))
             .collect(),
-        findings: suspicions_from(&u.suspicions, secrets),
+        suspicions: suspicions_from(&u.suspicions, secrets),
     }
 }
