@@ -38,7 +38,7 @@ pub struct Flow {
 /// Which way a packet goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Direction {
+pub enum Leg {
     Request,
     Reply,
 }
@@ -55,7 +55,9 @@ pub struct LinkRecord {
     pub packet: Packet,
     pub iif: Option<String>,
     pub oif: Option<String>,
-    pub direction: Direction,
+    /// The JSON keeps the report format's name for it.
+    #[serde(rename = "direction")]
+    pub leg: Leg,
 }
 
 /// How a branch ended.
@@ -87,7 +89,9 @@ pub enum End {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HopDecision {
     pub at: NetNode,
-    pub direction: Direction,
+    /// The JSON keeps the report format's name for it.
+    #[serde(rename = "direction")]
+    pub leg: Leg,
     #[serde(flatten)]
     pub decision: crate::path::Decision,
 }
@@ -95,7 +99,9 @@ pub struct HopDecision {
 /// One complete path of the packet: the links in order and how it ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct Branch {
-    pub direction: Direction,
+    /// The JSON keeps the report format's name for it.
+    #[serde(rename = "direction")]
+    pub leg: Leg,
     pub links: Vec<usize>,
     pub start: NetNode,
     pub end: End,
@@ -212,7 +218,7 @@ pub struct Diagnosis<'a> {
     /// Every arrival at a net-node, by direction: where each direction's
     /// packets pass (a node seeing only one of them finds later packets
     /// INVALID).
-    arrivals: Vec<(Direction, NetNode, Transmission)>,
+    arrivals: Vec<(Leg, NetNode, Transmission)>,
 }
 
 /// Where the flow starts: a pod, or a node (also for host-network pods, and
@@ -424,7 +430,7 @@ impl<'a> Diagnosis<'a> {
             size: 0,
             icmp: None,
         };
-        let delivered = self.walk(&source, request, Direction::Request);
+        let delivered = self.walk(&source, request, Leg::Request);
         if delivered.is_empty() {
             self.policy_from_objects(&source, &request);
         }
@@ -455,27 +461,26 @@ impl<'a> Diagnosis<'a> {
             .trace
             .branches
             .iter()
-            .any(|b| b.direction == Direction::Reply && matches!(b.end, End::Delivered { .. }));
+            .any(|b| b.leg == Leg::Reply && matches!(b.end, End::Delivered { .. }));
         if !replied {
             return;
         }
-        let seen =
-            |arrivals: &[(Direction, NetNode, Transmission)], d: Direction| -> Vec<NetNode> {
-                let mut v: Vec<NetNode> = Vec::new();
-                for (_, h, _) in arrivals.iter().filter(|(dir, _, _)| *dir == d) {
-                    if !v.contains(h) {
-                        v.push(h.clone());
-                    }
+        let seen = |arrivals: &[(Leg, NetNode, Transmission)], d: Leg| -> Vec<NetNode> {
+            let mut v: Vec<NetNode> = Vec::new();
+            for (_, h, _) in arrivals.iter().filter(|(dir, _, _)| *dir == d) {
+                if !v.contains(h) {
+                    v.push(h.clone());
                 }
-                v
-            };
-        let request_hops = seen(&self.arrivals, Direction::Request);
-        let reply_hops = seen(&self.arrivals, Direction::Reply);
+            }
+            v
+        };
+        let request_hops = seen(&self.arrivals, Leg::Request);
+        let reply_hops = seen(&self.arrivals, Leg::Reply);
         let mut checked: Vec<NetNode> = Vec::new();
         for (dir, at, tx) in self.arrivals.clone() {
             let other = match dir {
-                Direction::Request => &reply_hops,
-                Direction::Reply => &request_hops,
+                Leg::Request => &reply_hops,
+                Leg::Reply => &request_hops,
             };
             if at.kind != NetNodeKind::Node
                 || tx.packet.protocol != Protocol::Tcp
@@ -487,8 +492,7 @@ impl<'a> Diagnosis<'a> {
             }
             // The reply starts where the request was served.
             let served_here = self.trace.branches.iter().any(|b| {
-                b.direction == Direction::Request
-                    && matches!(&b.end, End::Delivered { at: d } if *d == at)
+                b.leg == Leg::Request && matches!(&b.end, End::Delivered { at: d } if *d == at)
             });
             if served_here {
                 continue;
@@ -517,7 +521,7 @@ impl<'a> Diagnosis<'a> {
                 .map(|h| h.id.clone())
                 .collect();
             let message = match dir {
-                Direction::Request => format!(
+                Leg::Request => format!(
                     "{at} forwards the request but not its reply (the reply passes {}): its conntrack sees one direction, so the client's packets after the SYN are INVALID there, and {cause} — connections open but carry no data",
                     if others.is_empty() {
                         "no node".to_string()
@@ -525,7 +529,7 @@ impl<'a> Diagnosis<'a> {
                         others.join(", ")
                     }
                 ),
-                Direction::Reply => format!(
+                Leg::Reply => format!(
                     "{at} forwards the reply but never saw the request (the request passes {}): its conntrack finds the SYN-ACK INVALID, and {cause} — connections never open",
                     if others.is_empty() {
                         "no node".to_string()
@@ -544,7 +548,7 @@ impl<'a> Diagnosis<'a> {
         if server.kind == NetNodeKind::External {
             return self.reply_from_outside(client, server, reply, request);
         }
-        let arrivals = self.walk(server, reply, Direction::Reply);
+        let arrivals = self.walk(server, reply, Leg::Reply);
         self.check_arrivals(client, arrivals, request)
     }
 
@@ -585,7 +589,7 @@ impl<'a> Diagnosis<'a> {
             .links
             .iter()
             .rev()
-            .find(|l| l.direction == Direction::Request && &l.to == server && l.from == hop)
+            .find(|l| l.leg == Leg::Request && &l.to == server && l.from == hop)
             .and_then(|l| l.oif.clone());
         let tx = Transmission {
             next: hop,
@@ -606,7 +610,7 @@ impl<'a> Diagnosis<'a> {
                 start: server.clone(),
                 mtus: vec![],
             }],
-            Direction::Reply,
+            Leg::Reply,
         );
         self.check_arrivals(client, arrivals, request)
     }
@@ -720,7 +724,7 @@ impl<'a> Diagnosis<'a> {
     }
 
     /// Send `packet` from `start` and follow every branch. Returns where it was delivered.
-    fn walk(&mut self, start: &NetNode, packet: Packet, dir: Direction) -> Vec<(NetNode, Packet)> {
+    fn walk(&mut self, start: &NetNode, packet: Packet, dir: Leg) -> Vec<(NetNode, Packet)> {
         self.trace.node(start);
         let step = match self.send(start, packet) {
             Ok(s) => s,
@@ -728,7 +732,7 @@ impl<'a> Diagnosis<'a> {
                 let why = e.to_string();
                 self.call_failed(start, e);
                 self.trace.branches.push(Branch {
-                    direction: dir,
+                    leg: dir,
                     links: vec![],
                     start: start.clone(),
                     end: End::Unfinished {
@@ -743,7 +747,7 @@ impl<'a> Diagnosis<'a> {
         self.record(Some(start), &step.suspicions);
         for p in &step.dropped {
             self.trace.branches.push(Branch {
-                direction: dir,
+                leg: dir,
                 links: vec![],
                 start: start.clone(),
                 end: End::Dropped {
@@ -765,7 +769,7 @@ impl<'a> Diagnosis<'a> {
                 },
             };
             self.trace.branches.push(Branch {
-                direction: dir,
+                leg: dir,
                 links: vec![],
                 start: start.clone(),
                 end,
@@ -798,7 +802,7 @@ impl<'a> Diagnosis<'a> {
         self.bfs(items, dir)
     }
 
-    fn bfs(&mut self, items: Vec<Item>, dir: Direction) -> Vec<(NetNode, Packet)> {
+    fn bfs(&mut self, items: Vec<Item>, dir: Leg) -> Vec<(NetNode, Packet)> {
         let mut queue: VecDeque<Item> = items.into();
         let mut delivered = Vec::new();
         while let Some(mut item) = queue.pop_front() {
@@ -816,12 +820,12 @@ impl<'a> Diagnosis<'a> {
                 packet: item.tx.packet,
                 iif: item.tx.iif.clone(),
                 oif: item.tx.oif.clone(),
-                direction: dir,
+                leg: dir,
             });
             item.trail.push(link);
             let finish = |trace: &mut Trace, item: &Item, end: End| {
                 trace.branches.push(Branch {
-                    direction: dir,
+                    leg: dir,
                     links: item.trail.clone(),
                     start: item.start.clone(),
                     end,
@@ -834,7 +838,7 @@ impl<'a> Diagnosis<'a> {
                     Level::Fatal,
                     format!(
                         "the {} is still travelling after {} hops at {at}: a forwarding loop or a runaway path",
-                        direction_name(dir),
+                        leg_name(dir),
                         item.trail.len()
                     ),
                 );
@@ -847,7 +851,7 @@ impl<'a> Diagnosis<'a> {
                     Level::Fatal,
                     format!(
                         "forwarding loop: the {} {} comes back to {at}",
-                        direction_name(dir),
+                        leg_name(dir),
                         item.tx.packet.tuple()
                     ),
                 );
@@ -919,13 +923,7 @@ impl<'a> Diagnosis<'a> {
     /// dropped there and answered with ICMP fragmentation-needed, from which
     /// path-MTU discovery learns the smaller size: an extra round trip, not
     /// a broken flow, as long as that ICMP error comes back.
-    fn check_mtu(
-        &mut self,
-        dir: Direction,
-        mtus: &[MtuLimit],
-        packet: &Packet,
-        recv_mtu: Option<u32>,
-    ) {
+    fn check_mtu(&mut self, dir: Leg, mtus: &[MtuLimit], packet: &Packet, recv_mtu: Option<u32>) {
         let mut size = packet.size;
         if packet.protocol == Protocol::Tcp
             && let Some(r) = recv_mtu
@@ -946,7 +944,7 @@ impl<'a> Diagnosis<'a> {
         let MtuLimit { at, dev, mtu, src } = &limit;
         let too_big = format!(
             "full-size packets of the {} ({size} bytes) are larger than the MTU {mtu} of {dev} on {at}",
-            direction_name(dir)
+            leg_name(dir)
         );
         match self.icmp_error_dropped(at, *src) {
             Err(e) => self.trace.suspect(
@@ -1037,11 +1035,11 @@ impl<'a> Diagnosis<'a> {
 
     /// File what the pipeline decided during the last step under `at`
     /// (the host's walk, and a plugin's own walk through the host's imports).
-    fn file_decisions(&mut self, at: &NetNode, direction: Direction) {
+    fn file_decisions(&mut self, at: &NetNode, leg: Leg) {
         for decision in std::mem::take(&mut self.pending_decisions) {
             self.trace.decisions.push(HopDecision {
                 at: at.clone(),
-                direction,
+                leg,
                 decision,
             });
         }
@@ -1469,10 +1467,10 @@ fn mtu_of(from: &NetNode, tx: &Transmission) -> Vec<MtuLimit> {
         .collect()
 }
 
-fn direction_name(d: Direction) -> &'static str {
+fn leg_name(d: Leg) -> &'static str {
     match d {
-        Direction::Request => "request",
-        Direction::Reply => "reply",
+        Leg::Request => "request",
+        Leg::Reply => "reply",
     }
 }
 
@@ -1614,22 +1612,18 @@ mod tests {
             reply_src: None,
         });
         assert!(t.suspicions.is_empty(), "{:?}", t.suspicions);
-        let delivered: Vec<_> = t
-            .branches
-            .iter()
-            .map(|b| (b.direction, b.end.clone()))
-            .collect();
+        let delivered: Vec<_> = t.branches.iter().map(|b| (b.leg, b.end.clone())).collect();
         assert_eq!(
             delivered,
             vec![
                 (
-                    Direction::Request,
+                    Leg::Request,
                     End::Delivered {
                         at: hop(NetNodeKind::Pod, "d/b")
                     }
                 ),
                 (
-                    Direction::Reply,
+                    Leg::Reply,
                     End::Delivered {
                         at: hop(NetNodeKind::Pod, "d/a")
                     }
@@ -1769,15 +1763,15 @@ mod tests {
             reply_src: None,
         });
         assert!(t.error.is_some());
-        let ends: Vec<_> = t.branches.iter().map(|b| (b.direction, &b.end)).collect();
+        let ends: Vec<_> = t.branches.iter().map(|b| (b.leg, &b.end)).collect();
         assert!(
             ends.iter()
-                .any(|(d, e)| *d == Direction::Request && matches!(e, End::Unfinished { .. })),
+                .any(|(d, e)| *d == Leg::Request && matches!(e, End::Unfinished { .. })),
             "{ends:?}"
         );
         // The branch after the crash is followed, and so is its reply.
         assert!(
-            ends.iter().any(|(d, e)| *d == Direction::Reply
+            ends.iter().any(|(d, e)| *d == Leg::Reply
                 && **e
                     == End::Delivered {
                         at: hop(NetNodeKind::Pod, "d/a")
@@ -1848,23 +1842,20 @@ mod tests {
             .collect()
     }
 
-    fn ends(t: &Trace) -> Vec<(Direction, End)> {
-        t.branches
-            .iter()
-            .map(|b| (b.direction, b.end.clone()))
-            .collect()
+    fn ends(t: &Trace) -> Vec<(Leg, End)> {
+        t.branches.iter().map(|b| (b.leg, b.end.clone())).collect()
     }
 
-    fn both_ways_delivered() -> Vec<(Direction, End)> {
+    fn both_ways_delivered() -> Vec<(Leg, End)> {
         vec![
             (
-                Direction::Request,
+                Leg::Request,
                 End::Delivered {
                     at: hop(NetNodeKind::Pod, "d/b"),
                 },
             ),
             (
-                Direction::Reply,
+                Leg::Reply,
                 End::Delivered {
                     at: hop(NetNodeKind::Pod, "d/a"),
                 },
@@ -1879,11 +1870,10 @@ mod tests {
         assert_eq!(ends(&t), both_ways_delivered());
         let hops: Vec<String> = t.nodes.iter().map(|h| h.to_string()).collect();
         assert_eq!(hops, ["pod d/a", "node n1", "node n2", "pod d/b"]);
-        let kinds: Vec<(Direction, LinkKind)> =
-            t.links.iter().map(|l| (l.direction, l.kind)).collect();
+        let kinds: Vec<(Leg, LinkKind)> = t.links.iter().map(|l| (l.leg, l.kind)).collect();
         assert_eq!(
             kinds,
-            [Direction::Request, Direction::Reply]
+            [Leg::Request, Leg::Reply]
                 .into_iter()
                 .flat_map(|d| [
                     (d, LinkKind::Veth),

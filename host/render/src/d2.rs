@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use skoop_engine::diagnose::Direction;
+use skoop_engine::diagnose::Leg;
 use skoop_engine::path::NetNodeKind;
 
-use crate::dot::direction_colour;
+use crate::dot::leg_colour;
 use crate::escape::d2 as q;
 use crate::graph::{Graph, level_colour, level_name, node_kind_name};
 
@@ -66,8 +66,8 @@ pub fn render(g: &Graph) -> String {
             g.nodes[e.to].key,
             q(&label)
         );
-        let _ = writeln!(out, "  style.stroke: \"{}\"", direction_colour(e.direction));
-        if e.direction == Direction::Reply {
+        let _ = writeln!(out, "  style.stroke: \"{}\"", leg_colour(e.leg));
+        if e.leg == Leg::Reply {
             let _ = writeln!(out, "  style.stroke-dash: 4");
         }
         let _ = writeln!(out, "}}");

@@ -3,17 +3,17 @@
 
 use std::fmt::Write as _;
 
-use skoop_engine::diagnose::Direction;
+use skoop_engine::diagnose::Leg;
 use skoop_engine::path::NetNodeKind;
 
 use crate::escape::dot as q;
-use crate::graph::{Graph, direction_name, level_colour, level_name, node_kind_name};
+use crate::graph::{Graph, leg_name, level_colour, level_name, node_kind_name};
 
 /// Stroke colour of request and reply links.
-pub fn direction_colour(d: Direction) -> &'static str {
+pub fn leg_colour(d: Leg) -> &'static str {
     match d {
-        Direction::Request => "#1f5fa8",
-        Direction::Reply => "#2b8a5c",
+        Leg::Request => "#1f5fa8",
+        Leg::Reply => "#2b8a5c",
     }
 }
 
@@ -71,13 +71,13 @@ pub fn render(g: &Graph) -> String {
         if e.packet_changed {
             let _ = write!(label, "\n{}", e.packet);
         }
-        let style = match e.direction {
-            Direction::Request => "solid",
-            Direction::Reply => "dashed",
+        let style = match e.leg {
+            Leg::Request => "solid",
+            Leg::Reply => "dashed",
         };
         let tip = format!(
             "{} {} -> {}: {}",
-            direction_name(e.direction),
+            leg_name(e.leg),
             g.nodes[e.from].hop,
             g.nodes[e.to].hop,
             e.packet
@@ -88,8 +88,8 @@ pub fn render(g: &Graph) -> String {
             g.nodes[e.from].key,
             g.nodes[e.to].key,
             q(&label),
-            direction_colour(e.direction),
-            direction_colour(e.direction),
+            leg_colour(e.leg),
+            leg_colour(e.leg),
             q(&tip)
         );
     }

@@ -2,7 +2,7 @@
 //! links merged where branches share them, branches numbered as the text
 //! report numbers them. Every graphical renderer draws this one model.
 
-use skoop_engine::diagnose::{Direction, End, HopDecision};
+use skoop_engine::diagnose::{End, HopDecision, Leg};
 use skoop_engine::packet::Packet;
 use skoop_engine::path::{Action, LinkKind, NetNode, NetNodeKind};
 use skoop_engine::report::Report;
@@ -33,7 +33,7 @@ pub struct GEdge {
     pub key: String,
     pub from: usize,
     pub to: usize,
-    pub direction: Direction,
+    pub leg: Leg,
     pub kind: LinkKind,
     pub action: Action,
     pub oif: Option<String>,
@@ -52,7 +52,7 @@ pub struct GEdge {
 #[derive(Debug, Clone)]
 pub struct GBranch {
     pub name: String,
-    pub direction: Direction,
+    pub leg: Leg,
     pub end: String,
     pub failed: bool,
     pub edges: Vec<usize>,
@@ -112,10 +112,10 @@ pub fn action_name(a: Action) -> &'static str {
     }
 }
 
-pub fn direction_name(d: Direction) -> &'static str {
+pub fn leg_name(d: Leg) -> &'static str {
     match d {
-        Direction::Request => "request",
-        Direction::Reply => "reply",
+        Leg::Request => "request",
+        Leg::Reply => "reply",
     }
 }
 
@@ -134,7 +134,7 @@ impl GEdge {
 
     /// `request #1, #2`.
     pub fn branch_label(&self) -> String {
-        let dir = direction_name(self.direction);
+        let dir = leg_name(self.leg);
         let nums: Vec<&str> = self
             .branches
             .iter()
@@ -155,7 +155,7 @@ fn push_new(list: &mut Vec<String>, s: String) {
 /// `  route …`, `  filter FORWARD #3: …`.
 fn decision_line(d: &HopDecision) -> String {
     let x = &d.decision;
-    let mut line = format!("{} in {}", direction_name(d.direction), x.netns);
+    let mut line = format!("{} in {}", leg_name(d.leg), x.netns);
     if let Some(iif) = &x.iif {
         line.push_str(&format!(" from {iif}"));
     }
@@ -203,7 +203,7 @@ impl Graph {
             let same = edges.iter().position(|e| {
                 e.from == from
                     && e.to == to
-                    && e.direction == l.direction
+                    && e.leg == l.leg
                     && e.kind == l.kind
                     && e.oif == l.oif
                     && e.iif == l.iif
@@ -217,7 +217,7 @@ impl Graph {
                         key: format!("e{}", edges.len()),
                         from,
                         to,
-                        direction: l.direction,
+                        leg: l.leg,
                         kind: l.kind,
                         action: l.action,
                         oif: l.oif.clone(),
@@ -233,13 +233,13 @@ impl Graph {
             edge_of.push(i);
         }
         let mut branches = Vec::new();
-        for dir in [Direction::Request, Direction::Reply] {
+        for dir in [Leg::Request, Leg::Reply] {
             let mut n = 0;
-            for b in report.path.branches.iter().filter(|b| b.direction == dir) {
+            for b in report.path.branches.iter().filter(|b| b.leg == dir) {
                 n += 1;
-                let name = format!("{} #{n}", direction_name(dir));
+                let name = format!("{} #{n}", leg_name(dir));
                 let start = index(&mut nodes, &b.start);
-                if dir == Direction::Request {
+                if dir == Leg::Request {
                     nodes[start].source = true;
                 }
                 let (end, at, failed) = match &b.end {
@@ -278,7 +278,7 @@ impl Graph {
                 }
                 branches.push(GBranch {
                     name,
-                    direction: dir,
+                    leg: dir,
                     end,
                     failed,
                     edges: list,
@@ -292,7 +292,7 @@ impl Graph {
             // interface; the packet may since have been encapsulated.
             let decided = |e: &GEdge| {
                 e.from == at
-                    && e.direction == d.direction
+                    && e.leg == d.leg
                     && d.decision.oif.is_some()
                     && e.oif == d.decision.oif
             };

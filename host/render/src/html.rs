@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::escape::{script_json, xml};
-use crate::graph::{Graph, action_name, direction_name, level_colour, level_name, node_kind_name};
+use crate::graph::{Graph, action_name, leg_name, level_colour, level_name, node_kind_name};
 
 /// The form of `--http`: the flow it shows and the facts it runs on.
 #[derive(Debug, Clone, Default)]
@@ -150,27 +150,13 @@ fn details(g: &Graph) -> Value {
             .edges
             .iter()
             .filter(|e| e.to == i)
-            .map(|e| {
-                format!(
-                    "{} ({}): {}",
-                    direction_name(e.direction),
-                    e.branch_label(),
-                    e.packet
-                )
-            })
+            .map(|e| format!("{} ({}): {}", leg_name(e.leg), e.branch_label(), e.packet))
             .collect();
         let packets_out: Vec<String> = g
             .edges
             .iter()
             .filter(|e| e.from == i)
-            .map(|e| {
-                format!(
-                    "{} ({}): {}",
-                    direction_name(e.direction),
-                    e.branch_label(),
-                    e.packet
-                )
-            })
+            .map(|e| format!("{} ({}): {}", leg_name(e.leg), e.branch_label(), e.packet))
             .collect();
         nodes.insert(
             n.key.clone(),
@@ -200,7 +186,7 @@ fn details(g: &Graph) -> Value {
             json!({
                 "title": format!("{} -> {}", from.hop, to.hop),
                 "fields": [
-                    ["direction", direction_name(e.direction)],
+                    ["direction", leg_name(e.leg)],
                     ["branches", e.branches.join(", ")],
                     ["link", crate::graph::kind_name(e.kind)],
                     ["output interface (sender)", e.oif],

@@ -4,11 +4,11 @@
 
 use std::fmt::Write as _;
 
-use skoop_engine::diagnose::Direction;
+use skoop_engine::diagnose::Leg;
 use skoop_engine::path::NetNodeKind;
 use skoop_engine::suspicion::Suspicion;
 
-use crate::dot::direction_colour;
+use crate::dot::leg_colour;
 use crate::escape::xml;
 use crate::graph::{Graph, level_colour, level_name, node_kind_name};
 
@@ -57,11 +57,11 @@ fn ranks(g: &Graph) -> Vec<usize> {
     if rank.iter().all(Option::is_none) && !rank.is_empty() {
         rank[0] = Some(0);
     }
-    for pass in [Some(Direction::Request), None] {
+    for pass in [Some(Leg::Request), None] {
         loop {
             let mut changed = false;
             for e in &g.edges {
-                if pass.is_some_and(|d| d != e.direction) || e.from == e.to {
+                if pass.is_some_and(|d| d != e.leg) || e.from == e.to {
                     continue;
                 }
                 if let (Some(r), None) = (rank[e.from], rank[e.to]) {
@@ -204,8 +204,8 @@ pub fn render(g: &Graph) -> String {
         let (a, b) = (place[e.from], place[e.to]);
         let lines = edge_lines(g, i);
         let label_h = lines.len() as f64 * LINE;
-        let colour = direction_colour(e.direction);
-        let dash = if e.direction == Direction::Reply {
+        let colour = leg_colour(e.leg);
+        let dash = if e.leg == Leg::Reply {
             " stroke-dasharray=\"6 4\""
         } else {
             ""
@@ -268,10 +268,10 @@ pub fn render(g: &Graph) -> String {
         let _ = write!(
             body,
             "<g class=\"edge {}\" data-key=\"{}\"><title>{}</title><path d=\"{path}\" fill=\"none\" stroke=\"transparent\" stroke-width=\"12\"/><path d=\"{path}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.6\"{dash} marker-end=\"url(#arrow-{})\"/>",
-            crate::graph::direction_name(e.direction),
+            crate::graph::leg_name(e.leg),
             e.key,
             xml(&tip),
-            crate::graph::direction_name(e.direction),
+            crate::graph::leg_name(e.leg),
         );
         let w = lines.iter().map(|l| text_w(l)).fold(0.0, f64::max);
         let _ = write!(
@@ -447,8 +447,8 @@ pub fn render(g: &Graph) -> String {
         );
         lx += 18.0 + text_w(level_name(l)) + 16.0;
     }
-    for d in [Direction::Request, Direction::Reply] {
-        let dash = if d == Direction::Reply {
+    for d in [Leg::Request, Leg::Reply] {
+        let dash = if d == Leg::Reply {
             " stroke-dasharray=\"6 4\""
         } else {
             ""
@@ -459,11 +459,11 @@ pub fn render(g: &Graph) -> String {
             ly - 4.0,
             lx + 30.0,
             ly - 4.0,
-            direction_colour(d),
+            leg_colour(d),
             lx + 36.0,
-            crate::graph::direction_name(d)
+            crate::graph::leg_name(d)
         );
-        lx += 36.0 + text_w(crate::graph::direction_name(d)) + 16.0;
+        lx += 36.0 + text_w(crate::graph::leg_name(d)) + 16.0;
     }
     width = width.max(lx + 20.0);
     let mut svg = String::new();
@@ -473,12 +473,12 @@ pub fn render(g: &Graph) -> String {
     );
     svg.push_str("<style>.title{font-size:16px;font-weight:bold}.verdict{font-weight:bold}.elabel{font-size:12px}.nlabel{font-size:12px}.fhead{font-weight:bold}.lvl{font-size:10px;font-weight:bold}.dropmark{font-weight:bold}.srcmark{fill:#1f5fa8}.legend{font-size:11px}</style>");
     svg.push_str("<defs>");
-    for d in [Direction::Request, Direction::Reply] {
+    for d in [Leg::Request, Leg::Reply] {
         let _ = write!(
             svg,
             "<marker id=\"arrow-{}\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"{}\"/></marker>",
-            crate::graph::direction_name(d),
-            direction_colour(d)
+            crate::graph::leg_name(d),
+            leg_colour(d)
         );
     }
     svg.push_str("</defs>");

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use skoop_engine::diagnose::{Branch, Direction, End};
+use skoop_engine::diagnose::{Branch, End, Leg};
 use skoop_engine::path::Action;
 use skoop_engine::report::Report;
 use skoop_engine::suspicion::{Level, Suspicion};
@@ -61,12 +61,12 @@ pub fn render(report: &Report, colour: Colour) -> String {
         s.proxy_mode.name(),
         report.source
     );
-    for dir in [Direction::Request, Direction::Reply] {
+    for dir in [Leg::Request, Leg::Reply] {
         let branches: Vec<&Branch> = report
             .path
             .branches
             .iter()
-            .filter(|b| b.direction == dir)
+            .filter(|b| b.leg == dir)
             .collect();
         if branches.is_empty() {
             continue;
@@ -74,7 +74,7 @@ pub fn render(report: &Report, colour: Colour) -> String {
         let _ = writeln!(
             out,
             "\n{}:",
-            if dir == Direction::Request {
+            if dir == Leg::Request {
                 "Request"
             } else {
                 "Reply"
