@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use skoop_policy::{Decision, DirectionVerdict, Endpoint, PodInfo, PolicySet};
+use skoop_policy::{DecidedBy, DirectionVerdict, Peer, PodInfo, PolicySet};
 
 use crate::cluster::{ClusterView, PodFacts};
 use crate::error::bad_input;
@@ -99,10 +99,10 @@ impl PolicyCheck {
         })
     }
 
-    fn endpoint<'a>(&'a self, view: &ClusterView, ip: std::net::Ipv4Addr) -> Endpoint<'a> {
+    fn peer<'a>(&'a self, view: &ClusterView, ip: std::net::Ipv4Addr) -> Peer<'a> {
         match view.pod_by_ip(ip).and_then(|p| self.pods.get(&p.id())) {
-            Some(p) if !p.host_network => Endpoint::Pod(p),
-            _ => Endpoint::Ip(ip),
+            Some(p) if !p.host_network => Peer::Pod(p),
+            _ => Peer::Ip(ip),
         }
     }
 
@@ -124,19 +124,16 @@ impl PolicyCheck {
             return out;
         };
         if let Some(src) = src_pod.and_then(|s| self.pods.get(s)) {
-            out.push(
-                self.set
-                    .egress(src, &Endpoint::Pod(dst), arrived.dport, proto),
-            );
+            out.push(self.set.egress(src, &Peer::Pod(dst), arrived.dport, proto));
         }
         let view = &facts.view;
-        let mut seen = self.endpoint(view, arrived.src);
-        if let (Endpoint::Ip(ip), Some(node)) = (seen, view.pods.get(dst_pod).map(|p| &p.node))
+        let mut seen = self.peer(view, arrived.src);
+        if let (Peer::Ip(ip), Some(node)) = (seen, view.pods.get(dst_pod).map(|p| &p.node))
             && let Some(n) = view.nodes.get(node)
             && ip != n.ip
             && facts.netstacks.node(node).is_ok_and(|ns| ns.is_local(ip))
         {
-            seen = Endpoint::Ip(n.ip);
+            seen = Peer::Ip(n.ip);
         }
         out.push(self.set.ingress(&seen, dst, arrived.dport, proto));
         out
@@ -155,7 +152,7 @@ impl PolicyCheck {
         let Some(proto) = policy_protocol(protocol) else {
             return Vec::new();
         };
-        let (s, d) = (self.endpoint(view, src), self.endpoint(view, dst));
+        let (s, d) = (self.peer(view, src), self.peer(view, dst));
         let v = self.set.flow(&s, &d, dport, proto);
         v.egress.into_iter().chain(v.ingress).collect()
     }
@@ -166,7 +163,7 @@ impl PolicyCheck {
         let src = self.pods.get(src_pod)?;
         Some(
             self.set
-                .egress(src, &Endpoint::Ip(arrived.dst), arrived.dport, proto),
+                .egress(src, &Peer::Ip(arrived.dst), arrived.dport, proto),
         )
     }
 
@@ -222,10 +219,10 @@ fn short_kind(v: &DirectionVerdict) -> &'static str {
 /// The `apiVersion/Kind` of the policy that decided a verdict.
 fn decided_kind(v: &DirectionVerdict) -> &'static str {
     match v.decision {
-        Decision::AdminNetworkPolicy { .. } => {
+        DecidedBy::AdminNetworkPolicy { .. } => {
             "policy.networking.k8s.io/v1alpha1/AdminNetworkPolicy"
         }
-        Decision::BaselineAdminNetworkPolicy { .. } => {
+        DecidedBy::BaselineAdminNetworkPolicy { .. } => {
             "policy.networking.k8s.io/v1alpha1/BaselineAdminNetworkPolicy"
         }
         _ => "networking.k8s.io/v1/NetworkPolicy",

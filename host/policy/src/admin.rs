@@ -8,12 +8,12 @@ use serde_json::Value;
 
 use crate::netpol::in_block;
 use crate::objects::malformed;
-use crate::{Endpoint, PodInfo, PolicyError, PolicySet, Selector};
+use crate::{Peer, PodInfo, PolicyError, PolicySet, Selector};
 use skoop_netstack::packet::Protocol;
 
 /// What a rule does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Action {
+pub enum RuleAction {
     Allow,
     Deny,
     Pass,
@@ -43,7 +43,7 @@ pub(crate) enum AdminPort {
 #[derive(Debug, Clone)]
 pub(crate) struct AdminRule {
     pub name: String,
-    pub action: Action,
+    pub action: RuleAction,
     pub peers: Vec<AdminPeer>,
     /// None: every port.
     pub ports: Option<Vec<AdminPort>>,
@@ -177,9 +177,9 @@ fn rules(v: Option<&Value>, peer_key: &str, baseline: bool) -> Result<Vec<AdminR
         .enumerate()
         .map(|(i, r)| {
             let action = match r.get("action").and_then(Value::as_str) {
-                Some("Allow") => Action::Allow,
-                Some("Deny") => Action::Deny,
-                Some("Pass") if !baseline => Action::Pass,
+                Some("Allow") => RuleAction::Allow,
+                Some("Deny") => RuleAction::Deny,
+                Some("Pass") if !baseline => RuleAction::Pass,
                 other => return Err(format!("rule {i}: unknown action {other:?}")),
             };
             Ok(AdminRule {
@@ -254,7 +254,7 @@ impl AdminPolicy {
 }
 
 impl AdminPeer {
-    fn matches(&self, ep: &Endpoint, set: &PolicySet) -> bool {
+    fn matches(&self, ep: &Peer, set: &PolicySet) -> bool {
         match self {
             AdminPeer::Namespaces(s) => ep
                 .pod()
@@ -263,8 +263,8 @@ impl AdminPeer {
                 ns.matches(&set.namespace_labels(&p.namespace)) && pods.matches(&p.labels)
             }),
             AdminPeer::Nodes(s) => match ep {
-                Endpoint::Ip(ip) => set.node_of_ip(*ip).is_some_and(|n| s.matches(&n.labels)),
-                Endpoint::Pod(_) => false,
+                Peer::Ip(ip) => set.node_of_ip(*ip).is_some_and(|n| s.matches(&n.labels)),
+                Peer::Pod(_) => false,
             },
             AdminPeer::Networks(n) => ep
                 .ip()
@@ -277,7 +277,7 @@ impl AdminRule {
     /// Does the rule match the peer and port? Named ports resolve against `named_target`.
     pub fn matches(
         &self,
-        peer: &Endpoint,
+        peer: &Peer,
         port: u16,
         protocol: Protocol,
         named_target: Option<&PodInfo>,

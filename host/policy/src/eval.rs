@@ -4,8 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::admin::{Action, AdminPolicy};
-use crate::{Endpoint, PodInfo, PolicySet};
+use crate::admin::{AdminPolicy, RuleAction};
+use crate::{Peer, PodInfo, PolicySet};
 use skoop_netstack::packet::Protocol;
 
 /// Ingress (at the destination pod) or egress (at the source pod).
@@ -46,7 +46,7 @@ pub struct Miss {
 /// What decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Decision {
+pub enum DecidedBy {
     /// A pod may always reach itself.
     SelfTraffic,
     /// The pod uses the host network: no policy selects it.
@@ -85,18 +85,18 @@ pub enum Decision {
     },
 }
 
-impl Decision {
+impl DecidedBy {
     /// The decision's kind, as serialised (`network-policy-deny`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
-            Decision::SelfTraffic => "self-traffic",
-            Decision::HostNetwork => "host-network",
-            Decision::NodeLocal => "node-local",
-            Decision::NotIsolated { .. } => "not-isolated",
-            Decision::AdminNetworkPolicy { .. } => "admin-network-policy",
-            Decision::NetworkPolicyAllow { .. } => "network-policy-allow",
-            Decision::NetworkPolicyDeny { .. } => "network-policy-deny",
-            Decision::BaselineAdminNetworkPolicy { .. } => "baseline-admin-network-policy",
+            DecidedBy::SelfTraffic => "self-traffic",
+            DecidedBy::HostNetwork => "host-network",
+            DecidedBy::NodeLocal => "node-local",
+            DecidedBy::NotIsolated { .. } => "not-isolated",
+            DecidedBy::AdminNetworkPolicy { .. } => "admin-network-policy",
+            DecidedBy::NetworkPolicyAllow { .. } => "network-policy-allow",
+            DecidedBy::NetworkPolicyDeny { .. } => "network-policy-deny",
+            DecidedBy::BaselineAdminNetworkPolicy { .. } => "baseline-admin-network-policy",
         }
     }
 }
@@ -108,7 +108,7 @@ pub struct DirectionVerdict {
     /// The pod the direction is evaluated at (`namespace/name`).
     pub pod: String,
     pub allowed: bool,
-    pub decision: Decision,
+    pub decision: DecidedBy,
     /// One sentence for people.
     pub explanation: String,
 }
@@ -117,10 +117,10 @@ impl DirectionVerdict {
     /// The policies the decision names (`namespace/name`, or the admin policy's name).
     pub fn named_policies(&self) -> Vec<String> {
         match &self.decision {
-            Decision::NetworkPolicyDeny { policies, .. } => policies.clone(),
-            Decision::NetworkPolicyAllow { policy, .. } => vec![policy.clone()],
-            Decision::AdminNetworkPolicy { name, .. }
-            | Decision::BaselineAdminNetworkPolicy { name, .. } => vec![name.clone()],
+            DecidedBy::NetworkPolicyDeny { policies, .. } => policies.clone(),
+            DecidedBy::NetworkPolicyAllow { policy, .. } => vec![policy.clone()],
+            DecidedBy::AdminNetworkPolicy { name, .. }
+            | DecidedBy::BaselineAdminNetworkPolicy { name, .. } => vec![name.clone()],
             _ => Vec::new(),
         }
     }
@@ -158,13 +158,13 @@ impl PolicySet {
     pub fn egress(
         &self,
         src: &PodInfo,
-        dst: &Endpoint,
+        dst: &Peer,
         port: u16,
         protocol: Protocol,
     ) -> DirectionVerdict {
         let named_target = match dst {
-            Endpoint::Pod(p) => Some(*p),
-            Endpoint::Ip(_) => None,
+            Peer::Pod(p) => Some(*p),
+            Peer::Ip(_) => None,
         };
         self.direction(Direction::Egress, src, dst, port, protocol, named_target)
     }
@@ -173,7 +173,7 @@ impl PolicySet {
     /// flows come from a node address).
     pub fn ingress(
         &self,
-        src: &Endpoint,
+        src: &Peer,
         dst: &PodInfo,
         port: u16,
         protocol: Protocol,
@@ -182,20 +182,14 @@ impl PolicySet {
     }
 
     /// Both directions for a flow between two endpoints (no address translation in between).
-    pub fn flow(
-        &self,
-        src: &Endpoint,
-        dst: &Endpoint,
-        port: u16,
-        protocol: Protocol,
-    ) -> FlowVerdict {
+    pub fn flow(&self, src: &Peer, dst: &Peer, port: u16, protocol: Protocol) -> FlowVerdict {
         let egress = match src {
-            Endpoint::Pod(p) => Some(self.egress(p, dst, port, protocol)),
-            Endpoint::Ip(_) => None,
+            Peer::Pod(p) => Some(self.egress(p, dst, port, protocol)),
+            Peer::Ip(_) => None,
         };
         let ingress = match dst {
-            Endpoint::Pod(p) => Some(self.ingress(src, p, port, protocol)),
-            Endpoint::Ip(_) => None,
+            Peer::Pod(p) => Some(self.ingress(src, p, port, protocol)),
+            Peer::Ip(_) => None,
         };
         FlowVerdict {
             allowed: egress.iter().chain(ingress.iter()).all(|v| v.allowed),
@@ -210,7 +204,7 @@ impl PolicySet {
         &self,
         dir: Direction,
         pod: &PodInfo,
-        peer: &Endpoint,
+        peer: &Peer,
         port: u16,
         protocol: Protocol,
     ) -> bool {
@@ -242,23 +236,23 @@ impl PolicySet {
         &self,
         dir: Direction,
         pod: &PodInfo,
-        peer: &Endpoint,
+        peer: &Peer,
         port: u16,
         protocol: Protocol,
         selecting: Option<&[usize]>,
     ) -> bool {
         let named_target = match (dir, peer) {
             (Direction::Ingress, _) => Some(pod),
-            (Direction::Egress, Endpoint::Pod(p)) => Some(*p),
-            (Direction::Egress, Endpoint::Ip(_)) => None,
+            (Direction::Egress, Peer::Pod(p)) => Some(*p),
+            (Direction::Egress, Peer::Ip(_)) => None,
         };
         if pod.host_network {
             return true;
         }
         match peer {
-            Endpoint::Pod(p) if p.namespace == pod.namespace && p.name == pod.name => return true,
-            Endpoint::Ip(ip) if pod.ip == Some(*ip) => return true,
-            Endpoint::Ip(ip)
+            Peer::Pod(p) if p.namespace == pod.namespace && p.name == pod.name => return true,
+            Peer::Ip(ip) if pod.ip == Some(*ip) => return true,
+            Peer::Ip(ip)
                 if pod
                     .node
                     .as_deref()
@@ -279,9 +273,9 @@ impl PolicySet {
             for r in rules {
                 if r.matches(peer, port, protocol, named_target, self) {
                     match r.action {
-                        Action::Pass => break 'anp,
-                        Action::Allow => return true,
-                        Action::Deny => return false,
+                        RuleAction::Pass => break 'anp,
+                        RuleAction::Allow => return true,
+                        RuleAction::Deny => return false,
                     }
                 }
             }
@@ -326,7 +320,7 @@ impl PolicySet {
             };
             for r in rules {
                 if r.matches(peer, port, protocol, named_target, self) {
-                    return r.action == Action::Allow;
+                    return r.action == RuleAction::Allow;
                 }
             }
         }
@@ -337,12 +331,12 @@ impl PolicySet {
         &self,
         dir: Direction,
         pod: &PodInfo,
-        peer: &Endpoint,
+        peer: &Peer,
         port: u16,
         protocol: Protocol,
         named_target: Option<&PodInfo>,
     ) -> DirectionVerdict {
-        let verdict = |allowed: bool, decision: Decision, explanation: String| DirectionVerdict {
+        let verdict = |allowed: bool, decision: DecidedBy, explanation: String| DirectionVerdict {
             direction: dir,
             pod: pod.id(),
             allowed,
@@ -363,7 +357,7 @@ impl PolicySet {
         if pod.host_network {
             return verdict(
                 true,
-                Decision::HostNetwork,
+                DecidedBy::HostNetwork,
                 format!(
                     "{what}: allowed, {} uses the host network, which no policy selects",
                     pod.id()
@@ -371,22 +365,22 @@ impl PolicySet {
             );
         }
         let is_self = match peer {
-            Endpoint::Pod(p) => p.namespace == pod.namespace && p.name == pod.name,
-            Endpoint::Ip(ip) => pod.ip == Some(*ip),
+            Peer::Pod(p) => p.namespace == pod.namespace && p.name == pod.name,
+            Peer::Ip(ip) => pod.ip == Some(*ip),
         };
         if is_self {
             return verdict(
                 true,
-                Decision::SelfTraffic,
+                DecidedBy::SelfTraffic,
                 format!("{what}: allowed, a pod may always reach itself"),
             );
         }
-        if let (Endpoint::Ip(ip), Some(node)) = (peer, &pod.node)
+        if let (Peer::Ip(ip), Some(node)) = (peer, &pod.node)
             && self.node_ips(node).contains(ip)
         {
             return verdict(
                 true,
-                Decision::NodeLocal,
+                DecidedBy::NodeLocal,
                 format!(
                     "{what}: allowed, traffic between a pod and its own node ({node}) is always allowed"
                 ),
@@ -408,7 +402,7 @@ impl PolicySet {
                     continue;
                 }
                 match r.action {
-                    Action::Pass => {
+                    RuleAction::Pass => {
                         passed.push(AdminRuleRef {
                             name: anp.name.clone(),
                             priority: anp.priority,
@@ -418,7 +412,7 @@ impl PolicySet {
                         break 'anp;
                     }
                     action => {
-                        let allowed = action == Action::Allow;
+                        let allowed = action == RuleAction::Allow;
                         return verdict(
                             allowed,
                             admin_decision(anp, i, &r.name, action),
@@ -460,7 +454,7 @@ impl PolicySet {
                 if c.peer_ok && c.port_ok {
                     return verdict(
                         true,
-                        Decision::NetworkPolicyAllow {
+                        DecidedBy::NetworkPolicyAllow {
                             policy: np.id(),
                             rule: ri,
                             passed,
@@ -507,7 +501,7 @@ impl PolicySet {
             }
             return verdict(
                 false,
-                Decision::NetworkPolicyDeny {
+                DecidedBy::NetworkPolicyDeny {
                     policies: selecting,
                     nearest_misses: nearest,
                     passed,
@@ -527,10 +521,10 @@ impl PolicySet {
             };
             for (i, r) in rules.iter().enumerate() {
                 if r.matches(peer, port, protocol, named_target, self) {
-                    let allowed = r.action == Action::Allow;
+                    let allowed = r.action == RuleAction::Allow;
                     return verdict(
                         allowed,
-                        Decision::BaselineAdminNetworkPolicy {
+                        DecidedBy::BaselineAdminNetworkPolicy {
                             name: banp.name.clone(),
                             rule: i,
                             rule_name: r.name.clone(),
@@ -550,7 +544,7 @@ impl PolicySet {
         }
         verdict(
             true,
-            Decision::NotIsolated { passed },
+            DecidedBy::NotIsolated { passed },
             format!(
                 "{what}: {ptext}allowed, no policy isolates {} for {dir}",
                 pod.id()
@@ -559,8 +553,13 @@ impl PolicySet {
     }
 }
 
-fn admin_decision(anp: &AdminPolicy, rule: usize, rule_name: &str, action: Action) -> Decision {
-    Decision::AdminNetworkPolicy {
+fn admin_decision(
+    anp: &AdminPolicy,
+    rule: usize,
+    rule_name: &str,
+    action: RuleAction,
+) -> DecidedBy {
+    DecidedBy::AdminNetworkPolicy {
         name: anp.name.clone(),
         priority: anp.priority,
         rule,

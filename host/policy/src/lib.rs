@@ -23,7 +23,7 @@ use std::net::Ipv4Addr;
 
 use skoop_netstack::packet::Protocol;
 
-pub use eval::{AdminRuleRef, Decision, Direction, DirectionVerdict, FlowVerdict, Miss};
+pub use eval::{AdminRuleRef, DecidedBy, Direction, DirectionVerdict, FlowVerdict, Miss};
 pub use objects::pods_from_objects;
 pub use selector::{Labels, Selector};
 
@@ -73,36 +73,36 @@ impl PodInfo {
 
 /// One side of a flow.
 #[derive(Debug, Clone, Copy)]
-pub enum Endpoint<'a> {
+pub enum Peer<'a> {
     /// A pod (not hostNetwork: a hostNetwork pod is passed as its node's address).
     Pod(&'a PodInfo),
     /// Any other address: a node, something outside the cluster, a masqueraded source.
     Ip(Ipv4Addr),
 }
 
-impl Endpoint<'_> {
+impl Peer<'_> {
     /// The address, if known.
     pub fn ip(&self) -> Option<Ipv4Addr> {
         match self {
-            Endpoint::Pod(p) => p.ip,
-            Endpoint::Ip(ip) => Some(*ip),
+            Peer::Pod(p) => p.ip,
+            Peer::Ip(ip) => Some(*ip),
         }
     }
 
     /// A short description (`ns/name (ip)` or the address).
     pub fn describe(&self) -> String {
         match self {
-            Endpoint::Pod(p) => match p.ip {
+            Peer::Pod(p) => match p.ip {
                 Some(ip) => format!("pod {} ({ip})", p.id()),
                 None => format!("pod {}", p.id()),
             },
-            Endpoint::Ip(ip) => ip.to_string(),
+            Peer::Ip(ip) => ip.to_string(),
         }
     }
 
     fn pod(&self) -> Option<&PodInfo> {
         match self {
-            Endpoint::Pod(p) if !p.host_network => Some(p),
+            Peer::Pod(p) if !p.host_network => Some(p),
             _ => None,
         }
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::eval::Direction;
 use crate::netpol::in_block;
-use crate::{ContainerPort, Endpoint, Labels, PodInfo, PolicySet};
+use crate::{ContainerPort, Labels, Peer, PodInfo, PolicySet};
 use skoop_netstack::packet::Protocol;
 
 /// Pods that policies cannot tell apart.
@@ -65,10 +65,10 @@ type GroupKey = (
 );
 
 /// How a pod appears as a peer: a hostNetwork pod is its node's address.
-pub fn endpoint(p: &PodInfo) -> Endpoint<'_> {
+pub fn peer(p: &PodInfo) -> Peer<'_> {
     match (p.host_network, p.ip) {
-        (true, Some(ip)) => Endpoint::Ip(ip),
-        _ => Endpoint::Pod(p),
+        (true, Some(ip)) => Peer::Ip(ip),
+        _ => Peer::Pod(p),
     }
 }
 
@@ -137,8 +137,8 @@ pub fn matrix(
             } else {
                 &pods[gd.members[0]]
             };
-            let se = endpoint(s);
-            let de = endpoint(d);
+            let se = peer(s);
+            let de = peer(d);
             let eg = s.host_network
                 || set.allowed_with(Direction::Egress, s, &de, port, protocol, Some(&sel[si].0));
             let ok = eg

@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
 use crate::objects::malformed;
-use crate::{Endpoint, PodInfo, PolicyError, PolicySet, Selector};
+use crate::{Peer, PodInfo, PolicyError, PolicySet, Selector};
 use skoop_netstack::packet::Protocol;
 
 /// A port entry of a rule.
@@ -64,7 +64,7 @@ pub(crate) enum NsMatch {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) enum Peer {
+pub(crate) enum PeerRule {
     Pods {
         ns: NsMatch,
         /// None: every pod of the selected namespaces.
@@ -82,14 +82,14 @@ pub(crate) fn in_block(ip: Ipv4Addr, cidr: &Ipv4Net, except: &[Ipv4Net]) -> bool
     cidr.contains(&ip) && !except.iter().any(|e| e.contains(&ip))
 }
 
-impl Peer {
-    /// Does the peer match `ep`? (The fast form of [`Peer::miss`].)
-    pub fn matches(&self, ep: &Endpoint, set: &PolicySet) -> bool {
+impl PeerRule {
+    /// Does the peer match `ep`? (The fast form of [`PeerRule::miss`].)
+    pub fn matches(&self, ep: &Peer, set: &PolicySet) -> bool {
         match self {
-            Peer::IpBlock { cidr, except, v6 } => {
+            PeerRule::IpBlock { cidr, except, v6 } => {
                 !*v6 && ep.ip().is_some_and(|ip| in_block(ip, cidr, except))
             }
-            Peer::Pods { ns, pods } => ep.pod().is_some_and(|p| {
+            PeerRule::Pods { ns, pods } => ep.pod().is_some_and(|p| {
                 (match ns {
                     NsMatch::Same(n) => *n == p.namespace,
                     NsMatch::Selector(s) => s.matches(&set.namespace_labels(&p.namespace)),
@@ -99,9 +99,9 @@ impl Peer {
     }
 
     /// Does the peer match `ep`? `None` when it does; otherwise why not.
-    pub fn miss(&self, ep: &Endpoint, set: &PolicySet) -> Option<String> {
+    pub fn miss(&self, ep: &Peer, set: &PolicySet) -> Option<String> {
         match self {
-            Peer::IpBlock { cidr, except, v6 } => {
+            PeerRule::IpBlock { cidr, except, v6 } => {
                 if *v6 {
                     return Some(format!("ipBlock {cidr} is IPv6"));
                 }
@@ -114,7 +114,7 @@ impl Peer {
                     None => Some(format!("the pod has no address for ipBlock {cidr}")),
                 }
             }
-            Peer::Pods { ns, pods } => {
+            PeerRule::Pods { ns, pods } => {
                 let Some(p) = ep.pod() else {
                     return Some(format!(
                         "{} is not a pod, only an ipBlock can match it",
@@ -152,7 +152,7 @@ impl Peer {
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
     /// None (or empty in the object): every peer.
-    pub peers: Option<Vec<Peer>>,
+    pub peers: Option<Vec<PeerRule>>,
     /// Empty: every port.
     pub ports: Vec<PortSpec>,
 }
@@ -168,7 +168,7 @@ impl Rule {
     /// Does the rule allow the flow? (The fast form of [`Rule::check`].)
     pub fn allows(
         &self,
-        peer: &Endpoint,
+        peer: &Peer,
         port: u16,
         protocol: Protocol,
         named_target: Option<&PodInfo>,
@@ -187,7 +187,7 @@ impl Rule {
 
     pub fn check(
         &self,
-        peer: &Endpoint,
+        peer: &Peer,
         port: u16,
         protocol: Protocol,
         named_target: Option<&PodInfo>,
@@ -271,7 +271,7 @@ fn compile_port(p: &NetworkPolicyPort) -> Result<PortSpec, String> {
     Ok(PortSpec { protocol, port })
 }
 
-fn compile_peer(p: &NetworkPolicyPeer, ns: &str) -> Result<Peer, String> {
+fn compile_peer(p: &NetworkPolicyPeer, ns: &str) -> Result<PeerRule, String> {
     if let Some(b) = &p.ip_block {
         let cidr: IpNet = b
             .cidr
@@ -287,12 +287,12 @@ fn compile_peer(p: &NetworkPolicyPeer, ns: &str) -> Result<Peer, String> {
             }
         }
         return Ok(match cidr {
-            IpNet::V4(c) => Peer::IpBlock {
+            IpNet::V4(c) => PeerRule::IpBlock {
                 cidr: c,
                 except,
                 v6: false,
             },
-            IpNet::V6(_) => Peer::IpBlock {
+            IpNet::V6(_) => PeerRule::IpBlock {
                 cidr: Ipv4Net::default(),
                 except,
                 v6: true,
@@ -310,7 +310,7 @@ fn compile_peer(p: &NetworkPolicyPeer, ns: &str) -> Result<Peer, String> {
     if p.namespace_selector.is_none() && p.pod_selector.is_none() {
         return Err("a peer needs podSelector, namespaceSelector or ipBlock".into());
     }
-    Ok(Peer::Pods { ns: nsm, pods })
+    Ok(PeerRule::Pods { ns: nsm, pods })
 }
 
 fn compile_rule(
@@ -414,7 +414,7 @@ impl NetPol {
     pub fn cidrs(&self, out: &mut Vec<(Ipv4Net, Vec<Ipv4Net>)>) {
         for r in self.ingress.iter().chain(self.egress.iter()).flatten() {
             for p in r.peers.iter().flatten() {
-                if let Peer::IpBlock {
+                if let PeerRule::IpBlock {
                     cidr,
                     except,
                     v6: false,

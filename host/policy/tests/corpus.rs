@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use skoop_netstack::packet::Protocol;
-use skoop_policy::matrix::endpoint;
+use skoop_policy::matrix::peer;
 use skoop_policy::{Direction, PodInfo, PolicySet, pods_from_objects};
 
 struct Case {
@@ -41,13 +41,9 @@ fn pod<'a>(c: &'a Case, id: &str) -> &'a PodInfo {
 /// The verdict for a pod-to-pod flow, checked against the fast path; returns (allowed, text).
 fn pod_flow(c: &Case, from: &str, to: &str, port: u16, proto: Protocol) -> (bool, String) {
     let (f, t) = (pod(c, from), pod(c, to));
-    let v = c.set.flow(&endpoint(f), &endpoint(t), port, proto);
-    let fast = (f.host_network
-        || c.set
-            .allowed(Direction::Egress, f, &endpoint(t), port, proto))
-        && (t.host_network
-            || c.set
-                .allowed(Direction::Ingress, t, &endpoint(f), port, proto));
+    let v = c.set.flow(&peer(f), &peer(t), port, proto);
+    let fast = (f.host_network || c.set.allowed(Direction::Egress, f, &peer(t), port, proto))
+        && (t.host_network || c.set.allowed(Direction::Ingress, t, &peer(f), port, proto));
     assert_eq!(
         v.allowed, fast,
         "{}: explained and fast verdicts differ for {from} -> {to}",
@@ -116,9 +112,7 @@ fn corpus_cases_agree_with_their_suites() {
                 let ip: Ipv4Addr = f["from"].as_str().unwrap().parse().unwrap();
                 let to = pod(&c, f["to"].as_str().unwrap());
                 let want = f["allowed"].as_bool().unwrap();
-                let v = c
-                    .set
-                    .ingress(&skoop_policy::Endpoint::Ip(ip), to, port, proto);
+                let v = c.set.ingress(&skoop_policy::Peer::Ip(ip), to, port, proto);
                 if v.allowed != want {
                     failures.push(format!(
                         "{}: {ip} -> {} {port}/{proto}: expected {want}, got {} ({})",
@@ -144,16 +138,16 @@ fn verdicts_name_the_deciding_policy_and_nearest_misses() {
     let c = load(&root.join("e2e-ports"));
     let v = c
         .set
-        .ingress(&endpoint(pod(&c, "y/a")), pod(&c, "x/a"), 81, Protocol::Tcp);
+        .ingress(&peer(pod(&c, "y/a")), pod(&c, "x/a"), 81, Protocol::Tcp);
     assert!(v.allowed);
     assert!(matches!(
         &v.decision,
-        skoop_policy::Decision::NetworkPolicyAllow { policy, rule: 0, .. }
+        skoop_policy::DecidedBy::NetworkPolicyAllow { policy, rule: 0, .. }
             if policy == "x/allow-client-a-via-ns-selector"
     ));
     let v = c
         .set
-        .ingress(&endpoint(pod(&c, "y/a")), pod(&c, "x/a"), 80, Protocol::Tcp);
+        .ingress(&peer(pod(&c, "y/a")), pod(&c, "x/a"), 80, Protocol::Tcp);
     assert!(!v.allowed);
     let json = serde_json::to_value(&v).unwrap();
     assert_eq!(json["decision"]["kind"], "network-policy-deny");
@@ -168,7 +162,7 @@ fn verdicts_name_the_deciding_policy_and_nearest_misses() {
     assert!(v.explanation.contains("policy"), "{}", v.explanation);
     let v = c
         .set
-        .ingress(&endpoint(pod(&c, "z/a")), pod(&c, "x/a"), 81, Protocol::Tcp);
+        .ingress(&peer(pod(&c, "z/a")), pod(&c, "x/a"), 81, Protocol::Tcp);
     assert!(
         v.explanation.contains(
             "namespaceSelector {kubernetes.io/metadata.name=y} does not match namespace z"
@@ -182,7 +176,7 @@ fn verdicts_name_the_deciding_policy_and_nearest_misses() {
     let s = "network-policy-conformance-slytherin/draco-malfoy-0";
     let v = c
         .set
-        .ingress(&endpoint(pod(&c, s)), pod(&c, g), 80, Protocol::Tcp);
+        .ingress(&peer(pod(&c, s)), pod(&c, g), 80, Protocol::Tcp);
     assert!(!v.allowed);
     assert!(
         v.explanation
@@ -199,7 +193,7 @@ fn decision_kind_is_the_serialised_tag() {
     let c = load(&root.join("anp-integration-pass-ingress-to-np"));
     for f in &c.pods {
         for t in &c.pods {
-            let v = c.set.flow(&endpoint(f), &endpoint(t), 80, Protocol::Tcp);
+            let v = c.set.flow(&peer(f), &peer(t), 80, Protocol::Tcp);
             for d in v.egress.iter().chain(v.ingress.iter()) {
                 let json = serde_json::to_value(d).unwrap();
                 assert_eq!(json["decision"]["kind"], d.decision.kind());

@@ -199,7 +199,7 @@ struct Need {
 
 /// What a statement did.
 #[derive(Debug)]
-enum Step {
+enum AfterStmt {
     Next,
     /// The rule stops here (a match failed or a lookup missed).
     Break,
@@ -385,23 +385,23 @@ impl<'r> Walk<'r, '_> {
             };
             st.choices.clear();
             st.cursor = 0;
-            if !matches!(step, Step::Break) && !is_match(stmt) {
+            if !matches!(step, AfterStmt::Break) && !is_match(stmt) {
                 self.meet(st, table, chain, rule);
             }
             let hit = Hit::Rule { table, chain, rule };
             match step {
-                Step::Next => {
+                AfterStmt::Next => {
                     if let Some(f) = st.frames.last_mut() {
                         f.stmt += 1;
                     }
                 }
-                Step::Break => st.next_rule(),
-                Step::End(v) => st.finish(v, hit),
-                Step::Nat => {
+                AfterStmt::Break => st.next_rule(),
+                AfterStmt::End(v) => st.finish(v, hit),
+                AfterStmt::Nat => {
                     st.decided_by = Some(hit);
                     st.next_stage();
                 }
-                Step::Verdict(v) => self.verdict(st, table, chain, rule, v),
+                AfterStmt::Verdict(v) => self.verdict(st, table, chain, rule, v),
             }
         }
     }
@@ -603,30 +603,34 @@ impl<'r> Walk<'r, '_> {
         chain: &'r NftChain,
         rule: &'r NftRule,
         stmt: &'r Stmt,
-    ) -> Result<Step, Need> {
+    ) -> Result<AfterStmt, Need> {
         match stmt {
             Stmt::Match(m) => {
                 let (tri, reason) = self.eval_match(st, stage, table, m)?;
                 match tri {
-                    Tri::Yes => Ok(Step::Next),
-                    Tri::No => Ok(Step::Break),
+                    Tri::Yes => Ok(AfterStmt::Next),
+                    Tri::No => Ok(AfterStmt::Break),
                     Tri::Unknown => {
                         let c = st.choose(BranchKind::Unknown, 2, Some(reason))?;
-                        Ok(if c == 0 { Step::Next } else { Step::Break })
+                        Ok(if c == 0 {
+                            AfterStmt::Next
+                        } else {
+                            AfterStmt::Break
+                        })
                     }
                 }
             }
-            Stmt::Verdict(v) => Ok(Step::Verdict(v.clone())),
+            Stmt::Verdict(v) => Ok(AfterStmt::Verdict(v.clone())),
             Stmt::Vmap { key, map } => {
                 let k = self.key(st, stage, key)?;
                 if matches!(k, Key::Absent) {
-                    return Ok(Step::Break);
+                    return Ok(AfterStmt::Break);
                 }
                 let Some(elem) = self.map_lookup(st, table, map, &k)? else {
-                    return Ok(Step::Break);
+                    return Ok(AfterStmt::Break);
                 };
                 match elem.data {
-                    Some(ElemData::Verdict(ref v)) => Ok(Step::Verdict(v.clone())),
+                    Some(ElemData::Verdict(ref v)) => Ok(AfterStmt::Verdict(v.clone())),
                     _ => {
                         self.uncertain(
                             st,
@@ -636,13 +640,13 @@ impl<'r> Walk<'r, '_> {
                             stmt,
                             "the map does not hold verdicts",
                         );
-                        Ok(Step::Break)
+                        Ok(AfterStmt::Break)
                     }
                 }
             }
             Stmt::Mangle { key, value } => {
                 self.mangle(st, stage, table, chain, rule, stmt, key, value)?;
-                Ok(Step::Next)
+                Ok(AfterStmt::Next)
             }
             Stmt::SetOp { op, set, elem, .. } => {
                 let k = self.key(st, stage, elem)?;
@@ -662,10 +666,10 @@ impl<'r> Walk<'r, '_> {
                     ),
                     _ => {}
                 }
-                Ok(Step::Next)
+                Ok(AfterStmt::Next)
             }
             Stmt::Nat(n) => self.nat(st, stage, table, chain, rule, stmt, n),
-            Stmt::Reject { .. } => Ok(Step::End(Verdict::Reject)),
+            Stmt::Reject { .. } => Ok(AfterStmt::End(Verdict::Reject)),
             Stmt::Notrack => {
                 if stage.before_ct {
                     st.flow.untracked = true;
@@ -679,9 +683,9 @@ impl<'r> Walk<'r, '_> {
                     );
                     st.note(note);
                 }
-                Ok(Step::Next)
+                Ok(AfterStmt::Next)
             }
-            Stmt::Counter(_) | Stmt::Log(_) | Stmt::NoEffect { .. } => Ok(Step::Next),
+            Stmt::Counter(_) | Stmt::Log(_) | Stmt::NoEffect { .. } => Ok(AfterStmt::Next),
             Stmt::Assumed { kind, .. } => {
                 let note = self.rule_note(
                     table,
@@ -691,12 +695,12 @@ impl<'r> Walk<'r, '_> {
                     &format!("{kind} treated as letting the packet on"),
                 );
                 st.note(note);
-                Ok(Step::Next)
+                Ok(AfterStmt::Next)
             }
             Stmt::Xt { kind, name } => {
                 if &**kind == "match" {
                     if &**name == "comment" {
-                        return Ok(Step::Next);
+                        return Ok(AfterStmt::Next);
                     }
                     let c = st.choose(
                         BranchKind::Unknown,
@@ -705,7 +709,11 @@ impl<'r> Walk<'r, '_> {
                             "iptables-nft match \"{name}\" is not described by the JSON dump"
                         )),
                     )?;
-                    return Ok(if c == 0 { Step::Next } else { Step::Break });
+                    return Ok(if c == 0 {
+                        AfterStmt::Next
+                    } else {
+                        AfterStmt::Break
+                    });
                 }
                 let c = st.choose(
                     BranchKind::Unknown,
@@ -715,9 +723,9 @@ impl<'r> Walk<'r, '_> {
                     )),
                 )?;
                 Ok(if c == 0 {
-                    Step::End(Verdict::Drop)
+                    AfterStmt::End(Verdict::Drop)
                 } else {
-                    Step::Next
+                    AfterStmt::Next
                 })
             }
             Stmt::Unknown { kind, .. } => {
@@ -729,9 +737,9 @@ impl<'r> Walk<'r, '_> {
                     )),
                 )?;
                 Ok(if c == 0 {
-                    Step::End(Verdict::Drop)
+                    AfterStmt::End(Verdict::Drop)
                 } else {
-                    Step::Next
+                    AfterStmt::Next
                 })
             }
         }
@@ -817,10 +825,10 @@ impl<'r> Walk<'r, '_> {
         rule: &'r NftRule,
         stmt: &'r Stmt,
         n: &'r Nat,
-    ) -> Result<Step, Need> {
+    ) -> Result<AfterStmt, Need> {
         if n.family.as_deref() == Some("ip6") {
             // An ip6 NAT statement in an inet chain leaves IPv4 packets alone.
-            return Ok(Step::Next);
+            return Ok(AfterStmt::Next);
         }
         let p = st.flow.packet;
         let mut addr: Option<Ipv4Addr> = None;
@@ -828,7 +836,7 @@ impl<'r> Walk<'r, '_> {
         match &n.addr {
             None => {}
             Some(NatAddr::Addr(IpAddr::V4(a))) => addr = Some(*a),
-            Some(NatAddr::Addr(IpAddr::V6(_))) => return Ok(Step::Next),
+            Some(NatAddr::Addr(IpAddr::V6(_))) => return Ok(AfterStmt::Next),
             Some(NatAddr::Range(IpAddr::V4(lo), hi)) => {
                 addr = Some(*lo);
                 self.uncertain(
@@ -842,14 +850,14 @@ impl<'r> Walk<'r, '_> {
                     ),
                 );
             }
-            Some(NatAddr::Range(..)) => return Ok(Step::Next),
+            Some(NatAddr::Range(..)) => return Ok(AfterStmt::Next),
             Some(NatAddr::Map { key, map }) => {
                 let k = self.key(st, stage, key)?;
                 if matches!(k, Key::Absent) {
-                    return Ok(Step::Break);
+                    return Ok(AfterStmt::Break);
                 }
                 let Some(elem) = self.map_lookup(st, table, map, &k)? else {
-                    return Ok(Step::Break);
+                    return Ok(AfterStmt::Break);
                 };
                 match &elem.data {
                     Some(ElemData::Value(parts)) => {
@@ -963,7 +971,7 @@ impl<'r> Walk<'r, '_> {
             }
         }
         st.nat_bound = true;
-        Ok(Step::Nat)
+        Ok(AfterStmt::Nat)
     }
 
     /// The element of a (vmap or NAT) map the key selects; None when none does.
