@@ -2,7 +2,7 @@
 //! bundle's or a live cluster's pods, per port.
 
 use anyhow::{Context, Result};
-use skoop_engine::error::{bad_input, exit};
+use skoop_error::{bad_input, exit};
 use skoop_live::Session;
 
 use crate::cli;

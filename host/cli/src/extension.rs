@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use skoop_engine::error::{bad_input, exit};
+use skoop_error::{bad_input, exit};
 use skoop_wasm::Registry;
 use skoop_wasm::sandbox::Limits;
 

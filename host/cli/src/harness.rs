@@ -14,11 +14,11 @@ use crate::cli::{self, SettingsArgs, flag_values};
 use skoop_diagnosis::{Context, Input, Request};
 use skoop_engine::detect::Overrides;
 use skoop_engine::diagnose::Flow;
-use skoop_engine::error::{bad_input, exit};
-use skoop_engine::packet::Protocol;
 use skoop_engine::plugin::CallError;
 use skoop_engine::report::Report;
 use skoop_engine::suspicion::Suspicion;
+use skoop_error::{bad_input, exit};
+use skoop_netstack::packet::Protocol;
 use skoop_wasm::hostcalls::{CallLog, Recording, describe_import};
 use skoop_wasm::runtime::Runtime;
 use skoop_wasm::sandbox::Limits;
@@ -329,7 +329,7 @@ fn default_flows(dir: &Path, max: usize) -> Result<Vec<FlowSpec>> {
                     .ports
                     .first()
                     .map(|p| (p.1, p.2))
-                    .unwrap_or((8080, skoop_engine::packet::Protocol::Tcp));
+                    .unwrap_or((8080, skoop_netstack::packet::Protocol::Tcp));
                 flows.push(FlowSpec {
                     src: a.ip.map(|i| i.to_string()).unwrap_or_default(),
                     dst: z.ip.map(|i| i.to_string()).unwrap_or_default(),

@@ -5,9 +5,9 @@ use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 
 use anyhow::Result;
 use skoop_engine::diagnose::Flow;
-use skoop_engine::error::{bad_input, is_bad_input};
-use skoop_engine::packet::Protocol;
 use skoop_engine::report::Report;
+use skoop_error::{bad_input, is_bad_input};
+use skoop_netstack::packet::Protocol;
 use skoop_render::Graph;
 use skoop_render::html::{self, Form};
 use tiny_http::{Header, Method, Response, Server};
@@ -209,7 +209,7 @@ pub fn serve(
             _ => respond(req, 404, "text/plain; charset=utf-8", "not found\n".into()),
         }
     }
-    Ok(skoop_engine::error::exit::HEALTHY)
+    Ok(skoop_error::exit::HEALTHY)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use clap::{FromArgMatches, Parser};
 
 use crate::cli::{Cli, Cmd, ExtensionCmd, flag_values};
 use skoop_diagnosis::Preload;
-use skoop_engine::error::{bad_input, exit, is_bad_input};
+use skoop_error::{bad_input, exit, is_bad_input};
 use skoop_wasm::Registry;
 use skoop_wasm::runtime::Runtime;
 use skoop_wasm::sandbox::Limits;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::cli::NewKind;
-use skoop_engine::error::{bad_input, exit};
+use skoop_error::{bad_input, exit};
 
 /// A template file: where it goes in the new crate, and its text.
 type Template = (&'static str, &'static str);

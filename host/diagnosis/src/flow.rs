@@ -4,8 +4,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::Result;
 use skoop_engine::diagnose::Flow;
-use skoop_engine::error::bad_input;
-use skoop_engine::packet::Protocol;
+use skoop_error::bad_input;
+use skoop_netstack::packet::Protocol;
 
 /// `value` as the address `what` needs (`-s`, `-d`, a form field).
 pub fn ip(what: &str, value: &str) -> Result<Ipv4Addr> {

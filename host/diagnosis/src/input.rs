@@ -11,11 +11,11 @@ use skoop_engine::bundle::{self, Bundle};
 use skoop_engine::cluster::Retain;
 use skoop_engine::detect;
 use skoop_engine::diagnose::Flow;
-use skoop_engine::dump::NetnsDump;
-use skoop_engine::error::bad_input;
 use skoop_engine::facts::Facts;
-use skoop_engine::netstack::{NetstackError, Netstacks};
+use skoop_error::bad_input;
 use skoop_live::Session;
+use skoop_netstack::dump::NetnsDump;
+use skoop_netstack::{NetstackError, Netstacks};
 use skoop_wasm::Registry;
 
 use crate::flow::unknown_demo;

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use skoop_engine::diagnose::{self, Diagnosis, Flow};
-use skoop_engine::error::bad_input;
 use skoop_engine::facts::Facts;
 use skoop_engine::plugin::{CallError, Failure, RefusedKind};
 use skoop_engine::policy::PolicyCheck;
 use skoop_engine::report::Report;
+use skoop_error::bad_input;
 use skoop_wasm::sandbox::Limits;
 use skoop_wasm::settings_to;
 use skoop_wasm::{Extension, Registry};

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 use skoop_diagnosis::{Context, Input, Request};
-use skoop_engine::error::is_bad_input;
-use skoop_engine::packet::Protocol;
+use skoop_error::is_bad_input;
+use skoop_netstack::packet::Protocol;
 use skoop_wasm::Registry;
 use skoop_wasm::runtime::Runtime;
 

@@ -12,9 +12,9 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::cluster::{ClusterView, Retain};
-use crate::dump::{DUMP_VERSION, NodeDump, read_shared};
-use crate::error::bad_input;
-use crate::netstack::{NetstackError, Netstacks};
+use skoop_error::bad_input;
+use skoop_netstack::dump::{DUMP_VERSION, NodeDump, read_shared};
+use skoop_netstack::{NetstackError, Netstacks};
 
 /// The facts of one cluster: its objects read, its node dumps located.
 #[derive(Debug)]

@@ -8,9 +8,9 @@ use ipnet::{IpNet, Ipv4Net};
 use serde::Deserialize;
 
 use crate::cluster::{ClusterView, PodFacts};
-use crate::dump::NetnsDump;
-use crate::error::bad_input;
 use crate::settings::{DEFAULT_MASQ_MARK, ProxyMode, Settings};
+use skoop_error::bad_input;
+use skoop_netstack::dump::NetnsDump;
 
 /// What the user passed; `None` means detect.
 #[derive(Debug, Clone, Default)]
@@ -519,7 +519,7 @@ pub fn host_interfaces_with<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::is_bad_input;
+    use skoop_error::is_bad_input;
 
     /// kube-proxy's config.conf as kubeadm writes it (kubeadm's defaults,
     /// kubeproxy.config.k8s.io/v1alpha1).

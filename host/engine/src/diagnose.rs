@@ -11,13 +11,13 @@ use serde::Serialize;
 use crate::cluster::{NodeFacts, Owner};
 use crate::facts::Facts;
 use crate::kernel_walk::{BranchEnd, KernelWalk};
-use crate::packet::{Packet, Protocol};
 use crate::path::{Action, Decision, LinkKind, NetNode, NetNodeKind, NodeStep, Transmission};
 use crate::plugin::{Answer, CallError, Failure, HopAnswer, Plugin, RefusedKind, Role};
 use crate::service::ProxyConfig;
 use crate::settings::ProxyMode;
 use crate::suspicion::{Level, Suspicion};
 use crate::walk::{Arrival, Walker};
+use skoop_netstack::packet::{Packet, Protocol};
 
 /// The ephemeral port simulated clients send from.
 pub const EPHEMERAL_PORT: u16 = 40000;
@@ -992,7 +992,7 @@ impl<'a> Diagnosis<'a> {
             tos: 0,
             // The error quotes the IP header and 8 bytes of the packet.
             size: 56,
-            icmp: Some(crate::packet::Icmp::FRAG_NEEDED),
+            icmp: Some(skoop_netstack::packet::Icmp::FRAG_NEEDED),
         };
         let mut at = from.clone();
         let mut arrival = Arrival::originated(error);
@@ -1480,9 +1480,9 @@ mod tests {
 
     use super::*;
     use crate::cluster::ClusterView;
-    use crate::netstack::Netstacks;
     use crate::plugin::Plugin;
     use crate::settings::{ProxyMode, Settings};
+    use skoop_netstack::Netstacks;
 
     const CLUSTER: &str = r#"{"kind": "List", "apiVersion": "v1", "items": [
       {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use crate::cluster::ClusterView;
-use crate::netstack::{Conntrack, Netstacks};
 use crate::settings::Settings;
+use skoop_netstack::{Conntrack, Netstacks};
 
 /// Cluster view, netstacks and settings of one diagnosis.
 #[derive(Debug)]

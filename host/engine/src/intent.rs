@@ -10,10 +10,10 @@ use skoop_policy::DirectionVerdict;
 
 use crate::cluster::{ClusterView, Owner};
 use crate::facts::Facts;
-use crate::packet::{Packet, Protocol};
 use crate::policy::PolicyCheck;
 use crate::service::{self, ProxyConfig};
 use crate::suspicion::Suspicion;
+use skoop_netstack::packet::{Packet, Protocol};
 
 /// One backend of a Service packet.
 #[derive(Debug)]

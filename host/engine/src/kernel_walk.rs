@@ -3,12 +3,12 @@
 //! produces it; kube-proxy's cross-check (`service.rs`), the plugin
 //! (`plugin.rs`) and the diagnosis loop read it.
 
-use crate::netstack::link::LinkStep;
-use crate::netstack::{Forwarded, NetstackError};
-use crate::packet::Packet;
 use crate::path::{Decision, NetNode, Transmission};
 use crate::suspicion::Level;
 use crate::suspicion::Suspicion;
+use skoop_netstack::link::LinkStep;
+use skoop_netstack::packet::Packet;
+use skoop_netstack::{Forwarded, NetstackError};
 
 /// How one branch ends at the net-node.
 #[derive(Debug, Clone, PartialEq, Eq)]

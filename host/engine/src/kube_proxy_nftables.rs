@@ -6,8 +6,8 @@
 //! (servicePortChainNameBase in pkg/proxy/nftables/proxier.go), so they
 //! are found by that base whatever the hash.
 
-use crate::netstack::netfilter::RuleHit;
-use crate::netstack::nftables::{Family, NftChain, NftRule, NftRuleset, NftTable};
+use skoop_netstack::netfilter::RuleHit;
+use skoop_netstack::nftables::{Family, NftChain, NftRule, NftRuleset, NftTable};
 
 /// The chain kube-proxy jumps to for masquerade.
 pub const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";

@@ -19,7 +19,3 @@ pub mod service;
 pub mod settings;
 pub mod suspicion;
 pub mod walk;
-
-pub use skoop_error as error;
-pub use skoop_netstack as netstack;
-pub use skoop_netstack::{dump, packet};

@@ -4,8 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::packet::Packet;
 use crate::suspicion::Suspicion;
+use skoop_netstack::packet::Packet;
 
 /// Kinds of net-node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

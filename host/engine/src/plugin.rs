@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use crate::cluster::{NodeFacts, PodFacts, ServiceFacts};
 use crate::kernel_walk::KernelWalk;
-use crate::packet::Packet;
 use crate::path::{Decision, NodeStep};
 use crate::suspicion::Suspicion;
+use skoop_netstack::packet::Packet;
 
 /// How a call into an extension failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

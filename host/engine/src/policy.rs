@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use skoop_policy::{DecidedBy, DirectionVerdict, Peer, PodInfo, PolicySet};
 
 use crate::cluster::{ClusterView, PodFacts};
-use crate::error::bad_input;
 use crate::facts::Facts;
-use crate::packet::{Packet, Protocol};
 use crate::suspicion::Level;
+use skoop_error::bad_input;
+use skoop_netstack::packet::{Packet, Protocol};
 
 /// Kinds the evaluator reads.
 const KINDS: [(&str, &str); 5] = [

@@ -13,16 +13,16 @@ use ipnet::Ipv4Net;
 use crate::cluster::{ClusterView, EndpointFacts, ServiceFacts, ServicePortFacts};
 use crate::kernel_walk::{BranchEnd, WalkBranch};
 use crate::kube_proxy_nftables::{self as kpn, KubeProxyTable};
-use crate::netstack::ipvs::IpvsMatch;
-use crate::netstack::netfilter::{Hook, RuleHit};
-use crate::netstack::{Netstack, NetstackError};
-use crate::packet::Packet;
 use crate::settings::{DEFAULT_MASQ_MARK, ProxyMode, Settings};
 use crate::suspicion::Level;
+use skoop_netstack::ipvs::IpvsMatch;
+use skoop_netstack::netfilter::{Hook, RuleHit};
+use skoop_netstack::packet::Packet;
+use skoop_netstack::{Netstack, NetstackError};
 
 /// kube-proxy's nftables proxier keeps its rules in table `ip kube-proxy`.
-pub fn has_kube_proxy_table(nft: &crate::netstack::nftables::NftRuleset) -> bool {
-    nft.table(crate::netstack::nftables::Family::Ip, "kube-proxy")
+pub fn has_kube_proxy_table(nft: &skoop_netstack::nftables::NftRuleset) -> bool {
+    nft.table(skoop_netstack::nftables::Family::Ip, "kube-proxy")
         .is_some()
 }
 
@@ -218,7 +218,7 @@ pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, proxy: &ProxyCon
 }
 
 /// The DNAT rule a traversal used (its KUBE-SEP rule), for messages.
-fn dnat_rule(trace: &[crate::netstack::netfilter::RuleHit]) -> String {
+fn dnat_rule(trace: &[skoop_netstack::netfilter::RuleHit]) -> String {
     trace
         .iter()
         .rev()
@@ -231,7 +231,7 @@ fn dnat_rule(trace: &[crate::netstack::netfilter::RuleHit]) -> String {
 }
 
 /// The mark `--set-xmark V/M` (or `--mark V/M`) in the rules of a nat chain.
-fn chain_mark(rules: &crate::netstack::netfilter::Ruleset, chain: &str, flag: &str) -> Option<u32> {
+fn chain_mark(rules: &skoop_netstack::netfilter::Ruleset, chain: &str, flag: &str) -> Option<u32> {
     rules.chain("nat", chain)?.rules().iter().find_map(|r| {
         let text = r.text();
         let mut words = text.split_whitespace();
@@ -374,7 +374,7 @@ fn in_nftables_terms(suspicions: Vec<(Level, String)>, packet: &Packet) -> Vec<(
 
 /// The rules kube-proxy wrote on the node, as far as they were read.
 enum Rules<'a> {
-    Iptables(&'a crate::netstack::netfilter::Ruleset),
+    Iptables(&'a skoop_netstack::netfilter::Ruleset),
     Nftables(KubeProxyTable<'a>),
     Unknown,
 }
@@ -789,7 +789,7 @@ pub fn resolve_ipvs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::Protocol;
+    use skoop_netstack::packet::Protocol;
 
     const CLUSTER: &str = r#"{"kind": "List", "apiVersion": "v1", "items": [
       {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
@@ -875,8 +875,8 @@ mod tests {
         t
     }
 
-    fn node_stack(rules: Option<String>) -> crate::netstack::Netstack {
-        let mut dump: crate::dump::NetnsDump = serde_json::from_value(serde_json::json!({
+    fn node_stack(rules: Option<String>) -> skoop_netstack::Netstack {
+        let mut dump: skoop_netstack::dump::NetnsDump = serde_json::from_value(serde_json::json!({
             "interfaces": [{"index": 2, "name": "eth0", "kind": "device", "mtu": 1500,
                             "admin_up": true, "oper_state": "UP", "addresses": ["192.168.0.11/24"]}],
             "routes": [{"table": 255, "type": "local", "dst": "192.168.0.11/32", "dev": "eth0"}]
@@ -889,7 +889,7 @@ mod tests {
                     .insert("iptables".into(), "iptables-save not found".into());
             }
         }
-        crate::netstack::Netstack::new("node n1".into(), dump)
+        skoop_netstack::Netstack::new("node n1".into(), dump)
     }
 
     fn both_ready() -> ClusterView {
@@ -1160,8 +1160,8 @@ mod tests {
         );
     }
 
-    fn ipvs_table(real_servers: &[(&str, u16, u32)]) -> Vec<crate::dump::IpvsService> {
-        vec![crate::dump::IpvsService {
+    fn ipvs_table(real_servers: &[(&str, u16, u32)]) -> Vec<skoop_netstack::dump::IpvsService> {
+        vec![skoop_netstack::dump::IpvsService {
             protocol: Some("tcp".into()),
             address: Some("10.96.0.5".parse().unwrap()),
             port: Some(80),
@@ -1169,7 +1169,7 @@ mod tests {
             scheduler: "rr".into(),
             real_servers: real_servers
                 .iter()
-                .map(|(a, p, w)| crate::dump::IpvsRealServer {
+                .map(|(a, p, w)| skoop_netstack::dump::IpvsRealServer {
                     address: a.parse().unwrap(),
                     port: *p,
                     weight: *w,
@@ -1181,7 +1181,7 @@ mod tests {
 
     fn ipvs(real_servers: &[(&str, u16, u32)], p: &Packet) -> Resolution {
         let table = ipvs_table(real_servers);
-        let m = crate::netstack::ipvs::lookup(&table, p);
+        let m = skoop_netstack::ipvs::lookup(&table, p);
         resolve_ipvs(&view(CLUSTER), "n1", p, PROXY, Ok(m))
     }
 

@@ -16,13 +16,13 @@ use std::net::Ipv4Addr;
 use crate::cluster::NodeFacts;
 use crate::facts::Facts;
 use crate::kernel_walk::{BranchEnd, KernelWalk, WalkBranch};
-use crate::netstack::link::{self, Carriage, Frame, LinkEnd, LinkStep, NetnsId};
-use crate::netstack::{DropCause, Fate, ForwardQuery, Forwarded, Netstack};
-use crate::packet::{Packet, Protocol};
 use crate::path::{Decision, LinkKind, NetNode, NetNodeKind, Transmission};
 use crate::plugin::{CallError, Plugin};
 use crate::suspicion::Level;
 use crate::suspicion::Suspicion;
+use skoop_netstack::link::{self, Carriage, Frame, LinkEnd, LinkStep, NetnsId};
+use skoop_netstack::packet::{Packet, Protocol};
+use skoop_netstack::{DropCause, Fate, ForwardQuery, Forwarded, Netstack};
 
 /// Tunnels inside tunnels the walk follows at one net-node.
 const MAX_PASSES: usize = 4;
@@ -667,7 +667,7 @@ impl Walker<'_> {
                                 // The underlay carries the outer packet; the
                                 // path shows the inner one with its header.
                                 let carried = Packet {
-                                    encap: Some(crate::packet::Encap {
+                                    encap: Some(skoop_netstack::packet::Encap {
                                         src: o.packet.src,
                                         ..encap
                                     }),
@@ -1306,7 +1306,7 @@ fn pod_checks(w: &mut KernelWalk, stack: &Netstack, pod: &str) {
 
 /// The kind and sentence of a pipeline drop, worded after what decided it.
 fn drop_message(
-    stacks: &crate::netstack::Netstacks,
+    stacks: &skoop_netstack::Netstacks,
     ns: &NetnsId,
     stack: &Netstack,
     f: &Forwarded,
@@ -1322,7 +1322,7 @@ fn drop_message(
     let (kind, msg) = match cause {
         DropCause::Netfilter { by, verdict, hook } => {
             let verb = match (
-                matches!(verdict, crate::netstack::netfilter::Verdict::Reject),
+                matches!(verdict, skoop_netstack::netfilter::Verdict::Reject),
                 f.uncertain,
             ) {
                 (true, false) => "rejects",
@@ -1405,11 +1405,11 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::cluster::ClusterView;
-    use crate::dump::{FdbEntry, NetnsDump, NodeDump, PodNetns};
-    use crate::netstack::Netstacks;
-    use crate::packet::{Encap, EncapKind};
     use crate::plugin::{Answer, HopAnswer, Role};
     use crate::settings::{ProxyMode, Settings};
+    use skoop_netstack::Netstacks;
+    use skoop_netstack::dump::{FdbEntry, NetnsDump, NodeDump, PodNetns};
+    use skoop_netstack::packet::{Encap, EncapKind};
 
     /// How the nodes reach each other's pod CIDRs.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1739,7 +1739,7 @@ pub(crate) mod tests {
                         })
                         .collect();
                     let dump = NodeDump {
-                        version: crate::dump::DUMP_VERSION,
+                        version: skoop_netstack::dump::DUMP_VERSION,
                         node: name.clone(),
                         host: netns(&h),
                         pods,

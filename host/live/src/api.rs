@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use skoop_engine::error::bad_input;
+use skoop_error::bad_input;
 
 /// What one request does, for messages and RBAC hints.
 #[derive(Debug, Clone)]

@@ -15,8 +15,8 @@ use tokio::runtime::Runtime;
 use super::api::{Answer, ApiServer, Call};
 use super::pod::{self, State};
 use skoop_engine::bundle::parse_node;
-use skoop_engine::dump::NodeDump;
-use skoop_engine::error::bad_input;
+use skoop_error::bad_input;
+use skoop_netstack::dump::NodeDump;
 
 /// Settings of the collector pods.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use anyhow::Result;
 use kube::config::{Config, KubeConfigOptions, Kubeconfig};
 
 use crate::LiveArgs;
-use skoop_engine::error::bad_input;
+use skoop_error::bad_input;
 
 /// The client configuration and where it came from, for messages.
 pub struct Target {

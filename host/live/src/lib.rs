@@ -21,9 +21,9 @@ use tokio::runtime::Runtime;
 
 pub use args::{LiveArgs, SnapshotArgs};
 use skoop_engine::cluster::{ClusterView, Retain};
-use skoop_engine::dump::NodeDump;
-use skoop_engine::error::bad_input;
-use skoop_engine::netstack::{NetstackError, Netstacks};
+use skoop_error::bad_input;
+use skoop_netstack::dump::NodeDump;
+use skoop_netstack::{NetstackError, Netstacks};
 
 pub use objects::KINDS;
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::api::{Answer, ApiServer, Call};
 use skoop_engine::cluster::{ClusterBuilder, ClusterView, Retain};
-use skoop_engine::error::bad_input;
+use skoop_error::bad_input;
 
 /// A kind skoop reads.
 pub struct Kind {

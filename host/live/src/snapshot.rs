@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::Session;
 use crate::SnapshotArgs;
-use skoop_engine::error::{bad_input, exit};
+use skoop_error::{bad_input, exit};
 
 /// Above this many nodes, `--all-nodes` needs `--yes`.
 pub const CONFIRM_ABOVE: usize = 50;

@@ -3,10 +3,10 @@
 //! report numbers them. Every graphical renderer draws this one model.
 
 use skoop_engine::diagnose::{End, HopDecision, Leg};
-use skoop_engine::packet::Packet;
 use skoop_engine::path::{Action, LinkKind, NetNode, NetNodeKind};
 use skoop_engine::report::Report;
 use skoop_engine::suspicion::{Level, Suspicion};
+use skoop_netstack::packet::Packet;
 
 /// One net-node of the drawing.
 #[derive(Debug, Clone)]

@@ -9,15 +9,15 @@ use ipnet::Ipv4Net;
 use crate::bindings::{netstack as wn, types as wt, walk as ww};
 use crate::sandbox::{Secrets, clean, escape};
 use skoop_engine::cluster::{NodeFacts, Owner, PodFacts, ServiceFacts};
-use skoop_engine::dump::{FdbEntry, Interface, Neighbour};
 use skoop_engine::kernel_walk::{BranchEnd, KernelWalk, WalkBranch};
-use skoop_engine::netstack::link::{LinkStep, NetnsId};
-use skoop_engine::netstack::netfilter::{Hook, Outcome, RuleHit, Verdict};
-use skoop_engine::netstack::{NetstackError, RouteHit, RouteKind};
-use skoop_engine::packet::{Encap, EncapKind, Packet, Protocol};
 use skoop_engine::path::{Action, LinkKind, NetNode, NetNodeKind, NodeStep, Transmission};
 use skoop_engine::suspicion::Level;
 use skoop_engine::suspicion::Suspicion;
+use skoop_netstack::dump::{FdbEntry, Interface, Neighbour};
+use skoop_netstack::link::{LinkStep, NetnsId};
+use skoop_netstack::netfilter::{Hook, Outcome, RuleHit, Verdict};
+use skoop_netstack::packet::{Encap, EncapKind, Packet, Protocol};
+use skoop_netstack::{NetstackError, RouteHit, RouteKind};
 
 pub fn ip_to(ip: Ipv4Addr) -> wt::IpAddress {
     let [a, b, c, d] = ip.octets();
@@ -148,7 +148,7 @@ pub fn packet_from(p: &wt::Packet) -> Result<Packet, String> {
         reply: p.reply,
         tos: p.tos,
         size: p.size,
-        icmp: p.icmp.map(|m| skoop_engine::packet::Icmp {
+        icmp: p.icmp.map(|m| skoop_netstack::packet::Icmp {
             kind: m.type_,
             code: m.code,
         }),
@@ -338,13 +338,13 @@ fn branch_to(b: &WalkBranch, device: &impl Fn(&str) -> Option<wn::InterfaceInfo>
             kind: kind.clone(),
             message: cause.clone(),
             rule: b.passes.iter().find_map(|f| match &f.fate {
-                skoop_engine::netstack::Fate::Drop(
-                    skoop_engine::netstack::DropCause::Netfilter { by, .. },
-                ) => by.as_ref().map(hit_to),
+                skoop_netstack::Fate::Drop(skoop_netstack::DropCause::Netfilter { by, .. }) => {
+                    by.as_ref().map(hit_to)
+                }
                 _ => None,
             }),
             route: b.passes.iter().find_map(|f| match &f.fate {
-                skoop_engine::netstack::Fate::Drop(skoop_engine::netstack::DropCause::Route(r)) => {
+                skoop_netstack::Fate::Drop(skoop_netstack::DropCause::Route(r)) => {
                     Some(route_to(r))
                 }
                 _ => None,
@@ -517,8 +517,8 @@ pub fn route_to(r: &RouteHit) -> wn::Route {
 }
 
 /// A pipeline branch as the contract carries it.
-pub fn forwarded_to(f: &skoop_engine::netstack::Forwarded) -> wn::Forwarded {
-    use skoop_engine::netstack::{DropCause, Fate};
+pub fn forwarded_to(f: &skoop_netstack::Forwarded) -> wn::Forwarded {
+    use skoop_netstack::{DropCause, Fate};
     let fate = match &f.fate {
         Fate::Deliver { iif } => wn::Fate::Deliver(iif.clone()),
         Fate::Transmit { oif, next_hop } => wn::Fate::Transmit(wn::Transmit {

@@ -34,7 +34,7 @@ use instance::{
 };
 use runtime::Runtime;
 use sandbox::{Limits, Secrets, clean};
-use skoop_engine::error::bad_input;
+use skoop_error::bad_input;
 use state::HostState;
 
 /// This host's own version, compared with an extension's `min-host-version`.

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use skoop_engine::error::bad_input;
+use skoop_error::bad_input;
 
 /// The engine and its compile cache.
 pub struct Runtime {

@@ -13,8 +13,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
 
 use super::model::{EndpointFacts, NodeFacts, PodFacts, ServiceFacts, ServicePortFacts};
-use crate::error::bad_input;
-use crate::packet::Protocol;
+use skoop_error::bad_input;
+use skoop_netstack::packet::Protocol;
 
 // Mirrors rather than k8s-openapi's Node, Pod, Service and EndpointSlice: read the same way, those
 // take 114 ms of CPU instead of 85 for the scale bench's 10k-Service cluster.json, 372 instead of

@@ -10,7 +10,7 @@ use ipnet::Ipv4Net;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::value::RawValue;
 
-use crate::packet::Protocol;
+use skoop_netstack::packet::Protocol;
 
 /// A node as the diagnosis needs it.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use super::mirrors::{
 };
 use super::model::{ClusterView, EndpointFacts, RawJson, RawObject, ServiceFacts};
 use super::retain::Retain;
-use crate::error::bad_input;
+use skoop_error::bad_input;
 
 #[derive(Deserialize)]
 struct List<'a> {

@@ -10,8 +10,8 @@ use crate::convert::{
 };
 use crate::state::HostState;
 use skoop_engine::facts::Facts;
-use skoop_engine::netstack::{Netstack, RouteQuery};
 use skoop_engine::path::Decision;
+use skoop_netstack::{Netstack, RouteQuery};
 
 fn netns<'a>(facts: &'a Facts, ns: &wt::Netns) -> Result<&'a Netstack, wt::Error> {
     match ns {
@@ -65,7 +65,7 @@ impl HostState {
         let facts = self.facts();
         let stack = netns(&facts, &ns)?;
         stack.absent("rules").map_err(netstack_error)?;
-        let rules = skoop_engine::netstack::route::rules(&stack.dump);
+        let rules = skoop_netstack::route::rules(&stack.dump);
         Ok(rules
             .iter()
             .map(|r| wn::IpRule {
@@ -190,7 +190,7 @@ impl HostState {
     ) -> Result<Vec<wn::Forwarded>, wt::Error> {
         let facts = self.facts();
         let stack = netns(&facts, &ns)?;
-        let q = skoop_engine::netstack::ForwardQuery {
+        let q = skoop_netstack::ForwardQuery {
             packet: packet_from(&query.packet).map_err(bad)?,
             iif: query.iif,
             l2_next_hop: query
@@ -217,7 +217,7 @@ impl HostState {
     }
 }
 
-fn rule_text(r: &skoop_engine::dump::Rule) -> String {
+fn rule_text(r: &skoop_netstack::dump::Rule) -> String {
     let mut s = format!("{}:", r.priority);
     if r.not {
         s.push_str(" not");

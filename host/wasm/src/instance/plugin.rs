@@ -12,9 +12,9 @@ use crate::sandbox::{Limits, clean};
 use crate::state::HostState;
 use skoop_engine::cluster::NodeFacts;
 use skoop_engine::kernel_walk::KernelWalk;
-use skoop_engine::packet::Packet;
 use skoop_engine::plugin::{Answer, CallError, Failure, HopAnswer, Plugin, Role, Underlay};
 use skoop_engine::suspicion::Suspicion;
+use skoop_netstack::packet::Packet;
 
 /// An instantiated CNI plugin.
 pub struct PluginInstance {

@@ -11,10 +11,10 @@ use crate::sandbox::egress::Egress;
 use crate::sandbox::{Confined, Limits, Secrets, clean};
 use crate::state::HostState;
 use skoop_engine::cluster::NodeFacts;
-use skoop_engine::packet::Packet;
 use skoop_engine::plugin::{CallError, Underlay};
 use skoop_engine::settings::ProxyMode;
 use skoop_engine::suspicion::Suspicion;
+use skoop_netstack::packet::Packet;
 
 /// The wiring a provider chose.
 #[derive(Debug, Clone)]
