@@ -108,8 +108,8 @@ pub enum ExtensionCmd {
         /// The new build: a component file, or `builtin:NAME`.
         new: String,
         /// The bundle directory.
-        #[arg(long, value_name = "DIR")]
-        snapshot: PathBuf,
+        #[arg(long = "snapshot", value_name = "DIR")]
+        bundle: PathBuf,
         /// Flows to diagnose (JSON array of {src, dst, port, protocol}, or
         /// lines `SRC DST PORT[/PROTO]`); default: pod to pod across nodes
         /// and pod to Service, up to 64.
@@ -161,8 +161,8 @@ pub struct ConnectivityArgs {
     /// The bundle directory (its cluster.json is read; node dumps are not needed).
     /// Without it, the live cluster is read (--kubeconfig/--context, else the default
     /// kubeconfig): pods, namespaces and policies only; no collector pod is started.
-    #[arg(long, value_name = "DIR")]
-    pub snapshot: Option<PathBuf>,
+    #[arg(long = "snapshot", value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
     /// Only the pods of this namespace.
     #[arg(short = 'n', long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
@@ -235,8 +235,8 @@ pub struct DiagnoseArgs {
     pub protocol: Protocol,
 
     /// Diagnose offline on a bundle directory (cluster.json + nodes/<node>.json).
-    #[arg(long, value_name = "DIR", conflicts_with = "demo")]
-    pub snapshot: Option<PathBuf>,
+    #[arg(long = "snapshot", value_name = "DIR", conflicts_with = "demo")]
+    pub bundle: Option<PathBuf>,
 
     /// Diagnose on a built-in demo cluster (`flannel` when no NAME is given,
     /// `calico`; `list` names them); without -s/-d/-p it shows a broken flow.
@@ -346,7 +346,7 @@ pub struct Prescan {
     /// The word after the subcommand (`extension inspect`).
     pub action: Option<String>,
     /// `--snapshot DIR`, the bundle of a `diagnose`.
-    pub snapshot: Option<PathBuf>,
+    pub bundle: Option<PathBuf>,
 }
 
 impl Prescan {
@@ -360,8 +360,8 @@ impl Prescan {
 
     /// The bundle a `diagnose` will read, which can be read while the
     /// extensions load.
-    pub fn diagnose_snapshot(&self) -> Option<&PathBuf> {
-        self.snapshot
+    pub fn diagnose_bundle(&self) -> Option<&PathBuf> {
+        self.bundle
             .as_ref()
             .filter(|_| self.subcommand.as_deref() == Some("diagnose"))
     }
@@ -391,7 +391,7 @@ pub fn prescan(args: &[OsString]) -> Prescan {
             }
             "--cache-dir" => p.cache_dir = inline.or_else(|| it.next()).map(PathBuf::from),
             "--snapshot" if p.subcommand.is_some() => {
-                p.snapshot = inline.or_else(|| it.next()).map(PathBuf::from);
+                p.bundle = inline.or_else(|| it.next()).map(PathBuf::from);
             }
             "--no-cache" => p.no_cache = true,
             // Their values are no subcommand.
@@ -484,7 +484,7 @@ mod tests {
     #[test]
     fn the_bundle_of_a_diagnose_is_found_before_the_full_parse() {
         let scan = |a: &[&str]| prescan(&a.iter().map(OsString::from).collect::<Vec<_>>());
-        let dir = |p: &Prescan| p.diagnose_snapshot().cloned();
+        let dir = |p: &Prescan| p.diagnose_bundle().cloned();
         let b = Some(PathBuf::from("b"));
         assert_eq!(
             dir(&scan(&[

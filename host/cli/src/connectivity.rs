@@ -39,7 +39,7 @@ fn cluster_objects(dir: &std::path::Path) -> Result<Vec<serde_json::Value>> {
 }
 
 pub fn run(args: &cli::ConnectivityArgs) -> Result<u8> {
-    let (objects, source) = match &args.snapshot {
+    let (objects, source) = match &args.bundle {
         Some(dir) => {
             let source = dir.display().to_string();
             if !dir.is_dir() {

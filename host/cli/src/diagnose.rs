@@ -23,7 +23,7 @@ pub fn request(
     limits: Limits,
     verbose: bool,
 ) -> Request {
-    let input = match (&args.demo, &args.snapshot) {
+    let input = match (&args.demo, &args.bundle) {
         (Some(name), _) => Input::Demo(name.clone()),
         (None, Some(dir)) => Input::Bundle(dir.clone()),
         (None, None) => Input::Live(args.live.clone()),

@@ -58,10 +58,10 @@ pub fn run(
         ExtensionCmd::Diff {
             old,
             new,
-            snapshot,
+            bundle,
             flows,
         } => {
-            return harness::diff(old, new, snapshot, flows.as_deref(), cache.clone(), limits);
+            return harness::diff(old, new, bundle, flows.as_deref(), cache.clone(), limits);
         }
     }
     Ok(exit::HEALTHY)

@@ -415,7 +415,7 @@ fn outcome(r: Result<(Report, Option<CallError>)>) -> (String, Vec<String>) {
 pub fn diff(
     old: &str,
     new: &str,
-    snapshot: &Path,
+    bundle: &Path,
     flows: Option<&Path>,
     cache: Option<PathBuf>,
     limits: Limits,
@@ -437,18 +437,18 @@ pub fn diff(
     }
     let flows = match flows {
         Some(f) => read_flows(f)?,
-        None => default_flows(snapshot, 64)?,
+        None => default_flows(bundle, 64)?,
     };
     if flows.is_empty() {
         return Err(bad_input(format!(
             "no flows to compare on {}: pass --flows FILE",
-            snapshot.display()
+            bundle.display()
         )));
     }
     // Each side diagnoses with its own extension, named as the plugin or
     // the provider.
     let run = |registry: &Registry, name: &str, f: &FlowSpec| {
-        let mut request = Request::new(Input::Bundle(snapshot.to_path_buf()));
+        let mut request = Request::new(Input::Bundle(bundle.to_path_buf()));
         match kind {
             Kind::CniPlugin => request.overrides.network_plugin = Some(name.to_string()),
             Kind::CloudProvider => request.overrides.cloud_provider = Some(name.to_string()),
@@ -460,7 +460,7 @@ pub fn diff(
     println!(
         "{old_name} ({old}) -> {new_name} ({new}) over {} flows on {}",
         flows.len(),
-        snapshot.display()
+        bundle.display()
     );
     let mut changed = 0;
     for f in &flows {

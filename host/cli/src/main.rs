@@ -77,7 +77,7 @@ fn run(args: Vec<OsString>) -> Result<u8> {
         pre.cache_dir.clone().or_else(Runtime::default_cache_dir)
     };
     // A diagnosis of a bundle reads the bundle while the extensions load.
-    let preload = pre.diagnose_snapshot().cloned().map(Preload::start);
+    let preload = pre.diagnose_bundle().cloned().map(Preload::start);
     let registry = Registry::load(Runtime::new(cache.clone())?, &pre.extensions)?;
     let matches = match cli::command(&registry).try_get_matches_from(&args) {
         Ok(m) => m,

@@ -11,7 +11,7 @@ mod links;
 mod neigh;
 mod netlink;
 mod netns;
-mod netstack;
+mod netns_dump;
 mod routes;
 mod sockets;
 mod sysctl;
@@ -67,7 +67,7 @@ pub fn collect_node(node: &str, pods: &[PodSpec]) -> Result<NodeDump> {
             )));
         }
     }
-    let host = netns::run_in(Path::new("/proc/thread-self/ns/net"), netstack::collect)
+    let host = netns::run_in(Path::new("/proc/thread-self/ns/net"), netns_dump::collect)
         .context("dumping the host netns")?;
     let netns = collect_pods(pods)?;
     let pods = pods
@@ -102,7 +102,7 @@ fn collect_pods(pods: &[PodSpec]) -> Result<Vec<NetnsDump>> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(p) = pods.get(i) else { break };
-                    let r = netns::run_in(&p.netns, netstack::collect)
+                    let r = netns::run_in(&p.netns, netns_dump::collect)
                         .with_context(|| format!("dumping pod {}/{}", p.namespace, p.name));
                     if let Ok(mut all) = results.lock() {
                         all[i] = Some(r);

@@ -103,7 +103,7 @@ pub(crate) fn diagnose_once(
     let underlay = plan.checks_underlay.then_some(provider);
     let mut plugin = registry.plugin(plugin_ext, lending, underlay, limits)?;
     let setup = plugin.setup().map_err(setup_error)?;
-    let source = match diagnose::source_hop(facts, &mut plugin, flow.src)? {
+    let source = match diagnose::source_net_node(facts, &mut plugin, flow.src)? {
         Some(hop) => hop,
         None => diagnose::outside_source(facts, &flow).map_err(|why| {
             bad_input(format!(

@@ -223,7 +223,7 @@ pub struct Diagnosis<'a> {
 
 /// Where the flow starts: a pod, or a node (also for host-network pods, and
 /// for an address the plugin says a node owns, such as a tunnel device's).
-pub fn source_hop(
+pub fn source_net_node(
     facts: &Facts,
     plugin: &mut dyn Plugin,
     src: Ipv4Addr,
