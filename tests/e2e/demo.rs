@@ -1,4 +1,4 @@
-//! The built-in demo, the output formats and the JSON contract (DESIGN §4).
+//! The built-in demo, the output formats and the JSON contract (docs/architecture.md, "The command line").
 
 use crate::common::skoop;
 

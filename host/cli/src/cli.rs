@@ -190,7 +190,7 @@ fn flow_protocol() -> impl TypedValueParser<Value = Protocol> {
 pub enum ProxyModeArg {
     Iptables,
     Ipvs,
-    /// Not simulated: Services resolve from the EndpointSlices.
+    /// kube-proxy's nftables proxier (table `ip kube-proxy`).
     Nftables,
     None,
 }

@@ -395,7 +395,7 @@ fn kube_proxy_config(view: &ClusterView) -> Result<Option<KubeProxyConfiguration
 }
 
 fn parse_kube_proxy(text: &str) -> Result<KubeProxyConfiguration> {
-    // An empty document is kube-proxy's defaults, as for the old line reader.
+    // An empty document is kube-proxy's defaults.
     if text.trim().is_empty() {
         return Ok(KubeProxyConfiguration::default());
     }

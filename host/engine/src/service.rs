@@ -4,7 +4,8 @@
 //! suspicion; only when the node's rules were not collected does the
 //! EndpointSlice model stand in, and the report says so. IPVS mode: the
 //! node's IPVS table decides, checked against the EndpointSlices. nftables
-//! mode is not simulated: the EndpointSlice model answers, with a warning.
+//! mode: table `ip kube-proxy` decides in the node's nftables walk, and
+//! `kube_proxy_nftables` checks it against the Services.
 
 use std::net::Ipv4Addr;
 

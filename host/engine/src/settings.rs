@@ -13,7 +13,8 @@ pub const DEFAULT_MASQ_MARK: u32 = 0x4000;
 pub enum ProxyMode {
     Iptables,
     Ipvs,
-    /// Not simulated: Services resolve from the EndpointSlices, with a warning.
+    /// kube-proxy's nftables proxier: its `ip kube-proxy` table, walked with
+    /// the node's other nftables tables.
     Nftables,
     None,
 }

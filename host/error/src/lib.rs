@@ -1,4 +1,4 @@
-//! Error classes that decide the exit status (DESIGN §4): bad usage or input
+//! Error classes that decide the exit status (docs/architecture.md, "The command line"): bad usage or input
 //! exits 2, internal failures 1.
 
 use std::fmt;
