@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 
 use anyhow::{Context as _, Result};
 use skoop_diagnosis::{Context, Input, Preload, Request};
-use skoop_engine::diagnose::Flow;
+use skoop_engine::flow::Flow;
 use skoop_engine::report::Report;
 use skoop_error::{bad_input, exit};
 use skoop_render::Colour;

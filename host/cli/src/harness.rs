@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::cli::{self, SettingsArgs, flag_values};
 use skoop_diagnosis::{Context, Input, Request};
 use skoop_engine::detect::Overrides;
-use skoop_engine::diagnose::Flow;
+use skoop_engine::flow::Flow;
 use skoop_engine::plugin::CallError;
 use skoop_engine::report::Report;
 use skoop_engine::suspicion::Suspicion;

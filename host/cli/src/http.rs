@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 
 use anyhow::Result;
-use skoop_engine::diagnose::Flow;
+use skoop_engine::flow::Flow;
 use skoop_engine::report::Report;
 use skoop_error::{bad_input, is_bad_input};
 use skoop_netstack::packet::Protocol;

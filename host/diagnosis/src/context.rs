@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use skoop_engine::detect;
-use skoop_engine::diagnose::Flow;
 use skoop_engine::facts::Facts;
+use skoop_engine::flow::Flow;
 use skoop_engine::plugin::CallError;
 use skoop_engine::report::Report;
 use skoop_engine::settings::Settings;

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::Result;
-use skoop_engine::diagnose::Flow;
+use skoop_engine::flow::Flow;
 use skoop_error::bad_input;
 use skoop_netstack::packet::Protocol;
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use anyhow::{Context as _, Result};
-use skoop_engine::diagnose::Flow;
+use skoop_engine::flow::Flow;
 use skoop_wasm::hostcalls::{ExtensionCalls, FORMAT, Recording};
 use skoop_wasm::sandbox::Secrets;
 

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use skoop_engine::diagnose::{self, Diagnosis, Flow};
+use skoop_engine::diagnose::{self, Diagnosis};
 use skoop_engine::facts::Facts;
+use skoop_engine::flow::Flow;
 use skoop_engine::plugin::{CallError, Failure, RefusedKind};
 use skoop_engine::policy::PolicyCheck;
 use skoop_engine::report::Report;
@@ -105,7 +106,7 @@ pub(crate) fn diagnose_once(
     let setup = plugin.setup().map_err(setup_error)?;
     let source = match diagnose::source_net_node(facts, &mut plugin, flow.src)? {
         Some(hop) => hop,
-        None => diagnose::outside_source(facts, &flow).map_err(|why| {
+        None => skoop_engine::entry::outside_source(facts, &flow).map_err(|why| {
             bad_input(format!(
                 "source {} is neither a pod nor a node of the cluster in {source_name}; {why}",
                 flow.src

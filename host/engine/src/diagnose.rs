@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use crate::cluster::{NodeFacts, Owner};
 use crate::facts::Facts;
+use crate::flow::Flow;
 use crate::kernel_walk::{BranchEnd, KernelWalk};
 use crate::path::{Action, Decision, LinkKind, NetNode, NetNodeKind, NodeStep, Transmission};
 use crate::plugin::{Answer, CallError, Failure, HopAnswer, Plugin, RefusedKind, Role};
@@ -25,15 +25,6 @@ pub const EPHEMERAL_PORT: u16 = 40000;
 pub const MAX_HOPS: usize = 32;
 /// Hops a whole diagnosis may take (ECMP and backends multiply branches).
 pub const MAX_STEPS: usize = 4096;
-
-/// The flow to diagnose.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Flow {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    pub dport: u16,
-    pub protocol: Protocol,
-}
 
 /// Which way a packet goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -249,37 +240,6 @@ pub fn source_net_node(
         }))
 }
 
-/// A source outside the cluster, for a flow to what the outside can reach:
-/// a node's address, or a Service's LoadBalancer or external IP. Err: the
-/// destination is not reachable from outside (a pod, a ClusterIP, or
-/// another outside address), said plainly.
-pub fn outside_source(facts: &Facts, flow: &Flow) -> Result<NetNode, String> {
-    let view = &facts.view;
-    let reachable = view.node_by_ip(flow.dst).is_some()
-        || view
-            .service_by_ip(flow.dst)
-            .is_some_and(|s| s.outside_address(flow.dst));
-    if reachable {
-        return Ok(NetNode {
-            kind: NetNodeKind::External,
-            id: flow.src.to_string(),
-        });
-    }
-    let what = match view.classify(flow.dst, flow.dport, flow.protocol) {
-        Owner::Pod(p) => format!("pod {}", p.id()),
-        Owner::Service(s) => format!("ClusterIP of Service {}", s.id()),
-        Owner::Node(n) => format!("node {}", n.name),
-        Owner::External(_) => "an address outside the cluster too".to_string(),
-    };
-    Err(format!(
-        "{} is outside the cluster, and {} is the {what}: from outside, only a node's address or a Service's LoadBalancer or external IP can be reached",
-        flow.src, flow.dst
-    ))
-}
-
-/// A load balancer may spread a flow over many nodes: the diagnosis follows this many.
-const MAX_ENTRY_NODES: usize = 8;
-
 impl<'a> Diagnosis<'a> {
     pub fn new(facts: &'a Facts, plugin: &'a mut dyn Plugin) -> Self {
         Diagnosis {
@@ -339,52 +299,7 @@ impl<'a> Diagnosis<'a> {
         if self.policy.is_none() {
             return;
         }
-        let view = &self.facts.view;
-        let mut arrivals: Vec<(NetNode, Packet)> = Vec::new();
-        if let Some(p) = view.pod_by_ip(request.dst) {
-            arrivals.push((
-                NetNode {
-                    kind: NetNodeKind::Pod,
-                    id: p.id(),
-                },
-                *request,
-            ));
-        } else if let Some((svc, Some(sp), _)) = crate::service::find(view, request) {
-            for ep in view.endpoints.get(&svc.id()).into_iter().flatten() {
-                let (Some(pod), true) = (&ep.pod, ep.ready) else {
-                    continue;
-                };
-                let Some(port) = crate::service::endpoint_port(ep, sp) else {
-                    continue;
-                };
-                let mut p = *request;
-                p.dst = ep.ip;
-                p.dport = port;
-                arrivals.push((
-                    NetNode {
-                        kind: NetNodeKind::Pod,
-                        id: pod.clone(),
-                    },
-                    p,
-                ));
-            }
-        } else if let Some(n) = view.node_by_ip(request.dst) {
-            arrivals.push((
-                NetNode {
-                    kind: NetNodeKind::Node,
-                    id: n.name.clone(),
-                },
-                *request,
-            ));
-        } else {
-            arrivals.push((
-                NetNode {
-                    kind: NetNodeKind::External,
-                    id: request.dst.to_string(),
-                },
-                *request,
-            ));
-        }
+        let arrivals = crate::policy::arrivals_from_objects(&self.facts.view, request);
         for (hop, p) in arrivals {
             self.check_policy(source, &hop, &p, false);
         }
@@ -1062,51 +977,7 @@ impl<'a> Diagnosis<'a> {
     /// ready endpoints), each after the cloud underlay.
     fn enter_from_outside(&mut self, packet: Packet) -> Result<NodeStep, CallError> {
         let facts = self.facts;
-        let view = &facts.view;
-        let mut suspicions = Vec::new();
-        let mut nodes: Vec<&NodeFacts> = match view.node_by_ip(packet.dst) {
-            Some(n) => vec![n],
-            None => match view.service_by_ip(packet.dst) {
-                Some(s) if s.external_traffic_local => {
-                    let mut names: Vec<&str> = view
-                        .endpoints
-                        .get(&s.id())
-                        .into_iter()
-                        .flatten()
-                        .filter(|e| e.ready)
-                        .filter_map(|e| e.node.as_deref())
-                        .collect();
-                    names.sort_unstable();
-                    names.dedup();
-                    if names.is_empty() {
-                        suspicions.push(Suspicion {
-                            level: Level::Fatal,
-                            message: format!(
-                                "Service {} has externalTrafficPolicy Local and no ready endpoint on any node: traffic from outside to {} has nowhere to go",
-                                s.id(),
-                                packet.dst
-                            ),
-                            node: None,
-                        });
-                    }
-                    names.iter().filter_map(|n| view.nodes.get(*n)).collect()
-                }
-                Some(_) => view.nodes.values().collect(),
-                None => vec![],
-            },
-        };
-        if nodes.len() > MAX_ENTRY_NODES {
-            suspicions.push(Suspicion {
-                level: Level::Info,
-                message: format!(
-                    "traffic to {} may enter at any of {} nodes; the diagnosis follows the first {MAX_ENTRY_NODES}",
-                    packet.dst,
-                    nodes.len()
-                ),
-                node: None,
-            });
-            nodes.truncate(MAX_ENTRY_NODES);
-        }
+        let (nodes, mut suspicions) = crate::entry::entry_nodes(&facts.view, &packet);
         let mut transmissions = Vec::new();
         for n in nodes {
             let entry = self.plugin.underlay_from_outside(n, &packet)?;

@@ -9,6 +9,7 @@ use skoop_policy::{DecidedBy, DirectionVerdict, Peer, PodInfo, PolicySet};
 
 use crate::cluster::{ClusterView, PodFacts};
 use crate::facts::Facts;
+use crate::path::{NetNode, NetNodeKind};
 use crate::suspicion::Level;
 use skoop_error::bad_input;
 use skoop_netstack::packet::{Packet, Protocol};
@@ -227,6 +228,59 @@ fn decided_kind(v: &DirectionVerdict) -> &'static str {
         }
         _ => "networking.k8s.io/v1/NetworkPolicy",
     }
+}
+
+/// Where the request would arrive if nothing dropped it, for the policy
+/// verdicts on the objects alone: the destination pod, each ready backend
+/// of the Service (at its target port), the node, or the outside; the
+/// source unchanged.
+pub fn arrivals_from_objects(view: &ClusterView, request: &Packet) -> Vec<(NetNode, Packet)> {
+    let mut arrivals: Vec<(NetNode, Packet)> = Vec::new();
+    if let Some(p) = view.pod_by_ip(request.dst) {
+        arrivals.push((
+            NetNode {
+                kind: NetNodeKind::Pod,
+                id: p.id(),
+            },
+            *request,
+        ));
+    } else if let Some((svc, Some(sp), _)) = crate::service::find(view, request) {
+        for ep in view.endpoints.get(&svc.id()).into_iter().flatten() {
+            let (Some(pod), true) = (&ep.pod, ep.ready) else {
+                continue;
+            };
+            let Some(port) = crate::service::endpoint_port(ep, sp) else {
+                continue;
+            };
+            let mut p = *request;
+            p.dst = ep.ip;
+            p.dport = port;
+            arrivals.push((
+                NetNode {
+                    kind: NetNodeKind::Pod,
+                    id: pod.clone(),
+                },
+                p,
+            ));
+        }
+    } else if let Some(n) = view.node_by_ip(request.dst) {
+        arrivals.push((
+            NetNode {
+                kind: NetNodeKind::Node,
+                id: n.name.clone(),
+            },
+            *request,
+        ));
+    } else {
+        arrivals.push((
+            NetNode {
+                kind: NetNodeKind::External,
+                id: request.dst.to_string(),
+            },
+            *request,
+        ));
+    }
+    arrivals
 }
 
 #[cfg(test)]

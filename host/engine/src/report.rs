@@ -4,7 +4,8 @@
 
 use serde::Serialize;
 
-use crate::diagnose::{Branch, End, Flow, HopDecision, LinkRecord, Trace};
+use crate::diagnose::{Branch, End, HopDecision, LinkRecord, Trace};
+use crate::flow::Flow;
 use crate::path::NetNode;
 use crate::settings::Settings;
 use crate::suspicion::Suspicion;
