@@ -9,6 +9,7 @@ mod cloud_aws;
 mod common;
 mod demo;
 mod harness;
+mod help;
 mod nftables;
 mod policy;
 mod report_formats;

@@ -24,27 +24,49 @@ use skoop_wasm::Registry;
 pub struct Cli {
     /// Load a wasm extension (CNI plugin or cloud provider); repeatable. One with
     /// the name of a built-in one replaces it.
-    #[arg(long = "extension", global = true, value_name = "FILE")]
+    #[arg(
+        long = "extension",
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub extensions: Vec<PathBuf>,
 
     /// Print detected settings and extension logs on stderr.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub verbose: bool,
 
     /// Memory limit of each extension instance, in MiB.
-    #[arg(long, global = true, default_value_t = 256, value_name = "MIB")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        default_value_t = 256,
+        value_name = "MIB"
+    )]
     pub extension_memory: usize,
 
     /// Deadline of one call into an extension, in seconds.
-    #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        default_value_t = 10.0,
+        value_name = "SECS"
+    )]
     pub extension_timeout: f64,
 
     /// Where compiled extensions are cached (default: $SKOOP_CACHE_DIR, else the user cache dir).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub cache_dir: Option<PathBuf>,
 
     /// Do not cache compiled extensions.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub no_cache: bool,
 
     #[command(subcommand)]
@@ -219,58 +241,76 @@ fn report_format() -> impl TypedValueParser<Value = Format> {
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
     /// Source address: a pod IP or a node IP.
-    #[arg(short = 's', long = "src", value_name = "IP")]
+    #[arg(help_heading = "Flow", short = 's', long = "src", value_name = "IP")]
     pub src: Option<String>,
 
     /// Destination address: pod, service cluster IP, node, or external.
-    #[arg(short = 'd', long = "dst", value_name = "IP")]
+    #[arg(help_heading = "Flow", short = 'd', long = "dst", value_name = "IP")]
     pub dst: Option<String>,
 
     /// Destination port.
-    #[arg(short = 'p', long = "port", value_name = "PORT")]
+    #[arg(help_heading = "Flow", short = 'p', long = "port", value_name = "PORT")]
     pub port: Option<u16>,
 
     /// Transport protocol.
-    #[arg(long, default_value = "tcp", value_parser = flow_protocol())]
+    #[arg(help_heading = "Flow", long, default_value = "tcp", value_parser = flow_protocol())]
     pub protocol: Protocol,
 
     /// Diagnose offline on a bundle directory (cluster.json + nodes/<node>.json).
-    #[arg(long = "snapshot", value_name = "DIR", conflicts_with = "demo")]
+    #[arg(
+        help_heading = "Input",
+        long = "snapshot",
+        value_name = "DIR",
+        conflicts_with = "demo"
+    )]
     pub bundle: Option<PathBuf>,
 
     /// Diagnose on a built-in demo cluster (`flannel` when no NAME is given,
     /// `calico`; `list` names them); without -s/-d/-p it shows a broken flow.
-    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "flannel")]
+    #[arg(help_heading = "Input", long, value_name = "NAME", num_args = 0..=1, default_missing_value = "flannel")]
     pub demo: Option<String>,
 
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "Live cluster (without --snapshot or --demo)"
+    )]
     pub live: LiveArgs,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Detection overrides")]
     pub settings: SettingsArgs,
 
     /// Output format.
-    #[arg(long, default_value = "text", value_parser = report_format())]
+    #[arg(help_heading = "Output", long, default_value = "text", value_parser = report_format())]
     pub format: Format,
 
     /// Write the report to FILE instead of stdout.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    #[arg(
+        help_heading = "Output",
+        short = 'o',
+        long = "output",
+        value_name = "FILE"
+    )]
     pub output: Option<PathBuf>,
 
     /// Print the verdict line alone on stdout (the report still goes to -o FILE).
-    #[arg(short = 'q', long)]
+    #[arg(help_heading = "Output", short = 'q', long)]
     pub quiet: bool,
 
     /// Serve the report as an interactive page on ADDR (host:port, or a port
     /// alone for 127.0.0.1), with a form to diagnose other flows on the same facts.
-    #[arg(long, value_name = "ADDR", conflicts_with_all = ["quiet", "output"])]
+    #[arg(help_heading = "Output", long, value_name = "ADDR", conflicts_with_all = ["quiet", "output"])]
     pub http: Option<String>,
 
     /// Record every call the host made into each extension and every host
     /// import the extension made, with the answers, to FILE (JSON; secret
     /// values blanked): `skoop extension replay FILE` re-runs an extension
     /// against it with no bundle or cluster.
-    #[arg(long, value_name = "FILE", conflicts_with = "http")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_name = "FILE",
+        conflicts_with = "http"
+    )]
     pub record_host_calls: Option<PathBuf>,
 }
 

@@ -305,6 +305,19 @@ impl<'a> Diagnosis<'a> {
         }
     }
 
+    /// The request reached no destination: what the Service objects alone say
+    /// is wrong with it, unless the walk already said so at a node (the
+    /// node's rules were read there).
+    fn service_from_objects(&mut self, request: &Packet) {
+        let Some(message) = crate::service::port_missing_from_objects(&self.facts.view, request)
+        else {
+            return;
+        };
+        if !self.trace.suspicions.iter().any(|s| s.message == message) {
+            self.trace.suspect(None, Level::Fatal, message);
+        }
+    }
+
     /// Add cluster-wide suspicions (plugin setup).
     pub fn global(&mut self, suspicions: Vec<Suspicion>) {
         self.record(None, &suspicions);
@@ -348,6 +361,7 @@ impl<'a> Diagnosis<'a> {
         let delivered = self.walk(&source, request, Leg::Request);
         if delivered.is_empty() {
             self.policy_from_objects(&source, &request);
+            self.service_from_objects(&request);
         }
         for (hop, packet) in delivered {
             if self.given_up() {

@@ -93,6 +93,36 @@ pub fn find<'a>(
     None
 }
 
+/// A Service address on a port the Service does not have: kube-proxy
+/// installs no rule for it, so the packet is not translated.
+fn no_such_port(svc: &ServiceFacts, packet: &Packet) -> String {
+    let have: Vec<String> = svc
+        .ports
+        .iter()
+        .map(|p| format!("{}/{}", p.port, p.protocol))
+        .collect();
+    format!(
+        "service {} has no port {}/{} (it has {}): kube-proxy installs no rule for it",
+        svc.id(),
+        packet.dport,
+        packet.protocol,
+        if have.is_empty() {
+            "none".to_string()
+        } else {
+            have.join(", ")
+        }
+    )
+}
+
+/// What the Service objects alone say of `packet`: a Service address on a
+/// port the Service does not have. Needs no node dump.
+pub fn port_missing_from_objects(view: &ClusterView, packet: &Packet) -> Option<String> {
+    match find(view, packet) {
+        Some((svc, None, false)) => Some(no_such_port(svc, packet)),
+        _ => None,
+    }
+}
+
 /// The endpoint port for a service port: kube-proxy pairs them by name only.
 pub(crate) fn endpoint_port(ep: &EndpointFacts, sp: &ServicePortFacts) -> Option<u16> {
     ep.ports
@@ -115,25 +145,8 @@ pub fn resolve(view: &ClusterView, node: &str, packet: &Packet, proxy: &ProxyCon
         return out;
     };
     let Some(sp) = port else {
-        let have: Vec<String> = svc
-            .ports
-            .iter()
-            .map(|p| format!("{}/{}", p.port, p.protocol))
-            .collect();
-        out.suspicions.push((
-            Level::Fatal,
-            format!(
-                "service {} has no port {}/{} (it has {}): kube-proxy installs no rule for it",
-                svc.id(),
-                packet.dport,
-                packet.protocol,
-                if have.is_empty() {
-                    "none".to_string()
-                } else {
-                    have.join(", ")
-                }
-            ),
-        ));
+        out.suspicions
+            .push((Level::Fatal, no_such_port(svc, packet)));
         return out;
     };
     let all = view

@@ -17,6 +17,42 @@ pub const POOL_V3: (&str, &str) = ("projectcalico.org/v3", "IPPool");
 pub const BLOCK_AFFINITY: (&str, &str) = ("crd.projectcalico.org/v1", "BlockAffinity");
 pub const FELIX: (&str, &str) = ("crd.projectcalico.org/v1", "FelixConfiguration");
 pub const INSTALLATION: (&str, &str) = ("operator.tigera.io/v1", "Installation");
+pub const CLUSTER_INFORMATION: (&str, &str) = ("crd.projectcalico.org/v1", "ClusterInformation");
+
+/// The policy kinds felix programs, by the Calico release that began to.
+const ENFORCED_SINCE: &[((u32, u32), &str)] = &[
+    ((0, 0), "networking.k8s.io/v1/NetworkPolicy"),
+    (
+        (3, 29),
+        "policy.networking.k8s.io/v1alpha1/AdminNetworkPolicy",
+    ),
+    (
+        (3, 30),
+        "policy.networking.k8s.io/v1alpha1/BaselineAdminNetworkPolicy",
+    ),
+];
+
+/// `v3.29.1` (ClusterInformation's `calicoVersion`) as (3, 29).
+pub fn release(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.trim().trim_start_matches('v').split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts
+        .next()?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    Some((major, minor))
+}
+
+/// The policy kinds a Calico release enforces.
+pub fn enforced_by(release: (u32, u32)) -> Vec<String> {
+    ENFORCED_SINCE
+        .iter()
+        .filter(|(since, _)| release >= *since)
+        .map(|(_, kind)| kind.to_string())
+        .collect()
+}
 
 /// Node annotations calico-node writes.
 pub const ANN_ADDRESS: &str = "projectcalico.org/IPv4Address";
@@ -131,6 +167,8 @@ pub struct CalicoConfig {
     pub pod_mtu: Option<(u32, String)>,
     pub wireguard: bool,
     pub operator: bool,
+    /// The Calico release running (ClusterInformation `default`), when known.
+    pub release: Option<(u32, u32)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -192,6 +230,8 @@ struct Object {
     spec: Value,
     #[serde(default)]
     data: Value,
+    #[serde(default)]
+    status: Value,
 }
 
 fn parse_pool(o: PoolObject, api: &str) -> Result<Pool> {
@@ -440,6 +480,16 @@ impl CalicoConfig {
                 pod_mtu = Some((mtu, format!("FelixConfiguration default {key}")));
             }
         }
+        // calico-node writes its version into ClusterInformation; the
+        // operator into its Installation's status.
+        let info: Vec<Object> = list(CLUSTER_INFORMATION)?;
+        let release = info
+            .iter()
+            .find(|o| o.metadata.name == "default")
+            .and_then(|o| o.spec.get("calicoVersion"))
+            .or_else(|| installation.and_then(|i| i.status.get("calicoVersion")))
+            .and_then(Value::as_str)
+            .and_then(release);
         Ok((
             CalicoConfig {
                 pools,
@@ -450,6 +500,7 @@ impl CalicoConfig {
                 pod_mtu,
                 wireguard,
                 operator: installation.is_some(),
+                release,
             },
             suspicions,
         ))
@@ -784,6 +835,24 @@ mod tests {
 
     fn parse(pool: serde_json::Value) -> Result<Pool> {
         parse_pool(serde_json::from_value(pool).unwrap(), POOL_V1.0)
+    }
+
+    #[test]
+    fn the_release_decides_which_admin_policies_felix_enforces() {
+        // ClusterInformation's calicoVersion as calico-node writes it.
+        assert_eq!(release("v3.29.1"), Some((3, 29)));
+        assert_eq!(release("v3.30.0-0.dev"), Some((3, 30)));
+        assert_eq!(release("3.28"), Some((3, 28)));
+        assert_eq!(release("master"), None);
+        assert_eq!(release(""), None);
+        let np = "networking.k8s.io/v1/NetworkPolicy";
+        let anp = "policy.networking.k8s.io/v1alpha1/AdminNetworkPolicy";
+        let banp = "policy.networking.k8s.io/v1alpha1/BaselineAdminNetworkPolicy";
+        // AdminNetworkPolicy from v3.29, BaselineAdminNetworkPolicy from v3.30.
+        assert_eq!(enforced_by((3, 28)), [np]);
+        assert_eq!(enforced_by((3, 29)), [np, anp]);
+        assert_eq!(enforced_by((3, 30)), [np, anp, banp]);
+        assert_eq!(enforced_by((4, 0)), [np, anp, banp]);
     }
 
     #[test]

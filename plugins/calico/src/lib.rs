@@ -53,11 +53,13 @@ impl CniPlugin for Calico {
             "crd.projectcalico.org/v1/BlockAffinity",
             "crd.projectcalico.org/v1/FelixConfiguration",
             "operator.tigera.io/v1/Installation",
+            "crd.projectcalico.org/v1/ClusterInformation",
         ],
         detect_daemonsets: &["calico-node"],
         // An operator install, even where calico-node is not in view.
         detect_objects: &["operator.tigera.io/v1/Installation"],
-        // felix programs Kubernetes NetworkPolicy into the dataplane.
+        // felix programs Kubernetes NetworkPolicy into the dataplane; admin
+        // policies from 3.29 and 3.30 (`enforces` below, by the release running).
         enforces: &["networking.k8s.io/v1/NetworkPolicy"],
         ..StaticMetadata::EMPTY
     });
@@ -65,6 +67,11 @@ impl CniPlugin for Calico {
     fn setup() -> Result<(Self, Vec<Suspicion>)> {
         let (config, suspicions) = CalicoConfig::load()?;
         Ok((Calico { config }, suspicions))
+    }
+
+    /// What the running release enforces; unknown: the metadata's word.
+    fn enforces(&self) -> Option<Vec<String>> {
+        self.config.release.map(config::enforced_by)
     }
 
     fn pod_send(&self, pod: &Pod, walk: &KernelWalk) -> Result<HopAnswer> {
@@ -111,6 +118,7 @@ mod metadata_tests {
             config::BLOCK_AFFINITY,
             config::FELIX,
             config::INSTALLATION,
+            config::CLUSTER_INFORMATION,
         ] {
             assert!(m.reads.contains(&kind(k)), "{k:?} not in {:?}", m.reads);
         }
