@@ -6,7 +6,9 @@ use std::cell::RefCell;
 
 use crate::cni::exports::skoop::extension::{metadata as cm, plugin as cp};
 use crate::cni::skoop::extension::{cluster as wc, types as wt, walk as ww};
-use crate::provider::exports::skoop::extension::{metadata as pm, provider as pp, underlay as pu};
+use crate::provider::exports::skoop::extension::{
+    infra_shim as pu, metadata as pm, provider as pp,
+};
 use crate::types::*;
 use crate::{
     CloudProvider, CniPlugin, HopAnswer, KernelWalk, Metadata, Result, Underlay, WIT_VERSION,

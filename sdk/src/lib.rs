@@ -508,7 +508,7 @@ pub trait CniPlugin: Sized + 'static {
 ///             plugin: settings.network_plugin.clone(),
 ///             proxy_mode: settings.proxy_mode,
 ///             // Whether the host should ask this provider's underlay checks.
-///             checks_underlay: false,
+///             infra_shim: false,
 ///         })
 ///     }
 /// }
@@ -691,7 +691,7 @@ macro_rules! export_cloud_provider {
                     $crate::glue::create_network::<$ty>(settings)
                 }
             }
-            impl $crate::provider::exports::skoop::extension::underlay::Guest for __SkoopProvider {
+            impl $crate::provider::exports::skoop::extension::infra_shim::Guest for __SkoopProvider {
                 fn node_to_node(
                     src: $crate::cni::skoop::extension::types::NodeInfo,
                     oif: ::std::string::String,

@@ -136,7 +136,7 @@ pub struct NetworkPlan {
     /// How Services are implemented.
     pub proxy_mode: ProxyMode,
     /// Whether this provider answers for the underlay (its `underlay` methods).
-    pub checks_underlay: bool,
+    pub infra_shim: bool,
 }
 
 /// The ephemeral source port skoop uses for simulated clients.
@@ -658,7 +658,7 @@ pub(crate) fn network_plan_to(p: NetworkPlan) -> wp::NetworkPlan {
     wp::NetworkPlan {
         plugin: p.plugin,
         proxy_mode: proxy_mode_to(p.proxy_mode),
-        checks_underlay: p.checks_underlay,
+        infra_shim: p.infra_shim,
     }
 }
 
@@ -984,8 +984,8 @@ mod tests {
         let plan = network_plan_to(NetworkPlan {
             plugin: "flannel".into(),
             proxy_mode: ProxyMode::Iptables,
-            checks_underlay: true,
+            infra_shim: true,
         });
-        assert!(plan.checks_underlay && plan.proxy_mode == wc::ProxyMode::Iptables);
+        assert!(plan.infra_shim && plan.proxy_mode == wc::ProxyMode::Iptables);
     }
 }

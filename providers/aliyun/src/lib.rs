@@ -281,7 +281,7 @@ impl CloudProvider for AliyunProvider {
         Ok(NetworkPlan {
             plugin: settings.network_plugin.clone(),
             proxy_mode: settings.proxy_mode,
-            checks_underlay: true,
+            infra_shim: true,
         })
     }
 

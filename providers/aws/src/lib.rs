@@ -197,7 +197,7 @@ impl CloudProvider for Aws {
         Ok(NetworkPlan {
             plugin: settings.network_plugin.clone(),
             proxy_mode: settings.proxy_mode,
-            checks_underlay: true,
+            infra_shim: true,
         })
     }
 

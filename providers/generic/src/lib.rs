@@ -23,7 +23,7 @@ impl CloudProvider for Generic {
         Ok(NetworkPlan {
             plugin: settings.network_plugin.clone(),
             proxy_mode: settings.proxy_mode,
-            checks_underlay: false,
+            infra_shim: false,
         })
     }
 }
@@ -52,7 +52,7 @@ mod tests {
             NetworkPlan {
                 plugin: "flannel".into(),
                 proxy_mode: ProxyMode::Ipvs,
-                checks_underlay: false,
+                infra_shim: false,
             }
         );
         let plan = Generic::create_network(&settings("calico", ProxyMode::Nftables)).unwrap();
@@ -60,7 +60,7 @@ mod tests {
             (plan.plugin.as_str(), plan.proxy_mode),
             ("calico", ProxyMode::Nftables)
         );
-        assert!(!plan.checks_underlay);
+        assert!(!plan.infra_shim);
     }
 
     #[test]

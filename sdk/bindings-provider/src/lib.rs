@@ -15,6 +15,6 @@ wit_bindgen::generate!({
         "skoop:extension/log@0.5.0": skoop_bindings_cni::skoop::extension::log,
         "skoop:extension/metadata@0.5.0": generate,
         "skoop:extension/provider@0.5.0": generate,
-        "skoop:extension/underlay@0.5.0": generate,
+        "skoop:extension/infra-shim@0.5.0": generate,
     },
 });

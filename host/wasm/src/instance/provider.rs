@@ -79,7 +79,7 @@ impl ProviderInstance {
                 crate::bindings::cluster::ProxyMode::Nftables => ProxyMode::Nftables,
                 crate::bindings::cluster::ProxyMode::None => ProxyMode::None,
             },
-            checks_underlay: plan.checks_underlay,
+            checks_underlay: plan.infra_shim,
         })
     }
 
@@ -89,13 +89,13 @@ impl ProviderInstance {
         oif: &str,
         d: &wt::NodeInfo,
         p: wt::Packet,
-    ) -> Result<pw::exports::skoop::extension::underlay::Underlay, CallError> {
+    ) -> Result<pw::exports::skoop::extension::infra_shim::Underlay, CallError> {
         self.run.call(
-            "underlay.node-to-node",
-            "underlay.node-to-node",
+            "infra-shim.node-to-node",
+            "infra-shim.node-to-node",
             || json!([s, oif, d, &p]),
             |b, st| {
-                b.skoop_extension_underlay()
+                b.skoop_extension_infra_shim()
                     .call_node_to_node(st, s, oif, d, &p)
             },
         )
@@ -117,13 +117,13 @@ impl ProviderInstance {
         s: &wt::NodeInfo,
         oif: &str,
         p: wt::Packet,
-    ) -> Result<pw::exports::skoop::extension::underlay::Underlay, CallError> {
+    ) -> Result<pw::exports::skoop::extension::infra_shim::Underlay, CallError> {
         self.run.call(
-            "underlay.node-to-external",
-            "underlay.node-to-external",
+            "infra-shim.node-to-external",
+            "infra-shim.node-to-external",
             || json!([s, oif, &p]),
             |b, st| {
-                b.skoop_extension_underlay()
+                b.skoop_extension_infra_shim()
                     .call_node_to_external(st, s, oif, &p)
             },
         )
@@ -143,13 +143,13 @@ impl ProviderInstance {
         &mut self,
         d: &wt::NodeInfo,
         p: wt::Packet,
-    ) -> Result<pw::exports::skoop::extension::underlay::Underlay, CallError> {
+    ) -> Result<pw::exports::skoop::extension::infra_shim::Underlay, CallError> {
         self.run.call(
-            "underlay.external-to-node",
-            "underlay.external-to-node",
+            "infra-shim.external-to-node",
+            "infra-shim.external-to-node",
             || json!([d, &p]),
             |b, st| {
-                b.skoop_extension_underlay()
+                b.skoop_extension_infra_shim()
                     .call_external_to_node(st, d, &p)
             },
         )
@@ -167,10 +167,10 @@ impl ProviderInstance {
     pub fn prefetch(&mut self) -> Result<Vec<Suspicion>, CallError> {
         self.run
             .call(
-                "underlay.prefetch",
-                "underlay.prefetch",
+                "infra-shim.prefetch",
+                "infra-shim.prefetch",
                 || json!([]),
-                |b, st| b.skoop_extension_underlay().call_prefetch(st),
+                |b, st| b.skoop_extension_infra_shim().call_prefetch(st),
             )
             .map(|v| suspicions_from(&v, &self.run.store.data().secrets))
     }
@@ -185,20 +185,20 @@ impl ProviderInstance {
                 let (settings,): (crate::bindings::cluster::Settings,) = args_of(export, args)?;
                 let _ = self.create_network_raw(&settings);
             }
-            "underlay.node-to-node" => {
+            "infra-shim.node-to-node" => {
                 let (s, oif, d, p): (wt::NodeInfo, String, wt::NodeInfo, wt::Packet) =
                     args_of(export, args)?;
                 let _ = self.node_to_node_raw(&s, &oif, &d, p);
             }
-            "underlay.node-to-external" => {
+            "infra-shim.node-to-external" => {
                 let (s, oif, p): (wt::NodeInfo, String, wt::Packet) = args_of(export, args)?;
                 let _ = self.node_to_external_raw(&s, &oif, p);
             }
-            "underlay.external-to-node" => {
+            "infra-shim.external-to-node" => {
                 let (d, p): (wt::NodeInfo, wt::Packet) = args_of(export, args)?;
                 let _ = self.external_to_node_raw(&d, p);
             }
-            "underlay.prefetch" => {
+            "infra-shim.prefetch" => {
                 let _ = self.prefetch();
             }
             other => return Err(format!("a cloud provider has no export {other}")),
@@ -228,7 +228,7 @@ impl ProviderInstance {
 }
 
 fn underlay_from(
-    u: pw::exports::skoop::extension::underlay::Underlay,
+    u: pw::exports::skoop::extension::infra_shim::Underlay,
     secrets: &Secrets,
 ) -> Underlay {
     Underlay {

@@ -41,7 +41,7 @@ impl CloudProvider for Hostile {
         Ok(NetworkPlan {
             plugin: settings.network_plugin.clone(),
             proxy_mode: settings.proxy_mode,
-            checks_underlay: true,
+            infra_shim: true,
         })
     }
 
