@@ -10,6 +10,7 @@ mod common;
 mod demo;
 mod harness;
 mod help;
+mod names;
 mod nftables;
 mod policy;
 mod report_formats;

@@ -240,21 +240,40 @@ fn report_format() -> impl TypedValueParser<Value = Format> {
 
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
-    /// Source address: a pod IP or a node IP.
-    #[arg(help_heading = "Flow", short = 's', long = "src", value_name = "IP")]
+    /// Source: a pod or node, by name or address — NAMESPACE/POD,
+    /// pod/NAMESPACE/NAME, node/NAME, a pod's DNS name, an IP.
+    #[arg(
+        help_heading = "Flow",
+        short = 's',
+        long = "src",
+        value_name = "NAME|IP"
+    )]
     pub src: Option<String>,
 
-    /// Destination address: pod, service cluster IP, node, or external.
-    #[arg(help_heading = "Flow", short = 'd', long = "dst", value_name = "IP")]
+    /// Destination: a pod, Service, node or outside address — also
+    /// svc/NAMESPACE/NAME and a Service's DNS name (web.default,
+    /// web.default.svc.cluster.local).
+    #[arg(
+        help_heading = "Flow",
+        short = 'd',
+        long = "dst",
+        value_name = "NAME|IP"
+    )]
     pub dst: Option<String>,
 
-    /// Destination port.
-    #[arg(help_heading = "Flow", short = 'p', long = "port", value_name = "PORT")]
-    pub port: Option<u16>,
+    /// Destination port, by number or by the Service's (or pod's) port name;
+    /// may be left out when the destination has one port.
+    #[arg(
+        help_heading = "Flow",
+        short = 'p',
+        long = "port",
+        value_name = "PORT|NAME"
+    )]
+    pub port: Option<String>,
 
-    /// Transport protocol.
-    #[arg(help_heading = "Flow", long, default_value = "tcp", value_parser = flow_protocol())]
-    pub protocol: Protocol,
+    /// Transport protocol [default: the named port's, else tcp].
+    #[arg(help_heading = "Flow", long, value_parser = flow_protocol())]
+    pub protocol: Option<Protocol>,
 
     /// Diagnose offline on a bundle directory (cluster.json + nodes/<node>.json).
     #[arg(

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use anyhow::{Context as _, Result};
-use skoop_diagnosis::{Context, Input, Preload, Request};
-use skoop_engine::flow::Flow;
+use skoop_diagnosis::{Context, FlowSpec, Input, Preload, Request};
 use skoop_engine::report::Report;
 use skoop_error::{bad_input, exit};
 use skoop_render::Colour;
@@ -38,27 +37,28 @@ pub fn request(
     request
 }
 
-/// The flow of `-s`, `-d`, `-p`; a demo's own flow when none is given.
-pub fn flow(args: &DiagnoseArgs) -> Result<Flow> {
+/// The flow of `-s`, `-d`, `-p` as given (names or addresses); a demo's
+/// own flow when none is given.
+pub fn flow(args: &DiagnoseArgs) -> Result<FlowSpec> {
     if let Some(name) = &args.demo
         && args.src.is_none()
         && args.dst.is_none()
         && args.port.is_none()
     {
-        return skoop_diagnosis::demo_flow(name);
+        return Ok(skoop_diagnosis::demo_flow(name)?.into());
     }
-    let src = args
-        .src
-        .as_deref()
-        .ok_or_else(|| bad_input("missing -s SRC: the source pod or node IP"))?;
-    let dst = args
-        .dst
-        .as_deref()
-        .ok_or_else(|| bad_input("missing -d DST: the destination IP"))?;
-    let port = args
-        .port
-        .ok_or_else(|| bad_input("missing -p PORT: the destination port"))?;
-    skoop_diagnosis::flow(src, dst, port, args.protocol)
+    let src = args.src.clone().ok_or_else(|| {
+        bad_input("missing -s SRC: the source pod or node (a name such as NAMESPACE/POD, or an IP)")
+    })?;
+    let dst = args.dst.clone().ok_or_else(|| {
+        bad_input("missing -d DST: the destination (a name such as svc/NAMESPACE/NAME, or an IP)")
+    })?;
+    Ok(FlowSpec {
+        src,
+        dst,
+        port: args.port.clone(),
+        protocol: args.protocol,
+    })
 }
 
 /// What `--verbose` shows of the context before the diagnosis.
@@ -105,9 +105,9 @@ pub fn run(
         }
         return Ok(exit::HEALTHY);
     }
-    let flow = flow(args)?;
+    let spec = flow(args)?;
     let request = request(args, values, limits, cli.verbose);
-    let mut context = Context::open(registry, request, flow, preload)?;
+    let mut context = Context::open(registry, request, spec.clone(), preload)?;
     if cli.verbose {
         describe(&context);
     }
@@ -116,14 +116,14 @@ pub fn run(
             eprintln!("skoop: warning: {w}");
         }
     }
-    let outcome = context.diagnose(flow)?;
+    let (resolved, outcome) = context.diagnose_named(&spec)?;
     if let Some(path) = &args.record_host_calls {
-        context.write_host_calls(path, &flow)?;
+        context.write_host_calls(path, &resolved.flow)?;
     }
     if let Some(addr) = &args.http {
         let source = context.source().to_string();
-        let mut diagnose = |flow: Flow| -> Result<Report> {
-            let outcome = context.diagnose(flow)?;
+        let mut diagnose = |spec: FlowSpec| -> Result<Report> {
+            let (_, outcome) = context.diagnose_named(&spec)?;
             if let Some(e) = outcome.failed {
                 eprintln!("skoop: {e}");
             }

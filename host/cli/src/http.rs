@@ -1,10 +1,10 @@
 //! `--http ADDR`: serve the report page, and diagnose the flows its form
 //! submits on the same facts. One request at a time; GET only.
 
-use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 
 use anyhow::Result;
-use skoop_engine::flow::Flow;
+use skoop_diagnosis::FlowSpec;
 use skoop_engine::report::Report;
 use skoop_error::{bad_input, is_bad_input};
 use skoop_netstack::packet::Protocol;
@@ -68,8 +68,14 @@ fn query(url: &str) -> Vec<(String, String)> {
 
 fn form_of(report: &Report, facts: &str) -> Form {
     Form {
-        src: report.src.clone(),
-        dst: report.dst.clone(),
+        src: report
+            .src_name
+            .clone()
+            .unwrap_or_else(|| report.src.clone()),
+        dst: report
+            .dst_name
+            .clone()
+            .unwrap_or_else(|| report.dst.clone()),
         port: report.port.to_string(),
         protocol: report.protocol.clone(),
         facts: facts.to_string(),
@@ -77,29 +83,44 @@ fn form_of(report: &Report, facts: &str) -> Form {
     }
 }
 
-/// The flow the form asks for.
-fn flow_of(form: &Form) -> Result<Flow> {
-    let ip = |name: &str, v: &str| {
-        v.trim()
-            .parse::<Ipv4Addr>()
-            .map_err(|_| bad_input(format!("{name} {v:?} is not an IPv4 address")))
+/// The flow the form asks for: names or addresses, the port by number or
+/// name (or none, for a destination with one port).
+fn flow_of(form: &Form) -> Result<FlowSpec> {
+    let given = |name: &str, v: &str| {
+        let v = v.trim();
+        if v.is_empty() {
+            Err(bad_input(format!(
+                "{name} is empty: give a name or an address"
+            )))
+        } else {
+            Ok(v.to_string())
+        }
     };
-    let port = form
-        .port
-        .trim()
-        .parse::<u16>()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| bad_input(format!("port {:?} is not a port (1-65535)", form.port)))?;
+    let port = match form.port.trim() {
+        "" => None,
+        p if p.chars().all(|c| c.is_ascii_digit()) => {
+            p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                bad_input(format!("port {:?} is not a port (1-65535)", form.port))
+            })?;
+            Some(p.to_string())
+        }
+        name => Some(name.to_string()),
+    };
     let protocol = match form.protocol.as_str() {
-        "tcp" | "" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        other => return Err(bad_input(format!("protocol {other:?} is not tcp or udp"))),
+        "" => None,
+        "tcp" => Some(Protocol::Tcp),
+        "udp" => Some(Protocol::Udp),
+        "sctp" => Some(Protocol::Sctp),
+        other => {
+            return Err(bad_input(format!(
+                "protocol {other:?} is not tcp, udp or sctp"
+            )));
+        }
     };
-    Ok(Flow {
-        src: ip("src", &form.src)?,
-        dst: ip("dst", &form.dst)?,
-        dport: port,
+    Ok(FlowSpec {
+        src: given("src", &form.src)?,
+        dst: given("dst", &form.dst)?,
+        port,
         protocol,
     })
 }
@@ -152,7 +173,7 @@ pub fn serve(
     addr: &str,
     first: Report,
     facts: &str,
-    diagnose: &mut dyn FnMut(Flow) -> Result<Report>,
+    diagnose: &mut dyn FnMut(FlowSpec) -> Result<Report>,
 ) -> Result<u8> {
     let addr = listen_addr(addr)?;
     let server =
@@ -243,7 +264,9 @@ mod tests {
         assert!(flow_of(&f).is_err());
         f.port = "80".into();
         assert!(flow_of(&f).is_ok());
-        f.src = "<x>".into();
+        f.port = "http".into();
+        assert_eq!(flow_of(&f).ok().and_then(|s| s.port), Some("http".into()));
+        f.src = " ".into();
         assert!(flow_of(&f).is_err());
     }
 }

@@ -16,6 +16,7 @@ use skoop_wasm::Registry;
 
 use crate::input::{self, Preload, check_loaded};
 use crate::lending::ExtInputs;
+use crate::names::{self, FlowSpec, Resolved};
 use crate::recording::{self, Recorder};
 use crate::request::Request;
 use crate::wiring;
@@ -43,16 +44,18 @@ pub struct Context<'r> {
 
 impl<'r> Context<'r> {
     /// Read the facts `request` names and detect the cluster's settings.
-    /// `first` is the flow diagnosed first: the dumps of the nodes it
-    /// reaches are read in parallel now, others as diagnoses reach them.
-    /// `preload` is the same bundle already being read.
+    /// `first` is the flow diagnosed first (a [`Flow`], or a [`FlowSpec`]
+    /// naming its endpoints): the dumps of the nodes it reaches are read in
+    /// parallel now, others as diagnoses reach them; a name that resolves
+    /// to nothing is an error now. `preload` is the same bundle already
+    /// being read.
     pub fn open(
         registry: &'r Registry,
         request: Request,
-        first: Flow,
+        first: impl Into<FlowSpec>,
         preload: Option<Preload>,
     ) -> Result<Context<'r>> {
-        let loaded = input::load(&request, registry, first, preload)?;
+        let loaded = input::load(&request, registry, &first.into(), preload)?;
         let inputs = ExtInputs {
             values: request.extension_values.clone(),
             cloud: request.cloud_recordings(),
@@ -100,6 +103,22 @@ impl<'r> Context<'r> {
     /// How detection decided.
     pub fn notes(&self) -> &[String] {
         &self.notes
+    }
+
+    /// The addresses, port and protocol `spec` names, with its endpoints'
+    /// names.
+    pub fn resolve(&self, spec: &FlowSpec) -> Result<Resolved> {
+        names::resolve(&self.facts.view, spec)
+    }
+
+    /// Diagnose the flow `spec` names; the report carries the endpoints'
+    /// names beside their addresses.
+    pub fn diagnose_named(&mut self, spec: &FlowSpec) -> Result<(Resolved, Outcome)> {
+        let resolved = self.resolve(spec)?;
+        let mut outcome = self.diagnose(resolved.flow)?;
+        outcome.report.src_name = resolved.src.clone();
+        outcome.report.dst_name = resolved.dst.clone();
+        Ok((resolved, outcome))
     }
 
     /// Diagnose `flow`, and again while the diagnosis reaches nodes whose

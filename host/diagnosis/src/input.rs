@@ -11,7 +11,6 @@ use skoop_engine::bundle::{self, Bundle};
 use skoop_engine::cluster::Retain;
 use skoop_engine::detect;
 use skoop_engine::facts::Facts;
-use skoop_engine::flow::Flow;
 use skoop_error::bad_input;
 use skoop_live::Session;
 use skoop_netstack::dump::NetnsDump;
@@ -19,6 +18,7 @@ use skoop_netstack::{NetstackError, Netstacks};
 use skoop_wasm::Registry;
 
 use crate::flow::unknown_demo;
+use crate::names::{self, FlowSpec};
 use crate::request::{Input, Request};
 
 /// A bundle read on its own thread while the extensions load. What the
@@ -121,7 +121,7 @@ fn load_bundle(input: &Input, retain: Retain, preload: Option<Preload>) -> Resul
 pub(crate) fn load(
     request: &Request,
     registry: &Registry,
-    flow: Flow,
+    first: &FlowSpec,
     preload: Option<Preload>,
 ) -> Result<Loaded> {
     let retain = retain(registry);
@@ -150,6 +150,7 @@ pub(crate) fn load(
             (b.source, b.view, netstacks, None)
         }
     };
+    let flow = names::resolve(&view, first)?.flow;
     let flags = &request.overrides;
     netstacks.prefetch(&view.nodes_for(flow.src, flow.dst, flow.dport, flow.protocol));
     release_freed_memory();

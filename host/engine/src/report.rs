@@ -15,6 +15,14 @@ use crate::suspicion::Suspicion;
 pub struct Report {
     pub src: String,
     pub dst: String,
+    /// The source's name when it was given by name: `pod/NS/NAME`,
+    /// `node/NAME`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_name: Option<String>,
+    /// The destination's name when it was given by name: `pod/NS/NAME`,
+    /// `svc/NS/NAME`, `node/NAME`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_name: Option<String>,
     pub port: u16,
     pub protocol: String,
     pub settings: Settings,
@@ -31,6 +39,13 @@ pub struct Report {
     pub source: String,
 }
 
+fn label(name: Option<&str>, address: &str) -> String {
+    match name {
+        Some(name) => format!("{name} ({address})"),
+        None => address.to_string(),
+    }
+}
+
 /// The path: the net nodes, the links between them, the branches and the
 /// decisions.
 #[derive(Debug, Serialize)]
@@ -43,6 +58,17 @@ pub struct PathOut {
 }
 
 impl Report {
+    /// The source as the report names it: `pod/default/client-1
+    /// (10.244.1.5)` when it was named, its address otherwise.
+    pub fn src_label(&self) -> String {
+        label(self.src_name.as_deref(), &self.src)
+    }
+
+    /// The destination as the report names it (see [`Report::src_label`]).
+    pub fn dst_label(&self) -> String {
+        label(self.dst_name.as_deref(), &self.dst)
+    }
+
     pub fn new(flow: &Flow, settings: Settings, source: String, trace: Trace) -> Report {
         let unfinished = trace
             .branches
@@ -63,6 +89,8 @@ impl Report {
         Report {
             src: flow.src.to_string(),
             dst: flow.dst.to_string(),
+            src_name: None,
+            dst_name: None,
             port: flow.dport,
             protocol: flow.protocol.to_string(),
             settings,

@@ -328,7 +328,10 @@ impl Graph {
         Graph {
             flow: format!(
                 "{} -> {}:{}/{}",
-                report.src, report.dst, report.port, report.protocol
+                report.src_label(),
+                report.dst_label(),
+                report.port,
+                report.protocol
             ),
             verdict: report.verdict.to_string(),
             verdict_line: crate::text::verdict_line(report, crate::Colour::Off),

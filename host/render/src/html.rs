@@ -225,14 +225,15 @@ fn suspicion_li(out: &mut String, level: skoop_engine::suspicion::Level, text: &
 fn form_html(out: &mut String, f: &Form) {
     let _ = write!(
         out,
-        "<form id=\"diagnose\" method=\"get\" action=\"/diagnose\"><label>src <input name=\"src\" value=\"{}\" required></label><label>dst <input name=\"dst\" value=\"{}\" required></label><label>port <input name=\"port\" value=\"{}\" required></label><label>protocol <select name=\"protocol\">",
+        "<form id=\"diagnose\" method=\"get\" action=\"/diagnose\"><label>src <input name=\"src\" value=\"{}\" required></label><label>dst <input name=\"dst\" value=\"{}\" required></label><label>port <input name=\"port\" value=\"{}\" placeholder=\"number or name\"></label><label>protocol <select name=\"protocol\">",
         xml(&f.src),
         xml(&f.dst),
         xml(&f.port)
     );
-    for p in ["tcp", "udp"] {
-        let sel = if f.protocol == p { " selected" } else { "" };
-        let _ = write!(out, "<option value=\"{p}\"{sel}>{p}</option>");
+    // "auto": the named port's protocol, else tcp.
+    for (value, label) in [("", "auto"), ("tcp", "tcp"), ("udp", "udp"), ("sctp", "sctp")] {
+        let sel = if f.protocol == value { " selected" } else { "" };
+        let _ = write!(out, "<option value=\"{value}\"{sel}>{label}</option>");
     }
     let _ = write!(
         out,

@@ -52,8 +52,8 @@ pub fn render(report: &Report, colour: Colour) -> String {
     let _ = writeln!(
         out,
         "skoop diagnose {} -> {}:{}/{}  ({}, {}, kube-proxy {}; facts: {})",
-        report.src,
-        report.dst,
+        report.src_label(),
+        report.dst_label(),
         report.port,
         report.protocol,
         s.network_plugin,
@@ -216,6 +216,8 @@ mod tests {
         Report {
             src: "10.244.0.5".into(),
             dst: "10.96.0.10".into(),
+            src_name: None,
+            dst_name: None,
             port: 53,
             protocol: "udp".into(),
             settings: Settings {

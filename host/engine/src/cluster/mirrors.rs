@@ -162,6 +162,10 @@ struct PodSpec<'a> {
     host_network: Option<bool>,
     #[serde(borrow, default)]
     containers: Vec<Container<'a>>,
+    #[serde(borrow, default)]
+    hostname: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    subdomain: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -527,8 +531,12 @@ pub(super) fn pod_facts(pod: PodObj<'_>, origin: &str) -> Result<PodFacts> {
     let name = text(&pod.metadata.name);
     let mut ports = Vec::new();
     let (mut node, mut host_network) = (String::new(), false);
+    let mut dns_name = None;
     if let Some(spec) = &pod.spec {
         node = text(&spec.node_name);
+        if let (Some(h), Some(s)) = (&spec.hostname, &spec.subdomain) {
+            dns_name = Some((h.to_string(), s.to_string()));
+        }
         host_network = spec.host_network.unwrap_or(false);
         for c in &spec.containers {
             for p in c.ports.iter().flatten() {
@@ -566,6 +574,7 @@ pub(super) fn pod_facts(pod: PodObj<'_>, origin: &str) -> Result<PodFacts> {
             .unwrap_or("Unknown")
             .to_string(),
         ports,
+        dns_name,
         labels: pod.metadata.labels.unwrap_or_default(),
         annotations: pod
             .metadata

@@ -40,6 +40,9 @@ pub struct PodFacts {
     pub phase: String,
     /// (name, port, protocol) of container ports.
     pub ports: Vec<(String, u16, Protocol)>,
+    /// `spec.hostname` and `spec.subdomain`, when both are set: the pod's
+    /// DNS name is then `HOSTNAME.SUBDOMAIN.NAMESPACE.svc.DOMAIN`.
+    pub dns_name: Option<(String, String)>,
     pub labels: BTreeMap<String, String>,
     /// Annotations (a CNI's address annotations, e.g. Terway's
     /// `k8s.aliyun.com/pod-ips`), less kubectl's last-applied copy.
