@@ -553,7 +553,7 @@ fn endpoint_pods(view: &ClusterView, s: &ServiceFacts) -> Vec<String> {
         .endpoints
         .get(&s.id())
         .map(|e| e.iter().collect())
-        .unwrap_or_else(Vec::new);
+        .unwrap_or_default();
     eps.sort_by_key(|e| !e.ready);
     eps.iter()
         .map(|e| match &e.pod {
