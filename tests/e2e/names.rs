@@ -5,7 +5,18 @@ use crate::common::{assert_bad_input, skoop};
 
 /// (src, dst, -p, src IP, dst IP, port, src name, dst name); the addresses
 /// are the demos' cluster.json (both demos share them).
-const FORMS: &[(&str, &str, Option<&str>, &str, &str, u64, &str, &str)] = &[
+type Form = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    u64,
+    &'static str,
+    &'static str,
+);
+
+const FORMS: &[Form] = &[
     (
         "default/client-1",
         "web.default",

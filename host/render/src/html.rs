@@ -231,7 +231,12 @@ fn form_html(out: &mut String, f: &Form) {
         xml(&f.port)
     );
     // "auto": the named port's protocol, else tcp.
-    for (value, label) in [("", "auto"), ("tcp", "tcp"), ("udp", "udp"), ("sctp", "sctp")] {
+    for (value, label) in [
+        ("", "auto"),
+        ("tcp", "tcp"),
+        ("udp", "udp"),
+        ("sctp", "sctp"),
+    ] {
         let sel = if f.protocol == value { " selected" } else { "" };
         let _ = write!(out, "<option value=\"{value}\"{sel}>{label}</option>");
     }
