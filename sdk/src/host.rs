@@ -244,28 +244,77 @@ pub mod cluster {
 
     /// Every object of a kind (in `namespace`, or all when empty),
     /// deserialized. Declare its kind in `Metadata::reads`. An object that
-    /// does not fit `T` is an error naming it.
+    /// does not fit `T` is an error naming it; see [`list_readable`] to
+    /// read the others and say which were left out.
     pub fn list_objects<T: serde::de::DeserializeOwned>(
         api_version: &str,
         kind: &str,
         namespace: &str,
     ) -> Result<Vec<T>> {
+        let read = list_readable(api_version, kind, namespace)?;
+        match read.unreadable.into_iter().next() {
+            Some(u) => Err(Error::Invalid(format!("{api_version} {u}"))),
+            None => Ok(read.objects),
+        }
+    }
+
+    /// The objects of a kind that fit `T`, and a line for each that does
+    /// not, naming it and the field at fault by its JSON path: one
+    /// malformed object need not stop a diagnosis it may have nothing to
+    /// do with. Declare the kind in `Metadata::reads`.
+    pub fn list_readable<T: serde::de::DeserializeOwned>(
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<Readable<T>> {
         let list = wc::list_objects(api_version, kind, namespace).map_err(error_from)?;
-        list.iter()
-            .map(|text| {
-                serde_json::from_str(text).map_err(|e| {
-                    let name = serde_json::from_str::<serde_json::Value>(text)
-                        .ok()
-                        .and_then(|v| {
-                            v.pointer("/metadata/name")
-                                .and_then(|n| n.as_str())
-                                .map(str::to_string)
-                        })
-                        .unwrap_or_default();
-                    Error::Invalid(format!("{api_version} {kind} {name}: {e}"))
-                })
-            })
-            .collect()
+        let mut read = Readable {
+            objects: Vec::with_capacity(list.len()),
+            unreadable: Vec::new(),
+        };
+        for text in &list {
+            match serde_json::from_str(text) {
+                Ok(o) => read.objects.push(o),
+                Err(_) => read.unreadable.push(unreadable::<T>(kind, text)),
+            }
+        }
+        Ok(read)
+    }
+
+    /// What [`list_readable`] read.
+    #[derive(Debug, Clone)]
+    pub struct Readable<T> {
+        pub objects: Vec<T>,
+        /// `IPPool extra: spec.cidr: expected a string, found a list`, one
+        /// per object left out.
+        pub unreadable: Vec<String>,
+    }
+
+    /// `KIND NAME: PATH: why` for an object that does not read as a `T`.
+    fn unreadable<T: serde::de::DeserializeOwned>(kind: &str, text: &str) -> String {
+        let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let name = match (
+            value
+                .pointer("/metadata/namespace")
+                .and_then(|n| n.as_str()),
+            value.pointer("/metadata/name").and_then(|n| n.as_str()),
+        ) {
+            (Some(ns), Some(n)) if !ns.is_empty() => format!("{ns}/{n}"),
+            (_, Some(n)) => n.to_string(),
+            _ => "(no readable name)".into(),
+        };
+        match serde_path_to_error::deserialize::<_, T>(&value) {
+            Ok(_) => format!("{kind} {name}: cannot be read"),
+            Err(e) => {
+                let path = e.path().to_string();
+                let why = e.inner().to_string();
+                if path == "." {
+                    format!("{kind} {name}: {why}")
+                } else {
+                    format!("{kind} {name}: {path}: {why}")
+                }
+            }
+        }
     }
 
     /// The value of one of this extension's config keys.

@@ -75,11 +75,11 @@ fn non_ipv4_addresses() {
             "-s",
             "10.244.0.5",
             "-d",
-            "web",
+            "no-such-thing",
             "-p",
             "80",
         ]),
-        "\"web\"",
+        "-d \"no-such-thing\": no pod, Service or node has that name",
     );
 }
 

@@ -7,6 +7,7 @@ mod cloud;
 mod cloud_aliyun;
 mod cloud_aws;
 mod common;
+mod degrade;
 mod demo;
 mod harness;
 mod help;

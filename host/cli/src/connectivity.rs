@@ -28,8 +28,8 @@ fn cluster_objects(dir: &std::path::Path) -> Result<Vec<serde_json::Value>> {
     let path = dir.join("cluster.json");
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(&path).map_err(|e| bad_input(format!("{origin}: {e}")))?;
-    let mut list: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| skoop_engine::cluster::json_error(&origin, &e))?;
+    let mut list: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| skoop_engine::cluster::json_error(&origin, &text, &e))?;
     match list.get_mut("items").map(serde_json::Value::take) {
         Some(serde_json::Value::Array(items)) => Ok(items),
         _ => Err(bad_input(format!(

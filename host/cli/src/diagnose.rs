@@ -91,6 +91,20 @@ fn describe(context: &Context) {
     }
 }
 
+/// The objects left out, on stderr: all with few, the first ones with many.
+fn warn_skipped(skipped: &[String]) {
+    const SHOWN: usize = 20;
+    for line in skipped.iter().take(SHOWN) {
+        eprintln!("skoop: warning: {line}");
+    }
+    if skipped.len() > SHOWN {
+        eprintln!(
+            "skoop: warning: and {} more objects could not be read and were left out",
+            skipped.len() - SHOWN
+        );
+    }
+}
+
 pub fn run(
     registry: &Registry,
     cli: &Cli,
@@ -116,6 +130,7 @@ pub fn run(
             eprintln!("skoop: warning: {w}");
         }
     }
+    warn_skipped(&context.skipped());
     let (resolved, outcome) = context.diagnose_named(&spec)?;
     if let Some(path) = &args.record_host_calls {
         context.write_host_calls(path, &resolved.flow)?;

@@ -100,6 +100,17 @@ impl<'r> Context<'r> {
         &self.warnings
     }
 
+    /// The objects that could not be read and were left out, one line
+    /// each (file, JSON path, problem, object): worth saying always.
+    pub fn skipped(&self) -> Vec<String> {
+        self.facts
+            .view
+            .skipped()
+            .iter()
+            .map(|s| s.message())
+            .collect()
+    }
+
     /// How detection decided.
     pub fn notes(&self) -> &[String] {
         &self.notes

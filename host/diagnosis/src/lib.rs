@@ -28,6 +28,7 @@ mod lending;
 mod names;
 mod recording;
 mod request;
+mod skipped;
 mod wiring;
 
 pub use context::{Context, Outcome};

@@ -129,11 +129,12 @@ pub(crate) fn diagnose_once(
     diagnosis.global(setup.suspicions);
     let trace = diagnosis.run(source, flow);
     let failed = trace.error.clone();
-    let report = Report::new(
+    let mut report = Report::new(
         &flow,
         facts.settings.clone(),
         source_name.to_string(),
         trace,
     );
+    crate::skipped::judge(&mut report, &facts.view, &flow);
     Ok((report, failed))
 }

@@ -206,7 +206,7 @@ fn checked_node(
         // Read the version alone, so a dump of another version is named as such.
         Err(_) => match serde_json::from_str::<Version>(text) {
             Ok(v) => v.version,
-            Err(e) => return Err(crate::cluster::json_error(origin, &e)),
+            Err(e) => return Err(crate::cluster::json_error(origin, text, &e)),
         },
     };
     match version {
@@ -222,13 +222,23 @@ fn checked_node(
             )));
         }
     }
-    parsed.map_err(|e| {
-        bad_input(format!(
-            "{origin}:{}:{}: invalid node dump: {e}",
-            e.line(),
-            e.column()
-        ))
-    })
+    if let Ok(dump) = parsed {
+        return Ok(dump);
+    }
+    // Leave out the sections that cannot be read, each marked absent, and
+    // read the rest; what cannot be left out is an error naming its field.
+    let refused = || {
+        let fault = skoop_error::json::why_not::<NodeDump>(text);
+        bad_input(format!("{origin}: invalid node dump: {fault}"))
+    };
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|_| refused())?;
+    if crate::dump_sections::repair(&mut value, origin).is_none() {
+        return Err(refused());
+    }
+    serde_json::to_string(&value)
+        .ok()
+        .and_then(|t| serde_json::from_str::<NodeDump>(&t).ok())
+        .ok_or_else(refused)
 }
 
 #[cfg(test)]

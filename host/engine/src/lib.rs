@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod cluster;
 pub mod detect;
 pub mod diagnose;
+mod dump_sections;
 pub mod entry;
 pub mod facts;
 pub mod flow;

@@ -1,6 +1,8 @@
 //! Error classes that decide the exit status (docs/architecture.md, "The command line"): bad usage or input
 //! exits 2, internal failures 1.
 
+pub mod json;
+
 use std::fmt;
 
 /// Marks an error as the user's input being wrong (exit 2). The message names

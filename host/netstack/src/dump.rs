@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::netfilter::{RulesText, read_shared};
 
+/// How an `absent` reason begins when the section was in the dump but could
+/// not be read (then left out), rather than never collected.
+pub const UNREADABLE: &str = "could not be read: ";
+
 /// The dump format this build reads and writes.
 pub const DUMP_VERSION: u32 = 1;
 

@@ -65,10 +65,12 @@ impl Netstack {
             other => other,
         };
         match self.dump.absent.get(fact) {
-            Some(why) => Err(NetstackError::Unavailable(format!(
-                "{name} of {} was not collected ({why})",
-                self.label
-            ))),
+            Some(why) => Err(NetstackError::Unavailable(
+                match why.strip_prefix(dump::UNREADABLE) {
+                    Some(why) => format!("{name} of {} could not be read ({why})", self.label),
+                    None => format!("{name} of {} was not collected ({why})", self.label),
+                },
+            )),
             None => Ok(()),
         }
     }

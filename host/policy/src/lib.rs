@@ -128,6 +128,43 @@ pub struct PolicySet {
     banps: Vec<admin::AdminPolicy>,
 }
 
+/// Whether the evaluator can read `json`, an object of `api_version`/`kind`
+/// (other kinds it does not read are fine): the field at fault by its JSON
+/// path when serde says, else the reason naming it.
+pub fn check_object(
+    api_version: &str,
+    kind: &str,
+    json: &str,
+) -> Result<(), skoop_error::json::Unreadable> {
+    use skoop_error::json::{Unreadable, read_value};
+    let read = |v: &serde_json::Value| -> Result<(), PolicyError> {
+        match (api_version, kind) {
+            ("networking.k8s.io/v1", "NetworkPolicy") => netpol::NetPol::from_value(v).map(drop),
+            (a, "AdminNetworkPolicy") if a.starts_with("policy.networking.k8s.io/") => {
+                admin::AdminPolicy::from_value(v, false).map(drop)
+            }
+            (a, "BaselineAdminNetworkPolicy") if a.starts_with("policy.networking.k8s.io/") => {
+                admin::AdminPolicy::from_value(v, true).map(drop)
+            }
+            _ => Ok(()),
+        }
+    };
+    if !matches!(
+        kind,
+        "NetworkPolicy" | "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy"
+    ) {
+        return Ok(());
+    }
+    let v: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| Unreadable::new("", skoop_error::json::plain(&e)))?;
+    if kind == "NetworkPolicy" {
+        read_value::<k8s_openapi::api::networking::v1::NetworkPolicy>(&v)?;
+    }
+    read(&v).map_err(|e| match e {
+        PolicyError::Malformed { reason, .. } => Unreadable::new("", reason),
+    })
+}
+
 impl PolicySet {
     /// Read Namespaces, Nodes, NetworkPolicies, AdminNetworkPolicies and
     /// BaselineAdminNetworkPolicies out of Kubernetes objects (other kinds are ignored).

@@ -7,7 +7,7 @@ use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, Network
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
-use crate::objects::malformed;
+use crate::objects::{malformed, typed};
 use crate::{Peer, PodInfo, PolicyError, PolicySet, Selector};
 use skoop_netstack::packet::Protocol;
 
@@ -336,8 +336,7 @@ fn compile_rule(
 
 impl NetPol {
     pub fn from_value(v: &Value) -> Result<NetPol, PolicyError> {
-        let np: NetworkPolicy =
-            serde_json::from_value(v.clone()).map_err(|e| malformed("NetworkPolicy", v, e))?;
+        let np: NetworkPolicy = typed(v, "NetworkPolicy")?;
         let bad = |r: String| malformed("NetworkPolicy", v, r);
         let namespace = np
             .metadata

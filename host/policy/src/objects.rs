@@ -33,8 +33,12 @@ pub(crate) fn malformed(kind: &str, v: &Value, reason: impl ToString) -> PolicyE
     }
 }
 
-fn typed<T: serde::de::DeserializeOwned>(v: &Value, kind: &str) -> Result<T, PolicyError> {
-    serde_json::from_value(v.clone()).map_err(|e| malformed(kind, v, e))
+/// `v` as a `T`; the error names the field at fault by its JSON path.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(
+    v: &Value,
+    kind: &str,
+) -> Result<T, PolicyError> {
+    skoop_error::json::read_value(v).map_err(|u| malformed(kind, v, u))
 }
 
 pub(crate) fn namespace(v: &Value) -> Result<(String, Labels), PolicyError> {

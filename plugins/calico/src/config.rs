@@ -18,6 +18,34 @@ pub const BLOCK_AFFINITY: (&str, &str) = ("crd.projectcalico.org/v1", "BlockAffi
 pub const FELIX: (&str, &str) = ("crd.projectcalico.org/v1", "FelixConfiguration");
 pub const INSTALLATION: (&str, &str) = ("operator.tigera.io/v1", "Installation");
 pub const CLUSTER_INFORMATION: (&str, &str) = ("crd.projectcalico.org/v1", "ClusterInformation");
+pub const DAEMONSET: (&str, &str) = ("apps/v1", "DaemonSet");
+
+/// The release in a calico-node image reference
+/// (`docker.io/calico/node:v3.29.1`, `…/node:v3.30.0@sha256:…`).
+pub fn image_release(image: &str) -> Option<(u32, u32)> {
+    let image = image.split('@').next().unwrap_or(image);
+    let (repo, tag) = image.rsplit_once(':')?;
+    // A registry port (`host:5000/calico/node`) is not a tag.
+    if tag.contains('/') || !repo.ends_with("node") {
+        return None;
+    }
+    release(tag)
+}
+
+/// The calico-node container's image of the calico-node DaemonSet.
+fn calico_node_image(daemonsets: &[Value]) -> Option<String> {
+    daemonsets
+        .iter()
+        .filter(|d| d.pointer("/metadata/name").and_then(Value::as_str) == Some("calico-node"))
+        .flat_map(|d| {
+            d.pointer("/spec/template/spec/containers")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|c| c.get("name").and_then(Value::as_str) == Some("calico-node"))
+        .and_then(|c| c.get("image").and_then(Value::as_str).map(str::to_string))
+}
 
 /// The policy kinds felix programs, by the Calico release that began to.
 const ENFORCED_SINCE: &[((u32, u32), &str)] = &[
@@ -326,8 +354,25 @@ fn installation_pools(spec: &Value) -> Result<Vec<Pool>> {
     Ok(out)
 }
 
-fn list<T: serde::de::DeserializeOwned>(kind: (&str, &str)) -> Result<Vec<T>> {
-    cluster::list_objects(kind.0, kind.1, "")
+/// The objects of `kind` that can be read; each that cannot is a WARNING
+/// naming it and the field at fault, and is left out.
+fn list<T: serde::de::DeserializeOwned>(
+    kind: (&str, &str),
+    suspicions: &mut Vec<Suspicion>,
+) -> Result<Vec<T>> {
+    let read = cluster::list_readable(kind.0, kind.1, "")?;
+    for u in read.unreadable {
+        suspicions.push(left_out(&format!("{} {u}", kind.0)));
+    }
+    Ok(read.objects)
+}
+
+/// A Calico object that cannot be read, said and left out.
+fn left_out(what: &str) -> Suspicion {
+    Suspicion::new(
+        Level::Warning,
+        format!("could not read {what}; it was left out, and Calico's checks did not see it"),
+    )
 }
 
 fn u64_at(v: &Value, key: &str) -> Option<u64> {
@@ -349,16 +394,20 @@ impl CalicoConfig {
     pub fn load() -> Result<(CalicoConfig, Vec<Suspicion>)> {
         let mut suspicions = Vec::new();
         let mut pools = Vec::new();
-        for o in list::<PoolObject>(POOL_V1)? {
-            pools.push(parse_pool(o, POOL_V1.0)?);
-        }
-        for o in list::<PoolObject>(POOL_V3)? {
-            let p = parse_pool(o, POOL_V3.0)?;
-            if !pools.iter().any(|q| q.cidr == p.cidr) {
-                pools.push(p);
+        for o in list::<PoolObject>(POOL_V1, &mut suspicions)? {
+            match parse_pool(o, POOL_V1.0) {
+                Ok(p) => pools.push(p),
+                Err(e) => suspicions.push(left_out(&e.to_string())),
             }
         }
-        let installations: Vec<Object> = list(INSTALLATION)?;
+        for o in list::<PoolObject>(POOL_V3, &mut suspicions)? {
+            match parse_pool(o, POOL_V3.0) {
+                Ok(p) if !pools.iter().any(|q| q.cidr == p.cidr) => pools.push(p),
+                Ok(_) => {}
+                Err(e) => suspicions.push(left_out(&e.to_string())),
+            }
+        }
+        let installations: Vec<Object> = list(INSTALLATION, &mut suspicions)?;
         let installation = installations.iter().find(|o| o.metadata.name == "default");
         if pools.is_empty()
             && let Some(inst) = installation
@@ -387,7 +436,7 @@ impl CalicoConfig {
             Some(pools)
         };
         let mut blocks = Vec::new();
-        for o in list::<AffinityObject>(BLOCK_AFFINITY)? {
+        for o in list::<AffinityObject>(BLOCK_AFFINITY, &mut suspicions)? {
             let what = format!("BlockAffinity {}", o.metadata.name);
             if o.spec.state.as_deref().is_some_and(|s| s != "confirmed")
                 || o.spec
@@ -401,10 +450,11 @@ impl CalicoConfig {
                 Ok(c) => c,
                 Err(_) if o.spec.cidr.contains(':') => continue,
                 Err(_) => {
-                    return Err(Error::Invalid(format!(
-                        "{what}: cidr {:?} is not an IP prefix",
+                    suspicions.push(left_out(&format!(
+                        "{what}: spec.cidr {:?} is not an IP prefix",
                         o.spec.cidr
                     )));
+                    continue;
                 }
             };
             blocks.push(Block {
@@ -424,7 +474,7 @@ impl CalicoConfig {
         } else {
             Some(blocks)
         };
-        let felix: Vec<Object> = list(FELIX)?;
+        let felix: Vec<Object> = list(FELIX, &mut suspicions)?;
         let felix = felix
             .iter()
             .find(|o| o.metadata.name == "default")
@@ -482,14 +532,28 @@ impl CalicoConfig {
         }
         // calico-node writes its version into ClusterInformation; the
         // operator into its Installation's status.
-        let info: Vec<Object> = list(CLUSTER_INFORMATION)?;
-        let release = info
+        let info: Vec<Object> = list(CLUSTER_INFORMATION, &mut suspicions)?;
+        let mut release = info
             .iter()
             .find(|o| o.metadata.name == "default")
             .and_then(|o| o.spec.get("calicoVersion"))
             .or_else(|| installation.and_then(|i| i.status.get("calicoVersion")))
             .and_then(Value::as_str)
             .and_then(release);
+        if release.is_none() {
+            // Else the image calico-node runs (a manifest install without
+            // ClusterInformation in view).
+            let daemonsets: Vec<Value> = list(DAEMONSET, &mut Vec::new())?;
+            release = calico_node_image(&daemonsets)
+                .as_deref()
+                .and_then(image_release);
+        }
+        if release.is_none() {
+            suspicions.push(Suspicion::new(
+                Level::Info,
+                "Calico's release is unknown (no calicoVersion in ClusterInformation default or the operator's Installation status, no version tag on the calico-node image): assumed it enforces NetworkPolicy only, so an AdminNetworkPolicy (enforced from 3.29) or BaselineAdminNetworkPolicy (from 3.30) deny is reported as not enforced; --enforces-network-policy true says otherwise",
+            ));
+        }
         Ok((
             CalicoConfig {
                 pools,
@@ -844,6 +908,17 @@ mod tests {
         assert_eq!(release("v3.30.0-0.dev"), Some((3, 30)));
         assert_eq!(release("3.28"), Some((3, 28)));
         assert_eq!(release("master"), None);
+        assert_eq!(
+            image_release("docker.io/calico/node:v3.29.1"),
+            Some((3, 29))
+        );
+        assert_eq!(
+            image_release("quay.io/calico/node:v3.30.2@sha256:0123abcd"),
+            Some((3, 30))
+        );
+        assert_eq!(image_release("registry.local:5000/calico/node"), None);
+        assert_eq!(image_release("calico/node:latest"), None);
+        assert_eq!(image_release("calico/cni:v3.29.1"), None, "not calico-node");
         assert_eq!(release(""), None);
         let np = "networking.k8s.io/v1/NetworkPolicy";
         let anp = "policy.networking.k8s.io/v1alpha1/AdminNetworkPolicy";

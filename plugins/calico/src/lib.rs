@@ -54,6 +54,7 @@ impl CniPlugin for Calico {
             "crd.projectcalico.org/v1/FelixConfiguration",
             "operator.tigera.io/v1/Installation",
             "crd.projectcalico.org/v1/ClusterInformation",
+            "apps/v1/DaemonSet",
         ],
         detect_daemonsets: &["calico-node"],
         // An operator install, even where calico-node is not in view.
@@ -119,6 +120,7 @@ mod metadata_tests {
             config::FELIX,
             config::INSTALLATION,
             config::CLUSTER_INFORMATION,
+            config::DAEMONSET,
         ] {
             assert!(m.reads.contains(&kind(k)), "{k:?} not in {:?}", m.reads);
         }

@@ -7,13 +7,12 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use anyhow::Result;
 use ipnet::Ipv4Net;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
 
 use super::model::{EndpointFacts, NodeFacts, PodFacts, ServiceFacts, ServicePortFacts};
-use skoop_error::bad_input;
+use skoop_error::json::Unreadable;
 use skoop_netstack::packet::Protocol;
 
 // Mirrors rather than k8s-openapi's Node, Pod, Service and EndpointSlice: read the same way, those
@@ -349,15 +348,16 @@ fn protocol_of(p: Option<&str>) -> Protocol {
 }
 
 /// `what` names the object, for the error only.
-fn port16(p: i32, what: impl Fn() -> String, origin: &str) -> Result<u16> {
-    u16::try_from(p).map_err(|_| bad_input(format!("{origin}: {}: port {p} out of range", what())))
+/// A port number at `path` of the object.
+fn port16(p: i32, path: impl FnOnce() -> String) -> Result<u16, Unreadable> {
+    u16::try_from(p)
+        .map_err(|_| Unreadable::new(path(), format!("port {p} out of range (1-65535)")))
 }
 
 /// A Service as the diagnosis needs it.
-pub(super) fn service_facts(svc: ServiceObj<'_>, origin: &str) -> Result<ServiceFacts> {
+pub(super) fn service_facts(svc: ServiceObj<'_>) -> Result<ServiceFacts, Unreadable> {
     let namespace = text(&svc.metadata.namespace);
     let name = text(&svc.metadata.name);
-    let what = || format!("service {namespace}/{name}");
     let mut cluster_ips = Vec::new();
     let mut external_ips = Vec::new();
     let mut ports = Vec::new();
@@ -376,12 +376,15 @@ pub(super) fn service_facts(svc: ServiceObj<'_>, origin: &str) -> Result<Service
             .iter()
             .filter_map(|s| s.parse().ok())
             .collect();
-        for p in spec.ports.unwrap_or_default() {
+        for (i, p) in spec.ports.unwrap_or_default().into_iter().enumerate() {
             ports.push(ServicePortFacts {
                 name: text(&p.name),
                 protocol: protocol_of(p.protocol.as_deref()),
-                port: port16(p.port, what, origin)?,
-                node_port: p.node_port.map(|n| port16(n, what, origin)).transpose()?,
+                port: port16(p.port, || format!("spec.ports[{i}].port"))?,
+                node_port: p
+                    .node_port
+                    .map(|n| port16(n, || format!("spec.ports[{i}].nodePort")))
+                    .transpose()?,
                 target_port: p.target_port,
             });
         }
@@ -414,8 +417,7 @@ pub(super) fn service_facts(svc: ServiceObj<'_>, origin: &str) -> Result<Service
 /// their Service; `None` for a slice that is not IPv4 or names no Service.
 pub(super) fn slice_endpoints(
     slice: SliceObj<'_>,
-    origin: &str,
-) -> Result<Option<(String, Vec<EndpointFacts>)>> {
+) -> Result<Option<(String, Vec<EndpointFacts>)>, Unreadable> {
     if slice.address_type != "IPv4" {
         return Ok(None);
     }
@@ -429,15 +431,11 @@ pub(super) fn slice_endpoints(
         return Ok(None);
     };
     let mut ports = Vec::new();
-    for p in slice.ports.iter().flatten() {
+    for (i, p) in slice.ports.iter().flatten().enumerate() {
         if let Some(port) = p.port {
             ports.push((
                 text(&p.name),
-                port16(
-                    port,
-                    || format!("endpointslice of {namespace}/{service}"),
-                    origin,
-                )?,
+                port16(port, || format!("ports[{i}].port"))?,
                 protocol_of(p.protocol.as_deref()),
             ));
         }
@@ -474,7 +472,7 @@ pub(super) fn slice_endpoints(
 }
 
 /// A node as the diagnosis needs it: it must have an IPv4 InternalIP.
-pub(super) fn node_facts(node: NodeObj<'_>, origin: &str) -> Result<NodeFacts> {
+pub(super) fn node_facts(node: NodeObj<'_>) -> Result<NodeFacts, Unreadable> {
     let name = text(&node.metadata.name);
     let status = node.status;
     let ip = status
@@ -484,7 +482,7 @@ pub(super) fn node_facts(node: NodeObj<'_>, origin: &str) -> Result<NodeFacts> {
         .flatten()
         .find(|a| a.type_ == "InternalIP")
         .and_then(|a| a.address.parse::<Ipv4Addr>().ok())
-        .ok_or_else(|| bad_input(format!("{origin}: node {name} has no IPv4 InternalIP")))?;
+        .ok_or_else(|| Unreadable::new("status.addresses", "no IPv4 InternalIP"))?;
     let mut cidrs: Vec<Cow<'_, str>> = Vec::new();
     let mut provider_id = None;
     if let Some(spec) = node.spec {
@@ -526,7 +524,7 @@ pub(super) fn node_facts(node: NodeObj<'_>, origin: &str) -> Result<NodeFacts> {
 }
 
 /// A pod as the diagnosis needs it.
-pub(super) fn pod_facts(pod: PodObj<'_>, origin: &str) -> Result<PodFacts> {
+pub(super) fn pod_facts(pod: PodObj<'_>) -> Result<PodFacts, Unreadable> {
     let namespace = text(&pod.metadata.namespace);
     let name = text(&pod.metadata.name);
     let mut ports = Vec::new();
@@ -538,15 +536,13 @@ pub(super) fn pod_facts(pod: PodObj<'_>, origin: &str) -> Result<PodFacts> {
             dns_name = Some((h.to_string(), s.to_string()));
         }
         host_network = spec.host_network.unwrap_or(false);
-        for c in &spec.containers {
-            for p in c.ports.iter().flatten() {
+        for (i, c) in spec.containers.iter().enumerate() {
+            for (j, p) in c.ports.iter().flatten().enumerate() {
                 ports.push((
                     text(&p.name),
-                    port16(
-                        p.container_port,
-                        || format!("pod {namespace}/{name}"),
-                        origin,
-                    )?,
+                    port16(p.container_port, || {
+                        format!("spec.containers[{i}].ports[{j}].containerPort")
+                    })?,
                     protocol_of(p.protocol.as_deref()),
                 ));
             }

@@ -13,7 +13,7 @@ mod retain;
 
 pub use model::{
     ClusterView, EndpointFacts, NodeFacts, Owner, PodFacts, RawObject, ServiceFacts,
-    ServicePortFacts,
+    ServicePortFacts, Skipped,
 };
 pub use reader::{ClusterBuilder, json_error};
 pub use retain::{HOST_READS, Retain};

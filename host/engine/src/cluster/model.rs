@@ -170,6 +170,62 @@ impl RawObject {
     }
 }
 
+/// An object that could not be read, and was left out of the view. What
+/// could be read of it (its kind, name, addresses, the Service a slice
+/// serves) says which flows it would have concerned.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// Where it was read from (`DIR/cluster.json`, a LIST page).
+    pub origin: String,
+    /// Its place there (`items[412]`).
+    pub item: String,
+    pub api_version: String,
+    pub kind: String,
+    /// Empty when unreadable, or for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+    /// The field at fault and why.
+    pub fault: skoop_error::json::Unreadable,
+    /// The IPv4 addresses it names (pod, Service, node, endpoint addresses).
+    pub addresses: Vec<Ipv4Addr>,
+    /// For an EndpointSlice, its Service (`namespace/name`).
+    pub service: Option<String>,
+}
+
+impl Skipped {
+    /// `Pod other/broken`, `EndpointSlice default/web-x`, `an object`.
+    pub fn what(&self) -> String {
+        let kind = if self.kind.is_empty() {
+            "object"
+        } else {
+            self.kind.as_str()
+        };
+        match (self.namespace.is_empty(), self.name.is_empty()) {
+            (_, true) => {
+                let article = match kind.chars().next() {
+                    Some('A' | 'E' | 'I' | 'O' | 'U' | 'a' | 'e' | 'i' | 'o' | 'u') => "an",
+                    _ => "a",
+                };
+                format!("{article} {kind} without a readable name")
+            }
+            (true, false) => format!("{kind} {}", self.name),
+            (false, false) => format!("{kind} {}/{}", self.namespace, self.name),
+        }
+    }
+
+    /// `DIR/cluster.json: items[412].spec.containers: expected a list,
+    /// found the string "oops" (Pod other/broken skipped)`.
+    pub fn message(&self) -> String {
+        format!(
+            "{}: {}: {} ({} skipped)",
+            self.origin,
+            self.fault.at(&self.item),
+            self.fault.reason,
+            self.what()
+        )
+    }
+}
+
 /// Every object of the cluster, indexed.
 #[derive(Debug, Default)]
 pub struct ClusterView {
@@ -182,6 +238,8 @@ pub struct ClusterView {
     pub(super) objects: HashMap<(String, String), Vec<RawObject>>,
     /// Objects seen per kind, kept or not.
     counts: BTreeMap<(String, String), usize>,
+    /// Objects that could not be read.
+    skipped: Vec<Skipped>,
     pod_by_ip: HashMap<Ipv4Addr, Vec<String>>,
     node_by_ip: HashMap<Ipv4Addr, String>,
     service_by_ip: HashMap<Ipv4Addr, String>,
@@ -191,6 +249,15 @@ impl ClusterView {
     /// How many objects of each kind were read, kept or not.
     pub fn counts(&self) -> &BTreeMap<(String, String), usize> {
         &self.counts
+    }
+
+    /// The objects that could not be read and were left out.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
+    pub(super) fn skip(&mut self, skipped: Skipped) {
+        self.skipped.push(skipped);
     }
 
     /// Whether any object of this kind was read.

@@ -14,11 +14,13 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::mirrors::{
-    Head, Headed, NodeObj, PodObj, node_facts, pod_facts, service_facts, slice_endpoints, text,
+    Head, Headed, NodeObj, PodObj, ServiceObj, SliceObj, node_facts, pod_facts, service_facts,
+    slice_endpoints, text,
 };
-use super::model::{ClusterView, EndpointFacts, RawJson, RawObject, ServiceFacts};
+use super::model::{ClusterView, EndpointFacts, RawJson, RawObject, ServiceFacts, Skipped};
 use super::retain::Retain;
 use skoop_error::bad_input;
+use skoop_error::json::{Unreadable, place, plain, why_not};
 
 #[derive(Deserialize)]
 struct List<'a> {
@@ -56,13 +58,14 @@ enum Typed<'a> {
 }
 
 impl<'a> Parsed<'a> {
-    /// `of` gives the apiVersion and kind when the JSON lacks them.
-    fn read(item: &'a RawValue, of: Option<(&'a str, &'a str)>, origin: &str) -> Result<Self> {
+    /// `of` gives the apiVersion and kind when the JSON lacks them. An
+    /// object that cannot be read says which field, by its JSON path.
+    fn read(item: &'a RawValue, of: Option<(&'a str, &'a str)>) -> Result<Self, Unreadable> {
         let json = item.get();
-        if let Some(parsed) = Parsed::read_once(json, of, origin) {
+        if let Some(parsed) = Parsed::read_once(json, of) {
             return parsed;
         }
-        let head: Head<'a> = serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
+        let head: Head<'a> = serde_json::from_str(json).map_err(|_| why_not::<Head<'a>>(json))?;
         let (api, kind) = match of {
             Some((a, k)) => (Cow::Borrowed(a), Cow::Borrowed(k)),
             None => (
@@ -70,28 +73,18 @@ impl<'a> Parsed<'a> {
                 head.kind.clone().unwrap_or_default(),
             ),
         };
-        let what = |kind: &'static str| {
-            let meta = &head.metadata;
-            move |e: serde_json::Error| {
-                let (name, namespace) = (text(&meta.name), text(&meta.namespace));
-                let id = if namespace.is_empty() {
-                    name
-                } else {
-                    format!("{namespace}/{name}")
-                };
-                bad_input(format!("{origin}: {kind} {id} is malformed: {e}"))
-            }
-        };
         let typed = match (api.as_ref(), kind.as_ref()) {
-            ("v1", "Node") => Typed::Node(serde_json::from_str(json).map_err(what("Node"))?),
-            ("v1", "Pod") => Typed::Pod(serde_json::from_str(json).map_err(what("Pod"))?),
+            ("v1", "Node") => {
+                Typed::Node(serde_json::from_str(json).map_err(|_| why_not::<NodeObj<'a>>(json))?)
+            }
+            ("v1", "Pod") => {
+                Typed::Pod(serde_json::from_str(json).map_err(|_| why_not::<PodObj<'a>>(json))?)
+            }
             ("v1", "Service") => Typed::Service(service_facts(
-                serde_json::from_str(json).map_err(what("Service"))?,
-                origin,
+                serde_json::from_str(json).map_err(|_| why_not::<ServiceObj<'a>>(json))?,
             )?),
             ("discovery.k8s.io/v1", "EndpointSlice") => Typed::Slice(slice_endpoints(
-                serde_json::from_str(json).map_err(what("EndpointSlice"))?,
-                origin,
+                serde_json::from_str(json).map_err(|_| why_not::<SliceObj<'a>>(json))?,
             )?),
             _ => Typed::Other,
         };
@@ -111,8 +104,7 @@ impl<'a> Parsed<'a> {
     fn read_once(
         json: &'a str,
         of: Option<(&'a str, &'a str)>,
-        origin: &str,
-    ) -> Option<Result<Self>> {
+    ) -> Option<Result<Self, Unreadable>> {
         let (api, kind) = match of {
             Some(k) => k,
             None => guess_kind(json)?,
@@ -127,14 +119,14 @@ impl<'a> Parsed<'a> {
             ("v1", "Pod") => read_as(json, confirm).map(|(h, o)| (h, Typed::Pod(o)))?,
             ("v1", "Service") => {
                 let (h, o) = read_as(json, confirm)?;
-                match service_facts(o, origin) {
+                match service_facts(o) {
                     Ok(f) => (h, Typed::Service(f)),
                     Err(e) => return Some(Err(e)),
                 }
             }
             ("discovery.k8s.io/v1", "EndpointSlice") => {
                 let (h, o) = read_as(json, confirm)?;
-                match slice_endpoints(o, origin) {
+                match slice_endpoints(o) {
                     Ok(s) => (h, Typed::Slice(s)),
                     Err(e) => return Some(Err(e)),
                 }
@@ -193,13 +185,25 @@ fn guess_kind(json: &str) -> Option<(&'static str, &'static str)> {
     best.map(|i| KINDS[i])
 }
 
-/// `origin:line:column: malformed JSON: …` for a parse error of `text`.
-pub fn json_error(origin: &str, e: &serde_json::Error) -> anyhow::Error {
-    bad_input(format!(
-        "{origin}:{}:{}: malformed JSON: {e}",
-        e.line(),
-        e.column()
-    ))
+/// A file that cannot be read at all, said so a person can find the place:
+/// `origin:line:column: malformed JSON: … (byte 1234, here: …»…)` for text
+/// that is not JSON; the field at fault for JSON of the wrong shape.
+pub fn json_error(origin: &str, text: &str, e: &serde_json::Error) -> anyhow::Error {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => bad_input(format!(
+            "{origin}:{}:{}: malformed JSON: {} ({})",
+            e.line(),
+            e.column(),
+            plain(e),
+            place(text, e)
+        )),
+        Category::Data => bad_input(format!(
+            "{origin}: not what skoop reads here: {} ({})",
+            plain(e),
+            place(text, e)
+        )),
+    }
 }
 
 /// Builds a [`ClusterView`] from JSON: a whole `kubectl get -o json` List,
@@ -222,12 +226,13 @@ impl ClusterBuilder {
 
     /// A List (or a single object) as `kubectl get … -o json` prints it.
     pub fn add_list(&mut self, json: &str, origin: &str) -> Result<()> {
-        let list: List<'_> = serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
+        let list: List<'_> =
+            serde_json::from_str(json).map_err(|e| json_error(origin, json, &e))?;
         match list.items {
             Some(items) => self.add_items(&items, None, origin),
             None if list.kind.is_some() => {
                 let item: &RawValue =
-                    serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
+                    serde_json::from_str(json).map_err(|e| json_error(origin, json, &e))?;
                 self.add_object(item, None, origin)
             }
             None => Err(bad_input(format!(
@@ -255,7 +260,8 @@ impl ClusterBuilder {
         kind: &str,
         origin: &str,
     ) -> Result<Option<String>> {
-        let list: List<'_> = serde_json::from_str(json).map_err(|e| json_error(origin, &e))?;
+        let list: List<'_> =
+            serde_json::from_str(json).map_err(|e| json_error(origin, json, &e))?;
         self.add_items(
             list.items.as_deref().unwrap_or_default(),
             Some((api_version, kind)),
@@ -271,8 +277,8 @@ impl ClusterBuilder {
     /// nothing from the others, so a long list is read in chunks by two
     /// threads: a helper reads chunk after chunk, and this thread takes the
     /// chunks into the view in list order, reading the next unread chunk
-    /// itself whenever the one it needs is not ready. The first error in
-    /// list order is the one reported, as one by one.
+    /// itself whenever the one it needs is not ready. An item that cannot
+    /// be read is skipped, and the view says so (`ClusterView::skipped`).
     fn add_items<'j>(
         &mut self,
         items: &[&'j RawValue],
@@ -282,13 +288,14 @@ impl ClusterBuilder {
         /// Items per chunk: large enough that handing one over is noise.
         const CHUNK: usize = 256;
         if items.len() < 8 * CHUNK {
-            for item in items {
-                self.add_object(item, of, origin)?;
+            for (i, item) in items.iter().enumerate() {
+                let parsed = Parsed::read(item, of);
+                self.apply(item, i, parsed, of, origin)?;
             }
             return Ok(());
         }
         let chunks: Vec<&[&'j RawValue]> = items.chunks(CHUNK).collect();
-        type Slot<'j> = Mutex<Option<Vec<Result<Parsed<'j>>>>>;
+        type Slot<'j> = Mutex<Option<Vec<Result<Parsed<'j>, Unreadable>>>>;
         let slots: Vec<Slot<'j>> = chunks.iter().map(|_| Mutex::new(None)).collect();
         let take = |i: usize| {
             slots[i]
@@ -301,7 +308,7 @@ impl ClusterBuilder {
         let read = |i: usize| {
             let parsed = chunks[i]
                 .iter()
-                .map(|item| Parsed::read(item, of, origin))
+                .map(|item| Parsed::read(item, of))
                 .collect();
             *slots[i]
                 .lock()
@@ -344,8 +351,8 @@ impl ClusterBuilder {
                             std::thread::park_timeout(std::time::Duration::from_millis(1));
                         }
                     };
-                    for (item, parsed) in chunk.iter().zip(parsed) {
-                        self.apply(item, parsed?, of, origin)?;
+                    for (j, (item, parsed)) in chunk.iter().zip(parsed).enumerate() {
+                        self.apply(item, i * CHUNK + j, parsed, of, origin)?;
                     }
                 }
                 Ok(())
@@ -363,27 +370,53 @@ impl ClusterBuilder {
         of: Option<(&'j str, &'j str)>,
         origin: &str,
     ) -> Result<()> {
-        let parsed = Parsed::read(item, of, origin)?;
-        self.apply(item, parsed, of, origin)
+        let parsed = Parsed::read(item, of);
+        self.apply(item, 0, parsed, of, origin)
     }
 
-    /// Add an object read by [`Parsed::read`] to the view.
+    /// Add item `index` of a list, as read by [`Parsed::read`], to the view;
+    /// or say why it cannot be read and leave it out.
     fn apply(
         &mut self,
         item: &RawValue,
-        parsed: Parsed<'_>,
+        index: usize,
+        parsed: Result<Parsed<'_>, Unreadable>,
         of: Option<(&str, &str)>,
         origin: &str,
     ) -> Result<()> {
-        match parsed.typed {
-            Typed::Node(node) => self.view.add_node(node_facts(node, origin)?),
-            Typed::Pod(pod) => self.view.add_pod(pod_facts(pod, origin)?),
-            Typed::Service(facts) => self.view.add_service(facts),
-            Typed::Slice(Some((service, endpoints))) => self.view.add_endpoints(service, endpoints),
-            Typed::Slice(None) | Typed::Other => {}
-        }
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(fault) => {
+                self.view.skip(skipped(item, index, of, origin, fault));
+                return Ok(());
+            }
+        };
+        let added = match parsed.typed {
+            Typed::Node(node) => node_facts(node).map(|n| self.view.add_node(n)),
+            Typed::Pod(pod) => pod_facts(pod).map(|p| self.view.add_pod(p)),
+            Typed::Service(facts) => {
+                self.view.add_service(facts);
+                Ok(())
+            }
+            Typed::Slice(Some((service, endpoints))) => {
+                self.view.add_endpoints(service, endpoints);
+                Ok(())
+            }
+            Typed::Slice(None) | Typed::Other => Ok(()),
+        };
         self.view.count(&parsed.api, &parsed.kind);
-        if self.retain.keeps(&parsed.api, &parsed.kind) {
+        let keep = self.retain.keeps(&parsed.api, &parsed.kind);
+        // Policies are read again by the policy evaluator; one it could not
+        // read is left out here, where the view says so, not there.
+        let added = added.and_then(|()| match keep {
+            true => skoop_policy::check_object(&parsed.api, &parsed.kind, item.get()),
+            false => Ok(()),
+        });
+        if let Err(fault) = added {
+            self.view.skip(skipped(item, index, of, origin, fault));
+            return Ok(());
+        }
+        if keep {
             let json = if of.is_some() && parsed.head.kind.is_none() {
                 RawJson::Owned(with_kind(item.get(), &parsed.api, &parsed.kind)?)
             } else {
@@ -433,6 +466,82 @@ fn with_kind(json: &str, api_version: &str, kind: &str) -> Result<Box<RawValue>>
         }
     }
     Ok(serde_json::value::to_raw_value(&v)?)
+}
+
+/// What can be read of item `index` that could not be read as an object:
+/// its kind and name, the addresses it names and the Service it serves.
+fn skipped(
+    item: &RawValue,
+    index: usize,
+    of: Option<(&str, &str)>,
+    origin: &str,
+    fault: Unreadable,
+) -> Skipped {
+    let v: Value = serde_json::from_str(item.get()).unwrap_or(Value::Null);
+    let field = |v: &Value, path: &[&str]| -> Option<String> {
+        path.iter()
+            .try_fold(v, |v, k| v.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let (api_version, kind) = match of {
+        Some((a, k)) => (a.to_string(), k.to_string()),
+        None => (
+            field(&v, &["apiVersion"]).unwrap_or_default(),
+            field(&v, &["kind"]).unwrap_or_default(),
+        ),
+    };
+    let mut addresses = Vec::new();
+    let mut add = |s: Option<&str>| {
+        if let Some(ip) = s.and_then(|s| s.parse::<std::net::Ipv4Addr>().ok())
+            && !addresses.contains(&ip)
+        {
+            addresses.push(ip);
+        }
+    };
+    let list = |v: &Value, path: &[&str]| -> Vec<Value> {
+        path.iter()
+            .try_fold(v, |v, k| v.get(k))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    add(field(&v, &["status", "podIP"]).as_deref());
+    for p in list(&v, &["status", "podIPs"]) {
+        add(field(&p, &["ip"]).as_deref());
+    }
+    add(field(&v, &["spec", "clusterIP"]).as_deref());
+    for key in ["clusterIPs", "externalIPs"] {
+        for ip in list(&v, &["spec", key]) {
+            add(ip.as_str());
+        }
+    }
+    for i in list(&v, &["status", "loadBalancer", "ingress"]) {
+        add(field(&i, &["ip"]).as_deref());
+    }
+    for a in list(&v, &["status", "addresses"]) {
+        add(field(&a, &["address"]).as_deref());
+    }
+    for e in list(&v, &["endpoints"]) {
+        for ip in list(&e, &["addresses"]) {
+            add(ip.as_str());
+        }
+    }
+    let namespace = field(&v, &["metadata", "namespace"]).unwrap_or_default();
+    let service = field(&v, &["metadata", "labels", "kubernetes.io/service-name"])
+        .filter(|_| kind == "EndpointSlice")
+        .map(|s| format!("{namespace}/{s}"));
+    Skipped {
+        origin: origin.to_string(),
+        item: format!("items[{index}]"),
+        api_version,
+        kind,
+        name: field(&v, &["metadata", "name"]).unwrap_or_default(),
+        namespace,
+        fault,
+        addresses,
+        service,
+    }
 }
 
 impl ClusterView {
@@ -532,13 +641,70 @@ mod tests {
     }
 
     #[test]
-    fn a_long_list_reports_its_first_bad_object() {
+    fn a_long_list_skips_its_bad_objects_in_list_order() {
         // svc-1600 is item 3,200: in the chunk the second thread reads
         // (items 3,072 to 4,095), like svc-1601 after it.
-        let err = ClusterView::parse(&list(3_000, Some(1_600)), "cluster.json", Retain::host())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("service default/svc-1600"), "{err}");
-        assert!(err.contains("port 70000 out of range"), "{err}");
+        let view = ClusterView::parse(&list(3_000, Some(1_600)), "cluster.json", Retain::host())
+            .expect("a view despite two bad Services");
+        assert_eq!(view.services.len(), 2_998);
+        let skipped: Vec<String> = view.skipped().iter().map(Skipped::message).collect();
+        assert_eq!(
+            skipped,
+            [
+                "cluster.json: items[3200].spec.ports[0].port: port 70000 out of range (1-65535) (Service default/svc-1600 skipped)",
+                "cluster.json: items[3202].spec.ports[0].port: port 70000 out of range (1-65535) (Service default/svc-1601 skipped)",
+            ]
+        );
+        assert_eq!(
+            view.skipped()[0].addresses,
+            ["10.96.6.101".parse::<Ipv4Addr>().unwrap()],
+            "what the Service would have been"
+        );
+    }
+
+    #[test]
+    fn a_malformed_object_of_each_kind_is_skipped_naming_the_field() {
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "broken", "namespace": "other"},
+             "spec": {"containers": "oops"}, "status": {"podIP": "10.244.9.9"}},
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
+             "status": {"addresses": {"type": "InternalIP"}}},
+            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+             "metadata": {"name": "web-x", "namespace": "default",
+                          "labels": {"kubernetes.io/service-name": "web"}},
+             "endpoints": [{"addresses": "10.244.1.7"}]},
+            {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+             "metadata": {"name": "deny", "namespace": "default"},
+             "spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": 10}}]}]}},
+            {"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool",
+             "metadata": "default-pool"},
+            "not an object",
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fine", "namespace": "default"},
+             "spec": {"nodeName": "n"}, "status": {"podIP": "10.244.0.5"}}
+        ]})
+        .to_string();
+        let view = ClusterView::parse(&list, "cluster.json", Retain::all()).expect("a view");
+        let skipped: Vec<String> = view.skipped().iter().map(Skipped::message).collect();
+        assert_eq!(
+            skipped,
+            [
+                r#"cluster.json: items[0].spec.containers: expected a list, found the string "oops" (Pod other/broken skipped)"#,
+                "cluster.json: items[1].status.addresses: expected a list, found an object (Node n skipped)",
+                r#"cluster.json: items[2].endpoints[0].addresses: expected a list, found the string "10.244.1.7" (EndpointSlice default/web-x skipped)"#,
+                "cluster.json: items[3].spec.ingress[0].from[0].ipBlock.cidr: expected a string, found the number 10 (NetworkPolicy default/deny skipped)",
+                r#"cluster.json: items[4].metadata: expected an object, found the string "default-pool" (an IPPool without a readable name skipped)"#,
+                r#"cluster.json: items[5]: expected an object, found the string "not an object" (an object without a readable name skipped)"#,
+            ]
+        );
+        assert!(view.pods.contains_key("default/fine"));
+        assert!(
+            view.objects("networking.k8s.io/v1", "NetworkPolicy", "")
+                .is_empty()
+        );
+        assert_eq!(view.skipped()[2].service.as_deref(), Some("default/web"));
+        assert_eq!(
+            view.skipped()[0].addresses,
+            ["10.244.9.9".parse::<Ipv4Addr>().unwrap()]
+        );
     }
 }
