@@ -305,16 +305,15 @@ impl<'a> Diagnosis<'a> {
         }
     }
 
-    /// The request reached no destination: what the Service objects alone say
-    /// is wrong with it, unless the walk already said so at a node (the
-    /// node's rules were read there).
-    fn service_from_objects(&mut self, request: &Packet) {
-        let Some(message) = crate::service::port_missing_from_objects(&self.facts.view, request)
-        else {
-            return;
-        };
-        if !self.trace.suspicions.iter().any(|s| s.message == message) {
-            self.trace.suspect(None, Level::Fatal, message);
+    /// The request reached no destination (facts missing, or dropped): what
+    /// the objects alone say is wrong — the Service lacks the port or has
+    /// no ready endpoint, a pod at either end is not running or not ready,
+    /// its node is NotReady — unless the walk already said so at a node.
+    fn objects_say(&mut self, request: &Packet) {
+        for (at, level, message) in crate::objects::flow_states(self.facts, request) {
+            if !self.trace.suspicions.iter().any(|s| s.message == message) {
+                self.trace.suspect(at.as_ref(), level, message);
+            }
         }
     }
 
@@ -361,7 +360,7 @@ impl<'a> Diagnosis<'a> {
         let delivered = self.walk(&source, request, Leg::Request);
         if delivered.is_empty() {
             self.policy_from_objects(&source, &request);
-            self.service_from_objects(&request);
+            self.objects_say(&request);
         }
         for (hop, packet) in delivered {
             if self.given_up() {

@@ -14,6 +14,7 @@ pub mod flow;
 pub mod intent;
 pub mod kernel_walk;
 pub mod kube_proxy_nftables;
+mod objects;
 pub mod path;
 pub mod plugin;
 pub mod policy;

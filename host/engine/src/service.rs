@@ -95,7 +95,7 @@ pub fn find<'a>(
 
 /// A Service address on a port the Service does not have: kube-proxy
 /// installs no rule for it, so the packet is not translated.
-fn no_such_port(svc: &ServiceFacts, packet: &Packet) -> String {
+pub(crate) fn no_such_port(svc: &ServiceFacts, packet: &Packet) -> String {
     let have: Vec<String> = svc
         .ports
         .iter()
@@ -112,15 +112,6 @@ fn no_such_port(svc: &ServiceFacts, packet: &Packet) -> String {
             have.join(", ")
         }
     )
-}
-
-/// What the Service objects alone say of `packet`: a Service address on a
-/// port the Service does not have. Needs no node dump.
-pub fn port_missing_from_objects(view: &ClusterView, packet: &Packet) -> Option<String> {
-    match find(view, packet) {
-        Some((svc, None, false)) => Some(no_such_port(svc, packet)),
-        _ => None,
-    }
 }
 
 /// The endpoint port for a service port: kube-proxy pairs them by name only.

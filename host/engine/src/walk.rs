@@ -213,24 +213,22 @@ impl Walker<'_> {
 
     /// Object-level facts about the net-node itself.
     fn object_checks(&self, w: &mut KernelWalk, ns: &NetnsId) {
-        match ns {
-            NetnsId::Node(n) => {
-                if let Some(node) = self.facts.view.nodes.get(n)
-                    && !node.ready
-                {
-                    w.add(Level::Fatal, format!("node {n} is NotReady"));
-                }
-            }
-            NetnsId::Pod { pod, .. } => {
-                if let Some(p) = self.facts.view.pods.get(pod)
-                    && !p.ready
-                {
-                    w.add(
-                        Level::Warning,
-                        format!("pod {pod} is not ready (phase {})", p.phase),
-                    );
-                }
-            }
+        let said = match ns {
+            NetnsId::Node(n) => self
+                .facts
+                .view
+                .nodes
+                .get(n)
+                .and_then(crate::objects::node_state),
+            NetnsId::Pod { pod, .. } => self
+                .facts
+                .view
+                .pods
+                .get(pod)
+                .and_then(crate::objects::pod_state),
+        };
+        if let Some((level, message)) = said {
+            w.add(level, message);
         }
     }
 

@@ -498,7 +498,13 @@ pub(super) fn node_facts(node: NodeObj<'_>) -> Result<NodeFacts, Unreadable> {
         .iter()
         .filter_map(|c| c.parse::<Ipv4Net>().ok())
         .collect();
-    let ready = status.as_ref().is_some_and(|s| ready(&s.conditions));
+    // NotReady only when the Ready condition says so: a node object
+    // without conditions (a hand-made bundle) is not claimed to be down.
+    let ready = status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+        .is_none_or(|c| c.status == "True");
     let annotations = node
         .metadata
         .annotations
