@@ -89,6 +89,15 @@ pub enum Cmd {
         #[command(subcommand)]
         action: ExtensionCmd,
     },
+    /// Print a shell completion script (with the loaded extensions' options):
+    /// e.g. `skoop completions bash > /etc/bash_completion.d/skoop`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), with the loaded extensions' options:
+    /// `skoop man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -469,7 +478,7 @@ pub fn prescan(args: &[OsString]) -> Prescan {
 
 /// The full command, with every extension's config keys as `diagnose` flags.
 pub fn command(registry: &Registry) -> Command {
-    let keys: Vec<(String, String)> = registry
+    let keys: Vec<(String, String, String)> = registry
         .config_keys()
         .into_iter()
         .map(|(owner, k)| {
@@ -489,19 +498,20 @@ pub fn command(registry: &Registry) -> Command {
                 ""
             };
             (
+                owner.to_string(),
                 k.name.clone(),
-                format!("{} ({owner}){secret}{default}{env}", k.help),
+                format!("{}{secret}{default}{env}", k.help),
             )
         })
         .collect();
     let add = move |mut sc: Command| {
-        for (name, help) in &keys {
+        for (owner, name, help) in &keys {
             sc = sc.arg(
                 Arg::new(name.clone())
                     .long(name.clone())
                     .value_name("VALUE")
                     .help(help.clone())
-                    .help_heading("Extension options"),
+                    .help_heading(format!("Options of extension {owner}")),
             );
         }
         sc

@@ -22,7 +22,7 @@ mod harness;
 mod http;
 mod scaffold;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{FromArgMatches, Parser};
 
 use crate::cli::{Cli, Cmd, ExtensionCmd, flag_values};
@@ -132,5 +132,25 @@ fn run(args: Vec<OsString>) -> Result<u8> {
             }
         }
         Cmd::Connectivity(args) => connectivity::run(args),
+        Cmd::Completions { shell } => {
+            let mut command = cli::command(&registry);
+            clap_complete::generate(*shell, &mut command, "skoop", &mut std::io::stdout());
+            Ok(exit::HEALTHY)
+        }
+        Cmd::Man => {
+            let man = clap_mangen::Man::new(cli::command(&registry));
+            let mut page = Vec::new();
+            man.render(&mut page).context("rendering the man page")?;
+            // Each subcommand's page follows, so one page holds every option.
+            for sub in cli::command(&registry).get_subcommands() {
+                let name = format!("skoop-{}", sub.get_name());
+                clap_mangen::Man::new(sub.clone().name(name))
+                    .render(&mut page)
+                    .context("rendering the man page")?;
+            }
+            std::io::Write::write_all(&mut std::io::stdout(), &page)
+                .context("writing the man page")?;
+            Ok(exit::HEALTHY)
+        }
     }
 }
