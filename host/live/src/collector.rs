@@ -18,6 +18,8 @@ use skoop_engine::bundle::parse_node;
 use skoop_error::bad_input;
 use skoop_netstack::dump::NodeDump;
 
+use crate::progress::Progress;
+
 /// Settings of the collector pods.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -43,6 +45,9 @@ pub struct Collectors {
     closing: AtomicBool,
     /// The first collector failure: later nodes are not attempted.
     failure: Mutex<Option<String>>,
+    progress: Arc<Progress>,
+    /// Nodes whose collector pod is being waited for, and how many were.
+    waiting: Mutex<(Vec<String>, usize)>,
 }
 
 // Polling, not `kube::runtime::wait::await_condition`: a watch would need
@@ -52,7 +57,7 @@ const POLL_FIRST: Duration = Duration::from_millis(100);
 const POLL_MAX: Duration = Duration::from_secs(1);
 
 impl Collectors {
-    pub fn new(api: Arc<ApiServer>, opts: Options) -> Arc<Collectors> {
+    pub fn new(api: Arc<ApiServer>, progress: Arc<Progress>, opts: Options) -> Arc<Collectors> {
         Arc::new(Collectors {
             pods: kube::Api::namespaced(api.client(), &opts.namespace),
             api,
@@ -61,6 +66,8 @@ impl Collectors {
             namespace_ready: tokio::sync::OnceCell::new(),
             closing: AtomicBool::new(false),
             failure: Mutex::new(None),
+            progress,
+            waiting: Mutex::new((Vec::new(), 0)),
         })
     }
 
@@ -133,7 +140,8 @@ impl Collectors {
                     .await?
                 {
                     Answer::Ok(_) | Answer::Status(409, _) => {
-                        eprintln!("skoop: created namespace {ns} for the collector pods");
+                        self.progress
+                            .note(&format!("skoop: created namespace {ns} for the collector pods"));
                         Ok(())
                     }
                     Answer::Status(code, m) => Err(bad_input(format!(
@@ -170,6 +178,31 @@ impl Collectors {
     }
 
     async fn wait(&self, node: &str, name: &str) -> Result<()> {
+        self.waiting_for(node, true);
+        let waited = self.wait_done(node, name).await;
+        self.waiting_for(node, false);
+        waited
+    }
+
+    /// Note that `node`'s collector pod is (no longer) waited for, and say so.
+    fn waiting_for(&self, node: &str, now: bool) {
+        let Ok(mut w) = self.waiting.lock() else {
+            return;
+        };
+        if now {
+            w.0.push(node.to_string());
+            w.1 += 1;
+        } else {
+            w.0.retain(|n| n != node);
+        }
+        if w.0.is_empty() {
+            self.progress.done();
+        } else {
+            self.progress.collecting(&w.0, w.1);
+        }
+    }
+
+    async fn wait_done(&self, node: &str, name: &str) -> Result<()> {
         let ns = &self.opts.namespace;
         let call = self.pods_call("get", "pods", name);
         let start = Instant::now();
@@ -198,7 +231,9 @@ impl Collectors {
                 }
                 State::Waiting(why) => {
                     if why != last {
-                        eprintln!("skoop: node {node}: collector pod {ns}/{name} {why}");
+                        self.progress.note(&format!(
+                            "skoop: node {node}: collector pod {ns}/{name} {why}"
+                        ));
                         last = why;
                     }
                 }
@@ -208,6 +243,9 @@ impl Collectors {
                     "collector pod {ns}/{name} on node {node} is still {last} after {}s; check it with `kubectl -n {ns} describe pod {name}` or raise --collector-pod-wait-timeout",
                     self.opts.wait.as_secs()
                 )));
+            }
+            if let Ok(w) = self.waiting.lock() {
+                self.progress.collecting(&w.0, w.1);
             }
             tokio::time::sleep(delay.min(self.opts.wait.saturating_sub(start.elapsed()))).await;
             delay = (delay * 2).min(POLL_MAX);
@@ -248,17 +286,17 @@ impl Collectors {
         let start = Instant::now();
         let result = async {
             let name = self.create(node).await?;
-            eprintln!(
+            self.progress.note(&format!(
                 "skoop: node {node}: collector pod {}/{name} created",
                 self.opts.namespace
-            );
+            ));
             self.wait(node, &name).await?;
             let (dump, text) = self.fetch(node, &name).await?;
-            eprintln!(
+            self.progress.note(&format!(
                 "skoop: node {node}: collected in {:.1}s ({} KiB)",
                 start.elapsed().as_secs_f64(),
                 text.len() / 1024
-            );
+            ));
             Ok::<_, anyhow::Error>((dump, text))
         }
         .await;

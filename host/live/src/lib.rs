@@ -10,6 +10,7 @@ mod collector;
 mod config;
 mod objects;
 mod pod;
+mod progress;
 mod snapshot;
 
 use std::net::Ipv4Addr;
@@ -26,6 +27,7 @@ use skoop_netstack::dump::NodeDump;
 use skoop_netstack::{NetstackError, Netstacks};
 
 pub use objects::KINDS;
+pub use progress::Progress;
 
 /// A connection to a live cluster and the collector pods of this run. The
 /// pods are deleted when it is dropped (and on SIGINT/SIGTERM).
@@ -33,6 +35,8 @@ pub struct Session {
     rt: Runtime,
     api: Arc<api::ApiServer>,
     collectors: Arc<collector::Collectors>,
+    /// The line on a terminal while objects are listed and dumps collected.
+    progress: Arc<Progress>,
 }
 
 fn run_id() -> String {
@@ -77,8 +81,10 @@ impl Session {
             target.origin,
             Duration::from_secs(args.api_timeout.max(1)),
         ));
+        let progress = Arc::new(Progress::stderr());
         let collectors = collector::Collectors::new(
             api.clone(),
+            progress.clone(),
             collector::Options {
                 namespace: args.collector_namespace.clone(),
                 image: args.collector_image.clone(),
@@ -92,6 +98,7 @@ impl Session {
             rt,
             api,
             collectors,
+            progress,
         })
     }
 
@@ -116,7 +123,11 @@ impl Session {
     /// the kinds `retain` adds for the extensions; only the kinds `retain`
     /// names are kept as JSON.
     pub fn view(&self, retain: Retain) -> Result<ClusterView> {
-        self.rt.block_on(objects::view(&self.api, retain))
+        let view = self
+            .rt
+            .block_on(objects::view(&self.api, retain, &self.progress));
+        self.progress.done();
+        view
     }
 
     pub fn collect(&self, node: &str) -> Result<NodeDump> {

@@ -10,6 +10,7 @@ use kube::core::GroupVersion;
 use serde_json::Value;
 
 use super::api::{Answer, ApiServer, Call};
+use crate::progress::Progress;
 use skoop_engine::cluster::{ClusterBuilder, ClusterView, Retain};
 use skoop_error::bad_input;
 
@@ -272,7 +273,12 @@ pub async fn all(api: &ApiServer, declared: &[String]) -> Result<Vec<Value>> {
 
 /// Read every page of one kind into `view` as it arrives: the page's JSON
 /// is interpreted and dropped, never kept whole.
-async fn read_into(api: &ApiServer, l: &Listing, view: &Mutex<ClusterBuilder>) -> Result<()> {
+async fn read_into(
+    api: &ApiServer,
+    l: &Listing,
+    view: &Mutex<ClusterBuilder>,
+    progress: &Progress,
+) -> Result<()> {
     let resource = &l.resource;
     let objects = kube::Api::<DynamicObject>::all_with(api.client(), resource);
     let url = objects.resource_url().to_string();
@@ -301,10 +307,14 @@ async fn read_into(api: &ApiServer, l: &Listing, view: &Mutex<ClusterBuilder>) -
             "the API server's list of {} ({})",
             resource.plural, call.path
         );
-        let next = view
-            .lock()
-            .map_err(|_| anyhow::anyhow!("the cluster view was poisoned"))?
-            .add_page(&page, &api_version, &resource.kind, &origin)?;
+        let next = {
+            let mut builder = view
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the cluster view was poisoned"))?;
+            let next = builder.add_page(&page, &api_version, &resource.kind, &origin)?;
+            progress.listed(builder.read_so_far());
+            next
+        };
         match next {
             Some(token) => params = params.continue_token(&token),
             None => return Ok(()),
@@ -316,15 +326,16 @@ async fn read_into(api: &ApiServer, l: &Listing, view: &Mutex<ClusterBuilder>) -
 /// adds for the extensions (found by discovery once skoop's own lists went
 /// through), each listed concurrently and each page interpreted as it
 /// arrives; only the kinds `retain` names stay JSON.
-pub async fn view(api: &ApiServer, retain: Retain) -> Result<ClusterView> {
+pub async fn view(api: &ApiServer, retain: Retain, progress: &Progress) -> Result<ClusterView> {
     let declared: Vec<String> = retain.kinds().collect();
     let builder = Mutex::new(ClusterBuilder::new(retain));
     let own: Vec<Listing> = KINDS.iter().map(Kind::listing).collect();
-    for l in futures::future::join_all(own.iter().map(|k| read_into(api, k, &builder))).await {
+    let read = |k| read_into(api, k, &builder, progress);
+    for l in futures::future::join_all(own.iter().map(read)).await {
         l?;
     }
     let extra = discover(api, &declared).await?;
-    for l in futures::future::join_all(extra.iter().map(|k| read_into(api, k, &builder))).await {
+    for l in futures::future::join_all(extra.iter().map(read)).await {
         l?;
     }
     builder

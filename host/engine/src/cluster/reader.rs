@@ -448,6 +448,11 @@ impl ClusterBuilder {
         })
     }
 
+    /// Objects read so far (left out or not), for progress.
+    pub fn read_so_far(&self) -> usize {
+        self.view.counts().values().sum::<usize>() + self.view.skipped().len()
+    }
+
     pub fn finish(self) -> ClusterView {
         self.view
     }
