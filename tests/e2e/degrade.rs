@@ -278,3 +278,32 @@ fn a_file_that_is_not_json_names_the_place_with_the_text_around_it() {
         run.stderr
     );
 }
+
+#[test]
+fn connectivity_leaves_out_a_policy_it_cannot_read_and_says_which() {
+    let dir = calico_bundle(
+        |items| {
+            items.push(
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "bad", "namespace": "default"},
+                "spec": {"podSelector": "app=web"}}),
+            );
+        },
+        |_, _| {},
+    );
+    let bundle = dir.path().to_str().expect("a UTF-8 path");
+    let run = skoop(&["connectivity", "--snapshot", bundle, "--port", "8080/TCP"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "NetworkPolicy default/bad is malformed: spec.podSelector: expected a LabelSelector object, found the string \"app=web\" (left out)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.starts_with("Connectivity on 8080/TCP"),
+        "{}",
+        run.stdout
+    );
+}

@@ -38,6 +38,27 @@ fn cluster_objects(dir: &std::path::Path) -> Result<Vec<serde_json::Value>> {
     }
 }
 
+/// The objects the policy evaluator can read; each it cannot is left out
+/// with a warning naming it, its place and the field at fault.
+fn readable(objects: Vec<serde_json::Value>, source: &str) -> Vec<serde_json::Value> {
+    objects
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let one = std::iter::once(&o);
+            let read = skoop_policy::PolicySet::from_objects(one.clone())
+                .and_then(|_| skoop_policy::pods_from_objects(one));
+            match read {
+                Ok(_) => Some(o),
+                Err(e) => {
+                    eprintln!("skoop: warning: {source}: items[{i}]: {e} (left out)");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 pub fn run(args: &cli::ConnectivityArgs) -> Result<u8> {
     let (objects, source) = match &args.bundle {
         Some(dir) => {
@@ -55,10 +76,22 @@ pub fn run(args: &cli::ConnectivityArgs) -> Result<u8> {
             (session.objects(&[])?, session.source())
         }
     };
-    let set = skoop_policy::PolicySet::from_objects(&objects)
-        .map_err(|e| bad_input(format!("{source}: {e}")))?;
-    let pods = skoop_policy::pods_from_objects(&objects)
-        .map_err(|e| bad_input(format!("{source}: {e}")))?;
+    let (set, pods) = match (
+        skoop_policy::PolicySet::from_objects(&objects),
+        skoop_policy::pods_from_objects(&objects),
+    ) {
+        (Ok(set), Ok(pods)) => (set, pods),
+        // Some object cannot be read: leave it out, say which, read the rest.
+        _ => {
+            let objects = readable(objects, &source);
+            (
+                skoop_policy::PolicySet::from_objects(&objects)
+                    .map_err(|e| bad_input(format!("{source}: {e}")))?,
+                skoop_policy::pods_from_objects(&objects)
+                    .map_err(|e| bad_input(format!("{source}: {e}")))?,
+            )
+        }
+    };
     let ports: Vec<(u16, Protocol)> = match &args.port {
         Some(p) => vec![parse_port_proto(p)?],
         None => {
