@@ -415,62 +415,52 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The candidates whose name looks like `name`, listed; with nothing alike,
+/// all of them when `or_all` (the namespace's pods, when it was named).
+fn similar<'v>(
+    candidates: impl Iterator<Item = (&'v str, Target<'v>)> + Clone,
+    name: &str,
+    or_all: bool,
+) -> Vec<String> {
+    let alike: Vec<String> = candidates
+        .clone()
+        .filter(|(n, _)| looks_like(n, name))
+        .map(|(_, t)| t.listed())
+        .collect();
+    if !alike.is_empty() || !or_all {
+        return alike;
+    }
+    candidates.map(|(_, t)| t.listed()).collect()
+}
+
 /// Pods whose name looks like `name` (in `ns`, when given); with `ns`
 /// given and nothing alike, the namespace's pods.
 fn similar_pods(view: &ClusterView, ns: Option<&str>, name: &str) -> Vec<String> {
-    let in_ns = |p: &&PodFacts| ns.is_none_or(|ns| p.namespace == ns);
-    let alike: Vec<String> = view
+    let pods = view
         .pods
         .values()
-        .filter(in_ns)
-        .filter(|p| looks_like(&p.name, name))
-        .map(|p| Target::Pod(p).listed())
-        .collect();
-    if !alike.is_empty() || ns.is_none() {
-        return alike;
-    }
-    view.pods
-        .values()
-        .filter(in_ns)
-        .map(|p| Target::Pod(p).listed())
-        .collect()
+        .filter(move |p| ns.is_none_or(|ns| p.namespace == ns))
+        .map(|p| (p.name.as_str(), Target::Pod(p)));
+    similar(pods, name, ns.is_some())
 }
 
 fn similar_services(view: &ClusterView, ns: Option<&str>, name: &str) -> Vec<String> {
-    let in_ns = |s: &&ServiceFacts| ns.is_none_or(|ns| s.namespace == ns);
-    let alike: Vec<String> = view
+    let services = view
         .services
         .values()
-        .filter(in_ns)
-        .filter(|s| looks_like(&s.name, name))
-        .map(|s| Target::Service(s).listed())
-        .collect();
-    if !alike.is_empty() || ns.is_none() {
-        return alike;
-    }
-    view.services
-        .values()
-        .filter(in_ns)
-        .map(|s| Target::Service(s).listed())
-        .collect()
+        .filter(move |s| ns.is_none_or(|ns| s.namespace == ns))
+        .map(|s| (s.name.as_str(), Target::Service(s)));
+    similar(services, name, ns.is_some())
 }
 
 /// Nodes whose name looks like `name`; with nothing alike, every node when
 /// `or_all`.
 fn similar_nodes(view: &ClusterView, name: &str, or_all: bool) -> Vec<String> {
-    let alike: Vec<String> = view
+    let nodes = view
         .nodes
         .values()
-        .filter(|n| looks_like(&n.name, name))
-        .map(|n| Target::Node(n).listed())
-        .collect();
-    if !alike.is_empty() || !or_all {
-        return alike;
-    }
-    view.nodes
-        .values()
-        .map(|n| Target::Node(n).listed())
-        .collect()
+        .map(|n| (n.name.as_str(), Target::Node(n)));
+    similar(nodes, name, or_all)
 }
 
 /// The address a flow from `target` leaves from.
