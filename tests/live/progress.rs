@@ -1,7 +1,7 @@
 //! The progress line on a terminal: run under `script`, which gives the
 //! binary a pseudo-terminal, live mode says what it is listing and which
 //! collector pods it waits for, rewriting one line; through a pipe it says
-//! nothing of the kind.
+//! nothing of the kind. Names resolve against what the API server lists.
 
 use std::process::Command;
 
@@ -50,4 +50,24 @@ fn live_mode_draws_a_progress_line_on_a_terminal_only() {
     // Through a pipe: no progress line.
     let run = crate::common::diagnose(&api, dir.path(), &[]);
     assert!(!run.stderr.contains("\x1b[2K"), "{}", run.stderr);
+}
+
+#[test]
+fn names_resolve_against_the_live_cluster() {
+    let api = server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = crate::common::diagnose_flow(
+        &api,
+        dir.path(),
+        ("default/client-1", "web.default.svc.cluster.local", "http"),
+        &[],
+    );
+    assert!(run.code == 0 || run.code == 3, "{}", run.stderr);
+    let r = run.json();
+    assert_eq!(
+        (r["src"].as_str(), r["dst"].as_str(), r["port"].as_u64()),
+        (Some(FLOW.0), Some(FLOW.1), Some(80)),
+        "{r}"
+    );
+    assert_eq!(r["dst_name"], "svc/default/web");
 }
