@@ -11,4 +11,5 @@ mod equivalence;
 mod errors;
 mod generate;
 mod large;
+mod probe;
 mod server;

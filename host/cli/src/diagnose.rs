@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use skoop_diagnosis::{Context, Input, Preload, Request};
+use skoop_diagnosis::{Context, Input, Preload, ProbeOptions, Request};
 use skoop_engine::flow::Flow;
 use skoop_engine::report::Report;
 use skoop_error::{bad_input, exit};
@@ -61,6 +62,24 @@ pub fn flow(args: &DiagnoseArgs) -> Result<Flow> {
     skoop_diagnosis::flow(src, dst, port, args.protocol)
 }
 
+/// `--probe`'s options, checked before anything is read: it needs a live
+/// cluster and attempts within the collector's caps.
+fn probe_options(args: &DiagnoseArgs) -> Result<Option<ProbeOptions>> {
+    if !args.probe {
+        return Ok(None);
+    }
+    if args.demo.is_some() || args.bundle.is_some() {
+        return Err(skoop_diagnosis::needs_live());
+    }
+    let t = args.probe_timeout;
+    if !t.is_finite() || t < 0.0 {
+        return Err(bad_input(format!(
+            "--probe-timeout {t}: give the seconds each attempt waits"
+        )));
+    }
+    ProbeOptions::new(args.probe_count, Duration::from_secs_f64(t.min(1e6))).map(Some)
+}
+
 /// What `--verbose` shows of the context before the diagnosis.
 fn describe(context: &Context) {
     let settings = context.settings();
@@ -105,6 +124,7 @@ pub fn run(
         }
         return Ok(exit::HEALTHY);
     }
+    let probe = probe_options(args)?;
     let flow = flow(args)?;
     let request = request(args, values, limits, cli.verbose);
     let mut context = Context::open(registry, request, flow, preload)?;
@@ -116,7 +136,10 @@ pub fn run(
             eprintln!("skoop: warning: {w}");
         }
     }
-    let outcome = context.diagnose(flow)?;
+    let mut outcome = context.diagnose(flow)?;
+    if let Some(options) = probe {
+        context.probe(&flow, &mut outcome.report, options)?;
+    }
     if let Some(path) = &args.record_host_calls {
         context.write_host_calls(path, &flow)?;
     }
@@ -158,6 +181,9 @@ pub fn run(
             write(&skoop_render::render(report, args.format, Colour::Off))?;
         }
         println!("{}", skoop_render::text::verdict_line(report, colour));
+        if let Some(line) = skoop_render::text::probe_line(report, colour) {
+            println!("{line}");
+        }
     } else {
         write(&skoop_render::render(report, args.format, colour))?;
     }

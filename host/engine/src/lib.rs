@@ -16,6 +16,7 @@ pub mod kube_proxy_nftables;
 pub mod path;
 pub mod plugin;
 pub mod policy;
+pub mod probe;
 pub mod report;
 pub mod service;
 pub mod settings;
