@@ -11,6 +11,7 @@ use super::probe::{self, Outcome};
 use super::scenarios::{Expect, Probe, Scenario, Src};
 use super::skoop::{self, Verdict};
 use super::topo::{Backend, BuildOptions, Cluster, ClusterData, Tables};
+use skoop_netstack::probe::ProbeResult;
 
 const SEVERE: &[&str] = &["CRITICAL", "FATAL"];
 
@@ -38,6 +39,18 @@ struct Row {
     agree: bool,
 }
 
+/// The third judge of a scenario: the collector's real connection attempt
+/// (`skoop collect probe`) from the source, against skoop's verdict.
+struct ProbeRow {
+    name: String,
+    result: ProbeResult,
+    /// The command's wall time: process start, netns entry, every attempt.
+    took: Duration,
+    agrees: bool,
+    conclusive: bool,
+    why: String,
+}
+
 /// Which scenarios, and how much to print.
 pub struct Group {
     /// The test function running it: `KERNEL_BENCH_ONLY` is judged against
@@ -47,6 +60,9 @@ pub struct Group {
     /// Print every scenario's CRITICAL/FATAL and WARNING suspicions, not only
     /// those of disagreements.
     pub verbose: bool,
+    /// Also probe each flow with `skoop collect probe` and require it to
+    /// agree with skoop's verdict.
+    pub probe: bool,
 }
 
 /// Every group of the bench: its test function's name and its scenarios.
@@ -78,6 +94,7 @@ pub fn run(group: Group, all: Catalogue) -> Result<(), String> {
     let mut data: BTreeMap<(&str, &str), ClusterData> = BTreeMap::new();
     let mut rows = Vec::new();
     let mut collect_times = Vec::new();
+    let mut probes: Vec<ProbeRow> = Vec::new();
     let kernel_only = std::env::var("KERNEL_BENCH_KERNEL_ONLY").as_deref() == Ok("1");
     for sc in &group.scenarios {
         for (name, backend, tables) in runs(sc) {
@@ -100,8 +117,9 @@ pub fn run(group: Group, all: Catalogue) -> Result<(), String> {
                 name: &name,
                 kernel_only,
                 verbose: group.verbose,
+                probe: group.probe,
             };
-            let row = scenario(&run, d, &bundle, &mut collect_times)
+            let row = scenario(&run, d, &bundle, &mut collect_times, &mut probes)
                 .map_err(|e| format!("scenario {name}: {e}"))?;
             if !row.agree && !kernel_only {
                 keep_bundle(&bundle, &name);
@@ -149,6 +167,7 @@ pub fn run(group: Group, all: Catalogue) -> Result<(), String> {
         collect_times.len(),
         started.elapsed().as_secs_f64()
     );
+    let disagreeing = print_probes(&probes);
     if !misdesigned.is_empty() {
         return Err(format!(
             "the kernel did not do what these scenarios were designed for (fix the scenario, not skoop): {}",
@@ -161,7 +180,70 @@ pub fn run(group: Group, all: Catalogue) -> Result<(), String> {
             rows.len() - agreed
         ));
     }
+    if !disagreeing.is_empty() {
+        return Err(format!(
+            "the probe (skoop collect probe) disagrees with skoop's verdict on: {}",
+            disagreeing.join(", ")
+        ));
+    }
     Ok(())
+}
+
+/// The probe's agreement count and its time per flow; the names of the
+/// scenarios where it disagrees.
+fn print_probes(probes: &[ProbeRow]) -> Vec<String> {
+    if probes.is_empty() {
+        return Vec::new();
+    }
+    let agreed = probes.iter().filter(|p| p.agrees).count();
+    let inconclusive: Vec<&str> = probes
+        .iter()
+        .filter(|p| !p.conclusive)
+        .map(|p| p.name.as_str())
+        .collect();
+    let spread = |rows: Vec<&ProbeRow>| -> String {
+        let mut t: Vec<f64> = rows.iter().map(|p| p.took.as_secs_f64() * 1000.0).collect();
+        if t.is_empty() {
+            return "none".into();
+        }
+        t.sort_by(f64::total_cmp);
+        let median = if t.len() % 2 == 1 {
+            t[t.len() / 2]
+        } else {
+            (t[t.len() / 2 - 1] + t[t.len() / 2]) / 2.0
+        };
+        format!(
+            "min {:.0} ms, median {:.0} ms, max {:.0} ms over {} flows",
+            t[0],
+            median,
+            t[t.len() - 1],
+            t.len()
+        )
+    };
+    say!(
+        "probe agrees {agreed}/{} ({} inconclusive{}{})",
+        probes.len(),
+        inconclusive.len(),
+        if inconclusive.is_empty() { "" } else { ": " },
+        inconclusive.join(", ")
+    );
+    say!(
+        "probe time per flow (skoop collect probe, wall, default 3 attempts × 3 s): {}",
+        spread(probes.iter().collect())
+    );
+    say!(
+        "  got through: {}",
+        spread(probes.iter().filter(|p| p.result.reached()).collect())
+    );
+    say!(
+        "  did not: {}",
+        spread(probes.iter().filter(|p| !p.result.reached()).collect())
+    );
+    probes
+        .iter()
+        .filter(|p| !p.agrees)
+        .map(|p| format!("{} ({}: {})", p.name, p.result.detail, p.why))
+        .collect()
 }
 
 /// The test harness's own selection, from its arguments: name filters
@@ -254,6 +336,7 @@ struct Run<'a> {
     name: &'a str,
     kernel_only: bool,
     verbose: bool,
+    probe: bool,
 }
 
 fn scenario(
@@ -261,6 +344,7 @@ fn scenario(
     data: &ClusterData,
     bundle: &Path,
     collect_times: &mut Vec<Duration>,
+    probes: &mut Vec<ProbeRow>,
 ) -> Result<Row, String> {
     let (sc, name) = (run.sc, run.name);
     let cluster = Cluster::build(
@@ -315,6 +399,21 @@ fn scenario(
     collect_times.extend(skoop::bundle(&cluster, bundle)?);
     let f = sc.flow;
     let verdict = skoop::diagnose(bundle, f.src_ip, f.dst, f.port, f.protocol())?;
+    if run.probe {
+        let row = ask_collector(&cluster, sc, name, &verdict)?;
+        say!(
+            "    probe: {} in {:.0} ms — {}{}",
+            row.result.detail,
+            row.took.as_secs_f64() * 1000.0,
+            if row.agrees { "agrees" } else { "DISAGREES" },
+            if row.conclusive {
+                String::new()
+            } else {
+                format!(" (inconclusive: {})", row.why)
+            }
+        );
+        probes.push(row);
+    }
     drop(cluster);
     let judged = judge(sc.expect, &alternatives, &kernel, &verdict)?;
     if !judged.agree || run.verbose {
@@ -341,6 +440,52 @@ fn scenario(
         named: judged.named,
         cause: judged.cause,
         agree: judged.agree && as_designed,
+    })
+}
+
+/// The source netns of a scenario's flow; an outside client's address is
+/// on the VPC netns's loopback (`ask_kernel` put it there).
+fn source_netns<'c>(c: &'c Cluster, sc: &Scenario) -> Result<&'c str, String> {
+    match sc.flow.src {
+        Src::Pod(key) => c.pod(key),
+        Src::Node(node) => c.node(node),
+        Src::Outside => Ok(c.vpc.as_str()),
+    }
+}
+
+/// The third judge: `skoop collect probe` from the flow's source, with
+/// the source address bound as `diagnose --probe` binds it, judged against
+/// skoop's verdict by the library's own comparison.
+fn ask_collector(
+    c: &Cluster,
+    sc: &Scenario,
+    name: &str,
+    verdict: &Verdict,
+) -> Result<ProbeRow, String> {
+    let f = sc.flow;
+    let count = match f.probe {
+        // As the kernel judge: enough connects to meet every backend.
+        Probe::TcpEveryBackend => 12,
+        Probe::TcpSpread(n) => u32::try_from(n).unwrap_or(20).min(20),
+        _ => 3,
+    };
+    let plan = skoop::ProbePlan {
+        src: f.src_ip,
+        dst: f.dst,
+        port: f.port,
+        protocol: f.protocol(),
+        count,
+        expect_reply: f.protocol() == "udp",
+    };
+    let (result, took) = skoop::probe(source_netns(c, sc)?, plan)?;
+    let cmp = skoop_engine::probe::compare(verdict.simulated(), &result);
+    Ok(ProbeRow {
+        name: name.to_string(),
+        result,
+        took,
+        agrees: cmp.agrees,
+        conclusive: cmp.conclusive,
+        why: cmp.why,
     })
 }
 

@@ -44,6 +44,9 @@ fn run_group(name: &'static str, verbose: bool) {
         name,
         scenarios: scenarios(),
         verbose,
+        // The flannel and Calico scenarios get a third judge: the collector's
+        // real connection attempt (`skoop collect probe`) from the source.
+        probe: matches!(name, "kernel_bench" | "calico_scenarios"),
     };
     if let Err(e) = bench::run(group, GROUPS) {
         panic!("{e}");
@@ -125,6 +128,7 @@ fn judge_refuses_single_words() {
             node: "node-1".into(),
             message: "flannel.1 MTU 1450 is below the pod MTU 1500".into(),
         }],
+        ..skoop::Verdict::default()
     };
     let words = |alts: &[&[&str]]| -> Vec<Vec<String>> {
         alts.iter()

@@ -6,6 +6,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use skoop_engine::diagnose::Leg;
+use skoop_engine::probe::{Ending, Simulated, simulated_from};
+use skoop_netstack::probe::ProbeResult;
 
 use super::topo::Cluster;
 
@@ -72,10 +75,14 @@ pub struct Suspicion {
 }
 
 /// What `skoop diagnose` said.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Verdict {
     pub exit: i32,
     pub suspicions: Vec<Suspicion>,
+    /// The report's `verdict`.
+    pub verdict: String,
+    /// Each branch's direction and how it ended (`end.kind`).
+    pub branches: Vec<(String, String)>,
 }
 
 impl Verdict {
@@ -207,5 +214,80 @@ pub fn diagnose(
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Verdict { exit, suspicions })
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let branches = report["path"]["branches"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|b| (text(&b["direction"]), text(&b["end"]["kind"])))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Verdict {
+        exit,
+        suspicions,
+        verdict: text(&report["verdict"]),
+        branches,
+    })
+}
+
+impl Verdict {
+    /// The simulation as a probe can check it (`skoop_engine::probe`).
+    pub fn simulated(&self) -> Simulated {
+        let ends: Vec<(Leg, Ending)> = self
+            .branches
+            .iter()
+            .map(|(dir, end)| {
+                let leg = if dir == "reply" {
+                    Leg::Reply
+                } else {
+                    Leg::Request
+                };
+                (leg, Ending::named(end))
+            })
+            .collect();
+        simulated_from(&self.verdict, self.broken(), &ends)
+    }
+}
+
+/// How hard the bench probes, and what it knows of the destination.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbePlan<'a> {
+    pub src: &'a str,
+    pub dst: &'a str,
+    pub port: u16,
+    pub protocol: &'a str,
+    pub count: u32,
+    /// The bench's UDP servers echo every datagram.
+    pub expect_reply: bool,
+}
+
+/// `skoop collect probe --netns NS ...` (the binary enters the netns itself,
+/// as in a collector pod), with the flow's source address bound as
+/// `diagnose --probe` binds it; the result and the command's wall time.
+pub fn probe(netns: &str, plan: ProbePlan) -> Result<(ProbeResult, Duration), String> {
+    let port = plan.port.to_string();
+    let count = plan.count.to_string();
+    let mut cmd = Command::new(SKOOP);
+    cmd.args(["collect", "probe", "--netns", netns])
+        .args(["--src", plan.src, "--dst", plan.dst, "--port", &port])
+        .args(["--protocol", plan.protocol, "--count", &count]);
+    if plan.expect_reply {
+        cmd.arg("--expect-reply");
+    }
+    let start = Instant::now();
+    let out = cmd
+        .output()
+        .map_err(|e| format!("running skoop collect probe: {e}"))?;
+    let took = start.elapsed();
+    if !out.status.success() {
+        return Err(format!(
+            "skoop collect probe in {netns} exited {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let result = ProbeResult::parse(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| format!("skoop collect probe in {netns}: {e}"))?;
+    Ok((result, took))
 }

@@ -11,5 +11,6 @@ mod equivalence;
 mod errors;
 mod generate;
 mod large;
+mod probe;
 mod progress;
 mod server;

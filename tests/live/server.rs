@@ -1,7 +1,8 @@
 //! A fake Kubernetes API server on 127.0.0.1 (plain HTTP/1.1): LIST with
 //! pagination, GET, POST, DELETE and pod logs on the paths kube uses, from
 //! fixture objects. It plays the kubelet too: a collector pod becomes ready
-//! (or not, as the test says) and its log is that node's dump.
+//! (or not, as the test says) and its log is that node's dump; a probe pod
+//! runs its command with the real binary (or logs what the test says).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,6 +26,22 @@ pub enum Kubelet {
     Crash,
     /// Ready this many milliseconds after it was created.
     SlowMs(u64),
+}
+
+/// What the fake kubelet does with a probe pod (`skoop collect probe`,
+/// `--probe`).
+#[derive(Debug, Clone)]
+pub enum Prober {
+    /// Its log is this text, at once.
+    Log(String),
+    /// Runs the pod's command with the real binary (`skoop collect probe
+    /// ...`); the fake plays CRI too: the pods of `netns` (`NS/NAME` → a
+    /// netns under /run/netns) are found there, so `--pod NS/NAME` becomes
+    /// `--pod NS/NAME=NETNS`, the form the binary takes without a runtime.
+    Run {
+        bin: std::path::PathBuf,
+        netns: BTreeMap<String, String>,
+    },
 }
 
 /// One request the server saw.
@@ -54,6 +71,62 @@ pub struct State {
     pub hang: Vec<String>,
     /// The bearer token required, if any.
     pub token: Option<String>,
+    /// Probe pods: what their log holds (None: they fail as a collector
+    /// would, their log being no probe result).
+    pub prober: Option<Prober>,
+    /// Logs of pods that ran their own command (probe pods), by (namespace,
+    /// name); a pod created but not in here is still running.
+    pub logs: BTreeMap<(String, String), String>,
+    /// Probe pods created and not started yet: (namespace, name, command).
+    pub pending: Vec<(String, String, Vec<String>)>,
+    /// Probe pods whose command is running.
+    pub running: BTreeSet<(String, String)>,
+}
+
+/// Whether a pod's command is a probe.
+fn probe_command(pod: &Value) -> Option<Vec<String>> {
+    let cmd: Vec<String> = pod
+        .pointer("/spec/containers/0/command")?
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    (cmd.get(1).map(String::as_str) == Some("collect")
+        && cmd.get(2).map(String::as_str) == Some("probe"))
+    .then_some(cmd)
+}
+
+/// Run a probe pod's command as the fake kubelet would, then file its log.
+fn run_probe(state: Arc<Mutex<State>>, ns: String, name: String, command: Vec<String>) {
+    let prober = state.lock().unwrap().prober.clone();
+    let log = match prober {
+        None => "skoop: cannot probe\n".to_string(),
+        Some(Prober::Log(text)) => text,
+        Some(Prober::Run { bin, netns }) => {
+            let mut args: Vec<String> = command.into_iter().skip(1).collect();
+            for i in 0..args.len() {
+                if args[i] == "--pod"
+                    && let Some(pod) = args.get(i + 1).cloned()
+                    && let Some(path) = netns.get(&pod)
+                {
+                    args[i + 1] = format!("{pod}={path}");
+                }
+            }
+            match std::process::Command::new(&bin).args(&args).output() {
+                // A container log holds both streams.
+                Ok(out) => format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stderr),
+                    String::from_utf8_lossy(&out.stdout)
+                ),
+                Err(e) => format!("cannot run {}: {e}\n", bin.display()),
+            }
+        }
+    };
+    let mut s = state.lock().unwrap();
+    let key = (ns, name);
+    s.running.remove(&key);
+    s.logs.insert(key, log);
 }
 
 pub struct FakeApi {
@@ -144,7 +217,7 @@ impl FakeApi {
                 }
                 let Ok(conn) = conn else { continue };
                 let (s, st, l) = (s.clone(), st.clone(), lists.clone());
-                std::thread::spawn(move || serve(conn, &s, &l, &st));
+                std::thread::spawn(move || serve(conn, s, &l, &st));
             }
         });
         FakeApi { url, state, stop }
@@ -246,7 +319,7 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn serve(conn: TcpStream, state: &Mutex<State>, lists: &Lists, stop: &AtomicBool) {
+fn serve(conn: TcpStream, state: Arc<Mutex<State>>, lists: &Lists, stop: &AtomicBool) {
     let Ok(write) = conn.try_clone() else { return };
     let mut write = write;
     let mut read = BufReader::new(conn);
@@ -265,10 +338,20 @@ fn serve(conn: TcpStream, state: &Mutex<State>, lists: &Lists, stop: &AtomicBool
             }
             return;
         }
-        let (code, ctype, body) = {
+        let (code, ctype, body, start) = {
             let mut s = state.lock().unwrap();
-            handle(&mut s, lists, &req)
+            let answer = handle(&mut s, lists, &req);
+            let start = std::mem::take(&mut s.pending);
+            for (ns, name, _) in &start {
+                s.running.insert((ns.clone(), name.clone()));
+            }
+            (answer.0, answer.1, answer.2, start)
         };
+        // The kubelet starts the probe pods just created.
+        for (ns, name, command) in start {
+            let state = state.clone();
+            std::thread::spawn(move || run_probe(state, ns, name, command));
+        }
         let head = format!(
             "HTTP/1.1 {code} {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
             reason(code),
@@ -436,6 +519,9 @@ fn handle(s: &mut State, lists: &Lists, req: &Request) -> (u16, &'static str, Ve
             }
             s.created
                 .insert((ns.to_string(), name.clone()), std::time::Instant::now());
+            if let Some(command) = probe_command(&v) {
+                s.pending.push((ns.to_string(), name.clone(), command));
+            }
             s.pods.insert((ns.to_string(), name), v.clone());
             ok(201, &v)
         }
@@ -454,8 +540,16 @@ fn handle(s: &mut State, lists: &Lists, req: &Request) -> (u16, &'static str, Ve
                             _ => Kubelet::Ready,
                         };
                     }
+                    let key = (ns.to_string(), name.to_string());
                     let mut p = p.clone();
-                    p["status"] = pod_status(k);
+                    p["status"] = if s.running.contains(&key)
+                        || s.pending.iter().any(|(n, m, _)| (n, m) == (&key.0, &key.1))
+                    {
+                        json!({"phase": "Running", "containerStatuses": [
+                            {"name": "collect", "state": {"running": {}}}]})
+                    } else {
+                        pod_status(k)
+                    };
                     ok(200, &p)
                 }
                 None => status(404, "NotFound", &format!("pods \"{name}\" not found")),
@@ -465,6 +559,9 @@ fn handle(s: &mut State, lists: &Lists, req: &Request) -> (u16, &'static str, Ve
             let Some(p) = s.pods.get(&(ns.to_string(), name.to_string())) else {
                 return status(404, "NotFound", &format!("pods \"{name}\" not found"));
             };
+            if let Some(log) = s.logs.get(&(ns.to_string(), name.to_string())) {
+                return (200, "text/plain", log.clone().into_bytes());
+            }
             let node = p
                 .pointer("/spec/nodeName")
                 .and_then(Value::as_str)

@@ -304,6 +304,38 @@ pub struct DiagnoseArgs {
     )]
     pub live: LiveArgs,
 
+    /// After the simulated verdict, send the flow for real from the source's
+    /// netns (a TCP connect, a UDP datagram and its reply, an SCTP INIT)
+    /// through a collector pod on the source's node, and report both side by
+    /// side; a disagreement is a WARNING asking for the bundle.
+    #[arg(
+        help_heading = "Live cluster (without --snapshot or --demo)",
+        long,
+        conflicts_with = "http"
+    )]
+    pub probe: bool,
+
+    /// With --probe: attempts at most (1-20), each a new connection; the
+    /// first failure ends the probe.
+    #[arg(
+        help_heading = "Live cluster (without --snapshot or --demo)",
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        requires = "probe"
+    )]
+    pub probe_count: u32,
+
+    /// With --probe: how long each attempt waits, in seconds (at most 10).
+    #[arg(
+        help_heading = "Live cluster (without --snapshot or --demo)",
+        long,
+        value_name = "SECS",
+        default_value_t = 3.0,
+        requires = "probe"
+    )]
+    pub probe_timeout: f64,
+
     #[command(flatten, next_help_heading = "Detection overrides")]
     pub settings: SettingsArgs,
 

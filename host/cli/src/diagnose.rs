@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use skoop_diagnosis::{Context, FlowSpec, Input, Preload, Request};
+use skoop_diagnosis::{Context, FlowSpec, Input, Preload, ProbeOptions, Request};
 use skoop_engine::report::Report;
 use skoop_error::{bad_input, exit};
 use skoop_render::Colour;
@@ -59,6 +60,24 @@ pub fn flow(args: &DiagnoseArgs) -> Result<FlowSpec> {
         port: args.port.clone(),
         protocol: args.protocol,
     })
+}
+
+/// `--probe`'s options, checked before anything is read: it needs a live
+/// cluster and attempts within the collector's caps.
+fn probe_options(args: &DiagnoseArgs) -> Result<Option<ProbeOptions>> {
+    if !args.probe {
+        return Ok(None);
+    }
+    if args.demo.is_some() || args.bundle.is_some() {
+        return Err(skoop_diagnosis::needs_live());
+    }
+    let t = args.probe_timeout;
+    if !t.is_finite() || t < 0.0 {
+        return Err(bad_input(format!(
+            "--probe-timeout {t}: give the seconds each attempt waits"
+        )));
+    }
+    ProbeOptions::new(args.probe_count, Duration::from_secs_f64(t.min(1e6))).map(Some)
 }
 
 /// What `--verbose` shows of the context before the diagnosis.
@@ -119,6 +138,7 @@ pub fn run(
         }
         return Ok(exit::HEALTHY);
     }
+    let probe = probe_options(args)?;
     let spec = flow(args)?;
     let request = request(args, values, limits, cli.verbose);
     let mut context = Context::open(registry, request, spec.clone(), preload)?;
@@ -131,7 +151,10 @@ pub fn run(
         }
     }
     warn_skipped(&context.skipped());
-    let (resolved, outcome) = context.diagnose_named(&spec)?;
+    let (resolved, mut outcome) = context.diagnose_named(&spec)?;
+    if let Some(options) = probe {
+        context.probe(&resolved.flow, &mut outcome.report, options)?;
+    }
     if let Some(path) = &args.record_host_calls {
         context.write_host_calls(path, &resolved.flow)?;
     }
@@ -173,6 +196,9 @@ pub fn run(
             write(&skoop_render::render(report, args.format, Colour::Off))?;
         }
         println!("{}", skoop_render::text::verdict_line(report, colour));
+        if let Some(line) = skoop_render::text::probe_line(report, colour) {
+            println!("{line}");
+        }
     } else {
         write(&skoop_render::render(report, args.format, colour))?;
     }

@@ -12,6 +12,7 @@ mod neigh;
 mod netlink;
 mod netns;
 mod netns_dump;
+pub mod probe;
 mod routes;
 mod sockets;
 mod sysctl;
@@ -24,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 
-pub use args::CollectArgs;
+pub use args::{CollectArgs, CollectCmd, ProbeArgs};
 use skoop_error::{bad_input, exit};
 use skoop_netstack::dump::{DUMP_VERSION, NetnsDump, NodeDump, PodNetns};
 
@@ -120,8 +121,11 @@ fn collect_pods(pods: &[PodSpec]) -> Result<Vec<NetnsDump>> {
         .collect()
 }
 
-/// Run `skoop collect`.
+/// Run `skoop collect` (or `skoop collect probe`).
 pub fn run(args: &CollectArgs) -> Result<u8> {
+    if let Some(CollectCmd::Probe(probe)) = &args.action {
+        return probe::run(probe);
+    }
     let pods = args
         .pods
         .iter()

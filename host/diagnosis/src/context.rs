@@ -95,6 +95,11 @@ impl<'r> Context<'r> {
         self.live.is_some()
     }
 
+    /// The live cluster's session (its collector pods), if live.
+    pub(crate) fn session(&self) -> Option<&Session> {
+        self.live.as_ref()
+    }
+
     /// What reading the facts and detection found questionable.
     pub fn warnings(&self) -> &[String] {
         &self.warnings

@@ -18,6 +18,7 @@ mod objects;
 pub mod path;
 pub mod plugin;
 pub mod policy;
+pub mod probe;
 pub mod report;
 pub mod service;
 pub mod settings;

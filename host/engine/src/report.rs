@@ -35,6 +35,10 @@ pub struct Report {
     pub path: PathOut,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A real connection attempt beside the simulation (`--probe`, live
+    /// mode), and whether the two agree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<crate::probe::ProbeReport>,
     #[serde(skip)]
     pub source: String,
 }
@@ -104,6 +108,7 @@ impl Report {
                 decisions: trace.decisions,
             },
             error: trace.error.map(|e| e.to_string()),
+            probe: None,
             source,
         }
     }

@@ -153,15 +153,22 @@ impl Collectors {
             .map(|_| ())
     }
 
-    async fn create(&self, node: &str) -> Result<String> {
+    /// Create pod `name` on `node` running `command`.
+    async fn create(&self, node: &str, name: String, command: Vec<String>) -> Result<String> {
         self.ensure_namespace().await?;
-        let name = pod::name(node, &self.opts.run_id);
         let mut created = self.created.lock().await;
         if self.closing.load(Ordering::SeqCst) {
             return Err(bad_input("interrupted"));
         }
         let ns = &self.opts.namespace;
-        let body = pod::manifest(&name, ns, node, &self.opts.image, &self.opts.run_id);
+        let body = pod::manifest(
+            &name,
+            ns,
+            node,
+            &self.opts.image,
+            &self.opts.run_id,
+            command,
+        );
         let call = self.pods_call("create", "pods", "");
         created.push(name.clone());
         let post = PostParams::default();
@@ -252,14 +259,19 @@ impl Collectors {
         }
     }
 
-    async fn fetch(&self, node: &str, name: &str) -> Result<(NodeDump, String)> {
-        let ns = &self.opts.namespace;
+    /// The log of pod `name`: what its command printed.
+    async fn log(&self, name: &str) -> Result<String> {
         let call = self.pods_call("get", "pods/log", name);
         let params = LogParams {
             container: Some(pod::CONTAINER.into()),
             ..LogParams::default()
         };
-        let text = self.api.must(&call, self.pods.logs(name, &params)).await?;
+        self.api.must(&call, self.pods.logs(name, &params)).await
+    }
+
+    async fn fetch(&self, node: &str, name: &str) -> Result<(NodeDump, String)> {
+        let ns = &self.opts.namespace;
+        let text = self.log(name).await?;
         let origin = format!("log of collector pod {ns}/{name} on node {node}");
         let dump = parse_node(&text, &origin)?;
         if dump.node != node {
@@ -285,7 +297,8 @@ impl Collectors {
         }
         let start = Instant::now();
         let result = async {
-            let name = self.create(node).await?;
+            let name = pod::name(node, &self.opts.run_id);
+            let name = self.create(node, name, pod::collect_command(node)).await?;
             self.progress.note(&format!(
                 "skoop: node {node}: collector pod {}/{name} created",
                 self.opts.namespace
@@ -307,6 +320,25 @@ impl Collectors {
             *f = Some(format!("{e:#}"));
         }
         result
+    }
+
+    /// Run `skoop collect probe ARGS` in a pod of its own on `node` (same
+    /// rights, same cleanup as a collector) and return its log: the probe's
+    /// JSON line. A failure here is the probe's alone: it does not mark the
+    /// run's collectors failed.
+    pub async fn probe(&self, node: &str, args: &[String]) -> Result<String> {
+        let start = Instant::now();
+        let ns = &self.opts.namespace;
+        let name = pod::probe_name(node, &self.opts.run_id);
+        let name = self.create(node, name, pod::probe_command(args)).await?;
+        eprintln!("skoop: node {node}: probe pod {ns}/{name} created");
+        self.wait(node, &name).await?;
+        let text = self.log(&name).await?;
+        eprintln!(
+            "skoop: node {node}: probed in {:.1}s",
+            start.elapsed().as_secs_f64()
+        );
+        Ok(text)
     }
 
     /// Delete every pod of this run (unless preserved); no pod is created

@@ -168,6 +168,12 @@ impl Session {
         )
     }
 
+    /// Run `skoop collect probe ARGS` on `node` in a pod of this run (deleted
+    /// with the collectors) and return what it printed.
+    pub fn probe(&self, node: &str, args: &[String]) -> Result<String> {
+        self.rt.block_on(self.collectors.probe(node, args))
+    }
+
     /// The first collector failure, if any: the diagnosis cannot be trusted.
     pub fn failure(&self) -> Option<anyhow::Error> {
         self.collectors.failure().map(bad_input)

@@ -15,6 +15,30 @@ pub const CONTAINER: &str = "collect";
 
 /// A pod name for `node`: DNS-1123, at most 63 characters, unique per run.
 pub fn name(node: &str, run_id: &str) -> String {
+    named("skoop-", node, run_id)
+}
+
+/// The name of the pod that probes from `node` (`--probe`): not the
+/// collector's, which may exist on the same node in the same run.
+pub fn probe_name(node: &str, run_id: &str) -> String {
+    named("skoop-probe-", node, run_id)
+}
+
+/// The collector's command: dump the node.
+pub fn collect_command(node: &str) -> Vec<String> {
+    ["skoop", "collect", "--node", node]
+        .map(String::from)
+        .to_vec()
+}
+
+/// The probe's command: `skoop collect probe ARGS`.
+pub fn probe_command(args: &[String]) -> Vec<String> {
+    let mut c: Vec<String> = ["skoop", "collect", "probe"].map(String::from).to_vec();
+    c.extend_from_slice(args);
+    c
+}
+
+fn named(prefix: &str, node: &str, run_id: &str) -> String {
     let mut base: String = node
         .chars()
         .map(|c| {
@@ -22,14 +46,22 @@ pub fn name(node: &str, run_id: &str) -> String {
             if c.is_ascii_alphanumeric() { c } else { '-' }
         })
         .collect();
-    base.truncate(63 - "skoop-".len() - 1 - run_id.len());
+    base.truncate(63usize.saturating_sub(prefix.len() + 1 + run_id.len()));
     let base = base.trim_matches('-');
-    format!("skoop-{base}-{run_id}")
+    format!("{prefix}{base}-{run_id}")
 }
 
 /// The manifest: privileged, host network and PID, pinned to the node,
-/// tolerating every taint, running `skoop collect --node NODE` once.
-pub fn manifest(name: &str, namespace: &str, node: &str, image: &str, run_id: &str) -> Pod {
+/// tolerating every taint, running `command` once (`skoop collect --node
+/// NODE`, or a probe: the same rights reach the pods' netns through CRI).
+pub fn manifest(
+    name: &str,
+    namespace: &str,
+    node: &str,
+    image: &str,
+    run_id: &str,
+    command: Vec<String>,
+) -> Pod {
     let labels = [
         ("app.kubernetes.io/name", APP_LABEL),
         ("app.kubernetes.io/managed-by", "skoop"),
@@ -64,11 +96,7 @@ pub fn manifest(name: &str, namespace: &str, node: &str, image: &str, run_id: &s
                 name: CONTAINER.into(),
                 image: Some(image.into()),
                 image_pull_policy: Some("IfNotPresent".into()),
-                command: Some(
-                    ["skoop", "collect", "--node", node]
-                        .map(String::from)
-                        .to_vec(),
-                ),
+                command: Some(command),
                 security_context: Some(SecurityContext {
                     privileged: Some(true),
                     ..SecurityContext::default()
@@ -187,7 +215,14 @@ mod tests {
 
     #[test]
     fn manifest_is_a_privileged_pinned_pod() {
-        let pod = manifest("skoop-n1-ab12c", "skoop", "n1", "img:1", "ab12c");
+        let pod = manifest(
+            "skoop-n1-ab12c",
+            "skoop",
+            "n1",
+            "img:1",
+            "ab12c",
+            collect_command("n1"),
+        );
         let v = serde_json::to_value(&pod).unwrap();
         assert_eq!(v["apiVersion"], "v1");
         assert_eq!(v["kind"], "Pod");
@@ -211,6 +246,13 @@ mod tests {
         assert_eq!(n, "skoop-node-1-example-com-ab12c");
         let long = name(&"x".repeat(300), "ab12c");
         assert!(long.len() <= 63, "{long}");
+        assert_eq!(probe_name("node-1", "ab12c"), "skoop-probe-node-1-ab12c");
+        let long = probe_name(&"x".repeat(300), "ab12c");
+        assert!(long.len() <= 63, "{long}");
+        assert_eq!(
+            probe_command(&["--dst".into(), "10.0.0.1".into()]),
+            ["skoop", "collect", "probe", "--dst", "10.0.0.1"]
+        );
     }
 
     #[test]

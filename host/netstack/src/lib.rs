@@ -8,6 +8,7 @@ pub mod netfilter;
 pub mod nftables;
 pub mod packet;
 pub mod pipeline;
+pub mod probe;
 pub mod route;
 
 use std::collections::BTreeMap;

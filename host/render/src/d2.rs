@@ -16,7 +16,10 @@ pub fn render(g: &Graph) -> String {
     let _ = writeln!(
         out,
         "title: {} {{\n  shape: text\n  near: top-center\n}}",
-        q(&format!("skoop {}  {}", g.flow, g.verdict_line))
+        q(&match &g.probe_line {
+            Some(p) => format!("skoop {}  {}\n{p}", g.flow, g.verdict_line),
+            None => format!("skoop {}  {}", g.flow, g.verdict_line),
+        })
     );
     for n in &g.nodes {
         let shape = match n.hop.kind {

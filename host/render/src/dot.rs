@@ -20,7 +20,11 @@ pub fn leg_colour(d: Leg) -> &'static str {
 pub fn render(g: &Graph) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "digraph skoop {{");
-    let title = format!("skoop {}  {}", g.flow, g.verdict_line);
+    let mut title = format!("skoop {}  {}", g.flow, g.verdict_line);
+    if let Some(p) = &g.probe_line {
+        title.push('\n');
+        title.push_str(p);
+    }
     let _ = writeln!(
         out,
         "  graph [rankdir=LR, labelloc=t, fontname=\"Helvetica\", label={}];",

@@ -66,6 +66,9 @@ pub struct Graph {
     /// healthy, broken, partial, incomplete.
     pub verdict: String,
     pub verdict_line: String,
+    /// The simulation beside a real packet (`--probe`), as the text report
+    /// writes it.
+    pub probe_line: Option<String>,
     pub nodes: Vec<GNode>,
     pub edges: Vec<GEdge>,
     pub branches: Vec<GBranch>,
@@ -335,6 +338,7 @@ impl Graph {
             ),
             verdict: report.verdict.to_string(),
             verdict_line: crate::text::verdict_line(report, crate::Colour::Off),
+            probe_line: crate::text::probe_line(report, crate::Colour::Off),
             nodes,
             edges,
             branches,

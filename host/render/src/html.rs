@@ -268,6 +268,9 @@ pub fn render(g: &Graph, form: Option<&Form>) -> String {
         xml(&g.verdict),
         xml(&g.verdict_line)
     );
+    if let Some(p) = &g.probe_line {
+        let _ = write!(header, "<div class=\"probe\" id=\"probe\">{}</div>", xml(p));
+    }
     if let Some(f) = form {
         form_html(&mut header, f);
     }

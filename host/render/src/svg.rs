@@ -414,6 +414,19 @@ pub fn render(g: &Graph) -> String {
         );
         y += LINE + 10.0;
     }
+    if let Some(p) = &g.probe_line {
+        let _ = write!(
+            suspicions,
+            "<text x=\"30\" y=\"{y:.1}\" class=\"fhead\">Probe (a real connection)</text>"
+        );
+        y += LINE + 4.0;
+        let lines = wrap(p, WRAP + 12);
+        let mut probe = String::new();
+        tspans(&mut probe, 30.0, y, &lines, "start", "ftext");
+        let _ = write!(suspicions, "<g class=\"probe\">{probe}</g>");
+        width = width.max(30.0 + lines.iter().map(|l| text_w(l)).fold(0.0, f64::max) + 30.0);
+        y += lines.len() as f64 * LINE + 10.0;
+    }
     let height = y + 10.0;
     // Header: flow, verdict, legend.
     let mut head = String::new();

@@ -127,8 +127,57 @@ pub fn render(report: &Report, colour: Colour) -> String {
             "\nExtension failure: {e}\nThe branches it ended are unfinished; the path above is partial."
         );
     }
+    if let (Some(p), Some(line)) = (&report.probe, probe_line(report, colour)) {
+        let _ = writeln!(
+            out,
+            "\nProbe (a real connection from {}):\n  {line}",
+            p.from
+        );
+    }
     let _ = writeln!(out, "\n{}", verdict_line(report, colour));
     out
+}
+
+/// How long the simulated part of the probe line quotes a suspicion.
+const QUOTED: usize = 80;
+
+/// `simulated: BROKEN at node-1 (FDB entry stale); probe: timed out after 3 s
+/// — agrees`: the simulation and the real packet side by side (`--probe`),
+/// in every format; None without a probe.
+pub fn probe_line(report: &Report, colour: Colour) -> Option<String> {
+    let p = report.probe.as_ref()?;
+    let cause = report
+        .suspicions
+        .iter()
+        .find(|s| s.level.blocking())
+        .filter(|_| report.broken());
+    let simulated = match cause {
+        Some(s) => {
+            let mut quoted: String = s.message.chars().take(QUOTED).collect();
+            if s.message.chars().count() > QUOTED {
+                quoted.push('…');
+            }
+            format!(
+                "{} at {} ({quoted})",
+                report.verdict.to_uppercase(),
+                s.node.as_deref().unwrap_or("the cluster")
+            )
+        }
+        None => report.verdict.to_uppercase(),
+    };
+    let judged = if p.attempts == 0 {
+        String::new()
+    } else if !p.agrees {
+        format!(" — {}: {}", colour.paint("\x1b[1;33m", "DISAGREES"), p.why)
+    } else if !p.conclusive {
+        format!(" — inconclusive: {}", p.why)
+    } else {
+        " — agrees".to_string()
+    };
+    Some(format!(
+        "simulated: {simulated}; probe: {}{judged}",
+        p.detail
+    ))
 }
 
 /// `Verdict: BROKEN (0 fatal, 1 critical, 2 warning, 0 info)`: the last
@@ -238,6 +287,7 @@ mod tests {
                 decisions: Vec::new(),
             },
             error: None,
+            probe: None,
             source: "a test".into(),
         }
     }
@@ -262,6 +312,77 @@ mod tests {
         ));
         // Removing the escapes gives the plain text back.
         assert_eq!(coloured.replace("\x1b[1;31m", "").replace(RESET, ""), plain);
+    }
+
+    #[test]
+    fn the_probe_line_sets_simulation_and_packet_side_by_side() {
+        use skoop_engine::probe::ProbeReport;
+        use skoop_netstack::probe::ProbeOutcome;
+        let mut r = report(
+            vec![Suspicion {
+                level: Level::Critical,
+                node: Some("node-1".into()),
+                message: "FDB entry stale".into(),
+            }],
+            "broken",
+        );
+        assert_eq!(probe_line(&r, Colour::Off), None);
+        let p = ProbeReport {
+            outcome: ProbeOutcome::TimedOut,
+            detail: "timed out after 3 s".into(),
+            from: "pod default/client-1 on node node-1".into(),
+            attempts: 1,
+            elapsed_ms: 3000.2,
+            agrees: true,
+            conclusive: true,
+            why: "both say the flow fails".into(),
+        };
+        r.probe = Some(p.clone());
+        assert_eq!(
+            probe_line(&r, Colour::Off).as_deref(),
+            Some(
+                "simulated: BROKEN at node-1 (FDB entry stale); probe: timed out after 3 s — agrees"
+            )
+        );
+        let text = render(&r, Colour::Off);
+        assert!(
+            text.contains("\nProbe (a real connection from pod default/client-1 on node node-1):\n  simulated: BROKEN"),
+            "{text}"
+        );
+        assert!(text.ends_with("info)\n"), "the verdict stays last:\n{text}");
+        // Every format says it.
+        for (format, name, _) in crate::Format::ALL {
+            let out = crate::render(&r, format, Colour::Off);
+            let said = if format == crate::Format::Json {
+                "\"detail\": \"timed out after 3 s\""
+            } else {
+                "probe: timed out after 3 s — agrees"
+            };
+            assert!(out.contains(said), "{name}:\n{out}");
+        }
+        r.probe = Some(ProbeReport {
+            agrees: false,
+            why: "the simulation found the flow broken, but the real packet got through".into(),
+            detail: "connected 3 of 3 times (0.4 ms)".into(),
+            ..p.clone()
+        });
+        let line = probe_line(&r, Colour::Off).unwrap_or_default();
+        assert!(
+            line.ends_with(
+                "— DISAGREES: the simulation found the flow broken, but the real packet got through"
+            ),
+            "{line}"
+        );
+        r.probe = Some(ProbeReport::not_run(
+            "x",
+            "the source is outside the cluster".into(),
+        ));
+        assert_eq!(
+            probe_line(&r, Colour::Off).as_deref(),
+            Some(
+                "simulated: BROKEN at node-1 (FDB entry stale); probe: not run: the source is outside the cluster"
+            )
+        );
     }
 
     #[test]
