@@ -321,6 +321,8 @@ mod tests {
         Report {
             src: "10.244.0.5".into(),
             dst: "10.244.1.7".into(),
+            src_name: None,
+            dst_name: None,
             port: 8080,
             protocol: "tcp".into(),
             settings: Settings {
