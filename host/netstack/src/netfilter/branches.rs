@@ -86,6 +86,17 @@ impl Tree {
     /// Distinct outcomes (same verdict and packet merged) in discovery order,
     /// at most `cap` of them.
     pub fn outcomes(self, cap: usize) -> Vec<Outcome> {
+        self.outcomes_with(cap, |_, _| {})
+    }
+
+    /// [`Tree::outcomes`], each completed by `finish` with the index of the
+    /// leaf it is (in the order the leaves were added): a traversal fills in
+    /// only the outcomes returned what is costly to make for every leaf.
+    pub fn outcomes_with(
+        self,
+        cap: usize,
+        mut finish: impl FnMut(usize, &mut Outcome),
+    ) -> Vec<Outcome> {
         let mut index: HashMap<(u8, Packet), usize> = HashMap::new();
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut leaf_group = Vec::with_capacity(self.leaves.len());
@@ -137,6 +148,7 @@ impl Tree {
                 continue;
             };
             let mut o = leaf.outcome;
+            finish(rep, &mut o);
             o.uncertain = !certain.contains(&g);
             if total > cap {
                 o.notes.push(format!(

@@ -4,6 +4,8 @@
 //! into outcomes.
 
 use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::branches::{BranchKind, Leaf, Tree};
@@ -22,6 +24,15 @@ const MAX_CHAIN_ENTRIES: u32 = 10_000;
 const MAX_BRANCHES: usize = 512;
 /// Distinct outcomes returned.
 pub(crate) const MAX_OUTCOMES: usize = 64;
+/// Rules one traversal visits, over all its branches, before the branches
+/// still running are dropped: a chain loop (which the kernel refuses to
+/// load) or chains that call each other many times over would otherwise
+/// take seconds or more. At least this many, and [`STEPS_PER_RULE`] per
+/// rule of the hook's tables.
+const MIN_STEPS: usize = 1_000_000;
+const STEPS_PER_RULE: usize = 16;
+/// Rules one outcome's trace holds; each branch copies its trace.
+pub(crate) const MAX_TRACE: usize = 256;
 
 #[derive(Debug, Clone, Copy)]
 struct Frame {
@@ -44,13 +55,18 @@ enum Hit<'r> {
 }
 
 impl Hit<'_> {
-    fn to_rule_hit(self) -> RuleHit {
+    /// The [`RuleHit`]; `texts` holds the rule lines already read back
+    /// (reading one tokenizes it), by rule.
+    fn to_rule_hit(self, texts: &mut HashMap<usize, String>) -> RuleHit {
         match self {
             Hit::Rule(rule) => RuleHit {
                 table: rule.table.to_string(),
                 chain: rule.chain.to_string(),
                 index: rule.index,
-                rule: rule.text(),
+                rule: texts
+                    .entry(std::ptr::from_ref(rule) as usize)
+                    .or_insert_with(|| rule.text())
+                    .clone(),
                 family: None,
                 handle: None,
             },
@@ -101,6 +117,20 @@ struct State<'r> {
 }
 
 impl<'r> State<'r> {
+    /// Records a rule (or policy) the packet met, up to [`MAX_TRACE`].
+    fn hit(&mut self, h: Hit<'r>) {
+        if self.trace.len() < MAX_TRACE {
+            self.trace.push(h);
+        } else if self.trace.len() == MAX_TRACE {
+            self.trace.push(h);
+            self.note(format!(
+                "more than {MAX_TRACE} rules matched; the trace holds the first {MAX_TRACE} and the last"
+            ));
+        } else if let Some(last) = self.trace.last_mut() {
+            *last = h;
+        }
+    }
+
     fn note(&mut self, note: String) {
         if self.notes.len() > MAX_NOTES || self.notes.contains(&note) {
             return;
@@ -151,6 +181,9 @@ struct Walk<'r, 'e> {
     chain_name: &'static str,
     hook: Hook,
     env: Env<'e>,
+    /// Rules visited so far, over all branches, and how many may be.
+    steps: Cell<usize>,
+    max_steps: usize,
 }
 
 impl<'r> Walk<'r, '_> {
@@ -193,6 +226,19 @@ impl<'r> Walk<'r, '_> {
                 continue;
             };
             frame.pos += 1;
+            self.steps.set(self.steps.get() + 1);
+            if self.steps.get() > self.max_steps {
+                st.forced_uncertain = true;
+                st.note(rule_note(
+                    rule,
+                    &format!(
+                        "more than {} rules visited in this hook (a chain loop, or chains that call each other many times over); packet dropped",
+                        self.max_steps
+                    ),
+                ));
+                st.finish(Verdict::Drop, Hit::Rule(rule));
+                return Stop::Done;
+            }
             let (mut unknown, chance, assumed) = match eval_rule(&rule.conds, &st.flow, &self.env) {
                 RuleMatch::No => continue,
                 RuleMatch::Yes(assumed) => (Vec::new(), false, assumed),
@@ -244,7 +290,7 @@ impl<'r> Walk<'r, '_> {
                     chain: &base.name,
                     verdict,
                 };
-                st.trace.push(h);
+                st.hit(h);
                 st.finish(verdict, h);
             }
         }
@@ -341,7 +387,7 @@ impl<'r> Walk<'r, '_> {
     /// Applies a matched rule's target.
     fn apply(&self, st: &mut State<'r>, table: &'r Table, rule: &'r Rule) {
         let h = Hit::Rule(rule);
-        st.trace.push(h);
+        st.hit(h);
         match &rule.target {
             Target::None => {}
             Target::Continue(note) => {
@@ -494,10 +540,17 @@ pub(crate) fn traverse_tables(
     oif: Option<&str>,
     conn: &ConnState,
 ) -> Vec<Outcome> {
+    let rules: usize = tables
+        .iter()
+        .flat_map(|t| t.chains.iter())
+        .map(|c| c.len())
+        .sum();
     let walk = Walk {
         tables,
         chain_name: hook.chain_name(),
         hook,
+        steps: Cell::new(0),
+        max_steps: MIN_STEPS.max(rules.saturating_mul(STEPS_PER_RULE)),
         env: Env {
             hook,
             sets,
@@ -522,19 +575,23 @@ pub(crate) fn traverse_tables(
         parent: None,
     };
     let mut tree = Tree::default();
+    // Each finished branch's trace, by leaf: only the outcomes returned get
+    // theirs as `RuleHit`s.
+    let mut traces: Vec<(Vec<Hit<'_>>, Option<Hit<'_>>)> = Vec::new();
     let mut branches = 0usize;
     let mut work = vec![start];
     while let Some(mut st) = work.pop() {
         match walk.run(&mut st) {
             Stop::Done => {
                 let verdict = st.finished.unwrap_or(Verdict::Accept);
+                traces.push((std::mem::take(&mut st.trace), st.decided_by));
                 tree.leaf(Leaf {
                     outcome: Outcome {
                         verdict,
                         packet: st.flow.packet,
                         uncertain: false,
-                        trace: st.trace.iter().map(|h| h.to_rule_hit()).collect(),
-                        decided_by: st.decided_by.map(Hit::to_rule_hit),
+                        trace: Vec::new(),
+                        decided_by: None,
                         conn: st.flow.conn(),
                         notes: st.notes,
                     },
@@ -590,7 +647,13 @@ pub(crate) fn traverse_tables(
             }
         }
     }
-    tree.outcomes(MAX_OUTCOMES)
+    let mut texts = HashMap::new();
+    tree.outcomes_with(MAX_OUTCOMES, |leaf, o| {
+        if let Some((trace, decided_by)) = traces.get(leaf) {
+            o.trace = trace.iter().map(|h| h.to_rule_hit(&mut texts)).collect();
+            o.decided_by = decided_by.map(|h| h.to_rule_hit(&mut texts));
+        }
+    })
 }
 
 #[cfg(test)]
@@ -1013,6 +1076,68 @@ mod tests {
         let outs = fwd(&dump, &tcp("1.1.1.1", "2.2.2.2", 80));
         assert!(!outs.is_empty() && outs.len() <= MAX_OUTCOMES);
         assert!(outs.iter().all(|o| o.uncertain));
+    }
+
+    /// Found by fuzzing (`fuzz/`, target `iptables`): FORWARD jumping to
+    /// itself behind an unknown match branched at every level of the loop,
+    /// and every branch's trace was read back rule by rule (70 ms for one
+    /// traversal of this dump; a goto loop over 50 rules took 6 s).
+    #[test]
+    fn a_loop_behind_an_unknown_match_stays_quick() {
+        let dump = "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate RELATED,ESTABLISNPUT -j ACCEPT\n-A FORWARD -d gre.244.0.0/16 -j FORWARD\nCOMMIT\n";
+        let outs = fwd(dump, &tcp("10.244.0.5", "10.96.0.10", 80));
+        assert!(!outs.is_empty() && outs.len() <= MAX_OUTCOMES);
+        assert!(outs.iter().any(|o| o.verdict == Verdict::Drop));
+        let mut rules = String::from("-A FORWARD -j A\n");
+        for i in 0..50 {
+            rules.push_str(&format!("-A A -j MARK --set-xmark {i:#x}/0xffffffff\n"));
+        }
+        rules.push_str("-A A -m foo --bar -j ACCEPT\n-A A -g A\n");
+        let outs = fwd(
+            &filter(":A - [0:0]\n", &rules),
+            &tcp("1.1.1.1", "2.2.2.2", 80),
+        );
+        assert!(outs.len() <= MAX_OUTCOMES);
+        for o in &outs {
+            assert!(o.trace.len() <= MAX_TRACE + 1, "{}", o.trace.len());
+        }
+        let cut = outs
+            .iter()
+            .find(|o| o.trace.len() == MAX_TRACE + 1)
+            .expect("a cut trace");
+        assert_eq!(cut.trace.last(), cut.decided_by.as_ref());
+        assert!(
+            cut.notes
+                .iter()
+                .any(|n| n.contains("the trace holds the first"))
+        );
+    }
+
+    /// A goto loop over many rules is cut by the rules visited, long
+    /// before the chain entries (10 000 × 1 000 rules took 8 s).
+    #[test]
+    fn a_long_goto_loop_is_cut_by_the_rules_visited() {
+        let mut rules = String::from("-A FORWARD -j A\n");
+        for i in 0..1000 {
+            rules.push_str(&format!("-A A -j MARK --set-xmark {i:#x}/0xffffffff\n"));
+        }
+        rules.push_str("-A A -g A\n");
+        let outs = fwd(
+            &filter(":A - [0:0]\n", &rules),
+            &tcp("1.1.1.1", "2.2.2.2", 80),
+        );
+        let [o] = outs.as_slice() else {
+            panic!("{outs:?}");
+        };
+        assert_eq!(o.verdict, Verdict::Drop);
+        assert!(o.uncertain);
+        assert!(
+            o.notes
+                .iter()
+                .any(|n| n.contains("rules visited in this hook")),
+            "{:?}",
+            o.notes
+        );
     }
 
     #[test]
