@@ -4,9 +4,13 @@
 //! into outcomes.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::Ipv4Addr;
+use std::rc::Rc;
+
+use rustc_hash::FxHasher;
 
 use super::branches::{BranchKind, Leaf, Tree};
 use super::matches::{Env, Flow, RuleMatch, eval_rule};
@@ -29,7 +33,7 @@ pub(crate) const MAX_OUTCOMES: usize = 64;
 /// load) or chains that call each other many times over would otherwise
 /// take seconds or more. At least this many, and [`STEPS_PER_RULE`] per
 /// rule of the hook's tables.
-const MIN_STEPS: usize = 1_000_000;
+const MIN_STEPS: usize = 100_000;
 const STEPS_PER_RULE: usize = 16;
 /// Rules one outcome's trace holds; each branch copies its trace.
 pub(crate) const MAX_TRACE: usize = 256;
@@ -55,18 +59,14 @@ enum Hit<'r> {
 }
 
 impl Hit<'_> {
-    /// The [`RuleHit`]; `texts` holds the rule lines already read back
-    /// (reading one tokenizes it), by rule.
-    fn to_rule_hit(self, texts: &mut HashMap<usize, String>) -> RuleHit {
+    /// The [`RuleHit`], the rule's line as `walk` read it back.
+    fn to_rule_hit(self, walk: &Walk<'_, '_>) -> RuleHit {
         match self {
             Hit::Rule(rule) => RuleHit {
                 table: rule.table.to_string(),
                 chain: rule.chain.to_string(),
                 index: rule.index,
-                rule: texts
-                    .entry(std::ptr::from_ref(rule) as usize)
-                    .or_insert_with(|| rule.text())
-                    .clone(),
+                rule: walk.text(rule).to_string(),
                 family: None,
                 handle: None,
             },
@@ -105,6 +105,8 @@ struct State<'r> {
     entries: u32,
     trace: Vec<Hit<'r>>,
     notes: Vec<String>,
+    /// The rule notes written, by rule and reason (see [`Walk::note`]).
+    noted: Vec<u64>,
     /// The branch limit was reported on this path.
     limit_noted: bool,
     decided_by: Option<Hit<'r>>,
@@ -117,15 +119,11 @@ struct State<'r> {
 }
 
 impl<'r> State<'r> {
-    /// Records a rule (or policy) the packet met, up to [`MAX_TRACE`].
+    /// Records a rule (or policy) the packet met: the first [`MAX_TRACE`]
+    /// and the last (the branch notes the cut when it ends).
     fn hit(&mut self, h: Hit<'r>) {
-        if self.trace.len() < MAX_TRACE {
+        if self.trace.len() <= MAX_TRACE {
             self.trace.push(h);
-        } else if self.trace.len() == MAX_TRACE {
-            self.trace.push(h);
-            self.note(format!(
-                "more than {MAX_TRACE} rules matched; the trace holds the first {MAX_TRACE} and the last"
-            ));
         } else if let Some(last) = self.trace.last_mut() {
             *last = h;
         }
@@ -164,17 +162,6 @@ enum Stop<'r> {
     },
 }
 
-fn rule_note(rule: &Rule, reason: &str) -> String {
-    format!(
-        "{}/{} rule {} ({}): {}",
-        rule.table,
-        rule.chain,
-        rule.index,
-        rule.text(),
-        reason
-    )
-}
-
 /// The traversal of one hook.
 struct Walk<'r, 'e> {
     tables: Vec<&'r Table>,
@@ -184,9 +171,46 @@ struct Walk<'r, 'e> {
     /// Rules visited so far, over all branches, and how many may be.
     steps: Cell<usize>,
     max_steps: usize,
+    /// Rule lines read back, by rule (see [`Walk::text`]).
+    texts: RefCell<HashMap<usize, Rc<str>>>,
 }
 
 impl<'r> Walk<'r, '_> {
+    /// A rule's line as the dump has it, read back once per traversal
+    /// (reading one tokenizes it).
+    fn text(&self, rule: &Rule) -> Rc<str> {
+        self.texts
+            .borrow_mut()
+            .entry(std::ptr::from_ref(rule) as usize)
+            .or_insert_with(|| rule.text().into())
+            .clone()
+    }
+
+    /// Notes `reason` about `rule` on `st`, once: a loop meets the same
+    /// rule again and again, and the note is written only the first time.
+    fn note(&self, st: &mut State<'r>, rule: &Rule, reason: &str) {
+        let mut h = FxHasher::default();
+        (std::ptr::from_ref(rule) as usize).hash(&mut h);
+        reason.hash(&mut h);
+        let key = h.finish();
+        if st.notes.len() > MAX_NOTES || st.noted.contains(&key) {
+            return;
+        }
+        st.noted.push(key);
+        st.note(self.rule_note(rule, reason));
+    }
+
+    fn rule_note(&self, rule: &Rule, reason: &str) -> String {
+        format!(
+            "{}/{} rule {} ({}): {}",
+            rule.table,
+            rule.chain,
+            rule.index,
+            self.text(rule),
+            reason
+        )
+    }
+
     /// Runs `st` until it finishes (`st.finished` set) or reaches a branch point.
     fn run(&self, st: &mut State<'r>) -> Stop<'r> {
         loop {
@@ -229,13 +253,15 @@ impl<'r> Walk<'r, '_> {
             self.steps.set(self.steps.get() + 1);
             if self.steps.get() > self.max_steps {
                 st.forced_uncertain = true;
-                st.note(rule_note(
+                self.note(
+                    st,
                     rule,
                     &format!(
                         "more than {} rules visited in this hook (a chain loop, or chains that call each other many times over); packet dropped",
                         self.max_steps
                     ),
-                ));
+                );
+                st.hit(Hit::Rule(rule));
                 st.finish(Verdict::Drop, Hit::Rule(rule));
                 return Stop::Done;
             }
@@ -265,10 +291,7 @@ impl<'r> Walk<'r, '_> {
                 };
             }
             for m in assumed {
-                st.note(rule_note(
-                    rule,
-                    &format!("match \"{m}\" treated as matching"),
-                ));
+                self.note(st, rule, &format!("match \"{m}\" treated as matching"));
             }
             self.apply(st, table, rule);
         }
@@ -299,10 +322,11 @@ impl<'r> Walk<'r, '_> {
     fn enter(&self, st: &mut State<'r>, rule: &'r Rule, chain: usize, goto: bool) {
         st.entries += 1;
         if st.frames.len() >= MAX_DEPTH || st.entries > MAX_CHAIN_ENTRIES {
-            st.note(rule_note(
+            self.note(
+                st,
                 rule,
                 &format!("chain nesting deeper than {MAX_DEPTH} or a chain loop; packet dropped"),
-            ));
+            );
             st.finish(Verdict::Drop, Hit::Rule(rule));
             return;
         }
@@ -336,10 +360,11 @@ impl<'r> Walk<'r, '_> {
                 (None, 0) => st.flow.packet.mark = mark & !nfmask,
                 (None, _) => {
                     st.forced_uncertain = true;
-                    st.note(rule_note(
-                            rule,
-                            "CONNMARK --restore-mark: the connection mark is not known at this hook; packet mark left unchanged",
-                        ));
+                    self.note(
+                        st,
+                        rule,
+                        "CONNMARK --restore-mark: the connection mark is not known at this hook; packet mark left unchanged",
+                    );
                 }
             },
         }
@@ -365,19 +390,21 @@ impl<'r> Walk<'r, '_> {
             .socket_listening(p.protocol, laddr, port, false)
         {
             Some(false) => {
-                st.note(rule_note(
+                self.note(
+                    st,
                     rule,
                     &format!("TPROXY: no socket listens on {laddr}:{port}; packet dropped"),
-                ));
+                );
                 st.finish(Verdict::Drop, Hit::Rule(rule));
             }
             known => {
                 if known.is_none() {
                     st.forced_uncertain = true;
-                    st.note(rule_note(
+                    self.note(
+                        st,
                         rule,
                         &format!("TPROXY: whether a socket listens on {laddr}:{port} is not known"),
-                    ));
+                    );
                 }
                 st.flow.packet.mark = mark.apply(p.mark);
             }
@@ -392,7 +419,7 @@ impl<'r> Walk<'r, '_> {
             Target::None => {}
             Target::Continue(note) => {
                 if let Some(n) = note {
-                    st.note(rule_note(rule, n));
+                    self.note(st, rule, n);
                 }
             }
             Target::Accept => {
@@ -459,7 +486,7 @@ impl<'r> Walk<'r, '_> {
                                 .to_string(),
                         };
                         st.forced_uncertain = true;
-                        st.note(rule_note(rule, &why));
+                        self.note(st, rule, &why);
                     }
                 }
                 st.flow.snat = true;
@@ -476,10 +503,11 @@ impl<'r> Walk<'r, '_> {
                     Some(a) => st.flow.packet.dst = a,
                     None => {
                         st.forced_uncertain = true;
-                        st.note(rule_note(
+                        self.note(
+                            st,
                             rule,
                             "REDIRECT: no IPv4 address known on the input interface; destination left unchanged",
-                        ));
+                        );
                     }
                 }
                 if let Some(port) = port {
@@ -551,6 +579,7 @@ pub(crate) fn traverse_tables(
         hook,
         steps: Cell::new(0),
         max_steps: MIN_STEPS.max(rules.saturating_mul(STEPS_PER_RULE)),
+        texts: RefCell::new(HashMap::new()),
         env: Env {
             hook,
             sets,
@@ -567,6 +596,7 @@ pub(crate) fn traverse_tables(
         entries: 0,
         trace: Vec::new(),
         notes: Vec::new(),
+        noted: Vec::new(),
         limit_noted: false,
         decided_by: None,
         finished: None,
@@ -584,6 +614,11 @@ pub(crate) fn traverse_tables(
         match walk.run(&mut st) {
             Stop::Done => {
                 let verdict = st.finished.unwrap_or(Verdict::Accept);
+                if st.trace.len() > MAX_TRACE {
+                    st.note(format!(
+                        "more than {MAX_TRACE} rules matched; the trace holds the first {MAX_TRACE} and the last"
+                    ));
+                }
                 traces.push((std::mem::take(&mut st.trace), st.decided_by));
                 tree.leaf(Leaf {
                     outcome: Outcome {
@@ -606,16 +641,17 @@ pub(crate) fn traverse_tables(
                 assumed,
             } => {
                 for r in &unknown {
-                    st.note(rule_note(rule, r));
+                    walk.note(&mut st, rule, r);
                 }
                 if branches >= MAX_BRANCHES {
                     st.forced_uncertain = true;
                     if !st.limit_noted {
                         st.limit_noted = true;
-                        st.note(rule_note(
+                        walk.note(
+                            &mut st,
                             rule,
                             "branch limit reached; from here on only not-matched branches were followed",
-                        ));
+                        );
                     }
                     work.push(st);
                     continue;
@@ -635,10 +671,11 @@ pub(crate) fn traverse_tables(
                     st.unknowns += 1;
                 }
                 for m in assumed {
-                    matched.note(rule_note(
+                    walk.note(
+                        &mut matched,
                         rule,
                         &format!("match \"{m}\" treated as matching"),
-                    ));
+                    );
                 }
                 let table = walk.tables[matched.table];
                 walk.apply(&mut matched, table, rule);
@@ -647,11 +684,10 @@ pub(crate) fn traverse_tables(
             }
         }
     }
-    let mut texts = HashMap::new();
-    tree.outcomes_with(MAX_OUTCOMES, |leaf, o| {
+    tree.outcomes(MAX_OUTCOMES, |leaf, o| {
         if let Some((trace, decided_by)) = traces.get(leaf) {
-            o.trace = trace.iter().map(|h| h.to_rule_hit(&mut texts)).collect();
-            o.decided_by = decided_by.map(|h| h.to_rule_hit(&mut texts));
+            o.trace = trace.iter().map(|h| h.to_rule_hit(&walk)).collect();
+            o.decided_by = decided_by.map(|h| h.to_rule_hit(&walk));
         }
     })
 }
