@@ -84,8 +84,10 @@ impl Tree {
     }
 
     /// Distinct outcomes (same verdict and packet merged) in discovery order,
-    /// at most `cap` of them.
-    pub fn outcomes(self, cap: usize) -> Vec<Outcome> {
+    /// at most `cap` of them, each completed by `finish` with the index of
+    /// the leaf it is (in the order the leaves were added): a traversal
+    /// makes what is costly (the trace as `RuleHit`s) for these alone.
+    pub fn outcomes(self, cap: usize, mut finish: impl FnMut(usize, &mut Outcome)) -> Vec<Outcome> {
         let mut index: HashMap<(u8, Packet), usize> = HashMap::new();
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut leaf_group = Vec::with_capacity(self.leaves.len());
@@ -137,6 +139,7 @@ impl Tree {
                 continue;
             };
             let mut o = leaf.outcome;
+            finish(rep, &mut o);
             o.uncertain = !certain.contains(&g);
             if total > cap {
                 o.notes.push(format!(

@@ -442,6 +442,13 @@ impl IpsetStore {
                 }
                 let mut unknown = false;
                 for m in members {
+                    // The kernel refuses a list:set as a member of one
+                    // ("loop detection"): a dump cannot hold one, and
+                    // following them multiplies (members ^ depth).
+                    if matches!(self.sets.get(m).map(|s| &s.kind), Some(Kind::List(_))) {
+                        unknown = true;
+                        continue;
+                    }
                     match self.test_probe(m, probe, depth + 1) {
                         Some(true) => return Some(true),
                         Some(false) => {}
@@ -724,5 +731,26 @@ add BROKEN not-an-address
         // Legacy save syntax.
         let s = IpsetStore::parse("-N old iphash\n-A old 1.2.3.4\n").expect("legacy");
         assert!(s.contains("old"));
+    }
+
+    /// Found by fuzzing (`fuzz/`, target `ipset`): a list:set holding
+    /// itself many times was followed to depth 8 through every member
+    /// (members ^ 8 lookups: a hang with 20 of them).
+    #[test]
+    fn a_list_set_in_a_list_set_is_not_followed() {
+        let mut save = String::from("create L list:set size 8\n");
+        for _ in 0..20 {
+            save.push_str("add L L\n");
+        }
+        save.push_str("create N hash:net family inet\nadd N 10.0.0.0/8\nadd L N\n");
+        let sets = IpsetStore::parse(&save).expect("parse");
+        assert_eq!(
+            sets.test("L", &tcp("10.1.1.1", "2.2.2.2", 80), &[Src]),
+            Some(true)
+        );
+        assert_eq!(
+            sets.test("L", &tcp("11.1.1.1", "2.2.2.2", 80), &[Src]),
+            None
+        );
     }
 }

@@ -4,7 +4,11 @@
 //! explored as its own state. Finished states become outcomes through the
 //! iptables evaluator's branch tree, so certainty is computed the same way.
 
+use std::cell::Cell;
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
+
+use rustc_hash::FxHasher;
 
 use super::expr::{Expr, MapRef, Match, Nat, NatAddr, NatKind, NatPort, Op, Rhs, Stmt};
 use super::model::{NftChain, NftRule, NftTable, Policy};
@@ -30,6 +34,14 @@ const MAX_OUTCOMES: usize = 64;
 const MAX_NOTES: usize = 64;
 /// Most elements a partly unknown key is branched over.
 const MAX_CANDIDATES: usize = 16;
+/// Rules one walk visits, over all its branches, before the branches still
+/// running are dropped: chains that loop (which the kernel refuses to
+/// load) would otherwise take seconds or more. At least this many, and
+/// [`STEPS_PER_RULE`] per rule of the hook's nft tables.
+const MIN_STEPS: usize = 100_000;
+const STEPS_PER_RULE: usize = 16;
+/// Rules one outcome's trace holds; each branch copies its trace.
+const MAX_TRACE: usize = 256;
 
 /// What one stage of a hook is.
 #[derive(Debug, Clone, Copy)]
@@ -125,6 +137,9 @@ struct State<'r> {
     entries: u32,
     trace: Vec<Hit<'r>>,
     notes: Vec<String>,
+    /// The statement notes written, by rule, statement and reason (see
+    /// [`Walk::run`]).
+    noted: Vec<u64>,
     decided_by: Option<Hit<'r>>,
     finished: Option<Verdict>,
     forced_uncertain: bool,
@@ -142,6 +157,16 @@ struct State<'r> {
 }
 
 impl<'r> State<'r> {
+    /// Records a rule (or policy) the packet met: the first [`MAX_TRACE`]
+    /// and the last (the branch notes the cut when it ends).
+    fn hit(&mut self, h: Hit<'r>) {
+        if self.trace.len() <= MAX_TRACE {
+            self.trace.push(h);
+        } else if let Some(last) = self.trace.last_mut() {
+            *last = h;
+        }
+    }
+
     fn note(&mut self, note: String) {
         if self.notes.len() > MAX_NOTES || self.notes.contains(&note) {
             return;
@@ -309,8 +334,14 @@ impl<'r> Walk<'r, '_> {
         }
     }
 
-    /// Runs `st` until it finishes or needs a branch.
-    fn run(&self, st: &mut State<'r>) -> Option<(BranchKind, Vec<State<'r>>)> {
+    /// Runs `st` until it finishes or needs a branch; `steps` counts the
+    /// rules visited by every branch, at most `max_steps`.
+    fn run(
+        &self,
+        st: &mut State<'r>,
+        steps: &Cell<usize>,
+        max_steps: usize,
+    ) -> Option<(BranchKind, Vec<State<'r>>)> {
         loop {
             if st.finished.is_some() {
                 return None;
@@ -359,6 +390,24 @@ impl<'r> Walk<'r, '_> {
                 self.do_return(st, table);
                 continue;
             };
+            if top.stmt == 0 && st.choices.is_empty() {
+                steps.set(steps.get() + 1);
+                if steps.get() > max_steps {
+                    st.forced_uncertain = true;
+                    st.note(format!(
+                        "{} {}/{} handle {} ({}): more than {max_steps} rules visited in this hook (chains that loop, or call each other many times over); packet dropped",
+                        table.family,
+                        table.name,
+                        chain.name,
+                        rule.handle,
+                        rule.text()
+                    ));
+                    let hit = Hit::Rule { table, chain, rule };
+                    st.hit(hit.clone());
+                    st.finish(Verdict::Drop, hit);
+                    return None;
+                }
+            }
             let Some(stmt) = rule.stmts.get(top.stmt) else {
                 // The rule ran to its end without a verdict.
                 self.meet(st, table, chain, rule);
@@ -370,8 +419,18 @@ impl<'r> Walk<'r, '_> {
                 Ok(step) => step,
                 Err(need) => {
                     if let Some(reason) = &need.reason {
-                        let note = self.rule_note(table, chain, rule, stmt, reason);
-                        st.note(note);
+                        // Once per rule, statement and reason: a loop meets
+                        // the same statement again and again.
+                        let mut h = FxHasher::default();
+                        (std::ptr::from_ref(rule) as usize).hash(&mut h);
+                        top.stmt.hash(&mut h);
+                        reason.hash(&mut h);
+                        let key = h.finish();
+                        if st.notes.len() <= MAX_NOTES && !st.noted.contains(&key) {
+                            st.noted.push(key);
+                            let note = self.rule_note(table, chain, rule, stmt, reason);
+                            st.note(note);
+                        }
                     }
                     let children = (0..need.n)
                         .map(|i| {
@@ -417,7 +476,7 @@ impl<'r> Walk<'r, '_> {
             && !f.met
         {
             f.met = true;
-            st.trace.push(Hit::Rule { table, chain, rule });
+            st.hit(Hit::Rule { table, chain, rule });
         }
     }
 
@@ -536,7 +595,7 @@ impl<'r> Walk<'r, '_> {
                     chain: base,
                     verdict: Verdict::Drop,
                 };
-                st.trace.push(h.clone());
+                st.hit(h.clone());
                 st.finish(Verdict::Drop, h);
             }
         }
@@ -571,8 +630,9 @@ impl<'r> Walk<'r, '_> {
                     c.flow.snat = true;
                     c.nat_bound |= !self.dst_manip();
                 }
-                c.trace
-                    .extend(o.trace.into_iter().map(|h| Hit::Ipt(Box::new(h))));
+                for h in o.trace {
+                    c.hit(Hit::Ipt(Box::new(h)));
+                }
                 for n in o.notes {
                     c.note(n);
                 }
@@ -1435,6 +1495,7 @@ pub(crate) fn walk(
         entries: 0,
         trace: Vec::new(),
         notes: Vec::new(),
+        noted: Vec::new(),
         decided_by: None,
         finished: None,
         forced_uncertain: false,
@@ -1450,18 +1511,39 @@ pub(crate) fn walk(
         start.note(n.clone());
     }
     let mut tree = Tree::default();
+    // Each finished branch's trace, by leaf: only the outcomes returned get
+    // theirs as `RuleHit`s.
+    let mut traces: Vec<(Vec<Hit<'_>>, Option<Hit<'_>>)> = Vec::new();
+    let rules: usize = w
+        .stages
+        .iter()
+        .filter_map(|s| match s.kind {
+            StageKind::Nft { table, .. } => {
+                Some(table.chains.iter().map(|c| c.rules.len()).sum::<usize>())
+            }
+            StageKind::Ipt { .. } => None,
+        })
+        .sum::<usize>();
+    let max_steps = MIN_STEPS.max(rules.saturating_mul(STEPS_PER_RULE));
+    let steps = Cell::new(0);
     let mut branches = 0usize;
     let mut work = vec![start];
     while let Some(mut st) = work.pop() {
-        let Some((kind, children)) = w.run(&mut st) else {
+        let Some((kind, children)) = w.run(&mut st, &steps, max_steps) else {
             let verdict = st.finished.unwrap_or(Verdict::Accept);
+            if st.trace.len() > MAX_TRACE {
+                st.note(format!(
+                    "more than {MAX_TRACE} rules matched; the trace holds the first {MAX_TRACE} and the last"
+                ));
+            }
+            traces.push((std::mem::take(&mut st.trace), st.decided_by.take()));
             tree.leaf(Leaf {
                 outcome: Outcome {
                     verdict,
                     packet: st.flow.packet,
                     uncertain: false,
-                    trace: st.trace.iter().map(Hit::to_rule_hit).collect(),
-                    decided_by: st.decided_by.as_ref().map(Hit::to_rule_hit),
+                    trace: Vec::new(),
+                    decided_by: None,
                     conn: st.flow.conn(),
                     notes: st.notes,
                 },
@@ -1509,5 +1591,10 @@ pub(crate) fn walk(
         }
         work.extend(ready.into_iter().rev());
     }
-    tree.outcomes(MAX_OUTCOMES)
+    tree.outcomes(MAX_OUTCOMES, |leaf, o| {
+        if let Some((trace, decided_by)) = traces.get(leaf) {
+            o.trace = trace.iter().map(Hit::to_rule_hit).collect();
+            o.decided_by = decided_by.as_ref().map(Hit::to_rule_hit);
+        }
+    })
 }

@@ -145,10 +145,16 @@ fn priority(family: Family, p: &Prio) -> Result<i32, String> {
                 .trim()
                 .parse()
                 .map_err(|_| format!("bad priority offset in \"{s}\""))?;
-            if sign == "-" { -n } else { n }
+            if sign == "-" {
+                n.checked_neg()
+            } else {
+                Some(n)
+            }
+            .ok_or_else(|| format!("bad priority offset in \"{s}\""))?
         }
     };
-    Ok(base + offset)
+    base.checked_add(offset)
+        .ok_or_else(|| format!("priority \"{s}\" out of range"))
 }
 
 /// Key or data types of a set: `"ipv4_addr"`, `["ipv4_addr", "inet_service"]`,
@@ -485,5 +491,18 @@ mod tests {
             Ok(-200)
         );
         assert_eq!(priority(Family::Ip, &Prio::Num(-90)), Ok(-90));
+    }
+
+    /// Seen reading the parser while fuzzing it, and reproduced with the
+    /// `nft` fuzz target (`fuzz/`): an offset past `i32` overflowed (a
+    /// panic with overflow checks, a wrong priority without).
+    #[test]
+    fn a_priority_out_of_range_is_an_error() {
+        let p = |s: &str| priority(Family::Inet, &Prio::Text(s.to_string()));
+        assert!(p("srcnat + 2147483647").is_err());
+        assert!(p("dstnat - 2147483647").is_err());
+        assert!(p("filter - -2147483648").is_err());
+        assert_eq!(p("filter + 2147483647"), Ok(i32::MAX));
+        assert!(priority(Family::Ip, &Prio::Num(1 << 40)).is_err());
     }
 }
